@@ -1,0 +1,69 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'src/talos/generated/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'off',
+    },
+  },
+  {
+    // The house rules of PRODUCT.md §7: machines are pure, components never talk to the cluster,
+    // the simulator knows nothing of the wizard.
+    files: ['machines/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['ink', 'ink-*', 'react', '@inkjs/*'], message: 'machines/ must not import Ink or React.' },
+            {
+              group: ['node:fs', 'node:fs/*', 'fs', 'fs/*', 'node:net', 'node:child_process'],
+              message: 'machines/ does no I/O of its own; take it as an actor.',
+            },
+            { group: ['@grpc/*'], message: 'machines/ must not use grpc directly; take it as an actor.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['components/**/*.ts', 'components/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/src/talos/client*', '**/src/talos/connection*', '@grpc/*'],
+              message: 'components/ never call the Talos client.',
+            },
+            { group: ['**/src/sim/**'], message: 'components/ know nothing of the simulator.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/sim/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/machines/**', '**/components/**', 'ink', 'react'],
+              message: 'The simulator knows nothing of the wizard.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);

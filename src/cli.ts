@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * The one entry point: parse the global flags, pick the command, run it, turn every failure into one sentence and
+ * an exit code. Commands are imported lazily so that `--help` never loads Ink, grpc or the simulator.
+ */
+import { splitGlobalFlags, HELP_TEXT, COMMANDS, commandUsage, type CommandName } from './commands/registry.js';
+import { UserError, UsageError, EXIT } from './errors.js';
+import type { CommandContext } from './commands/types.js';
+
+async function main(argv: string[]): Promise<number> {
+  const { global, command, args, help, version } = splitGlobalFlags(argv);
+  if (version) {
+    process.stdout.write(`talos-dr ${await packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  if (help || command === 'help') {
+    process.stdout.write(args[0] ? commandUsage(args[0]) : HELP_TEXT);
+    return EXIT.ok;
+  }
+  const name: CommandName = (command ?? 'recover') as CommandName;
+  const entry = COMMANDS[name];
+  if (!entry) throw new UsageError(`Unknown command "${command}"; run "talos-dr --help" to see the commands.`);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const ctx: CommandContext = {
+    args,
+    global,
+    io: {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stdinIsTTY: Boolean(process.stdin.isTTY),
+      env: process.env,
+      cwd: process.cwd(),
+    },
+    signal: controller.signal,
+  };
+  const run = await entry.load();
+  return run(ctx);
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const { findPackageRoot } = await import('./paths.js');
+  const pkg = JSON.parse(await readFile(`${findPackageRoot()}/package.json`, 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function sentenceFor(error: unknown): { text: string; code: number } {
+  if (error instanceof UserError) return { text: error.message, code: error.exitCode };
+  const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  return {
+    text: `talos-dr stopped on an unexpected error (${detail}); your files are untouched, please report this.`,
+    code: EXIT.failure,
+  };
+}
+
+// Node prints DEP/ExperimentalWarnings on stderr; the user must only ever see our sentences.
+process.removeAllListeners('warning');
+process.on('warning', () => {});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const { text, code } = sentenceFor(error);
+    process.stderr.write(`${text}\n`);
+    process.exitCode = code;
+  },
+);

@@ -1,0 +1,160 @@
+/**
+ * The command table and the global flags. Kept free of heavy imports: `talos-dr --help` loads only this file.
+ */
+import type { CommandRun, GlobalFlags } from './types.js';
+import { UsageError } from '../errors.js';
+
+interface CommandEntry {
+  summary: string;
+  usage: string;
+  load: () => Promise<CommandRun>;
+}
+
+const lazy = (path: string) => async (): Promise<CommandRun> => {
+  const mod = (await import(path)) as { default: CommandRun };
+  return mod.default;
+};
+
+export const COMMANDS = {
+  recover: {
+    summary: 'interactive recovery wizard against the configured cluster (the default)',
+    usage: 'talos-dr recover [--dir DIR]',
+    load: lazy('./recover.js'),
+  },
+  resume: {
+    summary: 'continue an interrupted recovery or drill from its incident folder',
+    usage: 'talos-dr resume [DIR]',
+    load: lazy('./resume.js'),
+  },
+  drill: {
+    summary: 'run the wizard against an embedded simulated cluster with injected faults',
+    usage: 'talos-dr drill [--scenario NAME] [--list] [--autopilot] [--dir DIR]',
+    load: lazy('./drill.js'),
+  },
+  sim: {
+    summary: 'run a simulated cluster alone until SIGINT/SIGTERM',
+    usage: 'talos-dr sim --scenario NAME --dir DIR [--port P] [--address-base IP]',
+    load: lazy('./sim.js'),
+  },
+  status: {
+    summary: 'etcd view of the control-plane nodes with the quorum verdict',
+    usage: 'talos-dr status [--json] [--watch]',
+    load: lazy('./status.js'),
+  },
+  snapshot: {
+    summary: 'take a snapshot (or raw db copy) from one node, verify it, write it atomically',
+    usage: 'talos-dr snapshot -n NODE [-o FILE] [--raw] [--json]',
+    load: lazy('./snapshot.js'),
+  },
+  inspect: {
+    summary: 'verify a snapshot file offline (kind, structure, hash, revision, keys, sha256 trailer)',
+    usage: 'talos-dr inspect FILE [--json]',
+    load: lazy('./inspect.js'),
+  },
+  report: {
+    summary: "render an incident folder's timeline as Markdown",
+    usage: 'talos-dr report [DIR]',
+    load: lazy('./report.js'),
+  },
+} satisfies Record<string, CommandEntry>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export const HELP_TEXT = `talos-dr — guided Talos Linux etcd disaster recovery
+
+Usage: talos-dr [global flags] <command> [flags]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([, c]) => `  ${c.usage.padEnd(72)}\n      ${c.summary}`)
+  .join('\n')}
+
+Global flags (before or after the command, as in talosctl):
+  --talosconfig FILE     talosconfig to use (default: $TALOSCONFIG, then ~/.talos/config)
+  --context NAME         context in the talosconfig (default: its current context)
+  -e, --endpoints LIST   endpoints to connect through (comma-separated or repeated)
+  -n, --nodes LIST       control-plane nodes to act on (comma-separated or repeated)
+  -h, --help             this help;  --version  the version
+
+Exit codes: 0 success, 1 failure, 2 usage error or refusal, 3 stopped by the user (resumable).
+Start here without a cluster: talos-dr drill
+`;
+
+export interface SplitArgs {
+  global: GlobalFlags;
+  command?: string;
+  args: string[];
+  help: boolean;
+  version: boolean;
+}
+
+const LIST_FLAGS: Record<string, 'endpoints' | 'nodes'> = {
+  '-e': 'endpoints',
+  '--endpoints': 'endpoints',
+  '-n': 'nodes',
+  '--nodes': 'nodes',
+};
+const VALUE_FLAGS: Record<string, 'talosconfig' | 'context'> = {
+  '--talosconfig': 'talosconfig',
+  '--context': 'context',
+};
+
+const splitList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+
+/**
+ * Pulls the global flags out of argv wherever they stand, finds the command name (the first bare word), and leaves
+ * everything else for the command's own parser.
+ */
+export function splitGlobalFlags(argv: readonly string[]): SplitArgs {
+  const global: GlobalFlags = {};
+  const args: string[] = [];
+  let command: string | undefined;
+  let help = false;
+  let version = false;
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i] as string;
+    if (raw === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    const flag = eq > 0 ? raw.slice(0, eq) : raw;
+    const inline = eq > 0 ? raw.slice(eq + 1) : undefined;
+    const takeValue = (): string => {
+      if (inline !== undefined) return inline;
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith('-') && next.length > 1))
+        throw new UsageError(`The flag ${flag} needs a value; run "talos-dr --help" for the usage.`);
+      i++;
+      return next;
+    };
+    if (flag in LIST_FLAGS) {
+      const key = LIST_FLAGS[flag] as 'endpoints' | 'nodes';
+      global[key] = [...(global[key] ?? []), ...splitList(takeValue())];
+    } else if (flag in VALUE_FLAGS) {
+      global[VALUE_FLAGS[flag] as 'talosconfig' | 'context'] = takeValue();
+    } else if (flag === '-h' || flag === '--help') {
+      help = true;
+    } else if (flag === '--version') {
+      version = true;
+    } else if (command === undefined && !raw.startsWith('-')) {
+      command = raw;
+    } else {
+      args.push(raw);
+    }
+  }
+  if (help && command && command in COMMANDS) {
+    // `talos-dr drill --help` is handled by the command table's usage line.
+    return { global, command: 'help', args: [command], help: false, version };
+  }
+  return { global, command, args, help, version };
+}
+
+export function commandUsage(name: string): string {
+  const entry = (COMMANDS as Record<string, CommandEntry>)[name];
+  return entry ? `Usage: ${entry.usage}\n  ${entry.summary}\n` : HELP_TEXT;
+}

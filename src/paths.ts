@@ -1,0 +1,23 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cached: string | undefined;
+
+/**
+ * The package's own folder (where package.json, protos/ and scenarios/ are), found from this module's location so
+ * that it works from the TypeScript sources under vitest and from the compiled dist/ alike.
+ */
+export function findPackageRoot(): string {
+  if (cached) return cached;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'protos'))) return (cached = dir);
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('talos-dr cannot find its own package folder (package.json and protos/).');
+    dir = parent;
+  }
+}
+
+export const protosDir = (): string => join(findPackageRoot(), 'protos');
+export const scenariosDir = (): string => join(findPackageRoot(), 'scenarios');

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { findPackageRoot } from '../src/paths.js';
+
+const cli = join(findPackageRoot(), 'dist/src/cli.js');
+
+describe('talos-dr --help', () => {
+  it('lists every command of PRODUCT.md §2', () => {
+    const out = execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+    for (const name of ['recover', 'resume', 'drill', 'sim', 'status', 'snapshot', 'inspect', 'report'])
+      expect(out).toMatch(new RegExp(`talos-dr ${name}\\b`));
+  });
+
+  it('refuses an unknown command with one sentence and exit code 2', () => {
+    const r = spawnSync(process.execPath, [cli, 'frobnicate'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('Unknown command "frobnicate"');
+  });
+
+  it('accepts global flags before or after the command name', () => {
+    const r = spawnSync(process.execPath, [cli, '-n', '127.0.0.2', 'drill', '--help', '--context', 'x'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('talos-dr drill [--scenario NAME]');
+  });
+
+  it('says which flag is missing its value', () => {
+    const r = spawnSync(process.execPath, [cli, 'status', '--context'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('The flag --context needs a value');
+  });
+});
