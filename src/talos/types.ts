@@ -1,0 +1,166 @@
+/**
+ * The Talos client's public shape, shared by everything above it (src/etcd acquisition, machines/, commands).
+ * Domain values only: 64-bit ids are 16-hex-digit strings and raft indices are decimal strings or bigint,
+ * never JS numbers.
+ */
+import type { Readable } from 'node:stream';
+
+/** A gRPC failure reduced to what the user and the decision logic need. `code` is the numeric grpc status. */
+export interface RpcFailure {
+  code: number;
+  /** The gRPC status name, e.g. "FailedPrecondition", "AlreadyExists", "DeadlineExceeded". */
+  codeName: string;
+  /** The bare message as the node sent it (e.g. "etcd data directory is not empty"). */
+  message: string;
+}
+
+/** One node's answer in a one-to-many (`nodes`) call: a failed node never hides the answers of the others. */
+export type NodeResult<T> = { node: string; ok: true; value: T } | { node: string; ok: false; error: RpcFailure };
+
+export interface CallOptions {
+  /** Deadline for this call in ms (every unary call has one; the client applies a default). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface VersionInfo {
+  tag: string;
+  sha: string;
+  goVersion: string;
+  os: string;
+  arch: string;
+  platform?: { name: string; mode: string };
+  rbac?: boolean;
+}
+
+export interface EtcdMember {
+  /** 16 lowercase hex digits, as talosctl prints it (`%016x`). */
+  id: string;
+  hostname: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
+}
+
+export interface EtcdMemberStatus {
+  /** 16 lowercase hex digits. */
+  memberId: string;
+  protocolVersion: string;
+  storageVersion: string;
+  dbSize: bigint;
+  dbSizeInUse: bigint;
+  /** 16 hex digits; "0000000000000000" means no leader. */
+  leader: string;
+  raftIndex: bigint;
+  raftTerm: bigint;
+  raftAppliedIndex: bigint;
+  errors: string[];
+  isLearner: boolean;
+}
+
+export interface ServiceEvent {
+  msg: string;
+  state: string;
+  /** ms since epoch, or null when the node sent none */
+  ts: number | null;
+}
+
+export interface ServiceInfo {
+  id: string;
+  /** Talos service state string: Running, Preparing, Waiting, Failed, Finished, … */
+  state: string;
+  /** oldest first, as the node sends them */
+  events: ServiceEvent[];
+  health: { unknown: boolean; healthy: boolean; lastMessage: string; lastChange: number | null };
+}
+
+export type MachineType = 'unknown' | 'init' | 'controlplane' | 'worker';
+
+export interface ResetOptions {
+  graceful: boolean;
+  reboot: boolean;
+  /** partition / volume labels to wipe, e.g. ["EPHEMERAL"] or ["EPHEMERAL", "ETCD"] */
+  labels: string[];
+}
+
+export type ApplyMode = 'REBOOT' | 'AUTO' | 'NO_REBOOT' | 'STAGED' | 'TRY';
+
+export interface ApplyResult {
+  mode: ApplyMode;
+  modeDetails: string;
+  warnings: string[];
+}
+
+/** Where a node keeps /var/lib/etcd: on EPHEMERAL (directory, or Talos ≤ 1.9) or a dedicated ETCD partition. */
+export type EtcdVolumeKind = 'ephemeral' | 'partition';
+
+export interface TransferProgress {
+  bytes: number;
+  /** total when known (uploads), else undefined */
+  total?: number;
+}
+
+/**
+ * The authenticated (mTLS) client, talking through one endpoint (with failover) to nodes named by address.
+ * Machine RPCs use `nodes` metadata and return per-node results; COSI uses `node`.
+ */
+export interface TalosClient {
+  /** The endpoint that answered last, "host:port". */
+  readonly endpointInUse: string | undefined;
+
+  version(nodes: string[], opts?: CallOptions): Promise<NodeResult<VersionInfo>[]>;
+  serviceList(nodes: string[], opts?: CallOptions): Promise<NodeResult<ServiceInfo[]>[]>;
+  etcdMemberList(nodes: string[], queryLocal: boolean, opts?: CallOptions): Promise<NodeResult<EtcdMember[]>[]>;
+  etcdStatus(nodes: string[], opts?: CallOptions): Promise<NodeResult<EtcdMemberStatus>[]>;
+  etcdLeaveCluster(node: string, opts?: CallOptions): Promise<NodeResult<void>>;
+  etcdRemoveMemberById(node: string, memberIdHex: string, opts?: CallOptions): Promise<NodeResult<void>>;
+  etcdForfeitLeadership(node: string, opts?: CallOptions): Promise<NodeResult<{ member: string }>>;
+
+  /** Consistent snapshot: the concatenated bytes of every message, metadata.error checked on each. */
+  etcdSnapshot(node: string, opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
+  /** Copy of a path as the node's .tar.gz stream (raw bytes of the archive). */
+  copy(node: string, rootPath: string, opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
+  /** Upload a snapshot (client stream). Resolves with the node's answer. */
+  etcdRecover(
+    node: string,
+    source: Readable,
+    opts?: {
+      signal?: AbortSignal;
+      chunkSize?: number;
+      onProgress?: (p: TransferProgress) => void;
+      totalBytes?: number;
+    },
+  ): Promise<NodeResult<void>>;
+  bootstrap(
+    node: string,
+    req: { recoverEtcd: boolean; recoverSkipHashCheck: boolean },
+    opts?: CallOptions,
+  ): Promise<NodeResult<void>>;
+  reset(node: string, req: ResetOptions, opts?: CallOptions): Promise<NodeResult<{ actorId: string }>>;
+  reboot(node: string, opts?: CallOptions): Promise<NodeResult<{ actorId: string }>>;
+  applyConfiguration(
+    node: string,
+    req: { data: Buffer; mode: ApplyMode; dryRun?: boolean },
+    opts?: CallOptions,
+  ): Promise<NodeResult<ApplyResult>>;
+
+  /** COSI (with `node` metadata): the active machine configuration (yaml_spec), os:admin only. */
+  machineConfig(node: string, opts?: CallOptions): Promise<NodeResult<string>>;
+  machineType(node: string, opts?: CallOptions): Promise<NodeResult<MachineType>>;
+  /** COSI VolumeStatuses runtime/ETCD: NotFound or type directory → ephemeral; partition → partition. */
+  etcdVolume(node: string, opts?: CallOptions): Promise<NodeResult<EtcdVolumeKind>>;
+
+  close(): void;
+}
+
+/** A client for a blank node in maintenance mode: server-only TLS, no node metadata. */
+export interface MaintenanceClient {
+  /** SHA-256 fingerprint of the server certificate's SPKI, base64 as talosctl's --cert-fingerprint takes it. */
+  readonly serverFingerprint: string;
+  applyConfiguration(
+    req: { data: Buffer; mode: ApplyMode; dryRun?: boolean },
+    opts?: CallOptions,
+  ): Promise<ApplyResult>;
+  machineType(opts?: CallOptions): Promise<MachineType>;
+  close(): void;
+}
