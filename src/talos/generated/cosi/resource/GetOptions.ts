@@ -1,0 +1,8 @@
+// Original file: protos/cosi/state.proto
+
+
+export interface GetOptions {
+}
+
+export interface GetOptions__Output {
+}
