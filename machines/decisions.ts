@@ -1,0 +1,294 @@
+/**
+ * The recovery's decisions as pure functions: no I/O, no clock, no xstate. The machine, `status` and the drill score
+ * all call these, so a decision is made the same way everywhere and is unit-tested on its own.
+ */
+import type { EtcdMember, EtcdMemberStatus, EtcdVolumeKind, MachineType } from '../src/talos/types.js';
+import type { SnapshotReport } from '../src/etcd/types.js';
+
+/** Everything one node said about itself when asked (its *local* view). A field it could not answer is null. */
+export interface NodeObservation {
+  /** the address as given (-n or the talosconfig's nodes) */
+  node: string;
+  hostname: string | null;
+  /** answered the authenticated (mTLS) API */
+  reachable: boolean;
+  /** a blank machine that answers only the maintenance API: it holds no etcd data */
+  maintenance?: boolean;
+  machineType: MachineType;
+  /** the etcd service's Talos state (Running, Preparing, Waiting, Failed, Finished, …) or null */
+  etcdService: string | null;
+  /** the etcd service's health check; null when unknown */
+  etcdHealthy: boolean | null;
+  /** the newest etcd service event message (says what a Waiting node waits for) */
+  etcdLastEvent?: string | null;
+  /** EtcdMemberList with query_local */
+  members: EtcdMember[] | null;
+  membersError: string | null;
+  /** EtcdStatus */
+  status: EtcdMemberStatus | null;
+  statusError: string | null;
+  /** sentence for a node that could not be asked at all */
+  error?: string | null;
+}
+
+export type Verdict = 'healthy' | 'degraded' | 'lost' | 'unknown';
+
+export interface VerdictResult {
+  verdict: Verdict;
+  /** one sentence saying why */
+  reason: string;
+  /** the node with the highest raft applied index among those whose etcd answered, or null */
+  freshest: string | null;
+}
+
+/** How one node's local view counts towards quorum. */
+export type MemberHealth = 'healthy' | 'broken' | 'unknown';
+
+const NO_LEADER = '0000000000000000';
+
+/** Quorum of n voting members: floor(n/2)+1. */
+export function quorumSize(votingMembers: number): number {
+  return Math.floor(votingMembers / 2) + 1;
+}
+
+const isControlPlane = (o: NodeObservation): boolean =>
+  o.machineType === 'controlplane' || o.machineType === 'init' || o.machineType === 'unknown';
+
+/**
+ * A node is a working member only when its own etcd is Running, healthy, sees a leader and can list members (which
+ * needs a leader). It is certainly broken when it answered and any of that is missing, or when it is a blank machine.
+ * An unreachable node is unknown: its etcd may well be fine behind a network problem.
+ */
+export function memberHealth(o: NodeObservation): MemberHealth {
+  if (o.maintenance) return 'broken';
+  if (!o.reachable) return 'unknown';
+  if (o.etcdService !== null && o.etcdService !== 'Running') return 'broken';
+  if (o.etcdHealthy === false) return 'broken';
+  if (o.status === null || o.status.leader === NO_LEADER || o.status.errors.length > 0) return 'broken';
+  if (o.members === null) return 'broken';
+  if (o.etcdService === null) return 'unknown';
+  return 'healthy';
+}
+
+/** The voting members known from every node's local list (by id), or null when no node could list them. */
+function votingMembersSeen(observations: readonly NodeObservation[]): Set<string> | null {
+  let seen: Set<string> | null = null;
+  for (const o of observations) {
+    if (!o.members) continue;
+    seen ??= new Set<string>();
+    for (const m of o.members) if (!m.isLearner) seen.add(m.id);
+  }
+  return seen;
+}
+
+/** The node whose etcd has applied the most raft entries: the best snapshot source. Ties go to the first given. */
+export function freshestMember(observations: readonly NodeObservation[]): string | null {
+  let best: { node: string; index: bigint } | null = null;
+  for (const o of observations) {
+    if (!o.reachable || o.maintenance || !o.status) continue;
+    const index = BigInt(o.status.raftAppliedIndex);
+    if (best === null || index > best.index) best = { node: o.node, index };
+  }
+  return best?.node ?? null;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * The quorum verdict from every control-plane node's local view (SAFETY.md rule 4: never from one node's view).
+ * The voting-member count is the larger of the members any node listed and the control-plane nodes asked; members
+ * nobody could ask count as unknown. Quorum is lost only when even counting every unknown member as healthy would
+ * not reach a majority.
+ */
+export function computeVerdict(observations: readonly NodeObservation[]): VerdictResult {
+  const controlPlane = observations.filter(isControlPlane);
+  const freshest = freshestMember(controlPlane);
+  if (controlPlane.length === 0)
+    return { verdict: 'unknown', reason: 'No control-plane node was given, so there is no etcd to judge.', freshest };
+  const listed = votingMembersSeen(controlPlane);
+  const voting = Math.max(listed?.size ?? 0, controlPlane.length);
+  const quorum = quorumSize(voting);
+  const counts = { healthy: 0, broken: 0, unknown: voting - controlPlane.length };
+  for (const o of controlPlane) counts[memberHealth(o)]++;
+  const summary = `${counts.healthy} of ${plural(voting, 'voting member')} healthy, quorum needs ${quorum}`;
+  if (counts.healthy === voting)
+    return { verdict: 'healthy', reason: `etcd is healthy: ${summary}; there is nothing to recover.`, freshest };
+  if (counts.healthy >= quorum)
+    return {
+      verdict: 'degraded',
+      reason: `Quorum holds (${summary}): replace the broken member instead of a full recovery.`,
+      freshest,
+    };
+  if (counts.healthy + counts.unknown >= quorum)
+    return {
+      verdict: 'unknown',
+      reason: `Quorum cannot be decided: ${summary}, and ${plural(counts.unknown, 'member')} could not be asked; reach them before deciding.`,
+      freshest,
+    };
+  return {
+    verdict: 'lost',
+    reason: `Quorum is lost: ${summary}, and ${plural(counts.broken, 'member')} answered that their etcd is not working.`,
+    freshest,
+  };
+}
+
+/** What a node needs before bootstrap: a wipe of its etcd data, or re-creation from a backed-up configuration. */
+export type Preparation = 'wipe' | 'recreate';
+
+export interface NodePlan {
+  node: string;
+  preparation: Preparation;
+  /** Reset labels (wipe only) */
+  labels: string[];
+}
+
+/** Reset labels: EPHEMERAL, plus the dedicated ETCD partition where etcd lives outside EPHEMERAL (facts §9). */
+export function wipeLabels(volume: EtcdVolumeKind | null): string[] {
+  return volume === 'partition' ? ['EPHEMERAL', 'ETCD'] : ['EPHEMERAL'];
+}
+
+/**
+ * Which nodes get wiped and which re-created. Blank machines in maintenance mode are re-created from their config
+ * backup; every other control-plane node is wiped. The snapshot source goes last, so that it keeps its data as long
+ * as possible (SAFETY.md rule 3).
+ */
+export function planPreparation(
+  observations: readonly NodeObservation[],
+  volumes: Readonly<Record<string, EtcdVolumeKind | null>>,
+  snapshotSource: string | null,
+): NodePlan[] {
+  const plans = observations
+    .filter((o) => o.maintenance || (isControlPlane(o) && o.machineType !== 'unknown'))
+    .map<NodePlan>((o) =>
+      o.maintenance
+        ? { node: o.node, preparation: 'recreate', labels: [] }
+        : { node: o.node, preparation: 'wipe', labels: wipeLabels(volumes[o.node] ?? null) },
+    );
+  return [...plans.filter((p) => p.node !== snapshotSource), ...plans.filter((p) => p.node === snapshotSource)];
+}
+
+/** Nodes that must be converted from `init` to `controlplane` before anything else (PRODUCT.md §1 step 5). */
+export function initNodes(observations: readonly NodeObservation[]): string[] {
+  return observations.filter((o) => o.reachable && o.machineType === 'init').map((o) => o.node);
+}
+
+/** Nodes whose etcd may still hold data: reachable, not blank, and not yet wiped. */
+export function dataHoldingNodes(observations: readonly NodeObservation[], wiped: readonly string[]): string[] {
+  return observations
+    .filter((o) => !o.maintenance && isControlPlane(o) && !wiped.includes(o.node) && o.machineType !== 'unknown')
+    .map((o) => o.node);
+}
+
+export type HashCheckDecision =
+  { usable: true; skipHashCheck: boolean; reason: string } | { usable: false; skipHashCheck: false; reason: string };
+
+/**
+ * Whether bootstrap needs --recover-skip-hash-check (SAFETY.md rule 7): only a file without a trailer (a raw db copy)
+ * whose bbolt check passed. A mismatching trailer, a damaged structure or anything that is not bbolt is unusable.
+ */
+export function hashCheckDecision(
+  report: Pick<SnapshotReport, 'kind' | 'structure' | 'integrity' | 'usable' | 'problems'>,
+): HashCheckDecision {
+  if (report.kind !== 'bbolt')
+    return {
+      usable: false,
+      skipHashCheck: false,
+      reason: `The file is not a plain etcd snapshot (it is ${report.kind}).`,
+    };
+  if (report.structure !== 'ok')
+    return { usable: false, skipHashCheck: false, reason: 'The bbolt database is damaged.' };
+  if (report.integrity === 'mismatch')
+    return {
+      usable: false,
+      skipHashCheck: false,
+      reason: 'The sha256 trailer does not match: the file is corrupted or truncated.',
+    };
+  if (!report.usable)
+    return { usable: false, skipHashCheck: false, reason: report.problems[0] ?? 'The snapshot is not usable.' };
+  if (report.integrity === 'absent')
+    return {
+      usable: true,
+      skipHashCheck: true,
+      reason:
+        'This is a raw database copy without a sha256 trailer: bootstrap needs skip-hash-check, and writes after the copy point may be missing.',
+    };
+  return { usable: true, skipHashCheck: false, reason: 'The snapshot carries a matching sha256 trailer.' };
+}
+
+/**
+ * A live member whose raft applied index is higher than the snapshot source's at snapshot time holds newer data
+ * (SAFETY.md "Always": warn). For a file that was not taken now, any member whose etcd still answers may be newer.
+ */
+export function newerLiveMembers(
+  observations: readonly NodeObservation[],
+  snapshot: { node: string | null; raftAppliedIndex: string | null },
+): string[] {
+  return observations
+    .filter((o) => o.reachable && !o.maintenance && o.status && o.node !== snapshot.node)
+    .filter((o) =>
+      snapshot.raftAppliedIndex === null
+        ? true
+        : BigInt((o.status as EtcdMemberStatus).raftAppliedIndex) > BigInt(snapshot.raftAppliedIndex),
+    )
+    .map((o) => o.node);
+}
+
+/** The reason a node's etcd sits in Waiting, from its newest service event ("Waiting for time sync", …). */
+export function waitingCause(o: Pick<NodeObservation, 'etcdService' | 'etcdLastEvent'>): string | null {
+  if (o.etcdService !== 'Waiting') return null;
+  const msg = o.etcdLastEvent?.trim();
+  if (!msg) return 'no reason given by the node';
+  return msg.replace(/^Waiting for\s+/i, '').replace(/\.$/, '') || msg;
+}
+
+/** Every prepared node shows etcd Preparing: the cluster is ready for bootstrap (PRODUCT.md §1 step 7). */
+export function allPreparing(observations: readonly Pick<NodeObservation, 'etcdService'>[]): boolean {
+  return observations.length > 0 && observations.every((o) => o.etcdService === 'Preparing');
+}
+
+/**
+ * After bootstrap (step 9): the bootstrap node and every other node Running and healthy, and their member lists agree
+ * (same ids on every node, as many as nodes).
+ */
+export function recoveryComplete(observations: readonly NodeObservation[]): { done: boolean; reason: string } {
+  const notRunning = observations.find((o) => o.etcdService !== 'Running' || o.etcdHealthy !== true);
+  if (notRunning)
+    return {
+      done: false,
+      reason: `${notRunning.node}: etcd is ${notRunning.etcdService ?? 'not answering'}${notRunning.etcdService === 'Running' ? ' but not healthy yet' : ''}.`,
+    };
+  const lists = observations.map((o) =>
+    o.members
+      ? o.members
+          .map((m) => m.id)
+          .sort()
+          .join(',')
+      : null,
+  );
+  const missing = observations.findIndex((o) => o.members === null);
+  if (missing >= 0) return { done: false, reason: `${observations[missing]?.node}: member list not available yet.` };
+  if (new Set(lists).size !== 1) return { done: false, reason: 'The nodes do not agree on the member list yet.' };
+  const size = observations[0]?.members?.length ?? 0;
+  if (size < observations.length)
+    return { done: false, reason: `${size} of ${observations.length} nodes have joined etcd so far.` };
+  return {
+    done: true,
+    reason: `All ${observations.length} control-plane nodes are Running, healthy and agree on the members.`,
+  };
+}
+
+/**
+ * Whether an interrupted Bootstrap already happened (SAFETY.md "Always"): AlreadyExists "etcd data directory is not
+ * empty" counts as done only when this node was wiped, the upload and Bootstrap were sent, and its etcd is now starting
+ * or Running. Anything else is an error naming the node.
+ */
+export function bootstrapAlreadyDone(args: {
+  wiped: boolean;
+  uploadSent: boolean;
+  bootstrapSent: boolean;
+  etcdService: string | null;
+}): boolean {
+  const starting =
+    args.etcdService === 'Running' || args.etcdService === 'Starting' || args.etcdService === 'Preparing';
+  return args.wiped && args.uploadSent && args.bootstrapSent && starting;
+}
