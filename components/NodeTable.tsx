@@ -1,0 +1,141 @@
+import { Box, Text } from 'ink';
+import { age, truncate } from './format.js';
+import { useTone } from './theme.js';
+import { cellKey, type NodeColumn, type NodeRow } from './view-model.js';
+
+export interface NodeTableProps {
+  readonly rows: readonly NodeRow[];
+  /** cells that changed in the latest refresh (`cellKey(address, column)`), shown bold and highlighted */
+  readonly changed?: ReadonlySet<string>;
+  /** ms since epoch "now", so a silent node shows how long ago it last answered */
+  readonly now: number;
+  /** terminal width; the last-event column takes what is left */
+  readonly width: number;
+  /** drop the hostname and last-event columns when rows are few or the terminal narrow */
+  readonly compact?: boolean;
+}
+
+const TYPE_LABEL: Record<NodeRow['machineType'], string> = {
+  controlplane: 'cp',
+  init: 'init',
+  worker: 'worker',
+  unknown: '?',
+};
+
+const dash = '—';
+
+function healthLabel(h: boolean | null): string {
+  if (h === null) return dash;
+  return h ? 'ok' : 'bad';
+}
+
+function reachLabel(row: NodeRow, now: number): string {
+  if (row.reachable) return 'yes';
+  return row.lastAnsweredAt === null ? 'no' : `no ${age(now - row.lastAnsweredAt)}`;
+}
+
+interface Column {
+  readonly key: NodeColumn | 'address';
+  readonly title: string;
+  readonly width: number;
+  readonly text: (row: NodeRow) => string;
+}
+
+function columnsFor(rows: readonly NodeRow[], now: number, width: number, compact: boolean): Column[] {
+  const widest = (title: string, values: string[], cap: number) =>
+    Math.min(cap, Math.max(title.length, ...values.map((v) => v.length)));
+  const cols: Column[] = [
+    {
+      key: 'address',
+      title: 'NODE',
+      width: widest(
+        'NODE',
+        rows.map((r) => r.address),
+        21,
+      ),
+      text: (r) => r.address,
+    },
+  ];
+  if (!compact)
+    cols.push({
+      key: 'hostname',
+      title: 'HOST',
+      width: widest(
+        'HOST',
+        rows.map((r) => r.hostname ?? dash),
+        12,
+      ),
+      text: (r) => r.hostname ?? dash,
+    });
+  cols.push(
+    {
+      key: 'reachable',
+      title: 'UP',
+      width: widest(
+        'UP',
+        rows.map((r) => reachLabel(r, now)),
+        7,
+      ),
+      text: (r) => reachLabel(r, now),
+    },
+    { key: 'machineType', title: 'TYPE', width: 6, text: (r) => TYPE_LABEL[r.machineType] },
+    { key: 'etcdService', title: 'ETCD', width: 9, text: (r) => r.etcdService ?? dash },
+    { key: 'healthy', title: 'HEALTH', width: 6, text: (r) => healthLabel(r.healthy) },
+    { key: 'members', title: 'MEMB', width: 4, text: (r) => (r.members === null ? dash : String(r.members)) },
+    {
+      key: 'raftAppliedIndex',
+      title: 'APPLIED',
+      width: widest(
+        'APPLIED',
+        rows.map((r) => r.raftAppliedIndex ?? dash),
+        12,
+      ),
+      text: (r) => r.raftAppliedIndex ?? dash,
+    },
+  );
+  const used = cols.reduce((sum, c) => sum + c.width + 1, 0);
+  const rest = width - used - 1;
+  if (!compact && rest >= 10)
+    cols.push({ key: 'lastEvent', title: 'LAST EVENT', width: rest, text: (r) => r.lastEvent ?? dash });
+  return cols;
+}
+
+/** The live view of every control-plane node, one row each, refreshed by one fan-out call every few seconds. */
+export function NodeTable({ rows, changed, now, width, compact = false }: NodeTableProps) {
+  const tone = useTone();
+  const cols = columnsFor(rows, now, width, compact);
+  if (rows.length === 0) return <Text color={tone('muted')}>No node has been asked yet.</Text>;
+  return (
+    <Box flexDirection="column">
+      <Box>
+        {cols.map((c) => (
+          <Box key={c.key} width={c.width + 1}>
+            <Text color={tone('muted')}>{c.title}</Text>
+          </Box>
+        ))}
+      </Box>
+      {rows.map((row) => (
+        <Box key={row.address}>
+          {cols.map((c) => {
+            const isChanged = c.key !== 'address' && changed?.has(cellKey(row.address, c.key)) === true;
+            const silent = c.key === 'reachable' && !row.reachable;
+            const failing =
+              (c.key === 'healthy' && row.healthy === false) ||
+              (c.key === 'etcdService' &&
+                (row.etcdService === 'Failed' || (row.etcdService === null && row.reachable)));
+            return (
+              <Box key={c.key} width={c.width + 1}>
+                <Text
+                  bold={isChanged || silent}
+                  color={silent || failing ? tone('bad') : isChanged ? tone('changed') : undefined}
+                >
+                  {truncate(c.text(row), c.width)}
+                </Text>
+              </Box>
+            );
+          })}
+        </Box>
+      ))}
+    </Box>
+  );
+}

@@ -1,0 +1,45 @@
+import type { ReactNode } from 'react';
+import { Box, Text } from 'ink';
+import { KeyBar } from './KeyBar.js';
+import { useTone } from './theme.js';
+import type { KeyHint, StepExplanation } from './view-model.js';
+
+export interface StepPanelProps {
+  readonly explanation: StepExplanation;
+  readonly keys: readonly KeyHint[];
+  /** leave out the "why" and show only the first talosctl line, when rows are few */
+  readonly compact?: boolean;
+  /** the step's live part: a confirmation, a transfer bar, a wait spinner, a message */
+  readonly children?: ReactNode;
+}
+
+/** The current step: why it exists, what happens next, the talosctl equivalent, then its live part and the keys. */
+export function StepPanel({ explanation, keys, compact = false, children }: StepPanelProps) {
+  const tone = useTone();
+  const commands = compact ? explanation.talosctl.slice(0, 1) : explanation.talosctl;
+  return (
+    <Box flexDirection="column" borderStyle="round" borderColor={tone('muted')} paddingX={1}>
+      {!compact && (
+        <Text>
+          <Text bold>Why: </Text>
+          {explanation.why}
+        </Text>
+      )}
+      <Text>
+        <Text bold>Next: </Text>
+        {explanation.whatHappens}
+      </Text>
+      {commands.map((cmd) => (
+        <Text key={cmd} wrap="truncate-end" color={tone('muted')}>
+          {`talosctl: ${cmd}`}
+        </Text>
+      ))}
+      {children && (
+        <Box marginTop={compact ? 0 : 1} flexDirection="column">
+          {children}
+        </Box>
+      )}
+      <KeyBar keys={keys} />
+    </Box>
+  );
+}

@@ -1,0 +1,74 @@
+import { Box, Text } from 'ink';
+import { duration } from './format.js';
+import { useTone, type Tone } from './theme.js';
+import { outcomeLine, type DrillScore, type Outcome } from './view-model.js';
+
+export interface SummaryProps {
+  readonly outcome: Outcome;
+  readonly incidentDir: string;
+  /** present for a drill */
+  readonly score?: DrillScore;
+  /** what to do next (restart kubelets, talosctl health, …), one sentence each */
+  readonly followUp?: readonly string[];
+}
+
+const OUTCOME_TONE: Record<Outcome['kind'], Tone> = {
+  recovered: 'ok',
+  'nothing-to-do': 'ok',
+  'stopped-quorum-intact': 'warn',
+  'stopped-by-user': 'warn',
+  failed: 'bad',
+};
+
+const HEADLINE: Record<Outcome['kind'], string> = {
+  recovered: '✓ etcd recovered: every control-plane node is Running and healthy, and their member lists agree.',
+  'nothing-to-do': '✓ etcd is healthy: there is nothing to recover.',
+  'stopped-quorum-intact': '! Quorum holds: replace the broken member instead of a full recovery. Nothing was wiped.',
+  'stopped-by-user': '! Stopped by you; the recovery can be resumed.',
+  failed: '✗ The recovery did not finish.',
+};
+
+/**
+ * The final frame: the outcome in words, the drill score, what to do next, and the outcome line that is also the
+ * last line on stdout. Pure props, so it also works with Ink's renderToString after the session has ended.
+ */
+export function Summary({ outcome, incidentDir, score, followUp = [] }: SummaryProps) {
+  const tone = useTone();
+  return (
+    <Box flexDirection="column">
+      <Text bold color={tone(OUTCOME_TONE[outcome.kind])}>
+        {HEADLINE[outcome.kind]}
+      </Text>
+      {followUp.length > 0 && (
+        <Box flexDirection="column" marginTop={1}>
+          <Text bold>Next:</Text>
+          {followUp.map((line) => (
+            <Text key={line}>{`  • ${line}`}</Text>
+          ))}
+        </Box>
+      )}
+      {score && (
+        <Box flexDirection="column" marginTop={1}>
+          <Text bold color={tone('drill')}>
+            {`Drill score — ${score.scenario}`}
+          </Text>
+          <Text>
+            {`  time to recover: ${score.timeToRecoverMs === null ? 'not recovered' : duration(score.timeToRecoverMs)}`}
+            {score.timeLimitSec !== undefined && (
+              <Text color={tone('muted')}>{` (limit ${duration(score.timeLimitSec * 1000)})`}</Text>
+            )}
+          </Text>
+          <Text>{`  data lost: ${score.dataLost}`}</Text>
+          <Text>{`  mistakes the guards stopped: ${score.mistakesStopped.length}`}</Text>
+          {score.mistakesStopped.map((m) => (
+            <Text key={m} color={tone('muted')}>{`    – ${m}`}</Text>
+          ))}
+        </Box>
+      )}
+      <Box marginTop={1} flexDirection="column">
+        <Text color={tone('muted')}>{`Incident folder: ${incidentDir} (talos-dr report ${incidentDir})`}</Text>
+        <Text bold>{outcomeLine(outcome)}</Text>
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,27 @@
+import { Text } from 'ink';
+import Spinner from 'ink-spinner';
+import { clock } from './format.js';
+import { useTone } from './theme.js';
+import type { WaitView } from './view-model.js';
+
+export interface WaitSpinnerProps {
+  readonly wait: WaitView;
+  readonly now: number;
+  /** false when stdout is not a terminal: a static mark instead of frames nobody can see */
+  readonly animate: boolean;
+}
+
+/** What is awaited, for how long, and the latest state seen. */
+export function WaitSpinner({ wait, now, animate }: WaitSpinnerProps) {
+  const tone = useTone();
+  return (
+    <>
+      <Text wrap="truncate-end">
+        <Text color={tone('active')}>{animate ? <Spinner type="dots" /> : '…'}</Text>
+        {` Waiting for ${wait.awaiting}`}
+        <Text color={tone('muted')}>{` (${clock(now - wait.since)})`}</Text>
+      </Text>
+      {wait.latest && <Text wrap="truncate-end" color={tone('muted')}>{`  latest: ${wait.latest}`}</Text>}
+    </>
+  );
+}

@@ -1,0 +1,50 @@
+import { Box, Text } from 'ink';
+import { useTone } from '../theme.js';
+import { useRiskAcknowledge } from './use-risk-acknowledge.js';
+
+export interface RiskAcknowledgeProps {
+  /** the risk in one or two sentences, e.g. "writes after the copy point may be missing" */
+  readonly risk: string;
+  /** the word to type, e.g. "accept" or "override" */
+  readonly word: string;
+  /** default true */
+  readonly isActive?: boolean;
+  readonly onAcknowledge: (reason: string) => void;
+  readonly onCancel: () => void;
+}
+
+/** Accepting a risk takes a typed word and a reason, both journalled: never one keystroke. */
+export function RiskAcknowledge({ risk, word, isActive = true, onAcknowledge, onCancel }: RiskAcknowledgeProps) {
+  const tone = useTone();
+  const state = useRiskAcknowledge({ word, isActive, onAcknowledge, onCancel });
+  const cursor = <Text color={tone('muted')}>▏</Text>;
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold color={tone('warn')}>
+          {'Risk: '}
+        </Text>
+        {risk}
+      </Text>
+      <Text>
+        {`Type `}
+        <Text bold>{word}</Text>
+        {` to accept it: `}
+        <Text bold color={tone('active')}>
+          {state.word}
+        </Text>
+        {state.stage === 'word' && cursor}
+      </Text>
+      {state.stage !== 'word' && (
+        <Text>
+          {'Reason (journalled): '}
+          <Text bold color={tone('active')}>
+            {state.reason}
+          </Text>
+          {state.stage === 'reason' && cursor}
+        </Text>
+      )}
+      {state.error && <Text color={tone('bad')}>{`✗ ${state.error}`}</Text>}
+    </Box>
+  );
+}

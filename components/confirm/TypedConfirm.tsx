@@ -1,0 +1,41 @@
+import { Box, Text } from 'ink';
+import { useTone } from '../theme.js';
+import { useTypedConfirm } from './use-typed-confirm.js';
+
+export interface TypedConfirmProps {
+  /** the one node this destructive action targets; the user must type exactly this */
+  readonly target: string;
+  /** what will be done to it, e.g. "wipe EPHEMERAL (etcd data) and reboot" */
+  readonly action: string;
+  /** default true; false while another widget owns the keyboard */
+  readonly isActive?: boolean;
+  readonly onConfirm: () => void;
+  readonly onCancel: () => void;
+  readonly onRefused?: (typed: string) => void;
+}
+
+/** A destructive confirmation: names the node and the action, and proceeds only when the address is typed exactly. */
+export function TypedConfirm({ target, action, isActive = true, onConfirm, onCancel, onRefused }: TypedConfirmProps) {
+  const tone = useTone();
+  const state = useTypedConfirm({ expected: target, isActive, onConfirm, onCancel, onRefused });
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold color={tone('warn')}>
+          {'Destructive: '}
+        </Text>
+        <Text>{`${action} on `}</Text>
+        <Text bold>{target}</Text>
+        <Text>.</Text>
+      </Text>
+      <Text>
+        {`Type the node's address to confirm: `}
+        <Text bold color={tone('active')}>
+          {state.value}
+        </Text>
+        <Text color={tone('muted')}>{state.confirmed ? '' : '▏'}</Text>
+      </Text>
+      {state.error && <Text color={tone('bad')}>{`✗ ${state.error}`}</Text>}
+    </Box>
+  );
+}

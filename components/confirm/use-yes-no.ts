@@ -1,0 +1,18 @@
+import { useInput, useStdin } from 'ink';
+
+export interface UseYesNoOptions {
+  readonly isActive: boolean;
+  readonly onAnswer: (yes: boolean) => void;
+}
+
+/** y answers yes, n answers no, Enter takes the default, which is always No. */
+export function useYesNo({ isActive, onAnswer }: UseYesNoOptions): void {
+  const { isRawModeSupported } = useStdin();
+  useInput(
+    (input, key) => {
+      if (input === 'y' || input === 'Y') onAnswer(true);
+      else if (input === 'n' || input === 'N' || key.return) onAnswer(false);
+    },
+    { isActive: isActive && isRawModeSupported },
+  );
+}

@@ -1,0 +1,49 @@
+/**
+/* eslint-disable no-control-regex -- these tests look for ANSI escape codes on purpose */
+ * Colour on, colour off. test/setup.ts pins FORCE_COLOR=0 for every other file; this one turns colour on before it
+ * imports Ink (chalk reads the level once, at import; vitest gives each file its own module graph), to prove that
+ * NO_COLOR leaves no colour code and that a changed node-table cell is the one highlighted.
+ */
+import { describe, expect, it } from 'vitest';
+
+process.env.FORCE_COLOR = '3';
+const { renderToString } = await import('ink');
+const { NodeTable } = await import('../../components/NodeTable.js');
+const { Summary } = await import('../../components/Summary.js');
+const { ThemeProvider } = await import('../../components/theme.js');
+const { cellKey } = await import('../../components/view-model.js');
+const { NOW, nodes } = await import('./fixtures.js');
+
+// SGR colour codes: 30–37, 90–97 (foreground), 38;… (extended); bold is 1.
+// eslint-disable-next-line no-control-regex
+const COLOUR = /\u001B\[(3[0-8]|9[0-7])[;m]/;
+// eslint-disable-next-line no-control-regex
+const strip = (s: string) => s.replace(/\u001B\[[0-9;]*m/g, '');
+
+describe('colour', () => {
+  it('highlights exactly the cell that changed, bold and coloured, and keeps the text identical', () => {
+    const changed = new Set([cellKey('127.0.0.2', 'raftAppliedIndex')]);
+    const marked = renderToString(<NodeTable rows={nodes} now={NOW} width={100} changed={changed} />, {
+      columns: 100,
+    });
+    const plain = renderToString(<NodeTable rows={nodes} now={NOW} width={100} />, { columns: 100 });
+    expect(strip(marked)).toBe(strip(plain));
+    const row = marked.split('\n')[1] ?? '';
+    expect(row).toMatch(/\u001B\[1m\u001B\[93m48213/);
+    expect(plain.split('\n')[1]).not.toMatch(/\u001B\[1m/);
+  });
+
+  it('uses colour by default and none at all with NO_COLOR (the theme off)', () => {
+    const summary = <Summary outcome={{ kind: 'failed', reason: 'x' }} incidentDir="/x" />;
+    expect(renderToString(summary)).toMatch(COLOUR);
+    const off = renderToString(
+      <ThemeProvider color={false}>
+        <NodeTable rows={nodes} now={NOW} width={100} changed={new Set([cellKey('127.0.0.3', 'healthy')])} />
+        {summary}
+      </ThemeProvider>,
+      { columns: 100 },
+    );
+    expect(off).not.toMatch(COLOUR);
+    expect(strip(off)).toContain('outcome: failed: x');
+  });
+});

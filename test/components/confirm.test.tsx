@@ -1,0 +1,154 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, cleanup } from 'ink-testing-library';
+import { TypedConfirm } from '../../components/confirm/TypedConfirm.js';
+import { RiskAcknowledge } from '../../components/confirm/RiskAcknowledge.js';
+import { YesNo } from '../../components/confirm/YesNo.js';
+import { typedConfirmReducer, initialTypedConfirmState } from '../../components/confirm/use-typed-confirm-state.js';
+import { KEYS, frameMatching, press, type } from './helpers.js';
+
+afterEach(cleanup);
+
+describe('TypedConfirm (destructive)', () => {
+  const mount = () => {
+    const onConfirm = vi.fn();
+    const onCancel = vi.fn();
+    const onRefused = vi.fn();
+    const r = render(
+      <TypedConfirm
+        target="127.0.0.3"
+        action="wipe EPHEMERAL (etcd data) and reboot"
+        onConfirm={onConfirm}
+        onCancel={onCancel}
+        onRefused={onRefused}
+      />,
+    );
+    return { ...r, onConfirm, onCancel, onRefused };
+  };
+
+  it('names the node and the action', () => {
+    const { lastFrame } = mount();
+    expect(lastFrame()).toContain('Destructive: wipe EPHEMERAL (etcd data) and reboot on 127.0.0.3.');
+    expect(lastFrame()).toContain("Type the node's address to confirm:");
+  });
+
+  it('refuses a wrong address with a message naming the right one, and does not confirm', async () => {
+    const { stdin, lastFrame, onConfirm, onRefused } = mount();
+    await type(stdin, '127.0.0.2');
+    await press(stdin, KEYS.enter);
+    const f = await frameMatching(lastFrame, (x) => x.includes('is not the target node'));
+    expect(f).toContain('"127.0.0.2" is not the target node; type 127.0.0.3 exactly to confirm');
+    expect(onConfirm).not.toHaveBeenCalled();
+    await vi.waitFor(() => expect(onRefused).toHaveBeenCalledWith('127.0.0.2'));
+  });
+
+  it('refuses a prefix of the address (127.0.0.3 is not 127.0.0.30 and vice versa)', async () => {
+    const { stdin, onConfirm, lastFrame } = mount();
+    await type(stdin, '127.0.0.30');
+    await press(stdin, KEYS.enter);
+    await frameMatching(lastFrame, (x) => x.includes('"127.0.0.30" is not the target node'));
+    await type(stdin, '127.0.0.');
+    await press(stdin, KEYS.enter);
+    await frameMatching(lastFrame, (x) => x.includes('"127.0.0." is not the target node'));
+    expect(onConfirm).not.toHaveBeenCalled();
+  });
+
+  it('confirms once when the exact address is typed, after a correction with backspace', async () => {
+    const { stdin, onConfirm, lastFrame } = mount();
+    await type(stdin, '127.0.0.4');
+    await press(stdin, KEYS.backspace);
+    await type(stdin, '3');
+    await frameMatching(lastFrame, (x) => x.includes('confirm: 127.0.0.3'));
+    await press(stdin, KEYS.enter);
+    await vi.waitFor(() => expect(onConfirm).toHaveBeenCalledTimes(1));
+    await press(stdin, KEYS.enter);
+    expect(onConfirm).toHaveBeenCalledTimes(1);
+  });
+
+  it('never confirms on a paste that ends in a newline: Enter must be its own keystroke', async () => {
+    const { stdin, onConfirm, lastFrame } = mount();
+    await press(stdin, '127.0.0.3\r');
+    await frameMatching(lastFrame, (x) => x.includes('confirm: 127.0.0.3'));
+    expect(onConfirm).not.toHaveBeenCalled();
+    await press(stdin, KEYS.enter);
+    await vi.waitFor(() => expect(onConfirm).toHaveBeenCalledTimes(1));
+  });
+
+  it('goes back with Esc', async () => {
+    const { stdin, onCancel, onConfirm } = mount();
+    await press(stdin, KEYS.esc);
+    await vi.waitFor(() => expect(onCancel).toHaveBeenCalled());
+    expect(onConfirm).not.toHaveBeenCalled();
+  });
+
+  it('reducer: an empty answer is not counted as a mistake', () => {
+    const s = typedConfirmReducer(initialTypedConfirmState, { type: 'submit', expected: '10.0.0.1' });
+    expect(s.confirmed).toBe(false);
+    expect(s.refusals).toBe(0);
+    expect(s.error).toContain('Type the node');
+  });
+});
+
+describe('RiskAcknowledge', () => {
+  const mount = () => {
+    const onAcknowledge = vi.fn();
+    const onCancel = vi.fn();
+    const r = render(
+      <RiskAcknowledge
+        risk="this is a raw copy without an integrity trailer; writes after the copy point may be missing."
+        word="accept"
+        onAcknowledge={onAcknowledge}
+        onCancel={onCancel}
+      />,
+    );
+    return { ...r, onAcknowledge, onCancel };
+  };
+
+  it('needs the exact word, then a reason, and hands the reason over', async () => {
+    const { stdin, lastFrame, onAcknowledge } = mount();
+    await type(stdin, 'yes');
+    await press(stdin, KEYS.enter);
+    await frameMatching(lastFrame, (f) => f.includes('Type accept to acknowledge the risk'));
+    await type(stdin, 'accept');
+    await press(stdin, KEYS.enter);
+    await frameMatching(lastFrame, (f) => f.includes('Reason (journalled):'));
+    await press(stdin, KEYS.enter);
+    await frameMatching(lastFrame, (f) => f.includes('Write the reason in a few words'));
+    expect(onAcknowledge).not.toHaveBeenCalled();
+    await type(stdin, 'snapshot API fails on every node');
+    await press(stdin, KEYS.enter);
+    expect(onAcknowledge).toHaveBeenCalledWith('snapshot API fails on every node');
+  });
+
+  it('goes back with Esc', async () => {
+    const { stdin, onCancel, onAcknowledge } = mount();
+    await press(stdin, KEYS.esc);
+    await vi.waitFor(() => expect(onCancel).toHaveBeenCalled());
+    expect(onAcknowledge).not.toHaveBeenCalled();
+  });
+});
+
+describe('YesNo', () => {
+  it('answers No on a bare Enter (default No)', async () => {
+    const onAnswer = vi.fn();
+    const { stdin, lastFrame } = render(<YesNo question="Back up the machine configs now?" onAnswer={onAnswer} />);
+    expect(lastFrame()).toBe('Back up the machine configs now? [y/N]');
+    await press(stdin, KEYS.enter);
+    expect(onAnswer).toHaveBeenCalledWith(false);
+  });
+
+  it('answers Yes only on y, and ignores other keys', async () => {
+    const onAnswer = vi.fn();
+    const { stdin } = render(<YesNo question="Continue?" onAnswer={onAnswer} />);
+    await press(stdin, 'x', ' ', KEYS.up);
+    expect(onAnswer).not.toHaveBeenCalled();
+    await press(stdin, 'y');
+    expect(onAnswer).toHaveBeenCalledWith(true);
+  });
+
+  it('listens to nothing when inactive', async () => {
+    const onAnswer = vi.fn();
+    const { stdin } = render(<YesNo question="Continue?" onAnswer={onAnswer} isActive={false} />);
+    await press(stdin, 'y', KEYS.enter);
+    expect(onAnswer).not.toHaveBeenCalled();
+  });
+});
