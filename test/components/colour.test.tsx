@@ -1,5 +1,5 @@
-/**
 /* eslint-disable no-control-regex -- these tests look for ANSI escape codes on purpose */
+/**
  * Colour on, colour off. test/setup.ts pins FORCE_COLOR=0 for every other file; this one turns colour on before it
  * imports Ink (chalk reads the level once, at import; vitest gives each file its own module graph), to prove that
  * NO_COLOR leaves no colour code and that a changed node-table cell is the one highlighted.
