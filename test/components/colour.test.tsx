@@ -15,9 +15,7 @@ const { cellKey } = await import('../../components/view-model.js');
 const { NOW, nodes } = await import('./fixtures.js');
 
 // SGR colour codes: 30–37, 90–97 (foreground), 38;… (extended); bold is 1.
-// eslint-disable-next-line no-control-regex
 const COLOUR = /\u001B\[(3[0-8]|9[0-7])[;m]/;
-// eslint-disable-next-line no-control-regex
 const strip = (s: string) => s.replace(/\u001B\[[0-9;]*m/g, '');
 
 describe('colour', () => {
