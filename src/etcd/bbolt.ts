@@ -1,0 +1,668 @@
+/**
+ * A read-only bbolt (v1.3.6 file format) reader of our own, for etcd snapshot files.
+ *
+ * It never holds the whole file: pages are read with positional reads into a small set of reusable buffers (one per
+ * level of the tree being walked, plus one read-ahead window for leaves), so memory stays bounded whatever the file
+ * size. The walk checks the structure as it goes (what bbolt's tx.Check cares about, plus key order and element
+ * bounds) and hands every leaf page to a visitor without copying keys or values.
+ *
+ * Format facts: etcd-snapshot-facts.md §1. All integers in the file are little-endian (amd64/arm64).
+ */
+import { readSync } from 'node:fs';
+
+export const PAGE_HEADER_SIZE = 16;
+export const ELEMENT_SIZE = 16;
+const BUCKET_HEADER_SIZE = 16;
+
+export const FLAG_BRANCH = 0x01;
+export const FLAG_LEAF = 0x02;
+export const FLAG_META = 0x04;
+export const FLAG_FREELIST = 0x10;
+export const BUCKET_LEAF_FLAG = 0x01;
+
+const MAGIC = 0xed0cdaed;
+const VERSION = 2;
+/** bbolt 1.3.6 reads the first 4096 bytes and falls back to the OS page size (4096 on x86-64) when meta 0 is bad. */
+const FIRST_READ = 4096;
+const OS_PAGE_SIZE = 4096;
+/** A run (page plus overflow) larger than this is a corrupt overflow count, not something etcd writes. */
+const MAX_RUN_BYTES = 256 * 1024 * 1024;
+/** Leaves that follow each other on disk are read this many bytes at a time. */
+const WINDOW_BYTES = 512 * 1024;
+/** Structural problems reported at most; the rest are counted. */
+const MAX_PROBLEMS = 8;
+
+const TWO_POW_32 = 4294967296;
+
+export interface Meta {
+  /** 0 or 1: which meta page this is */
+  index: number;
+  magic: number;
+  version: number;
+  pageSize: number;
+  flags: number;
+  /** pgid of the root bucket's page */
+  root: number;
+  /** pgid of the stored freelist, or null when not stored (0xFFFF…FFFF, what etcd on Linux always writes) */
+  freelist: number | null;
+  /** high-water mark: number of pages in use */
+  pgid: number;
+  txid: bigint;
+  checksum: bigint;
+  /** FNV-1a 64 over the 56 meta bytes before the checksum */
+  computedChecksum: bigint;
+}
+
+/** Reads a u64 as a JS number: exact below 2^53, and anything above that is far beyond any valid page id anyway. */
+function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_POW_32;
+}
+
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const U64_MASK = 0xffffffffffffffffn;
+
+/** FNV-1a 64 (Go's hash/fnv New64a), as bbolt's meta.sum64 uses it. Only ever run on 56 bytes. */
+export function fnv1a64(bytes: Uint8Array): bigint {
+  let hash = FNV_OFFSET;
+  for (const byte of bytes) {
+    hash ^= BigInt(byte);
+    hash = (hash * FNV_PRIME) & U64_MASK;
+  }
+  return hash;
+}
+
+/** Parses the meta struct of a meta page starting at `pageStart` in `buf` (which must hold 80 bytes from there). */
+export function parseMeta(buf: Buffer, pageStart: number, index: number): Meta {
+  const m = pageStart + PAGE_HEADER_SIZE;
+  const freelistRaw = buf.readBigUInt64LE(m + 32);
+  return {
+    index,
+    magic: buf.readUInt32LE(m),
+    version: buf.readUInt32LE(m + 4),
+    pageSize: buf.readUInt32LE(m + 8),
+    flags: buf.readUInt32LE(m + 12),
+    root: readU64(buf, m + 16),
+    freelist: freelistRaw === U64_MASK ? null : Number(freelistRaw),
+    pgid: readU64(buf, m + 40),
+    txid: buf.readBigUInt64LE(m + 48),
+    checksum: buf.readBigUInt64LE(m + 56),
+    computedChecksum: fnv1a64(buf.subarray(m, m + 56)),
+  };
+}
+
+/** bbolt 1.3.6 meta.validate(): the error it would give, or null. A zero checksum is accepted in 1.3.6. */
+export function metaError(meta: Meta): string | null {
+  if (meta.magic !== MAGIC) return 'invalid database';
+  if (meta.version !== VERSION) return 'version mismatch';
+  if (meta.checksum !== 0n && meta.checksum !== meta.computedChecksum) return 'checksum error';
+  return null;
+}
+
+/** True when the bytes look like a bbolt meta page (the magic at offset 16), whatever else is wrong with them. */
+export function hasBoltMagic(buf: Buffer, pageStart: number): boolean {
+  return buf.length >= pageStart + 24 && buf.readUInt32LE(pageStart + PAGE_HEADER_SIZE) === MAGIC;
+}
+
+export interface OpenedBolt {
+  pageSize: number;
+  /** the meta bbolt would use: higher txid if it validates, else the other */
+  meta: Meta;
+  metas: [Meta | null, Meta | null];
+}
+
+export type OpenResult = { ok: true; db: OpenedBolt } | { ok: false; problem: string };
+
+const META_SENTENCES: Record<string, string> = {
+  'invalid database': 'neither meta page carries the bbolt magic number',
+  'version mismatch': 'the meta page has an unknown bbolt format version',
+  'checksum error': 'both meta pages fail their checksum',
+};
+
+/**
+ * Chooses the meta page exactly as bbolt 1.3.6 opens a file read-only: page size from meta 0 if it validates (else
+ * the OS page size), both metas checked, the one with the higher txid used if valid, else the other.
+ */
+export function openBolt(fd: number, fileSize: number): OpenResult {
+  const head = Buffer.alloc(FIRST_READ);
+  if (readFully(fd, head, 0, FIRST_READ, 0) < FIRST_READ) {
+    return { ok: false, problem: `it is only ${fileSize} bytes, too small to hold a bbolt database header` };
+  }
+  const meta0 = parseMeta(head, 0, 0);
+  const pageSize = metaError(meta0) === null ? meta0.pageSize : OS_PAGE_SIZE;
+  if (!isPlausiblePageSize(pageSize)) {
+    return { ok: false, problem: `its meta page declares an impossible page size (${pageSize} bytes)` };
+  }
+  if (fileSize < 2 * pageSize) {
+    return { ok: false, problem: `it is only ${fileSize} bytes, smaller than its two ${pageSize}-byte meta pages` };
+  }
+  const page1 = Buffer.alloc(PAGE_HEADER_SIZE + 64);
+  readFully(fd, page1, 0, page1.length, pageSize);
+  const meta1 = parseMeta(page1, 0, 1);
+  const err0 = metaError(meta0);
+  const err1 = metaError(meta1);
+  if (err0 !== null && err1 !== null) {
+    return { ok: false, problem: META_SENTENCES[err0] ?? err0 };
+  }
+  const [newer, older] = meta1.txid > meta0.txid ? [meta1, meta0] : [meta0, meta1];
+  const meta = metaError(newer) === null ? newer : older;
+  return {
+    ok: true,
+    db: { pageSize, meta, metas: [err0 === null ? meta0 : null, err1 === null ? meta1 : null] },
+  };
+}
+
+function isPlausiblePageSize(size: number): boolean {
+  return size >= 512 && size <= 1024 * 1024 && (size & (size - 1)) === 0;
+}
+
+/** readSync until `length` bytes or end of file; returns how many bytes were read. */
+function readFully(fd: number, buf: Buffer, offset: number, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/** Where a leaf page lives while a visitor looks at it. Valid only during the call. */
+export interface LeafPage {
+  buf: Buffer;
+  /** offset of the page header in buf */
+  base: number;
+  count: number;
+  /**
+   * When the keys and values are packed in element order (key0 value0 key1 value1 …, as bbolt writes them) and no
+   * element is a sub-bucket: the byte range holding all of them, so one CRC call covers the page. Else -1.
+   */
+  packedStart: number;
+  packedEnd: number;
+}
+
+/** Offsets of element i of a leaf page (`pos` counts from the element itself). */
+export function leafElement(
+  page: LeafPage,
+  i: number,
+): { flags: number; keyStart: number; keySize: number; valueSize: number } {
+  const e = page.base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+  const buf = page.buf;
+  return {
+    flags: buf.readUInt32LE(e),
+    keyStart: e + buf.readUInt32LE(e + 4),
+    keySize: buf.readUInt32LE(e + 8),
+    valueSize: buf.readUInt32LE(e + 12),
+  };
+}
+
+export interface BucketVisitor {
+  /** Every non-empty leaf page of the bucket, in cursor order. Elements are already bounds- and order-checked. */
+  leaf(page: LeafPage): void;
+}
+
+export interface TreeVisitor {
+  /**
+   * Each top-level bucket, in cursor order, before its pages. `isBucket` is false when the root holds a plain value
+   * under that name (bbolt's tx.Bucket returns nil: etcd's status fails). Return null to walk it unvisited.
+   */
+  bucket(buf: Buffer, nameStart: number, nameEnd: number, isBucket: boolean): BucketVisitor | null;
+}
+
+export interface WalkResult {
+  /** structural problems, one phrase each (without the leading "page N"), at most MAX_PROBLEMS */
+  problems: string[];
+  /** how many problems beyond the listed ones */
+  moreProblems: number;
+  /** true when some page could not be read at all (out of range or past the end of the file) */
+  unreadable: boolean;
+  pagesReachable: number;
+  pagesFree: number;
+  /** the most bytes the page buffers ever held at once */
+  maxBytesHeld: number;
+  /** bytes read from the file by the walk */
+  bytesRead: number;
+}
+
+class WalkStop extends Error {}
+
+/**
+ * Walks the whole tree from the chosen meta: every bucket, every page, checking structure and reachability.
+ * A generator so the caller can pause every so often (the walk yields every `pagesPerYield` pages) to let other
+ * work (the sha256 pass, progress, Ctrl-C) run; drive it with `runWalk`.
+ */
+export class BoltWalker {
+  private readonly pageSize: number;
+  private readonly pgid: number;
+  /** 1 = reachable, 2 = free (stored freelist) */
+  private readonly seen: Uint8Array;
+  private readonly levelBuffers: Buffer[] = [];
+  private window: Buffer;
+  private windowStart = -1;
+  private windowEnd = -1;
+  /** page after the last leaf run read, to notice leaves that follow each other on disk */
+  private nextSequential = -1;
+  private sequentialStreak = 0;
+  private bytesHeld = 0;
+  private pagesSinceYield = 0;
+  readonly result: WalkResult = {
+    problems: [],
+    moreProblems: 0,
+    unreadable: false,
+    pagesReachable: 0,
+    pagesFree: 0,
+    maxBytesHeld: 0,
+    bytesRead: 0,
+  };
+
+  constructor(
+    private readonly fd: number,
+    /** bytes of the file that belong to the database (file size minus a sha256 trailer) */
+    private readonly dataEnd: number,
+    private readonly db: OpenedBolt,
+    private readonly visitor: TreeVisitor,
+    private readonly pagesPerYield = 2048,
+  ) {
+    this.pageSize = db.pageSize;
+    this.pgid = db.meta.pgid;
+    this.seen = new Uint8Array(Math.max(0, Math.min(this.pgid, Math.floor(dataEnd / this.pageSize) + 1)));
+    this.window = Buffer.alloc(0);
+  }
+
+  *walk(): Generator<void, WalkResult, void> {
+    const meta = this.db.meta;
+    if (this.pgid < 2) {
+      this.problem(`the meta page says the database has ${this.pgid} pages, fewer than its own two meta pages`);
+      this.result.unreadable = true;
+      return this.result;
+    }
+    if (this.pgid * this.pageSize > this.dataEnd) {
+      const need = this.pgid * this.pageSize;
+      this.problem(`the file is cut short: the database needs ${need} bytes but only ${this.dataEnd} are there`);
+      this.result.unreadable = true;
+      return this.result;
+    }
+    this.seen[0] = 1;
+    this.seen[1] = 1;
+    try {
+      if (meta.freelist !== null) this.markFreelist(meta.freelist);
+      yield* this.walkRootBucket(meta.root);
+    } catch (error) {
+      if (!(error instanceof WalkStop)) throw error;
+    }
+    if (!this.result.unreadable) this.countFreePages();
+    return this.result;
+  }
+
+  private problem(sentence: string): void {
+    if (this.result.problems.length < MAX_PROBLEMS) this.result.problems.push(sentence);
+    else this.result.moreProblems++;
+  }
+
+  /** A page that cannot be read ends the walk: nothing after it can be trusted. */
+  private fatal(sentence: string): never {
+    this.problem(sentence);
+    this.result.unreadable = true;
+    throw new WalkStop();
+  }
+
+  private *walkRootBucket(rootPgid: number): Generator<void, void, void> {
+    yield* this.walkPages(rootPgid, 0, new BucketState(), null, true);
+  }
+
+  /**
+   * The root leaf lists the top-level buckets. Each bucket is walked right here, in cursor order, so the visitor
+   * sees bucket name then its pairs as etcd's hash does.
+   */
+  private *visitRootLeafBuckets(page: LeafPage, level: number): Generator<void, void, void> {
+    for (let i = 0; i < page.count; i++) {
+      const el = leafElement(page, i);
+      const nameEnd = el.keyStart + el.keySize;
+      const isBucket = (el.flags & BUCKET_LEAF_FLAG) !== 0 && el.valueSize >= BUCKET_HEADER_SIZE;
+      const visitor = this.visitor.bucket(page.buf, el.keyStart, nameEnd, isBucket);
+      if (!isBucket) continue;
+      yield* this.walkBucketValue(page.buf, nameEnd, el.valueSize, level, visitor);
+    }
+  }
+
+  /** A bucket's value: 16-byte header {root, sequence}, then (root 0) an inline page image. */
+  private *walkBucketValue(
+    buf: Buffer,
+    valueStart: number,
+    valueSize: number,
+    level: number,
+    visitor: BucketVisitor | null,
+  ): Generator<void, void, void> {
+    const root = readU64(buf, valueStart);
+    const state = new BucketState();
+    if (root !== 0) {
+      yield* this.walkPages(root, level, state, visitor ? (p) => visitor.leaf(p) : null, false);
+      return;
+    }
+    const base = valueStart + BUCKET_HEADER_SIZE;
+    const end = valueStart + valueSize;
+    if (end - base < PAGE_HEADER_SIZE) {
+      this.problem('an inline bucket is shorter than a page header');
+      return;
+    }
+    const flags = buf.readUInt16LE(base + 8);
+    if ((flags & FLAG_LEAF) === 0) {
+      this.problem(`an inline bucket is not a leaf page (flags ${flags})`);
+      return;
+    }
+    const page = this.checkLeaf(buf, base, end, 'an inline bucket', state);
+    if (page === null) return;
+    // Sub-buckets of an inline bucket are inline too; walk them for their structure only.
+    yield* this.walkSubBuckets(page, level);
+    if (page.count > 0 && visitor) visitor.leaf(page);
+  }
+
+  /**
+   * Walks a bucket's B+tree from `pgid`: branch pages recurse left to right, leaf pages go to `onLeaf`.
+   * `isRoot` marks the root bucket, whose leaves hold the top-level buckets (walked in place).
+   */
+  private *walkPages(
+    pgid: number,
+    level: number,
+    state: BucketState,
+    onLeaf: ((page: LeafPage) => void) | null,
+    isRoot: boolean,
+  ): Generator<void, void, void> {
+    if (++this.pagesSinceYield >= this.pagesPerYield) {
+      this.pagesSinceYield = 0;
+      yield;
+    }
+    // Branch pages, and the root bucket's leaves (which stay in use while their buckets are walked), need a buffer
+    // of their own; other leaves can be served from the shared read-ahead window.
+    const run = this.readRun(pgid, level, isRoot);
+    const { buf, base, end } = run;
+    const flags = buf.readUInt16LE(base + 8);
+    if (flags & FLAG_BRANCH) {
+      const count = this.checkBranch(buf, base, end, pgid);
+      for (let i = 0; i < count; i++) {
+        const child = readU64(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
+        yield* this.walkPages(child, level + 1, state, onLeaf, isRoot);
+      }
+      return;
+    }
+    if (flags & FLAG_LEAF) {
+      const page = this.checkLeaf(buf, base, end, `page ${pgid}`, state);
+      if (page === null || page.count === 0) return;
+      if (isRoot) {
+        yield* this.visitRootLeafBuckets(page, level + 1);
+        return;
+      }
+      if (page.packedStart < 0 && this.hasSubBuckets(page)) {
+        // A leaf with nested buckets must survive the walk into them: copy it out of the shared window.
+        const own = this.levelBuffer(level, end - base);
+        buf.copy(own, 0, base, end);
+        const kept: LeafPage = { ...page, buf: own, base: 0, packedStart: -1, packedEnd: -1 };
+        yield* this.walkSubBuckets(kept, level + 1);
+        if (onLeaf) onLeaf(kept);
+        return;
+      }
+      if (onLeaf) onLeaf(page);
+      return;
+    }
+    this.fatal(`page ${pgid} has an invalid type (flags ${flags}); it is neither a branch nor a leaf page`);
+  }
+
+  private hasSubBuckets(page: LeafPage): boolean {
+    for (let i = 0; i < page.count; i++) {
+      if (page.buf.readUInt32LE(page.base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE) & BUCKET_LEAF_FLAG) return true;
+    }
+    return false;
+  }
+
+  /** Nested buckets (etcd has none) are walked for structure and reachability, not visited. */
+  private *walkSubBuckets(page: LeafPage, level: number): Generator<void, void, void> {
+    for (let i = 0; i < page.count; i++) {
+      const el = leafElement(page, i);
+      if ((el.flags & BUCKET_LEAF_FLAG) === 0) continue;
+      if (el.valueSize < BUCKET_HEADER_SIZE) {
+        this.problem('a nested bucket header is shorter than 16 bytes');
+        continue;
+      }
+      yield* this.walkBucketValue(page.buf, el.keyStart + el.keySize, el.valueSize, level, null);
+    }
+  }
+
+  /**
+   * Reads page `pgid` and its overflow pages, after checking the ids are in range and never seen before.
+   * `keep` (or a branch page) copies the run into the buffer of its tree level so deeper reads cannot clobber it.
+   */
+  private readRun(pgid: number, level: number, keep: boolean): { buf: Buffer; base: number; end: number } {
+    if (pgid < 2 || pgid >= this.pgid) {
+      this.fatal(`a page reference points at page ${pgid}, outside the database's ${this.pgid} pages`);
+    }
+    const position = pgid * this.pageSize;
+    const first = this.readPageStart(pgid, position);
+    let buf = first.buf;
+    let base = first.base;
+    const headerId = readU64(buf, base);
+    if (headerId !== pgid) {
+      this.fatal(`page ${pgid} carries the id ${headerId} in its header: the page is damaged`);
+    }
+    const overflow = buf.readUInt32LE(base + 12);
+    if (pgid + overflow >= this.pgid) {
+      this.fatal(`page ${pgid} runs over ${overflow} more pages, past the database's ${this.pgid} pages`);
+    }
+    const runBytes = (overflow + 1) * this.pageSize;
+    if (runBytes > MAX_RUN_BYTES) this.fatal(`page ${pgid} claims an impossible ${overflow} overflow pages`);
+    this.markReachable(pgid, overflow);
+    const mustKeep = keep || (buf.readUInt16LE(base + 8) & FLAG_BRANCH) !== 0;
+    if (runBytes > first.valid || mustKeep) {
+      const own = this.levelBuffer(level, runBytes);
+      if (runBytes <= first.valid) buf.copy(own, 0, base, base + runBytes);
+      else this.readInto(own, runBytes, position);
+      buf = own;
+      base = 0;
+    }
+    this.nextSequential = pgid + overflow + 1;
+    return { buf, base, end: base + runBytes };
+  }
+
+  /**
+   * At least the first page of `pgid`, from the read-ahead window when it is there. Leaves that follow each other
+   * on disk (a defragmented or freshly written file) are read a whole window at a time; scattered ones page by page.
+   */
+  private readPageStart(pgid: number, position: number): { buf: Buffer; base: number; valid: number } {
+    if (position >= this.windowStart && position + this.pageSize <= this.windowEnd) {
+      const base = position - this.windowStart;
+      return { buf: this.window, base, valid: this.windowEnd - position };
+    }
+    this.sequentialStreak = pgid === this.nextSequential ? this.sequentialStreak + 1 : 0;
+    const windowBytes = Math.max(WINDOW_BYTES, this.pageSize);
+    const wanted = this.sequentialStreak >= 2 ? windowBytes : this.pageSize;
+    const length = Math.min(wanted, this.dataEnd - position);
+    if (this.window.length < windowBytes) {
+      this.bytesHeld += windowBytes - this.window.length;
+      this.window = Buffer.allocUnsafe(windowBytes);
+      this.noteHeld();
+    }
+    this.readInto(this.window, length, position);
+    this.windowStart = position;
+    this.windowEnd = position + length;
+    return { buf: this.window, base: 0, valid: length };
+  }
+
+  /** Reads exactly `length` bytes; the range was checked against the file size, so a short read means it shrank. */
+  private readInto(buf: Buffer, length: number, position: number): void {
+    const n = readFully(this.fd, buf, 0, length, position);
+    this.result.bytesRead += n;
+    if (n < length)
+      this.fatal(`the file ends inside page ${Math.floor((position + n) / this.pageSize)}: it is cut short`);
+  }
+
+  private levelBuffer(level: number, bytes: number): Buffer {
+    const existing = this.levelBuffers[level];
+    if (existing && existing.length >= bytes) return existing;
+    const size = Math.max(bytes, this.pageSize);
+    this.bytesHeld += size - (existing?.length ?? 0);
+    const fresh = Buffer.allocUnsafe(size);
+    this.levelBuffers[level] = fresh;
+    this.noteHeld();
+    return fresh;
+  }
+
+  private noteHeld(): void {
+    if (this.bytesHeld > this.result.maxBytesHeld) this.result.maxBytesHeld = this.bytesHeld;
+  }
+
+  private markReachable(pgid: number, overflow: number): void {
+    for (let id = pgid; id <= pgid + overflow; id++) {
+      if (this.seen[id] === 1) this.fatal(`page ${id} is referenced twice`);
+      if (this.seen[id] === 2) this.problem(`page ${id} is in use but also listed as free`);
+      this.seen[id] = 1;
+    }
+    this.result.pagesReachable += overflow + 1;
+  }
+
+  /** Checks a branch page's elements; returns how many children can be followed. */
+  private checkBranch(buf: Buffer, base: number, end: number, pgid: number): number {
+    const count = buf.readUInt16LE(base + 10);
+    if (base + PAGE_HEADER_SIZE + count * ELEMENT_SIZE > end) {
+      this.fatal(`page ${pgid} lists more elements than fit in it`);
+    }
+    if (count === 0) this.problem(`branch page ${pgid} is empty`);
+    let prevStart = -1;
+    let prevEnd = -1;
+    for (let i = 0; i < count; i++) {
+      const e = base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const keyStart = e + buf.readUInt32LE(e);
+      const keyEnd = keyStart + buf.readUInt32LE(e + 4);
+      if (keyEnd > end) this.fatal(`page ${pgid} has an element pointing outside the page`);
+      if (prevStart >= 0 && !keyAfter(buf, keyStart, keyEnd, buf, prevStart, prevEnd)) {
+        this.problem(`branch page ${pgid} has its keys out of order`);
+      }
+      prevStart = keyStart;
+      prevEnd = keyEnd;
+    }
+    return count;
+  }
+
+  /**
+   * Checks a leaf page (or an inline bucket's page image) and describes it: element table and keys/values inside the
+   * page, keys strictly ascending (within the page and after the previous page of the bucket), and whether the
+   * key/value bytes are packed in element order.
+   */
+  private checkLeaf(buf: Buffer, base: number, end: number, where: string, state: BucketState): LeafPage | null {
+    const count = buf.readUInt16LE(base + 10);
+    const table = base + PAGE_HEADER_SIZE;
+    if (table + count * ELEMENT_SIZE > end) {
+      this.fatal(`${where} lists more elements than fit in it`);
+    }
+    let packedStart = -1;
+    let expected = -1;
+    let packed = true;
+    let prevStart = -1;
+    let prevEnd = -1;
+    for (let i = 0; i < count; i++) {
+      const e = table + i * ELEMENT_SIZE;
+      const flags = buf.readUInt32LE(e);
+      const keyStart = e + buf.readUInt32LE(e + 4);
+      const keyEnd = keyStart + buf.readUInt32LE(e + 8);
+      const valueEnd = keyEnd + buf.readUInt32LE(e + 12);
+      if (valueEnd > end || keyStart < table + count * ELEMENT_SIZE) {
+        this.fatal(`${where} has an element pointing outside the page`);
+      }
+      if (i === 0) {
+        packedStart = keyStart;
+        if (!state.isFirstKeyAfterLast(buf, keyStart, keyEnd)) this.problem(`${where} has keys out of order`);
+      } else {
+        if (keyStart !== expected) packed = false;
+        if (!keyAfter(buf, keyStart, keyEnd, buf, prevStart, prevEnd)) this.problem(`${where} has keys out of order`);
+      }
+      if (flags & BUCKET_LEAF_FLAG) packed = false;
+      expected = valueEnd;
+      prevStart = keyStart;
+      prevEnd = keyEnd;
+    }
+    if (count > 0) state.rememberLastKey(buf, prevStart, prevEnd);
+    return {
+      buf,
+      base,
+      count,
+      packedStart: packed && count > 0 ? packedStart : -1,
+      packedEnd: packed && count > 0 ? expected : -1,
+    };
+  }
+
+  /** A stored freelist (etcd never writes one): its pages are in use, the ids it lists are free. */
+  private markFreelist(pgid: number): void {
+    if (pgid < 2 || pgid >= this.pgid) {
+      this.fatal(`the meta page points its freelist at page ${pgid}, outside the database`);
+    }
+    const head = Buffer.alloc(this.pageSize);
+    this.readInto(head, this.pageSize, pgid * this.pageSize);
+    if ((head.readUInt16LE(8) & FLAG_FREELIST) === 0) this.fatal(`page ${pgid} should be the freelist but is not`);
+    const overflow = head.readUInt32LE(12);
+    if (pgid + overflow >= this.pgid) this.fatal(`the freelist page ${pgid} runs past the database`);
+    const runBytes = (overflow + 1) * this.pageSize;
+    const run = Buffer.alloc(runBytes);
+    this.readInto(run, runBytes, pgid * this.pageSize);
+    this.markReachable(pgid, overflow);
+    let count = run.readUInt16LE(10);
+    let idsAt = PAGE_HEADER_SIZE;
+    if (count === 0xffff) {
+      count = readU64(run, PAGE_HEADER_SIZE);
+      idsAt += 8;
+    }
+    if (idsAt + count * 8 > runBytes) this.fatal(`the freelist page ${pgid} lists more ids than fit in it`);
+    for (let i = 0; i < count; i++) {
+      const id = readU64(run, idsAt + i * 8);
+      if (id < 2 || id >= this.pgid) this.problem(`the freelist lists page ${id}, outside the database`);
+      else if (this.seen[id] === 2) this.problem(`page ${id} is listed as free twice`);
+      else this.seen[id] = 2;
+    }
+  }
+
+  /** With no stored freelist, free pages are simply the unreachable ones (bbolt's freepages()). */
+  private countFreePages(): void {
+    const stored = this.db.meta.freelist !== null;
+    for (let id = 2; id < this.pgid; id++) {
+      const mark = this.seen[id];
+      if (mark === 1) continue;
+      this.result.pagesFree++;
+      if (stored && mark !== 2) this.problem(`page ${id} is neither reachable nor free`);
+    }
+  }
+}
+
+/** True when key a is strictly greater than key b, byte-wise (bbolt's order), without slicing either buffer. */
+function keyAfter(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): boolean {
+  // b.compare(target a, …, source b range) is negative when b sorts before a.
+  return b.compare(a, aStart, aEnd, bStart, bEnd) < 0;
+}
+
+/** The last key of the previous leaf of a bucket, to check order across pages without holding the pages. */
+class BucketState {
+  private lastKey: Buffer = Buffer.alloc(0);
+  private lastLength = -1;
+
+  isFirstKeyAfterLast(buf: Buffer, start: number, end: number): boolean {
+    if (this.lastLength < 0) return true;
+    return keyAfter(buf, start, end, this.lastKey, 0, this.lastLength);
+  }
+
+  rememberLastKey(buf: Buffer, start: number, end: number): void {
+    const length = end - start;
+    if (this.lastKey.length < length) this.lastKey = Buffer.allocUnsafe(Math.max(length, 64));
+    buf.copy(this.lastKey, 0, start, end);
+    this.lastLength = length;
+  }
+}
+
+/**
+ * Drives a walk, pausing at each of its yields so timers, I/O callbacks and signals get their turn.
+ * Throws the signal's reason when aborted.
+ */
+export async function runWalk(walker: BoltWalker, signal?: AbortSignal): Promise<WalkResult> {
+  const walk = walker.walk();
+  for (;;) {
+    signal?.throwIfAborted();
+    const step = walk.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}

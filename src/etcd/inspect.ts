@@ -1,0 +1,174 @@
+/**
+ * Offline verification of a snapshot file: what it is, whether its bbolt structure holds, the status fields exactly
+ * as etcd prints them, and the sha256 trailer. The file is only ever opened read-only (SAFETY rule 1).
+ *
+ * The sha256 pass (large sequential reads) and the tree walk (positional page reads) run side by side: the walk
+ * pauses every few thousand pages so the hashing keeps going.
+ */
+import { open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { UserError } from '../errors.js';
+import type { SnapshotReport } from './types.js';
+import { BoltWalker, hasBoltMagic, openBolt, runWalk } from './bbolt.js';
+import type { WalkResult } from './bbolt.js';
+import { HEAD_BYTES, detectKind } from './kind.js';
+import { StatusVisitor } from './status.js';
+import type { StatusFields } from './status.js';
+import { TRAILER_SIZE, digestHandle, hasTrailer } from './trailer.js';
+import type { FileDigest } from './trailer.js';
+
+export interface InspectOptions {
+  signal?: AbortSignal;
+  /** bytes hashed so far and the file size */
+  onProgress?(bytes: number, total: number): void;
+}
+
+/** Where bbolt may find meta page 1 when meta 0 is damaged (v1.3.7+ probes these; 1.3.6 uses 4096). */
+const CANDIDATE_PAGE_SIZES = [4096, 8192, 16384, 32768, 65536];
+
+/** What the walk found, when the file is bbolt at all. */
+interface StructureVerdict {
+  ok: boolean;
+  problems: string[];
+  status: StatusFields | null;
+  totalSize: number | null;
+  walk: WalkResult | null;
+}
+
+/**
+ * Inspects the file at `path`. Throws UserError (one sentence) when there is no readable file there; every problem
+ * with the file's content is in the report instead.
+ */
+export async function inspectSnapshot(path: string, opts: InspectOptions = {}): Promise<SnapshotReport> {
+  await requireRegularFile(path);
+  const handle = await openReadOnly(path);
+  let digesting: Promise<FileDigest> | null = null;
+  try {
+    const { size } = await handle.stat();
+    const head = await readHead(handle, size);
+    const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
+    digesting = digestHandle(handle, size, { signal: opts.signal, onProgress: opts.onProgress });
+    const structure =
+      kind.kind === 'bbolt' ? await checkStructure(handle.fd, size, opts.signal) : notBbolt(kind.problem);
+    const digest = await digesting;
+    return buildReport(path, size, kind.kind, structure, digest);
+  } finally {
+    // The hashing reads through the same handle: let it settle before closing, whatever happened to the walk.
+    await digesting?.catch(() => undefined);
+    await handle.close();
+  }
+}
+
+/** Reads the structure and status of a bbolt file: meta choice, the walk, the status fields. */
+export async function checkStructure(fd: number, size: number, signal?: AbortSignal): Promise<StructureVerdict> {
+  const opened = openBolt(fd, size);
+  if (!opened.ok) {
+    return {
+      ok: false,
+      problems: [`The bbolt database cannot be opened: ${opened.problem}.`],
+      status: null,
+      totalSize: null,
+      walk: null,
+    };
+  }
+  const dataEnd = hasTrailer(size) ? size - TRAILER_SIZE : size;
+  const visitor = new StatusVisitor();
+  const walker = new BoltWalker(fd, dataEnd, opened.db, visitor);
+  const walk = await runWalk(walker, signal);
+  const problems = walk.problems.map((p) => `The database structure is damaged: ${p}.`);
+  if (walk.moreProblems > 0) problems.push(`The database structure has ${walk.moreProblems} more problems like these.`);
+  problems.push(...visitor.problems.map((p) => `The database content is damaged: ${p}.`));
+  const ok = problems.length === 0;
+  const liveProblem = visitor.liveKeysProblem();
+  if (ok && liveProblem) problems.push(`Live keys cannot be counted: ${liveProblem}.`);
+  return {
+    ok,
+    problems,
+    status: ok ? visitor.fields() : null,
+    totalSize: ok ? opened.db.meta.pgid * opened.db.pageSize : null,
+    walk,
+  };
+}
+
+function notBbolt(problem: string | null): StructureVerdict {
+  return { ok: false, problems: problem ? [problem] : [], status: null, totalSize: null, walk: null };
+}
+
+function buildReport(
+  file: string,
+  size: number,
+  kind: SnapshotReport['kind'],
+  structure: StructureVerdict,
+  digest: FileDigest,
+): SnapshotReport {
+  const problems = [...structure.problems];
+  if (digest.trailer === 'mismatch') {
+    problems.push(
+      'The sha256 trailer does not match the contents: the file was damaged or altered after etcd wrote it; do not restore from it.',
+    );
+  }
+  const isBbolt = kind === 'bbolt';
+  const usable = isBbolt && structure.ok && digest.trailer !== 'mismatch';
+  return {
+    file,
+    size,
+    kind,
+    structure: isBbolt && structure.ok ? 'ok' : 'damaged',
+    hash: structure.status ? structure.status.hash.toString(16).padStart(8, '0') : null,
+    revision: structure.status?.revision ?? null,
+    totalKeys: structure.status?.totalKeys ?? null,
+    liveKeys: structure.status?.liveKeys ?? null,
+    totalSize: structure.totalSize,
+    integrity: digest.trailer,
+    sha256: digest.sha256,
+    needsSkipHashCheck: isBbolt && structure.ok && digest.trailer === 'absent',
+    usable,
+    problems,
+  };
+}
+
+async function requireRegularFile(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw fileError(path, error);
+  }
+  if (info.isDirectory()) throw new UserError(`${path} is a directory, not a snapshot file; give the file's path.`);
+  if (!info.isFile()) throw new UserError(`${path} is not a regular file; give the path of a snapshot file.`);
+}
+
+async function openReadOnly(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    throw fileError(path, error);
+  }
+}
+
+function fileError(path: string, error: unknown): UserError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new UserError(`There is no file at ${path}; check the path.`);
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new UserError(`${path} cannot be read (permission denied); check its permissions or run as its owner.`);
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  return new UserError(`${path} cannot be read (${detail}); check the path and the disk.`);
+}
+
+async function readHead(handle: FileHandle, size: number): Promise<Buffer> {
+  const head = Buffer.alloc(Math.min(HEAD_BYTES, size));
+  if (head.length > 0) await handle.read(head, 0, head.length, 0);
+  return head;
+}
+
+/** Whether a meta page with the bbolt magic sits at page 1 for some page size (meta 0 may be the damaged one). */
+async function hasMeta1Magic(handle: FileHandle, size: number): Promise<boolean> {
+  const probe = Buffer.alloc(24);
+  for (const pageSize of CANDIDATE_PAGE_SIZES) {
+    if (pageSize + probe.length > size) break;
+    await handle.read(probe, 0, probe.length, pageSize);
+    if (hasBoltMagic(probe, 0)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,178 @@
+/**
+ * `etcdctl/etcdutl snapshot status`, computed the way etcd computes it (etcd-snapshot-facts.md §3, §5):
+ * - hash: CRC-32C chained over every top-level bucket name, then that bucket's keys and values, in cursor order;
+ * - totalKeys: every pair in every bucket (etcd 3.4/3.5, talosctl ≤ 1.10);
+ * - revision: the main revision (big-endian) of the last key of the `key` bucket, 0 when it is empty;
+ * - liveKeys: etcd 3.6's total keys, the distinct live user keys after replaying the `key` bucket;
+ * - totalSize: meta.pgid × pageSize (bbolt tx.Size), not the file size.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE } from './bbolt.js';
+import type { BucketVisitor, LeafPage, TreeVisitor } from './bbolt.js';
+
+/** `key` bucket keys: main(8, BE) '_' sub(8, BE), plus 't' for a tombstone. */
+const REVISION_KEY_SIZE = 17;
+const TOMBSTONE_KEY_SIZE = 18;
+const TOMBSTONE_MARK = 0x74; // 't'
+
+export interface StatusFields {
+  /** CRC-32C as an unsigned 32-bit number */
+  hash: number;
+  revision: number;
+  totalKeys: number;
+  /** null when a `key` bucket value is not a readable mvccpb.KeyValue (etcd 3.6 fails there too) */
+  liveKeys: number | null;
+}
+
+/**
+ * Collects the status fields while the walker visits the tree. Content problems etcd's own status would stumble on
+ * (a `key` bucket key too short to be a revision, a top-level entry that is not a bucket) are reported as sentences.
+ */
+export class StatusVisitor implements TreeVisitor {
+  private crc = 0;
+  private totalKeys = 0;
+  private revision = 0;
+  private readonly live = new Set<string>();
+  private liveBroken = false;
+  readonly problems: string[] = [];
+  private readonly plainBucket: BucketVisitor = { leaf: (page) => this.hashLeaf(page) };
+  private readonly keyBucket: BucketVisitor = {
+    leaf: (page) => {
+      this.hashLeaf(page);
+      this.replayRevisions(page);
+    },
+  };
+
+  bucket(buf: Buffer, nameStart: number, nameEnd: number, isBucket: boolean): BucketVisitor | null {
+    const isKeyBucket = nameEnd - nameStart === 3 && buf.toString('latin1', nameStart, nameEnd) === 'key';
+    if (!isBucket) {
+      this.problems.push(
+        `the top-level entry "${buf.toString('latin1', nameStart, nameEnd)}" is not a bucket, so etcd cannot read its status`,
+      );
+      return null;
+    }
+    this.crc = crc32c(buf.subarray(nameStart, nameEnd), this.crc);
+    return isKeyBucket ? this.keyBucket : this.plainBucket;
+  }
+
+  /** Every key and value in element order; one CRC call when bbolt packed them contiguously (the usual case). */
+  private hashLeaf(page: LeafPage): void {
+    const { buf, base, count } = page;
+    this.totalKeys += count;
+    if (page.packedStart >= 0) {
+      this.crc = crc32c(buf.subarray(page.packedStart, page.packedEnd), this.crc);
+      return;
+    }
+    for (let i = 0; i < count; i++) {
+      const e = base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const keyStart = e + buf.readUInt32LE(e + 4);
+      const keyEnd = keyStart + buf.readUInt32LE(e + 8);
+      this.crc = crc32c(buf.subarray(keyStart, keyEnd), this.crc);
+      // A nested bucket is yielded with a nil value by ForEach: nothing of it is hashed.
+      if (buf.readUInt32LE(e) & BUCKET_LEAF_FLAG) continue;
+      const valueEnd = keyEnd + buf.readUInt32LE(e + 12);
+      if (valueEnd > keyEnd) this.crc = crc32c(buf.subarray(keyEnd, valueEnd), this.crc);
+    }
+  }
+
+  /** Revision from each key (the last one wins) and the live-key set of etcd 3.6. */
+  private replayRevisions(page: LeafPage): void {
+    const { buf, base, count } = page;
+    let lastKeyStart = -1;
+    for (let i = 0; i < count; i++) {
+      const e = base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+      const keyStart = e + buf.readUInt32LE(e + 4);
+      const keySize = buf.readUInt32LE(e + 8);
+      const valueStart = keyStart + keySize;
+      const valueEnd = valueStart + buf.readUInt32LE(e + 12);
+      if (keySize < REVISION_KEY_SIZE) {
+        this.noteShortRevisionKey(keySize);
+        continue;
+      }
+      lastKeyStart = keyStart;
+      if (this.liveBroken) continue;
+      const userKey = keyFieldOfKeyValue(buf, valueStart, valueEnd);
+      if (userKey === null) {
+        this.liveBroken = true;
+        continue;
+      }
+      const isTombstone = keySize === TOMBSTONE_KEY_SIZE && buf[keyStart + REVISION_KEY_SIZE] === TOMBSTONE_MARK;
+      const name = buf.toString('latin1', userKey.start, userKey.end);
+      if (isTombstone) this.live.delete(name);
+      else this.live.add(name);
+    }
+    // etcd sets the revision from every key; keys ascend, so the page's last one is what remains.
+    if (lastKeyStart >= 0) this.revision = Number(buf.readBigInt64BE(lastKeyStart));
+  }
+
+  private noteShortRevisionKey(keySize: number): void {
+    const sentence = `the key bucket holds a ${keySize}-byte key, too short to be a revision, so etcd cannot read its status`;
+    if (!this.problems.includes(sentence)) this.problems.push(sentence);
+  }
+
+  fields(): StatusFields {
+    return {
+      hash: this.crc >>> 0,
+      revision: this.revision,
+      totalKeys: this.totalKeys,
+      liveKeys: this.liveBroken ? null : this.live.size,
+    };
+  }
+
+  /** etcd 3.6's status errors on a value that is not a KeyValue; say so (it changes nothing for 3.4/3.5). */
+  liveKeysProblem(): string | null {
+    return this.liveBroken
+      ? 'a value in the key bucket is not a readable etcd KeyValue, so live keys cannot be counted'
+      : null;
+  }
+}
+
+/**
+ * The `key` field (1, bytes) of a protobuf mvccpb.KeyValue, located without decoding anything else.
+ * Returns null when the bytes are not a well-formed message or have no key.
+ */
+export function keyFieldOfKeyValue(buf: Buffer, start: number, end: number): { start: number; end: number } | null {
+  // Fast path: etcd marshals `key` first, as tag 0x0a and a short length.
+  if (buf[start] === 0x0a && start + 1 < end) {
+    const length = buf[start + 1] as number;
+    if (length < 0x80 && start + 2 + length <= end) return { start: start + 2, end: start + 2 + length };
+  }
+  let at = start;
+  while (at < end) {
+    const tag = readVarint(buf, at, end);
+    if (tag === null) return null;
+    at = tag.next;
+    const field = Math.floor(tag.value / 8);
+    const wireType = tag.value & 7;
+    if (wireType === 0) {
+      const skipped = readVarint(buf, at, end);
+      if (skipped === null) return null;
+      at = skipped.next;
+    } else if (wireType === 2) {
+      const length = readVarint(buf, at, end);
+      if (length === null || length.next + length.value > end) return null;
+      if (field === 1) return { start: length.next, end: length.next + length.value };
+      at = length.next + length.value;
+    } else if (wireType === 1) {
+      at += 8;
+    } else if (wireType === 5) {
+      at += 4;
+    } else {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** A protobuf varint (up to 2^53 exactly, which covers any length or field number here). */
+function readVarint(buf: Buffer, at: number, end: number): { value: number; next: number } | null {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10 && at < end; i++) {
+    const byte = buf[at++] as number;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return { value, next: at };
+    scale *= 128;
+  }
+  return null;
+}
