@@ -24,8 +24,8 @@ export interface NodeObservation {
   /** EtcdMemberList with query_local */
   members: EtcdMember[] | null;
   membersError: string | null;
-  /** EtcdStatus */
-  status: EtcdMemberStatus | null;
+  /** EtcdStatus (the client's EtcdMemberStatus fits; indices may also be decimal strings, as kept in JSON) */
+  status: ObservedStatus | null;
   statusError: string | null;
   /** sentence for a node that could not be asked at all */
   error?: string | null;
@@ -40,6 +40,11 @@ export interface VerdictResult {
   /** the node with the highest raft applied index among those whose etcd answered, or null */
   freshest: string | null;
 }
+
+/** The part of EtcdStatus the decisions read. 64-bit values are bigint or decimal/hex strings, never JS numbers. */
+export type ObservedStatus = Pick<EtcdMemberStatus, 'memberId' | 'leader' | 'errors'> & {
+  raftAppliedIndex: bigint | string;
+};
 
 /** How one node's local view counts towards quorum. */
 export type MemberHealth = 'healthy' | 'broken' | 'unknown';
@@ -228,7 +233,7 @@ export function newerLiveMembers(
     .filter((o) =>
       snapshot.raftAppliedIndex === null
         ? true
-        : BigInt((o.status as EtcdMemberStatus).raftAppliedIndex) > BigInt(snapshot.raftAppliedIndex),
+        : BigInt((o.status as ObservedStatus).raftAppliedIndex) > BigInt(snapshot.raftAppliedIndex),
     )
     .map((o) => o.node);
 }

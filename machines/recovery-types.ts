@@ -1,0 +1,311 @@
+/**
+ * The recovery machine's public shapes: its input, its JSON-serialisable context (what the Ink screens read through
+ * useSelector), its events (what the screens and autopilot send), and the inputs/outputs of its named actors (what
+ * src/commands supplies). Everything here survives JSON.stringify: no bigint, no Error, no class instances.
+ */
+import type { EtcdVolumeKind, MachineType } from '../src/talos/types.js';
+import type { SnapshotKind } from '../src/etcd/types.js';
+import type { NodeObservation, NodePlan, VerdictResult } from './decisions.js';
+
+export const STEP_NAMES = [
+  'connect',
+  'assess',
+  'snapshot',
+  'backup configs',
+  'init nodes',
+  'prepare nodes',
+  'wait for Preparing',
+  'bootstrap',
+  'verify',
+] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+export type StepStatus = 'pending' | 'active' | 'done' | 'skipped' | 'failed';
+
+export interface StepRow {
+  /** 1-based, as printed: step n/9 */
+  n: number;
+  name: StepName;
+  status: StepStatus;
+  /** one line saying what came of it */
+  result: string | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** the equivalent talosctl command(s), so the engineer learns the procedure and can fall back to it */
+  talosctl: string[];
+}
+
+/** A node's observation kept in context: like NodeObservation, but with indices as decimal strings. */
+export type NodeView = NodeObservation & {
+  /** newest etcd service events, oldest first (message only), for wait causes and interrupted-bootstrap checks */
+  etcdEvents?: string[];
+  talosVersion?: string | null;
+};
+
+export type PrepStatus = 'planned' | 'confirmed' | 'sending' | 'rebooting' | 'retrying' | 'done' | 'failed';
+
+/** One node's row on screen: what it is, what its etcd says, and how its preparation goes. */
+export interface NodeRow {
+  node: string;
+  hostname: string | null;
+  reachable: boolean;
+  maintenance: boolean;
+  machineType: MachineType;
+  etcdService: string | null;
+  healthy: boolean | null;
+  raftAppliedIndex: string | null;
+  error: string | null;
+  /** set while the node sits in Waiting: what it waits for */
+  waitingFor: string | null;
+  prep: {
+    plan: 'wipe' | 'recreate' | null;
+    labels: string[];
+    status: PrepStatus | null;
+    detail: string | null;
+    attempts: number;
+  };
+}
+
+export interface SnapshotInfo {
+  file: string;
+  sha256: string;
+  method: 'api' | 'raw' | 'file';
+  /** the node it came from (null for a file the user gave) */
+  node: string | null;
+  /** that node's raft applied index when it was taken, as a decimal string, if known */
+  raftAppliedIndex: string | null;
+  revision: number | null;
+  totalKeys: number | null;
+  totalSize: number | null;
+  hash: string | null;
+  integrity: 'verified' | 'absent' | 'mismatch';
+  kind: SnapshotKind;
+  structure: 'ok' | 'damaged';
+  usable: boolean;
+  needsSkipHashCheck: boolean;
+  problems: string[];
+  bytes: number;
+  /** when the data was taken (ms since epoch): now for a fresh snapshot, the file time for a given file */
+  takenAt: number;
+}
+
+/** One way to get a snapshot, offered at step 3. */
+export interface SnapshotOption {
+  id: string;
+  method: 'api' | 'raw' | 'file';
+  node: string | null;
+  file: string | null;
+  label: string;
+  /** set once tried and failed (the sentence) */
+  failed: string | null;
+}
+
+export type PromptKind = 'typed-address' | 'acknowledge' | 'yes-no' | 'choose';
+
+export interface PromptOption {
+  id: string;
+  label: string;
+  /** an override needs a reason, typed by the user and journalled */
+  needsReason?: boolean;
+}
+
+/** The one question the machine is waiting on. `recommended` is what autopilot answers (never an override). */
+export interface Prompt {
+  id: string;
+  kind: PromptKind;
+  /** what it asks, one sentence */
+  question: string;
+  /** why it asks / what happens on yes, one or two sentences */
+  detail: string;
+  /** typed-address: the exact node address the user must type */
+  target?: string;
+  /** acknowledge: the risk being accepted */
+  risk?: string;
+  options?: PromptOption[];
+  recommended: RecoveryEvent | null;
+}
+
+export interface Attempt {
+  action: string;
+  node: string | null;
+  count: number;
+  max: number;
+  lastError: string | null;
+  /** when the next try starts (ms since epoch) */
+  nextAt: number | null;
+}
+
+export interface Transfer {
+  node: string;
+  file: string;
+  bytes: number;
+  total: number;
+  /** restarts from zero after a cut stream (Talos streams cannot resume) */
+  restarts: number;
+}
+
+export interface WaitStatus {
+  what: 'node back' | 'Preparing' | 'recovery';
+  since: number;
+  /** when the wait times out into a clear state (ms since epoch) */
+  deadline: number;
+  message: string;
+  /** nodes still holding up the wait, with why */
+  pending: { node: string; state: string | null; cause: string | null }[];
+}
+
+export interface GuardStop {
+  rule: string;
+  message: string;
+  at: number;
+}
+
+export interface Override {
+  what: string;
+  reason: string;
+  by: string;
+  at: number;
+}
+
+export interface BootstrapState {
+  node: string | null;
+  skipHashCheck: boolean;
+  uploadSent: boolean;
+  uploaded: boolean;
+  bootstrapSent: boolean;
+  bootstrapAnswered: boolean;
+}
+
+export type Outcome = 'recovered' | 'stopped-quorum-intact' | 'nothing-to-do' | 'stopped-by-user' | `failed: ${string}`;
+
+export interface Timing {
+  /** between live re-reads during waits */
+  pollMs: number;
+  /** a node coming back after wipe/re-create */
+  nodeBackTimeoutMs: number;
+  /** all nodes Preparing */
+  preparingTimeoutMs: number;
+  /** Running + healthy + members agreeing after bootstrap */
+  verifyTimeoutMs: number;
+  /** first retry delay; doubles each attempt */
+  backoffMs: number;
+  maxAttempts: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  pollMs: 2000,
+  nodeBackTimeoutMs: 10 * 60_000,
+  preparingTimeoutMs: 10 * 60_000,
+  verifyTimeoutMs: 15 * 60_000,
+  backoffMs: 1000,
+  maxAttempts: 5,
+};
+
+export interface RecoveryInput {
+  /** the control-plane nodes (-n or the talosconfig's nodes) */
+  nodes: string[];
+  /** who answers the prompts: the OS user, or "autopilot" */
+  operator: string;
+  mode: 'recover' | 'drill';
+  /** snapshot files the scenario (or routine backups) handed over, offered at step 3 */
+  givenSnapshots?: string[];
+  timing?: Partial<Timing>;
+}
+
+export interface RecoveryContext {
+  nodes: string[];
+  operator: string;
+  mode: 'recover' | 'drill';
+  timing: Timing;
+  startedAt: number;
+  steps: StepRow[];
+  rows: Record<string, NodeRow>;
+  observations: NodeView[];
+  verdict: VerdictResult | null;
+  /** etcd members some node listed that are not in the node set (named on screen) */
+  extraMembers: string[];
+  volumes: Record<string, EtcdVolumeKind | null>;
+  givenSnapshots: string[];
+  snapshotOptions: SnapshotOption[];
+  snapshot: SnapshotInfo | null;
+  skipHashCheckAcknowledged: boolean;
+  configs: Record<string, { file: string; source: 'live' | 'given' }>;
+  plan: NodePlan[];
+  /** init nodes still to convert */
+  initQueue: string[];
+  converted: string[];
+  /** nodes whose destructive step the user confirmed by typing the address */
+  confirmed: string[];
+  wiped: string[];
+  prepared: string[];
+  /** nodes left out by an explicit override (stuck in Waiting) */
+  excluded: string[];
+  bootstrap: BootstrapState;
+  prompt: Prompt | null;
+  attempt: Attempt | null;
+  transfer: Transfer | null;
+  wait: WaitStatus | null;
+  overrides: Override[];
+  guardStops: GuardStop[];
+  warnings: string[];
+  /** the last refusal, shown under the prompt */
+  notice: string | null;
+  dataLossWindow: string | null;
+  followUp: string[];
+  outcome: Outcome | null;
+}
+
+export type RecoveryEvent =
+  | { type: 'answer.yes' }
+  | { type: 'answer.no' }
+  | { type: 'choose'; option: string; path?: string }
+  | { type: 'confirm'; address: string }
+  | { type: 'acknowledge' }
+  | { type: 'override'; reason: string }
+  | { type: 'retry' }
+  | { type: 'skip' }
+  | { type: 'abort' }
+  | { type: 'resume' }
+  /** autopilot's scenario time limit: end the current wait as failed, naming what it waited for */
+  | { type: 'give-up' }
+  | { type: 'prep.update'; node: string; status: PrepStatus; detail: string; attempts: number }
+  | { type: 'prep.done'; node: string; wiped: boolean }
+  | { type: 'prep.failed'; node: string; error: string }
+  | { type: 'upload.progress'; bytes: number; total: number; restarts: number }
+  | { type: 'upload.done' }
+  | { type: 'upload.failed'; error: string; retryable: boolean };
+
+/** What the machine emits for the journal (observations, decisions, confirmations, overrides, refusals, outcome). */
+export interface JournalEmit {
+  type: 'journal';
+  entry: {
+    kind: 'step' | 'observation' | 'decision' | 'confirmation' | 'override' | 'refusal' | 'warning' | 'outcome';
+    step?: StepName;
+    node?: string | null;
+    what: string;
+    by?: string;
+    result?: string;
+    data?: Record<string, unknown>;
+  };
+}
+
+// ---- named actors: what src/commands supplies -------------------------------------------------------------------
+
+/** Every action carries an operation id that is stable across a restore, so the effect layer can recognise an
+ * interrupted call in the journal and check live state instead of re-sending it. */
+export interface OpInput {
+  opId: string;
+}
+
+export interface ConnectOutput {
+  nodes: { node: string; ok: boolean; version: string | null; error: string | null }[];
+}
+
+export interface AssessOutput {
+  observations: NodeView[];
+  volumes: Record<string, EtcdVolumeKind | null>;
+}
+
+export interface BackupOutput {
+  configs: { node: string; file: string | null; source: 'live' | 'given' | null; error: string | null }[];
+}

@@ -1,0 +1,2040 @@
+/**
+ * The Talos etcd disaster-recovery procedure (PRODUCT.md §1, steps 1–9) as one xstate v5 machine.
+ *
+ * Pure: every Talos call and every file write is a named actor supplied at the entry point (src/commands), the journal
+ * is fed through emitted `journal` events, and every SAFETY.md rule is a named guard (machines/guards.ts). Each step
+ * re-reads live state on entry, so a restored machine continues safely. The context is JSON-serialisable and shaped
+ * for the screens: per-step rows, per-node rows, the current prompt, transfer progress, wait status.
+ */
+import { and, assign, emit, enqueueActions, fromCallback, fromPromise, setup, stopChild } from 'xstate';
+import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import {
+  allPreparing,
+  computeVerdict,
+  hashCheckDecision,
+  initNodes,
+  newerLiveMembers,
+  planPreparation,
+  recoveryComplete,
+  waitingCause,
+} from './decisions.js';
+import { firstRefusal, RULES, type RuleName } from './guards.js';
+import { backoffDelay, errorInfo } from './errors.js';
+import { prepareNodeMachine } from './prepare-node.js';
+import {
+  DEFAULT_TIMING,
+  STEP_NAMES,
+  type AssessOutput,
+  type BackupOutput,
+  type ConnectOutput,
+  type JournalEmit,
+  type NodeRow,
+  type NodeView,
+  type Prompt,
+  type RecoveryContext,
+  type RecoveryEvent,
+  type RecoveryInput,
+  type SnapshotInfo,
+  type SnapshotOption,
+  type StepName,
+  type StepRow,
+} from './recovery-types.js';
+
+export * from './recovery-types.js';
+
+// ---- helpers (pure) -----------------------------------------------------------------------------------------------
+
+/** The equivalent talosctl commands of each step, so the engineer can learn the procedure and fall back to it. */
+export function talosctlFor(step: StepName, nodes: string[]): string[] {
+  const n = nodes.join(',') || '<nodes>';
+  switch (step) {
+    case 'connect':
+      return [`talosctl -n ${n} version`];
+    case 'assess':
+      return [`talosctl -n ${n} etcd members`, `talosctl -n ${n} etcd status`, `talosctl -n ${n} service etcd`];
+    case 'snapshot':
+      return [
+        'talosctl -n <source> etcd snapshot db.snapshot',
+        'talosctl -n <source> cp /var/lib/etcd/member/snap/db .',
+      ];
+    case 'backup configs':
+      return nodes.map((node) => `talosctl -n ${node} get mc v1alpha1 -o yaml > configs/${node}.yaml`);
+    case 'init nodes':
+      return [
+        'talosctl -n <node> edit mc --mode=staged   (machine.type: init → controlplane)',
+        'talosctl -n <node> reboot',
+      ];
+    case 'prepare nodes':
+      return [
+        'talosctl -n <node> reset --graceful=false --reboot --system-labels-to-wipe=EPHEMERAL',
+        'talosctl apply-config --insecure -n <blank node> --file configs/<node>.yaml',
+      ];
+    case 'wait for Preparing':
+      return [`talosctl -n ${n} service etcd`];
+    case 'bootstrap':
+      return ['talosctl -n <node> bootstrap --recover-from=<snapshot> [--recover-skip-hash-check]'];
+    case 'verify':
+      return [`talosctl -n ${n} etcd members`, `talosctl -n ${n} service etcd`, 'talosctl health'];
+  }
+}
+
+const FOLLOW_UP = [
+  'Restart the kubelets and the controllers (kube-apiserver clients) so their watch caches do not see revisions go backwards.',
+  'Run `talosctl health` and check that every node and workload comes back.',
+  'Unpause any external controller you paused (Omni, Cluster API) only after the cluster is healthy.',
+  'Take a fresh snapshot now: the restored state is your new baseline.',
+];
+
+const EXTERNAL_CONTROLLERS =
+  'If Omni or Cluster API manages this cluster, pause them first: they may reboot, replace or re-provision nodes during the recovery.';
+
+function initialSteps(nodes: string[]): StepRow[] {
+  return STEP_NAMES.map((name, i) => ({
+    n: i + 1,
+    name,
+    status: 'pending',
+    result: null,
+    startedAt: null,
+    endedAt: null,
+    talosctl: talosctlFor(name, nodes),
+  }));
+}
+
+function emptyRow(node: string): NodeRow {
+  return {
+    node,
+    hostname: null,
+    reachable: false,
+    maintenance: false,
+    machineType: 'unknown',
+    etcdService: null,
+    healthy: null,
+    raftAppliedIndex: null,
+    error: null,
+    waitingFor: null,
+    prep: { plan: null, labels: [], status: null, detail: null, attempts: 0 },
+  };
+}
+
+/** Folds fresh observations into the per-node rows, keeping each row's preparation progress. */
+function rowsFrom(rows: Record<string, NodeRow>, views: readonly NodeView[]): Record<string, NodeRow> {
+  const next = { ...rows };
+  for (const v of views) {
+    const row = next[v.node] ?? emptyRow(v.node);
+    next[v.node] = {
+      ...row,
+      hostname: v.hostname ?? row.hostname,
+      reachable: v.reachable,
+      maintenance: Boolean(v.maintenance),
+      machineType: v.machineType,
+      etcdService: v.etcdService,
+      healthy: v.etcdHealthy,
+      raftAppliedIndex: v.status ? String(v.status.raftAppliedIndex) : null,
+      error: v.error ?? v.statusError ?? null,
+      waitingFor: waitingCause(v),
+    };
+  }
+  return next;
+}
+
+/** Ways to get a snapshot, best first: API snapshot from members whose etcd answers (freshest first), raw copies from
+ * nodes that still hold data, then files the user was given. */
+export function snapshotOptions(
+  observations: readonly NodeView[],
+  freshest: string | null,
+  given: readonly string[],
+): SnapshotOption[] {
+  const live = observations
+    .filter((o) => o.reachable && !o.maintenance && o.status)
+    .sort((a, b) => (a.node === freshest ? -1 : b.node === freshest ? 1 : 0));
+  const holders = observations.filter((o) => o.reachable && !o.maintenance && o.machineType !== 'worker');
+  const rawOrder = [...holders].sort((a, b) => (a.node === freshest ? -1 : b.node === freshest ? 1 : 0));
+  return [
+    ...live.map<SnapshotOption>((o) => ({
+      id: `api:${o.node}`,
+      method: 'api',
+      node: o.node,
+      file: null,
+      label: `take a consistent snapshot from ${o.node}${o.node === freshest ? ' (freshest member)' : ''}`,
+      failed: null,
+    })),
+    ...rawOrder.map<SnapshotOption>((o) => ({
+      id: `raw:${o.node}`,
+      method: 'raw',
+      node: o.node,
+      file: null,
+      label: `copy the raw database from ${o.node} (needs skip-hash-check)`,
+      failed: null,
+    })),
+    ...given.map<SnapshotOption>((file) => ({
+      id: `file:${file}`,
+      method: 'file',
+      node: null,
+      file,
+      label: `use the existing snapshot file ${file}`,
+      failed: null,
+    })),
+  ];
+}
+
+/** Short human age: "3 min", "2 h 5 min", "4 d". */
+export function formatAge(ms: number): string {
+  const min = Math.max(0, Math.round(ms / 60_000));
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h ${min % 60} min`;
+  return `${Math.floor(h / 24)} d`;
+}
+
+function dataLossWindow(s: SnapshotInfo, now: number): string {
+  return `snapshot revision ${s.revision ?? '?'}, taken ${formatAge(now - s.takenAt)} ago: writes after that point are lost`;
+}
+
+const errorOf = (event: unknown): ReturnType<typeof errorInfo> => errorInfo((event as { error?: unknown }).error);
+
+const activePrompt = (context: RecoveryContext): Prompt | null => context.prompt;
+const promptTarget = (context: RecoveryContext): string | null => activePrompt(context)?.target ?? null;
+
+const bootstrapCandidate = (context: RecoveryContext): string | null => {
+  const ready = context.observations.filter(
+    (o) => context.prepared.includes(o.node) && !context.excluded.includes(o.node) && o.etcdService === 'Preparing',
+  );
+  const source = context.snapshot?.node;
+  return ready.find((o) => o.node === source)?.node ?? ready[0]?.node ?? null;
+};
+
+/** Nodes the waits and the verification look at: prepared and not excluded by an override. */
+const targetNodes = (context: RecoveryContext): string[] =>
+  context.plan.map((p) => p.node).filter((n) => !context.excluded.includes(n));
+
+function pendingPreparing(context: RecoveryContext, views: readonly NodeView[]) {
+  return views
+    .filter((v) => v.etcdService !== 'Preparing')
+    .map((v) => ({
+      node: v.node,
+      state: v.etcdService,
+      cause: waitingCause(v) ?? (v.reachable ? `etcd ${v.etcdService ?? 'not reported'}` : 'not answering'),
+    }));
+}
+
+// ---- the machine ---------------------------------------------------------------------------------------------------
+
+const STEP = Object.fromEntries(STEP_NAMES.map((name, i) => [name, i + 1])) as Record<StepName, number>;
+
+export const recoveryMachine = setup({
+  types: {} as {
+    context: RecoveryContext;
+    events: RecoveryEvent;
+    input: RecoveryInput;
+    emitted: JournalEmit;
+  },
+  actors: {
+    connect: fromPromise<ConnectOutput, { nodes: string[] }>(async () => {
+      throw new Error('connect was not provided');
+    }),
+    assess: fromPromise<AssessOutput, { nodes: string[] }>(async () => {
+      throw new Error('assess was not provided');
+    }),
+    observe: fromPromise<NodeView[], { nodes: string[] }>(async () => {
+      throw new Error('observe was not provided');
+    }),
+    acquireSnapshot: fromPromise<SnapshotInfo, { option: SnapshotOption; opId: string }>(async () => {
+      throw new Error('acquireSnapshot was not provided');
+    }),
+    backupConfigs: fromPromise<BackupOutput, { nodes: string[]; blank: string[] }>(async () => {
+      throw new Error('backupConfigs was not provided');
+    }),
+    convertInitNode: fromPromise<void, { node: string; opId: string }>(async () => {
+      throw new Error('convertInitNode was not provided');
+    }),
+    verifySnapshotFile: fromPromise<{ sha256: string }, { file: string }>(async () => {
+      throw new Error('verifySnapshotFile was not provided');
+    }),
+    uploadSnapshot: fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(() => {
+      throw new Error('uploadSnapshot was not provided');
+    }),
+    bootstrapNode: fromPromise<
+      { alreadyDone: boolean },
+      { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean }
+    >(async () => {
+      throw new Error('bootstrapNode was not provided');
+    }),
+    prepareNode: prepareNodeMachine,
+  },
+  delays: {
+    poll: ({ context }) => context.timing.pollMs,
+    backoff: ({ context }) => backoffDelay(context.timing, context.attempt?.count ?? 1),
+  },
+  guards: {
+    addressMatches: ({ context, event }) => RULES.addressMatches(context, event, promptTarget(context)) === null,
+    snapshotVerified: ({ context, event }) => RULES.snapshotVerified(context, event, promptTarget(context)) === null,
+    sourceKeptUntilVerified: ({ context, event }) =>
+      RULES.sourceKeptUntilVerified(context, event, promptTarget(context)) === null,
+    quorumLostOrOverridden: ({ context, event }) => RULES.quorumLostOrOverridden(context, event, null) === null,
+    bootstrapNotSent: ({ context, event }) => RULES.bootstrapNotSent(context, event, null) === null,
+    skipHashCheckAcknowledged: ({ context, event }) => RULES.skipHashCheckAcknowledged(context, event, null) === null,
+    snapshotUsable: ({ context, event }) => RULES.snapshotUsable(context, event, null) === null,
+    reasonGiven: ({ context, event }) => RULES.reasonGiven(context, event, null) === null,
+    canRetry: ({ context, event }) =>
+      errorOf(event).retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
+    mayHaveLanded: ({ event }) => errorOf(event).mayHaveLanded,
+    uploadCanRetry: ({ context, event }) =>
+      event.type === 'upload.failed' && event.retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
+    anyNodeAnswered: ({ event }) => (event as { output?: ConnectOutput }).output?.nodes.some((n) => n.ok) ?? false,
+    verdictHealthy: ({ context }) => context.verdict?.verdict === 'healthy',
+    verdictDegraded: ({ context }) => context.verdict?.verdict === 'degraded',
+    verdictUnknown: ({ context }) => context.verdict?.verdict === 'unknown',
+    optionOffered: ({ context, event }) =>
+      event.type === 'choose' &&
+      (context.snapshotOptions.some((o) => o.id === event.option && o.failed === null) ||
+        (event.option === 'file' && Boolean(event.path))),
+    snapshotUnusable: ({ context }) => !context.snapshot || !hashCheckDecision(context.snapshot).usable,
+    needsSkipAck: ({ context }) => Boolean(context.snapshot?.needsSkipHashCheck) && !context.skipHashCheckAcknowledged,
+    blankWithoutConfig: ({ context }) =>
+      context.plan.some((p) => p.preparation === 'recreate' && !context.configs[p.node]),
+    noInitNodes: ({ context }) => context.initQueue.length === 0,
+    allConfirmed: ({ context }) => context.plan.every((p) => context.confirmed.includes(p.node)),
+    allPrepared: ({ context }) => context.plan.every((p) => context.prepared.includes(p.node)),
+    somePrepFailed: ({ context }) =>
+      context.plan.some((p) => context.rows[p.node]?.prep.status === 'failed') &&
+      context.plan.every((p) => ['done', 'failed'].includes(context.rows[p.node]?.prep.status ?? '')),
+    allTargetsPreparing: ({ context }) =>
+      allPreparing(context.observations.filter((o) => targetNodes(context).includes(o.node))),
+    waitExpired: ({ context }) => context.wait !== null && Date.now() > context.wait.deadline,
+    hasBootstrapCandidate: ({ context }) => bootstrapCandidate(context) !== null,
+    fileUnchanged: ({ context, event }) =>
+      (event as { output?: { sha256: string } }).output?.sha256 === context.snapshot?.sha256,
+    recovered: ({ context }) =>
+      recoveryComplete(context.observations.filter((o) => targetNodes(context).includes(o.node))).done,
+    restoreFailed: ({ context }) =>
+      context.observations.some((o) => o.node === context.bootstrap.node && o.etcdService === 'Failed'),
+    bootstrapWasSent: ({ context }) => context.bootstrap.bootstrapSent,
+    quorumOverridden: ({ context }) => context.overrides.some((o) => o.what === 'full recovery'),
+  },
+  actions: {
+    startStep: enqueueActions(({ context, enqueue }, params: { step: StepName }) => {
+      const n = STEP[params.step];
+      enqueue.assign({
+        steps: context.steps.map((s) =>
+          s.n === n ? { ...s, status: 'active' as const, startedAt: s.startedAt ?? Date.now(), endedAt: null } : s,
+        ),
+        attempt: null,
+        notice: null,
+      });
+      enqueue.emit({ type: 'journal', entry: { kind: 'step', step: params.step, what: `step ${n} started` } });
+    }),
+    endStep: enqueueActions(
+      ({ context, enqueue }, params: { step: StepName; status: 'done' | 'skipped' | 'failed'; result: string }) => {
+        const n = STEP[params.step];
+        enqueue.assign({
+          steps: context.steps.map((s) =>
+            s.n === n ? { ...s, status: params.status, result: params.result, endedAt: Date.now() } : s,
+          ),
+        });
+        enqueue.emit({
+          type: 'journal',
+          entry: { kind: 'step', step: params.step, what: `step ${n} ${params.status}`, result: params.result },
+        });
+      },
+    ),
+    ask: assign({ prompt: (_, params: Prompt) => params, notice: null }),
+    clearPrompt: assign({ prompt: null }),
+    noteAttempt: assign({
+      attempt: ({ context, event }, params: { action: string; node: string | null }) => {
+        const count = context.attempt && context.attempt.action === params.action ? context.attempt.count + 1 : 1;
+        return {
+          action: params.action,
+          node: params.node,
+          count,
+          max: context.timing.maxAttempts,
+          lastError: errorOf(event).message,
+          nextAt: Date.now() + backoffDelay(context.timing, count),
+        };
+      },
+    }),
+    /** A guard said no: show the sentence, journal it and count it (a drill's "mistakes the guards stopped"). */
+    refuse: enqueueActions(({ context, event, enqueue }, params: { rules: RuleName[] }) => {
+      const refusal = firstRefusal(params.rules, context, event, promptTarget(context));
+      if (!refusal) return;
+      enqueue.assign({
+        notice: refusal.message,
+        guardStops: [...context.guardStops, { rule: refusal.rule, message: refusal.message, at: Date.now() }],
+      });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'refusal', what: refusal.rule, result: refusal.message, by: context.operator },
+      });
+    }),
+    journalConfirmation: emit(({ context, event }) => ({
+      type: 'journal' as const,
+      entry: {
+        kind: 'confirmation' as const,
+        node: promptTarget(context),
+        what: context.prompt?.question ?? event.type,
+        by: context.operator,
+        result: event.type === 'confirm' ? `typed ${event.address}` : event.type,
+      },
+    })),
+    recordOverride: enqueueActions(({ context, event, enqueue }, params: { what: string }) => {
+      const reason = event.type === 'override' ? event.reason.trim() : '';
+      enqueue.assign({
+        overrides: [...context.overrides, { what: params.what, reason, by: context.operator, at: Date.now() }],
+      });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'override', what: params.what, result: reason, by: context.operator },
+      });
+    }),
+    storeObservations: assign(({ context }, params: { views: NodeView[] }) => {
+      const byNode = new Map(context.observations.map((o) => [o.node, o]));
+      for (const v of params.views) byNode.set(v.node, v);
+      return { observations: [...byNode.values()], rows: rowsFrom(context.rows, params.views) };
+    }),
+    setOutcome: enqueueActions(({ context, enqueue }, params: { outcome: RecoveryContext['outcome'] }) => {
+      enqueue.assign({ outcome: params.outcome, prompt: null, wait: null, transfer: null });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'outcome', what: 'outcome', result: params.outcome ?? '', by: context.operator },
+      });
+    }),
+    warn: enqueueActions(({ context, enqueue }, params: { message: string }) => {
+      if (context.warnings.includes(params.message)) return;
+      enqueue.assign({ warnings: [...context.warnings, params.message] });
+      enqueue.emit({ type: 'journal', entry: { kind: 'warning', what: params.message } });
+    }),
+    stopPrepChildren: enqueueActions(({ context, enqueue }) => {
+      for (const p of context.plan) enqueue(stopChild(`prep:${p.node}`));
+    }),
+  },
+}).createMachine({
+  id: 'recovery',
+  context: ({ input }) => ({
+    nodes: [...input.nodes],
+    operator: input.operator,
+    mode: input.mode,
+    timing: { ...DEFAULT_TIMING, ...input.timing },
+    startedAt: Date.now(),
+    steps: initialSteps(input.nodes),
+    rows: Object.fromEntries(input.nodes.map((n) => [n, emptyRow(n)])),
+    observations: [],
+    verdict: null,
+    extraMembers: [],
+    volumes: {},
+    givenSnapshots: input.givenSnapshots ?? [],
+    snapshotOptions: [],
+    snapshot: null,
+    skipHashCheckAcknowledged: false,
+    configs: {},
+    plan: [],
+    initQueue: [],
+    converted: [],
+    confirmed: [],
+    wiped: [],
+    prepared: [],
+    excluded: [],
+    bootstrap: {
+      node: null,
+      skipHashCheck: false,
+      uploadSent: false,
+      uploaded: false,
+      bootstrapSent: false,
+      bootstrapAnswered: false,
+    },
+    prompt: null,
+    attempt: null,
+    transfer: null,
+    wait: null,
+    overrides: [],
+    guardStops: [],
+    warnings: [],
+    notice: null,
+    dataLossWindow: null,
+    followUp: [],
+    outcome: null,
+  }),
+  initial: 'procedure',
+  states: {
+    procedure: {
+      initial: 'connect',
+      on: {
+        abort: { target: 'stoppedByUser', actions: ['stopPrepChildren', 'journalConfirmation'] },
+      },
+      states: {
+        // shallow: a resumed step starts again at its first sub-state, which re-reads live state
+        hist: { type: 'history', history: 'shallow' },
+
+        // ---- 1. connect ------------------------------------------------------------------------------------------
+        connect: {
+          entry: { type: 'startStep', params: { step: 'connect' } },
+          initial: 'calling',
+          states: {
+            calling: {
+              invoke: {
+                src: 'connect',
+                input: ({ context }) => ({ nodes: context.nodes }),
+                onDone: [
+                  {
+                    guard: 'anyNodeAnswered',
+                    target: '#recovery.procedure.confirmNodes',
+                    actions: [
+                      assign({
+                        rows: ({ context, event }) => {
+                          const rows = { ...context.rows };
+                          for (const n of event.output.nodes) {
+                            const row = rows[n.node] ?? emptyRow(n.node);
+                            rows[n.node] = { ...row, reachable: n.ok, error: n.error };
+                          }
+                          return rows;
+                        },
+                      }),
+                      {
+                        type: 'endStep',
+                        params: ({ event }) => ({
+                          step: 'connect',
+                          status: 'done',
+                          result: `${event.output.nodes.filter((n) => n.ok).length} of ${event.output.nodes.length} nodes answered${
+                            event.output.nodes.some((n) => !n.ok)
+                              ? ` (${event.output.nodes
+                                  .filter((n) => !n.ok)
+                                  .map((n) => n.node)
+                                  .join(', ')} did not)`
+                              : ''
+                          }`,
+                        }),
+                      },
+                    ],
+                  },
+                  {
+                    // Blank machines answer only the maintenance API: assess tells them apart from dead ones.
+                    target: '#recovery.procedure.confirmNodes',
+                    actions: {
+                      type: 'endStep',
+                      params: { step: 'connect', status: 'done', result: 'no node answered the authenticated API' },
+                    },
+                  },
+                ],
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retrying',
+                    actions: { type: 'noteAttempt', params: { action: 'connect', node: null } },
+                  },
+                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'connect', node: null } } },
+                ],
+              },
+            },
+            retrying: { after: { backoff: 'calling' } },
+            failed: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => retryPrompt('connect', context.attempt?.lastError ?? null),
+              },
+              exit: 'clearPrompt',
+              on: { retry: { target: 'calling', actions: assign({ attempt: null }) } },
+            },
+          },
+        },
+
+        confirmNodes: {
+          entry: {
+            type: 'ask',
+            params: ({ context }) => ({
+              id: 'confirm-nodes',
+              kind: 'yes-no',
+              question: `Recover etcd on these control-plane nodes: ${context.nodes.join(', ')}?`,
+              detail: `${EXTERNAL_CONTROLLERS} Nothing is changed before a verified snapshot is on local disk and you type each node's address.`,
+              recommended: { type: 'answer.yes' },
+            }),
+          },
+          exit: 'clearPrompt',
+          on: {
+            'answer.yes': { target: 'assess', actions: 'journalConfirmation' },
+            'answer.no': { target: '#recovery.stoppedByUser', actions: 'journalConfirmation' },
+          },
+        },
+
+        // ---- 2. assess -------------------------------------------------------------------------------------------
+        assess: {
+          entry: { type: 'startStep', params: { step: 'assess' } },
+          initial: 'reading',
+          states: {
+            reading: {
+              invoke: {
+                src: 'assess',
+                input: ({ context }) => ({ nodes: context.nodes }),
+                onDone: {
+                  target: 'deciding',
+                  actions: [
+                    { type: 'storeObservations', params: ({ event }) => ({ views: event.output.observations }) },
+                    assign(({ context, event }) => {
+                      const verdict = computeVerdict(event.output.observations);
+                      const listed = new Set<string>();
+                      for (const o of event.output.observations)
+                        for (const m of o.members ?? [])
+                          if (
+                            !context.nodes.some(
+                              (n) => m.peerUrls.some((u) => u.includes(`//${n}:`)) || m.hostname === n,
+                            )
+                          )
+                            listed.add(`${m.hostname} (${m.id})`);
+                      return {
+                        verdict,
+                        volumes: { ...context.volumes, ...event.output.volumes },
+                        extraMembers: [...listed],
+                      };
+                    }),
+                    emit(({ event }) => {
+                      const verdict = computeVerdict(event.output.observations);
+                      return {
+                        type: 'journal' as const,
+                        entry: {
+                          kind: 'decision' as const,
+                          step: 'assess' as const,
+                          what: `quorum verdict: ${verdict.verdict}`,
+                          result: verdict.reason,
+                          data: {
+                            freshest: verdict.freshest,
+                            views: event.output.observations.map((o) => ({
+                              node: o.node,
+                              reachable: o.reachable,
+                              maintenance: Boolean(o.maintenance),
+                              machineType: o.machineType,
+                              etcdService: o.etcdService,
+                              healthy: o.etcdHealthy,
+                              raftAppliedIndex: o.status ? String(o.status.raftAppliedIndex) : null,
+                              error: o.error ?? o.statusError ?? o.membersError ?? null,
+                            })),
+                          },
+                        },
+                      };
+                    }),
+                  ],
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retrying',
+                    actions: { type: 'noteAttempt', params: { action: 'assess', node: null } },
+                  },
+                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'assess', node: null } } },
+                ],
+              },
+            },
+            retrying: { after: { backoff: 'reading' } },
+            failed: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => retryPrompt('assess', context.attempt?.lastError ?? null),
+              },
+              exit: 'clearPrompt',
+              on: { retry: { target: 'reading', actions: assign({ attempt: null }) } },
+            },
+            deciding: {
+              always: [
+                {
+                  guard: 'verdictHealthy',
+                  target: '#recovery.nothingToDo',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'assess',
+                      status: 'done',
+                      result: `healthy: ${context.verdict?.reason ?? ''}`,
+                    }),
+                  },
+                },
+                { guard: 'quorumOverridden', target: 'lost' },
+                { guard: 'verdictDegraded', target: 'quorumHolds' },
+                { guard: 'verdictUnknown', target: 'undecided' },
+                { target: 'lost' },
+              ],
+            },
+            quorumHolds: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => ({
+                  id: 'quorum-holds',
+                  kind: 'choose',
+                  question: 'Quorum still holds. Stop here and replace the broken member instead?',
+                  detail: `${context.verdict?.reason ?? ''} A full recovery would throw away a working cluster's newest writes.`,
+                  options: [
+                    {
+                      id: 'stop',
+                      label: 'stop here (recommended): replace the broken member with etcd remove-member and a reset',
+                    },
+                    { id: 'override', label: 'run a full recovery anyway (needs a reason)', needsReason: true },
+                  ],
+                  recommended: { type: 'choose', option: 'stop' },
+                }),
+              },
+              exit: 'clearPrompt',
+              on: {
+                choose: {
+                  guard: ({ event }) => event.option === 'stop',
+                  target: '#recovery.stoppedQuorumIntact',
+                  actions: [
+                    'journalConfirmation',
+                    {
+                      type: 'endStep',
+                      params: ({ context }) => ({
+                        step: 'assess',
+                        status: 'done',
+                        result: `quorum holds: ${context.verdict?.reason ?? ''}`,
+                      }),
+                    },
+                  ],
+                },
+                override: [
+                  {
+                    guard: 'reasonGiven',
+                    target: 'lost',
+                    actions: { type: 'recordOverride', params: { what: 'full recovery' } },
+                  },
+                  { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+                ],
+              },
+            },
+            undecided: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => ({
+                  id: 'quorum-unknown',
+                  kind: 'choose',
+                  question: 'Quorum cannot be decided from the nodes that answered. Assess again?',
+                  detail: context.verdict?.reason ?? '',
+                  options: [
+                    { id: 'again', label: 'assess again (recommended)' },
+                    { id: 'stop', label: 'stop here' },
+                    { id: 'override', label: 'treat quorum as lost and recover (needs a reason)', needsReason: true },
+                  ],
+                  recommended: { type: 'choose', option: 'again' },
+                }),
+              },
+              exit: 'clearPrompt',
+              on: {
+                choose: [
+                  { guard: ({ event }) => event.option === 'again', target: 'reading' },
+                  {
+                    guard: ({ event }) => event.option === 'stop',
+                    target: '#recovery.stoppedByUser',
+                    actions: 'journalConfirmation',
+                  },
+                ],
+                override: [
+                  {
+                    guard: 'reasonGiven',
+                    target: 'lost',
+                    actions: { type: 'recordOverride', params: { what: 'full recovery' } },
+                  },
+                  { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+                ],
+                'give-up': {
+                  target: '#recovery.failed',
+                  actions: {
+                    type: 'setOutcome',
+                    params: ({ context }) => ({
+                      outcome: `failed: ${context.verdict?.reason ?? 'quorum could not be decided'}`,
+                    }),
+                  },
+                },
+              },
+            },
+            lost: {
+              always: {
+                target: '#recovery.procedure.snapshot',
+                actions: [
+                  {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'assess',
+                      status: 'done',
+                      result: `${context.verdict?.verdict === 'lost' ? 'quorum lost' : `quorum ${context.verdict?.verdict ?? '?'} (overridden)`}; freshest member: ${context.verdict?.freshest ?? 'none answers'}`,
+                    }),
+                  },
+                  assign({
+                    snapshotOptions: ({ context }) =>
+                      snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
+                  }),
+                ],
+              },
+            },
+          },
+        },
+
+        // ---- 3. snapshot -----------------------------------------------------------------------------------------
+        snapshot: {
+          entry: { type: 'startStep', params: { step: 'snapshot' } },
+          initial: 'checkVerdict',
+          states: {
+            checkVerdict: {
+              always: [
+                { guard: 'quorumLostOrOverridden', target: 'choosing' },
+                {
+                  target: '#recovery.failed',
+                  actions: [
+                    { type: 'refuse', params: { rules: ['quorumLostOrOverridden'] } },
+                    {
+                      type: 'setOutcome',
+                      params: { outcome: 'failed: a full recovery was reached without a lost quorum or an override' },
+                    },
+                  ],
+                },
+              ],
+            },
+            choosing: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => {
+                  const open = context.snapshotOptions.filter((o) => o.failed === null);
+                  const tried = context.snapshotOptions.filter((o) => o.failed !== null);
+                  return {
+                    id: 'snapshot-source',
+                    kind: 'choose',
+                    question: 'Where should the snapshot come from?',
+                    detail:
+                      (tried.length ? `Tried: ${tried.map((o) => `${o.id} (${o.failed ?? ''})`).join('; ')}. ` : '') +
+                      'Nothing is changed on the cluster before the snapshot is verified on local disk.',
+                    options: [
+                      ...open.map((o) => ({ id: o.id, label: o.label })),
+                      { id: 'file', label: 'use another snapshot file (give its path)' },
+                    ],
+                    recommended: open[0] ? { type: 'choose', option: open[0].id } : null,
+                  };
+                },
+              },
+              exit: 'clearPrompt',
+              on: {
+                choose: [
+                  {
+                    guard: 'optionOffered',
+                    target: 'acquiring',
+                    actions: [
+                      'journalConfirmation',
+                      assign({
+                        snapshotOptions: ({ context, event }) =>
+                          event.option === 'file' && event.path
+                            ? [
+                                ...context.snapshotOptions.filter((o) => o.id !== `file:${event.path}`),
+                                {
+                                  id: `file:${event.path}`,
+                                  method: 'file' as const,
+                                  node: null,
+                                  file: event.path,
+                                  label: `use the existing snapshot file ${event.path}`,
+                                  failed: null,
+                                },
+                              ]
+                            : context.snapshotOptions,
+                        attempt: ({ event }) => ({
+                          action: event.option === 'file' ? `file:${event.path ?? ''}` : event.option,
+                          node: null,
+                          count: 0,
+                          max: 0,
+                          lastError: null,
+                          nextAt: null,
+                        }),
+                      }),
+                    ],
+                  },
+                  { actions: assign({ notice: 'That way of getting a snapshot is not offered (or already failed).' }) },
+                ],
+              },
+            },
+            acquiring: {
+              invoke: {
+                src: 'acquireSnapshot',
+                input: ({ context }) => {
+                  const id = context.attempt?.action ?? '';
+                  const option = context.snapshotOptions.find((o) => o.id === id) as SnapshotOption;
+                  return { option, opId: `snapshot:${id}:${context.snapshotOptions.filter((o) => o.failed).length}` };
+                },
+                onDone: {
+                  target: 'checking',
+                  actions: [
+                    assign({ snapshot: ({ event }) => event.output, skipHashCheckAcknowledged: false }),
+                    emit(({ event }) => ({
+                      type: 'journal' as const,
+                      entry: {
+                        kind: 'observation' as const,
+                        step: 'snapshot' as const,
+                        node: event.output.node,
+                        what: `snapshot ${event.output.method} ${event.output.file}`,
+                        result: `${event.output.usable ? 'usable' : 'unusable'}, integrity ${event.output.integrity}`,
+                        data: {
+                          file: event.output.file,
+                          sha256: event.output.sha256,
+                          revision: event.output.revision,
+                          totalKeys: event.output.totalKeys,
+                          totalSize: event.output.totalSize,
+                          hash: event.output.hash,
+                          takenAt: new Date(event.output.takenAt).toISOString(),
+                        },
+                      },
+                    })),
+                  ],
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retrying',
+                    actions: {
+                      type: 'noteAttempt',
+                      params: ({ context }) => ({ action: context.attempt?.action ?? 'snapshot', node: null }),
+                    },
+                  },
+                  {
+                    target: 'choosing',
+                    actions: assign({
+                      snapshotOptions: ({ context, event }) =>
+                        context.snapshotOptions.map((o) =>
+                          o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
+                        ),
+                      notice: ({ event }) => errorOf(event).message,
+                    }),
+                  },
+                ],
+              },
+            },
+            retrying: { after: { backoff: 'acquiring' } },
+            checking: {
+              always: [
+                {
+                  guard: 'snapshotUnusable',
+                  target: 'choosing',
+                  actions: [
+                    { type: 'refuse', params: { rules: ['snapshotUsable'] } },
+                    assign({
+                      snapshotOptions: ({ context }) =>
+                        context.snapshotOptions.map((o) =>
+                          o.id === context.attempt?.action
+                            ? {
+                                ...o,
+                                failed: context.snapshot ? hashCheckDecision(context.snapshot).reason : 'unusable',
+                              }
+                            : o,
+                        ),
+                      snapshot: null,
+                    }),
+                  ],
+                },
+                { guard: 'needsSkipAck', target: 'acknowledgeSkip' },
+                { target: 'ready' },
+              ],
+            },
+            acknowledgeSkip: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => ({
+                  id: 'skip-hash-check',
+                  kind: 'acknowledge',
+                  question: 'Restore from this raw database copy with skip-hash-check?',
+                  detail: `${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
+                  risk: 'Writes after the copy point may be missing, and etcd cannot verify the file itself.',
+                  recommended: { type: 'acknowledge' },
+                }),
+              },
+              exit: 'clearPrompt',
+              on: {
+                acknowledge: {
+                  target: 'ready',
+                  actions: ['journalConfirmation', assign({ skipHashCheckAcknowledged: true })],
+                },
+                'answer.no': {
+                  target: 'choosing',
+                  actions: assign({
+                    snapshotOptions: ({ context }) =>
+                      context.snapshotOptions.map((o) =>
+                        o.id === context.attempt?.action ? { ...o, failed: 'skip-hash-check not acknowledged' } : o,
+                      ),
+                    snapshot: null,
+                  }),
+                },
+              },
+            },
+            ready: {
+              entry: enqueueActions(({ context, enqueue }) => {
+                const s = context.snapshot as SnapshotInfo;
+                enqueue.assign({ dataLossWindow: dataLossWindow(s, Date.now()) });
+                const newer = newerLiveMembers(context.observations, {
+                  node: s.node,
+                  raftAppliedIndex: s.raftAppliedIndex,
+                });
+                if (newer.length)
+                  enqueue({
+                    type: 'warn',
+                    params: {
+                      message: `${newer.join(', ')} ${newer.length === 1 ? 'holds' : 'hold'} newer data than this snapshot; a snapshot from ${newer[0]} loses less.`,
+                    },
+                  });
+              }),
+              always: {
+                target: '#recovery.procedure.backup',
+                actions: {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'snapshot',
+                    status: 'done',
+                    result: `${context.snapshot?.method === 'file' ? 'file' : `${context.snapshot?.method} from ${context.snapshot?.node}`}: revision ${context.snapshot?.revision}, ${context.snapshot?.totalKeys} keys, integrity ${context.snapshot?.integrity}${context.snapshot?.needsSkipHashCheck ? ' (skip-hash-check acknowledged)' : ''}`,
+                  }),
+                },
+              },
+            },
+          },
+        },
+
+        // ---- 4. back up machine configuration ---------------------------------------------------------------------
+        backup: {
+          entry: { type: 'startStep', params: { step: 'backup configs' } },
+          initial: 'reading',
+          states: {
+            reading: {
+              invoke: {
+                src: 'assess',
+                input: ({ context }) => ({ nodes: context.nodes }),
+                onDone: {
+                  target: 'saving',
+                  actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output.observations }) },
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retryRead',
+                    actions: { type: 'noteAttempt', params: { action: 'assess', node: null } },
+                  },
+                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'assess', node: null } } },
+                ],
+              },
+            },
+            retryRead: { after: { backoff: 'reading' } },
+            saving: {
+              invoke: {
+                src: 'backupConfigs',
+                input: ({ context }) => ({
+                  nodes: context.observations.filter((o) => o.reachable && !o.maintenance).map((o) => o.node),
+                  blank: context.observations.filter((o) => o.maintenance).map((o) => o.node),
+                }),
+                onDone: {
+                  target: 'checking',
+                  actions: assign(({ context, event }) => {
+                    const configs = { ...context.configs };
+                    for (const c of event.output.configs)
+                      if (c.file && c.source) configs[c.node] = { file: c.file, source: c.source };
+                    const plan = planPreparation(context.observations, context.volumes, context.snapshot?.node ?? null);
+                    const rows = { ...context.rows };
+                    for (const p of plan) {
+                      const row = rows[p.node] ?? emptyRow(p.node);
+                      rows[p.node] = {
+                        ...row,
+                        prep: {
+                          ...row.prep,
+                          plan: p.preparation,
+                          labels: p.labels,
+                          status: row.prep.status ?? 'planned',
+                        },
+                      };
+                    }
+                    return { configs, plan, rows };
+                  }),
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retrySave',
+                    actions: { type: 'noteAttempt', params: { action: 'backup', node: null } },
+                  },
+                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'backup', node: null } } },
+                ],
+              },
+            },
+            retrySave: { after: { backoff: 'saving' } },
+            failed: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => retryPrompt('back up configurations', context.attempt?.lastError ?? null),
+              },
+              exit: 'clearPrompt',
+              on: { retry: { target: 'reading', actions: assign({ attempt: null }) } },
+            },
+            checking: {
+              always: [
+                {
+                  guard: 'blankWithoutConfig',
+                  target: '#recovery.failed',
+                  actions: [
+                    {
+                      type: 'endStep',
+                      params: {
+                        step: 'backup configs',
+                        status: 'failed',
+                        result: 'a blank node has no configuration backup',
+                      },
+                    },
+                    {
+                      type: 'setOutcome',
+                      params: ({ context }) => ({
+                        outcome: `failed: no configuration backup for the blank node ${context.plan.find((p) => p.preparation === 'recreate' && !context.configs[p.node])?.node ?? ''}; put it in given/configs/<node>.yaml and resume`,
+                      }),
+                    },
+                  ],
+                },
+                {
+                  target: '#recovery.procedure.initNodes',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'backup configs',
+                      status: 'done',
+                      result:
+                        Object.entries(context.configs)
+                          .map(([node, c]) => `${node} (${c.source === 'live' ? 'saved' : 'from given/'})`)
+                          .join(', ') || 'no configuration could be read',
+                    }),
+                  },
+                },
+              ],
+            },
+          },
+        },
+
+        // ---- 5. init nodes ---------------------------------------------------------------------------------------
+        initNodes: {
+          entry: [
+            { type: 'startStep', params: { step: 'init nodes' } },
+            assign({
+              initQueue: ({ context }) => initNodes(context.observations).filter((n) => !context.converted.includes(n)),
+            }),
+          ],
+          initial: 'next',
+          states: {
+            next: {
+              always: [
+                {
+                  guard: 'noInitNodes',
+                  target: '#recovery.procedure.prepare',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) =>
+                      context.converted.length
+                        ? {
+                            step: 'init nodes',
+                            status: 'done',
+                            result: `converted ${context.converted.join(', ')} to controlplane`,
+                          }
+                        : { step: 'init nodes', status: 'skipped', result: 'no init node' },
+                  },
+                },
+                { target: 'confirm' },
+              ],
+            },
+            confirm: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => ({
+                  id: `convert:${context.initQueue[0]}`,
+                  kind: 'typed-address',
+                  question: `Convert ${context.initQueue[0]} from init to controlplane and reboot it?`,
+                  detail:
+                    'An init node would bootstrap a new etcd on its own after a wipe; it is converted first (staged configuration change, then reboot).',
+                  target: context.initQueue[0] as string,
+                  recommended: { type: 'confirm', address: context.initQueue[0] as string },
+                }),
+              },
+              exit: 'clearPrompt',
+              on: {
+                confirm: [
+                  { guard: 'addressMatches', target: 'converting', actions: 'journalConfirmation' },
+                  { actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
+                ],
+              },
+            },
+            converting: {
+              invoke: {
+                src: 'convertInitNode',
+                input: ({ context }) => ({
+                  node: context.initQueue[0] as string,
+                  opId: `convert:${context.initQueue[0]}`,
+                }),
+                onDone: {
+                  target: 'next',
+                  actions: assign({
+                    converted: ({ context }) => [...context.converted, context.initQueue[0] as string],
+                    initQueue: ({ context }) => context.initQueue.slice(1),
+                    attempt: null,
+                  }),
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retrying',
+                    actions: {
+                      type: 'noteAttempt',
+                      params: ({ context }) => ({ action: 'convert', node: context.initQueue[0] ?? null }),
+                    },
+                  },
+                  {
+                    target: 'failed',
+                    actions: {
+                      type: 'noteAttempt',
+                      params: ({ context }) => ({ action: 'convert', node: context.initQueue[0] ?? null }),
+                    },
+                  },
+                ],
+              },
+            },
+            retrying: { after: { backoff: 'converting' } },
+            failed: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) =>
+                  retryPrompt(`convert ${context.initQueue[0]}`, context.attempt?.lastError ?? null),
+              },
+              exit: 'clearPrompt',
+              on: { retry: { target: 'converting', actions: assign({ attempt: null }) } },
+            },
+          },
+        },
+
+        // ---- 6. prepare control-plane nodes ----------------------------------------------------------------------
+        prepare: {
+          entry: { type: 'startStep', params: { step: 'prepare nodes' } },
+          exit: 'stopPrepChildren',
+          on: {
+            'prep.update': {
+              actions: assign({
+                rows: ({ context, event }) => {
+                  const row = context.rows[event.node] ?? emptyRow(event.node);
+                  return {
+                    ...context.rows,
+                    [event.node]: {
+                      ...row,
+                      prep: { ...row.prep, status: event.status, detail: event.detail, attempts: event.attempts },
+                    },
+                  };
+                },
+              }),
+            },
+            'prep.done': {
+              actions: [
+                assign({
+                  prepared: ({ context, event }) => [...new Set([...context.prepared, event.node])],
+                  wiped: ({ context, event }) =>
+                    event.wiped ? [...new Set([...context.wiped, event.node])] : context.wiped,
+                  rows: ({ context, event }) => {
+                    const row = context.rows[event.node] ?? emptyRow(event.node);
+                    return {
+                      ...context.rows,
+                      [event.node]: {
+                        ...row,
+                        prep: { ...row.prep, status: 'done', detail: 'back, etcd waiting for bootstrap' },
+                      },
+                    };
+                  },
+                }),
+                emit(({ event }) => ({
+                  type: 'journal' as const,
+                  entry: {
+                    kind: 'observation' as const,
+                    step: 'prepare nodes' as const,
+                    node: event.node,
+                    what: 'node prepared',
+                    result: 'back, etcd waiting for bootstrap',
+                  },
+                })),
+              ],
+            },
+            'prep.failed': {
+              actions: assign({
+                rows: ({ context, event }) => {
+                  const row = context.rows[event.node] ?? emptyRow(event.node);
+                  return {
+                    ...context.rows,
+                    [event.node]: { ...row, prep: { ...row.prep, status: 'failed', detail: event.error } },
+                  };
+                },
+              }),
+            },
+          },
+          initial: 'reading',
+          states: {
+            reading: {
+              // Re-read live state: a node prepared before a crash shows Preparing and is not touched again.
+              invoke: {
+                src: 'observe',
+                input: ({ context }) => ({ nodes: context.plan.map((p) => p.node) }),
+                onDone: {
+                  target: 'respawn',
+                  actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retryRead',
+                    actions: { type: 'noteAttempt', params: { action: 'observe', node: null } },
+                  },
+                  { target: 'respawn' },
+                ],
+              },
+            },
+            retryRead: { after: { backoff: 'reading' } },
+            respawn: {
+              // After an abort and resume, confirmed nodes that were not finished get their child back.
+              entry: enqueueActions(({ context, enqueue }) => {
+                for (const p of context.plan)
+                  if (context.confirmed.includes(p.node) && !context.prepared.includes(p.node))
+                    enqueue.spawnChild('prepareNode', {
+                      id: `prep:${p.node}`,
+                      input: {
+                        node: p.node,
+                        preparation: p.preparation,
+                        labels: p.labels,
+                        configFile: context.configs[p.node]?.file ?? null,
+                        timing: context.timing,
+                      },
+                    });
+              }),
+              always: 'confirming',
+            },
+            confirming: {
+              always: [{ guard: 'allConfirmed', target: 'running' }],
+              entry: {
+                type: 'ask',
+                params: ({ context }) => {
+                  const p = context.plan.find((x) => !context.confirmed.includes(x.node));
+                  const node = p?.node ?? '';
+                  const row = context.rows[node];
+                  const what =
+                    p?.preparation === 'recreate'
+                      ? `Re-create ${node} from its configuration backup (${context.configs[node]?.file ?? '?'}) over the maintenance API`
+                      : `Wipe ${node} (${p?.labels.join(' + ') ?? 'EPHEMERAL'}) and reboot it`;
+                  return {
+                    id: `prepare:${node}`,
+                    kind: 'typed-address',
+                    question: `${what}?`,
+                    detail:
+                      p?.preparation === 'recreate'
+                        ? `${node} is a blank machine in maintenance mode: its server is not verified by the cluster CA (maintenance mode is server-only TLS).`
+                        : `This erases etcd data on ${node} (now: etcd ${row?.etcdService ?? 'unknown'}). The verified snapshot ${context.snapshot?.file ?? ''} will restore it.`,
+                    target: node,
+                    recommended: { type: 'confirm', address: node },
+                  };
+                },
+              },
+              exit: 'clearPrompt',
+              on: {
+                confirm: [
+                  {
+                    guard: and(['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified']),
+                    target: 'confirming',
+                    reenter: true,
+                    actions: [
+                      'journalConfirmation',
+                      enqueueActions(({ context, enqueue }) => {
+                        const node = promptTarget(context) as string;
+                        const p = context.plan.find((x) => x.node === node);
+                        if (!p) return;
+                        enqueue.assign({ confirmed: [...context.confirmed, node] });
+                        enqueue.spawnChild('prepareNode', {
+                          id: `prep:${node}`,
+                          input: {
+                            node,
+                            preparation: p.preparation,
+                            labels: p.labels,
+                            configFile: context.configs[node]?.file ?? null,
+                            timing: context.timing,
+                          },
+                        });
+                      }),
+                    ],
+                  },
+                  {
+                    actions: {
+                      type: 'refuse',
+                      params: { rules: ['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified'] },
+                    },
+                  },
+                ],
+              },
+            },
+            running: {
+              always: [
+                {
+                  guard: 'allPrepared',
+                  target: '#recovery.procedure.waitPreparing',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'prepare nodes',
+                      status: 'done',
+                      result: context.plan
+                        .map((p) => `${p.node} ${p.preparation === 'wipe' ? 'wiped' : 're-created'}`)
+                        .join(', '),
+                    }),
+                  },
+                },
+                { guard: 'somePrepFailed', target: 'failed' },
+              ],
+            },
+            failed: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => {
+                  const failed = context.plan.filter((p) => context.rows[p.node]?.prep.status === 'failed');
+                  return {
+                    id: 'prepare-failed',
+                    kind: 'choose',
+                    question: `Preparing ${failed.map((p) => p.node).join(', ')} failed. Try again?`,
+                    detail: failed.map((p) => `${p.node}: ${context.rows[p.node]?.prep.detail ?? ''}`).join(' '),
+                    options: [
+                      { id: 'retry', label: 'try again' },
+                      { id: 'stop', label: 'stop here (resumable)' },
+                    ],
+                    recommended: null,
+                  };
+                },
+              },
+              exit: 'clearPrompt',
+              on: {
+                retry: {
+                  target: 'running',
+                  actions: enqueueActions(({ context, enqueue }) => {
+                    for (const p of context.plan)
+                      if (context.rows[p.node]?.prep.status === 'failed')
+                        enqueue.sendTo(`prep:${p.node}`, { type: 'retry' });
+                  }),
+                },
+                'give-up': {
+                  target: '#recovery.failed',
+                  actions: {
+                    type: 'setOutcome',
+                    params: ({ context }) => {
+                      const p = context.plan.find((x) => context.rows[x.node]?.prep.status === 'failed');
+                      return {
+                        outcome: `failed: ${p?.node ?? 'a node'}: ${context.rows[p?.node ?? '']?.prep.detail ?? 'preparation failed'}`,
+                      };
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+
+        // ---- 7. wait for Preparing -------------------------------------------------------------------------------
+        waitPreparing: {
+          entry: [
+            { type: 'startStep', params: { step: 'wait for Preparing' } },
+            assign({
+              wait: ({ context }) => ({
+                what: 'Preparing' as const,
+                since: Date.now(),
+                deadline: Date.now() + context.timing.preparingTimeoutMs,
+                message: 'waiting for every node to show etcd Preparing',
+                pending: [],
+              }),
+            }),
+          ],
+          exit: assign({ wait: null }),
+          on: {
+            'give-up': {
+              target: '#recovery.failed',
+              actions: {
+                type: 'setOutcome',
+                params: ({ context }) => {
+                  const p = context.wait?.pending[0];
+                  return {
+                    outcome: p
+                      ? `failed: ${p.node} still ${p.state ?? 'not answering'}: ${p.cause ?? 'no reason given'}`
+                      : 'failed: the wait for Preparing did not finish',
+                  };
+                },
+              },
+            },
+          },
+          initial: 'polling',
+          states: {
+            polling: {
+              invoke: {
+                src: 'observe',
+                input: ({ context }) => ({ nodes: targetNodes(context) }),
+                onDone: [
+                  {
+                    target: 'check',
+                    actions: [
+                      { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+                      assign({
+                        wait: ({ context, event }) =>
+                          context.wait && {
+                            ...context.wait,
+                            pending: pendingPreparing(context, event.output),
+                            message: pendingPreparing(context, event.output)
+                              .map((p) => `${p.node} ${p.state ?? 'not answering'}: ${p.cause ?? ''}`)
+                              .join('; '),
+                          },
+                      }),
+                    ],
+                  },
+                ],
+                onError: { target: 'pause', actions: assign({ notice: ({ event }) => errorOf(event).message }) },
+              },
+            },
+            check: {
+              always: [
+                {
+                  guard: 'allTargetsPreparing',
+                  target: '#recovery.procedure.bootstrap',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'wait for Preparing',
+                      status: 'done',
+                      result: `${targetNodes(context).length} nodes Preparing`,
+                    }),
+                  },
+                },
+                { guard: 'waitExpired', target: 'timedOut' },
+                { target: 'pause' },
+              ],
+            },
+            pause: { after: { poll: 'polling' } },
+            timedOut: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => ({
+                  id: 'preparing-timeout',
+                  kind: 'choose',
+                  question: `Still waiting: ${context.wait?.message ?? ''}. Keep waiting?`,
+                  detail:
+                    'A node sits in Waiting until its dependency is met (time sync, CRI, network): fix the cause, or continue without it by an explicit override.',
+                  options: [
+                    { id: 'wait', label: 'keep waiting (recommended)' },
+                    { id: 'override', label: 'continue without the waiting nodes (needs a reason)', needsReason: true },
+                    { id: 'stop', label: 'stop here (resumable)' },
+                  ],
+                  recommended: { type: 'choose', option: 'wait' },
+                }),
+              },
+              exit: 'clearPrompt',
+              on: {
+                choose: [
+                  {
+                    guard: ({ event }) => event.option === 'wait',
+                    target: 'polling',
+                    actions: assign({
+                      wait: ({ context }) =>
+                        context.wait && { ...context.wait, deadline: Date.now() + context.timing.preparingTimeoutMs },
+                    }),
+                  },
+                  {
+                    guard: ({ event }) => event.option === 'stop',
+                    target: '#recovery.stoppedByUser',
+                    actions: 'journalConfirmation',
+                  },
+                ],
+                override: [
+                  {
+                    guard: 'reasonGiven',
+                    target: 'overridden',
+                    actions: [
+                      {
+                        type: 'recordOverride',
+                        params: ({ context }) => ({
+                          what: `continue without ${context.wait?.pending.map((p) => p.node).join(', ')}`,
+                        }),
+                      },
+                      assign({
+                        excluded: ({ context }) => [
+                          ...context.excluded,
+                          ...(context.wait?.pending.map((p) => p.node) ?? []),
+                        ],
+                      }),
+                    ],
+                  },
+                  { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+                ],
+              },
+            },
+            overridden: {
+              always: [
+                {
+                  guard: 'allTargetsPreparing',
+                  target: '#recovery.procedure.bootstrap',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'wait for Preparing',
+                      status: 'done',
+                      result: `continuing without ${context.excluded.join(', ')} (override)`,
+                    }),
+                  },
+                },
+                { target: 'polling' },
+              ],
+            },
+          },
+        },
+
+        // ---- 8. bootstrap from the snapshot ----------------------------------------------------------------------
+        bootstrap: {
+          entry: { type: 'startStep', params: { step: 'bootstrap' } },
+          initial: 'reading',
+          states: {
+            reading: {
+              invoke: {
+                src: 'observe',
+                input: ({ context }) => ({ nodes: targetNodes(context) }),
+                onDone: {
+                  target: 'routing',
+                  actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+                },
+                onError: [
+                  {
+                    guard: 'canRetry',
+                    target: 'retryRead',
+                    actions: { type: 'noteAttempt', params: { action: 'observe', node: null } },
+                  },
+                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'observe', node: null } } },
+                ],
+              },
+            },
+            retryRead: { after: { backoff: 'reading' } },
+            routing: {
+              // Re-entered after a restore: once Bootstrap was sent it is never sent again (SAFETY rule 6).
+              always: [
+                {
+                  guard: 'bootstrapWasSent',
+                  target: '#recovery.procedure.verify',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'bootstrap',
+                      status: 'done',
+                      result: `Bootstrap sent to ${context.bootstrap.node ?? '?'}`,
+                    }),
+                  },
+                },
+                {
+                  guard: 'hasBootstrapCandidate',
+                  target: 'confirm',
+                  actions: assign({
+                    bootstrap: ({ context }) => ({
+                      ...context.bootstrap,
+                      node: context.bootstrap.node ?? bootstrapCandidate(context),
+                      skipHashCheck: Boolean(context.snapshot?.needsSkipHashCheck),
+                    }),
+                  }),
+                },
+                { target: '#recovery.procedure.waitPreparing' },
+              ],
+            },
+            confirm: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) => ({
+                  id: `bootstrap:${context.bootstrap.node}`,
+                  kind: 'typed-address',
+                  question: `Upload the snapshot to ${context.bootstrap.node} and bootstrap etcd from it${context.bootstrap.skipHashCheck ? ' with skip-hash-check' : ''}?`,
+                  detail: `${context.snapshot?.file ?? ''}: ${context.dataLossWindow ?? ''}. Bootstrap is sent once; the restore then runs inside etcd and is watched until healthy.`,
+                  target: context.bootstrap.node as string,
+                  recommended: { type: 'confirm', address: context.bootstrap.node as string },
+                }),
+              },
+              exit: 'clearPrompt',
+              on: {
+                confirm: [
+                  {
+                    guard: and([
+                      'addressMatches',
+                      'snapshotVerified',
+                      'snapshotUsable',
+                      'skipHashCheckAcknowledged',
+                      'bootstrapNotSent',
+                    ]),
+                    target: 'checkingFile',
+                    actions: 'journalConfirmation',
+                  },
+                  {
+                    actions: {
+                      type: 'refuse',
+                      params: {
+                        rules: [
+                          'addressMatches',
+                          'snapshotVerified',
+                          'snapshotUsable',
+                          'skipHashCheckAcknowledged',
+                          'bootstrapNotSent',
+                        ],
+                      },
+                    },
+                  },
+                ],
+              },
+            },
+            checkingFile: {
+              // The file must be exactly what was verified (SAFETY rule 1): its sha256 is computed again.
+              invoke: {
+                src: 'verifySnapshotFile',
+                input: ({ context }) => ({ file: context.snapshot?.file ?? '' }),
+                onDone: [
+                  { guard: 'fileUnchanged', target: 'uploading' },
+                  {
+                    target: '#recovery.failed',
+                    actions: [
+                      assign({
+                        guardStops: ({ context }) => [
+                          ...context.guardStops,
+                          {
+                            rule: 'snapshotUnchanged',
+                            message: `${context.snapshot?.file ?? ''} changed since it was verified; it is not uploaded.`,
+                            at: Date.now(),
+                          },
+                        ],
+                      }),
+                      {
+                        type: 'endStep',
+                        params: {
+                          step: 'bootstrap',
+                          status: 'failed',
+                          result: 'the snapshot file changed since it was verified',
+                        },
+                      },
+                      {
+                        type: 'setOutcome',
+                        params: ({ context }) => ({
+                          outcome: `failed: ${context.snapshot?.file ?? 'the snapshot'} changed since it was verified (sha256 differs); nothing was uploaded`,
+                        }),
+                      },
+                    ],
+                  },
+                ],
+                onError: {
+                  target: 'failed',
+                  actions: { type: 'noteAttempt', params: { action: 'verify snapshot file', node: null } },
+                },
+              },
+            },
+            uploading: {
+              entry: assign({
+                bootstrap: ({ context }) => ({ ...context.bootstrap, uploadSent: true }),
+                transfer: ({ context }) => ({
+                  node: context.bootstrap.node as string,
+                  file: context.snapshot?.file ?? '',
+                  bytes: 0,
+                  total: context.snapshot?.bytes ?? 0,
+                  restarts: context.transfer?.restarts ?? 0,
+                }),
+              }),
+              invoke: {
+                src: 'uploadSnapshot',
+                input: ({ context }) => ({
+                  node: context.bootstrap.node as string,
+                  file: context.snapshot?.file ?? '',
+                  bytes: context.snapshot?.bytes ?? 0,
+                  opId: `upload:${context.bootstrap.node}:${context.transfer?.restarts ?? 0}`,
+                }),
+              },
+              on: {
+                'upload.progress': {
+                  actions: assign({
+                    transfer: ({ context, event }) =>
+                      context.transfer && { ...context.transfer, bytes: event.bytes, total: event.total },
+                  }),
+                },
+                'upload.done': {
+                  target: 'bootstrapping',
+                  actions: assign({
+                    bootstrap: ({ context }) => ({ ...context.bootstrap, uploaded: true }),
+                    attempt: null,
+                  }),
+                },
+                'upload.failed': [
+                  {
+                    guard: 'uploadCanRetry',
+                    target: 'uploadRetry',
+                    actions: assign({
+                      attempt: ({ context, event }) => {
+                        const count = (context.attempt?.action === 'upload' ? context.attempt.count : 0) + 1;
+                        return {
+                          action: 'upload',
+                          node: context.bootstrap.node,
+                          count,
+                          max: context.timing.maxAttempts,
+                          lastError: event.error,
+                          nextAt: Date.now() + backoffDelay(context.timing, count),
+                        };
+                      },
+                      transfer: ({ context }) =>
+                        context.transfer && { ...context.transfer, bytes: 0, restarts: context.transfer.restarts + 1 },
+                    }),
+                  },
+                  {
+                    target: 'failed',
+                    actions: assign({
+                      attempt: ({ context, event }) => ({
+                        action: 'upload',
+                        node: context.bootstrap.node,
+                        count: (context.attempt?.count ?? 0) + 1,
+                        max: context.timing.maxAttempts,
+                        lastError: event.error,
+                        nextAt: null,
+                      }),
+                    }),
+                  },
+                ],
+              },
+            },
+            uploadRetry: { after: { backoff: 'uploading' } },
+            bootstrapping: {
+              entry: assign({
+                bootstrap: ({ context }) => ({ ...context.bootstrap, bootstrapSent: true }),
+                transfer: null,
+              }),
+              invoke: {
+                src: 'bootstrapNode',
+                input: ({ context }) => ({
+                  node: context.bootstrap.node as string,
+                  skipHashCheck: context.bootstrap.skipHashCheck && context.skipHashCheckAcknowledged,
+                  opId: `bootstrap:${context.bootstrap.node}`,
+                  wiped: context.wiped.includes(context.bootstrap.node as string),
+                  uploadSent: context.bootstrap.uploadSent,
+                }),
+                onDone: {
+                  target: '#recovery.procedure.verify',
+                  actions: [
+                    assign({ bootstrap: ({ context }) => ({ ...context.bootstrap, bootstrapAnswered: true }) }),
+                    {
+                      type: 'endStep',
+                      params: ({ context, event }) => ({
+                        step: 'bootstrap',
+                        status: 'done',
+                        result: `${context.bootstrap.node}: snapshot uploaded, Bootstrap ${event.output.alreadyDone ? 'had already happened (etcd starting)' : 'accepted'}${context.bootstrap.skipHashCheck ? ' with skip-hash-check' : ''}`,
+                      }),
+                    },
+                  ],
+                },
+                onError: [
+                  // The call may have reached the node: never re-send; watch what etcd does instead.
+                  {
+                    guard: 'mayHaveLanded',
+                    target: '#recovery.procedure.verify',
+                    actions: {
+                      type: 'endStep',
+                      params: ({ event }) => ({
+                        step: 'bootstrap',
+                        status: 'done',
+                        result: `Bootstrap sent, answer lost (${errorOf(event).message}); watching etcd`,
+                      }),
+                    },
+                  },
+                  {
+                    guard: 'canRetry',
+                    target: 'bootstrapRetry',
+                    actions: [
+                      {
+                        type: 'noteAttempt',
+                        params: ({ context }) => ({ action: 'bootstrap', node: context.bootstrap.node }),
+                      },
+                      // a refusal before BootstrapEtcd ran ("not available yet", "time is not in sync yet") did nothing
+                      assign({ bootstrap: ({ context }) => ({ ...context.bootstrap, bootstrapSent: false }) }),
+                    ],
+                  },
+                  {
+                    target: '#recovery.failed',
+                    actions: [
+                      {
+                        type: 'endStep',
+                        params: ({ event }) => ({
+                          step: 'bootstrap',
+                          status: 'failed',
+                          result: errorOf(event).message,
+                        }),
+                      },
+                      { type: 'setOutcome', params: ({ event }) => ({ outcome: `failed: ${errorOf(event).message}` }) },
+                    ],
+                  },
+                ],
+              },
+            },
+            bootstrapRetry: { after: { backoff: 'reading' } },
+            failed: {
+              entry: {
+                type: 'ask',
+                params: ({ context }) =>
+                  retryPrompt(context.attempt?.action ?? 'bootstrap', context.attempt?.lastError ?? null),
+              },
+              exit: 'clearPrompt',
+              on: { retry: { target: 'reading', actions: assign({ attempt: null }) } },
+            },
+          },
+        },
+
+        // ---- 9. verify -------------------------------------------------------------------------------------------
+        verify: {
+          entry: [
+            { type: 'startStep', params: { step: 'verify' } },
+            assign({
+              wait: ({ context }) => ({
+                what: 'recovery' as const,
+                since: Date.now(),
+                deadline: Date.now() + context.timing.verifyTimeoutMs,
+                message: 'waiting for etcd Running and healthy on every node, with agreeing member lists',
+                pending: [],
+              }),
+            }),
+          ],
+          exit: assign({ wait: null }),
+          on: {
+            'give-up': {
+              target: '#recovery.failed',
+              actions: [
+                {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'verify',
+                    status: 'failed',
+                    result: context.wait?.message ?? 'not healthy in time',
+                  }),
+                },
+                {
+                  type: 'setOutcome',
+                  params: ({ context }) => ({
+                    outcome: `failed: ${context.wait?.message ?? 'etcd did not become healthy in time'}`,
+                  }),
+                },
+              ],
+            },
+          },
+          initial: 'polling',
+          states: {
+            polling: {
+              invoke: {
+                src: 'observe',
+                input: ({ context }) => ({ nodes: targetNodes(context) }),
+                onDone: {
+                  target: 'check',
+                  actions: [
+                    { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+                    assign({
+                      wait: ({ context, event }) => {
+                        if (!context.wait) return null;
+                        const r = recoveryComplete(event.output);
+                        return {
+                          ...context.wait,
+                          message: r.reason,
+                          pending: event.output
+                            .filter((o) => o.etcdService !== 'Running' || o.etcdHealthy !== true)
+                            .map((o) => ({ node: o.node, state: o.etcdService, cause: waitingCause(o) })),
+                        };
+                      },
+                    }),
+                  ],
+                },
+                onError: { target: 'pause', actions: assign({ notice: ({ event }) => errorOf(event).message }) },
+              },
+            },
+            check: {
+              always: [
+                {
+                  guard: 'recovered',
+                  target: '#recovery.recovered',
+                  actions: {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'verify',
+                      status: 'done',
+                      result: `all ${targetNodes(context).length} nodes Running, healthy, members agree`,
+                    }),
+                  },
+                },
+                {
+                  guard: 'restoreFailed',
+                  target: '#recovery.failed',
+                  actions: [
+                    {
+                      type: 'endStep',
+                      params: { step: 'verify', status: 'failed', result: 'the restore failed inside etcd' },
+                    },
+                    {
+                      type: 'setOutcome',
+                      params: ({ context }) => {
+                        const o = context.observations.find((x) => x.node === context.bootstrap.node);
+                        const last = o?.etcdEvents?.[o.etcdEvents.length - 1] ?? o?.etcdLastEvent ?? 'etcd Failed';
+                        return { outcome: `failed: ${context.bootstrap.node}: the restore failed: ${last}` };
+                      },
+                    },
+                  ],
+                },
+                {
+                  guard: 'waitExpired',
+                  target: '#recovery.failed',
+                  actions: [
+                    {
+                      type: 'endStep',
+                      params: ({ context }) => ({
+                        step: 'verify',
+                        status: 'failed',
+                        result: context.wait?.message ?? '',
+                      }),
+                    },
+                    {
+                      type: 'setOutcome',
+                      params: ({ context }) => ({
+                        outcome: `failed: etcd not healthy within ${Math.round(context.timing.verifyTimeoutMs / 1000)} s: ${context.wait?.message ?? ''}`,
+                      }),
+                    },
+                  ],
+                },
+                { target: 'pause' },
+              ],
+            },
+            pause: { after: { poll: 'polling' } },
+          },
+        },
+      },
+    },
+
+    stoppedByUser: {
+      entry: { type: 'setOutcome', params: { outcome: 'stopped-by-user' } },
+      on: {
+        resume: { target: 'procedure.hist', actions: assign({ outcome: null }) },
+      },
+    },
+    nothingToDo: {
+      type: 'final',
+      entry: { type: 'setOutcome', params: { outcome: 'nothing-to-do' } },
+    },
+    stoppedQuorumIntact: {
+      type: 'final',
+      entry: { type: 'setOutcome', params: { outcome: 'stopped-quorum-intact' } },
+    },
+    recovered: {
+      type: 'final',
+      entry: [assign({ followUp: FOLLOW_UP }), { type: 'setOutcome', params: { outcome: 'recovered' } }],
+    },
+    failed: {
+      type: 'final',
+      entry: enqueueActions(({ context, enqueue }) => {
+        if (!context.outcome)
+          enqueue({ type: 'setOutcome', params: { outcome: 'failed: the recovery could not continue' } });
+      }),
+    },
+  },
+});
+
+function retryPrompt(action: string, error: string | null): Prompt {
+  return {
+    id: `retry:${action}`,
+    kind: 'yes-no',
+    question: `${action} failed. Try again?`,
+    detail: error ?? 'The action failed.',
+    recommended: null,
+  };
+}
+
+export type RecoveryMachine = typeof recoveryMachine;
+export type RecoveryActor = ActorRefFrom<RecoveryMachine>;
+export type RecoverySnapshot = SnapshotFrom<RecoveryMachine>;
+
+/** The step a snapshot is in (1–9), for the screens and the autopilot's lines. */
+export function currentStep(snapshot: { context: RecoveryContext }): StepRow | null {
+  return snapshot.context.steps.find((s) => s.status === 'active') ?? null;
+}
