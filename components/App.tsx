@@ -1,0 +1,269 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { Box, Text, useApp, useStdout } from 'ink';
+import { shallowEqual, useSelector } from '@xstate/react';
+import type { ActorRef, Snapshot } from 'xstate';
+import type { RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
+import { GLOBAL_KEYS, PROMPT_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS, isTypingPrompt } from './keymap.js';
+import { PromptArea } from './PromptArea.js';
+import { QuitNotice } from './QuitNotice.js';
+import {
+  assessmentStartedAt,
+  currentStepRow,
+  selectExplanation,
+  selectNodeRows,
+  selectOutcome,
+  selectSteps,
+  selectTransfer,
+  selectWait,
+} from './selectors.js';
+import { STEP_TEXT } from './step-text.js';
+import { Summary } from './Summary.js';
+import { useTone } from './theme.js';
+import { TransferProgress } from './TransferProgress.js';
+import { useHistory } from './use-history.js';
+import { useNodeTracking } from './use-node-tracking.js';
+import { useNow } from './use-now.js';
+import { useTerminalSize } from './use-terminal-size.js';
+import { useWizardKeys } from './use-wizard-keys.js';
+import { WaitSpinner } from './WaitSpinner.js';
+import { WizardScreen } from './WizardScreen.js';
+import type { DrillScore, KeyHint } from './view-model.js';
+
+/** What the App needs of the recovery actor: its snapshot (status + context) and a way to send events. */
+export type RecoverySnapshot = Snapshot<unknown> & { context: RecoveryContext };
+export type RecoveryActorRef = ActorRef<RecoverySnapshot, RecoveryEvent>;
+
+export interface DrillInfo {
+  readonly scenario: string;
+  readonly timeLimitSec?: number;
+  /** asks the simulator how much data was lost, e.g. "none" or "12 writes after revision 4821" */
+  readonly dataLost?: () => Promise<string> | string;
+}
+
+export interface AppProps {
+  readonly actor: RecoveryActorRef;
+  readonly incidentDir: string;
+  /** the talosconfig context */
+  readonly context: string;
+  /** the endpoint in use, read at each render (the client fails over between endpoints) */
+  readonly endpoint: () => string | undefined;
+  readonly drill?: DrillInfo;
+}
+
+/**
+ * Wires the recovery actor into the screens: reads it with selectors, sends the user's answers as events, and owns
+ * the one exit path (the machine's final state, a machine error, or the user quitting). No business logic here: the
+ * machine decides, the screens show.
+ */
+export function App({ actor, incidentDir, context, endpoint, drill }: AppProps) {
+  const { exit } = useApp();
+  const status = useSelector(actor, (s) => s.status);
+  const outcome = useSelector(actor, (s) => selectOutcome(s.context), shallowEqual);
+  const [quitting, setQuitting] = useState(false);
+  const [score, setScore] = useState<DrillScore | undefined>(undefined);
+  const ended = status === 'done' || status === 'error' || status === 'stopped';
+  const finalReady = quitting || (ended && (!drill || score !== undefined || status !== 'done'));
+
+  // A drill's score needs the simulator's word on data loss; everything else is in the machine's context.
+  useEffect(() => {
+    if (!drill || status !== 'done') return;
+    let live = true;
+    void (async () => {
+      const ctx = actor.getSnapshot().context;
+      let dataLost = 'unknown';
+      try {
+        dataLost = (await drill.dataLost?.()) ?? 'unknown';
+      } catch {
+        dataLost = 'unknown (the simulator could not say)';
+      }
+      if (live) setScore(drillScore(ctx, drill, dataLost));
+    })();
+    return () => {
+      live = false;
+    };
+  }, [status]);
+
+  // The one exit: once the final frame is on screen.
+  const exited = useRef(false);
+  useEffect(() => {
+    if (finalReady && !exited.current) {
+      exited.current = true;
+      exit();
+    }
+  }, [finalReady]);
+
+  if (quitting) {
+    const row = currentStepRow(actor.getSnapshot().context);
+    return (
+      <QuitNotice
+        incidentDir={incidentDir}
+        {...(row
+          ? { stoppedAt: `step ${row.n} of ${actor.getSnapshot().context.steps.length}: ${STEP_TEXT[row.name].title}` }
+          : {})}
+      />
+    );
+  }
+  if (status === 'error') return <MachineError actor={actor} incidentDir={incidentDir} />;
+  if (status === 'done' && outcome) {
+    if (drill && !score) return <Text>Scoring the drill…</Text>;
+    const followUp = actor.getSnapshot().context.followUp;
+    return <Summary outcome={outcome} incidentDir={incidentDir} followUp={followUp} {...(score ? { score } : {})} />;
+  }
+  return (
+    <LiveWizard
+      actor={actor}
+      incidentDir={incidentDir}
+      context={context}
+      endpoint={endpoint}
+      {...(drill ? { drill } : {})}
+      onQuit={() => setQuitting(true)}
+    />
+  );
+}
+
+function LiveWizard({
+  actor,
+  incidentDir,
+  context,
+  endpoint,
+  drill,
+  onQuit,
+}: Omit<AppProps, 'drill'> & { drill?: DrillInfo; onQuit: () => void }) {
+  const now = useNow(1000);
+  const { columns, rows } = useTerminalSize();
+  const { stdout } = useStdout();
+  const [showHelp, setShowHelp] = useState(false);
+
+  const stepRows = useSelector(actor, (s) => s.context.steps, shallowEqual);
+  const nodeSource = useSelector(
+    actor,
+    (s) => [s.context.rows, s.context.observations, s.context.nodes] as const,
+    shallowEqual,
+  );
+  const prompt = useSelector(actor, (s) => s.context.prompt);
+  const transfer = useSelector(actor, (s) => s.context.transfer);
+  const wait = useSelector(actor, (s) => s.context.wait);
+  const notice = useSelector(actor, (s) => s.context.notice ?? s.context.warnings.at(-1) ?? null);
+  const attempt = useSelector(actor, (s) => s.context.attempt);
+
+  const ctx = actor.getSnapshot().context;
+  const steps = useMemo(() => selectSteps(ctx), [stepRows]);
+  const history = useHistory(steps);
+  const upcoming = steps.filter((s) => s.status === 'current' || s.status === 'pending');
+  const current = currentStepRow(ctx);
+  const nodeViews = useMemo(() => selectNodeRows(ctx), [nodeSource]);
+  const tracked = useNodeTracking(nodeViews, now);
+  const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null);
+  const assessedAt = assessmentStartedAt(ctx);
+
+  const typing = isTypingPrompt(prompt?.kind);
+  const canRetry = !prompt && attempt?.lastError != null;
+  useWizardKeys(
+    {
+      onQuit,
+      onToggleHelp: () => setShowHelp((v) => !v),
+      onCloseHelp: () => setShowHelp(false),
+      ...(canRetry ? { onRetry: () => actor.send({ type: 'retry' }) } : {}),
+    },
+    { typing: typing && !showHelp, isActive: true },
+  );
+
+  const keys: KeyHint[] = [
+    ...(prompt ? PROMPT_KEYS[prompt.kind] : []),
+    ...(canRetry ? RETRY_KEYS : []),
+    ...(typing ? TYPING_GLOBAL_KEYS : GLOBAL_KEYS),
+  ];
+
+  return (
+    <WizardScreen
+      header={{
+        context,
+        ...(endpoint() ? { endpoint: endpoint() } : {}),
+        stepNumber: current?.n ?? 1,
+        stepCount: ctx.steps.length,
+        stepTitle: current ? STEP_TEXT[current.name].title : '',
+        ...(assessedAt !== null ? { sinceAssessmentMs: now - assessedAt } : {}),
+        ...(drill
+          ? { drill: { scenario: drill.scenario, ...(drill.timeLimitSec ? { timeLimitSec: drill.timeLimitSec } : {}) } }
+          : {}),
+      }}
+      history={history}
+      upcoming={upcoming}
+      stepCount={ctx.steps.length}
+      nodes={tracked.rows}
+      changed={tracked.changed}
+      explanation={selectExplanation(ctx)}
+      keys={keys}
+      notice={prompt?.kind === 'typed-address' ? null : notice}
+      showHelp={showHelp}
+      incidentDir={incidentDir}
+      now={now}
+      columns={columns}
+      rows={rows}
+    >
+      {prompt ? (
+        <PromptArea prompt={prompt} send={(e) => actor.send(e)} isActive={!showHelp} />
+      ) : transfer ? (
+        <TransferProgress transfer={selectTransfer(ctx, transferStart)!} now={now} width={columns - 4} />
+      ) : wait ? (
+        <WaitSpinner wait={selectWait(ctx)!} now={now} animate={Boolean(stdout.isTTY)} />
+      ) : attempt?.lastError ? (
+        <AttemptLine attempt={attempt} now={now} />
+      ) : (
+        <WaitSpinner
+          wait={{ awaiting: 'the cluster to answer', since: now }}
+          now={now}
+          animate={Boolean(stdout.isTTY)}
+        />
+      )}
+    </WizardScreen>
+  );
+}
+
+/** When the current transfer (or its latest restart from zero) began, for the rate and ETA. */
+function useTransferStart(key: string | null): number {
+  const started = useRef<{ key: string | null; at: number }>({ key: null, at: Date.now() });
+  if (started.current.key !== key) started.current = { key, at: Date.now() };
+  return started.current.at;
+}
+
+function AttemptLine({ attempt, now }: { attempt: NonNullable<RecoveryContext['attempt']>; now: number }) {
+  const tone = useTone();
+  const next =
+    attempt.nextAt !== null ? ` — next try in ${Math.max(0, Math.ceil((attempt.nextAt - now) / 1000))}s` : '';
+  return (
+    <Box flexDirection="column">
+      <Text
+        color={tone('warn')}
+      >{`${attempt.action}${attempt.node ? ` on ${attempt.node}` : ''}: attempt ${attempt.count} of ${attempt.max}${next}`}</Text>
+      {attempt.lastError && <Text color={tone('bad')}>{`✗ ${attempt.lastError}`}</Text>}
+    </Box>
+  );
+}
+
+function MachineError({ actor, incidentDir }: { actor: RecoveryActorRef; incidentDir: string }) {
+  const tone = useTone();
+  const error = (actor.getSnapshot() as { error?: unknown }).error;
+  const detail = error instanceof Error ? error.message.split('\n')[0] : String(error ?? 'unknown error');
+  return (
+    <Box flexDirection="column">
+      <Text color={tone('bad')} bold>
+        {`✗ The wizard stopped on an unexpected error (${detail}).`}
+      </Text>
+      <Text>{`Everything done so far is saved in ${incidentDir}; talos-dr resume ${incidentDir} continues from there.`}</Text>
+    </Box>
+  );
+}
+
+/** The drill's score: time from the assessment to the end, data lost (the simulator's word), guard refusals. */
+export function drillScore(ctx: RecoveryContext, drill: DrillInfo, dataLost: string): DrillScore {
+  const assessed = assessmentStartedAt(ctx);
+  const verified = ctx.steps.find((s) => s.name === 'verify')?.endedAt ?? null;
+  return {
+    scenario: drill.scenario,
+    timeToRecoverMs: ctx.outcome === 'recovered' && assessed !== null && verified !== null ? verified - assessed : null,
+    ...(drill.timeLimitSec !== undefined ? { timeLimitSec: drill.timeLimitSec } : {}),
+    dataLost,
+    mistakesStopped: ctx.guardStops.map((g) => g.message),
+  };
+}

@@ -1,0 +1,68 @@
+import type { ReactNode } from 'react';
+import { Box, Static, Text } from 'ink';
+import { Header, type HeaderProps } from './Header.js';
+import { HelpOverlay } from './HelpOverlay.js';
+import { layoutFor } from './layout.js';
+import { NodeTable } from './NodeTable.js';
+import { StepLine, StepList } from './StepList.js';
+import { StepPanel } from './StepPanel.js';
+import { useTone } from './theme.js';
+import type { HistoryItem } from './use-history.js';
+import type { KeyHint, NodeRow, StepExplanation, StepView } from './view-model.js';
+
+export interface WizardScreenProps {
+  readonly header: HeaderProps;
+  readonly history: readonly HistoryItem[];
+  /** the current and pending steps */
+  readonly upcoming: readonly StepView[];
+  readonly stepCount: number;
+  readonly nodes: readonly NodeRow[];
+  readonly changed: ReadonlySet<string>;
+  readonly explanation: StepExplanation | null;
+  readonly keys: readonly KeyHint[];
+  /** the last refusal or warning, one sentence */
+  readonly notice: string | null;
+  readonly showHelp: boolean;
+  readonly incidentDir: string;
+  readonly now: number;
+  readonly columns: number;
+  readonly rows: number;
+  /** the current step's live part: a prompt, a transfer bar, a wait spinner */
+  readonly children?: ReactNode;
+}
+
+/** The whole wizard screen: history written once above, and below it a live region kept shorter than the terminal. */
+export function WizardScreen(props: WizardScreenProps) {
+  const tone = useTone();
+  const layout = layoutFor(props.columns, props.rows, props.nodes.length);
+  return (
+    <>
+      <Static items={[...props.history]}>
+        {(item) => <StepLine key={item.key} step={item.step} stepCount={props.stepCount} />}
+      </Static>
+      <Box flexDirection="column" width={props.columns}>
+        <Header {...props.header} />
+        <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
+        {props.showHelp ? (
+          <HelpOverlay keys={props.keys} incidentDir={props.incidentDir} />
+        ) : (
+          <>
+            <NodeTable
+              rows={props.nodes}
+              changed={props.changed}
+              now={props.now}
+              width={props.columns}
+              compact={layout.compactTable}
+            />
+            {props.notice && <Text color={tone('warn')}>{`! ${props.notice}`}</Text>}
+            {props.explanation && (
+              <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
+                {props.children}
+              </StepPanel>
+            )}
+          </>
+        )}
+      </Box>
+    </>
+  );
+}

@@ -1,0 +1,39 @@
+import { Box, Text } from 'ink';
+import { useTone } from '../theme.js';
+import { useChoice } from './use-choice.js';
+
+export interface ChoiceListProps {
+  readonly options: readonly { readonly id: string; readonly label: string }[];
+  /** the option the cursor starts on (the recommended one); default the first */
+  readonly initialIndex?: number;
+  readonly recommendedId?: string;
+  /** default true */
+  readonly isActive?: boolean;
+  readonly onChoose: (id: string) => void;
+}
+
+/** A short list of numbered options; the recommended one is marked and the cursor starts on it. */
+export function ChoiceList({ options, initialIndex = 0, recommendedId, isActive = true, onChoose }: ChoiceListProps) {
+  const tone = useTone();
+  const state = useChoice({
+    count: options.length,
+    initialIndex,
+    isActive,
+    onChoose: (i) => {
+      const option = options[i];
+      if (option) onChoose(option.id);
+    },
+  });
+  return (
+    <Box flexDirection="column">
+      {options.map((o, i) => {
+        const selected = i === state.index;
+        return (
+          <Text key={o.id} wrap="truncate-end" color={selected ? tone('active') : undefined} bold={selected}>
+            {`${selected ? '❯' : ' '} ${i + 1}. ${o.label}${o.id === recommendedId ? ' (recommended)' : ''}`}
+          </Text>
+        );
+      })}
+    </Box>
+  );
+}

@@ -1,0 +1,39 @@
+/**
+ * What each key does on each screen, as data: the key bar, the help overlay and the key hooks all read it, so what
+ * the screen promises is what the keys do.
+ */
+import type { PromptKind } from '../machines/recovery-types.js';
+import type { KeyHint } from './view-model.js';
+
+export const GLOBAL_KEYS: readonly KeyHint[] = [
+  { key: 'q', does: 'quit (saved, resumable)' },
+  { key: '?', does: 'help' },
+];
+
+/** While a text answer is being typed, q is a letter: Ctrl-C is the way out. */
+export const TYPING_GLOBAL_KEYS: readonly KeyHint[] = [{ key: 'Ctrl-C', does: 'quit (saved, resumable)' }];
+
+export const PROMPT_KEYS: Record<PromptKind, readonly KeyHint[]> = {
+  'typed-address': [
+    { key: 'Enter', does: 'confirm the typed address' },
+    { key: 'Esc', does: 'no, go back' },
+  ],
+  acknowledge: [
+    { key: 'Enter', does: 'next' },
+    { key: 'Esc', does: 'no, go back' },
+  ],
+  'yes-no': [
+    { key: 'y', does: 'yes' },
+    { key: 'n/Enter', does: 'no' },
+  ],
+  choose: [
+    { key: '↑↓', does: 'move' },
+    { key: 'Enter', does: 'choose' },
+  ],
+};
+
+export const RETRY_KEYS: readonly KeyHint[] = [{ key: 'r', does: 'retry now' }];
+
+/** Prompts whose answer is typed text: global letter keys must not steal their letters. */
+export const isTypingPrompt = (kind: PromptKind | undefined): boolean =>
+  kind === 'typed-address' || kind === 'acknowledge';

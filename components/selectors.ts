@@ -1,0 +1,99 @@
+/**
+ * From the recovery machine's context to the screens' view model. Every selector here is pure and returns either a
+ * primitive or an object that `shallowEqual` can compare, so `useSelector` re-renders only when what is shown
+ * changes. This is the one file that knows the machine's context shape.
+ */
+import type { NodeRow as MachineNodeRow, Prompt, RecoveryContext, StepRow } from '../machines/recovery-types.js';
+import { STEP_TEXT } from './step-text.js';
+import type { NodeRow, Outcome, StepExplanation, StepView, TransferView, WaitView } from './view-model.js';
+
+const STATUS: Record<StepRow['status'], StepView['status']> = {
+  pending: 'pending',
+  active: 'current',
+  done: 'done',
+  skipped: 'skipped',
+  failed: 'failed',
+};
+
+export function stepView(row: StepRow): StepView {
+  return {
+    n: row.n,
+    title: STEP_TEXT[row.name]?.title ?? row.name,
+    status: STATUS[row.status],
+    ...(row.result ? { result: row.result } : {}),
+    ...(row.startedAt !== null && row.endedAt !== null ? { durationMs: row.endedAt - row.startedAt } : {}),
+  };
+}
+
+export const selectSteps = (ctx: RecoveryContext): StepView[] => ctx.steps.map(stepView);
+
+/** The step on screen: the active one, else the first not finished, else the last. */
+export function currentStepRow(ctx: RecoveryContext): StepRow | undefined {
+  return (
+    ctx.steps.find((s) => s.status === 'active') ?? ctx.steps.find((s) => s.status === 'pending') ?? ctx.steps.at(-1)
+  );
+}
+
+export function selectExplanation(ctx: RecoveryContext): StepExplanation | null {
+  const row = currentStepRow(ctx);
+  if (!row) return null;
+  const text = STEP_TEXT[row.name];
+  return { why: text.why, whatHappens: text.whatHappens, talosctl: row.talosctl };
+}
+
+/** When the assessment started (the clock in the header runs from there), or null before it did. */
+export function assessmentStartedAt(ctx: RecoveryContext): number | null {
+  return ctx.steps.find((s) => s.name === 'assess')?.startedAt ?? null;
+}
+
+/** A node row as the table shows it; `lastAnsweredAt` is filled in by the screen, which keeps the clock. */
+export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<NodeRow, 'lastAnsweredAt'> {
+  const obs = ctx.observations.find((o) => o.node === row.node);
+  const prep = row.prep.status && row.prep.status !== 'done' ? `${row.prep.status}: ${row.prep.detail ?? ''}` : null;
+  return {
+    address: row.node,
+    hostname: row.hostname,
+    reachable: row.reachable,
+    machineType: row.machineType,
+    etcdService: row.maintenance ? 'maint.' : row.etcdService,
+    healthy: row.healthy,
+    members: obs?.members ? obs.members.length : null,
+    raftAppliedIndex: row.raftAppliedIndex,
+    lastEvent: row.error ?? prep ?? (row.waitingFor ? `waiting for ${row.waitingFor}` : (obs?.etcdLastEvent ?? null)),
+  };
+}
+
+export const selectNodeRows = (ctx: RecoveryContext): Omit<NodeRow, 'lastAnsweredAt'>[] =>
+  ctx.nodes.map((n) => ctx.rows[n]).flatMap((row) => (row ? [nodeRowView(row, ctx)] : []));
+
+export function selectTransfer(ctx: RecoveryContext, startedAt: number): TransferView | null {
+  const t = ctx.transfer;
+  if (!t) return null;
+  const restarted = t.restarts > 0 ? ` (restarted from zero ${t.restarts}× after a cut stream)` : '';
+  return { label: `Uploading ${t.file} to ${t.node}${restarted}`, bytes: t.bytes, total: t.total, startedAt };
+}
+
+export function selectWait(ctx: RecoveryContext): WaitView | null {
+  const w = ctx.wait;
+  if (!w) return null;
+  const first = w.pending[0];
+  const latest = first
+    ? `${first.node} ${first.state ?? 'not answering'}${first.cause ? `: ${first.cause}` : ''}${w.pending.length > 1 ? ` (+${w.pending.length - 1} more)` : ''}`
+    : w.message;
+  const awaiting =
+    w.what === 'Preparing'
+      ? "every node's etcd to reach Preparing"
+      : w.what === 'node back'
+        ? 'the nodes to come back'
+        : 'etcd to be Running and healthy everywhere';
+  return { awaiting, latest, since: w.since };
+}
+
+export function selectOutcome(ctx: RecoveryContext): Outcome | null {
+  const o = ctx.outcome;
+  if (o === null) return null;
+  if (o.startsWith('failed: ')) return { kind: 'failed', reason: o.slice('failed: '.length) };
+  return { kind: o as Exclude<Outcome['kind'], 'failed'> };
+}
+
+export const selectPrompt = (ctx: RecoveryContext): Prompt | null => ctx.prompt;

@@ -1,0 +1,62 @@
+/**
+ * Why each step exists and what it does, in the words the panel shows. The machine owns the talosctl equivalents
+ * (they name real nodes and files); the screen owns the explanation. Keyed by the machine's step names.
+ */
+import type { StepName } from '../machines/recovery-types.js';
+
+export interface StepText {
+  readonly title: string;
+  readonly why: string;
+  readonly whatHappens: string;
+}
+
+export const STEP_TEXT: Record<StepName, StepText> = {
+  connect: {
+    title: 'Connect',
+    why: 'Every later decision needs every control-plane node to be asked; a node that does not answer is named.',
+    whatHappens: 'Ask each control-plane node for its Talos version over mTLS with your talosconfig.',
+  },
+  assess: {
+    title: 'Assess',
+    why: "Quorum is never called lost from one node's view: each node's local member list and etcd status are compared.",
+    whatHappens:
+      'Read every node’s etcd members, status and service state, give the quorum verdict and the freshest member.',
+  },
+  snapshot: {
+    title: 'Snapshot',
+    why: 'Nothing is wiped before a verified copy of the data exists on local disk; it is the only copy that survives.',
+    whatHappens:
+      'Take (or pick) a snapshot, write it with a .sha256 beside it, and verify it offline as etcdutl would.',
+  },
+  'backup configs': {
+    title: 'Back up configs',
+    why: 'Machine configurations hold the cluster’s secrets; a replaced node can only be re-created from them.',
+    whatHappens: 'Save every reachable node’s machine configuration as YAML (mode 0600) in the incident folder.',
+  },
+  'init nodes': {
+    title: 'Init nodes',
+    why: 'A node of type init would try to bootstrap a new cluster on its own; it must become controlplane first.',
+    whatHappens: 'Convert each init node to controlplane (staged config change, then reboot).',
+  },
+  'prepare nodes': {
+    title: 'Prepare nodes',
+    why: 'etcd can only be restored into empty data directories; broken members must be wiped or re-created.',
+    whatHappens:
+      'Wipe EPHEMERAL (and ETCD where it exists) on each node you confirm, or re-apply its config; wait for it.',
+  },
+  'wait for Preparing': {
+    title: 'Wait for Preparing',
+    why: 'Bootstrap only works when etcd on every node waits in Preparing; a Waiting node names what holds it up.',
+    whatHappens: 'Watch every node’s etcd service until all are Preparing.',
+  },
+  bootstrap: {
+    title: 'Bootstrap',
+    why: 'One node restores the snapshot and starts a new single-member cluster; the others then join it.',
+    whatHappens: 'Upload the verified snapshot to one node, then send Bootstrap with recover-etcd.',
+  },
+  verify: {
+    title: 'Verify',
+    why: 'A successful Bootstrap call is not a restore: etcd must be Running and healthy and every member must agree.',
+    whatHappens: 'Poll until every node is Running and healthy with agreeing member lists, then write the report.',
+  },
+};
