@@ -1,0 +1,671 @@
+/**
+ * The Talos machine API client (TalosClient of ./types.ts) over @grpc/grpc-js.
+ *
+ * Targeting follows talosctl (talos-api-facts §4.1): MachineService calls carry `nodes` metadata, one header entry
+ * per node, and apid answers per node inside the response (`metadata.hostname`, `metadata.error/status`); COSI calls
+ * carry `node`. Every unary call has a deadline; every call can be cancelled with an AbortSignal.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import type { Readable } from 'node:stream';
+import { UserError } from '../errors.js';
+import type { GlobalFlags } from '../commands/types.js';
+import { channelOptions, EndpointPool, TalosChannelCredentials } from './connection.js';
+import { Code, describeFailure, failureFromMetadata, failureFromServiceError, rpcFailure } from './errors.js';
+import type { Data__Output } from './generated/common/Data.js';
+import type { Metadata__Output } from './generated/common/Metadata.js';
+import type { Version__Output } from './generated/machine/Version.js';
+import type { Resource__Output } from './generated/cosi/resource/Resource.js';
+import {
+  etcdVolumeFromSpec,
+  machineTypeFromSpec,
+  memberIdDecimal,
+  toEtcdMember,
+  toEtcdMemberStatus,
+  toServiceInfo,
+  toVersionInfo,
+} from './mapping.js';
+import { cosiStateService, machineService } from './proto.js';
+import { loadTalosconfig, type TalosContextConfig } from './talosconfig.js';
+import type {
+  ApplyMode,
+  ApplyResult,
+  CallOptions,
+  EtcdMember,
+  EtcdMemberStatus,
+  EtcdVolumeKind,
+  MachineType,
+  NodeResult,
+  ResetOptions,
+  RpcFailure,
+  ServiceInfo,
+  TalosClient,
+  TransferProgress,
+  VersionInfo,
+} from './types.js';
+
+export interface TalosClientOptions {
+  /** Deadline of a unary call when the caller gives none. */
+  defaultTimeoutMs?: number;
+  /** How long to wait for an endpoint to connect before trying the next one. */
+  connectTimeoutMs?: number;
+  /** A stream that sends nothing for this long is cut and reported as DeadlineExceeded. */
+  streamIdleTimeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 15_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
+/** EtcdRecover upload chunk: talosctl sends 4 KiB; larger chunks cost far fewer messages for the same bytes. */
+export const DEFAULT_UPLOAD_CHUNK_BYTES = 256 * 1024;
+const PROGRESS_INTERVAL_MS = 100;
+
+/** A call that failed as a whole (not per node): carries the node, the failure and the sentence for the user. */
+export class TalosRpcError extends UserError {
+  constructor(
+    readonly node: string,
+    readonly failure: RpcFailure,
+    action?: string,
+  ) {
+    super(describeFailure(node, failure, action), 1);
+    this.name = 'TalosRpcError';
+  }
+}
+
+type AnyMethod = MethodDefinition<object, object, object, object>;
+
+interface WithMetadata {
+  metadata: Metadata__Output | null;
+}
+
+/** What a mapper returns when the node's message lacks the payload we need (void calls return undefined). */
+export const MISSING = Symbol('missing payload');
+type Mapper<M, T> = (message: M) => T | typeof MISSING;
+
+const canceledFailure = () => rpcFailure(Code.canceled, 'cancelled by the user');
+
+/** Targets for machine calls: one `nodes` entry per node (never comma-joined: grpc-go does not split them). */
+function nodesMetadata(nodes: string[]): grpc.Metadata {
+  const md = new grpc.Metadata();
+  for (const node of nodes) md.add('nodes', node);
+  return md;
+}
+
+function nodeMetadata(node: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('node', node);
+  return md;
+}
+
+/**
+ * Unwraps a one-to-many response into one result per requested node, in the order requested. A message with
+ * `metadata.error` (or a status code) is that node's failure; a requested node without a message failed too; a
+ * message without the payload we need counts as a failure rather than an empty answer.
+ */
+export function unwrapNodeResults<M extends WithMetadata, T>(
+  nodes: string[],
+  messages: M[],
+  map: Mapper<M, T>,
+  fallbackNode: string,
+): NodeResult<T>[] {
+  const byNode = new Map<string, NodeResult<T>>();
+  const extra: NodeResult<T>[] = [];
+  for (const message of messages) {
+    const meta = message.metadata;
+    // A direct answer (no apid in between) has no hostname: it is the single node asked, or the endpoint itself.
+    const node = meta?.hostname || (nodes.length === 1 ? (nodes[0] as string) : fallbackNode);
+    const result = resultOf(node, message, map);
+    if (nodes.includes(node)) {
+      if (!byNode.has(node)) byNode.set(node, result);
+    } else extra.push(result);
+  }
+  const results = nodes.map(
+    (node) =>
+      byNode.get(node) ?? {
+        node,
+        ok: false as const,
+        error: rpcFailure(Code.unknown, 'the node sent no answer (the endpoint may not be able to reach it)'),
+      },
+  );
+  return [...results, ...extra];
+}
+
+function resultOf<M extends WithMetadata, T>(node: string, message: M, map: Mapper<M, T>): NodeResult<T> {
+  const meta = message.metadata;
+  if (meta && (meta.error || meta.status?.code)) {
+    return { node, ok: false, error: failureFromMetadata(meta.error, meta.status) };
+  }
+  const value = map(message);
+  if (value === MISSING) {
+    return { node, ok: false, error: rpcFailure(Code.unknown, 'the node answered without the expected data') };
+  }
+  return { node, ok: true, value };
+}
+
+const failedFor = <T>(nodes: string[], failure: RpcFailure): NodeResult<T>[] =>
+  nodes.map((node) => ({ node, ok: false as const, error: failure }));
+
+const first = <T>(results: NodeResult<T>[], node: string): NodeResult<T> =>
+  results[0] ?? { node, ok: false, error: rpcFailure(Code.unknown, 'the node sent no answer') };
+
+export class GrpcTalosClient implements TalosClient {
+  private readonly pool: EndpointPool;
+  private readonly defaultTimeoutMs: number;
+  private readonly streamIdleTimeoutMs: number;
+  private readonly machine = machineService();
+  private readonly cosi = cosiStateService();
+
+  constructor(
+    readonly config: TalosContextConfig,
+    options: TalosClientOptions = {},
+  ) {
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.streamIdleTimeoutMs = options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+    const mutual = { caPem: config.caPem, certPem: config.certPem, keyPem: config.keyPem };
+    this.pool = new EndpointPool(
+      config.endpoints,
+      (endpoint) => new TalosChannelCredentials({ expectedName: config.serverName ?? endpoint.host, mutual }),
+      channelOptions(config.serverName),
+      { connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
+    );
+  }
+
+  get endpointInUse(): string | undefined {
+    return this.pool.endpointInUse;
+  }
+
+  /**
+   * A call's error as an RpcFailure, with the real cause of a connection failure put back: grpc-js may only say
+   * "Failed to connect" when the server refused the client certificate after the handshake.
+   */
+  private callFailure(error: unknown, signal?: AbortSignal): RpcFailure {
+    if (signal?.aborted) return canceledFailure();
+    const failure = failureFromServiceError(error);
+    if (failure.code !== Code.unavailable) return failure;
+    let message = failure.message;
+    const endpoint = this.pool.lastTried;
+    const cause = endpoint ? this.pool.transportError(endpoint) : undefined;
+    // Only a cause-less "Failed to connect" is replaced; grpc-js's own "Last error: …" is more current.
+    if (cause && /Failed to connect/i.test(message) && !message.includes(cause.message)) {
+      message = `No connection established. Last error: ${cause.message}`;
+    }
+    const expired = this.config.clientCertNotAfter.getTime() < Date.now();
+    if (expired && !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|certificate chain|altnames/i.test(message)) {
+      const day = this.config.clientCertNotAfter.toISOString().slice(0, 10);
+      message = `the client certificate expired on ${day} (${message})`;
+    }
+    return rpcFailure(failure.code, message);
+  }
+
+  /** One unary call through the endpoint pool, with a deadline and cancellation. Rejects with grpc-js's error. */
+  private unary<Res>(
+    method: AnyMethod,
+    request: object,
+    metadata: grpc.Metadata,
+    opts: CallOptions & { idempotent: boolean },
+  ): Promise<Res> {
+    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
+    const { signal } = opts;
+    const attempt = (client: grpc.Client) =>
+      new Promise<Res>((resolve, reject) => {
+        if (signal?.aborted) return reject({ code: grpc.status.CANCELLED, details: 'cancelled by the user' });
+        const call = client.makeUnaryRequest<object, Res>(
+          method.path,
+          method.requestSerialize as (value: object) => Buffer,
+          method.responseDeserialize as (bytes: Buffer) => Res,
+          request,
+          metadata,
+          { deadline },
+          (error, response) => {
+            signal?.removeEventListener('abort', onAbort);
+            if (error) reject(error);
+            else resolve(response as Res);
+          },
+        );
+        const onAbort = () => call.cancel();
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    return this.pool.run(attempt, { deadline, idempotent: opts.idempotent, signal });
+  }
+
+  /** A MachineService call fanned out with `nodes`, unwrapped per node; a whole-call failure fails every node. */
+  private async fanOut<M extends WithMetadata, T>(
+    method: AnyMethod,
+    request: object,
+    nodes: string[],
+    map: Mapper<M, T>,
+    opts: CallOptions & { idempotent: boolean },
+  ): Promise<NodeResult<T>[]> {
+    const targets = nodes.length ? nodes : [];
+    try {
+      const response = await this.unary<{ messages: M[] }>(method, request, nodesMetadata(targets), opts);
+      return unwrapNodeResults(targets, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint');
+    } catch (error) {
+      const failure = this.callFailure(error, opts.signal);
+      return failedFor(targets.length ? targets : [this.endpointInUse ?? 'the endpoint'], failure);
+    }
+  }
+
+  /** A COSI Get with `node` metadata; failures come back as plain statuses. */
+  private async cosiGet(
+    node: string,
+    ref: { namespace: string; type: string; id: string },
+    opts: CallOptions,
+  ): Promise<{ ok: true; resource: Resource__Output } | { ok: false; error: RpcFailure }> {
+    try {
+      const response = await this.unary<{ resource: Resource__Output | null }>(
+        this.cosi.Get as AnyMethod,
+        ref,
+        nodeMetadata(node),
+        { ...opts, idempotent: true },
+      );
+      if (!response.resource) return { ok: false, error: rpcFailure(Code.unknown, 'the node returned no resource') };
+      return { ok: true, resource: response.resource };
+    } catch (error) {
+      return { ok: false, error: this.callFailure(error, opts.signal) };
+    }
+  }
+
+  version(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<VersionInfo>[]> {
+    return this.fanOut(
+      this.machine.Version as AnyMethod,
+      {},
+      nodes,
+      (m: Version__Output) => toVersionInfo(m) ?? MISSING,
+      {
+        ...opts,
+        idempotent: true,
+      },
+    );
+  }
+
+  serviceList(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<ServiceInfo[]>[]> {
+    return this.fanOut(
+      this.machine.ServiceList as AnyMethod,
+      {},
+      nodes,
+      (m: WithMetadata & { services: Parameters<typeof toServiceInfo>[0][] }) => m.services.map(toServiceInfo),
+      { ...opts, idempotent: true },
+    );
+  }
+
+  etcdMemberList(nodes: string[], queryLocal: boolean, opts: CallOptions = {}): Promise<NodeResult<EtcdMember[]>[]> {
+    return this.fanOut(
+      this.machine.EtcdMemberList as AnyMethod,
+      { queryLocal },
+      nodes,
+      (m: WithMetadata & { members: Parameters<typeof toEtcdMember>[0][] }) => m.members.map(toEtcdMember),
+      { ...opts, idempotent: true },
+    );
+  }
+
+  etcdStatus(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<EtcdMemberStatus>[]> {
+    return this.fanOut(
+      this.machine.EtcdStatus as AnyMethod,
+      {},
+      nodes,
+      (m: WithMetadata & { memberStatus: Parameters<typeof toEtcdMemberStatus>[0] | null }) =>
+        m.memberStatus ? toEtcdMemberStatus(m.memberStatus) : MISSING,
+      { ...opts, idempotent: true },
+    );
+  }
+
+  async etcdLeaveCluster(node: string, opts: CallOptions = {}): Promise<NodeResult<void>> {
+    const results = await this.fanOut(this.machine.EtcdLeaveCluster as AnyMethod, {}, [node], () => undefined as void, {
+      ...opts,
+      idempotent: false,
+    });
+    return okVoid(first(results, node));
+  }
+
+  async etcdRemoveMemberById(node: string, memberIdHex: string, opts: CallOptions = {}): Promise<NodeResult<void>> {
+    let memberId: string;
+    try {
+      memberId = memberIdDecimal(memberIdHex);
+    } catch (error) {
+      return { node, ok: false, error: rpcFailure(Code.invalidArgument, (error as Error).message) };
+    }
+    const results = await this.fanOut(
+      this.machine.EtcdRemoveMemberByID as AnyMethod,
+      { memberId },
+      [node],
+      () => undefined as void,
+      { ...opts, idempotent: false },
+    );
+    return okVoid(first(results, node));
+  }
+
+  async etcdForfeitLeadership(node: string, opts: CallOptions = {}): Promise<NodeResult<{ member: string }>> {
+    const results = await this.fanOut(
+      this.machine.EtcdForfeitLeadership as AnyMethod,
+      {},
+      [node],
+      (m: WithMetadata & { member: string }) => ({ member: m.member }),
+      { ...opts, idempotent: false },
+    );
+    return first(results, node);
+  }
+
+  async bootstrap(
+    node: string,
+    req: { recoverEtcd: boolean; recoverSkipHashCheck: boolean },
+    opts: CallOptions = {},
+  ): Promise<NodeResult<void>> {
+    const results = await this.fanOut(
+      this.machine.Bootstrap as AnyMethod,
+      { recoverEtcd: req.recoverEtcd, recoverSkipHashCheck: req.recoverSkipHashCheck },
+      [node],
+      () => undefined as void,
+      { ...opts, idempotent: false },
+    );
+    return okVoid(first(results, node));
+  }
+
+  async reset(node: string, req: ResetOptions, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
+    const request = {
+      graceful: req.graceful,
+      reboot: req.reboot,
+      systemPartitionsToWipe: req.labels.map((label) => ({ label, wipe: true })),
+      mode: 'ALL',
+    };
+    const results = await this.fanOut(
+      this.machine.Reset as AnyMethod,
+      request,
+      [node],
+      (m: WithMetadata & { actorId: string }) => ({ actorId: m.actorId }),
+      { ...opts, idempotent: false },
+    );
+    return first(results, node);
+  }
+
+  async reboot(node: string, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
+    const results = await this.fanOut(
+      this.machine.Reboot as AnyMethod,
+      { mode: 'DEFAULT' },
+      [node],
+      (m: WithMetadata & { actorId: string }) => ({ actorId: m.actorId }),
+      { ...opts, idempotent: false },
+    );
+    return first(results, node);
+  }
+
+  async applyConfiguration(
+    node: string,
+    req: { data: Buffer; mode: ApplyMode; dryRun?: boolean },
+    opts: CallOptions = {},
+  ): Promise<NodeResult<ApplyResult>> {
+    const results = await this.fanOut(
+      this.machine.ApplyConfiguration as AnyMethod,
+      { data: req.data, mode: req.mode, dryRun: req.dryRun ?? false },
+      [node],
+      toApplyResult,
+      { ...opts, idempotent: false },
+    );
+    return first(results, node);
+  }
+
+  async machineConfig(node: string, opts: CallOptions = {}): Promise<NodeResult<string>> {
+    const got = await this.cosiGet(
+      node,
+      { namespace: 'config', type: 'MachineConfigs.config.talos.dev', id: 'v1alpha1' },
+      opts,
+    );
+    if (!got.ok) return { node, ok: false, error: got.error };
+    const spec = got.resource.spec;
+    const text = spec?.yamlSpec || spec?.protoSpec?.toString('utf8') || '';
+    if (!text.trim()) return { node, ok: false, error: rpcFailure(Code.unknown, 'the machine configuration is empty') };
+    return { node, ok: true, value: text };
+  }
+
+  async machineType(node: string, opts: CallOptions = {}): Promise<NodeResult<MachineType>> {
+    const got = await this.cosiGet(
+      node,
+      { namespace: 'config', type: 'MachineTypes.config.talos.dev', id: 'machine-type' },
+      opts,
+    );
+    if (!got.ok) return { node, ok: false, error: got.error };
+    return { node, ok: true, value: machineTypeFromSpec(got.resource.spec) };
+  }
+
+  async etcdVolume(node: string, opts: CallOptions = {}): Promise<NodeResult<EtcdVolumeKind>> {
+    const got = await this.cosiGet(
+      node,
+      { namespace: 'runtime', type: 'VolumeStatuses.block.talos.dev', id: 'ETCD' },
+      opts,
+    );
+    // Talos ≤ 1.9 has no ETCD volume: the data lives on EPHEMERAL.
+    if (!got.ok) return got.error.code === Code.notFound ? { node, ok: true, value: 'ephemeral' } : { ...got, node };
+    return { node, ok: true, value: etcdVolumeFromSpec(got.resource.spec) };
+  }
+
+  etcdSnapshot(node: string, opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {}): AsyncIterable<Buffer> {
+    return this.dataStream(this.machine.EtcdSnapshot as AnyMethod, {}, node, 'the etcd snapshot', opts);
+  }
+
+  copy(
+    node: string,
+    rootPath: string,
+    opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
+  ): AsyncIterable<Buffer> {
+    return this.dataStream(this.machine.Copy as AnyMethod, { rootPath }, node, `the copy of ${rootPath}`, opts);
+  }
+
+  /**
+   * A server stream of common.Data as raw byte chunks. Any message with metadata.error ends it with that error;
+   * Canceled/DeadlineExceeded are errors too (talosctl reads them as a normal end, which hides a cut).
+   */
+  private dataStream(
+    method: AnyMethod,
+    request: object,
+    node: string,
+    what: string,
+    opts: { signal?: AbortSignal; idleTimeoutMs?: number },
+  ): AsyncIterable<Buffer> {
+    const idleMs = opts.idleTimeoutMs ?? this.streamIdleTimeoutMs;
+    const open = (client: grpc.Client) =>
+      Promise.resolve(
+        client.makeServerStreamRequest<object, Data__Output>(
+          method.path,
+          method.requestSerialize as (value: object) => Buffer,
+          method.responseDeserialize as (bytes: Buffer) => Data__Output,
+          request,
+          nodesMetadata([node]),
+          {},
+        ),
+      );
+    const pool = this.pool;
+    const callFailure = (error: unknown, signal?: AbortSignal) => this.callFailure(error, signal);
+    return {
+      async *[Symbol.asyncIterator]() {
+        const { signal } = opts;
+        if (signal?.aborted) throw new TalosRpcError(node, canceledFailure(), what);
+        let call: grpc.ClientReadableStream<Data__Output>;
+        try {
+          call = await pool.run(open, { deadline: Date.now() + DEFAULT_CONNECT_TIMEOUT_MS, idempotent: true, signal });
+        } catch (error) {
+          throw new TalosRpcError(node, callFailure(error, signal), what);
+        }
+        let idleFailure: RpcFailure | undefined;
+        let idleTimer: NodeJS.Timeout | undefined;
+        const armIdle = () => {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => {
+            idleFailure = rpcFailure(Code.deadlineExceeded, `no data for ${Math.round(idleMs / 1000)} s`);
+            call.cancel();
+          }, idleMs);
+        };
+        const onAbort = () => call.cancel();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        armIdle();
+        try {
+          for await (const message of call as AsyncIterable<Data__Output>) {
+            armIdle();
+            const meta = message.metadata;
+            if (meta && (meta.error || meta.status?.code)) {
+              throw new TalosRpcError(node, failureFromMetadata(meta.error, meta.status), what);
+            }
+            if (message.bytes && message.bytes.length > 0) yield message.bytes;
+          }
+        } catch (error) {
+          if (error instanceof TalosRpcError) throw error;
+          const failure = idleFailure ?? callFailure(error, signal);
+          throw new TalosRpcError(node, failure, what);
+        } finally {
+          clearTimeout(idleTimer);
+          signal?.removeEventListener('abort', onAbort);
+          call.cancel();
+        }
+      },
+    };
+  }
+
+  async etcdRecover(
+    node: string,
+    source: Readable,
+    opts: {
+      signal?: AbortSignal;
+      chunkSize?: number;
+      onProgress?: (p: TransferProgress) => void;
+      totalBytes?: number;
+    } = {},
+  ): Promise<NodeResult<void>> {
+    const method = this.machine.EtcdRecover as AnyMethod;
+    const chunkSize = opts.chunkSize ?? DEFAULT_UPLOAD_CHUNK_BYTES;
+    const { signal } = opts;
+    if (signal?.aborted) return { node, ok: false, error: canceledFailure() };
+    let response: Promise<{ messages: WithMetadata[] }> | undefined;
+    const open = (client: grpc.Client) => {
+      let call!: grpc.ClientWritableStream<object>;
+      response = new Promise((resolve, reject) => {
+        call = client.makeClientStreamRequest<object, { messages: WithMetadata[] }>(
+          method.path,
+          method.requestSerialize as (value: object) => Buffer,
+          method.responseDeserialize as (bytes: Buffer) => { messages: WithMetadata[] },
+          nodesMetadata([node]),
+          {},
+          (error, value) => (error ? reject(error) : resolve(value as { messages: WithMetadata[] })),
+        );
+      });
+      response.catch(() => {});
+      return Promise.resolve(call);
+    };
+    let call: grpc.ClientWritableStream<object>;
+    try {
+      call = await this.pool.run(open, {
+        deadline: Date.now() + DEFAULT_CONNECT_TIMEOUT_MS,
+        idempotent: false,
+        signal,
+      });
+    } catch (error) {
+      return { node, ok: false, error: this.callFailure(error, signal) };
+    }
+    const onAbort = () => call.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const callFailed = (response as Promise<unknown>).then(
+        () => 'ended' as const,
+        () => 'ended' as const,
+      );
+      const ended = await uploadChunks(call, source, chunkSize, callFailed, opts);
+      if (!ended) call.end();
+      const answer = await (response as Promise<{ messages: WithMetadata[] }>);
+      return okVoid(
+        first(
+          unwrapNodeResults([node], answer.messages ?? [], () => undefined as void, node),
+          node,
+        ),
+      );
+    } catch (error) {
+      if (error instanceof SourceReadError) {
+        call.cancel();
+        throw new UserError(`Reading the snapshot to upload failed (${error.message}); check the file and try again.`);
+      }
+      return { node, ok: false, error: this.callFailure(error, signal) };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+}
+
+class SourceReadError extends Error {}
+
+/**
+ * Writes the source to the call in chunks of `chunkSize`, waiting for 'drain' whenever grpc-js's buffer is full so a
+ * large file never sits in memory. Returns true when the call ended early (the node answered or failed).
+ */
+async function uploadChunks(
+  call: grpc.ClientWritableStream<object>,
+  source: Readable,
+  chunkSize: number,
+  callEnded: Promise<'ended'>,
+  opts: { onProgress?: (p: TransferProgress) => void; totalBytes?: number },
+): Promise<boolean> {
+  let sent = 0;
+  let lastReport = 0;
+  const report = (force: boolean) => {
+    if (!opts.onProgress) return;
+    const now = Date.now();
+    if (!force && now - lastReport < PROGRESS_INTERVAL_MS) return;
+    lastReport = now;
+    opts.onProgress({ bytes: sent, ...(opts.totalBytes !== undefined ? { total: opts.totalBytes } : {}) });
+  };
+  let pending: Buffer = Buffer.alloc(0);
+  const send = async (bytes: Buffer): Promise<boolean> => {
+    const flushed = call.write({ bytes });
+    sent += bytes.length;
+    report(false);
+    if (flushed) return false;
+    const outcome = await Promise.race([
+      new Promise<'drain'>((resolve) => call.once('drain', () => resolve('drain'))),
+      callEnded,
+    ]);
+    return outcome === 'ended';
+  };
+  const iterator = source[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<unknown>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      throw new SourceReadError((error as Error).message);
+    }
+    if (next.done) break;
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= chunkSize) {
+      const piece = pending.subarray(0, chunkSize);
+      pending = pending.subarray(chunkSize);
+      if (await send(piece)) return true;
+    }
+  }
+  if (pending.length > 0 && (await send(pending))) return true;
+  report(true);
+  return false;
+}
+
+function okVoid(result: NodeResult<void>): NodeResult<void> {
+  return result.ok ? { node: result.node, ok: true, value: undefined } : result;
+}
+
+function toApplyResult(message: WithMetadata & { warnings: string[]; mode: string; modeDetails: string }) {
+  return { mode: message.mode as ApplyMode, modeDetails: message.modeDetails, warnings: message.warnings };
+}
+
+/** The client for a loaded talosconfig context. */
+export function createTalosClient(config: TalosContextConfig, options: TalosClientOptions = {}): GrpcTalosClient {
+  return new GrpcTalosClient(config, options);
+}
+
+/** talosconfig from the global flags and environment, and a client for it (the commands' one-liner). */
+export function loadClientFromFlags(
+  global: GlobalFlags,
+  env: NodeJS.ProcessEnv,
+  options: TalosClientOptions = {},
+): { client: GrpcTalosClient; config: TalosContextConfig } {
+  const config = loadTalosconfig(global, env);
+  return { client: createTalosClient(config, options), config };
+}

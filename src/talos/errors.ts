@@ -1,0 +1,256 @@
+/**
+ * The one place that turns gRPC failures and Talos error texts (talos-api-facts §3, §5) into what the user reads:
+ * one sentence naming the node, what went wrong and what to do next. Everything else passes RpcFailure values.
+ */
+import type { RpcFailure } from './types.js';
+
+/** gRPC status names as Go prints them (`codes.Code.String()`), which is how Talos texts name them. */
+export const CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+] as const;
+
+export const Code = {
+  canceled: 1,
+  unknown: 2,
+  invalidArgument: 3,
+  deadlineExceeded: 4,
+  notFound: 5,
+  alreadyExists: 6,
+  permissionDenied: 7,
+  resourceExhausted: 8,
+  failedPrecondition: 9,
+  aborted: 10,
+  unimplemented: 12,
+  internal: 13,
+  unavailable: 14,
+} as const;
+
+export function codeName(code: number): string {
+  return CODE_NAMES[code] ?? `Code(${code})`;
+}
+
+export function rpcFailure(code: number, message: string): RpcFailure {
+  return { code, codeName: codeName(code), message };
+}
+
+/** Go's `status.Error` text: "rpc error: code = AlreadyExists desc = etcd data directory is not empty". */
+const GO_STATUS_TEXT = /^rpc error: code = (\w+) desc = ([\s\S]*)$/;
+
+/** A failed node's in-band metadata: `status` (code + bare message) when set, else parsed from `error`. */
+export function failureFromMetadata(error: string, status: { code?: number; message?: string } | null | undefined) {
+  if (status && status.code) return rpcFailure(status.code, status.message || error);
+  const match = GO_STATUS_TEXT.exec(error);
+  if (match) {
+    const index = CODE_NAMES.indexOf(match[1] as (typeof CODE_NAMES)[number]);
+    if (index > 0) return rpcFailure(index, match[2] ?? '');
+  }
+  return rpcFailure(Code.unknown, error);
+}
+
+/** A plain gRPC status error from grpc-js (`code` and `details`). */
+export function failureFromServiceError(error: unknown): RpcFailure {
+  const e = error as { code?: unknown; details?: unknown; message?: unknown };
+  if (typeof e?.code === 'number') {
+    const details = typeof e.details === 'string' && e.details ? e.details : String(e.message ?? '');
+    // grpc-js appends name-resolution notes that mean nothing to the user.
+    return rpcFailure(e.code, details.replace(/\.?\s*Resolution note:.*$/s, '').trim());
+  }
+  return rpcFailure(Code.unknown, error instanceof Error ? error.message : String(error));
+}
+
+/** What kind of trouble a failure is, for decisions (retry, stop, explain). */
+export type FailureKind =
+  | 'already-bootstrapped'
+  | 'bootstrap-not-ready'
+  | 'time-not-synced'
+  | 'not-control-plane'
+  | 'recover-not-ready'
+  | 'maintenance-mode'
+  | 'unimplemented'
+  | 'not-authorized'
+  | 'no-forwarding'
+  | 'tls-unknown-ca'
+  | 'tls-client-cert-expired'
+  | 'tls-client-cert-rejected'
+  | 'tls-server-cert-expired'
+  | 'tls-hostname-mismatch'
+  | 'tls-fingerprint-mismatch'
+  | 'connection-refused'
+  | 'unreachable'
+  | 'deadline'
+  | 'canceled'
+  | 'not-found'
+  | 'invalid-argument'
+  | 'other';
+
+const has = (failure: RpcFailure, ...texts: string[]) => {
+  const message = failure.message.toLowerCase();
+  return texts.some((text) => message.includes(text.toLowerCase()));
+};
+
+export function classifyFailure(failure: RpcFailure): FailureKind {
+  switch (failure.code) {
+    case Code.alreadyExists:
+      return has(failure, 'etcd data directory is not empty') ? 'already-bootstrapped' : 'other';
+    case Code.failedPrecondition:
+      if (has(failure, 'bootstrap is not available yet')) return 'bootstrap-not-ready';
+      if (has(failure, 'time is not in sync yet')) return 'time-not-synced';
+      if (has(failure, 'only be performed on a control plane node')) return 'not-control-plane';
+      if (has(failure, 'not ready for recovery yet')) return 'recover-not-ready';
+      return 'other';
+    case Code.unimplemented:
+      if (has(failure, 'only available on control plane nodes')) return 'not-control-plane';
+      if (has(failure, 'maintenance mode')) return 'maintenance-mode';
+      return 'unimplemented';
+    case Code.permissionDenied:
+      if (has(failure, 'no request forwarding')) return 'no-forwarding';
+      return 'not-authorized';
+    case Code.deadlineExceeded:
+      return 'deadline';
+    case Code.canceled:
+      return 'canceled';
+    case Code.notFound:
+      return 'not-found';
+    case Code.invalidArgument:
+      return 'invalid-argument';
+    default:
+      return classifyTransport(failure);
+  }
+}
+
+/** Connection-level failures arrive as Unavailable (sometimes Internal/Unknown) with the TLS or socket error text. */
+function classifyTransport(failure: RpcFailure): FailureKind {
+  if (has(failure, 'fingerprint')) return 'tls-fingerprint-mismatch';
+  if (has(failure, 'alert certificate expired', 'client certificate expired')) return 'tls-client-cert-expired';
+  if (has(failure, 'certificate has expired', 'cert_has_expired')) return 'tls-server-cert-expired';
+  if (
+    has(
+      failure,
+      'unable to verify the first certificate',
+      'unable to get local issuer certificate',
+      'self-signed certificate',
+      'self signed certificate',
+      'unable_to_verify_leaf_signature',
+      'certificate signature failure',
+    )
+  ) {
+    return 'tls-unknown-ca';
+  }
+  if (has(failure, "does not match certificate's altnames", 'err_tls_cert_altname_invalid')) {
+    return 'tls-hostname-mismatch';
+  }
+  if (
+    has(
+      failure,
+      'refused the client certificate',
+      'alert bad certificate',
+      'alert unknown ca',
+      'alert certificate required',
+      'certificate unknown',
+    )
+  ) {
+    return 'tls-client-cert-rejected';
+  }
+  if (failure.code === Code.unavailable) {
+    return has(failure, 'econnrefused', 'connection refused') ? 'connection-refused' : 'unreachable';
+  }
+  return 'other';
+}
+
+/** Failures worth trying again unchanged after a pause: the node is busy, starting or briefly unreachable. */
+export function isRetryable(failure: RpcFailure): boolean {
+  switch (classifyFailure(failure)) {
+    case 'bootstrap-not-ready':
+    case 'time-not-synced':
+    case 'recover-not-ready':
+    case 'connection-refused':
+    case 'unreachable':
+    case 'deadline':
+      return true;
+    default:
+      return failure.code === Code.resourceExhausted || failure.code === Code.aborted;
+  }
+}
+
+/** Strips grpc-js's "No connection established. Last error: Error: " prefixes and trailing detail to the cause. */
+function bareCause(message: string): string {
+  const cause = message
+    .replace(/^No connection established\.\s*/i, '')
+    .replace(/^Last error:\s*/i, '')
+    .replace(/^(Error: )+/, '')
+    .replace(/\.?\s*Resolution note:.*$/s, '')
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\s*$/, '')
+    .trim();
+  return cause.replace(/[.\s]+$/, '');
+}
+
+/**
+ * One sentence for the user: which node, what happened, what to do next. `action` names what was being done
+ * ("bootstrap", "the snapshot upload", …) when the caller knows.
+ */
+export function describeFailure(node: string, failure: RpcFailure, action?: string): string {
+  const doing = action ? ` ${action}` : '';
+  const raw = bareCause(failure.message);
+  switch (classifyFailure(failure)) {
+    case 'already-bootstrapped':
+      return `${node} refused${doing || ' bootstrap'}: its etcd data directory is not empty, so either the restore already happened there (check with "talos-dr status") or its EPHEMERAL partition still needs wiping.`;
+    case 'bootstrap-not-ready':
+      return `${node} is not ready to bootstrap yet (its container runtime is still starting); wait a few seconds and try again.`;
+    case 'time-not-synced':
+      return `${node} refused to bootstrap because its clock is not in sync yet; check its time servers (talosctl -n ${node} time) and retry once it is synced.`;
+    case 'recover-not-ready':
+      return `${node} cannot take the snapshot yet because its etcd is not ready for recovery (EPHEMERAL not mounted); wait until its etcd service shows Preparing, then retry.`;
+    case 'not-control-plane':
+      return `${node} is not a control-plane node, so${doing || ' this'} cannot run there; check the node list (-n) and use control-plane nodes only.`;
+    case 'maintenance-mode':
+      return `${node} is in maintenance mode (it has no machine configuration), so${doing || ' this call'} is not available; apply its machine configuration first.`;
+    case 'unimplemented':
+      return `${node} does not support${doing || ' this call'} (${raw}); check that it runs Talos 1.7 or newer.`;
+    case 'not-authorized':
+      return `${node} refused${doing || ' the call'} as not authorized (${raw}); use a talosconfig whose certificate has the os:admin role.`;
+    case 'no-forwarding':
+      return `The endpoint cannot forward requests to ${node} yet; use the node's own address as the endpoint (-e ${node}).`;
+    case 'tls-unknown-ca':
+      return `${node} presented a certificate that this talosconfig's CA did not sign; check that you use the talosconfig and context of this cluster (--talosconfig, --context).`;
+    case 'tls-client-cert-expired':
+      return `${node} refused the talosconfig's client certificate because it has expired; create a fresh talosconfig (talosctl config new, or from the cluster's secrets) and try again.`;
+    case 'tls-client-cert-rejected':
+      return `${node} refused the talosconfig's client certificate (${raw}); check that the talosconfig belongs to this cluster and has not expired.`;
+    case 'tls-server-cert-expired':
+      return `${node} presented an expired certificate; check the node's clock and your own, then try again.`;
+    case 'tls-hostname-mismatch':
+      return `${node}'s certificate does not name the address you connected to (${raw}); connect to an address in the certificate, or for a tunnel set TALOS_DR_SERVER_NAME to a real node address.`;
+    case 'tls-fingerprint-mismatch':
+      return `${node} presented a certificate whose fingerprint differs from the one expected (${raw}); make sure it is the machine you mean before applying anything to it.`;
+    case 'connection-refused':
+      return `Nothing answers on ${node}'s Talos API port (connection refused); check the address and that the node is up, or wait for it to finish rebooting.`;
+    case 'unreachable':
+      return `Cannot reach ${node} (${raw || 'unavailable'}); check the address, the network and that the node is up.`;
+    case 'deadline':
+      return `${node} did not answer${doing} in time; it may be rebooting or overloaded, or its etcd may be without quorum — try again, and check "talos-dr status".`;
+    case 'canceled':
+      return `${action ? `${action[0]?.toUpperCase()}${action.slice(1)}` : 'The call'} on ${node} was cancelled before it finished; nothing more was sent.`;
+    case 'not-found':
+      return `${node} answered that${doing ? ` for${doing}` : ''} something does not exist (${raw}); check the node address and the Talos version.`;
+    case 'invalid-argument':
+      return `${node} rejected${doing || ' the request'} as invalid (${raw}); check the input (for a configuration: validate it with talosctl validate).`;
+    default:
+      return `${node} failed${doing}: ${raw || failure.codeName} (${failure.codeName}); check the node's logs (talosctl -n ${node} dmesg) and try again.`;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * From decoded wire messages to the domain values of ./types.ts. 64-bit integers arrive as decimal strings (the
+ * loader's `longs: String`) and never pass through a JS number: ids become 16 hex digits, indices bigint.
+ */
+import { parse as parseYaml } from 'yaml';
+import type { EtcdMember__Output } from './generated/machine/EtcdMember.js';
+import type { EtcdMemberStatus__Output } from './generated/machine/EtcdMemberStatus.js';
+import type { ServiceInfo__Output } from './generated/machine/ServiceInfo.js';
+import type { Version__Output } from './generated/machine/Version.js';
+import type { Timestamp__Output } from './generated/google/protobuf/Timestamp.js';
+import type { Spec__Output } from './generated/cosi/resource/Spec.js';
+import type { EtcdMember, EtcdMemberStatus, EtcdVolumeKind, MachineType, ServiceInfo, VersionInfo } from './types.js';
+
+/** talosctl prints member ids as `%016x`. */
+export function memberIdHex(decimal: string): string {
+  return BigInt(decimal || '0')
+    .toString(16)
+    .padStart(16, '0');
+}
+
+/** The reverse, for requests: "8e7a1b..." (with or without 0x) → decimal string; throws on anything else. */
+export function memberIdDecimal(hex: string): string {
+  const digits = hex.trim().replace(/^0x/i, '');
+  if (!/^[0-9a-fA-F]{1,16}$/.test(digits)) throw new Error(`"${hex}" is not an etcd member id (up to 16 hex digits)`);
+  return BigInt(`0x${digits}`).toString(10);
+}
+
+/** Go's zero time.Time, which Talos sends for "never". */
+const GO_ZERO_TIME_SECONDS = -62135596800n;
+
+export function timestampMs(ts: Timestamp__Output | null | undefined): number | null {
+  if (!ts) return null;
+  const seconds = BigInt(ts.seconds || '0');
+  if (seconds <= GO_ZERO_TIME_SECONDS) return null;
+  if (seconds === 0n && !ts.nanos) return null;
+  return Number(seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+}
+
+export function toVersionInfo(message: Version__Output): VersionInfo | undefined {
+  const v = message.version;
+  if (!v) return undefined;
+  return {
+    tag: v.tag,
+    sha: v.sha,
+    goVersion: v.goVersion,
+    os: v.os,
+    arch: v.arch,
+    ...(message.platform ? { platform: { name: message.platform.name, mode: message.platform.mode } } : {}),
+    ...(message.features ? { rbac: message.features.rbac } : {}),
+  };
+}
+
+export function toServiceInfo(service: ServiceInfo__Output): ServiceInfo {
+  const health = service.health;
+  return {
+    id: service.id,
+    state: service.state,
+    events: (service.events?.events ?? []).map((event) => ({
+      msg: event.msg,
+      state: event.state,
+      ts: timestampMs(event.ts),
+    })),
+    health: {
+      unknown: health ? health.unknown : true,
+      healthy: health ? health.healthy : false,
+      lastMessage: health?.lastMessage ?? '',
+      lastChange: timestampMs(health?.lastChange),
+    },
+  };
+}
+
+export function toEtcdMember(member: EtcdMember__Output): EtcdMember {
+  return {
+    id: memberIdHex(member.id),
+    hostname: member.hostname,
+    peerUrls: member.peerUrls,
+    clientUrls: member.clientUrls,
+    isLearner: member.isLearner,
+  };
+}
+
+const big = (decimal: string) => BigInt(decimal || '0');
+
+export function toEtcdMemberStatus(status: EtcdMemberStatus__Output): EtcdMemberStatus {
+  return {
+    memberId: memberIdHex(status.memberId),
+    protocolVersion: status.protocolVersion,
+    storageVersion: status.storageVersion,
+    dbSize: big(status.dbSize),
+    dbSizeInUse: big(status.dbSizeInUse),
+    leader: memberIdHex(status.leader),
+    raftIndex: big(status.raftIndex),
+    raftTerm: big(status.raftTerm),
+    raftAppliedIndex: big(status.raftAppliedIndex),
+    errors: status.errors,
+    isLearner: status.isLearner,
+  };
+}
+
+const MACHINE_TYPES: Record<string, MachineType> = {
+  unknown: 'unknown',
+  init: 'init',
+  controlplane: 'controlplane',
+  worker: 'worker',
+};
+/** resource.config.MachineType enum values, for proto_spec. */
+const MACHINE_TYPE_NUMBERS: MachineType[] = ['unknown', 'init', 'controlplane', 'worker'];
+
+/** MachineTypes yaml_spec is a bare scalar ("controlplane"); proto_spec is MachineTypeSpec (`08 02`). */
+export function machineTypeFromSpec(spec: Spec__Output | null | undefined): MachineType {
+  const yamlText = spec?.yamlSpec?.trim();
+  if (yamlText) return MACHINE_TYPES[yamlText.replace(/^["']|["']$/g, '')] ?? 'unknown';
+  const value = varintField(spec?.protoSpec, 1);
+  return value === undefined ? 'unknown' : (MACHINE_TYPE_NUMBERS[Number(value)] ?? 'unknown');
+}
+
+/** BlockVolumeType: PARTITION is 0 (so absent on the wire), DIRECTORY is 3 (facts §9). */
+const VOLUME_TYPE_FIELD = 16;
+const VOLUME_TYPE_DIRECTORY = 3n;
+
+export function etcdVolumeFromSpec(spec: Spec__Output | null | undefined): EtcdVolumeKind {
+  const yamlText = spec?.yamlSpec;
+  if (yamlText && yamlText.trim()) {
+    const doc = parseYaml(yamlText) as { type?: unknown } | null;
+    return doc && typeof doc === 'object' && doc.type === 'directory' ? 'ephemeral' : 'partition';
+  }
+  return varintField(spec?.protoSpec, VOLUME_TYPE_FIELD) === VOLUME_TYPE_DIRECTORY ? 'ephemeral' : 'partition';
+}
+
+/**
+ * Reads one top-level varint field from protobuf bytes, skipping the others; enough for the two resource specs
+ * we decode, without loading Talos's resource-definition protos.
+ */
+export function varintField(bytes: Buffer | null | undefined, field: number): bigint | undefined {
+  if (!bytes) return undefined;
+  let offset = 0;
+  let found: bigint | undefined;
+  const readVarint = (): bigint => {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      const byte = bytes[offset++];
+      if (byte === undefined) throw new RangeError('truncated varint');
+      result |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) return result;
+      shift += 7n;
+    }
+  };
+  try {
+    while (offset < bytes.length) {
+      const key = readVarint();
+      const number = Number(key >> 3n);
+      const wireType = Number(key & 7n);
+      if (wireType === 0) {
+        const value = readVarint();
+        if (number === field) found = value;
+      } else if (wireType === 2) offset += Number(readVarint());
+      else if (wireType === 1) offset += 8;
+      else if (wireType === 5) offset += 4;
+      else return found;
+    }
+  } catch {
+    return found;
+  }
+  return found;
+}
