@@ -1,0 +1,303 @@
+/**
+ * Taking a snapshot off a node and keeping it safe (SAFETY rules 1, 2, 9):
+ * the bytes go to `FILE.part` beside the target (mode 0600, exclusive create), are fsync'd, re-read and checked
+ * (an API snapshot must carry a valid sha256 trailer; a raw copy must be a sound bbolt database), and only then are
+ * moved into place with link()+unlink(), which fails instead of replacing a file that already exists, with
+ * `FILE.sha256` beside it. Anything that goes wrong (a cut stream, an in-band error, a full disk, Ctrl-C) removes the
+ * .part, so no file that looks complete is ever left behind.
+ */
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { link, lstat, open, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { extract as tarExtract } from 'tar-stream';
+import { EXIT, UserError } from '../errors.js';
+import type { TalosClient } from '../talos/types.js';
+import type { AcquiredSnapshot, SnapshotReport } from './types.js';
+import { inspectSnapshot } from './inspect.js';
+
+/** Where etcd keeps its database on a Talos node; what `--raw` copies. */
+export const ETCD_DB_PATH = '/var/lib/etcd/member/snap/db';
+
+export interface AcquireOptions {
+  /** the target file; default: `dir`/etcd-NODE-UTCTIME.snapshot (or .db for a raw copy) */
+  outFile?: string | undefined;
+  dir: string;
+  /** copy the raw database file instead of asking etcd for a consistent snapshot */
+  raw: boolean;
+  signal?: AbortSignal | undefined;
+  /** bytes written so far */
+  onProgress?: ((bytes: number) => void) | undefined;
+  /** the clock for the default name (tests) */
+  now?: (() => Date) | undefined;
+}
+
+/** `etcd-127.0.0.2-20261123T233000Z.snapshot`: node and UTC time, characters safe in any file system. */
+export function defaultSnapshotName(node: string, raw: boolean, when: Date): string {
+  const stamp = when
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
+  const safeNode = node.replace(/[^A-Za-z0-9._-]/g, '_');
+  return `etcd-${safeNode}-${stamp}.${raw ? 'db' : 'snapshot'}`;
+}
+
+/** The sha256sum line for a file, so `sha256sum -c FILE.sha256` checks it from its folder. */
+export function sha256Line(sha256: string, file: string): string {
+  return `${sha256}  ${basename(file)}\n`;
+}
+
+export async function acquireSnapshot(
+  client: TalosClient,
+  node: string,
+  opts: AcquireOptions,
+): Promise<AcquiredSnapshot> {
+  const target = resolve(opts.outFile ?? join(opts.dir, defaultSnapshotName(node, opts.raw, (opts.now ?? nowDate)())));
+  const checksumFile = `${target}.sha256`;
+  const part = `${target}.part`;
+  await refuseExisting(target);
+  await refuseExisting(checksumFile);
+  const handle = await createPart(part);
+  let placed = false;
+  try {
+    const bytes = await receive(client, node, opts, handle);
+    await handle.sync();
+    await handle.close();
+    const report = await inspectSnapshot(part, { signal: opts.signal });
+    requireSound(report, node, opts.raw, bytes);
+    await placeWithoutOverwriting(part, target);
+    placed = true;
+    await writeChecksumFile(checksumFile, sha256Line(report.sha256, target));
+    await syncDirectory(dirname(target));
+    return {
+      file: target,
+      sha256File: checksumFile,
+      report: { ...report, file: target },
+      method: opts.raw ? 'raw' : 'api',
+      node,
+      bytes,
+    };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await unlink(part).catch(() => undefined);
+    // A snapshot without its .sha256 is not what we promise: this run made it, so this run takes it back.
+    if (placed) await unlink(target).catch(() => undefined);
+    throw acquisitionError(error, { node, part, raw: opts.raw, signal: opts.signal });
+  }
+}
+
+function nowDate(): Date {
+  return new Date();
+}
+
+async function refuseExisting(path: string): Promise<void> {
+  const exists = await lstat(path).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    throw new UserError(`${path} already exists and is never overwritten; choose another name with -o FILE.`);
+  }
+}
+
+async function createPart(part: string): Promise<FileHandle> {
+  try {
+    return await open(part, 'wx', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw new UserError(
+        `${part} is left over from an interrupted attempt; remove it, or choose another name with -o FILE.`,
+      );
+    }
+    if (code === 'ENOENT') {
+      throw new UserError(
+        `The folder ${dirname(part)} does not exist; create it or choose another place with -o FILE.`,
+      );
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new UserError(`Cannot write in ${dirname(part)} (${code}); choose a writable place with -o FILE.`);
+    }
+    throw error;
+  }
+}
+
+/** Streams the node's bytes into the .part; returns how many were written. Awaiting each write bounds memory. */
+async function receive(client: TalosClient, node: string, opts: AcquireOptions, handle: FileHandle): Promise<number> {
+  let bytes = 0;
+  const write = async (chunk: Buffer): Promise<void> => {
+    await writeAll(handle, chunk);
+    bytes += chunk.length;
+    opts.onProgress?.(bytes);
+  };
+  if (opts.raw) {
+    await extractSingleFile(client.copy(node, ETCD_DB_PATH, { signal: opts.signal }), basename(ETCD_DB_PATH), write);
+  } else {
+    for await (const chunk of client.etcdSnapshot(node, { signal: opts.signal })) await write(chunk);
+  }
+  opts.signal?.throwIfAborted();
+  return bytes;
+}
+
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done);
+    done += bytesWritten;
+  }
+}
+
+/** Raised for a .tar.gz that does not hold exactly the one file we asked for. */
+class ArchiveContentError extends Error {}
+
+/**
+ * Talos's Copy streams a .tar.gz; for a single-file root it holds one entry named after the file. Gunzip, read the
+ * tar, hand that entry's bytes to `sink`. Any other entry, a missing entry, a cut archive or an error on the stream
+ * (including the in-band error Talos sends after the archive) fails the whole copy.
+ */
+export async function extractSingleFile(
+  source: AsyncIterable<Buffer>,
+  name: string,
+  sink: (chunk: Buffer) => Promise<void>,
+): Promise<void> {
+  const extract = tarExtract();
+  const feeding = pipeline(Readable.from(source), createGunzip(), extract);
+  // Whichever fails first is reported; the other must not become an unhandled rejection.
+  feeding.catch(() => undefined);
+  let found = 0;
+  for await (const entry of extract) {
+    const header = entry.header;
+    if (header.type !== 'file' || header.name !== name || found > 0) {
+      entry.resume();
+      throw new ArchiveContentError(
+        `the archive holds "${header.name}" (${header.type}) where only the file "${name}" was expected`,
+      );
+    }
+    found++;
+    let received = 0;
+    for await (const chunk of entry as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      await sink(chunk);
+    }
+    if (received !== header.size) {
+      throw new ArchiveContentError(`the archive entry "${name}" ended after ${received} of ${header.size} bytes`);
+    }
+  }
+  await feeding;
+  if (found === 0) throw new ArchiveContentError(`the archive holds no file named "${name}"`);
+}
+
+/** An API snapshot must carry its valid trailer; a raw copy must be a sound bbolt database. */
+function requireSound(report: SnapshotReport, node: string, raw: boolean, bytes: number): void {
+  const firstProblem = report.problems[0] ?? '';
+  if (raw) {
+    if (report.kind === 'bbolt' && report.structure === 'ok') return;
+    throw new UserError(
+      `The raw database copy from ${node} is not a sound etcd database (${stripPeriod(firstProblem)}); nothing was kept. Try again, or take a consistent snapshot without --raw.`,
+    );
+  }
+  if (report.integrity === 'absent') {
+    throw new UserError(
+      `The snapshot stream from ${node} ended early (${bytes} bytes, no sha256 trailer): it was cut; nothing was kept. Run the command again.`,
+    );
+  }
+  if (report.integrity === 'mismatch') {
+    throw new UserError(
+      `The snapshot from ${node} does not match its own sha256 trailer: it was damaged or cut in transit; nothing was kept. Run the command again.`,
+    );
+  }
+  if (!report.usable) {
+    throw new UserError(
+      `The snapshot from ${node} is not a sound etcd database (${stripPeriod(firstProblem)}); nothing was kept. Try another node, or --raw.`,
+    );
+  }
+}
+
+function stripPeriod(sentence: string): string {
+  return sentence.replace(/\.$/, '');
+}
+
+/** link() fails with EEXIST where rename() would silently replace: a file that appeared meanwhile is kept. */
+async function placeWithoutOverwriting(part: string, target: string): Promise<void> {
+  try {
+    await link(part, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new UserError(
+        `${target} appeared while the snapshot was being taken and was left alone; nothing was kept. Choose another name with -o FILE.`,
+      );
+    }
+    throw error;
+  }
+  await unlink(part);
+}
+
+async function writeChecksumFile(path: string, line: string): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await handle.writeFile(line);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes the new directory entries durable (the rename/link is only safe once the folder is synced). */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory; the files themselves are already synced.
+  } finally {
+    await handle.close();
+  }
+}
+
+function acquisitionError(
+  error: unknown,
+  ctx: { node: string; part: string; raw: boolean; signal?: AbortSignal | undefined },
+): UserError {
+  if (ctx.signal?.aborted) {
+    return new UserError('Stopped by you: the partial snapshot was removed and nothing was kept.', EXIT.stoppedByUser);
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new UserError(
+      `The disk is full: writing ${ctx.part} failed, so the partial file was removed. Free some space (or choose another place with -o FILE) and run again.`,
+    );
+  }
+  if (error instanceof UserError) {
+    if (/nothing was kept/.test(error.message)) return error;
+    return new UserError(
+      `${stripPeriod(error.message)}; the partial snapshot was removed and nothing was kept.`,
+      error.exitCode,
+    );
+  }
+  if (error instanceof ArchiveContentError) {
+    return new UserError(`The raw copy from ${ctx.node} is not what was expected: ${error.message}; nothing was kept.`);
+  }
+  const detail = error instanceof Error ? error.message : String(error);
+  if (ctx.raw && isArchiveFailure(error)) {
+    return new UserError(
+      `The raw copy stream from ${ctx.node} is not a complete .tar.gz (${detail}): it was cut or damaged; nothing was kept. Run the command again.`,
+    );
+  }
+  if (code) {
+    return new UserError(
+      `Writing ${ctx.part} failed (${detail}); the partial file was removed. Check the disk and run again.`,
+    );
+  }
+  return new UserError(
+    `Taking the snapshot from ${ctx.node} failed (${detail}); nothing was kept. Run the command again.`,
+  );
+}
+
+/** zlib and tar-stream failures: a cut or damaged archive. */
+function isArchiveFailure(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+  const message = error instanceof Error ? error.message : '';
+  return code.startsWith('Z_') || /unexpected end|invalid tar|header/i.test(message);
+}
