@@ -1,9 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Text, useApp, useStdout } from 'ink';
 import { shallowEqual, useSelector } from '@xstate/react';
-import type { ActorRef, Snapshot } from 'xstate';
-import type { RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
-import { GLOBAL_KEYS, PROMPT_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS, isTypingPrompt } from './keymap.js';
+import type { RecoveryActor } from '../machines/recovery.js';
+import type { RecoveryContext } from '../machines/recovery-types.js';
+import { GLOBAL_KEYS, PROMPT_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
 import { PromptArea } from './PromptArea.js';
 import { QuitNotice } from './QuitNotice.js';
 import {
@@ -29,9 +29,8 @@ import { WaitSpinner } from './WaitSpinner.js';
 import { WizardScreen } from './WizardScreen.js';
 import type { DrillScore, KeyHint } from './view-model.js';
 
-/** What the App needs of the recovery actor: its snapshot (status + context) and a way to send events. */
-export type RecoverySnapshot = Snapshot<unknown> & { context: RecoveryContext };
-export type RecoveryActorRef = ActorRef<RecoverySnapshot, RecoveryEvent>;
+/** The recovery machine's actor (created, persisted and started by the command). */
+export type RecoveryActorRef = RecoveryActor;
 
 export interface DrillInfo {
   readonly scenario: string;
@@ -61,8 +60,11 @@ export function App({ actor, incidentDir, context, endpoint, drill }: AppProps) 
   const outcome = useSelector(actor, (s) => selectOutcome(s.context), shallowEqual);
   const [quitting, setQuitting] = useState(false);
   const [score, setScore] = useState<DrillScore | undefined>(undefined);
-  const ended = status === 'done' || status === 'error' || status === 'stopped';
-  const finalReady = quitting || (ended && (!drill || score !== undefined || status !== 'done'));
+  // `abort` (q) and a "no" at the first question park the machine in stoppedByUser, which is not final: resume
+  // continues from there. For the screen it is the end of this session all the same.
+  const stoppedByUser = outcome?.kind === 'stopped-by-user';
+  const ended = status === 'done' || status === 'error' || status === 'stopped' || stoppedByUser;
+  const finalReady = quitting || stoppedByUser || (ended && (!drill || score !== undefined || status !== 'done'));
 
   // A drill's score needs the simulator's word on data loss; everything else is in the machine's context.
   useEffect(() => {
@@ -92,7 +94,7 @@ export function App({ actor, incidentDir, context, endpoint, drill }: AppProps) 
     }
   }, [finalReady]);
 
-  if (quitting) {
+  if (quitting || stoppedByUser) {
     const row = currentStepRow(actor.getSnapshot().context);
     return (
       <QuitNotice
@@ -116,7 +118,11 @@ export function App({ actor, incidentDir, context, endpoint, drill }: AppProps) 
       context={context}
       endpoint={endpoint}
       {...(drill ? { drill } : {})}
-      onQuit={() => setQuitting(true)}
+      onQuit={() => {
+        // Journalled by the machine as the user's stop; state.json then resumes at the step it left.
+        if (actor.getSnapshot().can({ type: 'abort' })) actor.send({ type: 'abort' });
+        setQuitting(true);
+      }}
     />
   );
 }
@@ -133,6 +139,7 @@ function LiveWizard({
   const { columns, rows } = useTerminalSize();
   const { stdout } = useStdout();
   const [showHelp, setShowHelp] = useState(false);
+  const [typing, setTyping] = useState(false);
 
   const stepRows = useSelector(actor, (s) => s.context.steps, shallowEqual);
   const nodeSource = useSelector(
@@ -156,7 +163,6 @@ function LiveWizard({
   const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null);
   const assessedAt = assessmentStartedAt(ctx);
 
-  const typing = isTypingPrompt(prompt?.kind);
   const canRetry = !prompt && attempt?.lastError != null;
   useWizardKeys(
     {
@@ -202,7 +208,13 @@ function LiveWizard({
       rows={rows}
     >
       {prompt ? (
-        <PromptArea prompt={prompt} send={(e) => actor.send(e)} isActive={!showHelp} />
+        <PromptArea
+          prompt={prompt}
+          send={(e) => actor.send(e)}
+          accepts={(e) => actor.getSnapshot().can(e)}
+          isActive={!showHelp}
+          onTyping={setTyping}
+        />
       ) : transfer ? (
         <TransferProgress transfer={selectTransfer(ctx, transferStart)!} now={now} width={columns - 4} />
       ) : wait ? (

@@ -33,7 +33,3 @@ export const PROMPT_KEYS: Record<PromptKind, readonly KeyHint[]> = {
 };
 
 export const RETRY_KEYS: readonly KeyHint[] = [{ key: 'r', does: 'retry now' }];
-
-/** Prompts whose answer is typed text: global letter keys must not steal their letters. */
-export const isTypingPrompt = (kind: PromptKind | undefined): boolean =>
-  kind === 'typed-address' || kind === 'acknowledge';

@@ -1,0 +1,33 @@
+import { useRef, useState } from 'react';
+import { useInput, useStdin } from 'ink';
+import { edit, type EditAction } from './text-entry.js';
+import { isTextKey } from './keys.js';
+
+export interface UseTextAnswerOptions {
+  readonly isActive: boolean;
+  readonly onSubmit: (value: string) => void;
+  readonly onCancel: () => void;
+}
+
+/** A one-line free-text answer (a file path). Enter with an empty field does nothing. */
+export function useTextAnswer({ isActive, onSubmit, onCancel }: UseTextAnswerOptions): string {
+  // The latest value lives in a ref so that keys arriving in one chunk each see the previous key's edit.
+  const value = useRef('');
+  const [shown, setShown] = useState('');
+  const { isRawModeSupported } = useStdin();
+  const apply = (action: EditAction) => {
+    value.current = edit(value.current, action, 4096);
+    setShown(value.current);
+  };
+  useInput(
+    (input, key) => {
+      if (key.escape) onCancel();
+      else if (key.return) {
+        if (value.current.trim() !== '') onSubmit(value.current.trim());
+      } else if (key.backspace || key.delete) apply({ type: 'backspace' });
+      else if (isTextKey(key)) apply({ type: 'insert', text: input });
+    },
+    { isActive: isActive && isRawModeSupported },
+  );
+  return shown;
+}
