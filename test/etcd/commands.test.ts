@@ -1,0 +1,196 @@
+/**
+ * `talos-dr inspect` and `talos-dr snapshot` as a user runs them: the built CLI (dist/, `npm run build` first), real
+ * files, and for `snapshot` a Talos node on loopback speaking the real wire (mTLS, in-band errors).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { findPackageRoot } from '../../src/paths.js';
+import { buildEtcdDatabase, buildEtcdSnapshot } from '../../src/etcd/writer.js';
+import type { EtcdDatabaseContent } from '../../src/etcd/writer.js';
+import { NodeFailure, makePki, startFakeTalos, writeTalosconfig } from '../talos/fake-talos.js';
+import type { FakeTalos } from '../talos/fake-talos.js';
+
+const cli = join(findPackageRoot(), 'dist/src/cli.js');
+
+const content: EtcdDatabaseContent = {
+  history: [
+    { kind: 'put', revision: 2, key: '/registry/a', value: Buffer.from('one'), createRevision: 2, version: 1 },
+    { kind: 'put', revision: 3, key: '/registry/b', value: Buffer.from('two'), createRevision: 3, version: 1 },
+    { kind: 'delete', revision: 4, key: '/registry/a' },
+  ],
+  consistentIndex: 9,
+  members: [{ id: '8e9e05c52164694d', name: 'cp-1', peerURLs: ['https://127.0.0.2:2380'], clientURLs: [] }],
+};
+const SNAPSHOT = buildEtcdSnapshot(content);
+const DATABASE = buildEtcdDatabase(content);
+
+let dir = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'talos-dr-cmd-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function inspectCli(...args: string[]) {
+  return spawnSync(process.execPath, [cli, 'inspect', ...args], { encoding: 'utf8' });
+}
+
+describe('talos-dr inspect', () => {
+  test('a good API snapshot: talosctl-style line, live keys, verified, exit 0', () => {
+    const file = join(dir, 'good.snapshot');
+    writeFileSync(file, SNAPSHOT);
+    const r = inspectCli(file);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^snapshot info: hash [0-9a-f]{8}, revision 4, total keys \d+, total size \d+$/m);
+    expect(r.stdout).toMatch(/^live keys: 1 /m);
+    expect(r.stdout).toMatch(/^integrity: verified/m);
+    expect(r.stdout).toMatch(/^verdict: usable/m);
+    expect(r.stderr).toBe('');
+  });
+
+  test('--json prints the report contract', () => {
+    const file = join(dir, 'good.snapshot');
+    const report = JSON.parse(inspectCli(file, '--json').stdout) as Record<string, unknown>;
+    expect(Object.keys(report).sort()).toEqual(
+      [
+        'file',
+        'size',
+        'kind',
+        'structure',
+        'hash',
+        'revision',
+        'totalKeys',
+        'liveKeys',
+        'totalSize',
+        'integrity',
+        'sha256',
+        'needsSkipHashCheck',
+        'usable',
+        'problems',
+      ].sort(),
+    );
+    expect(report).toMatchObject({ kind: 'bbolt', revision: 4, liveKeys: 1, integrity: 'verified', usable: true });
+  });
+
+  test('a raw copy: usable, but warns that bootstrap will need --recover-skip-hash-check', () => {
+    const file = join(dir, 'raw.db');
+    writeFileSync(file, DATABASE);
+    const r = inspectCli(file);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/integrity: absent/);
+    expect(r.stdout).toMatch(/--recover-skip-hash-check/);
+  });
+
+  test('a compressed snapshot: says what it is and what to do, exit 1', () => {
+    const file = join(dir, 'snap.gz');
+    writeFileSync(file, gzipSync(SNAPSHOT));
+    const r = inspectCli(file);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/problem: The file is gzip-compressed: decompress it first/);
+    expect(r.stdout).toMatch(/NOT usable/);
+  });
+
+  test.each([
+    ['a missing file', 'nope.snapshot', /^There is no file at .*nope\.snapshot; check the path\.$/],
+    ['a directory', '.', /is a directory, not a snapshot file/],
+  ])('%s: one sentence on stderr, exit 1', (_what, name, sentence) => {
+    const r = inspectCli(join(dir, name));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr.trim()).toMatch(sentence);
+    expect(r.stdout).toBe('');
+  });
+
+  test('no file given: usage, exit 2', () => {
+    const r = inspectCli();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/talos-dr inspect FILE \[--json\]/);
+  });
+
+  test('the file is never modified', () => {
+    const file = join(dir, 'untouched.snapshot');
+    writeFileSync(file, SNAPSHOT);
+    const before = statSync(file);
+    inspectCli(file);
+    const after = statSync(file);
+    expect(readFileSync(file).equals(SNAPSHOT)).toBe(true);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+  });
+});
+
+describe('talos-dr snapshot', () => {
+  let talos: FakeTalos;
+  let talosconfig = '';
+
+  beforeAll(async () => {
+    const pki = await makePki();
+    talos = await startFakeTalos(pki, {
+      streams: {
+        EtcdSnapshot: (node) =>
+          (async function* () {
+            if (node === 'worker') throw new NodeFailure(12, 'etcd snapshot is only available on control plane nodes');
+            for (let at = 0; at < SNAPSHOT.length; at += 1024) yield SNAPSHOT.subarray(at, at + 1024);
+          })(),
+      },
+    });
+    talosconfig = writeTalosconfig(pki, [talos.address]);
+  });
+  afterAll(async () => talos?.stop());
+
+  /** Runs the CLI without blocking this process (the fake node answers from here). */
+  function snapshotCli(
+    cwd: string,
+    ...args: string[]
+  ): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [cli, 'snapshot', '--talosconfig', talosconfig, ...args], { cwd });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  }
+
+  test('takes, verifies and writes a snapshot named after the node and time, with its .sha256', async () => {
+    const cwd = mkdtempSync(join(dir, 'snap-'));
+    const r = await snapshotCli(cwd, '-n', '127.0.0.1');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const files = readdirSync(cwd).sort();
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(/^etcd-127\.0\.0\.1-\d{8}T\d{6}Z\.snapshot$/);
+    expect(files[1]).toBe(`${files[0]}.sha256`);
+    expect(readFileSync(join(cwd, files[0]!)).equals(SNAPSHOT)).toBe(true);
+    expect(r.stdout).toMatch(/^etcd snapshot saved to ".*" \(\d+ bytes/m);
+    expect(r.stdout).toMatch(/^snapshot info: hash [0-9a-f]{8}, revision 4, total keys/m);
+  });
+
+  test('--json -o FILE prints the AcquiredSnapshot', async () => {
+    const cwd = mkdtempSync(join(dir, 'snap-'));
+    const r = await snapshotCli(cwd, '-n', '127.0.0.1', '-o', 'mine.snapshot', '--json');
+    expect(r.status).toBe(0);
+    const got = JSON.parse(r.stdout) as { file: string; method: string; report: { usable: boolean } };
+    expect(got).toMatchObject({ file: join(cwd, 'mine.snapshot'), method: 'api', report: { usable: true } });
+  });
+
+  test('an in-band error from the node: one sentence, exit 1, no file', async () => {
+    const cwd = mkdtempSync(join(dir, 'snap-'));
+    const r = await snapshotCli(cwd, '-n', 'worker');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/worker is not a control-plane node.*nothing was kept/);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  test.each([[[]], [['-n', '127.0.0.1,127.0.0.2']]])('needs exactly one node (%j): usage, exit 2', async (nodes) => {
+    const cwd = mkdtempSync(join(dir, 'snap-'));
+    const r = await snapshotCli(cwd, ...nodes);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/exactly one node/);
+    expect(existsSync(join(cwd, 'x'))).toBe(false);
+  });
+});
