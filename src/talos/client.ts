@@ -292,7 +292,7 @@ export class GrpcTalosClient implements TalosClient {
   etcdMemberList(nodes: string[], queryLocal: boolean, opts: CallOptions = {}): Promise<NodeResult<EtcdMember[]>[]> {
     return this.fanOut(
       this.machine.EtcdMemberList as AnyMethod,
-      { queryLocal },
+      withoutDefaults({ queryLocal }),
       nodes,
       (m: WithMetadata & { members: Parameters<typeof toEtcdMember>[0][] }) => m.members.map(toEtcdMember),
       { ...opts, idempotent: true },
@@ -353,7 +353,7 @@ export class GrpcTalosClient implements TalosClient {
   ): Promise<NodeResult<void>> {
     const results = await this.fanOut(
       this.machine.Bootstrap as AnyMethod,
-      { recoverEtcd: req.recoverEtcd, recoverSkipHashCheck: req.recoverSkipHashCheck },
+      withoutDefaults({ recoverEtcd: req.recoverEtcd, recoverSkipHashCheck: req.recoverSkipHashCheck }),
       [node],
       () => undefined as void,
       { ...opts, idempotent: false },
@@ -362,15 +362,9 @@ export class GrpcTalosClient implements TalosClient {
   }
 
   async reset(node: string, req: ResetOptions, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
-    const request = {
-      graceful: req.graceful,
-      reboot: req.reboot,
-      systemPartitionsToWipe: req.labels.map((label) => ({ label, wipe: true })),
-      mode: 'ALL',
-    };
     const results = await this.fanOut(
       this.machine.Reset as AnyMethod,
-      request,
+      resetRequest(req),
       [node],
       (m: WithMetadata & { actorId: string }) => ({ actorId: m.actorId }),
       { ...opts, idempotent: false },
@@ -381,7 +375,7 @@ export class GrpcTalosClient implements TalosClient {
   async reboot(node: string, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
     const results = await this.fanOut(
       this.machine.Reboot as AnyMethod,
-      { mode: 'DEFAULT' },
+      {},
       [node],
       (m: WithMetadata & { actorId: string }) => ({ actorId: m.actorId }),
       { ...opts, idempotent: false },
@@ -396,7 +390,7 @@ export class GrpcTalosClient implements TalosClient {
   ): Promise<NodeResult<ApplyResult>> {
     const results = await this.fanOut(
       this.machine.ApplyConfiguration as AnyMethod,
-      { data: req.data, mode: req.mode, dryRun: req.dryRun ?? false },
+      applyRequest(req),
       [node],
       toApplyResult,
       { ...opts, idempotent: false },
@@ -645,6 +639,34 @@ async function uploadChunks(
   if (pending.length > 0 && (await send(pending))) return true;
   report(true);
   return false;
+}
+
+/**
+ * protobufjs writes a field that is set even to its default value (`08 00` for graceful=false); talosctl's Go
+ * encoder leaves proto3 defaults out. Leaving them out here makes our requests byte-for-byte what talosctl sends.
+ */
+export function withoutDefaults<T extends Record<string, unknown>>(request: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [key, value] of Object.entries(request) as [keyof T, unknown][]) {
+    const isDefault =
+      value === false || value === 0 || value === '' || (Array.isArray(value) && value.length === 0) || value == null;
+    if (!isDefault) out[key] = value as T[keyof T];
+  }
+  return out;
+}
+
+/** ResetRequest as talosctl builds it: every label wiped, mode ALL (the zero value, so not sent). */
+export function resetRequest(req: ResetOptions): object {
+  return withoutDefaults({
+    graceful: req.graceful,
+    reboot: req.reboot,
+    systemPartitionsToWipe: req.labels.map((label) => ({ label, wipe: true })),
+  });
+}
+
+/** ApplyConfigurationRequest: REBOOT is the enum's zero value, so it is left out like any default. */
+export function applyRequest(req: { data: Buffer; mode: ApplyMode; dryRun?: boolean }): object {
+  return withoutDefaults({ data: req.data, mode: req.mode === 'REBOOT' ? undefined : req.mode, dryRun: req.dryRun });
 }
 
 function okVoid(result: NodeResult<void>): NodeResult<void> {

@@ -154,8 +154,11 @@ export function varintField(bytes: Buffer | null | undefined, field: number): bi
       if (wireType === 0) {
         const value = readVarint();
         if (number === field) found = value;
-      } else if (wireType === 2) offset += Number(readVarint());
-      else if (wireType === 1) offset += 8;
+      } else if (wireType === 2) {
+        // read the length first: `offset += readVarint()` would add to the offset from before the length.
+        const length = Number(readVarint());
+        offset += length;
+      } else if (wireType === 1) offset += 8;
       else if (wireType === 5) offset += 4;
       else return found;
     }

@@ -85,7 +85,7 @@ const statusError = (error: unknown): Partial<grpc.StatusObject> =>
 export async function startFakeTalos(
   pki: TestPki,
   handlers: FakeTalosHandlers,
-  opts: { host?: string; serverCert?: PemPair; selfName?: string } = {},
+  opts: { host?: string; serverCert?: PemPair; selfName?: string; serverOnlyTls?: boolean } = {},
 ): Promise<FakeTalos> {
   const host = opts.host ?? '127.0.0.1';
   const serverCert = opts.serverCert ?? (await issueServerCert(pki.ca, { ips: [host] }));
@@ -193,10 +193,11 @@ export async function startFakeTalos(
     Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => call.end(),
   });
 
+  // Maintenance mode asks for no client certificate.
   const credentials = grpc.ServerCredentials.createSsl(
-    Buffer.from(pki.ca.certPem),
+    opts.serverOnlyTls ? null : Buffer.from(pki.ca.certPem),
     [{ cert_chain: Buffer.from(serverCert.certPem), private_key: Buffer.from(serverCert.keyPem) }],
-    true,
+    !opts.serverOnlyTls,
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:0`, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
