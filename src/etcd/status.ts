@@ -127,6 +127,14 @@ export class StatusVisitor implements TreeVisitor {
   }
 }
 
+/** Byte ranges of a KeyValue's fields inside the buffer; -1 when the field is absent (proto3 drops empty fields). */
+export interface KeyValueRanges {
+  keyStart: number;
+  keyEnd: number;
+  valueStart: number;
+  valueEnd: number;
+}
+
 /**
  * The `key` field (1, bytes) of a protobuf mvccpb.KeyValue, located without decoding anything else.
  * Returns null when the bytes are not a well-formed message or have no key.
@@ -137,6 +145,16 @@ export function keyFieldOfKeyValue(buf: Buffer, start: number, end: number): { s
     const length = buf[start + 1] as number;
     if (length < 0x80 && start + 2 + length <= end) return { start: start + 2, end: start + 2 + length };
   }
+  const ranges = keyValueRanges(buf, start, end);
+  return ranges === null || ranges.keyStart < 0 ? null : { start: ranges.keyStart, end: ranges.keyEnd };
+}
+
+/**
+ * mvccpb.KeyValue {key=1, create_revision=2, mod_revision=3, version=4, value=5, lease=6}: where `key` and `value`
+ * are. Null when the bytes are not a well-formed protobuf message.
+ */
+export function keyValueRanges(buf: Buffer, start: number, end: number): KeyValueRanges | null {
+  const ranges: KeyValueRanges = { keyStart: -1, keyEnd: -1, valueStart: -1, valueEnd: -1 };
   let at = start;
   while (at < end) {
     const tag = readVarint(buf, at, end);
@@ -151,7 +169,13 @@ export function keyFieldOfKeyValue(buf: Buffer, start: number, end: number): { s
     } else if (wireType === 2) {
       const length = readVarint(buf, at, end);
       if (length === null || length.next + length.value > end) return null;
-      if (field === 1) return { start: length.next, end: length.next + length.value };
+      if (field === 1) {
+        ranges.keyStart = length.next;
+        ranges.keyEnd = length.next + length.value;
+      } else if (field === 5) {
+        ranges.valueStart = length.next;
+        ranges.valueEnd = length.next + length.value;
+      }
       at = length.next + length.value;
     } else if (wireType === 1) {
       at += 8;
@@ -161,7 +185,7 @@ export function keyFieldOfKeyValue(buf: Buffer, start: number, end: number): { s
       return null;
     }
   }
-  return null;
+  return at === end ? ranges : null;
 }
 
 /** A protobuf varint (up to 2^53 exactly, which covers any length or field number here). */

@@ -1,0 +1,311 @@
+/**
+ * The reader on files of our own making (no etcd needed): meta page choice as bbolt 1.3.6 makes it, page sizes other
+ * than 4096, bounded memory, structural damage of every kind reported as sentences (never a crash or a hang), kind
+ * detection, the trailer and the helpers other parts use. Where etcdctl is installed, the meta-choice cases are also
+ * checked against it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+import { inspectSnapshot } from '../../src/etcd/inspect.js';
+import { BoltWalker, openBolt, runWalk } from '../../src/etcd/bbolt.js';
+import { StatusVisitor } from '../../src/etcd/status.js';
+import { hasTrailer, sha256File, verifyTrailer } from '../../src/etcd/trailer.js';
+import { readKeyBucket } from '../../src/etcd/keys.js';
+import { buildEtcdDatabase, buildEtcdSnapshot, withSha256Trailer } from '../../src/etcd/writer.js';
+import type { EtcdDatabaseContent, HistoryEvent } from '../../src/etcd/writer.js';
+import { ETCD_TOOLS_PRESENT, etcdctlStatus } from './etcd-fixture.js';
+
+function contentWith(puts: number, valueBytes: number): EtcdDatabaseContent {
+  const history: HistoryEvent[] = [];
+  for (let i = 0; i < puts; i++) {
+    history.push({
+      kind: 'put',
+      revision: i + 2,
+      key: `/registry/configmaps/cm-${String(i).padStart(5, '0')}`,
+      value: Buffer.alloc(valueBytes, i % 251),
+      createRevision: i + 2,
+      version: 1,
+    });
+  }
+  history.push({ kind: 'delete', revision: puts + 2, key: '/registry/configmaps/cm-00000' });
+  return {
+    history,
+    consistentIndex: puts + 10,
+    members: [{ id: '8e9e05c52164694d', name: 'cp-1', peerURLs: ['https://127.0.0.2:2380'], clientURLs: [] }],
+  };
+}
+
+const SMALL = buildEtcdDatabase(contentWith(120, 200));
+let dir = '';
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'talos-dr-reader-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function fileOf(name: string, bytes: Buffer): string {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** FNV-1a 64, written here independently of the reader's own. */
+function fnv(bytes: Buffer): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h;
+}
+
+/** Rewrites a meta page's txid / pgid, then its checksum: recomputed, zero (accepted by 1.3.6) or wrong. */
+function editMeta(
+  db: Buffer,
+  index: 0 | 1,
+  edit: { txid?: number; pgid?: number; checksum?: 'recompute' | 'zero' | 'wrong' },
+): Buffer {
+  const at = index * 4096 + 16;
+  if (edit.txid !== undefined) db.writeBigUInt64LE(BigInt(edit.txid), at + 48);
+  if (edit.pgid !== undefined) db.writeBigUInt64LE(BigInt(edit.pgid), at + 40);
+  const sum = fnv(db.subarray(at, at + 56));
+  const checksum = { recompute: sum, zero: 0n, wrong: sum ^ 1n }[edit.checksum ?? 'recompute'];
+  db.writeBigUInt64LE(checksum, at + 56);
+  return db;
+}
+
+/**
+ * Two metas that differ only in the page count (the newer one has one more page, an empty free page at the end):
+ * which one was chosen shows in totalSize.
+ */
+function twoMetaFile(newer: 0 | 1, newerChecksum: 'recompute' | 'zero' | 'wrong'): { bytes: Buffer; pages: number } {
+  const base = Buffer.concat([SMALL, Buffer.alloc(4096)]);
+  const pages = SMALL.length / 4096;
+  const older = newer === 0 ? 1 : 0;
+  editMeta(base, older, { txid: 10, pgid: pages });
+  editMeta(base, newer, { txid: 11, pgid: pages + 1, checksum: newerChecksum });
+  return { bytes: base, pages };
+}
+
+describe('meta page choice, as bbolt 1.3.6 makes it', () => {
+  test.each([
+    ['meta 1 newer and valid: meta 1', 1, 'recompute', 1],
+    ['meta 0 newer and valid: meta 0', 0, 'recompute', 1],
+    ['meta 1 newer but its checksum is wrong: the older meta 0', 1, 'wrong', 0],
+    ['meta 0 newer but its checksum is wrong: the older meta 1', 0, 'wrong', 0],
+    ['meta 1 newer with checksum 0 (accepted by 1.3.6): meta 1', 1, 'zero', 1],
+  ] as const)('%s', async (_name, newer, checksum, extraPages) => {
+    const { bytes, pages } = twoMetaFile(newer, checksum);
+    const file = fileOf(`meta-${newer}-${checksum}.db`, bytes);
+    const report = await inspectSnapshot(file);
+    expect(report.structure).toBe('ok');
+    expect(report.totalSize).toBe((pages + extraPages) * 4096);
+    if (ETCD_TOOLS_PRESENT) expect(etcdctlStatus(file)?.totalSize).toBe(report.totalSize);
+  });
+
+  test('both metas broken: the error of meta 0, no status', async () => {
+    const bytes = Buffer.from(SMALL);
+    bytes.writeUInt32LE(0x12345678, 16);
+    editMeta(bytes, 1, { checksum: 'wrong' });
+    const report = await inspectSnapshot(fileOf('both-bad.db', bytes));
+    expect(report.kind).toBe('bbolt');
+    expect(report.structure).toBe('damaged');
+    expect(report.problems[0]).toMatch(/cannot be opened: neither meta page carries the bbolt magic number/);
+    if (ETCD_TOOLS_PRESENT) expect(etcdctlStatus(join(dir, 'both-bad.db'))).toBeNull();
+  });
+
+  test('a page size of 16 KiB is read from the meta, not assumed', async () => {
+    const bytes = buildEtcdSnapshot(contentWith(200, 300), { pageSize: 16384 });
+    const file = fileOf('16k.snapshot', bytes);
+    const report = await inspectSnapshot(file);
+    expect(report).toMatchObject({ structure: 'ok', integrity: 'verified', usable: true, revision: 202 });
+    expect(report.totalSize! % 16384).toBe(0);
+    expect(report.liveKeys).toBe(199);
+    if (ETCD_TOOLS_PRESENT) {
+      expect(etcdctlStatus(file)).toEqual({
+        hash: parseInt(report.hash!, 16),
+        revision: report.revision,
+        totalKey: report.totalKeys,
+        totalSize: report.totalSize,
+      });
+    }
+  });
+});
+
+describe('bounded reading', () => {
+  test('an 8 MiB database is walked with well under 1 MiB of page buffers, every page read once', async () => {
+    const bytes = buildEtcdDatabase(contentWith(3000, 2500));
+    expect(bytes.length).toBeGreaterThan(8 * 1024 * 1024);
+    const file = fileOf('large.db', bytes);
+    const fd = openSync(file, 'r');
+    try {
+      const opened = openBolt(fd, bytes.length);
+      if (!opened.ok) throw new Error(opened.problem);
+      const walker = new BoltWalker(fd, bytes.length, opened.db, new StatusVisitor());
+      const result = await runWalk(walker);
+      expect(result.problems).toEqual([]);
+      expect(result.maxBytesHeld).toBeLessThan(1024 * 1024);
+      // The writer leaves no free page: all of them were reached, and no byte was read twice over.
+      expect(result.pagesReachable).toBe(opened.db.meta.pgid - 2);
+      expect(result.bytesRead).toBeLessThan(2 * bytes.length);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
+
+/** Page ids of the file's pages of one type (header id matching its position), in file order. */
+function pagesOfType(db: Buffer, flags: number): number[] {
+  const found: number[] = [];
+  for (let id = 2; id * 4096 < db.length; id++) {
+    const at = id * 4096;
+    if (Number(db.readBigUInt64LE(at)) === id && db.readUInt16LE(at + 8) === flags) found.push(id);
+  }
+  return found;
+}
+
+describe('structural damage is reported, never a crash or a hang', () => {
+  const LARGE = buildEtcdDatabase(contentWith(400, 300));
+  const branch = pagesOfType(LARGE, 0x01)[0]!;
+  const leaves = pagesOfType(LARGE, 0x02);
+
+  async function damaged(name: string, change: (db: Buffer) => void): Promise<string> {
+    const bytes = Buffer.from(LARGE);
+    change(bytes);
+    const report = await inspectSnapshot(fileOf(name, bytes));
+    expect(report.structure).toBe('damaged');
+    expect(report.usable).toBe(false);
+    expect(report.hash).toBeNull();
+    return report.problems.join(' ');
+  }
+
+  test('the fixture has branch and leaf pages', () => {
+    expect(branch).toBeGreaterThan(1);
+    expect(leaves.length).toBeGreaterThan(10);
+  });
+
+  test('a branch pointing at itself: a page referenced twice (a cycle does not hang)', async () => {
+    const text = await damaged('cycle.db', (db) => db.writeBigUInt64LE(BigInt(branch), branch * 4096 + 16 + 8));
+    expect(text).toMatch(new RegExp(`page ${branch} is referenced twice`));
+  });
+
+  test('a child beyond the page count: out of range', async () => {
+    const text = await damaged('range.db', (db) => db.writeBigUInt64LE(123456789n, branch * 4096 + 16 + 8));
+    expect(text).toMatch(/points at page 123456789, outside the database/);
+  });
+
+  test('keys out of order in a leaf', async () => {
+    const text = await damaged('order.db', (db) => {
+      const leaf = leaves[3]! * 4096;
+      const keyAt = leaf + 16 + db.readUInt32LE(leaf + 16 + 4);
+      db.fill(0xff, keyAt, keyAt + 8);
+    });
+    expect(text).toMatch(/keys out of order/);
+  });
+
+  test('an element pointing outside its page', async () => {
+    const text = await damaged('pos.db', (db) => db.writeUInt32LE(0x7fffffff, leaves[2]! * 4096 + 16 + 4));
+    expect(text).toMatch(/element pointing outside the page/);
+  });
+
+  test('an impossible overflow count', async () => {
+    const text = await damaged('overflow.db', (db) => db.writeUInt32LE(0xffffffff, leaves[1]! * 4096 + 12));
+    expect(text).toMatch(/runs over 4294967295 more pages/);
+  });
+
+  test('200 random byte flips and 50 random truncations: always a report, never an exception', async () => {
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const base = withSha256Trailer(SMALL);
+    for (let i = 0; i < 250; i++) {
+      const bytes = Buffer.from(base);
+      const variant =
+        i < 200
+          ? (bytes.writeUInt8(Math.floor(random() * 256), Math.floor(random() * bytes.length)), bytes)
+          : bytes.subarray(0, Math.floor(random() * bytes.length));
+      const report = await inspectSnapshot(fileOf('fuzz.snapshot', variant));
+      expect(['bbolt', 'unknown', 'empty', 'gzip', 'zstd', 'age', 'tar']).toContain(report.kind);
+      if (report.usable) expect(report.integrity).not.toBe('mismatch');
+      if (!report.usable) expect(report.problems.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('what a file is', () => {
+  async function kindOf(name: string, bytes: Buffer) {
+    return inspectSnapshot(fileOf(name, bytes));
+  }
+
+  test.each([
+    ['empty', Buffer.alloc(0), 'empty', /empty \(0 bytes\)/],
+    ['29 bytes', Buffer.from('definitely not a snapshot....'), 'unknown', /only 29 bytes/],
+    ['random', randomBytes(64 * 1024), 'unknown', /no bbolt database header/],
+    ['zstd', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), randomBytes(5000)]), 'zstd', /zstd -d/],
+    ['age', Buffer.from('age-encryption.org/v1\n-> X25519 abc\n'), 'age', /age -d/],
+    ['armored age', Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n'), 'age', /age -d/],
+    ['gzip', gzipSync(withSha256Trailer(SMALL)), 'gzip', /gunzip/],
+  ] as const)('%s', async (name, bytes, kind, sentence) => {
+    const report = await kindOf(`kind-${name}`, bytes);
+    expect(report.kind).toBe(kind);
+    expect(report.usable).toBe(false);
+    expect(report.structure).toBe('damaged');
+    expect(report.problems[0]).toMatch(sentence);
+    expect(report.hash).toBeNull();
+  });
+
+  test('tar', async () => {
+    const pack = tarPack();
+    pack.entry({ name: 'db.snapshot', size: SMALL.length }, SMALL);
+    pack.finalize();
+    const parts: Buffer[] = [];
+    for await (const part of pack as AsyncIterable<Buffer>) parts.push(part);
+    const report = await kindOf('kind-tar', Buffer.concat(parts));
+    expect(report.kind).toBe('tar');
+    expect(report.problems[0]).toMatch(/tar -xf/);
+  });
+});
+
+describe('trailer and helpers', () => {
+  test('hasTrailer is the size rule and nothing else', () => {
+    expect(hasTrailer(20512)).toBe(true);
+    expect(hasTrailer(20480)).toBe(false);
+    expect(hasTrailer(32)).toBe(true);
+    expect(hasTrailer(31)).toBe(false);
+  });
+
+  test('verified / absent / mismatch, also when the body ends exactly on a read boundary', async () => {
+    const body = randomBytes(4 * 1024 * 1024);
+    const good = withSha256Trailer(body);
+    expect(await verifyTrailer(fileOf('t-good', good))).toBe('verified');
+    expect(await verifyTrailer(fileOf('t-none', body))).toBe('absent');
+    const bad = Buffer.from(good);
+    bad[100] ^= 1;
+    expect(await verifyTrailer(fileOf('t-bad', bad))).toBe('mismatch');
+    expect(await sha256File(join(dir, 't-good'))).toBe(createHash('sha256').update(good).digest('hex'));
+  });
+
+  test('readKeyBucket: every live key with its value at the latest revision', async () => {
+    const content = contentWith(5, 3);
+    content.history.push({
+      kind: 'put',
+      revision: 8,
+      key: '/registry/configmaps/cm-00001',
+      value: Buffer.from('changed'),
+      createRevision: 3,
+      version: 2,
+    });
+    const live = await readKeyBucket(fileOf('keys.snapshot', buildEtcdSnapshot(content)));
+    expect([...live.keys()].sort()).toEqual([
+      '/registry/configmaps/cm-00001',
+      '/registry/configmaps/cm-00002',
+      '/registry/configmaps/cm-00003',
+      '/registry/configmaps/cm-00004',
+    ]);
+    expect(live.get('/registry/configmaps/cm-00001')?.toString()).toBe('changed');
+    expect(live.get('/registry/configmaps/cm-00002')).toEqual(Buffer.alloc(3, 2));
+  });
+});
