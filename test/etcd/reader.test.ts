@@ -283,13 +283,14 @@ describe('trailer and helpers', () => {
     expect(await verifyTrailer(fileOf('t-good', good))).toBe('verified');
     expect(await verifyTrailer(fileOf('t-none', body))).toBe('absent');
     const bad = Buffer.from(good);
-    bad[100] ^= 1;
+    bad[100] = (bad[100] as number) ^ 1;
     expect(await verifyTrailer(fileOf('t-bad', bad))).toBe('mismatch');
     expect(await sha256File(join(dir, 't-good'))).toBe(createHash('sha256').update(good).digest('hex'));
   });
 
   test('readKeyBucket: every live key with its value at the latest revision', async () => {
-    const content = contentWith(5, 3);
+    const base = contentWith(5, 3);
+    const content = { ...base, history: [...base.history] };
     content.history.push({
       kind: 'put',
       revision: 8,
