@@ -458,6 +458,14 @@ export const recoveryMachine = setup({
       initial: 'connect',
       on: {
         abort: { target: 'stoppedByUser', actions: ['stopPrepChildren', 'journalConfirmation'] },
+        // autopilot's time limit (or a prompt only a person can answer): end in a clear state, naming what held it up
+        'give-up': {
+          target: '#recovery.failed',
+          actions: [
+            'stopPrepChildren',
+            { type: 'setOutcome', params: ({ context }) => ({ outcome: `failed: ${giveUpReason(context)}` }) },
+          ],
+        },
       },
       states: {
         // shallow: a resumed step starts again at its first sub-state, which re-reads live state
@@ -2019,6 +2027,21 @@ export const recoveryMachine = setup({
     },
   },
 });
+
+/** What held the procedure up when it is given up: the node still waiting and why, or the last failure. */
+export function giveUpReason(context: RecoveryContext): string {
+  const waiting = context.wait?.pending[0];
+  if (waiting)
+    return `${waiting.node} still ${waiting.state ?? 'not answering'}: ${waiting.cause ?? 'no reason given'}`;
+  const prep = context.plan.find((p) => {
+    const st = context.rows[p.node]?.prep.status;
+    return context.confirmed.includes(p.node) && st !== 'done';
+  });
+  if (prep) return `${prep.node}: ${context.rows[prep.node]?.prep.detail ?? 'not prepared'}`;
+  if (context.attempt?.lastError) return context.attempt.lastError;
+  if (context.prompt) return `no answer to "${context.prompt.question}"`;
+  return 'the time limit was reached';
+}
 
 function retryPrompt(action: string, error: string | null): Prompt {
   return {

@@ -1,8 +1,136 @@
+/**
+ * `talos-dr drill [--scenario NAME] [--list] [--autopilot] [--dir DIR]`: the procedure against an embedded simulated
+ * cluster with injected faults. With --autopilot every prompt gets its recommended answer and each step prints one
+ * plain line, then the score and `outcome: …` as the very last line. Without it, the wizard (a terminal is required).
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import type { CommandRun } from './types.js';
-import { UserError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
+import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
+import { Journal } from '../journal/journal.js';
+import { loadTalosconfig } from '../talos/talosconfig.js';
+import { createTalosClient } from '../talos/client.js';
+import { connectMaintenance } from '../talos/maintenance.js';
+import { drillSpeed, freeAddressBase, loadSim, requireScenario, startDrillSim } from './drill-runtime.js';
+import { refuseWithoutTerminal, runRecovery, timingFor } from './recovery-run.js';
+import type { SimCluster } from '../sim/types.js';
+import type { CommandContext } from './types.js';
+import type { IncidentPaths } from '../journal/incident.js';
+import type { Snapshot } from 'xstate';
+import type { StateEnvelope } from '../journal/state.js';
 
-// Placeholder until the issue that builds this command lands; it says so instead of pretending.
-const run: CommandRun = async () => {
-  throw new UserError('"talos-dr drill" is not built yet in this version; "talos-dr --help" lists what is.', 1);
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        scenario: { type: 'string' },
+        list: { type: 'boolean' },
+        autopilot: { type: 'boolean' },
+        dir: { type: 'string' },
+      },
+      allowPositionals: false,
+      strict: true,
+    }).values;
+  } catch (error) {
+    throw new UsageError(
+      `${error instanceof Error ? error.message.split('\n')[0] : String(error)}; usage: talos-dr drill [--scenario NAME] [--list] [--autopilot] [--dir DIR].`,
+    );
+  }
+}
+
+export const DRILL_CONTEXT = 'talos-dr-sim';
+
+export interface DrillRunArgs {
+  ctx: CommandContext;
+  sim: SimCluster;
+  save: () => Promise<void>;
+  incident: IncidentPaths;
+  journal: Journal;
+  scenario: string;
+  autopilot: boolean;
+  speed: number;
+  addressBase: string;
+  restore?: Snapshot<unknown>;
+}
+
+/** Runs (or continues) a drill on a started simulator; shared with `resume`. */
+export async function runDrill(a: DrillRunArgs): Promise<number> {
+  const config = loadTalosconfig({ talosconfig: a.sim.talosconfigPath }, {});
+  const timing = timingFor(a.speed);
+  const client = createTalosClient(config, {
+    defaultTimeoutMs: Math.max(2000, timing.pollMs * 20),
+    connectTimeoutMs: 2000,
+  });
+  const envelope: Omit<StateEnvelope, 'v' | 'kind' | 'savedAt' | 'snapshot'> = {
+    mode: 'drill',
+    scenario: a.scenario,
+    autopilot: a.autopilot,
+    context: a.sim.context,
+    nodes: a.sim.nodes,
+    addressBase: a.addressBase,
+  };
+  try {
+    return await runRecovery({
+      ctx: a.ctx,
+      client,
+      connectMaintenance: (node) => connectMaintenance(`${node}:${a.sim.port}`, { connectTimeoutMs: 2000 }),
+      incident: a.incident,
+      journal: a.journal,
+      nodes: a.sim.nodes,
+      operator: a.autopilot ? 'autopilot' : (a.ctx.io.env.USER ?? 'trainee'),
+      timing,
+      givenSnapshots: a.sim.scenario.given
+        .filter((g) => g.kind === 'snapshot')
+        .map((g) => join(a.incident.dir, g.path)),
+      envelope,
+      ...(a.restore ? { restore: a.restore } : {}),
+      contextName: a.sim.context,
+      drill: {
+        sim: a.sim,
+        save: a.save,
+        scenario: a.scenario,
+        timeLimitMs: Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed),
+      },
+      autopilot: a.autopilot,
+      headlessAlternative: 'talos-dr drill --autopilot',
+    });
+  } finally {
+    client.close();
+  }
+}
+
+const run: CommandRun = async (ctx) => {
+  const flags = parse(ctx.args);
+  if (flags.list) {
+    const { listScenarios } = await loadSim();
+    for (const s of listScenarios()) ctx.io.stdout.write(`${s.name.padEnd(20)} ${s.description}\n`);
+    return EXIT.ok;
+  }
+  const scenario = flags.scenario ?? 'lost-quorum';
+  const autopilot = Boolean(flags.autopilot);
+  if (!autopilot) refuseWithoutTerminal(ctx, 'talos-dr drill', '"talos-dr drill --autopilot"');
+  await requireScenario(scenario);
+  const incident = createIncidentDir(flags.dir ?? defaultIncidentDir(ctx.io.cwd, DRILL_CONTEXT, new Date()));
+  const speed = drillSpeed(ctx.io.env);
+  const addressBase = freeAddressBase();
+  const { sim, save } = await startDrillSim(incident.dir, scenario, { addressBase, speed, restore: false });
+  const journal = new Journal(incident.dir);
+  try {
+    await sim.writeGiven(incident.dir);
+    journal.append({
+      kind: 'session',
+      what: `drill ${scenario} started${autopilot ? ' (autopilot)' : ''}`,
+      by: autopilot ? 'autopilot' : (ctx.io.env.USER ?? 'trainee'),
+      data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
+    });
+    await save();
+    return await runDrill({ ctx, sim, save, incident, journal, scenario, autopilot, speed, addressBase });
+  } finally {
+    await save();
+    await sim.stop();
+    journal.close();
+  }
 };
 export default run;

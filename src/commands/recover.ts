@@ -1,8 +1,90 @@
-import type { CommandRun } from './types.js';
-import { UserError } from '../errors.js';
+/**
+ * `talos-dr recover [--dir DIR]` (the default command): the wizard against the configured cluster. Interactive only:
+ * a recovery of a real cluster is never run by autopilot.
+ */
+import { parseArgs } from 'node:util';
+import { userInfo } from 'node:os';
+import type { CommandRun, CommandContext } from './types.js';
+import { UsageError } from '../errors.js';
+import { createIncidentDir, defaultIncidentDir, type IncidentPaths } from '../journal/incident.js';
+import { Journal } from '../journal/journal.js';
+import { loadClientFromFlags } from '../talos/client.js';
+import { connectMaintenance } from '../talos/maintenance.js';
+import { DEFAULT_TALOS_PORT, type TalosContextConfig } from '../talos/talosconfig.js';
+import type { Snapshot } from 'xstate';
+import { DEFAULT_TIMING } from '../../machines/recovery.js';
+import { refuseWithoutTerminal, runRecovery } from './recovery-run.js';
 
-// Placeholder until the issue that builds this command lands; it says so instead of pretending.
-const run: CommandRun = async () => {
-  throw new UserError('"talos-dr recover" is not built yet in this version; "talos-dr --help" lists what is.', 1);
+export const HEADLESS_ALTERNATIVE =
+  '"talos-dr status" to see the cluster, "talos-dr snapshot -n NODE" to take a snapshot, or "talos-dr drill --autopilot" to practise';
+
+export function operatorName(env: NodeJS.ProcessEnv): string {
+  try {
+    return env.USER ?? userInfo().username;
+  } catch {
+    return 'operator';
+  }
+}
+
+/** Runs (or continues) a recovery of the configured cluster; shared with `resume`. */
+export async function runRealRecovery(
+  ctx: CommandContext,
+  config: TalosContextConfig,
+  client: ReturnType<typeof loadClientFromFlags>['client'],
+  incident: IncidentPaths,
+  journal: Journal,
+  restore?: Snapshot<unknown>,
+): Promise<number> {
+  // maintenance mode is served on the node's own address, on the port the endpoints use
+  const port = config.endpoints[0]?.port ?? DEFAULT_TALOS_PORT;
+  try {
+    return await runRecovery({
+      ctx,
+      client,
+      connectMaintenance: (node) =>
+        connectMaintenance(node.includes(':') && !node.startsWith('[') ? `[${node}]:${port}` : `${node}:${port}`),
+      incident,
+      journal,
+      nodes: config.nodes,
+      operator: operatorName(ctx.io.env),
+      timing: DEFAULT_TIMING,
+      givenSnapshots: [],
+      envelope: { mode: 'recover', context: config.contextName, nodes: config.nodes },
+      ...(restore ? { restore } : {}),
+      contextName: config.contextName,
+      autopilot: false,
+      headlessAlternative: HEADLESS_ALTERNATIVE,
+    });
+  } finally {
+    client.close();
+  }
+}
+
+const run: CommandRun = async (ctx) => {
+  let dir: string | undefined;
+  try {
+    dir = parseArgs({ args: ctx.args, options: { dir: { type: 'string' } }, strict: true }).values.dir;
+  } catch (error) {
+    throw new UsageError(
+      `${error instanceof Error ? error.message.split('\n')[0] : String(error)}; usage: talos-dr recover [--dir DIR].`,
+    );
+  }
+  refuseWithoutTerminal(ctx, 'talos-dr recover', HEADLESS_ALTERNATIVE);
+  const { client, config } = loadClientFromFlags(ctx.global, ctx.io.env);
+  if (config.nodes.length === 0) {
+    client.close();
+    throw new UsageError(
+      'No control-plane nodes are named: pass them with -n (e.g. -n 10.0.0.2,10.0.0.3,10.0.0.4) or set nodes in the talosconfig context.',
+    );
+  }
+  const incident = createIncidentDir(dir ?? defaultIncidentDir(ctx.io.cwd, config.contextName, new Date()));
+  const journal = new Journal(incident.dir);
+  journal.append({
+    kind: 'session',
+    what: `recovery of context ${config.contextName} started`,
+    by: operatorName(ctx.io.env),
+    data: { nodes: config.nodes, endpoints: config.endpoints.map((e) => e.address) },
+  });
+  return runRealRecovery(ctx, config, client, incident, journal);
 };
 export default run;

@@ -1,8 +1,95 @@
+/**
+ * `talos-dr resume [DIR]`: continues an interrupted recovery or drill from its incident folder (the newest one in the
+ * current directory when DIR is omitted, named on screen). The machine is restored from state.json; every step it
+ * re-enters re-reads live state, and an action the journal shows as sent but unanswered is checked against the nodes
+ * before anything is sent again. A drill gets its simulated cluster back from sim-state.json; an autopilot drill
+ * continues headless.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Snapshot } from 'xstate';
 import type { CommandRun } from './types.js';
-import { UserError } from '../errors.js';
+import { UsageError, UserError } from '../errors.js';
+import { incidentPaths, newestIncidentDir, SIM_STATE_FILE } from '../journal/incident.js';
+import { Journal } from '../journal/journal.js';
+import { readState } from '../journal/state.js';
+import { loadClientFromFlags } from '../talos/client.js';
+import { drillSpeed, startDrillSim } from './drill-runtime.js';
+import { runDrill } from './drill.js';
+import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
+import { refuseWithoutTerminal } from './recovery-run.js';
 
-// Placeholder until the issue that builds this command lands; it says so instead of pretending.
-const run: CommandRun = async () => {
-  throw new UserError('"talos-dr resume" is not built yet in this version; "talos-dr --help" lists what is.', 1);
+const run: CommandRun = async (ctx) => {
+  const unknown = ctx.args.find((a) => a.startsWith('-'));
+  if (unknown) throw new UsageError(`Unknown flag ${unknown}; usage: talos-dr resume [DIR].`);
+  if (ctx.args.length > 1) throw new UsageError('Give one incident folder; usage: talos-dr resume [DIR].');
+  const dir = ctx.args[0] ? resolve(ctx.io.cwd, ctx.args[0]) : newestIncidentDir(ctx.io.cwd);
+  if (!dir)
+    throw new UserError(
+      `There is no incident folder (talos-dr-*) with a state.json in ${ctx.io.cwd}; give its path: talos-dr resume DIR.`,
+      1,
+    );
+  const state = readState(dir);
+  if (!state.ok) throw new UserError(`Cannot resume: ${state.reason}.`, 1);
+  const envelope = state.envelope;
+  const incident = incidentPaths(dir);
+  const snapshot = envelope.snapshot as Snapshot<unknown> & { status?: string };
+  if (snapshot.status === 'done')
+    throw new UserError(`The incident in ${dir} has already ended; "talos-dr report ${dir}" shows how.`, 1);
+
+  if (envelope.mode === 'drill') {
+    const autopilot = Boolean(envelope.autopilot);
+    if (!autopilot) refuseWithoutTerminal(ctx, 'talos-dr resume', '"talos-dr drill --autopilot" for a new drill');
+    if (!existsSync(join(dir, SIM_STATE_FILE)))
+      throw new UserError(
+        `${dir} has no ${SIM_STATE_FILE}, so the drill's cluster cannot be restored; start a new drill.`,
+        1,
+      );
+    ctx.io.stdout.write(`resuming the drill in ${dir}\n`);
+    const speed = drillSpeed(ctx.io.env);
+    const addressBase = envelope.addressBase ?? '127.0.0.2';
+    const scenario = envelope.scenario ?? 'lost-quorum';
+    const { sim, save } = await startDrillSim(dir, scenario, { addressBase, speed, restore: true });
+    const journal = new Journal(dir);
+    try {
+      journal.append({
+        kind: 'session',
+        what: `drill ${scenario} resumed`,
+        by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
+      });
+      return await runDrill({
+        ctx,
+        sim,
+        save,
+        incident,
+        journal,
+        scenario,
+        autopilot,
+        speed,
+        addressBase,
+        restore: snapshot,
+      });
+    } finally {
+      await save();
+      await sim.stop();
+      journal.close();
+    }
+  }
+
+  refuseWithoutTerminal(ctx, 'talos-dr resume', HEADLESS_ALTERNATIVE);
+  ctx.io.stdout.write(`resuming the recovery in ${dir}\n`);
+  const global = {
+    ...ctx.global,
+    context: ctx.global.context ?? envelope.context,
+    nodes: ctx.global.nodes ?? envelope.nodes,
+  };
+  const { client, config } = loadClientFromFlags(global, ctx.io.env);
+  const journal = new Journal(dir);
+  journal.append({
+    kind: 'session',
+    what: `recovery of context ${config.contextName} resumed`,
+    by: operatorName(ctx.io.env),
+  });
+  return runRealRecovery(ctx, { ...config, nodes: envelope.nodes }, client, incident, journal, snapshot);
 };
 export default run;

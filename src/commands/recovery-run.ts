@@ -1,0 +1,156 @@
+/**
+ * Runs one recovery session to its end, headless (autopilot) or interactive, and turns it into output and an exit
+ * code: `recover`, `drill` and `resume` differ only in how they get the client, the nodes and the incident folder.
+ */
+import type { Snapshot } from 'xstate';
+import type { CommandContext } from './types.js';
+import type { TalosClient, MaintenanceClient } from '../talos/types.js';
+import { DEFAULT_TIMING, type RecoveryContext, type Timing } from '../../machines/recovery.js';
+import type { Journal } from '../journal/journal.js';
+import type { IncidentPaths } from '../journal/incident.js';
+import type { StateEnvelope } from '../journal/state.js';
+import { writeReport } from '../journal/report.js';
+import { driveAutopilot, exitCodeForOutcome, startSession } from './recovery-session.js';
+import type { SimCluster } from '../sim/types.js';
+import { drillScore, scoreLine } from './drill-runtime.js';
+import { UsageError } from '../errors.js';
+
+/** An interactive command needs a terminal on both ends and no CI (Ink renders nothing useful there). */
+export function hasTerminal(ctx: CommandContext): boolean {
+  const ci = ctx.io.env.CI ?? ctx.io.env.CONTINUOUS_INTEGRATION;
+  const inCi = ci !== undefined && ci !== '0' && ci !== 'false';
+  return ctx.io.stdinIsTTY && Boolean(ctx.io.stdout.isTTY) && !inCi;
+}
+
+export function refuseWithoutTerminal(ctx: CommandContext, command: string, alternative: string): void {
+  if (!hasTerminal(ctx))
+    throw new UsageError(`"${command}" is interactive and needs a terminal; without one, use ${alternative}.`);
+}
+
+/** Drill timings follow the simulator's time compression; a real cluster gets the defaults. */
+export function timingFor(speed: number): Timing {
+  const scale = (ms: number, min: number) => Math.max(min, Math.round(ms / speed));
+  return {
+    pollMs: scale(DEFAULT_TIMING.pollMs, 100),
+    nodeBackTimeoutMs: scale(DEFAULT_TIMING.nodeBackTimeoutMs, 5000),
+    preparingTimeoutMs: scale(DEFAULT_TIMING.preparingTimeoutMs, 5000),
+    verifyTimeoutMs: scale(DEFAULT_TIMING.verifyTimeoutMs, 5000),
+    backoffMs: scale(DEFAULT_TIMING.backoffMs, 50),
+    maxAttempts: DEFAULT_TIMING.maxAttempts,
+  };
+}
+
+export interface RunOptions {
+  ctx: CommandContext;
+  client: TalosClient;
+  connectMaintenance: ((node: string) => Promise<MaintenanceClient>) | null;
+  incident: IncidentPaths;
+  journal: Journal;
+  nodes: string[];
+  operator: string;
+  timing: Timing;
+  givenSnapshots: string[];
+  envelope: Omit<StateEnvelope, 'v' | 'kind' | 'savedAt' | 'snapshot'>;
+  restore?: Snapshot<unknown>;
+  contextName: string;
+  /** present for a drill */
+  drill?: { sim: SimCluster; save: () => Promise<void>; scenario: string; timeLimitMs: number };
+  autopilot: boolean;
+  headlessAlternative: string;
+}
+
+export async function runRecovery(opts: RunOptions): Promise<number> {
+  const { ctx, drill } = opts;
+  const session = startSession({
+    deps: {
+      client: opts.client,
+      connectMaintenance: opts.connectMaintenance,
+      incident: opts.incident,
+      journal: opts.journal,
+      operator: opts.operator,
+      statusTimeoutMs: Math.max(1000, Math.min(4000, opts.timing.pollMs * 10)),
+      ...(drill ? { afterDestructive: drill.save } : {}),
+      signal: ctx.signal,
+    },
+    input: {
+      nodes: opts.nodes,
+      operator: opts.operator,
+      mode: drill ? 'drill' : 'recover',
+      givenSnapshots: opts.givenSnapshots,
+      timing: opts.timing,
+    },
+    envelope: opts.envelope,
+    ...(opts.restore ? { restore: opts.restore } : {}),
+    ...(drill ? { onStepEnd: () => void drill.save() } : {}),
+  });
+  const onAbort = () => session.actor.send({ type: 'abort' });
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (opts.autopilot) return await runHeadless(opts, session);
+    const { runInteractive } = await import('./interactive.js');
+    const code = await runInteractive({
+      actor: session.actor,
+      incidentDir: opts.incident.dir,
+      context: opts.contextName,
+      endpoint: () => opts.client.endpointInUse,
+      ...(drill
+        ? {
+            drill: {
+              scenario: drill.scenario,
+              timeLimitSec: Math.round(drill.timeLimitMs / 1000),
+              dataLost: () => drillScore(session.actor.getSnapshot().context, drill.sim, Date.now()).dataLost,
+            },
+          }
+        : {}),
+      flush: async () => {
+        await drill?.save();
+      },
+      signal: ctx.signal,
+      headlessAlternative: opts.headlessAlternative,
+      env: ctx.io.env,
+    });
+    safeReport(opts.incident.dir);
+    return code;
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    session.stop();
+    await drill?.save();
+    opts.journal.close();
+  }
+}
+
+async function runHeadless(opts: RunOptions, session: ReturnType<typeof startSession>): Promise<number> {
+  const { ctx, drill } = opts;
+  const print = (line: string) => ctx.io.stdout.write(`${line}\n`);
+  const stopPilot = driveAutopilot(session, opts.journal, {
+    print,
+    timeLimitMs: drill?.timeLimitMs ?? 60 * 60_000,
+    repeatPauseMs: opts.timing.pollMs,
+  });
+  let context: RecoveryContext;
+  try {
+    context = await session.settled;
+  } finally {
+    stopPilot();
+  }
+  // let the last step line print before the summary
+  await new Promise((r) => setImmediate(r));
+  if (context.dataLossWindow && context.outcome === 'recovered') print(`data-loss window: ${context.dataLossWindow}`);
+  for (const w of context.warnings) print(`warning: ${w}`);
+  if (context.outcome === 'recovered') for (const f of context.followUp) print(`next: ${f}`);
+  if (drill) {
+    await drill.save();
+    print(scoreLine(drillScore(context, drill.sim, Date.now())));
+  }
+  safeReport(opts.incident.dir);
+  print(`outcome: ${context.outcome ?? 'stopped-by-user'}`);
+  return exitCodeForOutcome(context.outcome);
+}
+
+function safeReport(dir: string): void {
+  try {
+    writeReport(dir);
+  } catch {
+    // the journal is the record; a report that cannot be written now can be rendered later with `talos-dr report`
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * report.md: the incident's timeline rendered from journal.jsonl (and state.json for the snapshot details): when the
+ * outage was assessed, each step with its duration, every confirmation and override, the snapshot's revision and age
+ * (the data-loss window), total time to recovery, and the outcome. Rendered from the journal alone, so it can be
+ * rebuilt from any incident folder, even one whose run was killed.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { readJournal, type JournalRecord } from './journal.js';
+import { REPORT_FILE } from './incident.js';
+
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+interface StepSpan {
+  step: string;
+  n: number;
+  start: number;
+  end: number | null;
+  status: string;
+  result: string;
+}
+
+function stepSpans(records: readonly JournalRecord[]): StepSpan[] {
+  const spans: StepSpan[] = [];
+  for (const r of records) {
+    if (r.kind !== 'step' || !r.step) continue;
+    const m = /^step (\d+) (\w+)/.exec(r.what);
+    if (!m) continue;
+    const n = Number(m[1]);
+    const verb = m[2] as string;
+    const t = Date.parse(r.t);
+    if (verb === 'started') spans.push({ step: r.step, n, start: t, end: null, status: 'running', result: '' });
+    else {
+      const open = [...spans].reverse().find((s) => s.n === n && s.end === null);
+      if (open) Object.assign(open, { end: t, status: verb, result: r.result ?? '' });
+      else spans.push({ step: r.step, n, start: t, end: t, status: verb, result: r.result ?? '' });
+    }
+  }
+  return spans;
+}
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const time = (iso: string | number): string =>
+  new Date(iso)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
+
+export function renderReport(dir: string, records: readonly JournalRecord[] = readJournal(dir)): string {
+  const lines: string[] = [];
+  const session = records.find((r) => r.kind === 'session');
+  const outcome = [...records].reverse().find((r) => r.kind === 'outcome');
+  const first = records[0];
+  const last = records.at(-1);
+  lines.push(`# talos-dr incident report`, '');
+  lines.push(`- Folder: \`${dir}\``);
+  if (session) lines.push(`- Started: ${time(session.t)} — ${session.what}${session.by ? ` (by ${session.by})` : ''}`);
+  const assessed = records.find((r) => r.kind === 'decision' && r.what.startsWith('quorum verdict'));
+  if (assessed) lines.push(`- Outage assessed: ${time(assessed.t)} — ${assessed.what}: ${assessed.result ?? ''}`);
+  const snap = [...records]
+    .reverse()
+    .find((r) => r.kind === 'observation' && r.what.startsWith('snapshot ') && r.result?.startsWith('usable'));
+  if (snap?.data) {
+    const takenAt = typeof snap.data.takenAt === 'string' ? Date.parse(snap.data.takenAt) : NaN;
+    const age = Number.isNaN(takenAt)
+      ? 'unknown age'
+      : `${formatDuration(Date.parse(snap.t) - takenAt)} old when chosen`;
+    lines.push(
+      `- Snapshot: \`${String(snap.data.file)}\` — revision ${String(snap.data.revision)}, ${String(snap.data.totalKeys)} keys, ${age} (data-loss window: writes after revision ${String(snap.data.revision)})`,
+    );
+    lines.push(`- Snapshot sha256: \`${String(snap.data.sha256)}\``);
+  }
+  if (outcome && first) {
+    const total = Date.parse(outcome.t) - Date.parse(first.t);
+    lines.push(`- Outcome: **${outcome.result ?? ''}** at ${time(outcome.t)}`);
+    lines.push(`- ${outcome.result === 'recovered' ? 'Time to recovery' : 'Total time'}: ${formatDuration(total)}`);
+  } else if (last) {
+    lines.push(`- Outcome: not reached yet (last entry ${time(last.t)}); continue with \`talos-dr resume ${dir}\``);
+  }
+  lines.push('', '## Steps', '', '| step | started | duration | status | result |', '|---|---|---|---|---|');
+  for (const s of stepSpans(records))
+    lines.push(
+      `| ${s.n}. ${cell(s.step)} | ${time(s.start)} | ${s.end === null ? 'interrupted' : formatDuration(s.end - s.start)} | ${s.status} | ${cell(s.result)} |`,
+    );
+  const confirmations = records.filter((r) => r.kind === 'confirmation' || r.kind === 'override');
+  lines.push('', '## Confirmations and overrides', '');
+  if (!confirmations.length) lines.push('None.');
+  for (const r of confirmations)
+    lines.push(
+      `- ${time(r.t)} — ${r.kind === 'override' ? `**override** of ${r.what}, reason: "${r.result ?? ''}"` : `${r.what}${r.node ? ` [${r.node}]` : ''} → ${r.result ?? ''}`} (by ${r.by ?? 'unknown'})`,
+    );
+  const actions = records.filter((r) => r.kind === 'action' && r.phase === 'after');
+  lines.push('', '## Actions sent to the cluster', '');
+  if (!actions.length) lines.push('None.');
+  for (const r of actions)
+    lines.push(
+      `- ${time(r.t)} — ${r.what}${r.node ? ` → ${r.node}` : ''}: ${r.ok ? 'ok' : 'failed'}${r.result ? ` (${cell(r.result)})` : ''}`,
+    );
+  const notes = records.filter((r) => r.kind === 'warning' || r.kind === 'refusal');
+  if (notes.length) {
+    lines.push('', '## Warnings and refusals', '');
+    for (const r of notes)
+      lines.push(`- ${time(r.t)} — ${r.kind === 'refusal' ? `refused (${r.what}): ` : ''}${r.result ?? r.what}`);
+  }
+  if (outcome?.result === 'recovered') {
+    lines.push('', '## Follow-up', '');
+    lines.push('- Restart the kubelets and the controllers so their watch caches do not see revisions go backwards.');
+    lines.push('- Run `talosctl health`.');
+    lines.push('- Unpause external controllers (Omni, Cluster API) only once the cluster is healthy.');
+  }
+  const score = join(dir, 'score.json');
+  if (existsSync(score)) {
+    try {
+      const s = JSON.parse(readFileSync(score, 'utf8')) as Record<string, unknown>;
+      lines.push('', '## Drill score', '');
+      for (const [k, v] of Object.entries(s)) lines.push(`- ${k}: ${String(v)}`);
+    } catch {
+      // a score that cannot be read is left out of the report, never fatal
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Renders and writes report.md (the tool's own file: rewritten atomically). */
+export function writeReport(dir: string): string {
+  const text = renderReport(dir);
+  writeFileAtomic.sync(join(dir, REPORT_FILE), text, { mode: 0o600, fsync: true });
+  return text;
+}
