@@ -228,7 +228,12 @@ export class GrpcTalosClient implements TalosClient {
     return this.pool.run(attempt, { deadline, idempotent: opts.idempotent, signal });
   }
 
-  /** A MachineService call fanned out with `nodes`, unwrapped per node; a whole-call failure fails every node. */
+  /**
+   * A MachineService call to several nodes, one result per node. apid answers a `nodes` call only when every node
+   * has answered, so one node whose etcd hangs would take the whole call to its deadline and hide the answers of
+   * the others; each node therefore gets its own call (still with `nodes` metadata, so failures stay in-band), all
+   * in parallel over the same connection.
+   */
   private async fanOut<M extends WithMetadata, T>(
     method: AnyMethod,
     request: object,
@@ -236,13 +241,25 @@ export class GrpcTalosClient implements TalosClient {
     map: Mapper<M, T>,
     opts: CallOptions & { idempotent: boolean },
   ): Promise<NodeResult<T>[]> {
-    const targets = nodes.length ? nodes : [];
+    if (nodes.length <= 1) return this.fanOutOnce(method, request, nodes, map, opts);
+    const perNode = await Promise.all(nodes.map((node) => this.fanOutOnce(method, request, [node], map, opts)));
+    return perNode.flat();
+  }
+
+  /** One call with `nodes` metadata, unwrapped per node; a whole-call failure fails every node asked. */
+  private async fanOutOnce<M extends WithMetadata, T>(
+    method: AnyMethod,
+    request: object,
+    nodes: string[],
+    map: Mapper<M, T>,
+    opts: CallOptions & { idempotent: boolean },
+  ): Promise<NodeResult<T>[]> {
     try {
-      const response = await this.unary<{ messages: M[] }>(method, request, nodesMetadata(targets), opts);
-      return unwrapNodeResults(targets, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint');
+      const response = await this.unary<{ messages: M[] }>(method, request, nodesMetadata(nodes), opts);
+      return unwrapNodeResults(nodes, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint');
     } catch (error) {
       const failure = this.callFailure(error, opts.signal);
-      return failedFor(targets.length ? targets : [this.endpointInUse ?? 'the endpoint'], failure);
+      return failedFor(nodes.length ? nodes : [this.endpointInUse ?? 'the endpoint'], failure);
     }
   }
 

@@ -178,11 +178,16 @@ describe('fan-out with nodes metadata', () => {
       codeName: 'PermissionDenied',
       message: 'not authorized',
     });
-    expect(talos.seen.at(-1)).toMatchObject({
-      method: 'Version',
-      nodes: ['10.0.0.2', 'no-rbac', 'silent', '10.0.0.4'],
-      node: [],
-    });
+    // each node asked in its own call with `nodes` metadata (never `node`), so a slow node cannot stall the rest
+    const asked = talos.seen.slice(-4);
+    expect(asked.every((s) => s.method === 'Version' && s.node.length === 0)).toBe(true);
+    expect(asked.map((s) => s.nodes).sort()).toEqual([['10.0.0.2'], ['10.0.0.4'], ['no-rbac'], ['silent']]);
+  });
+
+  it('keeps the answer of a fast node when another node hangs past the deadline', async () => {
+    const [slow, fast] = await client.etcdStatus(['no-quorum', 'cp-1'], { timeoutMs: 400 });
+    expect(slow).toMatchObject({ node: 'no-quorum', ok: false, error: { codeName: 'DeadlineExceeded' } });
+    expect(fast?.ok).toBe(true);
   });
 
   it('turns uint64 member ids into 16 hex digits without losing precision', async () => {
