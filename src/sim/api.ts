@@ -1,0 +1,634 @@
+/**
+ * What one simulated node answers, RPC by RPC, with Talos's behaviour and exact texts (talos-api-facts §3, §4.5, §8,
+ * §9, §10). The proxy semantics (node/nodes metadata, in-band errors) live in server.ts; here every handler works on
+ * one node and fails by throwing RpcError, which the wire turns into a status or an in-band error.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, isAbsolute } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+import type { SimNode } from './node.js';
+import { ProtoWriter } from './pb.js';
+import { InvalidConfig, parseMachineConfig } from './machine-config.js';
+import type { RpcError } from './rpc-error.js';
+import {
+  alreadyExists,
+  deadlineExceeded,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+  unimplemented,
+  unknown,
+} from './rpc-error.js';
+import { talosTag } from './machine-config.js';
+import type { EtcdMemberInfo } from './etcd-backend.js';
+
+export interface CallContext {
+  /** ms since the epoch; Infinity without a deadline. */
+  deadline: number;
+  signal: AbortSignal;
+  method: string;
+}
+
+/** What the handlers need from the cluster around the node. */
+export interface ClusterView {
+  hasQuorum(node: SimNode): boolean;
+  /** Leader member id (16 hex digits) of the node's cluster, null without quorum. */
+  leaderId(node: SimNode): string | null;
+  /** A member of the node's cluster that serves clients with quorum (for cluster-wide etcd calls). */
+  quorumMember(node: SimNode): SimNode | null;
+  removeMember(node: SimNode, memberId: string): Promise<boolean>;
+  countCall(kind: 'reset' | 'bootstrap' | 'apply' | 'reboot' | 'recover', node: SimNode): void;
+  clockSleep(simMs: number, signal: AbortSignal): Promise<boolean>;
+}
+
+export type Payload = Record<string, unknown>;
+export type Send = (message: Payload) => Promise<void>;
+
+export const CHUNK_SIZE = 1024;
+/** How long a call waits for an etcd that does not serve clients when the caller set no deadline (simulated). */
+const NO_DEADLINE_WAIT_MS = 5 * 60 * 1000;
+/** The snapshot's own client gives up after this (simulated) when etcd never answers. */
+const SNAPSHOT_WAIT_MS = 10 * 1000;
+
+const hexToDecimal = (hex: string): string => BigInt(`0x${hex}`).toString();
+
+const timestamp = (ms: number): { seconds: string; nanos: number } => ({
+  seconds: Math.floor(ms / 1000).toString(),
+  nanos: (ms % 1000) * 1_000_000,
+});
+
+/**
+ * etcd's client waits for a connection until the caller's deadline (WaitForReady). The wire then ends the call with
+ * DEADLINE_EXCEEDED itself; without a deadline we give up after a long simulated wait.
+ */
+async function waitForEtcd(ctx: CallContext, cluster: ClusterView, capMs = NO_DEADLINE_WAIT_MS): Promise<never> {
+  const remaining = ctx.deadline === Infinity ? capMs : Math.max(0, ctx.deadline - Date.now());
+  if (ctx.deadline === Infinity) await cluster.clockSleep(remaining, ctx.signal);
+  else await new Promise((resolve) => setTimeout(resolve, remaining).unref());
+  throw deadlineExceeded();
+}
+
+function requireControlPlane(node: SimNode, what: string): void {
+  if (!node.isControlPlane) throw unimplemented(`${what} is only available on control plane nodes`);
+}
+
+// ---- version, services ----
+
+export function version(node: SimNode): Payload[] {
+  return [
+    {
+      version: {
+        tag: talosTag(node.state.talosVersion),
+        sha: 'sim0000',
+        built: '',
+        goVersion: 'go1.24.11',
+        os: 'linux',
+        arch: 'amd64',
+      },
+      platform: { name: 'metal', mode: 'metal' },
+      features: { rbac: true },
+    },
+  ];
+}
+
+export function serviceList(node: SimNode): Payload[] {
+  const services = Object.values(node.state.services).map((svc) => ({
+    id: svc.id,
+    state: svc.state,
+    events: { events: svc.events.map((e) => ({ msg: e.msg, state: e.state, ts: timestamp(e.ts) })) },
+    health: {
+      unknown: svc.health.unknown,
+      healthy: svc.health.healthy,
+      lastMessage: svc.health.lastMessage,
+      lastChange: timestamp(svc.health.lastChange),
+    },
+  }));
+  return [{ services }];
+}
+
+// ---- etcd ----
+
+export async function etcdStatus(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  requireControlPlane(node, 'etcd status');
+  if (!node.etcdServing) return waitForEtcd(ctx, cluster);
+  const status = node.etcd.status();
+  const leader = cluster.leaderId(node);
+  const [major, minor] = status.serverVersion.split('.');
+  return [
+    {
+      memberStatus: {
+        memberId: hexToDecimal(status.memberId),
+        protocolVersion: status.serverVersion,
+        storageVersion: `${major}.${minor}.0`,
+        dbSize: String(status.dbSize),
+        dbSizeInUse: String(status.dbSizeInUse),
+        leader: leader ? hexToDecimal(leader) : '0',
+        raftIndex: String(status.raftIndex),
+        raftTerm: String(status.raftTerm),
+        raftAppliedIndex: String(status.raftAppliedIndex),
+        errors: leader ? [] : ['etcdserver: no leader'],
+        isLearner: false,
+      },
+    },
+  ];
+}
+
+const memberPayload = (m: EtcdMemberInfo): Payload => ({
+  id: hexToDecimal(m.id),
+  hostname: m.name,
+  peerUrls: m.peerUrls,
+  clientUrls: m.clientUrls,
+  isLearner: m.isLearner,
+});
+
+export async function etcdMemberList(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { queryLocal?: boolean },
+  ctx: CallContext,
+): Promise<Payload[]> {
+  requireControlPlane(node, 'member list');
+  if (req.queryLocal) {
+    if (!node.etcdServing) return waitForEtcd(ctx, cluster);
+    if (!cluster.hasQuorum(node)) throw unknown('etcdserver: no leader');
+    return [{ legacyMembers: [], members: node.etcd.members().map(memberPayload) }];
+  }
+  const member = cluster.quorumMember(node);
+  if (!member) return waitForEtcd(ctx, cluster);
+  return [{ legacyMembers: [], members: member.etcd.members().map(memberPayload) }];
+}
+
+export async function etcdRemoveMemberById(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { memberId?: string },
+  ctx: CallContext,
+): Promise<Payload[]> {
+  requireControlPlane(node, 'etcd remove member');
+  if (!cluster.quorumMember(node)) return waitForEtcd(ctx, cluster);
+  const id = BigInt(req.memberId ?? '0')
+    .toString(16)
+    .padStart(16, '0');
+  if (!(await cluster.removeMember(node, id))) throw notFound('etcdserver: member not found');
+  return [{}];
+}
+
+export async function etcdLeaveCluster(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  requireControlPlane(node, 'etcd leave');
+  const id = node.etcd.memberId();
+  if (!cluster.quorumMember(node) || !id || !node.etcdServing) return waitForEtcd(ctx, cluster);
+  await cluster.removeMember(node, id);
+  await node.leaveEtcd();
+  return [{}];
+}
+
+export async function etcdForfeitLeadership(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  requireControlPlane(node, 'etcd forfeit leadership');
+  if (!cluster.quorumMember(node) || !node.etcdServing) return waitForEtcd(ctx, cluster);
+  const members = node.etcd.members();
+  if (members.length < 2) throw unknown('cannot forfeit leadership, only one member');
+  const leader = cluster.leaderId(node);
+  if (leader !== node.etcd.memberId()) return [{ member: '' }];
+  const next = members.find((m) => m.id !== leader);
+  return [{ member: next?.name ?? '' }];
+}
+
+/** Sends a buffer as common.Data chunks of at most 1 KiB, as Talos's chunker does. */
+export async function sendChunks(bytes: Buffer, send: Send): Promise<void> {
+  for (let at = 0; at < bytes.length; at += CHUNK_SIZE) {
+    await send({ bytes: bytes.subarray(at, at + CHUNK_SIZE) });
+  }
+}
+
+export async function etcdSnapshot(node: SimNode, cluster: ClusterView, ctx: CallContext, send: Send): Promise<void> {
+  requireControlPlane(node, 'etcd snapshot');
+  if (!node.etcdServing) {
+    await waitForEtcd(ctx, cluster, SNAPSHOT_WAIT_MS).catch(() => undefined);
+    throw unknown('failed reading etcd snapshot: context deadline exceeded');
+  }
+  await sendChunks(node.etcd.snapshot(), send);
+}
+
+/** Reads the whole upload (EtcdRecover's client stream) into a file. */
+export async function receiveUpload(stream: Readable, file: string): Promise<number> {
+  await mkdir(dirname(file), { recursive: true });
+  let size = 0;
+  const out = createWriteStream(file, { mode: 0o600 });
+  await pipeline(
+    stream,
+    async function* (source: AsyncIterable<{ bytes?: Buffer }>) {
+      for await (const chunk of source) {
+        const bytes = chunk.bytes ?? Buffer.alloc(0);
+        size += bytes.length;
+        yield bytes;
+      }
+    },
+    out,
+  );
+  return size;
+}
+
+/** EtcdRecover's preconditions, checked before the upload is stored on the node. */
+export function checkRecoverPreconditions(node: SimNode): void {
+  if (node.inMaintenance) throw unimplemented('method EtcdRecover not implemented');
+  requireControlPlane(node, 'etcd recover');
+  if (!node.state.ephemeralMounted) throw failedPrecondition('etcd service is not ready for recovery yet');
+}
+
+export async function storeUpload(node: SimNode, cluster: ClusterView, uploadedFile: string): Promise<Payload[]> {
+  cluster.countCall('recover', node);
+  checkRecoverPreconditions(node);
+  await mkdir(dirname(node.uploadPath), { recursive: true });
+  await rm(node.uploadPath, { force: true });
+  const bytes = await readFile(uploadedFile);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(node.uploadPath, bytes, { mode: 0o600 });
+  return [{}];
+}
+
+export async function bootstrap(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { recoverEtcd?: boolean; recoverSkipHashCheck?: boolean },
+): Promise<Payload[]> {
+  cluster.countCall('bootstrap', node);
+  await node.requestBootstrap(
+    { recover: Boolean(req.recoverEtcd), skipHashCheck: Boolean(req.recoverSkipHashCheck) },
+    {
+      notAvailable: () => failedPrecondition('bootstrap is not available yet'),
+      notControlPlane: () => failedPrecondition('bootstrap can only be performed on a control plane node'),
+      timeNotSynced: () => failedPrecondition('time is not in sync yet'),
+      notEmpty: () => alreadyExists('etcd data directory is not empty'),
+    },
+  );
+  return [{}];
+}
+
+// ---- files ----
+
+export async function read(node: SimNode, req: { path?: string }, send: Send): Promise<void> {
+  const path = req.path ?? '';
+  if (path === '/proc/sys/kernel/random/boot_id') {
+    await sendChunks(Buffer.from(`${node.state.bootId}\n`), send);
+    return;
+  }
+  throw unknown(`open ${path}: no such file or directory`);
+}
+
+const ETCD_DB = '/var/lib/etcd/member/snap/db';
+
+/** Copy: a .tar.gz stream of the file (entry named after its basename); file errors arrive in-band at the end. */
+export async function copy(node: SimNode, req: { rootPath?: string }, send: Send): Promise<void> {
+  const root = req.rootPath ?? '';
+  if (!isAbsolute(root)) throw unknown(`path is not absolute ${root}`);
+  let content: Buffer | null = null;
+  let fileError: string | null = null;
+  if (root === ETCD_DB && node.state.ephemeralMounted && node.etcd.hasData()) {
+    content = await readFile(node.etcd.dbPath).catch(() => null);
+  }
+  if (!content) fileError = `lstat ${root}: no such file or directory`;
+  const archive = await tarGz(content ? [{ name: root.split('/').pop() ?? 'db', bytes: content }] : []);
+  await sendChunks(archive, send);
+  if (fileError) await send({ metadata: { hostname: '', error: fileError } });
+}
+
+async function tarGz(entries: { name: string; bytes: Buffer }[]): Promise<Buffer> {
+  const pack = tarPack();
+  for (const entry of entries) {
+    pack.entry({ name: entry.name, size: entry.bytes.length, mode: 0o600, mtime: new Date() }, entry.bytes);
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  const gzip = createGzip();
+  gzip.on('data', (c: Buffer) => chunks.push(c));
+  await pipeline(pack, gzip);
+  return Buffer.concat(chunks);
+}
+
+// ---- configuration, reboot, reset ----
+
+const APPLY_MODES = ['REBOOT', 'AUTO', 'NO_REBOOT', 'STAGED', 'TRY'] as const;
+type ApplyMode = (typeof APPLY_MODES)[number];
+
+function parseConfig(data: Buffer | undefined): ReturnType<typeof parseMachineConfig> {
+  try {
+    return parseMachineConfig((data ?? Buffer.alloc(0)).toString('utf8'));
+  } catch (error) {
+    if (error instanceof InvalidConfig) throw invalidArgument(error.message);
+    throw error;
+  }
+}
+
+export function applyConfiguration(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { data?: Buffer; mode?: string; dryRun?: boolean },
+): Payload[] {
+  cluster.countCall('apply', node);
+  const mode = (APPLY_MODES.includes(req.mode as ApplyMode) ? req.mode : 'REBOOT') as ApplyMode;
+  if (node.inMaintenance && (mode === 'NO_REBOOT' || mode === 'STAGED')) {
+    const flag = mode === 'STAGED' ? 'staged' : 'no-reboot';
+    throw unimplemented(`apply configuration --mode='${flag}' is not supported in maintenance mode`);
+  }
+  const parsed = parseConfig(req.data);
+  const text = (req.data ?? Buffer.alloc(0)).toString('utf8');
+  if (req.dryRun) return [{ warnings: [], mode, modeDetails: 'Dry run: no changes applied' }];
+  if (node.inMaintenance) {
+    node.installFromMaintenance(text);
+    return [{ warnings: [], mode: 'REBOOT', modeDetails: 'Applied configuration with a reboot' }];
+  }
+  if (mode === 'STAGED') {
+    node.state.stagedConfig = text;
+    return [{ warnings: [], mode: 'STAGED', modeDetails: 'Staged configuration to be applied after the next reboot' }];
+  }
+  const needsReboot = parsed.type !== node.state.type;
+  if (needsReboot && (mode === 'NO_REBOOT' || mode === 'TRY')) {
+    throw invalidArgument(
+      `1 error occurred:\n\t* machine.type: can't be changed in ${mode === 'TRY' ? 'try' : 'no-reboot'} mode\n\n`,
+    );
+  }
+  if (needsReboot || mode === 'REBOOT') {
+    node.state.stagedConfig = text;
+    node.reboot();
+    return [{ warnings: [], mode: 'REBOOT', modeDetails: 'Applied configuration with a reboot' }];
+  }
+  node.state.config = text;
+  const used = mode === 'AUTO' ? 'NO_REBOOT' : mode;
+  return [{ warnings: [], mode: used, modeDetails: 'Applied configuration without a reboot' }];
+}
+
+export function reboot(node: SimNode, cluster: ClusterView): Payload[] {
+  cluster.countCall('reboot', node);
+  if (node.inMaintenance) throw unimplemented('method Reboot not implemented');
+  node.reboot();
+  return [{ actorId: randomUUID() }];
+}
+
+const WIPE_MODES = ['ALL', 'SYSTEM_DISK', 'USER_DISKS'];
+
+/** Reset's validation, with the texts of Talos 1.11 (and 1.14 with a dedicated ETCD partition). */
+export function reset(
+  node: SimNode,
+  cluster: ClusterView,
+  req: {
+    graceful?: boolean;
+    reboot?: boolean;
+    systemPartitionsToWipe?: { label?: string; wipe?: boolean }[];
+    mode?: string;
+  },
+): Payload[] {
+  cluster.countCall('reset', node);
+  if (node.inMaintenance) throw unimplemented('API is not implemented in maintenance mode');
+  const partitions = req.systemPartitionsToWipe ?? [];
+  const mode = WIPE_MODES.includes(req.mode ?? 'ALL') ? (req.mode ?? 'ALL') : 'ALL';
+  if (mode === 'USER_DISKS' && partitions.length > 0) {
+    throw unknown("reset failed: invalid input, wipe mode USER_DISKS doesn't support SystemPartitionsToWipe parameter");
+  }
+  const known = new Set(['STATE', 'EPHEMERAL', 'META', 'BOOT', 'EFI']);
+  for (const { label = '' } of partitions) {
+    if (label === 'ETCD') {
+      if (!node.state.etcdPartition) throw unknown('failed to reset: volume "ETCD" is not located');
+      continue;
+    }
+    if (!known.has(label)) {
+      throw unknown(
+        `failed to get volume status with label "${label}": resource VolumeStatuses.block.talos.dev(runtime/${label}@undefined) doesn't exist`,
+      );
+    }
+  }
+  const labels = partitions.filter((p) => p.wipe !== false).map((p) => p.label ?? '');
+  // A graceful reset of a control-plane node first leaves etcd, which needs quorum: without it the sequence fails.
+  const gracefulBlocked = req.graceful && node.isControlPlane && node.etcd.hasData() && !cluster.hasQuorum(node);
+  if (!gracefulBlocked) {
+    node.reset({ labels, wholeDisk: partitions.length === 0 && mode !== 'USER_DISKS' }, Boolean(req.reboot));
+  }
+  return [{ actorId: randomUUID() }];
+}
+
+// ---- COSI ----
+
+type Sensitivity = 'NON_SENSITIVE' | 'SENSITIVE';
+
+interface ResourceType {
+  type: string;
+  namespace: string;
+  aliases: string[];
+  sensitivity: Sensitivity;
+  resources(node: SimNode, cluster: ClusterView): CosiResource[];
+}
+
+interface CosiResource {
+  id: string;
+  protoSpec: Buffer;
+  yamlSpec: string;
+  owner: string;
+}
+
+const machineTypeEnum: Record<string, number> = { init: 1, controlplane: 2, worker: 3 };
+
+function volumeStatus(node: SimNode, id: string): CosiResource | null {
+  const talos114 = node.state.talosVersion === '1.14';
+  if (id === 'ETCD') {
+    if (node.state.etcdPartition) {
+      const spec = new ProtoWriter()
+        .uint(1, 6)
+        .string(2, '/dev/sda6')
+        .string(7, '/dev/sda')
+        .uint(8, 6)
+        .uint(9, 8_589_934_592)
+        .string(10, 'xfs')
+        .string(11, '/var/lib/etcd')
+        .string(13, '8.6 GB')
+        .finish();
+      const yamlSpec =
+        'phase: ready\nlocation: /dev/sda6\nparentLocation: /dev/sda\npartitionIndex: 6\nsize: 8589934592\nfilesystem: xfs\nmountLocation: /var/lib/etcd\nprettySize: 8.6 GB\ntype: partition\n';
+      return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+    }
+    const spec = new ProtoWriter().uint(1, 6).uint(16, 3).string(19, '/var/lib').finish();
+    const yamlSpec =
+      'phase: ready\ntype: directory\nmountSpec:\n    targetPath: etcd\n    parentId: /var/lib\n    selinuxLabel: system_u:object_r:etcd_data_t:s0\n    uid: 60\n    gid: 60\n    recursiveRelabel: true\n';
+    return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+  }
+  const partitions: Record<string, { index: number; fs: string; mount: string }> = {
+    STATE: { index: 5, fs: 'xfs', mount: '/system/state' },
+    EPHEMERAL: { index: talos114 && node.state.etcdPartition ? 7 : 6, fs: 'xfs', mount: '/var' },
+  };
+  const p = partitions[id];
+  if (!p) return null;
+  const spec = new ProtoWriter()
+    .uint(1, 6)
+    .string(2, `/dev/sda${p.index}`)
+    .string(7, '/dev/sda')
+    .uint(8, p.index)
+    .string(10, p.fs)
+    .string(11, p.mount)
+    .finish();
+  const yamlSpec = `phase: ready\nlocation: /dev/sda${p.index}\nparentLocation: /dev/sda\npartitionIndex: ${p.index}\nfilesystem: ${p.fs}\nmountLocation: ${p.mount}\ntype: partition\n`;
+  return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+}
+
+const RESOURCE_TYPES: ResourceType[] = [
+  {
+    type: 'MachineConfigs.config.talos.dev',
+    namespace: 'config',
+    aliases: ['machineconfigs', 'machineconfigs.config', 'machineconfigs.config.talos', 'machineconfig', 'mc', 'mcs'],
+    sensitivity: 'SENSITIVE',
+    resources: (node) => {
+      const config = node.state.config;
+      if (!config || node.inMaintenance) return [];
+      const spec = new ProtoWriter().bytes(1, Buffer.from(config)).finish();
+      const list = [{ id: 'v1alpha1', protoSpec: spec, yamlSpec: config, owner: '' }];
+      const persistent = node.state.stagedConfig ?? config;
+      list.push({
+        id: 'persistent',
+        protoSpec: new ProtoWriter().bytes(1, Buffer.from(persistent)).finish(),
+        yamlSpec: persistent,
+        owner: '',
+      });
+      return list;
+    },
+  },
+  {
+    type: 'MachineTypes.config.talos.dev',
+    namespace: 'config',
+    aliases: ['machinetypes', 'machinetypes.config', 'machinetypes.config.talos', 'machinetype', 'mt', 'mts'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) => {
+      const type = node.state.type ?? 'unknown';
+      const spec = new ProtoWriter().uint(1, machineTypeEnum[type] ?? 0).finish();
+      return [{ id: 'machine-type', protoSpec: spec, yamlSpec: `${type}\n`, owner: 'config.MachineTypeController' }];
+    },
+  },
+  {
+    type: 'VolumeStatuses.block.talos.dev',
+    namespace: 'runtime',
+    aliases: ['volumestatuses', 'volumestatus', 'vs', 'volumestatuses.block', 'volumestatuses.block.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) =>
+      node.inMaintenance ? [] : ['EPHEMERAL', 'ETCD', 'STATE'].flatMap((id) => volumeStatus(node, id) ?? []),
+  },
+  {
+    type: 'Services.v1alpha1.talos.dev',
+    namespace: 'runtime',
+    aliases: ['services', 'service', 'svc', 'services.v1alpha1', 'services.v1alpha1.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) =>
+      Object.values(node.state.services)
+        .filter((s) => s.state === 'Running')
+        .map((s) => ({
+          id: s.id,
+          protoSpec: new ProtoWriter().bool(1, true).bool(2, s.health.healthy).bool(3, s.health.unknown).finish(),
+          yamlSpec: `running: true\nhealthy: ${s.health.healthy}\nunknown: ${s.health.unknown}\n`,
+          owner: 'v1alpha1.ServiceController',
+        })),
+  },
+  {
+    type: 'EtcdMembers.etcd.talos.dev',
+    namespace: 'etcd',
+    aliases: ['etcdmembers', 'etcdmember', 'etcdmembers.etcd', 'etcdmembers.etcd.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node, cluster) => {
+      const id = node.etcd.memberId();
+      const healthy = node.state.services.etcd?.health.healthy && cluster.hasQuorum(node);
+      if (!id || !healthy) return [];
+      return [
+        {
+          id: 'local',
+          protoSpec: new ProtoWriter().string(1, id).finish(),
+          yamlSpec: `memberID: ${id}\n`,
+          owner: 'etcd.MemberController',
+        },
+      ];
+    },
+  },
+];
+
+const RD_TYPE = 'ResourceDefinitions.meta.cosi.dev';
+const NAMESPACES = new Set(['config', 'runtime', 'etcd', 'meta', 'network', 'secrets', 'cluster', 'k8s', 'v1alpha1']);
+
+function resourceDefinitions(): CosiResource[] {
+  return [...RESOURCE_TYPES].map((t) => {
+    const w = new ProtoWriter()
+      .string(1, t.type)
+      .string(2, t.type.split('.')[0] ?? t.type)
+      .string(3, t.namespace);
+    for (const alias of t.aliases) w.string(5, alias);
+    w.uint(7, t.sensitivity === 'SENSITIVE' ? 1 : 0);
+    const yamlSpec = `resourceType: ${t.type}\ndisplayType: ${t.type.split('.')[0]}\ndefaultNamespace: ${t.namespace}\nallAliases:\n${t.aliases.map((a) => `    - ${a}`).join('\n')}\nsensitivity: ${t.sensitivity === 'SENSITIVE' ? 1 : 0}\n`;
+    return { id: t.type.toLowerCase(), protoSpec: w.finish(), yamlSpec, owner: '' };
+  });
+}
+
+function resourceMessage(namespace: string, type: string, r: CosiResource): Payload {
+  const now = timestamp(Date.now());
+  return {
+    metadata: {
+      namespace,
+      type,
+      id: r.id,
+      version: '1',
+      owner: r.owner,
+      phase: 'running',
+      created: now,
+      updated: now,
+      finalizers: [],
+      labels: {},
+      annotations: {},
+    },
+    spec: { protoSpec: r.protoSpec, yamlSpec: r.yamlSpec },
+  };
+}
+
+/** The access filter of internal/app/resources/access.go, then the lookup. */
+function cosiLookup(
+  node: SimNode,
+  cluster: ClusterView,
+  namespace: string,
+  type: string,
+): { namespace: string; type: string; resources: CosiResource[] } {
+  if (!NAMESPACES.has(namespace)) throw permissionDenied(`namespace "${namespace}" is not supported`);
+  if (type === RD_TYPE) return { namespace, type, resources: namespace === 'meta' ? resourceDefinitions() : [] };
+  const rt = RESOURCE_TYPES.find((t) => t.type === type);
+  if (!rt) throw permissionDenied(`resource type "${type}" is not supported`);
+  // In maintenance mode a LAN client only has os:reader: sensitive types are refused.
+  if (rt.sensitivity === 'SENSITIVE' && node.inMaintenance) throw permissionDenied('not authorized');
+  return { namespace, type, resources: rt.namespace === namespace ? rt.resources(node, cluster) : [] };
+}
+
+export function cosiGet(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { namespace?: string; type?: string; id?: string },
+): Payload {
+  const namespace = req.namespace ?? '';
+  const type = req.type ?? '';
+  const found = cosiLookup(node, cluster, namespace, type);
+  const resource = found.resources.find((r) => r.id === req.id);
+  if (!resource) throw notFound(`resource ${type}(${namespace}/${req.id ?? ''}@undefined) doesn't exist`);
+  return { resource: resourceMessage(namespace, type, resource) };
+}
+
+export async function cosiList(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { namespace?: string; type?: string },
+  send: Send,
+): Promise<void> {
+  const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '');
+  for (const r of found.resources) await send({ resource: resourceMessage(found.namespace, found.type, r) });
+}
+
+/** The methods a blank machine in maintenance mode answers from the LAN (facts §4.5); everything else is refused. */
+export function maintenanceRefusal(method: string): RpcError | null {
+  if (['ApplyConfiguration', 'Get', 'List', 'Watch'].includes(method)) return null;
+  if (['Version', 'Upgrade', 'Reset', 'MetaWrite', 'MetaDelete'].includes(method)) {
+    return unimplemented('API is not implemented in maintenance mode');
+  }
+  return unimplemented(`method ${method} not implemented`);
+}

@@ -1,0 +1,755 @@
+/**
+ * The simulated cluster: builds a scenario's nodes (or restores a saved drill), decides quorum and membership across
+ * members, serves them on the wire, writes the talosconfig and the trainee's `given/` files, and reports what data a
+ * recovery lost.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, existsSync } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { buildEtcdSnapshot, type HistoryEvent } from '../etcd/writer.js';
+import {
+  caFromJson,
+  caToJson,
+  generateCa,
+  issueClientCert,
+  issueServerCert,
+  spkiFingerprint,
+  talosconfigYaml,
+  type CertificateAuthority,
+  type PemPair,
+} from '../talos/pki.js';
+import type { ClusterView } from './api.js';
+import { SimClock } from './clock.js';
+import {
+  liveKeysOf,
+  memberFor,
+  ModelEtcd,
+  randomMemberId,
+  type EtcdMemberInfo,
+  type SavedEtcd,
+} from './etcd-backend.js';
+import { FaultInjector } from './faults.js';
+import { generateClusterSecrets, machineConfigYaml } from './machine-config.js';
+import { SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
+import { loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
+import { SimWire } from './server.js';
+import { readEtcdContent } from './snapshot-read.js';
+import {
+  DEFAULT_ADDRESS_BASE,
+  DEFAULT_SIM_PORT,
+  SIM_CONTEXT,
+  type DataReport,
+  type DestructiveCalls,
+  type SimCluster,
+  type SimNodeView,
+  type StartOptions,
+} from './types.js';
+
+/** A simulator start that cannot go ahead: the message is the one sentence the user sees. */
+export class SimStartError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'usage' | 'failure' = 'failure',
+  ) {
+    super(message);
+  }
+}
+
+interface SavedState {
+  format: 'talos-dr-sim-state/1';
+  scenario: Scenario;
+  addressBase: string;
+  port: number;
+  speed: number;
+  ca: string;
+  client: PemPair;
+  serverCerts: Record<string, PemPair>;
+  maintenanceCerts: Record<string, PemPair>;
+  originalConfigs: Record<string, string>;
+  fullHistory: SavedHistory;
+  originalMembers: EtcdMemberInfo[];
+  lastWriteRevision: number;
+  restored: { node: string; revision: number; snapshotKeys: [string, string][] } | null;
+  faultsRemaining: number[];
+  nodes: { state: NodeState; etcd: SavedEtcd; calls: SimNode['calls'] }[];
+}
+
+type SavedHistory = (
+  | { kind: 'put'; value: string; revision: number; key: string; createRevision: number; version: number }
+  | { kind: 'delete'; revision: number; key: string }
+)[];
+
+const toSavedHistory = (h: HistoryEvent[]): SavedHistory =>
+  h.map((e) => (e.kind === 'put' ? { ...e, value: Buffer.from(e.value).toString('base64') } : { ...e }));
+const fromSavedHistory = (h: SavedHistory): HistoryEvent[] =>
+  h.map((e) => (e.kind === 'put' ? { ...e, value: Buffer.from(e.value, 'base64') } : { ...e }));
+
+const KINDS = ['pods', 'services/specs', 'configmaps', 'secrets', 'deployments', 'leases'];
+const NAMESPACES = ['default', 'kube-system', 'monitoring', 'payments'];
+
+/** Kubernetes-like history: creates, a few updates and deletes, one change per revision (starting at 2). */
+function generateHistory(keys: number, valueBytes: number): HistoryEvent[] {
+  const history: HistoryEvent[] = [];
+  const versions = new Map<string, { created: number; version: number }>();
+  let revision = 1;
+  const put = (key: string): void => {
+    revision++;
+    const prior = versions.get(key);
+    const state = prior ? { created: prior.created, version: prior.version + 1 } : { created: revision, version: 1 };
+    versions.set(key, state);
+    const body = JSON.stringify({ kind: key.split('/')[2], name: key.split('/').pop(), rev: revision });
+    const value = Buffer.alloc(Math.max(valueBytes, body.length), ' ');
+    value.write(body);
+    history.push({ kind: 'put', revision, key, value, createRevision: state.created, version: state.version });
+  };
+  const names: string[] = [];
+  for (let i = 0; i < keys; i++) {
+    const kind = KINDS[i % KINDS.length] ?? 'pods';
+    const ns = NAMESPACES[Math.floor(i / KINDS.length) % NAMESPACES.length] ?? 'default';
+    const name = `/registry/${kind}/${ns}/app-${String(i).padStart(4, '0')}`;
+    names.push(name);
+    put(name);
+  }
+  // Some churn, as a live cluster has: leases renewed, a few objects deleted.
+  names.filter((n) => n.includes('/leases/')).forEach(put);
+  for (const name of names.filter((_, i) => i % 17 === 5)) {
+    revision++;
+    history.push({ kind: 'delete', revision, key: name });
+    versions.delete(name);
+  }
+  return history;
+}
+
+const lastRevision = (h: readonly HistoryEvent[]): number => h[h.length - 1]?.revision ?? 0;
+
+function validateAddressBase(base: string, count: number): void {
+  const match = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(base);
+  const parts = match ? match.slice(1).map(Number) : [];
+  if (!match || parts.some((p) => p > 255) || (parts[2] ?? 0) < 1) {
+    throw new SimStartError(
+      `--address-base ${base} is not a loopback address like 127.0.0.2; the simulator only listens on 127.0.0.0/8.`,
+      'usage',
+    );
+  }
+  if ((parts[2] ?? 0) + count - 1 > 254) {
+    throw new SimStartError(
+      `--address-base ${base} leaves no room for ${count} nodes; pick a lower last number, e.g. 127.0.0.2.`,
+      'usage',
+    );
+  }
+}
+
+async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new SimStartError(`Cannot write to ${dir}; pick a folder you can write to with --dir.`);
+  }
+}
+
+function etcdServiceHistory(condition: ScenarioNode['etcd'], timeSync: boolean, now: number): ServiceRecord {
+  const events: ServiceRecord['events'] = [];
+  const at = (msg: string, state: string, ago: number): void => {
+    events.push({ msg, state, ts: now - ago * 1000 });
+  };
+  at('Starting service', 'Starting', 86_400);
+  at('Waiting for service "cri" to be "up", time sync, network', 'Waiting', 86_399);
+  if (!timeSync) {
+    at('Waiting for time sync', 'Waiting', 86_398);
+  } else if (condition === 'wiped') {
+    at('Running pre state', 'Preparing', 1_200);
+  } else {
+    at('Running pre state', 'Preparing', 86_396);
+    at('Creating service runner', 'Preparing', 86_395);
+    at(`Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`, 'Running', 86_394);
+    at('Health check successful', 'Running', 86_380);
+    if (condition === 'no-quorum' || condition === 'not-serving')
+      at('Health check failed: context deadline exceeded', 'Running', 600);
+    if (condition === 'crashloop') {
+      at('Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2', 'Waiting', 30);
+    }
+    if (condition === 'stopped') at('Service finished successfully', 'Finished', 900);
+  }
+  const last = events[events.length - 1];
+  const healthy = last?.state === 'Running' && condition === 'healthy';
+  const lastChange = events.filter((e) => e.msg.startsWith('Health')).at(-1)?.ts ?? now;
+  return {
+    id: 'etcd',
+    state: last?.state ?? 'Waiting',
+    events,
+    health:
+      last?.state === 'Running'
+        ? { unknown: false, healthy, lastMessage: healthy ? '' : 'context deadline exceeded', lastChange }
+        : { unknown: true, healthy: false, lastMessage: '', lastChange: -62135596800000 },
+  };
+}
+
+class Simulator implements SimCluster, ClusterView, ClusterHooks {
+  readonly context = SIM_CONTEXT;
+  readonly clock: SimClock;
+  readonly nodesList: SimNode[] = [];
+  private wire!: SimWire;
+  private faultInjector!: FaultInjector;
+  private stopped = false;
+  private kicking = false;
+  private kickAgain = false;
+  endpoints: string[] = [];
+  nodes: string[] = [];
+  allNodes: string[] = [];
+  port = 0;
+  talosconfigPath = '';
+  caPem = '';
+  maintenanceFingerprints: Record<string, string> = {};
+  scenario;
+
+  constructor(
+    readonly def: Scenario,
+    readonly dir: string,
+    readonly addressBase: string,
+    speed: number,
+    readonly pki: {
+      ca: CertificateAuthority;
+      client: PemPair;
+      serverCerts: Record<string, PemPair>;
+      maintenanceCerts: Record<string, PemPair>;
+    },
+    readonly originalConfigs: Record<string, string>,
+    readonly fullHistory: HistoryEvent[],
+    readonly originalMembers: EtcdMemberInfo[],
+    readonly lastWriteRevision: number,
+    private restored: SavedState['restored'],
+  ) {
+    this.clock = new SimClock(speed);
+    this.scenario = scenarioInfo(def, addressBase);
+    this.caPem = pki.ca.certPem;
+  }
+
+  get timing(): Scenario['timing'] {
+    return this.def.timing;
+  }
+
+  // ---- quorum and membership ----
+
+  private clusterMembers(clusterId: string): EtcdMemberInfo[] {
+    const holders = this.nodesList.filter((n) => n.etcd.clusterId() === clusterId);
+    const best = holders.sort((a, b) => b.etcd.status().raftIndex - a.etcd.status().raftIndex)[0];
+    return best ? best.etcd.members() : [];
+  }
+
+  private voters(clusterId: string): SimNode[] {
+    const ids = new Set(this.clusterMembers(clusterId).map((m) => m.id));
+    return this.nodesList.filter(
+      (n) =>
+        n.etcd.clusterId() === clusterId &&
+        n.state.mode === 'running' &&
+        n.etcd.isRunning() &&
+        n.reachable &&
+        ids.has(n.etcd.memberId() ?? ''),
+    );
+  }
+
+  private clusterHasQuorum(clusterId: string | null): boolean {
+    if (!clusterId) return false;
+    const members = this.clusterMembers(clusterId).length;
+    return members > 0 && this.voters(clusterId).length > members / 2;
+  }
+
+  hasQuorum(node: SimNode): boolean {
+    return this.clusterHasQuorum(node.etcd.clusterId());
+  }
+
+  leaderId(node: SimNode): string | null {
+    const id = node.etcd.clusterId();
+    if (!id || !this.clusterHasQuorum(id)) return null;
+    return this.voters(id)[0]?.etcd.memberId() ?? null;
+  }
+
+  quorumMember(node: SimNode): SimNode | null {
+    const own = node.etcd.clusterId();
+    const ids = own
+      ? [own]
+      : [...new Set(this.nodesList.map((n) => n.etcd.clusterId()).filter((c): c is string => c !== null))];
+    for (const id of ids) {
+      if (!this.clusterHasQuorum(id)) continue;
+      const member = this.voters(id).find((n) => n.etcdServing);
+      if (member) return member;
+    }
+    return null;
+  }
+
+  joinSource(joiner: SimNode): SimNode | null {
+    return this.quorumMember(joiner);
+  }
+
+  async replicateMembership(source: SimNode): Promise<void> {
+    const id = source.etcd.clusterId();
+    const members = source.etcd.members();
+    for (const node of this.nodesList) {
+      if (node !== source && id && node.etcd.clusterId() === id) await node.etcd.applyMembership(members);
+    }
+  }
+
+  async removeMember(node: SimNode, memberId: string): Promise<boolean> {
+    const source = this.quorumMember(node);
+    if (!source) return false;
+    const members = source.etcd.members();
+    if (!members.some((m) => m.id === memberId)) return false;
+    const remaining = members.filter((m) => m.id !== memberId);
+    const id = source.etcd.clusterId();
+    for (const n of this.nodesList) {
+      if (id && n.etcd.clusterId() === id && n.etcd.memberId() !== memberId) await n.etcd.applyMembership(remaining);
+    }
+    this.kick();
+    return true;
+  }
+
+  /** Re-evaluates quorum, serving, health and joins everywhere; coalesces nested calls. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.kicking) {
+      this.kickAgain = true;
+      return;
+    }
+    this.kicking = true;
+    try {
+      do {
+        this.kickAgain = false;
+        for (const node of this.nodesList) {
+          const quorum = this.hasQuorum(node);
+          if (quorum && node.etcd.isRunning() && node.state.mode === 'running') node.state.etcdServing = true;
+          node.refreshEtcdHealth(quorum);
+        }
+        for (const node of this.nodesList) node.tryJoin();
+      } while (this.kickAgain);
+    } finally {
+      this.kicking = false;
+    }
+  }
+
+  countCall(kind: keyof DestructiveCalls, node: SimNode): void {
+    node.calls[kind]++;
+  }
+
+  clockSleep(simMs: number, signal: AbortSignal): Promise<boolean> {
+    return this.clock.sleep(simMs, signal);
+  }
+
+  onRestored(node: SimNode, snapshotFile: string): void {
+    const revision = node.etcd.revision() ?? 0;
+    void readFile(snapshotFile).then((file) => {
+      const db = file.length % 512 === 32 ? file.subarray(0, file.length - 32) : file;
+      const keys = liveKeysOf(readEtcdContent(Buffer.from(db)).history);
+      this.restored = { node: node.address, revision, snapshotKeys: [...keys] };
+    });
+    this.restored = { node: node.address, revision, snapshotKeys: [...node.etcd.liveKeys()] };
+  }
+
+  async relisten(node: SimNode): Promise<void> {
+    if (!this.stopped) await this.wire.relisten(node);
+  }
+
+  resolve(target: string): SimNode | undefined {
+    const host = target.replace(/^\[|\]$/g, '').replace(/:\d+$/, '');
+    return this.nodesList.find((n) => n.address === host || n.hostname === host);
+  }
+
+  // ---- SimCluster ----
+
+  destructiveCalls(): DestructiveCalls {
+    const calls: DestructiveCalls = { reset: {}, bootstrap: {}, apply: {}, reboot: {}, recover: {} };
+    for (const node of this.nodesList) {
+      for (const kind of Object.keys(calls) as (keyof DestructiveCalls)[]) calls[kind][node.address] = node.calls[kind];
+    }
+    return calls;
+  }
+
+  dataReport(): DataReport {
+    const restored = this.restored;
+    if (!restored)
+      return {
+        lastWriteRevision: this.lastWriteRevision,
+        restoredRevision: null,
+        lostRevisions: 0,
+        keysMatchSnapshot: null,
+      };
+    const node = this.nodesList.find((n) => n.address === restored.node);
+    const now = node ? [...node.etcd.liveKeys()] : [];
+    const expected = new Map(restored.snapshotKeys);
+    const match = now.length === expected.size && now.every(([k, v]) => expected.get(k) === v);
+    return {
+      lastWriteRevision: this.lastWriteRevision,
+      restoredRevision: restored.revision,
+      lostRevisions: Math.max(0, this.lastWriteRevision - restored.revision),
+      keysMatchSnapshot: match,
+    };
+  }
+
+  view(): SimNodeView[] {
+    return this.nodesList.map((n) => ({
+      address: n.address,
+      hostname: n.hostname,
+      machineType: n.inMaintenance || !n.state.type ? 'maintenance' : n.state.type,
+      etcdState: n.etcdState,
+      reachable: n.reachable,
+      etcdRevision: n.etcd.revision(),
+    }));
+  }
+
+  async writeGiven(incidentDir: string): Promise<string[]> {
+    const written: string[] = [];
+    const put = async (relative: string, content: Buffer | string): Promise<void> => {
+      const path = join(incidentDir, relative);
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        await writeFile(path, content, { flag: 'wx', mode: 0o600 });
+        written.push(path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    };
+    for (const file of this.scenario.given) {
+      if (file.kind === 'machine-config' && file.node) await put(file.path, this.originalConfigs[file.node] ?? '');
+    }
+    const snapshot = this.def.given.snapshot;
+    const file = this.scenario.given.find((g) => g.kind === 'snapshot');
+    if (snapshot && file) {
+      const upTo = this.lastWriteRevision - snapshot.revisionsBehind;
+      const history = this.fullHistory.filter((e) => e.revision <= upTo);
+      const members = this.originalMembers.map((m) => ({
+        id: m.id,
+        name: m.name,
+        peerURLs: m.peerUrls,
+        clientURLs: m.clientUrls,
+      }));
+      await put(file.path, buildEtcdSnapshot({ history, consistentIndex: 1000 + history.length, members }));
+    }
+    return written;
+  }
+
+  async saveState(path: string): Promise<void> {
+    const state: SavedState = {
+      format: 'talos-dr-sim-state/1',
+      scenario: this.def,
+      addressBase: this.addressBase,
+      port: this.port,
+      speed: this.clock.speed,
+      ca: caToJson(this.pki.ca),
+      client: this.pki.client,
+      serverCerts: this.pki.serverCerts,
+      maintenanceCerts: this.pki.maintenanceCerts,
+      originalConfigs: this.originalConfigs,
+      fullHistory: toSavedHistory(this.fullHistory),
+      originalMembers: this.originalMembers,
+      lastWriteRevision: this.lastWriteRevision,
+      restored: this.restored,
+      faultsRemaining: this.faultInjector.remaining,
+      nodes: this.nodesList.map((n) => ({ state: n.state, etcd: n.etcd.save(), calls: { ...n.calls } })),
+    };
+    await writeFileAtomic(path, `${JSON.stringify(state)}\n`, { mode: 0o600 });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clock.stop();
+    await this.wire.close();
+  }
+
+  // ---- start ----
+
+  attach(nodes: SimNode[], faults: FaultInjector): void {
+    this.nodesList.push(...nodes);
+    this.faultInjector = faults;
+    this.wire = new SimWire(
+      { view: this, faults, resolve: (t) => this.resolve(t), scratchDir: join(this.dir, 'scratch') },
+      {
+        caPem: this.pki.ca.certPem,
+        serverCert: (n) => this.pki.serverCerts[n.address] as PemPair,
+        maintenanceCert: (n) => this.pki.maintenanceCerts[n.address] as PemPair,
+      },
+    );
+  }
+
+  async listen(port: number): Promise<void> {
+    try {
+      this.port = await this.wire.listenAll(this.nodesList, port);
+    } catch (error) {
+      await this.wire.close();
+      const text = error instanceof Error ? error.message : String(error);
+      if (/EADDRINUSE|address already in use|No address added/i.test(text)) {
+        throw new SimStartError(
+          `Port ${port} is already in use on ${this.addressBase}; pick another with --port (0 picks a free one) or another --address-base.`,
+        );
+      }
+      if (/EADDRNOTAVAIL|Cannot assign/i.test(text)) {
+        throw new SimStartError(
+          `Cannot listen on ${this.addressBase}; use a 127.x.y.z address with --address-base.`,
+          'usage',
+        );
+      }
+      throw new SimStartError(`The simulator could not listen on port ${port}: ${text.split('\n')[0]}.`);
+    }
+    const controlPlane = this.def.nodes
+      .map((n, i) => ({ n, address: nodeAddress(this.addressBase, i) }))
+      .filter(({ n }) => n.type !== 'worker');
+    this.nodes = controlPlane.map((c) => c.address);
+    this.endpoints = this.nodes.map((a) => `${a}:${this.port}`);
+    this.allNodes = this.nodesList.map((n) => n.address);
+    for (const [address, cert] of Object.entries(this.pki.maintenanceCerts)) {
+      this.maintenanceFingerprints[address] = spkiFingerprint(cert.certPem);
+    }
+  }
+
+  async writeTalosconfig(path: string): Promise<void> {
+    const yaml = talosconfigYaml({
+      context: SIM_CONTEXT,
+      endpoints: this.endpoints,
+      nodes: this.nodes,
+      ca: this.pki.ca,
+      client: this.pki.client,
+    });
+    try {
+      await writeFile(path, yaml, { flag: 'wx', mode: 0o600 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new SimStartError(
+          `${path} already exists; the simulator never overwrites a talosconfig, so pick another --dir or remove it.`,
+          'usage',
+        );
+      }
+      throw new SimStartError(`Cannot write ${path}; pick a folder you can write to with --dir.`);
+    }
+    this.talosconfigPath = path;
+  }
+}
+
+function freshNodeState(address: string, sn: ScenarioNode, def: Scenario, config: string | null): NodeState {
+  return {
+    address,
+    hostname: sn.hostname,
+    type: sn.state === 'maintenance' ? null : sn.type,
+    mode: sn.state === 'maintenance' ? 'maintenance' : sn.state === 'down' ? 'off' : 'running',
+    config,
+    stagedConfig: null,
+    talosVersion: def.talosVersion,
+    etcdPartition: def.etcdPartition,
+    ephemeralMounted: sn.state === 'running',
+    timeSynced: sn.timeSync,
+    etcdServing: sn.etcd === 'healthy' || sn.etcd === 'no-quorum',
+    etcdCrashes: sn.etcd === 'crashloop',
+    bootstrap: null,
+    pendingReset: null,
+    bootId: randomBytes(16)
+      .toString('hex')
+      .replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
+    services: {},
+    eventLog: [],
+  };
+}
+
+async function issuePki(addresses: { address: string; hostname: string; maintenance: boolean }[]) {
+  const ca = await generateCa();
+  const client = await issueClientCert(ca, { roles: ['os:admin'] });
+  const serverCerts: Record<string, PemPair> = {};
+  const maintenanceCerts: Record<string, PemPair> = {};
+  for (const { address, hostname } of addresses) {
+    serverCerts[address] = await issueServerCert(ca, { ips: [address], dnsNames: [hostname] });
+    // A blank machine makes its own throwaway CA and certificate; nobody can verify it, talosctl pins or skips.
+    const own = await generateCa({ commonName: 'maintenance' });
+    maintenanceCerts[address] = await issueServerCert(own, { ips: [address], dnsNames: ['talos-maintenance'] });
+  }
+  return { ca, client, serverCerts, maintenanceCerts };
+}
+
+async function buildFresh(def: Scenario, dir: string, base: string, speed: number): Promise<Simulator> {
+  const addresses = def.nodes.map((n, i) => ({
+    address: nodeAddress(base, i),
+    hostname: n.hostname,
+    maintenance: n.state === 'maintenance',
+  }));
+  const pki = await issuePki(addresses);
+  const secrets = generateClusterSecrets();
+  const firstCp = addresses[def.nodes.findIndex((n) => n.type !== 'worker')]?.address ?? base;
+  const originalConfigs: Record<string, string> = {};
+  def.nodes.forEach((n, i) => {
+    const address = nodeAddress(base, i);
+    originalConfigs[address] = machineConfigYaml(secrets, {
+      type: n.type,
+      hostname: n.hostname,
+      address,
+      talosVersion: def.talosVersion,
+      clusterName: 'talos-dr-sim',
+      controlPlaneEndpoint: `https://${firstCp}:6443`,
+      etcdPartition: def.etcdPartition,
+    });
+  });
+  const fullHistory = generateHistory(def.data.keys, def.data.valueBytes);
+  const lastWriteRevision = lastRevision(fullHistory);
+  const clusterId = randomMemberId();
+  const members = def.nodes
+    .map((n, i) => ({ n, address: nodeAddress(base, i) }))
+    .filter(({ n }) => n.type !== 'worker')
+    .map(({ n, address }) => memberFor({ name: n.hostname, address }));
+  const sim = new Simulator(def, dir, base, speed, pki, originalConfigs, fullHistory, members, lastWriteRevision, null);
+  const nodes: SimNode[] = [];
+  for (const [i, sn] of def.nodes.entries()) {
+    const address = nodeAddress(base, i);
+    const root = join(dir, 'nodes', address);
+    const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'));
+    const state = freshNodeState(
+      address,
+      sn,
+      def,
+      sn.state === 'maintenance' ? null : (originalConfigs[address] ?? null),
+    );
+    const node = new SimNode(i, state, etcd, root, sim);
+    if (sn.state !== 'maintenance') {
+      state.services = baseServicesFor(sn.type !== 'worker');
+      if (sn.type !== 'worker' && sn.etcd === 'wiped') {
+        state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now());
+      } else if (sn.type !== 'worker') {
+        const member = members.find((m) => m.name === sn.hostname);
+        const history = fullHistory.slice(0, Math.max(0, fullHistory.length - sn.behind));
+        await etcd.seed({
+          clusterId,
+          memberId: member?.id ?? randomMemberId(),
+          members,
+          history,
+          consistentIndex: 5000 + history.length * 3,
+          raftTerm: 7,
+        });
+        state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now());
+        if (sn.timeSync && (sn.etcd === 'healthy' || sn.etcd === 'no-quorum' || sn.etcd === 'not-serving'))
+          etcd.start();
+      }
+    }
+    nodes.push(node);
+  }
+  const faults = new FaultInjector(def.faults, sim.clock);
+  sim.attach(nodes, faults);
+  faults.applyUnreachable(nodes);
+  return sim;
+}
+
+function baseServicesFor(controlPlane: boolean): Record<string, ServiceRecord> {
+  const now = Date.now() - 86_400_000;
+  const ids = ['apid', 'auditd', 'containerd', 'cri', 'dashboard', 'kubelet', 'machined', 'syslogd', 'udevd'];
+  if (controlPlane) ids.push('trustd');
+  const services: Record<string, ServiceRecord> = {};
+  for (const id of ids.sort()) {
+    services[id] = {
+      id,
+      state: 'Running',
+      events: [
+        { msg: 'Starting service', state: 'Starting', ts: now },
+        { msg: 'Health check successful', state: 'Running', ts: now + 5000 },
+      ],
+      health: { unknown: false, healthy: true, lastMessage: '', lastChange: now + 5000 },
+    };
+  }
+  return services;
+}
+
+async function buildRestored(saved: SavedState, dir: string, speed: number | undefined): Promise<Simulator> {
+  const ca = await caFromJson(saved.ca);
+  const pki = { ca, client: saved.client, serverCerts: saved.serverCerts, maintenanceCerts: saved.maintenanceCerts };
+  const sim = new Simulator(
+    saved.scenario,
+    dir,
+    saved.addressBase,
+    speed ?? saved.speed,
+    pki,
+    saved.originalConfigs,
+    fromSavedHistory(saved.fullHistory),
+    saved.originalMembers,
+    saved.lastWriteRevision,
+    saved.restored,
+  );
+  const nodes: SimNode[] = [];
+  for (const [i, entry] of saved.nodes.entries()) {
+    const root = join(dir, 'nodes', entry.state.address);
+    const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'));
+    await etcd.load(entry.etcd);
+    const node = new SimNode(i, entry.state, etcd, root, sim);
+    Object.assign(node.calls, entry.calls);
+    nodes.push(node);
+  }
+  sim.attach(nodes, new FaultInjector(saved.scenario.faults, sim.clock, saved.faultsRemaining));
+  return sim;
+}
+
+/** Steps that were in flight when the state was saved continue from where they stood. */
+async function resumeInFlight(sim: Simulator): Promise<void> {
+  for (const node of sim.nodesList) {
+    if (node.state.mode === 'resetting') await node.finishReset();
+    else if (node.state.mode === 'rebooting') await node.boot();
+    else if (node.state.mode === 'running' && node.isControlPlane) {
+      const etcdState = node.etcdState;
+      const crashed = node.state.etcdCrashes;
+      if (
+        !crashed &&
+        (etcdState === 'Starting' || etcdState === 'Preparing' || (etcdState === 'Waiting' && node.state.timeSynced))
+      ) {
+        node.startEtcdService();
+      }
+    }
+  }
+  sim.kick();
+}
+
+async function loadSavedState(path: string): Promise<SavedState> {
+  let saved: SavedState;
+  try {
+    saved = JSON.parse(await readFile(path, 'utf8')) as SavedState;
+  } catch {
+    throw new SimStartError(
+      `Cannot read the saved simulator state ${path}; it is missing or damaged, so start the drill afresh.`,
+    );
+  }
+  if (saved.format !== 'talos-dr-sim-state/1') {
+    throw new SimStartError(`${path} is not a talos-dr simulator state; start the drill afresh.`);
+  }
+  return saved;
+}
+
+export async function startSimulator(opts: StartOptions): Promise<SimCluster> {
+  const dir = resolve(opts.dir);
+  const speed = opts.speed ?? 1;
+  const saved = opts.restoreFrom ? await loadSavedState(opts.restoreFrom) : null;
+  const def = saved ? saved.scenario : loadScenarioOrExplain(opts.scenario);
+  const base = opts.addressBase ?? saved?.addressBase ?? DEFAULT_ADDRESS_BASE;
+  validateAddressBase(base, def.nodes.length);
+  await ensureWritableDir(dir);
+  const talosconfigPath = resolve(opts.talosconfigPath ?? join(dir, 'talosconfig'));
+  // A resumed drill finds the talosconfig this simulator wrote before (same CA and client): it is kept as it is.
+  const reuseTalosconfig = saved !== null && existsSync(talosconfigPath);
+  if (!reuseTalosconfig && existsSync(talosconfigPath)) {
+    throw new SimStartError(
+      `${talosconfigPath} already exists; the simulator never overwrites a talosconfig, so pick another --dir or remove it.`,
+      'usage',
+    );
+  }
+  const sim = saved ? await buildRestored(saved, dir, opts.speed) : await buildFresh(def, dir, base, speed);
+  await sim.listen(opts.port ?? (saved ? saved.port : DEFAULT_SIM_PORT));
+  try {
+    if (reuseTalosconfig) sim.talosconfigPath = talosconfigPath;
+    else await sim.writeTalosconfig(talosconfigPath);
+  } catch (error) {
+    await sim.stop();
+    throw error;
+  }
+  if (saved) await resumeInFlight(sim);
+  else sim.kick();
+  return sim;
+}
+
+function loadScenarioOrExplain(name: string): Scenario {
+  try {
+    return loadScenario(name);
+  } catch (error) {
+    throw new SimStartError((error as Error).message, 'usage');
+  }
+}

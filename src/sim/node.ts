@@ -1,0 +1,426 @@
+/**
+ * One simulated Talos node: its machine type and configuration, its services with Talos's states and events, its
+ * EPHEMERAL (and optional ETCD) volume, time sync, and the slow things a real node does (reboot, reset, join,
+ * restore) on the simulated clock. The wire (server.ts) calls into it; quorum and membership are decided with the
+ * cluster through ClusterHooks.
+ */
+import { randomUUID } from 'node:crypto';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SimClock } from './clock.js';
+import { EtcdRestoreError, type EtcdBackend } from './etcd-backend.js';
+import { parseMachineConfig, type MachineTypeName } from './machine-config.js';
+import type { Scenario } from './scenario.js';
+
+export type MachineMode = 'running' | 'maintenance' | 'rebooting' | 'resetting' | 'off';
+
+export interface ServiceEventRecord {
+  msg: string;
+  state: string;
+  /** ms since the epoch */
+  ts: number;
+}
+
+export interface ServiceRecord {
+  id: string;
+  state: string;
+  events: ServiceEventRecord[];
+  health: { unknown: boolean; healthy: boolean; lastMessage: string; lastChange: number };
+}
+
+export interface NodeState {
+  address: string;
+  hostname: string;
+  /** null on a blank machine (no configuration yet). */
+  type: MachineTypeName | null;
+  mode: MachineMode;
+  config: string | null;
+  stagedConfig: string | null;
+  talosVersion: '1.11' | '1.14';
+  etcdPartition: boolean;
+  ephemeralMounted: boolean;
+  timeSynced: boolean;
+  /** The local etcd serves clients (it registered with a quorum since it last started). */
+  etcdServing: boolean;
+  /** The etcd process exits at once (damaged data): the restart loop of Talos's runner. */
+  etcdCrashes: boolean;
+  bootstrap: { recover: boolean; skipHashCheck: boolean } | null;
+  /** A reset in progress (so a restored simulator can finish it). */
+  pendingReset: { labels: string[]; wholeDisk: boolean; reboot: boolean } | null;
+  bootId: string;
+  services: Record<string, ServiceRecord>;
+  /** Machine events for the Events RPC (service state changes), newest last. */
+  eventLog: { id: string; service: string; state: string; msg: string; ts: number }[];
+}
+
+export interface ClusterHooks {
+  clock: SimClock;
+  timing: Scenario['timing'];
+  /** Something changed about etcd (a member started, stopped, joined): re-evaluate quorum and joins everywhere. */
+  kick(): void;
+  /** A node whose etcd serves a cluster with quorum (to join), or null. */
+  joinSource(joiner: SimNode): SimNode | null;
+  /** Replicates a membership change to every member of that cluster. */
+  replicateMembership(source: SimNode): Promise<void>;
+  /** Called after a successful restore (for the drill's data report). */
+  onRestored(node: SimNode, snapshotFile: string): void;
+  /** The node changed between normal and maintenance mode: its listener needs the other TLS setup. */
+  relisten(node: SimNode): Promise<void>;
+}
+
+const MAX_SERVICE_EVENTS = 64;
+const MAX_EVENT_LOG = 1000;
+const NEVER = -62135596800000;
+
+function service(id: string, state: string, msg: string, now: number): ServiceRecord {
+  return {
+    id,
+    state,
+    events: [{ msg, state, ts: now }],
+    health: { unknown: state !== 'Running', healthy: state === 'Running', lastMessage: '', lastChange: now },
+  };
+}
+
+/** The services every installed node runs besides etcd (what `talosctl services` lists). */
+function baseServices(controlPlane: boolean, now: number): Record<string, ServiceRecord> {
+  const ids = ['apid', 'auditd', 'containerd', 'cri', 'dashboard', 'kubelet', 'machined', 'syslogd', 'udevd'];
+  if (controlPlane) ids.push('trustd');
+  const services: Record<string, ServiceRecord> = {};
+  for (const id of ids.sort()) {
+    const s = service(id, 'Running', 'Health check successful', now);
+    s.health = { unknown: false, healthy: true, lastMessage: '', lastChange: now };
+    services[id] = s;
+  }
+  return services;
+}
+
+export class SimNode {
+  /** Counters of destructive calls received (Reset, Bootstrap, ApplyConfiguration, Reboot, EtcdRecover). */
+  readonly calls = { reset: 0, bootstrap: 0, apply: 0, reboot: 0, recover: 0 };
+  /** Incremented when etcd restarts, so a pending step of an older run does nothing. */
+  private etcdGeneration = 0;
+  /** Unreachable until this real time (a fault), in ms since the epoch. */
+  unreachableUntil = 0;
+
+  constructor(
+    readonly index: number,
+    readonly state: NodeState,
+    readonly etcd: EtcdBackend,
+    readonly rootDir: string,
+    private readonly hooks: ClusterHooks,
+  ) {}
+
+  get address(): string {
+    return this.state.address;
+  }
+
+  get hostname(): string {
+    return this.state.hostname;
+  }
+
+  get isControlPlane(): boolean {
+    return this.state.type === 'controlplane' || this.state.type === 'init';
+  }
+
+  get inMaintenance(): boolean {
+    return this.state.mode === 'maintenance';
+  }
+
+  /** Answers on the network at all (a rebooting or powered-off node refuses connections). */
+  get reachable(): boolean {
+    return (this.state.mode === 'running' || this.state.mode === 'maintenance') && Date.now() >= this.unreachableUntil;
+  }
+
+  get uploadPath(): string {
+    return join(this.rootDir, 'var', 'lib', 'etcd.snapshot');
+  }
+
+  get etcdState(): string | null {
+    return this.state.services.etcd?.state ?? null;
+  }
+
+  /** The local etcd answers clients (EtcdStatus, EtcdSnapshot, member list). */
+  get etcdServing(): boolean {
+    return this.state.mode === 'running' && this.etcd.isRunning() && this.state.etcdServing;
+  }
+
+  // ---- services and events ----
+
+  private record(id: string, state: string, msg: string): void {
+    const now = Date.now();
+    const svc = this.state.services[id] ?? service(id, state, msg, now);
+    if (this.state.services[id]) {
+      svc.events.push({ msg, state, ts: now });
+      if (svc.events.length > MAX_SERVICE_EVENTS) svc.events.splice(0, svc.events.length - MAX_SERVICE_EVENTS);
+    }
+    svc.state = state;
+    if (state !== 'Running') svc.health = { unknown: true, healthy: false, lastMessage: '', lastChange: NEVER };
+    this.state.services[id] = svc;
+    this.logEvent(id, state, msg);
+  }
+
+  private logEvent(serviceId: string, state: string, msg: string): void {
+    this.state.eventLog.push({ id: randomUUID(), service: serviceId, state, msg, ts: Date.now() });
+    if (this.state.eventLog.length > MAX_EVENT_LOG) this.state.eventLog.shift();
+  }
+
+  private etcdEvent(state: string, msg: string): void {
+    this.record('etcd', state, msg);
+  }
+
+  /** Health of a Running etcd follows quorum; an event is published only when it flips (facts §10.3). */
+  refreshEtcdHealth(hasQuorum: boolean): void {
+    const svc = this.state.services.etcd;
+    if (!svc || svc.state !== 'Running') return;
+    const healthy = hasQuorum && this.etcdServing;
+    if (!svc.health.unknown && svc.health.healthy === healthy) return;
+    const msg = healthy ? 'Health check successful' : 'Health check failed: context deadline exceeded';
+    svc.events.push({ msg, state: 'Running', ts: Date.now() });
+    svc.health = {
+      unknown: false,
+      healthy,
+      lastMessage: healthy ? '' : 'context deadline exceeded',
+      lastChange: Date.now(),
+    };
+    this.logEvent('etcd', 'Running', msg);
+  }
+
+  // ---- boot ----
+
+  /** The node comes up: maintenance mode without a configuration, otherwise its services start. */
+  async boot(): Promise<void> {
+    this.state.bootId = randomUUID();
+    if (this.state.stagedConfig) {
+      this.state.config = this.state.stagedConfig;
+      this.state.stagedConfig = null;
+    }
+    if (!this.state.config) {
+      this.state.type = null;
+      this.state.mode = 'maintenance';
+      this.state.services = {};
+      this.state.ephemeralMounted = false;
+      await this.hooks.relisten(this);
+      return;
+    }
+    const parsed = parseMachineConfig(this.state.config);
+    this.state.type = parsed.type;
+    if (parsed.hostname) this.state.hostname = parsed.hostname;
+    const wasMaintenance = this.state.mode === 'maintenance';
+    this.state.mode = 'running';
+    this.state.ephemeralMounted = false;
+    this.state.services = baseServices(this.isControlPlane, Date.now());
+    if (wasMaintenance) await this.hooks.relisten(this);
+    // EPHEMERAL is mounted a moment after the API comes up; EtcdRecover refuses until then.
+    this.hooks.clock.after(this.hooks.timing.bootSec * 500, () => {
+      if (this.state.mode === 'running') this.state.ephemeralMounted = true;
+    });
+    if (this.isControlPlane) this.startEtcdService();
+    this.hooks.kick();
+  }
+
+  /** Talos's service runner for etcd: Starting, Waiting for its conditions, Preparing (pre stage), Running. */
+  startEtcdService(): void {
+    const generation = ++this.etcdGeneration;
+    this.etcd.stop();
+    this.state.etcdServing = false;
+    this.etcdEvent('Starting', 'Starting service');
+    this.etcdEvent('Waiting', 'Waiting for service "cri" to be "up", time sync, network');
+    this.hooks.clock.after(this.hooks.timing.bootSec * 1000, () => {
+      if (generation !== this.etcdGeneration || this.state.mode !== 'running') return;
+      if (!this.state.timeSynced) {
+        this.etcdEvent('Waiting', 'Waiting for time sync');
+        return;
+      }
+      void this.runEtcdPreStage(generation);
+    });
+  }
+
+  /** Time sync arrives (a scenario can make it arrive late): a service waiting for it proceeds. */
+  syncTime(): void {
+    this.state.timeSynced = true;
+    if (this.etcdState === 'Waiting' && this.state.services.etcd?.events.at(-1)?.msg === 'Waiting for time sync') {
+      void this.runEtcdPreStage(this.etcdGeneration);
+    }
+  }
+
+  private async runEtcdPreStage(generation: number): Promise<void> {
+    this.etcdEvent('Preparing', 'Running pre state');
+    const bootstrap = this.state.bootstrap;
+    if (bootstrap) {
+      await this.bootstrapEtcd(generation, bootstrap);
+      return;
+    }
+    if (this.etcd.hasData()) {
+      this.startEtcdProcess(generation);
+      return;
+    }
+    // No data and no bootstrap: wait in Preparing until a cluster with quorum lets this member join.
+    this.hooks.kick();
+  }
+
+  /** Called by the cluster while this node sits in Preparing without data: join when a quorum exists. */
+  tryJoin(): void {
+    if (this.etcdState !== 'Preparing' || this.etcd.hasData() || this.state.bootstrap || this.joining) return;
+    const source = this.hooks.joinSource(this);
+    if (!source) return;
+    this.joining = true;
+    const generation = this.etcdGeneration;
+    this.hooks.clock.after(this.hooks.timing.joinSec * 1000, () => {
+      void this.completeJoin(generation);
+    });
+  }
+
+  private joining = false;
+
+  private async completeJoin(generation: number): Promise<void> {
+    this.joining = false;
+    if (generation !== this.etcdGeneration || this.etcdState !== 'Preparing') return;
+    const source = this.hooks.joinSource(this);
+    if (!source) return; // quorum went away meanwhile; the cluster kicks us again later
+    await this.etcd.join(source.etcd, { name: this.hostname, address: this.address });
+    await this.hooks.replicateMembership(this);
+    this.startEtcdProcess(generation);
+  }
+
+  private startEtcdProcess(generation: number): void {
+    if (generation !== this.etcdGeneration) return;
+    this.etcdEvent('Preparing', 'Creating service runner');
+    if (this.state.etcdCrashes) {
+      this.etcdEvent(
+        'Waiting',
+        'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2',
+      );
+      return;
+    }
+    this.etcd.start();
+    this.state.etcdServing = false;
+    this.etcdEvent('Running', `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`);
+    this.hooks.kick();
+  }
+
+  /** The etcd pre stage in bootstrap mode: a fresh cluster, or a restore from the uploaded snapshot. */
+  private async bootstrapEtcd(
+    generation: number,
+    request: { recover: boolean; skipHashCheck: boolean },
+  ): Promise<void> {
+    await this.hooks.clock.sleep(request.recover ? this.hooks.timing.restoreSec * 1000 : 0);
+    if (generation !== this.etcdGeneration) return;
+    this.state.bootstrap = null;
+    const self = { name: this.hostname, address: this.address };
+    try {
+      if (request.recover) {
+        const exists = await stat(this.uploadPath).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) throw new EtcdRestoreError(`open ${'/var/lib/etcd.snapshot'}: no such file or directory`);
+        await this.etcd.restore(this.uploadPath, request.skipHashCheck, self);
+        this.hooks.onRestored(this, this.uploadPath);
+        await rm(this.uploadPath, { force: true });
+      } else {
+        await this.etcd.initialize(self);
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.etcdEvent('Failed', `Failed to run pre stage: error recovering from the snapshot: ${message}`);
+      return;
+    }
+    this.startEtcdProcess(generation);
+  }
+
+  // ---- actions from the API ----
+
+  /** Bootstrap's checks in order (facts §3.9), then etcd restarts in bootstrap mode. */
+  async requestBootstrap(
+    request: { recover: boolean; skipHashCheck: boolean },
+    fail: {
+      notAvailable(): Error;
+      notControlPlane(): Error;
+      timeNotSynced(): Error;
+      notEmpty(): Error;
+    },
+  ): Promise<void> {
+    if (this.state.mode !== 'running' || this.state.services.cri?.state !== 'Running') throw fail.notAvailable();
+    if (!this.isControlPlane) throw fail.notControlPlane();
+    if (!this.state.timeSynced) {
+      await this.hooks.clock.sleep(5000);
+      if (!this.state.timeSynced) throw fail.timeNotSynced();
+    }
+    if (this.etcd.hasData()) throw fail.notEmpty();
+    ++this.etcdGeneration;
+    this.joining = false;
+    this.etcd.stop();
+    this.etcdEvent('Finished', 'Bootstrap requested');
+    this.state.bootstrap = request;
+    const generation = ++this.etcdGeneration;
+    this.etcdEvent('Starting', 'Starting service');
+    void this.runEtcdPreStage(generation);
+  }
+
+  /** Reboot: the node goes away for the scenario's reboot time; a staged configuration applies on the way. */
+  reboot(): void {
+    this.goDown('rebooting');
+    this.hooks.clock.after(this.hooks.timing.rebootSec * 1000, () => {
+      if (this.state.mode === 'rebooting') void this.boot();
+    });
+  }
+
+  private goDown(mode: MachineMode): void {
+    ++this.etcdGeneration;
+    this.joining = false;
+    this.etcd.stop();
+    this.state.etcdServing = false;
+    this.state.mode = mode;
+    this.state.ephemeralMounted = false;
+    this.hooks.kick();
+  }
+
+  /** Reset: the wipe happens after the scenario's reset time, then a reboot (or power off). */
+  reset(wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean): void {
+    this.goDown('resetting');
+    this.state.pendingReset = { ...wipe, reboot };
+    this.hooks.clock.after(this.hooks.timing.resetSec * 1000, () => {
+      void this.finishReset();
+    });
+  }
+
+  /** Wipes what the reset named, then reboots (or powers off). Public so a restored simulator can finish a reset. */
+  async finishReset(): Promise<void> {
+    const pending = this.state.pendingReset;
+    if (this.state.mode !== 'resetting' || !pending) return;
+    this.state.pendingReset = null;
+    const wipe = pending;
+    const reboot = pending.reboot;
+    const labels = new Set(wipe.labels);
+    const wipesEtcd = wipe.wholeDisk || labels.has('ETCD') || (labels.has('EPHEMERAL') && !this.state.etcdPartition);
+    if (wipe.wholeDisk || labels.has('EPHEMERAL'))
+      await rm(join(this.rootDir, 'var'), { recursive: true, force: true });
+    if (wipesEtcd) {
+      await this.etcd.wipe();
+      this.state.etcdCrashes = false;
+    }
+    if (wipe.wholeDisk || labels.has('STATE')) {
+      this.state.config = null;
+      this.state.stagedConfig = null;
+    }
+    if (reboot) this.reboot();
+    else this.state.mode = 'off';
+  }
+
+  /** A blank machine in maintenance mode accepts its configuration and installs, then reboots into it. */
+  installFromMaintenance(config: string): void {
+    this.state.config = config;
+    this.state.stagedConfig = null;
+    this.reboot();
+  }
+
+  /** Leaves etcd (EtcdLeaveCluster): etcd stops (Finished) and its data directory is removed. */
+  async leaveEtcd(): Promise<void> {
+    ++this.etcdGeneration;
+    this.etcd.stop();
+    this.state.etcdServing = false;
+    this.etcdEvent('Finished', 'Service finished successfully');
+    await this.etcd.wipe();
+    this.hooks.kick();
+  }
+}

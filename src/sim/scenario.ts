@@ -1,0 +1,334 @@
+/**
+ * Drill scenarios: YAML files in scenarios/ (shipped) or a user's own file. A scenario says what nodes exist, what
+ * state each is in, what data etcd held, what the trainee is given, which faults to inject, the time limit and the
+ * right outcome. A wrong user-written scenario gets one clear sentence naming the file and the problem.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { scenariosDir } from '../paths.js';
+import type { ExpectedOutcome, GivenFile, ScenarioInfo } from './types.js';
+
+export type NodeRunState = 'running' | 'maintenance' | 'down';
+/**
+ * The etcd condition a node starts in:
+ * healthy      Running, serving, part of a quorum;
+ * no-quorum    Running and serving clients, but quorum is lost (leader 0, "etcdserver: no leader");
+ * not-serving  Running but restarted without quorum: never serves clients (calls wait until the caller's deadline);
+ * crashloop    the etcd process exits at once (damaged data): Waiting "Error running …, going to restart forever";
+ * stopped      etcd not running (Finished), data kept;
+ * wiped        the data is gone: etcd waits in Preparing for a bootstrap (or a quorum to join).
+ */
+export type EtcdCondition = 'healthy' | 'no-quorum' | 'not-serving' | 'crashloop' | 'stopped' | 'wiped';
+
+export interface ScenarioNode {
+  hostname: string;
+  type: 'init' | 'controlplane' | 'worker';
+  state: NodeRunState;
+  etcd: EtcdCondition;
+  /** How many revisions this member's data lags behind the newest write. */
+  behind: number;
+  timeSync: boolean;
+}
+
+export type FaultKind = 'latency' | 'cut-stream' | 'unreachable' | 'fail' | 'reboot-during';
+
+export interface ScenarioFault {
+  kind: FaultKind;
+  /** Hostname of the node the fault applies to. */
+  node: string;
+  /** RPC method name (e.g. EtcdSnapshot); all methods when absent. */
+  method?: string;
+  /** latency: added delay per call (simulated ms). */
+  ms?: number;
+  /** cut-stream: bytes sent before the stream ends (with status OK, as Talos does). */
+  afterBytes?: number;
+  /** unreachable: how long, from the start (simulated seconds). */
+  forSec?: number;
+  /** fail / cut-stream / reboot-during: how many calls are hit (default 1). */
+  times?: number;
+  /** fail: the gRPC status name and message. */
+  code?: string;
+  message?: string;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  expectedOutcome: ExpectedOutcome;
+  rightAnswer: string;
+  timeLimitSec: number;
+  talosVersion: '1.11' | '1.14';
+  etcdPartition: boolean;
+  timing: { rebootSec: number; resetSec: number; joinSec: number; restoreSec: number; bootSec: number };
+  data: { keys: number; valueBytes: number };
+  nodes: ScenarioNode[];
+  given: { configs: string[]; snapshot: { revisionsBehind: number; name: string } | null };
+  faults: ScenarioFault[];
+  /** Where it was read from. */
+  source: string;
+}
+
+/** A scenario file that is wrong: the message is the one sentence the user sees. */
+export class ScenarioError extends Error {}
+
+const OUTCOMES: ExpectedOutcome[] = ['recovered', 'stopped-quorum-intact', 'nothing-to-do', 'failed'];
+const NODE_TYPES = ['init', 'controlplane', 'worker'] as const;
+const RUN_STATES: NodeRunState[] = ['running', 'maintenance', 'down'];
+const ETCD_CONDITIONS: EtcdCondition[] = ['healthy', 'no-quorum', 'not-serving', 'crashloop', 'stopped', 'wiped'];
+const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during'];
+const GRPC_CODES = [
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+];
+export const MAX_NODES = 64;
+
+type Obj = Record<string, unknown>;
+
+class Reader {
+  constructor(private readonly file: string) {}
+
+  fail(what: string): never {
+    throw new ScenarioError(
+      `Scenario ${this.file}: ${what}; fix the file or pick a shipped scenario (talos-dr drill --list).`,
+    );
+  }
+
+  object(value: unknown, where: string, allowed: string[]): Obj {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(`${where} must be a mapping`);
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.fail(`unknown key "${key}" in ${where} (allowed: ${allowed.join(', ')})`);
+    }
+    return value as Obj;
+  }
+
+  string(obj: Obj, key: string, where: string, fallback?: string): string {
+    const value = obj[key] ?? fallback;
+    if (typeof value !== 'string' || value.trim() === '') this.fail(`${where}.${key} must be a non-empty string`);
+    return value;
+  }
+
+  number(obj: Obj, key: string, where: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const value = obj[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      this.fail(`${where}.${key} must be a number from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  bool(obj: Obj, key: string, where: string, fallback: boolean): boolean {
+    const value = obj[key] ?? fallback;
+    if (typeof value !== 'boolean') this.fail(`${where}.${key} must be true or false`);
+    return value;
+  }
+
+  oneOf<T extends string>(obj: Obj, key: string, where: string, choices: readonly T[], fallback?: T): T {
+    const value = obj[key] ?? fallback;
+    if (!choices.includes(value as T)) this.fail(`${where}.${key} must be one of ${choices.join(', ')}`);
+    return value as T;
+  }
+
+  list(obj: Obj, key: string, where: string): unknown[] {
+    const value = obj[key] ?? [];
+    if (!Array.isArray(value)) this.fail(`${where}.${key} must be a list`);
+    return value;
+  }
+}
+
+const TOP_KEYS = [
+  'name',
+  'description',
+  'expectedOutcome',
+  'rightAnswer',
+  'timeLimitSec',
+  'talosVersion',
+  'etcdPartition',
+  'timing',
+  'data',
+  'nodes',
+  'given',
+  'faults',
+];
+
+function readNode(r: Reader, raw: unknown, i: number): ScenarioNode {
+  const where = `nodes[${i}]`;
+  const o = r.object(raw, where, ['hostname', 'type', 'state', 'etcd', 'behind', 'timeSync']);
+  const type = r.oneOf(o, 'type', where, NODE_TYPES);
+  return {
+    hostname: r.string(o, 'hostname', where),
+    type,
+    state: r.oneOf(o, 'state', where, RUN_STATES, 'running'),
+    etcd: r.oneOf(o, 'etcd', where, ETCD_CONDITIONS, 'healthy'),
+    behind: r.number(o, 'behind', where, 0, 0, 1_000_000),
+    timeSync: r.bool(o, 'timeSync', where, true),
+  };
+}
+
+function readFault(r: Reader, raw: unknown, i: number, hostnames: Set<string>): ScenarioFault {
+  const where = `faults[${i}]`;
+  const o = r.object(raw, where, ['kind', 'node', 'method', 'ms', 'afterBytes', 'forSec', 'times', 'code', 'message']);
+  const kind = r.oneOf(o, 'kind', where, FAULT_KINDS);
+  const node = r.string(o, 'node', where);
+  if (!hostnames.has(node)) r.fail(`${where}.node "${node}" is not the hostname of any node`);
+  const fault: ScenarioFault = { kind, node, times: r.number(o, 'times', where, 1, 1, 1000) };
+  if (o.method !== undefined) fault.method = r.string(o, 'method', where);
+  if (kind === 'latency') fault.ms = r.number(o, 'ms', where, NaN, 1, 600_000);
+  if (kind === 'cut-stream') fault.afterBytes = r.number(o, 'afterBytes', where, NaN, 0, 1e12);
+  if (kind === 'unreachable') fault.forSec = r.number(o, 'forSec', where, NaN, 1, 86_400);
+  if (kind === 'fail') {
+    fault.code = r.oneOf(o, 'code', where, GRPC_CODES, 'Unavailable');
+    fault.message = r.string(o, 'message', where, 'connection reset by peer');
+  }
+  return fault;
+}
+
+/** Validates a parsed scenario document. */
+export function validateScenario(doc: unknown, file: string): Scenario {
+  const r = new Reader(file);
+  const top = r.object(doc, 'the scenario', TOP_KEYS);
+  const rawNodes = r.list(top, 'nodes', 'the scenario');
+  if (rawNodes.length < 1 || rawNodes.length > MAX_NODES)
+    r.fail(`it must have between 1 and ${MAX_NODES} nodes, not ${rawNodes.length}`);
+  const nodes = rawNodes.map((raw, i) => readNode(r, raw, i));
+  const hostnames = new Set(nodes.map((n) => n.hostname));
+  if (hostnames.size !== nodes.length) r.fail('two nodes have the same hostname');
+  if (!nodes.some((n) => n.type !== 'worker')) r.fail('it needs at least one control-plane (or init) node');
+  const talosVersion = r.oneOf(top, 'talosVersion', 'the scenario', ['1.11', '1.14'] as const, '1.11');
+  const etcdPartition = r.bool(top, 'etcdPartition', 'the scenario', false);
+  if (etcdPartition && talosVersion !== '1.14') r.fail('etcdPartition needs talosVersion "1.14"');
+  const timing = r.object(top.timing ?? {}, 'timing', ['rebootSec', 'resetSec', 'joinSec', 'restoreSec', 'bootSec']);
+  const data = r.object(top.data ?? {}, 'data', ['keys', 'valueBytes']);
+  const given = r.object(top.given ?? {}, 'given', ['configs', 'snapshot']);
+  const configs = r.list(given, 'configs', 'given').map((h, i): string => {
+    if (typeof h === 'string' && hostnames.has(h)) return h;
+    return r.fail(`given.configs[${i}] must be the hostname of a node`);
+  });
+  let snapshot: Scenario['given']['snapshot'] = null;
+  if (given.snapshot !== undefined) {
+    const s = r.object(given.snapshot, 'given.snapshot', ['revisionsBehind', 'name']);
+    const name = r.string(s, 'name', 'given.snapshot', 'etcd-backup.snapshot');
+    if (basename(name) !== name) r.fail('given.snapshot.name must be a plain file name');
+    snapshot = { revisionsBehind: r.number(s, 'revisionsBehind', 'given.snapshot', 0, 0, 1_000_000), name };
+  }
+  return {
+    name: r.string(top, 'name', 'the scenario'),
+    description: r.string(top, 'description', 'the scenario'),
+    expectedOutcome: r.oneOf(top, 'expectedOutcome', 'the scenario', OUTCOMES),
+    rightAnswer: r.string(top, 'rightAnswer', 'the scenario'),
+    timeLimitSec: r.number(top, 'timeLimitSec', 'the scenario', 1800, 10, 86_400),
+    talosVersion,
+    etcdPartition,
+    timing: {
+      rebootSec: r.number(timing, 'rebootSec', 'timing', 45, 0, 3600),
+      resetSec: r.number(timing, 'resetSec', 'timing', 15, 0, 3600),
+      joinSec: r.number(timing, 'joinSec', 'timing', 8, 0, 3600),
+      restoreSec: r.number(timing, 'restoreSec', 'timing', 5, 0, 3600),
+      bootSec: r.number(timing, 'bootSec', 'timing', 3, 0, 3600),
+    },
+    data: {
+      keys: r.number(data, 'keys', 'data', 120, 0, 200_000),
+      valueBytes: r.number(data, 'valueBytes', 'data', 300, 1, 1_000_000),
+    },
+    nodes,
+    given: { configs, snapshot },
+    faults: r.list(top, 'faults', 'the scenario').map((raw, i) => readFault(r, raw, i, hostnames)),
+    source: file,
+  };
+}
+
+const SCENARIO_NAME = /^[a-z0-9][a-z0-9-]*$/;
+
+/** Loads a shipped scenario by name, or a user's scenario by path (anything with a slash or a .yaml ending). */
+export function loadScenario(nameOrPath: string): Scenario {
+  const isPath = nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath);
+  if (!isPath && !SCENARIO_NAME.test(nameOrPath)) {
+    throw new ScenarioError(
+      `"${nameOrPath}" is not a scenario name; run "talos-dr drill --list" to see the scenarios.`,
+    );
+  }
+  const file = isPath ? nameOrPath : join(scenariosDir(), `${nameOrPath}.yaml`);
+  if (!existsSync(file)) {
+    throw new ScenarioError(
+      isPath
+        ? `Scenario file ${file} does not exist; check the path.`
+        : `There is no scenario "${nameOrPath}"; run "talos-dr drill --list" to see the ${listScenarioNames().length} scenarios.`,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const first = (error as Error).message.split('\n')[0] ?? 'invalid YAML';
+    throw new ScenarioError(`Scenario ${file} is not valid YAML (${first}); fix the file.`, { cause: error });
+  }
+  return validateScenario(doc, file);
+}
+
+export function listScenarioNames(): string[] {
+  const dir = scenariosDir();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}
+
+/** Addresses count up from the base: 127.0.0.2, 127.0.0.3, … */
+export function nodeAddress(base: string, index: number): string {
+  const parts = base.split('.').map(Number);
+  const last = (parts[3] ?? 0) + index;
+  return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
+}
+
+export function givenFiles(scenario: Scenario, addressBase: string): GivenFile[] {
+  const files: GivenFile[] = scenario.given.configs.map((hostname) => {
+    const address = nodeAddress(
+      addressBase,
+      scenario.nodes.findIndex((n) => n.hostname === hostname),
+    );
+    return {
+      path: `given/configs/${address}.yaml`,
+      kind: 'machine-config',
+      node: address,
+      description: `machine configuration backup of ${hostname} (${address})`,
+    };
+  });
+  const snapshot = scenario.given.snapshot;
+  if (snapshot) {
+    files.push({
+      path: `given/snapshots/${snapshot.name}`,
+      kind: 'snapshot',
+      description: `an older etcd snapshot from the routine backups (${snapshot.revisionsBehind} revisions behind the newest data)`,
+    });
+  }
+  return files;
+}
+
+export function scenarioInfo(scenario: Scenario, addressBase: string): ScenarioInfo {
+  return {
+    name: scenario.name,
+    description: scenario.description,
+    expectedOutcome: scenario.expectedOutcome,
+    rightAnswer: scenario.rightAnswer,
+    timeLimitSec: scenario.timeLimitSec,
+    nodeCount: scenario.nodes.length,
+    talosVersion: scenario.talosVersion,
+    given: givenFiles(scenario, addressBase),
+  };
+}
+
+export function listScenarios(addressBase = '127.0.0.2'): ScenarioInfo[] {
+  return listScenarioNames().map((name) => scenarioInfo(loadScenario(name), addressBase));
+}

@@ -1,0 +1,450 @@
+/**
+ * The wire: every simulated node listens on its own loopback address with its own grpc-js server, and behaves like
+ * apid in front of machined (talos-api-facts §4.1): `nodes` fans out with `hostname` tags and in-band errors, `node`
+ * forwards one-to-one with real status codes, COSI refuses `nodes`, no metadata means the node itself. Maintenance
+ * nodes serve server-only TLS with a self-signed certificate and the restricted API of §4.5.
+ */
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { cosiStateService, machineService } from '../talos/proto.js';
+import type { PemPair } from '../talos/pki.js';
+import * as api from './api.js';
+import type { CallContext, ClusterView, Payload, Send } from './api.js';
+import type { SimNode } from './node.js';
+import { ProtoWriter } from './pb.js';
+import { invalidArgument, RpcError, unavailable } from './rpc-error.js';
+
+const MAX_MESSAGE = 32 * 1024 * 1024;
+
+/** Faults the wire applies around every call a node handles (src/sim/faults.ts). */
+export interface WireFaults {
+  /** Before the handler runs: may delay, throw (fail K times, unreachable) or start a reboot. */
+  enter(node: SimNode, method: string, signal: AbortSignal): Promise<void>;
+  /** For streams: stop after this many payload bytes (ending with status OK), or null. */
+  cutAfter(node: SimNode, method: string): number | null;
+}
+
+export interface WireCluster {
+  view: ClusterView;
+  faults: WireFaults;
+  /** The node a `node`/`nodes` entry names (an address, address:port or hostname), if it is one of ours. */
+  resolve(target: string): SimNode | undefined;
+  /** Scratch space for uploads. */
+  scratchDir: string;
+}
+
+export interface WirePki {
+  caPem: string;
+  serverCert(node: SimNode): PemPair;
+  maintenanceCert(node: SimNode): PemPair;
+}
+
+type Route = { kind: 'local' } | { kind: 'one'; target: string } | { kind: 'many'; targets: string[] };
+
+const COSI_PREFIX = '/cosi.';
+
+function route(metadata: grpc.Metadata, path: string): Route {
+  // Node's HTTP/2 layer joins repeated headers with ", "; grpc-go (apid) sees them apart, so split them again.
+  const nodes = metadata
+    .get('nodes')
+    .flatMap((v) => String(v).split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  if (nodes.length > 0) {
+    if (path.startsWith(COSI_PREFIX)) throw invalidArgument('one-2-many proxying is not supported for COSI methods');
+    return { kind: 'many', targets: nodes };
+  }
+  const node = metadata
+    .get('node')
+    .flatMap((v) => String(v).split(','))
+    .map((v) => v.trim());
+  if (node.length > 1) throw invalidArgument('node metadata must be single-valued');
+  if (node.length === 1) return { kind: 'one', target: node[0] ?? '' };
+  return { kind: 'local' };
+}
+
+function connectionRefused(target: string): RpcError {
+  const host = target.includes(':') ? target : `${target}:50000`;
+  return unavailable(
+    `connection error: desc = "transport: Error while dialing: dial tcp ${host}: connect: connection refused"`,
+  );
+}
+
+function asRpcError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  return new RpcError(grpc.status.UNKNOWN, error instanceof Error ? error.message : String(error));
+}
+
+function toServiceError(error: unknown): Partial<grpc.StatusObject> & Error {
+  const e = asRpcError(error);
+  return Object.assign(new Error(e.message), { code: e.code, details: e.message, metadata: new grpc.Metadata() });
+}
+
+/** The in-band failure apid sends for one node of a `nodes` call. */
+function inBandError(hostname: string, error: unknown): Payload {
+  const e = asRpcError(error);
+  return { metadata: { hostname, error: e.goText(), status: { code: e.code, message: e.message, details: [] } } };
+}
+
+function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+  const deadline = call.getDeadline();
+  if (deadline instanceof Date) return deadline.getTime();
+  return Number.isFinite(deadline) ? deadline : Infinity;
+}
+
+function abortOnCancel(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortController {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  return controller;
+}
+
+const SERVICE_ACTIONS: Record<string, number> = {
+  Initialized: 0,
+  Preparing: 1,
+  Waiting: 2,
+  Running: 3,
+  Stopping: 4,
+  Finished: 5,
+  Failed: 6,
+  Skipped: 7,
+  Starting: 8,
+};
+
+/** One simulated node's listener. */
+class NodeListener {
+  server: grpc.Server | null = null;
+
+  constructor(
+    readonly node: SimNode,
+    private readonly wire: SimWire,
+  ) {}
+}
+
+export class SimWire {
+  private readonly listeners = new Map<SimNode, NodeListener>();
+  port = 0;
+
+  constructor(
+    private readonly cluster: WireCluster,
+    private readonly pki: WirePki,
+  ) {}
+
+  /** Binds every node on its address; the first picks the port when it is 0. */
+  async listenAll(nodes: SimNode[], port: number): Promise<number> {
+    this.port = port;
+    for (const node of nodes) await this.listen(node);
+    return this.port;
+  }
+
+  async listen(node: SimNode): Promise<void> {
+    const listener = this.listeners.get(node) ?? new NodeListener(node, this);
+    this.listeners.set(node, listener);
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE,
+      'grpc.max_send_message_length': MAX_MESSAGE,
+    });
+    server.addService(machineService(), this.machineImplementation(node));
+    server.addService(cosiStateService(), this.cosiImplementation(node));
+    const credentials = this.credentials(node);
+    this.port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${node.address}:${this.port}`, credentials, (error, boundPort) =>
+        error ? reject(error) : resolve(boundPort),
+      );
+    });
+    listener.server = server;
+  }
+
+  /** A node switched between normal and maintenance mode: listen again with the other TLS setup. */
+  async relisten(node: SimNode): Promise<void> {
+    const listener = this.listeners.get(node);
+    listener?.server?.forceShutdown();
+    if (listener) listener.server = null;
+    await this.listen(node);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.listeners.values()].map(
+        (l) =>
+          new Promise<void>((resolve) => {
+            if (!l.server) return resolve();
+            const server = l.server;
+            l.server = null;
+            server.forceShutdown();
+            resolve();
+          }),
+      ),
+    );
+    this.listeners.clear();
+  }
+
+  private credentials(node: SimNode): grpc.ServerCredentials {
+    if (node.inMaintenance) {
+      const cert = this.pki.maintenanceCert(node);
+      return grpc.ServerCredentials.createSsl(
+        null,
+        [{ private_key: Buffer.from(cert.keyPem), cert_chain: Buffer.from(cert.certPem) }],
+        false,
+      );
+    }
+    const cert = this.pki.serverCert(node);
+    return grpc.ServerCredentials.createSsl(
+      Buffer.from(this.pki.caPem),
+      [{ private_key: Buffer.from(cert.keyPem), cert_chain: Buffer.from(cert.certPem) }],
+      true,
+    );
+  }
+
+  // ---- routing ----
+
+  /** Resolves a target and applies the faults of that node; throws what the proxy would see. */
+  private async enter(target: string, method: string, signal: AbortSignal): Promise<SimNode> {
+    const node = this.cluster.resolve(target);
+    if (!node || !node.reachable) throw connectionRefused(target);
+    await this.cluster.faults.enter(node, method, signal);
+    if (!node.reachable) throw connectionRefused(target);
+    if (node.inMaintenance) {
+      const refusal = api.maintenanceRefusal(method);
+      if (refusal) throw refusal;
+    }
+    return node;
+  }
+
+  private async endpointCheck(endpoint: SimNode, method: string, signal: AbortSignal): Promise<void> {
+    if (!endpoint.reachable) throw connectionRefused(endpoint.address);
+    // A maintenance node has no apid: node/nodes metadata are not honoured, the node answers itself.
+    if (endpoint.inMaintenance) {
+      await this.cluster.faults.enter(endpoint, method, signal);
+      const refusal = api.maintenanceRefusal(method);
+      if (refusal) throw refusal;
+    }
+  }
+
+  private targetsFor(endpoint: SimNode, r: Route): Route {
+    return endpoint.inMaintenance ? { kind: 'local' } : r;
+  }
+
+  private unary(
+    endpoint: SimNode,
+    method: string,
+    handler: (node: SimNode, req: never, ctx: CallContext) => Promise<Payload[]> | Payload[],
+    wrap: (payloads: Payload[]) => Payload = (messages) => ({ messages }),
+  ): grpc.handleUnaryCall<unknown, unknown> {
+    return (call, callback) => {
+      const controller = abortOnCancel(call);
+      const ctx: CallContext = { deadline: deadlineOf(call), signal: controller.signal, method };
+      const run = async (): Promise<Payload> => {
+        await this.endpointCheck(endpoint, method, controller.signal);
+        const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
+        if (r.kind === 'many') {
+          const results = await Promise.all(
+            r.targets.map(async (target) => {
+              try {
+                const node = await this.enter(target, method, controller.signal);
+                const payloads = await handler(node, call.request as never, ctx);
+                return payloads.map((p) => ({ ...p, metadata: { hostname: target } }));
+              } catch (error) {
+                return [inBandError(target, error)];
+              }
+            }),
+          );
+          return wrap(results.flat());
+        }
+        const node = r.kind === 'one' ? await this.enter(r.target, method, controller.signal) : endpoint;
+        if (r.kind === 'local' && !endpoint.inMaintenance)
+          await this.cluster.faults.enter(endpoint, method, controller.signal);
+        return wrap(await handler(node, call.request as never, ctx));
+      };
+      run().then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toServiceError(error)),
+      );
+    };
+  }
+
+  private serverStream(
+    endpoint: SimNode,
+    method: string,
+    handler: (node: SimNode, req: never, ctx: CallContext, send: Send) => Promise<void>,
+  ): grpc.handleServerStreamingCall<unknown, unknown> {
+    return (call) => {
+      const controller = abortOnCancel(call);
+      const ctx: CallContext = { deadline: deadlineOf(call), signal: controller.signal, method };
+      const write: Send = (message) =>
+        new Promise<void>((resolve) => {
+          if (controller.signal.aborted) return resolve();
+          if (call.write(message)) resolve();
+          else call.once('drain', () => resolve());
+        });
+      const runOn = async (node: SimNode, hostname: string | null): Promise<void> => {
+        const cut = this.cluster.faults.cutAfter(node, method);
+        let sent = 0;
+        const send: Send = async (message) => {
+          let m = message;
+          const bytes = m.bytes as Buffer | undefined;
+          if (cut !== null && bytes) {
+            if (sent >= cut) throw new StreamCut();
+            if (sent + bytes.length > cut) m = { ...m, bytes: bytes.subarray(0, cut - sent) };
+            sent += (m.bytes as Buffer).length;
+          }
+          if (hostname !== null) m = { ...m, metadata: { ...((m.metadata as Payload) ?? {}), hostname } };
+          await write(m);
+        };
+        try {
+          await handler(node, call.request as never, ctx, send);
+        } catch (error) {
+          // Talos's chunker just stops when its reader fails: the stream ends with status OK.
+          if (!(error instanceof StreamCut)) throw error;
+        }
+      };
+      const run = async (): Promise<void> => {
+        await this.endpointCheck(endpoint, method, controller.signal);
+        const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
+        if (r.kind === 'many') {
+          for (const target of r.targets) {
+            try {
+              const node = await this.enter(target, method, controller.signal);
+              await runOn(node, target);
+            } catch (error) {
+              await write(inBandError(target, error));
+            }
+          }
+          return;
+        }
+        const node = r.kind === 'one' ? await this.enter(r.target, method, controller.signal) : endpoint;
+        if (r.kind === 'local' && !endpoint.inMaintenance)
+          await this.cluster.faults.enter(endpoint, method, controller.signal);
+        await runOn(node, null);
+      };
+      run().then(
+        () => call.end(),
+        (error: unknown) => call.emit('error', toServiceError(error)),
+      );
+    };
+  }
+
+  private etcdRecover(endpoint: SimNode): grpc.handleClientStreamingCall<unknown, unknown> {
+    const method = 'EtcdRecover';
+    const view = this.cluster.view;
+    return (call, callback) => {
+      const controller = abortOnCancel(call);
+      const scratch = join(this.cluster.scratchDir, `upload-${randomUUID()}`);
+      const run = async (): Promise<Payload> => {
+        await this.endpointCheck(endpoint, method, controller.signal);
+        const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
+        if (r.kind === 'many') {
+          await api.receiveUpload(call as unknown as Readable, scratch);
+          const results = await Promise.all(
+            r.targets.map(async (target) => {
+              try {
+                const node = await this.enter(target, method, controller.signal);
+                return (await api.storeUpload(node, view, scratch)).map((p) => ({
+                  ...p,
+                  metadata: { hostname: target },
+                }));
+              } catch (error) {
+                return [inBandError(target, error)];
+              }
+            }),
+          );
+          return { messages: results.flat() };
+        }
+        const node = r.kind === 'one' ? await this.enter(r.target, method, controller.signal) : endpoint;
+        if (r.kind === 'local') await this.cluster.faults.enter(endpoint, method, controller.signal);
+        try {
+          api.checkRecoverPreconditions(node);
+        } catch (error) {
+          view.countCall('recover', node);
+          throw error;
+        }
+        await api.receiveUpload(call as unknown as Readable, scratch);
+        if (!node.reachable) throw unavailable('error reading from server: EOF');
+        return { messages: await api.storeUpload(node, view, scratch) };
+      };
+      run()
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(toServiceError(error)),
+        )
+        .finally(() => void rm(scratch, { force: true }));
+    };
+  }
+
+  private events(): (node: SimNode, req: never, ctx: CallContext, send: Send) => Promise<void> {
+    return async (node, req: { tailEvents?: number }, ctx, send) => {
+      await send({ data: {}, id: randomUUID(), actorId: '' });
+      const log = node.state.eventLog;
+      const tail = req.tailEvents ?? 0;
+      let next = tail < 0 ? Math.max(0, log.length - 990) : Math.max(0, log.length - tail);
+      let lastId = log[next - 1]?.id;
+      while (!ctx.signal.aborted && node.reachable) {
+        const start = lastId ? log.findIndex((e) => e.id === lastId) + 1 : next;
+        for (const event of log.slice(start)) {
+          const value = new ProtoWriter()
+            .string(1, event.service)
+            .uint(2, SERVICE_ACTIONS[event.state] ?? 0)
+            .string(3, event.msg)
+            .message(4, new ProtoWriter().bool(1, true).finish())
+            .finish();
+          await send({
+            data: { typeUrl: 'talos/runtime/machine.ServiceStateEvent', value },
+            id: event.id,
+            actorId: '',
+          });
+          lastId = event.id;
+        }
+        next = log.length;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+  }
+
+  private machineImplementation(endpoint: SimNode): grpc.UntypedServiceImplementation {
+    const view = this.cluster.view;
+    return {
+      ApplyConfiguration: this.unary(endpoint, 'ApplyConfiguration', (n, req) => api.applyConfiguration(n, view, req)),
+      Bootstrap: this.unary(endpoint, 'Bootstrap', (n, req) => api.bootstrap(n, view, req)),
+      Copy: this.serverStream(endpoint, 'Copy', (n, req, _ctx, send) => api.copy(n, req, send)),
+      EtcdMemberList: this.unary(endpoint, 'EtcdMemberList', (n, req, ctx) => api.etcdMemberList(n, view, req, ctx)),
+      EtcdRemoveMemberByID: this.unary(endpoint, 'EtcdRemoveMemberByID', (n, req, ctx) =>
+        api.etcdRemoveMemberById(n, view, req, ctx),
+      ),
+      EtcdLeaveCluster: this.unary(endpoint, 'EtcdLeaveCluster', (n, _req, ctx) => api.etcdLeaveCluster(n, view, ctx)),
+      EtcdForfeitLeadership: this.unary(endpoint, 'EtcdForfeitLeadership', (n, _req, ctx) =>
+        api.etcdForfeitLeadership(n, view, ctx),
+      ),
+      EtcdRecover: this.etcdRecover(endpoint),
+      EtcdSnapshot: this.serverStream(endpoint, 'EtcdSnapshot', (n, _req, ctx, send) =>
+        api.etcdSnapshot(n, view, ctx, send),
+      ),
+      EtcdStatus: this.unary(endpoint, 'EtcdStatus', (n, _req, ctx) => api.etcdStatus(n, view, ctx)),
+      Events: this.serverStream(endpoint, 'Events', this.events()),
+      Read: this.serverStream(endpoint, 'Read', (n, req, _ctx, send) => api.read(n, req, send)),
+      Reboot: this.unary(endpoint, 'Reboot', (n) => api.reboot(n, view)),
+      Reset: this.unary(endpoint, 'Reset', (n, req) => api.reset(n, view, req)),
+      ServiceList: this.unary(endpoint, 'ServiceList', (n) => api.serviceList(n)),
+      Version: this.unary(endpoint, 'Version', (n) => api.version(n)),
+    };
+  }
+
+  private cosiImplementation(endpoint: SimNode): grpc.UntypedServiceImplementation {
+    const view = this.cluster.view;
+    return {
+      Get: this.unary(
+        endpoint,
+        'Get',
+        (n, req) => [api.cosiGet(n, view, req)],
+        (payloads) => payloads[0] ?? {},
+      ),
+      List: this.serverStream(endpoint, 'List', (n, req, _ctx, send) => api.cosiList(n, view, req, send)),
+      Watch: this.serverStream(endpoint, 'Watch', async () => {
+        throw new RpcError(grpc.status.UNIMPLEMENTED, 'method Watch not implemented');
+      }),
+    };
+  }
+}
+
+class StreamCut extends Error {}
