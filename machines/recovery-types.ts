@@ -242,6 +242,8 @@ export interface RecoveryContext {
   excluded: string[];
   bootstrap: BootstrapState;
   prompt: Prompt | null;
+  /** the prompt just answered (exit actions clear `prompt` before a transition's own actions run) */
+  lastPrompt: Prompt | null;
   attempt: Attempt | null;
   transfer: Transfer | null;
   wait: WaitStatus | null;

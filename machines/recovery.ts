@@ -192,7 +192,7 @@ function dataLossWindow(s: SnapshotInfo, now: number): string {
 
 const errorOf = (event: unknown): ReturnType<typeof errorInfo> => errorInfo((event as { error?: unknown }).error);
 
-const activePrompt = (context: RecoveryContext): Prompt | null => context.prompt;
+const activePrompt = (context: RecoveryContext): Prompt | null => context.prompt ?? context.lastPrompt;
 const promptTarget = (context: RecoveryContext): string | null => activePrompt(context)?.target ?? null;
 
 const bootstrapCandidate = (context: RecoveryContext): string | null => {
@@ -337,8 +337,8 @@ export const recoveryMachine = setup({
         });
       },
     ),
-    ask: assign({ prompt: (_, params: Prompt) => params, notice: null }),
-    clearPrompt: assign({ prompt: null }),
+    ask: assign({ prompt: (_, params: Prompt) => params, lastPrompt: null, notice: null }),
+    clearPrompt: assign({ prompt: null, lastPrompt: ({ context }) => context.prompt ?? context.lastPrompt }),
     noteAttempt: assign({
       attempt: ({ context, event }, params: { action: string; node: string | null }) => {
         const count = context.attempt && context.attempt.action === params.action ? context.attempt.count + 1 : 1;
@@ -370,7 +370,7 @@ export const recoveryMachine = setup({
       entry: {
         kind: 'confirmation' as const,
         node: promptTarget(context),
-        what: context.prompt?.question ?? event.type,
+        what: activePrompt(context)?.question ?? event.type,
         by: context.operator,
         result: event.type === 'confirm' ? `typed ${event.address}` : event.type,
       },
@@ -441,6 +441,7 @@ export const recoveryMachine = setup({
       bootstrapAnswered: false,
     },
     prompt: null,
+    lastPrompt: null,
     attempt: null,
     transfer: null,
     wait: null,
