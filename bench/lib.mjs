@@ -73,3 +73,123 @@ export function report(fields) {
 }
 
 export const fmt = (x, d = 2) => Number(x.toFixed(d));
+
+// ---- servers, PKI and the Go reference binaries (transfer, fanout) ----
+
+/** The Go reference client and server (../shared/tools/talos-ref), built into bench/out/ when missing. */
+export function refBinaries() {
+  const candidates = [process.env.TALOS_REF_BIN, join(root, 'bench/out/talos-ref')].filter(Boolean);
+  for (const d of candidates) {
+    if (existsSync(join(d, 'talos-ref-client')) && existsSync(join(d, 'talos-ref-server'))) {
+      return { client: join(d, 'talos-ref-client'), server: join(d, 'talos-ref-server') };
+    }
+  }
+  const out = join(root, 'bench/out/talos-ref');
+  const script = process.env.TALOS_REF_SRC ?? join(root, '../shared/tools/talos-ref/build.sh');
+  const r = spawnSync('bash', [script, out], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`building the Go reference binaries with ${script} failed`);
+  return { client: join(out, 'talos-ref-client'), server: join(out, 'talos-ref-server') };
+}
+
+/**
+ * A CA, a server certificate for `ips`, an os:admin client certificate (plain `PRIVATE KEY` PEM labels, as the Go
+ * binaries need) and a talosconfig for `endpoints`/`nodes`, written into `dir`. Returns the file paths.
+ */
+export async function writePki(dir, { ips, endpoints, nodes }) {
+  const { writeFileSync } = await import('node:fs');
+  const { pathToFileURL } = await import('node:url');
+  const pki = await import(pathToFileURL(join(root, 'dist/src/talos/pki.js')).href);
+  const ca = await pki.generateCa();
+  const server = await pki.issueServerCert(ca, { ips });
+  const client = await pki.issueClientCert(ca, { roles: ['os:admin'] });
+  const files = {
+    ca: join(dir, 'ca.crt'),
+    serverCrt: join(dir, 'server.crt'),
+    serverKey: join(dir, 'server.key'),
+    clientCrt: join(dir, 'client.crt'),
+    clientKey: join(dir, 'client.key'),
+    talosconfig: join(dir, 'talosconfig'),
+  };
+  writeFileSync(files.ca, ca.certPem);
+  writeFileSync(files.serverCrt, server.certPem);
+  writeFileSync(files.serverKey, pki.normalizeKeyPem(server.keyPem), { mode: 0o600 });
+  writeFileSync(files.clientCrt, client.certPem);
+  writeFileSync(files.clientKey, pki.normalizeKeyPem(client.keyPem), { mode: 0o600 });
+  writeFileSync(
+    files.talosconfig,
+    pki.talosconfigYaml({ context: 'bench', endpoints, nodes, ca: { certPem: ca.certPem, keyPem: ca.keyPem }, client }),
+    { mode: 0o600 },
+  );
+  return files;
+}
+
+/** A port that was free on `host` a moment ago (loopback only). */
+export async function freePort(host = '127.0.0.1') {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on host:port; gives up after `timeoutMs`. */
+export async function waitForPort(host, port, timeoutMs = 15000) {
+  const { connect } = await import('node:net');
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const ok = await new Promise((resolve) => {
+      const sock = connect({ host, port });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+/** Starts a long-running process in the background; `stop()` ends exactly that process (SIGTERM, then SIGKILL). */
+export async function startBackground(argv, { env, cwd } = {}) {
+  const { spawn } = await import('node:child_process');
+  const proc = spawn(argv[0], argv.slice(1), {
+    env: { ...process.env, ...env },
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => (stdout += d));
+  proc.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    proc,
+    output: () => ({ stdout, stderr }),
+    exited,
+    /** Waits until stdout has a line matching `re` (or the process exits). */
+    async waitFor(re, timeoutMs = 20000) {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        const m = stdout.match(re);
+        if (m) return m;
+        if (proc.exitCode !== null)
+          throw new Error(`${argv.join(' ')} exited ${proc.exitCode}: ${stderr.slice(0, 400)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`${argv.join(' ')}: no line matching ${re} after ${timeoutMs} ms`);
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// Bench driver for bench/transfer.mjs: uploads FILE with the project's client (dist/src/talos/client.js, etcdRecover)
+// as the wizard's recovery step does (src/commands/recovery-actors.ts) — createReadStream(file), chunks of --chunk bytes (default: the client's own).
+// The upload is otherwise only reachable inside the wizard. Usage:
+//   node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] FILE
+// Prints one JSON line {bytes, seconds, chunkSize}; exits 1 when the node refuses the upload.
+import { createReadStream, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { root } from './lib.mjs';
+
+const { values, positionals } = parseArgs({
+  options: { talosconfig: { type: 'string' }, node: { type: 'string', short: 'n' }, chunk: { type: 'string' } },
+  allowPositionals: true,
+});
+const [file] = positionals;
+if (!file || !values.node) {
+  console.error('usage: node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] FILE');
+  process.exit(2);
+}
+const client = await import(pathToFileURL(join(root, 'dist/src/talos/client.js')).href);
+const { client: talos } = client.loadClientFromFlags(
+  { talosconfig: values.talosconfig, nodes: [values.node] },
+  process.env,
+);
+const chunkSize = values.chunk ? Number(values.chunk) : client.DEFAULT_UPLOAD_CHUNK_BYTES;
+const t0 = process.hrtime.bigint();
+try {
+  const result = await talos.etcdRecover(values.node, createReadStream(file), {
+    chunkSize,
+    totalBytes: statSync(file).size,
+  });
+  if (!result.ok) {
+    console.error(`upload failed: ${result.error?.message ?? JSON.stringify(result.error)}`);
+    process.exitCode = 1;
+  } else {
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    console.log(JSON.stringify({ bytes: statSync(file).size, seconds, chunkSize }));
+  }
+} finally {
+  talos.close();
+}
