@@ -2,6 +2,7 @@
 // on the same machine, report medians and ratios. Absolute times on these shared machines are noise; ratios of
 // interleaved runs are what we compare (PRODUCT.md §5).
 import { spawnSync } from 'node:child_process';
+import { setTimeout, clearTimeout } from 'node:timers';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
