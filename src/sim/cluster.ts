@@ -720,7 +720,8 @@ export async function startSimulator(opts: StartOptions): Promise<SimCluster> {
   const speed = opts.speed ?? 1;
   const saved = opts.restoreFrom ? await loadSavedState(opts.restoreFrom) : null;
   const def = saved ? saved.scenario : loadScenarioOrExplain(opts.scenario);
-  const base = opts.addressBase ?? saved?.addressBase ?? DEFAULT_ADDRESS_BASE;
+  // A restored cluster keeps its addresses: its certificates and configurations name them.
+  const base = saved ? saved.addressBase : (opts.addressBase ?? DEFAULT_ADDRESS_BASE);
   validateAddressBase(base, def.nodes.length);
   await ensureWritableDir(dir);
   const talosconfigPath = resolve(opts.talosconfigPath ?? join(dir, 'talosconfig'));
