@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { Box, Text, useApp, useStdout } from 'ink';
+import { Box, Static, Text, useApp, useStdout } from 'ink';
 import { shallowEqual, useSelector } from '@xstate/react';
 import type { RecoveryActor } from '../machines/recovery.js';
 import type { RecoveryContext } from '../machines/recovery-types.js';
@@ -14,9 +14,11 @@ import {
   selectOutcome,
   selectSteps,
   selectTransfer,
+  stepView,
   selectWait,
 } from './selectors.js';
 import { STEP_TEXT } from './step-text.js';
+import { StepLine } from './StepList.js';
 import { Summary } from './Summary.js';
 import { useTone } from './theme.js';
 import { TransferProgress } from './TransferProgress.js';
@@ -54,7 +56,20 @@ export interface AppProps {
  * the one exit path (the machine's final state, a machine error, or the user quitting). No business logic here: the
  * machine decides, the screens show.
  */
-export function App({ actor, incidentDir, context, endpoint, drill }: AppProps) {
+export function App(props: AppProps) {
+  // Finished steps are written once, above everything else, and stay there through the summary or the quit notice.
+  const stepRows = useSelector(props.actor, (s) => s.context.steps, shallowEqual);
+  const steps = useMemo(() => stepRows.map(stepView), [stepRows]);
+  const history = useHistory(steps);
+  return (
+    <>
+      <Static items={history}>{(item) => <StepLine key={item.key} step={item.step} stepCount={steps.length} />}</Static>
+      <AppBody {...props} />
+    </>
+  );
+}
+
+function AppBody({ actor, incidentDir, context, endpoint, drill }: AppProps) {
   const { exit } = useApp();
   const status = useSelector(actor, (s) => s.status);
   const outcome = useSelector(actor, (s) => selectOutcome(s.context), shallowEqual);
@@ -155,7 +170,6 @@ function LiveWizard({
 
   const ctx = actor.getSnapshot().context;
   const steps = useMemo(() => selectSteps(ctx), [stepRows]);
-  const history = useHistory(steps);
   const upcoming = steps.filter((s) => s.status === 'current' || s.status === 'pending');
   const current = currentStepRow(ctx);
   const nodeViews = useMemo(() => selectNodeRows(ctx), [nodeSource]);
@@ -193,7 +207,6 @@ function LiveWizard({
           ? { drill: { scenario: drill.scenario, ...(drill.timeLimitSec ? { timeLimitSec: drill.timeLimitSec } : {}) } }
           : {}),
       }}
-      history={history}
       upcoming={upcoming}
       stepCount={ctx.steps.length}
       nodes={tracked.rows}

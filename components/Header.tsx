@@ -23,8 +23,8 @@ export function Header({ context, endpoint, stepNumber, stepCount, stepTitle, si
   return (
     <Box flexDirection="column">
       {drill && (
-        <Text bold color={tone('drill')}>
-          {`▌DRILL — simulated cluster, scenario ${drill.scenario}${drill.timeLimitSec ? `, time limit ${clock(drill.timeLimitSec * 1000)}` : ''}. Nothing real is touched.`}
+        <Text bold color={tone('drill')} wrap="truncate-end">
+          {`▌DRILL · simulated cluster · scenario ${drill.scenario}${drill.timeLimitSec ? ` · time limit ${clock(drill.timeLimitSec * 1000)}` : ''}`}
         </Text>
       )}
       <Box>

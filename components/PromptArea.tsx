@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useLayoutEffect, useState } from 'react';
 import { Box, Text } from 'ink';
 import type { Prompt, RecoveryEvent } from '../machines/recovery-types.js';
 import { ChoiceList } from './choose/ChoiceList.js';
@@ -49,7 +49,8 @@ function PromptWidget({ prompt, send, accepts, isActive, onTyping }: PromptAreaP
   // a choice that needs more from the user: a reason (override) or a path (another snapshot file)
   const [pending, setPending] = useState<{ id: string; needs: 'reason' | 'path' } | null>(null);
   const typing = prompt.kind === 'typed-address' || prompt.kind === 'acknowledge' || pending !== null;
-  useEffect(() => {
+  // A layout effect: the screen-wide keys must step aside in the same commit that shows the text field.
+  useLayoutEffect(() => {
     onTyping?.(typing);
     return () => onTyping?.(false);
   }, [typing]);
@@ -62,7 +63,7 @@ function PromptWidget({ prompt, send, accepts, isActive, onTyping }: PromptAreaP
       return (
         <TypedConfirm
           target={target}
-          action={prompt.question}
+          question={prompt.question}
           isActive={isActive}
           onConfirm={() => send({ type: 'confirm', address: target })}
           onRefused={(typed) => send({ type: 'confirm', address: typed })}

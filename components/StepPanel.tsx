@@ -13,22 +13,30 @@ export interface StepPanelProps {
   readonly children?: ReactNode;
 }
 
-/** The current step: why it exists, what happens next, the talosctl equivalent, then its live part and the keys. */
+/**
+ * The current step: why it exists, what happens next, the talosctl equivalent, then its live part and the keys.
+ * Compact (small terminals) keeps what is needed to act: the talosctl line, the live part, the keys.
+ */
 export function StepPanel({ explanation, keys, compact = false, children }: StepPanelProps) {
   const tone = useTone();
   const commands = compact ? explanation.talosctl.slice(0, 1) : explanation.talosctl;
   return (
-    <Box flexDirection="column" borderStyle="round" borderColor={tone('muted')} paddingX={1}>
+    <Box
+      flexDirection="column"
+      {...(compact ? {} : { borderStyle: 'round' as const, borderColor: tone('muted'), paddingX: 1 })}
+    >
       {!compact && (
         <Text>
           <Text bold>Why: </Text>
           {explanation.why}
         </Text>
       )}
-      <Text>
-        <Text bold>Next: </Text>
-        {explanation.whatHappens}
-      </Text>
+      {(!compact || !children) && (
+        <Text>
+          <Text bold>Next: </Text>
+          {explanation.whatHappens}
+        </Text>
+      )}
       {commands.map((cmd) => (
         <Text key={cmd} wrap="truncate-end" color={tone('muted')}>
           {`talosctl: ${cmd}`}

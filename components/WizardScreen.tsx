@@ -1,18 +1,16 @@
 import type { ReactNode } from 'react';
-import { Box, Static, Text } from 'ink';
+import { Box, Text } from 'ink';
 import { Header, type HeaderProps } from './Header.js';
 import { HelpOverlay } from './HelpOverlay.js';
 import { layoutFor } from './layout.js';
 import { NodeTable } from './NodeTable.js';
-import { StepLine, StepList } from './StepList.js';
+import { StepList } from './StepList.js';
 import { StepPanel } from './StepPanel.js';
 import { useTone } from './theme.js';
-import type { HistoryItem } from './use-history.js';
 import type { KeyHint, NodeRow, StepExplanation, StepView } from './view-model.js';
 
 export interface WizardScreenProps {
   readonly header: HeaderProps;
-  readonly history: readonly HistoryItem[];
   /** the current and pending steps */
   readonly upcoming: readonly StepView[];
   readonly stepCount: number;
@@ -31,38 +29,36 @@ export interface WizardScreenProps {
   readonly children?: ReactNode;
 }
 
-/** The whole wizard screen: history written once above, and below it a live region kept shorter than the terminal. */
+/**
+ * The live region of the wizard, kept shorter than the terminal (the App writes finished steps above it, once, in
+ * <Static>): where am I, what each node does, what Enter does, how to stop.
+ */
 export function WizardScreen(props: WizardScreenProps) {
   const tone = useTone();
   const layout = layoutFor(props.columns, props.rows, props.nodes.length);
   return (
-    <>
-      <Static items={[...props.history]}>
-        {(item) => <StepLine key={item.key} step={item.step} stepCount={props.stepCount} />}
-      </Static>
-      <Box flexDirection="column" width={props.columns}>
-        <Header {...props.header} />
-        <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
-        {props.showHelp ? (
-          <HelpOverlay keys={props.keys} incidentDir={props.incidentDir} />
-        ) : (
-          <>
-            <NodeTable
-              rows={props.nodes}
-              changed={props.changed}
-              now={props.now}
-              width={props.columns}
-              compact={layout.compactTable}
-            />
-            {props.notice && <Text color={tone('warn')}>{`! ${props.notice}`}</Text>}
-            {props.explanation && (
-              <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
-                {props.children}
-              </StepPanel>
-            )}
-          </>
-        )}
-      </Box>
-    </>
+    <Box flexDirection="column" width={props.columns}>
+      <Header {...props.header} />
+      <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
+      {props.showHelp ? (
+        <HelpOverlay keys={props.keys} incidentDir={props.incidentDir} />
+      ) : (
+        <>
+          <NodeTable
+            rows={props.nodes}
+            changed={props.changed}
+            now={props.now}
+            width={props.columns}
+            compact={layout.compactTable}
+          />
+          {props.notice && <Text color={tone('warn')}>{`! ${props.notice}`}</Text>}
+          {props.explanation && (
+            <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
+              {props.children}
+            </StepPanel>
+          )}
+        </>
+      )}
+    </Box>
   );
 }

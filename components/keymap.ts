@@ -6,21 +6,21 @@ import type { PromptKind } from '../machines/recovery-types.js';
 import type { KeyHint } from './view-model.js';
 
 export const GLOBAL_KEYS: readonly KeyHint[] = [
-  { key: 'q', does: 'quit (saved, resumable)' },
+  { key: 'q', does: 'quit (saved)' },
   { key: '?', does: 'help' },
 ];
 
 /** While a text answer is being typed, q is a letter: Ctrl-C is the way out. */
-export const TYPING_GLOBAL_KEYS: readonly KeyHint[] = [{ key: 'Ctrl-C', does: 'quit (saved, resumable)' }];
+export const TYPING_GLOBAL_KEYS: readonly KeyHint[] = [{ key: 'Ctrl-C', does: 'quit (saved)' }];
 
 export const PROMPT_KEYS: Record<PromptKind, readonly KeyHint[]> = {
   'typed-address': [
-    { key: 'Enter', does: 'confirm the typed address' },
-    { key: 'Esc', does: 'no, go back' },
+    { key: 'Enter', does: 'confirm' },
+    { key: 'Esc', does: 'back' },
   ],
   acknowledge: [
     { key: 'Enter', does: 'next' },
-    { key: 'Esc', does: 'no, go back' },
+    { key: 'Esc', does: 'back' },
   ],
   'yes-no': [
     { key: 'y', does: 'yes' },

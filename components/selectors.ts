@@ -49,7 +49,10 @@ export function assessmentStartedAt(ctx: RecoveryContext): number | null {
 /** A node row as the table shows it; `lastAnsweredAt` is filled in by the screen, which keeps the clock. */
 export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<NodeRow, 'lastAnsweredAt'> {
   const obs = ctx.observations.find((o) => o.node === row.node);
-  const prep = row.prep.status && row.prep.status !== 'done' ? `${row.prep.status}: ${row.prep.detail ?? ''}` : null;
+  const prep =
+    row.prep.status && row.prep.status !== 'done'
+      ? `${row.prep.plan ?? 'preparation'} ${row.prep.status}${row.prep.detail ? `: ${row.prep.detail}` : ''}`
+      : null;
   return {
     address: row.node,
     hostname: row.hostname,

@@ -1,4 +1,4 @@
-import { useInput, useStdin } from 'ink';
+import { useActiveInput } from './use-active-input.js';
 
 export interface WizardKeyHandlers {
   readonly onQuit: () => void;
@@ -16,16 +16,12 @@ export function useWizardKeys(
   handlers: WizardKeyHandlers,
   { typing, isActive }: { typing: boolean; isActive: boolean },
 ) {
-  const { isRawModeSupported } = useStdin();
-  useInput(
-    (input, key) => {
-      if (key.ctrl && input === 'c') handlers.onQuit();
-      else if (key.escape) handlers.onCloseHelp();
-      else if (typing) return;
-      else if (input === 'q') handlers.onQuit();
-      else if (input === '?') handlers.onToggleHelp();
-      else if (input === 'r') handlers.onRetry?.();
-    },
-    { isActive: isActive && isRawModeSupported },
-  );
+  useActiveInput((input, key) => {
+    if (key.ctrl && input === 'c') handlers.onQuit();
+    else if (key.escape) handlers.onCloseHelp();
+    else if (typing) return;
+    else if (input === 'q') handlers.onQuit();
+    else if (input === '?') handlers.onToggleHelp();
+    else if (input === 'r') handlers.onRetry?.();
+  }, isActive);
 }

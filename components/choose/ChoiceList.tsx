@@ -29,7 +29,7 @@ export function ChoiceList({ options, initialIndex = 0, recommendedId, isActive 
       {options.map((o, i) => {
         const selected = i === state.index;
         return (
-          <Text key={o.id} wrap="truncate-end" color={selected ? tone('active') : undefined} bold={selected}>
+          <Text key={o.id} color={selected ? tone('active') : undefined} bold={selected}>
             {`${selected ? '❯' : ' '} ${i + 1}. ${o.label}${o.id === recommendedId ? ' (recommended)' : ''}`}
           </Text>
         );

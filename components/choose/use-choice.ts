@@ -1,5 +1,5 @@
 import { useRef, useState } from 'react';
-import { useInput, useStdin } from 'ink';
+import { useActiveInput } from '../use-active-input.js';
 import { choiceReducer, type ChoiceAction, type ChoiceState } from './use-choice-state.js';
 
 export interface UseChoiceOptions {
@@ -15,19 +15,15 @@ export function useChoice({ count, initialIndex, isActive, onChoose }: UseChoice
   // choose the third option, not the first.
   const current = useRef<ChoiceState>({ index: initialIndex, count });
   const [state, setState] = useState(current.current);
-  const { isRawModeSupported } = useStdin();
   const apply = (action: ChoiceAction) => {
     current.current = choiceReducer(current.current, action);
     setState(current.current);
   };
-  useInput(
-    (input, key) => {
-      if (key.upArrow || input === 'k') apply({ type: 'up' });
-      else if (key.downArrow || input === 'j') apply({ type: 'down' });
-      else if (key.return) onChoose(current.current.index);
-      else if (/^[1-9]$/.test(input) && Number(input) <= count) onChoose(Number(input) - 1);
-    },
-    { isActive: isActive && isRawModeSupported },
-  );
+  useActiveInput((input, key) => {
+    if (key.upArrow || input === 'k') apply({ type: 'up' });
+    else if (key.downArrow || input === 'j') apply({ type: 'down' });
+    else if (key.return) onChoose(current.current.index);
+    else if (/^[1-9]$/.test(input) && Number(input) <= count) onChoose(Number(input) - 1);
+  }, isActive);
   return state;
 }

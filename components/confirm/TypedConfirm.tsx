@@ -5,8 +5,8 @@ import { useTypedConfirm } from './use-typed-confirm.js';
 export interface TypedConfirmProps {
   /** the one node this destructive action targets; the user must type exactly this */
   readonly target: string;
-  /** what will be done to it, e.g. "wipe EPHEMERAL (etcd data) and reboot" */
-  readonly action: string;
+  /** what will be done to it, as a question, e.g. "Wipe 127.0.0.3 (EPHEMERAL) and reboot it?" */
+  readonly question: string;
   /** default true; false while another widget owns the keyboard */
   readonly isActive?: boolean;
   readonly onConfirm: () => void;
@@ -15,7 +15,7 @@ export interface TypedConfirmProps {
 }
 
 /** A destructive confirmation: names the node and the action, and proceeds only when the address is typed exactly. */
-export function TypedConfirm({ target, action, isActive = true, onConfirm, onCancel, onRefused }: TypedConfirmProps) {
+export function TypedConfirm({ target, question, isActive = true, onConfirm, onCancel, onRefused }: TypedConfirmProps) {
   const tone = useTone();
   const state = useTypedConfirm({ expected: target, isActive, onConfirm, onCancel, onRefused });
   return (
@@ -24,12 +24,12 @@ export function TypedConfirm({ target, action, isActive = true, onConfirm, onCan
         <Text bold color={tone('warn')}>
           {'Destructive: '}
         </Text>
-        <Text>{`${action} on `}</Text>
-        <Text bold>{target}</Text>
-        <Text>.</Text>
+        <Text>{question}</Text>
       </Text>
       <Text>
-        {`Type the node's address to confirm: `}
+        {'Type '}
+        <Text bold>{target}</Text>
+        {' to confirm: '}
         <Text bold color={tone('active')}>
           {state.value}
         </Text>

@@ -1,5 +1,5 @@
 import { useEffect, useReducer } from 'react';
-import { useInput, useStdin } from 'ink';
+import { useActiveInput } from '../use-active-input.js';
 import {
   initialRiskAcknowledgeState,
   riskAcknowledgeReducer,
@@ -21,16 +21,12 @@ export function useRiskAcknowledge({
   onCancel,
 }: UseRiskAcknowledgeOptions): RiskAcknowledgeState {
   const [state, dispatch] = useReducer(riskAcknowledgeReducer, initialRiskAcknowledgeState);
-  const { isRawModeSupported } = useStdin();
-  useInput(
-    (input, key) => {
-      if (key.escape) onCancel();
-      else if (key.return) dispatch({ type: 'submit', expectedWord: word });
-      else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
-      else if (isTextKey(key)) dispatch({ type: 'insert', text: input });
-    },
-    { isActive: isActive && isRawModeSupported },
-  );
+  useActiveInput((input, key) => {
+    if (key.escape) onCancel();
+    else if (key.return) dispatch({ type: 'submit', expectedWord: word });
+    else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
+    else if (isTextKey(key)) dispatch({ type: 'insert', text: input });
+  }, isActive);
   useEffect(() => {
     if (state.stage === 'done') onAcknowledge(state.reason);
   }, [state.stage]);

@@ -1,5 +1,5 @@
 import { useRef, useState } from 'react';
-import { useInput, useStdin } from 'ink';
+import { useActiveInput } from '../use-active-input.js';
 import { edit, type EditAction } from './text-entry.js';
 import { isTextKey } from './keys.js';
 
@@ -14,20 +14,16 @@ export function useTextAnswer({ isActive, onSubmit, onCancel }: UseTextAnswerOpt
   // The latest value lives in a ref so that keys arriving in one chunk each see the previous key's edit.
   const value = useRef('');
   const [shown, setShown] = useState('');
-  const { isRawModeSupported } = useStdin();
   const apply = (action: EditAction) => {
     value.current = edit(value.current, action, 4096);
     setShown(value.current);
   };
-  useInput(
-    (input, key) => {
-      if (key.escape) onCancel();
-      else if (key.return) {
-        if (value.current.trim() !== '') onSubmit(value.current.trim());
-      } else if (key.backspace || key.delete) apply({ type: 'backspace' });
-      else if (isTextKey(key)) apply({ type: 'insert', text: input });
-    },
-    { isActive: isActive && isRawModeSupported },
-  );
+  useActiveInput((input, key) => {
+    if (key.escape) onCancel();
+    else if (key.return) {
+      if (value.current.trim() !== '') onSubmit(value.current.trim());
+    } else if (key.backspace || key.delete) apply({ type: 'backspace' });
+    else if (isTextKey(key)) apply({ type: 'insert', text: input });
+  }, isActive);
   return shown;
 }

@@ -1,5 +1,5 @@
 import { useEffect, useReducer } from 'react';
-import { useInput, useStdin } from 'ink';
+import { useActiveInput } from '../use-active-input.js';
 import { initialTypedConfirmState, typedConfirmReducer, type TypedConfirmState } from './use-typed-confirm-state.js';
 import { isTextKey } from './keys.js';
 
@@ -21,17 +21,13 @@ export function useTypedConfirm({
   onRefused,
 }: UseTypedConfirmOptions): TypedConfirmState {
   const [state, dispatch] = useReducer(typedConfirmReducer, initialTypedConfirmState);
-  const { isRawModeSupported } = useStdin();
 
-  useInput(
-    (input, key) => {
-      if (key.escape) onCancel();
-      else if (key.return) dispatch({ type: 'submit', expected });
-      else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
-      else if (isTextKey(key)) dispatch({ type: 'insert', text: input });
-    },
-    { isActive: isActive && isRawModeSupported },
-  );
+  useActiveInput((input, key) => {
+    if (key.escape) onCancel();
+    else if (key.return) dispatch({ type: 'submit', expected });
+    else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
+    else if (isTextKey(key)) dispatch({ type: 'insert', text: input });
+  }, isActive);
 
   // Callbacks fire from effects on the reducer's result, never from a handler's closure, so keys that arrive in
   // one chunk (a paste followed by Enter) are judged on the final value.

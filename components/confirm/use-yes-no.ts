@@ -1,4 +1,4 @@
-import { useInput, useStdin } from 'ink';
+import { useActiveInput } from '../use-active-input.js';
 
 export interface UseYesNoOptions {
   readonly isActive: boolean;
@@ -7,12 +7,8 @@ export interface UseYesNoOptions {
 
 /** y answers yes, n answers no, Enter takes the default, which is always No. */
 export function useYesNo({ isActive, onAnswer }: UseYesNoOptions): void {
-  const { isRawModeSupported } = useStdin();
-  useInput(
-    (input, key) => {
-      if (input === 'y' || input === 'Y') onAnswer(true);
-      else if (input === 'n' || input === 'N' || key.return) onAnswer(false);
-    },
-    { isActive: isActive && isRawModeSupported },
-  );
+  useActiveInput((input, key) => {
+    if (input === 'y' || input === 'Y') onAnswer(true);
+    else if (input === 'n' || input === 'N' || key.return) onAnswer(false);
+  }, isActive);
 }

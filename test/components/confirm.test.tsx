@@ -16,7 +16,7 @@ describe('TypedConfirm (destructive)', () => {
     const r = render(
       <TypedConfirm
         target="127.0.0.3"
-        action="wipe EPHEMERAL (etcd data) and reboot"
+        question="Wipe 127.0.0.3 (EPHEMERAL) and reboot it?"
         onConfirm={onConfirm}
         onCancel={onCancel}
         onRefused={onRefused}
@@ -27,8 +27,8 @@ describe('TypedConfirm (destructive)', () => {
 
   it('names the node and the action', () => {
     const { lastFrame } = mount();
-    expect(lastFrame()).toContain('Destructive: wipe EPHEMERAL (etcd data) and reboot on 127.0.0.3.');
-    expect(lastFrame()).toContain("Type the node's address to confirm:");
+    expect(lastFrame()).toContain('Destructive: Wipe 127.0.0.3 (EPHEMERAL) and reboot it?');
+    expect(lastFrame()).toContain('Type 127.0.0.3 to confirm:');
   });
 
   it('refuses a wrong address with a message naming the right one, and does not confirm', async () => {
@@ -57,7 +57,7 @@ describe('TypedConfirm (destructive)', () => {
     await type(stdin, '127.0.0.4');
     await press(stdin, KEYS.backspace);
     await type(stdin, '3');
-    await frameMatching(lastFrame, (x) => x.includes('confirm: 127.0.0.3'));
+    await frameMatching(lastFrame, (x) => x.includes('to confirm: 127.0.0.3'));
     await press(stdin, KEYS.enter);
     await vi.waitFor(() => expect(onConfirm).toHaveBeenCalledTimes(1));
     await press(stdin, KEYS.enter);
@@ -67,7 +67,7 @@ describe('TypedConfirm (destructive)', () => {
   it('never confirms on a paste that ends in a newline: Enter must be its own keystroke', async () => {
     const { stdin, onConfirm, lastFrame } = mount();
     await press(stdin, '127.0.0.3\r');
-    await frameMatching(lastFrame, (x) => x.includes('confirm: 127.0.0.3'));
+    await frameMatching(lastFrame, (x) => x.includes('to confirm: 127.0.0.3'));
     expect(onConfirm).not.toHaveBeenCalled();
     await press(stdin, KEYS.enter);
     await vi.waitFor(() => expect(onConfirm).toHaveBeenCalledTimes(1));
@@ -116,7 +116,7 @@ describe('RiskAcknowledge', () => {
     expect(onAcknowledge).not.toHaveBeenCalled();
     await type(stdin, 'snapshot API fails on every node');
     await press(stdin, KEYS.enter);
-    expect(onAcknowledge).toHaveBeenCalledWith('snapshot API fails on every node');
+    await vi.waitFor(() => expect(onAcknowledge).toHaveBeenCalledWith('snapshot API fails on every node'));
   });
 
   it('goes back with Esc', async () => {

@@ -63,7 +63,8 @@ class FakeStdout extends EventEmitter {
     this.frames.push(frame);
     return true;
   };
-  lastFrame = () => this.frames.at(-1);
+  /** the last frame Ink wrote, skipping bare control writes (cursor show/hide, a lone newline at unmount) */
+  lastFrame = () => this.frames.findLast((f) => f.replace(/\u001B\[\?25[hl]/g, '').trim() !== '');
 }
 
 class FakeStdin extends EventEmitter {
@@ -111,6 +112,9 @@ export function renderSized(tree: ReactElement, { columns = 80, rows = 24 } = {}
     exitOnCtrlC: false,
     patchConsole: false,
   });
+  // Ink 6 creates the exit promise lazily: asked for after the app has exited, it would never settle.
+  const exited = instance.waitUntilExit();
+  exited.catch(() => {});
   const r: SizedRender = {
     stdin,
     stdout,
@@ -118,7 +122,7 @@ export function renderSized(tree: ReactElement, { columns = 80, rows = 24 } = {}
     lastFrame: stdout.lastFrame,
     rerender: instance.rerender,
     unmount: instance.unmount,
-    waitUntilExit: instance.waitUntilExit,
+    waitUntilExit: () => exited,
   };
   mounted.push(r);
   return r;

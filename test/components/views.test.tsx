@@ -46,7 +46,7 @@ describe('Header', () => {
       />,
     );
     const f = lastFrame() ?? '';
-    expect(f).toMatch(/DRILL .*scenario lost-quorum, time limit 15:00/);
+    expect(f).toMatch(/DRILL · simulated cluster · scenario lost-quorum · time limit 15:00/);
     expect(f).toContain('endpoint connecting…');
     expect(f).toContain('not assessed yet');
   });

@@ -1,0 +1,169 @@
+/**
+ * The App driven by the real recovery machine, keystroke by keystroke, at 80×24: a lost-quorum recovery from the
+ * first question to the summary, with a wrong address refused on the way; and q stopping safely at any prompt.
+ * The cluster's answers come from an in-memory three-node cluster (fake-cluster.ts); the end-to-end test runs the
+ * same procedure through the real binary against the simulator.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { App } from '../../components/App.js';
+import { exitCodeFor } from '../../src/commands/interactive.js';
+import { fakeCluster, NODES } from './fake-cluster.js';
+import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
+
+afterEach(cleanupSized);
+
+function start() {
+  const cluster = fakeCluster();
+  const actor = createActor(cluster.machine, {
+    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+  });
+  actor.start();
+  const screen = renderSized(
+    <App
+      actor={actor}
+      incidentDir="/tmp/incident"
+      context="talos-dr-sim"
+      endpoint={() => '127.0.0.2:50000'}
+      drill={{ scenario: 'lost-quorum', timeLimitSec: 900, dataLost: () => 'none' }}
+    />,
+    { columns: 80, rows: 24 },
+  );
+  return { cluster, actor, screen };
+}
+
+/** Lines of the live region: the frame without the <Static> history lines written above it. */
+const liveLines = (frame: string) =>
+  frame
+    .split('\n')
+    .filter((l, i, all) => !/^[✓✗–] \d\/9 /.test(l) || all.slice(0, i).some((p) => !/^[✓✗–] \d\/9 /.test(p)));
+
+describe('App on the recovery machine', () => {
+  it('walks a lost-quorum recovery by keystrokes, refuses a wrong address, and ends with the score', async () => {
+    const { cluster, actor, screen } = start();
+    const { stdin, lastFrame } = screen;
+
+    let f = await frameMatching(lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
+    expect(f).toContain('DRILL');
+    expect(f).toContain('step 2 of 9: Assess');
+    expect(f).toContain('✓ 1/9 Connect — 3 of 3 nodes answered');
+    expect(f).toContain('[y/N]');
+    await press(stdin, 'y');
+
+    f = await frameMatching(lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    expect(f).toContain('step 3 of 9: Snapshot');
+    expect(f).toMatch(/❯ 1\. take a consistent snapshot from 127\.0\.0\.2 \(freshest member\)[\s│]+\(recommended\)/);
+    // the node table shows the quorum-lost cluster
+    expect(f).toMatch(/127\.0\.0\.3\s+\S+\s+yes\s+cp\s+Failed\s+bad/);
+    await press(stdin, KEYS.enter);
+
+    // Prepare: every node is wiped only after its address is typed. A wrong address is refused and counted.
+    f = await frameMatching(lastFrame, (x) => x.includes('Destructive:'));
+    expect(f).toContain('step 6 of 9: Prepare nodes');
+    const first = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+    const wrong = NODES.find((n) => n !== first) as string;
+    await type(stdin, wrong);
+    await press(stdin, KEYS.enter);
+    f = await frameMatching(lastFrame, (x) => x.includes('is not the target node'));
+    expect(f).toContain(`"${wrong}" is not the target node; type ${first} exactly`);
+    expect(cluster.calls.filter((c) => c.startsWith('reset'))).toEqual([]);
+
+    const confirmed: string[] = [];
+    for (let i = 0; i < NODES.length; i++) {
+      f = await frameMatching(
+        lastFrame,
+        (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
+      );
+      const target = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+      await type(stdin, target);
+      await press(stdin, KEYS.enter);
+      confirmed.push(target);
+    }
+    expect([...confirmed].sort()).toEqual([...NODES].sort());
+
+    // Bootstrap: typed again, for the node that receives the snapshot.
+    f = await frameMatching(lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'));
+    expect(f).toContain('step 8 of 9: Bootstrap');
+    const bootstrapNode = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+    await type(stdin, bootstrapNode);
+    await press(stdin, KEYS.enter);
+
+    f = await frameMatching(lastFrame, (x) => x.includes('outcome: recovered'), 5000);
+    expect(f).toContain('✓ etcd recovered');
+    expect(f).toContain('Drill score — lost-quorum');
+    expect(f).toContain('data lost: none');
+    expect(f).toContain('mistakes the guards stopped: 1');
+    expect(f).toContain(`You typed "${wrong}", but this step acts on ${first}`);
+    expect(f).toContain('Run `talosctl health`');
+    // history: every finished step was written once, above the live region
+    for (const n of [1, 2, 3, 4, 6, 7, 8, 9]) expect(f).toMatch(new RegExp(`✓ ${n}/9 `));
+    expect(f).toMatch(/– 5\/9 Init nodes — no init node/);
+    expect(f.trimEnd().split('\n').at(-1)).toBe('outcome: recovered');
+
+    await screen.waitUntilExit();
+    expect(exitCodeFor(actor)).toBe(0);
+    expect(cluster.calls).toEqual([
+      'snapshot 127.0.0.2',
+      ...confirmed.map((n) => `reset ${n}`),
+      `upload ${bootstrapNode}`,
+      `bootstrap ${bootstrapNode}`,
+    ]);
+    // at 80×24 the live region always stayed shorter than the terminal, and no line was wider than it
+    for (const frame of screen.frames) {
+      expect(liveLines(frame).length).toBeLessThan(24);
+      expect(widest(frame)).toBeLessThanOrEqual(80);
+    }
+    actor.stop();
+  });
+
+  it('q stops safely: the machine journals the stop, the screen names the resume command, exit code 3', async () => {
+    const { cluster, actor, screen } = start();
+    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await press(screen.stdin, 'y');
+    await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    await press(screen.stdin, 'q');
+    const f = await frameMatching(screen.lastFrame, (x) => x.includes('To continue'));
+    expect(f).toContain('Stopped at step 3 of 9: Snapshot. Your progress is saved in /tmp/incident.');
+    expect(f).toContain('To continue: talos-dr resume /tmp/incident');
+    await screen.waitUntilExit();
+    expect(actor.getSnapshot().context.outcome).toBe('stopped-by-user');
+    expect(exitCodeFor(actor)).toBe(3);
+    expect(cluster.calls).toEqual([]);
+    actor.stop();
+  });
+
+  it('while an address is typed, q is a letter and Ctrl-C is the way out', async () => {
+    const { actor, screen } = start();
+    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await press(screen.stdin, 'y');
+    await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    await press(screen.stdin, KEYS.enter);
+    await frameMatching(screen.lastFrame, (x) => x.includes('Destructive:'));
+    await press(screen.stdin, 'q');
+    let f = await frameMatching(screen.lastFrame, (x) => x.includes('to confirm: q'));
+    expect(f).toContain('Ctrl-C quit (saved)');
+    expect(f).not.toContain('q quit');
+    await press(screen.stdin, KEYS.ctrlC);
+    f = await frameMatching(screen.lastFrame, (x) => x.includes('To continue'));
+    expect(f).toContain('Stopped at step 6 of 9: Prepare nodes');
+    await screen.waitUntilExit();
+    expect(exitCodeFor(actor)).toBe(3);
+    actor.stop();
+  });
+
+  it('? opens the help over the panel and Esc closes it', async () => {
+    const { actor, screen } = start();
+    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await press(screen.stdin, '?');
+    let f = await frameMatching(screen.lastFrame, (x) => x.includes('Help — press ? or Esc to close'));
+    expect(f).toContain('talos-dr resume /tmp/incident');
+    expect(f).not.toContain('[y/N]');
+    // keys meant for the prompt do nothing while help is open
+    await press(screen.stdin, 'y');
+    expect(actor.getSnapshot().context.steps[1]?.status).toBe('pending');
+    await press(screen.stdin, KEYS.esc);
+    f = await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    expect(f).not.toContain('Help —');
+    actor.stop();
+  });
+});
