@@ -64,7 +64,8 @@ class FakeStdout extends EventEmitter {
     return true;
   };
   /** the last frame Ink wrote, skipping bare control writes (cursor show/hide, a lone newline at unmount) */
-  lastFrame = () => this.frames.findLast((f) => f.replace(/\u001B\[\?25[hl]/g, '').trim() !== '');
+  lastFrame = () =>
+    this.frames.findLast((f) => f.replaceAll('\u001B[?25h', '').replaceAll('\u001B[?25l', '').trim() !== '');
 }
 
 class FakeStdin extends EventEmitter {
