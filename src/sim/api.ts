@@ -9,7 +9,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -209,7 +209,8 @@ export async function sendChunks(bytes: Buffer, send: Send): Promise<void> {
 export async function etcdSnapshot(node: SimNode, cluster: ClusterView, ctx: CallContext, send: Send): Promise<void> {
   requireControlPlane(node, 'etcd snapshot');
   if (!node.etcdServing) {
-    await waitForEtcd(ctx, cluster, SNAPSHOT_WAIT_MS).catch(() => undefined);
+    // The node's etcd client gives up after its own timeout (or the caller's deadline ends the call first).
+    await cluster.clockSleep(SNAPSHOT_WAIT_MS, ctx.signal);
     throw unknown('failed reading etcd snapshot: context deadline exceeded');
   }
   await sendChunks(node.etcd.snapshot(), send);
@@ -305,10 +306,9 @@ async function tarGz(entries: { name: string; bytes: Buffer }[]): Promise<Buffer
   }
   pack.finalize();
   const chunks: Buffer[] = [];
-  const gzip = createGzip();
-  gzip.on('data', (c: Buffer) => chunks.push(c));
-  await pipeline(pack, gzip);
-  return Buffer.concat(chunks);
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  // Go's compress/gzip wrapping Go's archive/tar, as machined writes it.
+  return gzipSync(Buffer.concat(chunks));
 }
 
 // ---- configuration, reboot, reset ----
