@@ -326,6 +326,8 @@ export const recoveryMachine = setup({
     endStep: enqueueActions(
       ({ context, enqueue }, params: { step: StepName; status: 'done' | 'skipped' | 'failed'; result: string }) => {
         const n = STEP[params.step];
+        // a step ends once: a late give-up never rewrites a finished step
+        if (context.steps.find((s) => s.n === n)?.status !== 'active') return;
         enqueue.assign({
           steps: context.steps.map((s) =>
             s.n === n ? { ...s, status: params.status, result: params.result, endedAt: Date.now() } : s,
@@ -402,6 +404,11 @@ export const recoveryMachine = setup({
       enqueue.assign({ warnings: [...context.warnings, params.message] });
       enqueue.emit({ type: 'journal', entry: { kind: 'warning', what: params.message } });
     }),
+    clearAttempt: assign({ attempt: null }),
+    retryFailedPreps: enqueueActions(({ context, enqueue }) => {
+      for (const p of context.plan)
+        if (context.rows[p.node]?.prep.status === 'failed') enqueue.sendTo(`prep:${p.node}`, { type: 'retry' });
+    }),
     stopPrepChildren: enqueueActions(({ context, enqueue }) => {
       for (const p of context.plan) enqueue(stopChild(`prep:${p.node}`));
     }),
@@ -464,6 +471,14 @@ export const recoveryMachine = setup({
           target: '#recovery.failed',
           actions: [
             'stopPrepChildren',
+            {
+              type: 'endStep',
+              params: ({ context }) => ({
+                step: context.steps.find((s) => s.status === 'active')?.name ?? 'connect',
+                status: 'failed',
+                result: giveUpReason(context),
+              }),
+            },
             { type: 'setOutcome', params: ({ context }) => ({ outcome: `failed: ${giveUpReason(context)}` }) },
           ],
         },
@@ -539,7 +554,7 @@ export const recoveryMachine = setup({
                 params: ({ context }) => retryPrompt('connect', context.attempt?.lastError ?? null),
               },
               exit: 'clearPrompt',
-              on: { retry: { target: 'calling', actions: assign({ attempt: null }) } },
+              on: retryAnswers('calling'),
             },
           },
         },
@@ -636,7 +651,7 @@ export const recoveryMachine = setup({
                 params: ({ context }) => retryPrompt('assess', context.attempt?.lastError ?? null),
               },
               exit: 'clearPrompt',
-              on: { retry: { target: 'reading', actions: assign({ attempt: null }) } },
+              on: retryAnswers('reading'),
             },
             deciding: {
               always: [
@@ -1062,7 +1077,7 @@ export const recoveryMachine = setup({
                 params: ({ context }) => retryPrompt('back up configurations', context.attempt?.lastError ?? null),
               },
               exit: 'clearPrompt',
-              on: { retry: { target: 'reading', actions: assign({ attempt: null }) } },
+              on: retryAnswers('reading'),
             },
             checking: {
               always: [
@@ -1198,7 +1213,7 @@ export const recoveryMachine = setup({
                   retryPrompt(`convert ${context.initQueue[0]}`, context.attempt?.lastError ?? null),
               },
               exit: 'clearPrompt',
-              on: { retry: { target: 'converting', actions: assign({ attempt: null }) } },
+              on: retryAnswers('converting'),
             },
           },
         },
@@ -1403,26 +1418,11 @@ export const recoveryMachine = setup({
               },
               exit: 'clearPrompt',
               on: {
-                retry: {
-                  target: 'running',
-                  actions: enqueueActions(({ context, enqueue }) => {
-                    for (const p of context.plan)
-                      if (context.rows[p.node]?.prep.status === 'failed')
-                        enqueue.sendTo(`prep:${p.node}`, { type: 'retry' });
-                  }),
-                },
-                'give-up': {
-                  target: '#recovery.failed',
-                  actions: {
-                    type: 'setOutcome',
-                    params: ({ context }) => {
-                      const p = context.plan.find((x) => context.rows[x.node]?.prep.status === 'failed');
-                      return {
-                        outcome: `failed: ${p?.node ?? 'a node'}: ${context.rows[p?.node ?? '']?.prep.detail ?? 'preparation failed'}`,
-                      };
-                    },
-                  },
-                },
+                retry: { target: 'running', actions: 'retryFailedPreps' },
+                choose: [
+                  { guard: ({ event }) => event.option === 'retry', target: 'running', actions: 'retryFailedPreps' },
+                  { guard: ({ event }) => event.option === 'stop', target: '#recovery.stoppedByUser' },
+                ],
               },
             },
           },
@@ -1442,23 +1442,6 @@ export const recoveryMachine = setup({
               }),
             }),
           ],
-          exit: assign({ wait: null }),
-          on: {
-            'give-up': {
-              target: '#recovery.failed',
-              actions: {
-                type: 'setOutcome',
-                params: ({ context }) => {
-                  const p = context.wait?.pending[0];
-                  return {
-                    outcome: p
-                      ? `failed: ${p.node} still ${p.state ?? 'not answering'}: ${p.cause ?? 'no reason given'}`
-                      : 'failed: the wait for Preparing did not finish',
-                  };
-                },
-              },
-            },
-          },
           initial: 'polling',
           states: {
             polling: {
@@ -1871,7 +1854,7 @@ export const recoveryMachine = setup({
                   retryPrompt(context.attempt?.action ?? 'bootstrap', context.attempt?.lastError ?? null),
               },
               exit: 'clearPrompt',
-              on: { retry: { target: 'reading', actions: assign({ attempt: null }) } },
+              on: retryAnswers('reading'),
             },
           },
         },
@@ -1890,7 +1873,6 @@ export const recoveryMachine = setup({
               }),
             }),
           ],
-          exit: assign({ wait: null }),
           on: {
             'give-up': {
               target: '#recovery.failed',
@@ -2042,6 +2024,15 @@ export function giveUpReason(context: RecoveryContext): string {
   if (context.attempt?.lastError) return context.attempt.lastError;
   if (context.prompt) return `no answer to "${context.prompt.question}"`;
   return 'the time limit was reached';
+}
+
+/** A failed action's prompt: retry (or yes) tries again, no stops (resumable). */
+function retryAnswers(target: string) {
+  return {
+    retry: { target, actions: 'clearAttempt' as const },
+    'answer.yes': { target, actions: 'clearAttempt' as const },
+    'answer.no': { target: '#recovery.stoppedByUser' },
+  };
 }
 
 function retryPrompt(action: string, error: string | null): Prompt {
