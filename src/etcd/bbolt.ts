@@ -181,6 +181,10 @@ export interface LeafPage {
   packedEnd: number;
 }
 
+function newLeafPage(): LeafPage {
+  return { buf: Buffer.alloc(0), base: 0, count: 0, packedStart: -1, packedEnd: -1 };
+}
+
 /** Offsets of element i of a leaf page (`pos` counts from the element itself). */
 export function leafElement(
   page: LeafPage,
@@ -240,9 +244,15 @@ export class BoltWalker {
   private window: Buffer;
   private windowStart = -1;
   private windowEnd = -1;
-  /** page after the last leaf run read, to notice leaves that follow each other on disk */
-  private nextSequential = -1;
-  private sequentialStreak = 0;
+  /** page after the last leaf run read, and how many leaves in a row followed their predecessor on disk */
+  private nextLeaf = -1;
+  private leafStreak = 0;
+  /** the run readRun read last: buffer, offset of its header, end */
+  private runBuf: Buffer = Buffer.alloc(0);
+  private runBase = 0;
+  private runEnd = 0;
+  /** reused for every plain leaf: visitors must not keep a LeafPage beyond their call */
+  private readonly scratchPage: LeafPage = newLeafPage();
   private bytesHeld = 0;
   private pagesSinceYield = 0;
   readonly result: WalkResult = {
@@ -350,8 +360,7 @@ export class BoltWalker {
       this.problem(`an inline bucket is not a leaf page (flags ${flags})`);
       return;
     }
-    const page = this.checkLeaf(buf, base, end, 'an inline bucket', state);
-    if (page === null) return;
+    const page = this.checkLeaf(buf, base, end, 'an inline bucket', state, newLeafPage());
     // Sub-buckets of an inline bucket are inline too; walk them for their structure only.
     yield* this.walkSubBuckets(page, level);
     if (page.count > 0 && visitor) visitor.leaf(page);
@@ -368,43 +377,74 @@ export class BoltWalker {
     onLeaf: ((page: LeafPage) => void) | null,
     isRoot: boolean,
   ): Generator<void, void, void> {
-    if (++this.pagesSinceYield >= this.pagesPerYield) {
-      this.pagesSinceYield = 0;
-      yield;
-    }
-    // Branch pages, and the root bucket's leaves (which stay in use while their buckets are walked), need a buffer
-    // of their own; other leaves can be served from the shared read-ahead window.
-    const run = this.readRun(pgid, level, isRoot);
-    const { buf, base, end } = run;
+    this.readRun(pgid, level, isRoot);
+    yield* this.walkCurrentRun(pgid, level, state, onLeaf, isRoot);
+  }
+
+  /** The run just read by readRun: a branch (children walked here) or a leaf. */
+  private *walkCurrentRun(
+    pgid: number,
+    level: number,
+    state: BucketState,
+    onLeaf: ((page: LeafPage) => void) | null,
+    isRoot: boolean,
+  ): Generator<void, void, void> {
+    const buf = this.runBuf;
+    const base = this.runBase;
+    const end = this.runEnd;
     const flags = buf.readUInt16LE(base + 8);
     if (flags & FLAG_BRANCH) {
       const count = this.checkBranch(buf, base, end, pgid);
       for (let i = 0; i < count; i++) {
+        if (++this.pagesSinceYield >= this.pagesPerYield) {
+          this.pagesSinceYield = 0;
+          yield;
+        }
         const child = readU64(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
-        yield* this.walkPages(child, level + 1, state, onLeaf, isRoot);
+        this.readRun(child, level + 1, isRoot);
+        // The common case, a plain leaf, is handled without a generator of its own.
+        if (!isRoot && this.visitPlainLeaf(child, state, onLeaf)) continue;
+        yield* this.walkCurrentRun(child, level + 1, state, onLeaf, isRoot);
       }
       return;
     }
-    if (flags & FLAG_LEAF) {
-      const page = this.checkLeaf(buf, base, end, `page ${pgid}`, state);
-      if (page === null || page.count === 0) return;
-      if (isRoot) {
-        yield* this.visitRootLeafBuckets(page, level + 1);
-        return;
-      }
-      if (page.packedStart < 0 && this.hasSubBuckets(page)) {
-        // A leaf with nested buckets must survive the walk into them: copy it out of the shared window.
-        const own = this.levelBuffer(level, end - base);
-        buf.copy(own, 0, base, end);
-        const kept: LeafPage = { ...page, buf: own, base: 0, packedStart: -1, packedEnd: -1 };
-        yield* this.walkSubBuckets(kept, level + 1);
-        if (onLeaf) onLeaf(kept);
-        return;
-      }
-      if (onLeaf) onLeaf(page);
+    if ((flags & FLAG_LEAF) === 0) {
+      this.fatal(`page ${pgid} has an invalid type (flags ${flags}); it is neither a branch nor a leaf page`);
+    }
+    const page = this.checkLeaf(buf, base, end, `page ${pgid}`, state, newLeafPage());
+    if (page.count === 0) return;
+    if (isRoot) {
+      yield* this.visitRootLeafBuckets(page, level + 1);
       return;
     }
-    this.fatal(`page ${pgid} has an invalid type (flags ${flags}); it is neither a branch nor a leaf page`);
+    if (page.packedStart < 0 && this.hasSubBuckets(page)) {
+      // A leaf with nested buckets must survive the walk into them: copy it out of the shared window.
+      const own = this.levelBuffer(level, end - base);
+      if (own !== buf) buf.copy(own, 0, base, end);
+      const kept: LeafPage = { ...page, buf: own, base: 0, packedStart: -1, packedEnd: -1 };
+      yield* this.walkSubBuckets(kept, level + 1);
+      if (onLeaf) onLeaf(kept);
+      return;
+    }
+    if (onLeaf) onLeaf(page);
+  }
+
+  /**
+   * When the run just read is a leaf without nested buckets (every leaf of an etcd database), checks and visits it
+   * and returns true; otherwise leaves it untouched for walkCurrentRun.
+   */
+  private visitPlainLeaf(pgid: number, state: BucketState, onLeaf: ((page: LeafPage) => void) | null): boolean {
+    const buf = this.runBuf;
+    const base = this.runBase;
+    if ((buf.readUInt16LE(base + 8) & FLAG_LEAF) === 0) return false;
+    const count = buf.readUInt16LE(base + 10);
+    if (base + PAGE_HEADER_SIZE + count * ELEMENT_SIZE > this.runEnd) return false;
+    for (let i = 0; i < count; i++) {
+      if (buf.readUInt32LE(base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE) & BUCKET_LEAF_FLAG) return false;
+    }
+    const page = this.checkLeaf(buf, base, this.runEnd, `page ${pgid}`, state, this.scratchPage);
+    if (page.count > 0 && onLeaf) onLeaf(page);
+    return true;
   }
 
   private hasSubBuckets(page: LeafPage): boolean {
@@ -429,14 +469,14 @@ export class BoltWalker {
 
   /**
    * Reads page `pgid` and its overflow pages, after checking the ids are in range and never seen before.
-   * `keep` (or a branch page) copies the run into the buffer of its tree level so deeper reads cannot clobber it.
+   * `keep` (or a branch page) puts the run in the buffer of its tree level so deeper reads cannot clobber it.
    */
-  private readRun(pgid: number, level: number, keep: boolean): { buf: Buffer; base: number; end: number } {
+  private readRun(pgid: number, level: number, keep: boolean): void {
     if (pgid < 2 || pgid >= this.pgid) {
       this.fatal(`a page reference points at page ${pgid}, outside the database's ${this.pgid} pages`);
     }
     const position = pgid * this.pageSize;
-    const first = this.readPageStart(pgid, position);
+    const first = this.readPageStart(pgid, position, level);
     let buf = first.buf;
     let base = first.base;
     const headerId = readU64(buf, base);
@@ -450,40 +490,53 @@ export class BoltWalker {
     const runBytes = (overflow + 1) * this.pageSize;
     if (runBytes > MAX_RUN_BYTES) this.fatal(`page ${pgid} claims an impossible ${overflow} overflow pages`);
     this.markReachable(pgid, overflow);
-    const mustKeep = keep || (buf.readUInt16LE(base + 8) & FLAG_BRANCH) !== 0;
-    if (runBytes > first.valid || mustKeep) {
+    const isBranch = (buf.readUInt16LE(base + 8) & FLAG_BRANCH) !== 0;
+    if (runBytes > first.valid) {
       const own = this.levelBuffer(level, runBytes);
-      if (runBytes <= first.valid) buf.copy(own, 0, base, base + runBytes);
-      else this.readInto(own, runBytes, position);
+      this.readInto(own, runBytes, position);
+      buf = own;
+      base = 0;
+    } else if (buf === this.window && (keep || isBranch)) {
+      const own = this.levelBuffer(level, runBytes);
+      buf.copy(own, 0, base, base + runBytes);
       buf = own;
       base = 0;
     }
-    this.nextSequential = pgid + overflow + 1;
-    return { buf, base, end: base + runBytes };
+    if (!isBranch) {
+      // Branch pages usually sit elsewhere; only leaves tell whether the data is laid out in walk order.
+      this.leafStreak = pgid === this.nextLeaf ? this.leafStreak + 1 : 0;
+      this.nextLeaf = pgid + overflow + 1;
+    }
+    this.runBuf = buf;
+    this.runBase = base;
+    this.runEnd = base + runBytes;
   }
 
   /**
-   * At least the first page of `pgid`, from the read-ahead window when it is there. Leaves that follow each other
-   * on disk (a defragmented or freshly written file) are read a whole window at a time; scattered ones page by page.
+   * At least the first page of `pgid`. Leaves that follow each other on disk (a defragmented or freshly written
+   * file) are read a whole window at a time and served from it; anything else is read page by page into the buffer
+   * of its tree level, so a branch page or a scattered leaf never throws the window away.
    */
-  private readPageStart(pgid: number, position: number): { buf: Buffer; base: number; valid: number } {
+  private readPageStart(pgid: number, position: number, level: number): { buf: Buffer; base: number; valid: number } {
     if (position >= this.windowStart && position + this.pageSize <= this.windowEnd) {
-      const base = position - this.windowStart;
-      return { buf: this.window, base, valid: this.windowEnd - position };
+      return { buf: this.window, base: position - this.windowStart, valid: this.windowEnd - position };
     }
-    this.sequentialStreak = pgid === this.nextSequential ? this.sequentialStreak + 1 : 0;
-    const windowBytes = Math.max(WINDOW_BYTES, this.pageSize);
-    const wanted = this.sequentialStreak >= 2 ? windowBytes : this.pageSize;
-    const length = Math.min(wanted, this.dataEnd - position);
-    if (this.window.length < windowBytes) {
-      this.bytesHeld += windowBytes - this.window.length;
-      this.window = Buffer.allocUnsafe(windowBytes);
-      this.noteHeld();
+    if (pgid === this.nextLeaf && this.leafStreak >= 1) {
+      const windowBytes = Math.max(WINDOW_BYTES, this.pageSize);
+      if (this.window.length < windowBytes) {
+        this.bytesHeld += windowBytes - this.window.length;
+        this.window = Buffer.allocUnsafe(windowBytes);
+        this.noteHeld();
+      }
+      const length = Math.min(windowBytes, this.dataEnd - position);
+      this.readInto(this.window, length, position);
+      this.windowStart = position;
+      this.windowEnd = position + length;
+      return { buf: this.window, base: 0, valid: length };
     }
-    this.readInto(this.window, length, position);
-    this.windowStart = position;
-    this.windowEnd = position + length;
-    return { buf: this.window, base: 0, valid: length };
+    const own = this.levelBuffer(level, this.pageSize);
+    this.readInto(own, this.pageSize, position);
+    return { buf: own, base: 0, valid: this.pageSize };
   }
 
   /** Reads exactly `length` bytes; the range was checked against the file size, so a short read means it shrank. */
@@ -546,7 +599,14 @@ export class BoltWalker {
    * page, keys strictly ascending (within the page and after the previous page of the bucket), and whether the
    * key/value bytes are packed in element order.
    */
-  private checkLeaf(buf: Buffer, base: number, end: number, where: string, state: BucketState): LeafPage | null {
+  private checkLeaf(
+    buf: Buffer,
+    base: number,
+    end: number,
+    where: string,
+    state: BucketState,
+    out: LeafPage,
+  ): LeafPage {
     const count = buf.readUInt16LE(base + 10);
     const table = base + PAGE_HEADER_SIZE;
     if (table + count * ELEMENT_SIZE > end) {
@@ -579,13 +639,12 @@ export class BoltWalker {
       prevEnd = keyEnd;
     }
     if (count > 0) state.rememberLastKey(buf, prevStart, prevEnd);
-    return {
-      buf,
-      base,
-      count,
-      packedStart: packed && count > 0 ? packedStart : -1,
-      packedEnd: packed && count > 0 ? expected : -1,
-    };
+    out.buf = buf;
+    out.base = base;
+    out.count = count;
+    out.packedStart = packed && count > 0 ? packedStart : -1;
+    out.packedEnd = packed && count > 0 ? expected : -1;
+    return out;
   }
 
   /** A stored freelist (etcd never writes one): its pages are in use, the ids it lists are free. */
@@ -631,8 +690,20 @@ export class BoltWalker {
 
 /** True when key a is strictly greater than key b, byte-wise (bbolt's order), without slicing either buffer. */
 function keyAfter(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): boolean {
-  // b.compare(target a, …, source b range) is negative when b sorts before a.
-  return b.compare(a, aStart, aEnd, bStart, bEnd) < 0;
+  const aLength = aEnd - aStart;
+  const bLength = bEnd - bStart;
+  if (aLength > 64 || bLength > 64) {
+    // b.compare(target a, …, source b range) is negative when b sorts before a.
+    return b.compare(a, aStart, aEnd, bStart, bEnd) < 0;
+  }
+  // Short keys (etcd's revision keys are 17 bytes) compare faster here than through a native call.
+  const common = aLength < bLength ? aLength : bLength;
+  for (let i = 0; i < common; i++) {
+    const x = a[aStart + i] as number;
+    const y = b[bStart + i] as number;
+    if (x !== y) return x > y;
+  }
+  return aLength > bLength;
 }
 
 /** The last key of the previous leaf of a bucket, to check order across pages without holding the pages. */

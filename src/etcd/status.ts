@@ -91,18 +91,30 @@ export class StatusVisitor implements TreeVisitor {
       }
       lastKeyStart = keyStart;
       if (this.liveBroken) continue;
-      const userKey = keyFieldOfKeyValue(buf, valueStart, valueEnd);
-      if (userKey === null) {
-        this.liveBroken = true;
-        continue;
+      let nameStart: number;
+      let nameEnd: number;
+      const shortLength = buf[valueStart + 1] as number;
+      if (buf[valueStart] === 0x0a && shortLength < 0x80 && valueStart + 2 + shortLength <= valueEnd) {
+        // The usual shape, read without allocating: tag 0x0a (field 1, bytes) and a one-byte length.
+        nameStart = valueStart + 2;
+        nameEnd = nameStart + shortLength;
+      } else {
+        const userKey = keyFieldOfKeyValue(buf, valueStart, valueEnd);
+        if (userKey === null) {
+          this.liveBroken = true;
+          continue;
+        }
+        nameStart = userKey.start;
+        nameEnd = userKey.end;
       }
       const isTombstone = keySize === TOMBSTONE_KEY_SIZE && buf[keyStart + REVISION_KEY_SIZE] === TOMBSTONE_MARK;
-      const name = buf.toString('latin1', userKey.start, userKey.end);
+      const name = buf.toString('latin1', nameStart, nameEnd);
       if (isTombstone) this.live.delete(name);
       else this.live.add(name);
     }
     // etcd sets the revision from every key; keys ascend, so the page's last one is what remains.
-    if (lastKeyStart >= 0) this.revision = Number(buf.readBigInt64BE(lastKeyStart));
+    if (lastKeyStart >= 0)
+      this.revision = buf.readInt32BE(lastKeyStart) * 4294967296 + buf.readUInt32BE(lastKeyStart + 4);
   }
 
   private noteShortRevisionKey(keySize: number): void {
