@@ -117,8 +117,10 @@ export function serviceList(node: SimNode): Payload[] {
 export async function etcdStatus(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
   requireControlPlane(node, 'etcd status');
   if (!node.etcdServing) return waitForEtcd(ctx, cluster);
+  await node.etcd.refresh?.();
   const status = node.etcd.status();
-  const leader = cluster.leaderId(node);
+  // a real member knows its leader; the built-in model asks the cluster
+  const leader = status.leaderId !== undefined ? status.leaderId : cluster.leaderId(node);
   const [major, minor] = status.serverVersion.split('.');
   return [
     {
@@ -157,10 +159,12 @@ export async function etcdMemberList(
   if (req.queryLocal) {
     if (!node.etcdServing) return waitForEtcd(ctx, cluster);
     if (!cluster.hasQuorum(node)) throw unknown('etcdserver: no leader');
+    await node.etcd.refresh?.();
     return [{ legacyMembers: [], members: node.etcd.members().map(memberPayload) }];
   }
   const member = cluster.quorumMember(node);
   if (!member) return waitForEtcd(ctx, cluster);
+  await member.etcd.refresh?.();
   return [{ legacyMembers: [], members: member.etcd.members().map(memberPayload) }];
 }
 
@@ -213,7 +217,13 @@ export async function etcdSnapshot(node: SimNode, cluster: ClusterView, ctx: Cal
     await cluster.clockSleep(SNAPSHOT_WAIT_MS, ctx.signal);
     throw unknown('failed reading etcd snapshot: context deadline exceeded');
   }
-  await sendChunks(node.etcd.snapshot(), send);
+  let bytes: Buffer;
+  try {
+    bytes = await node.etcd.snapshot();
+  } catch (error) {
+    throw unknown(`failed reading etcd snapshot: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  await sendChunks(bytes, send);
 }
 
 /** Reads the whole upload (EtcdRecover's client stream) into a file. */

@@ -31,6 +31,8 @@ import {
   type SavedEtcd,
 } from './etcd-backend.js';
 import { FaultInjector } from './faults.js';
+import { freePortOn, RealEtcd, RealEtcdFleet, seedRealCluster, type RealFate } from './real-etcd.js';
+import { realEtcdMissing } from './real-etcd-tools.js';
 import { generateClusterSecrets, machineConfigYaml } from './machine-config.js';
 import { SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
 import { loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
@@ -196,6 +198,9 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   private stopped = false;
   private kicking = false;
   private kickAgain = false;
+  /** With `etcd: 'real'`: the etcd processes of this simulator, and the given snapshot etcd saved while seeding. */
+  fleet: RealEtcdFleet | null = null;
+  realGivenSnapshot: string | null = null;
   endpoints: string[] = [];
   nodes: string[] = [];
   allNodes: string[] = [];
@@ -368,12 +373,14 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   dataReport(): DataReport {
     const restored = this.restored;
+    const etcd = this.fleet ? ('real' as const) : ('model' as const);
     if (!restored)
       return {
         lastWriteRevision: this.lastWriteRevision,
         restoredRevision: null,
         lostRevisions: 0,
         keysMatchSnapshot: null,
+        etcd,
       };
     const node = this.nodesList.find((n) => n.address === restored.node);
     const now = node ? [...node.etcd.liveKeys()] : [];
@@ -384,6 +391,7 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
       restoredRevision: restored.revision,
       lostRevisions: Math.max(0, this.lastWriteRevision - restored.revision),
       keysMatchSnapshot: match,
+      etcd,
     };
   }
 
@@ -415,7 +423,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     }
     const snapshot = this.def.given.snapshot;
     const file = this.scenario.given.find((g) => g.kind === 'snapshot');
-    if (snapshot && file) {
+    if (snapshot && file && this.realGivenSnapshot) {
+      // saved by etcd itself (etcdctl snapshot save) at that revision while the scenario's data were written
+      await put(file.path, await readFile(this.realGivenSnapshot));
+    } else if (snapshot && file) {
       const upTo = this.lastWriteRevision - snapshot.revisionsBehind;
       const history = this.fullHistory.filter((e) => e.revision <= upTo);
       const members = this.originalMembers.map((m) => ({
@@ -430,6 +441,8 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   }
 
   async saveState(path: string): Promise<void> {
+    // a real member is asked again (its keys too), so the state and the data report say what etcd holds now
+    await Promise.all(this.nodesList.map((n) => n.etcd.refresh?.({ keys: true })));
     const state: SavedState = {
       format: 'talos-dr-sim-state/1',
       scenario: this.def,
@@ -456,6 +469,7 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     this.stopped = true;
     this.clock.stop();
     await this.wire.close();
+    await this.fleet?.stopAll();
   }
 
   // ---- start ----
@@ -478,6 +492,7 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
       this.port = await this.wire.listenAll(this.nodesList, port);
     } catch (error) {
       await this.wire.close();
+      await this.fleet?.stopAll();
       const text = error instanceof Error ? error.message : String(error);
       if (/EADDRINUSE|address already in use|No address added/i.test(text)) {
         throw new SimStartError(
@@ -564,7 +579,13 @@ async function issuePki(addresses: { address: string; hostname: string; maintena
   return { ca, client, serverCerts, maintenanceCerts };
 }
 
-async function buildFresh(def: Scenario, dir: string, base: string, speed: number): Promise<Simulator> {
+async function buildFresh(
+  def: Scenario,
+  dir: string,
+  base: string,
+  speed: number,
+  etcdKind: 'model' | 'real' = 'model',
+): Promise<Simulator> {
   const addresses = def.nodes.map((n, i) => ({
     address: nodeAddress(base, i),
     hostname: n.hostname,
@@ -587,17 +608,45 @@ async function buildFresh(def: Scenario, dir: string, base: string, speed: numbe
     });
   });
   const fullHistory = generateHistory(def.data.keys, def.data.valueBytes);
-  const lastWriteRevision = lastRevision(fullHistory);
+  let lastWriteRevision = lastRevision(fullHistory);
   const clusterId = randomMemberId();
-  const members = def.nodes
+  let members = def.nodes
     .map((n, i) => ({ n, address: nodeAddress(base, i) }))
     .filter(({ n }) => n.type !== 'worker')
     .map(({ n, address }) => memberFor({ name: n.hostname, address }));
+  let simRef: Simulator | null = null;
+  const real = etcdKind === 'real' ? await seedReal(def, dir, base, fullHistory, () => simRef?.kick()) : null;
+  if (real) ({ members, lastWriteRevision } = real.seeded);
   const sim = new Simulator(def, dir, base, speed, pki, originalConfigs, fullHistory, members, lastWriteRevision, null);
+  simRef = sim;
+  if (real) {
+    sim.fleet = real.fleet;
+    sim.realGivenSnapshot = real.givenSnapshot;
+  }
   const nodes: SimNode[] = [];
   for (const [i, sn] of def.nodes.entries()) {
     const address = nodeAddress(base, i);
     const root = join(dir, 'nodes', address);
+    const realEtcd = real?.backends[i];
+    if (realEtcd) {
+      const state = freshNodeState(
+        address,
+        sn,
+        def,
+        sn.state === 'maintenance' ? null : (originalConfigs[address] ?? null),
+      );
+      const node = new SimNode(i, state, realEtcd, root, sim);
+      if (sn.state !== 'maintenance') {
+        state.services = baseServicesFor(sn.type !== 'worker');
+        if (sn.type !== 'worker') {
+          state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now());
+          if (sn.timeSync && (sn.etcd === 'healthy' || sn.etcd === 'no-quorum' || sn.etcd === 'not-serving'))
+            realEtcd.start();
+        }
+      }
+      nodes.push(node);
+      continue;
+    }
     const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'));
     const state = freshNodeState(
       address,
@@ -634,6 +683,56 @@ async function buildFresh(def: Scenario, dir: string, base: string, speed: numbe
   return sim;
 }
 
+/** `etcd: 'real'`: one real etcd member per node (ports per simulator), seeded through etcd's API, faults applied. */
+async function seedReal(def: Scenario, dir: string, base: string, history: HistoryEvent[], onChange: () => void) {
+  const fleet = new RealEtcdFleet();
+  try {
+    const backends: RealEtcd[] = [];
+    for (const [i, sn] of def.nodes.entries()) {
+      const address = nodeAddress(base, i);
+      const root = join(dir, 'nodes', address);
+      backends.push(
+        new RealEtcd({
+          fleet,
+          address,
+          name: sn.hostname,
+          dataDir: join(root, 'var', 'lib', 'etcd'),
+          clientPort: await freePortOn(address),
+          peerPort: await freePortOn(address),
+          logFile: join(root, 'etcd.log'),
+          onChange,
+        }),
+      );
+    }
+    const fate = (sn: ScenarioNode): RealFate => {
+      if (sn.state === 'maintenance' || sn.etcd === 'wiped') return 'wipe';
+      if (sn.etcd === 'crashloop') return 'crash';
+      return sn.state === 'running' ? 'run' : 'stop';
+    };
+    const given = def.given.snapshot;
+    const upTo = given ? lastRevision(history) - given.revisionsBehind : null;
+    const givenSnapshot = join(dir, 'etcd-given.snapshot');
+    const seeded = await seedRealCluster({
+      nodes: def.nodes.map((sn, i) => ({
+        backend: backends[i] as RealEtcd,
+        hostname: sn.hostname,
+        member: sn.type !== 'worker',
+        behind: sn.behind,
+        fate: fate(sn),
+      })),
+      history,
+      givenSnapshotRevision:
+        upTo === null ? null : Math.max(1, lastRevision(history.filter((e) => e.revision <= upTo))),
+      givenSnapshotPath: givenSnapshot,
+    });
+    return { fleet, backends, seeded, givenSnapshot: given ? givenSnapshot : null };
+  } catch (error) {
+    await fleet.stopAll();
+    const text = error instanceof Error ? error.message : String(error);
+    throw new SimStartError(`The real etcd cluster could not be set up: ${text.split('\n')[0]}.`);
+  }
+}
+
 function baseServicesFor(controlPlane: boolean): Record<string, ServiceRecord> {
   const now = Date.now() - 86_400_000;
   const ids = ['apid', 'auditd', 'containerd', 'cri', 'dashboard', 'kubelet', 'machined', 'syslogd', 'udevd'];
@@ -654,6 +753,11 @@ function baseServicesFor(controlPlane: boolean): Record<string, ServiceRecord> {
 }
 
 async function buildRestored(saved: SavedState, dir: string, speed: number | undefined): Promise<Simulator> {
+  if (saved.nodes.some((n) => n.etcd.real)) {
+    throw new SimStartError(
+      'This drill ran on real etcd processes, which ended with it, so it cannot be resumed; start it afresh with --etcd real.',
+    );
+  }
   const ca = await caFromJson(saved.ca);
   const pki = { ca, client: saved.client, serverCerts: saved.serverCerts, maintenanceCerts: saved.maintenanceCerts };
   const sim = new Simulator(
@@ -733,7 +837,13 @@ export async function startSimulator(opts: StartOptions): Promise<SimCluster> {
       'usage',
     );
   }
-  const sim = saved ? await buildRestored(saved, dir, opts.speed) : await buildFresh(def, dir, base, speed);
+  if (opts.etcd === 'real' && !saved) {
+    const missing = realEtcdMissing();
+    if (missing) throw new SimStartError(missing);
+  }
+  const sim = saved
+    ? await buildRestored(saved, dir, opts.speed)
+    : await buildFresh(def, dir, base, speed, opts.etcd ?? 'model');
   await sim.listen(opts.port ?? (saved ? saved.port : DEFAULT_SIM_PORT));
   try {
     if (reuseTalosconfig) sim.talosconfigPath = talosconfigPath;

@@ -32,6 +32,8 @@ export interface EtcdLocalStatus {
   raftAppliedIndex: number;
   raftTerm: number;
   serverVersion: string;
+  /** The leader this member knows (a real etcd says; the built-in model leaves it to the cluster). */
+  leaderId?: string | null;
 }
 
 /** A restore that etcd refused; `message` is etcd's own text. */
@@ -62,20 +64,24 @@ export interface EtcdBackend {
   memberId(): string | null;
   clusterId(): string | null;
   status(): EtcdLocalStatus;
-  /** An API snapshot: the database plus its sha256 trailer. */
-  snapshot(): Buffer;
+  /** An API snapshot: the database plus its sha256 trailer (a real etcd answers asynchronously). */
+  snapshot(): Buffer | Promise<Buffer>;
   /** Newest revision of the data, null without data. */
   revision(): number | null;
   /** Live keys and their values. */
   liveKeys(): Map<string, string>;
   /** Everything needed to rebuild this member (sim-state.json). */
   save(): SavedEtcd;
+  /** A backend with a real member re-reads what it says (ids, membership, status; keys on request). */
+  refresh?(opts?: { keys?: boolean }): Promise<void>;
 }
 
 export interface SavedEtcd {
   running: boolean;
   dirty: boolean;
   data: SavedEtcdData | null;
+  /** Saved from a real etcd member (its data lives in its process's data directory, not here). */
+  real?: true;
 }
 
 interface EtcdData {

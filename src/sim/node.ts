@@ -205,11 +205,10 @@ export class SimNode {
     const parsed = parseMachineConfig(this.state.config);
     this.state.type = parsed.type;
     if (parsed.hostname) this.state.hostname = parsed.hostname;
-    const wasMaintenance = this.state.mode === 'maintenance';
     this.state.mode = 'running';
     this.state.ephemeralMounted = false;
     this.state.services = baseServices(this.isControlPlane, Date.now());
-    if (wasMaintenance) await this.hooks.relisten(this);
+    await this.hooks.relisten(this);
     // EPHEMERAL is mounted a moment after the API comes up; EtcdRecover refuses until then.
     this.hooks.clock.after(this.hooks.timing.bootSec * 500, () => {
       if (this.state.mode === 'running') this.state.ephemeralMounted = true;

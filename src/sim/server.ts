@@ -116,6 +116,8 @@ const SERVICE_ACTIONS: Record<string, number> = {
 /** One simulated node's listener. */
 class NodeListener {
   server: grpc.Server | null = null;
+  /** The TLS setup it listens with: server-only (maintenance) or mutual. */
+  maintenance = false;
 
   constructor(
     readonly node: SimNode,
@@ -139,7 +141,7 @@ export class SimWire {
     return this.port;
   }
 
-  async listen(node: SimNode): Promise<void> {
+  async listen(node: SimNode, retryBusy = false): Promise<void> {
     const listener = this.listeners.get(node) ?? new NodeListener(node, this);
     this.listeners.set(node, listener);
     const server = new grpc.Server({
@@ -149,20 +151,39 @@ export class SimWire {
     server.addService(machineService(), this.machineImplementation(node));
     server.addService(cosiStateService(), this.cosiImplementation(node));
     const credentials = this.credentials(node);
-    this.port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${node.address}:${this.port}`, credentials, (error, boundPort) =>
-        error ? reject(error) : resolve(boundPort),
-      );
-    });
+    this.port = await this.bind(server, node.address, credentials, retryBusy);
     listener.server = server;
+    listener.maintenance = node.inMaintenance;
+  }
+
+  /** Binds; after a relisten the old socket closes asynchronously, so a busy port is retried for a moment. */
+  private async bind(
+    server: grpc.Server,
+    address: string,
+    credentials: grpc.ServerCredentials,
+    retryBusy: boolean,
+  ): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<number>((resolve, reject) => {
+          server.bindAsync(`${address}:${this.port}`, credentials, (error, boundPort) =>
+            error ? reject(error) : resolve(boundPort),
+          );
+        });
+      } catch (error) {
+        if (!retryBusy || attempt >= 100) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
 
   /** A node switched between normal and maintenance mode: listen again with the other TLS setup. */
   async relisten(node: SimNode): Promise<void> {
     const listener = this.listeners.get(node);
+    if (listener?.server && listener.maintenance === node.inMaintenance) return;
     listener?.server?.forceShutdown();
     if (listener) listener.server = null;
-    await this.listen(node);
+    await this.listen(node, true);
   }
 
   async close(): Promise<void> {

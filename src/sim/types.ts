@@ -48,9 +48,14 @@ export interface StartOptions {
   restoreFrom?: string;
   /** Where to write the talosconfig (default `<dir>/talosconfig`). An existing file is refused. */
   talosconfigPath?: string;
+  /** Each node's etcd: the built-in model (default) or a real etcd member process (needs etcd and etcdctl). */
+  etcd?: 'model' | 'real';
 }
 
-/** Counters of destructive calls per node address (so resume tests can prove nothing was repeated). */
+/**
+ * Counters of destructive calls per node address (so resume tests can prove nothing was repeated). Every call the node
+ * received counts, whether it was refused (e.g. AlreadyExists) or carried out.
+ */
 export interface DestructiveCalls {
   reset: Record<string, number>;
   bootstrap: Record<string, number>;
@@ -69,6 +74,8 @@ export interface DataReport {
   lostRevisions: number;
   /** After a recovery: the bootstrap node's keys equal the uploaded snapshot's keys. null before a recovery. */
   keysMatchSnapshot: boolean | null;
+  /** Where the figures come from: the built-in model, or the real etcd members (revisions and keys they answered). */
+  etcd?: 'model' | 'real';
 }
 
 /** A coarse view of one node, for a trainer's screen and the tests (the wizard must learn the same over the wire). */

@@ -1,0 +1,128 @@
+import { connect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spkiFingerprint } from '../../src/talos/pki.js';
+import { collect, etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
+
+let bench: Bench;
+let cp1: string;
+let cp2: string;
+beforeAll(async () => {
+  bench = await startBench('hardware-failure');
+  [cp1, cp2] = bench.sim.nodes as [string, string];
+});
+afterAll(async () => bench?.close());
+
+function peerCertificatePem(address: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: address, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }, () => {
+      const raw = socket.getPeerCertificate().raw;
+      socket.end();
+      resolve(`-----BEGIN CERTIFICATE-----\n${raw.toString('base64')}\n-----END CERTIFICATE-----\n`);
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('a blank machine in maintenance mode', () => {
+  it('serves server-only TLS with its own certificate (the fingerprint the simulator reports)', async () => {
+    const pem = await peerCertificatePem(cp2, bench.sim.port);
+    expect(spkiFingerprint(pem)).toBe(bench.sim.maintenanceFingerprints[cp2]);
+    // A normal node's certificate is a different one, issued by the cluster's CA.
+    expect(spkiFingerprint(await peerCertificatePem(cp1, bench.sim.port))).not.toBe(
+      bench.sim.maintenanceFingerprints[cp2],
+    );
+  });
+
+  it('refuses what a LAN client may not do, with the texts of facts §4.5', async () => {
+    const m = bench.maintenance(cp2);
+    await expect(unary(m, 'Version', {})).rejects.toMatchObject({
+      code: 12,
+      details: 'API is not implemented in maintenance mode',
+    });
+    await expect(unary(m, 'Reset', {})).rejects.toMatchObject({
+      code: 12,
+      details: 'API is not implemented in maintenance mode',
+    });
+    await expect(unary(m, 'EtcdStatus', {})).rejects.toMatchObject({
+      code: 12,
+      details: 'method EtcdStatus not implemented',
+    });
+    await expect(collect(m, 'EtcdSnapshot', {})).rejects.toMatchObject({
+      code: 12,
+      details: 'method EtcdSnapshot not implemented',
+    });
+    await expect(
+      unary(m, 'ApplyConfiguration', { data: Buffer.from('version: v1alpha1\n'), mode: 'STAGED' }),
+    ).rejects.toMatchObject({
+      code: 12,
+      details: "apply configuration --mode='staged' is not supported in maintenance mode",
+    });
+    await expect(
+      unary(m, 'ApplyConfiguration', { data: Buffer.from('kind: Foo\n'), mode: 'AUTO' }),
+    ).rejects.toMatchObject({
+      code: 3,
+      details:
+        "the applied machine configuration doesn't contain v1alpha1 config, did you mean to patch the machine config instead?",
+    });
+  });
+
+  it('lets a LAN client read non-sensitive resources only', async () => {
+    const { talosProtos } = await import('../../src/talos/proto.js');
+    const grpc = await import('@grpc/grpc-js');
+    const insecure = grpc.credentials.createSsl(null, null, null, {
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+    });
+    const cosi = new (
+      talosProtos().cosi.resource.State as unknown as new (a: string, c: unknown) => import('@grpc/grpc-js').Client
+    )(`${cp2}:${bench.sim.port}`, insecure);
+    try {
+      const mt = await unary<{ resource: { spec: { yamlSpec: string; protoSpec: Buffer } } }>(cosi, 'Get', {
+        namespace: 'config',
+        type: 'MachineTypes.config.talos.dev',
+        id: 'machine-type',
+      });
+      expect(mt.resource.spec.yamlSpec.trim()).toBe('unknown');
+      expect(mt.resource.spec.protoSpec.length).toBe(0);
+      await expect(
+        unary(cosi, 'Get', { namespace: 'config', type: 'MachineConfigs.config.talos.dev', id: 'v1alpha1' }),
+      ).rejects.toMatchObject({ code: 7, details: 'not authorized' });
+    } finally {
+      cosi.close();
+    }
+  });
+
+  it('installs the given backup configuration, reboots into it and waits in Preparing', async () => {
+    const given = join(bench.dir, 'incident');
+    const written = await bench.sim.writeGiven(given);
+    expect(written.map((p) => p.slice(given.length + 1)).sort()).toEqual(
+      bench.sim.nodes.map((n) => `given/configs/${n}.yaml`).sort(),
+    );
+    // Never overwritten: a second call writes nothing.
+    expect(await bench.sim.writeGiven(given)).toEqual([]);
+    const config = readFileSync(join(given, 'given', 'configs', `${cp2}.yaml`));
+    const applied = await unary<{ messages: { mode: string }[] }>(bench.maintenance(cp2), 'ApplyConfiguration', {
+      data: config,
+      mode: 'AUTO',
+    });
+    expect(applied.messages[0]?.mode).toBe('REBOOT');
+    // Every call received counts, refused or not (two were refused above).
+    expect(bench.sim.destructiveCalls().apply[cp2]).toBe(3);
+    // Back with mTLS as a control-plane node; without quorum anywhere its etcd waits for a bootstrap.
+    await eventually(
+      () => etcdState(bench, cp2).catch((e: Error) => e.message),
+      (s) => s === 'Preparing',
+    );
+    const mt = await unary<{ resource: { spec: { yamlSpec: string } } }>(
+      bench.cosi(cp1),
+      'Get',
+      { namespace: 'config', type: 'MachineTypes.config.talos.dev', id: 'machine-type' },
+      { node: cp2 },
+    );
+    expect(mt.resource.spec.yamlSpec.trim()).toBe('controlplane');
+    const view = bench.sim.view().find((n) => n.address === cp2);
+    expect(view).toMatchObject({ hostname: 'cp-2', machineType: 'controlplane', etcdState: 'Preparing' });
+  });
+});
