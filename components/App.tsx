@@ -18,6 +18,7 @@ import {
   selectWait,
 } from './selectors.js';
 import { STEP_TEXT } from './step-text.js';
+import { wrappedLines } from './layout.js';
 import { StepLine } from './StepList.js';
 import { Summary } from './Summary.js';
 import { useTone } from './theme.js';
@@ -169,7 +170,7 @@ function LiveWizard({
   const attempt = useSelector(actor, (s) => s.context.attempt);
 
   const ctx = actor.getSnapshot().context;
-  const steps = useMemo(() => selectSteps(ctx), [stepRows]);
+  const steps = useMemo(() => selectSteps(ctx), [stepRows, ctx.prompt]);
   const upcoming = steps.filter((s) => s.status === 'current' || s.status === 'pending');
   const current = currentStepRow(ctx);
   const nodeViews = useMemo(() => selectNodeRows(ctx), [nodeSource]);
@@ -219,6 +220,8 @@ function LiveWizard({
       now={now}
       columns={columns}
       rows={rows}
+      liveLines={liveLinesFor(prompt, transfer !== null, wait !== null, columns) + (notice ? 1 : 0)}
+      drill={Boolean(drill)}
     >
       {prompt ? (
         <PromptArea
@@ -236,13 +239,31 @@ function LiveWizard({
         <AttemptLine attempt={attempt} now={now} />
       ) : (
         <WaitSpinner
-          wait={{ awaiting: 'the cluster to answer', since: now }}
+          wait={{
+            awaiting: current ? STEP_TEXT[current.name].working : 'the cluster to answer',
+            since: current?.startedAt ?? now,
+          }}
           now={now}
           animate={Boolean(stdout.isTTY)}
         />
       )}
     </WizardScreen>
   );
+}
+
+/** How tall the panel's live part will be, for the layout: a prompt's question, detail, options and field. */
+function liveLinesFor(prompt: RecoveryContext['prompt'], transfer: boolean, wait: boolean, columns: number): number {
+  const width = columns - 4;
+  if (prompt)
+    return (
+      wrappedLines(prompt.question, width) +
+      wrappedLines(prompt.detail, width) +
+      (prompt.options ?? []).reduce((sum, o) => sum + wrappedLines(`❯ 1. ${o.label}`, width), 0) +
+      (prompt.recommended ? 1 : 0) +
+      2
+    );
+  if (transfer) return 3;
+  return wait ? 2 : 2;
 }
 
 /** When the current transfer (or its latest restart from zero) began, for the rate and ETA. */

@@ -32,7 +32,7 @@ export function PromptArea({ prompt, send, accepts, isActive, onTyping }: Prompt
   return (
     <Box flexDirection="column">
       {prompt.kind !== 'typed-address' && <Text bold>{prompt.question}</Text>}
-      {prompt.detail && <Text>{prompt.detail}</Text>}
+      {prompt.kind !== 'typed-address' && prompt.detail && <Text>{prompt.detail}</Text>}
       <PromptWidget
         key={prompt.id}
         prompt={prompt}
@@ -64,6 +64,7 @@ function PromptWidget({ prompt, send, accepts, isActive, onTyping }: PromptAreaP
         <TypedConfirm
           target={target}
           question={prompt.question}
+          detail={prompt.detail}
           isActive={isActive}
           onConfirm={() => send({ type: 'confirm', address: target })}
           onRefused={(typed) => send({ type: 'confirm', address: typed })}

@@ -25,6 +25,9 @@ export interface WizardScreenProps {
   readonly now: number;
   readonly columns: number;
   readonly rows: number;
+  /** estimated height of the live part (children), so the layout can make room */
+  readonly liveLines: number;
+  readonly drill: boolean;
   /** the current step's live part: a prompt, a transfer bar, a wait spinner */
   readonly children?: ReactNode;
 }
@@ -35,11 +38,21 @@ export interface WizardScreenProps {
  */
 export function WizardScreen(props: WizardScreenProps) {
   const tone = useTone();
-  const layout = layoutFor(props.columns, props.rows, props.nodes.length);
+  const layout = layoutFor({
+    columns: props.columns,
+    rows: props.rows,
+    nodeCount: props.nodes.length,
+    pendingSteps: props.upcoming.length,
+    talosctlLines: props.explanation?.talosctl.length ?? 0,
+    liveLines: props.liveLines,
+    drill: props.drill,
+  });
   return (
     <Box flexDirection="column" width={props.columns}>
       <Header {...props.header} />
-      <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
+      {!layout.hideSteps && (
+        <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
+      )}
       {props.showHelp ? (
         <HelpOverlay keys={props.keys} incidentDir={props.incidentDir} />
       ) : (

@@ -25,7 +25,14 @@ export function stepView(row: StepRow): StepView {
   };
 }
 
-export const selectSteps = (ctx: RecoveryContext): StepView[] => ctx.steps.map(stepView);
+/** The steps as shown; between steps (a question before the next one starts) the next step counts as current. */
+export function selectSteps(ctx: RecoveryContext): StepView[] {
+  const current = currentStepRow(ctx);
+  return ctx.steps.map((row) => {
+    const view = stepView(row);
+    return row === current && view.status === 'pending' ? { ...view, status: 'current' } : view;
+  });
+}
 
 /** The step on screen: the active one, else the first not finished, else the last. */
 export function currentStepRow(ctx: RecoveryContext): StepRow | undefined {
@@ -62,7 +69,9 @@ export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<Nod
     healthy: row.healthy,
     members: obs?.members ? obs.members.length : null,
     raftAppliedIndex: row.raftAppliedIndex,
-    lastEvent: row.error ?? prep ?? (row.waitingFor ? `waiting for ${row.waitingFor}` : (obs?.etcdLastEvent ?? null)),
+    // what this node is doing now, most telling first: our own action on it, what it waits for, its etcd's last
+    // word, and only then the error of the last call to it
+    lastEvent: prep ?? (row.waitingFor ? `waiting: ${row.waitingFor}` : null) ?? obs?.etcdLastEvent ?? row.error,
   };
 }
 

@@ -7,6 +7,8 @@ export interface TypedConfirmProps {
   readonly target: string;
   /** what will be done to it, as a question, e.g. "Wipe 127.0.0.3 (EPHEMERAL) and reboot it?" */
   readonly question: string;
+  /** what it changes and why it is safe, shown between the question and the field */
+  readonly detail?: string;
   /** default true; false while another widget owns the keyboard */
   readonly isActive?: boolean;
   readonly onConfirm: () => void;
@@ -15,7 +17,15 @@ export interface TypedConfirmProps {
 }
 
 /** A destructive confirmation: names the node and the action, and proceeds only when the address is typed exactly. */
-export function TypedConfirm({ target, question, isActive = true, onConfirm, onCancel, onRefused }: TypedConfirmProps) {
+export function TypedConfirm({
+  target,
+  question,
+  detail,
+  isActive = true,
+  onConfirm,
+  onCancel,
+  onRefused,
+}: TypedConfirmProps) {
   const tone = useTone();
   const state = useTypedConfirm({ expected: target, isActive, onConfirm, onCancel, onRefused });
   return (
@@ -26,6 +36,7 @@ export function TypedConfirm({ target, question, isActive = true, onConfirm, onC
         </Text>
         <Text>{question}</Text>
       </Text>
+      {detail && <Text>{detail}</Text>}
       <Text>
         {'Type '}
         <Text bold>{target}</Text>
