@@ -474,6 +474,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   // ---- start ----
 
+  startFaultClock(): void {
+    this.faultInjector.applyUnreachable(this.nodesList);
+  }
+
   attach(nodes: SimNode[], faults: FaultInjector): void {
     this.nodesList.push(...nodes);
     this.faultInjector = faults;
@@ -679,7 +683,6 @@ async function buildFresh(
   }
   const faults = new FaultInjector(def.faults, sim.clock);
   sim.attach(nodes, faults);
-  faults.applyUnreachable(nodes);
   return sim;
 }
 
@@ -853,7 +856,11 @@ export async function startSimulator(opts: StartOptions): Promise<SimCluster> {
     throw error;
   }
   if (saved) await resumeInFlight(sim);
-  else sim.kick();
+  else {
+    // "Unreachable for a while" counts from the moment the cluster serves.
+    sim.startFaultClock();
+    sim.kick();
+  }
   return sim;
 }
 

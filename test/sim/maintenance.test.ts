@@ -1,6 +1,7 @@
 import { connect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Client as GrpcClient } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spkiFingerprint } from '../../src/talos/pki.js';
 import { collect, etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
@@ -75,9 +76,10 @@ describe('a blank machine in maintenance mode', () => {
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
     });
-    const cosi = new (
-      talosProtos().cosi.resource.State as unknown as new (a: string, c: unknown) => import('@grpc/grpc-js').Client
-    )(`${cp2}:${bench.sim.port}`, insecure);
+    const cosi = new (talosProtos().cosi.resource.State as unknown as new (a: string, c: unknown) => GrpcClient)(
+      `${cp2}:${bench.sim.port}`,
+      insecure,
+    );
     try {
       const mt = await unary<{ resource: { spec: { yamlSpec: string; protoSpec: Buffer } } }>(cosi, 'Get', {
         namespace: 'config',
