@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startSimulator } from '../../src/sim/index.js';
+import { normalizeKeyPem } from '../../src/talos/pki.js';
+import { talosProtos } from '../../src/talos/proto.js';
+import type { SimCluster } from '../../src/sim/types.js';
+import { collect, concatBytes, eventually, startBench, unary, upload } from './helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'talos-dr-state-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function clientFor(sim: SimCluster, address: string): grpc.Client {
+  const ctx = (
+    parseYaml(readFileSync(sim.talosconfigPath, 'utf8')) as {
+      contexts: Record<string, { ca: string; crt: string; key: string }>;
+    }
+  ).contexts['talos-dr-sim']!;
+  const b = (s: string): Buffer => Buffer.from(s, 'base64');
+  const creds = grpc.credentials.createSsl(b(ctx.ca), Buffer.from(normalizeKeyPem(b(ctx.key).toString())), b(ctx.crt));
+  return new (
+    talosProtos().machine.MachineService as unknown as new (a: string, c: grpc.ChannelCredentials) => grpc.Client
+  )(`${address}:${sim.port}`, creds);
+}
+
+async function etcdStateOf(client: grpc.Client): Promise<string> {
+  const res = await unary<{ messages: { services: { id: string; state: string }[] }[] }>(
+    client,
+    'ServiceList',
+    {},
+  ).catch(() => null);
+  return res?.messages[0]?.services.find((s) => s.id === 'etcd')?.state ?? 'unreachable';
+}
+
+describe('sim-state.json', () => {
+  it('restores the cluster exactly as it was: node states, data, counters, a reset in flight', async () => {
+    const bench = await startBench('lost-quorum');
+    const [cp1, cp2, cp3] = bench.sim.nodes as [string, string, string];
+    const snapshot = concatBytes(await collect(bench.machine(cp1), 'EtcdSnapshot', {}));
+    await unary(bench.machine(cp2), 'Reset', {
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    await eventually(
+      () => etcdStateOf(bench.machine(cp2)),
+      (s) => s === 'Preparing',
+    );
+    await unary(bench.machine(cp3), 'Reset', {
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    const statePath = join(work, 'sim-state.json');
+    await bench.sim.saveState(statePath);
+    const callsBefore = bench.sim.destructiveCalls();
+    const reportBefore = bench.sim.dataReport();
+    await bench.close();
+
+    const dir = join(work, 'resumed');
+    const sim = await startSimulator({ scenario: 'ignored', dir, port: 0, speed: 1000, restoreFrom: statePath });
+    const clients = new Map(sim.nodes.map((a) => [a, clientFor(sim, a)]));
+    try {
+      expect(sim.nodes).toEqual([cp1, cp2, cp3]);
+      expect(sim.destructiveCalls()).toEqual(callsBefore);
+      expect(sim.dataReport()).toEqual(reportBefore);
+      expect(await etcdStateOf(clients.get(cp2)!)).toBe('Preparing');
+      // The survivor still serves its data without a leader.
+      const status = await unary<{ messages: { memberStatus: { errors: string[] } }[] }>(
+        clients.get(cp1)!,
+        'EtcdStatus',
+        {},
+      );
+      expect(status.messages[0]?.memberStatus.errors).toEqual(['etcdserver: no leader']);
+      expect(sim.view()[0]?.etcdRevision).toBe(reportBefore.lastWriteRevision);
+      // The reset of cp-3 that was in flight completes: its etcd comes back empty and waits.
+      await eventually(
+        () => etcdStateOf(clients.get(cp3)!),
+        (s) => s === 'Preparing',
+      );
+      expect(sim.view()[2]?.etcdRevision).toBeNull();
+
+      // And the recovery continues from there.
+      await unary(clients.get(cp1)!, 'Reset', {
+        reboot: true,
+        systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+      });
+      await eventually(
+        () =>
+          upload(clients.get(cp1)!, snapshot).then(
+            () => 'ok',
+            () => 'retry',
+          ),
+        (r) => r === 'ok',
+      );
+      await unary(clients.get(cp1)!, 'Bootstrap', { recoverEtcd: true });
+      for (const client of clients.values()) {
+        await eventually(
+          () => etcdStateOf(client),
+          (s) => s === 'Running',
+        );
+      }
+      expect(sim.dataReport()).toMatchObject({ keysMatchSnapshot: true, lostRevisions: 0 });
+      expect(sim.destructiveCalls().reset[cp1]).toBe(1);
+    } finally {
+      for (const c of clients.values()) c.close();
+      await sim.stop();
+    }
+  });
+
+  it('refuses a damaged state file with one sentence', async () => {
+    const path = join(work, 'broken.json');
+    (await import('node:fs')).writeFileSync(path, '{"format": "nope"');
+    await expect(startSimulator({ scenario: 'x', dir: join(work, 'b'), port: 0, restoreFrom: path })).rejects.toThrow(
+      /^Cannot read the saved simulator state .*broken\.json; it is missing or damaged, so start the drill afresh\.$/,
+    );
+  });
+});
