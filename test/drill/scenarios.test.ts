@@ -1,0 +1,139 @@
+/**
+ * Every scenario of PRODUCT.md §4, end to end: the machine with the real client against the simulator, autopilot
+ * answering. Asserts the outcome a trainer expects, what the simulator says happened to the cluster (destructive
+ * calls, the restored data) and what the journal recorded.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { runScenario, type DrillRun } from './harness.js';
+
+const runs: DrillRun[] = [];
+afterAll(async () => {
+  for (const r of runs) await r.sim.stop();
+});
+
+async function drill(name: string, opts: { timeLimitMs?: number } = {}): Promise<DrillRun> {
+  const r = await runScenario(name, opts);
+  runs.push(r);
+  return r;
+}
+
+const outcomeLine = (r: DrillRun) => r.lines.at(-1);
+const actions = (r: DrillRun, phase: 'before' | 'after') =>
+  r.journal.filter((j) => j.kind === 'action' && j.phase === phase);
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+function expectRecovered(r: DrillRun) {
+  expect(outcomeLine(r)).toBe('outcome: recovered');
+  expect(r.code).toBe(0);
+  // the data check: the bootstrap node holds exactly the snapshot's keys
+  expect(r.sim.dataReport().keysMatchSnapshot).toBe(true);
+  // all control-plane nodes back in etcd
+  for (const v of r.sim.view().filter((n) => n.machineType === 'controlplane')) expect(v.etcdState).toBe('Running');
+  // one line per step, in order, then the score just before the outcome
+  expect(r.lines.filter((l) => l.startsWith('step ')).map((l) => l.split(' ')[1])).toEqual([
+    '1/9',
+    '2/9',
+    '3/9',
+    '4/9',
+    '5/9',
+    '6/9',
+    '7/9',
+    '8/9',
+    '9/9',
+  ]);
+  expect(r.lines.at(-2)).toMatch(/^score: time to recover \d+ s; data lost .+; mistakes the guards stopped 0$/);
+  // every destructive call once: one reset per wiped node, one bootstrap
+  const calls = r.sim.destructiveCalls();
+  expect(Object.values(calls.reset).every((n) => n <= 1)).toBe(true);
+  expect(sum(calls.reset)).toBe(r.context.plan.filter((p) => p.preparation === 'wipe').length);
+  expect(sum(calls.bootstrap)).toBe(1);
+  // journalled before and after every action, with who confirmed
+  const before = actions(r, 'before').map((a) => a.opId);
+  for (const id of before) expect(actions(r, 'after').some((a) => a.opId === id)).toBe(true);
+  expect(
+    r.journal.some((j) => j.kind === 'confirmation' && j.by === 'autopilot' && /typed /.test(j.result ?? '')),
+  ).toBe(true);
+  expect(r.journal.at(-1)).toMatchObject({ kind: 'outcome', result: 'recovered' });
+  // no secrets: no PEM block or machine config in the journal
+  expect(JSON.stringify(r.journal)).not.toMatch(/BEGIN|machine:\s/);
+}
+
+describe('drill scenarios against the simulator', () => {
+  it('lost-quorum: snapshot from the survivor, wipe all, bootstrap, all 3 rejoin', async () => {
+    const r = await drill('lost-quorum');
+    expectRecovered(r);
+    const survivor = r.context.verdict?.freshest;
+    expect(r.context.snapshot).toMatchObject({ method: 'api', node: survivor, integrity: 'verified' });
+    expect(Object.values(r.sim.destructiveCalls().reset).filter((n) => n > 0)).toHaveLength(3);
+    // the snapshot source is wiped last (SAFETY rule 3)
+    const resets = actions(r, 'before').filter((a) => a.opId?.startsWith('reset:'));
+    expect(resets.at(-1)?.node).toBe(survivor);
+    expect(r.sim.dataReport().lostRevisions).toBe(0);
+  });
+
+  it('etcd-down-raw-copy: raw db copy, skip-hash-check acknowledged, recovery', async () => {
+    const r = await drill('etcd-down-raw-copy');
+    expectRecovered(r);
+    expect(r.context.snapshot).toMatchObject({ method: 'raw', integrity: 'absent', needsSkipHashCheck: true });
+    expect(r.context.skipHashCheckAcknowledged).toBe(true);
+    expect(r.journal.some((j) => j.kind === 'confirmation' && /skip-hash-check/.test(j.what))).toBe(true);
+    expect(r.journal.some((j) => j.kind === 'action' && /recover_skip_hash_check/.test(j.what))).toBe(true);
+  });
+
+  it('hardware-failure: the blank machines are re-created from given/ backups, recovery', async () => {
+    const r = await drill('hardware-failure');
+    expectRecovered(r);
+    const recreated = r.context.plan.filter((p) => p.preparation === 'recreate').map((p) => p.node);
+    expect(recreated).toHaveLength(2);
+    for (const n of recreated) expect(r.context.configs[n]?.source).toBe('given');
+    expect(sum(r.sim.destructiveCalls().apply)).toBe(2);
+  });
+
+  it('init-node: the init node is converted first, then recovery', async () => {
+    const r = await drill('init-node');
+    expectRecovered(r);
+    expect(r.context.converted).toHaveLength(1);
+    const convert = r.journal.findIndex((j) => j.kind === 'action' && j.opId?.startsWith('convert:'));
+    const firstReset = r.journal.findIndex((j) => j.kind === 'action' && j.opId?.startsWith('reset:'));
+    expect(convert).toBeGreaterThan(-1);
+    expect(convert).toBeLessThan(firstReset);
+  });
+
+  it('quorum-intact: stops and recommends replacing one member; nothing is wiped', async () => {
+    const r = await drill('quorum-intact');
+    expect(outcomeLine(r)).toBe('outcome: stopped-quorum-intact');
+    expect(r.code).toBe(0);
+    const calls = r.sim.destructiveCalls();
+    expect(sum(calls.reset) + sum(calls.bootstrap) + sum(calls.apply) + sum(calls.reboot) + sum(calls.recover)).toBe(0);
+    expect(r.lines.some((l) => /replace the broken member/.test(l))).toBe(true);
+    expect(r.context.snapshot).toBeNull();
+  });
+
+  it('single-node: recovery from the snapshot file in given/', async () => {
+    const r = await drill('single-node');
+    expectRecovered(r);
+    expect(r.context.snapshot?.method).toBe('file');
+    expect(r.context.snapshot?.file).toContain('/given/');
+    // an older file: the data-loss window is shown and the score counts what was lost
+    expect(r.lines.some((l) => l.startsWith('data-loss window: snapshot revision'))).toBe(true);
+    expect(r.sim.dataReport().lostRevisions).toBeGreaterThan(0);
+  });
+
+  it('stuck-waiting: names the cause and waits; autopilot never overrides and ends at the time limit', async () => {
+    const r = await drill('stuck-waiting', { timeLimitMs: 10_000 });
+    expect(outcomeLine(r)).toMatch(/^outcome: failed: \S+ still Waiting: .+/);
+    expect(r.code).toBe(1);
+    expect(r.context.overrides).toEqual([]);
+    expect(sum(r.sim.destructiveCalls().bootstrap)).toBe(0);
+    expect(r.lines.some((l) => /^step 7\/9 wait for Preparing: failed: /.test(l))).toBe(true);
+  });
+
+  it('flaky-network: cut streams are restarted from zero, recovery with no corrupt file kept', async () => {
+    const r = await drill('flaky-network');
+    expectRecovered(r);
+    const { readdirSync } = await import('node:fs');
+    const files = readdirSync(`${r.dir}/snapshots`);
+    expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
+    expect(files.filter((f) => !f.endsWith('.sha256'))).toHaveLength(1);
+  });
+});
