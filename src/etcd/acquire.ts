@@ -22,7 +22,7 @@ import { inspectSnapshot } from './inspect.js';
 export const ETCD_DB_PATH = '/var/lib/etcd/member/snap/db';
 
 export interface AcquireOptions {
-  /** the target file; default: `dir`/etcd-NODE-UTCTIME.snapshot (or .db for a raw copy) */
+  /** the target file (or an existing folder for it); default: `dir`/etcd-NODE-UTCTIME.snapshot (.db for a raw copy) */
   outFile?: string | undefined;
   dir: string;
   /** copy the raw database file instead of asking etcd for a consistent snapshot */
@@ -54,7 +54,7 @@ export async function acquireSnapshot(
   node: string,
   opts: AcquireOptions,
 ): Promise<AcquiredSnapshot> {
-  const target = resolve(opts.outFile ?? join(opts.dir, defaultSnapshotName(node, opts.raw, (opts.now ?? nowDate)())));
+  const target = await targetPath(node, opts);
   const checksumFile = `${target}.sha256`;
   const part = `${target}.part`;
   await refuseExisting(target);
@@ -88,8 +88,16 @@ export async function acquireSnapshot(
   }
 }
 
-function nowDate(): Date {
-  return new Date();
+/** -o FILE as given; -o naming an existing folder, or no -o, puts the default name in that folder. */
+async function targetPath(node: string, opts: AcquireOptions): Promise<string> {
+  const name = defaultSnapshotName(node, opts.raw, (opts.now ?? (() => new Date()))());
+  if (opts.outFile === undefined) return resolve(opts.dir, name);
+  const given = resolve(opts.dir, opts.outFile);
+  const isFolder = await lstat(given).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+  return isFolder ? join(given, name) : given;
 }
 
 async function refuseExisting(path: string): Promise<void> {

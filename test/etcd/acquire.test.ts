@@ -223,6 +223,16 @@ describe('acquireSnapshot', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test('-o naming an existing folder puts the default name in it', async () => {
+    const got = await acquireSnapshot(fakeClient({ snapshot: () => chunks(SNAPSHOT) }), '127.0.0.2', {
+      dir: '/nonexistent-cwd',
+      outFile: dir,
+      raw: false,
+      now: () => new Date('2026-11-23T23:30:00Z'),
+    });
+    expect(got.file).toBe(join(dir, 'etcd-127.0.0.2-20261123T233000Z.snapshot'));
+  });
+
   test('default names carry the node and UTC time, and stay file-system safe', () => {
     const when = new Date('2026-11-23T23:30:00Z');
     expect(defaultSnapshotName('127.0.0.2', false, when)).toBe('etcd-127.0.0.2-20261123T233000Z.snapshot');

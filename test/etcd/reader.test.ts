@@ -133,6 +133,43 @@ describe('meta page choice, as bbolt 1.3.6 makes it', () => {
   });
 });
 
+describe('a stored freelist (etcd never writes one; plain bbolt files do)', () => {
+  /** SMALL plus one freelist page listing `free`, and `extra` unreferenced pages after it. */
+  function withFreelist(free: number[], extra: number): Buffer {
+    const pages = SMALL.length / 4096;
+    const freelistPage = Buffer.alloc(4096);
+    freelistPage.writeBigUInt64LE(BigInt(pages), 0);
+    freelistPage.writeUInt16LE(0x10, 8);
+    freelistPage.writeUInt16LE(free.length, 10);
+    free.forEach((id, i) => freelistPage.writeBigUInt64LE(BigInt(id), 16 + i * 8));
+    const bytes = Buffer.concat([SMALL, freelistPage, Buffer.alloc(4096 * extra)]);
+    for (const index of [0, 1] as const) {
+      bytes.writeBigUInt64LE(BigInt(pages), index * 4096 + 16 + 32);
+      editMeta(bytes, index, { pgid: pages + 1 + extra });
+    }
+    return bytes;
+  }
+
+  test('every page reachable or listed free: sound, and etcdctl agrees', async () => {
+    const pages = SMALL.length / 4096;
+    const file = fileOf('freelist-ok.db', withFreelist([pages + 1, pages + 2], 2));
+    const report = await inspectSnapshot(file);
+    expect(report.structure).toBe('ok');
+    expect(report.totalSize).toBe((pages + 3) * 4096);
+    if (ETCD_TOOLS_PRESENT) expect(etcdctlStatus(file)?.totalSize).toBe(report.totalSize);
+  });
+
+  test('a page in use listed as free, and a page neither reachable nor free: damaged, etcdctl fails too', async () => {
+    const file = fileOf('freelist-bad.db', withFreelist([2], 1));
+    const report = await inspectSnapshot(file);
+    expect(report.structure).toBe('damaged');
+    const text = report.problems.join(' ');
+    expect(text).toMatch(/page 2 is in use but also listed as free/);
+    expect(text).toMatch(/is neither reachable nor free/);
+    if (ETCD_TOOLS_PRESENT) expect(etcdctlStatus(file)).toBeNull();
+  });
+});
+
 describe('bounded reading', () => {
   test('an 8 MiB database is walked with well under 1 MiB of page buffers, every page read once', async () => {
     const bytes = buildEtcdDatabase(contentWith(3000, 2500));
