@@ -8,6 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import { inspectSnapshot } from '../../src/etcd/inspect.js';
 import type { SnapshotReport } from '../../src/etcd/types.js';
 import {
@@ -142,9 +143,13 @@ describe.skipIf(!ETCD_TOOLS_PRESENT)('inspect against the real etcdctl 3.4', () 
   });
 
   /** A damaged copy of the writes snapshot, made by `damage`, checked against etcdctl status and restore. */
-  async function inspectVariant(name: string, damage: (bytes: Buffer) => Buffer): Promise<SnapshotReport> {
+  async function inspectVariant(
+    name: string,
+    damage: (bytes: Buffer) => Buffer,
+    source = 'writes.snapshot',
+  ): Promise<SnapshotReport> {
     const file = join(dir, name);
-    writeFileSync(file, damage(readFileSync(fixtures['writes.snapshot']!.file)));
+    writeFileSync(file, damage(readFileSync(fixtures[source]!.file)));
     const report = await inspectSnapshot(file);
     const status = etcdctlStatus(file);
     if (report.structure === 'ok') expectSameStatus(report, status);
@@ -219,6 +224,22 @@ describe.skipIf(!ETCD_TOOLS_PRESENT)('inspect against the real etcdctl 3.4', () 
     expect(report.structure).toBe('damaged');
     expect(report.integrity).toBe('mismatch');
     expect(report.usable).toBe(false);
+  });
+
+  test('a raw copy cut short: not usable, and it does not need skip-hash-check (it needs a new copy)', async () => {
+    const report = await inspectVariant('raw-cut.db', (b) => b.subarray(0, b.length - 8192), 'stopped.db');
+    expect(report.structure).toBe('damaged');
+    expect(report.needsSkipHashCheck).toBe(false);
+    expect(report.usable).toBe(false);
+  });
+
+  test('zero length and random bytes: refused, as etcd refuses them', async () => {
+    const empty = await inspectVariant('zero.snapshot', () => Buffer.alloc(0));
+    expect(empty.kind).toBe('empty');
+    const random = await inspectVariant('random.snapshot', () => randomBytes(64 * 1024 + 32));
+    expect(random.kind).toBe('unknown');
+    expect(random.integrity).toBe('mismatch');
+    expect(random.usable).toBe(false);
   });
 
   test('a gzip-wrapped snapshot is recognised and refused', async () => {
