@@ -132,7 +132,10 @@ export class SimWire {
   constructor(
     private readonly cluster: WireCluster,
     private readonly pki: WirePki,
-  ) {}
+  ) {
+    // grpc-js logs bind failures ("No address added …") on stderr; the user must only see our one sentence.
+    grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+  }
 
   /** Binds every node on its address; the first picks the port when it is 0. */
   async listenAll(nodes: SimNode[], port: number): Promise<number> {
