@@ -178,6 +178,7 @@ function LiveWizard({
   const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null);
   const assessedAt = assessmentStartedAt(ctx);
 
+  const waitView = wait ? selectWait(ctx) : null;
   const canRetry = !prompt && attempt?.lastError != null;
   useWizardKeys(
     {
@@ -233,8 +234,8 @@ function LiveWizard({
         />
       ) : transfer ? (
         <TransferProgress transfer={selectTransfer(ctx, transferStart)!} now={now} width={columns - 4} />
-      ) : wait ? (
-        <WaitSpinner wait={selectWait(ctx)!} now={now} animate={Boolean(stdout.isTTY)} />
+      ) : waitView ? (
+        <WaitSpinner wait={waitView} now={now} animate={Boolean(stdout.isTTY)} />
       ) : attempt?.lastError ? (
         <AttemptLine attempt={attempt} now={now} />
       ) : (

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { Bullet } from './Bullet.js';
 import { duration } from './format.js';
 import { useTone, type Tone } from './theme.js';
 import { outcomeLine, type DrillScore, type Outcome } from './view-model.js';
@@ -43,7 +44,9 @@ export function Summary({ outcome, incidentDir, score, followUp = [] }: SummaryP
         <Box flexDirection="column" marginTop={1}>
           <Text bold>Next:</Text>
           {followUp.map((line) => (
-            <Text key={line}>{`  • ${line}`}</Text>
+            <Bullet key={line} marker="  • ">
+              {line}
+            </Bullet>
           ))}
         </Box>
       )}
@@ -60,8 +63,10 @@ export function Summary({ outcome, incidentDir, score, followUp = [] }: SummaryP
           </Text>
           <Text>{`  data lost: ${score.dataLost}`}</Text>
           <Text>{`  mistakes the guards stopped: ${score.mistakesStopped.length}`}</Text>
-          {score.mistakesStopped.map((m) => (
-            <Text key={m} color={tone('muted')}>{`    – ${m}`}</Text>
+          {score.mistakesStopped.map((m, i) => (
+            <Bullet key={`${i}:${m}`} marker="    – " {...(tone('muted') ? { color: tone('muted') } : {})}>
+              {m}
+            </Bullet>
           ))}
         </Box>
       )}

@@ -58,7 +58,11 @@ export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<Nod
   const obs = ctx.observations.find((o) => o.node === row.node);
   const prep =
     row.prep.status && row.prep.status !== 'done'
-      ? `${row.prep.plan ?? 'preparation'} ${row.prep.status}${row.prep.detail ? `: ${row.prep.detail}` : ''}`
+      ? `${row.prep.plan ?? 'prepare'}: ${row.prep.status}${
+          row.prep.detail && (row.prep.status === 'failed' || row.prep.status === 'retrying')
+            ? ` (${row.prep.detail})`
+            : ''
+        }`
       : null;
   return {
     address: row.node,
@@ -71,7 +75,7 @@ export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<Nod
     raftAppliedIndex: row.raftAppliedIndex,
     // what this node is doing now, most telling first: our own action on it, what it waits for, its etcd's last
     // word, and only then the error of the last call to it
-    lastEvent: prep ?? (row.waitingFor ? `waiting: ${row.waitingFor}` : null) ?? obs?.etcdLastEvent ?? row.error,
+    lastEvent: prep ?? row.waitingFor ?? obs?.etcdLastEvent ?? row.error,
   };
 }
 
@@ -85,9 +89,16 @@ export function selectTransfer(ctx: RecoveryContext, startedAt: number): Transfe
   return { label: `Uploading ${t.file} to ${t.node}${restarted}`, bytes: t.bytes, total: t.total, startedAt };
 }
 
+/** Which step each kind of wait belongs to: a wait left over from an earlier step is not what is awaited now. */
+const WAIT_STEP: Record<NonNullable<RecoveryContext['wait']>['what'], string> = {
+  'node back': 'prepare nodes',
+  Preparing: 'wait for Preparing',
+  recovery: 'verify',
+};
+
 export function selectWait(ctx: RecoveryContext): WaitView | null {
   const w = ctx.wait;
-  if (!w) return null;
+  if (!w || WAIT_STEP[w.what] !== currentStepRow(ctx)?.name) return null;
   const first = w.pending[0];
   const latest = first
     ? `${first.node} ${first.state ?? 'not answering'}${first.cause ? `: ${first.cause}` : ''}${w.pending.length > 1 ? ` (+${w.pending.length - 1} more)` : ''}`

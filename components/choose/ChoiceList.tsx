@@ -1,4 +1,5 @@
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
+import { Bullet } from '../Bullet.js';
 import { useTone } from '../theme.js';
 import { useChoice } from './use-choice.js';
 
@@ -28,10 +29,11 @@ export function ChoiceList({ options, initialIndex = 0, recommendedId, isActive 
     <Box flexDirection="column">
       {options.map((o, i) => {
         const selected = i === state.index;
+        const color = selected ? tone('active') : undefined;
         return (
-          <Text key={o.id} color={selected ? tone('active') : undefined} bold={selected}>
-            {`${selected ? '❯' : ' '} ${i + 1}. ${o.label}${o.id === recommendedId ? ' (recommended)' : ''}`}
-          </Text>
+          <Bullet key={o.id} marker={`${selected ? '❯' : ' '} ${i + 1}. `} {...(color ? { color } : {})}>
+            {`${o.label}${o.id === recommendedId ? ' (recommended)' : ''}`}
+          </Bullet>
         );
       })}
     </Box>
