@@ -69,6 +69,12 @@ export interface EffectDeps {
   signal?: AbortSignal;
 }
 
+/** What a node's etcd service looked like: compared after a crash to tell whether a reset reached it. */
+function etcdWitness(v: NodeView | null): Record<string, unknown> {
+  // the state and the newest event message only: a crash-looping etcd adds the same message again and again
+  return { reachable: v?.reachable ?? false, etcdService: v?.etcdService ?? null, lastEvent: v?.etcdLastEvent ?? null };
+}
+
 /** Lets the machine's transition finish (and state.json be written) before the action leaves the process. */
 const persisted = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -189,17 +195,26 @@ interface ActionSpec<T> {
   destructive: boolean;
   /** the call itself */
   send: () => Promise<T>;
-  /** for an interrupted operation: what the node shows now. Return a value when it happened, null to send again. */
-  reconcile?: () => Promise<T | null>;
+  /** what the node looked like just before sending, journalled with the "before" line (no secrets) */
+  witness?: () => Promise<Record<string, unknown>>;
+  /**
+   * For an interrupted operation: what the node shows now, compared with the witness journalled before it was sent.
+   * Return a value when it happened, null to send again.
+   */
+  reconcile?: (witness: Record<string, unknown> | null) => Promise<T | null>;
   describe?: (value: T) => string;
 }
 
 /** Journals before and after, and never re-sends an operation the journal shows as sent without checking first. */
 async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promise<T> {
   await persisted();
-  const state = ledgerState(readJournal(deps.incident.dir), spec.opId);
+  const records = readJournal(deps.incident.dir);
+  const state = ledgerState(records, spec.opId);
   if (state === 'interrupted' && spec.reconcile) {
-    const found = await spec.reconcile();
+    const sent = [...records]
+      .reverse()
+      .find((r) => r.kind === 'action' && r.opId === spec.opId && r.phase === 'before');
+    const found = await spec.reconcile(sent?.data ?? null);
     deps.journal.append({
       kind: 'action',
       phase: 'after',
@@ -526,16 +541,19 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
             'reset',
           );
         },
-        // Sent before the crash? A node that went away, or is back waiting for bootstrap, got it.
-        reconcile: async () => {
+        witness: async () => etcdWitness(await one(node)),
+        // Sent before the crash? A node that went away, came back Preparing (waiting for bootstrap), or whose etcd
+        // service shows another history than just before sending got it. Unchanged: it never arrived.
+        reconcile: async (before) => {
           const seen = await pollUntil(
             deps,
             async () => {
               const v = await one(node);
-              if (!v || !v.reachable || v.etcdService === 'Preparing' || v.etcdService === 'Waiting') return true;
+              if (!v || !v.reachable || v.etcdService === 'Preparing') return true;
+              if (before && JSON.stringify(etcdWitness(v)) !== JSON.stringify(before)) return true;
               return null;
             },
-            timing.pollMs * 5,
+            timing.pollMs * 3,
             timing.pollMs,
           );
           return seen ? undefined : null;
