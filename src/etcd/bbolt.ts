@@ -25,8 +25,11 @@ const VERSION = 2;
 /** bbolt 1.3.6 reads the first 4096 bytes and falls back to the OS page size (4096 on x86-64) when meta 0 is bad. */
 const FIRST_READ = 4096;
 const OS_PAGE_SIZE = 4096;
-/** A run (page plus overflow) larger than this is a corrupt overflow count, not something etcd writes. */
-const MAX_RUN_BYTES = 256 * 1024 * 1024;
+/**
+ * A run (page plus overflow) larger than this is a corrupt overflow count, not something etcd writes (etcd refuses
+ * requests over --max-request-bytes, 1.5 MiB by default, and warns above 10 MiB); it also keeps memory bounded.
+ */
+const MAX_RUN_BYTES = 64 * 1024 * 1024;
 /** Leaves that follow each other on disk are read this many bytes at a time. */
 const WINDOW_BYTES = 512 * 1024;
 /** Structural problems reported at most; the rest are counted. */
