@@ -10,9 +10,9 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import type { GlobalFlags } from '../commands/types.js';
-import { channelOptions, EndpointPool, TalosChannelCredentials } from './connection.js';
+import { channelOptions, EndpointPool, MAX_MESSAGE_BYTES, TalosChannelCredentials } from './connection.js';
 import { Code, describeFailure, failureFromMetadata, failureFromServiceError, rpcFailure } from './errors.js';
-import type { Data__Output } from './generated/common/Data.js';
+import { DataStream } from './h2stream.js';
 import type { Metadata__Output } from './generated/common/Metadata.js';
 import type { Version__Output } from './generated/machine/Version.js';
 import type { Resource__Output } from './generated/cosi/resource/Resource.js';
@@ -59,6 +59,8 @@ export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
 /** EtcdRecover upload chunk: talosctl sends 4 KiB; larger chunks cost far fewer messages for the same bytes. */
 export const DEFAULT_UPLOAD_CHUNK_BYTES = 256 * 1024;
 const PROGRESS_INTERVAL_MS = 100;
+/** talosctl's per-stream HTTP/2 window (65535×32): fewer flow-control stalls on 1 KiB-message streams. */
+const STREAM_WINDOW_BYTES = 65535 * 32;
 
 /** A call that failed as a whole (not per node): carries the node, the failure and the sentence for the user. */
 export class TalosRpcError extends UserError {
@@ -473,61 +475,79 @@ export class GrpcTalosClient implements TalosClient {
     opts: { signal?: AbortSignal; idleTimeoutMs?: number },
   ): AsyncIterable<Buffer> {
     const idleMs = opts.idleTimeoutMs ?? this.streamIdleTimeoutMs;
-    const open = (client: grpc.Client) =>
-      Promise.resolve(
-        client.makeServerStreamRequest<object, Data__Output>(
-          method.path,
-          method.requestSerialize as (value: object) => Buffer,
-          method.responseDeserialize as (bytes: Buffer) => Data__Output,
-          request,
-          nodesMetadata([node]),
-          {},
-        ),
-      );
-    const pool = this.pool;
-    const callFailure = (error: unknown, signal?: AbortSignal) => this.callFailure(error, signal);
+    const requestBytes = (method.requestSerialize as (value: object) => Buffer)(request);
+    const openStream = (signal?: AbortSignal) => this.openDataStream(method.path, requestBytes, node, idleMs, signal);
     return {
       async *[Symbol.asyncIterator]() {
         const { signal } = opts;
         if (signal?.aborted) throw new TalosRpcError(node, canceledFailure(), what);
-        let call: grpc.ClientReadableStream<Data__Output>;
-        try {
-          call = await pool.run(open, { deadline: Date.now() + DEFAULT_CONNECT_TIMEOUT_MS, idempotent: true, signal });
-        } catch (error) {
-          throw new TalosRpcError(node, callFailure(error, signal), what);
-        }
-        let idleFailure: RpcFailure | undefined;
-        let idleTimer: NodeJS.Timeout | undefined;
-        const armIdle = () => {
-          clearTimeout(idleTimer);
-          idleTimer = setTimeout(() => {
-            idleFailure = rpcFailure(Code.deadlineExceeded, `no data for ${Math.round(idleMs / 1000)} s`);
-            call.cancel();
-          }, idleMs);
-        };
-        const onAbort = () => call.cancel();
+        let stream: DataStream | undefined;
+        const onAbort = () => stream?.fail(canceledFailure());
         signal?.addEventListener('abort', onAbort, { once: true });
-        armIdle();
         try {
-          for await (const message of call as AsyncIterable<Data__Output>) {
-            armIdle();
-            const meta = message.metadata;
-            if (meta && (meta.error || meta.status?.code)) {
-              throw new TalosRpcError(node, failureFromMetadata(meta.error, meta.status), what);
-            }
-            if (message.bytes && message.bytes.length > 0) yield message.bytes;
+          stream = await openStream(signal);
+          for (;;) {
+            const next = await stream.next();
+            if (next === null) return;
+            yield next;
           }
         } catch (error) {
-          if (error instanceof TalosRpcError) throw error;
-          const failure = idleFailure ?? callFailure(error, signal);
-          throw new TalosRpcError(node, failure, what);
+          throw new TalosRpcError(node, error as RpcFailure, what);
         } finally {
-          clearTimeout(idleTimer);
           signal?.removeEventListener('abort', onAbort);
-          call.cancel();
+          stream?.close();
         }
       },
     };
+  }
+
+  /**
+   * Opens a raw HTTP/2 data stream (see h2stream.ts) through the first endpoint that answers, in the pool's order;
+   * rejects with the RpcFailure of the last endpoint tried.
+   */
+  private async openDataStream(
+    path: string,
+    request: Buffer,
+    node: string,
+    idleMs: number,
+    signal?: AbortSignal,
+  ): Promise<DataStream> {
+    let failure: RpcFailure = rpcFailure(Code.unavailable, 'no endpoint to connect to');
+    for (const endpoint of this.pool.order()) {
+      const credentials = this.pool.credentialsOf(endpoint) as TalosChannelCredentials;
+      const stream = new DataStream(
+        {
+          endpoint,
+          tlsOptions: credentials.tlsOptions(),
+          authority: this.config.serverName ?? endpoint.address,
+          path,
+          request,
+          metadata: { nodes: [node] },
+          windowBytes: STREAM_WINDOW_BYTES,
+          maxMessageBytes: MAX_MESSAGE_BYTES,
+          idleMs,
+        },
+        (error) =>
+          this.callFailure({
+            code: Code.unavailable,
+            details: `No connection established. Last error: ${error.message}`,
+          }),
+      );
+      this.pool.lastTried = endpoint;
+      if (await stream.whenAnswered) {
+        this.pool.answeredBy(endpoint);
+        return stream;
+      }
+      try {
+        await stream.next();
+      } catch (error) {
+        failure = error as RpcFailure;
+      }
+      stream.close();
+      if (signal?.aborted) throw canceledFailure();
+      if (failure.code !== Code.unavailable) throw failure;
+    }
+    throw failure;
   }
 
   async etcdRecover(

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { isIP, type Socket } from 'node:net';
 import tls, { type PeerCertificate } from 'node:tls';
 import type { Endpoint } from './talosconfig.js';
-import { spkiFingerprint } from './pki.js';
+import { spkiFingerprint } from './pem.js';
 
 /** apid's and talosctl's message limit (GRPCMaxMessageSize); grpc-js defaults to 4 MiB. */
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
@@ -97,34 +97,36 @@ export class TalosChannelCredentials extends grpc.ChannelCredentials {
     });
   }
 
-  private handshake(socket: Socket): Promise<{ socket: Socket; secure: boolean }> {
-    const { expectedName, mutual, onServerFingerprint } = this.dial;
+  /** The TLS options of every connection these credentials make (also used for raw HTTP/2 streams). */
+  tlsOptions(): tls.ConnectionOptions {
+    const { expectedName, mutual } = this.dial;
     const servername = sniFor(expectedName);
+    return {
+      secureContext: this.secureContext,
+      ALPNProtocols: ['h2'],
+      ...(servername ? { servername } : {}),
+      rejectUnauthorized: Boolean(mutual),
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => tls.checkServerIdentity(expectedName, cert),
+    };
+  }
+
+  private handshake(socket: Socket): Promise<{ socket: Socket; secure: boolean }> {
+    const { mutual, onServerFingerprint } = this.dial;
     return new Promise((resolve, reject) => {
-      const tlsSocket = tls.connect(
-        {
-          socket,
-          secureContext: this.secureContext,
-          ALPNProtocols: ['h2'],
-          ...(servername ? { servername } : {}),
-          rejectUnauthorized: Boolean(mutual),
-          checkServerIdentity: (_host: string, cert: PeerCertificate) => tls.checkServerIdentity(expectedName, cert),
-        },
-        () => {
-          try {
-            if (mutual && !tlsSocket.authorized) throw tlsSocket.authorizationError;
-            if (onServerFingerprint) onServerFingerprint(peerFingerprint(tlsSocket));
-          } catch (error) {
-            this.lastError = error instanceof Error ? error : new Error(String(error));
-            tlsSocket.destroy();
-            reject(this.lastError);
-            return;
-          }
-          this.lastError = undefined;
-          this.watchEarlyClose(tlsSocket);
-          resolve({ socket: tlsSocket, secure: true });
-        },
-      );
+      const tlsSocket = tls.connect({ socket, ...this.tlsOptions() }, () => {
+        try {
+          if (mutual && !tlsSocket.authorized) throw tlsSocket.authorizationError;
+          if (onServerFingerprint) onServerFingerprint(peerFingerprint(tlsSocket));
+        } catch (error) {
+          this.lastError = error instanceof Error ? error : new Error(String(error));
+          tlsSocket.destroy();
+          reject(this.lastError);
+          return;
+        }
+        this.lastError = undefined;
+        this.watchEarlyClose(tlsSocket);
+        resolve({ socket: tlsSocket, secure: true });
+      });
       tlsSocket.on('error', (error) => {
         this.lastError = error;
         reject(error);
@@ -224,8 +226,19 @@ export class EndpointPool {
     return credentials instanceof TalosChannelCredentials ? credentials.lastError : undefined;
   }
 
+  /** The credentials of an endpoint (for raw HTTP/2 streams that share its TLS set-up). */
+  credentialsOf(endpoint: Endpoint): grpc.ChannelCredentials {
+    this.clientFor(endpoint);
+    return this.credentials.get(endpoint.address) as grpc.ChannelCredentials;
+  }
+
+  /** Records that this endpoint answered: calls go there first from now on. */
+  answeredBy(endpoint: Endpoint): void {
+    this.remember(endpoint);
+  }
+
   /** Endpoints in the order to try them: the last one that answered first. */
-  private order(): Endpoint[] {
+  order(): Endpoint[] {
     return this.endpoints.map((_, i) => this.endpoints[(this.current + i) % this.endpoints.length] as Endpoint);
   }
 

@@ -5,9 +5,10 @@
  */
 // @peculiar/x509 resolves its ASN.1 parsers through tsyringe, which needs the Reflect metadata API loaded first.
 import 'reflect-metadata';
-import { createHash, X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { stringify as yamlStringify } from 'yaml';
+import { talosKeyPem, normalizeKeyPem } from './pem.js';
 
 // The project compiles without the DOM lib, so the WebCrypto types @peculiar/x509 names are taken from its signatures.
 type X509Crypto = Parameters<typeof x509.cryptoProvider.set>[0];
@@ -170,17 +171,7 @@ export async function issueClientCert(
   ]);
 }
 
-const PLAIN_KEY_LABEL = /-----(BEGIN|END) ED25519 PRIVATE KEY-----/g;
-
-/** Talos labels its PKCS#8 Ed25519 keys "ED25519 PRIVATE KEY", which OpenSSL refuses; the payload is the same. */
-export function normalizeKeyPem(pem: string): string {
-  return pem.replace(PLAIN_KEY_LABEL, '-----$1 PRIVATE KEY-----');
-}
-
-/** The reverse of normalizeKeyPem: the label Talos writes into a talosconfig. */
-export function talosKeyPem(pem: string): string {
-  return pem.replace(/-----(BEGIN|END) PRIVATE KEY-----/g, '-----$1 ED25519 PRIVATE KEY-----');
-}
+export { normalizeKeyPem, spkiFingerprint, talosKeyPem } from './pem.js';
 
 const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
@@ -201,10 +192,4 @@ export function talosconfigYaml(opts: {
   context.crt = base64(opts.client.certPem);
   context.key = base64(talosKeyPem(opts.client.keyPem));
   return yamlStringify({ context: opts.context, contexts: { [opts.context]: context } });
-}
-
-/** SHA-256 of the certificate's SubjectPublicKeyInfo, base64 (what talosctl's --cert-fingerprint takes). */
-export function spkiFingerprint(certPem: string): string {
-  const spki = new NodeX509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(spki).digest('base64');
 }

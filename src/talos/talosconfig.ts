@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import type { GlobalFlags } from '../commands/types.js';
-import { normalizeKeyPem } from './pki.js';
+import { normalizeKeyPem } from './pem.js';
 
 export const DEFAULT_TALOS_PORT = 50000;
 export const SERVER_NAME_ENV = 'TALOS_DR_SERVER_NAME';
