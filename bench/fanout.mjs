@@ -55,7 +55,7 @@ try {
       `127.0.${k++}.1`,
     ]);
     try {
-      const m = await sim.waitFor(/^ready endpoints=(\S+) nodes=(\S+) talosconfig=(\S+)/m, 120000);
+      const m = await sim.waitFor(/^ready endpoints=(\S+) nodes=(\S+) talosconfig=(\S+)/m, 300000);
       sims.set(n, { sim, talosconfig: m[3], nodes: m[2].split(',') });
     } catch (error) {
       await sim.stop();

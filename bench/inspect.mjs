@@ -1,7 +1,8 @@
 // bench/inspect: `talos-dr inspect` of a large etcd snapshot against `etcdctl snapshot status -w json` (the status
 // fields) and `sha256sum` (the whole verification), page cache warm for all, interleaved runs, medians; peak RSS.
 // Also the status walk alone (bench/status-only.mjs: inspect's checkStructure without the sha256), because inspect has
-// no flag that computes only the status fields. Several sizes show that time grows linearly and memory stays flat.
+// no flag that computes only the status fields; and bench/read-floor.mjs, a Node process that only reads and CRCs the
+// file (what any Node reader must at least do), to separate Node's floor from the reader's own cost. Several sizes show that time grows linearly and memory stays flat.
 //
 // Env: BENCH_INSPECT_SIZES_MB (default "256,1024,4096"; the 1 GiB one — or the one nearest it — carries the targets),
 //      BENCH_RUNS (default 5), BENCH_DIR (scratch directory, default a new one under /tmp), BENCH_KEEP=1 keeps the files.
@@ -84,6 +85,7 @@ function measure(sizeMb) {
         etcdctl: () => timed(['etcdctl', 'snapshot', 'status', '-w', 'json', gen.file]),
         sha256sum: () => timed(['sha256sum', gen.file]),
         statusOnly: () => timed(['node', join(root, 'bench/status-only.mjs'), gen.file]),
+        readFloor: () => timed(['node', join(root, 'bench/read-floor.mjs'), gen.file]),
       },
       runs,
     );
@@ -96,9 +98,11 @@ function measure(sizeMb) {
       etcdctlSec: med('etcdctl'),
       sha256sumSec: med('sha256sum'),
       statusOnlySec: med('statusOnly'),
+      readFloorSec: med('readFloor'),
       verifyRatio: fmt(med('inspect') / med('sha256sum')),
       inspectVsEtcdctl: fmt(med('inspect') / med('etcdctl')),
       statusRatio: fmt(med('statusOnly') / med('etcdctl')),
+      floorRatio: fmt(med('readFloor') / med('etcdctl')),
       inspectPeakRssMb: fmt(peak('inspect'), 1),
       statusOnlyPeakRssMb: fmt(peak('statusOnly'), 1),
       etcdctlPeakRssMb: fmt(peak('etcdctl'), 1),
@@ -149,6 +153,7 @@ report({
   statusRatio: main.statusRatio,
   statusTarget: 1.0,
   statusPass,
+  floorRatio: main.floorRatio,
   inspectVsEtcdctl: main.inspectVsEtcdctl,
   rssPass,
   secPerGiB: Object.fromEntries(rows.map((r) => [r.sizeMb, r.inspectSecPerGiB])),
