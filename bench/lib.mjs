@@ -194,3 +194,13 @@ export async function startBackground(argv, { env, cwd } = {}) {
     },
   };
 }
+
+/** Which code was measured: the commit, and whether src/ (compiled into dist/) had uncommitted changes. */
+export function provenance() {
+  const git = (args) => spawnSync('git', args, { cwd: root, encoding: 'utf8' }).stdout.trim();
+  return {
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    srcDirty: git(['status', '--porcelain', '--', 'src', 'components', 'machines']) !== '',
+    date: new Date().toISOString(),
+  };
+}

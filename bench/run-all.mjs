@@ -7,9 +7,10 @@
 // BENCH_SMALL=1 picks small sizes for a quick check (results are then not the reference numbers).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { requireBuilt, root } from './lib.mjs';
+import { provenance, requireBuilt, root } from './lib.mjs';
 
 requireBuilt();
+const measured = provenance();
 const all = ['inspect', 'transfer', 'startup', 'fanout'];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : all;
 const small =
@@ -57,6 +58,7 @@ console.log(
   JSON.stringify({
     bench: 'all',
     pass,
+    ...measured,
     results: results.map(({ bench, ratio, target, peakRssMb, pass: p }) => ({
       bench,
       ratio,
