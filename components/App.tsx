@@ -2,12 +2,13 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Static, Text, useApp, useStdout } from 'ink';
 import { shallowEqual, useSelector } from '@xstate/react';
 import type { RecoveryActor } from '../machines/recovery.js';
-import type { RecoveryContext } from '../machines/recovery-types.js';
+import type { NodeView, RecoveryContext } from '../machines/recovery-types.js';
 import { GLOBAL_KEYS, PROMPT_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
 import { PromptArea } from './PromptArea.js';
 import { QuitNotice } from './QuitNotice.js';
 import {
   assessmentStartedAt,
+  overlayRefresh,
   currentStepRow,
   selectExplanation,
   selectNodeRows,
@@ -24,6 +25,7 @@ import { Summary } from './Summary.js';
 import { useTone } from './theme.js';
 import { TransferProgress } from './TransferProgress.js';
 import { useHistory } from './use-history.js';
+import { useNodeRefresh } from './use-node-refresh.js';
 import { useNodeTracking } from './use-node-tracking.js';
 import { useNow } from './use-now.js';
 import { useTerminalSize } from './use-terminal-size.js';
@@ -50,6 +52,13 @@ export interface AppProps {
   /** the endpoint in use, read at each render (the client fails over between endpoints) */
   readonly endpoint: () => string | undefined;
   readonly drill?: DrillInfo;
+  /**
+   * One fan-out call asking every node for its current state (the command supplies it from the Talos client), so
+   * the node table stays live between the machine's own reads. Without it the table shows the machine's reads only.
+   */
+  readonly refreshNodes?: (nodes: string[]) => Promise<NodeView[]>;
+  /** how often the node table refreshes itself; default REFRESH_MS (3 s) */
+  readonly refreshMs?: number;
 }
 
 /**
@@ -70,7 +79,7 @@ export function App(props: AppProps) {
   );
 }
 
-function AppBody({ actor, incidentDir, context, endpoint, drill }: AppProps) {
+function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, refreshMs }: AppProps) {
   const { exit } = useApp();
   const status = useSelector(actor, (s) => s.status);
   const outcome = useSelector(actor, (s) => selectOutcome(s.context), shallowEqual);
@@ -134,6 +143,8 @@ function AppBody({ actor, incidentDir, context, endpoint, drill }: AppProps) {
       context={context}
       endpoint={endpoint}
       {...(drill ? { drill } : {})}
+      {...(refreshNodes ? { refreshNodes } : {})}
+      {...(refreshMs ? { refreshMs } : {})}
       onQuit={() => {
         // Journalled by the machine as the user's stop; state.json then resumes at the step it left.
         if (actor.getSnapshot().can({ type: 'abort' })) actor.send({ type: 'abort' });
@@ -149,6 +160,8 @@ function LiveWizard({
   context,
   endpoint,
   drill,
+  refreshNodes,
+  refreshMs,
   onQuit,
 }: Omit<AppProps, 'drill'> & { drill?: DrillInfo; onQuit: () => void }) {
   const now = useNow(1000);
@@ -173,7 +186,14 @@ function LiveWizard({
   const steps = useMemo(() => selectSteps(ctx), [stepRows, ctx.prompt]);
   const upcoming = steps.filter((s) => s.status === 'current' || s.status === 'pending');
   const current = currentStepRow(ctx);
-  const nodeViews = useMemo(() => selectNodeRows(ctx), [nodeSource]);
+  // The machine's rows, overlaid with the screen's own refresh when that answered after the machine last read.
+  const machineRowsAt = useMemo(() => Date.now(), [nodeSource]);
+  const refreshFn = useMemo(() => (refreshNodes ? () => refreshNodes(ctx.nodes) : undefined), [refreshNodes]);
+  const refreshed = useNodeRefresh(refreshFn, `${current?.n ?? 0}:${current?.status ?? ''}`, refreshMs);
+  const nodeViews = useMemo(() => {
+    const rows = selectNodeRows(ctx);
+    return refreshed && refreshed.at > machineRowsAt ? overlayRefresh(rows, refreshed.views, ctx) : rows;
+  }, [nodeSource, refreshed]);
   const tracked = useNodeTracking(nodeViews, now);
   const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null);
   const assessedAt = assessmentStartedAt(ctx);

@@ -3,7 +3,13 @@
  * primitive or an object that `shallowEqual` can compare, so `useSelector` re-renders only when what is shown
  * changes. This is the one file that knows the machine's context shape.
  */
-import type { NodeRow as MachineNodeRow, Prompt, RecoveryContext, StepRow } from '../machines/recovery-types.js';
+import type {
+  NodeRow as MachineNodeRow,
+  NodeView,
+  Prompt,
+  RecoveryContext,
+  StepRow,
+} from '../machines/recovery-types.js';
 import { STEP_TEXT } from './step-text.js';
 import type { NodeRow, Outcome, StepExplanation, StepView, TransferView, WaitView } from './view-model.js';
 
@@ -81,6 +87,35 @@ export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<Nod
 
 export const selectNodeRows = (ctx: RecoveryContext): Omit<NodeRow, 'lastAnsweredAt'>[] =>
   ctx.nodes.map((n) => ctx.rows[n]).flatMap((row) => (row ? [nodeRowView(row, ctx)] : []));
+
+/**
+ * The table's rows with a fresher answer of the screen's own refresh laid over the machine's rows: what the node
+ * says now (reachable, etcd state, health, members, applied index, last event), while the machine's own progress on
+ * the node (a wipe under way) keeps its place in the last-event column.
+ */
+export function overlayRefresh(
+  rows: readonly Omit<NodeRow, 'lastAnsweredAt'>[],
+  views: readonly NodeView[],
+  ctx: RecoveryContext,
+): Omit<NodeRow, 'lastAnsweredAt'>[] {
+  return rows.map((row) => {
+    const v = views.find((x) => x.node === row.address);
+    if (!v) return row;
+    const machineRow = ctx.rows[row.address];
+    const prepActive = machineRow?.prep.status && machineRow.prep.status !== 'done';
+    return {
+      ...row,
+      hostname: v.hostname ?? row.hostname,
+      reachable: v.reachable,
+      machineType: v.reachable ? v.machineType : row.machineType,
+      etcdService: v.maintenance ? 'maint.' : v.etcdService,
+      healthy: v.etcdHealthy,
+      members: v.members ? v.members.length : null,
+      raftAppliedIndex: v.status ? String(v.status.raftAppliedIndex) : null,
+      lastEvent: prepActive ? row.lastEvent : (v.etcdLastEvent ?? v.error ?? v.statusError ?? row.lastEvent),
+    };
+  });
+}
 
 export function selectTransfer(ctx: RecoveryContext, startedAt: number): TransferView | null {
   const t = ctx.transfer;

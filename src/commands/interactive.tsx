@@ -7,6 +7,7 @@ import { render } from 'ink';
 import { App, type DrillInfo, type RecoveryActorRef } from '../../components/App.js';
 import { ThemeProvider, colorFromEnv } from '../../components/theme.js';
 import { EXIT, UsageError } from '../errors.js';
+import type { NodeView } from '../../machines/recovery-types.js';
 
 export type { DrillInfo, RecoveryActorRef } from '../../components/App.js';
 
@@ -21,6 +22,12 @@ export interface InteractiveOptions {
   endpoint?: string | (() => string | undefined);
   /** present for a drill: banner, time limit and score */
   drill?: DrillInfo;
+  /**
+   * One fan-out call reading every node's state (e.g. the effects' observeNodes over the Talos client). The live
+   * node table calls it every few seconds and whenever the step changes; without it the table shows only what
+   * the machine itself last read.
+   */
+  refreshNodes?: (nodes: string[]) => Promise<NodeView[]>;
   /** writes whatever state is still buffered (state.json, journal) before the process ends */
   flush?: () => Promise<void> | void;
   /** aborted on SIGINT/SIGTERM: the screen closes as if the user had pressed q */
@@ -64,6 +71,7 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
         context={opts.context}
         endpoint={endpoint}
         {...(opts.drill ? { drill: opts.drill } : {})}
+        {...(opts.refreshNodes ? { refreshNodes: opts.refreshNodes } : {})}
       />
     </ThemeProvider>,
     {

@@ -9,6 +9,7 @@ import { createActor } from 'xstate';
 import { App } from '../../components/App.js';
 import { exitCodeFor } from '../../src/commands/interactive.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
+import type { NodeView } from '../../machines/recovery-types.js';
 import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
 
 afterEach(cleanupSized);
@@ -148,6 +149,38 @@ describe('App on the recovery machine', () => {
     expect(f).toContain('Stopped at step 6 of 9: Prepare nodes');
     await screen.waitUntilExit();
     expect(exitCodeFor(actor)).toBe(3);
+    actor.stop();
+  });
+
+  it('keeps the node table live between steps and says how long a silent node has not answered', async () => {
+    const cluster = fakeCluster();
+    const actor = createActor(cluster.machine, {
+      input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+    });
+    actor.start();
+    const screen = renderSized(
+      <App
+        actor={actor}
+        incidentDir="/tmp/incident"
+        context="talos-dr-sim"
+        endpoint={() => '127.0.0.2:50000'}
+        refreshNodes={cluster.refresh}
+        refreshMs={100}
+      />,
+      { columns: 80, rows: 24 },
+    );
+    // Before the assessment the machine has read nothing, yet the table already shows each node's etcd.
+    let f = await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]') && x.includes('Failed'));
+    expect(f).toMatch(/127\.0\.0\.2\s+\S+\s+yes\s+cp\s+Running\s+bad\s+3\s+48213/);
+    // A node stops answering: its row says so, and for how long.
+    cluster.views.set('127.0.0.4', {
+      ...(cluster.views.get('127.0.0.4') as NodeView),
+      reachable: false,
+      etcdService: null,
+      etcdHealthy: null,
+    });
+    f = await frameMatching(screen.lastFrame, (x) => /127\.0\.0\.4\s+\S+\s+no 1s/.test(x), 4000);
+    expect(f).toContain('[y/N]');
     actor.stop();
   });
 

@@ -54,6 +54,8 @@ function brokenView(node: string, i: number): NodeView {
 
 export interface FakeCluster {
   views: Map<string, NodeView>;
+  /** what the screen's own refresh reads: every node's current view */
+  refresh: (nodes: string[]) => Promise<NodeView[]>;
   /** destructive calls, in order, as "reset 127.0.0.3" / "bootstrap 127.0.0.2" */
   calls: string[];
   machine: typeof recoveryMachine;
@@ -166,5 +168,6 @@ export function fakeCluster(): FakeCluster {
       }),
     },
   });
-  return { views, calls, machine };
+  const refresh = async (nodes: string[]) => nodes.map((n) => views.get(n) as NodeView);
+  return { views, calls, machine, refresh };
 }
