@@ -383,26 +383,32 @@ export class SimNode {
     });
   }
 
-  /** Wipes what the reset named, then reboots (or powers off). Public so a restored simulator can finish a reset. */
+  /**
+   * Wipes what the reset named, then reboots (or powers off). Public so a restored simulator can finish a reset; the
+   * pending reset stays recorded until the wipe is done, so a state saved halfway finishes it again (wiping twice is
+   * harmless).
+   */
   async finishReset(): Promise<void> {
     const pending = this.state.pendingReset;
-    if (this.state.mode !== 'resetting' || !pending) return;
+    if (this.state.mode !== 'resetting') return;
+    if (pending) {
+      const labels = new Set(pending.labels);
+      const wipesEtcd =
+        pending.wholeDisk || labels.has('ETCD') || (labels.has('EPHEMERAL') && !this.state.etcdPartition);
+      // EPHEMERAL holds /var: an uploaded snapshot goes with it (a dedicated ETCD partition does not).
+      if (pending.wholeDisk || labels.has('EPHEMERAL')) await rm(this.uploadPath, { force: true });
+      if (wipesEtcd) {
+        await this.etcd.wipe();
+        this.state.etcdCrashes = false;
+      }
+      if (pending.wholeDisk || labels.has('STATE')) {
+        this.state.config = null;
+        this.state.stagedConfig = null;
+      }
+    }
+    if (this.state.mode !== 'resetting') return;
     this.state.pendingReset = null;
-    const wipe = pending;
-    const reboot = pending.reboot;
-    const labels = new Set(wipe.labels);
-    const wipesEtcd = wipe.wholeDisk || labels.has('ETCD') || (labels.has('EPHEMERAL') && !this.state.etcdPartition);
-    if (wipe.wholeDisk || labels.has('EPHEMERAL'))
-      await rm(join(this.rootDir, 'var'), { recursive: true, force: true });
-    if (wipesEtcd) {
-      await this.etcd.wipe();
-      this.state.etcdCrashes = false;
-    }
-    if (wipe.wholeDisk || labels.has('STATE')) {
-      this.state.config = null;
-      this.state.stagedConfig = null;
-    }
-    if (reboot) this.reboot();
+    if (!pending || pending.reboot) this.reboot();
     else this.state.mode = 'off';
   }
 

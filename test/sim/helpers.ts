@@ -152,7 +152,11 @@ export async function eventually<T>(
   const end = Date.now() + timeoutMs;
   let last: T = await probe();
   while (!ok(last)) {
-    if (Date.now() > end) throw new Error(`condition not met in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    if (Date.now() > end) {
+      throw new Error(
+        `condition not met in ${timeoutMs} ms; last: ${JSON.stringify(last)}; waited at ${new Error().stack?.split('\n')[2]?.trim()}`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 20));
     last = await probe();
   }

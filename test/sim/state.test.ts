@@ -32,8 +32,9 @@ async function etcdStateOf(client: grpc.Client): Promise<string> {
     client,
     'ServiceList',
     {},
-  ).catch(() => null);
-  return res?.messages[0]?.services.find((s) => s.id === 'etcd')?.state ?? 'unreachable';
+  ).catch((e: Error) => e.message);
+  if (typeof res === 'string') return `unreachable (${res})`;
+  return res.messages[0]?.services.find((s) => s.id === 'etcd')?.state ?? 'no etcd service';
 }
 
 describe('sim-state.json', () => {
