@@ -95,8 +95,8 @@ export async function runDrill(a: DrillRunArgs): Promise<number> {
         sim: a.sim,
         save: a.save,
         scenario: a.scenario,
-        // compressed with the simulator, but never below 30 s: the tool's own polling does not get faster
-        timeLimitMs: a.timeLimitMs ?? Math.max(30_000, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
+        // compressed with the simulator, but never below 60 s: the tool's own polling does not get faster
+        timeLimitMs: a.timeLimitMs ?? Math.max(60_000, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
       },
       autopilot: a.autopilot,
       headlessAlternative: 'talos-dr drill --autopilot',
