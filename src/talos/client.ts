@@ -110,6 +110,11 @@ export function unwrapNodeResults<M extends WithMetadata, T>(
   map: Mapper<M, T>,
   fallbackNode: string,
 ): NodeResult<T>[] {
+  // A call that returns nothing but success (Bootstrap, EtcdRecover, …) may come back with no message at all when
+  // the node answered directly rather than through apid: for a single node with an OK status that is a success.
+  if (messages.length === 0 && nodes.length === 1) {
+    if (isVoidMapper(map)) return [{ node: nodes[0] as string, ok: true, value: undefined as T }];
+  }
   const byNode = new Map<string, NodeResult<T>>();
   const extra: NodeResult<T>[] = [];
   for (const message of messages) {
@@ -131,6 +136,10 @@ export function unwrapNodeResults<M extends WithMetadata, T>(
   );
   return [...results, ...extra];
 }
+
+/** The mapper of a call whose answer carries nothing but metadata. */
+const voidResult = (): void => undefined;
+const isVoidMapper = (map: unknown): boolean => map === voidResult;
 
 function resultOf<M extends WithMetadata, T>(node: string, message: M, map: Mapper<M, T>): NodeResult<T> {
   const meta = message.metadata;
@@ -330,7 +339,7 @@ export class GrpcTalosClient implements TalosClient {
   }
 
   async etcdLeaveCluster(node: string, opts: CallOptions = {}): Promise<NodeResult<void>> {
-    const results = await this.fanOut(this.machine.EtcdLeaveCluster as AnyMethod, {}, [node], () => undefined as void, {
+    const results = await this.fanOut(this.machine.EtcdLeaveCluster as AnyMethod, {}, [node], voidResult, {
       ...opts,
       idempotent: false,
     });
@@ -348,7 +357,7 @@ export class GrpcTalosClient implements TalosClient {
       this.machine.EtcdRemoveMemberByID as AnyMethod,
       { memberId },
       [node],
-      () => undefined as void,
+      voidResult,
       { ...opts, idempotent: false },
     );
     return okVoid(first(results, node));
@@ -374,7 +383,7 @@ export class GrpcTalosClient implements TalosClient {
       this.machine.Bootstrap as AnyMethod,
       withoutDefaults({ recoverEtcd: req.recoverEtcd, recoverSkipHashCheck: req.recoverSkipHashCheck }),
       [node],
-      () => undefined as void,
+      voidResult,
       { ...opts, idempotent: false },
     );
     return okVoid(first(results, node));
@@ -600,12 +609,7 @@ export class GrpcTalosClient implements TalosClient {
       const ended = await uploadChunks(call, source, chunkSize, callFailed, opts);
       if (!ended) call.end();
       const answer = await (response as Promise<{ messages: WithMetadata[] }>);
-      return okVoid(
-        first(
-          unwrapNodeResults([node], answer.messages ?? [], () => undefined as void, node),
-          node,
-        ),
-      );
+      return okVoid(first(unwrapNodeResults([node], answer.messages ?? [], voidResult, node), node));
     } catch (error) {
       if (error instanceof SourceReadError) {
         call.cancel();
