@@ -39,7 +39,11 @@ export interface JournalRecord {
 
 export const JOURNAL_FILE = 'journal.jsonl';
 
-const SECRET_PATTERNS = [/-----BEGIN [A-Z ]*-----/, /\bmachine:\s*\n/, /"?(key|crt|token|secret)"?\s*[:=]\s*\S{16,}/i];
+const SECRET_PATTERNS = [
+  /-----BEGIN [A-Z0-9 ]*-----/,
+  /\bmachine:\s*\n/,
+  /"?(key|crt|token|secret)"?\s*[:=]\s*\S{16,}/i,
+];
 const SECRET_FIELDS = /^(key|crt|ca|token|secret|password|config|configYaml|data64)$/i;
 
 /** Removes anything that could be a secret: PEM blocks, machine-config YAML, long values under secret-ish names. */
