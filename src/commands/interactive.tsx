@@ -35,6 +35,8 @@ export interface InteractiveOptions {
   /** the headless alternative, named when there is no terminal, e.g. 'talos-dr drill --autopilot' */
   headlessAlternative?: string;
   env?: NodeJS.ProcessEnv;
+  /** default true: a stray console.log from a library is printed above the frame instead of through it */
+  patchConsole?: boolean;
   stdin?: NodeJS.ReadStream;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
@@ -80,9 +82,15 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
       ...(opts.stderr ? { stderr: opts.stderr } : {}),
       // Ctrl-C arrives as a keystroke in raw mode; the App handles it like q (state saved, resume named).
       exitOnCtrlC: false,
+      patchConsole: opts.patchConsole ?? true,
     },
   );
-  const onAbort = () => instance.unmount();
+  // SIGINT/SIGTERM: stop as q does (the machine journals the stop and the screen names the resume command); a
+  // machine that cannot take `abort` any more (already ended) just has its screen closed.
+  const onAbort = () => {
+    if (opts.actor.getSnapshot().can({ type: 'abort' })) opts.actor.send({ type: 'abort' });
+    else instance.unmount();
+  };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await instance.waitUntilExit();

@@ -50,7 +50,7 @@ export async function frameMatching(
 /** Widest line of a frame, to prove it fits the terminal. */
 export const widest = (frame: string) => Math.max(0, ...frame.split('\n').map((l) => [...l].length));
 
-class FakeStdout extends EventEmitter {
+export class FakeStdout extends EventEmitter {
   readonly frames: string[] = [];
   isTTY = true;
   constructor(
@@ -68,7 +68,7 @@ class FakeStdout extends EventEmitter {
     this.frames.findLast((f) => f.replaceAll('\u001B[?25h', '').replaceAll('\u001B[?25l', '').trim() !== '');
 }
 
-class FakeStdin extends EventEmitter {
+export class FakeStdin extends EventEmitter {
   isTTY = true;
   private data: string | null = null;
   write = (data: string) => {
