@@ -14,13 +14,16 @@ import type { WalkResult } from './bbolt.js';
 import { HEAD_BYTES, detectKind } from './kind.js';
 import { StatusVisitor } from './status.js';
 import type { StatusFields } from './status.js';
-import { TRAILER_SIZE, digestHandle, hasTrailer } from './trailer.js';
+import { TRAILER_SIZE, hasTrailer } from './trailer.js';
+import { digestOpenFile } from './digest.js';
 import type { FileDigest } from './trailer.js';
 
 export interface InspectOptions {
   signal?: AbortSignal;
   /** bytes hashed so far and the file size */
   onProgress?(bytes: number, total: number): void;
+  /** where the sha256 pass runs; default: its own thread for large files (see digest.ts) */
+  hashInWorker?: boolean;
 }
 
 /** Where bbolt may find meta page 1 when meta 0 is damaged (v1.3.7+ probes these; 1.3.6 uses 4096). */
@@ -47,7 +50,11 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
     const { size } = await handle.stat();
     const head = await readHead(handle, size);
     const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
-    digesting = digestHandle(handle, size, { signal: opts.signal, onProgress: opts.onProgress });
+    digesting = digestOpenFile(handle, size, {
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      inWorker: opts.hashInWorker,
+    });
     const structure =
       kind.kind === 'bbolt' ? await checkStructure(handle.fd, size, opts.signal) : notBbolt(kind.problem);
     const digest = await digesting;

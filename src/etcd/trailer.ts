@@ -35,8 +35,23 @@ export interface DigestOptions {
   onProgress?: ((bytes: number, total: number) => void) | undefined;
 }
 
+/** Positional read: how many bytes landed in buf[offset…]. */
+export type PositionalRead = (buf: Buffer, offset: number, length: number, position: number) => Promise<number>;
+
 /** Hashes an open file from start to `size` (reading positionally, so it can run beside other readers). */
 export async function digestHandle(handle: FileHandle, size: number, opts: DigestOptions = {}): Promise<FileDigest> {
+  return digestReader(
+    async (buf, offset, length, position) => {
+      const { bytesRead } = await handle.read(buf, offset, length, position);
+      return bytesRead;
+    },
+    size,
+    opts,
+  );
+}
+
+/** Hashes `size` bytes read through `read`: two large buffers, the next read in flight while one is hashed. */
+export async function digestReader(read: PositionalRead, size: number, opts: DigestOptions = {}): Promise<FileDigest> {
   const withTrailer = hasTrailer(size);
   const bodyEnd = withTrailer ? size - TRAILER_SIZE : size;
   const hash = createHash('sha256');
@@ -48,13 +63,13 @@ export async function digestHandle(handle: FileHandle, size: number, opts: Diges
   ];
   let position = 0;
   let turn = 0;
-  let pending = size > 0 ? readPiece(handle, buffers[0] as Buffer, position, size) : null;
+  let pending = size > 0 ? readPiece(read, buffers[0] as Buffer, position, size) : null;
   while (pending) {
     const { buf, length, at } = await pending;
     opts.signal?.throwIfAborted();
     position = at + length;
     turn ^= 1;
-    pending = position < size ? readPiece(handle, buffers[turn] as Buffer, position, size) : null;
+    pending = position < size ? readPiece(read, buffers[turn] as Buffer, position, size) : null;
     const piece = buf.subarray(0, length);
     if (withTrailer && at < bodyEnd && position >= bodyEnd) {
       // This piece holds the end of the body: hash up to it, keep that digest, then go on with the rest.
@@ -80,7 +95,7 @@ export async function digestHandle(handle: FileHandle, size: number, opts: Diges
 }
 
 async function readPiece(
-  handle: FileHandle,
+  read: PositionalRead,
   buf: Buffer,
   at: number,
   size: number,
@@ -88,7 +103,7 @@ async function readPiece(
   const wanted = Math.min(buf.length, size - at);
   let length = 0;
   while (length < wanted) {
-    const { bytesRead } = await handle.read(buf, length, wanted - length, at + length);
+    const bytesRead = await read(buf, length, wanted - length, at + length);
     if (bytesRead === 0) throw new Error(`the file became shorter while it was being read (at byte ${at + length})`);
     length += bytesRead;
   }

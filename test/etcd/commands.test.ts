@@ -7,12 +7,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { findPackageRoot } from '../../src/paths.js';
 import { buildEtcdDatabase, buildEtcdSnapshot } from '../../src/etcd/writer.js';
 import type { EtcdDatabaseContent } from '../../src/etcd/writer.js';
 import { NodeFailure, makePki, startFakeTalos, writeTalosconfig } from '../talos/fake-talos.js';
 import type { FakeTalos } from '../talos/fake-talos.js';
+import type { inspectSnapshot as inspectSnapshotType } from '../../src/etcd/inspect.js';
 
 const cli = join(findPackageRoot(), 'dist/src/cli.js');
 
@@ -118,6 +120,37 @@ describe('talos-dr inspect', () => {
     const after = statSync(file);
     expect(readFileSync(file).equals(SNAPSHOT)).toBe(true);
     expect(after.mtimeMs).toBe(before.mtimeMs);
+  });
+});
+
+describe('the sha256 pass on its own thread (built code: the worker is compiled JavaScript)', () => {
+  type Inspect = { inspectSnapshot: typeof inspectSnapshotType };
+  const load = async (): Promise<Inspect> =>
+    (await import(pathToFileURL(join(findPackageRoot(), 'dist/src/etcd/inspect.js')).href)) as Inspect;
+
+  test('gives the same report as hashing in the main thread', async () => {
+    const { inspectSnapshot } = await load();
+    for (const bytes of [SNAPSHOT, DATABASE, gzipSync(SNAPSHOT)]) {
+      const file = join(dir, 'worker-check');
+      writeFileSync(file, bytes);
+      const inWorker = await inspectSnapshot(file, { hashInWorker: true });
+      const inThread = await inspectSnapshot(file, { hashInWorker: false });
+      expect(inWorker).toEqual(inThread);
+    }
+    const bad = Buffer.from(SNAPSHOT);
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 1;
+    writeFileSync(join(dir, 'worker-bad'), bad);
+    expect((await inspectSnapshot(join(dir, 'worker-bad'), { hashInWorker: true })).integrity).toBe('mismatch');
+  });
+
+  test('an aborted inspection rejects and leaves the file as it was', async () => {
+    const { inspectSnapshot } = await load();
+    const file = join(dir, 'abort.snapshot');
+    writeFileSync(file, SNAPSHOT);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(inspectSnapshot(file, { hashInWorker: true, signal: controller.signal })).rejects.toThrow();
+    expect(readFileSync(file).equals(SNAPSHOT)).toBe(true);
   });
 });
 

@@ -1,0 +1,62 @@
+/**
+ * Chooses where the sha256 pass runs. For a large file it gets a worker thread, so hashing and the tree walk use
+ * both cores and the whole verification takes about as long as the slower of the two; small files (and the test
+ * runner, which has no compiled worker to start) hash in this thread, where a worker's start-up would cost more than
+ * it saves.
+ */
+import { existsSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { digestHandle } from './trailer.js';
+import type { DigestOptions, FileDigest } from './trailer.js';
+
+/** Below this a worker thread is not worth its start-up. */
+export const WORKER_MIN_BYTES = 32 * 1024 * 1024;
+
+const WORKER_URL = new URL('./digest-worker.js', import.meta.url);
+
+export interface DigestPlacement {
+  /** force the choice (tests); default: a worker for files of WORKER_MIN_BYTES and more, when one can start */
+  inWorker?: boolean;
+}
+
+export function workerAvailable(): boolean {
+  return WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(WORKER_URL));
+}
+
+export function digestOpenFile(
+  handle: FileHandle,
+  size: number,
+  opts: DigestOptions & DigestPlacement = {},
+): Promise<FileDigest> {
+  const inWorker = (opts.inWorker ?? size >= WORKER_MIN_BYTES) && workerAvailable();
+  return inWorker ? digestInWorker(handle.fd, size, opts) : digestHandle(handle, size, opts);
+}
+
+type WorkerMessage =
+  { type: 'progress'; bytes: number } | { type: 'done'; digest: FileDigest } | { type: 'error'; message: string };
+
+function digestInWorker(fd: number, size: number, opts: DigestOptions): Promise<FileDigest> {
+  return new Promise((resolve, reject) => {
+    opts.signal?.throwIfAborted();
+    const worker = new Worker(WORKER_URL, { workerData: { fd, size } });
+    let settled = false;
+    const finish = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      opts.signal?.removeEventListener('abort', onAbort);
+      // The worker must be gone before the caller closes the descriptor it reads.
+      void worker.terminate().then(outcome, outcome);
+    };
+    const onAbort = (): void => finish(() => reject(opts.signal?.reason));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'progress') opts.onProgress?.(message.bytes, size);
+      else if (message.type === 'done') finish(() => resolve(message.digest));
+      else finish(() => reject(new Error(message.message)));
+    });
+    worker.on('error', (error) => finish(() => reject(error)));
+    worker.on('exit', () => finish(() => reject(new Error('the hashing thread stopped unexpectedly'))));
+  });
+}
