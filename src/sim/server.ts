@@ -414,7 +414,7 @@ export class SimWire {
             .message(4, new ProtoWriter().bool(1, true).finish())
             .finish();
           await send({
-            data: { typeUrl: 'talos/runtime/machine.ServiceStateEvent', value },
+            data: { type_url: 'talos/runtime/machine.ServiceStateEvent', value },
             id: event.id,
             actorId: '',
           });

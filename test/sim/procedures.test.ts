@@ -1,0 +1,191 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'talos-dr-procedures-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let bench: Bench | undefined;
+afterEach(async () => {
+  await bench?.close();
+  bench = undefined;
+});
+
+type Resource = { resource: { spec: { yamlSpec: string; protoSpec: Buffer } } };
+const cosiGet = (b: Bench, node: string, namespace: string, type: string, id: string): Promise<Resource> =>
+  unary<Resource>(b.cosi(node), 'Get', { namespace, type, id }, { node });
+
+describe('converting an init node (init-node)', () => {
+  it('stages the edited configuration, reboots into controlplane, keeps its etcd data', async () => {
+    bench = await startBench('init-node');
+    const cp1 = bench.sim.nodes[0]!;
+    const before = await cosiGet(bench, cp1, 'config', 'MachineConfigs.config.talos.dev', 'v1alpha1');
+    const edited = before.resource.spec.yamlSpec.replace(/^(\s+type:) init$/m, '$1 controlplane');
+    expect(edited).not.toBe(before.resource.spec.yamlSpec);
+    const staged = await unary<{ messages: { mode: string; modeDetails: string }[] }>(
+      bench.machine(cp1),
+      'ApplyConfiguration',
+      {
+        data: Buffer.from(edited),
+        mode: 'STAGED',
+      },
+    );
+    expect(staged.messages[0]).toMatchObject({
+      mode: 'STAGED',
+      modeDetails: 'Staged configuration to be applied after the next reboot',
+    });
+    const persistent = await cosiGet(bench, cp1, 'config', 'MachineConfigs.config.talos.dev', 'persistent');
+    expect(persistent.resource.spec.yamlSpec).toBe(edited);
+    // Not active until the reboot.
+    expect(
+      (
+        await cosiGet(bench, cp1, 'config', 'MachineTypes.config.talos.dev', 'machine-type')
+      ).resource.spec.yamlSpec.trim(),
+    ).toBe('init');
+
+    const revision = bench.sim.view()[0]?.etcdRevision;
+    await unary(bench.machine(cp1), 'Reboot', {});
+    await eventually(
+      () =>
+        cosiGet(bench!, cp1, 'config', 'MachineTypes.config.talos.dev', 'machine-type').then(
+          (r) => r.resource.spec.yamlSpec.trim(),
+          () => 'down',
+        ),
+      (t) => t === 'controlplane',
+    );
+    expect(bench.sim.view()[0]?.etcdRevision).toBe(revision);
+    await eventually(
+      () => etcdState(bench!, cp1),
+      (s) => s === 'Running',
+    );
+    // Restarted without quorum, its etcd never serves clients again: status waits until the deadline.
+    await expect(unary(bench.machine(cp1), 'EtcdStatus', {}, { timeoutMs: 300 })).rejects.toMatchObject({
+      code: grpc.status.DEADLINE_EXCEEDED,
+    });
+    expect(bench.sim.destructiveCalls()).toMatchObject({ apply: { [cp1]: 1 }, reboot: { [cp1]: 1 } });
+  });
+});
+
+describe('replacing one member while quorum holds (quorum-intact)', () => {
+  it("removes the dead member by id on a healthy node; unknown ids get etcd's text", async () => {
+    bench = await startBench('quorum-intact');
+    const [cp1, cp2] = bench.sim.nodes as [string, string];
+    const list = await unary<{ messages: { members: { id: string; hostname: string }[] }[] }>(
+      bench.machine(cp1),
+      'EtcdMemberList',
+      {
+        queryLocal: true,
+      },
+    );
+    const dead = list.messages[0]!.members.find((m) => m.hostname === 'cp-3')!;
+    await unary(bench.machine(cp1), 'EtcdRemoveMemberByID', { memberId: dead.id });
+    const after = await unary<{ messages: { members: { hostname: string }[] }[] }>(
+      bench.machine(cp2),
+      'EtcdMemberList',
+      { queryLocal: true },
+    );
+    expect(after.messages[0]!.members.map((m) => m.hostname).sort()).toEqual(['cp-1', 'cp-2']);
+    await expect(unary(bench.machine(cp1), 'EtcdRemoveMemberByID', { memberId: dead.id })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+      details: 'etcdserver: member not found',
+    });
+    // Still two of two: quorum holds, nothing was wiped.
+    expect(
+      bench.sim
+        .view()
+        .slice(0, 2)
+        .map((n) => n.etcdRevision),
+    ).toEqual([bench.sim.dataReport().lastWriteRevision, bench.sim.dataReport().lastWriteRevision]);
+  });
+});
+
+describe('Talos 1.14 with a dedicated ETCD partition', () => {
+  const scenario = (): string => {
+    const path = join(work, 'talos114.yaml');
+    writeFileSync(
+      path,
+      [
+        'name: talos114',
+        'description: One node on Talos 1.14 with a dedicated ETCD partition.',
+        'expectedOutcome: nothing-to-do',
+        'rightAnswer: Nothing.',
+        'talosVersion: "1.14"',
+        'etcdPartition: true',
+        'nodes:',
+        '  - { hostname: cp-1, type: controlplane, etcd: healthy }',
+        '',
+      ].join('\n'),
+    );
+    return path;
+  };
+
+  it('shows the partition in VolumeStatuses; wiping EPHEMERAL keeps etcd, wiping ETCD clears it', async () => {
+    bench = await startBench(scenario());
+    const cp1 = bench.sim.nodes[0]!;
+    const vs = await cosiGet(bench, cp1, 'runtime', 'VolumeStatuses.block.talos.dev', 'ETCD');
+    expect(vs.resource.spec.yamlSpec).toContain('type: partition');
+    // PARTITION is enum 0: field 16 is absent on the wire.
+    expect(vs.resource.spec.protoSpec.includes(Buffer.from([0x80, 0x01]))).toBe(false);
+    const mc = await cosiGet(bench, cp1, 'config', 'MachineConfigs.config.talos.dev', 'v1alpha1');
+    expect(mc.resource.spec.yamlSpec).toContain('kind: VolumeConfig\nname: ETCD');
+
+    await unary(bench.machine(cp1), 'Reset', {
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    await eventually(
+      () => etcdState(bench!, cp1).catch(() => 'down'),
+      (s) => s === 'Running',
+    );
+    expect(bench.sim.view()[0]?.etcdRevision).toBe(bench.sim.dataReport().lastWriteRevision);
+
+    await unary(bench.machine(cp1), 'Reset', {
+      reboot: true,
+      systemPartitionsToWipe: [
+        { label: 'EPHEMERAL', wipe: true },
+        { label: 'ETCD', wipe: true },
+      ],
+    });
+    await eventually(
+      () => etcdState(bench!, cp1).catch(() => 'down'),
+      (s) => s === 'Preparing',
+    );
+    expect(bench.sim.view()[0]?.etcdRevision).toBeNull();
+  });
+});
+
+describe('Events', () => {
+  it('sends the hello message first, then replays the etcd service events with tail -1', async () => {
+    bench = await startBench('lost-quorum');
+    const cp2 = bench.sim.nodes[1]!;
+    await unary(bench.machine(cp2), 'Reset', {
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    await eventually(
+      () => etcdState(bench!, cp2).catch(() => 'down'),
+      (s) => s === 'Preparing',
+    );
+    const events = await new Promise<{ data: { type_url: string; value: Buffer } | null }[]>((resolve, reject) => {
+      const out: { data: { type_url: string; value: Buffer } | null }[] = [];
+      const stream = (
+        bench!.machine(cp2) as unknown as { Events(r: unknown): grpc.ClientReadableStream<(typeof out)[number]> }
+      ).Events({
+        tailEvents: -1,
+      });
+      stream.on('data', (m) => {
+        out.push(m);
+        if (out.some((e) => e.data?.value?.includes(Buffer.from('Running pre state')))) {
+          stream.cancel();
+          resolve(out);
+        }
+      });
+      stream.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.CANCELLED ? resolve(out) : reject(e)));
+    });
+    // google.protobuf.Any keeps its snake_case field name with proto-loader.
+    expect(events[0]?.data?.type_url).toBe('');
+    expect(events.slice(1).every((e) => e.data?.type_url === 'talos/runtime/machine.ServiceStateEvent')).toBe(true);
+  });
+});
