@@ -199,7 +199,8 @@ function LiveWizard({
   const assessedAt = assessmentStartedAt(ctx);
 
   const waitView = wait ? selectWait(ctx) : null;
-  const canRetry = !prompt && attempt?.lastError != null;
+  // offered only when the machine takes it now (a failed action waiting for the user, not a scheduled retry)
+  const canRetry = !prompt && attempt?.lastError != null && actor.getSnapshot().can({ type: 'retry' });
   useWizardKeys(
     {
       onQuit,

@@ -191,6 +191,8 @@ describe('App on the recovery machine', () => {
     let f = await frameMatching(screen.lastFrame, (x) => x.includes('Help — press ? or Esc to close'));
     expect(f).toContain('talos-dr resume /tmp/incident');
     expect(f).not.toContain('[y/N]');
+    expect(liveLines(f).length).toBeLessThan(24);
+    expect(widest(f)).toBeLessThanOrEqual(80);
     // keys meant for the prompt do nothing while help is open
     await press(screen.stdin, 'y');
     expect(actor.getSnapshot().context.steps[1]?.status).toBe('pending');
