@@ -80,6 +80,23 @@ interface WithMetadata {
   metadata: Metadata__Output | null;
 }
 
+const ETCD_SNAPSHOT_PATH = '/machine.MachineService/EtcdSnapshot';
+const COPY_PATH = '/machine.MachineService/Copy';
+
+/** CopyRequest { root_path = 1 }, encoded by hand (the wire test checks it against the protos). */
+export function copyRequest(rootPath: string): Buffer {
+  const path = Buffer.from(rootPath, 'utf8');
+  const length: number[] = [];
+  for (let n = path.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([0x0a, ...length]), path]);
+}
+
 /** What a mapper returns when the node's message lacks the payload we need (void calls return undefined). */
 export const MISSING = Symbol('missing payload');
 type Mapper<M, T> = (message: M) => T | typeof MISSING;
@@ -163,8 +180,14 @@ export class GrpcTalosClient implements TalosClient {
   private readonly pool: EndpointPool;
   private readonly defaultTimeoutMs: number;
   private readonly streamIdleTimeoutMs: number;
-  private readonly machine = machineService();
-  private readonly cosi = cosiStateService();
+  /** Loaded on first use: a process that only downloads a snapshot never pays for loading the protos. */
+  private get machine() {
+    return machineService();
+  }
+
+  private get cosi() {
+    return cosiStateService();
+  }
 
   constructor(
     readonly config: TalosContextConfig,
@@ -461,7 +484,8 @@ export class GrpcTalosClient implements TalosClient {
   }
 
   etcdSnapshot(node: string, opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {}): AsyncIterable<Buffer> {
-    return this.dataStream(this.machine.EtcdSnapshot as AnyMethod, {}, node, 'the etcd snapshot', opts);
+    // EtcdSnapshotRequest has no fields: its encoding is empty.
+    return this.dataStream(ETCD_SNAPSHOT_PATH, Buffer.alloc(0), node, 'the etcd snapshot', opts);
   }
 
   copy(
@@ -469,7 +493,7 @@ export class GrpcTalosClient implements TalosClient {
     rootPath: string,
     opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
   ): AsyncIterable<Buffer> {
-    return this.dataStream(this.machine.Copy as AnyMethod, { rootPath }, node, `the copy of ${rootPath}`, opts);
+    return this.dataStream(COPY_PATH, copyRequest(rootPath), node, `the copy of ${rootPath}`, opts);
   }
 
   /**
@@ -477,15 +501,14 @@ export class GrpcTalosClient implements TalosClient {
    * Canceled/DeadlineExceeded are errors too (talosctl reads them as a normal end, which hides a cut).
    */
   private dataStream(
-    method: AnyMethod,
-    request: object,
+    path: string,
+    requestBytes: Buffer,
     node: string,
     what: string,
     opts: { signal?: AbortSignal; idleTimeoutMs?: number },
   ): AsyncIterable<Buffer> {
     const idleMs = opts.idleTimeoutMs ?? this.streamIdleTimeoutMs;
-    const requestBytes = (method.requestSerialize as (value: object) => Buffer)(request);
-    const openStream = (signal?: AbortSignal) => this.openDataStream(method.path, requestBytes, node, idleMs, signal);
+    const openStream = (signal?: AbortSignal) => this.openDataStream(path, requestBytes, node, idleMs, signal);
     return {
       async *[Symbol.asyncIterator]() {
         const { signal } = opts;

@@ -5,7 +5,7 @@
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { cosiStateService, machineService } from '../../src/talos/proto.js';
-import { applyRequest, resetRequest } from '../../src/talos/client.js';
+import { applyRequest, copyRequest, resetRequest } from '../../src/talos/client.js';
 import { etcdVolumeFromSpec, machineTypeFromSpec, memberIdHex } from '../../src/talos/mapping.js';
 
 type Method = MethodDefinition<object, object, object, object>;
@@ -43,6 +43,9 @@ describe('request encodings', () => {
     expect(encode('EtcdMemberList', { queryLocal: true })).toBe('0801');
     expect(encode('EtcdRemoveMemberByID', { memberId: '18446744073709551615' })).toBe('08ffffffffffffffffff01');
     expect(encode('Copy', { rootPath: '/a' })).toBe('0a022f61');
+    // the client's hand-made CopyRequest (streams skip the proto loader) equals the protos' encoding
+    const long = `/var/lib/etcd/${'x'.repeat(200)}`;
+    expect(copyRequest(long).toString('hex')).toBe(encode('Copy', { rootPath: long }));
     expect(encode('Reboot', { mode: 'POWERCYCLE' })).toBe('0801');
   });
 });
