@@ -69,6 +69,7 @@ export async function acquireSnapshot(
     requireSound(report, node, opts.raw, bytes);
     await placeWithoutOverwriting(part, target);
     placed = true;
+    await unlink(part);
     await writeChecksumFile(checksumFile, sha256Line(report.sha256, target));
     await syncDirectory(dirname(target));
     return {
@@ -239,7 +240,6 @@ async function placeWithoutOverwriting(part: string, target: string): Promise<vo
     }
     throw error;
   }
-  await unlink(part);
 }
 
 async function writeChecksumFile(path: string, line: string): Promise<void> {
