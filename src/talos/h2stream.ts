@@ -38,6 +38,8 @@ const BUFFER_BYTES = 4 * 1024 * 1024;
 const GRPC_HEADER_BYTES = 5;
 /** Payload is gathered into buffers of this size before it is handed out. */
 const BATCH_BYTES = 256 * 1024;
+const WAKE_BYTES = 64 * 1024;
+const FLUSH_MS = 200;
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
 function decodeGrpcMessage(value: unknown): string {
@@ -75,6 +77,7 @@ export class DataStream {
   private wake: (() => void) | undefined;
   private sawData = true;
   private readonly idleTimer: NodeJS.Timeout;
+  private readonly flushTimer: NodeJS.Timeout;
   /** true once the server sent response headers: from then on the call counts as answered */
   answered = false;
   private settleAnswered: ((answered: boolean) => void) | undefined;
@@ -113,6 +116,8 @@ export class DataStream {
     req.request.copy(frame, GRPC_HEADER_BYTES);
     this.stream.end(frame);
     // Checked by interval rather than re-armed per chunk, which would cost a timer operation per chunk.
+    // A slow stream still hands its bytes out at least this often (progress stays live).
+    this.flushTimer = setInterval(() => this.queued > 0 && this.notify(), FLUSH_MS);
     this.idleTimer = setInterval(() => {
       if (!this.sawData) this.fail(rpcFailure(Code.deadlineExceeded, `no data for ${Math.round(req.idleMs / 1000)} s`));
       this.sawData = false;
@@ -151,7 +156,9 @@ export class DataStream {
 
   private afterChunk(): void {
     if (this.queued >= BUFFER_BYTES) this.stream.pause();
-    this.notify();
+    // Wake the reader per 64 KiB rather than per HTTP/2 chunk: each wake is a round of promises and a generator
+    // step. A slow trickle still arrives: the end, a failure and the idle check wake it too.
+    if (this.queued >= WAKE_BYTES) this.notify();
   }
 
   /**
@@ -287,6 +294,7 @@ export class DataStream {
 
   private shutdown(): void {
     clearInterval(this.idleTimer);
+    clearInterval(this.flushTimer);
     if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
     if (!this.session.closed) this.session.close();
   }
