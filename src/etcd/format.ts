@@ -74,13 +74,15 @@ export function formatBytes(bytes: number): string {
 export class ProgressLine {
   private lastDraw = 0;
   private drawn = false;
-  private readonly started = Date.now();
+  private readonly started: number;
 
   constructor(
     private readonly stream: { write(s: string): unknown; isTTY?: boolean },
     private readonly label: string,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.started = now();
+  }
 
   update(bytes: number, total?: number): void {
     if (!this.stream.isTTY) return;

@@ -14,6 +14,7 @@ import { buildEtcdDatabase, buildEtcdSnapshot } from '../../src/etcd/writer.js';
 import type { EtcdDatabaseContent } from '../../src/etcd/writer.js';
 import type { TalosClient } from '../../src/talos/types.js';
 import { UserError } from '../../src/errors.js';
+import { ProgressLine } from '../../src/etcd/format.js';
 
 const content: EtcdDatabaseContent = {
   history: Array.from({ length: 60 }, (_, i) => ({
@@ -238,5 +239,27 @@ describe('acquireSnapshot', () => {
     expect(defaultSnapshotName('127.0.0.2', false, when)).toBe('etcd-127.0.0.2-20261123T233000Z.snapshot');
     expect(defaultSnapshotName('127.0.0.2', true, when)).toBe('etcd-127.0.0.2-20261123T233000Z.db');
     expect(defaultSnapshotName('fd00::1', false, when)).toBe('etcd-fd00__1-20261123T233000Z.snapshot');
+  });
+});
+
+describe('progress on stderr', () => {
+  test('drawn in place on a terminal, with bytes and rate; nothing at all when not a terminal', () => {
+    let clock = 0;
+    const written: string[] = [];
+    const tty = { isTTY: true, write: (s: string) => written.push(s) };
+    const line = new ProgressLine(tty, 'snapshot from 127.0.0.2', () => clock);
+    clock = 1000;
+    line.update(3 * 1024 * 1024);
+    clock = 1100;
+    line.update(4 * 1024 * 1024);
+    line.done();
+    expect(written[0]).toBe('\r\x1b[2Ksnapshot from 127.0.0.2: 3.0 MiB, 3.0 MiB/s');
+    expect(written).toHaveLength(2);
+    expect(written[1]).toBe('\r\x1b[2K');
+    const piped: string[] = [];
+    const quiet = new ProgressLine({ isTTY: false, write: (s: string) => piped.push(s) }, 'x', () => clock);
+    quiet.update(1);
+    quiet.done();
+    expect(piped).toEqual([]);
   });
 });

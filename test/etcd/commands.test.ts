@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,12 @@ import type { FakeTalos } from '../talos/fake-talos.js';
 import type { inspectSnapshot as inspectSnapshotType } from '../../src/etcd/inspect.js';
 
 const cli = join(findPackageRoot(), 'dist/src/cli.js');
+
+interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 const content: EtcdDatabaseContent = {
   history: [
@@ -165,7 +172,11 @@ describe('talos-dr snapshot', () => {
         EtcdSnapshot: (node) =>
           (async function* () {
             if (node === 'worker') throw new NodeFailure(12, 'etcd snapshot is only available on control plane nodes');
-            for (let at = 0; at < SNAPSHOT.length; at += 1024) yield SNAPSHOT.subarray(at, at + 1024);
+            const pause = node === '127.0.0.9' ? 50 : 0;
+            for (let at = 0; at < SNAPSHOT.length; at += 1024) {
+              yield SNAPSHOT.subarray(at, at + 1024);
+              if (pause) await new Promise((r) => setTimeout(r, pause));
+            }
           })(),
       },
     });
@@ -174,12 +185,14 @@ describe('talos-dr snapshot', () => {
   afterAll(async () => talos?.stop());
 
   /** Runs the CLI without blocking this process (the fake node answers from here). */
-  function snapshotCli(
-    cwd: string,
-    ...args: string[]
-  ): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  function snapshotCli(cwd: string, ...args: string[]): Promise<CliResult> {
+    return runCli(cwd, args, () => undefined);
+  }
+
+  function runCli(cwd: string, args: string[], whileRunning: (child: ChildProcess) => void): Promise<CliResult> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [cli, 'snapshot', '--talosconfig', talosconfig, ...args], { cwd });
+      whileRunning(child);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -216,6 +229,24 @@ describe('talos-dr snapshot', () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/worker is not a control-plane node.*nothing was kept/);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  test('Ctrl-C in the middle of the transfer: exit 3, one sentence, no file left', async () => {
+    const cwd = mkdtempSync(join(dir, 'snap-'));
+    const r = await runCli(cwd, ['-n', '127.0.0.9', '-o', 'cut.snapshot'], (child) => {
+      // Interrupt once the transfer has visibly started (the .part exists), not after a fixed time.
+      const poll = setInterval(() => {
+        if (existsSync(join(cwd, 'cut.snapshot.part'))) {
+          clearInterval(poll);
+          setTimeout(() => child.kill('SIGINT'), 100);
+        }
+      }, 20);
+      child.on('close', () => clearInterval(poll));
+    });
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/Stopped by you: the partial snapshot was removed and nothing was kept/);
     expect(readdirSync(cwd)).toEqual([]);
   });
 
