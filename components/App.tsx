@@ -179,7 +179,13 @@ function LiveWizard({
   const prompt = useSelector(actor, (s) => s.context.prompt);
   const transfer = useSelector(actor, (s) => s.context.transfer);
   const wait = useSelector(actor, (s) => s.context.wait);
-  const notice = useSelector(actor, (s) => s.context.notice ?? s.context.warnings.at(-1) ?? null);
+  const refusal = useSelector(actor, (s) => s.context.notice);
+  const warning = useSelector(actor, (s) => s.context.warnings.at(-1) ?? null);
+  // A refused address is already said under the field by the confirmation itself; a warning (newer data on a live
+  // member, a controller that may fight the recovery) is always shown, above all at a destructive prompt.
+  const notices = [prompt?.kind === 'typed-address' ? null : refusal, warning].filter(
+    (n, i, all): n is string => n !== null && all.indexOf(n) === i,
+  );
   const attempt = useSelector(actor, (s) => s.context.attempt);
 
   const ctx = actor.getSnapshot().context;
@@ -236,13 +242,16 @@ function LiveWizard({
       changed={tracked.changed}
       explanation={selectExplanation(ctx)}
       keys={keys}
-      notice={prompt?.kind === 'typed-address' ? null : notice}
+      notices={notices}
       showHelp={showHelp}
       incidentDir={incidentDir}
       now={now}
       columns={columns}
       rows={rows}
-      liveLines={liveLinesFor(prompt, transfer !== null, wait !== null, columns) + (notice ? 1 : 0)}
+      liveLines={
+        liveLinesFor(prompt, transfer !== null, wait !== null, columns) +
+        notices.reduce((sum, n) => sum + wrappedLines(n, columns), 0)
+      }
       drill={Boolean(drill)}
     >
       {prompt ? (

@@ -18,8 +18,8 @@ export interface WizardScreenProps {
   readonly changed: ReadonlySet<string>;
   readonly explanation: StepExplanation | null;
   readonly keys: readonly KeyHint[];
-  /** the last refusal or warning, one sentence */
-  readonly notice: string | null;
+  /** the last refusal and the latest warning, one sentence each */
+  readonly notices: readonly string[];
   readonly showHelp: boolean;
   readonly incidentDir: string;
   readonly now: number;
@@ -64,7 +64,9 @@ export function WizardScreen(props: WizardScreenProps) {
             width={props.columns}
             compact={layout.compactTable}
           />
-          {props.notice && <Text color={tone('warn')}>{`! ${props.notice}`}</Text>}
+          {props.notices.map((n) => (
+            <Text key={n} color={tone('warn')}>{`! ${n}`}</Text>
+          ))}
           {props.explanation && (
             <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
               {props.children}
