@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -257,9 +257,8 @@ export async function storeUpload(node: SimNode, cluster: ClusterView, uploadedF
   checkRecoverPreconditions(node);
   await mkdir(dirname(node.uploadPath), { recursive: true });
   await rm(node.uploadPath, { force: true });
-  const bytes = await readFile(uploadedFile);
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(node.uploadPath, bytes, { mode: 0o600 });
+  // Copied, never read into memory: uploads can be as big as the cluster's database.
+  await copyFile(uploadedFile, node.uploadPath);
   return [{}];
 }
 
