@@ -12,7 +12,9 @@ import { UserError } from '../errors.js';
 import type { GlobalFlags } from '../commands/types.js';
 import { channelOptions, EndpointPool, MAX_MESSAGE_BYTES, TalosChannelCredentials } from './connection.js';
 import { Code, describeFailure, failureFromMetadata, failureFromServiceError, rpcFailure } from './errors.js';
-import { DataStream } from './h2stream.js';
+import { connectSession, DataStream, SourceError, uploadData } from './h2stream.js';
+import type { ClientHttp2Session } from 'node:http2';
+import type { Endpoint } from './talosconfig.js';
 import type { Metadata__Output } from './generated/common/Metadata.js';
 import type { Version__Output } from './generated/machine/Version.js';
 import type { Resource__Output } from './generated/cosi/resource/Resource.js';
@@ -82,6 +84,7 @@ interface WithMetadata {
 
 const ETCD_SNAPSHOT_PATH = '/machine.MachineService/EtcdSnapshot';
 const COPY_PATH = '/machine.MachineService/Copy';
+const ETCD_RECOVER_PATH = '/machine.MachineService/EtcdRecover';
 
 /** CopyRequest { root_path = 1 }, encoded by hand (the wire test checks it against the protos). */
 export function copyRequest(rootPath: string): Buffer {
@@ -592,56 +595,66 @@ export class GrpcTalosClient implements TalosClient {
       totalBytes?: number;
     } = {},
   ): Promise<NodeResult<void>> {
-    const method = this.machine.EtcdRecover as AnyMethod;
-    const chunkSize = opts.chunkSize ?? DEFAULT_UPLOAD_CHUNK_BYTES;
     const { signal } = opts;
     if (signal?.aborted) return { node, ok: false, error: canceledFailure() };
-    let response: Promise<{ messages: WithMetadata[] }> | undefined;
-    const open = (client: grpc.Client) => {
-      let call!: grpc.ClientWritableStream<object>;
-      response = new Promise((resolve, reject) => {
-        call = client.makeClientStreamRequest<object, { messages: WithMetadata[] }>(
-          method.path,
-          method.requestSerialize as (value: object) => Buffer,
-          method.responseDeserialize as (bytes: Buffer) => { messages: WithMetadata[] },
-          nodesMetadata([node]),
-          {},
-          (error, value) => (error ? reject(error) : resolve(value as { messages: WithMetadata[] })),
-        );
-      });
-      response.catch(() => {});
-      return Promise.resolve(call);
-    };
-    let call: grpc.ClientWritableStream<object>;
+    const connected = await this.connectAnyEndpoint(signal);
+    if (!connected.ok) return { node, ok: false, error: connected.error };
+    const { session, endpoint } = connected;
+    const reportProgress = progressReporter(opts);
     try {
-      call = await this.pool.run(open, {
-        deadline: Date.now() + DEFAULT_CONNECT_TIMEOUT_MS,
-        idempotent: false,
-        signal,
-      });
-    } catch (error) {
-      return { node, ok: false, error: this.callFailure(error, signal) };
-    }
-    const onAbort = () => call.cancel();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const callFailed = (response as Promise<unknown>).then(
-        () => 'ended' as const,
-        () => 'ended' as const,
+      const answer = await uploadData(
+        session,
+        {
+          authority: this.config.serverName ?? endpoint.address,
+          path: ETCD_RECOVER_PATH,
+          metadata: { nodes: [node] },
+          chunkSize: opts.chunkSize ?? DEFAULT_UPLOAD_CHUNK_BYTES,
+          onSent: (bytes) => reportProgress(bytes, false),
+          ...(signal ? { signal } : {}),
+        },
+        source,
       );
-      const ended = await uploadChunks(call, source, chunkSize, callFailed, opts);
-      if (!ended) call.end();
-      const answer = await (response as Promise<{ messages: WithMetadata[] }>);
-      return okVoid(first(unwrapNodeResults([node], answer.messages ?? [], voidResult, node), node));
+      reportProgress(-1, true);
+      const messages = answer.messages as unknown as WithMetadata[];
+      return okVoid(first(unwrapNodeResults([node], messages, voidResult, node), node));
     } catch (error) {
-      if (error instanceof SourceReadError) {
-        call.cancel();
+      if (error instanceof SourceError) {
         throw new UserError(`Reading the snapshot to upload failed (${error.message}); check the file and try again.`);
       }
-      return { node, ok: false, error: this.callFailure(error, signal) };
+      if (signal?.aborted) return { node, ok: false, error: canceledFailure() };
+      const failure = isRpcFailure(error)
+        ? error
+        : this.callFailure({ code: Code.unavailable, details: String(error) });
+      return { node, ok: false, error: failure };
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      session.close();
     }
+  }
+
+  /**
+   * An HTTP/2 session to the first endpoint that connects, for a call that must not be sent twice: the request
+   * starts only once a connection is up, so trying the next endpoint never repeats it.
+   */
+  private async connectAnyEndpoint(
+    signal?: AbortSignal,
+  ): Promise<{ ok: true; session: ClientHttp2Session; endpoint: Endpoint } | { ok: false; error: RpcFailure }> {
+    let failure: RpcFailure = rpcFailure(Code.unavailable, 'no endpoint to connect to');
+    for (const endpoint of this.pool.order()) {
+      if (signal?.aborted) return { ok: false, error: canceledFailure() };
+      const credentials = this.pool.credentialsOf(endpoint) as TalosChannelCredentials;
+      this.pool.lastTried = endpoint;
+      try {
+        const session = await connectSession(endpoint, credentials.tlsOptions());
+        this.pool.answeredBy(endpoint);
+        return { ok: true, session, endpoint };
+      } catch (error) {
+        failure = this.callFailure(
+          { code: Code.unavailable, details: `No connection established. Last error: ${(error as Error).message}` },
+          signal,
+        );
+      }
+    }
+    return { ok: false, error: failure };
   }
 
   close(): void {
@@ -649,60 +662,21 @@ export class GrpcTalosClient implements TalosClient {
   }
 }
 
-class SourceReadError extends Error {}
+const isRpcFailure = (value: unknown): value is RpcFailure =>
+  typeof value === 'object' && value !== null && 'codeName' in value && 'code' in value;
 
-/**
- * Writes the source to the call in chunks of `chunkSize`, waiting for 'drain' whenever grpc-js's buffer is full so a
- * large file never sits in memory. Returns true when the call ended early (the node answered or failed).
- */
-async function uploadChunks(
-  call: grpc.ClientWritableStream<object>,
-  source: Readable,
-  chunkSize: number,
-  callEnded: Promise<'ended'>,
-  opts: { onProgress?: (p: TransferProgress) => void; totalBytes?: number },
-): Promise<boolean> {
+/** Progress at most every PROGRESS_INTERVAL_MS, and once more at the end (`force`, with the last count). */
+function progressReporter(opts: { onProgress?: (p: TransferProgress) => void; totalBytes?: number }) {
+  let last = 0;
   let sent = 0;
-  let lastReport = 0;
-  const report = (force: boolean) => {
+  return (bytes: number, force: boolean) => {
+    if (bytes >= 0) sent = bytes;
     if (!opts.onProgress) return;
     const now = Date.now();
-    if (!force && now - lastReport < PROGRESS_INTERVAL_MS) return;
-    lastReport = now;
+    if (!force && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
     opts.onProgress({ bytes: sent, ...(opts.totalBytes !== undefined ? { total: opts.totalBytes } : {}) });
   };
-  let pending: Buffer = Buffer.alloc(0);
-  const send = async (bytes: Buffer): Promise<boolean> => {
-    const flushed = call.write({ bytes });
-    sent += bytes.length;
-    report(false);
-    if (flushed) return false;
-    const outcome = await Promise.race([
-      new Promise<'drain'>((resolve) => call.once('drain', () => resolve('drain'))),
-      callEnded,
-    ]);
-    return outcome === 'ended';
-  };
-  const iterator = source[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<unknown>;
-    try {
-      next = await iterator.next();
-    } catch (error) {
-      throw new SourceReadError((error as Error).message);
-    }
-    if (next.done) break;
-    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array);
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= chunkSize) {
-      const piece = pending.subarray(0, chunkSize);
-      pending = pending.subarray(chunkSize);
-      if (await send(piece)) return true;
-    }
-  }
-  if (pending.length > 0 && (await send(pending))) return true;
-  report(true);
-  return false;
 }
 
 /**

@@ -11,6 +11,7 @@
  * length-prefixed message (flag byte 0, 4-byte big-endian length), then response DATA of length-prefixed messages,
  * then trailers grpc-status / grpc-message. A stream that ends without grpc-status 0 failed, whatever came before.
  */
+import { once } from 'node:events';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import { Code, codeName, rpcFailure } from './errors.js';
@@ -40,6 +41,7 @@ const GRPC_HEADER_BYTES = 5;
 const BATCH_BYTES = 256 * 1024;
 const WAKE_BYTES = 64 * 1024;
 const FLUSH_MS = 200;
+const SMALL_MESSAGE_BYTES = 64 * 1024;
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
 function decodeGrpcMessage(value: unknown): string {
@@ -329,4 +331,225 @@ export class DataStream {
     }
     this.shutdown();
   }
+}
+
+export interface UploadRequest {
+  authority: string;
+  path: string;
+  metadata: Record<string, string[]>;
+  /** payload bytes per common.Data message */
+  chunkSize: number;
+  onSent: (bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+/** What the node answered: each response message's metadata (EtcdRecover { metadata = 1 }). */
+export interface UploadAnswer {
+  messages: { metadata: { hostname: string; error: string; status: { code: number; message: string } | null } }[];
+}
+
+/** Connects (TLS + HTTP/2) and resolves once the session is up; rejects with the connection error otherwise. */
+export function connectSession(
+  endpoint: Endpoint,
+  tlsOptions: tls.ConnectionOptions,
+  windowBytes?: number,
+): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://${endpoint.address}`, {
+      createConnection: () => tls.connect({ host: endpoint.host, port: endpoint.port, ...tlsOptions }),
+      ...(windowBytes ? { settings: { initialWindowSize: windowBytes, enablePush: false } } : {}),
+    });
+    const onError = (error: Error) => {
+      session.destroy();
+      reject(error);
+    };
+    session.once('error', onError);
+    session.once('connect', () => {
+      session.off('error', onError);
+      session.on('error', () => {}); // later errors reach the stream that is open on it
+      resolve(session);
+    });
+  });
+}
+
+/** The gRPC frame and protobuf field header that precede a common.Data payload of `length` bytes. */
+function dataMessagePrefix(length: number): Buffer {
+  const varint: number[] = [];
+  for (let n = length; ; n = Math.floor(n / 128)) {
+    if (n < 0x80) {
+      varint.push(n);
+      break;
+    }
+    varint.push((n & 0x7f) | 0x80);
+  }
+  const prefix = Buffer.alloc(GRPC_HEADER_BYTES + 1 + varint.length);
+  prefix.writeUInt32BE(1 + varint.length + length, 1);
+  prefix[GRPC_HEADER_BYTES] = 0x12; // common.Data.bytes = 2, length-delimited
+  Buffer.from(varint).copy(prefix, GRPC_HEADER_BYTES + 1);
+  return prefix;
+}
+
+/** Raised when reading the local source fails: not the node's fault, said differently to the user. */
+export class SourceError extends Error {}
+
+/**
+ * A client-streaming upload of common.Data messages (EtcdRecover) over an open session, written with HTTP/2 flow
+ * control as backpressure ('drain'), so a large file never sits in memory. Resolves with the node's answer;
+ * rejects with an RpcFailure (the node's status, a cut connection, a cancel) or a SourceError.
+ */
+export async function uploadData(
+  session: http2.ClientHttp2Session,
+  req: UploadRequest,
+  source: AsyncIterable<Buffer | Uint8Array>,
+): Promise<UploadAnswer> {
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': req.path,
+    ':authority': req.authority,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'user-agent': 'talos-dr (node http2)',
+    ...req.metadata,
+  });
+  const response = collectResponse(stream);
+  const onAbort = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await writeMessages(stream, req, source, response.settled);
+    if (!stream.closed && !stream.writableEnded) stream.end();
+    return await response.answer;
+  } finally {
+    req.signal?.removeEventListener('abort', onAbort);
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
+async function writeMessages(
+  stream: http2.ClientHttp2Stream,
+  req: UploadRequest,
+  source: AsyncIterable<Buffer | Uint8Array>,
+  settled: Promise<void>,
+): Promise<void> {
+  let pieces: Buffer[] = [];
+  let gathered = 0;
+  let sent = 0;
+  const writeMessage = async (parts: Buffer[], length: number): Promise<boolean> => {
+    // The node may answer (refuse) before the upload is complete: then stop writing and read its answer.
+    if (stream.closed || stream.destroyed || stream.writableEnded) return false;
+    let flushed: boolean;
+    if (length <= SMALL_MESSAGE_BYTES) {
+      // one write per small message (talosctl's 4 KiB chunks): each write is a trip through the HTTP/2 stream
+      flushed = stream.write(Buffer.concat([dataMessagePrefix(length), ...parts]));
+    } else {
+      stream.write(dataMessagePrefix(length));
+      flushed = true;
+      for (const part of parts) flushed = stream.write(part);
+    }
+    sent += length;
+    req.onSent(sent);
+    if (flushed) return !stream.closed;
+    const drained = once(stream, 'drain').then(
+      () => 'drain' as const,
+      () => 'done' as const,
+    );
+    const outcome = await Promise.race([drained, settled.then(() => 'done' as const)]);
+    return outcome === 'drain' && !stream.closed;
+  };
+  const iterator = source[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer | Uint8Array>;
+    try {
+      next = await iterator.next();
+    } catch (error) {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      throw new SourceError((error as Error).message);
+    }
+    if (next.done) break;
+    let chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    while (chunk.length > 0) {
+      const take = Math.min(req.chunkSize - gathered, chunk.length);
+      pieces.push(chunk.subarray(0, take));
+      gathered += take;
+      chunk = chunk.subarray(take);
+      if (gathered === req.chunkSize) {
+        if (!(await writeMessage(pieces, gathered))) return;
+        pieces = [];
+        gathered = 0;
+      }
+    }
+  }
+  if (gathered > 0) await writeMessage(pieces, gathered);
+}
+
+/** Gathers the unary answer of a client stream: headers, DATA, trailers; settles when the stream closes. */
+function collectResponse(stream: http2.ClientHttp2Stream): { answer: Promise<UploadAnswer>; settled: Promise<void> } {
+  const chunks: Buffer[] = [];
+  let status: RpcFailure | 'ok' | null = null;
+  let streamError: Error | null = null;
+  stream.on('response', (headers) => {
+    const failure = statusFailure(headers);
+    if (failure) status = failure;
+    else if (headers['grpc-status'] === '0') status = 'ok';
+  });
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('trailers', (trailers) => {
+    status = statusFailure(trailers) ?? (trailers['grpc-status'] === '0' ? 'ok' : status);
+  });
+  stream.on('error', (error) => (streamError = error));
+  const settled = once(stream, 'close').then(() => undefined);
+  const answer = settled.then(() => {
+    if (status && status !== 'ok') throw status;
+    if (status !== 'ok') {
+      const cause = streamError ? streamError.message : 'the stream ended without a status';
+      throw rpcFailure(Code.unavailable, `the upload was cut (${cause})`);
+    }
+    return parseUploadAnswer(Buffer.concat(chunks));
+  });
+  answer.catch(() => {});
+  return { answer, settled };
+}
+
+function parseUploadAnswer(body: Buffer): UploadAnswer {
+  const messages: UploadAnswer['messages'] = [];
+  let offset = 0;
+  while (body.length - offset >= GRPC_HEADER_BYTES) {
+    const length = body.readUInt32BE(offset + 1);
+    const start = offset + GRPC_HEADER_BYTES;
+    // EtcdRecoverResponse { repeated EtcdRecover messages = 1 }; EtcdRecover { metadata = 1 } reads like common.Data
+    for (const entry of lengthDelimitedFields(body.subarray(start, start + length), 1)) {
+      const data = decodeData(entry);
+      messages.push({ metadata: { hostname: data.hostname, error: data.error, status: data.status } });
+    }
+    offset = start + length;
+  }
+  return { messages };
+}
+
+function lengthDelimitedFields(buf: Buffer, field: number): Buffer[] {
+  const found: Buffer[] = [];
+  let offset = 0;
+  const varint = (): number => {
+    let result = 0;
+    let multiplier = 1;
+    for (;;) {
+      const byte = buf[offset++];
+      if (byte === undefined) throw new RangeError('truncated answer');
+      result += (byte & 0x7f) * multiplier;
+      if ((byte & 0x80) === 0) return result;
+      multiplier *= 128;
+    }
+  };
+  while (offset < buf.length) {
+    const key = varint();
+    const wireType = key & 7;
+    if (wireType === 0) varint();
+    else if (wireType === 2) {
+      const length = varint();
+      if (key >>> 3 === field) found.push(buf.subarray(offset, offset + length));
+      offset += length;
+    } else if (wireType === 1) offset += 8;
+    else if (wireType === 5) offset += 4;
+    else throw new RangeError('unsupported wire type');
+  }
+  return found;
 }

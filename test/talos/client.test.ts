@@ -343,6 +343,34 @@ describe('streams', () => {
     expect(progress.at(-1)).toBe(data.length);
   });
 
+  it('uploads through the next endpoint when the first refuses connections', async () => {
+    const failover = clientFor([`127.0.0.1:${await closedPort()}`, talos.address]);
+    try {
+      const result = await failover.etcdRecover('cp-2', Readable.from([Buffer.from('snapshot bytes')]));
+      expect(result.ok).toBe(true);
+      expect(failover.endpointInUse).toBe(talos.address);
+      expect(talos.uploads.at(-1)).toMatchObject({ node: 'cp-2', bytes: Buffer.from('snapshot bytes') });
+    } finally {
+      failover.close();
+    }
+  });
+
+  it('stops an upload when the signal aborts, reporting Canceled', async () => {
+    const controller = new AbortController();
+    const uploadsBefore = talos.uploads.length;
+    async function* endless() {
+      for (let i = 0; ; i++) {
+        if (i === 20) controller.abort();
+        yield randomBytes(64 * 1024);
+        await sleep(2);
+      }
+    }
+    const result = await client.etcdRecover('cp-3', Readable.from(endless()), { signal: controller.signal });
+    expect(result).toMatchObject({ node: 'cp-3', ok: false, error: { codeName: 'Canceled' } });
+    await sleep(100);
+    expect(talos.uploads.slice(uploadsBefore).some((u) => u.node === 'cp-3')).toBe(false);
+  });
+
   it('returns the node refusal of an upload as a failed result', async () => {
     const result = await client.etcdRecover('not-ready', Readable.from([Buffer.from('x')]));
     expect(result.ok).toBe(false);

@@ -158,8 +158,13 @@ export async function startFakeTalos(
     const nodes = record('EtcdRecover', call.metadata);
     const node = nodes[0] ?? selfName;
     const chunks: Buffer[] = [];
+    let cancelled = false;
+    call.on('cancelled', () => (cancelled = true));
     call.on('data', (message: Obj) => chunks.push(message.bytes as Buffer));
     call.on('end', async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      // a cancelled upload is not an upload: a real node deletes the partial file
+      if (cancelled || call.cancelled) return;
       uploads.push({ node, chunkSizes: chunks.map((c) => c.length), bytes: Buffer.concat(chunks) });
       try {
         if (!handlers.upload) throw new NodeFailure(grpc.status.UNIMPLEMENTED, 'method EtcdRecover not implemented');
