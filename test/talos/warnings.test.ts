@@ -18,7 +18,16 @@ let talos: FakeTalos;
 
 beforeAll(async () => {
   pki = await makePki();
-  talos = await startFakeTalos(pki, { unary: { Version: () => ({ version: { tag: 'v1.11.6' } }) } });
+  talos = await startFakeTalos(pki, {
+    unary: { Version: () => ({ version: { tag: 'v1.11.6' } }) },
+    streams: {
+      EtcdSnapshot: () =>
+        (async function* () {
+          yield Buffer.alloc(1024, 1);
+          yield Buffer.alloc(1024, 2);
+        })(),
+    },
+  });
 });
 afterAll(() => talos?.stop());
 
@@ -30,7 +39,7 @@ async function child(script: string, ...args: string[]) {
 }
 
 describe('stderr stays clean', () => {
-  it('connects to an IP endpoint without Node warnings (no IP servername)', async () => {
+  it('connects to an IP endpoint without Node warnings (no IP servername), for calls and raw HTTP/2 streams', async () => {
     expect(existsSync(join(dist, 'client.js')), 'run "npm run build" first').toBe(true);
     const url = (file: string) => pathToFileURL(join(dist, file)).href;
     const script = `
@@ -38,10 +47,12 @@ describe('stderr stays clean', () => {
       const { createTalosClient } = await import(${JSON.stringify(url('client.js'))});
       const client = createTalosClient(loadTalosconfig({ talosconfig: process.argv[1] }, {}));
       const results = await client.version(['127.0.0.1']);
+      let bytes = 0;
+      for await (const chunk of client.etcdSnapshot('127.0.0.1')) bytes += chunk.length;
       client.close();
-      console.log(results.map((r) => r.ok).join());`;
+      console.log(results.map((r) => r.ok).join(), bytes);`;
     const { stdout, stderr } = await child(script, writeTalosconfig(pki, [talos.address]));
-    expect(stdout).toBe('true');
+    expect(stdout).toBe('true 2048');
     expect(stderr).toBe('');
   });
 
