@@ -255,6 +255,9 @@ export class RealEtcd implements EtcdBackend {
   private pending: PendingStart | null = null;
   private lifecycle: Promise<void> = Promise.resolve();
   private cache: Cache = emptyCache();
+  /** Bumped by every stop, wipe, restore and bootstrap, so a join still trying gives up. */
+  private generation = 0;
+  private joinInFlight: Promise<EtcdMemberInfo> | null = null;
 
   constructor(private readonly opts: RealEtcdOptions) {
     this.dataDir = opts.dataDir;
@@ -297,6 +300,7 @@ export class RealEtcd implements EtcdBackend {
     if (!this.wanted && !this.child) return;
     this.wanted = false;
     this.ready = false;
+    this.generation++;
     void this.enqueue(() => this.killNow());
   }
 
@@ -320,6 +324,9 @@ export class RealEtcd implements EtcdBackend {
   private async spawnNow(): Promise<void> {
     if (!this.wanted || this.opts.fleet.isClosed) return;
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
+    // Without data and without a bootstrap or a join, etcd would found a cluster of its own: Talos never lets it
+    // (it waits in Preparing); the join in progress starts it.
+    if (!this.pending && !this.hasData()) return;
     await mkdir(dirname(this.dataDir), { recursive: true });
     await mkdir(dirname(this.opts.logFile), { recursive: true });
     const args = [
@@ -454,6 +461,7 @@ export class RealEtcd implements EtcdBackend {
   }
 
   async wipe(): Promise<void> {
+    this.generation++;
     this.wanted = false;
     this.ready = false;
     await this.enqueue(() => this.killNow());
@@ -464,6 +472,7 @@ export class RealEtcd implements EtcdBackend {
 
   /** etcd's own restore (`etcdctl snapshot restore`) into a new one-member cluster named after the node. */
   async restore(snapshotPath: string, skipHashCheck: boolean, self: MemberIdentity): Promise<void> {
+    this.generation++;
     this.wanted = false;
     this.ready = false;
     await this.enqueue(() => this.killNow());
@@ -500,6 +509,7 @@ export class RealEtcd implements EtcdBackend {
   }
 
   async initialize(self: MemberIdentity): Promise<void> {
+    this.generation++;
     this.wanted = false;
     this.ready = false;
     await this.enqueue(() => this.killNow());
@@ -519,16 +529,25 @@ export class RealEtcd implements EtcdBackend {
    * added and has not started yet).
    */
   async join(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo> {
+    // The node may ask again while a join is still trying (the cluster re-evaluates joins on every change): one join.
+    if (this.joinInFlight) return this.joinInFlight;
+    this.joinInFlight = this.joinOnce(source, self).finally(() => {
+      this.joinInFlight = null;
+    });
+    return this.joinInFlight;
+  }
+
+  private async joinOnce(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo> {
     if (!(source instanceof RealEtcd)) throw new Error('etcdserver: no leader');
     this.wanted = false;
     this.ready = false;
     await this.enqueue(() => this.killNow());
     await rm(this.dataDir, { recursive: true, force: true });
     this.name = self.name;
-    const deadline = Date.now() + 60_000;
+    const generation = ++this.generation;
     let added: { member?: GatewayMember; members?: GatewayMember[] } | null = null;
-    let lastError = '';
-    while (!added && Date.now() < deadline && !this.opts.fleet.isClosed) {
+    // Talos keeps trying to join for as long as the service runs; so does this, until the node or simulator stops.
+    while (!added && generation === this.generation && !this.opts.fleet.isClosed) {
       try {
         // A member added before (a join that was interrupted) is reused rather than added twice.
         const list = await gateway<{ members?: GatewayMember[] }>(source.clientUrl, '/v3/cluster/member/list', {});
@@ -536,12 +555,13 @@ export class RealEtcd implements EtcdBackend {
         added = existing
           ? { member: existing, members: list.members ?? [] }
           : await gateway(source.clientUrl, '/v3/cluster/member/add', { peerURLs: [this.peerUrl] }, 5000);
-      } catch (error) {
-        lastError = error instanceof Error ? error.message : String(error);
+      } catch {
         await sleep(300);
       }
     }
-    if (!added?.member) throw new Error(lastError || 'etcdserver: member add failed');
+    // Given up (the node was reset or the simulator stopped meanwhile): the caller's generation check ignores it.
+    if (!added?.member)
+      return { id: '0000000000000000', name: self.name, peerUrls: [], clientUrls: [], isLearner: false };
     const newId = added.member.ID;
     let unnamed = 0;
     const initialCluster = (added.members ?? [])
@@ -767,9 +787,11 @@ export async function seedRealCluster(opts: {
     await n.backend.refresh({ keys: true });
   }
   const originalMembers = writer.backend.members();
-  // The outage.
-  for (const n of members) n.backend.stop();
-  for (const n of members) await n.backend.settled();
+  // The outage: members die (killed, data damaged or gone); a member that keeps running is never restarted, since a
+  // restarted etcd without quorum would not serve clients at all (it cannot publish itself through raft).
+  const down = members.filter((n) => n.fate !== 'run' || stash.has(n));
+  for (const n of down) n.backend.stop();
+  for (const n of down) await n.backend.settled();
   for (const [node, kept] of stash) {
     await rm(node.backend.dataDir, { recursive: true, force: true });
     await cp(kept.dir, node.backend.dataDir, { recursive: true });

@@ -1,0 +1,105 @@
+/**
+ * Runs `talos-dr drill --autopilot --etcd real` in-process (the same startDrillSim and runDrill the command uses), but
+ * keeps the simulator and its etcd members running afterwards so a test can ask the real members with etcdctl.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { runDrill } from '../../src/commands/drill.js';
+import { startDrillSim } from '../../src/commands/drill-runtime.js';
+import type { CommandContext } from '../../src/commands/types.js';
+import { createIncidentDir } from '../../src/journal/incident.js';
+import { Journal } from '../../src/journal/journal.js';
+import { readState } from '../../src/journal/state.js';
+import type { SimCluster } from '../../src/sim/types.js';
+import type { RecoveryContext } from '../../machines/recovery.js';
+
+const run = promisify(execFile);
+
+let base = 10 + Math.floor(Math.random() * 200);
+/** A loopback range of its own for each run (127.N.M.2…), so runs never collide. */
+export function nextAddressBase(): string {
+  base = (base + 1) % 240;
+  return `127.${base + 1}.${(process.pid % 200) + 30}.2`;
+}
+
+export interface RealDrill {
+  code: number;
+  lines: string[];
+  dir: string;
+  sim: SimCluster;
+  context: RecoveryContext;
+}
+
+function fakeCtx(lines: string[], signal: AbortSignal): CommandContext {
+  const stdout = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const stderr = new Writable({ write: (_c, _e, cb) => cb() });
+  return { args: [], global: {}, io: { stdout, stderr, stdinIsTTY: false, env: {}, cwd: tmpdir() }, signal };
+}
+
+/** `beforeDrill` runs once the simulator is up and the given files are written (to damage something, say). */
+export async function drillOnRealEtcd(
+  scenario: string,
+  opts: { speed?: number; beforeDrill?: (sim: SimCluster, dir: string) => void | Promise<void> } = {},
+): Promise<RealDrill> {
+  const speed = opts.speed ?? 50;
+  const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-real-etcd-')), 'incident');
+  const incident = createIncidentDir(dir);
+  const addressBase = nextAddressBase();
+  const { sim, save } = await startDrillSim(dir, scenario, { addressBase, speed, restore: false, etcd: 'real' });
+  try {
+    await sim.writeGiven(dir);
+    await opts.beforeDrill?.(sim, dir);
+    const journal = new Journal(dir);
+    const lines: string[] = [];
+    const code = await runDrill({
+      ctx: fakeCtx(lines, new AbortController().signal),
+      sim,
+      save,
+      incident,
+      journal,
+      scenario,
+      autopilot: true,
+      speed,
+      addressBase,
+    });
+    const state = readState(dir);
+    if (!state.ok) throw new Error(state.reason);
+    const context = (state.envelope.snapshot as { context: RecoveryContext }).context;
+    return { code, lines, dir, sim, context };
+  } catch (error) {
+    await sim.stop();
+    throw error;
+  }
+}
+
+/** Runs Debian's etcdctl (API v3) and parses its JSON answer. */
+export async function etcdctlJson<T>(...args: string[]): Promise<T> {
+  const { stdout } = await run('etcdctl', [...args, '-w', 'json'], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    maxBuffer: 32 << 20,
+  });
+  return JSON.parse(stdout) as T;
+}
+
+/** Processes whose command line mentions `text` (our etcd members carry their data dir in their arguments). */
+export async function processesMentioning(text: string): Promise<number[]> {
+  try {
+    const { stdout } = await run('pgrep', ['-f', text]);
+    return stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((pid) => pid !== process.pid);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
