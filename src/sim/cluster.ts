@@ -403,6 +403,7 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
       etcdState: n.etcdState,
       reachable: n.reachable,
       etcdRevision: n.etcd.revision(),
+      ...(n.etcd instanceof RealEtcd ? { etcdClientUrl: n.etcd.clientUrl } : {}),
     }));
   }
 

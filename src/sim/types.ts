@@ -88,6 +88,8 @@ export interface SimNodeView {
   reachable: boolean;
   /** Keys in the node's etcd (by key, live values only), null when the node has no etcd data. */
   etcdRevision: number | null;
+  /** With `etcd: 'real'`: the node's etcd member's client URL on its loopback address (for etcdctl). */
+  etcdClientUrl?: string;
 }
 
 export interface SimCluster {
