@@ -57,7 +57,7 @@ export interface StartedDrill {
 export async function startDrillSim(
   incidentDir: string,
   scenario: string,
-  opts: { addressBase: string; speed: number; restore: boolean },
+  opts: { addressBase: string; speed: number; restore: boolean; etcd?: 'model' | 'real' },
 ): Promise<StartedDrill> {
   const { startSimulator } = await loadSim();
   const simDir = join(incidentDir, 'sim');
@@ -70,9 +70,17 @@ export async function startDrillSim(
     addressBase: opts.addressBase,
     speed: opts.speed,
     talosconfigPath: freshTalosconfigPath(simDir),
+    ...(opts.etcd ? { etcd: opts.etcd } : {}),
     ...(opts.restore && existsSync(statePath) ? { restoreFrom: statePath } : {}),
   };
-  const sim = await startSimulator(start);
+  let sim: SimCluster;
+  try {
+    sim = await startSimulator(start);
+  } catch (error) {
+    // the simulator's own one-sentence refusals (real etcd missing or failing, a saved state that cannot resume)
+    if (error instanceof Error && error.constructor.name === 'SimStartError') throw new UserError(error.message, 1);
+    throw error;
+  }
   let saving: Promise<void> = Promise.resolve();
   // saves are chained: two overlapping writes of the same file would race
   const save = () => (saving = saving.then(() => sim.saveState(statePath)).catch(() => undefined));
@@ -105,9 +113,16 @@ export function drillScore(context: RecoveryContext, sim: SimCluster, endedAt: n
       : data.lostRevisions === 0
         ? 'none'
         : `${data.lostRevisions} revisions (last write ${data.lastWriteRevision}, restored ${data.restoredRevision})`;
+  // with --etcd real the revisions and keys are what the etcd members answered, not the model's bookkeeping
+  const checked =
+    data.etcd === 'real' && data.restoredRevision !== null
+      ? data.keysMatchSnapshot
+        ? ' (data checked on real etcd: the restored keys equal the snapshot)'
+        : ' (data checked on real etcd: the restored keys DIFFER from the snapshot)'
+      : '';
   return {
     timeToRecover: context.outcome === 'recovered' ? formatDuration(endedAt - context.startedAt) : 'not recovered',
-    dataLost,
+    dataLost: dataLost + checked,
     mistakesStopped: context.guardStops.length,
   };
 }

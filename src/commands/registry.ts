@@ -28,12 +28,12 @@ export const COMMANDS = {
   },
   drill: {
     summary: 'run the wizard against an embedded simulated cluster with injected faults',
-    usage: 'talos-dr drill [--scenario NAME] [--list] [--autopilot] [--dir DIR]',
+    usage: 'talos-dr drill [--scenario NAME] [--list] [--autopilot] [--dir DIR] [--etcd model|real]',
     load: lazy('./drill.js'),
   },
   sim: {
     summary: 'run a simulated cluster alone until SIGINT/SIGTERM',
-    usage: 'talos-dr sim --scenario NAME --dir DIR [--port P] [--address-base IP]',
+    usage: 'talos-dr sim --scenario NAME --dir DIR [--port P] [--address-base IP] [--etcd model|real]',
     load: lazy('./sim.js'),
   },
   status: {

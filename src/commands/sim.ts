@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
+import { parseEtcdKind, realEtcdMissing } from '../sim/real-etcd-tools.js';
 
 function parseFlags(args: string[]): {
   scenario: string;
@@ -13,6 +14,7 @@ function parseFlags(args: string[]): {
   port: number;
   addressBase?: string;
   speed: number;
+  etcd: 'model' | 'real';
 } {
   let values;
   try {
@@ -24,13 +26,16 @@ function parseFlags(args: string[]): {
         port: { type: 'string' },
         'address-base': { type: 'string' },
         speed: { type: 'string' },
+        etcd: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     }));
   } catch (error) {
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new UsageError(`${detail}; usage: talos-dr sim --scenario NAME --dir DIR [--port P] [--address-base IP].`);
+    throw new UsageError(
+      `${detail}; usage: talos-dr sim --scenario NAME --dir DIR [--port P] [--address-base IP] [--etcd model|real].`,
+    );
   }
   if (!values.scenario)
     throw new UsageError('talos-dr sim needs --scenario NAME; run "talos-dr drill --list" to see the scenarios.');
@@ -41,11 +46,17 @@ function parseFlags(args: string[]): {
   }
   const speed = Number(values.speed ?? '1');
   if (!Number.isFinite(speed) || speed <= 0) throw new UsageError(`--speed ${values.speed} must be a positive number.`);
-  return { scenario: values.scenario, dir: values.dir, port, addressBase: values['address-base'], speed };
+  const etcd = parseEtcdKind(values.etcd);
+  if (!etcd) throw new UsageError(`--etcd ${values.etcd} is not known; use --etcd model (the default) or --etcd real.`);
+  return { scenario: values.scenario, dir: values.dir, port, addressBase: values['address-base'], speed, etcd };
 }
 
 const run: CommandRun = async (ctx) => {
   const flags = parseFlags(ctx.args);
+  if (flags.etcd === 'real') {
+    const missing = realEtcdMissing();
+    if (missing) throw new UserError(missing, EXIT.failure);
+  }
   const { startSimulator, SimStartError } = await import('../sim/index.js');
   let sim;
   try {
@@ -55,6 +66,7 @@ const run: CommandRun = async (ctx) => {
       port: flags.port,
       addressBase: flags.addressBase,
       speed: flags.speed,
+      etcd: flags.etcd,
     });
   } catch (error) {
     if (error instanceof SimStartError) {
