@@ -13,6 +13,15 @@ const { Summary } = await import('../../components/Summary.js');
 const { ThemeProvider } = await import('../../components/theme.js');
 const { cellKey } = await import('../../components/view-model.js');
 const { NOW, nodes } = await import('./fixtures.js');
+const { render } = await import('ink-testing-library');
+const { useNodeTracking } = await import('../../components/use-node-tracking.js');
+type Row = import('../../components/view-model.js').NodeRow;
+
+/** The table as the App drives it: rows from the latest read, changes found by comparing with the previous one. */
+function LiveTable({ rows }: { rows: readonly Row[] }) {
+  const tracked = useNodeTracking(rows, Date.now());
+  return <NodeTable rows={tracked.rows} changed={tracked.changed} now={Date.now()} width={100} />;
+}
 
 // SGR colour codes: 30–37, 90–97 (foreground), 38;… (extended); bold is 1.
 const COLOUR = /\u001B\[(3[0-8]|9[0-7])[;m]/;
@@ -29,6 +38,19 @@ describe('colour', () => {
     const row = marked.split('\n')[1] ?? '';
     expect(row).toMatch(/\u001B\[1m\u001B\[93m48213/);
     expect(plain.split('\n')[1]).not.toMatch(/\u001B\[1m/);
+  });
+
+  it('the live table highlights what changed since the previous read, and nothing on the first read', async () => {
+    const { lastFrame, rerender, unmount } = render(<LiveTable rows={nodes} />);
+    // (a silent node's "no" is always bold red; the changed-cell colour appears nowhere yet)
+    expect(lastFrame()).not.toMatch(/\u001B\[93m/);
+    const next = nodes.map((n) => (n.address === '127.0.0.3' ? { ...n, etcdService: 'Preparing' } : n));
+    rerender(<LiveTable rows={next} />);
+    await new Promise((r) => setTimeout(r, 20));
+    const row = (lastFrame() ?? '').split('\n').find((l) => l.includes('127.0.0.3')) ?? '';
+    expect(row).toMatch(/\u001B\[1m\u001B\[93mPreparing/);
+    expect((lastFrame() ?? '').split('\n').find((l) => l.includes('127.0.0.2'))).not.toMatch(/\u001B\[93m/);
+    unmount();
   });
 
   it('uses colour by default and none at all with NO_COLOR (the theme off)', () => {
