@@ -55,12 +55,17 @@ export class EtcdProcess {
     await this.waitHealthy();
   }
 
+  /**
+   * Healthy, and past its own start-up write: etcd records the cluster version in its database a moment after it
+   * starts. Until then a snapshot's content could change between two saves with nothing written by the test.
+   */
   private async waitHealthy(): Promise<void> {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       try {
-        const response = await fetch(`${this.clientUrl}/health`);
-        if (response.ok) return;
+        const health = await fetch(`${this.clientUrl}/health`);
+        const version = (await (await fetch(`${this.clientUrl}/version`)).json()) as { etcdcluster?: string };
+        if (health.ok && version.etcdcluster && version.etcdcluster !== 'not_decided') return;
       } catch {
         // not listening yet
       }

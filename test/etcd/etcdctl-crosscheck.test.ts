@@ -88,6 +88,8 @@ describe.skipIf(!ETCD_TOOLS_PRESENT)('inspect against the real etcdctl 3.4', () 
     // The newest revision is a delete: after compaction etcd reports an older revision than the server's.
     await etcd.put('/registry/leases/l1', 'lease');
     await etcd.del('/registry/leases/l1');
+    // A snapshot commits etcd's pending write batch to the db file, so what the killed member leaves is known.
+    etcd.etcdctl('snapshot', 'save', join(dir, 'commit-barrier.snapshot'));
     await etcd.stop('SIGKILL');
     copyFileSync(join(dir, 'member-data/member/snap/db'), join(dir, 'killed.db'));
     fixtures['killed.db'] = { file: join(dir, 'killed.db'), liveKeys: fixtures['defragged.snapshot']!.liveKeys };
