@@ -5,6 +5,7 @@
  * NO_COLOR leaves no colour code and that a changed node-table cell is the one highlighted.
  */
 import { describe, expect, it } from 'vitest';
+import type { NodeRow as Row } from '../../components/view-model.js';
 
 process.env.FORCE_COLOR = '3';
 const { renderToString } = await import('ink');
@@ -15,7 +16,6 @@ const { cellKey } = await import('../../components/view-model.js');
 const { NOW, nodes } = await import('./fixtures.js');
 const { render } = await import('ink-testing-library');
 const { useNodeTracking } = await import('../../components/use-node-tracking.js');
-type Row = import('../../components/view-model.js').NodeRow;
 
 /** The table as the App drives it: rows from the latest read, changes found by comparing with the previous one. */
 function LiveTable({ rows }: { rows: readonly Row[] }) {
