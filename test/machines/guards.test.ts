@@ -250,7 +250,7 @@ describe('the rules themselves', () => {
       needsSkipHashCheck: false,
       problems: [],
       ...over,
-    }) as RecoveryContext['snapshot'];
+    }) as unknown as RecoveryContext['snapshot'];
   const confirm = { type: 'confirm' as const, address: 'a' };
 
   it('rule 2: no wipe without a verified, usable snapshot', () => {
