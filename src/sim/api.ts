@@ -26,6 +26,7 @@ import {
   unknown,
 } from './rpc-error.js';
 import { talosTag } from './machine-config.js';
+import { isAdmin } from './rbac.js';
 import type { EtcdMemberInfo } from './etcd-backend.js';
 
 export interface CallContext {
@@ -33,6 +34,8 @@ export interface CallContext {
   deadline: number;
   signal: AbortSignal;
   method: string;
+  /** The caller's roles (from its client certificate); a maintenance node's LAN caller is only os:reader. */
+  roles: ReadonlySet<string>;
 }
 
 /** What the handlers need from the cluster around the node. */
@@ -600,13 +603,15 @@ function cosiLookup(
   cluster: ClusterView,
   namespace: string,
   type: string,
+  roles: ReadonlySet<string>,
 ): { namespace: string; type: string; resources: CosiResource[] } {
   if (!NAMESPACES.has(namespace)) throw permissionDenied(`namespace "${namespace}" is not supported`);
   if (type === RD_TYPE) return { namespace, type, resources: namespace === 'meta' ? resourceDefinitions() : [] };
   const rt = RESOURCE_TYPES.find((t) => t.type === type);
   if (!rt) throw permissionDenied(`resource type "${type}" is not supported`);
-  // In maintenance mode a LAN client only has os:reader: sensitive types are refused.
-  if (rt.sensitivity === 'SENSITIVE' && node.inMaintenance) throw permissionDenied('not authorized');
+  // Sensitive types need os:admin; in maintenance mode a LAN client only has os:reader.
+  if (rt.sensitivity === 'SENSITIVE' && (node.inMaintenance || !isAdmin(roles)))
+    throw permissionDenied('not authorized');
   return { namespace, type, resources: rt.namespace === namespace ? rt.resources(node, cluster) : [] };
 }
 
@@ -614,10 +619,11 @@ export function cosiGet(
   node: SimNode,
   cluster: ClusterView,
   req: { namespace?: string; type?: string; id?: string },
+  ctx: CallContext,
 ): Payload {
   const namespace = req.namespace ?? '';
   const type = req.type ?? '';
-  const found = cosiLookup(node, cluster, namespace, type);
+  const found = cosiLookup(node, cluster, namespace, type, ctx.roles);
   const resource = found.resources.find((r) => r.id === req.id);
   if (!resource) throw notFound(`resource ${type}(${namespace}/${req.id ?? ''}@undefined) doesn't exist`);
   return { resource: resourceMessage(namespace, type, resource) };
@@ -627,9 +633,10 @@ export async function cosiList(
   node: SimNode,
   cluster: ClusterView,
   req: { namespace?: string; type?: string },
+  ctx: CallContext,
   send: Send,
 ): Promise<void> {
-  const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '');
+  const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '', ctx.roles);
   for (const r of found.resources) await send({ resource: resourceMessage(found.namespace, found.type, r) });
 }
 

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { cosiStateService, machineService } from '../talos/proto.js';
 import type { PemPair } from '../talos/pki.js';
@@ -15,6 +16,7 @@ import * as api from './api.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
+import { checkRoles, rolesOf } from './rbac.js';
 import { invalidArgument, RpcError, unavailable } from './rpc-error.js';
 
 const MAX_MESSAGE = 32 * 1024 * 1024;
@@ -237,8 +239,23 @@ export class SimWire {
     return node;
   }
 
-  private async endpointCheck(endpoint: SimNode, method: string, signal: AbortSignal): Promise<void> {
+  /** The caller's roles: its certificate's on a normal node; a maintenance node gives a LAN caller os:reader. */
+  private roles(
+    endpoint: SimNode,
+    call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } },
+  ): ReadonlySet<string> {
+    if (endpoint.inMaintenance) return new Set(['os:reader']);
+    return rolesOf(call.getAuthContext().sslPeerCertificate);
+  }
+
+  private async endpointCheck(
+    endpoint: SimNode,
+    method: string,
+    signal: AbortSignal,
+    roles: ReadonlySet<string>,
+  ): Promise<void> {
     if (!endpoint.reachable) throw connectionRefused(endpoint.address);
+    if (!endpoint.inMaintenance) checkRoles(method, roles);
     // A maintenance node has no apid: node/nodes metadata are not honoured, the node answers itself.
     if (endpoint.inMaintenance) {
       await this.cluster.faults.enter(endpoint, method, signal);
@@ -259,9 +276,14 @@ export class SimWire {
   ): grpc.handleUnaryCall<unknown, unknown> {
     return (call, callback) => {
       const controller = abortOnCancel(call);
-      const ctx: CallContext = { deadline: deadlineOf(call), signal: controller.signal, method };
+      const ctx: CallContext = {
+        deadline: deadlineOf(call),
+        signal: controller.signal,
+        method,
+        roles: this.roles(endpoint, call),
+      };
       const run = async (): Promise<Payload> => {
-        await this.endpointCheck(endpoint, method, controller.signal);
+        await this.endpointCheck(endpoint, method, controller.signal, this.roles(endpoint, call));
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
         if (r.kind === 'many') {
           const results = await Promise.all(
@@ -296,7 +318,12 @@ export class SimWire {
   ): grpc.handleServerStreamingCall<unknown, unknown> {
     return (call) => {
       const controller = abortOnCancel(call);
-      const ctx: CallContext = { deadline: deadlineOf(call), signal: controller.signal, method };
+      const ctx: CallContext = {
+        deadline: deadlineOf(call),
+        signal: controller.signal,
+        method,
+        roles: this.roles(endpoint, call),
+      };
       const write: Send = (message) =>
         new Promise<void>((resolve) => {
           if (controller.signal.aborted) return resolve();
@@ -325,7 +352,7 @@ export class SimWire {
         }
       };
       const run = async (): Promise<void> => {
-        await this.endpointCheck(endpoint, method, controller.signal);
+        await this.endpointCheck(endpoint, method, controller.signal, this.roles(endpoint, call));
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
         if (r.kind === 'many') {
           for (const target of r.targets) {
@@ -357,7 +384,7 @@ export class SimWire {
       const controller = abortOnCancel(call);
       const scratch = join(this.cluster.scratchDir, `upload-${randomUUID()}`);
       const run = async (): Promise<Payload> => {
-        await this.endpointCheck(endpoint, method, controller.signal);
+        await this.endpointCheck(endpoint, method, controller.signal, this.roles(endpoint, call));
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
         if (r.kind === 'many') {
           await api.receiveUpload(call as unknown as Readable, scratch);
@@ -460,10 +487,10 @@ export class SimWire {
       Get: this.unary(
         endpoint,
         'Get',
-        (n, req) => [api.cosiGet(n, view, req)],
+        (n, req, ctx) => [api.cosiGet(n, view, req, ctx)],
         (payloads) => payloads[0] ?? {},
       ),
-      List: this.serverStream(endpoint, 'List', (n, req, _ctx, send) => api.cosiList(n, view, req, send)),
+      List: this.serverStream(endpoint, 'List', (n, req, ctx, send) => api.cosiList(n, view, req, ctx, send)),
       Watch: this.serverStream(endpoint, 'Watch', async () => {
         throw new RpcError(grpc.status.UNIMPLEMENTED, 'method Watch not implemented');
       }),

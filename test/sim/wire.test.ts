@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
+import type { Client as GrpcClient } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, concatBytes, startBench, unary, type Bench } from './helpers.js';
 import { etcdctlStatus, haveEtcdctl } from './etcd-tools.js';
@@ -240,5 +241,51 @@ describe('Reset validation (Talos 1.11)', () => {
     expect(bench.sim.view().find((n) => n.address === cp1)?.etcdRevision).toBe(
       bench.sim.dataReport().lastWriteRevision,
     );
+  });
+});
+
+describe('roles from the client certificate', () => {
+  it('lets os:reader read but not act, with Talos\'s "not authorized"', async () => {
+    const { caFromJson, issueClientCert } = await import('../../src/talos/pki.js');
+    const { talosProtos } = await import('../../src/talos/proto.js');
+    const grpc = await import('@grpc/grpc-js');
+    const statePath = join(work, 'roles-state.json');
+    await bench.sim.saveState(statePath);
+    const { readFileSync } = await import('node:fs');
+    const ca = await caFromJson((JSON.parse(readFileSync(statePath, 'utf8')) as { ca: string }).ca);
+    const reader = await issueClientCert(ca, { roles: ['os:reader'] });
+    const creds = grpc.credentials.createSsl(
+      Buffer.from(bench.sim.caPem),
+      Buffer.from(reader.keyPem),
+      Buffer.from(reader.certPem),
+    );
+    type Ctor = new (a: string, c: unknown) => GrpcClient;
+    const machine = new (talosProtos().machine.MachineService as unknown as Ctor)(`${cp1}:${bench.sim.port}`, creds);
+    const cosi = new (talosProtos().cosi.resource.State as unknown as Ctor)(`${cp1}:${bench.sim.port}`, creds);
+    const resetsBefore = bench.sim.destructiveCalls().reset[cp1];
+    try {
+      const version = await unary<{ messages: unknown[] }>(machine, 'Version', {});
+      expect(version.messages).toHaveLength(1);
+      await expect(unary(machine, 'Reset', { reboot: true })).rejects.toMatchObject({
+        code: 7,
+        details: 'not authorized',
+      });
+      await expect(collect(machine, 'EtcdSnapshot', {})).rejects.toMatchObject({ code: 7, details: 'not authorized' });
+      await expect(
+        unary(cosi, 'Get', { namespace: 'config', type: 'MachineConfigs.config.talos.dev', id: 'v1alpha1' }),
+      ).rejects.toMatchObject({ code: 7, details: 'not authorized' });
+      const mt = await unary<{ resource: { spec: { yamlSpec: string } } }>(cosi, 'Get', {
+        namespace: 'config',
+        type: 'MachineTypes.config.talos.dev',
+        id: 'machine-type',
+      });
+      expect(mt.resource.spec.yamlSpec.trim()).toBe('controlplane');
+      // Refused before it reached the node: nothing counted, nothing wiped.
+      expect(bench.sim.destructiveCalls().reset[cp1]).toBe(resetsBefore);
+      expect(bench.sim.view()[0]?.reachable).toBe(true);
+    } finally {
+      machine.close();
+      cosi.close();
+    }
   });
 });

@@ -1,0 +1,38 @@
+/**
+ * Talos's role check (machined's RBAC table, talos-api-facts §4.4): roles come from the client certificate's
+ * Organization values; a method not listed needs os:admin. Talos itself answers "not authorized".
+ */
+import type { PeerCertificate } from 'node:tls';
+import { permissionDenied } from './rpc-error.js';
+
+const ADMIN = 'os:admin';
+const OPERATOR = 'os:operator';
+const READER = 'os:reader';
+const BACKUP = 'os:etcd:backup';
+
+const METHOD_ROLES: Record<string, string[]> = {
+  Reboot: [ADMIN, OPERATOR],
+  EtcdSnapshot: [ADMIN, OPERATOR, BACKUP],
+  EtcdMemberList: [ADMIN, OPERATOR, READER, BACKUP],
+  EtcdStatus: [ADMIN, OPERATOR, READER, BACKUP],
+  ServiceList: [ADMIN, OPERATOR, READER],
+  Version: [ADMIN, OPERATOR, READER],
+  Events: [ADMIN, OPERATOR, READER],
+  Get: [ADMIN, OPERATOR, READER],
+  List: [ADMIN, OPERATOR, READER],
+  Watch: [ADMIN, OPERATOR, READER],
+};
+
+/** The roles a client certificate carries (its O= values). */
+export function rolesOf(certificate: PeerCertificate | undefined): Set<string> {
+  const organization = (certificate?.subject as { O?: string | string[] } | undefined)?.O;
+  if (!organization) return new Set();
+  return new Set(Array.isArray(organization) ? organization : [organization]);
+}
+
+export function checkRoles(method: string, roles: ReadonlySet<string>): void {
+  const allowed = METHOD_ROLES[method] ?? [ADMIN];
+  if (!allowed.some((role) => roles.has(role))) throw permissionDenied('not authorized');
+}
+
+export const isAdmin = (roles: ReadonlySet<string>): boolean => roles.has(ADMIN);
