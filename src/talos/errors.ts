@@ -94,6 +94,7 @@ export type FailureKind =
   | 'connection-refused'
   | 'unreachable'
   | 'deadline'
+  | 'etcd-no-leader'
   | 'canceled'
   | 'not-found'
   | 'invalid-argument'
@@ -130,6 +131,7 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
     case Code.invalidArgument:
       return 'invalid-argument';
     default:
+      if (has(failure, 'etcdserver: no leader')) return 'etcd-no-leader';
       return classifyTransport(failure);
   }
 }
@@ -243,7 +245,9 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
     case 'unreachable':
       return `Cannot reach ${node} (${raw || 'unavailable'}); check the address, the network and that the node is up.`;
     case 'deadline':
-      return `${node} did not answer${doing} in time; it may be rebooting or overloaded, or its etcd may be without quorum — try again, and check "talos-dr status".`;
+      return `${node} did not answer${doing} in time: its etcd may not be serving (no quorum), or the node is rebooting or overloaded; try again in a moment.`;
+    case 'etcd-no-leader':
+      return `${node}'s etcd has no leader${action ? ` (${action})` : ''}: quorum is lost or an election is under way; if it stays so, etcd must be recovered from a snapshot (talos-dr recover).`;
     case 'canceled':
       return `${action ? `${action[0]?.toUpperCase()}${action.slice(1)}` : 'The call'} on ${node} was cancelled before it finished; nothing more was sent.`;
     case 'not-found':

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTalosClient, TalosRpcError, type GrpcTalosClient } from '../../src/talos/client.js';
+import * as errorsModule from '../../src/talos/errors.js';
 import { classifyFailure, describeFailure } from '../../src/talos/errors.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import type { NodeResult } from '../../src/talos/types.js';
@@ -251,6 +252,43 @@ describe('fan-out with nodes metadata', () => {
     expect((await client.etcdRemoveMemberById('cp-1', 'ffffffffffffffff')).ok).toBe(true);
     const unknown = await client.etcdRemoveMemberById('cp-1', '0000000000000003');
     expect(unknown.ok === false && unknown.error.codeName).toBe('NotFound');
+  });
+});
+
+describe('error sentences', () => {
+  it('says what an etcd without leader means and what to do', () => {
+    const failure = { code: 2, codeName: 'Unknown', message: 'etcdserver: no leader' };
+    expect(classifyFailure(failure)).toBe('etcd-no-leader');
+    expect(describeFailure('10.0.0.2', failure, 'the etcd member list')).toBe(
+      "10.0.0.2's etcd has no leader (the etcd member list): quorum is lost or an election is under way; if it stays so, etcd must be recovered from a snapshot (talos-dr recover).",
+    );
+  });
+
+  it('reads the code of an in-band error from its Go text when no status came with it', async () => {
+    const { failureFromMetadata } = await import('../../src/talos/errors.js');
+    expect(
+      failureFromMetadata('rpc error: code = AlreadyExists desc = etcd data directory is not empty', null),
+    ).toEqual({ code: 6, codeName: 'AlreadyExists', message: 'etcd data directory is not empty' });
+    expect(failureFromMetadata('open /var/lib/etcd/member/snap/db: permission denied', null).codeName).toBe('Unknown');
+  });
+
+  it('treats waiting conditions as retryable and refusals as final', () => {
+    const { isRetryable } = errorsModule;
+    expect(isRetryable({ code: 9, codeName: 'FailedPrecondition', message: 'time is not in sync yet' })).toBe(true);
+    expect(isRetryable({ code: 9, codeName: 'FailedPrecondition', message: 'bootstrap is not available yet' })).toBe(
+      true,
+    );
+    expect(isRetryable({ code: 6, codeName: 'AlreadyExists', message: 'etcd data directory is not empty' })).toBe(
+      false,
+    );
+    expect(isRetryable({ code: 7, codeName: 'PermissionDenied', message: 'not authorized' })).toBe(false);
+    expect(
+      isRetryable({
+        code: 14,
+        codeName: 'Unavailable',
+        message: 'No connection established. Last error: self-signed certificate in certificate chain',
+      }),
+    ).toBe(false);
   });
 });
 
