@@ -282,7 +282,7 @@ export class ModelEtcd implements EtcdBackend {
   }
 
   status(): EtcdLocalStatus {
-    const size = this.data ? this.databaseBytes().length : 0;
+    const size = this.databaseSize();
     return {
       memberId: this.data?.memberId ?? '0000000000000000',
       dbSize: size,
@@ -345,6 +345,45 @@ export class ModelEtcd implements EtcdBackend {
       consistentIndex: data.consistentIndex,
       members: data.members.map((m) => ({ id: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls })),
     };
+  }
+
+  /**
+   * dbSize without rebuilding the database each time: the cluster reads every member's status several times per
+   * RPC (membership, quorum, leader), so a rebuild per call made each RPC O(members × database) and a 50-node
+   * simulator too slow to answer within status's deadlines (bench/fanout.mjs). Rebuilt when the data changes.
+   */
+  private sizeMemo: {
+    data: EtcdData;
+    history: unknown;
+    members: unknown;
+    length: number;
+    index: number;
+    size: number;
+  } | null = null;
+
+  private databaseSize(): number {
+    const data = this.data;
+    if (!data) return 0;
+    const m = this.sizeMemo;
+    if (
+      m &&
+      m.data === data &&
+      m.history === data.history &&
+      m.members === data.members &&
+      m.length === data.history.length &&
+      m.index === data.consistentIndex
+    )
+      return m.size;
+    const size = this.databaseBytes().length;
+    this.sizeMemo = {
+      data,
+      history: data.history,
+      members: data.members,
+      length: data.history.length,
+      index: data.consistentIndex,
+      size,
+    };
+    return size;
   }
 
   private databaseBytes(): Buffer {
