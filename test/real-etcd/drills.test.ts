@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findPackageRoot } from '../../src/paths.js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readKeyBucket } from '../../src/etcd/keys.js';
 import { realEtcdMissing } from '../../src/sim/real-etcd-tools.js';
 import { drillOnRealEtcd, etcdctlJson, nextAddressBase, processesMentioning, type RealDrill } from './harness.js';
@@ -179,6 +179,9 @@ describe.skipIf(missing !== null)('talos-dr sim --etcd real', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    });
     const deadline = Date.now() + 60_000;
     while (!out.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(out).toMatch(/^ready endpoints=/);

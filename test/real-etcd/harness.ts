@@ -90,10 +90,10 @@ export async function etcdctlJson<T>(...args: string[]): Promise<T> {
   return JSON.parse(stdout) as T;
 }
 
-/** Processes whose command line mentions `text` (our etcd members carry their data dir in their arguments). */
-export async function processesMentioning(text: string): Promise<number[]> {
+/** etcd member processes whose data directory lies under `dir` (found by their `--data-dir=` argument). */
+export async function processesMentioning(dir: string): Promise<number[]> {
   try {
-    const { stdout } = await run('pgrep', ['-f', text]);
+    const { stdout } = await run('pgrep', ['-f', `^etcd --name=[^ ]* --data-dir=${dir}/`]);
     return stdout
       .split('\n')
       .filter(Boolean)
