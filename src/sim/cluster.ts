@@ -353,7 +353,14 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   }
 
   async relisten(node: SimNode): Promise<void> {
-    if (!this.stopped) await this.wire.relisten(node);
+    if (this.stopped) return;
+    // Made when a machine first enters maintenance mode (e.g. after its STATE was wiped): startup stays quick.
+    if (node.inMaintenance && !this.pki.maintenanceCerts[node.address]) {
+      const cert = await maintenanceCertificate(node.address);
+      this.pki.maintenanceCerts[node.address] = cert;
+      this.maintenanceFingerprints[node.address] = spkiFingerprint(cert.certPem);
+    }
+    await this.wire.relisten(node);
   }
 
   resolve(target: string): SimNode | undefined {
@@ -570,16 +577,20 @@ function freshNodeState(address: string, sn: ScenarioNode, def: Scenario, config
   };
 }
 
+/** A blank machine makes its own throwaway CA and certificate; nobody can verify it, talosctl pins or skips it. */
+async function maintenanceCertificate(address: string): Promise<PemPair> {
+  const own = await generateCa({ commonName: 'maintenance' });
+  return issueServerCert(own, { ips: [address], dnsNames: ['talos-maintenance'] });
+}
+
 async function issuePki(addresses: { address: string; hostname: string; maintenance: boolean }[]) {
   const ca = await generateCa();
   const client = await issueClientCert(ca, { roles: ['os:admin'] });
   const serverCerts: Record<string, PemPair> = {};
   const maintenanceCerts: Record<string, PemPair> = {};
-  for (const { address, hostname } of addresses) {
+  for (const { address, hostname, maintenance } of addresses) {
     serverCerts[address] = await issueServerCert(ca, { ips: [address], dnsNames: [hostname] });
-    // A blank machine makes its own throwaway CA and certificate; nobody can verify it, talosctl pins or skips.
-    const own = await generateCa({ commonName: 'maintenance' });
-    maintenanceCerts[address] = await issueServerCert(own, { ips: [address], dnsNames: ['talos-maintenance'] });
+    if (maintenance) maintenanceCerts[address] = await maintenanceCertificate(address);
   }
   return { ca, client, serverCerts, maintenanceCerts };
 }

@@ -106,7 +106,7 @@ export interface SimCluster {
   scenario: ScenarioInfo;
   /** The PEM of the CA the talosconfig trusts. */
   caPem: string;
-  /** The SPKI fingerprint (base64 sha256) of a maintenance-mode node's self-signed cert, by address. */
+  /** The SPKI fingerprint (base64 sha256) of each maintenance-mode node's self-signed cert, by address (added when a node enters maintenance). */
   maintenanceFingerprints: Record<string, string>;
   destructiveCalls(): DestructiveCalls;
   dataReport(): DataReport;

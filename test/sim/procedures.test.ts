@@ -189,3 +189,26 @@ describe('Events', () => {
     expect(events.slice(1).every((e) => e.data?.type_url === 'talos/runtime/machine.ServiceStateEvent')).toBe(true);
   });
 });
+
+describe('a full reset', () => {
+  it('wipes the whole disk: the machine comes back blank, in maintenance mode with its own certificate', async () => {
+    bench = await startBench('lost-quorum');
+    const cp3 = bench.sim.nodes[2]!;
+    expect(bench.sim.maintenanceFingerprints[cp3]).toBeUndefined();
+    await unary(bench.machine(cp3), 'Reset', { reboot: true });
+    await eventually(
+      () => bench!.sim.view()[2]?.machineType,
+      (t) => t === 'maintenance',
+    );
+    await eventually(
+      () =>
+        unary(bench!.maintenance(cp3), 'Version', {}).then(
+          () => 'answered',
+          (e: grpc.ServiceError) => e.details,
+        ),
+      (d) => d === 'API is not implemented in maintenance mode',
+    );
+    expect(bench.sim.maintenanceFingerprints[cp3]).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(bench.sim.view()[2]?.etcdRevision).toBeNull();
+  });
+});
