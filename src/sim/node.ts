@@ -208,6 +208,7 @@ export class SimNode {
     this.state.mode = 'running';
     this.state.ephemeralMounted = false;
     this.state.services = baseServices(this.isControlPlane, Date.now());
+    this.startCri();
     await this.hooks.relisten(this);
     // EPHEMERAL is mounted a moment after the API comes up; EtcdRecover refuses until then.
     this.hooks.clock.after(this.hooks.timing.bootSec * 500, () => {
@@ -215,6 +216,18 @@ export class SimNode {
     });
     if (this.isControlPlane) this.startEtcdService();
     this.hooks.kick();
+  }
+
+  /** CRI (containerd for Kubernetes) comes up shortly after boot; Bootstrap refuses until it is up. */
+  private startCri(): void {
+    this.record('cri', 'Starting', 'Starting service');
+    this.record('cri', 'Waiting', 'Waiting for network');
+    this.hooks.clock.after(this.hooks.timing.bootSec * 300, () => {
+      if (this.state.mode !== 'running') return;
+      this.record('cri', 'Running', 'Health check successful');
+      const cri = this.state.services.cri;
+      if (cri) cri.health = { unknown: false, healthy: true, lastMessage: '', lastChange: Date.now() };
+    });
   }
 
   /** Talos's service runner for etcd: Starting, Waiting for its conditions, Preparing (pre stage), Running. */
@@ -339,6 +352,9 @@ export class SimNode {
       notEmpty(): Error;
     },
   ): Promise<void> {
+    // Talos waits up to 1 s for CRI to be up.
+    if (this.state.mode === 'running' && this.state.services.cri?.state !== 'Running')
+      await this.hooks.clock.sleep(1000);
     if (this.state.mode !== 'running' || this.state.services.cri?.state !== 'Running') throw fail.notAvailable();
     if (!this.isControlPlane) throw fail.notControlPlane();
     if (!this.state.timeSynced) {

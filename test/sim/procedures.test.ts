@@ -212,3 +212,33 @@ describe('a full reset', () => {
     expect(bench.sim.view()[2]?.etcdRevision).toBeNull();
   });
 });
+
+describe('Bootstrap right after a boot', () => {
+  it("is refused while CRI is not up yet, with Talos's first check", async () => {
+    const path = join(work, 'slowboot.yaml');
+    writeFileSync(
+      path,
+      [
+        'name: slowboot',
+        'description: A node whose CRI takes a while after a reboot.',
+        'expectedOutcome: recovered',
+        'rightAnswer: Wait.',
+        'timing: { rebootSec: 0, bootSec: 30 }',
+        'nodes:',
+        '  - { hostname: cp-1, type: controlplane, etcd: wiped }',
+        '',
+      ].join('\n'),
+    );
+    bench = await startBench(path, { speed: 1 });
+    const cp1 = bench.sim.nodes[0]!;
+    await unary(bench.machine(cp1), 'Reboot', {});
+    await eventually(
+      () => bench!.sim.view()[0]?.reachable,
+      (r) => r === true,
+    );
+    await expect(unary(bench.machine(cp1), 'Bootstrap', {})).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: 'bootstrap is not available yet',
+    });
+  });
+});
