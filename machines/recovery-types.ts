@@ -242,6 +242,8 @@ export interface RecoveryContext {
   excluded: string[];
   bootstrap: BootstrapState;
   prompt: Prompt | null;
+  /** counts every question asked: a question asked again (same id) is a new question */
+  promptSeq: number;
   /** the prompt just answered (exit actions clear `prompt` before a transition's own actions run) */
   lastPrompt: Prompt | null;
   attempt: Attempt | null;

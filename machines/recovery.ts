@@ -339,7 +339,11 @@ export const recoveryMachine = setup({
         });
       },
     ),
-    ask: assign({ prompt: (_, params: Prompt) => params, lastPrompt: null, notice: null }),
+    ask: assign({
+      prompt: (_, params: Prompt) => params,
+      promptSeq: ({ context }) => context.promptSeq + 1,
+      lastPrompt: null,
+    }),
     clearPrompt: assign({ prompt: null, lastPrompt: ({ context }) => context.prompt ?? context.lastPrompt }),
     noteAttempt: assign({
       attempt: ({ context, event }, params: { action: string; node: string | null }) => {
@@ -406,8 +410,14 @@ export const recoveryMachine = setup({
     }),
     clearAttempt: assign({ attempt: null }),
     retryFailedPreps: enqueueActions(({ context, enqueue }) => {
-      for (const p of context.plan)
-        if (context.rows[p.node]?.prep.status === 'failed') enqueue.sendTo(`prep:${p.node}`, { type: 'retry' });
+      const rows = { ...context.rows };
+      for (const p of context.plan) {
+        const row = rows[p.node];
+        if (row?.prep.status !== 'failed') continue;
+        rows[p.node] = { ...row, prep: { ...row.prep, status: 'retrying', detail: 'trying again' } };
+        enqueue.sendTo(`prep:${p.node}`, { type: 'retry' });
+      }
+      enqueue.assign({ rows });
     }),
     stopPrepChildren: enqueueActions(({ context, enqueue }) => {
       for (const p of context.plan) enqueue(stopChild(`prep:${p.node}`));
@@ -448,6 +458,7 @@ export const recoveryMachine = setup({
       bootstrapAnswered: false,
     },
     prompt: null,
+    promptSeq: 0,
     lastPrompt: null,
     attempt: null,
     transfer: null,
@@ -1846,7 +1857,8 @@ export const recoveryMachine = setup({
                 ],
               },
             },
-            bootstrapRetry: { after: { backoff: 'reading' } },
+            // the user's confirmation stands: a refusal before BootstrapEtcd ran is simply tried again
+            bootstrapRetry: { after: { backoff: 'bootstrapping' } },
             failed: {
               entry: {
                 type: 'ask',

@@ -152,7 +152,7 @@ export function driveAutopilot(session: Session, journal: Journal, opts: Autopil
     printSteps(snap.context);
     const prompt = snap.context.prompt;
     if (!prompt || finished(snap)) return;
-    const key = `${prompt.id}|${JSON.stringify(snap.value)}`;
+    const key = `${snap.context.promptSeq}`;
     if (key === lastPrompt && pending) return;
     lastPrompt = key;
     if (pending) clearTimeout(pending);
