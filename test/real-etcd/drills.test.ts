@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findPackageRoot } from '../../src/paths.js';
+import { startDrillSim } from '../../src/commands/drill-runtime.js';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readKeyBucket } from '../../src/etcd/keys.js';
 import { realEtcdMissing } from '../../src/sim/real-etcd-tools.js';
@@ -115,6 +116,11 @@ describe.skipIf(missing !== null)('autopilot drills on real etcd members', () =>
     await expectRealClusterHolds(r, 25);
     expect(r.lines.at(-2)).toContain('data lost 25 revisions');
     await expectStopsEveryProcess(r);
+    // the members ended with the drill: resuming it is refused in one sentence, and starts nothing
+    await expect(
+      startDrillSim(r.dir, 'single-node', { addressBase: nextAddressBase(), speed: 50, restore: true }),
+    ).rejects.toThrow(/ran on real etcd processes, which ended with it, so it cannot be resumed/);
+    expect(await processesMentioning(r.dir)).toEqual([]);
   }, 240_000);
 
   it('hardware-failure: the blank machines get their configs back and join the restored member for real', async () => {
