@@ -75,7 +75,8 @@ interface SavedState {
   lastWriteRevision: number;
   restored: { node: string; revision: number; snapshotKeys: [string, string][] } | null;
   faultsRemaining: number[];
-  nodes: { state: NodeState; etcd: SavedEtcd; calls: SimNode['calls'] }[];
+  /** upload: an uploaded snapshot waiting on the node (/var/lib/etcd.snapshot), base64, so a resumed drill keeps it. */
+  nodes: { state: NodeState; etcd: SavedEtcd; calls: SimNode['calls']; upload?: string }[];
 }
 
 type SavedHistory = (
@@ -467,7 +468,17 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
       lastWriteRevision: this.lastWriteRevision,
       restored: this.restored,
       faultsRemaining: this.faultInjector.remaining,
-      nodes: this.nodesList.map((n) => ({ state: n.state, etcd: n.etcd.save(), calls: { ...n.calls } })),
+      nodes: await Promise.all(
+        this.nodesList.map(async (n) => {
+          const upload = await readFile(n.uploadPath).catch(() => null);
+          return {
+            state: n.state,
+            etcd: n.etcd.save(),
+            calls: { ...n.calls },
+            ...(upload ? { upload: upload.toString('base64') } : {}),
+          };
+        }),
+      ),
     };
     await writeFileAtomic(path, `${JSON.stringify(state)}\n`, { mode: 0o600 });
   }
@@ -794,6 +805,10 @@ async function buildRestored(saved: SavedState, dir: string, speed: number | und
     await etcd.load(entry.etcd);
     const node = new SimNode(i, entry.state, etcd, root, sim);
     Object.assign(node.calls, entry.calls);
+    if (entry.upload) {
+      await mkdir(dirname(node.uploadPath), { recursive: true });
+      await writeFile(node.uploadPath, Buffer.from(entry.upload, 'base64'), { mode: 0o600 });
+    }
     nodes.push(node);
   }
   sim.attach(nodes, new FaultInjector(saved.scenario.faults, sim.clock, saved.faultsRemaining));

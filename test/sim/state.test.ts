@@ -111,6 +111,47 @@ describe('sim-state.json', () => {
     }
   });
 
+  it('keeps an uploaded snapshot across a save and restore, so the bootstrap can follow', async () => {
+    const bench = await startBench('lost-quorum');
+    const [cp1, cp2] = bench.sim.nodes as [string, string];
+    const snapshot = concatBytes(await collect(bench.machine(cp1), 'EtcdSnapshot', {}));
+    await unary(bench.machine(cp2), 'Reset', {
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    await eventually(
+      () =>
+        upload(bench.machine(cp2), snapshot).then(
+          () => 'ok',
+          () => 'retry',
+        ),
+      (r) => r === 'ok',
+    );
+    const statePath = join(work, 'uploaded-state.json');
+    await bench.sim.saveState(statePath);
+    await bench.close();
+
+    const sim = await startSimulator({
+      scenario: 'ignored',
+      dir: join(work, 'uploaded'),
+      port: 0,
+      speed: 1000,
+      restoreFrom: statePath,
+    });
+    const client = clientFor(sim, cp2);
+    try {
+      await unary(client, 'Bootstrap', { recoverEtcd: true });
+      await eventually(
+        () => etcdStateOf(client),
+        (s) => s === 'Running',
+      );
+      expect(sim.dataReport()).toMatchObject({ keysMatchSnapshot: true, lostRevisions: 0 });
+    } finally {
+      client.close();
+      await sim.stop();
+    }
+  });
+
   it('refuses a damaged state file with one sentence', async () => {
     const path = join(work, 'broken.json');
     (await import('node:fs')).writeFileSync(path, '{"format": "nope"');
