@@ -3,7 +3,7 @@
 // runs can be interleaved; medians; ratio of each to the 1-node time. A size the simulator refuses is reported as
 // skipped with its reason.
 //
-// Env: BENCH_FANOUT_NODES (default "1,5,50,200"), BENCH_RUNS (default 7).
+// Env: BENCH_FANOUT_NODES (default "1,5,50,64,200"; 64 is the simulator's MAX_NODES), BENCH_RUNS (default 7).
 // PRODUCT.md §5 target: 50 nodes within 3× of 1 node.
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { alternate, cli, fmt, median, report, requireBuilt, startBackground, timed } from './lib.mjs';
 
 requireBuilt();
-const sizes = (process.env.BENCH_FANOUT_NODES ?? '1,5,50,200')
+const sizes = (process.env.BENCH_FANOUT_NODES ?? '1,5,50,64,200')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);

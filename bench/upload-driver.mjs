@@ -1,7 +1,9 @@
 // Bench driver for bench/transfer.mjs: uploads FILE with the project's client (dist/src/talos/client.js, etcdRecover)
-// as the wizard's recovery step does (src/commands/recovery-actors.ts) — createReadStream(file), chunks of --chunk bytes (default: the client's own).
+// as the wizard's recovery step does (src/commands/recovery-actors.ts) — the file read 1 MiB at a time (its
+// UPLOAD_READ_BYTES), cut by the client into --chunk bytes (default: the client's own).
 // The upload is otherwise only reachable inside the wizard. Usage:
-//   node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] FILE
+//   node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] [--read-bytes N] FILE
+// (--read-bytes: another read size; the wizard read 64 KiB, Node's default, until the upload bench showed its cost)
 // Prints one JSON line {bytes, seconds, chunkSize}; exits 1 when the node refuses the upload.
 import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +12,12 @@ import { parseArgs } from 'node:util';
 import { root } from './lib.mjs';
 
 const { values, positionals } = parseArgs({
-  options: { talosconfig: { type: 'string' }, node: { type: 'string', short: 'n' }, chunk: { type: 'string' } },
+  options: {
+    talosconfig: { type: 'string' },
+    node: { type: 'string', short: 'n' },
+    chunk: { type: 'string' },
+    'read-bytes': { type: 'string' },
+  },
   allowPositionals: true,
 });
 const [file] = positionals;
@@ -26,10 +33,14 @@ const { client: talos } = client.loadClientFromFlags(
 const chunkSize = values.chunk ? Number(values.chunk) : client.DEFAULT_UPLOAD_CHUNK_BYTES;
 const t0 = process.hrtime.bigint();
 try {
-  const result = await talos.etcdRecover(values.node, createReadStream(file), {
-    chunkSize,
-    totalBytes: statSync(file).size,
-  });
+  const result = await talos.etcdRecover(
+    values.node,
+    createReadStream(file, { highWaterMark: Number(values['read-bytes'] ?? 1024 * 1024) }),
+    {
+      chunkSize,
+      totalBytes: statSync(file).size,
+    },
+  );
   if (!result.ok) {
     console.error(`upload failed: ${result.error?.message ?? JSON.stringify(result.error)}`);
     process.exitCode = 1;
