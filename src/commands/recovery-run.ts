@@ -13,6 +13,7 @@ import { writeReport } from '../journal/report.js';
 import { driveAutopilot, exitCodeForOutcome, startSession } from './recovery-session.js';
 import type { SimCluster } from '../sim/types.js';
 import { drillScore, scoreLine } from './drill-runtime.js';
+import { observeNodes, type EffectDeps } from './recovery-actors.js';
 import { UsageError } from '../errors.js';
 
 /** An interactive command needs a terminal on both ends and no CI (Ink renders nothing useful there). */
@@ -61,17 +62,18 @@ export interface RunOptions {
 
 export async function runRecovery(opts: RunOptions): Promise<number> {
   const { ctx, drill } = opts;
+  const deps: EffectDeps = {
+    client: opts.client,
+    connectMaintenance: opts.connectMaintenance,
+    incident: opts.incident,
+    journal: opts.journal,
+    operator: opts.operator,
+    statusTimeoutMs: Math.max(1000, Math.min(4000, opts.timing.pollMs * 10)),
+    ...(drill ? { afterDestructive: drill.save } : {}),
+    signal: ctx.signal,
+  };
   const session = startSession({
-    deps: {
-      client: opts.client,
-      connectMaintenance: opts.connectMaintenance,
-      incident: opts.incident,
-      journal: opts.journal,
-      operator: opts.operator,
-      statusTimeoutMs: Math.max(1000, Math.min(4000, opts.timing.pollMs * 10)),
-      ...(drill ? { afterDestructive: drill.save } : {}),
-      signal: ctx.signal,
-    },
+    deps,
     input: {
       nodes: opts.nodes,
       operator: opts.operator,
@@ -93,6 +95,8 @@ export async function runRecovery(opts: RunOptions): Promise<number> {
       incidentDir: opts.incident.dir,
       context: opts.contextName,
       endpoint: () => opts.client.endpointInUse,
+      // The live node table's own fan-out refresh, so it stays current during long steps (wipes, waits).
+      refreshNodes: (nodes: string[]) => observeNodes(deps, nodes),
       ...(drill
         ? {
             drill: {
