@@ -60,6 +60,15 @@ function sentenceFor(error: unknown): { text: string; code: number } {
 process.removeAllListeners('warning');
 process.on('warning', () => {});
 
+// A reader that goes away (`talos-dr snapshot ... | head -1`) is not a failure of ours: stop quietly instead of
+// letting Node print an unhandled EPIPE stack trace. Files are already complete or cleaned up by then.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

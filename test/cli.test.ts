@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { findPackageRoot } from '../src/paths.js';
 
@@ -31,5 +31,18 @@ describe('talos-dr --help', () => {
     const r = spawnSync(process.execPath, [cli, 'status', '--context'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('The flag --context needs a value');
+  });
+});
+
+describe('a closed pipe', () => {
+  it('ends quietly, without a stack trace, when the reader goes away', async () => {
+    // The reader closes its end before we write (as `| head -1` does after its line): the write meets EPIPE.
+    const child = spawn(process.execPath, [cli, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
