@@ -412,7 +412,7 @@ export async function uploadData(
     ...req.metadata,
   });
   const response = collectResponse(stream);
-  const onAbort = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+  const onAbort = () => abortUpload(stream);
   req.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await writeMessages(stream, req, source, response.settled);
@@ -420,8 +420,17 @@ export async function uploadData(
     return await response.answer;
   } finally {
     req.signal?.removeEventListener('abort', onAbort);
-    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (!stream.closed) abortUpload(stream);
   }
+}
+
+/**
+ * Ends an unfinished upload with RST_STREAM and nothing else. `stream.close(code)` would first end() the writable
+ * side, and the buffered DATA plus END_STREAM could then reach the node before the reset: the node would take a
+ * truncated upload for a complete one. Destroying drops what is buffered and never sends END_STREAM.
+ */
+function abortUpload(stream: http2.ClientHttp2Stream): void {
+  if (!stream.destroyed) stream.destroy(new Error('upload cancelled by the client'));
 }
 
 async function writeMessages(
@@ -461,7 +470,7 @@ async function writeMessages(
     try {
       next = await iterator.next();
     } catch (error) {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
+      abortUpload(stream);
       throw new SourceError((error as Error).message);
     }
     if (next.done) break;
