@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { CODE_NAMES, codeName } from '../talos/errors.js';
 
 /** A gRPC failure a simulated node returns: the status code and the bare message, exactly as Talos words it. */
 export class RpcError extends Error {
@@ -15,31 +16,12 @@ export class RpcError extends Error {
   }
 }
 
-const CODE_NAMES: Record<number, string> = {
-  [status.OK]: 'OK',
-  [status.CANCELLED]: 'Canceled',
-  [status.UNKNOWN]: 'Unknown',
-  [status.INVALID_ARGUMENT]: 'InvalidArgument',
-  [status.DEADLINE_EXCEEDED]: 'DeadlineExceeded',
-  [status.NOT_FOUND]: 'NotFound',
-  [status.ALREADY_EXISTS]: 'AlreadyExists',
-  [status.PERMISSION_DENIED]: 'PermissionDenied',
-  [status.RESOURCE_EXHAUSTED]: 'ResourceExhausted',
-  [status.FAILED_PRECONDITION]: 'FailedPrecondition',
-  [status.ABORTED]: 'Aborted',
-  [status.OUT_OF_RANGE]: 'OutOfRange',
-  [status.UNIMPLEMENTED]: 'Unimplemented',
-  [status.INTERNAL]: 'Internal',
-  [status.UNAVAILABLE]: 'Unavailable',
-  [status.DATA_LOSS]: 'DataLoss',
-  [status.UNAUTHENTICATED]: 'Unauthenticated',
-};
-
-export const codeName = (code: number): string => CODE_NAMES[code] ?? `Code(${code})`;
+// One table of gRPC status names for the client and the simulator: Go's `codes.Code.String()` spelling.
+export { codeName };
 
 export function codeFromName(name: string): status {
-  const entry = Object.entries(CODE_NAMES).find(([, n]) => n === name);
-  return entry ? (Number(entry[0]) as status) : status.UNKNOWN;
+  const index = CODE_NAMES.indexOf(name as (typeof CODE_NAMES)[number]);
+  return index >= 0 ? (index as status) : status.UNKNOWN;
 }
 
 export const unknown = (message: string): RpcError => new RpcError(status.UNKNOWN, message);

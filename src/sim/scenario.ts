@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { scenariosDir } from '../paths.js';
+import { CODE_NAMES } from '../talos/errors.js';
 import type { ExpectedOutcome, GivenFile, ScenarioInfo } from './types.js';
 
 export type NodeRunState = 'running' | 'maintenance' | 'down';
@@ -77,22 +78,7 @@ const NODE_TYPES = ['init', 'controlplane', 'worker'] as const;
 const RUN_STATES: NodeRunState[] = ['running', 'maintenance', 'down'];
 const ETCD_CONDITIONS: EtcdCondition[] = ['healthy', 'no-quorum', 'not-serving', 'crashloop', 'stopped', 'wiped'];
 const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during'];
-const GRPC_CODES = [
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-];
+const GRPC_CODES = CODE_NAMES.filter((name) => name !== 'OK');
 export const MAX_NODES = 64;
 
 type Obj = Record<string, unknown>;
