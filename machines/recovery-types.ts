@@ -39,6 +39,12 @@ export interface StepRow {
 export type NodeView = NodeObservation & {
   /** newest etcd service events, oldest first (message only), for wait causes and interrupted-bootstrap checks */
   etcdEvents?: string[];
+  /**
+   * When the etcd service's event history begins (ms, its oldest event), or null when the history may have been
+   * trimmed (Talos keeps 64 events). Services start a new history at every boot, so a start after a moment means the
+   * node rebooted since.
+   */
+  etcdHistoryStart?: number | null;
   talosVersion?: string | null;
 };
 

@@ -78,6 +78,14 @@ function etcdWitness(v: NodeView | null): Record<string, unknown> {
   return { reachable: v?.reachable ?? false, etcdService: v?.etcdService ?? null, lastEvent: v?.etcdLastEvent ?? null };
 }
 
+/** Talos keeps this many events per service; a full list may have lost its oldest (boot-time) entries. */
+const SERVICE_EVENTS_KEPT = 64;
+
+/** The node rebooted after `sentAt`: its etcd service history (which restarts at every boot) begins later. */
+function rebootedSince(v: NodeView | null, sentAt: unknown): boolean {
+  return typeof sentAt === 'number' && v?.etcdHistoryStart != null && v.etcdHistoryStart > sentAt;
+}
+
 /** Lets the machine's transition finish (and state.json be written) before the action leaves the process. */
 const persisted = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -157,6 +165,7 @@ export async function observeNodes(deps: EffectDeps, nodes: string[]): Promise<N
         etcdHealthy: etcd ? (etcd.health.unknown ? null : etcd.health.healthy) : null,
         etcdLastEvent: events.at(-1) ?? null,
         etcdEvents: events.slice(-8),
+        etcdHistoryStart: etcd && etcd.events.length < SERVICE_EVENTS_KEPT ? (etcd.events[0]?.ts ?? null) : null,
         members: m?.ok ? m.value : null,
         membersError: m && !m.ok ? m.error.message : null,
         status: s?.ok
@@ -230,6 +239,8 @@ async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promise<T> {
     });
     if (found !== null) return found;
   }
+  // What the node looks like just before sending: a resume after a crash compares the node with it.
+  const witness = spec.witness ? await spec.witness().catch(() => null) : null;
   deps.journal.append({
     kind: 'action',
     phase: 'before',
@@ -237,6 +248,7 @@ async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promise<T> {
     node: spec.node,
     what: spec.action,
     by: deps.operator,
+    ...(witness ? { data: witness } : {}),
   });
   try {
     const value = await spec.send();
@@ -544,16 +556,19 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
             'reset',
           );
         },
-        witness: async () => etcdWitness(await one(node)),
-        // Sent before the crash? A node that went away, came back Preparing (waiting for bootstrap), or whose etcd
-        // service shows another history than just before sending got it. Unchanged: it never arrived.
+        witness: async () => ({ ...etcdWitness(await one(node)), sentAt: Date.now() }),
+        // Sent before the crash? A node that went away, rebooted since (its service history starts after the send:
+        // a reset that finished quickly can look just like before otherwise), came back Preparing (waiting for
+        // bootstrap), or whose etcd service shows another state than just before sending got it. Unchanged: it never
+        // arrived.
         reconcile: async (before) => {
+          const { sentAt, ...witnessed } = before ?? {};
           const seen = await pollUntil(
             deps,
             async () => {
               const v = await one(node);
-              if (!v || !v.reachable || v.etcdService === 'Preparing') return true;
-              if (before && JSON.stringify(etcdWitness(v)) !== JSON.stringify(before)) return true;
+              if (!v || !v.reachable || v.etcdService === 'Preparing' || rebootedSince(v, sentAt)) return true;
+              if (before && JSON.stringify(etcdWitness(v)) !== JSON.stringify(witnessed)) return true;
               return null;
             },
             timing.pollMs * 3,
