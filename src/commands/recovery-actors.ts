@@ -72,12 +72,6 @@ export interface EffectDeps {
   signal?: AbortSignal;
 }
 
-/** What a node's etcd service looked like: compared after a crash to tell whether a reset reached it. */
-function etcdWitness(v: NodeView | null): Record<string, unknown> {
-  // the state and the newest event message only: a crash-looping etcd adds the same message again and again
-  return { reachable: v?.reachable ?? false, etcdService: v?.etcdService ?? null, lastEvent: v?.etcdLastEvent ?? null };
-}
-
 /** Talos keeps this many events per service; a full list may have lost its oldest (boot-time) entries. */
 const SERVICE_EVENTS_KEPT = 64;
 
@@ -208,7 +202,7 @@ interface ActionSpec<T> {
   /** the call itself */
   send: () => Promise<T>;
   /** what the node looked like just before sending, journalled with the "before" line (no secrets) */
-  witness?: () => Promise<Record<string, unknown>>;
+  witness?: () => Record<string, unknown>;
   /**
    * For an interrupted operation: what the node shows now, compared with the witness journalled before it was sent.
    * Return a value when it happened, null to send again.
@@ -239,8 +233,8 @@ async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promise<T> {
     });
     if (found !== null) return found;
   }
-  // What the node looks like just before sending: a resume after a crash compares the node with it.
-  const witness = spec.witness ? await spec.witness().catch(() => null) : null;
+  // Recorded just before sending: a resume after a crash compares the node with it.
+  const witness = spec.witness ? spec.witness() : null;
   deps.journal.append({
     kind: 'action',
     phase: 'before',
@@ -556,19 +550,18 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
             'reset',
           );
         },
-        witness: async () => ({ ...etcdWitness(await one(node)), sentAt: Date.now() }),
-        // Sent before the crash? A node that went away, rebooted since (its service history starts after the send:
-        // a reset that finished quickly can look just like before otherwise), came back Preparing (waiting for
-        // bootstrap), or whose etcd service shows another state than just before sending got it. Unchanged: it never
-        // arrived.
+        // The send time only, taken without a call to the node: a round trip here would delay this node's reset
+        // behind the snapshot source's, which goes last (SAFETY rule 3).
+        witness: () => ({ sentAt: Date.now() }),
+        // Sent before the crash? A node that went away, rebooted since (its service history restarts at boot: a reset
+        // that finished quickly looks just like before otherwise) or came back Preparing (waiting for bootstrap) got
+        // it. Unchanged: it never arrived.
         reconcile: async (before) => {
-          const { sentAt, ...witnessed } = before ?? {};
           const seen = await pollUntil(
             deps,
             async () => {
               const v = await one(node);
-              if (!v || !v.reachable || v.etcdService === 'Preparing' || rebootedSince(v, sentAt)) return true;
-              if (before && JSON.stringify(etcdWitness(v)) !== JSON.stringify(witnessed)) return true;
+              if (!v || !v.reachable || v.etcdService === 'Preparing' || rebootedSince(v, before?.sentAt)) return true;
               return null;
             },
             timing.pollMs * 3,
