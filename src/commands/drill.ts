@@ -57,12 +57,25 @@ export interface DrillRunArgs {
   restore?: Snapshot<unknown>;
   /** overrides the scenario's time limit (tests) */
   timeLimitMs?: number;
+  /** real etcd members behind the nodes: they do not run on the simulator's compressed clock */
+  realEtcd?: boolean;
 }
+
+/**
+ * Real etcd members join, catch up and pass their health check in real seconds whatever the simulator's speed, so
+ * the waits for them (and the drill's limit) keep a real-time floor; the built-in model follows the compressed clock.
+ */
+const REAL_ETCD_VERIFY_FLOOR_MS = 90_000;
+const REAL_ETCD_TIME_LIMIT_FLOOR_MS = 240_000;
 
 /** Runs (or continues) a drill on a started simulator; shared with `resume`. */
 export async function runDrill(a: DrillRunArgs): Promise<number> {
   const config = loadTalosconfig({ talosconfig: a.sim.talosconfigPath }, {});
-  const timing = timingFor(a.speed);
+  const compressed = timingFor(a.speed);
+  const timing = a.realEtcd
+    ? { ...compressed, verifyTimeoutMs: Math.max(compressed.verifyTimeoutMs, REAL_ETCD_VERIFY_FLOOR_MS) }
+    : compressed;
+  const limitFloorMs = a.realEtcd ? REAL_ETCD_TIME_LIMIT_FLOOR_MS : 60_000;
   const client = createTalosClient(config, {
     defaultTimeoutMs: Math.max(2000, timing.pollMs * 20),
     connectTimeoutMs: 2000,
@@ -96,7 +109,8 @@ export async function runDrill(a: DrillRunArgs): Promise<number> {
         save: a.save,
         scenario: a.scenario,
         // compressed with the simulator, but never below 60 s: the tool's own polling does not get faster
-        timeLimitMs: a.timeLimitMs ?? Math.max(60_000, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
+        timeLimitMs:
+          a.timeLimitMs ?? Math.max(limitFloorMs, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
       },
       autopilot: a.autopilot,
       headlessAlternative: 'talos-dr drill --autopilot',
@@ -137,7 +151,18 @@ const run: CommandRun = async (ctx) => {
       data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
     });
     await save();
-    return await runDrill({ ctx, sim, save, incident, journal, scenario, autopilot, speed, addressBase });
+    return await runDrill({
+      ctx,
+      sim,
+      save,
+      incident,
+      journal,
+      scenario,
+      autopilot,
+      speed,
+      addressBase,
+      realEtcd: etcd === 'real',
+    });
   } finally {
     await save();
     await sim.stop();

@@ -70,6 +70,7 @@ export async function drillOnRealEtcd(
       autopilot: true,
       speed,
       addressBase,
+      realEtcd: true,
     });
     const state = readState(dir);
     if (!state.ok) throw new Error(state.reason);
