@@ -27,6 +27,24 @@ describe('talos-dr --help', () => {
     expect(r.stdout).toContain('talos-dr drill [--scenario NAME]');
   });
 
+  it('names TALOS_DR_SERVER_NAME (the tunnel override) in the help of every command that connects to a cluster', () => {
+    const help = execFileSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+    expect(help).toContain('TALOS_DR_SERVER_NAME');
+    expect(help).toMatch(
+      /Environment \(read by the commands that connect to a cluster: recover, resume, status, snapshot\)/,
+    );
+    for (const name of ['recover', 'resume', 'status', 'snapshot']) {
+      const out = execFileSync(process.execPath, [cli, name, '--help'], { encoding: 'utf8' });
+      expect(out, name).toContain('TALOS_DR_SERVER_NAME');
+      expect(out, name).toContain('SSH tunnel or port-forward');
+    }
+    // offline and simulated commands do not read it
+    for (const name of ['inspect', 'report', 'drill', 'sim'])
+      expect(execFileSync(process.execPath, [cli, name, '--help'], { encoding: 'utf8' }), name).not.toContain(
+        'TALOS_DR_SERVER_NAME',
+      );
+  });
+
   it('says which flag is missing its value', () => {
     const r = spawnSync(process.execPath, [cli, 'status', '--context'], { encoding: 'utf8' });
     expect(r.status).toBe(2);

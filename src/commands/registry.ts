@@ -7,6 +7,8 @@ import { UsageError } from '../errors.js';
 interface CommandEntry {
   summary: string;
   usage: string;
+  /** true for the commands that connect to a cluster through a talosconfig: their help names its environment */
+  connects?: boolean;
   load: () => Promise<CommandRun>;
 }
 
@@ -19,11 +21,13 @@ export const COMMANDS = {
   recover: {
     summary: 'interactive recovery wizard against the configured cluster (the default)',
     usage: 'talos-dr recover [--dir DIR]',
+    connects: true,
     load: lazy('./recover.js'),
   },
   resume: {
     summary: 'continue an interrupted recovery or drill from its incident folder',
     usage: 'talos-dr resume [DIR]',
+    connects: true,
     load: lazy('./resume.js'),
   },
   drill: {
@@ -39,11 +43,13 @@ export const COMMANDS = {
   status: {
     summary: 'etcd view of the control-plane nodes with the quorum verdict',
     usage: 'talos-dr status [--json] [--watch]',
+    connects: true,
     load: lazy('./status.js'),
   },
   snapshot: {
     summary: 'take a snapshot (or raw db copy) from one node, verify it, write it atomically',
     usage: 'talos-dr snapshot -n NODE [-o FILE] [--raw] [--json]',
+    connects: true,
     load: lazy('./snapshot.js'),
   },
   inspect: {
@@ -60,13 +66,25 @@ export const COMMANDS = {
 
 export type CommandName = keyof typeof COMMANDS;
 
+/** The commands whose help names the environment of a connection. */
+const CONNECTING = Object.entries(COMMANDS as Record<string, CommandEntry>)
+  .filter(([, c]) => c.connects)
+  .map(([name]) => name);
+
+/** Environment variables read when connecting to a cluster (src/talos/talosconfig.ts), as the help names them. */
+const ENVIRONMENT = `  TALOSCONFIG            the talosconfig when --talosconfig is not given (then ~/.talos/config)
+  TALOS_DR_SERVER_NAME   through an SSH tunnel or port-forward (an endpoint such as
+                         127.0.0.1:50000 that the node certificate does not name): a real node
+                         IP or name, which the certificate is then checked against
+`;
+
 export const HELP_TEXT = `talos-dr — guided Talos Linux etcd disaster recovery
 
 Usage: talos-dr [global flags] <command> [flags]
 
 Commands:
-${Object.entries(COMMANDS)
-  .map(([, c]) => `  ${c.usage.padEnd(72)}\n      ${c.summary}`)
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage}\n      ${c.summary}`)
   .join('\n')}
 
 Global flags (before or after the command, as in talosctl):
@@ -76,6 +94,8 @@ Global flags (before or after the command, as in talosctl):
   -n, --nodes LIST       control-plane nodes to act on (comma-separated or repeated)
   -h, --help             this help;  --version  the version
 
+Environment (read by the commands that connect to a cluster: ${CONNECTING.join(', ')}):
+${ENVIRONMENT}
 Exit codes: 0 success, 1 failure, 2 usage error or refusal, 3 stopped by the user (resumable).
 Start here without a cluster: talos-dr drill
 `;
@@ -156,5 +176,6 @@ export function splitGlobalFlags(argv: readonly string[]): SplitArgs {
 
 export function commandUsage(name: string): string {
   const entry = (COMMANDS as Record<string, CommandEntry>)[name];
-  return entry ? `Usage: ${entry.usage}\n  ${entry.summary}\n` : HELP_TEXT;
+  if (!entry) return HELP_TEXT;
+  return `Usage: ${entry.usage}\n  ${entry.summary}\n${entry.connects ? `\nEnvironment:\n${ENVIRONMENT}` : ''}`;
 }
