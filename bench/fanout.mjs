@@ -1,17 +1,18 @@
 // bench/fanout: `talos-dr status --json` against simulated clusters of 1, 5, 50 and 200 healthy control-plane nodes,
 // each simulator in its own process (`talos-dr sim` with a generated scenario), all started up front so the status
 // runs can be interleaved; medians; ratio of each to the 1-node time. A size the simulator refuses is reported as
-// skipped with its reason.
+// skipped with its reason. Also reported per size: the simulator's start-up (spawn to its ready line) and its peak
+// RSS (VmHWM at the end, after all the status runs).
 //
-// Env: BENCH_FANOUT_NODES (default "1,5,50,64,200"; 64 is the simulator's MAX_NODES), BENCH_RUNS (default 7).
+// Env: BENCH_FANOUT_NODES (default "1,5,50,200"; the simulator takes up to 256 nodes), BENCH_RUNS (default 7).
 // PRODUCT.md §5 target: 50 nodes within 3× of 1 node.
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alternate, cli, fmt, median, report, requireBuilt, startBackground, timed } from './lib.mjs';
 
 requireBuilt();
-const sizes = (process.env.BENCH_FANOUT_NODES ?? '1,5,50,64,200')
+const sizes = (process.env.BENCH_FANOUT_NODES ?? '1,5,50,200')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
@@ -35,14 +36,25 @@ function scenarioFile(n) {
   return file;
 }
 
+/** A running process's peak resident set (VmHWM), in MB; null where /proc cannot say. */
+function peakRssMb(pid) {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? fmt(Number(kb) / 1024, 1) : null;
+  } catch {
+    return null;
+  }
+}
+
 const sims = new Map();
 const skipped = {};
 try {
-  // Each cluster on its own /24 of loopback: 127.0.<k>.1 upwards (a /24 holds the 200 nodes).
+  // Each cluster on its own /16 of loopback: 127.<k>.0.2 upwards (node addresses run on past .255).
   let k = 40;
   for (const n of sizes) {
     const simDir = join(dir, `sim-${n}`);
     mkdirSync(simDir);
+    const started = process.hrtime.bigint();
     const sim = await startBackground([
       'node',
       cli,
@@ -52,11 +64,14 @@ try {
       '--dir',
       simDir,
       '--address-base',
-      `127.0.${k++}.1`,
+      `127.${k++}.0.2`,
+      '--port',
+      '0',
     ]);
     try {
       const m = await sim.waitFor(/^ready endpoints=(\S+) nodes=(\S+) talosconfig=(\S+)/m, 300000);
-      sims.set(n, { sim, talosconfig: m[3], nodes: m[2].split(',') });
+      const startupSec = fmt(Number(process.hrtime.bigint() - started) / 1e9);
+      sims.set(n, { sim, talosconfig: m[3], nodes: m[2].split(','), startupSec });
     } catch (error) {
       await sim.stop();
       skipped[n] = error.message.split('\n')[0].slice(0, 300);
@@ -107,6 +122,8 @@ try {
   );
   const ratios = Object.fromEntries(Object.entries(med).map(([n, s]) => [n, fmt(s / med[1])]));
   const ratio50 = ratios[50] ?? null;
+  const simStartupSecByNodes = Object.fromEntries([...sims].map(([n, s]) => [n, s.startupSec]));
+  const simPeakRssMbByNodes = Object.fromEntries([...sims].map(([n, s]) => [n, peakRssMb(s.sim.proc.pid)]));
   report({
     bench: 'fanout',
     ratio: ratio50,
@@ -117,6 +134,8 @@ try {
     medianSecByNodes: med,
     ratioByNodes: ratios,
     peakRssMbByNodes: rss,
+    simStartupSecByNodes,
+    simPeakRssMbByNodes,
     skipped,
     unhealthy,
   });

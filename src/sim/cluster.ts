@@ -35,7 +35,7 @@ import { freePortOn, RealEtcd, RealEtcdFleet, seedRealCluster, type RealFate } f
 import { realEtcdMissing } from './real-etcd-tools.js';
 import { generateClusterSecrets, machineConfigYaml } from './machine-config.js';
 import { SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
-import { loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
+import { ipv4ToNumber, loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
 import { SimWire } from './server.js';
 import { readEtcdContent } from './snapshot-read.js';
 import {
@@ -127,18 +127,20 @@ function generateHistory(keys: number, valueBytes: number): HistoryEvent[] {
 
 const lastRevision = (h: readonly HistoryEvent[]): number => h[h.length - 1]?.revision ?? 0;
 
+/** The highest address a node may have: 127.255.255.255 is the loopback network's broadcast address. */
+const LAST_LOOPBACK = ipv4ToNumber('127.255.255.254') as number;
+
 function validateAddressBase(base: string, count: number): void {
-  const match = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(base);
-  const parts = match ? match.slice(1).map(Number) : [];
-  if (!match || parts.some((p) => p > 255) || (parts[2] ?? 0) < 1) {
+  const start = ipv4ToNumber(base);
+  if (start === null || Math.floor(start / 2 ** 24) !== 127 || start % 256 === 0) {
     throw new SimStartError(
       `--address-base ${base} is not a loopback address like 127.0.0.2; the simulator only listens on 127.0.0.0/8.`,
       'usage',
     );
   }
-  if ((parts[2] ?? 0) + count - 1 > 254) {
+  if (start + count - 1 > LAST_LOOPBACK) {
     throw new SimStartError(
-      `--address-base ${base} leaves no room for ${count} nodes; pick a lower last number, e.g. 127.0.0.2.`,
+      `--address-base ${base} leaves no room for ${count} nodes; pick a lower address, e.g. 127.0.0.2.`,
       'usage',
     );
   }
@@ -239,15 +241,31 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   // ---- quorum and membership ----
 
+  /**
+   * The membership as the member with the highest raft index sees it (the first such in node order). One pass with
+   * one status() per node: this runs several times per RPC and per node in kick(), and a sort with status() in its
+   * comparator was a large part of a 200-node simulator's time (bench/fanout.mjs).
+   */
   private clusterMembers(clusterId: string): EtcdMemberInfo[] {
-    const holders = this.nodesList.filter((n) => n.etcd.clusterId() === clusterId);
-    const best = holders.sort((a, b) => b.etcd.status().raftIndex - a.etcd.status().raftIndex)[0];
+    let best: SimNode | null = null;
+    let bestIndex = -Infinity;
+    for (const node of this.nodesList) {
+      if (node.etcd.clusterId() !== clusterId) continue;
+      const index = node.etcd.status().raftIndex;
+      if (index > bestIndex) {
+        best = node;
+        bestIndex = index;
+      }
+    }
     return best ? best.etcd.members() : [];
   }
 
-  private voters(clusterId: string): SimNode[] {
-    const ids = new Set(this.clusterMembers(clusterId).map((m) => m.id));
-    return this.nodesList.filter(
+  /** The running, reachable members of a cluster (its voters) and, when more than half of its members, quorum. */
+  private quorumState(clusterId: string | null): { voters: SimNode[]; quorum: boolean } {
+    if (!clusterId) return { voters: [], quorum: false };
+    const members = this.clusterMembers(clusterId);
+    const ids = new Set(members.map((m) => m.id));
+    const voters = this.nodesList.filter(
       (n) =>
         n.etcd.clusterId() === clusterId &&
         n.state.mode === 'running' &&
@@ -255,12 +273,11 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
         n.reachable &&
         ids.has(n.etcd.memberId() ?? ''),
     );
+    return { voters, quorum: members.length > 0 && voters.length > members.length / 2 };
   }
 
   private clusterHasQuorum(clusterId: string | null): boolean {
-    if (!clusterId) return false;
-    const members = this.clusterMembers(clusterId).length;
-    return members > 0 && this.voters(clusterId).length > members / 2;
+    return this.quorumState(clusterId).quorum;
   }
 
   hasQuorum(node: SimNode): boolean {
@@ -268,9 +285,8 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   }
 
   leaderId(node: SimNode): string | null {
-    const id = node.etcd.clusterId();
-    if (!id || !this.clusterHasQuorum(id)) return null;
-    return this.voters(id)[0]?.etcd.memberId() ?? null;
+    const { voters, quorum } = this.quorumState(node.etcd.clusterId());
+    return quorum ? (voters[0]?.etcd.memberId() ?? null) : null;
   }
 
   quorumMember(node: SimNode): SimNode | null {
@@ -279,8 +295,9 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
       ? [own]
       : [...new Set(this.nodesList.map((n) => n.etcd.clusterId()).filter((c): c is string => c !== null))];
     for (const id of ids) {
-      if (!this.clusterHasQuorum(id)) continue;
-      const member = this.voters(id).find((n) => n.etcdServing);
+      const { voters, quorum } = this.quorumState(id);
+      if (!quorum) continue;
+      const member = voters.find((n) => n.etcdServing);
       if (member) return member;
     }
     return null;
@@ -323,8 +340,15 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     try {
       do {
         this.kickAgain = false;
+        // Quorum per cluster id, once per pass (nothing in the loop changes it): a pass stays O(nodes) quorum checks.
+        const quorumOf = new Map<string | null, boolean>();
         for (const node of this.nodesList) {
-          const quorum = this.hasQuorum(node);
+          const id = node.etcd.clusterId();
+          let quorum = quorumOf.get(id);
+          if (quorum === undefined) {
+            quorum = this.clusterHasQuorum(id);
+            quorumOf.set(id, quorum);
+          }
           if (quorum && node.etcd.isRunning() && node.state.mode === 'running') node.state.etcdServing = true;
           node.refreshEtcdHealth(quorum);
         }

@@ -374,20 +374,23 @@ export class ModelEtcd implements EtcdBackend {
       m.index === data.consistentIndex
     )
       return m.size;
-    const size = this.databaseBytes().length;
+    return this.databaseBytes().length;
+  }
+
+  /** Builds the database and remembers its size, so status() after a persist() does not build it again. */
+  private databaseBytes(): Buffer {
+    const data = this.data;
+    if (!data) return Buffer.alloc(0);
+    const bytes = buildEtcdDatabase(this.content(data));
     this.sizeMemo = {
       data,
       history: data.history,
       members: data.members,
       length: data.history.length,
       index: data.consistentIndex,
-      size,
+      size: bytes.length,
     };
-    return size;
-  }
-
-  private databaseBytes(): Buffer {
-    return this.data ? buildEtcdDatabase(this.content(this.data)) : Buffer.alloc(0);
+    return bytes;
   }
 
   /** Keeps member/snap/db on disk equal to the model, so Copy serves a real file. */

@@ -79,7 +79,8 @@ const RUN_STATES: NodeRunState[] = ['running', 'maintenance', 'down'];
 const ETCD_CONDITIONS: EtcdCondition[] = ['healthy', 'no-quorum', 'not-serving', 'crashloop', 'stopped', 'wiped'];
 const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during'];
 const GRPC_CODES = CODE_NAMES.filter((name) => name !== 'OK');
-export const MAX_NODES = 64;
+/** Each node listens on its own loopback address; 256 covers the fan-out benchmark's 200 with room to spare. */
+export const MAX_NODES = 256;
 
 type Obj = Record<string, unknown>;
 
@@ -271,11 +272,28 @@ export function listScenarioNames(): string[] {
     .sort();
 }
 
-/** Addresses count up from the base: 127.0.0.2, 127.0.0.3, … */
+/** An IPv4 address as a number (0 … 2^32-1), or null when it is not a dotted quad. */
+export function ipv4ToNumber(address: string): number | null {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
+  if (!match) return null;
+  const parts = match.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return null;
+  return parts.reduce((n, p) => n * 256 + p, 0);
+}
+
+export function numberToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+}
+
+/**
+ * Addresses count up from the base: 127.0.0.2, 127.0.0.3, … and on past .255 into the next block (127.0.0.255,
+ * 127.0.1.0, 127.0.1.1, …), so every node of a large cluster has its own loopback address (Linux routes all of
+ * 127.0.0.0/8 to lo, .0 and .255 included).
+ */
 export function nodeAddress(base: string, index: number): string {
-  const parts = base.split('.').map(Number);
-  const last = (parts[3] ?? 0) + index;
-  return `${parts[0]}.${parts[1]}.${parts[2]}.${last}`;
+  const start = ipv4ToNumber(base);
+  if (start === null) throw new Error(`not an IPv4 address: ${base}`);
+  return numberToIpv4(start + index);
 }
 
 export function givenFiles(scenario: Scenario, addressBase: string): GivenFile[] {

@@ -283,7 +283,7 @@ export class SimWire {
         roles: this.roles(endpoint, call),
       };
       const run = async (): Promise<Payload> => {
-        await this.endpointCheck(endpoint, method, controller.signal, this.roles(endpoint, call));
+        await this.endpointCheck(endpoint, method, controller.signal, ctx.roles);
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
         if (r.kind === 'many') {
           const results = await Promise.all(
@@ -352,7 +352,7 @@ export class SimWire {
         }
       };
       const run = async (): Promise<void> => {
-        await this.endpointCheck(endpoint, method, controller.signal, this.roles(endpoint, call));
+        await this.endpointCheck(endpoint, method, controller.signal, ctx.roles);
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
         if (r.kind === 'many') {
           for (const target of r.targets) {

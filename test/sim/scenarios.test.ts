@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listScenarios, loadScenario, ScenarioError } from '../../src/sim/index.js';
-import { etcdState, startBench, unary } from './helpers.js';
+import { listScenarios, loadScenario, ScenarioError, SimStartError, startSimulator } from '../../src/sim/index.js';
+import { MAX_NODES, nodeAddress } from '../../src/sim/scenario.js';
+import { etcdState, randomAddressBase, startBench, unary } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'talos-dr-scenarios-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -148,7 +149,7 @@ describe('user-written scenarios are checked with one clear sentence', () => {
       `${base}nodes:\n  - { hostname: a, type: controlplane, colour: red }\n`,
       /unknown key "colour" in nodes\[0\]/,
     ],
-    ['no nodes', `${base}nodes: []\n`, /between 1 and 64 nodes, not 0/],
+    ['no nodes', `${base}nodes: []\n`, /between 1 and 256 nodes, not 0/],
     ['only workers', `${base}nodes:\n  - { hostname: a, type: worker }\n`, /at least one control-plane/],
     [
       'a bad type',
@@ -180,3 +181,78 @@ describe('user-written scenarios are checked with one clear sentence', () => {
     );
   });
 });
+
+describe('large clusters (bench/fanout.mjs runs 200 nodes)', () => {
+  const healthy = (n: number): string =>
+    [
+      'name: big',
+      'description: Many healthy control-plane nodes.',
+      'expectedOutcome: nothing-to-do',
+      'rightAnswer: Nothing to do.',
+      'nodes:',
+      ...Array.from({ length: n }, (_, i) => `  - { hostname: cp-${i + 1}, type: controlplane }`),
+      '',
+    ].join('\n');
+
+  it('gives every node its own address, counting on past .255 into the next block', () => {
+    expect(nodeAddress('127.0.0.2', 0)).toBe('127.0.0.2');
+    expect(nodeAddress('127.0.0.2', 253)).toBe('127.0.0.255');
+    expect(nodeAddress('127.0.0.2', 254)).toBe('127.0.1.0');
+    expect(nodeAddress('127.3.255.250', 10)).toBe('127.4.0.4');
+    const addresses = Array.from({ length: MAX_NODES }, (_, i) => nodeAddress('127.0.0.2', i));
+    expect(new Set(addresses).size).toBe(MAX_NODES);
+  });
+
+  it(`accepts ${MAX_NODES} nodes and refuses one more`, () => {
+    expect(loadScenario(writeScenario(work, 'max.yaml', healthy(MAX_NODES))).nodes).toHaveLength(MAX_NODES);
+    expect(() => loadScenario(writeScenario(work, 'over.yaml', healthy(MAX_NODES + 1)))).toThrow(
+      `between 1 and ${MAX_NODES} nodes, not ${MAX_NODES + 1}`,
+    );
+  });
+
+  it('refuses an address base that leaves no room for the nodes, before it listens anywhere', async () => {
+    const error = await startSimulator({
+      scenario: writeScenario(work, 'five.yaml', healthy(5)),
+      dir: join(work, 'no-room'),
+      port: 0,
+      addressBase: '127.255.255.252',
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SimStartError);
+    expect((error as SimStartError).kind).toBe('usage');
+    expect((error as Error).message).toBe(
+      '--address-base 127.255.255.252 leaves no room for 5 nodes; pick a lower address, e.g. 127.0.0.2.',
+    );
+  });
+
+  it('serves 70 nodes across a /24 boundary: one fan-out reaches all of them, each with the same leader', async () => {
+    const [a, b] = randomAddressBase().split('.').slice(1, 3).map(Number) as [number, number];
+    const base = `127.${a}.${Math.min(b, 250)}.220`;
+    const bench = await startBench(writeScenario(work, 'seventy.yaml', healthy(70)), { addressBase: base });
+    try {
+      const nodes = bench.sim.nodes;
+      expect(nodes).toHaveLength(70);
+      expect(new Set(nodes).size).toBe(70);
+      expect(nodes.at(-1)).toBe(nodeAddress(base, 69));
+      const res = await unary<StatusReply>(
+        bench.machine(nodes[0] as string),
+        'EtcdStatus',
+        {},
+        { nodes, timeoutMs: 30000 },
+      );
+      expect(res.messages.map((m) => m.metadata.hostname)).toEqual(nodes);
+      expect(res.messages.every((m) => m.memberStatus?.errors.length === 0)).toBe(true);
+      expect(new Set(res.messages.map((m) => m.memberStatus?.leader)).size).toBe(1);
+      // the last node answers on its own address too (it is not only reached through the first)
+      const last = await unary<StatusReply>(bench.machine(nodes.at(-1) as string), 'EtcdStatus', {});
+      expect(last.messages[0]?.memberStatus?.leader).toBe(res.messages[0]?.memberStatus?.leader);
+    } finally {
+      await bench.close();
+    }
+  });
+});
+
+function writeScenario(dir: string, name: string, body: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  return path;
+}
