@@ -148,7 +148,7 @@ export function driveAutopilot(session: Session, journal: Journal, opts: Autopil
     actor.send(event);
   };
 
-  const sub = actor.subscribe((snap) => {
+  const onSnapshot = (snap: ReturnType<typeof actor.getSnapshot>) => {
     printSteps(snap.context);
     const prompt = snap.context.prompt;
     if (!prompt || finished(snap)) return;
@@ -166,11 +166,14 @@ export function driveAutopilot(session: Session, journal: Journal, opts: Autopil
       // no recommended answer (a failure that needs a person): autopilot does not guess
       else actor.send({ type: 'give-up' });
     }, delay);
-  });
+  };
+  const sub = actor.subscribe(onSnapshot);
   const limit = setTimeout(() => {
     if (!finished(actor.getSnapshot())) actor.send({ type: 'give-up' });
   }, opts.timeLimitMs);
-  printSteps(actor.getSnapshot().context);
+  // A subscription only hears later transitions: a resumed session may already wait at a prompt (e.g. killed right
+  // after the snapshot step asked for its source), and nothing would ever change to make the autopilot answer it.
+  onSnapshot(actor.getSnapshot());
   return () => {
     sub.unsubscribe();
     clearTimeout(limit);
