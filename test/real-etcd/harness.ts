@@ -6,11 +6,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { runDrill } from '../../src/commands/drill.js';
 import { startDrillSim } from '../../src/commands/drill-runtime.js';
-import type { CommandContext } from '../../src/commands/types.js';
+import { fakeCtx } from '../drill/harness.js';
 import { createIncidentDir } from '../../src/journal/incident.js';
 import { Journal } from '../../src/journal/journal.js';
 import { readState } from '../../src/journal/state.js';
@@ -32,17 +31,6 @@ export interface RealDrill {
   dir: string;
   sim: SimCluster;
   context: RecoveryContext;
-}
-
-function fakeCtx(lines: string[], signal: AbortSignal): CommandContext {
-  const stdout = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const stderr = new Writable({ write: (_c, _e, cb) => cb() });
-  return { args: [], global: {}, io: { stdout, stderr, stdinIsTTY: false, env: {}, cwd: tmpdir() }, signal };
 }
 
 /** `beforeDrill` runs once the simulator is up and the given files are written (to damage something, say). */
