@@ -9,17 +9,18 @@ import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
 import { Journal } from '../journal/journal.js';
-import { loadTalosconfig } from '../talos/talosconfig.js';
-import { createTalosClient } from '../talos/client.js';
-import { connectMaintenance } from '../talos/maintenance.js';
 import { drillSpeed, freeAddressBase, loadSim, requireScenario, startDrillSim } from './drill-runtime.js';
-import { refuseWithoutTerminal, runRecovery, timingFor } from './recovery-run.js';
+import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
 import type { SimCluster } from '../sim/types.js';
 import type { CommandContext } from './types.js';
 import type { IncidentPaths } from '../journal/incident.js';
 import type { Snapshot } from 'xstate';
 import type { StateEnvelope } from '../journal/state.js';
+import type { StartingHandle } from './interactive.js';
 import { parseEtcdKind, realEtcdMissing } from '../sim/real-etcd-tools.js';
+
+// The Talos client (grpc-js), the machines and the simulator are loaded after the first frame is on screen: the
+// drill shows where the trainee is while they load (PRODUCT.md §5: the first frame within 10× of `node -e 0`).
 
 function parse(args: string[]) {
   try {
@@ -70,6 +71,13 @@ const REAL_ETCD_TIME_LIMIT_FLOOR_MS = 240_000;
 
 /** Runs (or continues) a drill on a started simulator; shared with `resume`. */
 export async function runDrill(a: DrillRunArgs): Promise<number> {
+  const [{ loadTalosconfig }, { createTalosClient }, { connectMaintenance }, { runRecovery, timingFor }] =
+    await Promise.all([
+      import('../talos/talosconfig.js'),
+      import('../talos/client.js'),
+      import('../talos/maintenance.js'),
+      import('./recovery-run.js'),
+    ]);
   const config = loadTalosconfig({ talosconfig: a.sim.talosconfigPath }, {});
   const compressed = timingFor(a.speed);
   const timing = a.realEtcd
@@ -121,6 +129,7 @@ export async function runDrill(a: DrillRunArgs): Promise<number> {
 }
 
 const run: CommandRun = async (ctx) => {
+  const since = Date.now();
   const flags = parse(ctx.args);
   if (flags.list) {
     const { listScenarios } = await loadSim();
@@ -136,11 +145,35 @@ const run: CommandRun = async (ctx) => {
   const scenario = flags.scenario ?? 'lost-quorum';
   const autopilot = Boolean(flags.autopilot);
   if (!autopilot) refuseWithoutTerminal(ctx, 'talos-dr drill', '"talos-dr drill --autopilot"');
-  await requireScenario(scenario);
+  requireScenario(scenario);
   const incident = createIncidentDir(flags.dir ?? defaultIncidentDir(ctx.io.cwd, DRILL_CONTEXT, new Date()));
+
+  // The first frame, before the simulator and the client load: q there stops the drill once the wizard is up (it
+  // saves the state and names resume), like a signal does.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  let screen: StartingHandle | null = null;
+  if (!autopilot && hasTerminal(ctx)) {
+    const { openStartingScreen } = await import('./interactive.js');
+    screen = openStartingScreen({
+      context: DRILL_CONTEXT,
+      drill: { scenario },
+      status: `Starting the drill cluster (${etcd === 'real' ? 'real etcd members' : 'simulated nodes'})`,
+      since,
+      env: ctx.io.env,
+      onQuit: () => stop.abort(),
+    });
+  }
   const speed = drillSpeed(ctx.io.env);
   const addressBase = freeAddressBase();
-  const { sim, save } = await startDrillSim(incident.dir, scenario, { addressBase, speed, restore: false, etcd });
+  let started: Awaited<ReturnType<typeof startDrillSim>>;
+  try {
+    started = await startDrillSim(incident.dir, scenario, { addressBase, speed, restore: false, etcd });
+  } catch (error) {
+    await screen?.close();
+    throw error;
+  }
+  const { sim, save } = started;
   const journal = new Journal(incident.dir);
   try {
     await sim.writeGiven(incident.dir);
@@ -151,8 +184,9 @@ const run: CommandRun = async (ctx) => {
       data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
     });
     await save();
+    screen?.update('Connecting to the drill cluster');
     return await runDrill({
-      ctx,
+      ctx: { ...ctx, signal },
       sim,
       save,
       incident,
@@ -164,6 +198,7 @@ const run: CommandRun = async (ctx) => {
       realEtcd: etcd === 'real',
     });
   } finally {
+    await screen?.close();
     await save();
     await sim.stop();
     journal.close();

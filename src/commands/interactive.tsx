@@ -3,8 +3,10 @@
  * created (and persists), waits until the screen exits, and turns how it ended into the exit code of PRODUCT.md §2.
  * The command owns argument parsing, the actor, its persistence and the headless path; this file owns Ink.
  */
-import { render } from 'ink';
-import { App, type DrillInfo, type RecoveryActorRef } from '../../components/App.js';
+import type { ReactNode } from 'react';
+import { render, type Instance } from 'ink';
+import type { DrillInfo, RecoveryActorRef } from '../../components/App.js';
+import { StartingScreen, type StartingScreenProps } from '../../components/StartingScreen.js';
 import { ThemeProvider, colorFromEnv } from '../../components/theme.js';
 import { EXIT, UsageError } from '../errors.js';
 import type { NodeView } from '../../machines/recovery-types.js';
@@ -42,6 +44,104 @@ export interface InteractiveOptions {
   stderr?: NodeJS.WriteStream;
 }
 
+export interface StartingOptions extends Omit<StartingScreenProps, 'since' | 'status'> {
+  /** what is being done, e.g. "Starting the drill cluster" (the screen adds the ellipsis and a clock) */
+  status: string;
+  /** when the command started; default now */
+  since?: number;
+  env?: NodeJS.ProcessEnv;
+  patchConsole?: boolean;
+  stdin?: NodeJS.ReadStream;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WriteStream;
+}
+
+/** The first frame, on screen while the command reaches the cluster; runInteractive() takes its place. */
+export interface StartingHandle {
+  /** says what is being done now */
+  update(status: string): void;
+  /** clears the frame and gives the terminal back, e.g. before the command's error sentence */
+  close(): Promise<void>;
+}
+
+/** The open first frame, if any: one process draws one screen, so runInteractive() takes this one over. */
+let starting: { instance: Instance; stdout: NodeJS.WriteStream; close: () => Promise<void> } | null = null;
+
+const inkOptions = (o: {
+  stdin?: NodeJS.ReadStream;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WriteStream;
+  patchConsole?: boolean;
+}) => ({
+  stdin: o.stdin ?? process.stdin,
+  stdout: o.stdout ?? process.stdout,
+  ...(o.stderr ? { stderr: o.stderr } : {}),
+  // Ctrl-C arrives as a keystroke in raw mode; the screens handle it like q (state saved, resume named).
+  exitOnCtrlC: false,
+  patchConsole: o.patchConsole ?? true,
+});
+
+/**
+ * Draws the wizard's first frame at once (header, steps, what is being done), before the command loads the client or
+ * starts the drill's simulated cluster, so the user sees where they are while that happens. Returns null without a
+ * terminal (the command refuses or runs headless then). The next runInteractive() replaces the frame in place.
+ */
+export function openStartingScreen(opts: StartingOptions): StartingHandle | null {
+  const stdin = opts.stdin ?? process.stdin;
+  const stdout = opts.stdout ?? process.stdout;
+  if (!stdin.isTTY || !stdout.isTTY) return null;
+  if (starting) void starting.close();
+  const since = opts.since ?? Date.now();
+  const frame = (status: string) => (
+    <ThemeProvider color={colorFromEnv(opts.env ?? process.env)}>
+      <StartingScreen
+        status={status}
+        since={since}
+        {...(opts.context !== undefined ? { context: opts.context } : {})}
+        {...(opts.drill ? { drill: opts.drill } : {})}
+        {...(opts.onQuit ? { onQuit: opts.onQuit } : {})}
+      />
+    </ThemeProvider>
+  );
+  const instance = render(frame(opts.status), inkOptions(opts));
+  const self = {
+    instance,
+    stdout,
+    close: async () => {
+      if (starting === self) starting = null;
+      // asked for before unmount: Ink 6 creates the exit promise lazily, and one asked for later never settles
+      const exited = instance.waitUntilExit().catch(() => undefined);
+      instance.clear();
+      instance.unmount();
+      await exited;
+    },
+  };
+  starting = self;
+  return {
+    update: (status) => {
+      if (starting === self) instance.rerender(frame(status));
+    },
+    close: () => (starting === self ? self.close() : Promise.resolve()),
+  };
+}
+
+/** Closes the first frame if nothing took it over (the command ended or failed before its wizard started). */
+export async function closeStartingScreen(): Promise<void> {
+  await starting?.close();
+}
+
+/** The open first frame becomes the wizard's screen; without one (or on other streams), a new screen. */
+function mount(node: ReactNode, opts: InteractiveOptions, stdout: NodeJS.WriteStream): Instance {
+  const open = starting;
+  starting = null;
+  if (open && open.stdout === stdout) {
+    open.instance.rerender(node);
+    return open.instance;
+  }
+  if (open) void open.close();
+  return render(node, inkOptions({ ...opts, stdout }));
+}
+
 /** Exit code for how the wizard ended. A machine that has not reached its final state was stopped by the user. */
 export function exitCodeFor(actor: RecoveryActorRef): number {
   const snap = actor.getSnapshot();
@@ -65,7 +165,9 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
       `This command needs an interactive terminal${opts.headlessAlternative ? `; without one, use ${opts.headlessAlternative}` : ''}.`,
     );
   const endpoint = typeof opts.endpoint === 'function' ? opts.endpoint : () => opts.endpoint as string | undefined;
-  const instance = render(
+  // the wizard's views (and @xstate/react) load here, after the first frame is up
+  const { App } = await import('../../components/App.js');
+  const instance = mount(
     <ThemeProvider color={colorFromEnv(opts.env ?? process.env)}>
       <App
         actor={opts.actor}
@@ -76,14 +178,8 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
         {...(opts.refreshNodes ? { refreshNodes: opts.refreshNodes } : {})}
       />
     </ThemeProvider>,
-    {
-      stdin,
-      stdout,
-      ...(opts.stderr ? { stderr: opts.stderr } : {}),
-      // Ctrl-C arrives as a keystroke in raw mode; the App handles it like q (state saved, resume named).
-      exitOnCtrlC: false,
-      patchConsole: opts.patchConsole ?? true,
-    },
+    { ...opts, stdin },
+    stdout,
   );
   // SIGINT/SIGTERM: stop as q does (the machine journals the stop and the screen names the resume command); a
   // machine that cannot take `abort` any more (already ended) just has its screen closed.
@@ -92,6 +188,8 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
     else instance.unmount();
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // a stop asked for before the wizard was up (q on the first frame, a signal while the cluster was reached)
+  if (opts.signal?.aborted) onAbort();
   try {
     await instance.waitUntilExit();
     return exitCodeFor(opts.actor);
