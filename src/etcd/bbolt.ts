@@ -30,8 +30,13 @@ const OS_PAGE_SIZE = 4096;
  * requests over --max-request-bytes, 1.5 MiB by default, and warns above 10 MiB); it also keeps memory bounded.
  */
 const MAX_RUN_BYTES = 64 * 1024 * 1024;
-/** Leaves that follow each other on disk are read this many bytes at a time. */
-const WINDOW_BYTES = 512 * 1024;
+/**
+ * Leaves that follow each other on disk are read this many bytes at a time. Small enough to stay in the core's L2
+ * cache (512 KiB here): the kernel's copy into it and the CRC and parsing that follow hit the cache. A 512 KiB window
+ * made every read() copy go to memory: read+CRC of 1 GiB took 0.75-0.9 s of CPU against 0.37-0.43 s at 128 KiB
+ * (system time 450-600 ms against 60-100 ms; perf: the time is in the kernel's _copy_to_iter).
+ */
+const WINDOW_BYTES = 128 * 1024;
 /** Structural problems reported at most; the rest are counted. */
 const MAX_PROBLEMS = 8;
 

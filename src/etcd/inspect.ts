@@ -88,6 +88,8 @@ export async function checkStructure(fd: number, size: number, signal?: AbortSig
   const ok = problems.length === 0;
   const liveProblem = visitor.liveKeysProblem();
   if (ok && liveProblem) problems.push(`Live keys cannot be counted: ${liveProblem}.`);
+  const liveNote = visitor.liveKeysNote();
+  if (ok && liveNote) problems.push(`Live keys: ${liveNote}.`);
   return {
     ok,
     problems,

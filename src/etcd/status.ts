@@ -37,7 +37,7 @@ export class StatusVisitor implements TreeVisitor {
   private staged = 0;
   private totalKeys = 0;
   private revision = 0;
-  private readonly live = new Set<string>();
+  private readonly live: LiveKeySet;
   private liveBroken = false;
   readonly problems: string[] = [];
   private readonly plainBucket: BucketVisitor = { leaf: (page) => this.hashLeaf(page) };
@@ -47,6 +47,10 @@ export class StatusVisitor implements TreeVisitor {
       this.replayRevisions(page);
     },
   };
+
+  constructor(liveKeysBudget: LiveKeysBudget = {}) {
+    this.live = new LiveKeySet(liveKeysBudget);
+  }
 
   bucket(buf: Buffer, nameStart: number, nameEnd: number, isBucket: boolean): BucketVisitor | null {
     const isKeyBucket = nameEnd - nameStart === 3 && buf.toString('latin1', nameStart, nameEnd) === 'key';
@@ -105,6 +109,7 @@ export class StatusVisitor implements TreeVisitor {
   /** Revision from each key (the last one wins) and the live-key set of etcd 3.6. */
   private replayRevisions(page: LeafPage): void {
     const { buf, base, count } = page;
+    const live = this.live;
     let lastKeyStart = -1;
     for (let i = 0; i < count; i++) {
       const e = base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
@@ -135,9 +140,7 @@ export class StatusVisitor implements TreeVisitor {
         nameEnd = userKey.end;
       }
       const isTombstone = keySize === TOMBSTONE_KEY_SIZE && buf[keyStart + REVISION_KEY_SIZE] === TOMBSTONE_MARK;
-      const name = buf.toString('latin1', nameStart, nameEnd);
-      if (isTombstone) this.live.delete(name);
-      else this.live.add(name);
+      live.apply(buf, nameStart, nameEnd, !isTombstone);
     }
     // etcd sets the revision from every key; keys ascend, so the page's last one is what remains.
     if (lastKeyStart >= 0)
@@ -155,15 +158,243 @@ export class StatusVisitor implements TreeVisitor {
       hash: this.crc >>> 0,
       revision: this.revision,
       totalKeys: this.totalKeys,
-      liveKeys: this.liveBroken ? null : this.live.size,
+      liveKeys: this.liveBroken || this.live.overflowed ? null : this.live.size,
     };
   }
 
   /** etcd 3.6's status errors on a value that is not a KeyValue; say so (it changes nothing for 3.4/3.5). */
   liveKeysProblem(): string | null {
-    return this.liveBroken
-      ? 'a value in the key bucket is not a readable etcd KeyValue, so live keys cannot be counted'
-      : null;
+    if (this.liveBroken)
+      return 'a value in the key bucket is not a readable etcd KeyValue, so live keys cannot be counted';
+    if (this.live.overflowed) {
+      return `the key bucket names more than ${this.live.distinct} distinct keys, more than fit in the memory set aside for counting live keys`;
+    }
+    return null;
+  }
+
+  /**
+   * Set when the live keys were counted by fingerprint for lack of room to keep every name (see LiveKeySet): the
+   * count is then exact unless two different names share a 64-bit fingerprint.
+   */
+  liveKeysNote(): string | null {
+    if (this.liveBroken || this.live.overflowed || this.live.fingerprinted === 0) return null;
+    return (
+      `${this.live.fingerprinted} of the ${this.live.distinct} distinct keys were told apart by a 64-bit fingerprint ` +
+      'of their names rather than the names themselves (too many to keep in memory), so the live-key count is exact ' +
+      'unless two names share a fingerprint (odds far below one in a million)'
+    );
+  }
+}
+
+export interface LiveKeysBudget {
+  /** bytes of key names kept to tell keys apart exactly; later names are kept only as 64-bit fingerprints */
+  nameBytes?: number;
+  /** distinct keys tracked at most; past that the live keys are not counted (null) */
+  maxKeys?: number;
+}
+
+/** 16 MiB of names: about 200 000 Kubernetes keys (~80 bytes each) told apart by their bytes. */
+const DEFAULT_NAME_BYTES = 16 * 1024 * 1024;
+/** About 41 MB at most: 17 bytes per key plus a table of 8 bytes per key, plus the names. */
+const DEFAULT_MAX_KEYS = 1024 * 1024;
+const INITIAL_KEYS = 1024;
+
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The distinct user keys met while replaying the `key` bucket, each live or not (etcd 3.6's status keeps a set of
+ * strings: add on a put, delete on a tombstone). Kept without a JS string per key, in bounded memory: names go into
+ * one byte arena, found through an open-addressing table by two independent 32-bit hashes (murmur3 and xxhash32
+ * rounds), so the usual name costs one hash pass and one byte compare and no garbage. When the arena is full
+ * (`nameBytes`), further names are kept as their 64-bit fingerprint only (`fingerprinted` counts them); past
+ * `maxKeys` distinct names the count is given up (`overflowed`) rather than letting memory grow with the file.
+ */
+export class LiveKeySet {
+  /** live keys */
+  size = 0;
+  /** distinct names seen */
+  distinct = 0;
+  /** names kept as a fingerprint only */
+  fingerprinted = 0;
+  overflowed = false;
+  private readonly nameBudget: number;
+  private readonly maxKeys: number;
+  private arena: Buffer;
+  private arenaUsed = 0;
+  /** set once a name did not fit in the arena: names are then kept as fingerprints and need both hashes */
+  private arenaFull = false;
+  /** per entry: arena offset (-1: fingerprint only), name length, the two hashes, live flag */
+  private offsets = new Int32Array(INITIAL_KEYS);
+  private lengths = new Int32Array(INITIAL_KEYS);
+  private hash1 = new Int32Array(INITIAL_KEYS);
+  private hash2 = new Int32Array(INITIAL_KEYS);
+  private live = new Uint8Array(INITIAL_KEYS);
+  /** entry index + 1, 0 = empty; at most half full */
+  private table = new Int32Array(INITIAL_KEYS * 2);
+
+  constructor(budget: LiveKeysBudget = {}) {
+    this.nameBudget = budget.nameBytes ?? DEFAULT_NAME_BYTES;
+    this.maxKeys = budget.maxKeys ?? DEFAULT_MAX_KEYS;
+    this.arena = Buffer.allocUnsafe(Math.min(64 * 1024, this.nameBudget));
+  }
+
+  /** A put (live) or a tombstone (not live) of the name in buf[start, end). */
+  apply(buf: Buffer, start: number, end: number, put: boolean): void {
+    if (this.overflowed) return;
+    const length = end - start;
+    // murmur3 over 4-byte words; the second hash only once names are kept as fingerprints.
+    let h1 = 0x9747b28c;
+    let i = start;
+    for (; i + 4 <= end; i += 4) {
+      const w =
+        (buf[i] as number) |
+        ((buf[i + 1] as number) << 8) |
+        ((buf[i + 2] as number) << 16) |
+        ((buf[i + 3] as number) << 24);
+      h1 ^= Math.imul(rotl(Math.imul(w, 0xcc9e2d51), 15), 0x1b873593);
+      h1 = (Math.imul(rotl(h1, 13), 5) + 0xe6546b64) | 0;
+    }
+    let tail = 0;
+    for (let shift = 0; i < end; i++, shift += 8) tail |= (buf[i] as number) << shift;
+    h1 ^= Math.imul(rotl(Math.imul(tail, 0xcc9e2d51), 15), 0x1b873593);
+    h1 = fmix(h1 ^ length) | 0;
+    const h2 = this.arenaFull ? this.secondHash(buf, start, end) : 0;
+
+    const table = this.table;
+    const mask = table.length - 1;
+    let slot = h1 & mask;
+    for (;;) {
+      const at = table[slot] as number;
+      if (at === 0) break;
+      const e = at - 1;
+      if (this.hash1[e] === h1 && this.lengths[e] === length && this.sameName(e, buf, start, h2)) {
+        if (put && this.live[e] === 0) {
+          this.live[e] = 1;
+          this.size++;
+        } else if (!put && this.live[e] === 1) {
+          this.live[e] = 0;
+          this.size--;
+        }
+        return;
+      }
+      slot = (slot + 1) & mask;
+    }
+    // A tombstone of a name never put (compacted away) changes nothing, as deleting from a set.
+    if (!put) return;
+    this.insert(slot, buf, start, length, h1, h2);
+  }
+
+  /** An xxhash32-style hash, independent of the first: with it a name is told apart by 64 bits. */
+  private secondHash(buf: Buffer, start: number, end: number): number {
+    let h2 = 0x165667b1;
+    let i = start;
+    for (; i + 4 <= end; i += 4) {
+      const w =
+        (buf[i] as number) |
+        ((buf[i + 1] as number) << 8) |
+        ((buf[i + 2] as number) << 16) |
+        ((buf[i + 3] as number) << 24);
+      h2 = Math.imul(rotl((h2 + Math.imul(w, 0x85ebca77)) | 0, 13), 0x9e3779b1);
+    }
+    let tail = 0;
+    for (let shift = 0; i < end; i++, shift += 8) tail |= (buf[i] as number) << shift;
+    h2 = Math.imul(rotl((h2 + Math.imul(tail, 0x85ebca77)) | 0, 13), 0x9e3779b1);
+    return fmix(h2 ^ Math.imul(end - start, 0x27d4eb2f)) | 0;
+  }
+
+  /** Names kept in the arena are compared byte by byte; a fingerprint-only entry by its second hash. */
+  private sameName(e: number, buf: Buffer, start: number, h2: number): boolean {
+    const offset = this.offsets[e] as number;
+    if (offset < 0) return this.hash2[e] === h2;
+    const arena = this.arena;
+    const length = this.lengths[e] as number;
+    for (let j = 0; j < length; j++) if (arena[offset + j] !== buf[start + j]) return false;
+    return true;
+  }
+
+  private insert(slot: number, buf: Buffer, start: number, length: number, h1: number, h2: number): void {
+    const e = this.distinct;
+    if (e >= this.maxKeys) {
+      this.overflowed = true;
+      this.release();
+      return;
+    }
+    if (e >= this.offsets.length) this.growEntries();
+    let offset = -1;
+    if (this.arenaUsed + length <= this.arena.length || this.growArena(length)) {
+      offset = this.arenaUsed;
+      buf.copy(this.arena, offset, start, start + length);
+      this.arenaUsed += length;
+    } else {
+      // From now on every name needs its second hash; this one gets it here.
+      this.arenaFull = true;
+      h2 = this.secondHash(buf, start, start + length);
+      this.fingerprinted++;
+    }
+    this.offsets[e] = offset;
+    this.lengths[e] = length;
+    this.hash1[e] = h1;
+    this.hash2[e] = h2;
+    this.live[e] = 1;
+    this.distinct++;
+    this.size++;
+    this.table[slot] = e + 1;
+    if (this.distinct * 2 > this.table.length) this.growTable();
+  }
+
+  /** Doubles the arena within the budget; false when the name does not fit any more. */
+  private growArena(length: number): boolean {
+    const needed = this.arenaUsed + length;
+    if (needed > this.nameBudget) return false;
+    const size = Math.min(this.nameBudget, Math.max(needed, this.arena.length * 2));
+    const arena = Buffer.allocUnsafe(size);
+    this.arena.copy(arena, 0, 0, this.arenaUsed);
+    this.arena = arena;
+    return true;
+  }
+
+  private growEntries(): void {
+    const size = Math.min(this.maxKeys, this.offsets.length * 2);
+    const grow = <T extends Int32Array | Uint8Array>(old: T, fresh: T): T => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.offsets = grow(this.offsets, new Int32Array(size));
+    this.lengths = grow(this.lengths, new Int32Array(size));
+    this.hash1 = grow(this.hash1, new Int32Array(size));
+    this.hash2 = grow(this.hash2, new Int32Array(size));
+    this.live = grow(this.live, new Uint8Array(size));
+  }
+
+  private growTable(): void {
+    const table = new Int32Array(this.table.length * 2);
+    const mask = table.length - 1;
+    for (let e = 0; e < this.distinct; e++) {
+      let slot = (this.hash1[e] as number) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = e + 1;
+    }
+    this.table = table;
+  }
+
+  private release(): void {
+    this.arena = Buffer.alloc(0);
+    this.offsets = new Int32Array(0);
+    this.lengths = new Int32Array(0);
+    this.hash1 = new Int32Array(0);
+    this.hash2 = new Int32Array(0);
+    this.live = new Uint8Array(0);
+    this.table = new Int32Array(0);
   }
 }
 

@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { inspectSnapshot } from '../../src/etcd/inspect.js';
 import { BoltWalker, openBolt, runWalk } from '../../src/etcd/bbolt.js';
-import { StatusVisitor } from '../../src/etcd/status.js';
+import { LiveKeySet, StatusVisitor } from '../../src/etcd/status.js';
 import { hasTrailer, sha256File, verifyTrailer } from '../../src/etcd/trailer.js';
 import { readKeyBucket } from '../../src/etcd/keys.js';
 import { buildEtcdDatabase, buildEtcdSnapshot, withSha256Trailer } from '../../src/etcd/writer.js';
@@ -345,5 +345,90 @@ describe('trailer and helpers', () => {
     ]);
     expect(live.get('/registry/configmaps/cm-00001')?.toString()).toBe('changed');
     expect(live.get('/registry/configmaps/cm-00002')).toEqual(Buffer.alloc(3, 2));
+  });
+});
+
+/** The reference: etcd 3.6's replay, a set of strings. */
+function replayWithSet(events: [string, boolean][]): number {
+  const set = new Set<string>();
+  for (const [name, put] of events) {
+    if (put) set.add(name);
+    else set.delete(name);
+  }
+  return set.size;
+}
+
+/** Deterministic events: names of many lengths (0 to 300 bytes, every remainder mod 4), puts and tombstones. */
+function liveKeyEvents(count: number, distinct: number): [string, boolean][] {
+  let x = 12345;
+  const next = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+  const events: [string, boolean][] = [];
+  for (let i = 0; i < count; i++) {
+    const n = Math.floor(next() * distinct);
+    const name = n % 97 === 0 ? `/${'k'.repeat(n % 300)}` : `/registry/pods/ns-${n % 13}/pod-${n}`;
+    events.push([n === 0 ? '' : name, next() < 0.7]);
+  }
+  return events;
+}
+
+function countLive(set: LiveKeySet, events: [string, boolean][]): number {
+  for (const [name, put] of events) {
+    // Each name sits at an odd offset inside a larger buffer, as names do inside a page.
+    const buf = Buffer.concat([Buffer.from('xyz'), Buffer.from(name, 'latin1'), Buffer.from('tail')]);
+    set.apply(buf, 3, 3 + name.length, put);
+  }
+  return set.size;
+}
+
+describe("live keys (etcd 3.6's total keys) in bounded memory", () => {
+  test('the compact set counts exactly what a set of strings counts, through many table and arena growths', () => {
+    const events = liveKeyEvents(60000, 20000);
+    const set = new LiveKeySet();
+    expect(countLive(set, events)).toBe(replayWithSet(events));
+    expect(set.fingerprinted).toBe(0);
+    expect(set.overflowed).toBe(false);
+  });
+
+  test('past the bytes kept for names, names are told apart by fingerprint and the count still matches', () => {
+    const events = liveKeyEvents(60000, 20000);
+    const set = new LiveKeySet({ nameBytes: 64 * 1024 });
+    expect(countLive(set, events)).toBe(replayWithSet(events));
+    expect(set.fingerprinted).toBeGreaterThan(10000);
+  });
+
+  test('past the most keys it may track, it gives the count up instead of growing', () => {
+    const events = liveKeyEvents(30000, 20000);
+    const set = new LiveKeySet({ maxKeys: 5000 });
+    countLive(set, events);
+    expect(set.overflowed).toBe(true);
+  });
+
+  test('a snapshot with more distinct keys than allowed reports live keys as unknown, with a sentence', async () => {
+    const bytes = buildEtcdDatabase(contentWith(300, 10));
+    const file = fileOf('many-keys.db', bytes);
+    const fd = openSync(file, 'r');
+    try {
+      const opened = openBolt(fd, bytes.length);
+      if (!opened.ok) throw new Error(opened.problem);
+      const visitor = new StatusVisitor({ maxKeys: 100 });
+      await runWalk(new BoltWalker(fd, bytes.length, opened.db, visitor));
+      expect(visitor.fields().liveKeys).toBeNull();
+      expect(visitor.liveKeysProblem()).toMatch(/more than 100 distinct keys/);
+      const exact = new StatusVisitor();
+      await runWalk(new BoltWalker(fd, bytes.length, opened.db, exact));
+      expect(exact.fields().liveKeys).toBe(299);
+      expect(exact.liveKeysNote()).toBeNull();
+      const byFingerprint = new StatusVisitor({ nameBytes: 1024 });
+      await runWalk(new BoltWalker(fd, bytes.length, opened.db, byFingerprint));
+      expect(byFingerprint.fields().liveKeys).toBe(299);
+      expect(byFingerprint.liveKeysNote()).toMatch(/fingerprint/);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
