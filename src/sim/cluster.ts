@@ -8,6 +8,7 @@ import { constants, existsSync } from 'node:fs';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { readKeyBucket } from '../etcd/keys.js';
 import { buildEtcdSnapshot, type HistoryEvent } from '../etcd/writer.js';
 import {
   caFromJson,
@@ -23,12 +24,14 @@ import {
 import type { ClusterView } from './api.js';
 import { SimClock } from './clock.js';
 import {
-  liveKeysOf,
+  fromSavedHistory,
   memberFor,
   ModelEtcd,
   randomMemberId,
+  toSavedHistory,
   type EtcdMemberInfo,
   type SavedEtcd,
+  type SavedHistoryEvent,
 } from './etcd-backend.js';
 import { FaultInjector } from './faults.js';
 import { freePortOn, RealEtcd, RealEtcdFleet, seedRealCluster, type RealFate } from './real-etcd.js';
@@ -37,7 +40,6 @@ import { generateClusterSecrets, machineConfigYaml } from './machine-config.js';
 import { SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
 import { ipv4ToNumber, loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
 import { SimWire } from './server.js';
-import { readEtcdContent } from './snapshot-read.js';
 import {
   DEFAULT_ADDRESS_BASE,
   DEFAULT_SIM_PORT,
@@ -70,7 +72,7 @@ interface SavedState {
   serverCerts: Record<string, PemPair>;
   maintenanceCerts: Record<string, PemPair>;
   originalConfigs: Record<string, string>;
-  fullHistory: SavedHistory;
+  fullHistory: SavedHistoryEvent[];
   originalMembers: EtcdMemberInfo[];
   lastWriteRevision: number;
   restored: { node: string; revision: number; snapshotKeys: [string, string][] } | null;
@@ -78,16 +80,6 @@ interface SavedState {
   /** upload: an uploaded snapshot waiting on the node (/var/lib/etcd.snapshot), base64, so a resumed drill keeps it. */
   nodes: { state: NodeState; etcd: SavedEtcd; calls: SimNode['calls']; upload?: string }[];
 }
-
-type SavedHistory = (
-  | { kind: 'put'; value: string; revision: number; key: string; createRevision: number; version: number }
-  | { kind: 'delete'; revision: number; key: string }
-)[];
-
-const toSavedHistory = (h: HistoryEvent[]): SavedHistory =>
-  h.map((e) => (e.kind === 'put' ? { ...e, value: Buffer.from(e.value).toString('base64') } : { ...e }));
-const fromSavedHistory = (h: SavedHistory): HistoryEvent[] =>
-  h.map((e) => (e.kind === 'put' ? { ...e, value: Buffer.from(e.value, 'base64') } : { ...e }));
 
 const KINDS = ['pods', 'services/specs', 'configmaps', 'secrets', 'deployments', 'leases'];
 const NAMESPACES = ['default', 'kube-system', 'monitoring', 'payments'];
@@ -369,10 +361,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   onRestored(node: SimNode, snapshotFile: string): void {
     const revision = node.etcd.revision() ?? 0;
-    void readFile(snapshotFile).then((file) => {
-      const db = file.length % 512 === 32 ? file.subarray(0, file.length - 32) : file;
-      const keys = liveKeysOf(readEtcdContent(Buffer.from(db)).history);
-      this.restored = { node: node.address, revision, snapshotKeys: [...keys] };
+    // What the snapshot held, read with the toolkit's reader (the restore above already accepted the file).
+    void readKeyBucket(snapshotFile).then((keys) => {
+      const snapshotKeys = [...keys].map(([key, value]): [string, string] => [key, value.toString('utf8')]);
+      this.restored = { node: node.address, revision, snapshotKeys };
     });
     this.restored = { node: node.address, revision, snapshotKeys: [...node.etcd.liveKeys()] };
   }

@@ -4,10 +4,12 @@
  * other members); this interface is only what one member holds and does locally.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { BoltWalker, leafElement, openBolt, runWalk } from '../etcd/bbolt.js';
+import type { BucketVisitor, LeafPage, TreeVisitor } from '../etcd/bbolt.js';
+import { keyValueRanges } from '../etcd/status.js';
 import { buildEtcdDatabase, buildEtcdSnapshot, type HistoryEvent } from '../etcd/writer.js';
-import { CorruptDatabase, readEtcdContent } from './snapshot-read.js';
 
 export interface EtcdMemberInfo {
   /** 16 lowercase hex digits. */
@@ -84,7 +86,8 @@ export interface SavedEtcd {
   real?: true;
 }
 
-interface EtcdData {
+/** What one member holds (a scenario seeds it, a restore or join replaces it). */
+export interface EtcdData {
   clusterId: string;
   memberId: string;
   members: EtcdMemberInfo[];
@@ -93,9 +96,15 @@ interface EtcdData {
   raftTerm: number;
 }
 
-type SavedHistoryEvent =
+/** A history event as sim-state.json holds it: values base64. */
+export type SavedHistoryEvent =
   | { kind: 'put'; revision: number; key: string; value: string; createRevision: number; version: number }
   | { kind: 'delete'; revision: number; key: string };
+
+export const toSavedHistory = (h: readonly HistoryEvent[]): SavedHistoryEvent[] =>
+  h.map((e) => (e.kind === 'put' ? { ...e, value: Buffer.from(e.value).toString('base64') } : { ...e }));
+export const fromSavedHistory = (h: readonly SavedHistoryEvent[]): HistoryEvent[] =>
+  h.map((e) => (e.kind === 'put' ? { ...e, value: Buffer.from(e.value, 'base64') } : { ...e }));
 
 interface SavedEtcdData extends Omit<EtcdData, 'history'> {
   /** Values base64. */
@@ -152,6 +161,123 @@ function verifySnapshotFile(file: Buffer, path: string, skipHashCheck: boolean):
   return db;
 }
 
+/** `key` bucket keys: main revision (8 bytes, big-endian) '_' sub revision (8), plus 't' for a tombstone. */
+const TOMBSTONE_KEY_SIZE = 18;
+const TOMBSTONE_MARK = 0x74;
+
+/**
+ * mvccpb.KeyValue's create_revision (field 2) and version (field 4). keyValueRanges (src/etcd) has already checked
+ * the message and found its key and value; these two counters are all the simulator needs beyond them.
+ */
+function keyValueCounters(buf: Buffer, start: number, end: number): { createRevision: number; version: number } {
+  const counters = { createRevision: 0, version: 0 };
+  let at = start;
+  const varint = (): number => {
+    let value = 0;
+    for (let scale = 1; at < end; scale *= 128) {
+      const byte = buf[at++] as number;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) break;
+    }
+    return value;
+  };
+  while (at < end) {
+    const tag = varint();
+    const wireType = tag & 7;
+    if (wireType === 2) {
+      const length = varint(); // read before `at` is: `at += varint()` would lose the varint's own bytes
+      at += length;
+    } else if (wireType === 1) {
+      at += 8;
+    } else if (wireType === 5) {
+      at += 4;
+    } else {
+      const value = varint();
+      if (tag >>> 3 === 2) counters.createRevision = value;
+      if (tag >>> 3 === 4) counters.version = value;
+    }
+  }
+  return counters;
+}
+
+/** Collects the `key` bucket as history (revision order) and `meta/consistent_index` while the toolkit's walker runs. */
+class EtcdContentVisitor implements TreeVisitor {
+  readonly history: HistoryEvent[] = [];
+  consistentIndex = 0;
+  malformed = 0;
+  private readonly keyBucket: BucketVisitor = { leaf: (page) => this.keys(page) };
+  private readonly metaBucket: BucketVisitor = { leaf: (page) => this.meta(page) };
+  readonly seen = new Set<string>();
+
+  bucket(buf: Buffer, nameStart: number, nameEnd: number, isBucket: boolean): BucketVisitor | null {
+    const name = buf.toString('latin1', nameStart, nameEnd);
+    if (isBucket) this.seen.add(name);
+    if (!isBucket) return null;
+    return name === 'key' ? this.keyBucket : name === 'meta' ? this.metaBucket : null;
+  }
+
+  private keys(page: LeafPage): void {
+    for (let i = 0; i < page.count; i++) {
+      const { keyStart: revStart, keySize: revSize, valueSize } = leafElement(page, i);
+      const buf = page.buf;
+      const kvStart = revStart + revSize;
+      const kvEnd = kvStart + valueSize;
+      const ranges = revSize >= 8 ? keyValueRanges(buf, kvStart, kvEnd) : null;
+      if (ranges === null || ranges.keyStart < 0) {
+        this.malformed++;
+        continue;
+      }
+      const revision = Number(buf.readBigInt64BE(revStart));
+      const key = buf.toString('utf8', ranges.keyStart, ranges.keyEnd);
+      if (revSize === TOMBSTONE_KEY_SIZE && buf[revStart + TOMBSTONE_KEY_SIZE - 1] === TOMBSTONE_MARK) {
+        this.history.push({ kind: 'delete', revision, key });
+        continue;
+      }
+      // Copied: the walker reuses its page buffers.
+      const value =
+        ranges.valueStart < 0 ? Buffer.alloc(0) : Buffer.from(buf.subarray(ranges.valueStart, ranges.valueEnd));
+      this.history.push({ kind: 'put', revision, key, value, ...keyValueCounters(buf, kvStart, kvEnd) });
+    }
+  }
+
+  private meta(page: LeafPage): void {
+    for (let i = 0; i < page.count; i++) {
+      const { keyStart, keySize, valueSize } = leafElement(page, i);
+      if (valueSize === 8 && page.buf.toString('latin1', keyStart, keyStart + keySize) === 'consistent_index') {
+        this.consistentIndex = Number(page.buf.readBigUInt64BE(keyStart + keySize));
+      }
+    }
+  }
+}
+
+/**
+ * The etcd content of the database in the first `dataEnd` bytes of a file (a snapshot's trailer excluded), read with
+ * the snapshot toolkit's bbolt walker (src/etcd/bbolt.ts), which checks the structure as it goes. Returns the reason
+ * etcd would give when it cannot use the file, instead of content.
+ */
+async function readEtcdContent(
+  path: string,
+  dataEnd: number,
+): Promise<{ history: HistoryEvent[]; consistentIndex: number } | { problem: string }> {
+  const handle = await open(path, 'r');
+  try {
+    // bbolt's own error for a file that is not a database; the walker's sentences say more for damaged ones.
+    const opened = openBolt(handle.fd, dataEnd);
+    if (!opened.ok) return { problem: 'invalid database' };
+    const visitor = new EtcdContentVisitor();
+    const walk = await runWalk(new BoltWalker(handle.fd, dataEnd, opened.db, visitor));
+    const firstProblem = walk.problems[0];
+    if (firstProblem !== undefined) return { problem: firstProblem };
+    if (!visitor.seen.has('key') || !visitor.seen.has('meta'))
+      return { problem: 'not an etcd database (no key or meta bucket)' };
+    if (visitor.malformed > 0)
+      return { problem: `${visitor.malformed} values in the key bucket are not etcd key/values` };
+    return { history: visitor.history, consistentIndex: visitor.consistentIndex };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The built-in model: etcd's data as real bbolt files (written with src/etcd/writer), state in memory. */
 export class ModelEtcd implements EtcdBackend {
   readonly dbPath: string;
@@ -165,14 +291,7 @@ export class ModelEtcd implements EtcdBackend {
   }
 
   /** Creates a member with existing data (a scenario's starting state). */
-  async seed(content: {
-    clusterId: string;
-    memberId: string;
-    members: EtcdMemberInfo[];
-    history: HistoryEvent[];
-    consistentIndex: number;
-    raftTerm: number;
-  }): Promise<void> {
+  async seed(content: EtcdData): Promise<void> {
     this.data = { ...content, members: content.members.map((m) => ({ ...m })) };
     this.dirty = false;
     await this.persist();
@@ -208,13 +327,8 @@ export class ModelEtcd implements EtcdBackend {
     await writeFile(this.dbPath, file);
     this.dirty = true;
     const db = verifySnapshotFile(file, snapshotPath, skipHashCheck);
-    let content;
-    try {
-      content = readEtcdContent(Buffer.from(db));
-    } catch (error) {
-      const reason = error instanceof CorruptDatabase ? error.message : 'invalid database';
-      throw new EtcdRestoreError(`cannot open database at ${this.dbPath} (${reason})`, { cause: error });
-    }
+    const content = await readEtcdContent(snapshotPath, db.length);
+    if ('problem' in content) throw new EtcdRestoreError(`cannot open database at ${this.dbPath} (${content.problem})`);
     const member = memberFor(self);
     this.data = {
       clusterId: randomMemberId(),
@@ -316,9 +430,7 @@ export class ModelEtcd implements EtcdBackend {
       data: data
         ? {
             ...data,
-            history: data.history.map((e) =>
-              e.kind === 'put' ? { ...e, value: Buffer.from(e.value).toString('base64') } : { ...e },
-            ),
+            history: toSavedHistory(data.history),
           }
         : null,
     };
@@ -331,9 +443,7 @@ export class ModelEtcd implements EtcdBackend {
     this.data = data
       ? {
           ...data,
-          history: data.history.map((e) =>
-            e.kind === 'put' ? { ...e, value: Buffer.from(e.value, 'base64') } : { ...e },
-          ),
+          history: fromSavedHistory(data.history),
         }
       : null;
     if (this.data) await this.persist();

@@ -248,6 +248,17 @@ export class SimWire {
     return rolesOf(call.getAuthContext().sslPeerCertificate);
   }
 
+  /** What a handler knows of its call: deadline, cancellation and the caller's roles (read once per call). */
+  private callContext(
+    endpoint: SimNode,
+    method: string,
+    call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  ): { controller: AbortController; ctx: CallContext } {
+    const controller = abortOnCancel(call);
+    const ctx = { deadline: deadlineOf(call), signal: controller.signal, method, roles: this.roles(endpoint, call) };
+    return { controller, ctx };
+  }
+
   private async endpointCheck(
     endpoint: SimNode,
     method: string,
@@ -275,13 +286,7 @@ export class SimWire {
     wrap: (payloads: Payload[]) => Payload = (messages) => ({ messages }),
   ): grpc.handleUnaryCall<unknown, unknown> {
     return (call, callback) => {
-      const controller = abortOnCancel(call);
-      const ctx: CallContext = {
-        deadline: deadlineOf(call),
-        signal: controller.signal,
-        method,
-        roles: this.roles(endpoint, call),
-      };
+      const { controller, ctx } = this.callContext(endpoint, method, call);
       const run = async (): Promise<Payload> => {
         await this.endpointCheck(endpoint, method, controller.signal, ctx.roles);
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
@@ -317,13 +322,7 @@ export class SimWire {
     handler: (node: SimNode, req: never, ctx: CallContext, send: Send) => Promise<void>,
   ): grpc.handleServerStreamingCall<unknown, unknown> {
     return (call) => {
-      const controller = abortOnCancel(call);
-      const ctx: CallContext = {
-        deadline: deadlineOf(call),
-        signal: controller.signal,
-        method,
-        roles: this.roles(endpoint, call),
-      };
+      const { controller, ctx } = this.callContext(endpoint, method, call);
       const write: Send = (message) =>
         new Promise<void>((resolve) => {
           if (controller.signal.aborted) return resolve();
