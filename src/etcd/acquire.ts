@@ -5,7 +5,11 @@
  * moved into place with link()+unlink(), which fails instead of replacing a file that already exists, with
  * `FILE.sha256` beside it. Anything that goes wrong (a cut stream, an in-band error, a full disk, Ctrl-C) removes the
  * .part, so no file that looks complete is ever left behind.
+ *
+ * The sha256 (and the trailer check) is computed from the bytes as they arrive — they are in memory then — so the
+ * verification after the fsync has only the structure walk left to read the file for.
  */
+import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +21,9 @@ import { EXIT, UserError } from '../errors.js';
 import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
 import { inspectSnapshot } from './inspect.js';
+import type { InspectOptions } from './inspect.js';
+import { TRAILER_SIZE, hasTrailer } from './trailer.js';
+import type { FileDigest } from './trailer.js';
 
 /** Where etcd keeps its database on a Talos node; what `--raw` copies. */
 export const ETCD_DB_PATH = '/var/lib/etcd/member/snap/db';
@@ -62,10 +69,16 @@ export async function acquireSnapshot(
   const handle = await createPart(part);
   let placed = false;
   try {
-    const bytes = await receive(client, node, opts, handle);
-    await handle.sync();
-    await handle.close();
-    const report = await inspectSnapshot(part, { signal: opts.signal });
+    const { bytes, digest } = await receive(client, node, opts, handle);
+    // The fsync and the verification's walk run side by side (the walk reads what the fsync makes durable, through
+    // the page cache either way); the file is placed only after both have succeeded.
+    const [synced, verified] = await Promise.allSettled([
+      handle.sync().then(() => handle.close()),
+      verifyReceived(part, { bytes, digest }, opts.signal),
+    ]);
+    if (synced.status === 'rejected') throw synced.reason;
+    if (verified.status === 'rejected') throw verified.reason;
+    const report = verified.value;
     requireSound(report, node, opts.raw, bytes);
     await placeWithoutOverwriting(part, target);
     placed = true;
@@ -133,21 +146,109 @@ async function createPart(part: string): Promise<FileHandle> {
   }
 }
 
-/** Streams the node's bytes into the .part; returns how many were written. Awaiting each write bounds memory. */
-async function receive(client: TalosClient, node: string, opts: AcquireOptions, handle: FileHandle): Promise<number> {
-  let bytes = 0;
+/**
+ * Streams the node's bytes into the .part, hashing them on the way; returns how many were written and their digest.
+ * Each chunk is hashed and written before the next is asked for: that bounds memory, and it is what lets the
+ * snapshot stream hand out views of a few reused buffers (`reuseBuffers`) instead of a new buffer per chunk, whose
+ * memory would only come back at the next garbage collection. The stream keeps receiving meanwhile.
+ */
+async function receive(
+  client: TalosClient,
+  node: string,
+  opts: AcquireOptions,
+  handle: FileHandle,
+): Promise<{ bytes: number; digest: FileDigest }> {
+  const digest = new ArrivalDigest();
   const write = async (chunk: Buffer): Promise<void> => {
+    digest.update(chunk);
     await writeAll(handle, chunk);
-    bytes += chunk.length;
-    opts.onProgress?.(bytes);
+    opts.onProgress?.(digest.size);
   };
   if (opts.raw) {
+    // The tar extractor may hold on to chunks, so the copy stream hands out buffers of its own.
     await extractSingleFile(client.copy(node, ETCD_DB_PATH, { signal: opts.signal }), basename(ETCD_DB_PATH), write);
   } else {
-    for await (const chunk of client.etcdSnapshot(node, { signal: opts.signal })) await write(chunk);
+    // `reuseBuffers` goes beyond TalosClient's options (GrpcTalosClient takes it; other clients ignore it).
+    const streamOptions: { signal: AbortSignal | undefined; reuseBuffers: boolean } = {
+      signal: opts.signal,
+      reuseBuffers: true,
+    };
+    for await (const chunk of client.etcdSnapshot(node, streamOptions)) await write(chunk);
   }
   opts.signal?.throwIfAborted();
-  return bytes;
+  return { bytes: digest.size, digest: digest.digest() };
+}
+
+/**
+ * sha256 of a stream of bytes and its trailer check, exactly as trailer.ts's digest of the written file computes
+ * them: the last TRAILER_SIZE bytes are held back until more arrive, since only the end tells whether they are the
+ * trailer (sha256 of everything before them) or data.
+ */
+export class ArrivalDigest {
+  private readonly hash = createHash('sha256');
+  private readonly tail = Buffer.alloc(TRAILER_SIZE);
+  private tailLength = 0;
+  /** bytes seen so far */
+  size = 0;
+
+  update(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (chunk.length >= TRAILER_SIZE) {
+      if (this.tailLength > 0) this.hash.update(this.tail.subarray(0, this.tailLength));
+      this.hash.update(chunk.subarray(0, chunk.length - TRAILER_SIZE));
+      chunk.copy(this.tail, 0, chunk.length - TRAILER_SIZE);
+      this.tailLength = TRAILER_SIZE;
+      return;
+    }
+    // A short chunk: hash what it pushes out of the held-back tail, then append it.
+    const spill = Math.max(0, this.tailLength + chunk.length - TRAILER_SIZE);
+    if (spill > 0) {
+      this.hash.update(this.tail.subarray(0, spill));
+      this.tail.copyWithin(0, spill, this.tailLength);
+      this.tailLength -= spill;
+    }
+    chunk.copy(this.tail, this.tailLength);
+    this.tailLength += chunk.length;
+  }
+
+  /** The digest of everything seen; call once, at the end. */
+  digest(): FileDigest {
+    const tail = this.tail.subarray(0, this.tailLength);
+    if (!hasTrailer(this.size)) {
+      this.hash.update(tail);
+      return { sha256: this.hash.digest('hex'), trailer: 'absent', trailerExpected: null, trailerComputed: null };
+    }
+    const body = this.hash.copy().digest();
+    this.hash.update(tail);
+    return {
+      sha256: this.hash.digest('hex'),
+      trailer: body.equals(tail) ? 'verified' : 'mismatch',
+      trailerExpected: tail.toString('hex'),
+      trailerComputed: body.toString('hex'),
+    };
+  }
+}
+
+/**
+ * Verifies the written, synced file: `inspectSnapshot` walks its structure and reads the status fields, and takes
+ * the sha256 computed on arrival instead of reading the whole file again (`digest`, asked of inspect.ts: until it
+ * takes it, inspect hashes the file itself). Either way the file's size and sha256 must be those of the bytes
+ * received.
+ */
+async function verifyReceived(
+  part: string,
+  received: { bytes: number; digest: FileDigest },
+  signal: AbortSignal | undefined,
+): Promise<SnapshotReport> {
+  const { digest } = received;
+  const inspectOptions: InspectOptions & { digest: FileDigest } = { digest, ...(signal ? { signal } : {}) };
+  const report = await inspectSnapshot(part, inspectOptions);
+  if (report.size !== received.bytes || report.sha256 !== digest.sha256) {
+    throw new UserError(
+      `${part} does not hold the bytes that were received (${report.size} of ${received.bytes} bytes, sha256 ${report.sha256} instead of ${digest.sha256}): the disk or the file system damaged it; nothing was kept. Check the disk and run again.`,
+    );
+  }
+  return report;
 }
 
 async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {

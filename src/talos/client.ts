@@ -104,6 +104,14 @@ export function copyRequest(rootPath: string): Buffer {
 export const MISSING = Symbol('missing payload');
 type Mapper<M, T> = (message: M) => T | typeof MISSING;
 
+/** Options of the data streams (EtcdSnapshot, Copy). */
+export interface DataStreamOptions {
+  signal?: AbortSignal | undefined;
+  idleTimeoutMs?: number;
+  /** the chunks are views of reused buffers, each valid only until the next one is asked for (see h2stream.ts) */
+  reuseBuffers?: boolean;
+}
+
 const canceledFailure = () => rpcFailure(Code.canceled, 'cancelled by the user');
 
 /** Targets for machine calls: one `nodes` entry per node (never comma-joined: grpc-go does not split them). */
@@ -486,16 +494,16 @@ export class GrpcTalosClient implements TalosClient {
     return { node, ok: true, value: etcdVolumeFromSpec(got.resource.spec) };
   }
 
-  etcdSnapshot(node: string, opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {}): AsyncIterable<Buffer> {
+  /**
+   * `reuseBuffers` (beyond TalosClient's options): the chunks are views of a few reused buffers, each valid only until
+   * the next chunk is asked for — for a reader that writes each chunk before asking for the next (acquire.ts).
+   */
+  etcdSnapshot(node: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {
     // EtcdSnapshotRequest has no fields: its encoding is empty.
     return this.dataStream(ETCD_SNAPSHOT_PATH, Buffer.alloc(0), node, 'the etcd snapshot', opts);
   }
 
-  copy(
-    node: string,
-    rootPath: string,
-    opts: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
-  ): AsyncIterable<Buffer> {
+  copy(node: string, rootPath: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {
     return this.dataStream(COPY_PATH, copyRequest(rootPath), node, `the copy of ${rootPath}`, opts);
   }
 
@@ -508,10 +516,12 @@ export class GrpcTalosClient implements TalosClient {
     requestBytes: Buffer,
     node: string,
     what: string,
-    opts: { signal?: AbortSignal; idleTimeoutMs?: number },
+    opts: DataStreamOptions,
   ): AsyncIterable<Buffer> {
     const idleMs = opts.idleTimeoutMs ?? this.streamIdleTimeoutMs;
-    const openStream = (signal?: AbortSignal) => this.openDataStream(path, requestBytes, node, idleMs, signal);
+    const reuseBuffers = opts.reuseBuffers === true;
+    const openStream = (signal?: AbortSignal) =>
+      this.openDataStream(path, requestBytes, node, { idleMs, reuseBuffers }, signal);
     return {
       async *[Symbol.asyncIterator]() {
         const { signal } = opts;
@@ -544,7 +554,7 @@ export class GrpcTalosClient implements TalosClient {
     path: string,
     request: Buffer,
     node: string,
-    idleMs: number,
+    reading: { idleMs: number; reuseBuffers: boolean },
     signal?: AbortSignal,
   ): Promise<DataStream> {
     let failure: RpcFailure = rpcFailure(Code.unavailable, 'no endpoint to connect to');
@@ -560,7 +570,7 @@ export class GrpcTalosClient implements TalosClient {
           metadata: { nodes: [node] },
           windowBytes: STREAM_WINDOW_BYTES,
           maxMessageBytes: MAX_MESSAGE_BYTES,
-          idleMs,
+          ...reading,
         },
         (error) =>
           this.callFailure({

@@ -32,16 +32,26 @@ export interface DataStreamRequest {
   windowBytes: number;
   maxMessageBytes: number;
   idleMs: number;
+  /**
+   * Hand out views of a few reused buffers instead of new ones: each buffer next() returns is then valid only until
+   * the next call to next() (the reader must be done with it by then: written, hashed, copied). A reader that keeps
+   * chunks (a pipeline, a tar extractor) must leave this off.
+   */
+  reuseBuffers?: boolean;
 }
 
 /** Buffered payload before the stream is paused (HTTP/2 flow control then holds the node back). */
 const BUFFER_BYTES = 4 * 1024 * 1024;
 const GRPC_HEADER_BYTES = 5;
-/** Payload is gathered into buffers of this size before it is handed out. */
-const BATCH_BYTES = 256 * 1024;
+/** Payload is gathered into buffers of this size; next() hands out what has gathered since the last call. */
+const BATCH_BYTES = 1024 * 1024;
 const WAKE_BYTES = 64 * 1024;
 const FLUSH_MS = 200;
+/** Upload messages up to this size are copied, several together, into one HTTP/2 write of up to COALESCE_BYTES. */
 const SMALL_MESSAGE_BYTES = 64 * 1024;
+const COALESCE_BYTES = 256 * 1024;
+/** gRPC header, the common.Data `bytes` field tag and a varint length of up to 5 bytes */
+const MAX_PREFIX_BYTES = GRPC_HEADER_BYTES + 1 + 5;
 
 /** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
 function decodeGrpcMessage(value: unknown): string {
@@ -51,6 +61,23 @@ function decodeGrpcMessage(value: unknown): string {
   } catch {
     return text;
   }
+}
+
+/** The request headers of a gRPC call, with its metadata (`nodes`) as headers. */
+function grpcRequestHeaders(req: {
+  path: string;
+  authority: string;
+  metadata: Record<string, string[]>;
+}): http2.OutgoingHttpHeaders {
+  return {
+    ':method': 'POST',
+    ':path': req.path,
+    ':authority': req.authority,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    'user-agent': 'talos-dr (node http2)',
+    ...req.metadata,
+  };
 }
 
 function statusFailure(headers: http2.IncomingHttpHeaders): RpcFailure | null {
@@ -67,11 +94,15 @@ function statusFailure(headers: http2.IncomingHttpHeaders): RpcFailure | null {
 export class DataStream {
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
-  private readonly queue: Buffer[] = [];
-  private batch = Buffer.allocUnsafe(BATCH_BYTES);
+  /** payload gathered and not handed out yet, each view with the batch buffer it lies in (null: its own copy) */
+  private readonly queue: { view: Buffer; owner: Buffer | null }[] = [];
+  private batch: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
   private batchStart = 0;
   private batchUsed = 0;
   private queued = 0;
+  /** with reuseBuffers: the view handed out last (released at the next call), and batch buffers free for reuse */
+  private handedOut: { view: Buffer; owner: Buffer | null } | null = null;
+  private readonly free: Buffer[] = [];
   private pending: Buffer | null = null;
   private ended = false;
   private failure: RpcFailure | undefined;
@@ -97,16 +128,7 @@ export class DataStream {
     });
     this.session.on('error', (error) => this.fail(this.describeConnectionError(error)));
     this.session.on('connect', () => this.session.setLocalWindowSize(req.windowBytes * 16));
-    const headers: http2.OutgoingHttpHeaders = {
-      ':method': 'POST',
-      ':path': req.path,
-      ':authority': req.authority,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'user-agent': 'talos-dr (node http2)',
-      ...req.metadata,
-    };
-    this.stream = this.session.request(headers);
+    this.stream = this.session.request(grpcRequestHeaders(req));
     this.stream.on('response', (response) => this.onResponse(response));
     this.stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
     this.stream.on('trailers', (trailers) => this.onTrailers(trailers));
@@ -247,12 +269,12 @@ export class DataStream {
     if (length === 0) return;
     if (this.batchUsed + length > this.batch.length) {
       this.flushBatch();
-      this.batch = Buffer.allocUnsafe(BATCH_BYTES);
+      this.batch = this.free.pop() ?? Buffer.allocUnsafe(BATCH_BYTES);
       this.batchStart = 0;
       this.batchUsed = 0;
     }
     if (length > this.batch.length) {
-      this.queue.push(Buffer.from(buf.subarray(start, end)));
+      this.queue.push({ view: Buffer.from(buf.subarray(start, end)), owner: null });
     } else {
       buf.copy(this.batch, this.batchUsed, start, end);
       this.batchUsed += length;
@@ -263,7 +285,7 @@ export class DataStream {
   /** Queues what the batch gathered since the last hand-out; the batch keeps filling after it (no new buffer). */
   private flushBatch(): void {
     if (this.batchUsed === this.batchStart) return;
-    this.queue.push(this.batch.subarray(this.batchStart, this.batchUsed));
+    this.queue.push({ view: this.batch.subarray(this.batchStart, this.batchUsed), owner: this.batch });
     this.batchStart = this.batchUsed;
   }
 
@@ -308,20 +330,36 @@ export class DataStream {
     wake?.();
   }
 
+  /**
+   * The payload gathered since the last call, one contiguous view at a time (never a concatenation: no copy, no
+   * new buffer); null at a clean end.
+   */
   async next(): Promise<Buffer | null> {
+    if (this.req.reuseBuffers) this.release();
     for (;;) {
       this.flushBatch();
-      if (this.queue.length > 0) {
-        const batch = this.queue.length === 1 ? (this.queue[0] as Buffer) : Buffer.concat(this.queue, this.queued);
-        this.queue.length = 0;
-        this.queued = 0;
-        if (!this.ended && this.stream.isPaused()) this.stream.resume();
-        return batch;
+      const item = this.queue.shift();
+      if (item) {
+        this.queued -= item.view.length;
+        if (this.req.reuseBuffers) this.handedOut = item;
+        if (!this.ended && this.queued < BUFFER_BYTES && this.stream.isPaused()) this.stream.resume();
+        return item.view;
       }
       if (this.failure) throw this.failure;
       if (this.ended) return null;
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
+  }
+
+  /**
+   * The reader is done with the view handed out last: its batch buffer is free again once no other view lies in it
+   * (views are handed out in order, so only the queue and the batch being filled can still point into it).
+   */
+  private release(): void {
+    const owner = this.handedOut?.owner;
+    this.handedOut = null;
+    if (!owner || owner === this.batch || this.queue.some((item) => item.owner === owner)) return;
+    this.free.push(owner);
   }
 
   close(): void {
@@ -372,21 +410,24 @@ export function connectSession(
   });
 }
 
-/** The gRPC frame and protobuf field header that precede a common.Data payload of `length` bytes. */
-function dataMessagePrefix(length: number): Buffer {
-  const varint: number[] = [];
+/**
+ * Writes the gRPC frame header and protobuf field header that precede a common.Data payload of `length` bytes into
+ * `target` at `offset` (room for MAX_PREFIX_BYTES); returns where the payload goes.
+ */
+function writeDataMessagePrefix(target: Buffer, offset: number, length: number): number {
+  let varintBytes = 1;
+  for (let n = length; n >= 0x80; n = Math.floor(n / 128)) varintBytes++;
+  target[offset] = 0; // not compressed
+  target.writeUInt32BE(1 + varintBytes + length, offset + 1);
+  let at = offset + GRPC_HEADER_BYTES;
+  target[at++] = 0x12; // common.Data.bytes = 2, length-delimited
   for (let n = length; ; n = Math.floor(n / 128)) {
     if (n < 0x80) {
-      varint.push(n);
-      break;
+      target[at++] = n;
+      return at;
     }
-    varint.push((n & 0x7f) | 0x80);
+    target[at++] = (n & 0x7f) | 0x80;
   }
-  const prefix = Buffer.alloc(GRPC_HEADER_BYTES + 1 + varint.length);
-  prefix.writeUInt32BE(1 + varint.length + length, 1);
-  prefix[GRPC_HEADER_BYTES] = 0x12; // common.Data.bytes = 2, length-delimited
-  Buffer.from(varint).copy(prefix, GRPC_HEADER_BYTES + 1);
-  return prefix;
 }
 
 /** Raised when reading the local source fails: not the node's fault, said differently to the user. */
@@ -402,15 +443,7 @@ export async function uploadData(
   req: UploadRequest,
   source: AsyncIterable<Buffer | Uint8Array>,
 ): Promise<UploadAnswer> {
-  const stream = session.request({
-    ':method': 'POST',
-    ':path': req.path,
-    ':authority': req.authority,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-    'user-agent': 'talos-dr (node http2)',
-    ...req.metadata,
-  });
+  const stream = session.request(grpcRequestHeaders(req));
   const response = collectResponse(stream);
   const onAbort = () => abortUpload(stream);
   req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -439,31 +472,9 @@ async function writeMessages(
   source: AsyncIterable<Buffer | Uint8Array>,
   settled: Promise<void>,
 ): Promise<void> {
+  const writer = new MessageWriter(stream, req, settled);
   let pieces: Buffer[] = [];
   let gathered = 0;
-  let sent = 0;
-  const writeMessage = async (parts: Buffer[], length: number): Promise<boolean> => {
-    // The node may answer (refuse) before the upload is complete: then stop writing and read its answer.
-    if (stream.closed || stream.destroyed || stream.writableEnded) return false;
-    let flushed: boolean;
-    if (length <= SMALL_MESSAGE_BYTES) {
-      // one write per small message (talosctl's 4 KiB chunks): each write is a trip through the HTTP/2 stream
-      flushed = stream.write(Buffer.concat([dataMessagePrefix(length), ...parts]));
-    } else {
-      stream.write(dataMessagePrefix(length));
-      flushed = true;
-      for (const part of parts) flushed = stream.write(part);
-    }
-    sent += length;
-    req.onSent(sent);
-    if (flushed) return !stream.closed;
-    const drained = once(stream, 'drain').then(
-      () => 'drain' as const,
-      () => 'done' as const,
-    );
-    const outcome = await Promise.race([drained, settled.then(() => 'done' as const)]);
-    return outcome === 'drain' && !stream.closed;
-  };
   const iterator = source[Symbol.asyncIterator]();
   for (;;) {
     let next: IteratorResult<Buffer | Uint8Array>;
@@ -481,13 +492,83 @@ async function writeMessages(
       gathered += take;
       chunk = chunk.subarray(take);
       if (gathered === req.chunkSize) {
-        if (!(await writeMessage(pieces, gathered))) return;
+        if (!(await writer.message(pieces, gathered))) return;
         pieces = [];
         gathered = 0;
       }
     }
   }
-  if (gathered > 0) await writeMessage(pieces, gathered);
+  if (gathered > 0 && !(await writer.message(pieces, gathered))) return;
+  await writer.flush();
+}
+
+/**
+ * Writes common.Data messages to an upload stream. Small ones (talosctl's 4 KiB chunks) are copied, prefix and
+ * payload, into one buffer and go out together as one HTTP/2 write: each write is a trip through the HTTP/2 stream
+ * (and its callbacks), which for 4 KiB messages cost more than the bytes. Large ones are written as they are.
+ * Every write waits for 'drain' when HTTP/2 flow control pushes back, so a large file never sits in memory.
+ */
+class MessageWriter {
+  private out: Buffer | null = null;
+  private used = 0;
+  /** payload bytes in `out` */
+  private payload = 0;
+  private sent = 0;
+
+  constructor(
+    private readonly stream: http2.ClientHttp2Stream,
+    private readonly req: UploadRequest,
+    private readonly settled: Promise<void>,
+  ) {}
+
+  /** The node may answer (refuse) before the upload is complete: then writing stops and its answer is read. */
+  private get stopped(): boolean {
+    return this.stream.closed || this.stream.destroyed || this.stream.writableEnded;
+  }
+
+  /** One message of `length` payload bytes made of `parts`; false once the stream no longer takes writes. */
+  async message(parts: Buffer[], length: number): Promise<boolean> {
+    if (this.stopped) return false;
+    if (length <= SMALL_MESSAGE_BYTES) {
+      if (this.out && this.used + MAX_PREFIX_BYTES + length > this.out.length && !(await this.flush())) return false;
+      const out = (this.out ??= Buffer.allocUnsafe(COALESCE_BYTES));
+      this.used = writeDataMessagePrefix(out, this.used, length);
+      for (const part of parts) this.used += part.copy(out, this.used);
+      this.payload += length;
+      return true;
+    }
+    if (!(await this.flush())) return false;
+    const prefix = Buffer.allocUnsafe(MAX_PREFIX_BYTES);
+    this.stream.write(prefix.subarray(0, writeDataMessagePrefix(prefix, 0, length)));
+    let flushed = true;
+    for (const part of parts) flushed = this.stream.write(part);
+    return this.wrote(flushed, length);
+  }
+
+  /** Writes the gathered small messages, if any; false once the stream no longer takes writes. */
+  async flush(): Promise<boolean> {
+    if (this.stopped) return false;
+    if (!this.out || this.used === 0) return true;
+    // A new buffer for the next messages: HTTP/2 keeps this one until it is sent.
+    const flushed = this.stream.write(this.out.subarray(0, this.used));
+    const length = this.payload;
+    this.out = null;
+    this.used = 0;
+    this.payload = 0;
+    return this.wrote(flushed, length);
+  }
+
+  private async wrote(flushed: boolean, length: number): Promise<boolean> {
+    this.sent += length;
+    this.req.onSent(this.sent);
+    if (flushed) return !this.stream.closed;
+    const drained = once(this.stream, 'drain').then(
+      () => 'drain' as const,
+      () => 'done' as const,
+    );
+    const outcome = await Promise.race([drained, this.settled.then(() => 'done' as const)]);
+    return outcome === 'drain' && !this.stream.closed;
+  }
 }
 
 /** Gathers the unary answer of a client stream: headers, DATA, trailers; settles when the stream closes. */

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { acquireSnapshot, defaultSnapshotName, ETCD_DB_PATH } from '../../src/etcd/acquire.js';
+import { acquireSnapshot, ArrivalDigest, defaultSnapshotName, ETCD_DB_PATH } from '../../src/etcd/acquire.js';
+import { digestPath } from '../../src/etcd/trailer.js';
 import { buildEtcdDatabase, buildEtcdSnapshot } from '../../src/etcd/writer.js';
 import type { EtcdDatabaseContent } from '../../src/etcd/writer.js';
 import type { TalosClient } from '../../src/talos/types.js';
@@ -47,11 +48,12 @@ async function* chunks(
 }
 
 function fakeClient(streams: {
-  snapshot?: (signal?: AbortSignal) => AsyncIterable<Buffer>;
+  snapshot?: (signal?: AbortSignal, reuseBuffers?: boolean) => AsyncIterable<Buffer>;
   copy?: (path: string) => AsyncIterable<Buffer>;
 }): TalosClient {
   const client = {
-    etcdSnapshot: (_node: string, opts?: { signal?: AbortSignal }) => streams.snapshot!(opts?.signal),
+    etcdSnapshot: (_node: string, opts?: { signal?: AbortSignal; reuseBuffers?: boolean }) =>
+      streams.snapshot!(opts?.signal, opts?.reuseBuffers),
     copy: (_node: string, path: string) => streams.copy!(path),
   };
   return client as unknown as TalosClient;
@@ -105,6 +107,30 @@ describe('acquireSnapshot', () => {
       'etcd-127.0.0.2-20261123T233000Z.snapshot',
       'etcd-127.0.0.2-20261123T233000Z.snapshot.sha256',
     ]);
+  });
+
+  test('takes the snapshot stream in reused buffers: each chunk is written before the next is asked for', async () => {
+    let asked: boolean | undefined;
+    /** Like GrpcTalosClient with reuseBuffers: one buffer, overwritten with junk as soon as the next chunk is asked. */
+    async function* reused(bytes: Buffer): AsyncGenerator<Buffer> {
+      const buffer = Buffer.alloc(3000);
+      for (let at = 0; at < bytes.length; at += buffer.length) {
+        const length = bytes.copy(buffer, 0, at, at + buffer.length);
+        yield buffer.subarray(0, length);
+        buffer.fill(0xee);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    const client = fakeClient({
+      snapshot: (_signal, reuseBuffers) => {
+        asked = reuseBuffers;
+        return reused(SNAPSHOT);
+      },
+    });
+    const got = await acquireSnapshot(client, '127.0.0.2', { dir, raw: false, outFile: join(dir, 's') });
+    expect(asked).toBe(true);
+    expect(readFileSync(got.file).equals(SNAPSHOT)).toBe(true);
+    expect(got.report).toMatchObject({ integrity: 'verified', usable: true });
   });
 
   test('a raw copy: the single db entry of the .tar.gz, no trailer, flagged as needing skip-hash-check', async () => {
@@ -239,6 +265,38 @@ describe('acquireSnapshot', () => {
     expect(defaultSnapshotName('127.0.0.2', false, when)).toBe('etcd-127.0.0.2-20261123T233000Z.snapshot');
     expect(defaultSnapshotName('127.0.0.2', true, when)).toBe('etcd-127.0.0.2-20261123T233000Z.db');
     expect(defaultSnapshotName('fd00::1', false, when)).toBe('etcd-fd00__1-20261123T233000Z.snapshot');
+  });
+});
+
+describe('ArrivalDigest', () => {
+  /** Feeds `bytes` in pieces of the given sizes, cycling through them. */
+  function digestInPieces(bytes: Buffer, sizes: number[]) {
+    const digest = new ArrivalDigest();
+    for (let at = 0, i = 0; at < bytes.length; i++) {
+      const size = sizes[i % sizes.length] as number;
+      digest.update(bytes.subarray(at, at + size));
+      at += size;
+    }
+    return digest.digest();
+  }
+
+  test.each([
+    ['an API snapshot (trailer verified)', SNAPSHOT],
+    ['a raw database (no trailer)', DATABASE],
+    [
+      'a trailer that does not match',
+      Buffer.concat([SNAPSHOT.subarray(0, -1), Buffer.from([(SNAPSHOT.at(-1) as number) ^ 1])]),
+    ],
+    ['a trailer and nothing else (32 bytes)', createHash('sha256').update(Buffer.alloc(0)).digest()],
+    ['fewer bytes than a trailer', Buffer.from('short')],
+    ['nothing', Buffer.alloc(0)],
+  ])('computes what the digest of the written file says, for %s, however the bytes arrive', async (_what, bytes) => {
+    const file = join(dir, 'f');
+    writeFileSync(file, bytes);
+    const expected = await digestPath(file);
+    for (const sizes of [[bytes.length || 1], [1], [31, 1, 32, 33], [1024], [7, 4096, 13], [40, 5]]) {
+      expect(digestInPieces(bytes, sizes)).toEqual(expected);
+    }
   });
 });
 

@@ -381,6 +381,17 @@ describe('streams', () => {
     expect(progress.at(-1)).toBe(data.length);
   });
 
+  it("uploads in talosctl's 4 KiB chunks (several messages to an HTTP/2 write) with every message intact", async () => {
+    const data = randomBytes(1024 * 1024 + 4096 * 3 + 17);
+    const result = await client.etcdRecover('cp-1', Readable.from(chunked(data, 100_000)), { chunkSize: 4096 });
+    expect(result).toEqual({ node: 'cp-1', ok: true, value: undefined });
+    const upload = talos.uploads.at(-1);
+    expect(upload?.bytes.equals(data)).toBe(true);
+    const sizes = upload?.chunkSizes ?? [];
+    expect(sizes.slice(0, -1).every((size) => size === 4096)).toBe(true);
+    expect(sizes.at(-1)).toBe(17);
+  });
+
   it('uploads through the next endpoint when the first refuses connections', async () => {
     const failover = clientFor([`127.0.0.1:${await closedPort()}`, talos.address]);
     try {
