@@ -27,7 +27,7 @@ import {
   toServiceInfo,
   toVersionInfo,
 } from './mapping.js';
-import { cosiStateService, machineService } from './proto.js';
+import type * as ProtoModule from './proto.js';
 import { loadTalosconfig, type TalosContextConfig } from './talosconfig.js';
 import type {
   ApplyMode,
@@ -77,6 +77,15 @@ export class TalosRpcError extends UserError {
 }
 
 type AnyMethod = MethodDefinition<object, object, object, object>;
+/** A MachineService method by name (`Version`, `Bootstrap`, …). */
+type MachineMethod = keyof ReturnType<typeof ProtoModule.machineService>;
+
+/**
+ * The protos, loaded on first use (proto-loader and protobufjs take a while to load): a process that only downloads
+ * a snapshot never loads them.
+ */
+let protosLoading: Promise<typeof ProtoModule> | undefined;
+const loadProtos = () => (protosLoading ??= import('./proto.js'));
 
 interface WithMetadata {
   metadata: Metadata__Output | null;
@@ -191,14 +200,6 @@ export class GrpcTalosClient implements TalosClient {
   private readonly pool: EndpointPool;
   private readonly defaultTimeoutMs: number;
   private readonly streamIdleTimeoutMs: number;
-  /** Loaded on first use: a process that only downloads a snapshot never pays for loading the protos. */
-  private get machine() {
-    return machineService();
-  }
-
-  private get cosi() {
-    return cosiStateService();
-  }
 
   constructor(
     readonly config: TalosContextConfig,
@@ -280,7 +281,7 @@ export class GrpcTalosClient implements TalosClient {
    * in parallel over the same connection.
    */
   private async fanOut<M extends WithMetadata, T>(
-    method: AnyMethod,
+    method: MachineMethod,
     request: object,
     nodes: string[],
     map: Mapper<M, T>,
@@ -293,14 +294,15 @@ export class GrpcTalosClient implements TalosClient {
 
   /** One call with `nodes` metadata, unwrapped per node; a whole-call failure fails every node asked. */
   private async fanOutOnce<M extends WithMetadata, T>(
-    method: AnyMethod,
+    method: MachineMethod,
     request: object,
     nodes: string[],
     map: Mapper<M, T>,
     opts: CallOptions & { idempotent: boolean },
   ): Promise<NodeResult<T>[]> {
+    const definition = (await loadProtos()).machineService()[method] as AnyMethod;
     try {
-      const response = await this.unary<{ messages: M[] }>(method, request, nodesMetadata(nodes), opts);
+      const response = await this.unary<{ messages: M[] }>(definition, request, nodesMetadata(nodes), opts);
       return unwrapNodeResults(nodes, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint');
     } catch (error) {
       const failure = this.callFailure(error, opts.signal);
@@ -314,13 +316,12 @@ export class GrpcTalosClient implements TalosClient {
     ref: { namespace: string; type: string; id: string },
     opts: CallOptions,
   ): Promise<{ ok: true; resource: Resource__Output } | { ok: false; error: RpcFailure }> {
+    const get = (await loadProtos()).cosiStateService().Get as AnyMethod;
     try {
-      const response = await this.unary<{ resource: Resource__Output | null }>(
-        this.cosi.Get as AnyMethod,
-        ref,
-        nodeMetadata(node),
-        { ...opts, idempotent: true },
-      );
+      const response = await this.unary<{ resource: Resource__Output | null }>(get, ref, nodeMetadata(node), {
+        ...opts,
+        idempotent: true,
+      });
       if (!response.resource) return { ok: false, error: rpcFailure(Code.unknown, 'the node returned no resource') };
       return { ok: true, resource: response.resource };
     } catch (error) {
@@ -329,21 +330,15 @@ export class GrpcTalosClient implements TalosClient {
   }
 
   version(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<VersionInfo>[]> {
-    return this.fanOut(
-      this.machine.Version as AnyMethod,
-      {},
-      nodes,
-      (m: Version__Output) => toVersionInfo(m) ?? MISSING,
-      {
-        ...opts,
-        idempotent: true,
-      },
-    );
+    return this.fanOut('Version', {}, nodes, (m: Version__Output) => toVersionInfo(m) ?? MISSING, {
+      ...opts,
+      idempotent: true,
+    });
   }
 
   serviceList(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<ServiceInfo[]>[]> {
     return this.fanOut(
-      this.machine.ServiceList as AnyMethod,
+      'ServiceList',
       {},
       nodes,
       (m: WithMetadata & { services: Parameters<typeof toServiceInfo>[0][] }) => m.services.map(toServiceInfo),
@@ -353,7 +348,7 @@ export class GrpcTalosClient implements TalosClient {
 
   etcdMemberList(nodes: string[], queryLocal: boolean, opts: CallOptions = {}): Promise<NodeResult<EtcdMember[]>[]> {
     return this.fanOut(
-      this.machine.EtcdMemberList as AnyMethod,
+      'EtcdMemberList',
       withoutDefaults({ queryLocal }),
       nodes,
       (m: WithMetadata & { members: Parameters<typeof toEtcdMember>[0][] }) => m.members.map(toEtcdMember),
@@ -363,7 +358,7 @@ export class GrpcTalosClient implements TalosClient {
 
   etcdStatus(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<EtcdMemberStatus>[]> {
     return this.fanOut(
-      this.machine.EtcdStatus as AnyMethod,
+      'EtcdStatus',
       {},
       nodes,
       (m: WithMetadata & { memberStatus: Parameters<typeof toEtcdMemberStatus>[0] | null }) =>
@@ -372,12 +367,22 @@ export class GrpcTalosClient implements TalosClient {
     );
   }
 
+  /**
+   * A call that acts on exactly one node: sent once (never retried on another endpoint, since the node may already
+   * have acted), its one result.
+   */
+  private async actOn<M extends WithMetadata, T>(
+    node: string,
+    method: MachineMethod,
+    request: object,
+    map: Mapper<M, T>,
+    opts: CallOptions,
+  ): Promise<NodeResult<T>> {
+    return first(await this.fanOut(method, request, [node], map, { ...opts, idempotent: false }), node);
+  }
+
   async etcdLeaveCluster(node: string, opts: CallOptions = {}): Promise<NodeResult<void>> {
-    const results = await this.fanOut(this.machine.EtcdLeaveCluster as AnyMethod, {}, [node], voidResult, {
-      ...opts,
-      idempotent: false,
-    });
-    return okVoid(first(results, node));
+    return okVoid(await this.actOn(node, 'EtcdLeaveCluster', {}, voidResult, opts));
   }
 
   async etcdRemoveMemberById(node: string, memberIdHex: string, opts: CallOptions = {}): Promise<NodeResult<void>> {
@@ -387,25 +392,12 @@ export class GrpcTalosClient implements TalosClient {
     } catch (error) {
       return { node, ok: false, error: rpcFailure(Code.invalidArgument, (error as Error).message) };
     }
-    const results = await this.fanOut(
-      this.machine.EtcdRemoveMemberByID as AnyMethod,
-      { memberId },
-      [node],
-      voidResult,
-      { ...opts, idempotent: false },
-    );
-    return okVoid(first(results, node));
+    return okVoid(await this.actOn(node, 'EtcdRemoveMemberByID', { memberId }, voidResult, opts));
   }
 
-  async etcdForfeitLeadership(node: string, opts: CallOptions = {}): Promise<NodeResult<{ member: string }>> {
-    const results = await this.fanOut(
-      this.machine.EtcdForfeitLeadership as AnyMethod,
-      {},
-      [node],
-      (m: WithMetadata & { member: string }) => ({ member: m.member }),
-      { ...opts, idempotent: false },
-    );
-    return first(results, node);
+  etcdForfeitLeadership(node: string, opts: CallOptions = {}): Promise<NodeResult<{ member: string }>> {
+    const map = (m: WithMetadata & { member: string }) => ({ member: m.member });
+    return this.actOn(node, 'EtcdForfeitLeadership', {}, map, opts);
   }
 
   async bootstrap(
@@ -413,51 +405,24 @@ export class GrpcTalosClient implements TalosClient {
     req: { recoverEtcd: boolean; recoverSkipHashCheck: boolean },
     opts: CallOptions = {},
   ): Promise<NodeResult<void>> {
-    const results = await this.fanOut(
-      this.machine.Bootstrap as AnyMethod,
-      withoutDefaults({ recoverEtcd: req.recoverEtcd, recoverSkipHashCheck: req.recoverSkipHashCheck }),
-      [node],
-      voidResult,
-      { ...opts, idempotent: false },
-    );
-    return okVoid(first(results, node));
+    const request = withoutDefaults({ recoverEtcd: req.recoverEtcd, recoverSkipHashCheck: req.recoverSkipHashCheck });
+    return okVoid(await this.actOn(node, 'Bootstrap', request, voidResult, opts));
   }
 
-  async reset(node: string, req: ResetOptions, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
-    const results = await this.fanOut(
-      this.machine.Reset as AnyMethod,
-      resetRequest(req),
-      [node],
-      (m: WithMetadata & { actorId: string }) => ({ actorId: m.actorId }),
-      { ...opts, idempotent: false },
-    );
-    return first(results, node);
+  reset(node: string, req: ResetOptions, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
+    return this.actOn(node, 'Reset', resetRequest(req), toActorId, opts);
   }
 
-  async reboot(node: string, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
-    const results = await this.fanOut(
-      this.machine.Reboot as AnyMethod,
-      {},
-      [node],
-      (m: WithMetadata & { actorId: string }) => ({ actorId: m.actorId }),
-      { ...opts, idempotent: false },
-    );
-    return first(results, node);
+  reboot(node: string, opts: CallOptions = {}): Promise<NodeResult<{ actorId: string }>> {
+    return this.actOn(node, 'Reboot', {}, toActorId, opts);
   }
 
-  async applyConfiguration(
+  applyConfiguration(
     node: string,
     req: { data: Buffer; mode: ApplyMode; dryRun?: boolean },
     opts: CallOptions = {},
   ): Promise<NodeResult<ApplyResult>> {
-    const results = await this.fanOut(
-      this.machine.ApplyConfiguration as AnyMethod,
-      applyRequest(req),
-      [node],
-      toApplyResult,
-      { ...opts, idempotent: false },
-    );
-    return first(results, node);
+    return this.actOn(node, 'ApplyConfiguration', applyRequest(req), toApplyResult, opts);
   }
 
   async machineConfig(node: string, opts: CallOptions = {}): Promise<NodeResult<string>> {
@@ -719,6 +684,10 @@ export function applyRequest(req: { data: Buffer; mode: ApplyMode; dryRun?: bool
 
 function okVoid(result: NodeResult<void>): NodeResult<void> {
   return result.ok ? { node: result.node, ok: true, value: undefined } : result;
+}
+
+function toActorId(message: WithMetadata & { actorId: string }): { actorId: string } {
+  return { actorId: message.actorId };
 }
 
 function toApplyResult(message: WithMetadata & { warnings: string[]; mode: string; modeDetails: string }) {
