@@ -56,8 +56,11 @@ export type Send = (message: Payload) => Promise<void>;
 export const CHUNK_SIZE = 1024;
 /** How long a call waits for an etcd that does not serve clients when the caller set no deadline (simulated). */
 const NO_DEADLINE_WAIT_MS = 5 * 60 * 1000;
-/** The snapshot's own client gives up after this (simulated) when etcd never answers. */
-const SNAPSHOT_WAIT_MS = 10 * 1000;
+/**
+ * machined's local etcd client dials with grpc.WithBlock and a 5 s DialTimeout (siderolabs/talos
+ * internal/pkg/etcd/etcd.go, NewClient/NewLocalClient), so a call that needs it gives up after this (simulated).
+ */
+const ETCD_DIAL_TIMEOUT_MS = 5 * 1000;
 
 const hexToDecimal = (hex: string): string => BigInt(`0x${hex}`).toString();
 
@@ -217,9 +220,13 @@ export async function sendChunks(bytes: Buffer, send: Send): Promise<void> {
 export async function etcdSnapshot(node: SimNode, cluster: ClusterView, ctx: CallContext, send: Send): Promise<void> {
   requireControlPlane(node, 'etcd snapshot');
   if (!node.etcdServing) {
-    // The node's etcd client gives up after its own timeout (or the caller's deadline ends the call first).
-    await cluster.clockSleep(SNAPSHOT_WAIT_MS, ctx.signal);
-    throw unknown('failed reading etcd snapshot: context deadline exceeded');
+    // Upstream text, Talos 1.11 (siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go
+    // EtcdSnapshot: "failed to create etcd client: %w" around internal/pkg/etcd/etcd.go NewClient's "error building
+    // etcd client: %w"): etcd.NewLocalClient blocks on the dial until its 5 s DialTimeout, so the error wraps
+    // context.DeadlineExceeded and grpc-go's server sends it as DeadlineExceeded (status.FromContextError). The
+    // caller's own deadline, when shorter, ends the call first.
+    await cluster.clockSleep(ETCD_DIAL_TIMEOUT_MS, ctx.signal);
+    throw deadlineExceeded('failed to create etcd client: error building etcd client: context deadline exceeded');
   }
   let bytes: Buffer;
   try {
@@ -297,19 +304,24 @@ export async function read(node: SimNode, req: { path?: string }, send: Send): P
 
 const ETCD_DB = '/var/lib/etcd/member/snap/db';
 
-/** Copy: a .tar.gz stream of the file (entry named after its basename); file errors arrive in-band at the end. */
+/**
+ * Copy: a .tar.gz stream of the file (entry named after its basename). A missing root is refused by the archiver's
+ * first Lstat, before any gzip header is written (siderolabs/talos pkg/archiver/archiver.go TarGz, walker.go
+ * Walker), so no archive bytes are sent at all: only the in-band error Copy sends when the archiver failed
+ * (v1alpha1_server.go Copy), and the stream ends with status OK.
+ */
 export async function copy(node: SimNode, req: { rootPath?: string }, send: Send): Promise<void> {
   const root = req.rootPath ?? '';
   if (!isAbsolute(root)) throw unknown(`path is not absolute ${root}`);
   let content: Buffer | null = null;
-  let fileError: string | null = null;
   if (root === ETCD_DB && node.state.ephemeralMounted && node.etcd.hasData()) {
     content = await readFile(node.etcd.dbPath).catch(() => null);
   }
-  if (!content) fileError = `lstat ${root}: no such file or directory`;
-  const archive = await tarGz(content ? [{ name: root.split('/').pop() ?? 'db', bytes: content }] : []);
-  await sendChunks(archive, send);
-  if (fileError) await send({ metadata: { hostname: '', error: fileError } });
+  if (!content) {
+    await send({ metadata: { hostname: '', error: `lstat ${root}: no such file or directory` } });
+    return;
+  }
+  await sendChunks(await tarGz([{ name: root.split('/').pop() ?? 'db', bytes: content }]), send);
 }
 
 async function tarGz(entries: { name: string; bytes: Buffer }[]): Promise<Buffer> {

@@ -37,7 +37,7 @@ import { FaultInjector } from './faults.js';
 import { freePortOn, RealEtcd, RealEtcdFleet, seedRealCluster, type RealFate } from './real-etcd.js';
 import { realEtcdMissing } from './real-etcd-tools.js';
 import { generateClusterSecrets, machineConfigYaml } from './machine-config.js';
-import { SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
+import { ETCD_UNHEALTHY, SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
 import { ipv4ToNumber, loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
 import { SimWire } from './server.js';
 import {
@@ -164,7 +164,7 @@ function etcdServiceHistory(condition: ScenarioNode['etcd'], timeSync: boolean, 
     at(`Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`, 'Running', 86_394);
     at('Health check successful', 'Running', 86_380);
     if (condition === 'no-quorum' || condition === 'not-serving')
-      at('Health check failed: context deadline exceeded', 'Running', 600);
+      at(`Health check failed: ${ETCD_UNHEALTHY}`, 'Running', 600);
     if (condition === 'crashloop') {
       at('Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2', 'Waiting', 30);
     }
@@ -179,7 +179,7 @@ function etcdServiceHistory(condition: ScenarioNode['etcd'], timeSync: boolean, 
     events,
     health:
       last?.state === 'Running'
-        ? { unknown: false, healthy, lastMessage: healthy ? '' : 'context deadline exceeded', lastChange }
+        ? { unknown: false, healthy, lastMessage: healthy ? '' : ETCD_UNHEALTHY, lastChange }
         : { unknown: true, healthy: false, lastMessage: '', lastChange: -62135596800000 },
   };
 }

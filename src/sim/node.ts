@@ -94,6 +94,17 @@ function baseServices(controlPlane: boolean, now: number): Record<string, Servic
   return services;
 }
 
+/**
+ * The last message of a failed etcd health check, derived from upstream code (Talos prints no fixed text): the
+ * check (siderolabs/talos internal/app/machined/pkg/system/services/etcd.go HealthFunc) is etcd.NewLocalClient then
+ * ValidateQuorum, a Get of "health" (internal/pkg/etcd/etcd.go), run under the check's 15 s timeout
+ * (pkg/system/health/check.go stores err.Error()); without a leader, or with etcd not serving clients, both end in
+ * the context's "context deadline exceeded". The event reads "Health check failed: <message>"
+ * (pkg/system/service_runner.go healthUpdate). A fresh client that cannot dial would say "error building etcd
+ * client: context deadline exceeded"; the service keeps its client across checks, so the bare text is the usual one.
+ */
+export const ETCD_UNHEALTHY = 'context deadline exceeded';
+
 export class SimNode {
   /** Counters of destructive calls received (Reset, Bootstrap, ApplyConfiguration, Reboot, EtcdRecover). */
   readonly calls = { reset: 0, bootstrap: 0, apply: 0, reboot: 0, recover: 0 };
@@ -170,16 +181,17 @@ export class SimNode {
 
   /** Health of a Running etcd follows quorum; an event is published only when it flips (facts §10.3). */
   refreshEtcdHealth(hasQuorum: boolean): void {
+    // ETCD_UNHEALTHY: why a failed etcd health check says what it says (upstream sources cited there).
     const svc = this.state.services.etcd;
     if (!svc || svc.state !== 'Running') return;
     const healthy = hasQuorum && this.etcdServing;
     if (!svc.health.unknown && svc.health.healthy === healthy) return;
-    const msg = healthy ? 'Health check successful' : 'Health check failed: context deadline exceeded';
+    const msg = healthy ? 'Health check successful' : `Health check failed: ${ETCD_UNHEALTHY}`;
     svc.events.push({ msg, state: 'Running', ts: Date.now() });
     svc.health = {
       unknown: false,
       healthy,
-      lastMessage: healthy ? '' : 'context deadline exceeded',
+      lastMessage: healthy ? '' : ETCD_UNHEALTHY,
       lastChange: Date.now(),
     };
     this.logEvent('etcd', 'Running', msg);

@@ -32,4 +32,5 @@ export const permissionDenied = (message: string): RpcError => new RpcError(stat
 export const notFound = (message: string): RpcError => new RpcError(status.NOT_FOUND, message);
 export const alreadyExists = (message: string): RpcError => new RpcError(status.ALREADY_EXISTS, message);
 export const unavailable = (message: string): RpcError => new RpcError(status.UNAVAILABLE, message);
-export const deadlineExceeded = (): RpcError => new RpcError(status.DEADLINE_EXCEEDED, 'context deadline exceeded');
+export const deadlineExceeded = (message = 'context deadline exceeded'): RpcError =>
+  new RpcError(status.DEADLINE_EXCEEDED, message);

@@ -84,4 +84,21 @@ describe('acquisition against the simulated cluster', () => {
     expect(got?.report.integrity).toBe('verified');
     expect(existsSync(`${got!.file}.part`)).toBe(false);
   });
+
+  test("single-node: a raw copy of a database that is not there fails with the node's own text; nothing is kept", async () => {
+    const { sim, client, out } = await start('single-node');
+    const node = sim.nodes[0]!;
+    const error = await acquireSnapshot(client, node, { dir: out, raw: true }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toContain('lstat /var/lib/etcd/member/snap/db: no such file or directory');
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  test('etcd-down-raw-copy: the snapshot call reports why (the node could not reach its own etcd)', async () => {
+    const { sim, client, out } = await start('etcd-down-raw-copy');
+    const error = await acquireSnapshot(client, sim.nodes[0]!, { dir: out, raw: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    // Talos answers DeadlineExceeded (its local etcd client could not dial): the client's sentence for a late answer
+    expect((error as Error).message).toMatch(/did not answer the etcd snapshot in time: its etcd may not be serving/);
+  });
 });
