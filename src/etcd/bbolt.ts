@@ -211,6 +211,37 @@ export function leafElement(
 export interface BucketVisitor {
   /** Every non-empty leaf page of the bucket, in cursor order. Elements are already bounds- and order-checked. */
   leaf(page: LeafPage): void;
+  /**
+   * When set, the tail of this bucket's tree may be walked by another thread (see SubtreeSplitter): the visitor
+   * then receives that walk's own visitor state, to fold in after its last page.
+   */
+  mergeTail?(tail: unknown): void;
+}
+
+/** What a walk of some subtrees of one bucket found, on another thread (walkSubtrees), to merge into this walk. */
+export interface SubtreeResult {
+  walk: WalkResult;
+  /** 1 for each page that walk reached */
+  seen: Uint8Array;
+  /** the first and last key of the bucket it saw (order across the split is checked here), null when none */
+  firstKey: Buffer | null;
+  lastKey: Buffer | null;
+  /** its bucket visitor's state, for BucketVisitor.mergeTail */
+  tail: unknown;
+}
+
+/** Hands the tail of a large bucket to another thread. */
+export interface SubtreeSplitter {
+  /** Starts walking `children` (page ids, in cursor order, at tree `level`); null when it cannot start. */
+  start(children: number[], level: number): PendingSubtree | null;
+}
+
+export interface PendingSubtree {
+  /** settles once poll() has an answer (a result or an error) */
+  settled: Promise<void>;
+  /** the result once the other thread is done, else null; throws what the other thread threw */
+  poll(): SubtreeResult | null;
+  cancel(): void;
 }
 
 export interface TreeVisitor {
@@ -237,6 +268,9 @@ export interface WalkResult {
 }
 
 class WalkStop extends Error {}
+
+/** What a walk yields when it pauses: nothing (let other work run, go on at once) or a promise to wait for. */
+export type WalkPause = Promise<void> | undefined;
 
 /**
  * Walks the whole tree from the chosen meta: every bucket, every page, checking structure and reachability.
@@ -280,6 +314,8 @@ export class BoltWalker {
     private readonly db: OpenedBolt,
     private readonly visitor: TreeVisitor,
     private readonly pagesPerYield = 2048,
+    /** when given, a bucket whose visitor can merge a tail has the second half of its root's children walked by it */
+    private readonly splitter: SubtreeSplitter | null = null,
   ) {
     this.pageSize = db.pageSize;
     this.pgid = db.meta.pgid;
@@ -287,7 +323,7 @@ export class BoltWalker {
     this.window = Buffer.alloc(0);
   }
 
-  *walk(): Generator<void, WalkResult, void> {
+  *walk(): Generator<WalkPause, WalkResult, void> {
     const meta = this.db.meta;
     if (this.pgid < 2) {
       this.problem(`the meta page says the database has ${this.pgid} pages, fewer than its own two meta pages`);
@@ -324,7 +360,7 @@ export class BoltWalker {
     throw new WalkStop();
   }
 
-  private *walkRootBucket(rootPgid: number): Generator<void, void, void> {
+  private *walkRootBucket(rootPgid: number): Generator<WalkPause, void, void> {
     yield* this.walkPages(rootPgid, 0, new BucketState(), null, true);
   }
 
@@ -332,7 +368,7 @@ export class BoltWalker {
    * The root leaf lists the top-level buckets. Each bucket is walked right here, in cursor order, so the visitor
    * sees bucket name then its pairs as etcd's hash does.
    */
-  private *visitRootLeafBuckets(page: LeafPage, level: number): Generator<void, void, void> {
+  private *visitRootLeafBuckets(page: LeafPage, level: number): Generator<WalkPause, void, void> {
     for (let i = 0; i < page.count; i++) {
       const el = leafElement(page, i);
       const nameEnd = el.keyStart + el.keySize;
@@ -350,10 +386,14 @@ export class BoltWalker {
     valueSize: number,
     level: number,
     visitor: BucketVisitor | null,
-  ): Generator<void, void, void> {
+  ): Generator<WalkPause, void, void> {
     const root = readU64(buf, valueStart);
     const state = new BucketState();
     if (root !== 0) {
+      if (visitor?.mergeTail && this.splitter) {
+        yield* this.walkSplit(root, level, state, visitor);
+        return;
+      }
       yield* this.walkPages(root, level, state, visitor ? (p) => visitor.leaf(p) : null, false);
       return;
     }
@@ -375,6 +415,107 @@ export class BoltWalker {
   }
 
   /**
+   * A bucket whose root is a branch page: the second half of its children goes to another thread while this one walks
+   * the first half; the other's result is folded in after (pages reached, problems, key order across the split, the
+   * visitor's state). Anything else is walked here as usual.
+   */
+  private *walkSplit(
+    pgid: number,
+    level: number,
+    state: BucketState,
+    visitor: BucketVisitor,
+  ): Generator<WalkPause, void, void> {
+    const onLeaf = (p: LeafPage): void => visitor.leaf(p);
+    this.readRun(pgid, level, true);
+    const buf = this.runBuf;
+    const base = this.runBase;
+    if ((buf.readUInt16LE(base + 8) & FLAG_BRANCH) === 0 || this.splitter === null) {
+      yield* this.walkCurrentRun(pgid, level, state, onLeaf, false);
+      return;
+    }
+    const count = this.checkBranch(buf, base, this.runEnd, pgid);
+    const children: number[] = [];
+    for (let i = 0; i < count; i++) children.push(readU64(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8));
+    const half = Math.floor(count / 2);
+    const pending = half >= 1 ? this.splitter.start(children.slice(half), level + 1) : null;
+    const mine = pending ? children.slice(0, half) : children;
+    try {
+      yield* this.walkChildren(mine, level, state, onLeaf);
+      if (!pending) return;
+      let tail = pending.poll();
+      while (tail === null) {
+        yield pending.settled;
+        tail = pending.poll();
+      }
+      this.mergeSubtree(tail, state, visitor);
+    } finally {
+      pending?.cancel();
+    }
+  }
+
+  /** Children of a branch page, in order (the loop of walkCurrentRun). */
+  private *walkChildren(
+    children: number[],
+    level: number,
+    state: BucketState,
+    onLeaf: ((page: LeafPage) => void) | null,
+  ): Generator<WalkPause, void, void> {
+    for (const child of children) {
+      if (++this.pagesSinceYield >= this.pagesPerYield) {
+        this.pagesSinceYield = 0;
+        yield;
+      }
+      this.readRun(child, level + 1, false);
+      if (this.visitPlainLeaf(child, state, onLeaf)) continue;
+      yield* this.walkCurrentRun(child, level + 1, state, onLeaf, false);
+    }
+  }
+
+  /**
+   * The other thread's side of walkSplit: walks `children` (at `level`, all of one bucket) and reports what it found.
+   * Runs to the end without pausing. Checks are the same as in a whole walk, except those that need the rest of the
+   * tree (pages reached twice across the two halves, free pages), which the merge does.
+   */
+  walkSubtrees(children: number[], level: number, visitor: BucketVisitor): SubtreeResult {
+    const state = new BucketState();
+    const onLeaf = (p: LeafPage): void => visitor.leaf(p);
+    try {
+      const walk = this.walkChildren(children, level - 1, state, onLeaf);
+      while (!walk.next().done);
+    } catch (error) {
+      if (!(error instanceof WalkStop)) throw error;
+    }
+    return { walk: this.result, seen: this.seen, firstKey: state.firstKey(), lastKey: state.lastKeyCopy(), tail: null };
+  }
+
+  private mergeSubtree(tail: SubtreeResult, state: BucketState, visitor: BucketVisitor): void {
+    const theirs = tail.walk;
+    for (const p of theirs.problems) this.problem(p);
+    this.result.moreProblems += theirs.moreProblems;
+    this.result.pagesReachable += theirs.pagesReachable;
+    this.result.bytesRead += theirs.bytesRead;
+    this.result.maxBytesHeld += theirs.maxBytesHeld;
+    const seen = tail.seen;
+    for (let id = 0; id < seen.length && id < this.seen.length; id++) {
+      if (seen[id] !== 1 || id < 2) continue;
+      if (this.seen[id] === 1) this.problem(`page ${id} is referenced twice`);
+      else if (this.seen[id] === 2) this.problem(`page ${id} is in use but also listed as free`);
+      this.seen[id] = 1;
+    }
+    if (theirs.unreadable) {
+      this.result.unreadable = true;
+      throw new WalkStop();
+    }
+    if (tail.firstKey && tail.lastKey) {
+      if (!state.isFirstKeyAfterLast(tail.firstKey, 0, tail.firstKey.length)) {
+        this.problem('a bucket has keys out of order where its pages meet');
+      }
+      state.rememberLastKey(tail.lastKey, 0, tail.lastKey.length);
+    }
+    visitor.mergeTail?.(tail.tail);
+  }
+
+  /**
    * Walks a bucket's B+tree from `pgid`: branch pages recurse left to right, leaf pages go to `onLeaf`.
    * `isRoot` marks the root bucket, whose leaves hold the top-level buckets (walked in place).
    */
@@ -384,7 +525,7 @@ export class BoltWalker {
     state: BucketState,
     onLeaf: ((page: LeafPage) => void) | null,
     isRoot: boolean,
-  ): Generator<void, void, void> {
+  ): Generator<WalkPause, void, void> {
     this.readRun(pgid, level, isRoot);
     yield* this.walkCurrentRun(pgid, level, state, onLeaf, isRoot);
   }
@@ -396,7 +537,7 @@ export class BoltWalker {
     state: BucketState,
     onLeaf: ((page: LeafPage) => void) | null,
     isRoot: boolean,
-  ): Generator<void, void, void> {
+  ): Generator<WalkPause, void, void> {
     const buf = this.runBuf;
     const base = this.runBase;
     const end = this.runEnd;
@@ -463,7 +604,7 @@ export class BoltWalker {
   }
 
   /** Nested buckets (etcd has none) are walked for structure and reachability, not visited. */
-  private *walkSubBuckets(page: LeafPage, level: number): Generator<void, void, void> {
+  private *walkSubBuckets(page: LeafPage, level: number): Generator<WalkPause, void, void> {
     for (let i = 0; i < page.count; i++) {
       const el = leafElement(page, i);
       if ((el.flags & BUCKET_LEAF_FLAG) === 0) continue;
@@ -718,10 +859,23 @@ function keyAfter(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: nu
 class BucketState {
   private lastKey: Buffer = Buffer.alloc(0);
   private lastLength = -1;
+  private first: Buffer | null = null;
 
   isFirstKeyAfterLast(buf: Buffer, start: number, end: number): boolean {
-    if (this.lastLength < 0) return true;
+    if (this.lastLength < 0) {
+      this.first = Buffer.from(buf.subarray(start, end));
+      return true;
+    }
     return keyAfter(buf, start, end, this.lastKey, 0, this.lastLength);
+  }
+
+  /** the first key met (a copy), null before any */
+  firstKey(): Buffer | null {
+    return this.first;
+  }
+
+  lastKeyCopy(): Buffer | null {
+    return this.lastLength < 0 ? null : Buffer.from(this.lastKey.subarray(0, this.lastLength));
   }
 
   rememberLastKey(buf: Buffer, start: number, end: number): void {
@@ -738,10 +892,16 @@ class BucketState {
  */
 export async function runWalk(walker: BoltWalker, signal?: AbortSignal): Promise<WalkResult> {
   const walk = walker.walk();
-  for (;;) {
-    signal?.throwIfAborted();
-    const step = walk.next();
-    if (step.done) return step.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const step = walk.next();
+      if (step.done) return step.value;
+      if (step.value) await step.value;
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    // Ends a walk left half way (aborted, or thrown): its finally blocks stop any thread it started.
+    walk.return(undefined as never);
   }
 }

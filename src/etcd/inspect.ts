@@ -5,15 +5,18 @@
  * The sha256 pass (large sequential reads) and the tree walk (positional page reads) run side by side: the walk
  * pauses every few thousand pages so the hashing keeps going.
  */
+import { existsSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { SnapshotReport } from './types.js';
 import { BoltWalker, hasBoltMagic, openBolt, runWalk } from './bbolt.js';
-import type { WalkResult } from './bbolt.js';
+import type { OpenedBolt, PendingSubtree, SubtreeResult, SubtreeSplitter, WalkResult } from './bbolt.js';
 import { HEAD_BYTES, detectKind } from './kind.js';
 import { StatusVisitor } from './status.js';
-import type { StatusFields } from './status.js';
+import type { KeyBucketTail, StatusFields } from './status.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
 import { digestOpenFile } from './digest.js';
 import type { FileDigest } from './trailer.js';
@@ -66,8 +69,33 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
   }
 }
 
+/**
+ * From this size on, the `key` bucket's tree is walked by two threads (the second half of its root's children on a
+ * worker, see walk-worker.ts): below it the thread's start-up (~30 ms) costs more than it saves.
+ */
+export const SPLIT_MIN_BYTES = 64 * 1024 * 1024;
+
+const WALK_WORKER_URL = new URL('./walk-worker.js', import.meta.url);
+
+/** The walk worker exists only as compiled JavaScript (dist/); the test runner, on the sources, walks in one thread. */
+export function walkWorkerAvailable(): boolean {
+  return WALK_WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(WALK_WORKER_URL));
+}
+
+export interface StructureOptions {
+  signal?: AbortSignal;
+  /** walk the `key` bucket in two threads; default: for files of SPLIT_MIN_BYTES and more, when the worker exists */
+  split?: boolean;
+}
+
 /** Reads the structure and status of a bbolt file: meta choice, the walk, the status fields. */
-export async function checkStructure(fd: number, size: number, signal?: AbortSignal): Promise<StructureVerdict> {
+export async function checkStructure(
+  fd: number,
+  size: number,
+  optsOrSignal?: AbortSignal | StructureOptions,
+): Promise<StructureVerdict> {
+  const opts: StructureOptions = optsOrSignal instanceof AbortSignal ? { signal: optsOrSignal } : (optsOrSignal ?? {});
+  const signal = opts.signal;
   const opened = openBolt(fd, size);
   if (!opened.ok) {
     return {
@@ -80,7 +108,9 @@ export async function checkStructure(fd: number, size: number, signal?: AbortSig
   }
   const dataEnd = hasTrailer(size) ? size - TRAILER_SIZE : size;
   const visitor = new StatusVisitor();
-  const walker = new BoltWalker(fd, dataEnd, opened.db, visitor);
+  const split = (opts.split ?? dataEnd >= SPLIT_MIN_BYTES) && walkWorkerAvailable();
+  const splitter = split ? threadSplitter(fd, dataEnd, opened.db) : null;
+  const walker = new BoltWalker(fd, dataEnd, opened.db, visitor, undefined, splitter);
   const walk = await runWalk(walker, signal);
   const problems = walk.problems.map((p) => `The database structure is damaged: ${p}.`);
   if (walk.moreProblems > 0) problems.push(`The database structure has ${walk.moreProblems} more problems like these.`);
@@ -97,6 +127,52 @@ export async function checkStructure(fd: number, size: number, signal?: AbortSig
     totalSize: ok ? opened.db.meta.pgid * opened.db.pageSize : null,
     walk,
   };
+}
+
+/** Starts walk-worker.ts on the tail of a bucket and hands its result back to the walk. */
+function threadSplitter(fd: number, dataEnd: number, db: OpenedBolt): SubtreeSplitter {
+  return {
+    start(children: number[], level: number): PendingSubtree {
+      const worker = new Worker(WALK_WORKER_URL, { workerData: { fd, dataEnd, db, children, level } });
+      let result: SubtreeResult | null = null;
+      let failure: Error | null = null;
+      let settle = (): void => undefined;
+      const settled = new Promise<void>((resolve) => (settle = resolve));
+      worker.on('message', (message: { type: 'done'; result: SubtreeResult } | { type: 'error'; message: string }) => {
+        if (message.type === 'done') result = revive(message.result);
+        else failure = new Error(message.message);
+        settle();
+      });
+      worker.on('error', (error) => {
+        failure ??= error;
+        settle();
+      });
+      worker.on('exit', () => {
+        if (result === null) failure ??= new Error('the thread walking half of the database stopped unexpectedly');
+        settle();
+      });
+      return {
+        settled,
+        poll() {
+          if (result) return result;
+          if (failure) throw failure;
+          return null;
+        },
+        cancel() {
+          void worker.terminate();
+        },
+      };
+    },
+  };
+}
+
+/** Buffers arrive from another thread as plain Uint8Arrays: give them their Buffer methods back. */
+function revive(result: SubtreeResult): SubtreeResult {
+  const asBuffer = (bytes: Uint8Array | null): Buffer | null =>
+    bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : null;
+  const tail = result.tail as KeyBucketTail;
+  tail.live.arena = asBuffer(tail.live.arena) ?? Buffer.alloc(0);
+  return { ...result, firstKey: asBuffer(result.firstKey), lastKey: asBuffer(result.lastKey) };
 }
 
 function notBbolt(problem: string | null): StructureVerdict {

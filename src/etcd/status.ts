@@ -46,10 +46,51 @@ export class StatusVisitor implements TreeVisitor {
       this.hashLeaf(page);
       this.replayRevisions(page);
     },
+    mergeTail: (tail) => this.mergeTail(tail as KeyBucketTail),
   };
+  /** bytes fed to the CRC (a tail's CRC is combined in by its length) */
+  private hashedBytes = 0;
+  /** whether any revision key was seen: a tail without one leaves the revision as it was */
+  private sawRevision = false;
 
   constructor(liveKeysBudget: LiveKeysBudget = {}) {
     this.live = new LiveKeySet(liveKeysBudget);
+  }
+
+  /** The visitor of the `key` bucket alone, for a walk of part of it on another thread (BoltWalker.walkSubtrees). */
+  keyBucketVisitor(): BucketVisitor {
+    return this.keyBucket;
+  }
+
+  /**
+   * What a walk of the tail of the `key` bucket found, to fold into the walk of the rest (mergeTail). Its CRC starts
+   * from zero and is combined in by length; its live keys remember tombstones too (see LiveKeySet.recordTombstones).
+   */
+  tail(): KeyBucketTail {
+    this.flushStaging();
+    return {
+      crc: this.crc >>> 0,
+      hashedBytes: this.hashedBytes,
+      totalKeys: this.totalKeys,
+      revision: this.sawRevision ? this.revision : null,
+      liveBroken: this.liveBroken,
+      problems: this.problems,
+      live: this.live.export(),
+    };
+  }
+
+  private mergeTail(tail: KeyBucketTail): void {
+    this.flushStaging();
+    this.crc = crc32cCombine(this.crc >>> 0, tail.crc, tail.hashedBytes);
+    this.hashedBytes += tail.hashedBytes;
+    this.totalKeys += tail.totalKeys;
+    if (tail.revision !== null) {
+      this.revision = tail.revision;
+      this.sawRevision = true;
+    }
+    this.liveBroken ||= tail.liveBroken;
+    for (const p of tail.problems) if (!this.problems.includes(p)) this.problems.push(p);
+    this.live.merge(tail.live);
   }
 
   bucket(buf: Buffer, nameStart: number, nameEnd: number, isBucket: boolean): BucketVisitor | null {
@@ -90,6 +131,7 @@ export class StatusVisitor implements TreeVisitor {
   private hashBytes(buf: Buffer, start: number, end: number): void {
     const length = end - start;
     if (length <= 0) return;
+    this.hashedBytes += length;
     if (length >= DIRECT_CRC_BYTES) {
       this.flushStaging();
       this.crc = crc32c(buf.subarray(start, end), this.crc);
@@ -143,8 +185,10 @@ export class StatusVisitor implements TreeVisitor {
       live.apply(buf, nameStart, nameEnd, !isTombstone);
     }
     // etcd sets the revision from every key; keys ascend, so the page's last one is what remains.
-    if (lastKeyStart >= 0)
+    if (lastKeyStart >= 0) {
       this.revision = buf.readInt32BE(lastKeyStart) * 4294967296 + buf.readUInt32BE(lastKeyStart + 4);
+      this.sawRevision = true;
+    }
   }
 
   private noteShortRevisionKey(keySize: number): void {
@@ -186,11 +230,76 @@ export class StatusVisitor implements TreeVisitor {
   }
 }
 
+/** StatusVisitor.tail(): the status fields of the tail of the `key` bucket, walked on its own. */
+export interface KeyBucketTail {
+  crc: number;
+  hashedBytes: number;
+  totalKeys: number;
+  revision: number | null;
+  liveBroken: boolean;
+  problems: string[];
+  live: LiveKeysExport;
+}
+
+/** CRC-32C (reflected) polynomial. */
+const CASTAGNOLI = 0x82f63b78;
+
+/** a·b modulo the CRC polynomial (bit-reflected, as zlib's multmodp). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ CASTAGNOLI : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** x^(2^k) modulo the polynomial, k = 0..31. */
+const X2N: number[] = [0x40000000];
+for (let k = 1; k < 32; k++) X2N.push(multModP(X2N[k - 1] as number, X2N[k - 1] as number));
+
+/**
+ * The CRC-32C of A followed by B from crc(A), crc(B) and B's length (zlib's crc32_combine, for Castagnoli), so two
+ * threads can each CRC a part. Lengths up to 2^53.
+ */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  let p = 0x80000000; // x^0
+  let n = lengthB;
+  let k = 3; // bytes: x^(8·length) = x^(length·2^3)
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N[k & 31] as number, p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return (multModP(p, crcA) ^ crcB) >>> 0;
+}
+
 export interface LiveKeysBudget {
   /** bytes of key names kept to tell keys apart exactly; later names are kept only as 64-bit fingerprints */
   nameBytes?: number;
   /** distinct keys tracked at most; past that the live keys are not counted (null) */
   maxKeys?: number;
+  /**
+   * Keep names whose last event is a tombstone even when never put here: the tail of a replay (another thread's part)
+   * must be able to delete what the part before it put.
+   */
+  recordTombstones?: boolean;
+}
+
+/** A LiveKeySet's content, to merge into another (every name with its last state). */
+export interface LiveKeysExport {
+  arena: Buffer;
+  offsets: Int32Array;
+  lengths: Int32Array;
+  live: Uint8Array;
+  distinct: number;
+  fingerprinted: number;
+  overflowed: boolean;
 }
 
 /** 16 MiB of names: about 200 000 Kubernetes keys (~80 bytes each) told apart by their bytes. */
@@ -229,6 +338,7 @@ export class LiveKeySet {
   overflowed = false;
   private readonly nameBudget: number;
   private readonly maxKeys: number;
+  private readonly recordTombstones: boolean;
   private arena: Buffer;
   private arenaUsed = 0;
   /** set once a name did not fit in the arena: names are then kept as fingerprints and need both hashes */
@@ -245,6 +355,7 @@ export class LiveKeySet {
   constructor(budget: LiveKeysBudget = {}) {
     this.nameBudget = budget.nameBytes ?? DEFAULT_NAME_BYTES;
     this.maxKeys = budget.maxKeys ?? DEFAULT_MAX_KEYS;
+    this.recordTombstones = budget.recordTombstones ?? false;
     this.arena = Buffer.allocUnsafe(Math.min(64 * 1024, this.nameBudget));
   }
 
@@ -290,8 +401,12 @@ export class LiveKeySet {
       slot = (slot + 1) & mask;
     }
     // A tombstone of a name never put (compacted away) changes nothing, as deleting from a set.
-    if (!put) return;
+    if (!put && !this.recordTombstones) return;
     this.insert(slot, buf, start, length, h1, h2);
+    if (!put && !this.overflowed) {
+      this.live[this.distinct - 1] = 0;
+      this.size--;
+    }
   }
 
   /** An xxhash32-style hash, independent of the first: with it a name is told apart by 64 bits. */
@@ -385,6 +500,35 @@ export class LiveKeySet {
       table[slot] = e + 1;
     }
     this.table = table;
+  }
+
+  export(): LiveKeysExport {
+    return {
+      arena: this.arena.subarray(0, this.arenaUsed),
+      offsets: this.offsets.subarray(0, this.distinct),
+      lengths: this.lengths.subarray(0, this.distinct),
+      live: this.live.subarray(0, this.distinct),
+      distinct: this.distinct,
+      fingerprinted: this.fingerprinted,
+      overflowed: this.overflowed,
+    };
+  }
+
+  /**
+   * Folds in the set of a later part of the replay: each of its names ends in its last state there. A name it kept
+   * only as a fingerprint cannot be matched here, so then the count is given up (overflowed).
+   */
+  merge(later: LiveKeysExport): void {
+    if (later.overflowed || later.fingerprinted > 0) {
+      this.distinct = Math.max(this.distinct, later.distinct);
+      this.overflowed = true;
+      this.release();
+      return;
+    }
+    for (let e = 0; e < later.distinct && !this.overflowed; e++) {
+      const offset = later.offsets[e] as number;
+      this.apply(later.arena, offset, offset + (later.lengths[e] as number), later.live[e] === 1);
+    }
   }
 
   private release(): void {

@@ -6,14 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { inspectSnapshot } from '../../src/etcd/inspect.js';
 import { BoltWalker, openBolt, runWalk } from '../../src/etcd/bbolt.js';
-import { LiveKeySet, StatusVisitor } from '../../src/etcd/status.js';
+import { LiveKeySet, StatusVisitor, crc32cCombine } from '../../src/etcd/status.js';
+import type { OpenedBolt, SubtreeSplitter } from '../../src/etcd/bbolt.js';
+import { checkStructure } from '../../src/etcd/inspect.js';
+import { crc32c } from '@node-rs/crc32';
 import { hasTrailer, sha256File, verifyTrailer } from '../../src/etcd/trailer.js';
 import { readKeyBucket } from '../../src/etcd/keys.js';
 import { buildEtcdDatabase, buildEtcdSnapshot, withSha256Trailer } from '../../src/etcd/writer.js';
@@ -427,6 +431,141 @@ describe("live keys (etcd 3.6's total keys) in bounded memory", () => {
       await runWalk(new BoltWalker(fd, bytes.length, opened.db, byFingerprint));
       expect(byFingerprint.fields().liveKeys).toBe(299);
       expect(byFingerprint.liveKeysNote()).toMatch(/fingerprint/);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
+
+/** A history where names put early are deleted, put again and deleted again late: the two halves must agree. */
+function churnContent(keys: number): EtcdDatabaseContent {
+  const base = contentWith(keys, 700);
+  const history = [...base.history];
+  let revision = keys + 3;
+  const name = (i: number): string => `/registry/configmaps/cm-${String(i).padStart(5, '0')}`;
+  for (let i = 1; i < keys; i += 3) history.push({ kind: 'delete', revision: revision++, key: name(i) });
+  for (let i = 1; i < keys; i += 9) {
+    history.push({
+      kind: 'put',
+      revision: revision++,
+      key: name(i),
+      value: Buffer.from('again'),
+      createRevision: revision - 1,
+      version: 1,
+    });
+  }
+  for (let i = 1; i < keys; i += 27) history.push({ kind: 'delete', revision: revision++, key: name(i) });
+  // Never-put names deleted (a compacted history), and a new key.
+  history.push({ kind: 'delete', revision: revision++, key: '/registry/never/put' });
+  history.push({
+    kind: 'put',
+    revision: revision++,
+    key: '/registry/late',
+    value: Buffer.from('x'),
+    createRevision: revision - 1,
+    version: 1,
+  });
+  return { ...base, history };
+}
+
+/** Splits in this thread (what walk-worker.ts does on its own thread, minus the transport). */
+function inThreadSplitter(fd: number, dataEnd: number, db: OpenedBolt) {
+  const splitter: SubtreeSplitter & { calls: number } = {
+    calls: 0,
+    start(children, level) {
+      splitter.calls++;
+      const visitor = new StatusVisitor({ recordTombstones: true });
+      const walker = new BoltWalker(fd, dataEnd, db, { bucket: () => null });
+      const result = walker.walkSubtrees(children, level, visitor.keyBucketVisitor());
+      result.tail = visitor.tail();
+      return { settled: Promise.resolve(), poll: () => result, cancel: () => undefined };
+    },
+  };
+  return splitter;
+}
+
+async function statusOf(bytes: Buffer, split: boolean) {
+  const file = fileOf(split ? 'split.db' : 'whole.db', bytes);
+  const fd = openSync(file, 'r');
+  try {
+    const opened = openBolt(fd, bytes.length);
+    if (!opened.ok) return { opened: false as const };
+    const visitor = new StatusVisitor();
+    const splitter = split ? inThreadSplitter(fd, bytes.length, opened.db) : null;
+    const walk = await runWalk(new BoltWalker(fd, bytes.length, opened.db, visitor, undefined, splitter));
+    const ok = walk.problems.length === 0 && walk.moreProblems === 0 && visitor.problems.length === 0;
+    return { opened: true as const, ok, fields: visitor.fields(), walk, calls: splitter?.calls ?? 0 };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('the key bucket walked in two halves (the second on another thread)', () => {
+  test('CRC-32C of two parts combines into the CRC of the whole', () => {
+    const whole = randomBytes(100000);
+    for (const cut of [0, 1, 7, 4096, 65537, 99999, 100000]) {
+      const a = whole.subarray(0, cut);
+      const b = whole.subarray(cut);
+      expect(crc32cCombine(crc32c(a), crc32c(b), b.length)).toBe(crc32c(whole) >>> 0);
+    }
+  });
+
+  test('the same hash, revision, keys, live keys and pages as one walk, with deletes across the halves', async () => {
+    const bytes = buildEtcdDatabase(churnContent(4000));
+    const whole = await statusOf(bytes, false);
+    const split = await statusOf(bytes, true);
+    if (!whole.opened || !split.opened) throw new Error('not opened');
+    expect(split.calls).toBe(1);
+    expect(whole.ok).toBe(true);
+    expect(split.ok).toBe(true);
+    expect(split.fields).toEqual(whole.fields);
+    expect(split.walk.pagesReachable).toBe(whole.walk.pagesReachable);
+    expect(split.walk.pagesFree).toBe(whole.walk.pagesFree);
+    expect(whole.fields.liveKeys).toBe(replayWithSet(churnContent(4000).history.map((e) => [e.key, e.kind === 'put'])));
+  });
+
+  test('damage anywhere: the split walk never throws, and is sound exactly when the whole walk is', async () => {
+    const base = buildEtcdDatabase(churnContent(1500));
+    let seed = 777;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const verdicts = { sound: 0, damaged: 0, split: 0 };
+    for (let i = 0; i < 60; i++) {
+      const bytes = Buffer.from(base);
+      for (let j = 0; j < 1 + (i % 3); j++) {
+        // Page headers and element tables most of the time: that is where structure lives.
+        const page = 2 + Math.floor(random() * (bytes.length / 4096 - 2));
+        const at = page * 4096 + (random() < 0.7 ? Math.floor(random() * 64) : Math.floor(random() * 4096));
+        bytes[at] = Math.floor(random() * 256);
+      }
+      const whole = await statusOf(bytes, false);
+      const split = await statusOf(bytes, true);
+      expect(split.opened).toBe(whole.opened);
+      if (!whole.opened || !split.opened) continue;
+      expect(split.ok).toBe(whole.ok);
+      if (whole.ok) expect(split.fields).toEqual(whole.fields);
+      verdicts[whole.ok ? 'sound' : 'damaged']++;
+      verdicts.split += split.calls;
+    }
+    expect(verdicts.sound).toBeGreaterThan(5);
+    expect(verdicts.damaged).toBeGreaterThan(5);
+    expect(verdicts.split).toBeGreaterThan(30);
+  });
+
+  const distInspect = join(import.meta.dirname, '../../dist/src/etcd/inspect.js');
+  test.skipIf(!existsSync(distInspect))('the real worker thread (built dist/) gives the same status', async () => {
+    const bytes = withSha256Trailer(buildEtcdDatabase(churnContent(4000)));
+    const file = fileOf('worker.snapshot', bytes);
+    const built = (await import(pathToFileURL(distInspect).href)) as { checkStructure: typeof checkStructure };
+    const fd = openSync(file, 'r');
+    try {
+      const threaded = await built.checkStructure(fd, bytes.length, { split: true });
+      const single = await checkStructure(fd, bytes.length, { split: false });
+      expect(threaded.ok).toBe(true);
+      expect(threaded.status).toEqual(single.status);
+      expect(threaded.walk?.pagesReachable).toBe(single.walk?.pagesReachable);
     } finally {
       closeSync(fd);
     }
