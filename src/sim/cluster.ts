@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { readKeyBucket } from '../etcd/keys.js';
@@ -433,7 +433,8 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   async writeGiven(incidentDir: string): Promise<string[]> {
     const written: string[] = [];
-    const put = async (relative: string, content: Buffer | string): Promise<void> => {
+    /** Writes a given file unless it is there already (a resumed drill keeps its files, and their dates). */
+    const put = async (relative: string, content: Buffer | string, mtime?: Date): Promise<void> => {
       const path = join(incidentDir, relative);
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       try {
@@ -441,16 +442,20 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
         written.push(path);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        return;
       }
+      if (mtime) await utimes(path, mtime, mtime);
     };
     for (const file of this.scenario.given) {
       if (file.kind === 'machine-config' && file.node) await put(file.path, this.originalConfigs[file.node] ?? '');
     }
     const snapshot = this.def.given.snapshot;
     const file = this.scenario.given.find((g) => g.kind === 'snapshot');
+    // The wizard tells a snapshot file's age by its mtime: dated when the routine backup took it, not now.
+    const takenAt = snapshot?.ageMinutes ? new Date(Date.now() - snapshot.ageMinutes * 60_000) : undefined;
     if (snapshot && file && this.realGivenSnapshot) {
       // saved by etcd itself (etcdctl snapshot save) at that revision while the scenario's data were written
-      await put(file.path, await readFile(this.realGivenSnapshot));
+      await put(file.path, await readFile(this.realGivenSnapshot), takenAt);
     } else if (snapshot && file) {
       const upTo = this.lastWriteRevision - snapshot.revisionsBehind;
       const history = this.fullHistory.filter((e) => e.revision <= upTo);
@@ -460,7 +465,7 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
         peerURLs: m.peerUrls,
         clientURLs: m.clientUrls,
       }));
-      await put(file.path, buildEtcdSnapshot({ history, consistentIndex: 1000 + history.length, members }));
+      await put(file.path, buildEtcdSnapshot({ history, consistentIndex: 1000 + history.length, members }), takenAt);
     }
     return written;
   }

@@ -64,7 +64,11 @@ export interface Scenario {
   timing: { rebootSec: number; resetSec: number; joinSec: number; restoreSec: number; bootSec: number };
   data: { keys: number; valueBytes: number };
   nodes: ScenarioNode[];
-  given: { configs: string[]; snapshot: { revisionsBehind: number; name: string } | null };
+  given: {
+    configs: string[];
+    /** ageMinutes: how long before the drill starts the snapshot was taken (its file's mtime); 0 = now. */
+    snapshot: { revisionsBehind: number; name: string; ageMinutes: number } | null;
+  };
   faults: ScenarioFault[];
   /** Where it was read from. */
   source: string;
@@ -204,10 +208,14 @@ export function validateScenario(doc: unknown, file: string): Scenario {
   });
   let snapshot: Scenario['given']['snapshot'] = null;
   if (given.snapshot !== undefined) {
-    const s = r.object(given.snapshot, 'given.snapshot', ['revisionsBehind', 'name']);
+    const s = r.object(given.snapshot, 'given.snapshot', ['revisionsBehind', 'name', 'ageMinutes']);
     const name = r.string(s, 'name', 'given.snapshot', 'etcd-backup.snapshot');
     if (basename(name) !== name) r.fail('given.snapshot.name must be a plain file name');
-    snapshot = { revisionsBehind: r.number(s, 'revisionsBehind', 'given.snapshot', 0, 0, 1_000_000), name };
+    snapshot = {
+      revisionsBehind: r.number(s, 'revisionsBehind', 'given.snapshot', 0, 0, 1_000_000),
+      name,
+      ageMinutes: r.number(s, 'ageMinutes', 'given.snapshot', 0, 0, 366 * 24 * 60),
+    };
   }
   return {
     name: r.string(top, 'name', 'the scenario'),
@@ -296,6 +304,15 @@ export function nodeAddress(base: string, index: number): string {
   return numberToIpv4(start + index);
 }
 
+/** 540 → "9 h", 90 → "1 h 30 min", 25 → "25 min", 2880 → "2 days". */
+function formatAge(minutes: number): string {
+  if (minutes >= 2 * 24 * 60 && minutes % (24 * 60) === 0) return `${minutes / (24 * 60)} days`;
+  const h = Math.floor(minutes / 60);
+  const m = Math.round(minutes % 60);
+  if (h === 0) return `${m} min`;
+  return m === 0 ? `${h} h` : `${h} h ${m} min`;
+}
+
 export function givenFiles(scenario: Scenario, addressBase: string): GivenFile[] {
   const files: GivenFile[] = scenario.given.configs.map((hostname) => {
     const address = nodeAddress(
@@ -314,7 +331,7 @@ export function givenFiles(scenario: Scenario, addressBase: string): GivenFile[]
     files.push({
       path: `given/snapshots/${snapshot.name}`,
       kind: 'snapshot',
-      description: `an older etcd snapshot from the routine backups (${snapshot.revisionsBehind} revisions behind the newest data)`,
+      description: `an older etcd snapshot from the routine backups (${snapshot.revisionsBehind} revisions behind the newest data${snapshot.ageMinutes > 0 ? `, taken ${formatAge(snapshot.ageMinutes)} before the drill started` : ''})`,
     });
   }
   return files;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -245,6 +245,51 @@ describe('large clusters (bench/fanout.mjs runs 200 nodes)', () => {
       // the last node answers on its own address too (it is not only reached through the first)
       const last = await unary<StatusReply>(bench.machine(nodes.at(-1) as string), 'EtcdStatus', {});
       expect(last.messages[0]?.memberStatus?.leader).toBe(res.messages[0]?.memberStatus?.leader);
+    } finally {
+      await bench.close();
+    }
+  });
+});
+
+describe('given files', () => {
+  it('dates the given snapshot when the routine backup took it (ageMinutes), so the wizard shows its real age', async () => {
+    const bench = await startBench('lost-quorum');
+    const incident = mkdtempSync(join(work, 'incident-'));
+    try {
+      const before = Date.now();
+      const written = await bench.sim.writeGiven(incident);
+      const after = Date.now();
+      const snapshot = written.find((p) => p.endsWith('etcd-nightly.snapshot'));
+      expect(snapshot).toBeDefined();
+      const mtime = statSync(snapshot!).mtimeMs;
+      // 540 minutes before "now", with the second resolution some file systems keep
+      expect(mtime).toBeGreaterThanOrEqual(before - 540 * 60_000 - 1000);
+      expect(mtime).toBeLessThanOrEqual(after - 540 * 60_000 + 1000);
+      expect(bench.sim.scenario.given.find((g) => g.kind === 'snapshot')?.description).toContain(
+        'taken 9 h before the drill started',
+      );
+      // machine-config backups are dated now; a second call (a resumed drill) rewrites nothing, dates included
+      const config = written.find((p) => p.endsWith('.yaml'));
+      expect(statSync(config!).mtimeMs).toBeGreaterThanOrEqual(before - 1000);
+      expect(await bench.sim.writeGiven(incident)).toEqual([]);
+      expect(statSync(snapshot!).mtimeMs).toBe(mtime);
+    } finally {
+      await bench.close();
+    }
+  });
+
+  it('refuses a negative age and dates a snapshot without one now', async () => {
+    const body = (age: string): string =>
+      `name: x\ndescription: A test.\nexpectedOutcome: recovered\nrightAnswer: Recover.\nnodes:\n  - { hostname: a, type: controlplane, etcd: wiped }\ngiven:\n  snapshot: { name: old.snapshot, revisionsBehind: 3${age} }\n`;
+    expect(() => loadScenario(writeScenario(work, 'neg-age.yaml', body(', ageMinutes: -5')))).toThrow(
+      'given.snapshot.ageMinutes must be a number from 0 to 527040',
+    );
+    const bench = await startBench(writeScenario(work, 'no-age.yaml', body('')));
+    const incident = mkdtempSync(join(work, 'incident-'));
+    try {
+      const before = Date.now();
+      const [file] = await bench.sim.writeGiven(incident);
+      expect(statSync(file!).mtimeMs).toBeGreaterThanOrEqual(before - 1000);
     } finally {
       await bench.close();
     }
