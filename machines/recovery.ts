@@ -221,7 +221,7 @@ function pendingPreparing(context: RecoveryContext, views: readonly NodeView[]) 
 
 const STEP = Object.fromEntries(STEP_NAMES.map((name, i) => [name, i + 1])) as Record<StepName, number>;
 
-export const recoveryMachine = setup({
+const recoverySetup = setup({
   types: {} as {
     context: RecoveryContext;
     events: RecoveryEvent;
@@ -423,7 +423,78 @@ export const recoveryMachine = setup({
       for (const p of context.plan) enqueue(stopChild(`prep:${p.node}`));
     }),
   },
-}).createMachine({
+});
+
+// ---- calls and their failures -------------------------------------------------------------------------------------
+
+type StateConfig = Parameters<typeof recoverySetup.createStateConfig>[0];
+type InvokeConfig = Exclude<NonNullable<StateConfig['invoke']>, readonly unknown[]>;
+/** An invoke of one named actor (its src, input and onDone, typed by the actor); callStep supplies its onError. */
+type CallInvoke = InvokeConfig extends infer I ? (I extends unknown ? Omit<I, 'onError'> : never) : never;
+/** Transitions taken on a failed call (the same for every actor). */
+type OnError = NonNullable<Extract<InvokeConfig, { src: 'connect' }>['onError']>;
+
+/** What a failed call is noted as: the attempt on screen, and the action its retry prompt names. */
+interface AttemptParams {
+  action: string;
+  node: string | null;
+}
+
+interface CallStepOptions<TCall extends string, TRetry extends string> {
+  /** the state that makes the call (a name persisted in state.json: never renamed) */
+  call: TCall;
+  /** the pause before a transient failure is tried again on its own; without it, every failure goes to `onFailure` */
+  retry?: TRetry;
+  invoke: CallInvoke;
+  /** what a failure is noted as (context.attempt: shown on screen, named by the retry prompt) */
+  attempt: AttemptParams | ((context: RecoveryContext) => AttemptParams);
+  /** where a failure goes that is not tried again on its own; default: note the attempt, then the step's `failed` */
+  onFailure?: OnError;
+}
+
+/**
+ * One call to the cluster with its failure handling, the sub-states every step writes the same way: `call` invokes the
+ * actor; a transient failure (retryable, attempts left) notes the attempt and waits in `retry` (backoff) to call
+ * again; any other failure notes the attempt and goes to the step's `failed` state (a `retryPromptState`), unless
+ * `onFailure` says otherwise. Each step says only what is its own: the actor, its input, what success does, and what
+ * its failure is called.
+ */
+function callStep<const TCall extends string, const TRetry extends string = never>({
+  call,
+  retry,
+  invoke,
+  attempt,
+  onFailure,
+}: CallStepOptions<TCall, TRetry>): Record<TCall | TRetry, StateConfig> {
+  const noteAttempt = {
+    type: 'noteAttempt' as const,
+    params: typeof attempt === 'function' ? ({ context }: { context: RecoveryContext }) => attempt(context) : attempt,
+  };
+  const failure: OnError = onFailure ?? { target: 'failed', actions: noteAttempt };
+  const onError: OnError = retry
+    ? [{ guard: 'canRetry', target: retry, actions: noteAttempt }, ...(Array.isArray(failure) ? failure : [failure])]
+    : failure;
+  const states: Record<string, StateConfig> = {
+    [call]: recoverySetup.createStateConfig({ invoke: { ...invoke, onError } }),
+  };
+  if (retry) states[retry] = recoverySetup.createStateConfig({ after: { backoff: call } });
+  return states as Record<TCall | TRetry, StateConfig>;
+}
+
+/** A failed action's prompt: retry (or yes) goes back to `again` and calls anew, no stops (resumable). */
+function retryPromptState(action: string | ((context: RecoveryContext) => string), again: string): StateConfig {
+  return recoverySetup.createStateConfig({
+    entry: {
+      type: 'ask',
+      params: ({ context }) =>
+        retryPrompt(typeof action === 'function' ? action(context) : action, context.attempt?.lastError ?? null),
+    },
+    exit: 'clearPrompt',
+    on: retryAnswers(again),
+  });
+}
+
+export const recoveryMachine = recoverySetup.createMachine({
   id: 'recovery',
   context: ({ input }) => ({
     nodes: [...input.nodes],
@@ -503,7 +574,9 @@ export const recoveryMachine = setup({
           entry: { type: 'startStep', params: { step: 'connect' } },
           initial: 'calling',
           states: {
-            calling: {
+            ...callStep({
+              call: 'calling',
+              retry: 'retrying',
               invoke: {
                 src: 'connect',
                 input: ({ context }) => ({ nodes: context.nodes }),
@@ -548,25 +621,10 @@ export const recoveryMachine = setup({
                     },
                   },
                 ],
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retrying',
-                    actions: { type: 'noteAttempt', params: { action: 'connect', node: null } },
-                  },
-                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'connect', node: null } } },
-                ],
               },
-            },
-            retrying: { after: { backoff: 'calling' } },
-            failed: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => retryPrompt('connect', context.attempt?.lastError ?? null),
-              },
-              exit: 'clearPrompt',
-              on: retryAnswers('calling'),
-            },
+              attempt: { action: 'connect', node: null },
+            }),
+            failed: retryPromptState('connect', 'calling'),
           },
         },
 
@@ -593,7 +651,9 @@ export const recoveryMachine = setup({
           entry: { type: 'startStep', params: { step: 'assess' } },
           initial: 'reading',
           states: {
-            reading: {
+            ...callStep({
+              call: 'reading',
+              retry: 'retrying',
               invoke: {
                 src: 'assess',
                 input: ({ context }) => ({ nodes: context.nodes }),
@@ -645,25 +705,10 @@ export const recoveryMachine = setup({
                     }),
                   ],
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retrying',
-                    actions: { type: 'noteAttempt', params: { action: 'assess', node: null } },
-                  },
-                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'assess', node: null } } },
-                ],
               },
-            },
-            retrying: { after: { backoff: 'reading' } },
-            failed: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => retryPrompt('assess', context.attempt?.lastError ?? null),
-              },
-              exit: 'clearPrompt',
-              on: retryAnswers('reading'),
-            },
+              attempt: { action: 'assess', node: null },
+            }),
+            failed: retryPromptState('assess', 'reading'),
             deciding: {
               always: [
                 {
@@ -875,7 +920,9 @@ export const recoveryMachine = setup({
                 ],
               },
             },
-            acquiring: {
+            ...callStep({
+              call: 'acquiring',
+              retry: 'retrying',
               invoke: {
                 src: 'acquireSnapshot',
                 input: ({ context }) => {
@@ -908,29 +955,20 @@ export const recoveryMachine = setup({
                     })),
                   ],
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retrying',
-                    actions: {
-                      type: 'noteAttempt',
-                      params: ({ context }) => ({ action: context.attempt?.action ?? 'snapshot', node: null }),
-                    },
-                  },
-                  {
-                    target: 'choosing',
-                    actions: assign({
-                      snapshotOptions: ({ context, event }) =>
-                        context.snapshotOptions.map((o) =>
-                          o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
-                        ),
-                      notice: ({ event }) => errorOf(event).message,
-                    }),
-                  },
-                ],
               },
-            },
-            retrying: { after: { backoff: 'acquiring' } },
+              attempt: ({ attempt }) => ({ action: attempt?.action ?? 'snapshot', node: null }),
+              // a way of getting a snapshot that failed is marked so, and another one is chosen
+              onFailure: {
+                target: 'choosing',
+                actions: assign({
+                  snapshotOptions: ({ context, event }) =>
+                    context.snapshotOptions.map((o) =>
+                      o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
+                    ),
+                  notice: ({ event }) => errorOf(event).message,
+                }),
+              },
+            }),
             checking: {
               always: [
                 {
@@ -1022,7 +1060,9 @@ export const recoveryMachine = setup({
           entry: { type: 'startStep', params: { step: 'backup configs' } },
           initial: 'reading',
           states: {
-            reading: {
+            ...callStep({
+              call: 'reading',
+              retry: 'retryRead',
               invoke: {
                 src: 'assess',
                 input: ({ context }) => ({ nodes: context.nodes }),
@@ -1030,18 +1070,12 @@ export const recoveryMachine = setup({
                   target: 'saving',
                   actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output.observations }) },
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retryRead',
-                    actions: { type: 'noteAttempt', params: { action: 'assess', node: null } },
-                  },
-                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'assess', node: null } } },
-                ],
               },
-            },
-            retryRead: { after: { backoff: 'reading' } },
-            saving: {
+              attempt: { action: 'assess', node: null },
+            }),
+            ...callStep({
+              call: 'saving',
+              retry: 'retrySave',
               invoke: {
                 src: 'backupConfigs',
                 input: ({ context }) => ({
@@ -1071,25 +1105,10 @@ export const recoveryMachine = setup({
                     return { configs, plan, rows };
                   }),
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retrySave',
-                    actions: { type: 'noteAttempt', params: { action: 'backup', node: null } },
-                  },
-                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'backup', node: null } } },
-                ],
               },
-            },
-            retrySave: { after: { backoff: 'saving' } },
-            failed: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => retryPrompt('back up configurations', context.attempt?.lastError ?? null),
-              },
-              exit: 'clearPrompt',
-              on: retryAnswers('reading'),
-            },
+              attempt: { action: 'backup', node: null },
+            }),
+            failed: retryPromptState('back up configurations', 'reading'),
             checking: {
               always: [
                 {
@@ -1182,7 +1201,9 @@ export const recoveryMachine = setup({
                 ],
               },
             },
-            converting: {
+            ...callStep({
+              call: 'converting',
+              retry: 'retrying',
               invoke: {
                 src: 'convertInitNode',
                 input: ({ context }) => ({
@@ -1197,35 +1218,10 @@ export const recoveryMachine = setup({
                     attempt: null,
                   }),
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retrying',
-                    actions: {
-                      type: 'noteAttempt',
-                      params: ({ context }) => ({ action: 'convert', node: context.initQueue[0] ?? null }),
-                    },
-                  },
-                  {
-                    target: 'failed',
-                    actions: {
-                      type: 'noteAttempt',
-                      params: ({ context }) => ({ action: 'convert', node: context.initQueue[0] ?? null }),
-                    },
-                  },
-                ],
               },
-            },
-            retrying: { after: { backoff: 'converting' } },
-            failed: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) =>
-                  retryPrompt(`convert ${context.initQueue[0]}`, context.attempt?.lastError ?? null),
-              },
-              exit: 'clearPrompt',
-              on: retryAnswers('converting'),
-            },
+              attempt: ({ initQueue }) => ({ action: 'convert', node: initQueue[0] ?? null }),
+            }),
+            failed: retryPromptState(({ initQueue }) => `convert ${initQueue[0]}`, 'converting'),
           },
         },
 
@@ -1291,8 +1287,10 @@ export const recoveryMachine = setup({
           },
           initial: 'reading',
           states: {
-            reading: {
-              // Re-read live state: a node prepared before a crash shows Preparing and is not touched again.
+            // Re-read live state: a node prepared before a crash shows Preparing and is not touched again.
+            ...callStep({
+              call: 'reading',
+              retry: 'retryRead',
               invoke: {
                 src: 'observe',
                 input: ({ context }) => ({ nodes: context.plan.map((p) => p.node) }),
@@ -1300,17 +1298,10 @@ export const recoveryMachine = setup({
                   target: 'respawn',
                   actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retryRead',
-                    actions: { type: 'noteAttempt', params: { action: 'observe', node: null } },
-                  },
-                  { target: 'respawn' },
-                ],
               },
-            },
-            retryRead: { after: { backoff: 'reading' } },
+              attempt: { action: 'observe', node: null },
+              onFailure: { target: 'respawn' },
+            }),
             respawn: {
               // After an abort and resume, confirmed nodes that were not finished get their child back.
               entry: enqueueActions(({ context, enqueue }) => {
@@ -1581,7 +1572,9 @@ export const recoveryMachine = setup({
           entry: { type: 'startStep', params: { step: 'bootstrap' } },
           initial: 'reading',
           states: {
-            reading: {
+            ...callStep({
+              call: 'reading',
+              retry: 'retryRead',
               invoke: {
                 src: 'observe',
                 input: ({ context }) => ({ nodes: targetNodes(context) }),
@@ -1589,17 +1582,9 @@ export const recoveryMachine = setup({
                   target: 'routing',
                   actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
                 },
-                onError: [
-                  {
-                    guard: 'canRetry',
-                    target: 'retryRead',
-                    actions: { type: 'noteAttempt', params: { action: 'observe', node: null } },
-                  },
-                  { target: 'failed', actions: { type: 'noteAttempt', params: { action: 'observe', node: null } } },
-                ],
               },
-            },
-            retryRead: { after: { backoff: 'reading' } },
+              attempt: { action: 'observe', node: null },
+            }),
             routing: {
               // Re-entered after a restore: once Bootstrap was sent it is never sent again (SAFETY rule 6).
               always: [
@@ -1672,8 +1657,9 @@ export const recoveryMachine = setup({
                 ],
               },
             },
-            checkingFile: {
-              // The file must be exactly what was verified (SAFETY rule 1): its sha256 is computed again.
+            // The file must be exactly what was verified (SAFETY rule 1): its sha256 is computed again.
+            ...callStep({
+              call: 'checkingFile',
               invoke: {
                 src: 'verifySnapshotFile',
                 input: ({ context }) => ({ file: context.snapshot?.file ?? '' }),
@@ -1709,12 +1695,9 @@ export const recoveryMachine = setup({
                     ],
                   },
                 ],
-                onError: {
-                  target: 'failed',
-                  actions: { type: 'noteAttempt', params: { action: 'verify snapshot file', node: null } },
-                },
               },
-            },
+              attempt: { action: 'verify snapshot file', node: null },
+            }),
             uploading: {
               entry: assign({
                 bootstrap: ({ context }) => ({ ...context.bootstrap, uploadSent: true }),
@@ -1859,15 +1842,7 @@ export const recoveryMachine = setup({
             },
             // the user's confirmation stands: a refusal before BootstrapEtcd ran is simply tried again
             bootstrapRetry: { after: { backoff: 'bootstrapping' } },
-            failed: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) =>
-                  retryPrompt(context.attempt?.action ?? 'bootstrap', context.attempt?.lastError ?? null),
-              },
-              exit: 'clearPrompt',
-              on: retryAnswers('reading'),
-            },
+            failed: retryPromptState(({ attempt }) => attempt?.action ?? 'bootstrap', 'reading'),
           },
         },
 
