@@ -16,7 +16,6 @@ import { pipeline } from 'node:stream/promises';
 import { link, lstat, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { extract as tarExtract } from 'tar-stream';
 import { EXIT, UserError } from '../errors.js';
 import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
@@ -272,6 +271,8 @@ export async function extractSingleFile(
   name: string,
   sink: (chunk: Buffer) => Promise<void>,
 ): Promise<void> {
+  // Loaded here: only a raw copy reads a tar, and the API snapshot's start-up need not pay for it.
+  const { extract: tarExtract } = await import('tar-stream');
   const extract = tarExtract();
   const feeding = pipeline(Readable.from(source), createGunzip(), extract);
   // Whichever fails first is reported; the other must not become an unhandled rejection.

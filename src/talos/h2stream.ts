@@ -510,6 +510,8 @@ async function writeMessages(
  */
 class MessageWriter {
   private out: Buffer | null = null;
+  /** coalescing buffers HTTP/2 is done with (their write completed): reused instead of new memory per write */
+  private readonly spare: Buffer[] = [];
   private used = 0;
   /** payload bytes in `out` */
   private payload = 0;
@@ -531,7 +533,7 @@ class MessageWriter {
     if (this.stopped) return false;
     if (length <= SMALL_MESSAGE_BYTES) {
       if (this.out && this.used + MAX_PREFIX_BYTES + length > this.out.length && !(await this.flush())) return false;
-      const out = (this.out ??= Buffer.allocUnsafe(COALESCE_BYTES));
+      const out = (this.out ??= this.spare.pop() ?? Buffer.allocUnsafe(COALESCE_BYTES));
       this.used = writeDataMessagePrefix(out, this.used, length);
       for (const part of parts) this.used += part.copy(out, this.used);
       this.payload += length;
@@ -549,8 +551,9 @@ class MessageWriter {
   async flush(): Promise<boolean> {
     if (this.stopped) return false;
     if (!this.out || this.used === 0) return true;
-    // A new buffer for the next messages: HTTP/2 keeps this one until it is sent.
-    const flushed = this.stream.write(this.out.subarray(0, this.used));
+    // HTTP/2 keeps this buffer until its bytes are on the socket; the write's callback gives it back.
+    const out = this.out;
+    const flushed = this.stream.write(out.subarray(0, this.used), () => this.spare.push(out));
     const length = this.payload;
     this.out = null;
     this.used = 0;
