@@ -5,6 +5,7 @@
  */
 import { splitGlobalFlags, HELP_TEXT, COMMANDS, commandUsage, type CommandName } from './commands/registry.js';
 import { UserError, UsageError, EXIT } from './errors.js';
+import { hasTerminal } from './commands/terminal.js';
 import type { CommandContext } from './commands/types.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -36,8 +37,29 @@ async function main(argv: string[]): Promise<number> {
     },
     signal: controller.signal,
   };
-  const run = await entry.load();
-  return run(ctx);
+  const closeFrame = await drawFirstFrame(entry, ctx, () => controller.abort());
+  try {
+    const run = await entry.load();
+    return await run(ctx);
+  } finally {
+    // the wizard took the frame over, or the command ended before it: then the frame goes before any error sentence
+    await closeFrame?.();
+  }
+}
+
+/**
+ * Draws the wizard's first frame for a command that asks the entry to (recover), before the command module, the
+ * talosconfig and the Talos client load; the wizard takes it over. q on it stops like SIGINT. Returns how to close it.
+ */
+async function drawFirstFrame(
+  entry: (typeof COMMANDS)[CommandName],
+  ctx: CommandContext,
+  stop: () => void,
+): Promise<(() => Promise<void>) | null> {
+  const frame = 'firstFrame' in entry ? entry.firstFrame(ctx.args, ctx.global) : null;
+  if (!frame || !hasTerminal(ctx)) return null;
+  const { openStartingScreen, closeStartingScreen } = await import('./commands/interactive.js');
+  return openStartingScreen({ ...frame, env: ctx.io.env, onQuit: stop }) ? closeStartingScreen : null;
 }
 
 async function packageVersion(): Promise<string> {
@@ -55,6 +77,10 @@ function sentenceFor(error: unknown): { text: string; code: number } {
     code: EXIT.failure,
   };
 }
+
+// React and its reconciler (inside Ink) load their production builds unless the environment asks for another mode:
+// about half the code to compile before the wizard's first frame, and no development-only warnings drawn over it.
+process.env.NODE_ENV ??= 'production';
 
 // Node prints DEP/ExperimentalWarnings on stderr; the user must only ever see our sentences.
 process.removeAllListeners('warning');

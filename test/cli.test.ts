@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { findPackageRoot } from '../src/paths.js';
+import { COMMANDS } from '../src/commands/registry.js';
 
 const cli = join(findPackageRoot(), 'dist/src/cli.js');
 
@@ -63,4 +64,47 @@ describe('a closed pipe', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
   });
+});
+
+describe("recover's first frame", () => {
+  it('is drawn by the entry only for arguments that reach the wizard', () => {
+    const frame = COMMANDS.recover.firstFrame;
+    expect(frame([], {})).toEqual({ status: 'Reading the talosconfig and loading the Talos client' });
+    expect(frame(['--dir', 'x'], { context: 'prod' })).toMatchObject({ context: 'prod' });
+    expect(frame(['--dir=x'], {})).not.toBeNull();
+    // recover's own usage errors are said without a frame
+    for (const args of [['--bogus'], ['--dir'], ['--dir', '--x'], ['x', 'y']])
+      expect(frame(args, {}), args.join(' ')).toBeNull();
+  });
+
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)(
+    'in a terminal it comes before the talosconfig is read, and is erased before the error sentence',
+    () => {
+      const env = { ...process.env, TERM: 'xterm', NO_COLOR: '1', TALOSCONFIG: '/nonexistent/talosconfig' };
+      delete env.CI;
+      delete env.CONTINUOUS_INTEGRATION;
+      // util-linux `script` gives the command a pseudo-terminal, as a user's shell would
+      const r = spawnSync(
+        'script',
+        ['-qfec', `stty cols 80 rows 24; exec ${process.execPath} ${cli} recover`, '/dev/null'],
+        {
+          encoding: 'utf8',
+          env,
+          input: '',
+        },
+      );
+      const out = r.stdout;
+      const sentence = 'The talosconfig named by TALOSCONFIG does not exist: /nonexistent/talosconfig; check the path.';
+      expect(r.status).toBe(1);
+      const frameAt = out.indexOf('Reading the talosconfig and loading the Talos client');
+      expect(frameAt).toBeGreaterThanOrEqual(0);
+      expect(out).toContain('step 1 of 9: Connect');
+      // erase-line sequences between the frame and the sentence, and nothing of the frame drawn after it
+      const erased = out.lastIndexOf('\u001B[2K');
+      expect(erased).toBeGreaterThan(frameAt);
+      expect(out.indexOf(sentence)).toBeGreaterThan(erased);
+      expect(out.slice(out.indexOf(sentence))).not.toContain('Connect');
+    },
+  );
 });

@@ -4,11 +4,24 @@
 import type { CommandRun, GlobalFlags } from './types.js';
 import { UsageError } from '../errors.js';
 
+/** What the wizard's first frame shows when the entry draws it, before the command module loads. */
+export interface FirstFrame {
+  /** the talosconfig context, when the flags name it (otherwise the frame says it is being read) */
+  context?: string;
+  /** what is being done, e.g. "Reading the talosconfig" */
+  status: string;
+}
+
 interface CommandEntry {
   summary: string;
   usage: string;
   /** true for the commands that connect to a cluster through a talosconfig: their help names its environment */
   connects?: boolean;
+  /**
+   * For an interactive command whose first frame the entry draws (with a terminal) before loading the command and the
+   * Talos client; null when these arguments would not reach the wizard (the command then says why, without a frame).
+   */
+  firstFrame?: (args: readonly string[], global: GlobalFlags) => FirstFrame | null;
   load: () => Promise<CommandRun>;
 }
 
@@ -17,11 +30,24 @@ const lazy = (path: string) => async (): Promise<CommandRun> => {
   return mod.default;
 };
 
+/** `recover`'s own flags are only `--dir DIR`: anything else is its usage error, said without a first frame. */
+const plainDirArgs = (args: readonly string[]): boolean =>
+  args.length === 0 ||
+  (args.length === 1 && /^--dir=./.test(args[0] as string)) ||
+  (args.length === 2 && args[0] === '--dir' && !(args[1] as string).startsWith('-'));
+
 export const COMMANDS = {
   recover: {
     summary: 'interactive recovery wizard against the configured cluster (the default)',
     usage: 'talos-dr recover [--dir DIR]',
     connects: true,
+    firstFrame: (args, global) =>
+      plainDirArgs(args)
+        ? {
+            ...(global.context ? { context: global.context } : {}),
+            status: 'Reading the talosconfig and loading the Talos client',
+          }
+        : null,
     load: lazy('./recover.js'),
   },
   resume: {

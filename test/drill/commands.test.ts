@@ -67,3 +67,35 @@ describe('drill and resume edges', () => {
     expect(r.stderr).toMatch(/no incident folder .* talos-dr resume DIR/);
   });
 });
+
+describe("drill's first frame", () => {
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  /** The drill in a pseudo-terminal (util-linux `script`), as a trainee's shell runs it. */
+  function inTerminal(args: string[]) {
+    const cwd = mkdtempSync(join(tmpdir(), 'talos-dr-cmd-'));
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm', NO_COLOR: '1' };
+    delete env.CI;
+    delete env.CONTINUOUS_INTEGRATION;
+    const r = spawnSync(
+      'script',
+      ['-qfec', `stty cols 80 rows 24; exec ${process.execPath} ${CLI} ${args.join(' ')}`, '/dev/null'],
+      {
+        cwd,
+        encoding: 'utf8',
+        env,
+        input: '',
+      },
+    );
+    return { code: r.status, out: r.stdout };
+  }
+
+  it.skipIf(!hasScript)(
+    'an unknown scenario is refused before any frame is drawn (checked without the simulator)',
+    () => {
+      const r = inTerminal(['drill', '--scenario', 'no-such-thing']);
+      expect(r.code).toBe(2);
+      expect(r.out).toMatch(/no scenario "no-such-thing".*drill --list/);
+      expect(r.out).not.toContain('DRILL');
+    },
+  );
+});
