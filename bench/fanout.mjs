@@ -83,6 +83,8 @@ try {
   // Each status must see every node healthy, or its time is that of deadlines, not of work: said in `unhealthy`.
   const status = (s) => timed(['node', cli, '--talosconfig', s.talosconfig, 'status', '--json'], { allowExit: [0, 1] });
   const unhealthy = {};
+  // How many of the timed runs (per size) saw some node not answer: those times are bounded by status's deadlines.
+  const unhealthyRuns = {};
   const check = (n, r) => {
     let out;
     try {
@@ -109,7 +111,10 @@ try {
         () => {
           const r = status(s);
           const problem = check(n, r);
-          if (problem) unhealthy[n] = problem;
+          if (problem) {
+            unhealthy[n] = problem;
+            unhealthyRuns[n] = (unhealthyRuns[n] ?? 0) + 1;
+          }
           return r;
         },
       ]),
@@ -138,6 +143,7 @@ try {
     simPeakRssMbByNodes,
     skipped,
     unhealthy,
+    unhealthyRuns,
   });
 } finally {
   for (const { sim } of sims.values()) await sim.stop();
