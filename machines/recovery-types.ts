@@ -270,7 +270,8 @@ export type RecoveryEvent =
   | { type: 'answer.no' }
   | { type: 'choose'; option: string; path?: string }
   | { type: 'confirm'; address: string }
-  | { type: 'acknowledge' }
+  /** accepts a prompt's risk; `reason` is what the person gave for accepting it, journalled with the decision */
+  | { type: 'acknowledge'; reason?: string }
   | { type: 'override'; reason: string }
   | { type: 'retry' }
   | { type: 'skip' }

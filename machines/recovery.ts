@@ -192,6 +192,10 @@ function dataLossWindow(s: SnapshotInfo, now: number): string {
 
 const errorOf = (event: unknown): ReturnType<typeof errorInfo> => errorInfo((event as { error?: unknown }).error);
 
+/** The reason given with an acknowledgement, trimmed; null when none was given (an event of the older shape). */
+const acknowledgedReason = (event: RecoveryEvent): string | null =>
+  (event.type === 'acknowledge' && event.reason?.trim()) || null;
+
 const activePrompt = (context: RecoveryContext): Prompt | null => context.prompt ?? context.lastPrompt;
 const promptTarget = (context: RecoveryContext): string | null => activePrompt(context)?.target ?? null;
 
@@ -371,16 +375,26 @@ const recoverySetup = setup({
         entry: { kind: 'refusal', what: refusal.rule, result: refusal.message, by: context.operator },
       });
     }),
-    journalConfirmation: emit(({ context, event }) => ({
-      type: 'journal' as const,
-      entry: {
-        kind: 'confirmation' as const,
-        node: promptTarget(context),
-        what: activePrompt(context)?.question ?? event.type,
-        by: context.operator,
-        result: event.type === 'confirm' ? `typed ${event.address}` : event.type,
-      },
-    })),
+    journalConfirmation: emit(({ context, event }) => {
+      const reason = acknowledgedReason(event);
+      return {
+        type: 'journal' as const,
+        entry: {
+          kind: 'confirmation' as const,
+          node: promptTarget(context),
+          what: activePrompt(context)?.question ?? event.type,
+          by: context.operator,
+          result:
+            event.type === 'confirm'
+              ? `typed ${event.address}`
+              : event.type === 'acknowledge'
+                ? `acknowledge, ${reason === null ? 'no reason given' : `reason: "${reason}"`}`
+                : event.type,
+          // an accepted risk is recorded with the reason given for it, whoever answered (a person, autopilot, a test)
+          ...(event.type === 'acknowledge' ? { data: { reason } } : {}),
+        },
+      };
+    }),
     recordOverride: enqueueActions(({ context, event, enqueue }, params: { what: string }) => {
       const reason = event.type === 'override' ? event.reason.trim() : '';
       enqueue.assign({
@@ -1003,7 +1017,10 @@ export const recoveryMachine = recoverySetup.createMachine({
                   question: 'Restore from this raw database copy with skip-hash-check?',
                   detail: `${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
                   risk: 'Writes after the copy point may be missing, and etcd cannot verify the file itself.',
-                  recommended: { type: 'acknowledge' },
+                  recommended: {
+                    type: 'acknowledge',
+                    reason: 'recommended by talos-dr: the chosen raw copy passed the bbolt structure check',
+                  },
                 }),
               },
               exit: 'clearPrompt',

@@ -5,11 +5,11 @@
  * same procedure through the real binary against the simulator.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
+import { createActor, fromPromise } from 'xstate';
 import { App } from '../../components/App.js';
 import { exitCodeFor } from '../../src/commands/interactive.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import type { NodeView } from '../../machines/recovery-types.js';
+import type { JournalEmit, NodeView, SnapshotInfo } from '../../machines/recovery-types.js';
 import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
 
 afterEach(cleanupSized);
@@ -181,6 +181,59 @@ describe('App on the recovery machine', () => {
     });
     f = await frameMatching(screen.lastFrame, (x) => /127\.0\.0\.4\s+\S+\s+no 1s/.test(x), 4000);
     expect(f).toContain('[y/N]');
+    actor.stop();
+  });
+
+  it('a raw copy: the reason typed to accept skip-hash-check is journalled by the machine with the decision', async () => {
+    const cluster = fakeCluster();
+    const raw: SnapshotInfo = {
+      file: '/tmp/incident/snapshots/127.0.0.2.raw.db',
+      sha256: 'cd'.repeat(32),
+      method: 'raw',
+      node: '127.0.0.2',
+      raftAppliedIndex: '48213',
+      revision: 4821,
+      totalKeys: 1290,
+      totalSize: 3_276_800,
+      hash: '5d1e2f3a',
+      integrity: 'absent',
+      kind: 'bbolt',
+      structure: 'ok',
+      usable: true,
+      needsSkipHashCheck: true,
+      problems: [],
+      bytes: 3_276_800,
+      takenAt: Date.now(),
+    };
+    const machine = cluster.machine.provide({ actors: { acquireSnapshot: fromPromise(async () => raw) } });
+    const actor = createActor(machine, {
+      input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+    });
+    const journal: JournalEmit['entry'][] = [];
+    actor.on('journal', (e) => journal.push(e.entry));
+    actor.start();
+    const screen = renderSized(
+      <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
+      { columns: 80, rows: 24 },
+    );
+    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await press(screen.stdin, 'y');
+    await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    await press(screen.stdin, KEYS.enter);
+    await frameMatching(screen.lastFrame, (x) => x.includes('skip-hash-check') && x.includes('Risk:'));
+    await type(screen.stdin, 'accept');
+    await press(screen.stdin, KEYS.enter);
+    await frameMatching(screen.lastFrame, (x) => x.includes('Reason (journalled):'));
+    await type(screen.stdin, 'the snapshot API fails on every node');
+    await press(screen.stdin, KEYS.enter);
+    await frameMatching(screen.lastFrame, (x) => x.includes('Destructive:'));
+    const ack = journal.find((j) => j.kind === 'confirmation' && /skip-hash-check/.test(j.what));
+    expect(ack).toMatchObject({
+      by: 'trainee',
+      result: 'acknowledge, reason: "the snapshot API fails on every node"',
+      data: { reason: 'the snapshot API fails on every node' },
+    });
+    expect(actor.getSnapshot().context.skipHashCheckAcknowledged).toBe(true);
     actor.stop();
   });
 
