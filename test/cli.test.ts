@@ -81,7 +81,12 @@ describe("recover's first frame", () => {
   it.skipIf(!hasScript)(
     'in a terminal it comes before the talosconfig is read, and is erased before the error sentence',
     () => {
-      const env = { ...process.env, TERM: 'xterm', NO_COLOR: '1', TALOSCONFIG: '/nonexistent/talosconfig' };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        TERM: 'xterm',
+        NO_COLOR: '1',
+        TALOSCONFIG: '/nonexistent/talosconfig',
+      };
       delete env.CI;
       delete env.CONTINUOUS_INTEGRATION;
       // util-linux `script` gives the command a pseudo-terminal, as a user's shell would
