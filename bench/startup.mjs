@@ -2,8 +2,15 @@
 // from spawn to the first frame's text on the pty), each against `node -e 0`, interleaved, medians. Also checks that
 // `--help` does not load Ink (bench/load-trace.mjs records every module resolved).
 //
-// Env: BENCH_STARTUP_RUNS (default 15), BENCH_FIRST_FRAME_RE (regex of the first frame's text, ANSI stripped; default
-//      the drill header "DRILL · simulated cluster").
+// The first frame counts only once the whole of it is on the pty: the drill banner, the header's step line, the step
+// list down to its last step and the line saying what is being done (the frame the drill draws while its simulated
+// cluster starts). Also reported, without a target: the time to the first question ("Go ahead? [y/N]"), i.e. the
+// simulator started, every node connected and assessed: when the trainee can first answer.
+// `recover` is measured the same way against a simulated cluster in its own process (as a real cluster would be):
+// its first frame, whether that frame was on screen before Connect ended, and its first question.
+//
+// Env: BENCH_STARTUP_RUNS (default 15), BENCH_FIRST_FRAME_RE (regex of the first frame's text, ANSI stripped),
+//      BENCH_FIRST_QUESTION_RE (regex of the first question).
 // PRODUCT.md §5 targets: --help within 3× of node -e 0 (Ink not loaded); the first frame within 10× of node -e 0.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -14,7 +21,11 @@ import { cli, fmt, median, report, requireBuilt, root, timed, wallMs } from './l
 
 requireBuilt();
 const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 15);
-const frameRe = new RegExp(process.env.BENCH_FIRST_FRAME_RE ?? 'DRILL · simulated cluster');
+const frameRe = new RegExp(
+  process.env.BENCH_FIRST_FRAME_RE ??
+    'DRILL · simulated cluster[^\\n]*\\n[^\\n]*talos-dr · context[\\s\\S]*step 1 of 9: Connect[\\s\\S]*9/9 Verify[\\s\\S]*(Starting|Connecting|Waiting)',
+);
+const questionRe = new RegExp(process.env.BENCH_FIRST_QUESTION_RE ?? 'Go ahead\\? \\[y/N\\]');
 const dir = mkdtempSync(join(tmpdir(), 'bench-startup-'));
 const stripAnsi = (s) =>
   s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/\x1b[\]PX^_][^\x07\x1b]*(\x07|\x1b\\)/g, ''); // eslint-disable-line no-control-regex
@@ -31,53 +42,132 @@ const ttyEnv = { ...process.env, TERM: 'xterm-256color' };
 delete ttyEnv.CI;
 delete ttyEnv.CONTINUOUS_INTEGRATION;
 
+const recoverFrameRe = new RegExp(
+  'talos-dr · context[\\s\\S]*step 1 of 9: Connect[\\s\\S]*9/9 Verify[\\s\\S]*(Reading|Waiting)',
+);
+const connectEndedRe = /[✓✗] 1\/9 Connect/;
+
 /**
- * Spawns the drill in a pseudo-terminal (util-linux `script`), resolves with the ms from spawn to the first frame's
- * text on the pty, then ends that process group. Gives up after 30 s.
+ * Spawns `talos-dr <command> --dir …` in a pseudo-terminal (util-linux `script`) of 80×24; resolves with the ms from
+ * spawn to the first frame's text on the pty and to the first question, and whether the frame was there before the
+ * Connect step ended; then ends the process. Gives up after 30 s.
  */
-function firstFrameMs(i) {
-  const incident = join(dir, `incident-${i}`);
-  const command = `stty cols 100 rows 40 2>/dev/null; exec node ${cli} drill --dir ${incident}`;
+function firstFrameMs(i, { command = 'drill', re = frameRe, env = {} } = {}) {
+  const incident = join(dir, `incident-${command}-${i}`);
+  const line = `stty cols 80 rows 24 2>/dev/null; exec node ${cli} ${command} --dir ${incident}`;
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    const child = spawn('script', ['-qfec', line, '/dev/null'], {
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: ttyEnv,
+      env: { ...ttyEnv, ...env },
     });
     let seen = '';
     let done = false;
+    let frameAt = null;
+    let beforeConnect = null;
     const finish = (err, ms) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
+      // `script` runs the drill in a session of its own (the pty's), so the drill is not in script's process group:
+      // end it by pid and wait until it is gone, so that it neither writes into the folder being removed nor takes
+      // CPU from the next run.
+      const drill = childPids(child.pid);
+      for (const pid of [...drill, -child.pid]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
-      child.once('exit', () => {
-        rmSync(incident, { recursive: true, force: true });
+      child.once('exit', async () => {
+        await gone(drill);
+        rmSync(incident, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
         if (err) reject(err);
         else resolve(ms);
       });
       if (child.exitCode !== null || child.signalCode !== null) child.emit('exit');
     };
     const timer = setTimeout(
-      () => finish(new Error(`no first frame after 30 s; the pty showed: ${stripAnsi(seen).slice(-400)}`)),
+      () =>
+        finish(
+          new Error(
+            `no ${frameAt === null ? 'first frame' : 'first question'} after 30 s; the pty showed: ${stripAnsi(seen).slice(-400)}`,
+          ),
+        ),
       30000,
     );
     child.stdout.on('data', (d) => {
       seen += d.toString('utf8');
-      if (frameRe.test(stripAnsi(seen))) finish(null, Number(process.hrtime.bigint() - t0) / 1e6);
+      const text = stripAnsi(seen);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (frameAt === null && re.test(text)) {
+        frameAt = ms;
+        beforeConnect = !connectEndedRe.test(text);
+      }
+      if (frameAt !== null && questionRe.test(text)) finish(null, { frame: frameAt, question: ms, beforeConnect });
     });
     child.on('exit', () =>
-      finish(new Error(`the drill exited before its first frame: ${stripAnsi(seen).slice(-400)}`)),
+      finish(new Error(`${command} exited before its first question: ${stripAnsi(seen).slice(-400)}`)),
     );
   });
 }
 
+/** The children of a process (Linux /proc), e.g. the drill that `script` started on its pty. */
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Resolves once none of the pids is alive any more (at most 5 s). */
+async function gone(pids) {
+  const alive = (pid) => {
+    try {
+      process.kill(pid, 0);
+      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 250 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 const nodeMs = () => wallMs(['node', '-e', '0']);
+
+/** `talos-dr sim` (lost-quorum) in its own process on a random loopback range; resolves once it prints `ready`. */
+function startSim() {
+  const simDir = join(dir, 'sim');
+  const base = `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.2`;
+  const child = spawn(
+    'node',
+    [cli, 'sim', '--scenario', 'lost-quorum', '--dir', simDir, '--port', '0', '--address-base', base],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('no ready line after 60 s'));
+    }, 60000);
+    child.stdout.on('data', (d) => {
+      out += d.toString('utf8');
+      const m = /talosconfig=(\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        const exited = new Promise((r) => child.once('exit', r));
+        resolve({ talosconfig: m[1], stop: () => (child.kill('SIGTERM'), exited) });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sim exited ${code}`));
+    });
+  });
+}
 
 // --help vs node -e 0, interleaved.
 const help = [];
@@ -97,18 +187,48 @@ const helpRatio = median(help) / median(nodeForHelp);
 
 // First frame vs node -e 0, interleaved.
 const frame = [];
+const question = [];
 const nodeForFrame = [];
 let frameError = null;
 try {
   for (let i = 0; i < runs; i++) {
     if (i % 2) nodeForFrame.push(nodeMs());
-    frame.push(await firstFrameMs(i));
+    const t = await firstFrameMs(i);
+    frame.push(t.frame);
+    question.push(t.question);
     if (!(i % 2)) nodeForFrame.push(nodeMs());
   }
 } catch (error) {
   frameError = error.message;
 }
-rmSync(dir, { recursive: true, force: true });
+
+// recover against a simulated cluster in its own process, interleaved with node -e 0 as well.
+const recover = { frame: [], question: [], beforeConnect: 0, node: [], error: null };
+const sim = await startSim().catch((error) => {
+  recover.error = `the simulator did not start: ${error.message}`;
+  return null;
+});
+if (sim) {
+  try {
+    for (let i = 0; i < runs; i++) {
+      if (i % 2) recover.node.push(nodeMs());
+      const t = await firstFrameMs(i, {
+        command: 'recover',
+        re: recoverFrameRe,
+        env: { TALOSCONFIG: sim.talosconfig },
+      });
+      recover.frame.push(t.frame);
+      recover.question.push(t.question);
+      if (t.beforeConnect) recover.beforeConnect++;
+      if (!(i % 2)) recover.node.push(nodeMs());
+    }
+  } catch (error) {
+    recover.error = error.message;
+  } finally {
+    await sim.stop();
+  }
+}
+rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 
 const frameRatio = frameError ? null : median(frame) / median(nodeForFrame);
 const helpPass = helpRatio <= 3 && !inkLoaded;
@@ -117,7 +237,13 @@ console.error(
   `startup: --help ${fmt(median(help), 1)} ms, node -e 0 ${fmt(median(nodeForHelp), 1)} ms; ` +
     (frameError
       ? `first frame not measured: ${frameError}`
-      : `first frame ${fmt(median(frame), 1)} ms, node -e 0 ${fmt(median(nodeForFrame), 1)} ms`),
+      : `first frame ${fmt(median(frame), 1)} ms, node -e 0 ${fmt(median(nodeForFrame), 1)} ms; ` +
+        `first question ${fmt(median(question), 1)} ms`) +
+    (recover.error
+      ? `; recover not measured: ${recover.error}`
+      : `; recover: first frame ${fmt(median(recover.frame), 1)} ms (before Connect ended in ` +
+        `${recover.beforeConnect}/${recover.frame.length}), node -e 0 ${fmt(median(recover.node), 1)} ms, ` +
+        `first question ${fmt(median(recover.question), 1)} ms`),
 );
 report({
   bench: 'startup',
@@ -136,5 +262,12 @@ report({
   firstFrameMs: frameError ? null : fmt(median(frame), 1),
   firstFrameNodeMs: frameError ? null : fmt(median(nodeForFrame), 1),
   firstFramePass: framePass,
+  firstQuestionMs: frameError ? null : fmt(median(question), 1),
+  firstQuestionRatio: frameError ? null : fmt(median(question) / median(nodeForFrame)),
   ...(frameError ? { firstFrameError: frameError } : {}),
+  recoverFirstFrameRatio: recover.error ? null : fmt(median(recover.frame) / median(recover.node)),
+  recoverFirstFrameMs: recover.error ? null : fmt(median(recover.frame), 1),
+  recoverFirstFrameBeforeConnect: recover.error ? null : `${recover.beforeConnect}/${recover.frame.length}`,
+  recoverFirstQuestionMs: recover.error ? null : fmt(median(recover.question), 1),
+  ...(recover.error ? { recoverError: recover.error } : {}),
 });
