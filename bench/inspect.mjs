@@ -1,7 +1,8 @@
 // bench/inspect: `talos-dr inspect` of a large etcd snapshot against `etcdctl snapshot status -w json` (the status
 // fields) and `sha256sum` (the whole verification), page cache warm for all, interleaved runs, medians; peak RSS.
 // Also the status walk alone (bench/status-only.mjs: inspect's checkStructure without the sha256), because inspect has
-// no flag that computes only the status fields; and bench/read-floor.mjs, a Node process that only reads and CRCs the
+// no flag that computes only the status fields — as inspect runs it (two threads from 64 MiB on) and in one thread
+// (statusOneThread), plus `node -e 0` (nodeStart: Node's own start-up, part of every Node figure); and bench/read-floor.mjs, a Node process that only reads and CRCs the
 // file (what any Node reader must at least do), to separate Node's floor from the reader's own cost. Several sizes show that time grows linearly and memory stays flat.
 //
 // Env: BENCH_INSPECT_SIZES_MB (default "256,1024,4096"; the 1 GiB one — or the one nearest it — carries the targets),
@@ -85,6 +86,9 @@ function measure(sizeMb) {
         etcdctl: () => timed(['etcdctl', 'snapshot', 'status', '-w', 'json', gen.file]),
         sha256sum: () => timed(['sha256sum', gen.file]),
         statusOnly: () => timed(['node', join(root, 'bench/status-only.mjs'), gen.file]),
+        statusOneThread: () =>
+          timed(['node', join(root, 'bench/status-only.mjs'), gen.file], { env: { BENCH_STATUS_SPLIT: '0' } }),
+        nodeStart: () => timed(['node', '-e', '0']),
         readFloor: () => timed(['node', join(root, 'bench/read-floor.mjs'), gen.file]),
       },
       runs,
@@ -98,13 +102,17 @@ function measure(sizeMb) {
       etcdctlSec: med('etcdctl'),
       sha256sumSec: med('sha256sum'),
       statusOnlySec: med('statusOnly'),
+      statusOneThreadSec: med('statusOneThread'),
+      nodeStartSec: med('nodeStart'),
       readFloorSec: med('readFloor'),
       verifyRatio: fmt(med('inspect') / med('sha256sum')),
       inspectVsEtcdctl: fmt(med('inspect') / med('etcdctl')),
       statusRatio: fmt(med('statusOnly') / med('etcdctl')),
+      statusOneThreadRatio: fmt(med('statusOneThread') / med('etcdctl')),
       floorRatio: fmt(med('readFloor') / med('etcdctl')),
       inspectPeakRssMb: fmt(peak('inspect'), 1),
       statusOnlyPeakRssMb: fmt(peak('statusOnly'), 1),
+      statusOneThreadPeakRssMb: fmt(peak('statusOneThread'), 1),
       etcdctlPeakRssMb: fmt(peak('etcdctl'), 1),
       inspectSecPerGiB: fmt(med('inspect') / (gen.bytes / 2 ** 30)),
     };
@@ -154,11 +162,13 @@ report({
   statusRatio: main.statusRatio,
   statusTarget: 1.0,
   statusPass,
+  statusOneThreadRatio: main.statusOneThreadRatio,
   floorRatio: main.floorRatio,
   inspectVsEtcdctl: main.inspectVsEtcdctl,
   rssPass,
   secPerGiB: Object.fromEntries(rows.map((r) => [r.sizeMb, r.inspectSecPerGiB])),
   peakRssBySizeMb: Object.fromEntries(rows.map((r) => [r.sizeMb, r.inspectPeakRssMb])),
+  statusRatioBySizeMb: Object.fromEntries(rows.map((r) => [r.sizeMb, r.statusRatio])),
   linear: perGiB.length < 2 || perGiB[perGiB.length - 1] <= perGiB[0] * 1.25,
   sizes: rows,
 });
