@@ -62,7 +62,16 @@ const NO_DEADLINE_WAIT_MS = 5 * 60 * 1000;
  */
 const ETCD_DIAL_TIMEOUT_MS = 5 * 1000;
 
-const hexToDecimal = (hex: string): string => BigInt(`0x${hex}`).toString();
+/** Member ids in decimal (uint64 on the wire), remembered: a 200-node member-list fan-out converts 40 000 of them. */
+const decimalIds = new Map<string, string>();
+const hexToDecimal = (hex: string): string => {
+  let decimal = decimalIds.get(hex);
+  if (decimal === undefined) {
+    decimal = BigInt(`0x${hex}`).toString();
+    decimalIds.set(hex, decimal);
+  }
+  return decimal;
+};
 
 /** seconds as a number (exact below 2^53): protobufjs encodes it much faster than a decimal string (ServiceList). */
 const timestamp = (ms: number): { seconds: number; nanos: number } => ({
