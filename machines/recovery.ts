@@ -314,6 +314,7 @@ const recoverySetup = setup({
       context.observations.some((o) => o.node === context.bootstrap.node && o.etcdService === 'Failed'),
     bootstrapWasSent: ({ context }) => context.bootstrap.bootstrapSent,
     quorumOverridden: ({ context }) => context.overrides.some((o) => o.what === 'full recovery'),
+    chose: ({ event }, params: { option: string }) => event.type === 'choose' && event.option === params.option,
   },
   actions: {
     startStep: enqueueActions(({ context, enqueue }, params: { step: StepName }) => {
@@ -1422,27 +1423,18 @@ export const recoveryMachine = recoverySetup.createMachine({
                 type: 'ask',
                 params: ({ context }) => {
                   const failed = context.plan.filter((p) => context.rows[p.node]?.prep.status === 'failed');
+                  // a yes/no question like every other failure's: y tries again, n (or Enter) stops, resumable
                   return {
                     id: 'prepare-failed',
-                    kind: 'choose',
+                    kind: 'yes-no',
                     question: `Preparing ${failed.map((p) => p.node).join(', ')} failed. Try again?`,
                     detail: failed.map((p) => `${p.node}: ${context.rows[p.node]?.prep.detail ?? ''}`).join(' '),
-                    options: [
-                      { id: 'retry', label: 'try again' },
-                      { id: 'stop', label: 'stop here (resumable)' },
-                    ],
                     recommended: null,
                   };
                 },
               },
               exit: 'clearPrompt',
-              on: {
-                retry: { target: 'running', actions: 'retryFailedPreps' },
-                choose: [
-                  { guard: ({ event }) => event.option === 'retry', target: 'running', actions: 'retryFailedPreps' },
-                  { guard: ({ event }) => event.option === 'stop', target: '#recovery.stoppedByUser' },
-                ],
-              },
+              on: retryAnswers('running', 'retryFailedPreps'),
             },
           },
         },
@@ -2030,12 +2022,20 @@ export function giveUpReason(context: RecoveryContext): string {
   return 'the time limit was reached';
 }
 
-/** A failed action's prompt: retry (or yes) tries again, no stops (resumable). */
-function retryAnswers(target: string) {
+/**
+ * What a failure's prompt takes, however the answer comes: yes, `retry` or the option "retry" goes back to `target`
+ * and tries again; no or the option "stop" stops (resumable). (A prompt saved as a list of those two options before
+ * failure prompts became yes/no questions is answered the same way after a resume.)
+ */
+function retryAnswers(target: string, again: 'clearAttempt' | 'retryFailedPreps' = 'clearAttempt') {
   return {
-    retry: { target, actions: 'clearAttempt' as const },
-    'answer.yes': { target, actions: 'clearAttempt' as const },
+    retry: { target, actions: again },
+    'answer.yes': { target, actions: again },
     'answer.no': { target: '#recovery.stoppedByUser' },
+    choose: [
+      { guard: { type: 'chose' as const, params: { option: 'retry' } }, target, actions: again },
+      { guard: { type: 'chose' as const, params: { option: 'stop' } }, target: '#recovery.stoppedByUser' },
+    ],
   };
 }
 

@@ -9,7 +9,8 @@ import { createActor, fromPromise } from 'xstate';
 import { App } from '../../components/App.js';
 import { exitCodeFor } from '../../src/commands/interactive.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import type { JournalEmit, NodeView, SnapshotInfo } from '../../machines/recovery-types.js';
+import { prepareNodeMachine } from '../../machines/prepare-node.js';
+import type { ConnectOutput, JournalEmit, NodeView, SnapshotInfo } from '../../machines/recovery-types.js';
 import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
 
 afterEach(cleanupSized);
@@ -234,6 +235,73 @@ describe('App on the recovery machine', () => {
       data: { reason: 'the snapshot API fails on every node' },
     });
     expect(actor.getSnapshot().context.skipHashCheckAcknowledged).toBe(true);
+    actor.stop();
+  });
+
+  it('a failure asks "Try again?" as y/N: y tries again, for a step (connect) and for a node preparation', async () => {
+    const cluster = fakeCluster();
+    const failure = (message: string) => Object.assign(new Error(message), { retryable: false });
+    let connectFailures = 1;
+    let resetFailures = 1;
+    const impl = cluster.machine.implementations.actors;
+    const machine = cluster.machine.provide({
+      actors: {
+        connect: fromPromise<ConnectOutput, { nodes: string[] }>(async ({ input }) => {
+          if (connectFailures-- > 0) throw failure('the talosconfig CA does not match');
+          return { nodes: input.nodes.map((node) => ({ node, ok: true, version: 'v1.11.2', error: null })) };
+        }),
+        prepareNode: prepareNodeMachine.provide({
+          actors: {
+            observe: fromPromise(async ({ input }: { input: { nodes: string[] } }) => cluster.refresh(input.nodes)),
+            resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async ({ input }) => {
+              if (resetFailures-- > 0) throw failure('connection refused');
+              cluster.calls.push(`reset ${input.node}`);
+              cluster.views.set(input.node, {
+                ...(cluster.views.get(input.node) as NodeView),
+                etcdService: 'Preparing',
+                etcdHealthy: null,
+                members: null,
+                status: null,
+              });
+            }),
+            applyConfig: impl.applyConfig as never,
+          },
+        }),
+      },
+    });
+    const actor = createActor(machine, {
+      input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+    });
+    actor.start();
+    const screen = renderSized(
+      <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
+      { columns: 80, rows: 24 },
+    );
+    let f = await frameMatching(screen.lastFrame, (x) => x.includes('connect failed. Try again?'));
+    expect(f).toContain('the talosconfig CA does not match');
+    expect(f).toContain('[y/N]');
+    await press(screen.stdin, 'y');
+    await frameMatching(screen.lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
+    await press(screen.stdin, 'y');
+    await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    await press(screen.stdin, KEYS.enter);
+    const confirmed: string[] = [];
+    for (let i = 0; i < NODES.length; i++) {
+      f = await frameMatching(
+        screen.lastFrame,
+        (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
+      );
+      const target = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+      await type(screen.stdin, target);
+      await press(screen.stdin, KEYS.enter);
+      confirmed.push(target);
+    }
+    f = await frameMatching(screen.lastFrame, (x) => /Preparing \S+ failed\. Try again\?/.test(x), 4000);
+    expect(f).toContain('connection refused');
+    expect(f).toContain('[y/N]');
+    await press(screen.stdin, 'y');
+    await frameMatching(screen.lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'), 4000);
+    expect(cluster.calls.filter((c) => c.startsWith('reset')).sort()).toEqual(NODES.map((n) => `reset ${n}`).sort());
     actor.stop();
   });
 
