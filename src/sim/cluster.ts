@@ -359,14 +359,18 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     return this.clock.sleep(simMs, signal);
   }
 
-  onRestored(node: SimNode, snapshotFile: string): void {
+  /**
+   * Records what the restored snapshot held, read with the toolkit's reader (the restore already accepted the file).
+   * Awaited before the node deletes the upload: a read still in flight when the file went would fail. A file that
+   * cannot be read leaves the restored member's own keys as the record.
+   */
+  async onRestored(node: SimNode, snapshotFile: string): Promise<void> {
     const revision = node.etcd.revision() ?? 0;
-    // What the snapshot held, read with the toolkit's reader (the restore above already accepted the file).
-    void readKeyBucket(snapshotFile).then((keys) => {
-      const snapshotKeys = [...keys].map(([key, value]): [string, string] => [key, value.toString('utf8')]);
-      this.restored = { node: node.address, revision, snapshotKeys };
-    });
     this.restored = { node: node.address, revision, snapshotKeys: [...node.etcd.liveKeys()] };
+    const keys = await readKeyBucket(snapshotFile).catch(() => null);
+    if (!keys) return;
+    const snapshotKeys = [...keys].map(([key, value]): [string, string] => [key, value.toString('utf8')]);
+    this.restored = { node: node.address, revision, snapshotKeys };
   }
 
   async relisten(node: SimNode): Promise<void> {

@@ -63,7 +63,7 @@ export interface ClusterHooks {
   /** Replicates a membership change to every member of that cluster. */
   replicateMembership(source: SimNode): Promise<void>;
   /** Called after a successful restore (for the drill's data report). */
-  onRestored(node: SimNode, snapshotFile: string): void;
+  onRestored(node: SimNode, snapshotFile: string): Promise<void>;
   /** The node changed between normal and maintenance mode: its listener needs the other TLS setup. */
   relisten(node: SimNode): Promise<void>;
 }
@@ -339,7 +339,7 @@ export class SimNode {
         );
         if (!exists) throw new EtcdRestoreError(`open ${'/var/lib/etcd.snapshot'}: no such file or directory`);
         await this.etcd.restore(this.uploadPath, request.skipHashCheck, self);
-        this.hooks.onRestored(this, this.uploadPath);
+        await this.hooks.onRestored(this, this.uploadPath);
         await rm(this.uploadPath, { force: true });
       } else {
         await this.etcd.initialize(self);
