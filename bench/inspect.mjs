@@ -1,9 +1,11 @@
 // bench/inspect: `talos-dr inspect` of a large etcd snapshot against `etcdctl snapshot status -w json` (the status
 // fields) and `sha256sum` (the whole verification), page cache warm for all, interleaved runs, medians; peak RSS.
 // Also the status walk alone (bench/status-only.mjs: inspect's checkStructure without the sha256), because inspect has
-// no flag that computes only the status fields — as inspect runs it (two threads from 64 MiB on) and in one thread
-// (statusOneThread), plus `node -e 0` (nodeStart: Node's own start-up, part of every Node figure); and bench/read-floor.mjs, a Node process that only reads and CRCs the
-// file (what any Node reader must at least do), to separate Node's floor from the reader's own cost. Several sizes show that time grows linearly and memory stays flat.
+// no flag that computes only the status fields: as inspect runs it (statusOnly: two threads from 64 MiB on while a
+// core is idle), in one thread (statusOneThread) and always in two (statusTwoThreads); `node -e 0` (nodeStart: Node's
+// own start-up, part of every Node figure); and bench/read-floor.mjs, a Node process that only reads and CRCs the file
+// (what any Node reader must at least do), to separate Node's floor from the reader's own cost. Several sizes show
+// that time grows linearly and memory stays flat.
 //
 // Env: BENCH_INSPECT_SIZES_MB (default "256,1024,4096"; the 1 GiB one — or the one nearest it — carries the targets),
 //      BENCH_RUNS (default 5), BENCH_DIR (scratch directory, default a new one under /tmp), BENCH_KEEP=1 keeps the files.
@@ -11,7 +13,7 @@
 // peak RSS < 150 MB whatever the size.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alternate, cli, fmt, median, report, requireBuilt, root, timed } from './lib.mjs';
 
@@ -88,6 +90,8 @@ function measure(sizeMb) {
         statusOnly: () => timed(['node', join(root, 'bench/status-only.mjs'), gen.file]),
         statusOneThread: () =>
           timed(['node', join(root, 'bench/status-only.mjs'), gen.file], { env: { BENCH_STATUS_SPLIT: '0' } }),
+        statusTwoThreads: () =>
+          timed(['node', join(root, 'bench/status-only.mjs'), gen.file], { env: { BENCH_STATUS_SPLIT: '1' } }),
         nodeStart: () => timed(['node', '-e', '0']),
         readFloor: () => timed(['node', join(root, 'bench/read-floor.mjs'), gen.file]),
       },
@@ -103,16 +107,19 @@ function measure(sizeMb) {
       sha256sumSec: med('sha256sum'),
       statusOnlySec: med('statusOnly'),
       statusOneThreadSec: med('statusOneThread'),
+      statusTwoThreadsSec: med('statusTwoThreads'),
       nodeStartSec: med('nodeStart'),
       readFloorSec: med('readFloor'),
       verifyRatio: fmt(med('inspect') / med('sha256sum')),
       inspectVsEtcdctl: fmt(med('inspect') / med('etcdctl')),
       statusRatio: fmt(med('statusOnly') / med('etcdctl')),
       statusOneThreadRatio: fmt(med('statusOneThread') / med('etcdctl')),
+      statusTwoThreadsRatio: fmt(med('statusTwoThreads') / med('etcdctl')),
       floorRatio: fmt(med('readFloor') / med('etcdctl')),
       inspectPeakRssMb: fmt(peak('inspect'), 1),
       statusOnlyPeakRssMb: fmt(peak('statusOnly'), 1),
       statusOneThreadPeakRssMb: fmt(peak('statusOneThread'), 1),
+      statusTwoThreadsPeakRssMb: fmt(peak('statusTwoThreads'), 1),
       etcdctlPeakRssMb: fmt(peak('etcdctl'), 1),
       inspectSecPerGiB: fmt(med('inspect') / (gen.bytes / 2 ** 30)),
     };
@@ -163,6 +170,8 @@ report({
   statusTarget: 1.0,
   statusPass,
   statusOneThreadRatio: main.statusOneThreadRatio,
+  statusTwoThreadsRatio: main.statusTwoThreadsRatio,
+  loadAvg: loadavg().map((x) => fmt(x, 1)),
   floorRatio: main.floorRatio,
   inspectVsEtcdctl: main.inspectVsEtcdctl,
   rssPass,

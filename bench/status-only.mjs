@@ -1,7 +1,7 @@
 // Diagnostic driver for bench/inspect.mjs: only the status fields of a snapshot (the bbolt walk of src/etcd/inspect.ts's
 // checkStructure, no sha256), so that part can be set against `etcdctl snapshot status` on its own. `inspect` itself has
 // no status-only flag. Usage: node bench/status-only.mjs FILE — prints the status fields as JSON.
-// BENCH_STATUS_SPLIT=0 walks in one thread, =1 always in two; unset: as inspect does (two from 64 MiB on).
+// BENCH_STATUS_SPLIT=0 walks in one thread, =1 always in two; unset: as inspect does (two from 64 MiB on, while a core is idle).
 import { openSync, closeSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
