@@ -19,10 +19,17 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
 import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
-import { inspectSnapshot } from './inspect.js';
+import type * as InspectModule from './inspect.js';
 import type { InspectOptions } from './inspect.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
 import type { FileDigest } from './trailer.js';
+
+/**
+ * The verifier (the bbolt reader and its native CRC-32C) is loaded once the first bytes have arrived, while the
+ * rest stream in: the main thread has time to spare then, and the request goes out without waiting for it.
+ */
+let inspectLoading: Promise<typeof InspectModule> | undefined;
+const loadInspect = () => (inspectLoading ??= import('./inspect.js'));
 
 /** Where etcd keeps its database on a Talos node; what `--raw` copies. */
 export const ETCD_DB_PATH = '/var/lib/etcd/member/snap/db';
@@ -159,6 +166,8 @@ async function receive(
 ): Promise<{ bytes: number; digest: FileDigest }> {
   const digest = new ArrivalDigest();
   const write = async (chunk: Buffer): Promise<void> => {
+    // awaited by the verification, which reports a failure to load
+    if (digest.size === 0) loadInspect().catch(() => undefined);
     digest.update(chunk);
     await writeAll(handle, chunk);
     opts.onProgress?.(digest.size);
@@ -241,6 +250,7 @@ async function verifyReceived(
 ): Promise<SnapshotReport> {
   const { digest } = received;
   const inspectOptions: InspectOptions & { digest: FileDigest } = { digest, ...(signal ? { signal } : {}) };
+  const { inspectSnapshot } = await loadInspect();
   const report = await inspectSnapshot(part, inspectOptions);
   if (report.size !== received.bytes || report.sha256 !== digest.sha256) {
     throw new UserError(
