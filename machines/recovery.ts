@@ -38,6 +38,7 @@ import {
   type SnapshotOption,
   type StepName,
   type StepRow,
+  type WaitStatus,
 } from './recovery-types.js';
 
 export * from './recovery-types.js';
@@ -135,6 +136,16 @@ function rowsFrom(rows: Record<string, NodeRow>, views: readonly NodeView[]): Re
     };
   }
   return next;
+}
+
+/** The rows with one node's preparation progress changed. */
+function withPrep(
+  rows: Record<string, NodeRow>,
+  node: string,
+  prep: Partial<NodeRow['prep']>,
+): Record<string, NodeRow> {
+  const row = rows[node] ?? emptyRow(node);
+  return { ...rows, [node]: { ...row, prep: { ...row.prep, ...prep } } };
 }
 
 /** Ways to get a snapshot, best first: API snapshot from members whose etcd answers (freshest first), raw copies from
@@ -507,6 +518,61 @@ function retryPromptState(action: string | ((context: RecoveryContext) => string
     exit: 'clearPrompt',
     on: retryAnswers(again),
   });
+}
+
+/**
+ * A wait's live re-read (steps 7 and 9): `polling` reads the target nodes, folds their views in and lets `wait`
+ * update the wait's message from them, then the step's `check` decides; a read that fails is shown as a notice and
+ * tried again after the poll interval (`pause`), like an answer that has not come yet.
+ */
+function pollStates(wait: (context: RecoveryContext, views: NodeView[]) => WaitStatus | null) {
+  return {
+    polling: recoverySetup.createStateConfig({
+      invoke: {
+        src: 'observe',
+        input: ({ context }) => ({ nodes: targetNodes(context) }),
+        onDone: {
+          target: 'check',
+          actions: [
+            { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+            assign({ wait: ({ context, event }) => wait(context, event.output) }),
+          ],
+        },
+        onError: { target: 'pause', actions: assign({ notice: ({ event }) => errorOf(event).message }) },
+      },
+    }),
+    pause: recoverySetup.createStateConfig({ after: { poll: 'polling' } }),
+  };
+}
+
+/** Every target node shows etcd Preparing: step 7 ends (its row says `result`) and the bootstrap begins. */
+function allPreparingThen(result: (context: RecoveryContext) => string) {
+  return {
+    guard: 'allTargetsPreparing' as const,
+    target: '#recovery.procedure.bootstrap',
+    actions: {
+      type: 'endStep' as const,
+      params: ({ context }: { context: RecoveryContext }) => ({
+        step: 'wait for Preparing' as const,
+        status: 'done' as const,
+        result: result(context),
+      }),
+    },
+  };
+}
+
+/** What a failure says: a fixed sentence, or one read from the context and the event that ended the step. */
+type Said = string | ((args: { context: RecoveryContext; event: unknown }) => string);
+const say = (said: Said, args: { context: RecoveryContext; event: unknown }): string =>
+  typeof said === 'string' ? said : said(args);
+
+/** The actions that end the procedure as failed at `step`: its row says `result`, the outcome `failed: <why>`. */
+function failedAt(step: StepName, result: Said, why: Said) {
+  type Args = { context: RecoveryContext; event: unknown };
+  return [
+    { type: 'endStep' as const, params: (a: Args) => ({ step, status: 'failed' as const, result: say(result, a) }) },
+    { type: 'setOutcome' as const, params: (a: Args) => ({ outcome: `failed: ${say(why, a)}` as const }) },
+  ];
 }
 
 export const recoveryMachine = recoverySetup.createMachine({
@@ -1132,22 +1198,12 @@ export const recoveryMachine = recoverySetup.createMachine({
                 {
                   guard: 'blankWithoutConfig',
                   target: '#recovery.failed',
-                  actions: [
-                    {
-                      type: 'endStep',
-                      params: {
-                        step: 'backup configs',
-                        status: 'failed',
-                        result: 'a blank node has no configuration backup',
-                      },
-                    },
-                    {
-                      type: 'setOutcome',
-                      params: ({ context }) => ({
-                        outcome: `failed: no configuration backup for the blank node ${context.plan.find((p) => p.preparation === 'recreate' && !context.configs[p.node])?.node ?? ''}; put it in given/configs/<node>.yaml and resume`,
-                      }),
-                    },
-                  ],
+                  actions: failedAt(
+                    'backup configs',
+                    'a blank node has no configuration backup',
+                    ({ context }) =>
+                      `no configuration backup for the blank node ${context.plan.find((p) => p.preparation === 'recreate' && !context.configs[p.node])?.node ?? ''}; put it in given/configs/<node>.yaml and resume`,
+                  ),
                 },
                 {
                   target: '#recovery.procedure.initNodes',
@@ -1250,16 +1306,12 @@ export const recoveryMachine = recoverySetup.createMachine({
           on: {
             'prep.update': {
               actions: assign({
-                rows: ({ context, event }) => {
-                  const row = context.rows[event.node] ?? emptyRow(event.node);
-                  return {
-                    ...context.rows,
-                    [event.node]: {
-                      ...row,
-                      prep: { ...row.prep, status: event.status, detail: event.detail, attempts: event.attempts },
-                    },
-                  };
-                },
+                rows: ({ context, event }) =>
+                  withPrep(context.rows, event.node, {
+                    status: event.status,
+                    detail: event.detail,
+                    attempts: event.attempts,
+                  }),
               }),
             },
             'prep.done': {
@@ -1268,16 +1320,8 @@ export const recoveryMachine = recoverySetup.createMachine({
                   prepared: ({ context, event }) => [...new Set([...context.prepared, event.node])],
                   wiped: ({ context, event }) =>
                     event.wiped ? [...new Set([...context.wiped, event.node])] : context.wiped,
-                  rows: ({ context, event }) => {
-                    const row = context.rows[event.node] ?? emptyRow(event.node);
-                    return {
-                      ...context.rows,
-                      [event.node]: {
-                        ...row,
-                        prep: { ...row.prep, status: 'done', detail: 'back, etcd waiting for bootstrap' },
-                      },
-                    };
-                  },
+                  rows: ({ context, event }) =>
+                    withPrep(context.rows, event.node, { status: 'done', detail: 'back, etcd waiting for bootstrap' }),
                 }),
                 emit(({ event }) => ({
                   type: 'journal' as const,
@@ -1293,13 +1337,8 @@ export const recoveryMachine = recoverySetup.createMachine({
             },
             'prep.failed': {
               actions: assign({
-                rows: ({ context, event }) => {
-                  const row = context.rows[event.node] ?? emptyRow(event.node);
-                  return {
-                    ...context.rows,
-                    [event.node]: { ...row, prep: { ...row.prep, status: 'failed', detail: event.error } },
-                  };
-                },
+                rows: ({ context, event }) =>
+                  withPrep(context.rows, event.node, { status: 'failed', detail: event.error }),
               }),
             },
           },
@@ -1455,50 +1494,23 @@ export const recoveryMachine = recoverySetup.createMachine({
           ],
           initial: 'polling',
           states: {
-            polling: {
-              invoke: {
-                src: 'observe',
-                input: ({ context }) => ({ nodes: targetNodes(context) }),
-                onDone: [
-                  {
-                    target: 'check',
-                    actions: [
-                      { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
-                      assign({
-                        wait: ({ context, event }) =>
-                          context.wait && {
-                            ...context.wait,
-                            pending: pendingPreparing(context, event.output),
-                            message: pendingPreparing(context, event.output)
-                              .map((p) => `${p.node} ${p.state ?? 'not answering'}: ${p.cause ?? ''}`)
-                              .join('; '),
-                          },
-                      }),
-                    ],
-                  },
-                ],
-                onError: { target: 'pause', actions: assign({ notice: ({ event }) => errorOf(event).message }) },
-              },
-            },
+            ...pollStates(
+              (context, views) =>
+                context.wait && {
+                  ...context.wait,
+                  pending: pendingPreparing(context, views),
+                  message: pendingPreparing(context, views)
+                    .map((p) => `${p.node} ${p.state ?? 'not answering'}: ${p.cause ?? ''}`)
+                    .join('; '),
+                },
+            ),
             check: {
               always: [
-                {
-                  guard: 'allTargetsPreparing',
-                  target: '#recovery.procedure.bootstrap',
-                  actions: {
-                    type: 'endStep',
-                    params: ({ context }) => ({
-                      step: 'wait for Preparing',
-                      status: 'done',
-                      result: `${targetNodes(context).length} nodes Preparing`,
-                    }),
-                  },
-                },
+                allPreparingThen((context) => `${targetNodes(context).length} nodes Preparing`),
                 { guard: 'waitExpired', target: 'timedOut' },
                 { target: 'pause' },
               ],
             },
-            pause: { after: { poll: 'polling' } },
             timedOut: {
               entry: {
                 type: 'ask',
@@ -1558,18 +1570,7 @@ export const recoveryMachine = recoverySetup.createMachine({
             },
             overridden: {
               always: [
-                {
-                  guard: 'allTargetsPreparing',
-                  target: '#recovery.procedure.bootstrap',
-                  actions: {
-                    type: 'endStep',
-                    params: ({ context }) => ({
-                      step: 'wait for Preparing',
-                      status: 'done',
-                      result: `continuing without ${context.excluded.join(', ')} (override)`,
-                    }),
-                  },
-                },
+                allPreparingThen((context) => `continuing without ${context.excluded.join(', ')} (override)`),
                 { target: 'polling' },
               ],
             },
@@ -1687,20 +1688,12 @@ export const recoveryMachine = recoverySetup.createMachine({
                           },
                         ],
                       }),
-                      {
-                        type: 'endStep',
-                        params: {
-                          step: 'bootstrap',
-                          status: 'failed',
-                          result: 'the snapshot file changed since it was verified',
-                        },
-                      },
-                      {
-                        type: 'setOutcome',
-                        params: ({ context }) => ({
-                          outcome: `failed: ${context.snapshot?.file ?? 'the snapshot'} changed since it was verified (sha256 differs); nothing was uploaded`,
-                        }),
-                      },
+                      ...failedAt(
+                        'bootstrap',
+                        'the snapshot file changed since it was verified',
+                        ({ context }) =>
+                          `${context.snapshot?.file ?? 'the snapshot'} changed since it was verified (sha256 differs); nothing was uploaded`,
+                      ),
                     ],
                   },
                 ],
@@ -1834,17 +1827,11 @@ export const recoveryMachine = recoverySetup.createMachine({
                   },
                   {
                     target: '#recovery.failed',
-                    actions: [
-                      {
-                        type: 'endStep',
-                        params: ({ event }) => ({
-                          step: 'bootstrap',
-                          status: 'failed',
-                          result: errorOf(event).message,
-                        }),
-                      },
-                      { type: 'setOutcome', params: ({ event }) => ({ outcome: `failed: ${errorOf(event).message}` }) },
-                    ],
+                    actions: failedAt(
+                      'bootstrap',
+                      ({ event }) => errorOf(event).message,
+                      ({ event }) => errorOf(event).message,
+                    ),
                   },
                 ],
               },
@@ -1872,52 +1859,25 @@ export const recoveryMachine = recoverySetup.createMachine({
           on: {
             'give-up': {
               target: '#recovery.failed',
-              actions: [
-                {
-                  type: 'endStep',
-                  params: ({ context }) => ({
-                    step: 'verify',
-                    status: 'failed',
-                    result: context.wait?.message ?? 'not healthy in time',
-                  }),
-                },
-                {
-                  type: 'setOutcome',
-                  params: ({ context }) => ({
-                    outcome: `failed: ${context.wait?.message ?? 'etcd did not become healthy in time'}`,
-                  }),
-                },
-              ],
+              actions: failedAt(
+                'verify',
+                ({ context }) => context.wait?.message ?? 'not healthy in time',
+                ({ context }) => context.wait?.message ?? 'etcd did not become healthy in time',
+              ),
             },
           },
           initial: 'polling',
           states: {
-            polling: {
-              invoke: {
-                src: 'observe',
-                input: ({ context }) => ({ nodes: targetNodes(context) }),
-                onDone: {
-                  target: 'check',
-                  actions: [
-                    { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
-                    assign({
-                      wait: ({ context, event }) => {
-                        if (!context.wait) return null;
-                        const r = recoveryComplete(event.output);
-                        return {
-                          ...context.wait,
-                          message: r.reason,
-                          pending: event.output
-                            .filter((o) => o.etcdService !== 'Running' || o.etcdHealthy !== true)
-                            .map((o) => ({ node: o.node, state: o.etcdService, cause: waitingCause(o) })),
-                        };
-                      },
-                    }),
-                  ],
-                },
-                onError: { target: 'pause', actions: assign({ notice: ({ event }) => errorOf(event).message }) },
-              },
-            },
+            ...pollStates((context, views) => {
+              if (!context.wait) return null;
+              return {
+                ...context.wait,
+                message: recoveryComplete(views).reason,
+                pending: views
+                  .filter((o) => o.etcdService !== 'Running' || o.etcdHealthy !== true)
+                  .map((o) => ({ node: o.node, state: o.etcdService, cause: waitingCause(o) })),
+              };
+            }),
             check: {
               always: [
                 {
@@ -1935,45 +1895,25 @@ export const recoveryMachine = recoverySetup.createMachine({
                 {
                   guard: 'restoreFailed',
                   target: '#recovery.failed',
-                  actions: [
-                    {
-                      type: 'endStep',
-                      params: { step: 'verify', status: 'failed', result: 'the restore failed inside etcd' },
-                    },
-                    {
-                      type: 'setOutcome',
-                      params: ({ context }) => {
-                        const o = context.observations.find((x) => x.node === context.bootstrap.node);
-                        const last = o?.etcdEvents?.[o.etcdEvents.length - 1] ?? o?.etcdLastEvent ?? 'etcd Failed';
-                        return { outcome: `failed: ${context.bootstrap.node}: the restore failed: ${last}` };
-                      },
-                    },
-                  ],
+                  actions: failedAt('verify', 'the restore failed inside etcd', ({ context }) => {
+                    const o = context.observations.find((x) => x.node === context.bootstrap.node);
+                    const last = o?.etcdEvents?.[o.etcdEvents.length - 1] ?? o?.etcdLastEvent ?? 'etcd Failed';
+                    return `${context.bootstrap.node}: the restore failed: ${last}`;
+                  }),
                 },
                 {
                   guard: 'waitExpired',
                   target: '#recovery.failed',
-                  actions: [
-                    {
-                      type: 'endStep',
-                      params: ({ context }) => ({
-                        step: 'verify',
-                        status: 'failed',
-                        result: context.wait?.message ?? '',
-                      }),
-                    },
-                    {
-                      type: 'setOutcome',
-                      params: ({ context }) => ({
-                        outcome: `failed: etcd not healthy within ${Math.round(context.timing.verifyTimeoutMs / 1000)} s: ${context.wait?.message ?? ''}`,
-                      }),
-                    },
-                  ],
+                  actions: failedAt(
+                    'verify',
+                    ({ context }) => context.wait?.message ?? '',
+                    ({ context }) =>
+                      `etcd not healthy within ${Math.round(context.timing.verifyTimeoutMs / 1000)} s: ${context.wait?.message ?? ''}`,
+                  ),
                 },
                 { target: 'pause' },
               ],
             },
-            pause: { after: { poll: 'polling' } },
           },
         },
       },
