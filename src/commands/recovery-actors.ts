@@ -194,11 +194,24 @@ async function probeMaintenance(deps: EffectDeps, node: string): Promise<boolean
 
 // ---- the journal ledger ----------------------------------------------------------------------------------------
 
-interface ActionSpec<T> {
+type ActionSpec<T> = ActionSpecCommon<T> &
+  (
+    | { destructive: false }
+    | {
+        destructive: true;
+        /**
+         * The value to go on with when the journal already holds the node's answer: a crash can land after the
+         * answer was journalled but before the machine saved the step it led to, and a destructive call is never
+         * sent twice (SAFETY rule 6).
+         */
+        answered: () => T;
+      }
+  );
+
+interface ActionSpecCommon<T> {
   opId: string;
   action: string;
   node: string | null;
-  destructive: boolean;
   /** the call itself */
   send: () => Promise<T>;
   /** what the node looked like just before sending, journalled with the "before" line (no secrets) */
@@ -216,6 +229,16 @@ async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promise<T> {
   await persisted();
   const records = readJournal(deps.incident.dir);
   const state = ledgerState(records, spec.opId);
+  if (state === 'done' && spec.destructive) {
+    deps.journal.append({
+      kind: 'observation',
+      node: spec.node,
+      what: `${spec.action}: the journal shows the node already answered it`,
+      result: 'not sent again',
+      data: { opId: spec.opId },
+    });
+    return spec.answered();
+  }
   if (state === 'interrupted' && spec.reconcile) {
     const sent = [...records]
       .reverse()
@@ -511,6 +534,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
         action: 'stage machine.type controlplane (ApplyConfiguration STAGED)',
         node,
         destructive: true,
+        answered: () => undefined,
         send: async () => {
           const yaml = unwrap(await deps.client.machineConfig(node), 'reading the machine configuration');
           const doc = parseDocument(yaml);
@@ -527,6 +551,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
         action: 'reboot to apply the staged configuration',
         node,
         destructive: true,
+        answered: () => undefined,
         send: async () => {
           unwrap(await deps.client.reboot(node), 'reboot');
         },
@@ -544,6 +569,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
         action: `reset ${labels.join('+')} (graceful=false, reboot)`,
         node,
         destructive: true,
+        answered: () => undefined,
         send: async () => {
           unwrap(
             await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 }),
@@ -579,6 +605,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
         action: `apply the configuration backup ${basename(file)} over the maintenance API`,
         node,
         destructive: true,
+        answered: () => undefined,
         send: async () => {
           if (!deps.connectMaintenance) throw new ActionError('The maintenance API cannot be reached from here.');
           if (!existsSync(file))
@@ -668,6 +695,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
         action: `bootstrap (recover_etcd${input.skipHashCheck ? ', recover_skip_hash_check' : ''})`,
         node,
         destructive: true,
+        answered: () => ({ alreadyDone: true }),
         send: async () => {
           const result = await deps.client.bootstrap(
             node,

@@ -1,14 +1,22 @@
 /**
- * A resumed autopilot drill whose saved state already waits at a prompt: the crash came after the machine asked
+ * Resumed drills at the two moments a crash leaves the saved state behind what happened.
+ *
+ * 1. The saved state already waits at a prompt: the crash came after the machine asked
  * (state.json is written before anything else happens) but before the autopilot answered. The autopilot must answer
  * the prompt that is open when it starts, not only prompts that open later — otherwise the drill sits until its time
- * limit. Deterministic: the first session is stopped at the prompt on purpose instead of killed at a random moment.
+ * limit.
+ * 2. The node answered a destructive call and the journal holds the answer, but the machine had not saved the step
+ * it led to (the journal is written first): the resumed machine re-enters the call, which must not be sent again.
+ *
+ * Deterministic: the first session is stopped at the moment on purpose instead of killed at a random one.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from 'xstate';
+import { waitFor, type Snapshot } from 'xstate';
 import { driveAutopilot } from '../../src/commands/recovery-session.js';
 import { timingFor } from '../../src/commands/recovery-run.js';
-import { closeGrounds, SPEED, startGround, startSessionOn } from './harness.js';
+import { readJournal } from '../../src/journal/journal.js';
+import type { TalosClient } from '../../src/talos/types.js';
+import { closeGrounds, SPEED, startGround, startSessionOn, type Ground } from './harness.js';
 
 afterAll(closeGrounds);
 
@@ -41,4 +49,63 @@ describe('autopilot on a resumed drill', () => {
     }
     expect(lines.some((l) => l.startsWith('step 3/9 snapshot:'))).toBe(true);
   }, 90_000);
+
+  it('does not send Bootstrap again when the journal holds its answer but the saved step is still the call', async () => {
+    const g = await startGround('lost-quorum', 'autopilot');
+    let first: ReturnType<typeof startSessionOn> | null = null;
+    let savedInCall: Snapshot<unknown> | null = null;
+    g.client = withBootstrapHook(g.client, {
+      sending: () => (savedInCall = first?.actor.getPersistedSnapshot() ?? null),
+      // the "crash": the machine stops as the answer arrives; the ledger still journals it
+      answered: () => first?.stop(),
+    });
+    first = startSessionOn(g);
+    const stopFirstPilot = pilot(g, first);
+    await waitFor(first.actor, (s) => s.status !== 'active', { timeout: 60_000 }).catch(() => undefined);
+    stopFirstPilot();
+    expect(savedInCall).not.toBeNull();
+    await until(() => readJournal(g.incident.dir).some((r) => r.opId?.startsWith('bootstrap:') && r.phase === 'after'));
+
+    const second = startSessionOn(g, savedInCall!);
+    const stopPilot = pilot(g, second);
+    try {
+      expect((await second.settled).outcome).toBe('recovered');
+    } finally {
+      stopPilot();
+    }
+    const bootstraps = Object.values(g.sim.destructiveCalls().bootstrap).reduce((a, b) => a + b, 0);
+    expect(bootstraps).toBe(1);
+    const notAgain = readJournal(g.incident.dir).filter((r) => r.result === 'not sent again');
+    expect(notAgain.map((r) => r.what)).toEqual([expect.stringMatching(/^bootstrap .*already answered/)]);
+  }, 120_000);
 });
+
+function pilot(g: Ground, session: ReturnType<typeof startSessionOn>): () => void {
+  return driveAutopilot(session, g.journal, {
+    print: () => undefined,
+    timeLimitMs: 60_000,
+    repeatPauseMs: timingFor(SPEED).pollMs,
+  });
+}
+
+/** The real client, with a look at Bootstrap as it is sent and as its answer arrives. */
+function withBootstrapHook(client: TalosClient, hook: { sending: () => void; answered: () => void }): TalosClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (prop !== 'bootstrap' || typeof value !== 'function') {
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      }
+      return async (...args: Parameters<TalosClient['bootstrap']>) => {
+        hook.sending();
+        const answer = await client.bootstrap(...args);
+        hook.answered();
+        return answer;
+      };
+    },
+  });
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 25));
+}
