@@ -506,6 +506,12 @@ export class ModelEtcd implements EtcdBackend {
   /** Keeps member/snap/db on disk equal to the model, so Copy serves a real file. */
   private async persist(): Promise<void> {
     await mkdir(dirname(this.dbPath), { recursive: true });
-    await writeFile(this.dbPath, this.databaseBytes());
+    try {
+      await writeFile(this.dbPath, this.databaseBytes());
+    } catch (error) {
+      // The directory went away meanwhile (a wipe, or the simulator's folder removed once it stopped): the model in
+      // memory is the truth and the file only what Copy serves, so there is nothing left to mirror.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
   }
 }

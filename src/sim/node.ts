@@ -290,7 +290,9 @@ export class SimNode {
     this.joining = true;
     const generation = this.etcdGeneration;
     this.hooks.clock.after(this.hooks.timing.joinSec * 1000, () => {
-      void this.completeJoin(generation);
+      // A join that fails (its source lost its data meanwhile, the simulator stopped) is tried again at the next
+      // kick; it must not become an unhandled rejection, which ends a `talos-dr sim` process.
+      this.completeJoin(generation).catch(() => undefined);
     });
   }
 
