@@ -38,6 +38,12 @@ const describeView = (v: NodeView): string =>
       ? 'not answering (rebooting)'
       : `etcd ${v.etcdService ?? 'not reported'}`;
 
+/** A Reset or ApplyConfiguration that failed: sent again after a pause while that may help, else the node failed. */
+const SEND_FAILED = [
+  { guard: 'canRetry', target: '#prepareNode.retrying', actions: 'noteError' },
+  { target: '#prepareNode.failed', actions: 'noteError' },
+] as const;
+
 export const prepareNodeMachine = setup({
   types: {} as {
     context: PrepareNodeContext;
@@ -110,10 +116,7 @@ export const prepareNodeMachine = setup({
               opId: `reset:${context.node}:${context.round}`,
             }),
             onDone: '#prepareNode.back',
-            onError: [
-              { guard: 'canRetry', target: '#prepareNode.retrying', actions: 'noteError' },
-              { target: '#prepareNode.failed', actions: 'noteError' },
-            ],
+            onError: SEND_FAILED,
           },
         },
         recreate: {
@@ -125,10 +128,7 @@ export const prepareNodeMachine = setup({
               opId: `apply:${context.node}:${context.round}`,
             }),
             onDone: '#prepareNode.back',
-            onError: [
-              { guard: 'canRetry', target: '#prepareNode.retrying', actions: 'noteError' },
-              { target: '#prepareNode.failed', actions: 'noteError' },
-            ],
+            onError: SEND_FAILED,
           },
         },
       },

@@ -520,6 +520,27 @@ function retryPromptState(action: string | ((context: RecoveryContext) => string
   });
 }
 
+/** A waiting step's entry (steps 7 and 9): the step starts, and its wait runs from now until its timing's limit. */
+function startWait(
+  step: StepName,
+  what: WaitStatus['what'],
+  limit: 'preparingTimeoutMs' | 'verifyTimeoutMs',
+  message: string,
+) {
+  return [
+    { type: 'startStep' as const, params: { step } },
+    recoverySetup.assign({
+      wait: ({ context }) => ({
+        what,
+        since: Date.now(),
+        deadline: Date.now() + context.timing[limit],
+        message,
+        pending: [],
+      }),
+    }),
+  ];
+}
+
 /**
  * A wait's live re-read (steps 7 and 9): `polling` reads the target nodes, folds their views in and lets `wait`
  * update the wait's message from them, then the step's `check` decides; a read that fails is shown as a notice and
@@ -1480,18 +1501,12 @@ export const recoveryMachine = recoverySetup.createMachine({
 
         // ---- 7. wait for Preparing -------------------------------------------------------------------------------
         waitPreparing: {
-          entry: [
-            { type: 'startStep', params: { step: 'wait for Preparing' } },
-            assign({
-              wait: ({ context }) => ({
-                what: 'Preparing' as const,
-                since: Date.now(),
-                deadline: Date.now() + context.timing.preparingTimeoutMs,
-                message: 'waiting for every node to show etcd Preparing',
-                pending: [],
-              }),
-            }),
-          ],
+          entry: startWait(
+            'wait for Preparing',
+            'Preparing',
+            'preparingTimeoutMs',
+            'waiting for every node to show etcd Preparing',
+          ),
           initial: 'polling',
           states: {
             ...pollStates(
@@ -1844,18 +1859,12 @@ export const recoveryMachine = recoverySetup.createMachine({
 
         // ---- 9. verify -------------------------------------------------------------------------------------------
         verify: {
-          entry: [
-            { type: 'startStep', params: { step: 'verify' } },
-            assign({
-              wait: ({ context }) => ({
-                what: 'recovery' as const,
-                since: Date.now(),
-                deadline: Date.now() + context.timing.verifyTimeoutMs,
-                message: 'waiting for etcd Running and healthy on every node, with agreeing member lists',
-                pending: [],
-              }),
-            }),
-          ],
+          entry: startWait(
+            'verify',
+            'recovery',
+            'verifyTimeoutMs',
+            'waiting for etcd Running and healthy on every node, with agreeing member lists',
+          ),
           on: {
             'give-up': {
               target: '#recovery.failed',
