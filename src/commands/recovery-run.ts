@@ -33,7 +33,9 @@ export function timingFor(speed: number): Timing {
   const scale = (ms: number, min: number) => Math.max(min, Math.round(ms / speed));
   return {
     pollMs: scale(DEFAULT_TIMING.pollMs, 100),
-    nodeBackTimeoutMs: scale(DEFAULT_TIMING.nodeBackTimeoutMs, 5000),
+    // A node's reboot in the simulator is compressed, but the process work around it (listeners, certificates,
+    // a resumed simulator's start) is not: a loaded 2-core machine once took over 6 s of wall time for it.
+    nodeBackTimeoutMs: scale(DEFAULT_TIMING.nodeBackTimeoutMs, 20_000),
     preparingTimeoutMs: scale(DEFAULT_TIMING.preparingTimeoutMs, 5000),
     verifyTimeoutMs: scale(DEFAULT_TIMING.verifyTimeoutMs, 5000),
     backoffMs: scale(DEFAULT_TIMING.backoffMs, 50),
