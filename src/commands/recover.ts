@@ -13,7 +13,8 @@ import { connectMaintenance } from '../talos/maintenance.js';
 import { DEFAULT_TALOS_PORT, type TalosContextConfig } from '../talos/talosconfig.js';
 import type { Snapshot } from 'xstate';
 import { DEFAULT_TIMING } from '../../machines/recovery.js';
-import { refuseWithoutTerminal, runRecovery } from './recovery-run.js';
+import { runRecovery } from './recovery-run.js';
+import { refuseWithoutTerminal } from './terminal.js';
 
 export const HEADLESS_ALTERNATIVE =
   '"talos-dr status" to see the cluster, "talos-dr snapshot -n NODE" to take a snapshot, or "talos-dr drill --autopilot" to practise';

@@ -14,19 +14,6 @@ import { driveAutopilot, exitCodeForOutcome, startSession } from './recovery-ses
 import type { SimCluster } from '../sim/types.js';
 import { drillScore, scoreLine } from './drill-runtime.js';
 import { observeNodes, type EffectDeps } from './recovery-actors.js';
-import { UsageError } from '../errors.js';
-
-/** An interactive command needs a terminal on both ends and no CI (Ink renders nothing useful there). */
-export function hasTerminal(ctx: CommandContext): boolean {
-  const ci = ctx.io.env.CI ?? ctx.io.env.CONTINUOUS_INTEGRATION;
-  const inCi = ci !== undefined && ci !== '0' && ci !== 'false';
-  return ctx.io.stdinIsTTY && Boolean(ctx.io.stdout.isTTY) && !inCi;
-}
-
-export function refuseWithoutTerminal(ctx: CommandContext, command: string, alternative: string): void {
-  if (!hasTerminal(ctx))
-    throw new UsageError(`"${command}" is interactive and needs a terminal; without one, use ${alternative}.`);
-}
 
 /** Drill timings follow the simulator's time compression; a real cluster gets the defaults. */
 export function timingFor(speed: number): Timing {

@@ -17,7 +17,7 @@ import { loadClientFromFlags } from '../talos/client.js';
 import { drillSpeed, startDrillSim } from './drill-runtime.js';
 import { runDrill } from './drill.js';
 import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
-import { refuseWithoutTerminal } from './recovery-run.js';
+import { refuseWithoutTerminal } from './terminal.js';
 
 const run: CommandRun = async (ctx) => {
   const unknown = ctx.args.find((a) => a.startsWith('-'));
