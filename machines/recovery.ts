@@ -451,7 +451,7 @@ const recoverySetup = setup({
   },
 });
 
-// ---- calls and their failures -------------------------------------------------------------------------------------
+// ---- state configs the steps share: calls and their failures, waits, a failed end --------------------------------
 
 type StateConfig = Parameters<typeof recoverySetup.createStateConfig>[0];
 type InvokeConfig = Exclude<NonNullable<StateConfig['invoke']>, readonly unknown[]>;
@@ -507,7 +507,7 @@ function callStep<const TCall extends string, const TRetry extends string = neve
   return states as Record<TCall | TRetry, StateConfig>;
 }
 
-/** A failed action's prompt: retry (or yes) goes back to `again` and calls anew, no stops (resumable). */
+/** A failed action's prompt, asked as yes/no: yes (or retry) goes back to `again` to call anew; no stops, resumable. */
 function retryPromptState(action: string | ((context: RecoveryContext) => string), again: string): StateConfig {
   return recoverySetup.createStateConfig({
     entry: {
@@ -582,17 +582,22 @@ function allPreparingThen(result: (context: RecoveryContext) => string) {
   };
 }
 
+interface SaidArgs {
+  context: RecoveryContext;
+  event: unknown;
+}
 /** What a failure says: a fixed sentence, or one read from the context and the event that ended the step. */
-type Said = string | ((args: { context: RecoveryContext; event: unknown }) => string);
-const say = (said: Said, args: { context: RecoveryContext; event: unknown }): string =>
-  typeof said === 'string' ? said : said(args);
+type Said = string | ((args: SaidArgs) => string);
+const say = (said: Said, args: SaidArgs): string => (typeof said === 'string' ? said : said(args));
 
 /** The actions that end the procedure as failed at `step`: its row says `result`, the outcome `failed: <why>`. */
 function failedAt(step: StepName, result: Said, why: Said) {
-  type Args = { context: RecoveryContext; event: unknown };
   return [
-    { type: 'endStep' as const, params: (a: Args) => ({ step, status: 'failed' as const, result: say(result, a) }) },
-    { type: 'setOutcome' as const, params: (a: Args) => ({ outcome: `failed: ${say(why, a)}` as const }) },
+    {
+      type: 'endStep' as const,
+      params: (a: SaidArgs) => ({ step, status: 'failed' as const, result: say(result, a) }),
+    },
+    { type: 'setOutcome' as const, params: (a: SaidArgs) => ({ outcome: `failed: ${say(why, a)}` as const }) },
   ];
 }
 
