@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,3 +21,16 @@ export function findPackageRoot(): string {
 
 export const protosDir = (): string => join(findPackageRoot(), 'protos');
 export const scenariosDir = (): string => join(findPackageRoot(), 'scenarios');
+
+/**
+ * The shipped scenarios' names: the YAML files in scenarios/, read without the YAML parser or the simulator (the
+ * drill checks a name before its first frame; the simulator validates the file itself when it loads it).
+ */
+export function listScenarioNames(): string[] {
+  const dir = scenariosDir();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}

@@ -10,7 +10,7 @@ import { UserError, UsageError } from '../errors.js';
 import type { RecoveryContext } from '../../machines/recovery.js';
 import { SIM_STATE_FILE } from '../journal/incident.js';
 import { formatDuration } from '../journal/report.js';
-import { scenariosDir } from '../paths.js';
+import { listScenarioNames } from '../paths.js';
 
 // Imported by name at run time: `--help` must never load the simulator.
 const SIM_MODULE = '../sim/index.js';
@@ -88,21 +88,8 @@ export async function startDrillSim(
   return { sim, save };
 }
 
-/**
- * The shipped scenarios' names: the YAML files in scenarios/, read without loading the simulator (the drill checks
- * the name before its first frame; the simulator loads behind that frame and validates the file itself).
- */
-export function scenarioNames(): string[] {
-  const dir = scenariosDir();
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .map((f) => f.slice(0, -'.yaml'.length))
-    .sort();
-}
-
 export function requireScenario(name: string): void {
-  const names = scenarioNames();
+  const names = listScenarioNames();
   if (!names.includes(name) && !name.endsWith('.yaml') && !name.endsWith('.yml'))
     throw new UsageError(`There is no scenario "${name}"; "talos-dr drill --list" shows them (${names.join(', ')}).`);
 }

@@ -3,10 +3,10 @@
  * state each is in, what data etcd held, what the trainee is given, which faults to inject, the time limit and the
  * right outcome. A wrong user-written scenario gets one clear sentence naming the file and the problem.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { scenariosDir } from '../paths.js';
+import { listScenarioNames, scenariosDir } from '../paths.js';
 import { CODE_NAMES } from '../talos/errors.js';
 import type { ExpectedOutcome, GivenFile, ScenarioInfo } from './types.js';
 
@@ -269,15 +269,6 @@ export function loadScenario(nameOrPath: string): Scenario {
     throw new ScenarioError(`Scenario ${file} is not valid YAML (${first}); fix the file.`, { cause: error });
   }
   return validateScenario(doc, file);
-}
-
-export function listScenarioNames(): string[] {
-  const dir = scenariosDir();
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .map((f) => f.slice(0, -'.yaml'.length))
-    .sort();
 }
 
 /** An IPv4 address as a number (0 … 2^32-1), or null when it is not a dotted quad. */
