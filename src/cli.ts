@@ -7,6 +7,9 @@ import { splitGlobalFlags, HELP_TEXT, COMMANDS, commandUsage, type CommandName }
 import { UserError, UsageError, EXIT } from './errors.js';
 import { hasTerminal } from './commands/terminal.js';
 import type { CommandContext } from './commands/types.js';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 async function main(argv: string[]): Promise<number> {
   const { global, command, args, help, version } = splitGlobalFlags(argv);
@@ -93,6 +96,33 @@ for (const stream of [process.stdout, process.stderr]) {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
+}
+
+// Last resort: an error that escaped every command (a promise nobody awaited, a throw in a timer) still ends as one
+// sentence. The stack goes to a file for the report instead of onto the screen; the journal and state.json, written
+// before every action, are what `resume` continues from.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    const file = keepErrorDetails(error);
+    process.stderr.write(
+      `talos-dr stopped on an unexpected error (${detail}); a recovery or drill continues from its incident folder with "talos-dr resume". ${file ? `Please report this with ${file}.` : 'Please report this.'}\n`,
+    );
+    process.exit(EXIT.failure);
+  });
+}
+
+function keepErrorDetails(error: unknown): string | null {
+  try {
+    const file = join(tmpdir(), `talos-dr-error-${process.pid}.log`);
+    const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    writeFileSync(file, `${new Date().toISOString()} talos-dr ${process.argv.slice(2).join(' ')}\n${stack}\n`, {
+      mode: 0o600,
+    });
+    return file;
+  } catch {
+    return null;
+  }
 }
 
 main(process.argv.slice(2)).then(

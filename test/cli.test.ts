@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { findPackageRoot } from '../src/paths.js';
 import { COMMANDS } from '../src/commands/registry.js';
 
@@ -51,6 +53,27 @@ describe('talos-dr --help', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('The flag --context needs a value');
   });
+});
+
+describe('an error that escapes every command', () => {
+  it('ends as one sentence naming resume and a file with the details, never a stack trace', () => {
+    // a rejection nobody awaits, raised inside the process while a drill runs
+    const reject = `data:text/javascript,setTimeout(() => { Promise.reject(new Error('simulated fault')); }, 300);`;
+    const dir = mkdtempSync(join(tmpdir(), 'talos-dr-escape-'));
+    const r = spawnSync(
+      process.execPath,
+      ['--import', reject, cli, 'drill', '--autopilot', '--dir', join(dir, 'incident')],
+      { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 60_000 },
+    );
+    expect(r.status).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^talos-dr stopped on an unexpected error \(simulated fault\);.*talos-dr resume/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    const file = /Please report this with (\S+)\.$/.exec(lines[0] ?? '')?.[1] ?? '';
+    expect(readFileSync(file, 'utf8')).toMatch(/Error: simulated fault\n\s+at /);
+    rmSync(file, { force: true });
+  }, 90_000);
 });
 
 describe('a closed pipe', () => {
