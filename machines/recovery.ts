@@ -507,17 +507,22 @@ function callStep<const TCall extends string, const TRetry extends string = neve
   return states as Record<TCall | TRetry, StateConfig>;
 }
 
+/** A state that asks one question: the prompt is set on entry and cleared on exit, whatever answer leaves it. */
+function promptState(prompt: (args: { context: RecoveryContext }) => Prompt, config: StateConfig): StateConfig {
+  return recoverySetup.createStateConfig({
+    ...config,
+    entry: { type: 'ask', params: prompt },
+    exit: 'clearPrompt',
+  });
+}
+
 /** A failed action's prompt, asked as yes/no: yes (or retry) goes back to `again` to call anew; no stops, resumable. */
 function retryPromptState(action: string | ((context: RecoveryContext) => string), again: string): StateConfig {
-  return recoverySetup.createStateConfig({
-    entry: {
-      type: 'ask',
-      params: ({ context }) =>
-        retryPrompt(typeof action === 'function' ? action(context) : action, context.attempt?.lastError ?? null),
-    },
-    exit: 'clearPrompt',
-    on: retryAnswers(again),
-  });
+  return promptState(
+    ({ context }) =>
+      retryPrompt(typeof action === 'function' ? action(context) : action, context.attempt?.lastError ?? null),
+    { on: retryAnswers(again) },
+  );
 }
 
 /** A waiting step's entry (steps 7 and 9): the step starts, and its wait runs from now until its timing's limit. */
@@ -735,23 +740,21 @@ export const recoveryMachine = recoverySetup.createMachine({
           },
         },
 
-        confirmNodes: {
-          entry: {
-            type: 'ask',
-            params: ({ context }) => ({
-              id: 'confirm-nodes',
-              kind: 'yes-no',
-              question: `Recover etcd on these control-plane nodes: ${context.nodes.join(', ')}?`,
-              detail: `${EXTERNAL_CONTROLLERS} Nothing is changed before a verified snapshot is on local disk and you type each node's address.`,
-              recommended: { type: 'answer.yes' },
-            }),
+        confirmNodes: promptState(
+          ({ context }) => ({
+            id: 'confirm-nodes',
+            kind: 'yes-no',
+            question: `Recover etcd on these control-plane nodes: ${context.nodes.join(', ')}?`,
+            detail: `${EXTERNAL_CONTROLLERS} Nothing is changed before a verified snapshot is on local disk and you type each node's address.`,
+            recommended: { type: 'answer.yes' },
+          }),
+          {
+            on: {
+              'answer.yes': { target: 'assess', actions: 'journalConfirmation' },
+              'answer.no': { target: '#recovery.stoppedByUser', actions: 'journalConfirmation' },
+            },
           },
-          exit: 'clearPrompt',
-          on: {
-            'answer.yes': { target: 'assess', actions: 'journalConfirmation' },
-            'answer.no': { target: '#recovery.stoppedByUser', actions: 'journalConfirmation' },
-          },
-        },
+        ),
 
         // ---- 2. assess -------------------------------------------------------------------------------------------
         assess: {
@@ -836,96 +839,92 @@ export const recoveryMachine = recoverySetup.createMachine({
                 { target: 'lost' },
               ],
             },
-            quorumHolds: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => ({
-                  id: 'quorum-holds',
-                  kind: 'choose',
-                  question: 'Quorum still holds. Stop here and replace the broken member instead?',
-                  detail: `${context.verdict?.reason ?? ''} A full recovery would throw away a working cluster's newest writes.`,
-                  options: [
+            quorumHolds: promptState(
+              ({ context }) => ({
+                id: 'quorum-holds',
+                kind: 'choose',
+                question: 'Quorum still holds. Stop here and replace the broken member instead?',
+                detail: `${context.verdict?.reason ?? ''} A full recovery would throw away a working cluster's newest writes.`,
+                options: [
+                  {
+                    id: 'stop',
+                    label: 'stop here (recommended): replace the broken member with etcd remove-member and a reset',
+                  },
+                  { id: 'override', label: 'run a full recovery anyway (needs a reason)', needsReason: true },
+                ],
+                recommended: { type: 'choose', option: 'stop' },
+              }),
+              {
+                on: {
+                  choose: {
+                    guard: ({ event }) => event.option === 'stop',
+                    target: '#recovery.stoppedQuorumIntact',
+                    actions: [
+                      'journalConfirmation',
+                      {
+                        type: 'endStep',
+                        params: ({ context }) => ({
+                          step: 'assess',
+                          status: 'done',
+                          result: `quorum holds: ${context.verdict?.reason ?? ''}`,
+                        }),
+                      },
+                    ],
+                  },
+                  override: [
                     {
-                      id: 'stop',
-                      label: 'stop here (recommended): replace the broken member with etcd remove-member and a reset',
+                      guard: 'reasonGiven',
+                      target: 'lost',
+                      actions: { type: 'recordOverride', params: { what: 'full recovery' } },
                     },
-                    { id: 'override', label: 'run a full recovery anyway (needs a reason)', needsReason: true },
+                    { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
                   ],
-                  recommended: { type: 'choose', option: 'stop' },
-                }),
+                },
               },
-              exit: 'clearPrompt',
-              on: {
-                choose: {
-                  guard: ({ event }) => event.option === 'stop',
-                  target: '#recovery.stoppedQuorumIntact',
-                  actions: [
-                    'journalConfirmation',
+            ),
+            undecided: promptState(
+              ({ context }) => ({
+                id: 'quorum-unknown',
+                kind: 'choose',
+                question: 'Quorum cannot be decided from the nodes that answered. Assess again?',
+                detail: context.verdict?.reason ?? '',
+                options: [
+                  { id: 'again', label: 'assess again (recommended)' },
+                  { id: 'stop', label: 'stop here' },
+                  { id: 'override', label: 'treat quorum as lost and recover (needs a reason)', needsReason: true },
+                ],
+                recommended: { type: 'choose', option: 'again' },
+              }),
+              {
+                on: {
+                  choose: [
+                    { guard: ({ event }) => event.option === 'again', target: 'reading' },
                     {
-                      type: 'endStep',
+                      guard: ({ event }) => event.option === 'stop',
+                      target: '#recovery.stoppedByUser',
+                      actions: 'journalConfirmation',
+                    },
+                  ],
+                  override: [
+                    {
+                      guard: 'reasonGiven',
+                      target: 'lost',
+                      actions: { type: 'recordOverride', params: { what: 'full recovery' } },
+                    },
+                    { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+                  ],
+                  'give-up': {
+                    target: '#recovery.failed',
+                    actions: {
+                      type: 'setOutcome',
                       params: ({ context }) => ({
-                        step: 'assess',
-                        status: 'done',
-                        result: `quorum holds: ${context.verdict?.reason ?? ''}`,
+                        outcome: `failed: ${context.verdict?.reason ?? 'quorum could not be decided'}`,
                       }),
                     },
-                  ],
-                },
-                override: [
-                  {
-                    guard: 'reasonGiven',
-                    target: 'lost',
-                    actions: { type: 'recordOverride', params: { what: 'full recovery' } },
-                  },
-                  { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
-                ],
-              },
-            },
-            undecided: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => ({
-                  id: 'quorum-unknown',
-                  kind: 'choose',
-                  question: 'Quorum cannot be decided from the nodes that answered. Assess again?',
-                  detail: context.verdict?.reason ?? '',
-                  options: [
-                    { id: 'again', label: 'assess again (recommended)' },
-                    { id: 'stop', label: 'stop here' },
-                    { id: 'override', label: 'treat quorum as lost and recover (needs a reason)', needsReason: true },
-                  ],
-                  recommended: { type: 'choose', option: 'again' },
-                }),
-              },
-              exit: 'clearPrompt',
-              on: {
-                choose: [
-                  { guard: ({ event }) => event.option === 'again', target: 'reading' },
-                  {
-                    guard: ({ event }) => event.option === 'stop',
-                    target: '#recovery.stoppedByUser',
-                    actions: 'journalConfirmation',
-                  },
-                ],
-                override: [
-                  {
-                    guard: 'reasonGiven',
-                    target: 'lost',
-                    actions: { type: 'recordOverride', params: { what: 'full recovery' } },
-                  },
-                  { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
-                ],
-                'give-up': {
-                  target: '#recovery.failed',
-                  actions: {
-                    type: 'setOutcome',
-                    params: ({ context }) => ({
-                      outcome: `failed: ${context.verdict?.reason ?? 'quorum could not be decided'}`,
-                    }),
                   },
                 },
               },
-            },
+            ),
             lost: {
               always: {
                 target: '#recovery.procedure.snapshot',
@@ -968,65 +967,65 @@ export const recoveryMachine = recoverySetup.createMachine({
                 },
               ],
             },
-            choosing: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => {
-                  const open = context.snapshotOptions.filter((o) => o.failed === null);
-                  const tried = context.snapshotOptions.filter((o) => o.failed !== null);
-                  return {
-                    id: 'snapshot-source',
-                    kind: 'choose',
-                    question: 'Where should the snapshot come from?',
-                    detail:
-                      (tried.length ? `Tried: ${tried.map((o) => `${o.id} (${o.failed ?? ''})`).join('; ')}. ` : '') +
-                      'Nothing is changed on the cluster before the snapshot is verified on local disk.',
-                    options: [
-                      ...open.map((o) => ({ id: o.id, label: o.label })),
-                      { id: 'file', label: 'use another snapshot file (give its path)' },
-                    ],
-                    recommended: open[0] ? { type: 'choose', option: open[0].id } : null,
-                  };
+            choosing: promptState(
+              ({ context }) => {
+                const open = context.snapshotOptions.filter((o) => o.failed === null);
+                const tried = context.snapshotOptions.filter((o) => o.failed !== null);
+                return {
+                  id: 'snapshot-source',
+                  kind: 'choose',
+                  question: 'Where should the snapshot come from?',
+                  detail:
+                    (tried.length ? `Tried: ${tried.map((o) => `${o.id} (${o.failed ?? ''})`).join('; ')}. ` : '') +
+                    'Nothing is changed on the cluster before the snapshot is verified on local disk.',
+                  options: [
+                    ...open.map((o) => ({ id: o.id, label: o.label })),
+                    { id: 'file', label: 'use another snapshot file (give its path)' },
+                  ],
+                  recommended: open[0] ? { type: 'choose', option: open[0].id } : null,
+                };
+              },
+              {
+                on: {
+                  choose: [
+                    {
+                      guard: 'optionOffered',
+                      target: 'acquiring',
+                      actions: [
+                        'journalConfirmation',
+                        assign({
+                          snapshotOptions: ({ context, event }) =>
+                            event.option === 'file' && event.path
+                              ? [
+                                  ...context.snapshotOptions.filter((o) => o.id !== `file:${event.path}`),
+                                  {
+                                    id: `file:${event.path}`,
+                                    method: 'file' as const,
+                                    node: null,
+                                    file: event.path,
+                                    label: `use the existing snapshot file ${event.path}`,
+                                    failed: null,
+                                  },
+                                ]
+                              : context.snapshotOptions,
+                          attempt: ({ event }) => ({
+                            action: event.option === 'file' ? `file:${event.path ?? ''}` : event.option,
+                            node: null,
+                            count: 0,
+                            max: 0,
+                            lastError: null,
+                            nextAt: null,
+                          }),
+                        }),
+                      ],
+                    },
+                    {
+                      actions: assign({ notice: 'That way of getting a snapshot is not offered (or already failed).' }),
+                    },
+                  ],
                 },
               },
-              exit: 'clearPrompt',
-              on: {
-                choose: [
-                  {
-                    guard: 'optionOffered',
-                    target: 'acquiring',
-                    actions: [
-                      'journalConfirmation',
-                      assign({
-                        snapshotOptions: ({ context, event }) =>
-                          event.option === 'file' && event.path
-                            ? [
-                                ...context.snapshotOptions.filter((o) => o.id !== `file:${event.path}`),
-                                {
-                                  id: `file:${event.path}`,
-                                  method: 'file' as const,
-                                  node: null,
-                                  file: event.path,
-                                  label: `use the existing snapshot file ${event.path}`,
-                                  failed: null,
-                                },
-                              ]
-                            : context.snapshotOptions,
-                        attempt: ({ event }) => ({
-                          action: event.option === 'file' ? `file:${event.path ?? ''}` : event.option,
-                          node: null,
-                          count: 0,
-                          max: 0,
-                          lastError: null,
-                          nextAt: null,
-                        }),
-                      }),
-                    ],
-                  },
-                  { actions: assign({ notice: 'That way of getting a snapshot is not offered (or already failed).' }) },
-                ],
-              },
-            },
+            ),
             ...callStep({
               call: 'acquiring',
               retry: 'retrying',
@@ -1101,39 +1100,37 @@ export const recoveryMachine = recoverySetup.createMachine({
                 { target: 'ready' },
               ],
             },
-            acknowledgeSkip: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => ({
-                  id: 'skip-hash-check',
-                  kind: 'acknowledge',
-                  question: 'Restore from this raw database copy with skip-hash-check?',
-                  detail: `${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
-                  risk: 'Writes after the copy point may be missing, and etcd cannot verify the file itself.',
-                  recommended: {
-                    type: 'acknowledge',
-                    reason: 'recommended by talos-dr: the chosen raw copy passed the bbolt structure check',
+            acknowledgeSkip: promptState(
+              ({ context }) => ({
+                id: 'skip-hash-check',
+                kind: 'acknowledge',
+                question: 'Restore from this raw database copy with skip-hash-check?',
+                detail: `${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
+                risk: 'Writes after the copy point may be missing, and etcd cannot verify the file itself.',
+                recommended: {
+                  type: 'acknowledge',
+                  reason: 'recommended by talos-dr: the chosen raw copy passed the bbolt structure check',
+                },
+              }),
+              {
+                on: {
+                  acknowledge: {
+                    target: 'ready',
+                    actions: ['journalConfirmation', assign({ skipHashCheckAcknowledged: true })],
                   },
-                }),
-              },
-              exit: 'clearPrompt',
-              on: {
-                acknowledge: {
-                  target: 'ready',
-                  actions: ['journalConfirmation', assign({ skipHashCheckAcknowledged: true })],
-                },
-                'answer.no': {
-                  target: 'choosing',
-                  actions: assign({
-                    snapshotOptions: ({ context }) =>
-                      context.snapshotOptions.map((o) =>
-                        o.id === context.attempt?.action ? { ...o, failed: 'skip-hash-check not acknowledged' } : o,
-                      ),
-                    snapshot: null,
-                  }),
+                  'answer.no': {
+                    target: 'choosing',
+                    actions: assign({
+                      snapshotOptions: ({ context }) =>
+                        context.snapshotOptions.map((o) =>
+                          o.id === context.attempt?.action ? { ...o, failed: 'skip-hash-check not acknowledged' } : o,
+                        ),
+                      snapshot: null,
+                    }),
+                  },
                 },
               },
-            },
+            ),
             ready: {
               entry: enqueueActions(({ context, enqueue }) => {
                 const s = context.snapshot as SnapshotInfo;
@@ -1280,27 +1277,25 @@ export const recoveryMachine = recoverySetup.createMachine({
                 { target: 'confirm' },
               ],
             },
-            confirm: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => ({
-                  id: `convert:${context.initQueue[0]}`,
-                  kind: 'typed-address',
-                  question: `Convert ${context.initQueue[0]} from init to controlplane and reboot it?`,
-                  detail:
-                    'An init node would bootstrap a new etcd on its own after a wipe; it is converted first (staged configuration change, then reboot).',
-                  target: context.initQueue[0] as string,
-                  recommended: { type: 'confirm', address: context.initQueue[0] as string },
-                }),
+            confirm: promptState(
+              ({ context }) => ({
+                id: `convert:${context.initQueue[0]}`,
+                kind: 'typed-address',
+                question: `Convert ${context.initQueue[0]} from init to controlplane and reboot it?`,
+                detail:
+                  'An init node would bootstrap a new etcd on its own after a wipe; it is converted first (staged configuration change, then reboot).',
+                target: context.initQueue[0] as string,
+                recommended: { type: 'confirm', address: context.initQueue[0] as string },
+              }),
+              {
+                on: {
+                  confirm: [
+                    { guard: 'addressMatches', target: 'converting', actions: 'journalConfirmation' },
+                    { actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
+                  ],
+                },
               },
-              exit: 'clearPrompt',
-              on: {
-                confirm: [
-                  { guard: 'addressMatches', target: 'converting', actions: 'journalConfirmation' },
-                  { actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
-                ],
-              },
-            },
+            ),
             ...callStep({
               call: 'converting',
               retry: 'retrying',
@@ -1403,67 +1398,65 @@ export const recoveryMachine = recoverySetup.createMachine({
               }),
               always: 'confirming',
             },
-            confirming: {
-              always: [{ guard: 'allConfirmed', target: 'running' }],
-              entry: {
-                type: 'ask',
-                params: ({ context }) => {
-                  const p = context.plan.find((x) => !context.confirmed.includes(x.node));
-                  const node = p?.node ?? '';
-                  const row = context.rows[node];
-                  const what =
+            confirming: promptState(
+              ({ context }) => {
+                const p = context.plan.find((x) => !context.confirmed.includes(x.node));
+                const node = p?.node ?? '';
+                const row = context.rows[node];
+                const what =
+                  p?.preparation === 'recreate'
+                    ? `Re-create ${node} from its configuration backup (${context.configs[node]?.file ?? '?'}) over the maintenance API`
+                    : `Wipe ${node} (${p?.labels.join(' + ') ?? 'EPHEMERAL'}) and reboot it`;
+                return {
+                  id: `prepare:${node}`,
+                  kind: 'typed-address',
+                  question: `${what}?`,
+                  detail:
                     p?.preparation === 'recreate'
-                      ? `Re-create ${node} from its configuration backup (${context.configs[node]?.file ?? '?'}) over the maintenance API`
-                      : `Wipe ${node} (${p?.labels.join(' + ') ?? 'EPHEMERAL'}) and reboot it`;
-                  return {
-                    id: `prepare:${node}`,
-                    kind: 'typed-address',
-                    question: `${what}?`,
-                    detail:
-                      p?.preparation === 'recreate'
-                        ? `${node} is a blank machine in maintenance mode: its server is not verified by the cluster CA (maintenance mode is server-only TLS).`
-                        : `This erases etcd data on ${node} (now: etcd ${row?.etcdService ?? 'unknown'}). The verified snapshot ${context.snapshot?.file ?? ''} will restore it.`,
-                    target: node,
-                    recommended: { type: 'confirm', address: node },
-                  };
+                      ? `${node} is a blank machine in maintenance mode: its server is not verified by the cluster CA (maintenance mode is server-only TLS).`
+                      : `This erases etcd data on ${node} (now: etcd ${row?.etcdService ?? 'unknown'}). The verified snapshot ${context.snapshot?.file ?? ''} will restore it.`,
+                  target: node,
+                  recommended: { type: 'confirm', address: node },
+                };
+              },
+              {
+                always: [{ guard: 'allConfirmed', target: 'running' }],
+                on: {
+                  confirm: [
+                    {
+                      guard: and(['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified']),
+                      target: 'confirming',
+                      reenter: true,
+                      actions: [
+                        'journalConfirmation',
+                        enqueueActions(({ context, enqueue }) => {
+                          const node = promptTarget(context) as string;
+                          const p = context.plan.find((x) => x.node === node);
+                          if (!p) return;
+                          enqueue.assign({ confirmed: [...context.confirmed, node] });
+                          enqueue.spawnChild('prepareNode', {
+                            id: `prep:${node}`,
+                            input: {
+                              node,
+                              preparation: p.preparation,
+                              labels: p.labels,
+                              configFile: context.configs[node]?.file ?? null,
+                              timing: context.timing,
+                            },
+                          });
+                        }),
+                      ],
+                    },
+                    {
+                      actions: {
+                        type: 'refuse',
+                        params: { rules: ['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified'] },
+                      },
+                    },
+                  ],
                 },
               },
-              exit: 'clearPrompt',
-              on: {
-                confirm: [
-                  {
-                    guard: and(['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified']),
-                    target: 'confirming',
-                    reenter: true,
-                    actions: [
-                      'journalConfirmation',
-                      enqueueActions(({ context, enqueue }) => {
-                        const node = promptTarget(context) as string;
-                        const p = context.plan.find((x) => x.node === node);
-                        if (!p) return;
-                        enqueue.assign({ confirmed: [...context.confirmed, node] });
-                        enqueue.spawnChild('prepareNode', {
-                          id: `prep:${node}`,
-                          input: {
-                            node,
-                            preparation: p.preparation,
-                            labels: p.labels,
-                            configFile: context.configs[node]?.file ?? null,
-                            timing: context.timing,
-                          },
-                        });
-                      }),
-                    ],
-                  },
-                  {
-                    actions: {
-                      type: 'refuse',
-                      params: { rules: ['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified'] },
-                    },
-                  },
-                ],
-              },
-            },
+            ),
             running: {
               always: [
                 {
@@ -1483,24 +1476,22 @@ export const recoveryMachine = recoverySetup.createMachine({
                 { guard: 'somePrepFailed', target: 'failed' },
               ],
             },
-            failed: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => {
-                  const failed = context.plan.filter((p) => context.rows[p.node]?.prep.status === 'failed');
-                  // a yes/no question like every other failure's: y tries again, n (or Enter) stops, resumable
-                  return {
-                    id: 'prepare-failed',
-                    kind: 'yes-no',
-                    question: `Preparing ${failed.map((p) => p.node).join(', ')} failed. Try again?`,
-                    detail: failed.map((p) => `${p.node}: ${context.rows[p.node]?.prep.detail ?? ''}`).join(' '),
-                    recommended: null,
-                  };
-                },
+            failed: promptState(
+              ({ context }) => {
+                const failed = context.plan.filter((p) => context.rows[p.node]?.prep.status === 'failed');
+                // a yes/no question like every other failure's: y tries again, n (or Enter) stops, resumable
+                return {
+                  id: 'prepare-failed',
+                  kind: 'yes-no',
+                  question: `Preparing ${failed.map((p) => p.node).join(', ')} failed. Try again?`,
+                  detail: failed.map((p) => `${p.node}: ${context.rows[p.node]?.prep.detail ?? ''}`).join(' '),
+                  recommended: null,
+                };
               },
-              exit: 'clearPrompt',
-              on: retryAnswers('running', 'retryFailedPreps'),
-            },
+              {
+                on: retryAnswers('running', 'retryFailedPreps'),
+              },
+            ),
           },
         },
 
@@ -1531,63 +1522,61 @@ export const recoveryMachine = recoverySetup.createMachine({
                 { target: 'pause' },
               ],
             },
-            timedOut: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => ({
-                  id: 'preparing-timeout',
-                  kind: 'choose',
-                  question: `Still waiting: ${context.wait?.message ?? ''}. Keep waiting?`,
-                  detail:
-                    'A node sits in Waiting until its dependency is met (time sync, CRI, network): fix the cause, or continue without it by an explicit override.',
-                  options: [
-                    { id: 'wait', label: 'keep waiting (recommended)' },
-                    { id: 'override', label: 'continue without the waiting nodes (needs a reason)', needsReason: true },
-                    { id: 'stop', label: 'stop here (resumable)' },
-                  ],
-                  recommended: { type: 'choose', option: 'wait' },
-                }),
-              },
-              exit: 'clearPrompt',
-              on: {
-                choose: [
-                  {
-                    guard: ({ event }) => event.option === 'wait',
-                    target: 'polling',
-                    actions: assign({
-                      wait: ({ context }) =>
-                        context.wait && { ...context.wait, deadline: Date.now() + context.timing.preparingTimeoutMs },
-                    }),
-                  },
-                  {
-                    guard: ({ event }) => event.option === 'stop',
-                    target: '#recovery.stoppedByUser',
-                    actions: 'journalConfirmation',
-                  },
+            timedOut: promptState(
+              ({ context }) => ({
+                id: 'preparing-timeout',
+                kind: 'choose',
+                question: `Still waiting: ${context.wait?.message ?? ''}. Keep waiting?`,
+                detail:
+                  'A node sits in Waiting until its dependency is met (time sync, CRI, network): fix the cause, or continue without it by an explicit override.',
+                options: [
+                  { id: 'wait', label: 'keep waiting (recommended)' },
+                  { id: 'override', label: 'continue without the waiting nodes (needs a reason)', needsReason: true },
+                  { id: 'stop', label: 'stop here (resumable)' },
                 ],
-                override: [
-                  {
-                    guard: 'reasonGiven',
-                    target: 'overridden',
-                    actions: [
-                      {
-                        type: 'recordOverride',
-                        params: ({ context }) => ({
-                          what: `continue without ${context.wait?.pending.map((p) => p.node).join(', ')}`,
-                        }),
-                      },
-                      assign({
-                        excluded: ({ context }) => [
-                          ...context.excluded,
-                          ...(context.wait?.pending.map((p) => p.node) ?? []),
-                        ],
+                recommended: { type: 'choose', option: 'wait' },
+              }),
+              {
+                on: {
+                  choose: [
+                    {
+                      guard: ({ event }) => event.option === 'wait',
+                      target: 'polling',
+                      actions: assign({
+                        wait: ({ context }) =>
+                          context.wait && { ...context.wait, deadline: Date.now() + context.timing.preparingTimeoutMs },
                       }),
-                    ],
-                  },
-                  { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
-                ],
+                    },
+                    {
+                      guard: ({ event }) => event.option === 'stop',
+                      target: '#recovery.stoppedByUser',
+                      actions: 'journalConfirmation',
+                    },
+                  ],
+                  override: [
+                    {
+                      guard: 'reasonGiven',
+                      target: 'overridden',
+                      actions: [
+                        {
+                          type: 'recordOverride',
+                          params: ({ context }) => ({
+                            what: `continue without ${context.wait?.pending.map((p) => p.node).join(', ')}`,
+                          }),
+                        },
+                        assign({
+                          excluded: ({ context }) => [
+                            ...context.excluded,
+                            ...(context.wait?.pending.map((p) => p.node) ?? []),
+                          ],
+                        }),
+                      ],
+                    },
+                    { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+                  ],
+                },
               },
-            },
+            ),
             overridden: {
               always: [
                 allPreparingThen((context) => `continuing without ${context.excluded.join(', ')} (override)`),
@@ -1644,49 +1633,47 @@ export const recoveryMachine = recoverySetup.createMachine({
                 { target: '#recovery.procedure.waitPreparing' },
               ],
             },
-            confirm: {
-              entry: {
-                type: 'ask',
-                params: ({ context }) => ({
-                  id: `bootstrap:${context.bootstrap.node}`,
-                  kind: 'typed-address',
-                  question: `Upload the snapshot to ${context.bootstrap.node} and bootstrap etcd from it${context.bootstrap.skipHashCheck ? ' with skip-hash-check' : ''}?`,
-                  detail: `${context.snapshot?.file ?? ''}: ${context.dataLossWindow ?? ''}. Bootstrap is sent once; the restore then runs inside etcd and is watched until healthy.`,
-                  target: context.bootstrap.node as string,
-                  recommended: { type: 'confirm', address: context.bootstrap.node as string },
-                }),
-              },
-              exit: 'clearPrompt',
-              on: {
-                confirm: [
-                  {
-                    guard: and([
-                      'addressMatches',
-                      'snapshotVerified',
-                      'snapshotUsable',
-                      'skipHashCheckAcknowledged',
-                      'bootstrapNotSent',
-                    ]),
-                    target: 'checkingFile',
-                    actions: 'journalConfirmation',
-                  },
-                  {
-                    actions: {
-                      type: 'refuse',
-                      params: {
-                        rules: [
-                          'addressMatches',
-                          'snapshotVerified',
-                          'snapshotUsable',
-                          'skipHashCheckAcknowledged',
-                          'bootstrapNotSent',
-                        ],
+            confirm: promptState(
+              ({ context }) => ({
+                id: `bootstrap:${context.bootstrap.node}`,
+                kind: 'typed-address',
+                question: `Upload the snapshot to ${context.bootstrap.node} and bootstrap etcd from it${context.bootstrap.skipHashCheck ? ' with skip-hash-check' : ''}?`,
+                detail: `${context.snapshot?.file ?? ''}: ${context.dataLossWindow ?? ''}. Bootstrap is sent once; the restore then runs inside etcd and is watched until healthy.`,
+                target: context.bootstrap.node as string,
+                recommended: { type: 'confirm', address: context.bootstrap.node as string },
+              }),
+              {
+                on: {
+                  confirm: [
+                    {
+                      guard: and([
+                        'addressMatches',
+                        'snapshotVerified',
+                        'snapshotUsable',
+                        'skipHashCheckAcknowledged',
+                        'bootstrapNotSent',
+                      ]),
+                      target: 'checkingFile',
+                      actions: 'journalConfirmation',
+                    },
+                    {
+                      actions: {
+                        type: 'refuse',
+                        params: {
+                          rules: [
+                            'addressMatches',
+                            'snapshotVerified',
+                            'snapshotUsable',
+                            'skipHashCheckAcknowledged',
+                            'bootstrapNotSent',
+                          ],
+                        },
                       },
                     },
-                  },
-                ],
+                  ],
+                },
               },
-            },
+            ),
             // The file must be exactly what was verified (SAFETY rule 1): its sha256 is computed again.
             ...callStep({
               call: 'checkingFile',
