@@ -15,6 +15,12 @@ import { computeVerdict, type NodeObservation, type VerdictResult } from '../../
 const USAGE = 'talos-dr status [--json] [--watch]';
 /** Deadline of each status call: long enough for a healthy node across a WAN, short enough for a lost cluster. */
 export const STATUS_TIMEOUT_MS = 4000;
+/**
+ * Past a handful of nodes the answers also wait on this process decoding them (every member answers the member list
+ * with every member: 40 000 entries a round at 200 nodes), so the deadline grows a little with each node; otherwise
+ * a large healthy cluster on a busy machine shows up as unreachable.
+ */
+export const statusDeadlineMs = (nodeCount: number): number => STATUS_TIMEOUT_MS + Math.max(0, nodeCount - 5) * 25;
 const WATCH_INTERVAL_MS = 2000;
 
 export interface StatusNode {
@@ -50,7 +56,7 @@ export async function gatherStatus(
   nodes: string[],
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<StatusReport> {
-  const call = { timeoutMs: opts.timeoutMs ?? STATUS_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) };
+  const call = { timeoutMs: opts.timeoutMs ?? statusDeadlineMs(nodes.length), ...(opts.signal ? { signal: opts.signal } : {}) };
   const [versions, services, members, statuses, types] = await Promise.all([
     client.version(nodes, call).then(byNode),
     client.serviceList(nodes, call).then(byNode),
