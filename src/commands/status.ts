@@ -56,7 +56,10 @@ export async function gatherStatus(
   nodes: string[],
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<StatusReport> {
-  const call = { timeoutMs: opts.timeoutMs ?? statusDeadlineMs(nodes.length), ...(opts.signal ? { signal: opts.signal } : {}) };
+  const call = {
+    timeoutMs: opts.timeoutMs ?? statusDeadlineMs(nodes.length),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
   const [versions, services, members, statuses, types] = await Promise.all([
     client.version(nodes, call).then(byNode),
     client.serviceList(nodes, call).then(byNode),
