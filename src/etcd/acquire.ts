@@ -6,8 +6,8 @@
  * `FILE.sha256` beside it. Anything that goes wrong (a cut stream, an in-band error, a full disk, Ctrl-C) removes the
  * .part, so no file that looks complete is ever left behind.
  *
- * The sha256 (and the trailer check) is computed from the bytes as they arrive — they are in memory then — so the
- * verification after the fsync has only the structure walk left to read the file for.
+ * The sha256 is also computed from the bytes as they arrive, and the file read back from disk must hash the same: a
+ * disk that damaged what was written is caught before anything trusts the file.
  */
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
@@ -20,7 +20,6 @@ import { EXIT, UserError } from '../errors.js';
 import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
 import type * as InspectModule from './inspect.js';
-import type { InspectOptions } from './inspect.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
 import type { FileDigest } from './trailer.js';
 
@@ -176,12 +175,8 @@ async function receive(
     // The tar extractor may hold on to chunks, so the copy stream hands out buffers of its own.
     await extractSingleFile(client.copy(node, ETCD_DB_PATH, { signal: opts.signal }), basename(ETCD_DB_PATH), write);
   } else {
-    // `reuseBuffers` goes beyond TalosClient's options (GrpcTalosClient takes it; other clients ignore it).
-    const streamOptions: { signal: AbortSignal | undefined; reuseBuffers: boolean } = {
-      signal: opts.signal,
-      reuseBuffers: true,
-    };
-    for await (const chunk of client.etcdSnapshot(node, streamOptions)) await write(chunk);
+    for await (const chunk of client.etcdSnapshot(node, { signal: opts.signal, reuseBuffers: true }))
+      await write(chunk);
   }
   opts.signal?.throwIfAborted();
   return { bytes: digest.size, digest: digest.digest() };
@@ -238,10 +233,10 @@ export class ArrivalDigest {
 }
 
 /**
- * Verifies the written, synced file: `inspectSnapshot` walks its structure and reads the status fields, and takes
- * the sha256 computed on arrival instead of reading the whole file again (`digest`, asked of inspect.ts: until it
- * takes it, inspect hashes the file itself). Either way the file's size and sha256 must be those of the bytes
- * received.
+ * Verifies the written, synced file by reading it back (SAFETY rule 2: written, fsync'd, re-read): `inspectSnapshot`
+ * walks its structure, computes the status fields and hashes the whole file from disk, and that sha256 and size must
+ * be those of the bytes received (hashed on arrival). The re-read is what catches a disk that damaged the file — a
+ * damaged page the walk never reaches would still fail etcd's own hash check at restore, after the wipe.
  */
 async function verifyReceived(
   part: string,
@@ -249,9 +244,8 @@ async function verifyReceived(
   signal: AbortSignal | undefined,
 ): Promise<SnapshotReport> {
   const { digest } = received;
-  const inspectOptions: InspectOptions & { digest: FileDigest } = { digest, ...(signal ? { signal } : {}) };
   const { inspectSnapshot } = await loadInspect();
-  const report = await inspectSnapshot(part, inspectOptions);
+  const report = await inspectSnapshot(part, signal ? { signal } : {});
   if (report.size !== received.bytes || report.sha256 !== digest.sha256) {
     throw new UserError(
       `${part} does not hold the bytes that were received (${report.size} of ${received.bytes} bytes, sha256 ${report.sha256} instead of ${digest.sha256}): the disk or the file system damaged it; nothing was kept. Check the disk and run again.`,

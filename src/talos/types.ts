@@ -117,7 +117,14 @@ export interface TalosClient {
   etcdForfeitLeadership(node: string, opts?: CallOptions): Promise<NodeResult<{ member: string }>>;
 
   /** Consistent snapshot: the concatenated bytes of every message, metadata.error checked on each. */
-  etcdSnapshot(node: string, opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
+  /**
+   * The snapshot stream. `reuseBuffers`: the chunks may be views of a few reused buffers, each valid only until the
+   * next chunk is asked for (for a reader that writes each chunk before asking for the next); a client may ignore it.
+   */
+  etcdSnapshot(
+    node: string,
+    opts?: { signal?: AbortSignal | undefined; reuseBuffers?: boolean },
+  ): AsyncIterable<Buffer>;
   /** Copy of a path as the node's .tar.gz stream (raw bytes of the archive). */
   copy(node: string, rootPath: string, opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
   /** Upload a snapshot (client stream). Resolves with the node's answer. */
