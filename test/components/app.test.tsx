@@ -5,12 +5,12 @@
  * same procedure through the real binary against the simulator.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
+import { createActor } from 'xstate';
 import { App } from '../../components/App.js';
 import { exitCodeFor } from '../../src/commands/interactive.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import { prepareNodeMachine } from '../../machines/prepare-node.js';
-import type { ConnectOutput, JournalEmit, NodeView, SnapshotInfo } from '../../machines/recovery-types.js';
+import { failingOnce, withRawCopy } from '../machines/scripted-cluster.js';
+import type { JournalEmit, NodeView } from '../../machines/recovery-types.js';
 import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
 
 afterEach(cleanupSized);
@@ -187,26 +187,7 @@ describe('App on the recovery machine', () => {
 
   it('a raw copy: the reason typed to accept skip-hash-check is journalled by the machine with the decision', async () => {
     const cluster = fakeCluster();
-    const raw: SnapshotInfo = {
-      file: '/tmp/incident/snapshots/127.0.0.2.raw.db',
-      sha256: 'cd'.repeat(32),
-      method: 'raw',
-      node: '127.0.0.2',
-      raftAppliedIndex: '48213',
-      revision: 4821,
-      totalKeys: 1290,
-      totalSize: 3_276_800,
-      hash: '5d1e2f3a',
-      integrity: 'absent',
-      kind: 'bbolt',
-      structure: 'ok',
-      usable: true,
-      needsSkipHashCheck: true,
-      problems: [],
-      bytes: 3_276_800,
-      takenAt: Date.now(),
-    };
-    const machine = cluster.machine.provide({ actors: { acquireSnapshot: fromPromise(async () => raw) } });
+    const machine = withRawCopy(cluster);
     const actor = createActor(machine, {
       input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
     });
@@ -240,35 +221,7 @@ describe('App on the recovery machine', () => {
 
   it('a failure asks "Try again?" as y/N: y tries again, for a step (connect) and for a node preparation', async () => {
     const cluster = fakeCluster();
-    const failure = (message: string) => Object.assign(new Error(message), { retryable: false });
-    let connectFailures = 1;
-    let resetFailures = 1;
-    const impl = cluster.machine.implementations.actors;
-    const machine = cluster.machine.provide({
-      actors: {
-        connect: fromPromise<ConnectOutput, { nodes: string[] }>(async ({ input }) => {
-          if (connectFailures-- > 0) throw failure('the talosconfig CA does not match');
-          return { nodes: input.nodes.map((node) => ({ node, ok: true, version: 'v1.11.2', error: null })) };
-        }),
-        prepareNode: prepareNodeMachine.provide({
-          actors: {
-            observe: fromPromise(async ({ input }: { input: { nodes: string[] } }) => cluster.refresh(input.nodes)),
-            resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async ({ input }) => {
-              if (resetFailures-- > 0) throw failure('connection refused');
-              cluster.calls.push(`reset ${input.node}`);
-              cluster.views.set(input.node, {
-                ...(cluster.views.get(input.node) as NodeView),
-                etcdService: 'Preparing',
-                etcdHealthy: null,
-                members: null,
-                status: null,
-              });
-            }),
-            applyConfig: impl.applyConfig as never,
-          },
-        }),
-      },
-    });
+    const machine = failingOnce(cluster);
     const actor = createActor(machine, {
       input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
     });

@@ -4,34 +4,15 @@
  * autopilot through the recommended answer, a test), not from a separate write by whoever drives it.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { createActor, waitFor } from 'xstate';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
-import type { JournalEmit, RecoveryEvent, SnapshotInfo } from '../../machines/recovery.js';
-
-const raw: SnapshotInfo = {
-  file: '/x/snapshots/raw.db',
-  sha256: 'cd'.repeat(32),
-  method: 'raw',
-  node: NODES[0] as string,
-  raftAppliedIndex: '48213',
-  revision: 4821,
-  totalKeys: 1290,
-  totalSize: 4096,
-  hash: '5d1e2f3a',
-  integrity: 'absent',
-  kind: 'bbolt',
-  structure: 'ok',
-  usable: true,
-  needsSkipHashCheck: true,
-  problems: [],
-  bytes: 4096,
-  takenAt: Date.now(),
-};
+import type { JournalEmit, RecoveryEvent } from '../../machines/recovery.js';
+import { withRawCopy } from './scripted-cluster.js';
 
 /** Runs to the skip-hash-check question, answers it with `answer` (or the recommended answer), returns the entry. */
 async function acknowledgeWith(answer: RecoveryEvent | 'recommended') {
   const cluster = fakeCluster();
-  const machine = cluster.machine.provide({ actors: { acquireSnapshot: fromPromise(async () => raw) } });
+  const machine = withRawCopy(cluster);
   const actor = createActor(machine, { input: { nodes: NODES, operator: 'alice', mode: 'recover' } });
   const journal: JournalEmit['entry'][] = [];
   actor.on('journal', (e) => journal.push(e.entry));

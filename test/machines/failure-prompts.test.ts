@@ -4,39 +4,14 @@
  * option form is what a prompt saved as a list before failure prompts became yes/no questions is answered with.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { createActor, waitFor } from 'xstate';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
-import { prepareNodeMachine } from '../../machines/prepare-node.js';
-import type { ConnectOutput, NodeView, RecoveryEvent } from '../../machines/recovery.js';
-
-const failure = (message: string) => Object.assign(new Error(message), { retryable: false });
+import { failingOnce } from './scripted-cluster.js';
+import type { RecoveryEvent } from '../../machines/recovery.js';
 
 /** A cluster whose connect fails once, and whose first Reset fails once. */
-function failingOnce() {
-  const cluster = fakeCluster();
-  let connectFailures = 1;
-  let resetFailures = 1;
-  const machine = cluster.machine.provide({
-    actors: {
-      connect: fromPromise<ConnectOutput, { nodes: string[] }>(async ({ input }) => {
-        if (connectFailures-- > 0) throw failure('the talosconfig CA does not match');
-        return { nodes: input.nodes.map((node) => ({ node, ok: true, version: 'v1.11.2', error: null })) };
-      }),
-      prepareNode: prepareNodeMachine.provide({
-        actors: {
-          observe: fromPromise(async ({ input }: { input: { nodes: string[] } }) => cluster.refresh(input.nodes)),
-          resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async ({ input }) => {
-            if (resetFailures-- > 0) throw failure('connection refused');
-            cluster.views.set(input.node, {
-              ...(cluster.views.get(input.node) as NodeView),
-              etcdService: 'Preparing',
-              etcdHealthy: null,
-            });
-          }),
-        },
-      }),
-    },
-  });
+function failingOnceActor() {
+  const machine = failingOnce(fakeCluster());
   const actor = createActor(machine, {
     input: { nodes: NODES, operator: 'alice', mode: 'recover', timing: { pollMs: 5, backoffMs: 5 } },
   });
@@ -44,7 +19,7 @@ function failingOnce() {
   return actor;
 }
 
-type Actor = ReturnType<typeof failingOnce>;
+type Actor = ReturnType<typeof failingOnceActor>;
 
 /** Answers every question with its recommended answer until the one with this id is asked. */
 async function until(actor: Actor, id: RegExp) {
@@ -65,7 +40,7 @@ const STOP: RecoveryEvent[] = [{ type: 'answer.no' }, { type: 'choose', option: 
 describe('failure prompts', () => {
   for (const answer of AGAIN)
     it(`${JSON.stringify(answer)} tries again: a step's failure and a node's failed preparation`, async () => {
-      const actor = failingOnce();
+      const actor = failingOnceActor();
       const connect = await until(actor, /^retry:connect$/);
       expect(connect.kind).toBe('yes-no');
       actor.send(answer);
@@ -79,12 +54,12 @@ describe('failure prompts', () => {
 
   for (const answer of STOP)
     it(`${JSON.stringify(answer)} stops, resumable, at either`, async () => {
-      const first = failingOnce();
+      const first = failingOnceActor();
       await until(first, /^retry:connect$/);
       first.send(answer);
       expect(first.getSnapshot().value).toBe('stoppedByUser');
       first.stop();
-      const second = failingOnce();
+      const second = failingOnceActor();
       await until(second, /^retry:connect$/);
       second.send({ type: 'retry' });
       await until(second, /^prepare-failed$/);
