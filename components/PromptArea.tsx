@@ -78,8 +78,8 @@ function PromptWidget({ prompt, send, accepts, isActive, onTyping }: PromptAreaP
           risk={prompt.risk ?? prompt.question}
           word={ACCEPT_WORD}
           isActive={isActive}
-          // The reason rides along for the journal; the machine's acknowledge event does not declare it (yet).
-          onAcknowledge={(reason) => send({ type: 'acknowledge', reason } as RecoveryEvent)}
+          // the machine journals the reason with the decision
+          onAcknowledge={(reason) => send({ type: 'acknowledge', reason })}
           onCancel={() => send({ type: 'answer.no' })}
         />
       );
