@@ -3,28 +3,18 @@
  * against the simulator (src/commands effects, the same as a real run), driven by hand like a careless user would,
  * and the simulator's counters prove that nothing destructive went out when a guard said no.
  */
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from 'xstate';
-import { startSimulator } from '../../src/sim/index.js';
 import type { SimCluster } from '../../src/sim/types.js';
-import { createIncidentDir } from '../../src/journal/incident.js';
-import { Journal, readJournal } from '../../src/journal/journal.js';
-import { loadTalosconfig } from '../../src/talos/talosconfig.js';
-import { createTalosClient } from '../../src/talos/client.js';
-import { connectMaintenance } from '../../src/talos/maintenance.js';
-import { startSession, type Session } from '../../src/commands/recovery-session.js';
-import { timingFor } from '../../src/commands/recovery-run.js';
+import { readJournal } from '../../src/journal/journal.js';
+import type { Session } from '../../src/commands/recovery-session.js';
 import { RULES } from '../../machines/guards.js';
 import type { RecoveryContext } from '../../machines/recovery.js';
-import { nextAddressBase, SPEED } from '../drill/harness.js';
+import { closeGrounds, startGround, startSessionOn } from '../drill/harness.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+afterAll(closeGrounds);
 
 interface Bench {
   sim: SimCluster;
@@ -33,48 +23,8 @@ interface Bench {
 }
 
 async function bench(scenario: string): Promise<Bench> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-guards-')), 'incident');
-  const incident = createIncidentDir(dir);
-  const sim = await startSimulator({
-    scenario,
-    dir: join(dir, 'sim'),
-    port: 0,
-    addressBase: nextAddressBase(),
-    speed: SPEED,
-    talosconfigPath: join(dir, 'sim', 'talosconfig'),
-  });
-  await sim.writeGiven(dir);
-  const client = createTalosClient(loadTalosconfig({ talosconfig: sim.talosconfigPath }, {}), {
-    defaultTimeoutMs: 2000,
-    connectTimeoutMs: 2000,
-  });
-  const timing = timingFor(SPEED);
-  const journal = new Journal(dir);
-  const session = startSession({
-    deps: {
-      client,
-      connectMaintenance: (node) => connectMaintenance(`${node}:${sim.port}`, { connectTimeoutMs: 2000 }),
-      incident,
-      journal,
-      operator: 'tester',
-      statusTimeoutMs: 1000,
-    },
-    input: {
-      nodes: sim.nodes,
-      operator: 'tester',
-      mode: 'drill',
-      timing,
-      givenSnapshots: sim.scenario.given.filter((g) => g.kind === 'snapshot').map((g) => join(dir, g.path)),
-    },
-    envelope: { mode: 'drill', nodes: sim.nodes },
-  });
-  cleanups.push(async () => {
-    session.stop();
-    client.close();
-    journal.close();
-    await sim.stop();
-  });
-  return { sim, session, dir };
+  const ground = await startGround(scenario);
+  return { sim: ground.sim, session: startSessionOn(ground), dir: ground.incident.dir };
 }
 
 const ctx = (b: Bench): RecoveryContext => b.session.actor.getSnapshot().context;
