@@ -77,12 +77,13 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
 export const SPLIT_MIN_BYTES = 64 * 1024 * 1024;
 
 /**
- * A second walking thread only pays when a core is idle. On the shared 2-core bench machine (load 7-12) the split walk
- * of 1 GiB took more wall time than one thread (medians 4.1 s against 3.1 s) and ~0.45 s more CPU (a second start-up
- * and a second JIT warm-up), so by default it is used only when the 1-minute load leaves a core and a half free.
+ * A second walking thread only pays when a core is idle. Measured on the shared 2-core machine, 1 GiB: with about a
+ * core idle the split walk took 0.84-0.96 s against 1.41-1.66 s in one thread; under a load of 7-12 it was slower than
+ * one thread (medians 4.1 s against 3.1 s) and cost ~0.45 s more CPU (a second start-up and JIT warm-up). So by
+ * default it is used while the 1-minute load average leaves three quarters of a core free.
  */
 function idleCore(): boolean {
-  return availableParallelism() - (loadavg()[0] ?? 0) >= 1.5;
+  return availableParallelism() - (loadavg()[0] ?? 0) >= 0.75;
 }
 
 const WALK_WORKER_URL = new URL('./walk-worker.js', import.meta.url);
@@ -146,7 +147,9 @@ export async function checkStructure(
 function threadSplitter(fd: number, dataEnd: number, db: OpenedBolt): SubtreeSplitter {
   return {
     start(children: number[], level: number): PendingSubtree {
-      const worker = new Worker(WALK_WORKER_URL, { workerData: { fd, dataEnd, db, children, level } });
+      // Not --input-type (node -e … --input-type=module): a worker started from a file refuses it.
+      const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+      const worker = new Worker(WALK_WORKER_URL, { workerData: { fd, dataEnd, db, children, level }, execArgv });
       let result: SubtreeResult | null = null;
       let failure: Error | null = null;
       let settle = (): void => undefined;
