@@ -152,8 +152,8 @@ async function createPart(part: string): Promise<FileHandle> {
 }
 
 /**
- * Streams the node's bytes into the .part, hashing them on the way; returns how many were written and their digest.
- * Each chunk is hashed and written before the next is asked for: that bounds memory, and it is what lets the
+ * Streams the node's bytes into the .part; returns how many were written and, for a raw copy, their digest.
+ * Each chunk is written before the next is asked for: that bounds memory, and it is what lets the
  * snapshot stream hand out views of a few reused buffers (`reuseBuffers`) instead of a new buffer per chunk, whose
  * memory would only come back at the next garbage collection. The stream keeps receiving meanwhile.
  */
@@ -162,14 +162,18 @@ async function receive(
   node: string,
   opts: AcquireOptions,
   handle: FileHandle,
-): Promise<{ bytes: number; digest: FileDigest }> {
-  const digest = new ArrivalDigest();
+): Promise<{ bytes: number; digest: FileDigest | null }> {
+  // An API snapshot proves itself: its sha256 trailer is checked on the file read back from disk. A raw copy has no
+  // trailer, so its bytes are hashed as they arrive and the file read back must hash the same.
+  const digest = opts.raw ? new ArrivalDigest() : null;
+  let bytes = 0;
   const write = async (chunk: Buffer): Promise<void> => {
     // awaited by the verification, which reports a failure to load
-    if (digest.size === 0) loadInspect().catch(() => undefined);
-    digest.update(chunk);
+    if (bytes === 0) loadInspect().catch(() => undefined);
+    digest?.update(chunk);
     await writeAll(handle, chunk);
-    opts.onProgress?.(digest.size);
+    bytes += chunk.length;
+    opts.onProgress?.(bytes);
   };
   if (opts.raw) {
     // The tar extractor may hold on to chunks, so the copy stream hands out buffers of its own.
@@ -179,7 +183,7 @@ async function receive(
       await write(chunk);
   }
   opts.signal?.throwIfAborted();
-  return { bytes: digest.size, digest: digest.digest() };
+  return { bytes, digest: digest?.digest() ?? null };
 }
 
 /**
@@ -234,21 +238,23 @@ export class ArrivalDigest {
 
 /**
  * Verifies the written, synced file by reading it back (SAFETY rule 2: written, fsync'd, re-read): `inspectSnapshot`
- * walks its structure, computes the status fields and hashes the whole file from disk, and that sha256 and size must
- * be those of the bytes received (hashed on arrival). The re-read is what catches a disk that damaged the file — a
- * damaged page the walk never reaches would still fail etcd's own hash check at restore, after the wipe.
+ * walks its structure, computes the status fields, hashes the whole file from disk and checks an API snapshot's
+ * trailer. The size must be that of the bytes received, and a raw copy's sha256 that of the bytes hashed on arrival:
+ * the re-read is what catches a disk that damaged the file, since a damaged page the walk never reaches would still
+ * fail etcd's own hash check at restore, after the wipe.
  */
 async function verifyReceived(
   part: string,
-  received: { bytes: number; digest: FileDigest },
+  received: { bytes: number; digest: FileDigest | null },
   signal: AbortSignal | undefined,
 ): Promise<SnapshotReport> {
   const { digest } = received;
   const { inspectSnapshot } = await loadInspect();
   const report = await inspectSnapshot(part, signal ? { signal } : {});
-  if (report.size !== received.bytes || report.sha256 !== digest.sha256) {
+  if (report.size !== received.bytes || (digest && report.sha256 !== digest.sha256)) {
+    const hashes = digest ? `, sha256 ${report.sha256} instead of ${digest.sha256}` : '';
     throw new UserError(
-      `${part} does not hold the bytes that were received (${report.size} of ${received.bytes} bytes, sha256 ${report.sha256} instead of ${digest.sha256}): the disk or the file system damaged it; nothing was kept. Check the disk and run again.`,
+      `${part} does not hold the bytes that were received (${report.size} of ${received.bytes} bytes${hashes}): the disk or the file system damaged it; nothing was kept. Check the disk and run again.`,
     );
   }
   return report;
