@@ -77,13 +77,15 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
 export const SPLIT_MIN_BYTES = 64 * 1024 * 1024;
 
 /**
- * A second walking thread only pays when a core is idle. Measured on the shared 2-core machine, 1 GiB: with about a
- * core idle the split walk took 0.84-0.96 s against 1.41-1.66 s in one thread; under a load of 7-12 it was slower than
- * one thread (medians 4.1 s against 3.1 s) and cost ~0.45 s more CPU (a second start-up and JIT warm-up). So by
- * default it is used while the 1-minute load average leaves three quarters of a core free.
+ * A second walking thread only pays when a core is left for it. Measured on the shared 2-core machine, 1 GiB: with
+ * about a core idle the split walk took 0.84-1.15 s against 1.41-1.69 s in one thread; under a load of 7-12 it was
+ * slower than one thread (medians 4.1 s against 3.1 s) and cost ~0.45 s more CPU (a second start-up and JIT warm-up).
+ * The 1-minute load average lags and counts work that just ended (a benchmark's own back-to-back runs kept it at
+ * 1.3-1.7 on an otherwise idle 2-core machine, where splitting still won), so the walk splits unless every core is
+ * already taken.
  */
 function idleCore(): boolean {
-  return availableParallelism() - (loadavg()[0] ?? 0) >= 0.75;
+  return (loadavg()[0] ?? 0) < availableParallelism();
 }
 
 const WALK_WORKER_URL = new URL('./walk-worker.js', import.meta.url);
