@@ -263,9 +263,13 @@ function multModP(a: number, b: number): number {
   return p >>> 0;
 }
 
-/** x^(2^k) modulo the polynomial, k = 0..31. */
+/**
+ * x^(2^k) modulo the polynomial, k = 0..63. zlib keeps 32 and cycles (k & 31), which holds for its own polynomial
+ * only: for Castagnoli's, x^(2^32) is not x, and cycling gave wrong CRCs for parts of 2^29 bytes and more (a 4 GiB
+ * snapshot walked by two threads).
+ */
 const X2N: number[] = [0x40000000];
-for (let k = 1; k < 32; k++) X2N.push(multModP(X2N[k - 1] as number, X2N[k - 1] as number));
+for (let k = 1; k < 64; k++) X2N.push(multModP(X2N[k - 1] as number, X2N[k - 1] as number));
 
 /**
  * The CRC-32C of A followed by B from crc(A), crc(B) and B's length (zlib's crc32_combine, for Castagnoli), so two
@@ -276,7 +280,7 @@ export function crc32cCombine(crcA: number, crcB: number, lengthB: number): numb
   let n = lengthB;
   let k = 3; // bytes: x^(8·length) = x^(length·2^3)
   while (n > 0) {
-    if (n % 2 === 1) p = multModP(X2N[k & 31] as number, p);
+    if (n % 2 === 1) p = multModP(X2N[k] as number, p);
     n = Math.floor(n / 2);
     k++;
   }

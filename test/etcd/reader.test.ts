@@ -510,6 +510,21 @@ describe('the key bucket walked in two halves (the second on another thread)', (
     }
   });
 
+  test('the combination holds for parts of 2^29 bytes and more (a 4 GiB snapshot split in two)', () => {
+    // crc(A ‖ zeros) computed the long way, 1 MiB at a time, against the combination by length
+    const head = randomBytes(1000);
+    const zeros = Buffer.alloc(1 << 20);
+    for (const length of [(1 << 29) + 3 * (1 << 20), 2 ** 31 + 5 * (1 << 20)]) {
+      let streamed = crc32c(head);
+      let zerosCrc = 0;
+      for (let done = 0; done < length; done += zeros.length) {
+        streamed = crc32c(zeros, streamed);
+        zerosCrc = crc32c(zeros, zerosCrc);
+      }
+      expect(crc32cCombine(crc32c(head), zerosCrc, length), `${length} bytes`).toBe(streamed >>> 0);
+    }
+  });
+
   test('the same hash, revision, keys, live keys and pages as one walk, with deletes across the halves', async () => {
     const bytes = buildEtcdDatabase(churnContent(4000));
     const whole = await statusOf(bytes, false);
