@@ -9,6 +9,7 @@ import type { ListScenarios, SimCluster, StartOptions, StartSimulator } from '..
 import { UserError, UsageError } from '../errors.js';
 import type { RecoveryContext } from '../../machines/recovery.js';
 import { SIM_STATE_FILE } from '../journal/incident.js';
+import { Journal } from '../journal/journal.js';
 import { formatDuration } from '../journal/report.js';
 import { listScenarioNames } from '../paths.js';
 
@@ -35,6 +36,27 @@ export async function loadSim(): Promise<SimModule> {
 export function drillSpeed(env: NodeJS.ProcessEnv): number {
   const v = Number(env.TALOS_DR_DRILL_SPEED ?? '1');
   return Number.isFinite(v) && v >= 1 ? v : 1;
+}
+
+/**
+ * Runs `body` on a started drill cluster with the incident's journal open, then saves the cluster's state, stops it
+ * and closes the journal however `body` ended: the shell shared by `drill` and `resume`.
+ */
+export async function onDrillCluster<T>(
+  incidentDir: string,
+  scenario: string,
+  opts: Parameters<typeof startDrillSim>[2],
+  body: (drill: StartedDrill & { journal: Journal }) => Promise<T>,
+): Promise<T> {
+  const { sim, save } = await startDrillSim(incidentDir, scenario, opts);
+  const journal = new Journal(incidentDir);
+  try {
+    return await body({ sim, save, journal });
+  } finally {
+    await save();
+    await sim.stop();
+    journal.close();
+  }
 }
 
 /** A loopback address range unlikely to be in use by another simulator: 127.X.Y.2 upwards. */

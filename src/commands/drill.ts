@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
-import { Journal } from '../journal/journal.js';
-import { drillSpeed, freeAddressBase, loadSim, requireScenario, startDrillSim } from './drill-runtime.js';
+import type { Journal } from '../journal/journal.js';
+import { drillSpeed, freeAddressBase, loadSim, onDrillCluster, requireScenario } from './drill-runtime.js';
 import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
 import type { SimCluster } from '../sim/types.js';
 import type { CommandContext } from './types.js';
@@ -166,42 +166,37 @@ const run: CommandRun = async (ctx) => {
   }
   const speed = drillSpeed(ctx.io.env);
   const addressBase = freeAddressBase();
-  let started: Awaited<ReturnType<typeof startDrillSim>>;
   try {
-    started = await startDrillSim(incident.dir, scenario, { addressBase, speed, restore: false, etcd });
-  } catch (error) {
-    await screen?.close();
-    throw error;
-  }
-  const { sim, save } = started;
-  const journal = new Journal(incident.dir);
-  try {
-    await sim.writeGiven(incident.dir);
-    journal.append({
-      kind: 'session',
-      what: `drill ${scenario} started${autopilot ? ' (autopilot)' : ''}`,
-      by: autopilot ? 'autopilot' : (ctx.io.env.USER ?? 'trainee'),
-      data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
-    });
-    await save();
-    screen?.update('Connecting to the drill cluster');
-    return await runDrill({
-      ctx: { ...ctx, signal },
-      sim,
-      save,
-      incident,
-      journal,
+    return await onDrillCluster(
+      incident.dir,
       scenario,
-      autopilot,
-      speed,
-      addressBase,
-      realEtcd: etcd === 'real',
-    });
+      { addressBase, speed, restore: false, etcd },
+      async ({ sim, save, journal }) => {
+        await sim.writeGiven(incident.dir);
+        journal.append({
+          kind: 'session',
+          what: `drill ${scenario} started${autopilot ? ' (autopilot)' : ''}`,
+          by: autopilot ? 'autopilot' : (ctx.io.env.USER ?? 'trainee'),
+          data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
+        });
+        await save();
+        screen?.update('Connecting to the drill cluster');
+        return runDrill({
+          ctx: { ...ctx, signal },
+          sim,
+          save,
+          incident,
+          journal,
+          scenario,
+          autopilot,
+          speed,
+          addressBase,
+          realEtcd: etcd === 'real',
+        });
+      },
+    );
   } finally {
     await screen?.close();
-    await save();
-    await sim.stop();
-    journal.close();
   }
 };
 export default run;

@@ -14,7 +14,7 @@ import { incidentPaths, newestIncidentDir, SIM_STATE_FILE } from '../journal/inc
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
 import { loadClientFromFlags } from '../talos/client.js';
-import { drillSpeed, startDrillSim } from './drill-runtime.js';
+import { drillSpeed, onDrillCluster } from './drill-runtime.js';
 import { runDrill } from './drill.js';
 import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
 import { refuseWithoutTerminal } from './terminal.js';
@@ -49,15 +49,13 @@ const run: CommandRun = async (ctx) => {
     const speed = drillSpeed(ctx.io.env);
     const addressBase = envelope.addressBase ?? '127.0.0.2';
     const scenario = envelope.scenario ?? 'lost-quorum';
-    const { sim, save } = await startDrillSim(dir, scenario, { addressBase, speed, restore: true });
-    const journal = new Journal(dir);
-    try {
+    return onDrillCluster(dir, scenario, { addressBase, speed, restore: true }, ({ sim, save, journal }) => {
       journal.append({
         kind: 'session',
         what: `drill ${scenario} resumed`,
         by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
       });
-      return await runDrill({
+      return runDrill({
         ctx,
         sim,
         save,
@@ -69,11 +67,7 @@ const run: CommandRun = async (ctx) => {
         addressBase,
         restore: snapshot,
       });
-    } finally {
-      await save();
-      await sim.stop();
-      journal.close();
-    }
+    });
   }
 
   refuseWithoutTerminal(ctx, 'talos-dr resume', HEADLESS_ALTERNATIVE);
