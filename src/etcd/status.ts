@@ -376,12 +376,7 @@ export class LiveKeySet {
     let h1 = 0x9747b28c;
     let i = start;
     for (; i + 4 <= end; i += 4) {
-      const w =
-        (buf[i] as number) |
-        ((buf[i + 1] as number) << 8) |
-        ((buf[i + 2] as number) << 16) |
-        ((buf[i + 3] as number) << 24);
-      h1 = Math.imul(rotl(h1, 5) ^ w, 0x9e3779b9);
+      h1 = Math.imul(rotl(h1, 5) ^ buf.readInt32LE(i), 0x9e3779b9);
     }
     let tail = 0;
     for (let shift = 0; i < end; i++, shift += 8) tail |= (buf[i] as number) << shift;
@@ -421,12 +416,7 @@ export class LiveKeySet {
     let h2 = 0x165667b1;
     let i = start;
     for (; i + 4 <= end; i += 4) {
-      const w =
-        (buf[i] as number) |
-        ((buf[i + 1] as number) << 8) |
-        ((buf[i + 2] as number) << 16) |
-        ((buf[i + 3] as number) << 24);
-      h2 = Math.imul(rotl((h2 + Math.imul(w, 0x85ebca77)) | 0, 13), 0x9e3779b1);
+      h2 = Math.imul(rotl((h2 + Math.imul(buf.readInt32LE(i), 0x85ebca77)) | 0, 13), 0x9e3779b1);
     }
     let tail = 0;
     for (let shift = 0; i < end; i++, shift += 8) tail |= (buf[i] as number) << shift;
