@@ -61,6 +61,27 @@ export interface FakeCluster {
   machine: typeof recoveryMachine;
 }
 
+/** The snapshot the fake cluster's acquisition returns: taken through the API from 127.0.0.2, verified. */
+export const apiSnapshot = (): SnapshotInfo => ({
+  file: '/tmp/incident/snapshots/127.0.0.2.db',
+  sha256: 'ab'.repeat(32),
+  method: 'api',
+  node: '127.0.0.2',
+  raftAppliedIndex: '48213',
+  revision: 4821,
+  totalKeys: 1290,
+  totalSize: 3_276_800,
+  hash: '5d1e2f3a',
+  integrity: 'verified',
+  kind: 'bbolt',
+  structure: 'ok',
+  usable: true,
+  needsSkipHashCheck: false,
+  problems: [],
+  bytes: 3_276_832,
+  takenAt: Date.now(),
+});
+
 export function fakeCluster(): FakeCluster {
   const views = new Map(NODES.map((n, i) => [n, brokenView(n, i)]));
   const calls: string[] = [];
@@ -71,25 +92,7 @@ export function fakeCluster(): FakeCluster {
   const observe = fromPromise<NodeView[], { nodes: string[] }>(async ({ input }) =>
     input.nodes.map((n) => views.get(n) as NodeView),
   );
-  const snapshot: SnapshotInfo = {
-    file: '/tmp/incident/snapshots/127.0.0.2.db',
-    sha256: 'ab'.repeat(32),
-    method: 'api',
-    node: '127.0.0.2',
-    raftAppliedIndex: '48213',
-    revision: 4821,
-    totalKeys: 1290,
-    totalSize: 3_276_800,
-    hash: '5d1e2f3a',
-    integrity: 'verified',
-    kind: 'bbolt',
-    structure: 'ok',
-    usable: true,
-    needsSkipHashCheck: false,
-    problems: [],
-    bytes: 3_276_832,
-    takenAt: Date.now(),
-  };
+  const snapshot = apiSnapshot();
 
   const machine = recoveryMachine.provide({
     actors: {

@@ -4,29 +4,19 @@
  * cluster whose connect fails once and whose first Reset fails once (the "Try again?" prompts).
  */
 import { fromPromise } from 'xstate';
-import type { FakeCluster } from '../components/fake-cluster.js';
+import { apiSnapshot, type FakeCluster } from '../components/fake-cluster.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
 import type { ConnectOutput, NodeView, SnapshotInfo } from '../../machines/recovery.js';
 
 /** A raw copy of 127.0.0.2's database: bbolt structure fine, no sha256 trailer, so it needs skip-hash-check. */
 export const rawCopy = (): SnapshotInfo => ({
+  ...apiSnapshot(),
   file: '/tmp/incident/snapshots/127.0.0.2.raw.db',
   sha256: 'cd'.repeat(32),
   method: 'raw',
-  node: '127.0.0.2',
-  raftAppliedIndex: '48213',
-  revision: 4821,
-  totalKeys: 1290,
-  totalSize: 3_276_800,
-  hash: '5d1e2f3a',
   integrity: 'absent',
-  kind: 'bbolt',
-  structure: 'ok',
-  usable: true,
   needsSkipHashCheck: true,
-  problems: [],
   bytes: 3_276_800,
-  takenAt: Date.now(),
 });
 
 /** The cluster's machine, its snapshot a raw copy. */
