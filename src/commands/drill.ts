@@ -9,6 +9,7 @@ import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
 import type { Journal } from '../journal/journal.js';
+import { lockIncident } from '../journal/lock.js';
 import { drillSpeed, freeAddressBase, loadSim, onDrillCluster, requireScenario } from './drill-runtime.js';
 import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
 import type { SimCluster } from '../sim/types.js';
@@ -147,6 +148,7 @@ const run: CommandRun = async (ctx) => {
   if (!autopilot) refuseWithoutTerminal(ctx, 'talos-dr drill', '"talos-dr drill --autopilot"');
   requireScenario(scenario);
   const incident = createIncidentDir(flags.dir ?? defaultIncidentDir(ctx.io.cwd, DRILL_CONTEXT, new Date()));
+  lockIncident(incident.dir, 'drill');
 
   // The first frame, before the simulator and the client load: q there stops the drill once the wizard is up (it
   // saves the state and names resume), like a signal does.

@@ -8,6 +8,7 @@ import type { CommandRun, CommandContext } from './types.js';
 import { UsageError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir, type IncidentPaths } from '../journal/incident.js';
 import { Journal } from '../journal/journal.js';
+import { lockIncident } from '../journal/lock.js';
 import { loadClientFromFlags } from '../talos/client.js';
 import { connectMaintenance } from '../talos/maintenance.js';
 import { DEFAULT_TALOS_PORT, type TalosContextConfig } from '../talos/talosconfig.js';
@@ -79,6 +80,7 @@ const run: CommandRun = async (ctx) => {
     );
   }
   const incident = createIncidentDir(dir ?? defaultIncidentDir(ctx.io.cwd, config.contextName, new Date()));
+  lockIncident(incident.dir, 'recover');
   const journal = new Journal(incident.dir);
   journal.append({
     kind: 'session',

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import type { Snapshot } from 'xstate';
 import type { CommandRun } from './types.js';
 import { UsageError, UserError } from '../errors.js';
-import { incidentPaths, newestIncidentDir, SIM_STATE_FILE } from '../journal/incident.js';
+import { incidentPaths, newestIncidentDir, removeStaleParts, SIM_STATE_FILE } from '../journal/incident.js';
+import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
 import { loadClientFromFlags } from '../talos/client.js';
@@ -29,6 +30,8 @@ const run: CommandRun = async (ctx) => {
       `There is no incident folder (talos-dr-*) with a state.json in ${ctx.io.cwd}; give its path: talos-dr resume DIR.`,
       1,
     );
+  // one process per incident; then the partial files a crash or a hang-up left are only ours to remove
+  if (existsSync(dir)) removeStaleParts(lockIncident(dir, 'resume').dir);
   const state = readState(dir);
   if (!state.ok) throw new UserError(`Cannot resume: ${state.reason}.`, 1);
   const envelope = state.envelope;

@@ -2,7 +2,7 @@
  * The incident folder (PRODUCT.md §3): one recovery = one folder, mode 0700, named after the talosconfig context and
  * the UTC time it started. Nothing in it is overwritten except the tool's own working files.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, unlinkSync, type Dirent } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 
@@ -87,4 +87,36 @@ export function newestIncidentDir(cwd: string): string | null {
     .map((path) => ({ path, stamp: path.match(/(\d{8}T\d{6}Z)$/)?.[1] ?? '', mtime: statSync(path).mtimeMs }))
     .sort((a, b) => (a.stamp === b.stamp ? a.mtime - b.mtime : a.stamp < b.stamp ? -1 : 1));
   return candidates.at(-1)?.path ?? null;
+}
+
+/**
+ * Removes the partial files (`*.part`) an interrupted run left in the incident folder: a download cut by a crash or a
+ * hang-up that could not clean up. They are never evidence (a snapshot is placed under its name only once verified)
+ * and one left behind blocks the re-run. Only called with the incident's lock held, so no other process writes them.
+ * Returns the paths removed.
+ */
+export function removeStaleParts(dir: string): string[] {
+  const removed: string[] = [];
+  const visit = (folder: string, depth: number) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = join(folder, e.name);
+      if (e.isDirectory() && depth < 3) visit(path, depth + 1);
+      else if (e.isFile() && e.name.endsWith('.part')) {
+        try {
+          unlinkSync(path);
+          removed.push(path);
+        } catch {
+          // the re-run's own exclusive create names it if it is still there
+        }
+      }
+    }
+  };
+  visit(resolve(dir), 0);
+  return removed;
 }
