@@ -12,6 +12,11 @@ export function formatReport(report: SnapshotReport): string[] {
       `snapshot info: hash ${report.hash}, revision ${report.revision}, total keys ${report.totalKeys}, total size ${report.totalSize}`,
     );
     lines.push(`live keys: ${report.liveKeys ?? 'unknown'} (what etcd 3.6 prints as total keys)`);
+    lines.push(
+      report.storageVersion === null
+        ? 'storage version: none (written by etcd 3.5 or older, which do not record one)'
+        : `storage version: ${report.storageVersion} (written by etcd ${report.storageVersion.split('.').slice(0, 2).join('.')} or newer)`,
+    );
   } else {
     lines.push(`snapshot info: unavailable (the file is ${describeKind(report)})`);
   }

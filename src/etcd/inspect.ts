@@ -221,6 +221,7 @@ function buildReport(
     revision: structure.status?.revision ?? null,
     totalKeys: structure.status?.totalKeys ?? null,
     liveKeys: structure.status?.liveKeys ?? null,
+    storageVersion: structure.status?.storageVersion ?? null,
     totalSize: structure.totalSize,
     integrity: digest.trailer,
     sha256: digest.sha256,

@@ -7,7 +7,7 @@
  * - totalSize: meta.pgid × pageSize (bbolt tx.Size), not the file size.
  */
 import { crc32c } from '@node-rs/crc32';
-import { BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE } from './bbolt.js';
+import { BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE, leafElement } from './bbolt.js';
 import type { BucketVisitor, LeafPage, TreeVisitor } from './bbolt.js';
 
 /** `key` bucket keys: main(8, BE) '_' sub(8, BE), plus 't' for a tombstone. */
@@ -29,6 +29,30 @@ export interface StatusFields {
   totalKeys: number;
   /** null when a `key` bucket value is not a readable mvccpb.KeyValue (etcd 3.6 fails there too) */
   liveKeys: number | null;
+  /**
+   * `meta/storageVersion` as etcdutl 3.6 prints it ("3.6.0"): null when the key is absent (etcd 3.4/3.5 wrote the
+   * data) or not a semantic version, where etcdutl prints "" (see readStorageVersion).
+   */
+  storageVersion: string | null;
+}
+
+/**
+ * etcd 3.6+ keeps the storage version as a semver string under `storageVersion` in the `meta` bucket, written as
+ * major.minor.0 (etcd-io/etcd: server/storage/schema/bucket.go@v3.6.14:26,85; schema/version.go@v3.6.14:59-61).
+ * `etcdutl snapshot status` reads it with semver.NewVersion and prints nothing when that fails
+ * (schema/version.go@v3.6.14:48-55, etcdutl/snapshot/v3_snapshot.go@v3.6.14:141).
+ */
+const META_BUCKET = 'meta';
+const STORAGE_VERSION_KEY = Buffer.from('storageVersion');
+/** semver 2.0.0 as go-semver's NewVersion accepts it: X.Y.Z with optional -prerelease and +build. */
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/;
+
+/** The storage version from the raw value of `meta/storageVersion`, or null where etcdutl prints "". */
+export function readStorageVersion(value: Buffer | null): string | null {
+  if (value === null) return null;
+  const text = value.toString('latin1');
+  return SEMVER.test(text) ? text : null;
 }
 
 /**
@@ -45,6 +69,14 @@ export class StatusVisitor implements TreeVisitor {
   private liveBroken = false;
   readonly problems: string[] = [];
   private readonly plainBucket: BucketVisitor = { leaf: (page) => this.hashLeaf(page) };
+  private readonly metaBucket: BucketVisitor = {
+    leaf: (page) => {
+      this.hashLeaf(page);
+      this.findStorageVersion(page);
+    },
+  };
+  /** the raw value of `meta/storageVersion`, when the meta bucket holds one */
+  private storageVersionValue: Buffer | null = null;
   private readonly keyBucket: BucketVisitor = {
     leaf: (page) => {
       this.hashLeaf(page);
@@ -106,7 +138,22 @@ export class StatusVisitor implements TreeVisitor {
       return null;
     }
     this.hashBytes(buf, nameStart, nameEnd);
-    return isKeyBucket ? this.keyBucket : this.plainBucket;
+    if (isKeyBucket) return this.keyBucket;
+    const isMetaBucket =
+      nameEnd - nameStart === META_BUCKET.length && buf.toString('latin1', nameStart, nameEnd) === META_BUCKET;
+    return isMetaBucket ? this.metaBucket : this.plainBucket;
+  }
+
+  /** The meta bucket holds a handful of keys: compare each with `storageVersion` (a nested bucket has no value). */
+  private findStorageVersion(page: LeafPage): void {
+    for (let i = 0; i < page.count; i++) {
+      const e = leafElement(page, i);
+      if (e.flags & BUCKET_LEAF_FLAG || e.keySize !== STORAGE_VERSION_KEY.length) continue;
+      const keyEnd = e.keyStart + e.keySize;
+      if (page.buf.subarray(e.keyStart, keyEnd).equals(STORAGE_VERSION_KEY)) {
+        this.storageVersionValue = Buffer.from(page.buf.subarray(keyEnd, keyEnd + e.valueSize));
+      }
+    }
   }
 
   /** Every key and value in element order; one CRC call when bbolt packed them contiguously (the usual case). */
@@ -207,6 +254,7 @@ export class StatusVisitor implements TreeVisitor {
       revision: this.revision,
       totalKeys: this.totalKeys,
       liveKeys: this.liveBroken || this.live.overflowed ? null : this.live.size,
+      storageVersion: readStorageVersion(this.storageVersionValue),
     };
   }
 

@@ -17,6 +17,8 @@ export interface SnapshotReport {
   totalKeys: number | null;
   /** distinct live user keys (etcdutl 3.6) */
   liveKeys: number | null;
+  /** `meta/storageVersion` (etcd 3.6+ writes it, e.g. "3.6.0"); null when absent (etcd 3.4/3.5) or unreadable */
+  storageVersion: string | null;
   /** bbolt tx.Size() = meta.pgid * pageSize */
   totalSize: number | null;
   /** the sha256 trailer: present and matching / absent (raw copy) / present and wrong */

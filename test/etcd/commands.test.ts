@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { findPackageRoot } from '../../src/paths.js';
-import { buildEtcdDatabase, buildEtcdSnapshot } from '../../src/etcd/writer.js';
+import {
+  buildEtcdDatabase,
+  buildEtcdSnapshot,
+  etcdBuckets,
+  withSha256Trailer,
+  writeBbolt,
+} from '../../src/etcd/writer.js';
 import type { EtcdDatabaseContent } from '../../src/etcd/writer.js';
 import { NodeFailure, makePki, startFakeTalos, writeTalosconfig } from '../talos/fake-talos.js';
 import type { FakeTalos } from '../talos/fake-talos.js';
@@ -73,6 +79,7 @@ describe('talos-dr inspect', () => {
         'revision',
         'totalKeys',
         'liveKeys',
+        'storageVersion',
         'totalSize',
         'integrity',
         'sha256',
@@ -82,6 +89,34 @@ describe('talos-dr inspect', () => {
       ].sort(),
     );
     expect(report).toMatchObject({ kind: 'bbolt', revision: 4, liveKeys: 1, integrity: 'verified', usable: true });
+    expect(report.storageVersion).toBeNull();
+  });
+
+  /** What etcd 3.6+ adds to the meta bucket (etcd-io/etcd: server/storage/schema/version.go@v3.6.14:59-61). */
+  const withStorageVersion = (value: string): Buffer => {
+    const buckets = etcdBuckets(content);
+    buckets.get('meta')?.push([Buffer.from('storageVersion'), Buffer.from(value)]);
+    return withSha256Trailer(writeBbolt(buckets, { txid: 5 }));
+  };
+
+  test('a snapshot written by etcd 3.6: the storage version in text and JSON', () => {
+    const file = join(dir, 'etcd36.snapshot');
+    writeFileSync(file, withStorageVersion('3.6.0'));
+    const text = inspectCli(file);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/^storage version: 3\.6\.0 \(written by etcd 3\.6 or newer\)$/m);
+    const report = JSON.parse(inspectCli(file, '--json').stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({ storageVersion: '3.6.0', usable: true });
+  });
+
+  test('etcd 3.5 and older record no storage version; a value that is not a version reads as none, as in etcdutl', () => {
+    const old = join(dir, 'etcd35.snapshot');
+    writeFileSync(old, SNAPSHOT);
+    expect(inspectCli(old).stdout).toMatch(/^storage version: none \(written by etcd 3\.5 or older/m);
+    const odd = join(dir, 'odd-version.snapshot');
+    writeFileSync(odd, withStorageVersion('3.7'));
+    const report = JSON.parse(inspectCli(odd, '--json').stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({ storageVersion: null, usable: true });
   });
 
   test('a raw copy: usable, but warns that bootstrap will need --recover-skip-hash-check', () => {
