@@ -327,7 +327,7 @@ export async function copy(node: SimNode, req: { rootPath?: string }, send: Send
     content = await readFile(node.etcd.dbPath).catch(() => null);
   }
   if (!content) {
-    await send({ metadata: { hostname: '', error: `lstat ${root}: no such file or directory` } });
+    await send({ metadata: { error: `lstat ${root}: no such file or directory` } });
     return;
   }
   await sendChunks(await tarGz([{ name: root.split('/').pop() ?? 'db', bytes: content }]), send);

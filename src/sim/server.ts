@@ -18,6 +18,13 @@ import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
 import { checkRoles, rolesOf } from './rbac.js';
 import { invalidArgument, RpcError, unavailable } from './rpc-error.js';
+import {
+  apidServiceDefinition,
+  type One2ManyResult,
+  one2many,
+  streamedError,
+  withAppendedHostname,
+} from './apid-layout.js';
 
 const MAX_MESSAGE = 32 * 1024 * 1024;
 
@@ -57,6 +64,7 @@ function route(metadata: grpc.Metadata, path: string): Route {
     .filter((v) => v !== '');
   if (nodes.length > 0) {
     if (path.startsWith(COSI_PREFIX)) throw invalidArgument('one-2-many proxying is not supported for COSI methods');
+    nodes.forEach(refuseTargetWithPort);
     return { kind: 'many', targets: nodes };
   }
   const node = metadata
@@ -64,8 +72,21 @@ function route(metadata: grpc.Metadata, path: string): Route {
     .flatMap((v) => String(v).split(','))
     .map((v) => v.trim());
   if (node.length > 1) throw invalidArgument('node metadata must be single-valued');
-  if (node.length === 1) return { kind: 'one', target: node[0] ?? '' };
+  if (node.length === 1) {
+    refuseTargetWithPort(node[0] ?? '');
+    return { kind: 'one', target: node[0] ?? '' };
+  }
   return { kind: 'local' };
+}
+
+/**
+ * apid builds a backend per target and refuses an empty one or one with a port (talos:
+ * internal/app/apid/pkg/backend/apid.go@v1.14.1:101-105, `invalid target %q`); the director turns that into
+ * Internal (director/director.go@v1.14.1:132-135 and :146-152).
+ */
+function refuseTargetWithPort(target: string): void {
+  const withPort = /^\[[^\]]*\]:\d*$/.test(target) || /^[^:]*:\d*$/.test(target);
+  if (target === '' || withPort) throw new RpcError(grpc.status.INTERNAL, `invalid target "${target}"`);
 }
 
 function connectionRefused(target: string): RpcError {
@@ -83,12 +104,6 @@ function asRpcError(error: unknown): RpcError {
 function toServiceError(error: unknown): Partial<grpc.StatusObject> & Error {
   const e = asRpcError(error);
   return Object.assign(new Error(e.message), { code: e.code, details: e.message, metadata: new grpc.Metadata() });
-}
-
-/** The in-band failure apid sends for one node of a `nodes` call. */
-function inBandError(hostname: string, error: unknown): Payload {
-  const e = asRpcError(error);
-  return { metadata: { hostname, error: e.goText(), status: { code: e.code, message: e.message, details: [] } } };
 }
 
 function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
@@ -153,8 +168,8 @@ export class SimWire {
       'grpc.max_receive_message_length': MAX_MESSAGE,
       'grpc.max_send_message_length': MAX_MESSAGE,
     });
-    server.addService(machineService(), this.machineImplementation(node));
-    server.addService(cosiStateService(), this.cosiImplementation(node));
+    server.addService(apidServiceDefinition(machineService()), this.machineImplementation(node));
+    server.addService(apidServiceDefinition(cosiStateService()), this.cosiImplementation(node));
     const credentials = this.credentials(node);
     this.port = await this.bind(server, node.address, credentials, retryBusy);
     listener.server = server;
@@ -292,17 +307,16 @@ export class SimWire {
         const r = this.targetsFor(endpoint, route(call.metadata, call.getPath()));
         if (r.kind === 'many') {
           const results = await Promise.all(
-            r.targets.map(async (target) => {
+            r.targets.map(async (target): Promise<One2ManyResult> => {
               try {
                 const node = await this.enter(target, method, controller.signal);
-                const payloads = await handler(node, call.request as never, ctx);
-                return payloads.map((p) => ({ ...p, metadata: { hostname: target } }));
+                return { hostname: target, payloads: await handler(node, call.request as never, ctx) };
               } catch (error) {
-                return [inBandError(target, error)];
+                return { hostname: target, error: asRpcError(error) };
               }
             }),
           );
-          return wrap(results.flat());
+          return one2many(results);
         }
         const node = r.kind === 'one' ? await this.enter(r.target, method, controller.signal) : endpoint;
         if (r.kind === 'local' && !endpoint.inMaintenance)
@@ -340,7 +354,7 @@ export class SimWire {
             if (sent + bytes.length > cut) m = { ...m, bytes: bytes.subarray(0, cut - sent) };
             sent += (m.bytes as Buffer).length;
           }
-          if (hostname !== null) m = { ...m, metadata: { ...((m.metadata as Payload) ?? {}), hostname } };
+          if (hostname !== null) m = withAppendedHostname(m, hostname);
           await write(m);
         };
         try {
@@ -359,7 +373,7 @@ export class SimWire {
               const node = await this.enter(target, method, controller.signal);
               await runOn(node, target);
             } catch (error) {
-              await write(inBandError(target, error));
+              await write(streamedError(target, asRpcError(error)));
             }
           }
           return;
@@ -388,19 +402,16 @@ export class SimWire {
         if (r.kind === 'many') {
           await api.receiveUpload(call as unknown as Readable, scratch);
           const results = await Promise.all(
-            r.targets.map(async (target) => {
+            r.targets.map(async (target): Promise<One2ManyResult> => {
               try {
                 const node = await this.enter(target, method, controller.signal);
-                return (await api.storeUpload(node, view, scratch)).map((p) => ({
-                  ...p,
-                  metadata: { hostname: target },
-                }));
+                return { hostname: target, payloads: await api.storeUpload(node, view, scratch) };
               } catch (error) {
-                return [inBandError(target, error)];
+                return { hostname: target, error: asRpcError(error) };
               }
             }),
           );
-          return { messages: results.flat() };
+          return one2many(results);
         }
         const node = r.kind === 'one' ? await this.enter(r.target, method, controller.signal) : endpoint;
         if (r.kind === 'local') await this.cluster.faults.enter(endpoint, method, controller.signal);
