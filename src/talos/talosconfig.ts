@@ -1,7 +1,17 @@
 /**
- * Reading a talosconfig exactly as talosctl does (talos-api-facts §4.3): where it is looked up, the current or chosen
- * context, the -e/-n overrides, endpoint forms and the base64 PEM fields. Every way it can be wrong ends in one
- * UserError sentence that says what to do.
+ * Reading a talosconfig exactly as talosctl does (talos-api-facts §4.3, behaviour-facts §7): where it is looked up,
+ * the current or chosen context, the -e/-n overrides, endpoint forms and the base64 PEM fields. Every way it can be
+ * wrong ends in one UserError sentence that says what to do.
+ *
+ * What talosctl accepts and we accept the same way (siderolabs/talos at v1.12.0):
+ * - lookup: $TALOSCONFIG only when that file exists, then $TALOS_HOME/config (an absolute TALOS_HOME, 1.12+), else
+ *   ~/.talos/config, then /var/run/secrets/talos.dev/config — the first that exists
+ *   (siderolabs/talos: pkg/machinery/client/config/path.go@v1.12.0:25,46,60,98);
+ * - the deprecated `target` is appended to the endpoints (config.go@v1.12.0:81-83);
+ * - no `ca`: the node's certificate is checked against the system's roots (connection.go@v1.12.0:138,186);
+ * - no `crt` and no `key`: no client certificate is sent (connection.go@v1.12.0:200);
+ * - `auth.siderov1` (config.go@v1.12.0:66): Omni signs requests with the user's key and its machines refuse plain
+ *   recovery calls (omni#1302), so such a context gets one sentence naming Omni's own restore instead.
  *
  * Tunnels: when the endpoint is an SSH tunnel or port-forward (e.g. 127.0.0.1:50000) whose address is not in the
  * node certificate, set TALOS_DR_SERVER_NAME to a name or IP the certificate does carry (a real node address); the
@@ -11,10 +21,10 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
-import type { GlobalFlags } from '../commands/types.js';
+import type { GlobalFlags } from './global-flags.js';
 import { normalizeKeyPem } from './pem.js';
 
 export const DEFAULT_TALOS_PORT = 50000;
@@ -36,36 +46,48 @@ export interface TalosContextConfig {
   endpoints: Endpoint[];
   /** default targets: -n, else the context's nodes (may be empty) */
   nodes: string[];
-  caPem: string;
-  certPem: string;
+  /** absent: the context has no `ca`, the server certificate is checked against the system's roots */
+  caPem?: string;
+  /** absent (with keyPem): the context has no client certificate */
+  certPem?: string;
   /** PKCS#8 with the plain "PRIVATE KEY" label */
-  keyPem: string;
+  keyPem?: string;
   /** check the server certificate against this name instead of each endpoint's host (tunnels) */
   serverName?: string;
-  /** the client certificate's expiry, so a refused handshake can be explained */
-  clientCertNotAfter: Date;
+  /** the client certificate's expiry, so a refused handshake can be explained (absent without a certificate) */
+  clientCertNotAfter?: Date;
+  /** when the client certificate becomes valid (a refusal before then is a clock problem) */
+  clientCertNotBefore?: Date;
 }
 
 interface RawContext {
   endpoints?: unknown;
+  /** deprecated single endpoint, appended to `endpoints` as talosctl does */
+  target?: unknown;
   nodes?: unknown;
   ca?: unknown;
   crt?: unknown;
   key?: unknown;
+  auth?: unknown;
+  cluster?: unknown;
 }
 
 const FIX_HINT = 'regenerate it (talosctl gen config, or talosctl config new) or pass another with --talosconfig';
 
-/** Finds the talosconfig: --talosconfig, then TALOSCONFIG, then ~/.talos/config, then the in-cluster path. */
+/**
+ * Finds the talosconfig as talosctl does: --talosconfig, else the first that exists of $TALOSCONFIG,
+ * $TALOS_HOME/config (absolute TALOS_HOME only) or ~/.talos/config, and the in-cluster path.
+ */
 export function resolveTalosconfigPath(global: GlobalFlags, env: NodeJS.ProcessEnv): string {
   if (global.talosconfig) return mustExist(global.talosconfig, 'given with --talosconfig');
-  if (env.TALOSCONFIG) return mustExist(env.TALOSCONFIG, 'named by TALOSCONFIG');
-  const home = env.HOME || homedir();
-  const userPath = join(home, '.talos', 'config');
-  if (existsSync(userPath)) return userPath;
-  if (existsSync(IN_CLUSTER_PATH)) return IN_CLUSTER_PATH;
+  const talosHome = env.TALOS_HOME && isAbsolute(env.TALOS_HOME) ? env.TALOS_HOME : undefined;
+  const userPath = join(talosHome ?? join(env.HOME || homedir(), '.talos'), 'config');
+  const candidates = [...(env.TALOSCONFIG ? [env.TALOSCONFIG] : []), userPath, IN_CLUSTER_PATH];
+  const found = candidates.find((path) => existsSync(path));
+  if (found) return found === env.TALOSCONFIG ? mustExist(found, 'named by TALOSCONFIG') : found;
+  const looked = env.TALOSCONFIG ? `${env.TALOSCONFIG} (TALOSCONFIG) nor at ${userPath}` : userPath;
   throw new UserError(
-    `No talosconfig found at ${userPath}: pass one with --talosconfig FILE or set TALOSCONFIG (talosctl gen config writes one).`,
+    `No talosconfig found at ${looked}: pass one with --talosconfig FILE or set TALOSCONFIG (talosctl gen config writes one).`,
   );
 }
 
@@ -114,7 +136,8 @@ export function parseTalosconfig(
     );
   }
   const where = `context "${contextName}" of ${path}`;
-  const endpointTexts = global.endpoints?.length ? global.endpoints : stringList(raw.endpoints, 'endpoints', where);
+  refuseOmni(raw, contextName);
+  const endpointTexts = global.endpoints?.length ? global.endpoints : contextEndpoints(raw, where);
   if (endpointTexts.length === 0) {
     throw new UserError(
       `The talosconfig ${where} has no endpoints: pass them with -e (e.g. -e 10.0.0.2) or add them with "talosctl config endpoint".`,
@@ -122,24 +145,66 @@ export function parseTalosconfig(
   }
   const endpoints = endpointTexts.map((text) => parseEndpoint(text));
   const nodes = global.nodes?.length ? global.nodes : stringList(raw.nodes, 'nodes', where);
-  const caPem = pemField(raw.ca, 'ca', where, 'CERTIFICATE');
-  const certPem = pemField(raw.crt, 'crt', where, 'CERTIFICATE');
-  const keyPem = normalizeKeyPem(pemField(raw.key, 'key', where, 'PRIVATE KEY'));
-  checkCertificate(caPem, 'ca', where);
-  const clientCert = checkCertificate(certPem, 'crt', where);
-  checkKeyMatches(clientCert, keyPem, where);
+  const caPem = isAbsent(raw.ca) ? undefined : pemField(raw.ca, 'ca', where, 'CERTIFICATE');
+  if (caPem) checkCertificate(caPem, 'ca', where);
   const trimmedServerName = serverName?.trim();
   return {
     path,
     contextName,
     endpoints,
     nodes,
-    caPem,
+    ...(caPem ? { caPem } : {}),
+    ...clientIdentity(raw, where),
+    ...(trimmedServerName ? { serverName: trimmedServerName } : {}),
+  };
+}
+
+const isAbsent = (value: unknown) => value === undefined || value === null || value === '';
+
+/** The client certificate and key: both or neither (talosctl sends none when both are empty). */
+function clientIdentity(
+  raw: RawContext,
+  where: string,
+): Pick<TalosContextConfig, 'certPem' | 'keyPem' | 'clientCertNotAfter' | 'clientCertNotBefore'> {
+  if (isAbsent(raw.crt) && isAbsent(raw.key)) return {};
+  const certPem = pemField(raw.crt, 'crt', where, 'CERTIFICATE');
+  const keyPem = normalizeKeyPem(pemField(raw.key, 'key', where, 'PRIVATE KEY'));
+  const clientCert = checkCertificate(certPem, 'crt', where);
+  checkKeyMatches(clientCert, keyPem, where);
+  return {
     certPem,
     keyPem,
-    ...(trimmedServerName ? { serverName: trimmedServerName } : {}),
     clientCertNotAfter: new Date(clientCert.validTo),
+    clientCertNotBefore: new Date(clientCert.validFrom),
   };
+}
+
+/** `endpoints`, then the deprecated `target` appended as talosctl's upgrade() does. */
+function contextEndpoints(raw: RawContext, where: string): string[] {
+  const endpoints = stringList(raw.endpoints, 'endpoints', where);
+  if (isAbsent(raw.target)) return endpoints;
+  if (typeof raw.target !== 'string') {
+    throw new UserError(`The talosconfig ${where} has a "target" that is not an address; ${FIX_HINT}.`);
+  }
+  return raw.target.trim() ? [...endpoints, raw.target.trim()] : endpoints;
+}
+
+/** Omni's restore guide, named in the sentence for an Omni context. */
+export const OMNI_RESTORE_DOC =
+  'https://docs.siderolabs.com/omni/cluster-management/restore-etcd-of-a-cluster-managed-by-cluster-templates';
+
+/**
+ * A context with `auth.siderov1` talks to Omni, which signs each request with the user's key; Omni-managed machines
+ * refuse plain recovery calls, so no new talosconfig would help: the restore goes through Omni.
+ */
+function refuseOmni(raw: RawContext, contextName: string): void {
+  const auth = raw.auth as { siderov1?: unknown } | null | undefined;
+  if (!auth || typeof auth !== 'object' || !auth.siderov1) return;
+  const cluster = typeof raw.cluster === 'string' && raw.cluster.trim() ? raw.cluster.trim() : 'CLUSTER';
+  throw new UserError(
+    `The talosconfig context "${contextName}" belongs to a cluster managed by Omni, whose machines refuse these recovery calls; restore etcd through Omni instead (list its backups with "omnictl get etcdbackup -l omni.sidero.dev/cluster=${cluster}" and follow ${OMNI_RESTORE_DOC}).`,
+    2,
+  );
 }
 
 function parseDocument(text: string, path: string): Record<string, unknown> {

@@ -65,7 +65,78 @@ describe('where the talosconfig is found', () => {
     expect(refusal(() => loadTalosconfig({ talosconfig: '/nonexistent/tc' }, {}))).toBe(
       'The talosconfig given with --talosconfig does not exist: /nonexistent/tc; check the path.',
     );
-    expect(refusal(() => loadTalosconfig({}, { TALOSCONFIG: '/nonexistent/tc' }))).toMatch(/named by TALOSCONFIG/);
+    expect(refusal(() => loadTalosconfig({}, { HOME: tmp(), TALOSCONFIG: '/nonexistent/tc' }))).toMatch(
+      /^No talosconfig found at \/nonexistent\/tc \(TALOSCONFIG\) nor at .*\.talos\/config: pass one/,
+    );
+  });
+
+  it('skips a TALOSCONFIG that does not exist, as talosctl does, and honours an absolute TALOS_HOME', () => {
+    const home = tmp();
+    mkdirSync(join(home, '.talos'));
+    writeFileSync(join(home, '.talos', 'config'), good);
+    expect(loadTalosconfig({}, { HOME: home, TALOSCONFIG: '/nonexistent/tc' }).path).toBe(
+      join(home, '.talos', 'config'),
+    );
+    const talosHome = tmp();
+    writeFileSync(join(talosHome, 'config'), good);
+    expect(loadTalosconfig({}, { HOME: home, TALOS_HOME: talosHome }).path).toBe(join(talosHome, 'config'));
+    // a relative TALOS_HOME is ignored by talosctl
+    expect(loadTalosconfig({}, { HOME: home, TALOS_HOME: 'relative' }).path).toBe(join(home, '.talos', 'config'));
+  });
+});
+
+describe('contexts talosctl accepts', () => {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  const context = (fields: string) => `context: c\ncontexts:\n  c:\n${fields}`;
+
+  it('appends the deprecated target to the endpoints', () => {
+    const text = context(
+      `    endpoints: [10.0.0.2]\n    target: 10.0.0.9\n    ca: ${b64(ca.certPem)}\n    crt: ${b64(client.certPem)}\n    key: ${b64(client.keyPem)}\n`,
+    );
+    expect(loadTalosconfig({ talosconfig: file(text) }, {}).endpoints.map((e) => e.address)).toEqual([
+      '10.0.0.2:50000',
+      '10.0.0.9:50000',
+    ]);
+    const only = context(`    target: 10.0.0.9\n    ca: ${b64(ca.certPem)}\n`);
+    expect(loadTalosconfig({ talosconfig: file(only) }, {}).endpoints.map((e) => e.address)).toEqual([
+      '10.0.0.9:50000',
+    ]);
+  });
+
+  it('reads a context without ca (system roots) and one without crt and key (no client certificate)', () => {
+    const noCa = loadTalosconfig(
+      {
+        talosconfig: file(
+          context(`    endpoints: [cp.example.com]\n    crt: ${b64(client.certPem)}\n    key: ${b64(client.keyPem)}\n`),
+        ),
+      },
+      {},
+    );
+    expect(noCa.caPem).toBeUndefined();
+    expect(noCa.certPem).toBe(client.certPem);
+    const noCert = loadTalosconfig(
+      { talosconfig: file(context(`    endpoints: [h]\n    ca: ${b64(ca.certPem)}\n`)) },
+      {},
+    );
+    expect(noCert.certPem).toBeUndefined();
+    expect(noCert.keyPem).toBeUndefined();
+    expect(noCert.caPem).toBe(ca.certPem);
+    // one of the pair without the other is still a broken file
+    const half = context(`    endpoints: [h]\n    crt: ${b64(client.certPem)}\n`);
+    expect(refusal(() => loadTalosconfig({ talosconfig: file(half) }, {}))).toMatch(/has no "key"/);
+  });
+
+  it('answers an Omni context with Omni\'s own restore, not "regenerate the file"', () => {
+    const omni = context(
+      `    endpoints: [https://acme.omni.siderolabs.io]\n    auth:\n      siderov1:\n        identity: ops@example.com\n    cluster: prod-eu\n`,
+    );
+    const sentence = refusal(() => loadTalosconfig({ talosconfig: file(omni) }, {}));
+    expect(sentence).toMatch(
+      /^The talosconfig context "c" belongs to a cluster managed by Omni, whose machines refuse/,
+    );
+    expect(sentence).toContain('omnictl get etcdbackup -l omni.sidero.dev/cluster=prod-eu');
+    expect(sentence).toContain('restore-etcd-of-a-cluster-managed-by-cluster-templates');
+    expect(sentence).not.toMatch(/regenerate/);
   });
 });
 
@@ -77,7 +148,7 @@ describe('reading a context', () => {
     expect(config.nodes).toEqual(['10.0.0.2']);
     expect(config.caPem).toBe(ca.certPem);
     expect(config.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
-    expect(config.clientCertNotAfter.getTime()).toBeGreaterThan(Date.now());
+    expect(config.clientCertNotAfter?.getTime()).toBeGreaterThan(Date.now());
   });
 
   it('lets -e, -n, --context and TALOS_DR_SERVER_NAME override it', () => {
