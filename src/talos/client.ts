@@ -9,9 +9,16 @@ import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
-import type { GlobalFlags } from '../commands/types.js';
-import { channelOptions, EndpointPool, MAX_MESSAGE_BYTES, TalosChannelCredentials } from './connection.js';
-import { Code, describeFailure, failureFromMetadata, failureFromServiceError, rpcFailure } from './errors.js';
+import type { GlobalFlags } from './global-flags.js';
+import { channelOptions, EndpointPool, MAX_MESSAGE_BYTES, neverSent, TalosChannelCredentials } from './connection.js';
+import {
+  Code,
+  describeFailure,
+  explainContext,
+  failureFromMetadata,
+  failureFromServiceError,
+  rpcFailure,
+} from './errors.js';
 import { connectSession, DataStream, SourceError, uploadData } from './h2stream.js';
 import type { ClientHttp2Session } from 'node:http2';
 import type { Endpoint } from './talosconfig.js';
@@ -235,12 +242,19 @@ export class GrpcTalosClient implements TalosClient {
     if (cause && /Failed to connect/i.test(message) && !message.includes(cause.message)) {
       message = `No connection established. Last error: ${cause.message}`;
     }
-    const expired = this.config.clientCertNotAfter.getTime() < Date.now();
-    if (expired && !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|certificate chain|altnames/i.test(message)) {
-      const day = this.config.clientCertNotAfter.toISOString().slice(0, 10);
-      message = `the client certificate expired on ${day} (${message})`;
+    const onTheWay = neverSent({ code: failure.code, details: message }) || /^Failed to connect/i.test(message);
+    const { clientCertNotAfter: notAfter, clientCertNotBefore: notBefore } = this.config;
+    const now = Date.now();
+    const ourCertAtFault = !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|certificate chain|altnames/i.test(message);
+    if (ourCertAtFault && notAfter !== undefined && notAfter.getTime() < now) {
+      message = `the client certificate expired on ${notAfter.toISOString().slice(0, 10)} (${message})`;
+    } else if (ourCertAtFault && notBefore !== undefined && notBefore.getTime() > now) {
+      // apid refuses a certificate whose validity has not started: a clock is wrong, not the network
+      message = `the client certificate is not valid before ${notBefore.toISOString()} (${message})`;
     }
-    return rpcFailure(failure.code, message);
+    const result = rpcFailure(failure.code, explainContext(message, this.config));
+    // a connection that never came up failed at the endpoint: the node behind it was not asked
+    return onTheWay && endpoint ? { ...result, endpoint: endpoint.address } : result;
   }
 
   /** One unary call through the endpoint pool, with a deadline and cancellation. Rejects with grpc-js's error. */
@@ -301,11 +315,14 @@ export class GrpcTalosClient implements TalosClient {
     opts: CallOptions & { idempotent: boolean },
   ): Promise<NodeResult<T>[]> {
     const definition = (await loadProtos()).machineService()[method] as AnyMethod;
+    const methodName = String(method);
     try {
       const response = await this.unary<{ messages: M[] }>(definition, request, nodesMetadata(nodes), opts);
-      return unwrapNodeResults(nodes, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint');
+      return unwrapNodeResults(nodes, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint').map(
+        (result) => (result.ok ? result : { ...result, error: { ...result.error, method: methodName } }),
+      );
     } catch (error) {
-      const failure = this.callFailure(error, opts.signal);
+      const failure = { ...this.callFailure(error, opts.signal), method: methodName };
       return failedFor(nodes.length ? nodes : [this.endpointInUse ?? 'the endpoint'], failure);
     }
   }

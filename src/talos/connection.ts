@@ -38,8 +38,11 @@ export function channelOptions(serverName?: string): grpc.ChannelOptions {
 export interface TlsDialOptions {
   /** The name or IP the server certificate must carry. */
   expectedName: string;
-  /** mTLS: CA to trust, client certificate and key. Absent for maintenance mode (server-only TLS). */
-  mutual?: { caPem: string; certPem: string; keyPem: string };
+  /**
+   * A verified server: the CA to trust (absent: the system's roots, as talosctl does for a context without `ca`) and
+   * the client certificate and key (absent: none sent). Absent for maintenance mode (server-only TLS, unverified).
+   */
+  mutual?: { caPem?: string | undefined; certPem?: string | undefined; keyPem?: string | undefined };
   /** Maintenance mode: called with the server certificate's SPKI fingerprint; may throw to refuse the server. */
   onServerFingerprint?: (fingerprint: string) => void;
 }
@@ -59,9 +62,11 @@ export class TalosChannelCredentials extends grpc.ChannelCredentials {
 
   constructor(private readonly dial: TlsDialOptions) {
     super();
-    this.secureContext = tls.createSecureContext(
-      dial.mutual ? { ca: dial.mutual.caPem, cert: dial.mutual.certPem, key: dial.mutual.keyPem } : {},
-    );
+    const { caPem, certPem, keyPem } = dial.mutual ?? {};
+    this.secureContext = tls.createSecureContext({
+      ...(caPem ? { ca: caPem } : {}),
+      ...(certPem && keyPem ? { cert: certPem, key: keyPem } : {}),
+    });
   }
 
   override _isSecure(): boolean {

@@ -63,16 +63,69 @@ export function failureFromMetadata(error: string, status: { code?: number; mess
   return rpcFailure(Code.unknown, error);
 }
 
-/** A plain gRPC status error from grpc-js (`code` and `details`). */
+/** A plain gRPC status error from grpc-js (`code` and `details`), its debug notes removed. */
 export function failureFromServiceError(error: unknown): RpcFailure {
   const e = error as { code?: unknown; details?: unknown; message?: unknown };
   if (typeof e?.code === 'number') {
     const details = typeof e.details === 'string' && e.details ? e.details : String(e.message ?? '');
-    // grpc-js appends name-resolution notes that mean nothing to the user.
-    return rpcFailure(e.code, details.replace(/\.?\s*Resolution note:.*$/s, '').trim());
+    return rpcFailure(e.code, withoutDebugNotes(details));
   }
-  return rpcFailure(Code.unknown, error instanceof Error ? error.message : String(error));
+  return rpcFailure(Code.unknown, withoutDebugNotes(error instanceof Error ? error.message : String(error)));
 }
+
+/**
+ * grpc-js's status texts carry notes for its own developers: a deadline as "Deadline exceeded after 4.005s,name
+ * resolution: …,metadata filters: …,LB pick: …,remote_addr=…" (resolving-call.js, load-balancing-call.js,
+ * subchannel-call.js of @grpc/grpc-js 1.14), name-resolution notes, RST_STREAM codes. None of it may reach the screen,
+ * the journal or the report: this keeps what means something to the user.
+ */
+export function withoutDebugNotes(details: string): string {
+  const text = details.replace(/\.?\s*Resolution note:.*$/s, '').trim();
+  if (/^Deadline exceeded\b/i.test(text) || /^Waiting for LB pick/i.test(text)) return 'Deadline exceeded';
+  const parsing = /^Response message parsing error:\s*(.*)$/s.exec(text);
+  if (parsing) return `the answer could not be decoded (${firstLine(parsing[1] ?? '')})`;
+  const clientError = /^Received RST_STREAM with code \d+ triggered by internal client error:\s*(.*)$/s.exec(text);
+  if (clientError) return `the call was cut (${firstLine(clientError[1] ?? '')})`;
+  if (/^Received RST_STREAM with code \d+/i.test(text)) return 'the call was cut by the other side';
+  return firstLine(
+    text.replace(/,\s*remote_addr=\S*/g, '').replace(/,\s*(LB pick|metadata filters|name resolution):[^,]*/g, ''),
+  );
+}
+
+const firstLine = (text: string): string => (text.split('\n')[0] ?? '').trim();
+
+/**
+ * What the talosconfig context lacks, put into a transport failure's text so the sentence names it: a context without
+ * `crt`/`key` sends no client certificate (apid requires one), one without `ca` checks the node against the system's
+ * roots (talosctl does the same: siderolabs/talos: pkg/machinery/client/connection.go@v1.12.0:186,200).
+ */
+export function explainContext(message: string, context: { caPem?: string; certPem?: string }): string {
+  if (!context.certPem && CLIENT_CERT_REFUSED.some((text) => message.toLowerCase().includes(text))) {
+    return `${NO_CLIENT_CERT}: ${message}`;
+  }
+  if (!context.caPem && UNKNOWN_CA.some((text) => message.toLowerCase().includes(text))) {
+    return `${NO_CA}: ${message}`;
+  }
+  return message;
+}
+
+const NO_CLIENT_CERT = 'the talosconfig context has no client certificate (crt, key)';
+const NO_CA = "the talosconfig context has no ca, so the node's certificate was checked against the system's roots";
+const UNKNOWN_CA = [
+  'unable to verify the first certificate',
+  'unable to get local issuer certificate',
+  'self-signed certificate',
+  'self signed certificate',
+  'unable_to_verify_leaf_signature',
+  'certificate signature failure',
+];
+const CLIENT_CERT_REFUSED = [
+  'refused the client certificate',
+  'alert bad certificate',
+  'alert unknown ca',
+  'alert certificate required',
+  'certificate unknown',
+];
 
 /** What kind of trouble a failure is, for decisions (retry, stop, explain). */
 export type FailureKind =
@@ -91,6 +144,10 @@ export type FailureKind =
   | 'tls-server-cert-expired'
   | 'tls-hostname-mismatch'
   | 'tls-fingerprint-mismatch'
+  | 'tls-not-yet-valid'
+  | 'tls-no-client-cert'
+  | 'tls-no-ca'
+  | 'undecodable-answer'
   | 'connection-refused'
   | 'unreachable'
   | 'deadline'
@@ -138,22 +195,17 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
 
 /** Connection-level failures arrive as Unavailable (sometimes Internal/Unknown) with the TLS or socket error text. */
 function classifyTransport(failure: RpcFailure): FailureKind {
+  if (has(failure, NO_CLIENT_CERT)) return 'tls-no-client-cert';
+  if (has(failure, NO_CA)) return 'tls-no-ca';
+  if (has(failure, 'the answer could not be decoded')) return 'undecodable-answer';
   if (has(failure, 'fingerprint')) return 'tls-fingerprint-mismatch';
+  // a certificate (ours or the node's) whose validity starts later: one of the two clocks is wrong
+  if (has(failure, 'not yet valid', 'cert_not_yet_valid', 'client certificate is not valid before')) {
+    return 'tls-not-yet-valid';
+  }
   if (has(failure, 'alert certificate expired', 'client certificate expired')) return 'tls-client-cert-expired';
   if (has(failure, 'certificate has expired', 'cert_has_expired')) return 'tls-server-cert-expired';
-  if (
-    has(
-      failure,
-      'unable to verify the first certificate',
-      'unable to get local issuer certificate',
-      'self-signed certificate',
-      'self signed certificate',
-      'unable_to_verify_leaf_signature',
-      'certificate signature failure',
-    )
-  ) {
-    return 'tls-unknown-ca';
-  }
+  if (has(failure, ...UNKNOWN_CA)) return 'tls-unknown-ca';
   if (has(failure, "does not match certificate's altnames", 'err_tls_cert_altname_invalid')) {
     return 'tls-hostname-mismatch';
   }
@@ -209,6 +261,7 @@ function bareCause(message: string): string {
 export function describeFailure(node: string, failure: RpcFailure, action?: string): string {
   const doing = action ? ` ${action}` : '';
   const raw = bareCause(failure.message);
+  const endpoint = failure.endpoint && failure.endpoint !== node ? failure.endpoint : undefined;
   switch (classifyFailure(failure)) {
     case 'already-bootstrapped':
       return `${node} refused${doing || ' bootstrap'}: its etcd data directory is not empty, so either the restore already happened there (check with "talos-dr status") or its EPHEMERAL partition still needs wiping.`;
@@ -240,12 +293,28 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return `${node}'s certificate does not name the address you connected to (${raw}); connect to an address in the certificate, or for a tunnel set TALOS_DR_SERVER_NAME to a real node address.`;
     case 'tls-fingerprint-mismatch':
       return `${node} presented a certificate whose fingerprint differs from the one expected (${raw}); make sure it is the machine you mean before applying anything to it.`;
+    case 'tls-not-yet-valid':
+      return `${endpoint ? `The endpoint ${endpoint}` : node} and this computer disagree about the time: a certificate is not valid yet (${raw}); check this computer's clock and the node's (talosctl time), then try again.`;
+    case 'tls-no-client-cert':
+      return `${endpoint ? `The endpoint ${endpoint}` : node} refused the connection because the talosconfig context has no client certificate (crt and key); use a talosconfig with them (talosctl gen config, or talosctl config new).`;
+    case 'tls-no-ca':
+      return `${endpoint ? `The endpoint ${endpoint}` : node} presented a certificate the system's trusted roots do not vouch for, and the talosconfig context has no ca to check it with; use the cluster's talosconfig, which has its ca.`;
+    case 'undecodable-answer':
+      return `${node} sent${doing ? ` for${doing}` : ''} an answer that could not be decoded (${raw}); this is a protocol mismatch, not an etcd verdict: check that the node runs Talos 1.7 or newer and that the endpoint is a Talos API (port 50000).`;
     case 'connection-refused':
-      return `Nothing answers on ${node}'s Talos API port (connection refused); check the address and that the node is up, or wait for it to finish rebooting.`;
+      return endpoint
+        ? `Nothing answers at the endpoint ${endpoint} (connection refused), so ${node} was not asked; check the endpoint (-e, the tunnel or port-forward) and try again.`
+        : `Nothing answers on ${node}'s Talos API port (connection refused); check the address and that the node is up, or wait for it to finish rebooting.`;
     case 'unreachable':
-      return `Cannot reach ${node} (${raw || 'unavailable'}); check the address, the network and that the node is up.`;
+      return endpoint
+        ? `Cannot reach the endpoint ${endpoint} (${raw || 'unavailable'}), so ${node} was not asked; check the endpoint (-e), the network and that it is up.`
+        : `Cannot reach ${node} (${raw || 'unavailable'}); check the address, the network and that the node is up.`;
     case 'deadline':
-      return `${node} did not answer${doing} in time: its etcd may not be serving (no quorum), or the node is rebooting or overloaded; try again in a moment.`;
+      // Only an etcd call waits on etcd (its client waits for a serving etcd until the deadline: facts §2); a
+      // Version or ServiceList that times out says nothing about quorum.
+      return failure.method?.startsWith('Etcd')
+        ? `${node} did not answer${doing} in time: its etcd may not be serving (no quorum), or the node is rebooting or overloaded; try again in a moment.`
+        : `${node} did not answer${doing} in time: it may be rebooting, overloaded or hard to reach from the endpoint; try again in a moment.`;
     case 'etcd-no-leader':
       return `${node}'s etcd has no leader${action ? ` (${action})` : ''}: quorum is lost or an election is under way; if it stays so, etcd must be recovered from a snapshot (talos-dr recover).`;
     case 'canceled':

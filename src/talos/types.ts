@@ -10,8 +10,15 @@ export interface RpcFailure {
   code: number;
   /** The gRPC status name, e.g. "FailedPrecondition", "AlreadyExists", "DeadlineExceeded". */
   codeName: string;
-  /** The bare message as the node sent it (e.g. "etcd data directory is not empty"). */
+  /** The bare message as the node sent it (e.g. "etcd data directory is not empty"), never a gRPC debug string. */
   message: string;
+  /**
+   * Set when the failure happened on the way to the endpoint (the connection, TLS), not on the node: "host:port" of
+   * the endpoint, so the sentence names what the user must fix (-e, the tunnel) rather than the node.
+   */
+  endpoint?: string;
+  /** The MachineService/COSI method that failed (e.g. "Version", "EtcdStatus"), when known. */
+  method?: string;
 }
 
 /** One node's answer in a one-to-many (`nodes`) call: a failed node never hides the answers of the others. */
