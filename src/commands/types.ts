@@ -1,12 +1,8 @@
 import type { Writable } from 'node:stream';
 
-/** Flags every command accepts, before or after the command name, as talosctl does. */
-export interface GlobalFlags {
-  talosconfig?: string;
-  context?: string;
-  endpoints?: string[];
-  nodes?: string[];
-}
+import type { GlobalFlags } from '../talos/global-flags.js';
+
+export type { GlobalFlags } from '../talos/global-flags.js';
 
 export interface CommandIO {
   stdout: Writable & { isTTY?: boolean; columns?: number; rows?: number };
