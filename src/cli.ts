@@ -7,9 +7,10 @@ import { splitGlobalFlags, HELP_TEXT, COMMANDS, commandUsage, type CommandName }
 import { UserError, UsageError, EXIT } from './errors.js';
 import { hasTerminal } from './commands/terminal.js';
 import type { CommandContext } from './commands/types.js';
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdtempSync, openSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { heldIncidentDir, releaseIncidentLocks } from './journal/lock.js';
 
 async function main(argv: string[]): Promise<number> {
   const { global, command, args, help, version } = splitGlobalFlags(argv);
@@ -25,9 +26,7 @@ async function main(argv: string[]): Promise<number> {
   const entry = COMMANDS[name];
   if (!entry) throw new UsageError(`Unknown command "${command}"; run "talos-dr --help" to see the commands.`);
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  stopOnSignals(() => controller.abort());
   const ctx: CommandContext = {
     args,
     global,
@@ -47,7 +46,27 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     // the wizard took the frame over, or the command ended before it: then the frame goes before any error sentence
     await closeFrame?.();
+    releaseIncidentLocks();
   }
+}
+
+/** Set once a stop signal arrived: a terminal that hung up then fails our writes, which is no longer an error. */
+let stopping = false;
+
+/**
+ * SIGINT, SIGTERM and SIGHUP (a dropped SSH session) all stop the command the way q does: the machine saves its
+ * state, the outcome is stopped-by-user, exit 3, and a partial download is removed. The listeners stay installed
+ * (never `once`): signal-exit, which Ink and write-file-atomic load, re-raises a signal to kill the process whenever
+ * it finds only its own listeners left (signal-exit: src/index.ts@v4.1.0, `listeners.length === count`), so a
+ * one-shot listener, gone after the first signal, let the process die with 130/143 and no outcome. A second signal
+ * while stopping changes nothing: the stop is already under way.
+ */
+function stopOnSignals(stop: () => void): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(signal, () => {
+      stopping = true;
+      stop();
+    });
 }
 
 /**
@@ -93,6 +112,8 @@ process.on('warning', () => {});
 // letting Node print an unhandled EPIPE stack trace. Files are already complete or cleaned up by then.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
+    // after a hang-up the terminal is gone: the stop goes on (state saved, outcome journalled) without a screen
+    if (stopping) return;
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
@@ -112,17 +133,37 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
   });
 }
 
+/**
+ * The stack goes into the incident folder this process holds, or else into a fresh private folder (mode 0700, random
+ * name) in the temp folder; the file is created exclusively, never through a symbolic link, mode 0600: a predictable
+ * name in a shared temp folder once let a planted link make a root run overwrite another file.
+ */
 function keepErrorDetails(error: unknown): string | null {
-  try {
-    const file = join(tmpdir(), `talos-dr-error-${process.pid}.log`);
-    const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    writeFileSync(file, `${new Date().toISOString()} talos-dr ${process.argv.slice(2).join(' ')}\n${stack}\n`, {
-      mode: 0o600,
-    });
-    return file;
-  } catch {
-    return null;
+  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const text = `${new Date().toISOString()} talos-dr ${process.argv.slice(2).join(' ')}\n${stack}\n`;
+  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (fsConstants.O_NOFOLLOW ?? 0);
+  const name = `talos-dr-error-${new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${process.pid}.log`;
+  const places = [heldIncidentDir, () => mkdtempSync(join(tmpdir(), 'talos-dr-error-'))];
+  for (const place of places) {
+    try {
+      const dir = place();
+      if (!dir) continue;
+      const file = join(dir, name);
+      const fd = openSync(file, flags, 0o600);
+      try {
+        writeSync(fd, text);
+      } finally {
+        closeSync(fd);
+      }
+      return file;
+    } catch {
+      // the next place, or no file at all: the sentence is said either way
+    }
   }
+  return null;
 }
 
 main(process.argv.slice(2)).then(

@@ -51,7 +51,7 @@ let exitHookInstalled = false;
 
 /** The incident folder this process holds, if any (the last-resort error log goes there). */
 export function heldIncidentDir(): string | null {
-  return [...held.keys()].at(-1) ?? null;
+  return [...held.values()].at(-1)?.dir ?? null;
 }
 
 /** Releases every lock this process holds (the entry calls it when a command ends; also on exit). */
