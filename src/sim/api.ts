@@ -26,6 +26,13 @@ import {
   unknown,
 } from './rpc-error.js';
 import { talosTag } from './machine-config.js';
+import {
+  bootstrapChecksMachineType,
+  refusesRebootMode,
+  resetChecksBackingVolume,
+  talosGoVersion,
+  unifiedMaintenanceApi,
+} from './versions.js';
 import { isAdmin } from './rbac.js';
 import type { EtcdMemberInfo } from './etcd-backend.js';
 
@@ -103,7 +110,7 @@ export function version(node: SimNode): Payload[] {
         tag: talosTag(node.state.talosVersion),
         sha: 'sim0000',
         built: '',
-        goVersion: 'go1.24.11',
+        goVersion: talosGoVersion(node.state.talosVersion),
         os: 'linux',
         arch: 'amd64',
       },
@@ -292,7 +299,12 @@ export async function bootstrap(
     { recover: Boolean(req.recoverEtcd), skipHashCheck: Boolean(req.recoverSkipHashCheck) },
     {
       notAvailable: () => failedPrecondition('bootstrap is not available yet'),
-      notControlPlane: () => failedPrecondition('bootstrap can only be performed on a control plane node'),
+      // ≤1.12: FailedPrecondition; 1.13+: machinehelper.CheckControlplane (talos:
+      // internal/pkg/machinehelper/machinehelper.go@v1.14.1, called from v1alpha1_server.go@v1.14.1:418)
+      notControlPlane: () =>
+        bootstrapChecksMachineType(node.state.talosVersion)
+          ? unimplemented('bootstrap is only available on control plane nodes')
+          : failedPrecondition('bootstrap can only be performed on a control plane node'),
       timeNotSynced: () => failedPrecondition('time is not in sync yet'),
       notEmpty: () => alreadyExists('etcd data directory is not empty'),
     },
@@ -365,7 +377,29 @@ export function applyConfiguration(
   req: { data?: Buffer; mode?: string; dryRun?: boolean },
 ): Payload[] {
   cluster.countCall('apply', node);
-  const mode = (APPLY_MODES.includes(req.mode as ApplyMode) ? req.mode : 'REBOOT') as ApplyMode;
+  let mode = (APPLY_MODES.includes(req.mode as ApplyMode) ? req.mode : 'REBOOT') as ApplyMode;
+  const version = node.state.talosVersion;
+  if (unifiedMaintenanceApi(version)) {
+    // 1.13+: one API for maintenance and configured nodes (talos: v1alpha1_server.go@v1.14.1:215-221): REBOOT becomes
+    // NO_REBOOT in maintenance, 1.14 refuses it on a configured node; AUTO answers as NO_REBOOT (:236-239).
+    if (mode === 'REBOOT' && node.inMaintenance) mode = 'NO_REBOOT';
+    else if (mode === 'REBOOT' && refusesRebootMode(version)) {
+      throw unimplemented('the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead');
+    }
+    if (node.inMaintenance) {
+      parseConfig(req.data);
+      const used = mode === 'AUTO' ? 'NO_REBOOT' : mode;
+      const details =
+        used === 'STAGED'
+          ? 'Staged configuration to be applied after the next reboot'
+          : 'Applied configuration without a reboot';
+      if (req.dryRun)
+        return [{ warnings: [], mode: used, modeDetails: `Dry run summary:\n${details} (skipped in dry-run).\n` }];
+      // the configuration completes the boot: the machine installs and comes up configured
+      if (used !== 'STAGED') node.installFromMaintenance((req.data ?? Buffer.alloc(0)).toString('utf8'));
+      return [{ warnings: [], mode: used, modeDetails: details }];
+    }
+  }
   if (node.inMaintenance && (mode === 'NO_REBOOT' || mode === 'STAGED')) {
     const flag = mode === 'STAGED' ? 'staged' : 'no-reboot';
     throw unimplemented(`apply configuration --mode='${flag}' is not supported in maintenance mode`);
@@ -425,9 +459,19 @@ export function reset(
     throw unknown("reset failed: invalid input, wipe mode USER_DISKS doesn't support SystemPartitionsToWipe parameter");
   }
   const known = new Set(['STATE', 'EPHEMERAL', 'META', 'BOOT', 'EFI']);
+  const wipeRequested = new Set(partitions.filter((p) => p.wipe).map((p) => p.label ?? ''));
   for (const { label = '' } of partitions) {
     if (label === 'ETCD') {
-      if (!node.state.etcdPartition) throw unknown('failed to reset: volume "ETCD" is not located');
+      if (node.state.etcdPartition) continue;
+      // 1.14: a directory-backed volume goes only with the volume it resides on (talos:
+      // internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.1:710-727)
+      if (!resetChecksBackingVolume(node.state.talosVersion))
+        throw unknown('failed to reset: volume "ETCD" is not located');
+      if (!wipeRequested.has('EPHEMERAL')) {
+        throw unknown(
+          'failed to reset: volume "ETCD" resides on volume "EPHEMERAL", and therefore "ETCD" cannot be wiped without wiping "EPHEMERAL"',
+        );
+      }
       continue;
     }
     if (!known.has(label)) {

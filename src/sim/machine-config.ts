@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseAllDocuments } from 'yaml';
+import { talosTag } from './versions.js';
 
 export type MachineTypeName = 'init' | 'controlplane' | 'worker';
 
@@ -69,7 +70,7 @@ export interface NodeConfigInput {
 
 const KUBERNETES_VERSION = 'v1.34.1';
 
-export const talosTag = (talosVersion: string): string => (talosVersion === '1.14' ? 'v1.14.0' : 'v1.11.6');
+export { talosTag };
 
 /** The multi-document YAML of one node, as `talosctl gen config` writes it (comments left out). */
 export function machineConfigYaml(secrets: ClusterSecrets, node: NodeConfigInput): string {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TalosVersion } from './versions.js';
 import type { SimClock } from './clock.js';
 import { EtcdRestoreError, type EtcdBackend } from './etcd-backend.js';
 import { parseMachineConfig, type MachineTypeName } from './machine-config.js';
@@ -36,7 +37,7 @@ export interface NodeState {
   mode: MachineMode;
   config: string | null;
   stagedConfig: string | null;
-  talosVersion: '1.11' | '1.14';
+  talosVersion: TalosVersion;
   etcdPartition: boolean;
   ephemeralMounted: boolean;
   timeSynced: boolean;

@@ -3,6 +3,7 @@
  * state each is in, what data etcd held, what the trainee is given, which faults to inject, the time limit and the
  * right outcome. A wrong user-written scenario gets one clear sentence naming the file and the problem.
  */
+import { DEFAULT_TALOS_VERSION, TALOS_VERSIONS, type TalosVersion } from './versions.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -59,7 +60,7 @@ export interface Scenario {
   expectedOutcome: ExpectedOutcome;
   rightAnswer: string;
   timeLimitSec: number;
-  talosVersion: '1.11' | '1.14';
+  talosVersion: TalosVersion;
   etcdPartition: boolean;
   timing: { rebootSec: number; resetSec: number; joinSec: number; restoreSec: number; bootSec: number };
   data: { keys: number; valueBytes: number };
@@ -196,7 +197,7 @@ export function validateScenario(doc: unknown, file: string): Scenario {
   const hostnames = new Set(nodes.map((n) => n.hostname));
   if (hostnames.size !== nodes.length) r.fail('two nodes have the same hostname');
   if (!nodes.some((n) => n.type !== 'worker')) r.fail('it needs at least one control-plane (or init) node');
-  const talosVersion = r.oneOf(top, 'talosVersion', 'the scenario', ['1.11', '1.14'] as const, '1.11');
+  const talosVersion = r.oneOf(top, 'talosVersion', 'the scenario', TALOS_VERSIONS, DEFAULT_TALOS_VERSION);
   const etcdPartition = r.bool(top, 'etcdPartition', 'the scenario', false);
   if (etcdPartition && talosVersion !== '1.14') r.fail('etcdPartition needs talosVersion "1.14"');
   const timing = r.object(top.timing ?? {}, 'timing', ['rebootSec', 'resetSec', 'joinSec', 'restoreSec', 'bootSec']);

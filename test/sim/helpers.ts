@@ -1,9 +1,10 @@
 /** Test bench for the simulator: a running cluster on a random loopback range, and raw grpc-js clients from the protos. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
+import { scenariosDir } from '../../src/paths.js';
 import { normalizeKeyPem } from '../../src/talos/pki.js';
 import { talosProtos } from '../../src/talos/proto.js';
 import { startSimulator } from '../../src/sim/index.js';
@@ -170,4 +171,13 @@ export async function etcdState(bench: Bench, address: string): Promise<string |
     {},
   );
   return res.messages[0]?.services.find((s) => s.id === 'etcd')?.state;
+}
+
+/** A shipped scenario as another Talos version would run it: a copy with `talosVersion` set, returned as a path. */
+export function scenarioAtVersion(name: string, version: string): string {
+  const text = readFileSync(join(scenariosDir(), `${name}.yaml`), 'utf8').replace(/^talosVersion:.*\n/m, '');
+  const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `${text}\ntalosVersion: "${version}"\n`);
+  return path;
 }

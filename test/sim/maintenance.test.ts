@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import type { Client as GrpcClient } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spkiFingerprint } from '../../src/talos/pki.js';
-import { collect, etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
+import { collect, etcdState, eventually, scenarioAtVersion, startBench, unary, type Bench } from './helpers.js';
 
 let bench: Bench;
 let cp1: string;
 let cp2: string;
 beforeAll(async () => {
-  bench = await startBench('hardware-failure');
+  // the separate maintenance service of Talos ≤1.12 (facts §6); 1.13+ is tested below
+  bench = await startBench(scenarioAtVersion('hardware-failure', '1.11'));
   [cp1, cp2] = bench.sim.nodes as [string, string];
 });
 afterAll(async () => bench?.close());
@@ -26,7 +27,7 @@ function peerCertificatePem(address: string, port: number): Promise<string> {
   });
 }
 
-describe('a blank machine in maintenance mode', () => {
+describe('a blank machine in maintenance mode (Talos 1.11)', () => {
   it('serves server-only TLS with its own certificate (the fingerprint the simulator reports)', async () => {
     const pem = await peerCertificatePem(cp2, bench.sim.port);
     expect(spkiFingerprint(pem)).toBe(bench.sim.maintenanceFingerprints[cp2]);
@@ -126,5 +127,58 @@ describe('a blank machine in maintenance mode', () => {
     expect(mt.resource.spec.yamlSpec.trim()).toBe('controlplane');
     const view = bench.sim.view().find((n) => n.address === cp2);
     expect(view).toMatchObject({ hostname: 'cp-2', machineType: 'controlplane', etcdState: 'Preparing' });
+  });
+});
+
+describe('Talos 1.14: one API for maintenance and configured nodes (facts §4, §6)', () => {
+  let b14: Bench;
+  let c1: string;
+  let c2: string;
+  beforeAll(async () => {
+    b14 = await startBench('hardware-failure');
+    [c1, c2] = b14.sim.nodes as [string, string];
+  });
+  afterAll(async () => b14?.close());
+
+  it('reports 1.14 by default', async () => {
+    const v = await unary<{ messages: { version: { tag: string } }[] }>(b14.machine(c1), 'Version', {});
+    expect(v.messages[0]?.version.tag).toMatch(/^v1\.14\./);
+    expect(b14.sim.scenario.talosVersion).toBe('1.14');
+  });
+
+  it('refuses REBOOT on a configured node and ETCD without EPHEMERAL', async () => {
+    await expect(
+      unary(b14.machine(c1), 'ApplyConfiguration', { data: Buffer.from('version: v1alpha1\n'), mode: 'REBOOT' }),
+    ).rejects.toMatchObject({
+      code: 12,
+      details: 'the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead',
+    });
+    await expect(
+      unary(b14.machine(c1), 'Reset', { systemPartitionsToWipe: [{ label: 'ETCD', wipe: true }], reboot: true }),
+    ).rejects.toMatchObject({
+      code: 2,
+      details:
+        'failed to reset: volume "ETCD" resides on volume "EPHEMERAL", and therefore "ETCD" cannot be wiped without wiping "EPHEMERAL"',
+    });
+    expect(b14.sim.view().find((n) => n.address === c1)?.reachable).toBe(true);
+  });
+
+  it('takes REBOOT in maintenance as NO_REBOOT and comes up configured', async () => {
+    const given = join(b14.dir, 'incident');
+    await b14.sim.writeGiven(given);
+    const config = readFileSync(join(given, 'given', 'configs', `${c2}.yaml`));
+    const applied = await unary<{ messages: { mode: string; modeDetails: string }[] }>(
+      b14.maintenance(c2),
+      'ApplyConfiguration',
+      { data: config, mode: 'REBOOT' },
+    );
+    expect(applied.messages[0]).toMatchObject({
+      mode: 'NO_REBOOT',
+      modeDetails: 'Applied configuration without a reboot',
+    });
+    await eventually(
+      () => etcdState(b14, c2).catch((e: Error) => e.message),
+      (s) => s === 'Preparing',
+    );
   });
 });
