@@ -17,6 +17,7 @@ import { link, lstat, open, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
+import { diskOf, diskReason } from '../journal/local-disk.js';
 import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
 import type * as InspectModule from './inspect.js';
@@ -73,6 +74,8 @@ export async function acquireSnapshot(
   await refuseExisting(checksumFile);
   const handle = await createPart(part);
   let placed = false;
+  // the file being written when a local write fails: the sentence names it (and its disk), not always the .part
+  let writing = part;
   try {
     const { bytes, digest } = await receive(client, node, opts, handle);
     // The fsync and the verification's walk run side by side (the walk reads what the fsync makes durable, through
@@ -88,7 +91,9 @@ export async function acquireSnapshot(
     await placeWithoutOverwriting(part, target);
     placed = true;
     await unlink(part);
+    writing = checksumFile;
     await writeChecksumFile(checksumFile, sha256Line(report.sha256, target));
+    writing = dirname(target);
     await syncDirectory(dirname(target));
     return {
       file: target,
@@ -103,7 +108,7 @@ export async function acquireSnapshot(
     await unlink(part).catch(() => undefined);
     // A snapshot without its .sha256 is not what we promise: this run made it, so this run takes it back.
     if (placed) await unlink(target).catch(() => undefined);
-    throw acquisitionError(error, { node, part, raw: opts.raw, signal: opts.signal });
+    throw acquisitionError(error, { node, part, writing, raw: opts.raw, signal: opts.signal });
   }
 }
 
@@ -354,13 +359,17 @@ async function placeWithoutOverwriting(part: string, target: string): Promise<vo
   }
 }
 
+/** Writes the .sha256 completely or not at all: a failed write (a full disk) removes the file it created. */
 async function writeChecksumFile(path: string, line: string): Promise<void> {
   const handle = await open(path, 'wx', 0o600);
   try {
     await handle.writeFile(line);
     await handle.sync();
-  } finally {
     await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw error;
   }
 }
 
@@ -378,7 +387,7 @@ async function syncDirectory(dir: string): Promise<void> {
 
 function acquisitionError(
   error: unknown,
-  ctx: { node: string; part: string; raw: boolean; signal?: AbortSignal | undefined },
+  ctx: { node: string; part: string; writing: string; raw: boolean; signal?: AbortSignal | undefined },
 ): UserError {
   if (ctx.signal?.aborted) {
     return new UserError('Stopped by you: the partial snapshot was removed and nothing was kept.', EXIT.stoppedByUser);
@@ -386,7 +395,7 @@ function acquisitionError(
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new UserError(
-      `The disk is full: writing ${ctx.part} failed, so the partial file was removed. Free some space (or choose another place with -o FILE) and run again.`,
+      `Writing ${ctx.writing} failed: ${diskReason(code)} (${diskOf(ctx.writing)}), so nothing was kept. Free some space (or choose another place with -o FILE) and run again.`,
     );
   }
   if (error instanceof UserError) {
@@ -407,7 +416,7 @@ function acquisitionError(
   }
   if (code) {
     return new UserError(
-      `Writing ${ctx.part} failed (${detail}); the partial file was removed. Check the disk and run again.`,
+      `Writing ${ctx.writing} failed: ${diskReason(code)} (${diskOf(ctx.writing)}), so nothing was kept. Check the local disk and run again.`,
     );
   }
   return new UserError(

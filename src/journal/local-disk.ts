@@ -50,6 +50,11 @@ export function diskOf(path: string): string {
   return `the disk holding ${dirname(real)}`;
 }
 
+/** `the disk is full`, `the file system is mounted read-only`, … for an errno code. */
+export function diskReason(code: string): string {
+  return REASONS[code] ?? `the file system answered ${code}`;
+}
+
 export class LocalDiskError extends UserError {
   readonly code: string;
   readonly path: string;
@@ -77,7 +82,7 @@ export function localDiskError(error: unknown, doing: string, path: string, resu
   const e = error as NodeJS.ErrnoException | undefined;
   const code = e?.code ?? 'EIO';
   const file = e?.path ?? path;
-  const reason = REASONS[code] ?? `the file system answered ${code}`;
+  const reason = diskReason(code);
   const next = resumeDir
     ? `fix the local disk, then continue with "talos-dr resume ${resumeDir}"`
     : 'fix the local disk (or choose another place) and run the command again';
