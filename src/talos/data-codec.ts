@@ -123,6 +123,8 @@ function varintAt(buf: Buffer, at: { offset: number }): number {
 /**
  * The hot path of a data stream: finds the payload of the common.Data message in buf[start, end) without
  * allocating, and whether its metadata reports a failure (metadata fields error = 2 or status = 3 present).
+ * Fields may come in any order and more than once: apid appends the node's metadata{hostname} after machined's data
+ * (siderolabs/talos internal/app/apid/pkg/backend/apid.go@v1.11.6:180-181), so a message can carry metadata twice.
  */
 export function scanData(buf: Buffer, start: number, end: number): DataScan {
   scan.payloadStart = -1;
@@ -161,7 +163,12 @@ function metadataReportsFailure(buf: Buffer, start: number, end: number): boolea
     const field = key >>> 3;
     if ((key & 7) !== 2) return true;
     if (field === 2 || field === 3) return true;
-    at.offset += varintAt(buf, at);
+    // Read the length before moving: `at.offset += varintAt(buf, at)` would add it to the offset from before the
+    // length's own bytes, land inside the hostname and misread it (real apid puts this metadata after the data, so
+    // that walk ran past the message: "truncated message" for nodes named like 10.5.0.2).
+    const length = varintAt(buf, at);
+    at.offset += length;
+    if (at.offset > end) throw new RangeError('truncated message');
   }
   return false;
 }
