@@ -54,9 +54,10 @@ function parseDocuments(text: string, what: string): Document.Parsed[] {
 function kindOf(document: Document.Parsed): string {
   const contents = document.contents;
   if (!isMap(contents)) return '';
-  const kind = contents.get('kind');
+  const kind: unknown = contents.get('kind');
   if (typeof kind === 'string' && kind) return kind;
-  if (contents.get('version') === 'v1alpha1') return 'v1alpha1';
+  const version: unknown = contents.get('version');
+  if (version === 'v1alpha1') return 'v1alpha1';
   const keys = contents.items.map((pair) => (isScalar(pair.key) ? String(pair.key.value) : ''));
   return keys.some((key) => V1ALPHA1_KEYS.has(key)) ? 'v1alpha1' : '';
 }
