@@ -135,6 +135,7 @@ export type FailureKind =
   | 'not-control-plane'
   | 'recover-not-ready'
   | 'maintenance-mode'
+  | 'container-mode'
   | 'unimplemented'
   | 'not-authorized'
   | 'no-forwarding'
@@ -167,6 +168,8 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
     case Code.alreadyExists:
       return has(failure, 'etcd data directory is not empty') ? 'already-bootstrapped' : 'other';
     case Code.failedPrecondition:
+      // v1alpha1_server.go@v1.12.0:126 (siderolabs/talos): Reboot, Shutdown, Upgrade in container mode
+      if (has(failure, 'not supported in container mode')) return 'container-mode';
       if (has(failure, 'bootstrap is not available yet')) return 'bootstrap-not-ready';
       if (has(failure, 'time is not in sync yet')) return 'time-not-synced';
       if (has(failure, 'only be performed on a control plane node')) return 'not-control-plane';
@@ -275,6 +278,8 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return `${node} is not a control-plane node, so${doing || ' this'} cannot run there; check the node list (-n) and use control-plane nodes only.`;
     case 'maintenance-mode':
       return `${node} is in maintenance mode (it has no machine configuration), so${doing || ' this call'} is not available; apply its machine configuration first.`;
+    case 'container-mode':
+      return `${node} runs Talos in a container, which refuses${doing || ' this call'}; the wipe-based recovery does not apply there: re-create the control-plane containers with empty volumes and restore with talosctl bootstrap --recover-from=SNAPSHOT.`;
     case 'unimplemented':
       return `${node} does not support${doing || ' this call'} (${raw}); check that it runs Talos 1.7 or newer.`;
     case 'not-authorized':
