@@ -11,6 +11,7 @@ import { closeSync, constants as fsConstants, mkdtempSync, openSync, writeSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heldIncidentDir, releaseIncidentLocks } from './journal/lock.js';
+import { LocalDiskError, localDiskFailure, onLocalDiskFailure } from './journal/local-disk.js';
 
 async function main(argv: string[]): Promise<number> {
   const { global, command, args, help, version } = splitGlobalFlags(argv);
@@ -27,6 +28,9 @@ async function main(argv: string[]): Promise<number> {
   if (!entry) throw new UsageError(`Unknown command "${command}"; run "talos-dr --help" to see the commands.`);
   const controller = new AbortController();
   stopOnSignals(() => controller.abort());
+  // A local write that failed (journal, state.json, a backup) stops the procedure as a signal does, at once, before
+  // its caller can take the failure for a node's; the entry then says the disk's sentence instead of an outcome.
+  onLocalDiskFailure(() => controller.abort());
   const ctx: CommandContext = {
     args,
     global,
@@ -42,7 +46,13 @@ async function main(argv: string[]): Promise<number> {
   const closeFrame = await drawFirstFrame(entry, ctx, () => controller.abort());
   try {
     const run = await entry.load();
-    return await run(ctx);
+    const code = await run(ctx);
+    const disk = localDiskFailure();
+    if (disk) throw disk;
+    return code;
+  } catch (error) {
+    // whatever the command made of it, a failed local write is said as what it is
+    throw localDiskFailure() ?? error;
   } finally {
     // the wizard took the frame over, or the command ended before it: then the frame goes before any error sentence
     await closeFrame?.();
@@ -124,6 +134,9 @@ for (const stream of [process.stdout, process.stderr]) {
 // before every action, are what `resume` continues from.
 for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
   process.on(event, (error: unknown) => {
+    // a failed local write thrown where nobody catches it (a state.json save in a subscriber): the stop it started
+    // is under way, and the entry says the disk's sentence when it ends
+    if (error instanceof LocalDiskError && error === localDiskFailure()) return;
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
     const file = keepErrorDetails(error);
     process.stderr.write(

@@ -6,6 +6,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { localDiskError, reportLocalDiskFailure } from './local-disk.js';
 
 export type JournalKind =
   | 'session'
@@ -74,9 +75,14 @@ export class Journal {
   /** Appends one record and fsyncs it before returning. */
   append(record: Omit<JournalRecord, 't'> & { t?: string }): JournalRecord {
     const full = scrub({ t: record.t ?? new Date().toISOString(), ...record }) as JournalRecord;
-    this.fd ??= openSync(this.path, 'a', 0o600);
-    writeSync(this.fd, `${JSON.stringify(full)}\n`);
-    fsyncSync(this.fd);
+    try {
+      this.fd ??= openSync(this.path, 'a', 0o600);
+      writeSync(this.fd, `${JSON.stringify(full)}\n`);
+      fsyncSync(this.fd);
+    } catch (error) {
+      // the record of the incident cannot be kept: stop, and never take this for a node's failure
+      throw reportLocalDiskFailure(localDiskError(error, 'writing the journal', this.path, this.dir));
+    }
     return full;
   }
 

@@ -66,11 +66,66 @@ export class LocalDiskError extends UserError {
   }
 }
 
-/** Whether an error is one of the local file system's (an errno code from a file call), not a node's or ours. */
+const FILE_CALLS = new Set([
+  'open',
+  'write',
+  'writev',
+  'read',
+  'fsync',
+  'fdatasync',
+  'close',
+  'rename',
+  'link',
+  'unlink',
+  'mkdir',
+  'mkdtemp',
+  'rmdir',
+  'stat',
+  'lstat',
+  'fstat',
+  'scandir',
+  'copyfile',
+  'ftruncate',
+  'chmod',
+  'fchmod',
+  'utime',
+  'futime',
+  'realpath',
+]);
+
+/**
+ * Whether an error is the local file system's (an errno from a file call), not a node's or ours. Network errors carry
+ * an errno too (ECONNREFUSED from connect): only file calls count.
+ */
 export function isLocalIoError(error: unknown): error is NodeJS.ErrnoException {
   if (error instanceof LocalDiskError) return true;
   const e = error as NodeJS.ErrnoException | undefined;
-  return Boolean(e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && typeof e.syscall === 'string');
+  return Boolean(e && typeof e.code === 'string' && typeof e.syscall === 'string' && FILE_CALLS.has(e.syscall));
+}
+
+let failure: LocalDiskError | null = null;
+const listeners = new Set<(error: LocalDiskError) => void>();
+
+/**
+ * Records the run's first local disk failure and tells whoever listens (the entry stops the procedure, as a signal
+ * does, before the failed write's caller can take the failure for a node's). Returns the error, to be thrown.
+ */
+export function reportLocalDiskFailure(error: LocalDiskError): LocalDiskError {
+  if (!failure) {
+    failure = error;
+    for (const listener of listeners) listener(error);
+  }
+  return error;
+}
+
+/** The run's first local disk failure, if any. */
+export function localDiskFailure(): LocalDiskError | null {
+  return failure;
+}
+
+export function onLocalDiskFailure(listener: (error: LocalDiskError) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
 }
 
 /**

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { localDiskError, reportLocalDiskFailure } from './local-disk.js';
 
 export const STATE_FILE = 'state.json';
 export const STATE_VERSION = 1;
@@ -33,7 +34,12 @@ export function writeState(dir: string, envelope: Omit<StateEnvelope, 'v' | 'kin
     savedAt: new Date().toISOString(),
     ...envelope,
   };
-  writeFileAtomic.sync(join(dir, STATE_FILE), `${JSON.stringify(full)}\n`, { mode: 0o600, fsync: true });
+  const path = join(dir, STATE_FILE);
+  try {
+    writeFileAtomic.sync(path, `${JSON.stringify(full)}\n`, { mode: 0o600, fsync: true });
+  } catch (error) {
+    throw reportLocalDiskFailure(localDiskError(error, `saving ${STATE_FILE}`, path, dir));
+  }
 }
 
 export type ReadStateResult = { ok: true; envelope: StateEnvelope } | { ok: false; reason: string };
