@@ -83,6 +83,16 @@ export const COMMANDS = {
     usage: 'talos-dr inspect FILE [--json]',
     load: lazy('./inspect.js'),
   },
+  import: {
+    summary: 'decrypt (age), decompress (zstd) and verify a talos-backup snapshot from a file or S3 into a plain one',
+    usage: 'talos-dr import FILE|s3://BUCKET/KEY [--identity KEYFILE] [-o OUT] [--newest] [--json]',
+    load: lazy('./import.js'),
+  },
+  backups: {
+    summary: 'list the talos-backup snapshots in S3, newest first, with size and age',
+    usage: 'talos-dr backups list s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--json]',
+    load: lazy('./backups.js'),
+  },
   report: {
     summary: "render an incident folder's timeline as Markdown",
     usage: 'talos-dr report [DIR]',

@@ -1,0 +1,372 @@
+/**
+ * The import pipeline: a talos-backup file (plain, `.zst`, `.age`, `.zst.age`) streamed from disk or S3, decrypted
+ * (age-encryption) and decompressed (zstd) on the fly into a new 0600 file, verified exactly as a taken snapshot
+ * (inspectSnapshot reads it back from disk), then moved into place with link()+unlink() so an existing file is never
+ * replaced. Whatever goes wrong, no partial file is left. Nothing here writes a key anywhere.
+ *
+ * Layers are recognised by their first bytes, not by the name: age's header line, then zstd's frame magic.
+ */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { access, link, open, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable, pipeline as pipelineCallback } from 'node:stream';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { Decrypter, identityToRecipient } from 'age-encryption';
+import { Decompress } from 'fzstd';
+import { UserError } from '../errors.js';
+import { inspectSnapshot } from '../etcd/inspect.js';
+import type { SnapshotReport } from '../etcd/types.js';
+import { sha256Line } from '../etcd/acquire.js';
+import type { LoadedIdentity } from './identity.js';
+
+const AGE_BINARY = Buffer.from('age-encryption.org/v1\n');
+const AGE_ARMORED = Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----');
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+/** enough leading bytes to tell the layers apart */
+const SNIFF_BYTES = AGE_ARMORED.length;
+
+export type DecodeLayer = 'age' | 'zstd';
+
+export interface ImportSource {
+  /** what the user named: a path or s3://bucket/key (for sentences and the chain) */
+  name: string;
+  /** the bytes, from the start; the pipeline consumes it once */
+  open(): AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>;
+  /** total bytes when known (progress) */
+  size?: number;
+}
+
+export interface ImportOptions {
+  /** the plain snapshot to create; must not exist */
+  out: string;
+  identity?: LoadedIdentity;
+  signal?: AbortSignal;
+  /** source bytes consumed so far, and the total when known */
+  onProgress?(bytes: number, total: number | undefined): void;
+  /** what happens after the stream: verification (bytes read back and hashed, of the plain file's size) */
+  onVerifyProgress?(bytes: number, total: number): void;
+  /** write OUT.sha256 beside the snapshot (default true) */
+  sha256File?: boolean;
+}
+
+/** One link of the sha256 chain: a file as it was at one stage. */
+export interface ChainLink {
+  stage: 'source' | 'decrypted' | 'plain';
+  /** what this stage is: the source's layers still on it ('age', 'zstd'), none for the plain snapshot */
+  layers: DecodeLayer[];
+  sha256: string;
+  bytes: number;
+}
+
+export interface ImportResult {
+  source: string;
+  /** the new plain snapshot (0600) */
+  file: string;
+  sha256File: string | null;
+  /** the layers taken off, outermost first */
+  layers: DecodeLayer[];
+  /** encrypted (or compressed) file → plain file */
+  chain: ChainLink[];
+  report: SnapshotReport;
+}
+
+/** Decodes `source` into `opts.out`, verifies it, and returns the chain; throws UserError (one sentence) otherwise. */
+export async function importSnapshot(source: ImportSource, opts: ImportOptions): Promise<ImportResult> {
+  const out = opts.out;
+  const part = join(dirname(out), `.${basename(out)}.importing-${process.pid}-${Date.now().toString(36)}`);
+  let partCreated = false;
+  await checkTarget(out, opts.sha256File !== false);
+  try {
+    const sourceTap = new Tap();
+    const raw = tap(await source.open(), sourceTap, (bytes) => opts.onProgress?.(bytes, source.size));
+    const outer = await peek(raw, SNIFF_BYTES);
+    const layers: DecodeLayer[] = [];
+    let stream: AsyncIterable<Uint8Array> = outer.stream;
+    let decryptedTap: Tap | null = null;
+    if (startsWith(outer.head, AGE_ARMORED)) {
+      throw new UserError(
+        `${source.name} is ASCII-armored age: decrypt it first (age -d -i KEYFILE -o FILE) and import FILE.`,
+      );
+    }
+    if (startsWith(outer.head, AGE_BINARY)) {
+      if (!opts.identity) {
+        throw new UserError(
+          `${source.name} is age-encrypted: give the identity whose public key talos-backup encrypted to (AGE_X25519_PUBLIC_KEY) with --identity KEYFILE.`,
+        );
+      }
+      layers.push('age');
+      decryptedTap = new Tap();
+      stream = tap(await decrypt(stream, opts.identity, source.name), decryptedTap);
+    }
+    const inner = await peek(stream, ZSTD_MAGIC.length);
+    stream = inner.stream;
+    if (startsWith(inner.head, ZSTD_MAGIC)) {
+      layers.push('zstd');
+      stream = decompress(stream);
+    }
+    const plainTap = new Tap();
+    stream = tap(stream, plainTap);
+    partCreated = true;
+    await pipeline(
+      Readable.from(guard(stream, source.name, layers), { objectMode: false }),
+      createWriteStream(part, { flags: 'wx', mode: 0o600 }),
+      { signal: opts.signal },
+    );
+    const report = await inspectSnapshot(part, { signal: opts.signal, onProgress: opts.onVerifyProgress });
+    if (report.sha256 !== plainTap.hex()) {
+      throw new UserError(
+        `The decoded snapshot changed on disk while it was written (${part}); check the disk and import again.`,
+      );
+    }
+    if (!report.usable) throw notSnapshot(source.name, layers, report);
+    await placeNoReplace(part, out);
+    partCreated = false;
+    let shaFile: string | null = null;
+    if (opts.sha256File !== false) {
+      shaFile = `${out}.sha256`;
+      await writeNew(shaFile, sha256Line(report.sha256, out));
+    }
+    const chain: ChainLink[] = [
+      { stage: 'source', layers: [...layers], sha256: sourceTap.hex(), bytes: sourceTap.bytes },
+    ];
+    if (decryptedTap && layers.includes('zstd')) {
+      chain.push({ stage: 'decrypted', layers: ['zstd'], sha256: decryptedTap.hex(), bytes: decryptedTap.bytes });
+    }
+    chain.push({ stage: 'plain', layers: [], sha256: report.sha256, bytes: report.size });
+    return { source: source.name, file: out, sha256File: shaFile, layers, chain, report: { ...report, file: out } };
+  } catch (error) {
+    if (partCreated) await unlink(part).catch(() => undefined);
+    if (error instanceof UserError) throw error;
+    if (opts.signal?.aborted) throw new UserError('Stopped before the import finished; no file was written.', 3);
+    throw asSentence(error, source.name, out);
+  }
+}
+
+/** Before any download: the folder exists and neither the snapshot nor its .sha256 does (nothing is replaced). */
+async function checkTarget(out: string, withSha256: boolean): Promise<void> {
+  for (const path of withSha256 ? [out, `${out}.sha256`] : [out]) {
+    const exists = await access(path).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new UserError(`${path} already exists; choose another file with -o, or move it away.`);
+  }
+  const folder = await stat(dirname(out)).catch(() => null);
+  if (!folder?.isDirectory()) {
+    throw new UserError(`The folder ${dirname(out)} does not exist; create it or choose another file with -o.`);
+  }
+}
+
+/** The sentence for a failure that is not already one. */
+function asSentence(error: unknown, name: string, out: string): UserError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EEXIST') return new UserError(`${out} already exists; choose another file with -o, or remove it.`);
+  if (code === 'ENOENT') return new UserError(`The folder for ${out} does not exist; create it or choose another -o.`);
+  if (code === 'EACCES' || code === 'EPERM')
+    return new UserError(`${out} cannot be written (permission denied); choose another -o.`);
+  if (code === 'ENOSPC') return new UserError(`The disk is full while writing ${out}; free space and import again.`);
+  const detail = error instanceof Error ? error.message : String(error);
+  return new UserError(`${name} could not be imported (${detail.split('\n')[0]}); check the file and try again.`);
+}
+
+function notSnapshot(name: string, layers: DecodeLayer[], report: SnapshotReport): UserError {
+  const decoded = layers.length === 0 ? '' : `after ${describeLayers(layers)}, `;
+  const why = report.problems[0] ?? 'it does not verify';
+  if (report.kind !== 'bbolt') {
+    return new UserError(
+      `${name} is not an etcd snapshot ${decoded ? `${decoded.replace(/, $/, '')} ` : ''}(${why.replace(/\.$/, '')}); check that it is a talos-backup file.`,
+    );
+  }
+  return new UserError(`${name}, ${decoded}is a damaged snapshot (${why.replace(/\.$/, '')}); do not restore from it.`);
+}
+
+export function describeLayers(layers: readonly DecodeLayer[]): string {
+  const words = layers.map((layer) => (layer === 'age' ? 'decryption' : 'decompression'));
+  return words.join(' and ');
+}
+
+/** age decryption as a stream: the header is read (and the key tried) before this returns. */
+async function decrypt(
+  stream: AsyncIterable<Uint8Array>,
+  identity: LoadedIdentity,
+  name: string,
+): Promise<AsyncIterable<Uint8Array>> {
+  const decrypter = new Decrypter();
+  for (const key of identity.keys) decrypter.addIdentity(key);
+  const web = Readable.toWeb(Readable.from(stream, { objectMode: false })) as ReadableStream<Uint8Array>;
+  try {
+    const plain = await decrypter.decrypt(web);
+    return ageErrors(plain, name);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : '';
+    if (/no identity matched/.test(message)) {
+      const recipients = await Promise.all(identity.keys.map((key) => identityToRecipient(key).catch(() => '?')));
+      throw new UserError(
+        `${name} was not encrypted to the identity in ${identity.file} (public key ${recipients.join(', ')}); use the secret key whose public key talos-backup has as AGE_X25519_PUBLIC_KEY.`,
+      );
+    }
+    if (/invalid header HMAC/.test(message)) {
+      throw new UserError(`${name} has a damaged age header (its MAC does not match); use another copy of the backup.`);
+    }
+    throw new UserError(
+      `${name} is not a readable age file (${message || 'bad header'}); use another copy of the backup.`,
+    );
+  }
+}
+
+async function* ageErrors(plain: ReadableStream<Uint8Array>, name: string): AsyncIterable<Uint8Array> {
+  try {
+    for await (const chunk of plain as unknown as AsyncIterable<Uint8Array>) yield chunk;
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw new UserError(
+      `${name} is damaged or truncated: its encrypted data does not authenticate; use another copy of the backup (no file was kept).`,
+    );
+  }
+}
+
+/**
+ * zstd decoding as a stream: Node's own decoder where it has one (zlib.createZstdDecompress, Node 22.15+), else fzstd
+ * (a pure-JavaScript streaming decoder; Node 20's zlib has no zstd).
+ */
+function decompress(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+  if (typeof native === 'function') {
+    // pipeline, not pipe: a failure upstream (a damaged age stream) must end the decoder's output with that error.
+    const decoder = native();
+    pipelineCallback(Readable.from(stream, { objectMode: false }), decoder, () => undefined);
+    return zstdErrors(decoder);
+  }
+  return zstdErrors(fzstdDecode(stream));
+}
+
+async function* fzstdDecode(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  let pending: Uint8Array[] = [];
+  let ended = false;
+  const decoder = new Decompress((chunk, final) => {
+    pending.push(chunk);
+    if (final) ended = true;
+  });
+  for await (const chunk of stream) {
+    decoder.push(chunk);
+    if (pending.length > 0) {
+      const ready = pending;
+      pending = [];
+      yield* ready;
+    }
+  }
+  decoder.push(new Uint8Array(0), true);
+  yield* pending;
+  if (!ended) throw new Error('unexpected end of zstd data');
+}
+
+async function* zstdErrors(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  try {
+    for await (const chunk of stream) yield chunk as Uint8Array;
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw new ZstdError();
+  }
+}
+
+class ZstdError extends Error {}
+
+/** Turns a decoder's own failure into the sentence for this file. */
+async function* guard(
+  stream: AsyncIterable<Uint8Array>,
+  name: string,
+  layers: DecodeLayer[],
+): AsyncIterable<Uint8Array> {
+  try {
+    yield* stream;
+  } catch (error) {
+    if (error instanceof ZstdError) {
+      throw new UserError(
+        `${name} is damaged or truncated: its zstd-compressed data ${layers.includes('age') ? '(after decryption) ' : ''}does not decode; use another copy of the backup (no file was kept).`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Counts and hashes what passes. */
+class Tap {
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  private digest: string | null = null;
+  update(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+  hex(): string {
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+}
+
+async function* tap(
+  stream: AsyncIterable<Uint8Array>,
+  into: Tap,
+  onBytes?: (bytes: number) => void,
+): AsyncIterable<Uint8Array> {
+  for await (const chunk of stream) {
+    into.update(chunk);
+    onBytes?.(into.bytes);
+    yield chunk;
+  }
+}
+
+/** Reads at least `n` bytes (or all there is) and gives them back with a stream that starts from them again. */
+async function peek(
+  stream: AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ head: Buffer; stream: AsyncIterable<Uint8Array> }> {
+  const iterator = stream[Symbol.asyncIterator]();
+  const taken: Uint8Array[] = [];
+  let length = 0;
+  let done = false;
+  while (length < n) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    taken.push(next.value);
+    length += next.value.length;
+  }
+  const head = Buffer.concat(taken.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+  async function* again(): AsyncIterable<Uint8Array> {
+    yield* taken;
+    if (done) return;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  return { head, stream: again() };
+}
+
+function startsWith(head: Buffer, prefix: Buffer): boolean {
+  return head.length >= prefix.length && head.subarray(0, prefix.length).equals(prefix);
+}
+
+/** link() fails with EEXIST where rename() would replace: a file that appeared meanwhile is kept. */
+async function placeNoReplace(part: string, target: string): Promise<void> {
+  await link(part, target);
+  await unlink(part);
+}
+
+async function writeNew(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
