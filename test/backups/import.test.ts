@@ -1,0 +1,214 @@
+/**
+ * `talos-dr import` and `talos-dr inspect` on talos-backup files as a user runs them: the built CLI (dist/, `npm run
+ * build` first) on files made with Debian's `age` and `zstd`, the way talos-backup makes them.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Encrypter } from 'age-encryption';
+import { SNAPSHOT, cli, makeBackup, makeKey, toolsMissing } from './fixtures.js';
+import type { AgeKey } from './fixtures.js';
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+const NAME = 'prod-1-2026-12-02T10:00:00Z.snap';
+
+let dir = '';
+let key: AgeKey;
+let otherKey: AgeKey;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'talos-dr-import-'));
+  if (toolsMissing) return;
+  key = makeKey(dir, 'key.txt');
+  otherKey = makeKey(dir, 'other-key.txt');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function importCli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [cli, 'import', ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, TALOS_DR_IDENTITY_PASSPHRASE: '', ...env },
+  });
+}
+
+/** A fresh folder to import into, so "no partial file kept" is checked by listing it. */
+function outDir(name: string): string {
+  const out = join(dir, name);
+  mkdirSync(out);
+  return out;
+}
+
+const expectOneSentence = (r: { status: number | null; stderr: string; stdout: string }, sentence: RegExp): void => {
+  expect(r.status).toBe(1);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(sentence);
+  expect(r.stderr).not.toMatch(/\n\s+at |Error:/);
+};
+
+describe.skipIf(toolsMissing !== null)(
+  `import talos-backup files${toolsMissing ? ` (skipped: ${toolsMissing})` : ''}`,
+  () => {
+    test.each([
+      ['.snap', {}],
+      ['.snap.zst', { zstd: true }],
+      ['.snap.age', { age: true }],
+      ['.snap.zst.age', { zstd: true, age: true }],
+    ] as const)('%s: a new 0600 snapshot equal to the original, verified, with the sha256 chain', (suffix, layers) => {
+      const src = outDir(`src${suffix}`);
+      const file = makeBackup(src, NAME, SNAPSHOT, { zstd: 'zstd' in layers, age: 'age' in layers ? key : undefined });
+      const out = outDir(`out${suffix}`);
+      const r = importCli(out, [file, ...('age' in layers ? ['--identity', key.file] : [])]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const plain = join(out, NAME);
+      expect(readFileSync(plain).equals(SNAPSHOT)).toBe(true);
+      expect(statSync(plain).mode & 0o777).toBe(0o600);
+      expect(readFileSync(`${plain}.sha256`, 'utf8')).toBe(`${sha256(SNAPSHOT)}  ${NAME}\n`);
+      expect(r.stdout).toContain(`source    ${sha256(readFileSync(file))}  ${file}`);
+      expect(r.stdout).toContain(`plain     ${sha256(SNAPSHOT)}  ${plain}`);
+      if ('age' in layers && 'zstd' in layers) {
+        expect(r.stdout).toContain(`decrypted ${sha256(readFileSync(join(src, `${NAME}.zst`)))}`);
+      }
+      expect(r.stdout).toMatch(/^integrity: verified/m);
+      expect(r.stdout).toMatch(/^verdict: usable for recovery$/m);
+      expect(readdirSync(out).sort()).toEqual([NAME, `${NAME}.sha256`]);
+    });
+
+    test('--json -o OUT: the chain and the report', () => {
+      const file = makeBackup(outDir('json-src'), NAME, SNAPSHOT, { zstd: true, age: key });
+      const out = outDir('json-out');
+      const r = importCli(out, [file, '-i', key.file, '-o', 'restore-me.db', '--json']);
+      expect(r.status).toBe(0);
+      const result = JSON.parse(r.stdout) as {
+        file: string;
+        layers: string[];
+        chain: { stage: string }[];
+        report: { usable: boolean; file: string };
+      };
+      expect(result.file).toBe(join(out, 'restore-me.db'));
+      expect(result.layers).toEqual(['age', 'zstd']);
+      expect(result.chain.map((c) => c.stage)).toEqual(['source', 'decrypted', 'plain']);
+      expect(result.report).toMatchObject({ usable: true, file: join(out, 'restore-me.db') });
+    });
+
+    test('a wrong key: one sentence naming the key, no file kept', () => {
+      const file = makeBackup(outDir('wrong-src'), NAME, SNAPSHOT, { zstd: true, age: key });
+      const out = outDir('wrong-out');
+      const r = importCli(out, [file, '--identity', otherKey.file]);
+      expectOneSentence(
+        r,
+        new RegExp(`was not encrypted to the identity in .*other-key\\.txt \\(public key ${otherKey.recipient}\\)`),
+      );
+      expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('an age file without --identity: one sentence saying to give it', () => {
+      const file = makeBackup(outDir('noid-src'), NAME, SNAPSHOT, { age: key });
+      const out = outDir('noid-out');
+      expectOneSentence(importCli(out, [file]), /is age-encrypted: give the identity .* with --identity KEYFILE\.$/);
+      expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('a truncated .zst.age (an upload cut short): one sentence, no partial file', () => {
+      const file = makeBackup(outDir('cut-src'), NAME, SNAPSHOT, { zstd: true, age: key });
+      truncateSync(file, statSync(file).size - 40);
+      const out = outDir('cut-out');
+      expectOneSentence(
+        importCli(out, [file, '-i', key.file]),
+        /is damaged or truncated: its encrypted data does not authenticate/,
+      );
+      expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('a damaged byte in the encrypted data: one sentence, no partial file', () => {
+      const file = makeBackup(outDir('flip-src'), NAME, SNAPSHOT, { age: key });
+      const bytes = readFileSync(file);
+      bytes[bytes.length - 500] ^= 0x40;
+      writeFileSync(file, bytes);
+      const out = outDir('flip-out');
+      expectOneSentence(
+        importCli(out, [file, '-i', key.file]),
+        /is damaged or truncated: its encrypted data does not authenticate/,
+      );
+      expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('a truncated .zst: one sentence, no partial file', () => {
+      const big = Buffer.concat([SNAPSHOT, randomBytes(256 * 1024)]);
+      const file = makeBackup(outDir('zcut-src'), NAME, big, { zstd: true });
+      truncateSync(file, Math.floor(statSync(file).size / 2));
+      const out = outDir('zcut-out');
+      expectOneSentence(importCli(out, [file]), /is damaged or truncated: its zstd-compressed data does not decode/);
+      expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('not a snapshot after decoding: one sentence, no file kept', () => {
+      const file = makeBackup(outDir('junk-src'), NAME, randomBytes(100_000), { zstd: true, age: key });
+      const out = outDir('junk-out');
+      expectOneSentence(
+        importCli(out, [file, '-i', key.file]),
+        /is not an etcd snapshot after decryption and decompression \(.*\); check that it is a talos-backup file\.$/,
+      );
+      expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('an existing output is never replaced', () => {
+      const file = makeBackup(outDir('exists-src'), NAME, SNAPSHOT, { zstd: true });
+      const out = outDir('exists-out');
+      writeFileSync(join(out, NAME), 'keep me');
+      expectOneSentence(importCli(out, [file]), /already exists; choose another file with -o/);
+      expect(readFileSync(join(out, NAME), 'utf8')).toBe('keep me');
+    });
+
+    describe('a passphrase-protected identity (age -p on the key file)', () => {
+      /** The key file sealed with a passphrase (age-encryption's scrypt recipient; `age -p` needs a terminal). */
+      const sealKey = async (passphrase: string): Promise<string> => {
+        const encrypter = new Encrypter();
+        encrypter.setPassphrase(passphrase);
+        encrypter.setScryptWorkFactor(10);
+        const sealed = join(dir, `sealed-${passphrase}.age`);
+        writeFileSync(sealed, await encrypter.encrypt(readFileSync(key.file)));
+        return sealed;
+      };
+
+      test('with the passphrase: imported', async () => {
+        const sealed = await sealKey('correct horse');
+        const file = makeBackup(outDir('pp-src'), NAME, SNAPSHOT, { zstd: true, age: key });
+        const out = outDir('pp-out');
+        const r = importCli(out, [file, '-i', sealed], { TALOS_DR_IDENTITY_PASSPHRASE: 'correct horse' });
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        expect(readFileSync(join(out, NAME)).equals(SNAPSHOT)).toBe(true);
+      });
+
+      test('a wrong passphrase, or none without a terminal: one sentence each, nothing written', async () => {
+        const sealed = await sealKey('battery staple');
+        const file = makeBackup(outDir('pp-bad-src'), NAME, SNAPSHOT, { age: key });
+        const out = outDir('pp-bad-out');
+        expectOneSentence(
+          importCli(out, [file, '-i', sealed], { TALOS_DR_IDENTITY_PASSPHRASE: 'wrong' }),
+          /The passphrase for the identity .* is wrong/,
+        );
+        expectOneSentence(
+          importCli(out, [file, '-i', sealed]),
+          /is protected by a passphrase: run in a terminal to type it, or set TALOS_DR_IDENTITY_PASSPHRASE\.$/,
+        );
+        expect(readdirSync(out)).toEqual([]);
+      });
+    });
+  },
+);
