@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'src/talos/generated/**', 'coverage/**'] },
@@ -33,6 +34,7 @@ export default tseslint.config(
       ],
     },
   },
+  { files: ['components/**/*.{ts,tsx}', 'src/**/*.tsx', 'test/**/*.tsx'], ...reactHooks.configs.flat.recommended },
   {
     files: ['components/**/*.ts', 'components/**/*.tsx'],
     rules: {
