@@ -2,9 +2,9 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Static, Text, useApp, useStdout } from 'ink';
 import { shallowEqual, useSelector } from '@xstate/react';
 import type { RecoveryActor } from '../machines/recovery.js';
-import type { NodeView, RecoveryContext } from '../machines/recovery-types.js';
-import { GLOBAL_KEYS, PROMPT_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
-import { PromptArea } from './PromptArea.js';
+import type { NodeView, RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
+import { GLOBAL_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
+import { BACK_EVENT, PromptArea, type PromptMode } from './PromptArea.js';
 import { QuitNotice } from './QuitNotice.js';
 import {
   assessmentStartedAt,
@@ -12,11 +12,15 @@ import {
   currentStepRow,
   selectExplanation,
   selectNodeRows,
+  selectNodeSource,
   selectOutcome,
+  selectPromptView,
   selectSteps,
   selectTransfer,
+  selectWarning,
   stepView,
   selectWait,
+  userText,
 } from './selectors.js';
 import { STEP_TEXT } from './step-text.js';
 import { wrappedLines } from './layout.js';
@@ -68,12 +72,14 @@ export interface AppProps {
  */
 export function App(props: AppProps) {
   // Finished steps are written once, above everything else, and stay there through the summary or the quit notice.
-  const stepRows = useSelector(props.actor, (s) => s.context.steps, shallowEqual);
+  const stepRows = useSelector(props.actor, (s) => s.context.steps);
   const steps = useMemo(() => stepRows.map(stepView), [stepRows]);
   const history = useHistory(steps);
   return (
     <>
-      <Static items={history}>{(item) => <StepLine key={item.key} step={item.step} stepCount={steps.length} />}</Static>
+      <Static items={[...history]}>
+        {(item) => <StepLine key={item.key} step={item.step} stepCount={steps.length} />}
+      </Static>
       <AppBody {...props} />
     </>
   );
@@ -83,6 +89,8 @@ function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, r
   const { exit } = useApp();
   const status = useSelector(actor, (s) => s.status);
   const outcome = useSelector(actor, (s) => selectOutcome(s.context), shallowEqual);
+  const steps = useSelector(actor, (s) => s.context.steps);
+  const followUp = useSelector(actor, (s) => s.context.followUp);
   const [quitting, setQuitting] = useState(false);
   const [score, setScore] = useState<DrillScore | undefined>(undefined);
   // `abort` (q) and a "no" at the first question park the machine in stoppedByUser, which is not final: resume
@@ -108,7 +116,7 @@ function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, r
     return () => {
       live = false;
     };
-  }, [status]);
+  }, [status, actor, drill]);
 
   // The one exit: once the final frame is on screen.
   const exited = useRef(false);
@@ -117,24 +125,28 @@ function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, r
       exited.current = true;
       exit();
     }
-  }, [finalReady]);
+  }, [finalReady, exit]);
 
   if (quitting || stoppedByUser) {
-    const row = currentStepRow(actor.getSnapshot().context);
+    const row = currentStepRow({ steps });
     return (
       <QuitNotice
         incidentDir={incidentDir}
-        {...(row
-          ? { stoppedAt: `step ${row.n} of ${actor.getSnapshot().context.steps.length}: ${STEP_TEXT[row.name].title}` }
-          : {})}
+        {...(row ? { stoppedAt: `step ${row.n} of ${steps.length}: ${STEP_TEXT[row.name].title}` } : {})}
       />
     );
   }
   if (status === 'error') return <MachineError actor={actor} incidentDir={incidentDir} />;
   if (status === 'done' && outcome) {
     if (drill && !score) return <Text>Scoring the drill…</Text>;
-    const followUp = actor.getSnapshot().context.followUp;
-    return <Summary outcome={outcome} incidentDir={incidentDir} followUp={followUp} {...(score ? { score } : {})} />;
+    return (
+      <Summary
+        outcome={outcome}
+        incidentDir={incidentDir}
+        followUp={followUp.map(userText)}
+        {...(score ? { score: { ...score, mistakesStopped: score.mistakesStopped.map(userText) } } : {})}
+      />
+    );
   }
   return (
     <LiveWizard
@@ -154,6 +166,15 @@ function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, r
   );
 }
 
+/** What Enter answers at a yes/no question: the recommended answer, or trying again after a failure. */
+function yesNoDefault(recommended: RecoveryEvent | null | undefined, retryable: boolean): 'yes' | 'no' | null {
+  if (recommended?.type === 'answer.yes' || recommended?.type === 'retry' || retryable) return 'yes';
+  if (recommended?.type === 'answer.no') return 'no';
+  return null;
+}
+
+const NO_MODE: PromptMode = { typing: false, keys: [] };
+
 function LiveWizard({
   actor,
   incidentDir,
@@ -168,45 +189,50 @@ function LiveWizard({
   const { columns, rows } = useTerminalSize();
   const { stdout } = useStdout();
   const [showHelp, setShowHelp] = useState(false);
-  const [typing, setTyping] = useState(false);
+  const [mode, setMode] = useState<PromptMode>(NO_MODE);
 
-  const stepRows = useSelector(actor, (s) => s.context.steps, shallowEqual);
-  const nodeSource = useSelector(
+  const stepRows = useSelector(actor, (s) => s.context.steps);
+  const nodeSource = useSelector(actor, (s) => selectNodeSource(s.context), shallowEqual);
+  const promptSource = useSelector(
     actor,
-    (s) => [s.context.rows, s.context.observations, s.context.nodes] as const,
+    (s) => ({ prompt: s.context.prompt, snapshot: s.context.snapshot, dataLossWindow: s.context.dataLossWindow }),
     shallowEqual,
   );
-  const prompt = useSelector(actor, (s) => s.context.prompt);
   const transfer = useSelector(actor, (s) => s.context.transfer);
-  const wait = useSelector(actor, (s) => s.context.wait);
+  const wait = useSelector(actor, (s) => selectWait(s.context), shallowEqual);
   const refusal = useSelector(actor, (s) => s.context.notice);
-  const warning = useSelector(actor, (s) => s.context.warnings.at(-1) ?? null);
+  const warning = useSelector(actor, (s) => selectWarning(s.context));
+  const attempt = useSelector(actor, (s) => s.context.attempt);
+  // what the machine takes now, for the keys the screen offers: a way back, a retry
+  const takesBack = useSelector(actor, (s) => s.can(BACK_EVENT));
+  const takesRetry = useSelector(actor, (s) => s.can({ type: 'retry' }));
+
+  const prompt = useMemo(() => selectPromptView(promptSource, now), [promptSource, now]);
   // A refused address is already said under the field by the confirmation itself; a warning (newer data on a live
   // member, a controller that may fight the recovery) is always shown, above all at a destructive prompt.
-  const notices = [prompt?.kind === 'typed-address' ? null : refusal, warning].filter(
-    (n, i, all): n is string => n !== null && all.indexOf(n) === i,
-  );
-  const attempt = useSelector(actor, (s) => s.context.attempt);
+  const notices = [prompt?.kind === 'typed-address' ? null : refusal, warning]
+    .map((n) => (n === null ? null : userText(n)))
+    .filter((n, i, all): n is string => n !== null && all.indexOf(n) === i);
 
-  const ctx = actor.getSnapshot().context;
-  const steps = useMemo(() => selectSteps(ctx), [stepRows, ctx.prompt]);
+  const steps = useMemo(() => selectSteps({ steps: stepRows }), [stepRows]);
   const upcoming = steps.filter((s) => s.status === 'current' || s.status === 'pending');
-  const current = currentStepRow(ctx);
-  // The machine's rows, overlaid with the screen's own refresh when that answered after the machine last read.
-  const machineRowsAt = useMemo(() => Date.now(), [nodeSource]);
-  const refreshFn = useMemo(() => (refreshNodes ? () => refreshNodes(ctx.nodes) : undefined), [refreshNodes]);
-  const refreshed = useNodeRefresh(refreshFn, `${current?.n ?? 0}:${current?.status ?? ''}`, refreshMs);
+  const current = currentStepRow({ steps: stepRows });
+  const explanation = selectExplanation({ steps: stepRows });
+  // The machine's rows, overlaid with the screen's own refresh when that was asked after the machine last read.
+  const nodes = nodeSource.nodes;
+  const refreshFn = useMemo(() => (refreshNodes ? () => refreshNodes(nodes) : undefined), [refreshNodes, nodes]);
+  const refreshed = useNodeRefresh(refreshFn, `${current?.n ?? 0}:${current?.status ?? ''}`, nodeSource, refreshMs);
   const nodeViews = useMemo(() => {
-    const rows = selectNodeRows(ctx);
-    return refreshed && refreshed.at > machineRowsAt ? overlayRefresh(rows, refreshed.views, ctx) : rows;
+    const rows = selectNodeRows(nodeSource);
+    return refreshed && refreshed.basis === nodeSource ? overlayRefresh(rows, refreshed.views, nodeSource) : rows;
   }, [nodeSource, refreshed]);
   const tracked = useNodeTracking(nodeViews, now);
-  const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null);
-  const assessedAt = assessmentStartedAt(ctx);
+  const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null, now);
+  const assessedAt = assessmentStartedAt({ steps: stepRows });
 
-  const waitView = wait ? selectWait(ctx) : null;
   // offered only when the machine takes it now (a failed action waiting for the user, not a scheduled retry)
-  const canRetry = !prompt && attempt?.lastError != null && actor.getSnapshot().can({ type: 'retry' });
+  const canRetry = !prompt && attempt?.lastError != null && takesRetry;
+  const typing = mode.typing && prompt !== null;
   useWizardKeys(
     {
       onQuit,
@@ -218,18 +244,19 @@ function LiveWizard({
   );
 
   const keys: KeyHint[] = [
-    ...(prompt ? PROMPT_KEYS[prompt.kind] : []),
+    ...(prompt ? mode.keys : []),
     ...(canRetry ? RETRY_KEYS : []),
     ...(typing ? TYPING_GLOBAL_KEYS : GLOBAL_KEYS),
   ];
+  const endpointNow = endpoint();
 
   return (
     <WizardScreen
       header={{
         context,
-        ...(endpoint() ? { endpoint: endpoint() } : {}),
+        ...(endpointNow ? { endpoint: endpointNow } : {}),
         stepNumber: current?.n ?? 1,
-        stepCount: ctx.steps.length,
+        stepCount: stepRows.length,
         stepTitle: current ? STEP_TEXT[current.name].title : '',
         ...(assessedAt !== null ? { sinceAssessmentMs: now - assessedAt } : {}),
         ...(drill
@@ -237,10 +264,11 @@ function LiveWizard({
           : {}),
       }}
       upcoming={upcoming}
-      stepCount={ctx.steps.length}
+      stepCount={stepRows.length}
       nodes={tracked.rows}
       changed={tracked.changed}
-      explanation={selectExplanation(ctx)}
+      explanation={explanation}
+      {...(current ? { step: { n: current.n, title: STEP_TEXT[current.name].title } } : {})}
       keys={keys}
       notices={notices}
       showHelp={showHelp}
@@ -250,7 +278,7 @@ function LiveWizard({
       rows={rows}
       liveLines={
         liveLinesFor(prompt, transfer !== null, wait !== null, columns) +
-        notices.reduce((sum, n) => sum + wrappedLines(n, columns), 0)
+        notices.reduce((sum, n) => sum + wrappedLines(`! ${n}`, columns), 0)
       }
       drill={Boolean(drill)}
     >
@@ -259,15 +287,17 @@ function LiveWizard({
           prompt={prompt}
           send={(e) => actor.send(e)}
           accepts={(e) => actor.getSnapshot().can(e)}
+          canGoBack={takesBack}
+          yesNoDefault={yesNoDefault(prompt.recommended, takesRetry)}
           isActive={!showHelp}
-          onTyping={setTyping}
+          onMode={setMode}
         />
       ) : transfer ? (
-        <TransferProgress transfer={selectTransfer(ctx, transferStart)!} now={now} width={columns - 4} />
-      ) : waitView ? (
-        <WaitSpinner wait={waitView} now={now} animate={Boolean(stdout.isTTY)} />
+        <TransferProgress transfer={selectTransfer({ transfer }, transferStart)!} now={now} width={columns - 4} />
+      ) : wait ? (
+        <WaitSpinner wait={wait} now={now} animate={Boolean(stdout.isTTY)} />
       ) : attempt?.lastError ? (
-        <AttemptLine attempt={attempt} now={now} />
+        <AttemptLine attempt={{ ...attempt, lastError: userText(attempt.lastError) }} now={now} />
       ) : (
         <WaitSpinner
           wait={{
@@ -297,11 +327,14 @@ function liveLinesFor(prompt: RecoveryContext['prompt'], transfer: boolean, wait
   return wait ? 2 : 2;
 }
 
-/** When the current transfer (or its latest restart from zero) began, for the rate and ETA. */
-function useTransferStart(key: string | null): number {
-  const started = useRef<{ key: string | null; at: number }>({ key: null, at: Date.now() });
-  if (started.current.key !== key) started.current = { key, at: Date.now() };
-  return started.current.at;
+/** When the current transfer (or its latest restart from zero) began, for the rate and ETA, on the screen's clock. */
+function useTransferStart(key: string | null, now: number): number {
+  const [started, setStarted] = useState<{ key: string | null; at: number }>({ key, at: now });
+  if (started.key !== key) {
+    setStarted({ key, at: now });
+    return now;
+  }
+  return started.at;
 }
 
 function AttemptLine({ attempt, now }: { attempt: NonNullable<RecoveryContext['attempt']>; now: number }) {
@@ -310,9 +343,10 @@ function AttemptLine({ attempt, now }: { attempt: NonNullable<RecoveryContext['a
     attempt.nextAt !== null ? ` — next try in ${Math.max(0, Math.ceil((attempt.nextAt - now) / 1000))}s` : '';
   return (
     <Box flexDirection="column">
-      <Text
-        color={tone('warn')}
-      >{`${attempt.action}${attempt.node ? ` on ${attempt.node}` : ''}: attempt ${attempt.count} of ${attempt.max}${next}`}</Text>
+      <Text>
+        <Text color={tone('warn')}>{'! '}</Text>
+        {`${attempt.action}${attempt.node ? ` on ${attempt.node}` : ''}: attempt ${attempt.count} of ${attempt.max}${next}`}
+      </Text>
       {attempt.lastError && <Text color={tone('bad')}>{`✗ ${attempt.lastError}`}</Text>}
     </Box>
   );
@@ -320,7 +354,7 @@ function AttemptLine({ attempt, now }: { attempt: NonNullable<RecoveryContext['a
 
 function MachineError({ actor, incidentDir }: { actor: RecoveryActorRef; incidentDir: string }) {
   const tone = useTone();
-  const error = (actor.getSnapshot() as { error?: unknown }).error;
+  const error = useSelector(actor, (s) => (s as { error?: unknown }).error);
   const detail = error instanceof Error ? error.message.split('\n')[0] : String(error ?? 'unknown error');
   return (
     <Box flexDirection="column">

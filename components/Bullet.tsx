@@ -1,11 +1,25 @@
 import type { ReactNode } from 'react';
 import { Box, Text } from 'ink';
 
-/** A marker and text whose wrapped lines stay indented under the text, not under the marker. */
-export function Bullet({ marker, children, color }: { marker: string; children: ReactNode; color?: string }) {
+/**
+ * A marker and text whose wrapped lines stay indented under the text, not under the marker. `color` colours both;
+ * `markerColor` only the marker (a warning's "!" in yellow, its sentence in the terminal's own colour).
+ */
+export function Bullet({
+  marker,
+  children,
+  color,
+  markerColor,
+}: {
+  marker: string;
+  children: ReactNode;
+  color?: string;
+  markerColor?: string;
+}) {
+  const markColour = markerColor ?? color;
   return (
     <Box>
-      <Text {...(color ? { color } : {})}>{marker}</Text>
+      <Text {...(markColour ? { color: markColour } : {})}>{marker}</Text>
       <Box flexGrow={1} flexShrink={1}>
         <Text {...(color ? { color } : {})}>{children}</Text>
       </Box>

@@ -5,7 +5,7 @@ import { cellKey, type NodeColumn, type NodeRow } from './view-model.js';
 
 export interface NodeTableProps {
   readonly rows: readonly NodeRow[];
-  /** cells that changed in the latest refresh (`cellKey(address, column)`), shown bold and highlighted */
+  /** cells that changed in the latest refresh (`cellKey(address, column)`), shown bold and underlined */
   readonly changed?: ReadonlySet<string>;
   /** ms since epoch "now", so a silent node shows how long ago it last answered */
   readonly now: number;
@@ -125,9 +125,12 @@ export function NodeTable({ rows, changed, now, width, compact = false }: NodeTa
                 (row.etcdService === 'Failed' || (row.etcdService === null && row.reachable)));
             return (
               <Box key={c.key} width={c.width + 1}>
+                {/* a changed cell is bold and underlined in the terminal's own colour (bright yellow was
+                    unreadable on light themes); a silent or failing one is red */}
                 <Text
                   bold={isChanged || silent}
-                  color={silent || failing ? tone('bad') : isChanged ? tone('changed') : undefined}
+                  underline={isChanged}
+                  color={silent || failing ? tone('bad') : undefined}
                 >
                   {truncate(c.text(row), c.width)}
                 </Text>

@@ -12,7 +12,8 @@ export function QuitNotice({ incidentDir, stoppedAt }: QuitNoticeProps) {
   const tone = useTone();
   return (
     <Box flexDirection="column">
-      <Text bold color={tone('warn')}>
+      <Text bold>
+        <Text color={tone('warn')}>{'! '}</Text>
         {`Stopped${stoppedAt ? ` at ${stoppedAt}` : ''}. Your progress is saved in ${incidentDir}.`}
       </Text>
       <Text>

@@ -1,8 +1,7 @@
 import { useState } from 'react';
 import { Box, Text, useStdout } from 'ink';
-import Spinner from 'ink-spinner';
 import { STEP_NAMES } from '../machines/recovery-types.js';
-import { clock } from './format.js';
+import { clock, spinnerFrame } from './format.js';
 import { Header } from './Header.js';
 import { KeyBar } from './KeyBar.js';
 import { StepList } from './StepList.js';
@@ -63,7 +62,7 @@ export function StartingScreen({ context, drill, status, since, onQuit }: Starti
       />
       <StepList steps={steps} stepCount={steps.length} compact={compact} />
       <Text wrap="truncate-end">
-        <Text color={tone('active')}>{stdout.isTTY ? <Spinner type="dots" /> : '…'}</Text>
+        <Text color={tone('active')}>{stdout.isTTY ? spinnerFrame(now) : '…'}</Text>
         {` ${stopping ? 'Stopping: the state is saved as soon as the wizard is up' : status}…`}
         <Text color={tone('muted')}>{` (${clock(Math.max(0, now - since))})`}</Text>
       </Text>

@@ -39,7 +39,7 @@ export function StepPanel({ explanation, keys, compact = false, children }: Step
       )}
       {commands.map((cmd) => (
         <Text key={cmd} wrap="truncate-end" color={tone('muted')}>
-          {`talosctl: ${cmd}`}
+          {`by hand: ${cmd}`}
         </Text>
       ))}
       {children && (

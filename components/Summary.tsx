@@ -37,8 +37,10 @@ export function Summary({ outcome, incidentDir, score, followUp = [] }: SummaryP
   const tone = useTone();
   return (
     <Box flexDirection="column">
-      <Text bold color={tone(OUTCOME_TONE[outcome.kind])}>
-        {HEADLINE[outcome.kind]}
+      {/* the mark carries the tone; a yellow sentence would be unreadable on a light background */}
+      <Text bold>
+        <Text color={tone(OUTCOME_TONE[outcome.kind])}>{HEADLINE[outcome.kind].slice(0, 2)}</Text>
+        {HEADLINE[outcome.kind].slice(2)}
       </Text>
       {followUp.length > 0 && (
         <Box flexDirection="column" marginTop={1}>

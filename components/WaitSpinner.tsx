@@ -1,6 +1,5 @@
 import { Text } from 'ink';
-import Spinner from 'ink-spinner';
-import { clock } from './format.js';
+import { clock, spinnerFrame } from './format.js';
 import { useTone } from './theme.js';
 import type { WaitView } from './view-model.js';
 
@@ -17,7 +16,7 @@ export function WaitSpinner({ wait, now, animate }: WaitSpinnerProps) {
   return (
     <>
       <Text wrap="truncate-end">
-        <Text color={tone('active')}>{animate ? <Spinner type="dots" /> : '…'}</Text>
+        <Text color={tone('active')}>{animate ? spinnerFrame(now) : '…'}</Text>
         {` Waiting for ${wait.awaiting}`}
         <Text color={tone('muted')}>{` (${clock(now - wait.since)})`}</Text>
       </Text>

@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
+import { Bullet } from './Bullet.js';
 import { Header, type HeaderProps } from './Header.js';
 import { HelpOverlay } from './HelpOverlay.js';
 import { layoutFor } from './layout.js';
@@ -17,6 +18,8 @@ export interface WizardScreenProps {
   readonly nodes: readonly NodeRow[];
   readonly changed: ReadonlySet<string>;
   readonly explanation: StepExplanation | null;
+  /** the current step for the help overlay: "Step 3 of 9: Snapshot" */
+  readonly step?: { readonly n: number; readonly title: string };
   readonly keys: readonly KeyHint[];
   /** the last refusal and the latest warning, one sentence each */
   readonly notices: readonly string[];
@@ -50,30 +53,40 @@ export function WizardScreen(props: WizardScreenProps) {
   return (
     <Box flexDirection="column" width={props.columns}>
       <Header {...props.header} />
-      {!layout.hideSteps && (
+      {/* help takes the step list's place: the header still says which step this is */}
+      {!layout.hideSteps && !props.showHelp && (
         <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
       )}
-      {props.showHelp ? (
-        <HelpOverlay keys={props.keys} incidentDir={props.incidentDir} />
-      ) : (
-        <>
-          <NodeTable
-            rows={props.nodes}
-            changed={props.changed}
-            now={props.now}
-            width={props.columns}
-            compact={layout.compactTable}
-          />
-          {props.notices.map((n) => (
-            <Text key={n} color={tone('warn')}>{`! ${n}`}</Text>
-          ))}
-          {props.explanation && (
-            <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
-              {props.children}
-            </StepPanel>
-          )}
-        </>
+      {props.showHelp && (
+        <HelpOverlay
+          keys={props.keys}
+          incidentDir={props.incidentDir}
+          {...(props.step && props.explanation
+            ? { step: { ...props.step, count: props.stepCount, ...props.explanation } }
+            : {})}
+        />
       )}
+      {/* hidden, not removed, under the help: an answer half typed is still there when the help closes */}
+      <Box flexDirection="column" display={props.showHelp ? 'none' : 'flex'}>
+        <NodeTable
+          rows={props.nodes}
+          changed={props.changed}
+          now={props.now}
+          width={props.columns}
+          compact={layout.compactTable}
+        />
+        {props.notices.map((n) => (
+          // the mark in colour, the sentence in the terminal's own colour: readable on light and dark themes
+          <Bullet key={n} marker="! " {...(tone('warn') ? { markerColor: tone('warn') } : {})}>
+            {n}
+          </Bullet>
+        ))}
+        {props.explanation && (
+          <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
+            {props.children}
+          </StepPanel>
+        )}
+      </Box>
     </Box>
   );
 }

@@ -47,3 +47,11 @@ export function truncate(text: string, width: number): string {
   if (width <= 0) return '';
   return text.length <= width ? text : `${text.slice(0, Math.max(0, width - 1))}…`;
 }
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'] as const;
+
+/**
+ * A spinner frame that moves with the screen's one-second clock, so a wait redraws once a second (with its elapsed
+ * time), not ten times a second as an animated spinner did (~24 KB/s of terminal output while nothing happened).
+ */
+export const spinnerFrame = (now: number): string => SPINNER[Math.floor(now / 1000) % SPINNER.length] as string;

@@ -32,7 +32,7 @@ export function stepView(row: StepRow): StepView {
 }
 
 /** The steps as shown; between steps (a question before the next one starts) the next step counts as current. */
-export function selectSteps(ctx: RecoveryContext): StepView[] {
+export function selectSteps(ctx: Pick<RecoveryContext, 'steps'>): StepView[] {
   const current = currentStepRow(ctx);
   return ctx.steps.map((row) => {
     const view = stepView(row);
@@ -41,13 +41,13 @@ export function selectSteps(ctx: RecoveryContext): StepView[] {
 }
 
 /** The step on screen: the active one, else the first not finished, else the last. */
-export function currentStepRow(ctx: RecoveryContext): StepRow | undefined {
+export function currentStepRow(ctx: Pick<RecoveryContext, 'steps'>): StepRow | undefined {
   return (
     ctx.steps.find((s) => s.status === 'active') ?? ctx.steps.find((s) => s.status === 'pending') ?? ctx.steps.at(-1)
   );
 }
 
-export function selectExplanation(ctx: RecoveryContext): StepExplanation | null {
+export function selectExplanation(ctx: Pick<RecoveryContext, 'steps'>): StepExplanation | null {
   const row = currentStepRow(ctx);
   if (!row) return null;
   const text = STEP_TEXT[row.name];
@@ -55,12 +55,15 @@ export function selectExplanation(ctx: RecoveryContext): StepExplanation | null 
 }
 
 /** When the assessment started (the clock in the header runs from there), or null before it did. */
-export function assessmentStartedAt(ctx: RecoveryContext): number | null {
+export function assessmentStartedAt(ctx: Pick<RecoveryContext, 'steps'>): number | null {
   return ctx.steps.find((s) => s.name === 'assess')?.startedAt ?? null;
 }
 
 /** A node row as the table shows it; `lastAnsweredAt` is filled in by the screen, which keeps the clock. */
-export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<NodeRow, 'lastAnsweredAt'> {
+export function nodeRowView(
+  row: MachineNodeRow,
+  ctx: Pick<RecoveryContext, 'observations'>,
+): Omit<NodeRow, 'lastAnsweredAt'> {
   const obs = ctx.observations.find((o) => o.node === row.node);
   const prep =
     row.prep.status && row.prep.status !== 'done'
@@ -85,7 +88,16 @@ export function nodeRowView(row: MachineNodeRow, ctx: RecoveryContext): Omit<Nod
   };
 }
 
-export const selectNodeRows = (ctx: RecoveryContext): Omit<NodeRow, 'lastAnsweredAt'>[] =>
+/** What the node table is made of: changes only when the machine stores a new read. */
+export type NodeSource = Pick<RecoveryContext, 'rows' | 'observations' | 'nodes'>;
+
+export const selectNodeSource = (ctx: RecoveryContext): NodeSource => ({
+  rows: ctx.rows,
+  observations: ctx.observations,
+  nodes: ctx.nodes,
+});
+
+export const selectNodeRows = (ctx: NodeSource): Omit<NodeRow, 'lastAnsweredAt'>[] =>
   ctx.nodes.map((n) => ctx.rows[n]).flatMap((row) => (row ? [nodeRowView(row, ctx)] : []));
 
 /**
@@ -96,7 +108,7 @@ export const selectNodeRows = (ctx: RecoveryContext): Omit<NodeRow, 'lastAnswere
 export function overlayRefresh(
   rows: readonly Omit<NodeRow, 'lastAnsweredAt'>[],
   views: readonly NodeView[],
-  ctx: RecoveryContext,
+  ctx: Pick<RecoveryContext, 'rows'>,
 ): Omit<NodeRow, 'lastAnsweredAt'>[] {
   return rows.map((row) => {
     const v = views.find((x) => x.node === row.address);
@@ -117,7 +129,7 @@ export function overlayRefresh(
   });
 }
 
-export function selectTransfer(ctx: RecoveryContext, startedAt: number): TransferView | null {
+export function selectTransfer(ctx: Pick<RecoveryContext, 'transfer'>, startedAt: number): TransferView | null {
   const t = ctx.transfer;
   if (!t) return null;
   const restarted = t.restarts > 0 ? ` (restarted from zero ${t.restarts}× after a cut stream)` : '';
@@ -131,7 +143,7 @@ const WAIT_STEP: Record<NonNullable<RecoveryContext['wait']>['what'], string> = 
   recovery: 'verify',
 };
 
-export function selectWait(ctx: RecoveryContext): WaitView | null {
+export function selectWait(ctx: Pick<RecoveryContext, 'wait' | 'steps'>): WaitView | null {
   const w = ctx.wait;
   if (!w || WAIT_STEP[w.what] !== currentStepRow(ctx)?.name) return null;
   const first = w.pending[0];
@@ -155,3 +167,58 @@ export function selectOutcome(ctx: RecoveryContext): Outcome | null {
 }
 
 export const selectPrompt = (ctx: RecoveryContext): Prompt | null => ctx.prompt;
+
+/**
+ * The project's own documents ("SAFETY rule 8", "PRODUCT.md §2") mean nothing to the person at the terminal: a
+ * citation of one in a sentence from the machine is left out on screen, and the sentence still reads whole.
+ */
+const CITATION = /\s*\([^()]*\b(?:SAFETY|PRODUCT|STYLE)(?:\.md)?\b[^()]*\)/g;
+export const userText = (text: string): string => text.replace(CITATION, '');
+
+/**
+ * The latest warning as shown. A snapshot file whose raft index is unknown (a file given by path) cannot be said to
+ * be older than a live member: the machine's "holds newer data" is then only a possibility, and is said so.
+ */
+export function selectWarning(ctx: Pick<RecoveryContext, 'warnings' | 'snapshot'>): string | null {
+  const warning = ctx.warnings.at(-1);
+  if (warning === undefined) return null;
+  const pointUnknown = ctx.snapshot !== null && ctx.snapshot.raftAppliedIndex === null;
+  return userText(
+    pointUnknown
+      ? warning.replace(
+          /\b(?:holds|hold) newer data than this snapshot; a snapshot from (\S+) loses less\./,
+          'may hold newer data than this snapshot (the file does not say how far it reaches); a snapshot from $1 may lose less.',
+        )
+      : warning,
+  );
+}
+
+/** "less than a minute", "11 min", "2 h 05 min", "3 days": how old a snapshot is, in words. */
+export function ageInWords(ms: number): string {
+  const min = Math.floor(Math.max(0, ms) / 60_000);
+  if (min < 1) return 'less than a minute';
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h ${String(min % 60).padStart(2, '0')} min`;
+  return `${Math.floor(h / 24)} days`;
+}
+
+/** The data-loss window as of `now`: the snapshot's revision and its age, which grows while the prompt waits. */
+export const liveDataLossWindow = (snapshot: NonNullable<RecoveryContext['snapshot']>, now: number): string =>
+  `snapshot revision ${snapshot.revision ?? '?'}, taken ${ageInWords(now - snapshot.takenAt)} ago: writes after that point are lost`;
+
+/**
+ * The prompt as shown: sentences without internal citations, and the data-loss window the machine wrote when the
+ * snapshot was verified replaced by one as of now (the question may wait for many minutes).
+ */
+export function selectPromptView(
+  ctx: Pick<RecoveryContext, 'prompt' | 'snapshot' | 'dataLossWindow'>,
+  now: number,
+): Prompt | null {
+  const p = ctx.prompt;
+  if (!p) return null;
+  let detail = userText(p.detail);
+  if (ctx.snapshot && ctx.dataLossWindow && detail.includes(ctx.dataLossWindow))
+    detail = detail.replace(ctx.dataLossWindow, liveDataLossWindow(ctx.snapshot, now));
+  return { ...p, question: userText(p.question), detail, ...(p.risk ? { risk: userText(p.risk) } : {}) };
+}

@@ -5,7 +5,11 @@ import { createContext, useContext, type ReactNode } from 'react';
  * (no-color.org) turns colour off; chalk (inside Ink) does not read NO_COLOR, so the views ask the theme instead of
  * passing colours straight to <Text>.
  */
-export type Tone = 'ok' | 'bad' | 'warn' | 'active' | 'muted' | 'changed' | 'drill' | 'accent';
+/**
+ * `warn` (yellow) colours a mark or a short label only, never a whole sentence: yellow text is unreadable on a
+ * light background.
+ */
+export type Tone = 'ok' | 'bad' | 'warn' | 'active' | 'muted' | 'drill' | 'accent';
 
 const PALETTE: Record<Tone, string> = {
   ok: 'green',
@@ -13,7 +17,6 @@ const PALETTE: Record<Tone, string> = {
   warn: 'yellow',
   active: 'cyan',
   muted: 'gray',
-  changed: 'yellowBright',
   drill: 'magenta',
   accent: 'blue',
 };

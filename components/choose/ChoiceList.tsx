@@ -13,6 +13,10 @@ export interface ChoiceListProps {
   readonly onChoose: (id: string) => void;
 }
 
+/** "keep waiting (recommended)": the mark is added once, also when the option's own label already carries it. */
+export const optionLabel = (label: string, recommended: boolean): string =>
+  recommended && !/\(recommended\)/.test(label) ? `${label} (recommended)` : label;
+
 /** A short list of numbered options; the recommended one is marked and the cursor starts on it. */
 export function ChoiceList({ options, initialIndex = 0, recommendedId, isActive = true, onChoose }: ChoiceListProps) {
   const tone = useTone();
@@ -32,7 +36,7 @@ export function ChoiceList({ options, initialIndex = 0, recommendedId, isActive 
         const color = selected ? tone('active') : undefined;
         return (
           <Bullet key={o.id} marker={`${selected ? '❯' : ' '} ${i + 1}. `} {...(color ? { color } : {})}>
-            {`${o.label}${o.id === recommendedId ? ' (recommended)' : ''}`}
+            {optionLabel(o.label, o.id === recommendedId)}
           </Bullet>
         );
       })}

@@ -10,13 +10,14 @@ export interface RiskAcknowledgeProps {
   /** default true */
   readonly isActive?: boolean;
   readonly onAcknowledge: (reason: string) => void;
-  readonly onCancel: () => void;
+  /** Esc: absent where there is no way back */
+  readonly onCancel?: () => void;
 }
 
 /** Accepting a risk takes a typed word and a reason, both journalled: never one keystroke. */
 export function RiskAcknowledge({ risk, word, isActive = true, onAcknowledge, onCancel }: RiskAcknowledgeProps) {
   const tone = useTone();
-  const state = useRiskAcknowledge({ word, isActive, onAcknowledge, onCancel });
+  const state = useRiskAcknowledge({ word, isActive, onAcknowledge, ...(onCancel ? { onCancel } : {}) });
   const cursor = <Text color={tone('muted')}>▏</Text>;
   return (
     <Box flexDirection="column">

@@ -12,7 +12,8 @@ export interface TypedConfirmProps {
   /** default true; false while another widget owns the keyboard */
   readonly isActive?: boolean;
   readonly onConfirm: () => void;
-  readonly onCancel: () => void;
+  /** Esc: go back to the previous choice; absent where there is no way back (Esc then does nothing) */
+  readonly onCancel?: () => void;
   readonly onRefused?: (typed: string) => void;
 }
 
@@ -27,7 +28,13 @@ export function TypedConfirm({
   onRefused,
 }: TypedConfirmProps) {
   const tone = useTone();
-  const state = useTypedConfirm({ expected: target, isActive, onConfirm, onCancel, onRefused });
+  const state = useTypedConfirm({
+    expected: target,
+    isActive,
+    onConfirm,
+    ...(onCancel ? { onCancel } : {}),
+    ...(onRefused ? { onRefused } : {}),
+  });
   return (
     <Box flexDirection="column">
       <Text>

@@ -1,22 +1,34 @@
-import { Text } from 'ink';
+import { Box, Text } from 'ink';
 import { useTone } from '../theme.js';
 import { useYesNo } from './use-yes-no.js';
 
 export interface YesNoProps {
   readonly question: string;
+  /** what Enter answers, shown in capitals ([Y/n], [y/N]); default none: Enter then says to press y or n */
+  readonly defaultAnswer?: 'yes' | 'no' | null;
   /** default true */
   readonly isActive?: boolean;
   readonly onAnswer: (yes: boolean) => void;
 }
 
-/** A non-destructive question; Enter alone answers No. */
-export function YesNo({ question, isActive = true, onAnswer }: YesNoProps) {
+const CHOICES = { yes: '[Y/n]', no: '[y/N]', none: '[y/n]' } as const;
+
+/** A non-destructive question. */
+export function YesNo({ question, defaultAnswer = null, isActive = true, onAnswer }: YesNoProps) {
   const tone = useTone();
-  useYesNo({ isActive, onAnswer });
+  const hint = useYesNo({ isActive, defaultAnswer, onAnswer });
   return (
-    <Text>
-      {`${question} `}
-      <Text color={tone('muted')}>[y/N]</Text>
-    </Text>
+    <Box flexDirection="column">
+      <Text>
+        {`${question} `}
+        <Text color={tone('muted')}>{CHOICES[defaultAnswer ?? 'none']}</Text>
+      </Text>
+      {hint && (
+        <Text>
+          <Text color={tone('warn')}>{'! '}</Text>
+          Press y for yes or n for no.
+        </Text>
+      )}
+    </Box>
   );
 }

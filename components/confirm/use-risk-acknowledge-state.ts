@@ -11,7 +11,10 @@ export interface RiskAcknowledgeState {
   readonly error: string | null;
 }
 
-export type RiskAcknowledgeAction = EditAction | { readonly type: 'submit'; readonly expectedWord: string };
+export type RiskAcknowledgeAction =
+  | EditAction
+  /** `back`: whether Esc goes back from here, so the refusal offers it only when it works */
+  | { readonly type: 'submit'; readonly expectedWord: string; readonly back?: boolean };
 
 export const initialRiskAcknowledgeState: RiskAcknowledgeState = { stage: 'word', word: '', reason: '', error: null };
 
@@ -31,7 +34,11 @@ export function riskAcknowledgeReducer(
   if (state.stage === 'word') {
     if (state.word.trim() === action.expectedWord)
       return { ...state, stage: 'reason', word: action.expectedWord, error: null };
-    return { ...state, word: '', error: `Type ${action.expectedWord} to acknowledge the risk, or Esc to go back.` };
+    return {
+      ...state,
+      word: '',
+      error: `Type ${action.expectedWord} to acknowledge the risk${action.back === false ? '' : ', or Esc to go back'}.`,
+    };
   }
   if (state.reason.trim().length < MIN_REASON_LENGTH)
     return { ...state, error: 'Write the reason in a few words: it goes into the journal and the report.' };

@@ -5,13 +5,14 @@ import {
   riskAcknowledgeReducer,
   type RiskAcknowledgeState,
 } from './use-risk-acknowledge-state.js';
-import { isTextKey } from './keys.js';
+import { isTextKey, typedParts } from './keys.js';
 
 export interface UseRiskAcknowledgeOptions {
   readonly word: string;
   readonly isActive: boolean;
   readonly onAcknowledge: (reason: string) => void;
-  readonly onCancel: () => void;
+  /** Esc: absent where there is no way back (then Esc does nothing) */
+  readonly onCancel?: () => void;
 }
 
 export function useRiskAcknowledge({
@@ -22,13 +23,16 @@ export function useRiskAcknowledge({
 }: UseRiskAcknowledgeOptions): RiskAcknowledgeState {
   const [state, dispatch] = useReducer(riskAcknowledgeReducer, initialRiskAcknowledgeState);
   useActiveInput((input, key) => {
-    if (key.escape) onCancel();
-    else if (key.return) dispatch({ type: 'submit', expectedWord: word });
+    if (key.escape) onCancel?.();
+    else if (key.return) dispatch({ type: 'submit', expectedWord: word, back: onCancel !== undefined });
     else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
-    else if (isTextKey(key)) dispatch({ type: 'insert', text: input });
+    else if (isTextKey(key))
+      for (const part of typedParts(input))
+        dispatch(part.type === 'enter' ? { type: 'submit', expectedWord: word, back: onCancel !== undefined } : part);
   }, isActive);
   useEffect(() => {
     if (state.stage === 'done') onAcknowledge(state.reason);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- fires once, when the reducer reaches done
   }, [state.stage]);
   return state;
 }

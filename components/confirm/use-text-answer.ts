@@ -1,7 +1,7 @@
 import { useRef, useState } from 'react';
 import { useActiveInput } from '../use-active-input.js';
 import { edit, type EditAction } from './text-entry.js';
-import { isTextKey } from './keys.js';
+import { isTextKey, typedParts } from './keys.js';
 
 export interface UseTextAnswerOptions {
   readonly isActive: boolean;
@@ -18,12 +18,19 @@ export function useTextAnswer({ isActive, onSubmit, onCancel }: UseTextAnswerOpt
     value.current = edit(value.current, action, 4096);
     setShown(value.current);
   };
+  const submit = () => {
+    if (value.current.trim() !== '') onSubmit(value.current.trim());
+  };
   useActiveInput((input, key) => {
     if (key.escape) onCancel();
-    else if (key.return) {
-      if (value.current.trim() !== '') onSubmit(value.current.trim());
-    } else if (key.backspace || key.delete) apply({ type: 'backspace' });
-    else if (isTextKey(key)) apply({ type: 'insert', text: input });
+    else if (key.return) submit();
+    else if (key.backspace || key.delete) apply({ type: 'backspace' });
+    // a pasted path keeps the Enter it was copied with
+    else if (isTextKey(key))
+      for (const part of typedParts(input)) {
+        if (part.type === 'enter') submit();
+        else apply(part);
+      }
   }, isActive);
   return shown;
 }

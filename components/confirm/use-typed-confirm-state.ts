@@ -16,7 +16,10 @@ export interface TypedConfirmState {
   readonly confirmed: boolean;
 }
 
-export type TypedConfirmAction = EditAction | { readonly type: 'submit'; readonly expected: string };
+export type TypedConfirmAction =
+  | EditAction
+  /** `back`: whether Esc goes back from here, so the refusal offers it only when it works */
+  | { readonly type: 'submit'; readonly expected: string; readonly back?: boolean };
 
 export const initialTypedConfirmState: TypedConfirmState = {
   value: '',
@@ -37,8 +40,8 @@ export function typedConfirmReducer(state: TypedConfirmState, action: TypedConfi
       if (typed === action.expected) return { ...state, value: typed, error: null, confirmed: true };
       const error =
         typed === ''
-          ? `Type the node's address, ${action.expected}, to confirm; Esc goes back.`
-          : `"${typed}" is not the target node; type ${action.expected} exactly to confirm, or Esc to go back.`;
+          ? `Type the node's address, ${action.expected}, to confirm${action.back ? '; Esc goes back' : ''}.`
+          : `"${typed}" is not the target node; type ${action.expected} exactly to confirm${action.back ? ', or Esc to go back' : ''}.`;
       if (typed === '') return { ...state, value: '', error };
       return { ...state, value: '', error, refusals: state.refusals + 1, lastRefused: typed };
     }

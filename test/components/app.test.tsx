@@ -49,7 +49,7 @@ describe('App on the recovery machine', () => {
     expect(f).toContain('DRILL');
     expect(f).toContain('step 2 of 9: Assess');
     expect(f).toContain('✓ 1/9 Connect — 3 of 3 nodes answered');
-    expect(f).toContain('[y/N]');
+    expect(f).toContain('[Y/n]');
     await press(stdin, 'y');
 
     f = await frameMatching(lastFrame, (x) => x.includes('Where should the snapshot come from?'));
@@ -120,7 +120,7 @@ describe('App on the recovery machine', () => {
 
   it('q stops safely: the machine journals the stop, the screen names the resume command, exit code 3', async () => {
     const { cluster, actor, screen } = start();
-    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]'));
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
     await press(screen.stdin, 'q');
@@ -136,7 +136,7 @@ describe('App on the recovery machine', () => {
 
   it('while an address is typed, q is a letter and Ctrl-C is the way out', async () => {
     const { actor, screen } = start();
-    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]'));
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
     await press(screen.stdin, KEYS.enter);
@@ -171,7 +171,7 @@ describe('App on the recovery machine', () => {
       { columns: 80, rows: 24 },
     );
     // Before the assessment the machine has read nothing, yet the table already shows each node's etcd.
-    let f = await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]') && x.includes('Failed'));
+    let f = await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]') && x.includes('Failed'));
     expect(f).toMatch(/127\.0\.0\.2\s+\S+\s+yes\s+cp\s+Running\s+bad\s+3\s+48213/);
     // A node stops answering: its row says so, and for how long.
     cluster.views.set('127.0.0.4', {
@@ -181,7 +181,7 @@ describe('App on the recovery machine', () => {
       etcdHealthy: null,
     });
     f = await frameMatching(screen.lastFrame, (x) => /127\.0\.0\.4\s+\S+\s+no 1s/.test(x), 4000);
-    expect(f).toContain('[y/N]');
+    expect(f).toContain('[Y/n]');
     actor.stop();
   });
 
@@ -198,7 +198,7 @@ describe('App on the recovery machine', () => {
       <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
       { columns: 80, rows: 24 },
     );
-    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]'));
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
     await press(screen.stdin, KEYS.enter);
@@ -232,7 +232,7 @@ describe('App on the recovery machine', () => {
     );
     let f = await frameMatching(screen.lastFrame, (x) => x.includes('connect failed. Try again?'));
     expect(f).toContain('the talosconfig CA does not match');
-    expect(f).toContain('[y/N]');
+    expect(f).toContain('[Y/n]');
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
     await press(screen.stdin, 'y');
@@ -251,7 +251,7 @@ describe('App on the recovery machine', () => {
     }
     f = await frameMatching(screen.lastFrame, (x) => /Preparing \S+ failed\. Try again\?/.test(x), 4000);
     expect(f).toContain('connection refused');
-    expect(f).toContain('[y/N]');
+    expect(f).toContain('[Y/n]');
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'), 4000);
     expect(cluster.calls.filter((c) => c.startsWith('reset')).sort()).toEqual(NODES.map((n) => `reset ${n}`).sort());
@@ -260,18 +260,18 @@ describe('App on the recovery machine', () => {
 
   it('? opens the help over the panel and Esc closes it', async () => {
     const { actor, screen } = start();
-    await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]'));
     await press(screen.stdin, '?');
     let f = await frameMatching(screen.lastFrame, (x) => x.includes('Help — press ? or Esc to close'));
     expect(f).toContain('talos-dr resume /tmp/incident');
-    expect(f).not.toContain('[y/N]');
+    expect(f).not.toContain('[Y/n]');
     expect(liveLines(f).length).toBeLessThan(24);
     expect(widest(f)).toBeLessThanOrEqual(80);
     // keys meant for the prompt do nothing while help is open
     await press(screen.stdin, 'y');
     expect(actor.getSnapshot().context.steps[1]?.status).toBe('pending');
     await press(screen.stdin, KEYS.esc);
-    f = await frameMatching(screen.lastFrame, (x) => x.includes('[y/N]'));
+    f = await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]'));
     expect(f).not.toContain('Help —');
     actor.stop();
   });

@@ -18,9 +18,9 @@ const { render } = await import('ink-testing-library');
 const { useNodeTracking } = await import('../../components/use-node-tracking.js');
 
 /** The table as the App drives it: rows from the latest read, changes found by comparing with the previous one. */
-function LiveTable({ rows }: { rows: readonly Row[] }) {
-  const tracked = useNodeTracking(rows, Date.now());
-  return <NodeTable rows={tracked.rows} changed={tracked.changed} now={Date.now()} width={100} />;
+function LiveTable({ rows, now }: { rows: readonly Row[]; now: number }) {
+  const tracked = useNodeTracking(rows, now);
+  return <NodeTable rows={tracked.rows} changed={tracked.changed} now={now} width={100} />;
 }
 
 // SGR colour codes: 30–37, 90–97 (foreground), 38;… (extended); bold is 1.
@@ -28,7 +28,7 @@ const COLOUR = /\u001B\[(3[0-8]|9[0-7])[;m]/;
 const strip = (s: string) => s.replace(/\u001B\[[0-9;]*m/g, '');
 
 describe('colour', () => {
-  it('highlights exactly the cell that changed, bold and coloured, and keeps the text identical', () => {
+  it('highlights exactly the cell that changed, bold and underlined in the terminal colour, text identical', () => {
     const changed = new Set([cellKey('127.0.0.2', 'raftAppliedIndex')]);
     const marked = renderToString(<NodeTable rows={nodes} now={NOW} width={100} changed={changed} />, {
       columns: 100,
@@ -36,20 +36,22 @@ describe('colour', () => {
     const plain = renderToString(<NodeTable rows={nodes} now={NOW} width={100} />, { columns: 100 });
     expect(strip(marked)).toBe(strip(plain));
     const row = marked.split('\n')[1] ?? '';
-    expect(row).toMatch(/\u001B\[1m\u001B\[93m48213/);
+    expect(row).toMatch(/\u001B\[4m\u001B\[1m48213/);
+    // no bright yellow: unreadable on a light background
+    expect(marked).not.toMatch(/\u001B\[93m/);
     expect(plain.split('\n')[1]).not.toMatch(/\u001B\[1m/);
   });
 
   it('the live table highlights what changed since the previous read, and nothing on the first read', async () => {
-    const { lastFrame, rerender, unmount } = render(<LiveTable rows={nodes} />);
-    // (a silent node's "no" is always bold red; the changed-cell colour appears nowhere yet)
-    expect(lastFrame()).not.toMatch(/\u001B\[93m/);
+    const { lastFrame, rerender, unmount } = render(<LiveTable rows={nodes} now={NOW} />);
+    // (a silent node's "no" is always bold red; the changed-cell underline appears nowhere yet)
+    expect(lastFrame()).not.toMatch(/\u001B\[4m/);
     const next = nodes.map((n) => (n.address === '127.0.0.3' ? { ...n, etcdService: 'Preparing' } : n));
-    rerender(<LiveTable rows={next} />);
+    rerender(<LiveTable rows={next} now={NOW + 1000} />);
     await new Promise((r) => setTimeout(r, 20));
     const row = (lastFrame() ?? '').split('\n').find((l) => l.includes('127.0.0.3')) ?? '';
-    expect(row).toMatch(/\u001B\[1m\u001B\[93mPreparing/);
-    expect((lastFrame() ?? '').split('\n').find((l) => l.includes('127.0.0.2'))).not.toMatch(/\u001B\[93m/);
+    expect(row).toMatch(/\u001B\[4m\u001B\[1mPreparing/);
+    expect((lastFrame() ?? '').split('\n').find((l) => l.includes('127.0.0.2'))).not.toMatch(/\u001B\[4m/);
     unmount();
   });
 

@@ -64,13 +64,17 @@ describe('TypedConfirm (destructive)', () => {
     expect(onConfirm).toHaveBeenCalledTimes(1);
   });
 
-  it('never confirms on a paste that ends in a newline: Enter must be its own keystroke', async () => {
-    const { stdin, onConfirm, lastFrame } = mount();
-    await press(stdin, '127.0.0.3\r');
-    await frameMatching(lastFrame, (x) => x.includes('to confirm: 127.0.0.3'));
-    expect(onConfirm).not.toHaveBeenCalled();
-    await press(stdin, KEYS.enter);
+  it('a pasted address that ends in a newline keeps its Enter, as if typed', async () => {
+    const { stdin, onConfirm } = mount();
+    await press(stdin, '127.0.0.3\n');
     await vi.waitFor(() => expect(onConfirm).toHaveBeenCalledTimes(1));
+  });
+
+  it('a pasted wrong address with its newline is refused like a typed one', async () => {
+    const { stdin, onConfirm, lastFrame } = mount();
+    await press(stdin, '127.0.0.4\r\n');
+    await frameMatching(lastFrame, (x) => x.includes('"127.0.0.4" is not the target node'));
+    expect(onConfirm).not.toHaveBeenCalled();
   });
 
   it('goes back with Esc', async () => {
@@ -128,12 +132,23 @@ describe('RiskAcknowledge', () => {
 });
 
 describe('YesNo', () => {
-  it('answers No on a bare Enter (default No)', async () => {
+  it('a bare Enter answers nothing where there is no default, and says which keys do', async () => {
     const onAnswer = vi.fn();
     const { stdin, lastFrame } = render(<YesNo question="Back up the machine configs now?" onAnswer={onAnswer} />);
-    expect(lastFrame()).toBe('Back up the machine configs now? [y/N]');
+    expect(lastFrame()).toBe('Back up the machine configs now? [y/n]');
     await press(stdin, KEYS.enter);
+    expect(onAnswer).not.toHaveBeenCalled();
+    expect(lastFrame()).toContain('Press y for yes or n for no.');
+    await press(stdin, 'n');
     expect(onAnswer).toHaveBeenCalledWith(false);
+  });
+
+  it('a bare Enter takes the default shown in capitals', async () => {
+    const onAnswer = vi.fn();
+    const { stdin, lastFrame } = render(<YesNo question="Try again?" defaultAnswer="yes" onAnswer={onAnswer} />);
+    expect(lastFrame()).toBe('Try again? [Y/n]');
+    await press(stdin, KEYS.enter);
+    expect(onAnswer).toHaveBeenCalledWith(true);
   });
 
   it('answers Yes only on y, and ignores other keys', async () => {

@@ -61,7 +61,7 @@ describe('runInteractive', () => {
     const run = runInteractive({ actor, incidentDir: '/tmp/inc', context: 'talos-dr-sim', flush: flushState, ...io });
     const out = io.stdout as unknown as FakeStdout;
     const stdin = io.stdin as unknown as FakeStdin;
-    await until(() => out.frames.some((f) => f.includes('[y/N]')));
+    await until(() => out.frames.some((f) => f.includes('[Y/n]')));
     stdin.write('q');
     await expect(run).resolves.toBe(3);
     expect(flushState).toHaveBeenCalledTimes(1);
@@ -165,9 +165,9 @@ describe('the first frame (drawn before the cluster is reached)', () => {
     expect(plain(out.frames.join(''))).toContain('Connecting to the drill cluster…');
     const { actor } = session();
     const run = runInteractive({ actor, incidentDir: '/tmp/inc', context: 'talos-dr-sim', drill, ...io });
-    await until(() => out.frames.some((f) => f.includes('[y/N]')));
+    await until(() => out.frames.some((f) => f.includes('[Y/n]')));
     const text = plain(out.frames.join(''));
-    expect(text.indexOf('Starting the drill cluster…')).toBeLessThan(text.indexOf('[y/N]'));
+    expect(text.indexOf('Starting the drill cluster…')).toBeLessThan(text.indexOf('[Y/n]'));
     // the open frame was adopted: closing it now is a no-op, not a second unmount of the wizard
     await closeStartingScreen();
     await screen?.close();

@@ -147,7 +147,7 @@ describe('StepPanel', () => {
     const f = renderToString(<StepPanel explanation={explanation} keys={keys} />, { columns: 80 });
     expect(f).toContain('Why: Every later step needs a verified copy');
     expect(f).toContain('Next: Take a consistent snapshot from 127.0.0.2');
-    expect(f).toContain('talosctl: talosctl -n 127.0.0.2 etcd snapshot db.snapshot');
+    expect(f).toContain('by hand: talosctl -n 127.0.0.2 etcd snapshot db.snapshot');
     expect(f).toContain('Enter take the snapshot · q quit (saved) · ? help');
     expect(widest(f)).toBeLessThanOrEqual(80);
   });
@@ -218,8 +218,8 @@ describe('HelpOverlay and QuitNotice', () => {
       <HelpOverlay keys={[{ key: 'Enter', does: 'continue' }]} incidentDir="./talos-dr-prod-20261124T031200Z" />,
       { columns: 100 },
     );
-    expect(f).toContain('Enter   continue');
-    expect(f).toContain('Ctrl-C  same as q');
+    expect(f).toContain('Enter continue');
+    expect(f).toContain('Ctrl-C same as q');
     expect(f).toContain('talos-dr resume ./talos-dr-prod-20261124T031200Z');
   });
 
