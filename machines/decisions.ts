@@ -60,9 +60,12 @@ const isControlPlane = (o: NodeObservation): boolean =>
   o.machineType === 'controlplane' || o.machineType === 'init' || o.machineType === 'unknown';
 
 /**
- * A node is a working member only when its own etcd is Running, healthy, sees a leader and can list members (which
- * needs a leader). It is certainly broken when it answered and any of that is missing, or when it is a blank machine.
- * An unreachable node is unknown: its etcd may well be fine behind a network problem.
+ * A node is a working member only when its own etcd is Running, healthy, and its EtcdStatus sees a leader without
+ * errors. It is certainly broken when it answered and any of that is missing, or when it is a blank machine. An
+ * unreachable node is unknown: its etcd may well be fine behind a network problem. The member list is not evidence:
+ * real Talos answers it only with a leader, even with query_local (siderolabs/talos:
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:1784, WithRequireLeader), while
+ * EtcdStatus answers from the local member without one (leader 0, "etcdserver: no leader" in errors).
  */
 export function memberHealth(o: NodeObservation): MemberHealth {
   if (o.maintenance) return 'broken';
@@ -70,10 +73,13 @@ export function memberHealth(o: NodeObservation): MemberHealth {
   if (o.etcdService !== null && o.etcdService !== 'Running') return 'broken';
   if (o.etcdHealthy === false) return 'broken';
   if (o.status === null || o.status.leader === NO_LEADER || o.status.errors.length > 0) return 'broken';
-  if (o.members === null) return 'broken';
   if (o.etcdService === null) return 'unknown';
   return 'healthy';
 }
+
+/** The member list failed because etcd has no leader (what it always does then), not because the node is faulty. */
+export const memberListNeedsLeader = (o: Pick<NodeObservation, 'membersError'>): boolean =>
+  /no leader/i.test(o.membersError ?? '');
 
 /** The voting members known from every node's local list (by id), or null when no node could list them. */
 function votingMembersSeen(observations: readonly NodeObservation[]): Set<string> | null {
@@ -130,9 +136,12 @@ export function computeVerdict(observations: readonly NodeObservation[]): Verdic
       reason: `Quorum cannot be decided: ${summary}, and ${plural(counts.unknown, 'member')} could not be asked; reach them before deciding.`,
       freshest,
     };
+  const noLeader = controlPlane.some((o) => o.reachable && memberListNeedsLeader(o))
+    ? " The member lists could not be read (etcd answers them only with a leader); each node's etcd status was."
+    : '';
   return {
     verdict: 'lost',
-    reason: `Quorum is lost: ${summary}, and ${plural(counts.broken, 'member')} answered that their etcd is not working.`,
+    reason: `Quorum is lost: ${summary}, and ${plural(counts.broken, 'member')} answered that their etcd is not working.${noLeader}`,
     freshest,
   };
 }
@@ -296,4 +305,34 @@ export function bootstrapAlreadyDone(args: {
   const starting =
     args.etcdService === 'Running' || args.etcdService === 'Starting' || args.etcdService === 'Preparing';
   return args.wiped && args.uploadSent && args.bootstrapSent && starting;
+}
+
+/**
+ * A Reset sent at `sentAt` has visibly taken effect on the node: it went away (rebooting, powered off, or back as a
+ * blank machine), or its etcd service history restarted after the send (services start a new history at every boot).
+ * Talos answers Reset before it does anything (siderolabs/talos:
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692), so an answer of Preparing right
+ * after the send is not evidence: a node that was Preparing before still says so until it goes down.
+ */
+export function resetTookEffect(
+  view: (Pick<NodeObservation, 'reachable'> & { etcdHistoryStart?: number | null }) | null,
+  sentAt: number | null,
+): boolean {
+  if (!view || !view.reachable) return true;
+  return sentAt !== null && view.etcdHistoryStart != null && view.etcdHistoryStart > sentAt;
+}
+
+/**
+ * An interrupted Bootstrap (sent at `sentAt`) landed: etcd Running on the wiped node, or an etcd service history that
+ * began after the send. Bootstrap stops etcd and loads a new runner whose history starts empty (siderolabs/talos:
+ * internal/app/machined/pkg/system/services/etcd.go@v1.11.6:656-690, system.go@v1.11.6:92,132), so the text
+ * "Bootstrap requested" is gone by the time anyone looks and is never the evidence.
+ */
+export function bootstrapLanded(
+  view: (Pick<NodeObservation, 'reachable' | 'etcdService'> & { etcdHistoryStart?: number | null }) | null,
+  sentAt: number | null,
+): boolean {
+  if (!view || !view.reachable) return false;
+  if (view.etcdService === 'Running') return true;
+  return sentAt !== null && view.etcdHistoryStart != null && view.etcdHistoryStart > sentAt;
 }

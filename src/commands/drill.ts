@@ -4,20 +4,15 @@
  * plain line, then the score and `outcome: …` as the very last line. Without it, the wizard (a terminal is required).
  */
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
 import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
-import type { Journal } from '../journal/journal.js';
 import { lockIncident } from '../journal/lock.js';
-import { drillSpeed, freeAddressBase, loadSim, onDrillCluster, requireScenario } from './drill-runtime.js';
+import { drillSpeed, freeAddressBase, loadSim, onDrillCluster, requireScenario, runDrill } from '../wizard/drill.js';
 import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
-import type { SimCluster } from '../sim/types.js';
 import type { CommandContext } from './types.js';
-import type { IncidentPaths } from '../journal/incident.js';
-import type { Snapshot } from 'xstate';
-import type { StateEnvelope } from '../journal/state.js';
 import type { StartingHandle } from './interactive.js';
+import type { Screen } from '../wizard/run.js';
 import { parseEtcdKind, realEtcdMissing } from '../sim/real-etcd-tools.js';
 
 // The Talos client (grpc-js), the machines and the simulator are loaded after the first frame is on screen: the
@@ -46,87 +41,25 @@ function parse(args: string[]) {
 
 export const DRILL_CONTEXT = 'talos-dr-sim';
 
-export interface DrillRunArgs {
-  ctx: CommandContext;
-  sim: SimCluster;
-  save: () => Promise<void>;
-  incident: IncidentPaths;
-  journal: Journal;
-  scenario: string;
-  autopilot: boolean;
-  speed: number;
-  addressBase: string;
-  restore?: Snapshot<unknown>;
-  /** overrides the scenario's time limit (tests) */
-  timeLimitMs?: number;
-  /** real etcd members behind the nodes: they do not run on the simulator's compressed clock */
-  realEtcd?: boolean;
-}
+/** Who a drill journals as answering, when a person does. */
+export const trainee = (env: NodeJS.ProcessEnv): string => env.USER ?? 'trainee';
 
-/**
- * Real etcd members join, catch up and pass their health check in real seconds whatever the simulator's speed, so
- * the waits for them (and the drill's limit) keep a real-time floor; the built-in model follows the compressed clock.
- */
-const REAL_ETCD_VERIFY_FLOOR_MS = 90_000;
-const REAL_ETCD_TIME_LIMIT_FLOOR_MS = 240_000;
-
-/** Runs (or continues) a drill on a started simulator; shared with `resume`. */
-export async function runDrill(a: DrillRunArgs): Promise<number> {
-  const [{ loadTalosconfig }, { createTalosClient }, { connectMaintenance }, { runRecovery, timingFor }] =
-    await Promise.all([
-      import('../talos/talosconfig.js'),
-      import('../talos/client.js'),
-      import('../talos/maintenance.js'),
-      import('./recovery-run.js'),
-    ]);
-  const config = loadTalosconfig({ talosconfig: a.sim.talosconfigPath }, {});
-  const compressed = timingFor(a.speed);
-  const timing = a.realEtcd
-    ? { ...compressed, verifyTimeoutMs: Math.max(compressed.verifyTimeoutMs, REAL_ETCD_VERIFY_FLOOR_MS) }
-    : compressed;
-  const limitFloorMs = a.realEtcd ? REAL_ETCD_TIME_LIMIT_FLOOR_MS : 60_000;
-  const client = createTalosClient(config, {
-    defaultTimeoutMs: Math.max(2000, timing.pollMs * 20),
-    connectTimeoutMs: 2000,
-  });
-  const envelope: Omit<StateEnvelope, 'v' | 'kind' | 'savedAt' | 'snapshot'> = {
-    mode: 'drill',
-    scenario: a.scenario,
-    autopilot: a.autopilot,
-    context: a.sim.context,
-    nodes: a.sim.nodes,
-    addressBase: a.addressBase,
+/** One line to the command's stdout. */
+export const printer =
+  (ctx: CommandContext) =>
+  (line: string): void => {
+    ctx.io.stdout.write(`${line}\n`);
   };
-  try {
-    return await runRecovery({
-      ctx: a.ctx,
-      client,
-      connectMaintenance: (node) => connectMaintenance(`${node}:${a.sim.port}`, { connectTimeoutMs: 2000 }),
-      incident: a.incident,
-      journal: a.journal,
-      nodes: a.sim.nodes,
-      operator: a.autopilot ? 'autopilot' : (a.ctx.io.env.USER ?? 'trainee'),
-      timing,
-      givenSnapshots: a.sim.scenario.given
-        .filter((g) => g.kind === 'snapshot')
-        .map((g) => join(a.incident.dir, g.path)),
-      envelope,
-      ...(a.restore ? { restore: a.restore } : {}),
-      contextName: a.sim.context,
-      drill: {
-        sim: a.sim,
-        save: a.save,
-        scenario: a.scenario,
-        // compressed with the simulator, but never below 60 s: the tool's own polling does not get faster
-        timeLimitMs:
-          a.timeLimitMs ?? Math.max(limitFloorMs, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
-      },
-      autopilot: a.autopilot,
-      headlessAlternative: 'talos-dr drill --autopilot',
-    });
-  } finally {
-    client.close();
-  }
+
+/** The wizard's screen for a drill (Ink loads only here, after the first frame). */
+export async function drillScreen(ctx: CommandContext, signal: AbortSignal): Promise<Screen> {
+  const { wizardScreen } = await import('./interactive.js');
+  return wizardScreen({
+    context: DRILL_CONTEXT,
+    headlessAlternative: 'talos-dr drill --autopilot',
+    signal,
+    env: ctx.io.env,
+  });
 }
 
 const run: CommandRun = async (ctx) => {
@@ -184,13 +117,15 @@ const run: CommandRun = async (ctx) => {
         await save();
         screen?.update('Connecting to the drill cluster');
         return runDrill({
-          ctx: { ...ctx, signal },
           sim,
           save,
           incident,
           journal,
           scenario,
-          autopilot,
+          ...(autopilot ? {} : { screen: await drillScreen(ctx, signal) }),
+          operator: trainee(ctx.io.env),
+          print: printer(ctx),
+          signal,
           speed,
           addressBase,
           realEtcd: etcd === 'real',

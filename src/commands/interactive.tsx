@@ -8,8 +8,10 @@ import { render, type Instance } from 'ink';
 import type { DrillInfo, RecoveryActorRef } from '../../components/App.js';
 import { StartingScreen, type StartingScreenProps } from '../../components/StartingScreen.js';
 import { ThemeProvider, colorFromEnv } from '../../components/theme.js';
-import { EXIT, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { NodeView } from '../../machines/recovery-types.js';
+import { exitCodeForMachine } from '../wizard/outcome.js';
+import type { Screen } from '../wizard/run.js';
 
 export type { DrillInfo, RecoveryActorRef } from '../../components/App.js';
 
@@ -144,13 +146,29 @@ function mount(node: ReactNode, opts: InteractiveOptions, stdout: NodeJS.WriteSt
 
 /** Exit code for how the wizard ended. A machine that has not reached its final state was stopped by the user. */
 export function exitCodeFor(actor: RecoveryActorRef): number {
-  const snap = actor.getSnapshot();
-  if (snap.status === 'error') return EXIT.failure;
-  if (snap.status !== 'done') return EXIT.stoppedByUser;
-  const outcome = snap.context.outcome;
-  if (outcome === 'recovered' || outcome === 'stopped-quorum-intact' || outcome === 'nothing-to-do') return EXIT.ok;
-  if (outcome === 'stopped-by-user') return EXIT.stoppedByUser;
-  return EXIT.failure;
+  return exitCodeForMachine(actor.getSnapshot());
+}
+
+/** The wizard's screen for a recovery session (src/wizard/run.ts mounts it once the session runs). */
+export function wizardScreen(opts: {
+  context: string;
+  headlessAlternative: string;
+  signal: AbortSignal;
+  env: NodeJS.ProcessEnv;
+}): Screen {
+  return (s) =>
+    runInteractive({
+      actor: s.session.actor,
+      incidentDir: s.incidentDir,
+      context: opts.context,
+      endpoint: s.endpoint,
+      refreshNodes: s.refreshNodes,
+      ...(s.drill ? { drill: s.drill } : {}),
+      flush: s.flush,
+      signal: opts.signal,
+      headlessAlternative: opts.headlessAlternative,
+      env: opts.env,
+    });
 }
 
 /**

@@ -10,11 +10,9 @@ import { createIncidentDir, defaultIncidentDir, type IncidentPaths } from '../jo
 import { Journal } from '../journal/journal.js';
 import { lockIncident } from '../journal/lock.js';
 import { loadClientFromFlags } from '../talos/client.js';
-import { connectMaintenance } from '../talos/maintenance.js';
-import { DEFAULT_TALOS_PORT, type TalosContextConfig } from '../talos/talosconfig.js';
+import type { TalosContextConfig } from '../talos/talosconfig.js';
 import type { Snapshot } from 'xstate';
-import { DEFAULT_TIMING } from '../../machines/recovery.js';
-import { runRecovery } from './recovery-run.js';
+import { runClusterRecovery } from '../wizard/run.js';
 import { refuseWithoutTerminal } from './terminal.js';
 
 export const HEADLESS_ALTERNATIVE =
@@ -28,7 +26,10 @@ export function operatorName(env: NodeJS.ProcessEnv): string {
   }
 }
 
-/** Runs (or continues) a recovery of the configured cluster; shared with `resume`. */
+/**
+ * Runs (or continues) a recovery of the configured cluster on the wizard's screen; shared with `resume`. Ink loads
+ * only here.
+ */
 export async function runRealRecovery(
   ctx: CommandContext,
   config: TalosContextConfig,
@@ -37,29 +38,23 @@ export async function runRealRecovery(
   journal: Journal,
   restore?: Snapshot<unknown>,
 ): Promise<number> {
-  // maintenance mode is served on the node's own address, on the port the endpoints use
-  const port = config.endpoints[0]?.port ?? DEFAULT_TALOS_PORT;
-  try {
-    return await runRecovery({
-      ctx,
-      client,
-      connectMaintenance: (node) =>
-        connectMaintenance(node.includes(':') && !node.startsWith('[') ? `[${node}]:${port}` : `${node}:${port}`),
-      incident,
-      journal,
-      nodes: config.nodes,
-      operator: operatorName(ctx.io.env),
-      timing: DEFAULT_TIMING,
-      givenSnapshots: [],
-      envelope: { mode: 'recover', context: config.contextName, nodes: config.nodes },
-      ...(restore ? { restore } : {}),
-      contextName: config.contextName,
-      autopilot: false,
+  const { wizardScreen } = await import('./interactive.js');
+  return runClusterRecovery({
+    config,
+    client,
+    incident,
+    journal,
+    operator: operatorName(ctx.io.env),
+    screen: wizardScreen({
+      context: config.contextName,
       headlessAlternative: HEADLESS_ALTERNATIVE,
-    });
-  } finally {
-    client.close();
-  }
+      signal: ctx.signal,
+      env: ctx.io.env,
+    }),
+    print: (line) => ctx.io.stdout.write(`${line}\n`),
+    signal: ctx.signal,
+    ...(restore ? { restore } : {}),
+  });
 }
 
 const run: CommandRun = async (ctx) => {

@@ -15,8 +15,8 @@ import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
 import { loadClientFromFlags } from '../talos/client.js';
-import { drillSpeed, onDrillCluster } from './drill-runtime.js';
-import { runDrill } from './drill.js';
+import { drillSpeed, onDrillCluster, runDrill } from '../wizard/drill.js';
+import { drillScreen, printer, trainee } from './drill.js';
 import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
 import { refuseWithoutTerminal } from './terminal.js';
 
@@ -52,20 +52,22 @@ const run: CommandRun = async (ctx) => {
     const speed = drillSpeed(ctx.io.env);
     const addressBase = envelope.addressBase ?? '127.0.0.2';
     const scenario = envelope.scenario ?? 'lost-quorum';
-    return onDrillCluster(dir, scenario, { addressBase, speed, restore: true }, ({ sim, save, journal }) => {
+    return onDrillCluster(dir, scenario, { addressBase, speed, restore: true }, async ({ sim, save, journal }) => {
       journal.append({
         kind: 'session',
         what: `drill ${scenario} resumed`,
         by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
       });
       return runDrill({
-        ctx,
         sim,
         save,
         incident,
         journal,
         scenario,
-        autopilot,
+        ...(autopilot ? {} : { screen: await drillScreen(ctx, ctx.signal) }),
+        operator: trainee(ctx.io.env),
+        print: printer(ctx),
+        signal: ctx.signal,
         speed,
         addressBase,
         restore: snapshot,

@@ -1,16 +1,15 @@
 /**
- * `talos-dr status [--json] [--watch]`: every control-plane node's own view of etcd, asked in one parallel round
- * with short deadlines (a node whose etcd has no quorum makes etcd calls hang until the deadline, and status must
- * stay quick), and the quorum verdict of machines/decisions.ts. Exit 0 whenever it could ask: the verdict is in
+ * `talos-dr status [--json] [--watch]`: every control-plane node's own view of etcd, read by the wizard's one node
+ * reader (src/wizard/observe.ts) in one parallel round with short deadlines (a node whose etcd has no quorum makes
+ * etcd calls hang until the deadline, and status must stay quick), and the quorum verdict of machines/decisions.ts. Exit 0 whenever it could ask: the verdict is in
  * the output (PRODUCT.md §2).
  */
 import { parseArgs } from 'node:util';
 import type { CommandContext, CommandRun } from './types.js';
 import { EXIT, UsageError } from '../errors.js';
 import { loadClientFromFlags } from '../talos/client.js';
-import { describeFailure } from '../talos/errors.js';
-import type { EtcdMember, MachineType, NodeResult, ServiceInfo, TalosClient } from '../talos/types.js';
-import { computeVerdict, type NodeObservation, type VerdictResult } from '../../machines/decisions.js';
+import type { TalosClient } from '../talos/types.js';
+import { gatherStatus as gatherReport, type StatusReport } from '../wizard/observe.js';
 
 const USAGE = 'talos-dr status [--json] [--watch]';
 /** Deadline of each status call: long enough for a healthy node across a WAN, short enough for a lost cluster. */
@@ -23,116 +22,18 @@ export const STATUS_TIMEOUT_MS = 4000;
 export const statusDeadlineMs = (nodeCount: number): number => STATUS_TIMEOUT_MS + Math.max(0, nodeCount - 5) * 25;
 const WATCH_INTERVAL_MS = 2000;
 
-export interface StatusNode {
-  node: string;
-  hostname: string | null;
-  reachable: boolean;
-  machineType: MachineType;
-  etcdService: string | null;
-  healthy: boolean | null;
-  members: { id: string; name: string; peerUrls: string[]; isLearner: boolean }[] | null;
-  /** decimal digits of a uint64, written into JSON as a number without passing through a JS number */
-  raftAppliedIndex: bigint | null;
-  error: string | null;
-}
+export type { StatusNode, StatusReport } from '../wizard/observe.js';
 
-export interface StatusReport extends VerdictResult {
-  nodes: StatusNode[];
-}
-
-const settle = async <T>(promise: Promise<NodeResult<T>>, node: string): Promise<NodeResult<T>> => {
-  try {
-    return await promise;
-  } catch (error) {
-    return { node, ok: false, error: { code: 2, codeName: 'Unknown', message: (error as Error).message } };
-  }
-};
-
-const byNode = <T>(results: NodeResult<T>[]) => new Map(results.map((r) => [r.node, r]));
-
-/** One round: Version, ServiceList, EtcdMemberList(query_local) and EtcdStatus fanned out, machine type per node. */
-export async function gatherStatus(
+/** One round of the one node reader (src/wizard/observe.ts) and its verdict, with the status deadline by default. */
+export function gatherStatus(
   client: TalosClient,
   nodes: string[],
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<StatusReport> {
-  const call = {
+  return gatherReport(client, nodes, {
     timeoutMs: opts.timeoutMs ?? statusDeadlineMs(nodes.length),
     ...(opts.signal ? { signal: opts.signal } : {}),
-  };
-  const [versions, services, members, statuses, types] = await Promise.all([
-    client.version(nodes, call).then(byNode),
-    client.serviceList(nodes, call).then(byNode),
-    client.etcdMemberList(nodes, true, call).then(byNode),
-    client.etcdStatus(nodes, call).then(byNode),
-    Promise.all(nodes.map((node) => settle(client.machineType(node, call), node))).then(byNode),
-  ]);
-  const observations: NodeObservation[] = [];
-  const rows: StatusNode[] = [];
-  for (const node of nodes) {
-    const version = versions.get(node);
-    const service = services.get(node);
-    const memberList = members.get(node);
-    const status = statuses.get(node);
-    const type = types.get(node);
-    const reachable = Boolean(version?.ok);
-    const etcd: ServiceInfo | undefined = service?.ok ? service.value.find((s) => s.id === 'etcd') : undefined;
-    const healthy = etcd && !etcd.health.unknown ? etcd.health.healthy : null;
-    const ownMembers: EtcdMember[] | null = memberList?.ok ? memberList.value : null;
-    const memberId = status?.ok ? status.value.memberId : null;
-    const self = ownMembers?.find((m) => m.id === memberId);
-    const firstFailure = [version, service, memberList, status].find((r) => r && !r.ok);
-    const error =
-      firstFailure && !firstFailure.ok
-        ? describeFailure(
-            node,
-            firstFailure.error,
-            failedAction(firstFailure, {
-              version,
-              service,
-              memberList,
-              status,
-            }),
-          )
-        : null;
-    observations.push({
-      node,
-      hostname: self?.hostname ?? null,
-      reachable,
-      machineType: type?.ok ? type.value : 'unknown',
-      etcdService: etcd?.state ?? null,
-      etcdHealthy: healthy,
-      etcdLastEvent: etcd?.events.at(-1)?.msg ?? null,
-      members: reachable ? ownMembers : null,
-      membersError: memberList && !memberList.ok ? memberList.error.message : null,
-      status: reachable && status?.ok ? status.value : null,
-      statusError: status && !status.ok ? status.error.message : null,
-      error,
-    });
-    rows.push({
-      node,
-      hostname: self?.hostname ?? null,
-      reachable,
-      machineType: type?.ok ? type.value : 'unknown',
-      etcdService: etcd?.state ?? null,
-      healthy,
-      members:
-        ownMembers?.map((m) => ({ id: m.id, name: m.hostname, peerUrls: m.peerUrls, isLearner: m.isLearner })) ?? null,
-      raftAppliedIndex: status?.ok ? status.value.raftAppliedIndex : null,
-      error,
-    });
-  }
-  return { ...computeVerdict(observations), nodes: rows };
-}
-
-function failedAction(
-  failed: NodeResult<unknown>,
-  calls: Record<'version' | 'service' | 'memberList' | 'status', NodeResult<unknown> | undefined>,
-): string {
-  if (failed === calls.version) return 'the version check';
-  if (failed === calls.service) return 'the service list';
-  if (failed === calls.memberList) return 'the etcd member list';
-  return 'etcd status';
+  });
 }
 
 /** The JSON object of PRODUCT.md §2, one line. Raft indices are written as JSON numbers from their exact digits. */

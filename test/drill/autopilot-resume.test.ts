@@ -12,8 +12,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor, type Snapshot } from 'xstate';
-import { driveAutopilot } from '../../src/commands/recovery-session.js';
-import { timingFor } from '../../src/commands/recovery-run.js';
+import { driveAutopilot } from '../../src/wizard/autopilot.js';
+import { timingFor } from '../../src/wizard/run.js';
 import { readJournal } from '../../src/journal/journal.js';
 import type { TalosClient } from '../../src/talos/types.js';
 import { closeGrounds, SPEED, startGround, startSessionOn, type Ground } from './harness.js';
@@ -36,7 +36,7 @@ describe('autopilot on a resumed drill', () => {
     const second = startSessionOn(g, saved);
     expect(second.actor.getSnapshot().context.prompt?.id).toBe('snapshot-source');
     const lines: string[] = [];
-    const stopPilot = driveAutopilot(second, g.journal, {
+    const stopPilot = driveAutopilot(second, {
       print: (l) => lines.push(l),
       timeLimitMs: 60_000,
       repeatPauseMs: timingFor(SPEED).pollMs,
@@ -81,7 +81,7 @@ describe('autopilot on a resumed drill', () => {
 });
 
 function pilot(g: Ground, session: ReturnType<typeof startSessionOn>): () => void {
-  return driveAutopilot(session, g.journal, {
+  return driveAutopilot(session, {
     print: () => undefined,
     timeLimitMs: 60_000,
     repeatPauseMs: timingFor(SPEED).pollMs,

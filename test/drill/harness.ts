@@ -6,13 +6,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { startSimulator } from '../../src/sim/index.js';
 import type { SimCluster } from '../../src/sim/types.js';
 import { createIncidentDir } from '../../src/journal/incident.js';
 import { Journal, readJournal, type JournalRecord } from '../../src/journal/journal.js';
-import { runDrill } from '../../src/commands/drill.js';
-import type { CommandContext } from '../../src/commands/types.js';
+import { runDrill } from '../../src/wizard/drill.js';
 import { readState } from '../../src/journal/state.js';
 import type { RecoveryContext } from '../../machines/recovery.js';
 import type { Snapshot } from 'xstate';
@@ -20,8 +18,8 @@ import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { createTalosClient } from '../../src/talos/client.js';
 import type { TalosClient } from '../../src/talos/types.js';
 import { connectMaintenance } from '../../src/talos/maintenance.js';
-import { startSession, type Session } from '../../src/commands/recovery-session.js';
-import { timingFor } from '../../src/commands/recovery-run.js';
+import { startSession, type Session } from '../../src/wizard/session.js';
+import { timingFor } from '../../src/wizard/run.js';
 import type { IncidentPaths } from '../../src/journal/incident.js';
 
 export const SPEED = 100;
@@ -42,17 +40,6 @@ export interface DrillRun {
   context: RecoveryContext;
 }
 
-export function fakeCtx(lines: string[], signal = new AbortController().signal): CommandContext {
-  const stdout = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...String(chunk).split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const stderr = new Writable({ write: (_c, _e, cb) => cb() });
-  return { args: [], global: {}, io: { stdout, stderr, stdinIsTTY: false, env: {}, cwd: tmpdir() }, signal };
-}
-
 export async function runScenario(scenario: string, opts: { timeLimitMs?: number } = {}): Promise<DrillRun> {
   const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-drill-')), 'incident');
   const incident = createIncidentDir(dir);
@@ -70,13 +57,14 @@ export async function runScenario(scenario: string, opts: { timeLimitMs?: number
   const save = () => sim.saveState(join(dir, 'sim-state.json'));
   const lines: string[] = [];
   const code = await runDrill({
-    ctx: fakeCtx(lines),
+    operator: 'autopilot',
+    print: (line) => lines.push(line),
+    signal: new AbortController().signal,
     sim,
     save,
     incident,
     journal,
     scenario,
-    autopilot: true,
     speed: SPEED,
     addressBase,
     ...(opts.timeLimitMs ? { timeLimitMs: opts.timeLimitMs } : {}),

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from 'xstate';
 import type { SimCluster } from '../../src/sim/types.js';
 import { readJournal } from '../../src/journal/journal.js';
-import type { Session } from '../../src/commands/recovery-session.js';
+import type { Session } from '../../src/wizard/session.js';
 import { RULES } from '../../machines/guards.js';
 import type { RecoveryContext } from '../../machines/recovery.js';
 import { closeGrounds, startGround, startSessionOn } from '../drill/harness.js';

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findPackageRoot } from '../../src/paths.js';
-import { startDrillSim } from '../../src/commands/drill-runtime.js';
+import { startDrillSim } from '../../src/wizard/drill.js';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { readKeyBucket } from '../../src/etcd/keys.js';
 import { realEtcdMissing } from '../../src/sim/real-etcd-tools.js';

@@ -7,9 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runDrill } from '../../src/commands/drill.js';
-import { startDrillSim } from '../../src/commands/drill-runtime.js';
-import { fakeCtx } from '../drill/harness.js';
+import { runDrill, startDrillSim } from '../../src/wizard/drill.js';
 import { createIncidentDir } from '../../src/journal/incident.js';
 import { Journal } from '../../src/journal/journal.js';
 import { readState } from '../../src/journal/state.js';
@@ -49,13 +47,14 @@ export async function drillOnRealEtcd(
     const journal = new Journal(dir);
     const lines: string[] = [];
     const code = await runDrill({
-      ctx: fakeCtx(lines, new AbortController().signal),
+      operator: 'autopilot',
+      print: (line) => lines.push(line),
+      signal: new AbortController().signal,
       sim,
       save,
       incident,
       journal,
       scenario,
-      autopilot: true,
       speed,
       addressBase,
       realEtcd: true,

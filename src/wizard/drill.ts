@@ -1,17 +1,19 @@
 /**
- * What `drill` and `resume` share to run the procedure against an embedded simulated cluster: starting (or
- * restoring) the simulator inside the incident folder, the client for it, saving `sim-state.json` after every step,
- * every destructive call and on exit, and the drill's score.
+ * A drill's runtime: starting (or restoring) the simulated cluster inside the incident folder, saving
+ * `sim-state.json` after every step, every destructive call and on exit, and running the procedure against it with
+ * the real Talos client (`drill` and `resume` of a drill share it).
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Snapshot } from 'xstate';
 import type { ListScenarios, SimCluster, StartOptions, StartSimulator } from '../sim/types.js';
 import { UserError, UsageError } from '../errors.js';
-import type { RecoveryContext } from '../../machines/recovery.js';
 import { SIM_STATE_FILE } from '../journal/incident.js';
 import { Journal } from '../journal/journal.js';
-import { formatDuration } from '../journal/report.js';
 import { listScenarioNames } from '../paths.js';
+import type { IncidentPaths } from '../journal/incident.js';
+import type { StateEnvelope } from '../journal/state.js';
+import type { Screen } from './run.js';
 
 // Imported by name at run time: `--help` must never load the simulator.
 const SIM_MODULE = '../sim/index.js';
@@ -116,34 +118,90 @@ export function requireScenario(name: string): void {
     throw new UsageError(`There is no scenario "${name}"; "talos-dr drill --list" shows them (${names.join(', ')}).`);
 }
 
-export interface DrillScore {
-  timeToRecover: string;
-  dataLost: string;
-  mistakesStopped: number;
+export interface DrillRunArgs {
+  sim: SimCluster;
+  save: () => Promise<void>;
+  incident: IncidentPaths;
+  journal: Journal;
+  scenario: string;
+  /** the interactive screen; without one the drill runs on autopilot */
+  screen?: Screen;
+  /** who answers: the trainee's name (autopilot answers as "autopilot") */
+  operator: string;
+  print: (line: string) => void;
+  signal: AbortSignal;
+  speed: number;
+  addressBase: string;
+  restore?: Snapshot<unknown>;
+  /** overrides the scenario's time limit (tests) */
+  timeLimitMs?: number;
+  /** real etcd members behind the nodes: they do not run on the simulator's compressed clock */
+  realEtcd?: boolean;
 }
 
-export function drillScore(context: RecoveryContext, sim: SimCluster, endedAt: number): DrillScore {
-  const data = sim.dataReport();
-  const dataLost =
-    data.restoredRevision === null
-      ? 'nothing restored'
-      : data.lostRevisions === 0
-        ? 'none'
-        : `${data.lostRevisions} revisions (last write ${data.lastWriteRevision}, restored ${data.restoredRevision})`;
-  // with --etcd real the revisions and keys are what the etcd members answered, not the model's bookkeeping
-  const checked =
-    data.etcd === 'real' && data.restoredRevision !== null
-      ? data.keysMatchSnapshot
-        ? ' (data checked on real etcd: the restored keys equal the snapshot)'
-        : ' (data checked on real etcd: the restored keys DIFFER from the snapshot)'
-      : '';
-  return {
-    timeToRecover: context.outcome === 'recovered' ? formatDuration(endedAt - context.startedAt) : 'not recovered',
-    dataLost: dataLost + checked,
-    mistakesStopped: context.guardStops.length,
+/**
+ * Real etcd members join, catch up and pass their health check in real seconds whatever the simulator's speed, so
+ * the waits for them (and the drill's limit) keep a real-time floor; the built-in model follows the compressed clock.
+ */
+const REAL_ETCD_VERIFY_FLOOR_MS = 90_000;
+const REAL_ETCD_TIME_LIMIT_FLOOR_MS = 240_000;
+
+/** Runs (or continues) a drill on a started simulator; shared by `drill` and `resume`. */
+export async function runDrill(a: DrillRunArgs): Promise<number> {
+  // The Talos client (grpc-js) and the machines load here, after the first frame is on screen.
+  const [{ loadTalosconfig }, { createTalosClient }, { connectMaintenance }, { runRecovery, timingFor }] =
+    await Promise.all([
+      import('../talos/talosconfig.js'),
+      import('../talos/client.js'),
+      import('../talos/maintenance.js'),
+      import('./run.js'),
+    ]);
+  const autopilot = !a.screen;
+  const config = loadTalosconfig({ talosconfig: a.sim.talosconfigPath }, {});
+  const compressed = timingFor(a.speed);
+  const timing = a.realEtcd
+    ? { ...compressed, verifyTimeoutMs: Math.max(compressed.verifyTimeoutMs, REAL_ETCD_VERIFY_FLOOR_MS) }
+    : compressed;
+  const limitFloorMs = a.realEtcd ? REAL_ETCD_TIME_LIMIT_FLOOR_MS : 60_000;
+  const client = createTalosClient(config, {
+    defaultTimeoutMs: Math.max(2000, timing.pollMs * 20),
+    connectTimeoutMs: 2000,
+  });
+  const envelope: Omit<StateEnvelope, 'v' | 'kind' | 'savedAt' | 'snapshot'> = {
+    mode: 'drill',
+    scenario: a.scenario,
+    autopilot,
+    context: a.sim.context,
+    nodes: a.sim.nodes,
+    addressBase: a.addressBase,
   };
-}
-
-export function scoreLine(score: DrillScore): string {
-  return `score: time to recover ${score.timeToRecover}; data lost ${score.dataLost}; mistakes the guards stopped ${score.mistakesStopped}`;
+  try {
+    return await runRecovery({
+      client,
+      connectMaintenance: (node) => connectMaintenance(`${node}:${a.sim.port}`, { connectTimeoutMs: 2000 }),
+      incident: a.incident,
+      journal: a.journal,
+      nodes: a.sim.nodes,
+      operator: autopilot ? 'autopilot' : a.operator,
+      timing,
+      givenSnapshots: a.sim.scenario.given
+        .filter((g) => g.kind === 'snapshot')
+        .map((g) => join(a.incident.dir, g.path)),
+      envelope,
+      ...(a.restore ? { restore: a.restore } : {}),
+      drill: {
+        sim: a.sim,
+        save: a.save,
+        scenario: a.scenario,
+        // compressed with the simulator, but never below 60 s: the tool's own polling does not get faster
+        timeLimitMs:
+          a.timeLimitMs ?? Math.max(limitFloorMs, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
+      },
+      ...(a.screen ? { screen: a.screen } : {}),
+      print: a.print,
+      signal: a.signal,
+    });
+  } finally {
+    client.close();
+  }
 }

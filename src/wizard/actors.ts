@@ -1,0 +1,90 @@
+/**
+ * The recovery machine's named actors, each one line: the effects live in observe, snapshot, configs, destructive
+ * and upload. This is the only place where the procedure touches the cluster or the disk.
+ */
+import { fromPromise } from 'xstate';
+import { describeFailure } from '../talos/errors.js';
+import type {
+  AssessOutput,
+  BackupOutput,
+  ConnectOutput,
+  NodeView,
+  SnapshotInfo,
+  SnapshotOption,
+} from '../../machines/recovery-types.js';
+import { persisted, statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
+import { observeNodes } from './observe.js';
+import { takeSnapshot, verifySnapshotFile } from './snapshot.js';
+import { backupConfigs } from './configs.js';
+import { applyConfig, bootstrapNode, convertInitNode, resetNode } from './destructive.js';
+import { uploadActor } from './upload.js';
+
+async function connect(deps: EffectDeps, nodes: string[]): Promise<ConnectOutput> {
+  await persisted(deps);
+  let results;
+  try {
+    results = await deps.client.version(nodes, { timeoutMs: statusTimeout(deps) });
+  } catch (error) {
+    const message = error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error);
+    results = nodes.map((node) => ({
+      node,
+      ok: false as const,
+      error: { code: 14, codeName: 'Unavailable', message },
+    }));
+  }
+  return {
+    nodes: results.map((r) => ({
+      node: r.node,
+      ok: r.ok,
+      version: r.ok ? r.value.tag : null,
+      error: r.ok ? null : describeFailure(r.node, r.error),
+    })),
+  };
+}
+
+async function assess(deps: EffectDeps, nodes: string[]): Promise<AssessOutput> {
+  await persisted(deps);
+  const observations = await observeNodes(deps, nodes);
+  const volumes: AssessOutput['volumes'] = {};
+  await Promise.all(
+    observations
+      .filter((o) => o.reachable)
+      .map(async (o) => {
+        const r = await deps.client.etcdVolume(o.node, { timeoutMs: statusTimeout(deps) }).catch(() => null);
+        volumes[o.node] = r?.ok ? r.value : null;
+      }),
+  );
+  return { observations, volumes };
+}
+
+/** The machine's named actors, ready for `recoveryMachine.provide({ actors })`. */
+export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
+  type Input<K extends string> = { [k in K]: string };
+  return {
+    connect: fromPromise<ConnectOutput, { nodes: string[] }>(({ input }) => connect(deps, input.nodes)),
+    assess: fromPromise<AssessOutput, { nodes: string[] }>(({ input }) => assess(deps, input.nodes)),
+    observe: fromPromise<NodeView[], { nodes: string[] }>(async ({ input }) => {
+      await persisted(deps);
+      return observeNodes(deps, input.nodes);
+    }),
+    acquireSnapshot: fromPromise<SnapshotInfo, { option: SnapshotOption; opId: string }>(({ input }) =>
+      takeSnapshot(deps, input.option, input.opId),
+    ),
+    backupConfigs: fromPromise<BackupOutput, { nodes: string[]; blank: string[] }>(({ input }) =>
+      backupConfigs(deps, input.nodes, input.blank),
+    ),
+    convertInitNode: fromPromise<void, Input<'node' | 'opId'>>(({ input }) => convertInitNode(deps, timing, input)),
+    resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(({ input }) =>
+      resetNode(deps, timing, input),
+    ),
+    applyConfig: fromPromise<void, Input<'node' | 'file' | 'opId'>>(({ input }) => applyConfig(deps, input)),
+    verifySnapshotFile: fromPromise<{ sha256: string }, { file: string }>(({ input }) =>
+      verifySnapshotFile(deps, input.file),
+    ),
+    uploadSnapshot: uploadActor(deps),
+    bootstrapNode: fromPromise<
+      { alreadyDone: boolean },
+      { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean }
+    >(({ input }) => bootstrapNode(deps, input)),
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * `drill --autopilot`: gives every prompt its recommended answer (never an override: no prompt recommends one),
+ * prints `step <n>/<m> <name>: <result>` as steps end, and gives up at the time limit. The answers are journalled by
+ * the machine, like a person's, once each.
+ */
+import type { RecoveryContext } from '../../machines/recovery.js';
+import { finished, type Session } from './session.js';
+
+export interface AutopilotOptions {
+  /** one plain line per step, then the score and the outcome (stdout) */
+  print: (line: string) => void;
+  /** the scenario's time limit: a wait that cannot finish ends here as failed */
+  timeLimitMs: number;
+  /** pause before answering a prompt that repeats (e.g. "assess again") */
+  repeatPauseMs: number;
+}
+
+export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotOptions): () => void {
+  const { actor } = session;
+  const printed = new Set<string>();
+  let lastPrompt: string | null = null;
+  let lastAnsweredAt = 0;
+  let pending: NodeJS.Timeout | null = null;
+
+  const printSteps = (context: RecoveryContext) => {
+    const total = context.steps.length;
+    for (const s of context.steps) {
+      if (s.status !== 'done' && s.status !== 'skipped' && s.status !== 'failed') continue;
+      const line = `step ${s.n}/${total} ${s.name}: ${s.status === 'done' ? '' : `${s.status}: `}${s.result ?? ''}`;
+      const key = `${s.n}:${s.endedAt ?? ''}`;
+      if (printed.has(key)) continue;
+      printed.add(key);
+      opts.print(line);
+    }
+  };
+
+  const onSnapshot = (snap: ReturnType<typeof actor.getSnapshot>) => {
+    printSteps(snap.context);
+    const prompt = snap.context.prompt;
+    if (!prompt || finished(snap)) return;
+    const key = `${snap.context.promptSeq}`;
+    if (key === lastPrompt && pending) return;
+    lastPrompt = key;
+    if (pending) clearTimeout(pending);
+    const delay = Date.now() - lastAnsweredAt < opts.repeatPauseMs ? opts.repeatPauseMs : 0;
+    pending = setTimeout(() => {
+      pending = null;
+      const now = actor.getSnapshot();
+      if (now.context.prompt?.id !== prompt.id || finished(now)) return;
+      lastAnsweredAt = Date.now();
+      // no recommended answer (a failure that needs a person): autopilot does not guess
+      actor.send(prompt.recommended ?? { type: 'give-up' });
+    }, delay);
+  };
+  const sub = actor.subscribe(onSnapshot);
+  const limit = setTimeout(() => {
+    if (!finished(actor.getSnapshot())) actor.send({ type: 'give-up' });
+  }, opts.timeLimitMs);
+  // A subscription only hears later transitions: a resumed session may already wait at a prompt (e.g. killed right
+  // after the snapshot step asked for its source), and nothing would ever change to make the autopilot answer it.
+  onSnapshot(actor.getSnapshot());
+  return () => {
+    sub.unsubscribe();
+    clearTimeout(limit);
+    if (pending) clearTimeout(pending);
+  };
+}

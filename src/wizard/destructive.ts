@@ -1,0 +1,223 @@
+/**
+ * The calls that change a node: init conversion (steps 5), Reset and re-creation over the maintenance API (step 6),
+ * Bootstrap (step 8). Each goes through the ledger (journalled before and after, never sent twice) and, for a resume
+ * after a crash, checks what the node shows now against what a real node does after that call.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { classifyFailure, describeFailure } from '../talos/errors.js';
+import { MachineConfigError, withControlPlaneType } from '../talos/machine-config.js';
+import { bootstrapAlreadyDone, bootstrapLanded, resetTookEffect } from '../../machines/decisions.js';
+import type { NodeView } from '../../machines/recovery-types.js';
+import type { EffectDeps, EffectTiming } from './deps.js';
+import { ActionError, ledgered, messageOf, timesSent, unwrap, witnessOf } from './ledger.js';
+import { isBlank, observeNodes } from './observe.js';
+
+async function pollUntil<T>(
+  deps: EffectDeps,
+  check: () => Promise<T | null>,
+  timeoutMs: number,
+  everyMs: number,
+): Promise<T | null> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => null);
+    if (value !== null) return value;
+    if (Date.now() > end || deps.signal?.aborted) return null;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+const one = async (deps: EffectDeps, node: string): Promise<NodeView | null> =>
+  (await observeNodes(deps, [node]))[0] ?? null;
+
+const sentAtOf = (witness: Record<string, unknown> | null): number | null =>
+  typeof witness?.sentAt === 'number' ? witness.sentAt : null;
+
+/** Step 5: stage machine.type controlplane, reboot, and wait until the node says it is a controlplane node. */
+export async function convertInitNode(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  input: { node: string; opId: string },
+): Promise<void> {
+  const { node } = input;
+  const isControlPlaneNow = async () => {
+    const r = await deps.client.machineType(node, { timeoutMs: 3000 });
+    return r.ok && r.value === 'controlplane' ? true : null;
+  };
+  await ledgered(deps, {
+    opId: `${input.opId}:apply`,
+    action: 'stage machine.type controlplane (ApplyConfiguration STAGED)',
+    node,
+    destructive: true,
+    answered: () => undefined,
+    send: async () => {
+      const yaml = unwrap(await deps.client.machineConfig(node), 'reading the machine configuration');
+      // multi-document configs (Talos 1.12+): only machine.type of the v1alpha1 document changes
+      let converted: string;
+      try {
+        converted = withControlPlaneType(yaml, `of ${node}`);
+      } catch (error) {
+        throw error instanceof MachineConfigError ? new ActionError(error.message) : error;
+      }
+      unwrap(
+        await deps.client.applyConfiguration(node, { data: Buffer.from(converted), mode: 'STAGED' }),
+        'staging the configuration change',
+      );
+    },
+    reconcile: async () => ((await isControlPlaneNow().catch(() => null)) ? undefined : null),
+  });
+  await ledgered(deps, {
+    opId: `${input.opId}:reboot`,
+    action: 'reboot to apply the staged configuration',
+    node,
+    destructive: true,
+    answered: () => undefined,
+    send: async () => {
+      unwrap(await deps.client.reboot(node), 'reboot');
+    },
+    reconcile: async () =>
+      (await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs)) ? undefined : null,
+  });
+  const back = await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs);
+  if (!back) throw new ActionError(`${node} did not come back as a controlplane node after the reboot.`, true);
+}
+
+/**
+ * Step 6, wipe: Reset, then wait until the node is seen to act on it. Talos answers Reset before it does anything
+ * (siderolabs/talos: internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692 starts the
+ * reset sequence in a goroutine and returns), so for a while the node still answers with its old etcd state, Preparing
+ * included: it only counts as reset once it went away or its etcd service history restarted after the Reset was sent.
+ */
+export async function resetNode(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  input: { node: string; labels: string[]; opId: string },
+): Promise<void> {
+  const { node, labels } = input;
+  await ledgered(deps, {
+    opId: input.opId,
+    action: `reset ${labels.join('+')} (graceful=false, reboot)`,
+    node,
+    destructive: true,
+    answered: () => undefined,
+    send: async () => {
+      unwrap(await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 }), 'reset');
+    },
+    // The send time only, taken without a call to the node: a round trip here would delay this node's reset
+    // behind the snapshot source's, which goes last (SAFETY rule 3).
+    witness: () => ({ sentAt: Date.now() }),
+    // Sent before the crash? A node that went away or rebooted since (its service history restarts at boot) got it;
+    // unchanged, it never arrived.
+    reconcile: async (before) => {
+      const sentAt = sentAtOf(before);
+      const seen = await pollUntil(
+        deps,
+        async () => (resetTookEffect(await one(deps, node), sentAt) ? true : null),
+        timing.pollMs * 3,
+        timing.pollMs,
+      );
+      return seen ? undefined : null;
+    },
+  });
+  const sentAt = sentAtOf(witnessOf(deps, input.opId));
+  const seen = await pollUntil(
+    deps,
+    async () => (resetTookEffect(await one(deps, node), sentAt) ? true : null),
+    timing.nodeBackTimeoutMs,
+    timing.pollMs,
+  );
+  if (!seen)
+    throw new ActionError(
+      `${node} accepted the Reset but was not seen to go down or restart within ${Math.round(timing.nodeBackTimeoutMs / 1000)} s; check its console before trying again.`,
+      true,
+    );
+}
+
+/** Step 6, re-create: a blank node gets its backed-up configuration over the maintenance API. */
+export async function applyConfig(
+  deps: EffectDeps,
+  input: { node: string; file: string; opId: string },
+): Promise<void> {
+  const { node, file } = input;
+  await ledgered(deps, {
+    opId: input.opId,
+    action: `apply the configuration backup ${basename(file)} over the maintenance API`,
+    node,
+    destructive: true,
+    answered: () => undefined,
+    send: async () => {
+      if (!deps.connectMaintenance) throw new ActionError('The maintenance API cannot be reached from here.');
+      if (!existsSync(file))
+        throw new ActionError(`The configuration backup ${file} is missing; put it back and retry.`);
+      const m = await deps.connectMaintenance(node).catch((e: unknown) => {
+        throw new ActionError(messageOf(e), true);
+      });
+      try {
+        deps.journal.append({
+          kind: 'observation',
+          node,
+          what: 'maintenance server fingerprint (not verified by the cluster CA)',
+          result: m.serverFingerprint,
+        });
+        await m.applyConfiguration({ data: readFileSync(file), mode: 'REBOOT' });
+      } catch (error) {
+        throw new ActionError(messageOf(error), false, true);
+      } finally {
+        m.close();
+      }
+    },
+    reconcile: async () => ((await isBlank(deps, node)) ? null : undefined),
+  });
+}
+
+/**
+ * Step 8: Bootstrap with recover_etcd. Whether an interrupted one landed is decided from what a real node shows:
+ * Bootstrap replaces the etcd runner, whose history starts empty and no longer holds "Bootstrap requested"
+ * (siderolabs/talos: internal/app/machined/pkg/system/services/etcd.go@v1.11.6:656-690,
+ * internal/app/machined/pkg/system/system.go@v1.11.6:92,132; facts §4), so the evidence is etcd Running or a history
+ * that began after the call was sent; AlreadyExists counts only with the journal's proof.
+ */
+export async function bootstrapNode(
+  deps: EffectDeps,
+  input: { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean },
+): Promise<{ alreadyDone: boolean }> {
+  const { node } = input;
+  return ledgered(deps, {
+    opId: input.opId,
+    action: `bootstrap (recover_etcd${input.skipHashCheck ? ', recover_skip_hash_check' : ''})`,
+    node,
+    destructive: true,
+    answered: () => ({ alreadyDone: true }),
+    witness: () => ({ sentAt: Date.now() }),
+    send: async () => {
+      const result = await deps.client.bootstrap(
+        node,
+        { recoverEtcd: true, recoverSkipHashCheck: input.skipHashCheck },
+        { timeoutMs: 30_000 },
+      );
+      if (result.ok) return { alreadyDone: false };
+      const kind = classifyFailure(result.error);
+      if (kind === 'already-bootstrapped') {
+        const v = await one(deps, node);
+        if (
+          bootstrapAlreadyDone({
+            wiped: input.wiped,
+            uploadSent: input.uploadSent,
+            bootstrapSent: timesSent(deps, input.opId) > 1,
+            etcdService: v?.etcdService ?? null,
+          })
+        )
+          return { alreadyDone: true };
+        throw new ActionError(describeFailure(node, result.error, 'bootstrap'));
+      }
+      if (kind === 'bootstrap-not-ready' || kind === 'time-not-synced' || kind === 'not-control-plane')
+        throw new ActionError(describeFailure(node, result.error, 'bootstrap'), kind !== 'not-control-plane');
+      // anything else (a cut connection, a deadline): the request may have reached the node
+      throw new ActionError(describeFailure(node, result.error, 'bootstrap'), false, true);
+    },
+    reconcile: async (before) =>
+      bootstrapLanded(await one(deps, node), sentAtOf(before)) ? { alreadyDone: true } : null,
+    describe: (r) => (r.alreadyDone ? 'had already happened' : 'accepted'),
+  });
+}

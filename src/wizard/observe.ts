@@ -1,0 +1,256 @@
+/**
+ * The one reader of node state: every node's own view, asked in one parallel round with short deadlines (a node
+ * whose etcd has lost quorum makes etcd calls wait until the deadline). `status` prints it; the wizard keeps it in
+ * the machine's context and on its live node table.
+ *
+ * The quorum verdict rests on EtcdStatus from every control-plane node. Real Talos answers EtcdMemberList only with
+ * a leader, even with query_local (siderolabs/talos:
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:1784 sets clientv3.WithRequireLeader;
+ * ../shared/talos-behaviour-facts.md §2), so after a quorum loss every node fails it with "etcdserver: no leader":
+ * that failure is what the member list does without a leader, not a fault of the node, and is explained once.
+ */
+import type {
+  EtcdMember,
+  EtcdMemberStatus,
+  MachineType,
+  MaintenanceClient,
+  NodeResult,
+  RpcFailure,
+  ServiceInfo,
+  TalosClient,
+  VersionInfo,
+} from '../talos/types.js';
+import { describeFailure } from '../talos/errors.js';
+import { computeVerdict, type NodeObservation, type VerdictResult } from '../../machines/decisions.js';
+import type { NodeView } from '../../machines/recovery-types.js';
+import { statusTimeout, type EffectDeps } from './deps.js';
+
+/** Talos keeps this many events per service; a full list may have lost its oldest (boot-time) entries. */
+const SERVICE_EVENTS_KEPT = 64;
+
+/** What one round of calls got from one node; a call not made (or not answered) is undefined. */
+export interface NodeReading {
+  node: string;
+  version: NodeResult<VersionInfo> | undefined;
+  service: NodeResult<ServiceInfo[]> | undefined;
+  members: NodeResult<EtcdMember[]> | undefined;
+  status: NodeResult<EtcdMemberStatus> | undefined;
+  type: NodeResult<MachineType> | undefined;
+}
+
+const byNode = <T>(results: NodeResult<T>[]): Map<string, NodeResult<T>> => new Map(results.map((r) => [r.node, r]));
+
+/** A fan-out call that threw (the endpoint itself failed) becomes one failure per node. */
+async function settle<T>(p: Promise<NodeResult<T>[]>, nodes: string[]): Promise<Map<string, NodeResult<T>>> {
+  try {
+    return byNode(await p);
+  } catch (error) {
+    const message = error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error);
+    const failure: RpcFailure = { code: 14, codeName: 'Unavailable', message };
+    return byNode(nodes.map((node) => ({ node, ok: false as const, error: failure })));
+  }
+}
+
+/** One round: Version, ServiceList, EtcdMemberList(query_local), EtcdStatus fanned out, the machine type per node. */
+export async function readNodes(
+  client: TalosClient,
+  nodes: string[],
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<NodeReading[]> {
+  if (nodes.length === 0) return [];
+  const call = { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) };
+  const [versions, services, members, statuses, types] = await Promise.all([
+    settle(client.version(nodes, call), nodes),
+    settle(client.serviceList(nodes, call), nodes),
+    settle(client.etcdMemberList(nodes, true, call), nodes),
+    settle(client.etcdStatus(nodes, call), nodes),
+    settle(Promise.all(nodes.map((n) => client.machineType(n, call))), nodes),
+  ]);
+  return nodes.map((node) => ({
+    node,
+    version: versions.get(node),
+    service: services.get(node),
+    members: members.get(node),
+    status: statuses.get(node),
+    type: types.get(node),
+  }));
+}
+
+/** The member list failed because etcd has no leader: what it always does then (facts §2), not a node fault. */
+export function isNoLeader(result: NodeResult<unknown> | undefined): boolean {
+  return Boolean(result && !result.ok && /no leader/i.test(result.error.message));
+}
+
+const etcdOf = (r: NodeReading): ServiceInfo | undefined =>
+  r.service?.ok ? r.service.value.find((s) => s.id === 'etcd') : undefined;
+
+/** The node's own etcd member name (Talos names members by hostname), from its own member list. */
+function ownHostname(r: NodeReading): string | null {
+  if (!r.members?.ok || !r.status?.ok) return null;
+  const id = r.status.value.memberId;
+  return r.members.value.find((m) => m.id === id)?.hostname ?? null;
+}
+
+/** The sentence for a node that answered but whose calls failed: the first real fault, never a missing leader. */
+function nodeFault(r: NodeReading): string | null {
+  const calls: [NodeResult<unknown> | undefined, string][] = [
+    [r.version, 'the version check'],
+    [r.service, 'the service list'],
+    [isNoLeader(r.members) ? undefined : r.members, 'the etcd member list'],
+    [r.status, 'etcd status'],
+  ];
+  const failed = calls.find(([result]) => result && !result.ok);
+  if (!failed) return null;
+  const [result, action] = failed as [NodeResult<unknown> & { ok: false }, string];
+  return describeFailure(r.node, result.error, action);
+}
+
+/** One node's reading as the observation the decisions and the machine read. */
+export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?: string | null } = {}): NodeView {
+  const reachable = Boolean(r.version?.ok);
+  if (!reachable) {
+    const blank = opts.maintenance === true;
+    return {
+      node: r.node,
+      hostname: opts.hostname ?? null,
+      reachable: false,
+      maintenance: blank,
+      machineType: 'unknown',
+      etcdService: null,
+      etcdHealthy: null,
+      members: null,
+      membersError: null,
+      status: null,
+      statusError: null,
+      error: blank
+        ? `${r.node} is a blank machine in maintenance mode`
+        : r.version && !r.version.ok
+          ? describeFailure(r.node, r.version.error)
+          : 'no answer',
+      talosVersion: null,
+    };
+  }
+  const etcd = etcdOf(r);
+  const events = etcd?.events.map((e) => e.msg) ?? [];
+  const s = r.status;
+  return {
+    node: r.node,
+    hostname: ownHostname(r) ?? opts.hostname ?? null,
+    reachable: true,
+    maintenance: false,
+    machineType: r.type?.ok ? r.type.value : 'unknown',
+    etcdService: etcd?.state ?? null,
+    etcdHealthy: etcd ? (etcd.health.unknown ? null : etcd.health.healthy) : null,
+    etcdLastEvent: events.at(-1) ?? null,
+    etcdEvents: events.slice(-8),
+    etcdHistoryStart: etcd && etcd.events.length < SERVICE_EVENTS_KEPT ? (etcd.events[0]?.ts ?? null) : null,
+    members: r.members?.ok ? r.members.value : null,
+    membersError: r.members && !r.members.ok ? r.members.error.message : null,
+    status: s?.ok
+      ? {
+          memberId: s.value.memberId,
+          leader: s.value.leader,
+          errors: s.value.errors,
+          raftAppliedIndex: s.value.raftAppliedIndex.toString(),
+        }
+      : null,
+    statusError: s && !s.ok ? s.error.message : null,
+    error: null,
+    talosVersion: r.version?.ok ? r.version.value.tag : null,
+  };
+}
+
+async function probeMaintenance(deps: EffectDeps, node: string): Promise<boolean> {
+  if (!deps.connectMaintenance) return false;
+  let m: MaintenanceClient | null = null;
+  try {
+    m = await deps.connectMaintenance(node);
+    await m.machineType({ timeoutMs: 3000 });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    m?.close();
+  }
+}
+
+/** Is this node a blank machine answering only the maintenance API? */
+export const isBlank = probeMaintenance;
+
+/** Hostnames seen so far per session: a member list answers only with a leader, the hostname stays the same. */
+const seenHostnames = new WeakMap<EffectDeps, Map<string, string>>();
+
+/**
+ * Every node's local view, side by side (PRODUCT.md §1 step 2). Never throws: a node that cannot be asked says so,
+ * and a node that does not answer the Talos API is asked whether it is a blank machine in maintenance mode.
+ */
+export async function observeNodes(deps: EffectDeps, nodes: string[]): Promise<NodeView[]> {
+  const readings = await readNodes(deps.client, nodes, {
+    timeoutMs: statusTimeout(deps),
+    ...(deps.signal ? { signal: deps.signal } : {}),
+  });
+  let names = seenHostnames.get(deps);
+  if (!names) seenHostnames.set(deps, (names = new Map()));
+  const known = names;
+  return Promise.all(
+    readings.map(async (r) => {
+      const blank = r.version?.ok ? false : await probeMaintenance(deps, r.node);
+      const view = viewOf(r, { maintenance: blank, hostname: known.get(r.node) ?? null });
+      if (view.hostname) known.set(r.node, view.hostname);
+      return view;
+    }),
+  );
+}
+
+// ---- status ----------------------------------------------------------------------------------------------------
+
+export interface StatusNode {
+  node: string;
+  hostname: string | null;
+  reachable: boolean;
+  machineType: MachineType;
+  etcdService: string | null;
+  healthy: boolean | null;
+  members: { id: string; name: string; peerUrls: string[]; isLearner: boolean }[] | null;
+  /** decimal digits of a uint64, written into JSON as a number without passing through a JS number */
+  raftAppliedIndex: bigint | null;
+  error: string | null;
+}
+
+export interface StatusReport extends VerdictResult {
+  nodes: StatusNode[];
+}
+
+/** The verdict and one row per node, from one round of readNodes. */
+export function statusReport(readings: readonly NodeReading[]): StatusReport {
+  const observations: NodeObservation[] = [];
+  const rows: StatusNode[] = [];
+  for (const r of readings) {
+    const view = viewOf(r);
+    const error = nodeFault(r) ?? (view.reachable ? null : (view.error ?? null));
+    observations.push({ ...view, error });
+    rows.push({
+      node: r.node,
+      hostname: view.hostname,
+      reachable: view.reachable,
+      machineType: view.machineType,
+      etcdService: view.etcdService,
+      healthy: view.etcdHealthy,
+      members:
+        view.members?.map((m) => ({ id: m.id, name: m.hostname, peerUrls: m.peerUrls, isLearner: m.isLearner })) ??
+        null,
+      raftAppliedIndex: r.status?.ok ? r.status.value.raftAppliedIndex : null,
+      error,
+    });
+  }
+  return { ...computeVerdict(observations), nodes: rows };
+}
+
+/** One status round and its verdict. */
+export async function gatherStatus(
+  client: TalosClient,
+  nodes: string[],
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<StatusReport> {
+  return statusReport(await readNodes(client, nodes, opts));
+}

@@ -1,0 +1,71 @@
+/**
+ * How a recovery ended, in one place: the exit code of each outcome (PRODUCT.md §2) and the drill's score, the same
+ * for autopilot's printed line and the interactive summary.
+ */
+import type { RecoveryContext } from '../../machines/recovery-types.js';
+import { EXIT } from '../errors.js';
+import { formatDuration } from '../journal/report.js';
+import type { SimCluster } from '../sim/types.js';
+
+/** Exit code for an outcome (PRODUCT.md §2); no outcome means the user stopped (the incident can be resumed). */
+export function exitCodeForOutcome(outcome: RecoveryContext['outcome'] | string | null): number {
+  if (outcome === 'recovered' || outcome === 'stopped-quorum-intact' || outcome === 'nothing-to-do') return EXIT.ok;
+  if (outcome === 'stopped-by-user' || outcome === null) return EXIT.stoppedByUser;
+  return EXIT.failure;
+}
+
+/** Exit code for a machine as it stands: an error is a failure, a machine not at its final state was stopped. */
+export function exitCodeForMachine(snap: { status: string; context: Pick<RecoveryContext, 'outcome'> }): number {
+  if (snap.status === 'error') return EXIT.failure;
+  if (snap.status !== 'done') return EXIT.stoppedByUser;
+  return exitCodeForOutcome(snap.context.outcome);
+}
+
+/**
+ * The drill's time to recover: from the start of the assessment to the end of the verification, read from the
+ * machine's own step rows (so a resumed drill, autopilot and the interactive summary all give the same figure), or
+ * null when it did not recover.
+ */
+export function timeToRecoverMs(ctx: Pick<RecoveryContext, 'steps' | 'outcome'>): number | null {
+  const assessed = ctx.steps.find((s) => s.name === 'assess')?.startedAt ?? null;
+  const verified = ctx.steps.find((s) => s.name === 'verify')?.endedAt ?? null;
+  return ctx.outcome === 'recovered' && assessed !== null && verified !== null ? verified - assessed : null;
+}
+
+export interface DrillScore {
+  timeToRecover: string;
+  dataLost: string;
+  mistakesStopped: number;
+}
+
+/** What the simulator says was lost, in words ("none", "12 revisions (…)"). */
+export function dataLostText(sim: SimCluster): string {
+  const data = sim.dataReport();
+  const lost =
+    data.restoredRevision === null
+      ? 'nothing restored'
+      : data.lostRevisions === 0
+        ? 'none'
+        : `${data.lostRevisions} revisions (last write ${data.lastWriteRevision}, restored ${data.restoredRevision})`;
+  // with --etcd real the revisions and keys are what the etcd members answered, not the model's bookkeeping
+  const checked =
+    data.etcd === 'real' && data.restoredRevision !== null
+      ? data.keysMatchSnapshot
+        ? ' (data checked on real etcd: the restored keys equal the snapshot)'
+        : ' (data checked on real etcd: the restored keys DIFFER from the snapshot)'
+      : '';
+  return lost + checked;
+}
+
+export function drillScore(context: RecoveryContext, sim: SimCluster): DrillScore {
+  const ms = timeToRecoverMs(context);
+  return {
+    timeToRecover: ms === null ? 'not recovered' : formatDuration(ms),
+    dataLost: dataLostText(sim),
+    mistakesStopped: context.guardStops.length,
+  };
+}
+
+export function scoreLine(score: DrillScore): string {
+  return `score: time to recover ${score.timeToRecover}; data lost ${score.dataLost}; mistakes the guards stopped ${score.mistakesStopped}`;
+}

@@ -1,0 +1,119 @@
+/**
+ * One running recovery: the machine with its effects supplied, its persistence and its journal. state.json is
+ * written and fsync'd after every transition of the machine, synchronously; the persist barrier given to every effect
+ * (EffectDeps.barrier) writes the state once more when a child (a node's preparation) changed since, so an action
+ * leaves the process only after the state that started it is on disk. Shared by `recover`, `drill` and `resume`.
+ */
+import { createActor, type InspectionEvent, type Snapshot } from 'xstate';
+import {
+  recoveryMachine,
+  type RecoveryActor,
+  type RecoveryContext,
+  type RecoveryInput,
+} from '../../machines/recovery.js';
+import { prepareNodeMachine } from '../../machines/prepare-node.js';
+import { writeState, type StateEnvelope } from '../journal/state.js';
+import type { EffectDeps } from './deps.js';
+import { recoveryActors } from './actors.js';
+
+export interface SessionOptions {
+  deps: EffectDeps;
+  input: RecoveryInput;
+  /** the envelope fields besides the snapshot (mode, scenario, nodes, …) */
+  envelope: Omit<StateEnvelope, 'v' | 'kind' | 'savedAt' | 'snapshot'>;
+  /** a persisted snapshot to continue from (resume) */
+  restore?: Snapshot<unknown>;
+  /** called after each persisted transition that ended a step (a drill saves the simulated cluster then) */
+  onStepEnd?: (context: RecoveryContext) => void;
+}
+
+export interface Session {
+  actor: RecoveryActor;
+  /** the effects' dependencies as this session gave them (with its persist barrier) */
+  deps: EffectDeps;
+  /** resolves when the machine reaches a final state or stops by the user */
+  settled: Promise<RecoveryContext>;
+  stop(): void;
+}
+
+/** The machine reached its end, or waits stopped by the user (resumable). */
+export const finished = (s: { status: string; value: unknown }): boolean =>
+  s.status === 'done' || s.value === 'stoppedByUser' || s.status === 'error';
+
+export function startSession(opts: SessionOptions): Session {
+  const timing = { ...(opts.input.timing ?? {}) };
+  let actor: RecoveryActor | null = null;
+  // the snapshot last written, and whether any actor of the system (a child) changed since
+  let written: unknown = null;
+  let childChanged = false;
+  const persist = () => {
+    if (!actor) return;
+    writeState(opts.deps.incident.dir, { ...opts.envelope, snapshot: actor.getPersistedSnapshot() });
+    written = actor.getSnapshot();
+    childChanged = false;
+  };
+  const deps: EffectDeps = {
+    ...opts.deps,
+    // Awaited by every effect before it acts. An effect starts inside the transition that invoked it, before the
+    // subscriber below has written that transition; one microtask later the transition (a synchronous xstate step)
+    // and its write are done, and whatever is still unwritten is written here.
+    barrier: async () => {
+      await null;
+      if (actor && (childChanged || actor.getSnapshot() !== written)) persist();
+    },
+  };
+  const actors = recoveryActors(deps, {
+    pollMs: timing.pollMs ?? 2000,
+    nodeBackTimeoutMs: timing.nodeBackTimeoutMs ?? 10 * 60_000,
+  });
+  const machine = recoveryMachine.provide({
+    actors: {
+      ...actors,
+      prepareNode: prepareNodeMachine.provide({
+        actors: { resetNode: actors.resetNode, applyConfig: actors.applyConfig, observe: actors.observe },
+      }),
+    },
+  });
+  const inspect = (e: InspectionEvent) => {
+    if (e.type === '@xstate.snapshot' && actor && e.actorRef !== actor) childChanged = true;
+  };
+  const created = (
+    opts.restore
+      ? createActor(machine, { input: opts.input, snapshot: opts.restore as never, inspect })
+      : createActor(machine, { input: opts.input, inspect })
+  ) as RecoveryActor;
+  actor = created;
+
+  const journal = opts.deps.journal;
+  created.on('journal', (e) => {
+    journal.append({ ...e.entry, kind: e.entry.kind });
+  });
+
+  let resolveSettled!: (c: RecoveryContext) => void;
+  let rejectSettled!: (e: unknown) => void;
+  const settled = new Promise<RecoveryContext>((resolve, reject) => {
+    resolveSettled = resolve;
+    rejectSettled = reject;
+  });
+  let stepsDone = -1;
+  created.subscribe({
+    next: (snap) => {
+      // Written synchronously, after every transition and before any action leaves (actions wait for the barrier).
+      persist();
+      const ended = snap.context.steps.filter((s) => s.status !== 'pending' && s.status !== 'active').length;
+      if (ended !== stepsDone) {
+        stepsDone = ended;
+        opts.onStepEnd?.(snap.context);
+      }
+      if (finished(snap)) resolveSettled(snap.context);
+    },
+    error: (error) => {
+      journal.append({ kind: 'outcome', what: 'outcome', result: `failed: internal error (${String(error)})` });
+      rejectSettled(error);
+    },
+  });
+  created.start();
+  // A restored machine that was stopped by the user continues where it stopped.
+  if (created.getSnapshot().value === 'stoppedByUser') created.send({ type: 'resume' });
+  return { actor: created, deps, settled, stop: () => created.stop() };
+}

@@ -1,0 +1,52 @@
+/** Step 8's upload: the snapshot file streamed to EtcdRecover, its progress sent to the machine a few times a second. */
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import { fromCallback } from 'xstate';
+import type { RecoveryEvent } from '../../machines/recovery-types.js';
+import type { EffectDeps } from './deps.js';
+import { ActionError, ledgered, messageOf, unwrap } from './ledger.js';
+
+/** Read size of the snapshot file streamed to EtcdRecover (the client re-cuts it into its own chunk size). */
+const UPLOAD_READ_BYTES = 1024 * 1024;
+
+/** Fewest milliseconds between two progress events: every one is a state.json write. */
+const PROGRESS_EVERY_MS = 200;
+
+export function uploadActor(deps: EffectDeps) {
+  return fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(
+    ({ input, sendBack }) => {
+      const abort = new AbortController();
+      let last = 0;
+      const onProgress = (p: { bytes: number; total?: number }) => {
+        if (Date.now() - last < PROGRESS_EVERY_MS && p.bytes < input.bytes) return;
+        last = Date.now();
+        sendBack({ type: 'upload.progress', bytes: p.bytes, total: p.total ?? input.bytes, restarts: 0 });
+      };
+      ledgered(deps, {
+        opId: input.opId,
+        action: `upload ${basename(input.file)} (EtcdRecover)`,
+        node: input.node,
+        destructive: false,
+        send: async () => {
+          // 1 MiB reads: with Node's default 64 KiB, the file reads (a thread-pool round trip each) were most of the
+          // upload's CPU; 1 MiB made a 256 MiB upload 1.5x faster (bench/transfer.mjs, bench/upload-driver.mjs).
+          const source = createReadStream(input.file, { highWaterMark: UPLOAD_READ_BYTES });
+          const result = await deps.client.etcdRecover(input.node, source, {
+            signal: abort.signal,
+            onProgress,
+            totalBytes: input.bytes,
+          });
+          unwrap(result, 'the snapshot upload');
+        },
+      }).then(
+        () => sendBack({ type: 'upload.done' }),
+        (error: unknown) => {
+          if (abort.signal.aborted) return;
+          const e = error instanceof ActionError ? error : new ActionError(messageOf(error), true);
+          sendBack({ type: 'upload.failed', error: e.message, retryable: e.retryable || !e.mayHaveLanded });
+        },
+      );
+      return () => abort.abort();
+    },
+  );
+}
