@@ -116,7 +116,18 @@ describe('journal.jsonl', () => {
 describe('state.json', () => {
   it('round-trips the persisted machine in a versioned envelope, mode 0600', () => {
     const dir = tmp();
-    writeState(dir, { mode: 'drill', scenario: 'lost-quorum', nodes: ['127.0.0.2'], snapshot: { value: 'x' } });
+    const snapshot = {
+      status: 'active',
+      value: 'x',
+      context: {
+        nodes: ['127.0.0.2'],
+        steps: [{ n: 1, name: 'connect', status: 'done' }],
+        rows: {},
+        startedAt: 1,
+        prompt: null,
+      },
+    };
+    writeState(dir, { mode: 'drill', scenario: 'lost-quorum', nodes: ['127.0.0.2'], snapshot });
     const r = readState(dir);
     expect(r.ok).toBe(true);
     if (r.ok)
