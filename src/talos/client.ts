@@ -20,6 +20,15 @@ import {
   rpcFailure,
 } from './errors.js';
 import { connectSession, DataStream, SourceError, uploadData } from './h2stream.js';
+import {
+  cutOf,
+  MEMBER_LIST_BOUNDS,
+  SERVICE_LIST_BOUNDS,
+  STATUS_BOUNDS,
+  trimRepeated,
+  withCut,
+  type MessageBounds,
+} from './bounded.js';
 import type { ClientHttp2Session } from 'node:http2';
 import type { Endpoint } from './talosconfig.js';
 import type { Metadata__Output } from './generated/common/Metadata.js';
@@ -114,6 +123,33 @@ export function copyRequest(rootPath: string): Buffer {
     length.push((n & 0x7f) | 0x80);
   }
   return Buffer.concat([Buffer.from([0x0a, ...length]), path]);
+}
+
+/** Repeated fields bounded before decoding (a million-member answer must not cost gigabytes): see bounded.ts. */
+const ANSWER_BOUNDS: Record<string, MessageBounds> = {
+  EtcdMemberList: MEMBER_LIST_BOUNDS,
+  ServiceList: SERVICE_LIST_BOUNDS,
+  EtcdStatus: STATUS_BOUNDS,
+};
+const boundedDefinitions = new Map<string, AnyMethod>();
+
+/** The method with its answer's repeated fields trimmed before protobufjs decodes it, and the cut recorded. */
+function boundedDefinition(method: string, definition: AnyMethod): AnyMethod {
+  const bounds = ANSWER_BOUNDS[method];
+  if (!bounds) return definition;
+  let bounded = boundedDefinitions.get(method);
+  if (!bounded) {
+    const decode = definition.responseDeserialize as (bytes: Buffer) => object;
+    bounded = {
+      ...definition,
+      responseDeserialize: (bytes: Buffer) => {
+        const trimmed = trimRepeated(bytes, bounds);
+        return withCut(decode(trimmed.bytes), trimmed.cut);
+      },
+    };
+    boundedDefinitions.set(method, bounded);
+  }
+  return bounded;
 }
 
 /** What a mapper returns when the node's message lacks the payload we need (void calls return undefined). */
@@ -314,12 +350,20 @@ export class GrpcTalosClient implements TalosClient {
     map: Mapper<M, T>,
     opts: CallOptions & { idempotent: boolean },
   ): Promise<NodeResult<T>[]> {
-    const definition = (await loadProtos()).machineService()[method] as AnyMethod;
+    const definition = boundedDefinition(String(method), (await loadProtos()).machineService()[method] as AnyMethod);
     const methodName = String(method);
     try {
       const response = await this.unary<{ messages: M[] }>(definition, request, nodesMetadata(nodes), opts);
+      const cut = cutOf(response);
       return unwrapNodeResults(nodes, response.messages ?? [], map, this.endpointInUse ?? 'the endpoint').map(
-        (result) => (result.ok ? result : { ...result, error: { ...result.error, method: methodName } }),
+        (result) =>
+          result.ok
+            ? // one node per call (fanOut), so what its answer left out is that node's
+              {
+                ...result,
+                value: typeof result.value === 'object' && result.value ? withCut(result.value, cut) : result.value,
+              }
+            : { ...result, error: { ...result.error, method: methodName } },
       );
     } catch (error) {
       const failure = { ...this.callFailure(error, opts.signal), method: methodName };
