@@ -15,5 +15,8 @@ if ! command -v go >/dev/null; then
   exit 0
 fi
 mkdir -p "$BIN"
-GOBIN="$BIN" GOFLAGS=-mod=mod go install "github.com/johannesboyne/gofakes3/cmd/gofakes3@$VERSION"
+if ! GOBIN="$BIN" GOFLAGS=-mod=mod go install "github.com/johannesboyne/gofakes3/cmd/gofakes3@$VERSION"; then
+  echo "gofakes3 $VERSION could not be built: the S3 tests will be skipped" >&2
+  exit 0
+fi
 echo "built $BIN/gofakes3"

@@ -51,6 +51,8 @@ export function makeS3Client(opts: S3Options = {}): S3Client {
       `The S3 endpoint ${endpoint} is not a URL; give it as https://HOST[:PORT] or http://HOST[:PORT].`,
     );
   }
+  // The SDK warns on stderr, once, that its 2027 releases will need Node 22: a library's notice, not the user's problem.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     ...(endpoint ? { endpoint } : {}),
     ...(region ? { region } : {}),

@@ -52,7 +52,7 @@ export function formatListing(listing: BackupListing, now: Date): string[] {
     b.takenAt ? b.takenAt.toISOString().replace(/\.000Z$/, 'Z') : '?',
     b.takenAt ? `${formatDuration(now.getTime() - b.takenAt.getTime())} ago` : '?',
     formatBytes(b.size),
-    b.name?.layers.length ? [...b.name.layers].reverse().join('+') : 'plain',
+    b.name?.layers.length ? b.name.layers.join('+') : 'plain',
     `s3://${b.bucket}/${b.key}`,
   ]);
   const header = ['TAKEN', 'AGE', 'SIZE', 'LAYERS', 'OBJECT'];
