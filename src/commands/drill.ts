@@ -80,6 +80,15 @@ const run: CommandRun = async (ctx) => {
   const autopilot = Boolean(flags.autopilot);
   if (!autopilot) refuseWithoutTerminal(ctx, 'talos-dr drill', '"talos-dr drill --autopilot"');
   requireScenario(scenario);
+  // a scenario file is checked before the incident folder exists: a bad one must not leave a folder blocking the re-run
+  if (/\.ya?ml$/.test(scenario) || scenario.includes('/')) {
+    const { loadScenario, ScenarioError } = await import('../sim/scenario.js');
+    try {
+      loadScenario(scenario);
+    } catch (error) {
+      throw error instanceof ScenarioError ? new UserError(error.message, EXIT.failure) : error;
+    }
+  }
   const incident = createIncidentDir(flags.dir ?? defaultIncidentDir(ctx.io.cwd, DRILL_CONTEXT, new Date()));
   lockIncident(incident.dir, 'drill');
 
