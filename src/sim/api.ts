@@ -22,6 +22,7 @@ import {
   invalidArgument,
   notFound,
   permissionDenied,
+  unavailable,
   unimplemented,
   unknown,
 } from './rpc-error.js';
@@ -63,11 +64,6 @@ export type Send = (message: Payload) => Promise<void>;
 export const CHUNK_SIZE = 1024;
 /** How long a call waits for an etcd that does not serve clients when the caller set no deadline (simulated). */
 const NO_DEADLINE_WAIT_MS = 5 * 60 * 1000;
-/**
- * machined's local etcd client dials with grpc.WithBlock and a 5 s DialTimeout (siderolabs/talos
- * internal/pkg/etcd/etcd.go, NewClient/NewLocalClient), so a call that needs it gives up after this (simulated).
- */
-const ETCD_DIAL_TIMEOUT_MS = 5 * 1000;
 
 /** Member ids in decimal (uint64 on the wire), remembered: a 200-node member-list fan-out converts 40 000 of them. */
 const decimalIds = new Map<string, string>();
@@ -235,14 +231,14 @@ export async function sendChunks(bytes: Buffer, send: Send): Promise<void> {
 
 export async function etcdSnapshot(node: SimNode, cluster: ClusterView, ctx: CallContext, send: Send): Promise<void> {
   requireControlPlane(node, 'etcd snapshot');
-  if (!node.etcdServing) {
-    // Upstream text, Talos 1.11 (siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go
-    // EtcdSnapshot: "failed to create etcd client: %w" around internal/pkg/etcd/etcd.go NewClient's "error building
-    // etcd client: %w"): etcd.NewLocalClient blocks on the dial until its 5 s DialTimeout, so the error wraps
-    // context.DeadlineExceeded and grpc-go's server sends it as DeadlineExceeded (status.FromContextError). The
-    // caller's own deadline, when shorter, ends the call first.
-    await cluster.clockSleep(ETCD_DIAL_TIMEOUT_MS, ctx.signal);
-    throw deadlineExceeded('failed to create etcd client: error building etcd client: context deadline exceeded');
+  // The local etcd client does not fail on dial: the Snapshot call waits for a ready connection for as long as the
+  // caller waits (talos: v1alpha1_server.go@v1.14.1:1988-1997 NewLocalClient then client.Snapshot; etcd
+  // client/v3/options.go@v3.6.4:29 WaitForReady). The stream stays open with no bytes (talos#14212), and a member that
+  // starts serving meanwhile is snapshotted then.
+  while (!node.etcdServing) {
+    if (ctx.signal.aborted) throw deadlineExceeded();
+    if (!node.reachable) throw unavailable('error reading from server: EOF');
+    await cluster.clockSleep(1000, ctx.signal);
   }
   let bytes: Buffer;
   try {

@@ -37,7 +37,14 @@ import { FaultInjector } from './faults.js';
 import { freePortOn, RealEtcd, RealEtcdFleet, seedRealCluster, type RealFate } from './real-etcd.js';
 import { realEtcdMissing } from './real-etcd-tools.js';
 import { generateClusterSecrets, machineConfigYaml } from './machine-config.js';
-import { ETCD_UNHEALTHY, SimNode, type ClusterHooks, type NodeState, type ServiceRecord } from './node.js';
+import {
+  ETCD_UNHEALTHY,
+  etcdFirstWaitingText,
+  SimNode,
+  type ClusterHooks,
+  type NodeState,
+  type ServiceRecord,
+} from './node.js';
 import { ipv4ToNumber, loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
 import { SimWire } from './server.js';
 import {
@@ -147,13 +154,18 @@ async function ensureWritableDir(dir: string): Promise<void> {
   }
 }
 
-function etcdServiceHistory(condition: ScenarioNode['etcd'], timeSync: boolean, now: number): ServiceRecord {
+function etcdServiceHistory(
+  condition: ScenarioNode['etcd'],
+  timeSync: boolean,
+  now: number,
+  talosVersion: string,
+): ServiceRecord {
   const events: ServiceRecord['events'] = [];
   const at = (msg: string, state: string, ago: number): void => {
     events.push({ msg, state, ts: now - ago * 1000 });
   };
   at('Starting service', 'Starting', 86_400);
-  at('Waiting for service "cri" to be "up", time sync, network', 'Waiting', 86_399);
+  at(etcdFirstWaitingText(talosVersion), 'Waiting', 86_399);
   if (!timeSync) {
     at('Waiting for time sync', 'Waiting', 86_398);
   } else if (condition === 'wiped') {
@@ -166,22 +178,25 @@ function etcdServiceHistory(condition: ScenarioNode['etcd'], timeSync: boolean, 
     if (condition === 'no-quorum' || condition === 'not-serving')
       at(`Health check failed: ${ETCD_UNHEALTHY}`, 'Running', 600);
     if (condition === 'crashloop') {
-      at('Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2', 'Waiting', 30);
+      // the restart runner's loop: the task starts and exits again every 5 s (node.ts crashLoop)
+      for (const ago of [10, 5, 0]) {
+        if (ago < 10)
+          at(`Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`, 'Running', ago);
+        at('Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2', 'Waiting', ago);
+      }
     }
     if (condition === 'stopped') at('Service finished successfully', 'Finished', 900);
   }
   const last = events[events.length - 1];
   const healthy = last?.state === 'Running' && condition === 'healthy';
   const lastChange = events.filter((e) => e.msg.startsWith('Health')).at(-1)?.ts ?? now;
-  return {
-    id: 'etcd',
-    state: last?.state ?? 'Waiting',
-    events,
-    health:
-      last?.state === 'Running'
-        ? { unknown: false, healthy, lastMessage: healthy ? '' : ETCD_UNHEALTHY, lastChange }
-        : { unknown: true, healthy: false, lastMessage: '', lastChange: -62135596800000 },
-  };
+  const health =
+    last?.state === 'Running'
+      ? { unknown: false, healthy, lastMessage: healthy ? '' : ETCD_UNHEALTHY, lastChange }
+      : condition === 'crashloop'
+        ? { unknown: false, healthy: false, lastMessage: 'service not running', lastChange: now }
+        : { unknown: true, healthy: false, lastMessage: '', lastChange: -62135596800000 };
+  return { id: 'etcd', state: last?.state ?? 'Waiting', events, health };
 }
 
 class Simulator implements SimCluster, ClusterView, ClusterHooks {
@@ -691,7 +706,7 @@ async function buildFresh(
       if (sn.state !== 'maintenance') {
         state.services = baseServicesFor(sn.type !== 'worker');
         if (sn.type !== 'worker') {
-          state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now());
+          state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now(), def.talosVersion);
           if (sn.timeSync && (sn.etcd === 'healthy' || sn.etcd === 'no-quorum' || sn.etcd === 'not-serving'))
             realEtcd.start();
         }
@@ -710,7 +725,7 @@ async function buildFresh(
     if (sn.state !== 'maintenance') {
       state.services = baseServicesFor(sn.type !== 'worker');
       if (sn.type !== 'worker' && sn.etcd === 'wiped') {
-        state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now());
+        state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now(), def.talosVersion);
       } else if (sn.type !== 'worker') {
         const member = members.find((m) => m.name === sn.hostname);
         const history = fullHistory.slice(0, Math.max(0, fullHistory.length - sn.behind));
@@ -722,7 +737,7 @@ async function buildFresh(
           consistentIndex: 5000 + history.length * 3,
           raftTerm: 7,
         });
-        state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now());
+        state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now(), def.talosVersion);
         if (sn.timeSync && (sn.etcd === 'healthy' || sn.etcd === 'no-quorum' || sn.etcd === 'not-serving'))
           etcd.start();
       }
@@ -731,6 +746,7 @@ async function buildFresh(
   }
   const faults = new FaultInjector(def.faults, sim.clock);
   sim.attach(nodes, faults);
+  for (const node of nodes) node.resumeCrashLoop();
   return sim;
 }
 
@@ -848,6 +864,7 @@ async function resumeInFlight(sim: Simulator): Promise<void> {
     else if (node.state.mode === 'running' && node.isControlPlane) {
       const etcdState = node.etcdState;
       const crashed = node.state.etcdCrashes;
+      if (crashed) node.resumeCrashLoop();
       if (
         !crashed &&
         (etcdState === 'Starting' || etcdState === 'Preparing' || (etcdState === 'Waiting' && node.state.timeSynced))

@@ -70,6 +70,8 @@ export interface ClusterHooks {
 }
 
 const MAX_SERVICE_EVENTS = 64;
+/** The restart runner's interval (talos: internal/app/machined/pkg/system/runner/restart/restart.go@v1.14.1:75,137). */
+const CRASH_RESTART_MS = 5000;
 const MAX_EVENT_LOG = 1000;
 const NEVER = -62135596800000;
 
@@ -105,6 +107,15 @@ function baseServices(controlPlane: boolean, now: number): Record<string, Servic
  * client: context deadline exceeded"; the service keeps its client across checks, so the bare text is the usual one.
  */
 export const ETCD_UNHEALTHY = 'context deadline exceeded';
+
+/**
+ * The first Waiting text of the etcd runner: its volumes, its dependencies, then its conditions, in that order
+ * (talos: internal/app/machined/pkg/system/services/etcd.go@v1.14.1:176-195). Older releases as the simulator had them.
+ */
+export function etcdFirstWaitingText(version: string): string {
+  if (version !== '1.14') return 'Waiting for service "cri" to be "up", time sync, network';
+  return 'Waiting for volume "/var/lib" to be mounted, volume "ETCD" to be mounted, service "cri" to be "up", time sync, network, etcd spec';
+}
 
 export class SimNode {
   /** Counters of destructive calls received (Reset, Bootstrap, ApplyConfiguration, Reboot, EtcdRecover). */
@@ -249,7 +260,7 @@ export class SimNode {
     this.etcd.stop();
     this.state.etcdServing = false;
     this.etcdEvent('Starting', 'Starting service');
-    this.etcdEvent('Waiting', 'Waiting for service "cri" to be "up", time sync, network');
+    this.etcdEvent('Waiting', this.firstWaitingText());
     this.hooks.clock.after(this.hooks.timing.bootSec * 1000, () => {
       if (generation !== this.etcdGeneration || this.state.mode !== 'running') return;
       if (!this.state.timeSynced) {
@@ -258,6 +269,17 @@ export class SimNode {
       }
       void this.runEtcdPreStage(generation);
     });
+  }
+
+  private firstWaitingText(): string {
+    return etcdFirstWaitingText(this.state.talosVersion);
+  }
+
+  /** A crash-looping etcd of a scenario's starting state keeps restarting every 5 s. */
+  resumeCrashLoop(): void {
+    if (!this.state.etcdCrashes || !this.isControlPlane || !this.state.timeSynced) return;
+    const generation = this.etcdGeneration;
+    this.hooks.clock.after(CRASH_RESTART_MS, () => this.crashLoop(generation));
   }
 
   /** Time sync arrives (a scenario can make it arrive late): a service waiting for it proceeds. */
@@ -313,16 +335,32 @@ export class SimNode {
     if (generation !== this.etcdGeneration) return;
     this.etcdEvent('Preparing', 'Creating service runner');
     if (this.state.etcdCrashes) {
-      this.etcdEvent(
-        'Waiting',
-        'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2',
-      );
+      this.crashLoop(generation);
       return;
     }
     this.etcd.start();
     this.state.etcdServing = false;
     this.etcdEvent('Running', `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`);
     this.hooks.kick();
+  }
+
+  /**
+   * A process that exits at once under Talos's restart runner: Waiting with the error, a restart 5 s later, the task
+   * starts and fails again, forever (talos: internal/app/machined/pkg/system/runner/restart/restart.go@v1.14.1:128, the
+   * "going to restart forever" message and its 5 s restart interval). The task lives for milliseconds, so the state a
+   * caller sees is Waiting; the events show the flapping.
+   */
+  private crashLoop(generation: number): void {
+    if (generation !== this.etcdGeneration || this.state.mode !== 'running' || !this.state.etcdCrashes) return;
+    this.etcdEvent('Running', `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`);
+    this.etcdEvent(
+      'Waiting',
+      'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2',
+    );
+    const svc = this.state.services.etcd;
+    if (svc)
+      svc.health = { unknown: false, healthy: false, lastMessage: 'service not running', lastChange: Date.now() };
+    this.hooks.clock.after(CRASH_RESTART_MS, () => this.crashLoop(generation));
   }
 
   /** The etcd pre stage in bootstrap mode: a fresh cluster, or a restore from the uploaded snapshot. */
@@ -334,13 +372,19 @@ export class SimNode {
     if (generation !== this.etcdGeneration) return;
     this.state.bootstrap = null;
     const self = { name: this.hostname, address: this.address };
+    // etcdutl's Status comes first, then the restore (talos: services/etcd.go@v1.14.1:631-651): a missing upload fails
+    // the verification, a refused one the recovery.
+    let step = 'error recovering from the snapshot';
     try {
       if (request.recover) {
         const exists = await stat(this.uploadPath).then(
           () => true,
           () => false,
         );
-        if (!exists) throw new EtcdRestoreError(`open ${'/var/lib/etcd.snapshot'}: no such file or directory`);
+        if (!exists) {
+          step = 'error verifying snapshot';
+          throw new EtcdRestoreError('stat /var/lib/etcd.snapshot: no such file or directory');
+        }
         await this.etcd.restore(this.uploadPath, request.skipHashCheck, self);
         await this.hooks.onRestored(this, this.uploadPath);
         await rm(this.uploadPath, { force: true });
@@ -349,7 +393,7 @@ export class SimNode {
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this.etcdEvent('Failed', `Failed to run pre stage: error recovering from the snapshot: ${message}`);
+      this.etcdEvent('Failed', `Failed to run pre stage: ${step}: ${message}`);
       return;
     }
     this.startEtcdProcess(generation);
@@ -382,8 +426,12 @@ export class SimNode {
     this.etcd.stop();
     this.etcdEvent('Finished', 'Bootstrap requested');
     this.state.bootstrap = request;
+    // The old runner is unloaded and a new one loaded: its history starts empty, so "Bootstrap requested" is gone
+    // from ServiceList (talos: internal/app/machined/pkg/system/services/etcd.go@v1.14.1:808-837, Unload then Load).
+    delete this.state.services.etcd;
     const generation = ++this.etcdGeneration;
     this.etcdEvent('Starting', 'Starting service');
+    this.etcdEvent('Waiting', this.firstWaitingText());
     void this.runEtcdPreStage(generation);
   }
 
