@@ -33,6 +33,11 @@ export interface DataStreamRequest {
   maxMessageBytes: number;
   idleMs: number;
   /**
+   * The slowest transfer accepted, averaged over each idleMs window (default 1 KiB/s): a node that trickles a byte
+   * now and then is as stuck as a silent one, and the idle limit alone would wait for it forever.
+   */
+  minBytesPerSecond?: number;
+  /**
    * Hand out views of a few reused buffers instead of new ones: each buffer next() returns is then valid only until
    * the next call to next() (the reader must be done with it by then: written, hashed, copied). A reader that keeps
    * chunks (a pipeline, a tar extractor) must leave this off.
@@ -47,6 +52,7 @@ const GRPC_HEADER_BYTES = 5;
 const BATCH_BYTES = 1024 * 1024;
 const WAKE_BYTES = 64 * 1024;
 const FLUSH_MS = 200;
+const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
 /** Upload messages up to this size are copied, several together, into one HTTP/2 write of up to COALESCE_BYTES. */
 const SMALL_MESSAGE_BYTES = 64 * 1024;
 const COALESCE_BYTES = 256 * 1024;
@@ -103,12 +109,20 @@ export class DataStream {
   /** with reuseBuffers: the view handed out last (released at the next call), and batch buffers free for reuse */
   private handedOut: { view: Buffer; owner: Buffer | null } | null = null;
   private readonly free: Buffer[] = [];
-  private pending: Buffer | null = null;
+  /**
+   * The message being reassembled across chunks: `buf` is its whole frame, allocated once its header is known (a
+   * 5-byte staging buffer before), `filled` how much of it has arrived. Copying each chunk in place keeps a 32 MiB
+   * message linear; concatenating head and chunk on every arrival was quadratic (68 s for one 16 MiB message).
+   */
+  private pending: { buf: Buffer; filled: number } | null = null;
   private ended = false;
   private failure: RpcFailure | undefined;
   private status: 'none' | 'ok' = 'none';
   private wake: (() => void) | undefined;
-  private sawData = true;
+  /** when the last byte arrived (or the reader last held the stream paused), and the bytes of the current window */
+  private lastDataAt = Date.now();
+  private windowStart = Date.now();
+  private windowBytes = 0;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly flushTimer: NodeJS.Timeout;
   /** true once the server sent response headers: from then on the call counts as answered */
@@ -142,16 +156,44 @@ export class DataStream {
     // Checked by interval rather than re-armed per chunk, which would cost a timer operation per chunk.
     // A slow stream still hands its bytes out at least this often (progress stays live).
     this.flushTimer = setInterval(() => this.queued > 0 && this.notify(), FLUSH_MS);
-    this.idleTimer = setInterval(() => {
-      if (!this.sawData) this.fail(rpcFailure(Code.deadlineExceeded, `no data for ${Math.round(req.idleMs / 1000)} s`));
-      this.sawData = false;
-    }, req.idleMs);
+    // A stall is caught within an eighth of the limit after it (checking once per limit caught it anywhere
+    // between one and two limits: 120 s for a stated 60 s).
+    this.idleTimer = setInterval(() => this.checkProgress(), Math.max(25, Math.min(1000, req.idleMs / 8)));
+  }
+
+  /** Fails a stream that sent nothing for idleMs, or less than the rate floor over a whole idleMs window. */
+  private checkProgress(): void {
+    const now = Date.now();
+    // held back by our own reader (flow control), not by the node
+    if (this.stream.isPaused()) {
+      this.lastDataAt = now;
+      this.windowStart = now;
+      this.windowBytes = 0;
+      return;
+    }
+    const { idleMs } = this.req;
+    const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+    if (now - this.lastDataAt >= idleMs)
+      return this.fail(rpcFailure(Code.deadlineExceeded, `no data for ${seconds(now - this.lastDataAt)}`));
+    const elapsed = now - this.windowStart;
+    // a stream gone quiet is left to the check above, which says so
+    if (elapsed < idleMs || now - this.lastDataAt >= idleMs / 2) return;
+    const floor = this.req.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND;
+    if (this.windowBytes < (floor * elapsed) / 1000)
+      return this.fail(
+        rpcFailure(
+          Code.deadlineExceeded,
+          `only ${this.windowBytes} bytes arrived in ${seconds(elapsed)}, less than ${floor} bytes a second`,
+        ),
+      );
+    this.windowStart = now;
+    this.windowBytes = 0;
   }
 
   private onResponse(headers: http2.IncomingHttpHeaders): void {
     this.answered = true;
     this.settleAnswered?.(true);
-    this.sawData = true;
+    this.lastDataAt = Date.now();
     const httpStatus = Number(headers[':status']);
     // A "trailers-only" answer: the node refused at once, the status is in the headers.
     const refused = statusFailure(headers);
@@ -165,7 +207,8 @@ export class DataStream {
   }
 
   private onChunk(chunk: Buffer): void {
-    this.sawData = true;
+    this.lastDataAt = Date.now();
+    this.windowBytes += chunk.length;
     if (this.failure) return;
     let offset = 0;
     if (this.pending) {
@@ -173,9 +216,18 @@ export class DataStream {
       if (offset < 0 || this.failure) return this.afterChunk();
     }
     offset = this.parseFrames(chunk, offset);
-    // Keep an incomplete message for the next chunk: a copy, so the chunk itself can be freed.
-    if (offset >= 0 && offset < chunk.length) this.pending = Buffer.from(chunk.subarray(offset));
+    // Keep an incomplete message for the next chunk: copied into a buffer of its own size, so the chunk can be freed.
+    if (offset >= 0 && offset < chunk.length) this.startPending(chunk, offset);
     this.afterChunk();
+  }
+
+  /** Starts reassembling the message that begins at chunk[offset] (its header, when complete, was already checked). */
+  private startPending(chunk: Buffer, offset: number): void {
+    const rest = chunk.length - offset;
+    const size = rest >= GRPC_HEADER_BYTES ? GRPC_HEADER_BYTES + chunk.readUInt32BE(offset + 1) : GRPC_HEADER_BYTES;
+    const buf = Buffer.allocUnsafe(size);
+    chunk.copy(buf, 0, offset);
+    this.pending = { buf, filled: rest };
   }
 
   private afterChunk(): void {
@@ -191,27 +243,26 @@ export class DataStream {
    * was not enough to finish it.
    */
   private completePending(chunk: Buffer): number {
-    let head = this.pending as Buffer;
+    const pending = this.pending as { buf: Buffer; filled: number };
     let used = 0;
-    if (head.length < GRPC_HEADER_BYTES) {
-      used = Math.min(GRPC_HEADER_BYTES - head.length, chunk.length);
-      head = Buffer.concat([head, chunk.subarray(0, used)]);
-      if (head.length < GRPC_HEADER_BYTES) {
-        this.pending = head;
-        return -1;
-      }
+    if (pending.filled < GRPC_HEADER_BYTES) {
+      used = Math.min(GRPC_HEADER_BYTES - pending.filled, chunk.length);
+      chunk.copy(pending.buf, pending.filled, 0, used);
+      pending.filled += used;
+      if (pending.filled < GRPC_HEADER_BYTES) return -1;
+      // the header is complete: check it before making room for the message it announces
+      if (!this.frameAcceptable(pending.buf, 0)) return -1;
+      const whole = Buffer.allocUnsafe(GRPC_HEADER_BYTES + pending.buf.readUInt32BE(1));
+      pending.buf.copy(whole, 0, 0, GRPC_HEADER_BYTES);
+      pending.buf = whole;
     }
-    const total = GRPC_HEADER_BYTES + head.readUInt32BE(1);
-    const take = Math.min(total - head.length, chunk.length - used);
-    if (take > 0) head = Buffer.concat([head, chunk.subarray(used, used + take)]);
+    const take = Math.min(pending.buf.length - pending.filled, chunk.length - used);
+    chunk.copy(pending.buf, pending.filled, used, used + take);
+    pending.filled += take;
     used += take;
-    if (head.length < total) {
-      if (!this.frameAcceptable(head, 0)) return -1;
-      this.pending = head;
-      return -1;
-    }
+    if (pending.filled < pending.buf.length) return -1;
     this.pending = null;
-    this.parseFrames(head, 0);
+    this.parseFrames(pending.buf, 0);
     return used;
   }
 

@@ -12,7 +12,7 @@ import { issueServerCert } from '../../src/talos/pki.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { makePki, writeTalosconfig, type TestPki } from './fake-talos.js';
 
-type Ending = 'ok' | 'reset' | 'no-status' | 'mid-message' | 'large';
+type Ending = 'ok' | 'reset' | 'no-status' | 'mid-message' | 'large' | 'limit' | 'trickle' | 'stall';
 
 /** common.Data { metadata { hostname }, bytes } as a length-prefixed gRPC frame */
 function frame(payload: Buffer, hostname = 'n'): Buffer {
@@ -40,7 +40,11 @@ function frame(payload: Buffer, hostname = 'n'): Buffer {
 const payload = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
 /** Many batch buffers' worth (12 MiB), in 1 KiB messages as a Talos node sends them. */
 const large = Buffer.from(Array.from({ length: 12 * 1024 * 1024 + 777 }, (_, i) => (i * 7) % 253));
+/** Messages at the 32 MiB limit (frame(): 10 bytes of common.Data around the payload), four of them. */
+const LIMIT_PAYLOAD = 32 * 1024 * 1024 - 10;
+const LIMIT_MESSAGES = 4;
 let pki: TestPki;
+let limitFrame: Buffer;
 let server: http2.Http2SecureServer;
 let client: GrpcTalosClient;
 
@@ -54,9 +58,26 @@ beforeAll(async () => {
     requestCert: true,
     rejectUnauthorized: true,
   });
+  limitFrame = frame(Buffer.alloc(LIMIT_PAYLOAD, 0x5a));
   server.on('stream', (stream, headers) => {
     const ending = String(headers.nodes) as Ending;
     stream.on('error', () => {}); // the reset we send ourselves
+    if (ending === 'limit') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      for (let i = 0; i < LIMIT_MESSAGES - 1; i++) stream.write(limitFrame);
+      return void stream.end(limitFrame);
+    }
+    if (ending === 'trickle' || ending === 'stall') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.write(frame(Buffer.from('first bytes')));
+      // trickle: a one-byte message every 50 ms for as long as the client listens; stall: nothing more at all
+      if (ending === 'trickle') {
+        const timer = setInterval(() => !stream.closed && stream.write(frame(Buffer.from('x'))), 50);
+        stream.on('close', () => clearInterval(timer));
+      }
+      return;
+    }
     stream.respond(
       { ':status': 200, 'content-type': 'application/grpc' },
       { waitForTrailers: ending === 'ok' || ending === 'large' },
@@ -141,4 +162,53 @@ describe('snapshot stream endings', () => {
     expect(failure).not.toBeNull();
     expect(`${failure?.codeName} ${failure?.message}`).toMatch(text);
   });
+});
+
+describe('large messages and slow nodes', () => {
+  it('reassembles four messages at the 32 MiB limit, split by HTTP/2 into 16 KiB frames, in linear time', async () => {
+    // Each message arrives in some 2,000 HTTP/2 frames; joining the head with every frame was quadratic (one 16 MiB
+    // message took 68 s, four 31 MiB ones over 300 s at full CPU). Copied in place, this is a second or two.
+    let bytes = 0;
+    let wrong = 0;
+    for await (const chunk of client.etcdSnapshot('limit', { reuseBuffers: true })) {
+      bytes += chunk.length;
+      for (let i = 0; i < chunk.length; i += 4096) if (chunk[i] !== 0x5a) wrong++;
+    }
+    expect(bytes).toBe(LIMIT_PAYLOAD * LIMIT_MESSAGES);
+    expect(wrong).toBe(0);
+  }, 120_000);
+
+  function slowClient(idleMs: number): GrpcTalosClient {
+    const { port } = server.address() as AddressInfo;
+    return createTalosClient(loadTalosconfig({ talosconfig: writeTalosconfig(pki, [`127.0.0.1:${port}`]) }, {}), {
+      streamIdleTimeoutMs: idleMs,
+    });
+  }
+
+  async function failureOf(c: GrpcTalosClient, node: Ending): Promise<{ message: string; codeName: string }> {
+    try {
+      for await (const chunk of c.etcdSnapshot(node)) void chunk;
+    } catch (error) {
+      return (error as { failure: { message: string; codeName: string } }).failure;
+    } finally {
+      c.close();
+    }
+    throw new Error('the stream ended without a failure');
+  }
+
+  it('a node that trickles a byte now and then is cut by the rate floor, not kept alive by the idle timer', async () => {
+    // every 50 ms a message arrives, so the stream is never idle for the 400 ms limit; it is far below 1 KiB/s
+    const failure = await failureOf(slowClient(400), 'trickle');
+    expect(failure.codeName).toMatch(/DeadlineExceeded/);
+    expect(failure.message).toMatch(/^only \d+ bytes arrived in 0\.\d s, less than 1024 bytes a second$/);
+  }, 30_000);
+
+  it('a stream that stalls completely is cut once the idle limit has passed, and says how long it was silent', async () => {
+    const started = Date.now();
+    const failure = await failureOf(slowClient(400), 'stall');
+    expect(failure.codeName).toMatch(/DeadlineExceeded/);
+    const silent = Number(/^no data for (\d+(?:\.\d)?) s$/.exec(failure.message)?.[1]);
+    expect(silent).toBeGreaterThanOrEqual(0.4);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  }, 30_000);
 });
