@@ -2,6 +2,7 @@
  * The one place that turns gRPC failures and Talos error texts (talos-api-facts §3, §5) into what the user reads:
  * one sentence naming the node, what went wrong and what to do next. Everything else passes RpcFailure values.
  */
+import { UserError } from '../errors.js';
 import type { RpcFailure } from './types.js';
 
 /** gRPC status names as Go prints them (`codes.Code.String()`), which is how Talos texts name them. */
@@ -330,5 +331,17 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return `${node} rejected${doing || ' the request'} as invalid (${raw}); check the input (for a configuration: validate it with talosctl validate).`;
     default:
       return `${node} failed${doing}: ${raw || failure.codeName} (${failure.codeName}); check the node's logs (talosctl -n ${node} dmesg) and try again.`;
+  }
+}
+
+/** A call that failed as a whole (not per node): carries the node, the failure and the sentence for the user. */
+export class TalosRpcError extends UserError {
+  constructor(
+    readonly node: string,
+    readonly failure: RpcFailure,
+    action?: string,
+  ) {
+    super(describeFailure(node, failure, action), 1);
+    this.name = 'TalosRpcError';
   }
 }
