@@ -401,7 +401,9 @@ const recoverySetup = setup({
               ? `typed ${event.address}`
               : event.type === 'acknowledge'
                 ? `acknowledge, ${reason === null ? 'no reason given' : `reason: "${reason}"`}`
-                : event.type,
+                : event.type === 'choose'
+                  ? `chose ${event.option}${event.path ? ` (${event.path})` : ''}`
+                  : event.type,
           // an accepted risk is recorded with the reason given for it, whoever answered (a person, autopilot, a test)
           ...(event.type === 'acknowledge' ? { data: { reason } } : {}),
         },

@@ -68,6 +68,12 @@ describe('drill scenarios against the simulator', () => {
     // the snapshot source is wiped last (SAFETY rule 3)
     const resets = actions(r, 'before').filter((a) => a.opId?.startsWith('reset:'));
     expect(resets.at(-1)?.node).toBe(survivor);
+    // every answer journalled once, saying what was answered: the option chosen, the address typed
+    const answers = r.journal.filter((j) => j.kind === 'confirmation');
+    const questions = answers.map((j) => j.what.replace(/^autopilot answered: /, ''));
+    expect(questions).toEqual([...new Set(questions)]);
+    expect(answers.map((j) => j.result)).toEqual(expect.arrayContaining([`chose api:${survivor}`]));
+    expect(answers.filter((j) => j.result === 'choose')).toEqual([]);
     expect(r.sim.dataReport().lostRevisions).toBe(0);
   });
 
