@@ -1,5 +1,5 @@
 // Bench driver for bench/transfer.mjs: uploads FILE with the project's client (dist/src/talos/client.js, etcdRecover)
-// as the wizard's recovery step does (src/commands/recovery-actors.ts) — the file read 1 MiB at a time (its
+// as the wizard's recovery step does (src/wizard/upload.ts) — the file read 1 MiB at a time (its
 // UPLOAD_READ_BYTES), cut by the client into --chunk bytes (default: the client's own).
 // The upload is otherwise only reachable inside the wizard. Usage:
 //   node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] [--read-bytes N] FILE

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   allPreparing,
   bootstrapAlreadyDone,
+  bootstrapLanded,
   computeVerdict,
   freshestMember,
   hashCheckDecision,
@@ -9,6 +10,7 @@ import {
   planPreparation,
   quorumSize,
   recoveryComplete,
+  resetTookEffect,
   waitingCause,
   wipeLabels,
   type NodeObservation,
@@ -240,5 +242,41 @@ describe('AlreadyExists after an interrupted bootstrap', () => {
     expect(bootstrapAlreadyDone({ ...sent, wiped: false, etcdService: 'Running' })).toBe(false);
     expect(bootstrapAlreadyDone({ ...sent, bootstrapSent: false, etcdService: 'Running' })).toBe(false);
     expect(bootstrapAlreadyDone({ ...sent, etcdService: 'Failed' })).toBe(false);
+  });
+});
+
+describe('a quorum verdict without a leader rests on EtcdStatus', () => {
+  it('a member that answers status with a leader is healthy even when its member list timed out', () => {
+    const listTimedOut = { ...healthy('c'), members: null, membersError: 'context deadline exceeded' };
+    expect(computeVerdict([healthy('a'), healthy('b'), listTimedOut]).verdict).toBe('healthy');
+  });
+  it('lists failing with "no leader" are explained in the reason, the freshest comes from the status', () => {
+    const v = computeVerdict([leaderless('a', 10n), leaderless('b', 30n), leaderless('c', 20n)]);
+    expect(v).toMatchObject({ verdict: 'lost', freshest: 'b' });
+    expect(v.reason).toMatch(/etcd answers them only with a leader/);
+  });
+});
+
+describe('evidence of a Reset and of a Bootstrap (Talos answers before it acts)', () => {
+  const sentAt = 1_000_000;
+  const up = (etcdService: string, etcdHistoryStart: number | null) => ({
+    reachable: true,
+    etcdService,
+    etcdHistoryStart,
+  });
+  it('a Reset took effect once the node went away or its etcd history restarted after the send', () => {
+    expect(resetTookEffect(up('Preparing', sentAt - 5000), sentAt)).toBe(false);
+    expect(resetTookEffect({ reachable: false }, sentAt)).toBe(true);
+    expect(resetTookEffect(null, sentAt)).toBe(true);
+    expect(resetTookEffect(up('Preparing', sentAt + 5000), sentAt)).toBe(true);
+    // a trimmed history (null) or no send time proves nothing
+    expect(resetTookEffect(up('Preparing', null), sentAt)).toBe(false);
+    expect(resetTookEffect(up('Preparing', sentAt + 5000), null)).toBe(false);
+  });
+  it('a Bootstrap landed when etcd runs or a new runner began after the send, whatever its texts', () => {
+    expect(bootstrapLanded(up('Preparing', sentAt + 1), sentAt)).toBe(true);
+    expect(bootstrapLanded(up('Running', sentAt - 1), sentAt)).toBe(true);
+    expect(bootstrapLanded(up('Preparing', sentAt - 1), sentAt)).toBe(false);
+    expect(bootstrapLanded({ reachable: false, etcdService: null }, sentAt)).toBe(false);
   });
 });
