@@ -49,7 +49,15 @@ export function estimateHeight(l: Layout, i: LayoutInput): number {
   return header + steps + table + panel;
 }
 
-export function layoutFor(i: LayoutInput): Layout {
+/**
+ * The tallest terminal the live region plans for. Ink clears the screen and the scrollback when a frame starts while
+ * the previous one is as tall as the terminal, which a resize makes so before the screen can lay itself out again:
+ * planned for 24 rows, the region stays within any terminal down to 80×24, whatever size it is shrunk from.
+ */
+export const PLANNED_ROWS = 24;
+
+export function layoutFor(input: LayoutInput): Layout {
+  const i = { ...input, rows: Math.min(input.rows, PLANNED_ROWS) };
   const narrow = i.columns < 70;
   for (const l of CANDIDATES) {
     const layout = narrow ? { ...l, compactTable: true } : l;

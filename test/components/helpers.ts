@@ -101,7 +101,11 @@ export interface SizedRender {
 
 const mounted: SizedRender[] = [];
 
-export function renderSized(tree: ReactElement, { columns = 80, rows = 24 } = {}): SizedRender {
+/**
+ * `debug: false` renders as on a real terminal: Ink erases and redraws the live region in place and writes only what
+ * changed (debug mode writes every render whole).
+ */
+export function renderSized(tree: ReactElement, { columns = 80, rows = 24, debug = true } = {}): SizedRender {
   const stdout = new FakeStdout(columns, rows);
   const stderr = new FakeStdout(columns, rows);
   const stdin = new FakeStdin();
@@ -109,7 +113,7 @@ export function renderSized(tree: ReactElement, { columns = 80, rows = 24 } = {}
     stdout: stdout as unknown as NodeJS.WriteStream,
     stderr: stderr as unknown as NodeJS.WriteStream,
     stdin: stdin as unknown as NodeJS.ReadStream,
-    debug: true,
+    debug,
     exitOnCtrlC: false,
     patchConsole: false,
   });

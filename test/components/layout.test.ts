@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { estimateHeight, layoutFor } from '../../components/layout.js';
+import { estimateHeight, layoutFor, PLANNED_ROWS } from '../../components/layout.js';
 
 const base = { columns: 80, nodeCount: 3, pendingSteps: 7, talosctlLines: 2, liveLines: 4, drill: true };
 
 describe('layoutFor: the live region stays shorter than the terminal', () => {
-  it('shows everything on a tall terminal', () => {
-    expect(layoutFor({ ...base, rows: 60 })).toEqual({
+  it('shows everything when it fits the 80×24 budget', () => {
+    expect(layoutFor({ ...base, nodeCount: 1, pendingSteps: 2, rows: 60 })).toEqual({
       hideSteps: false,
       compactSteps: false,
       compactPanel: false,
@@ -34,6 +34,14 @@ describe('layoutFor: the live region stays shorter than the terminal', () => {
           );
           if (smallest <= rows - 2) expect(estimateHeight(layout, input)).toBeLessThanOrEqual(rows - 2);
         }
+  });
+
+  it('plans for 24 rows on a taller terminal: shrunk back to 80×24, the region is never taller than it', () => {
+    for (const rows of [30, 40, 60, 120])
+      for (const nodeCount of [1, 3, 5]) {
+        const input = { ...base, rows, nodeCount };
+        expect(estimateHeight(layoutFor(input), input)).toBeLessThanOrEqual(PLANNED_ROWS - 2);
+      }
   });
 
   it('drops table columns on a narrow terminal whatever its height', () => {
