@@ -8,8 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { access, link, open, stat, unlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, link, mkdtemp, open, rm, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable, pipeline as pipelineCallback } from 'node:stream';
 import type { Transform } from 'node:stream';
@@ -368,5 +369,62 @@ async function writeNew(path: string, text: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** The layers a file starts with, from its first bytes: age (binary) outermost, or zstd; empty for anything else. */
+export async function sniffLayer(path: string): Promise<DecodeLayer | null> {
+  const handle = await open(path, 'r').catch(() => null);
+  if (!handle) return null;
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES);
+    const read = await handle.read(head, 0, head.length, 0).catch(() => null);
+    if (!read) return null; // a directory or an unreadable file: inspect says which
+    const { bytesRead } = read;
+    const got = head.subarray(0, bytesRead);
+    if (startsWith(got, AGE_BINARY) || startsWith(got, AGE_ARMORED)) return 'age';
+    if (startsWith(got, ZSTD_MAGIC)) return 'zstd';
+    return null;
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface LayeredInspection {
+  /** the decoded snapshot's report, named after the file inspected */
+  report: SnapshotReport;
+  layers: DecodeLayer[];
+  chain: ChainLink[];
+}
+
+/**
+ * `inspect` of a talos-backup file: decoded into a private temporary folder (0700, under TMPDIR), verified, then
+ * removed; the inspected file is only read. Null when the file has no age or zstd layer (inspect it as it is).
+ */
+export async function inspectLayered(
+  path: string,
+  opts: {
+    identity?: LoadedIdentity;
+    signal?: AbortSignal;
+    onProgress?(bytes: number, total: number | undefined): void;
+  },
+): Promise<LayeredInspection | null> {
+  if ((await sniffLayer(path)) === null) return null;
+  const size = (await stat(path)).size;
+  const scratch = await mkdtemp(join(tmpdir(), 'talos-dr-inspect-'));
+  try {
+    const result = await importSnapshot(
+      { name: path, size, open: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) },
+      {
+        out: join(scratch, 'plain.snap'),
+        identity: opts.identity,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        sha256File: false,
+      },
+    );
+    return { report: { ...result.report, file: path }, layers: result.layers, chain: result.chain };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -103,6 +103,24 @@ async function openSource(
   };
 }
 
+/** For `inspect` of a talos-backup file: what it was decoded from, before the plain snapshot's report. */
+export function formatChain(file: string, layered: Pick<ImportResult, 'chain' | 'layers'>): string[] {
+  const lines = [
+    `decoded: ${file} (${describe(layered.layers)}); the lines after the chain are about the plain snapshot in it`,
+  ];
+  lines.push('sha256 chain:');
+  for (const link of layered.chain) {
+    const what =
+      link.stage === 'source'
+        ? file
+        : link.stage === 'decrypted'
+          ? `after decryption, ${describe(link.layers)}`
+          : 'the plain snapshot (decoded into a temporary file, removed after the check)';
+    lines.push(`  ${link.stage.padEnd(9)} ${link.sha256}  ${what} (${link.bytes} bytes)`);
+  }
+  return lines;
+}
+
 /** The sha256 chain and the verification, as `inspect` prints it. */
 export function formatImport(result: ImportResult): string[] {
   const lines = [

@@ -80,7 +80,7 @@ export const COMMANDS = {
   },
   inspect: {
     summary: 'verify a snapshot file offline (kind, structure, hash, revision, keys, sha256 trailer)',
-    usage: 'talos-dr inspect FILE [--json]',
+    usage: 'talos-dr inspect FILE [--identity KEYFILE] [--json]',
     load: lazy('./inspect.js'),
   },
   import: {

@@ -34,13 +34,15 @@ export function detectKind(head: Buffer, size: number, page1Magic = false): Kind
   if (startsWith(head, Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
     return {
       kind: 'zstd',
-      problem: 'The file is zstd-compressed: decompress it first (zstd -d) and inspect the result.',
+      problem:
+        'The file is zstd-compressed: import it with talos-dr import FILE (or decompress it first, zstd -d) and use the plain snapshot.',
     };
   }
   if (startsWith(head, AGE_BINARY) || startsWith(head, AGE_ARMORED)) {
     return {
       kind: 'age',
-      problem: 'The file is age-encrypted: decrypt it first (age -d -i KEYFILE) and inspect the result.',
+      problem:
+        'The file is age-encrypted: import it with talos-dr import FILE --identity KEYFILE (or decrypt it first, age -d -i KEYFILE) and use the plain snapshot.',
     };
   }
   if (head.length >= 262 && head.subarray(257, 262).equals(USTAR)) {

@@ -137,7 +137,7 @@ describe.skipIf(toolsMissing !== null)(
     test('a damaged byte in the encrypted data: one sentence, no partial file', () => {
       const file = makeBackup(outDir('flip-src'), NAME, SNAPSHOT, { age: key });
       const bytes = readFileSync(file);
-      bytes[bytes.length - 500] ^= 0x40;
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 500) ^ 0x40, bytes.length - 500);
       writeFileSync(file, bytes);
       const out = outDir('flip-out');
       expectOneSentence(
@@ -208,6 +208,38 @@ describe.skipIf(toolsMissing !== null)(
           /is protected by a passphrase: run in a terminal to type it, or set TALOS_DR_IDENTITY_PASSPHRASE\.$/,
         );
         expect(readdirSync(out)).toEqual([]);
+      });
+    });
+
+    describe('talos-dr inspect on a talos-backup file', () => {
+      const inspectCli = (args: string[]) =>
+        spawnSync(process.execPath, [cli, 'inspect', ...args], {
+          encoding: 'utf8',
+          env: { ...process.env, TMPDIR: dir },
+        });
+
+      test("with --identity: the chain, then the plain snapshot's report; nothing left behind", () => {
+        const src = outDir('inspect-src');
+        const file = makeBackup(src, NAME, SNAPSHOT, { zstd: true, age: key });
+        const before = readdirSync(dir).length;
+        const r = inspectCli([file, '--identity', key.file]);
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(/^decoded: .* \(zstd-compressed, age-encrypted\)/m);
+        expect(r.stdout).toContain(`source    ${sha256(readFileSync(file))}  ${file}`);
+        expect(r.stdout).toContain(`plain     ${sha256(SNAPSHOT)}`);
+        expect(r.stdout).toMatch(/^snapshot info: hash [0-9a-f]{8}, revision 4,/m);
+        expect(r.stdout).toMatch(/^verdict: usable for recovery$/m);
+        expect(readdirSync(dir).length).toBe(before);
+        const json = JSON.parse(inspectCli([file, '-i', key.file, '--json']).stdout) as Record<string, unknown>;
+        expect(json).toMatchObject({ file, kind: 'bbolt', revision: 4, usable: true, layers: ['age', 'zstd'] });
+      });
+
+      test('.zst needs no identity; .age without one: one sentence', () => {
+        const zst = makeBackup(outDir('inspect-zst-src'), NAME, SNAPSHOT, { zstd: true });
+        expect(inspectCli([zst]).status).toBe(0);
+        const aged = makeBackup(outDir('inspect-age-src'), NAME, SNAPSHOT, { age: key });
+        expectOneSentence(inspectCli([aged]), /is age-encrypted: give the identity .* with --identity KEYFILE\.$/);
       });
     });
   },

@@ -151,7 +151,7 @@ describe('talos-dr inspect', () => {
   test('no file given: usage, exit 2', () => {
     const r = inspectCli();
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/talos-dr inspect FILE \[--json\]/);
+    expect(r.stderr).toMatch(/talos-dr inspect FILE \[--identity KEYFILE\] \[--json\]/);
   });
 
   test('the file is never modified', () => {
