@@ -18,6 +18,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
 import { diskOf, diskReason } from '../journal/local-disk.js';
+import { nodeText } from '../text/sanitize.js';
 import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
 import type * as InspectModule from './inspect.js';
@@ -298,7 +299,7 @@ export async function extractSingleFile(
     if (header.type !== 'file' || header.name !== name || found > 0) {
       entry.resume();
       throw new ArchiveContentError(
-        `the archive holds "${header.name}" (${header.type}) where only the file "${name}" was expected`,
+        `the archive holds "${nodeText(header.name, 200)}" (${nodeText(header.type, 40)}) where only the file "${name}" was expected`,
       );
     }
     found++;

@@ -7,6 +7,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { localDiskError, reportLocalDiskFailure } from './local-disk.js';
+import { nodeText } from '../text/sanitize.js';
 
 export type JournalKind =
   | 'session'
@@ -52,7 +53,8 @@ export function scrub(value: unknown, field = ''): unknown {
   if (typeof value === 'string') {
     if (SECRET_FIELDS.test(field) && value.length > 0) return '[withheld]';
     if (SECRET_PATTERNS.some((p) => p.test(value))) return '[withheld: looked like a secret]';
-    return value.length > 2000 ? `${value.slice(0, 2000)}…` : value;
+    // node-controlled text (errors, names) reaches the journal: no escape sequences, one line, bounded
+    return nodeText(value, 2000);
   }
   if (Array.isArray(value)) return value.map((v) => scrub(v));
   if (value && typeof value === 'object') {

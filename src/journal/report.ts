@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { readJournal, type JournalRecord } from './journal.js';
 import { REPORT_FILE } from './incident.js';
+import { nodeText, nodeTextDeep } from '../text/sanitize.js';
 
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -53,7 +54,9 @@ const time = (iso: string | number): string =>
     .replace('T', ' ')
     .replace(/\.\d+Z$/, ' UTC');
 
-export function renderReport(dir: string, records: readonly JournalRecord[] = readJournal(dir)): string {
+export function renderReport(dir: string, given: readonly JournalRecord[] = readJournal(dir)): string {
+  // a journal from an older version or edited by hand: whatever it says is made safe to print again
+  const records = given.map((r) => nodeTextDeep(r, 2000) as JournalRecord);
   const lines: string[] = [];
   const session = records.find((r) => r.kind === 'session');
   const outcome = [...records].reverse().find((r) => r.kind === 'outcome');
@@ -120,7 +123,7 @@ export function renderReport(dir: string, records: readonly JournalRecord[] = re
     try {
       const s = JSON.parse(readFileSync(score, 'utf8')) as Record<string, unknown>;
       lines.push('', '## Drill score', '');
-      for (const [k, v] of Object.entries(s)) lines.push(`- ${k}: ${String(v)}`);
+      for (const [k, v] of Object.entries(s)) lines.push(`- ${nodeText(k, 100)}: ${nodeText(v, 500)}`);
     } catch {
       // a score that cannot be read is left out of the report, never fatal
     }

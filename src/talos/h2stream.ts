@@ -19,6 +19,7 @@ import { decodeData, scanData } from './data-codec.js';
 import { failureFromMetadata } from './errors.js';
 import type { Endpoint } from './talosconfig.js';
 import type { RpcFailure } from './types.js';
+import { nodeText } from '../text/sanitize.js';
 
 export interface DataStreamRequest {
   endpoint: Endpoint;
@@ -359,9 +360,9 @@ export class DataStream {
     this.notify();
   }
 
-  /** Ends the stream with this failure (the first one wins). */
+  /** Ends the stream with this failure (the first one wins); its text, often the node's, made safe to show. */
   fail(failure: RpcFailure): void {
-    this.failure ??= failure;
+    this.failure ??= { ...failure, message: nodeText(failure.message) };
     this.ended = true;
     this.shutdown();
     this.notify();
@@ -662,7 +663,9 @@ function parseUploadAnswer(body: Buffer): UploadAnswer {
     // EtcdRecoverResponse { repeated EtcdRecover messages = 1 }; EtcdRecover { metadata = 1 } reads like common.Data
     for (const entry of lengthDelimitedFields(body.subarray(start, start + length), 1)) {
       const data = decodeData(entry);
-      messages.push({ metadata: { hostname: data.hostname, error: data.error, status: data.status } });
+      // the node's own words: made safe before anyone shows or journals them
+      const status = data.status ? { code: data.status.code, message: nodeText(data.status.message) } : null;
+      messages.push({ metadata: { hostname: nodeText(data.hostname, 253), error: nodeText(data.error), status } });
     }
     offset = start + length;
   }

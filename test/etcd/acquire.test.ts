@@ -225,6 +225,18 @@ describe('acquireSnapshot', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test('a raw copy whose entry name holds terminal escapes: the sentence names it without them', async () => {
+    // a hostile node's archive: an entry name that would clear the screen and print a fake all-clear
+    const hostile = '\u001b[2J\u001b[Hrestore OK\r\u001b]0;title\u0007\u202edb';
+    const archive = await tarGz([{ name: hostile, data: DATABASE }]);
+    const client = fakeClient({ copy: () => chunks(archive) });
+    const error = await failure(acquireSnapshot(client, '127.0.0.3', { dir, raw: true, outFile: join(dir, 'r.db') }));
+    expect(error.message).toContain('the archive holds "restore OK db" (file)');
+    // eslint-disable-next-line no-control-regex
+    expect(error.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   test('a raw copy cut in the middle of the gzip stream fails with a sentence', async () => {
     const archive = await tarGz([{ name: 'db', data: DATABASE }]);
     const client = fakeClient({ copy: () => chunks(archive, { upTo: Math.floor(archive.length / 2) }) });

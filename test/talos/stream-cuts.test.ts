@@ -12,7 +12,10 @@ import { issueServerCert } from '../../src/talos/pki.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { makePki, writeTalosconfig, type TestPki } from './fake-talos.js';
 
-type Ending = 'ok' | 'reset' | 'no-status' | 'mid-message' | 'large' | 'limit' | 'trickle' | 'stall';
+type Ending = 'ok' | 'reset' | 'no-status' | 'mid-message' | 'large' | 'limit' | 'trickle' | 'stall' | 'hostile';
+
+/** What a hostile node answers: escapes that clear the screen and fake an all-clear, a bidi flip, and a flood. */
+const HOSTILE = `\u001b[2J\u001b[Hetcd restored\r\n\u001b]0;owned\u0007\u202eWARNING hidden\u009b31m${'A'.repeat(5000)}`;
 
 /** common.Data { metadata { hostname }, bytes } as a length-prefixed gRPC frame */
 function frame(payload: Buffer, hostname = 'n'): Buffer {
@@ -67,6 +70,19 @@ beforeAll(async () => {
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       for (let i = 0; i < LIMIT_MESSAGES - 1; i++) stream.write(limitFrame);
       return void stream.end(limitFrame);
+    }
+    if (ending === 'hostile') {
+      // a trailers-only refusal whose grpc-message is the node's to choose
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': '13',
+          'grpc-message': encodeURIComponent(HOSTILE),
+        },
+        { endStream: true },
+      );
+      return;
     }
     if (ending === 'trickle' || ending === 'stall') {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
@@ -211,4 +227,19 @@ describe('large messages and slow nodes', () => {
     expect(silent).toBeGreaterThanOrEqual(0.4);
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
   }, 30_000);
+});
+
+describe('text a node controls', () => {
+  it('an error message with terminal escapes, controls and a flood reaches us as one bounded, clean line', async () => {
+    const failure = await collect('hostile').then(
+      () => null,
+      (error: { failure: { message: string } }) => error.failure,
+    );
+    const message = failure?.message ?? '';
+    expect(message.slice(0, 40)).toBe('etcd restored WARNING hiddenAAAAAAAAAAAA');
+    // eslint-disable-next-line no-control-regex
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(message.length).toBeLessThanOrEqual(500);
+    expect(message.endsWith('…')).toBe(true);
+  });
 });
