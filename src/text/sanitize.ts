@@ -15,7 +15,6 @@ const ESCAPES = /\u001b(?:\[[0-?]*[ -/]*[@-~]?|[\]PX^_][^\u0007\u001b]*(?:\u0007
 /** C1 CSI / OSC introducers used as single characters (U+009B, U+009D …) with their parameters. */
 // eslint-disable-next-line no-control-regex
 const C1_SEQUENCES = /\u009b[0-?]*[ -/]*[@-~]?|[\u0090\u009d\u0098\u009e\u009f][^\u0007\u009c]*[\u0007\u009c]?/g;
-// eslint-disable-next-line no-control-regex
 const LINE_BREAKS = /[\t\n\v\f\r\u0085\u2028\u2029]+/g;
 // eslint-disable-next-line no-control-regex
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
