@@ -10,7 +10,7 @@ import { StartingScreen, type StartingScreenProps } from '../../components/Start
 import { ThemeProvider, colorFromEnv } from '../../components/theme.js';
 import { UsageError } from '../errors.js';
 import type { NodeView } from '../../machines/recovery-types.js';
-import { exitCodeForMachine } from '../wizard/outcome.js';
+import { exitCodeForMachine } from '../wizard/exit-codes.js';
 import type { Screen } from '../wizard/run.js';
 
 export type { DrillInfo, RecoveryActorRef } from '../../components/App.js';

@@ -1,25 +1,13 @@
 /**
- * How a recovery ended, in one place: the exit code of each outcome (PRODUCT.md §2) and the drill's score, the same
- * for autopilot's printed line and the interactive summary.
+ * How a recovery ended, in one place: the exit code of each outcome (PRODUCT.md §2, in ./exit-codes.ts so the
+ * wizard's first frame does not load the rest) and the drill's score, the same for autopilot's printed line and the
+ * interactive summary.
  */
 import type { RecoveryContext } from '../../machines/recovery-types.js';
-import { EXIT } from '../errors.js';
 import { formatDuration } from '../journal/report.js';
 import type { SimCluster } from '../sim/types.js';
 
-/** Exit code for an outcome (PRODUCT.md §2); no outcome means the user stopped (the incident can be resumed). */
-export function exitCodeForOutcome(outcome: RecoveryContext['outcome'] | string | null): number {
-  if (outcome === 'recovered' || outcome === 'stopped-quorum-intact' || outcome === 'nothing-to-do') return EXIT.ok;
-  if (outcome === 'stopped-by-user' || outcome === null) return EXIT.stoppedByUser;
-  return EXIT.failure;
-}
-
-/** Exit code for a machine as it stands: an error is a failure, a machine not at its final state was stopped. */
-export function exitCodeForMachine(snap: { status: string; context: Pick<RecoveryContext, 'outcome'> }): number {
-  if (snap.status === 'error') return EXIT.failure;
-  if (snap.status !== 'done') return EXIT.stoppedByUser;
-  return exitCodeForOutcome(snap.context.outcome);
-}
+export { exitCodeForMachine, exitCodeForOutcome } from './exit-codes.js';
 
 /**
  * The drill's time to recover: from the start of the assessment to the end of the verification, read from the
