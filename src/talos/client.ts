@@ -14,12 +14,14 @@ import { DataCalls, type DataStreamOptions } from './data-calls.js';
 import { Code, explainContext, failureFromServiceError, rpcFailure } from './errors.js';
 import { cutOf, withCut } from './bounded.js';
 import type { Version__Output } from './generated/machine/Version.js';
+import type { EtcdMemberAlarm__Output } from './generated/machine/EtcdMemberAlarm.js';
 import type { Resource__Output } from './generated/cosi/resource/Resource.js';
 import {
   etcdVolumeFromSpec,
   machineTypeFromSpec,
   memberIdDecimal,
   toEtcdMember,
+  toEtcdMemberAlarm,
   toEtcdMemberStatus,
   toServiceInfo,
   toVersionInfo,
@@ -31,6 +33,7 @@ import type {
   ApplyResult,
   CallOptions,
   EtcdMember,
+  EtcdMemberAlarm,
   EtcdMemberStatus,
   EtcdVolumeKind,
   MachineType,
@@ -316,6 +319,35 @@ export class GrpcTalosClient implements TalosClient {
     return this.actOn(node, 'EtcdForfeitLeadership', {}, map, opts);
   }
 
+  /**
+   * EtcdAlarmList answers the alarms of the whole cluster as the node's local etcd lists them (siderolabs/talos:
+   * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.12.0:2028-2052).
+   */
+  etcdAlarmList(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<EtcdMemberAlarm[]>[]> {
+    return this.fanOut('EtcdAlarmList', {}, nodes, toAlarms, { ...opts, idempotent: true });
+  }
+
+  /**
+   * EtcdAlarmDisarm sends etcd an empty AlarmMember (v1alpha1_server.go@v1.12.0:2058-2083), which etcd's client turns
+   * into "disarm every listed alarm" (etcd-io/etcd: client/v3/maintenance.go@v3.6.16:168-181); the answer lists them.
+   */
+  etcdAlarmDisarm(node: string, opts: CallOptions = {}): Promise<NodeResult<EtcdMemberAlarm[]>> {
+    return this.actOn(node, 'EtcdAlarmDisarm', {}, toAlarms, opts);
+  }
+
+  /**
+   * EtcdDefragment defragments the local member only (v1alpha1_server.go@v1.12.0:2091-2115); etcd blocks that member
+   * while it runs, so give a long deadline and never run two at once.
+   */
+  async etcdDefragment(node: string, opts: CallOptions = {}): Promise<NodeResult<void>> {
+    return okVoid(await this.actOn(node, 'EtcdDefragment', {}, voidResult, opts));
+  }
+
+  /** ServiceRestart { id } (v1alpha1_server.go@v1.12.0:759); the answer's `resp` is the node's text. */
+  serviceRestart(node: string, id: string, opts: CallOptions = {}): Promise<NodeResult<string>> {
+    return this.actOn(node, 'ServiceRestart', { id }, (m: WithMetadata & { resp: string }) => m.resp, opts);
+  }
+
   async bootstrap(
     node: string,
     req: { recoverEtcd: boolean; recoverSkipHashCheck: boolean },
@@ -404,6 +436,9 @@ export class GrpcTalosClient implements TalosClient {
     this.pool.close();
   }
 }
+
+const toAlarms = (m: WithMetadata & { memberAlarms: EtcdMemberAlarm__Output[] }): EtcdMemberAlarm[] =>
+  m.memberAlarms.map(toEtcdMemberAlarm);
 
 /** The client for a loaded talosconfig context. */
 export function createTalosClient(config: TalosContextConfig, options: TalosClientOptions = {}): GrpcTalosClient {

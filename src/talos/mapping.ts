@@ -5,11 +5,21 @@
 import { parse as parseYaml } from 'yaml';
 import type { EtcdMember__Output } from './generated/machine/EtcdMember.js';
 import type { EtcdMemberStatus__Output } from './generated/machine/EtcdMemberStatus.js';
+import type { EtcdMemberAlarm__Output } from './generated/machine/EtcdMemberAlarm.js';
 import type { ServiceInfo__Output } from './generated/machine/ServiceInfo.js';
 import type { Version__Output } from './generated/machine/Version.js';
 import type { Timestamp__Output } from './generated/google/protobuf/Timestamp.js';
 import type { Spec__Output } from './generated/cosi/resource/Spec.js';
-import type { EtcdMember, EtcdMemberStatus, EtcdVolumeKind, MachineType, ServiceInfo, VersionInfo } from './types.js';
+import type {
+  EtcdAlarmType,
+  EtcdMember,
+  EtcdMemberAlarm,
+  EtcdMemberStatus,
+  EtcdVolumeKind,
+  MachineType,
+  ServiceInfo,
+  VersionInfo,
+} from './types.js';
 
 /** talosctl prints member ids as `%016x`. */
 export function memberIdHex(decimal: string): string {
@@ -95,6 +105,14 @@ export function toEtcdMemberStatus(status: EtcdMemberStatus__Output): EtcdMember
     errors: status.errors,
     isLearner: status.isLearner,
   };
+}
+
+const ALARM_TYPES: readonly string[] = ['NONE', 'NOSPACE', 'CORRUPT'];
+
+/** An alarm as etcd names it; an alarm type this client does not know (a newer etcd) reads as CORRUPT, the graver. */
+export function toEtcdMemberAlarm(alarm: EtcdMemberAlarm__Output): EtcdMemberAlarm {
+  const type = ALARM_TYPES.includes(alarm.alarm) ? (alarm.alarm as EtcdAlarmType) : 'CORRUPT';
+  return { memberId: memberIdHex(alarm.memberId), alarm: type };
 }
 
 const MACHINE_TYPES: Record<string, MachineType> = {

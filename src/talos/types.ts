@@ -65,6 +65,15 @@ export interface EtcdMemberStatus {
   isLearner: boolean;
 }
 
+/** An etcd alarm: NOSPACE (the database hit its quota, the cluster is read-only) or CORRUPT. */
+export type EtcdAlarmType = 'NONE' | 'NOSPACE' | 'CORRUPT';
+
+export interface EtcdMemberAlarm {
+  /** 16 lowercase hex digits: the member that raised it */
+  memberId: string;
+  alarm: EtcdAlarmType;
+}
+
 export interface ServiceEvent {
   msg: string;
   state: string;
@@ -122,6 +131,14 @@ export interface TalosClient {
   etcdLeaveCluster(node: string, opts?: CallOptions): Promise<NodeResult<void>>;
   etcdRemoveMemberById(node: string, memberIdHex: string, opts?: CallOptions): Promise<NodeResult<void>>;
   etcdForfeitLeadership(node: string, opts?: CallOptions): Promise<NodeResult<{ member: string }>>;
+  /** The cluster's active etcd alarms as each node's etcd reports them. */
+  etcdAlarmList(nodes: string[], opts?: CallOptions): Promise<NodeResult<EtcdMemberAlarm[]>[]>;
+  /** Disarms every active alarm of the cluster through this node's etcd; resolves with the alarms it disarmed. */
+  etcdAlarmDisarm(node: string, opts?: CallOptions): Promise<NodeResult<EtcdMemberAlarm[]>>;
+  /** Defragments this node's etcd database only (blocks its etcd while it runs: one node at a time). */
+  etcdDefragment(node: string, opts?: CallOptions): Promise<NodeResult<void>>;
+  /** Restarts one service (e.g. "etcd") on this node; resolves with the node's reply text. */
+  serviceRestart(node: string, id: string, opts?: CallOptions): Promise<NodeResult<string>>;
 
   /** Consistent snapshot: the concatenated bytes of every message, metadata.error checked on each. */
   /**

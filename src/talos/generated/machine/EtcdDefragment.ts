@@ -1,0 +1,11 @@
+// Original file: protos/machine/machine.proto
+
+import type { Metadata as _common_Metadata, Metadata__Output as _common_Metadata__Output } from '../common/Metadata.js';
+
+export interface EtcdDefragment {
+  'metadata'?: (_common_Metadata | null);
+}
+
+export interface EtcdDefragment__Output {
+  'metadata': (_common_Metadata__Output | null);
+}
