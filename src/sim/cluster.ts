@@ -388,6 +388,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     this.restored = { node: node.address, revision, snapshotKeys };
   }
 
+  offline(node: SimNode): void {
+    if (!this.stopped) this.wire.offline(node);
+  }
+
   async relisten(node: SimNode): Promise<void> {
     if (this.stopped) return;
     // Made when a machine first enters maintenance mode (e.g. after its STATE was wiped): startup stays quick.
@@ -860,6 +864,7 @@ async function buildRestored(saved: SavedState, dir: string, speed: number | und
 async function resumeInFlight(sim: Simulator): Promise<void> {
   for (const node of sim.nodesList) {
     if (node.state.mode === 'resetting') await node.finishReset();
+    else if (node.state.mode === 'running' && node.state.pendingReset) node.beginReset();
     else if (node.state.mode === 'rebooting') await node.boot();
     else if (node.state.mode === 'running' && node.isControlPlane) {
       const etcdState = node.etcdState;

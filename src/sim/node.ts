@@ -67,11 +67,15 @@ export interface ClusterHooks {
   onRestored(node: SimNode, snapshotFile: string): Promise<void>;
   /** The node changed between normal and maintenance mode: its listener needs the other TLS setup. */
   relisten(node: SimNode): Promise<void>;
+  /** The machine went down: stop listening on its address until it boots again. */
+  offline(node: SimNode): void;
 }
 
 const MAX_SERVICE_EVENTS = 64;
 /** The restart runner's interval (talos: internal/app/machined/pkg/system/runner/restart/restart.go@v1.14.1:75,137). */
 const CRASH_RESTART_MS = 5000;
+/** How long a node keeps answering with its old state after Reset returned (simulated; the sequence's first steps). */
+const RESET_SEQUENCE_START_MS = 2000;
 const MAX_EVENT_LOG = 1000;
 const NEVER = -62135596800000;
 
@@ -450,13 +454,25 @@ export class SimNode {
     this.state.etcdServing = false;
     this.state.mode = mode;
     this.state.ephemeralMounted = false;
+    this.hooks.offline(this);
     this.hooks.kick();
   }
 
-  /** Reset: the wipe happens after the scenario's reset time, then a reboot (or power off). */
+  /**
+   * Reset: the API answers before anything happened (the sequence runs in a goroutine: talos
+   * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.1:747-761), so for a moment the node
+   * still answers with its old state; then its services stop and it goes away, the wipe happens after the scenario's
+   * reset time, then a reboot (or power off).
+   */
   reset(wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean): void {
-    this.goDown('resetting');
     this.state.pendingReset = { ...wipe, reboot };
+    this.hooks.clock.after(RESET_SEQUENCE_START_MS, () => this.beginReset());
+  }
+
+  /** The reset sequence stops the services and takes the machine down (also used when a saved state resumes). */
+  beginReset(): void {
+    if (!this.state.pendingReset || this.state.mode !== 'running') return;
+    this.goDown('resetting');
     this.hooks.clock.after(this.hooks.timing.resetSec * 1000, () => {
       void this.finishReset();
     });

@@ -206,6 +206,18 @@ export class SimWire {
     await this.listen(node, true);
   }
 
+  /**
+   * The machine is down (rebooting, being reset, powered off): nothing listens on its address, so a connection is
+   * refused at the TCP level — a client sees no gRPC status at all. The next boot listens again (relisten).
+   */
+  offline(node: SimNode): void {
+    const listener = this.listeners.get(node);
+    // Calls already answered still get their answer out (Reboot and Reset reply before the machine goes); calls
+    // still running end on their own once they see the node unreachable.
+    listener?.server?.tryShutdown(() => undefined);
+    if (listener) listener.server = null;
+  }
+
   async close(): Promise<void> {
     await Promise.all(
       [...this.listeners.values()].map(

@@ -2,6 +2,7 @@
  * What a Talos 1.14 node does that a user notices (talos-behaviour-facts §2, §4, §5): the etcd runner a Bootstrap
  * replaces, the crash loop, a snapshot from an etcd that does not serve, the texts of a restore that cannot start.
  */
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, eventually, startBench, unary, type Bench } from './helpers.js';
 
@@ -110,5 +111,27 @@ describe('a Talos 1.14 node', () => {
     expect(etcd.events.events.at(-1)?.msg).toBe(
       'Failed to run pre stage: error verifying snapshot: stat /var/lib/etcd.snapshot: no such file or directory',
     );
+  });
+
+  it('answers with its old state right after Reset returns, then refuses TCP connections (no gRPC status)', async () => {
+    bench = await startBench('quorum-intact', { speed: 1 });
+    const cp1 = bench.sim.nodes[0]!;
+    await unary(bench.machine(cp1), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    // the reset sequence runs after the reply: the node still shows the etcd it had
+    expect((await etcdService(bench, cp1)).state).toBe('Running');
+    const tcp = (): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = connect({ host: cp1, port: bench!.sim.port });
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve('connected');
+        });
+        socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      });
+    await eventually(tcp, (r) => r === 'ECONNREFUSED', 20_000);
   });
 });

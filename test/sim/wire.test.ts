@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import type { Client as GrpcClient } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, concatBytes, startBench, unary, type Bench } from './helpers.js';
+import { collect, concatBytes, scenarioAtVersion, startBench, unary, type Bench } from './helpers.js';
 import { etcdctlStatus, haveEtcdctl } from './etcd-tools.js';
 
 let bench: Bench;
@@ -16,7 +16,7 @@ let worker: string;
 const work = mkdtempSync(join(tmpdir(), 'talos-dr-wire-'));
 
 beforeAll(async () => {
-  bench = await startBench('lost-quorum');
+  bench = await startBench(scenarioAtVersion('lost-quorum', '1.11')); // the texts of Talos 1.11; 1.14's are tested elsewhere
   [cp1, cp2] = bench.sim.nodes as [string, string];
   worker = bench.sim.allNodes[3]!;
 });
@@ -128,14 +128,11 @@ describe('etcd data over the wire', () => {
     }
   });
 
-  it('fails EtcdSnapshot on a node whose etcd does not serve', async () => {
-    await expect(
-      collect(bench.machine(cp1), 'EtcdSnapshot', {}, { node: cp2, timeoutMs: 20_000 }),
-    ).rejects.toMatchObject({
-      // Talos 1.11: its local etcd client cannot dial within 5 s; grpc-go sends the wrapped context error as such
-      code: 4, // DEADLINE_EXCEEDED
-      details: 'failed to create etcd client: error building etcd client: context deadline exceeded',
-    });
+  it('keeps EtcdSnapshot on a node whose etcd does not serve open until the caller gives up', async () => {
+    // the local etcd client waits for a ready connection (facts §2): no bytes, then the caller's own deadline
+    await expect(collect(bench.machine(cp1), 'EtcdSnapshot', {}, { node: cp2, timeoutMs: 1500 })).rejects.toMatchObject(
+      { code: 4 },
+    );
   });
 
   it('copies the raw database as a .tar.gz with one entry "db" (no trailer)', async () => {
