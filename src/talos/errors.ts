@@ -137,6 +137,7 @@ export type FailureKind =
   | 'recover-not-ready'
   | 'maintenance-mode'
   | 'container-mode'
+  | 'reboot-mode-removed'
   | 'unimplemented'
   | 'not-authorized'
   | 'no-forwarding'
@@ -178,6 +179,9 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
       return 'other';
     case Code.unimplemented:
       if (has(failure, 'only available on control plane nodes')) return 'not-control-plane';
+      // 1.14 refuses REBOOT on a configured node (siderolabs/talos:
+      // internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:222)
+      if (has(failure, 'the REBOOT mode is not supported')) return 'reboot-mode-removed';
       if (has(failure, 'maintenance mode')) return 'maintenance-mode';
       return 'unimplemented';
     case Code.permissionDenied:
@@ -190,6 +194,8 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
     case Code.notFound:
       return 'not-found';
     case Code.invalidArgument:
+      // 1.14: Bootstrap on a node without etcd, a worker (v1alpha1_server.go@v1.14.0-rc.1:425)
+      if (has(failure, 'etcd is not configured')) return 'not-control-plane';
       return 'invalid-argument';
     default:
       if (has(failure, 'etcdserver: no leader')) return 'etcd-no-leader';
@@ -279,6 +285,8 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return `${node} is not a control-plane node, so${doing || ' this'} cannot run there; check the node list (-n) and use control-plane nodes only.`;
     case 'maintenance-mode':
       return `${node} is in maintenance mode (it has no machine configuration), so${doing || ' this call'} is not available; apply its machine configuration first.`;
+    case 'reboot-mode-removed':
+      return `${node} refused${doing || ' the configuration'} in REBOOT mode, which Talos 1.14 no longer accepts on a configured node; apply it with AUTO or NO_REBOOT (or STAGED) and reboot the node as a separate step.`;
     case 'container-mode':
       return `${node} runs Talos in a container, which refuses${doing || ' this call'}; the wipe-based recovery does not apply there: re-create the control-plane containers with empty volumes and restore with talosctl bootstrap --recover-from=SNAPSHOT.`;
     case 'unimplemented':

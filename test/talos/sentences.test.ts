@@ -159,3 +159,27 @@ describe('grpc-js debug notes', () => {
     expect(withoutDebugNotes(raw)).toBe(clean);
   });
 });
+
+describe('texts of newer Talos versions', () => {
+  it('1.14 refusing the REBOOT apply mode is named, not "check that it runs Talos 1.7"', () => {
+    const failure = {
+      code: 12,
+      codeName: 'Unimplemented',
+      message: 'the REBOOT mode is not supported, please use AUTO or NO_REBOOT modes instead',
+    };
+    const sentence = describeFailure('cp-1', failure, 'the configuration');
+    expect(sentence).toMatch(/^cp-1 refused the configuration in REBOOT mode, which Talos 1\.14 no longer accepts/);
+    expect(sentence).not.toMatch(/1\.7 or newer/);
+  });
+
+  it('1.14 refusing Bootstrap on a node without etcd says it is not a control-plane node', () => {
+    const failure = {
+      code: 3,
+      codeName: 'InvalidArgument',
+      message: 'etcd is not configured, bootstrap is not possible',
+    };
+    expect(describeFailure('w-1', failure, 'bootstrap')).toMatch(
+      /^w-1 is not a control-plane node, so bootstrap cannot run there/,
+    );
+  });
+});
