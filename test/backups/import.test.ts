@@ -3,7 +3,7 @@
  * build` first) on files made with Debian's `age` and `zstd`, the way talos-backup makes them.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
@@ -241,6 +241,29 @@ describe.skipIf(toolsMissing !== null)(
         const aged = makeBackup(outDir('inspect-age-src'), NAME, SNAPSHOT, { age: key });
         expectOneSentence(inspectCli([aged]), /is age-encrypted: give the identity .* with --identity KEYFILE\.$/);
       });
+    });
+
+    test('Ctrl-C in the middle: exit 3, one sentence, no partial file', async () => {
+      const big = Buffer.concat([SNAPSHOT, randomBytes(48 * 1024 * 1024)]);
+      const file = makeBackup(outDir('stop-src'), NAME, big, { zstd: true, age: key });
+      const out = outDir('stop-out');
+      const child = spawn(process.execPath, [cli, 'import', file, '-i', key.file], {
+        cwd: out,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      // Interrupt once the partial file exists (the decoding has started writing).
+      while (!readdirSync(out).some((name) => name.includes('.importing-'))) {
+        if (child.exitCode !== null) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill('SIGINT');
+      expect(await exited).toBe(3);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr.trim()).toMatch(/^Stopped before the import finished; no file was kept\.$/);
+      expect(readdirSync(out)).toEqual([]);
     });
   },
 );

@@ -1,0 +1,90 @@
+// bench/import: `talos-dr import FILE.snap.zst.age --identity KEY` (decrypt, decompress, write 0600, verify with the
+// sha256 read back) against the pipeline an engineer would type, `age -d -i KEY | zstd -d | openssl dgst -sha256`
+// (decode and hash only, nothing written), on a talos-backup file made the way talos-backup makes it (Debian's zstd,
+// then age to an X25519 recipient). Page cache warm, interleaved runs, medians; peak RSS of talos-dr.
+//
+// Env: BENCH_IMPORT_SIZE_MB (default 1024), BENCH_RUNS (default 3), BENCH_DIR (scratch, default a new one under /tmp).
+// Issue 16's target: within 1.5x of the pipeline at 1 GiB.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alternate, cli, fmt, median, report, requireBuilt, root, timed } from './lib.mjs';
+
+requireBuilt();
+for (const tool of ['age', 'age-keygen', 'zstd', 'openssl']) {
+  if (spawnSync(tool, ['--version']).status !== 0 && spawnSync(tool, ['version']).status !== 0) {
+    console.error(`bench/import: ${tool} is not installed (apt-get install age zstd openssl); skipped.`);
+    process.exit(0);
+  }
+}
+const sizeMb = Number(process.env.BENCH_IMPORT_SIZE_MB ?? 1024);
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const dir = process.env.BENCH_DIR ?? mkdtempSync(join(tmpdir(), 'bench-import-'));
+mkdirSync(dir, { recursive: true });
+
+const sh = (script) => {
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
+  return r.stdout;
+};
+
+try {
+  const plain = join(dir, 'bench-2026-12-02T10:00:00Z.snap');
+  const gen = spawnSync(
+    process.execPath,
+    [join(root, 'bench/gen-snapshot.mjs'), '--size-mb', String(sizeMb), '--out', plain],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (gen.status !== 0) throw new Error(`generating the snapshot failed: ${gen.stderr}`);
+  const key = join(dir, 'key.txt');
+  sh(`age-keygen -o '${key}' 2>/dev/null`);
+  const recipient = sh(`age-keygen -y '${key}'`).trim();
+  sh(`zstd -q -f '${plain}' -o '${plain}.zst' && age -r ${recipient} -o '${plain}.zst.age' '${plain}.zst'`);
+  const source = `${plain}.zst.age`;
+  const expected = sh(`sha256sum '${plain}'`).split(' ')[0];
+  sh(`cat '${source}' > /dev/null`);
+  let n = 0;
+  const samples = alternate(
+    {
+      pipeline: () => {
+        const r = timed(['bash', '-c', `age -d -i '${key}' '${source}' | zstd -d -q | openssl dgst -sha256`]);
+        if (!r.stdout.includes(expected)) throw new Error(`the pipeline's hash differs: ${r.stdout}`);
+        return r;
+      },
+      talosDr: () => {
+        const out = join(dir, `out-${n++}.snap`);
+        const r = timed([process.execPath, cli, 'import', source, '--identity', key, '-o', out, '--json']);
+        const result = JSON.parse(r.stdout);
+        if (result.report.sha256 !== expected || !result.report.usable)
+          throw new Error('talos-dr import: wrong result');
+        rmSync(out);
+        rmSync(`${out}.sha256`);
+        return r;
+      },
+    },
+    runs,
+  );
+  const pipe = median(samples.pipeline.map((s) => s.wallSec));
+  const ours = median(samples.talosDr.map((s) => s.wallSec));
+  report({
+    bench: 'import',
+    sizeMb,
+    plainBytes: statSync(plain).size,
+    sourceBytes: statSync(source).size,
+    runs,
+    pipelineSec: fmt(pipe),
+    talosDrSec: fmt(ours),
+    ratio: fmt(ours / pipe),
+    target: 1.5,
+    talosDrPeakRssMb: fmt(Math.max(...samples.talosDr.map((s) => s.peakRssMb)), 0),
+    samples: {
+      pipeline: samples.pipeline.map((s) => s.wallSec),
+      talosDr: samples.talosDr.map((s) => s.wallSec),
+    },
+  });
+} finally {
+  if (process.env.BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+}
