@@ -4,6 +4,7 @@
  */
 import { fromPromise } from 'xstate';
 import { describeFailure } from '../talos/errors.js';
+import { containerModeRefusal } from '../talos/platform.js';
 import type {
   AssessOutput,
   BackupOutput,
@@ -13,6 +14,7 @@ import type {
   SnapshotOption,
 } from '../../machines/recovery-types.js';
 import { persisted, statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
+import { ActionError } from './ledger.js';
 import { observeNodes } from './observe.js';
 import { takeSnapshot, verifySnapshotFile } from './snapshot.js';
 import { backupConfigs } from './configs.js';
@@ -32,6 +34,10 @@ async function connect(deps: EffectDeps, nodes: string[]): Promise<ConnectOutput
       error: { code: 14, codeName: 'Unavailable', message },
     }));
   }
+  // Container mode (talosctl cluster create on Docker): Reset does not wipe and Reboot is refused, so stop here,
+  // before anything destructive, with what to do instead (src/talos/platform.ts).
+  const containerMode = containerModeRefusal(results);
+  if (containerMode) throw new ActionError(containerMode);
   return {
     nodes: results.map((r) => ({
       node: r.node,

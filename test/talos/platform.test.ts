@@ -3,6 +3,9 @@
  * container nodes with one sentence saying what to do instead, and a Reboot refused in container mode is explained.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActor, toPromise } from 'xstate';
+import { recoveryActors } from '../../src/wizard/actors.js';
+import type { EffectDeps } from '../../src/wizard/deps.js';
 import { createTalosClient, type GrpcTalosClient } from '../../src/talos/client.js';
 import { describeFailure } from '../../src/talos/errors.js';
 import { containerModeNodes, containerModeRefusal } from '../../src/talos/platform.js';
@@ -59,5 +62,18 @@ describe('container mode', () => {
       );
       expect(sentence).not.toMatch(/dmesg|logs/);
     }
+  });
+});
+
+describe('the wizard at Connect', () => {
+  it('stops with the sentence before anything else is asked of a container-mode cluster', async () => {
+    const before = talos.seen.length;
+    // Connect uses only the client (no journal, incident folder or maintenance dialer yet)
+    const deps = { client } as Partial<EffectDeps> as EffectDeps;
+    const connect = createActor(recoveryActors(deps, { pollMs: 20, nodeBackTimeoutMs: 1000 }).connect, {
+      input: { nodes: ['10.5.0.2', '10.5.0.3', '10.5.0.4'] },
+    }).start();
+    await expect(toPromise(connect)).rejects.toThrow(/^10\.5\.0\.2, 10\.5\.0\.3, 10\.5\.0\.4 run Talos in a container/);
+    expect(talos.seen.slice(before).map((s) => s.method)).toEqual(['Version', 'Version', 'Version']);
   });
 });
