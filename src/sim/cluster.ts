@@ -270,7 +270,8 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   /** The running, reachable members of a cluster (its voters) and, when more than half of its members, quorum. */
   private quorumState(clusterId: string | null): { voters: SimNode[]; quorum: boolean } {
     if (!clusterId) return { voters: [], quorum: false };
-    const members = this.clusterMembers(clusterId);
+    // learners do not vote (etcd raft): quorum is a majority of the voting members
+    const members = this.clusterMembers(clusterId).filter((m) => !m.isLearner);
     const ids = new Set(members.map((m) => m.id));
     const voters = this.nodesList.filter(
       (n) =>
@@ -312,6 +313,20 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   joinSource(joiner: SimNode): SimNode | null {
     return this.quorumMember(joiner);
+  }
+
+  /** The node whose learner is not promoted yet: etcd allows one learner at a time. */
+  private learner: SimNode | null = null;
+
+  acquireJoin(node: SimNode): boolean {
+    if (this.learner && this.learner !== node) return false;
+    this.learner = node;
+    return true;
+  }
+
+  releaseJoin(node: SimNode): void {
+    if (this.learner === node) this.learner = null;
+    this.kick();
   }
 
   async replicateMembership(source: SimNode): Promise<void> {

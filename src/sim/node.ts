@@ -63,6 +63,10 @@ export interface ClusterHooks {
   joinSource(joiner: SimNode): SimNode | null;
   /** Replicates a membership change to every member of that cluster. */
   replicateMembership(source: SimNode): Promise<void>;
+  /** Takes the cluster's one learner slot (false: another member is still a learner). */
+  acquireJoin(node: SimNode): boolean;
+  /** Gives the learner slot back (promoted, or the join ended otherwise). */
+  releaseJoin(node: SimNode): void;
   /** Called after a successful restore (for the drill's data report). */
   onRestored(node: SimNode, snapshotFile: string): Promise<void>;
   /** The node changed between normal and maintenance mode: its listener needs the other TLS setup. */
@@ -74,6 +78,12 @@ export interface ClusterHooks {
 const MAX_SERVICE_EVENTS = 64;
 /** The restart runner's interval (talos: internal/app/machined/pkg/system/runner/restart/restart.go@v1.14.1:75,137). */
 const CRASH_RESTART_MS = 5000;
+/**
+ * A learner is promoted at one of Talos's tries once it caught up: promoteMember retries every 2 s (+1 s jitter) for
+ * up to 10 min (talos internal/app/machined/pkg/system/services/etcd.go@v1.14.1:685-690); etcd refuses until the
+ * learner has caught up, so a few tries.
+ */
+const LEARNER_PROMOTION_MS = 4_000;
 /** How long a node keeps answering with its old state after Reset returned (simulated; the sequence's first steps). */
 const RESET_SEQUENCE_START_MS = 2000;
 const MAX_EVENT_LOG = 1000;
@@ -330,9 +340,37 @@ export class SimNode {
     if (generation !== this.etcdGeneration || this.etcdState !== 'Preparing') return;
     const source = this.hooks.joinSource(this);
     if (!source) return; // quorum went away meanwhile; the cluster kicks us again later
-    await this.etcd.join(source.etcd, { name: this.hostname, address: this.address });
-    await this.hooks.replicateMembership(this);
+    // Talos adds a joining member as a learner (talos services/etcd.go@v1.14.1:322, MemberAddAsLearner); etcd allows
+    // one learner at a time ("too many learner members in cluster"): the next joiner retries until it is promoted.
+    if (!this.hooks.acquireJoin(this)) return; // released with a kick, which brings us back here
+    let member: { id: string };
+    try {
+      member = await this.etcd.join(source.etcd, { name: this.hostname, address: this.address });
+      await this.etcd.applyMembership(
+        this.etcd.members().map((m) => (m.id === member.id ? { ...m, isLearner: true } : m)),
+      );
+      await this.hooks.replicateMembership(this);
+    } catch (error) {
+      this.hooks.releaseJoin(this);
+      throw error;
+    }
     this.startEtcdProcess(generation);
+    this.hooks.clock.after(LEARNER_PROMOTION_MS, () => {
+      this.promote(generation, member.id).catch(() => undefined);
+    });
+  }
+
+  /** Talos promotes the learner once it caught up; then the next member may join. */
+  private async promote(generation: number, memberId: string): Promise<void> {
+    try {
+      if (generation !== this.etcdGeneration || !this.etcd.isRunning()) return;
+      await this.etcd.applyMembership(
+        this.etcd.members().map((m) => (m.id === memberId ? { ...m, isLearner: false } : m)),
+      );
+      await this.hooks.replicateMembership(this);
+    } finally {
+      this.hooks.releaseJoin(this);
+    }
   }
 
   private startEtcdProcess(generation: number): void {

@@ -45,6 +45,43 @@ async function uploadWithRetry(b: Bench, address: string, bytes: Buffer): Promis
 }
 
 describe('lost-quorum recovery over the wire', () => {
+  it('converges with five control-plane nodes: every node that rejoins becomes a member', async () => {
+    bench = await startBench(new URL('./fixtures/lost-quorum-5.yaml', import.meta.url).pathname);
+    const nodes = bench.sim.nodes;
+    expect(nodes).toHaveLength(5);
+    const cp1 = nodes[0]!;
+    const snapshot = await snapshotFrom(bench, cp1);
+    await wipeAll(bench);
+    await uploadWithRetry(bench, cp1, snapshot);
+    await unary(bench.machine(cp1), 'Bootstrap', { recoverEtcd: true });
+    for (const address of nodes) {
+      await eventually(
+        () => etcdState(bench!, address),
+        (s) => s === 'Running',
+        20_000,
+      );
+    }
+    const lists = await eventually(
+      () =>
+        Promise.all(
+          nodes.map((n) =>
+            unary<Members>(bench!.machine(n), 'EtcdMemberList', { queryLocal: true }).catch(
+              () => ({ messages: [] }) as Members,
+            ),
+          ),
+        ),
+      (all) => all.every((r) => r.messages[0]?.members.length === 5),
+      20_000,
+    );
+    expect(lists[0]?.messages[0]?.members.map((m) => m.hostname).sort()).toEqual([
+      'cp-1',
+      'cp-2',
+      'cp-3',
+      'cp-4',
+      'cp-5',
+    ]);
+  });
+
   it('snapshot from the survivor, wipe all, bootstrap: all three rejoin with exactly the snapshot data', async () => {
     bench = await startBench('lost-quorum');
     const [cp1, cp2, cp3] = bench.sim.nodes as [string, string, string];
