@@ -145,6 +145,7 @@ export function parseTalosconfig(
   }
   const endpoints = endpointTexts.map((text) => parseEndpoint(text));
   const nodes = global.nodes?.length ? global.nodes : stringList(raw.nodes, 'nodes', where);
+  refuseNodesWithPort(nodes, global.nodes?.length ? 'given with -n' : `in the ${where}`);
   const caPem = isAbsent(raw.ca) ? undefined : pemField(raw.ca, 'ca', where, 'CERTIFICATE');
   if (caPem) checkCertificate(caPem, 'ca', where);
   const trimmedServerName = serverName?.trim();
@@ -157,6 +158,30 @@ export function parseTalosconfig(
     ...clientIdentity(raw, where),
     ...(trimmedServerName ? { serverName: trimmedServerName } : {}),
   };
+}
+
+/**
+ * apid refuses a target with a port ("invalid target", siderolabs/talos: internal/app/apid/pkg/backend/apid.go@v1.12.0:54-56,
+ * using siderolabs/net AddressContainsPort: Go's SplitHostPort succeeds and the host is not a bare IPv6 address).
+ * Every call would fail, so say it before any.
+ */
+export function nodeHasPort(node: string): boolean {
+  const bracketed = /^\[([^\]]*)\]:([^:\]]*)$/.exec(node);
+  if (bracketed) {
+    const host = bracketed[1] ?? '';
+    return !host.includes(':') || isIP(host) !== 0;
+  }
+  return !node.startsWith('[') && node.split(':').length === 2;
+}
+
+function refuseNodesWithPort(nodes: string[], how: string): void {
+  const withPort = nodes.find(nodeHasPort);
+  if (withPort === undefined) return;
+  const host = withPort.replace(/^\[(.*)\]:[^:]*$/, '$1').replace(/^([^:]*):[^:]*$/, '$1');
+  throw new UserError(
+    `The node "${withPort}" ${how} has a port, which Talos refuses ("invalid target"): name nodes by address only (-n ${host}) and give the port with the endpoint (-e ${withPort}).`,
+    2,
+  );
 }
 
 const isAbsent = (value: unknown) => value === undefined || value === null || value === '';

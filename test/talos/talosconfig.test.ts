@@ -85,6 +85,26 @@ describe('where the talosconfig is found', () => {
   });
 });
 
+describe('node names', () => {
+  it('refuses a node with a port before any call, as apid would refuse each ("invalid target")', () => {
+    const path = file(good);
+    expect(refusal(() => loadTalosconfig({ talosconfig: path, nodes: ['10.0.0.2:50000'] }, {}))).toBe(
+      'The node "10.0.0.2:50000" given with -n has a port, which Talos refuses ("invalid target"): name nodes by address only (-n 10.0.0.2) and give the port with the endpoint (-e 10.0.0.2:50000).',
+    );
+    expect(refusal(() => loadTalosconfig({ talosconfig: path, nodes: ['[fd00::2]:50000'] }, {}))).toMatch(
+      /\(-n fd00::2\)/,
+    );
+    expect(
+      refusal(() =>
+        loadTalosconfig({ talosconfig: file(good.replace(/(nodes:\n\s+- )10\.0\.0\.2/, '$1cp-1:50000')) }, {}),
+      ),
+    ).toMatch(/^The node "cp-1:50000" in the context "prod" of .* has a port/);
+    // bare IPv6 addresses and host names are names, not ports
+    const ok = loadTalosconfig({ talosconfig: path, nodes: ['fd00::2', 'cp-1.example', '10.0.0.3'] }, {});
+    expect(ok.nodes).toEqual(['fd00::2', 'cp-1.example', '10.0.0.3']);
+  });
+});
+
 describe('contexts talosctl accepts', () => {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
   const context = (fields: string) => `context: c\ncontexts:\n  c:\n${fields}`;
