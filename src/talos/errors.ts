@@ -142,6 +142,7 @@ export type FailureKind =
   | 'not-authorized'
   | 'no-forwarding'
   | 'tls-unknown-ca'
+  | 'node-not-of-cluster'
   | 'tls-client-cert-expired'
   | 'tls-client-cert-rejected'
   | 'tls-server-cert-expired'
@@ -205,6 +206,9 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
 
 /** Connection-level failures arrive as Unavailable (sometimes Internal/Unknown) with the TLS or socket error text. */
 function classifyTransport(failure: RpcFailure): FailureKind {
+  // apid's own connection to the node (in-band, Go's text): a blank node in maintenance mode presents a self-signed
+  // certificate the cluster's CA did not sign (behaviour-facts §6)
+  if (!failure.endpoint && has(failure, 'x509: certificate signed by unknown authority')) return 'node-not-of-cluster';
   if (has(failure, NO_CLIENT_CERT)) return 'tls-no-client-cert';
   if (has(failure, NO_CA)) return 'tls-no-ca';
   if (has(failure, 'the answer could not be decoded')) return 'undecodable-answer';
@@ -297,6 +301,8 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return `The endpoint cannot forward requests to ${node} yet; use the node's own address as the endpoint (-e ${node}).`;
     case 'tls-unknown-ca':
       return `${node} presented a certificate that this talosconfig's CA did not sign; check that you use the talosconfig and context of this cluster (--talosconfig, --context).`;
+    case 'node-not-of-cluster':
+      return `The endpoint could not talk to ${node} securely because its certificate is not from this cluster's CA: it is probably a blank machine in maintenance mode (no configuration yet) or belongs to another cluster; check the address, or treat it as blank.`;
     case 'tls-client-cert-expired':
       return `${node} refused the talosconfig's client certificate because it has expired; create a fresh talosconfig (talosctl config new, or from the cluster's secrets) and try again.`;
     case 'tls-client-cert-rejected':

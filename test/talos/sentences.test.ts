@@ -183,3 +183,19 @@ describe('texts of newer Talos versions', () => {
     );
   });
 });
+
+describe('what apid says about the node behind it', () => {
+  it('a blank node (maintenance mode) reached through an endpoint is named as such, not "cannot reach"', () => {
+    const failure = {
+      code: 14,
+      codeName: 'Unavailable',
+      message:
+        'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
+    };
+    const sentence = describeFailure('10.5.0.4', failure);
+    expect(sentence).toMatch(
+      /^The endpoint could not talk to 10\.5\.0\.4 securely .* probably a blank machine in maintenance mode/,
+    );
+    expect(sentence).not.toMatch(/Cannot reach/);
+  });
+});
