@@ -23,6 +23,8 @@ import type { TalosClient } from '../talos/types.js';
 import type { AcquiredSnapshot, SnapshotReport } from './types.js';
 import type * as InspectModule from './inspect.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
+import { hasBoltMagic } from './bbolt.js';
+import { detectKind } from './kind.js';
 import type { FileDigest } from './trailer.js';
 
 /**
@@ -173,9 +175,12 @@ async function receive(
   // trailer, so its bytes are hashed as they arrive and the file read back must hash the same.
   const digest = opts.raw ? new ArrivalDigest() : null;
   let bytes = 0;
+  const head = new HeadCheck(node, opts.raw);
   const write = async (chunk: Buffer): Promise<void> => {
     // awaited by the verification, which reports a failure to load
     if (bytes === 0) loadInspect().catch(() => undefined);
+    // stop reading as soon as the bytes are known not to be a bbolt database (a gzip bomb was written out whole)
+    head.add(chunk);
     digest?.update(chunk);
     await writeAll(handle, chunk);
     bytes += chunk.length;
@@ -189,7 +194,50 @@ async function receive(
       await write(chunk);
   }
   opts.signal?.throwIfAborted();
+  head.end();
   return { bytes, digest: digest?.digest() ?? null };
+}
+
+/** Page sizes bbolt may use: meta page 1 sits at one of them when meta page 0 is damaged. */
+const META_1_OFFSETS = [4096, 8192, 16384, 32768, 65536];
+const HEAD_CHECK_BYTES = 65536 + 24;
+
+/**
+ * Decides from the first bytes whether a snapshot stream is a bbolt database (meta magic on page 0, or on page 1 at
+ * any page size bbolt uses) and refuses the rest at once when it is not: what is not bbolt is never uploaded, so
+ * nothing past its head needs to be written or read.
+ */
+class HeadCheck {
+  private head: Buffer[] = [];
+  private held = 0;
+  private decided = false;
+  constructor(
+    private readonly node: string,
+    private readonly raw: boolean,
+  ) {}
+
+  add(chunk: Buffer): void {
+    if (this.decided) return;
+    this.head.push(Buffer.from(chunk.subarray(0, HEAD_CHECK_BYTES - this.held)));
+    this.held += Math.min(chunk.length, HEAD_CHECK_BYTES - this.held);
+    if (this.held >= HEAD_CHECK_BYTES) this.decide();
+  }
+
+  end(): void {
+    if (!this.decided && this.held > 0) this.decide();
+  }
+
+  private decide(): void {
+    this.decided = true;
+    const head = Buffer.concat(this.head);
+    this.head = [];
+    if (hasBoltMagic(head, 0) || META_1_OFFSETS.some((at) => hasBoltMagic(head, at))) return;
+    const { kind } = detectKind(head, Math.max(head.length, 1));
+    const what = kind === 'unknown' || kind === 'bbolt' ? 'not a bbolt database' : `${kind} data, not a bbolt database`;
+    throw new UserError(
+      `The ${this.raw ? 'raw copy' : 'snapshot'} from ${this.node} is ${what}: it was refused after its first ${head.length} bytes and nothing was kept. Check the node's etcd data, or take the snapshot from another node.`,
+    );
+  }
 }
 
 /**

@@ -31,6 +31,40 @@ const OS_PAGE_SIZE = 4096;
  */
 const MAX_RUN_BYTES = 64 * 1024 * 1024;
 /**
+ * Deeper than any bbolt tree can be: a branch page keeps at least two children (etcd-io/bbolt: node.go, minKeys; a
+ * smaller node is merged on commit), so n levels need 2^(n-1) pages, and 2^63 pages cannot exist. A file that claims
+ * more is damaged (or made to hurt: a 4,000-level chain overflowed the stack), and every level may hold a buffer.
+ */
+export const MAX_TREE_DEPTH = 64;
+/** Bytes the walk may hold in per-level buffers at once (a run can be 64 MiB; the whole walk stays well under 100 MB). */
+const MAX_HELD_BYTES = 72 * 1024 * 1024;
+/** Pages per chunk of the reachability marks: chunks are made only for pages the walk touches. */
+const MARK_CHUNK_PAGES = 1 << 16;
+
+/**
+ * One mark per page (1 reachable, 2 listed as free), kept in chunks made on first use: memory follows the pages the
+ * walk reaches, never the page count a file declares (a 3 MB sparse file that claimed 2 G pages took 2.1 GB).
+ */
+export class PageMarks {
+  readonly chunks = new Map<number, Uint8Array>();
+  get(id: number): number {
+    return this.chunks.get(Math.floor(id / MARK_CHUNK_PAGES))?.[id % MARK_CHUNK_PAGES] ?? 0;
+  }
+  set(id: number, mark: number): void {
+    const index = Math.floor(id / MARK_CHUNK_PAGES);
+    let chunk = this.chunks.get(index);
+    if (!chunk) this.chunks.set(index, (chunk = new Uint8Array(MARK_CHUNK_PAGES)));
+    chunk[id % MARK_CHUNK_PAGES] = mark;
+  }
+  /** Every (page, mark) with a mark set in `chunks` (another walk's, sent from its thread), in page order. */
+  static *marked(chunks: Map<number, Uint8Array>): Generator<[number, number]> {
+    for (const index of [...chunks.keys()].sort((a, b) => a - b)) {
+      const chunk = chunks.get(index) as Uint8Array;
+      for (let i = 0; i < chunk.length; i++) if (chunk[i]) yield [index * MARK_CHUNK_PAGES + i, chunk[i] as number];
+    }
+  }
+}
+/**
  * Leaves that follow each other on disk are read this many bytes at a time. Small enough to stay in the core's L2
  * cache (512 KiB here): the kernel's copy into it and the CRC and parsing that follow hit the cache. A 512 KiB window
  * made every read() copy go to memory: read+CRC of 1 GiB took 0.75-0.9 s of CPU against 0.37-0.43 s at 128 KiB
@@ -221,8 +255,8 @@ export interface BucketVisitor {
 /** What a walk of some subtrees of one bucket found, on another thread (walkSubtrees), to merge into this walk. */
 export interface SubtreeResult {
   walk: WalkResult;
-  /** 1 for each page that walk reached */
-  seen: Uint8Array;
+  /** 1 for each page that walk reached (PageMarks' chunks) */
+  seen: Map<number, Uint8Array>;
   /** the first and last key of the bucket it saw (order across the split is checked here), null when none */
   firstKey: Buffer | null;
   lastKey: Buffer | null;
@@ -281,7 +315,7 @@ export class BoltWalker {
   private readonly pageSize: number;
   private readonly pgid: number;
   /** 1 = reachable, 2 = free (stored freelist) */
-  private readonly seen: Uint8Array;
+  private readonly seen = new PageMarks();
   private readonly levelBuffers: Buffer[] = [];
   private window: Buffer;
   private windowStart = -1;
@@ -319,7 +353,6 @@ export class BoltWalker {
   ) {
     this.pageSize = db.pageSize;
     this.pgid = db.meta.pgid;
-    this.seen = new Uint8Array(Math.max(0, Math.min(this.pgid, Math.floor(dataEnd / this.pageSize) + 1)));
     this.window = Buffer.alloc(0);
   }
 
@@ -336,8 +369,8 @@ export class BoltWalker {
       this.result.unreadable = true;
       return this.result;
     }
-    this.seen[0] = 1;
-    this.seen[1] = 1;
+    this.seen.set(0, 1);
+    this.seen.set(1, 1);
     try {
       if (meta.freelist !== null) this.markFreelist(meta.freelist);
       yield* this.walkRootBucket(meta.root);
@@ -485,7 +518,13 @@ export class BoltWalker {
     } catch (error) {
       if (!(error instanceof WalkStop)) throw error;
     }
-    return { walk: this.result, seen: this.seen, firstKey: state.firstKey(), lastKey: state.lastKeyCopy(), tail: null };
+    return {
+      walk: this.result,
+      seen: this.seen.chunks,
+      firstKey: state.firstKey(),
+      lastKey: state.lastKeyCopy(),
+      tail: null,
+    };
   }
 
   private mergeSubtree(tail: SubtreeResult, state: BucketState, visitor: BucketVisitor): void {
@@ -495,12 +534,12 @@ export class BoltWalker {
     this.result.pagesReachable += theirs.pagesReachable;
     this.result.bytesRead += theirs.bytesRead;
     this.result.maxBytesHeld += theirs.maxBytesHeld;
-    const seen = tail.seen;
-    for (let id = 0; id < seen.length && id < this.seen.length; id++) {
-      if (seen[id] !== 1 || id < 2) continue;
-      if (this.seen[id] === 1) this.problem(`page ${id} is referenced twice`);
-      else if (this.seen[id] === 2) this.problem(`page ${id} is in use but also listed as free`);
-      this.seen[id] = 1;
+    for (const [id, mark] of PageMarks.marked(tail.seen)) {
+      if (mark !== 1 || id < 2 || id >= this.pgid) continue;
+      const mine = this.seen.get(id);
+      if (mine === 1) this.problem(`page ${id} is referenced twice`);
+      else if (mine === 2) this.problem(`page ${id} is in use but also listed as free`);
+      this.seen.set(id, 1);
     }
     if (theirs.unreadable) {
       this.result.unreadable = true;
@@ -621,6 +660,11 @@ export class BoltWalker {
    * `keep` (or a branch page) puts the run in the buffer of its tree level so deeper reads cannot clobber it.
    */
   private readRun(pgid: number, level: number, keep: boolean): void {
+    if (level > MAX_TREE_DEPTH) {
+      this.fatal(
+        `the tree reaches page ${pgid} more than ${MAX_TREE_DEPTH} levels deep, which no bbolt database can be: the file is damaged`,
+      );
+    }
     if (pgid < 2 || pgid >= this.pgid) {
       this.fatal(`a page reference points at page ${pgid}, outside the database's ${this.pgid} pages`);
     }
@@ -700,6 +744,11 @@ export class BoltWalker {
     const existing = this.levelBuffers[level];
     if (existing && existing.length >= bytes) return existing;
     const size = Math.max(bytes, this.pageSize);
+    if (this.bytesHeld + size - (existing?.length ?? 0) > MAX_HELD_BYTES) {
+      this.fatal(
+        `the pages along one path of the tree would need more than ${MAX_HELD_BYTES / 1024 / 1024} MiB at once, which no bbolt database needs: the file is damaged`,
+      );
+    }
     this.bytesHeld += size - (existing?.length ?? 0);
     const fresh = Buffer.allocUnsafe(size);
     this.levelBuffers[level] = fresh;
@@ -713,9 +762,10 @@ export class BoltWalker {
 
   private markReachable(pgid: number, overflow: number): void {
     for (let id = pgid; id <= pgid + overflow; id++) {
-      if (this.seen[id] === 1) this.fatal(`page ${id} is referenced twice`);
-      if (this.seen[id] === 2) this.problem(`page ${id} is in use but also listed as free`);
-      this.seen[id] = 1;
+      const mark = this.seen.get(id);
+      if (mark === 1) this.fatal(`page ${id} is referenced twice`);
+      if (mark === 2) this.problem(`page ${id} is in use but also listed as free`);
+      this.seen.set(id, 1);
     }
     this.result.pagesReachable += overflow + 1;
   }
@@ -820,20 +870,42 @@ export class BoltWalker {
     for (let i = 0; i < count; i++) {
       const id = readU64(run, idsAt + i * 8);
       if (id < 2 || id >= this.pgid) this.problem(`the freelist lists page ${id}, outside the database`);
-      else if (this.seen[id] === 2) this.problem(`page ${id} is listed as free twice`);
-      else this.seen[id] = 2;
+      else if (this.seen.get(id) === 2) this.problem(`page ${id} is listed as free twice`);
+      else this.seen.set(id, 2);
     }
   }
 
   /** With no stored freelist, free pages are simply the unreachable ones (bbolt's freepages()). */
   private countFreePages(): void {
     const stored = this.db.meta.freelist !== null;
-    for (let id = 2; id < this.pgid; id++) {
-      const mark = this.seen[id];
-      if (mark === 1) continue;
-      this.result.pagesFree++;
-      if (stored && mark !== 2) this.problem(`page ${id} is neither reachable nor free`);
+    const chunks = this.seen.chunks;
+    const last = Math.ceil(this.pgid / MARK_CHUNK_PAGES);
+    const touched = [...chunks.keys()].filter((i) => i < last).sort((a, b) => a - b);
+    let from = 2;
+    const untouched = (end: number) => {
+      // pages no walk reached and no freelist named, counted without a mark each
+      if (end <= from) return;
+      this.result.pagesFree += end - from;
+      if (stored) {
+        for (let id = from; id < end && this.result.problems.length < MAX_PROBLEMS; id++, from++)
+          this.problem(`page ${id} is neither reachable nor free`);
+        this.result.moreProblems += Math.max(0, end - from);
+      }
+    };
+    for (const index of touched) {
+      const start = Math.max(2, index * MARK_CHUNK_PAGES);
+      untouched(start);
+      const chunk = chunks.get(index) as Uint8Array;
+      const end = Math.min(this.pgid, (index + 1) * MARK_CHUNK_PAGES);
+      for (let id = start; id < end; id++) {
+        const mark = chunk[id % MARK_CHUNK_PAGES];
+        if (mark === 1) continue;
+        this.result.pagesFree++;
+        if (stored && mark !== 2) this.problem(`page ${id} is neither reachable nor free`);
+      }
+      from = end;
     }
+    untouched(this.pgid);
   }
 }
 

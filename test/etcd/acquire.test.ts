@@ -237,6 +237,26 @@ describe('acquireSnapshot', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test('a raw copy that is not bbolt (a gzip bomb of zeros) is refused after its first bytes, not written out', async () => {
+    // 64 MiB of zeros packs into some 64 KiB: before, all of it went to the .part before the check refused it
+    const bomb = await tarGz([{ name: 'db', data: Buffer.alloc(64 * 1024 * 1024) }]);
+    const client = fakeClient({ copy: () => chunks(bomb) });
+    let written = 0;
+    const error = await failure(
+      acquireSnapshot(client, '127.0.0.3', {
+        dir,
+        raw: true,
+        outFile: join(dir, 'r.db'),
+        onProgress: (bytes) => (written = bytes),
+      }),
+    );
+    expect(error.message).toMatch(
+      /^The raw copy from 127\.0\.0\.3 is not a bbolt database: it was refused after its first \d+ bytes and nothing was kept/,
+    );
+    expect(written).toBeLessThan(1024 * 1024);
+    expect(readdirSync(dir)).toEqual([]);
+  }, 60_000);
+
   test('a raw copy cut in the middle of the gzip stream fails with a sentence', async () => {
     const archive = await tarGz([{ name: 'db', data: DATABASE }]);
     const client = fakeClient({ copy: () => chunks(archive, { upTo: Math.floor(archive.length / 2) }) });

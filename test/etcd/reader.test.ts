@@ -255,6 +255,38 @@ describe('structural damage is reported, never a crash or a hang', () => {
     expect(text).toMatch(/runs over 4294967295 more pages/);
   });
 
+  test('a tree some 4,000 levels deep: damaged, said as such (no stack overflow)', async () => {
+    // a chain of one-child branch pages between the branch and its first child: far deeper than any bbolt tree
+    const depth = 4000;
+    const pages = LARGE.length / 4096;
+    const bytes = Buffer.concat([LARGE, Buffer.alloc(depth * 4096)]);
+    const element = branch * 4096 + 16;
+    const firstChild = Number(bytes.readBigUInt64LE(element + 8));
+    const key = bytes.subarray(
+      element + bytes.readUInt32LE(element),
+      element + bytes.readUInt32LE(element) + bytes.readUInt32LE(element + 4),
+    );
+    for (let i = 0; i < depth; i++) {
+      const id = pages + i;
+      const at = id * 4096;
+      bytes.writeBigUInt64LE(BigInt(id), at);
+      bytes.writeUInt16LE(0x01, at + 8);
+      bytes.writeUInt16LE(1, at + 10);
+      bytes.writeUInt32LE(16, at + 16);
+      bytes.writeUInt32LE(key.length, at + 20);
+      bytes.writeBigUInt64LE(BigInt(i + 1 < depth ? id + 1 : firstChild), at + 24);
+      key.copy(bytes, at + 32);
+    }
+    bytes.writeBigUInt64LE(BigInt(pages), element + 8);
+    for (const index of [0, 1] as const) editMeta(bytes, index, { pgid: pages + depth });
+    const report = await inspectSnapshot(fileOf('deep.db', bytes));
+    expect(report.structure).toBe('damaged');
+    expect(report.usable).toBe(false);
+    expect(report.problems.join(' ')).toMatch(
+      /more than 64 levels deep, which no bbolt database can be: the file is damaged/,
+    );
+  });
+
   test('200 random byte flips and 50 random truncations: always a report, never an exception', async () => {
     let seed = 12345;
     const random = () => {
