@@ -336,3 +336,17 @@ export function bootstrapLanded(
   if (view.etcdService === 'Running') return true;
   return sentAt !== null && view.etcdHistoryStart != null && view.etcdHistoryStart > sentAt;
 }
+
+/**
+ * The drill's time to recover: from the start of the assessment to the end of the verification, read from the
+ * machine's own step rows (so autopilot's score line, the interactive summary and a resumed drill give the same
+ * figure), or null when it did not recover.
+ */
+export function timeToRecoverMs(ctx: {
+  steps: readonly { name: string; startedAt: number | null; endedAt: number | null }[];
+  outcome: string | null;
+}): number | null {
+  const assessed = ctx.steps.find((s) => s.name === 'assess')?.startedAt ?? null;
+  const verified = ctx.steps.find((s) => s.name === 'verify')?.endedAt ?? null;
+  return ctx.outcome === 'recovered' && assessed !== null && verified !== null ? verified - assessed : null;
+}

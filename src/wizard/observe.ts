@@ -160,7 +160,8 @@ export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?:
   };
 }
 
-async function probeMaintenance(deps: EffectDeps, node: string): Promise<boolean> {
+/** Is this node a blank machine answering only the maintenance API? */
+export async function isBlank(deps: EffectDeps, node: string): Promise<boolean> {
   if (!deps.connectMaintenance) return false;
   let m: MaintenanceClient | null = null;
   try {
@@ -174,9 +175,6 @@ async function probeMaintenance(deps: EffectDeps, node: string): Promise<boolean
   }
 }
 
-/** Is this node a blank machine answering only the maintenance API? */
-export const isBlank = probeMaintenance;
-
 /** Hostnames seen so far per session: a member list answers only with a leader, the hostname stays the same. */
 const seenHostnames = new WeakMap<EffectDeps, Map<string, string>>();
 
@@ -185,16 +183,14 @@ const seenHostnames = new WeakMap<EffectDeps, Map<string, string>>();
  * and a node that does not answer the Talos API is asked whether it is a blank machine in maintenance mode.
  */
 export async function observeNodes(deps: EffectDeps, nodes: string[]): Promise<NodeView[]> {
-  const readings = await readNodes(deps.client, nodes, {
-    timeoutMs: statusTimeout(deps),
-    ...(deps.signal ? { signal: deps.signal } : {}),
-  });
+  // short deadlines instead of the run's signal: a live view ends on its own within one deadline
+  const readings = await readNodes(deps.client, nodes, { timeoutMs: statusTimeout(deps) });
   let names = seenHostnames.get(deps);
   if (!names) seenHostnames.set(deps, (names = new Map()));
   const known = names;
   return Promise.all(
     readings.map(async (r) => {
-      const blank = r.version?.ok ? false : await probeMaintenance(deps, r.node);
+      const blank = r.version?.ok ? false : await isBlank(deps, r.node);
       const view = viewOf(r, { maintenance: blank, hostname: known.get(r.node) ?? null });
       if (view.hostname) known.set(r.node, view.hostname);
       return view;

@@ -6,19 +6,10 @@
 import type { RecoveryContext } from '../../machines/recovery-types.js';
 import { formatDuration } from '../journal/report.js';
 import type { SimCluster } from '../sim/types.js';
+import { timeToRecoverMs } from '../../machines/decisions.js';
 
 export { exitCodeForMachine, exitCodeForOutcome } from './exit-codes.js';
-
-/**
- * The drill's time to recover: from the start of the assessment to the end of the verification, read from the
- * machine's own step rows (so a resumed drill, autopilot and the interactive summary all give the same figure), or
- * null when it did not recover.
- */
-export function timeToRecoverMs(ctx: Pick<RecoveryContext, 'steps' | 'outcome'>): number | null {
-  const assessed = ctx.steps.find((s) => s.name === 'assess')?.startedAt ?? null;
-  const verified = ctx.steps.find((s) => s.name === 'verify')?.endedAt ?? null;
-  return ctx.outcome === 'recovered' && assessed !== null && verified !== null ? verified - assessed : null;
-}
+export { timeToRecoverMs } from '../../machines/decisions.js';
 
 export interface DrillScore {
   timeToRecover: string;

@@ -11,6 +11,7 @@ import {
   quorumSize,
   recoveryComplete,
   resetTookEffect,
+  timeToRecoverMs,
   waitingCause,
   wipeLabels,
   type NodeObservation,
@@ -278,5 +279,18 @@ describe('evidence of a Reset and of a Bootstrap (Talos answers before it acts)'
     expect(bootstrapLanded(up('Running', sentAt - 1), sentAt)).toBe(true);
     expect(bootstrapLanded(up('Preparing', sentAt - 1), sentAt)).toBe(false);
     expect(bootstrapLanded({ reachable: false, etcdService: null }, sentAt)).toBe(false);
+  });
+});
+
+describe('time to recover', () => {
+  const steps = (assessStart: number | null, verifyEnd: number | null) => [
+    { name: 'connect', startedAt: 0, endedAt: 1 },
+    { name: 'assess', startedAt: assessStart, endedAt: null },
+    { name: 'verify', startedAt: null, endedAt: verifyEnd },
+  ];
+  it('runs from the start of the assessment to the end of the verification, only for a recovery', () => {
+    expect(timeToRecoverMs({ steps: steps(1000, 185_000), outcome: 'recovered' })).toBe(184_000);
+    expect(timeToRecoverMs({ steps: steps(1000, 185_000), outcome: 'failed' })).toBeNull();
+    expect(timeToRecoverMs({ steps: steps(null, 185_000), outcome: 'recovered' })).toBeNull();
   });
 });
