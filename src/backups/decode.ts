@@ -8,10 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { access, link, mkdtemp, open, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Readable, pipeline as pipelineCallback } from 'node:stream';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -242,7 +244,118 @@ function decompress(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array
     pipelineCallback(Readable.from(stream, { objectMode: false }), decoder, () => undefined);
     return zstdErrors(decoder);
   }
-  return zstdErrors(fzstdDecode(stream));
+  return zstdErrors(zstdWorkerAvailable() ? zstdInWorker(stream) : fzstdDecode(stream));
+}
+
+const ZSTD_WORKER_URL = new URL('./zstd-worker.js', import.meta.url);
+
+/** The worker exists only as compiled JavaScript (dist/); the test runner, on the sources, decodes in this thread. */
+function zstdWorkerAvailable(): boolean {
+  return ZSTD_WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(ZSTD_WORKER_URL));
+}
+
+/** Input is sent in pieces of about this size (fewer messages); at most IN_FLIGHT of them wait to be decoded. */
+const TO_WORKER_BYTES = 1024 * 1024;
+const IN_FLIGHT = 3;
+/** decoded bytes waiting to be written before more input is sent */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
+/**
+ * zstd decoding on zstd-worker.ts's thread: the input is pumped to it while its output is yielded, with both sides
+ * bounded (IN_FLIGHT pieces in, MAX_QUEUED_BYTES out), so memory stays flat whatever the size.
+ */
+async function* zstdInWorker(input: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+  const worker = new Worker(ZSTD_WORKER_URL, { execArgv });
+  const queue: Uint8Array[] = [];
+  let queuedBytes = 0;
+  let inFlight = 0;
+  let finished = false;
+  let failure: Error | null = null;
+  let waiters: Array<() => void> = [];
+  const notify = (): void => {
+    const woken = waiters;
+    waiters = [];
+    for (const wake of woken) wake();
+  };
+  const changed = (): Promise<void> => new Promise((resolve) => waiters.push(resolve));
+  type FromWorker =
+    { type: 'out'; bytes: Uint8Array } | { type: 'ack' } | { type: 'done' } | { type: 'error'; message: string };
+  worker.on('message', (message: FromWorker) => {
+    switch (message.type) {
+      case 'out':
+        queue.push(message.bytes);
+        queuedBytes += message.bytes.length;
+        break;
+      case 'ack':
+        inFlight--;
+        break;
+      case 'done':
+        finished = true;
+        break;
+      case 'error':
+        failure ??= new Error(message.message);
+        break;
+    }
+    notify();
+  });
+  worker.on('error', (error) => {
+    failure ??= error;
+    notify();
+  });
+  worker.on('exit', () => {
+    if (!finished) failure ??= new Error('the zstd thread stopped unexpectedly');
+    notify();
+  });
+  let pumpFailure: unknown = null;
+  const send = (pieces: Uint8Array[], bytes: number): void => {
+    const joined = new Uint8Array(bytes);
+    let at = 0;
+    for (const piece of pieces) {
+      joined.set(piece, at);
+      at += piece.length;
+    }
+    inFlight++;
+    worker.postMessage({ type: 'data', bytes: joined }, [joined.buffer]);
+  };
+  const pump = (async () => {
+    let pieces: Uint8Array[] = [];
+    let bytes = 0;
+    for await (const chunk of input) {
+      pieces.push(chunk);
+      bytes += chunk.length;
+      if (bytes < TO_WORKER_BYTES) continue;
+      while ((inFlight >= IN_FLIGHT || queuedBytes >= MAX_QUEUED_BYTES) && !failure) await changed();
+      if (failure) return;
+      send(pieces, bytes);
+      pieces = [];
+      bytes = 0;
+    }
+    if (bytes > 0) send(pieces, bytes);
+    worker.postMessage({ type: 'end' });
+  })().catch((error: unknown) => {
+    pumpFailure = error;
+    notify();
+  });
+  try {
+    for (;;) {
+      const next = queue.shift();
+      if (next) {
+        queuedBytes -= next.length;
+        notify();
+        yield next;
+        continue;
+      }
+      // Upstream failures (a damaged age stream) are theirs to tell, before the decoder's.
+      if (pumpFailure) throw pumpFailure;
+      if (failure) throw failure;
+      if (finished) return;
+      await changed();
+    }
+  } finally {
+    await worker.terminate();
+    await pump;
+  }
 }
 
 async function* fzstdDecode(stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
