@@ -186,6 +186,37 @@ function readFault(r: Reader, raw: unknown, i: number, hostnames: Set<string>): 
   return fault;
 }
 
+/**
+ * The etcd conditions must agree with the quorum the members make: quorum holds when more than half of the members
+ * (the control-plane nodes) run etcd. A healthy member needs that majority; a member without quorum
+ * (no-quorum, not-serving) cannot have it.
+ */
+function checkQuorumConsistency(r: Reader, nodes: ScenarioNode[]): void {
+  // every control-plane node is in the membership the scenario starts from, replaced and wiped ones included
+  const members = nodes.filter((n) => n.type !== 'worker');
+  if (members.length === 0) return;
+  const runs = (n: ScenarioNode): boolean =>
+    n.state === 'running' && n.timeSync && ['healthy', 'no-quorum', 'not-serving'].includes(n.etcd);
+  const running = members.filter(runs);
+  const quorum = running.length > members.length / 2;
+  const sentence = `${running.length} of ${members.length} etcd members run`;
+  if (quorum) {
+    const without = running.find((n) => n.etcd === 'no-quorum' || n.etcd === 'not-serving');
+    if (without) {
+      r.fail(
+        `${without.hostname} is "${without.etcd}" but ${sentence}, which is a quorum; mark it healthy or stop more members`,
+      );
+    }
+  } else {
+    const healthy = running.find((n) => n.etcd === 'healthy');
+    if (healthy) {
+      r.fail(
+        `${healthy.hostname} is "healthy" but only ${sentence}, which is no quorum; mark it no-quorum or run more members`,
+      );
+    }
+  }
+}
+
 /** Validates a parsed scenario document. */
 export function validateScenario(doc: unknown, file: string): Scenario {
   const r = new Reader(file);
@@ -197,6 +228,7 @@ export function validateScenario(doc: unknown, file: string): Scenario {
   const hostnames = new Set(nodes.map((n) => n.hostname));
   if (hostnames.size !== nodes.length) r.fail('two nodes have the same hostname');
   if (!nodes.some((n) => n.type !== 'worker')) r.fail('it needs at least one control-plane (or init) node');
+  checkQuorumConsistency(r, nodes);
   const talosVersion = r.oneOf(top, 'talosVersion', 'the scenario', TALOS_VERSIONS, DEFAULT_TALOS_VERSION);
   const etcdPartition = r.bool(top, 'etcdPartition', 'the scenario', false);
   if (etcdPartition && talosVersion !== '1.14') r.fail('etcdPartition needs talosVersion "1.14"');

@@ -162,6 +162,16 @@ describe('user-written scenarios are checked with one clear sentence', () => {
       /faults\[0\]\.node "b" is not the hostname of any node/,
     ],
     ['broken YAML', 'name: [\n', /is not valid YAML/],
+    [
+      'members that all restarted without quorum yet are a majority',
+      `${base}nodes:\n  - { hostname: a, type: controlplane, etcd: not-serving }\n  - { hostname: b, type: controlplane, etcd: not-serving }\n  - { hostname: c, type: controlplane, etcd: not-serving }\n`,
+      /a is "not-serving" but 3 of 3 etcd members run, which is a quorum; mark it healthy or stop more members/,
+    ],
+    [
+      'a healthy member without a majority',
+      `${base}nodes:\n  - { hostname: a, type: controlplane, etcd: healthy }\n  - { hostname: b, type: controlplane, etcd: crashloop }\n  - { hostname: c, type: controlplane, etcd: stopped }\n`,
+      /a is "healthy" but only 1 of 3 etcd members run, which is no quorum; mark it no-quorum or run more members/,
+    ],
   ])('refuses %s', (_what, body, message) => {
     const path = write(`bad-${Math.random()}.yaml`, body);
     let error: unknown;
