@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -285,6 +286,34 @@ describe('structural damage is reported, never a crash or a hang', () => {
     expect(report.problems.join(' ')).toMatch(
       /more than 64 levels deep, which no bbolt database can be: the file is damaged/,
     );
+  });
+
+  test('a file that declares 2^31 pages (an 8 TiB sparse file): the walk stays far under 100 MB', () => {
+    // the database is small; its metas claim 2 G pages and the file is stretched (sparse) to match. The page marks
+    // were one byte per declared page: 2 GB for a file of a few kilobytes on disk.
+    const pages = 2 ** 31;
+    const bytes = Buffer.from(SMALL);
+    for (const index of [0, 1] as const) editMeta(bytes, index, { pgid: pages });
+    const file = fileOf('sparse.db', bytes);
+    truncateSync(file, pages * 4096);
+    const bbolt = pathToFileURL(join(process.cwd(), 'dist', 'src', 'etcd', 'bbolt.js')).href;
+    const script = `
+      import { openSync, fstatSync } from 'node:fs';
+      import { BoltWalker, openBolt } from '${bbolt}';
+      const fd = openSync(${JSON.stringify(file)}, 'r');
+      const size = fstatSync(fd).size;
+      const opened = openBolt(fd, size);
+      const walker = new BoltWalker(fd, size, opened.db, { bucket: () => null });
+      const walk = walker.walk();
+      let step = walk.next();
+      while (!step.done) step = walk.next();
+      console.log(JSON.stringify({ unreadable: step.value.unreadable, free: step.value.pagesFree, rss: process.resourceUsage().maxRSS }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { unreadable: boolean; free: number; rss: number };
+    expect(out.unreadable).toBe(false);
+    expect(out.free).toBeGreaterThan(pages - SMALL.length / 4096 - 1);
+    expect(out.rss).toBeLessThan(100 * 1024);
   });
 
   test('200 random byte flips and 50 random truncations: always a report, never an exception', async () => {
