@@ -67,7 +67,8 @@ const run: CommandRun = async (ctx) => {
   const flags = parse(ctx.args);
   if (flags.list) {
     const { listScenarios } = await loadSim();
-    for (const s of listScenarios()) ctx.io.stdout.write(`${s.name.padEnd(20)} ${s.description}\n`);
+    for (const s of listScenarios())
+      ctx.io.stdout.write(`${s.name.padEnd(20)} Talos ${s.talosVersion.padEnd(5)} ${s.description}\n`);
     return EXIT.ok;
   }
   const etcd = parseEtcdKind(flags.etcd);
