@@ -318,7 +318,7 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
     case 'tls-no-client-cert':
       return `${endpoint ? `The endpoint ${endpoint}` : node} refused the connection because the talosconfig context has no client certificate (crt and key); use a talosconfig with them (talosctl gen config, or talosctl config new).`;
     case 'tls-no-ca':
-      return `${endpoint ? `The endpoint ${endpoint}` : node} presented a certificate the system's trusted roots do not vouch for, and the talosconfig context has no ca to check it with; use the cluster's talosconfig, which has its ca.`;
+      return `${endpoint ? `The endpoint ${endpoint}` : node} presented a certificate the system's trusted roots do not vouch for, and the talosconfig context has no ca to check it with; use the cluster's talosconfig, which has its ca, or point NODE_EXTRA_CA_CERTS at the CA file that signed the endpoint's certificate (Node.js reads its own root list, not the system's).`;
     case 'undecodable-answer':
       return `${node} sent${doing ? ` for${doing}` : ''} an answer that could not be decoded (${raw}); this is a protocol mismatch, not an etcd verdict: check that the node runs Talos 1.7 or newer and that the endpoint is a Talos API (port 50000).`;
     case 'connection-refused':
