@@ -200,15 +200,16 @@ export async function bootstrapNode(
       const kind = classifyFailure(result.error);
       if (kind === 'already-bootstrapped') {
         const v = await one(deps, node);
-        if (
-          bootstrapAlreadyDone({
-            wiped: input.wiped,
-            uploadSent: input.uploadSent,
-            bootstrapSent: timesSent(deps, input.opId) > 1,
-            etcdService: v?.etcdService ?? null,
-          })
-        )
+        const bootstrapSent = timesSent(deps, input.opId) > 1;
+        const etcdService = v?.etcdService ?? null;
+        if (bootstrapAlreadyDone({ wiped: input.wiped, uploadSent: input.uploadSent, bootstrapSent, etcdService }))
           return { alreadyDone: true };
+        // This node was wiped and Bootstrap sent in this incident, yet etcd is not starting: a restore that failed
+        // leaves the data directory non-empty (etcdutl writes member/snap/db before it checks the hash; facts §4).
+        if (input.wiped && bootstrapSent)
+          throw new ActionError(
+            `${node}'s etcd data directory is not empty after a restore that did not finish (etcd ${etcdService ?? 'not answering'}): it needs a new wipe and a new upload of the snapshot before Bootstrap.`,
+          );
         throw new ActionError(describeFailure(node, result.error, 'bootstrap'));
       }
       if (kind === 'bootstrap-not-ready' || kind === 'time-not-synced' || kind === 'not-control-plane')

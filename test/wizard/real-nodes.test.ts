@@ -28,7 +28,7 @@ const NODES = ['10.5.0.2', '10.5.0.3', '10.5.0.4'];
 const ids: Record<string, string> = { '10.5.0.2': '11', '10.5.0.3': '12', '10.5.0.4': '13' };
 const HOUR = 3600_000;
 
-type Phase = 'healthy' | 'no-leader' | 'preparing' | 'away' | 'restarted';
+type Phase = 'healthy' | 'no-leader' | 'preparing' | 'away' | 'restarted' | 'failed';
 interface NodeState {
   phase: Phase;
   /** ms of the etcd service's first event (its runner's history start) */
@@ -40,6 +40,8 @@ interface NodeState {
   staleAnswers: number;
   /** version answers still to fail while rebooting */
   awayAnswers: number;
+  /** what Bootstrap answers instead of accepting it */
+  bootstrapRefusal?: NodeFailure;
 }
 
 const nodes = new Map<string, NodeState>();
@@ -90,7 +92,7 @@ beforeAll(async () => {
           services: [
             {
               id: 'etcd',
-              state: running ? 'Running' : 'Preparing',
+              state: running ? 'Running' : s.phase === 'failed' ? 'Failed' : 'Preparing',
               events: { events },
               health: { unknown: !running, healthy: s.phase === 'healthy' },
             },
@@ -122,7 +124,9 @@ beforeAll(async () => {
         return {};
       },
       Bootstrap: (node) => {
-        state(node).bootstraps++;
+        const s = state(node);
+        if (s.bootstrapRefusal) throw s.bootstrapRefusal;
+        s.bootstraps++;
         return {};
       },
     },
@@ -252,5 +256,18 @@ describe('resume decides "Bootstrap already sent" from what a real node shows (i
     const actor = createActor(recoveryActors(deps, timingFor(100)).bootstrapNode, { input }).start();
     expect(await toPromise(actor)).toEqual({ alreadyDone: false });
     expect(state('10.5.0.2').bootstraps).toBe(1);
+  });
+
+  it('AlreadyExists on a node this incident wiped and bootstrapped, etcd not starting: a new wipe and upload', async () => {
+    const sentAt = Date.now() - 60_000;
+    reset('failed', sentAt - HOUR);
+    state('10.5.0.2').bootstrapRefusal = new NodeFailure(6, 'etcd data directory is not empty');
+    const deps = depsFor();
+    interruptedBootstrap(deps, sentAt);
+    const actor = createActor(recoveryActors(deps, timingFor(100)).bootstrapNode, { input }).start();
+    await expect(toPromise(actor)).rejects.toThrow(
+      /^10\.5\.0\.2's etcd data directory is not empty after a restore that did not finish \(etcd Failed\): it needs a new wipe and a new upload/,
+    );
+    expect(state('10.5.0.2').bootstraps).toBe(0);
   });
 });
