@@ -29,6 +29,10 @@ export default tseslint.config(
               message: 'machines/ does no I/O of its own; take it as an actor.',
             },
             { group: ['@grpc/*'], message: 'machines/ must not use grpc directly; take it as an actor.' },
+            {
+              group: ['**/src/commands/**', '**/src/wizard/**'],
+              message: 'machines/ are pure: the runtime (src/wizard) and the commands call them, not the reverse.',
+            },
           ],
         },
       ],
@@ -60,8 +64,40 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['**/machines/**', '**/components/**', 'ink', 'react'],
+              group: ['**/machines/**', '**/components/**', '**/commands/**', '**/wizard/**', 'ink', 'react'],
               message: 'The simulator knows nothing of the wizard.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The layers under the commands never import them; below the wizard's runtime, nothing imports it either.
+    files: ['src/talos/**/*.ts', 'src/etcd/**/*.ts', 'src/journal/**/*.ts', 'src/backups/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/commands/**'], message: 'Lower layers never import src/commands (PRODUCT.md §7).' },
+            { group: ['**/wizard/**'], message: 'Only src/commands and the entry call into src/wizard.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/wizard/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/commands/**'], message: 'src/wizard is called by src/commands, never the reverse.' },
+            {
+              group: ['ink', 'ink-*', '@inkjs/*', '**/components/**'],
+              message: 'Only components/ and the entry import Ink.',
             },
           ],
         },
