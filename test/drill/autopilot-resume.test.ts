@@ -106,6 +106,7 @@ function withBootstrapHook(client: TalosClient, hook: { sending: () => void; ans
   });
 }
 
+/** Waits for `condition` (polling, no deadline of its own: the test's timeout bounds it). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 25));
+  while (!condition()) await new Promise((r) => setTimeout(r, 25));
 }
