@@ -5,6 +5,10 @@
 import { UserError } from '../errors.js';
 import type { RpcFailure } from './types.js';
 
+/** Omni's restore guide, named wherever the tool meets an Omni-managed cluster. */
+export const OMNI_RESTORE_DOC =
+  'https://docs.siderolabs.com/omni/cluster-management/restore-etcd-of-a-cluster-managed-by-cluster-templates';
+
 /** gRPC status names as Go prints them (`codes.Code.String()`), which is how Talos texts name them. */
 export const CODE_NAMES = [
   'OK',
@@ -141,6 +145,7 @@ export type FailureKind =
   | 'unimplemented'
   | 'not-authorized'
   | 'no-forwarding'
+  | 'omni-managed'
   | 'tls-unknown-ca'
   | 'node-not-of-cluster'
   | 'tls-client-cert-expired'
@@ -187,6 +192,8 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
       return 'unimplemented';
     case Code.permissionDenied:
       if (has(failure, 'no request forwarding')) return 'no-forwarding';
+      // what an Omni-managed machine answers plain talosctl recovery calls (siderolabs/omni#1302)
+      if (has(failure, 'no access is permitted')) return 'omni-managed';
       return 'not-authorized';
     case Code.deadlineExceeded:
       return 'deadline';
@@ -297,6 +304,8 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return `${node} does not support${doing || ' this call'} (${raw}); check that it runs Talos 1.7 or newer.`;
     case 'not-authorized':
       return `${node} refused${doing || ' the call'} as not authorized (${raw}); use a talosconfig whose certificate has the os:admin role.`;
+    case 'omni-managed':
+      return `${node} refused${doing || ' the call'} with "no access is permitted", as machines managed by Omni do; restore etcd through Omni instead (omnictl get etcdbackup, then ${OMNI_RESTORE_DOC}).`;
     case 'no-forwarding':
       return `The endpoint cannot forward requests to ${node} yet; use the node's own address as the endpoint (-e ${node}).`;
     case 'tls-unknown-ca':

@@ -25,6 +25,7 @@ import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import type { GlobalFlags } from './global-flags.js';
+import { OMNI_RESTORE_DOC } from './errors.js';
 import { normalizeKeyPem } from './pem.js';
 
 export const DEFAULT_TALOS_PORT = 50000;
@@ -213,10 +214,6 @@ function contextEndpoints(raw: RawContext, where: string): string[] {
   }
   return raw.target.trim() ? [...endpoints, raw.target.trim()] : endpoints;
 }
-
-/** Omni's restore guide, named in the sentence for an Omni context. */
-export const OMNI_RESTORE_DOC =
-  'https://docs.siderolabs.com/omni/cluster-management/restore-etcd-of-a-cluster-managed-by-cluster-templates';
 
 /**
  * A context with `auth.siderov1` talks to Omni, which signs each request with the user's key; Omni-managed machines

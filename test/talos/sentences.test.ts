@@ -199,3 +199,15 @@ describe('what apid says about the node behind it', () => {
     expect(sentence).not.toMatch(/Cannot reach/);
   });
 });
+
+describe('Omni', () => {
+  it("a machine managed by Omni refusing a plain call is sent to Omni's restore", () => {
+    const failure = { code: 7, codeName: 'PermissionDenied', message: 'no access is permitted' };
+    const sentence = describeFailure('192.168.1.200', failure, 'the reset');
+    expect(sentence).toMatch(
+      /^192\.168\.1\.200 refused the reset with "no access is permitted", as machines managed by Omni do/,
+    );
+    expect(sentence).toContain('restore-etcd-of-a-cluster-managed-by-cluster-templates');
+    expect(sentence).not.toMatch(/os:admin/);
+  });
+});
