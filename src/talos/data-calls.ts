@@ -101,7 +101,8 @@ export class DataCalls {
             yield next;
           }
         } catch (error) {
-          throw new TalosRpcError(node, error as RpcFailure, what);
+          // the method names the failure's cause: a silent EtcdSnapshot is etcd's, a silent Copy is not
+          throw new TalosRpcError(node, { ...(error as RpcFailure), method: path.split('/').pop() ?? path }, what);
         } finally {
           signal?.removeEventListener('abort', onAbort);
           stream?.close();
@@ -199,7 +200,7 @@ export class DataCalls {
       const failure = isRpcFailure(error)
         ? error
         : this.callFailure({ code: Code.unavailable, details: String(error) });
-      return { node, ok: false, error: failure };
+      return { node, ok: false, error: { ...failure, method: 'EtcdRecover' } };
     } finally {
       session.close();
     }

@@ -13,7 +13,15 @@ import { describeFailure, withoutDebugNotes } from '../../src/talos/errors.js';
 import { issueClientCert } from '../../src/talos/pki.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import type { NodeResult, RpcFailure } from '../../src/talos/types.js';
-import { closedPort, makePki, startFakeTalos, writeTalosconfig, type FakeTalos, type TestPki } from './fake-talos.js';
+import {
+  closedPort,
+  makePki,
+  NodeFailure,
+  startFakeTalos,
+  writeTalosconfig,
+  type FakeTalos,
+  type TestPki,
+} from './fake-talos.js';
 
 let pki: TestPki;
 let talos: FakeTalos;
@@ -32,6 +40,17 @@ beforeAll(async () => {
       EtcdStatus: async () => {
         await new Promise<void>((resolve) => held.push(resolve));
         return {};
+      },
+    },
+    streams: {
+      // a node whose local etcd client could not dial answers DeadlineExceeded in-band (behaviour-facts §2)
+      // eslint-disable-next-line require-yield
+      EtcdSnapshot: async function* () {
+        throw new NodeFailure(4, 'context deadline exceeded');
+      },
+      // eslint-disable-next-line require-yield
+      Copy: async function* () {
+        throw new NodeFailure(4, 'context deadline exceeded');
       },
     },
   });
@@ -89,6 +108,28 @@ describe('who is at fault', () => {
       const etcd = failureOf((await client.etcdStatus(['cp-1'], { timeoutMs: 300 }))[0]);
       expect(etcd.message).toBe('Deadline exceeded');
       expect(describeFailure('cp-1', etcd)).toMatch(/its etcd may not be serving \(no quorum\)/);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a snapshot that times out may be etcd not serving; a copy that times out is not blamed on etcd', async () => {
+    const client = createTalosClient(loadTalosconfig({ talosconfig: writeTalosconfig(pki, [talos.address]) }, {}));
+    const drain = async (stream: AsyncIterable<Buffer>) => {
+      try {
+        for await (const chunk of stream) void chunk;
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error('expected a failure');
+    };
+    try {
+      expect(await drain(client.etcdSnapshot('cp-1'))).toMatch(
+        /^cp-1 did not answer the etcd snapshot in time: its etcd may not be serving/,
+      );
+      const copy = await drain(client.copy('cp-1', '/var/lib/etcd/member/snap/db'));
+      expect(copy).toMatch(/^cp-1 did not answer the copy of \/var\/lib\/etcd\/member\/snap\/db in time/);
+      expect(copy).not.toMatch(/quorum/);
     } finally {
       client.close();
     }
