@@ -4,20 +4,19 @@
  * and decompressed as a stream into a new 0600 plain snapshot, verified as a taken one, with the sha256 chain from
  * the file as stored to the plain snapshot. Exit 0 when the snapshot is usable; nothing is kept otherwise.
  */
-import { basename, isAbsolute, join, resolve } from 'node:path';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CommandContext, CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { formatBytes, formatReport } from '../etcd/format.js';
 import { importSnapshot } from '../backups/decode.js';
-import type { ImportResult, ImportSource } from '../backups/decode.js';
+import type { ImportResult } from '../backups/decode.js';
 import { loadIdentity } from '../backups/identity.js';
 import type { LoadedIdentity, PassphraseSource } from '../backups/identity.js';
-import { plainSnapshotName } from '../backups/names.js';
-import { isS3Url, listBackups, makeS3Client, openObject, parseS3Url } from '../backups/s3.js';
+import { isS3Url } from '../backups/s3.js';
 import type { S3Options } from '../backups/s3.js';
+import { openBackup } from '../backups/source.js';
+import type { OpenedBackup } from '../backups/source.js';
 import { formatDuration } from '../backups/freshness.js';
 
 const USAGE =
@@ -34,15 +33,28 @@ export interface ImportArgs {
 
 const run: CommandRun = async (ctx) => {
   const args = parseImportArgs(ctx.args);
+  if (args.newest && !isS3Url(args.source)) {
+    throw new UsageError(`--newest picks from an S3 prefix (s3://BUCKET/PREFIX); usage: ${USAGE}.`);
+  }
   const identity = args.identity
     ? await loadIdentity(resolve(ctx.io.cwd, args.identity), passphraseFrom(ctx))
     : undefined;
-  const progress = new TransferLine(ctx.io.stderr, 'importing');
+  const progress = new TransferLine(ctx.io.stderr, isS3Url(args.source) ? 'downloading' : 'importing');
   let result: ImportResult;
+  let opened: OpenedBackup | null = null;
   try {
-    const { source, plainName } = await openSource(ctx, args, progress);
-    const out = args.out ? resolve(ctx.io.cwd, args.out) : join(ctx.io.cwd, plainName);
-    result = await importSnapshot(source, {
+    opened = await openBackup(args.source, {
+      cwd: ctx.io.cwd,
+      env: ctx.io.env,
+      s3: args.s3,
+      newest: args.newest,
+      signal: ctx.signal,
+    });
+    if (opened.chosen) {
+      progress.note(`newest backup: ${opened.source.name} (${formatBytes(opened.chosen.size)})`);
+    }
+    const out = args.out ? resolve(ctx.io.cwd, args.out) : join(ctx.io.cwd, opened.plainName);
+    result = await importSnapshot(opened.source, {
       out,
       identity,
       signal: ctx.signal,
@@ -55,53 +67,11 @@ const run: CommandRun = async (ctx) => {
     throw error;
   } finally {
     progress.done();
+    opened?.close();
   }
   ctx.io.stdout.write(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatImport(result).join('\n')}\n`);
   return result.report.usable ? EXIT.ok : EXIT.failure;
 };
-
-/** The source as a stream, from a file or S3, and the plain snapshot's default name. */
-async function openSource(
-  ctx: CommandContext,
-  args: ImportArgs,
-  progress: TransferLine,
-): Promise<{ source: ImportSource; plainName: string }> {
-  if (!isS3Url(args.source)) {
-    if (args.newest) throw new UsageError(`--newest applies to an S3 prefix only; usage: ${USAGE}.`);
-    const path = isAbsolute(args.source) ? args.source : resolve(ctx.io.cwd, args.source);
-    const info = await stat(path).catch(() => null);
-    if (!info) throw new UserError(`There is no file at ${path}; check the path.`);
-    if (!info.isFile()) throw new UserError(`${path} is not a regular file; give the path of a backup file.`);
-    return {
-      source: {
-        name: path,
-        size: info.size,
-        open: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>,
-      },
-      plainName: plainSnapshotName(path),
-    };
-  }
-  let location = parseS3Url(args.source);
-  const client = makeS3Client({ ...args.s3, env: ctx.io.env });
-  if (args.newest) {
-    const listing = await listBackups(client, location, ctx.signal);
-    const newest = listing.backups[0];
-    if (!newest) {
-      throw new UserError(
-        `There is no talos-backup snapshot under s3://${location.bucket}/${listing.location.key}; check the prefix (talos-backup's S3_PREFIX, else the cluster name).`,
-      );
-    }
-    location = { bucket: location.bucket, key: newest.key };
-    progress.note(`newest backup: s3://${newest.bucket}/${newest.key} (${formatBytes(newest.size)})`);
-  }
-  const url = `s3://${location.bucket}/${location.key}`;
-  const download = await openObject(client, location, ctx.signal);
-  progress.label = 'downloading';
-  return {
-    source: { name: url, size: download.size, open: () => download.stream },
-    plainName: plainSnapshotName(location.key),
-  };
-}
 
 /** For `inspect` of a talos-backup file: what it was decoded from, before the plain snapshot's report. */
 export function formatChain(file: string, layered: Pick<ImportResult, 'chain' | 'layers'>): string[] {

@@ -1,0 +1,81 @@
+/**
+ * Where a backup comes from, for the import command and the wizard's snapshot step alike: a file path, an object
+ * (s3://bucket/key), or the newest talos-backup snapshot under a prefix (s3://bucket/prefix with `newest`). Opened as
+ * a stream for importSnapshot (decode.ts), with the plain snapshot's default name.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import type { ImportSource } from './decode.js';
+import { plainSnapshotName } from './names.js';
+import { isS3Url, listBackups, makeS3Client, openObject, parseS3Url } from './s3.js';
+import type { BackupObject, S3Options } from './s3.js';
+
+export interface OpenBackupOptions {
+  /** what a relative path is relative to */
+  cwd: string;
+  /** where AWS settings are read from */
+  env: NodeJS.ProcessEnv;
+  s3?: S3Options;
+  /** `spec` is an S3 prefix: take the newest talos-backup snapshot under it */
+  newest?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface OpenedBackup {
+  source: ImportSource;
+  /** the plain snapshot's file name (no directory) */
+  plainName: string;
+  /** the object chosen with `newest` (its name, size and when it was taken); null otherwise */
+  chosen: BackupObject | null;
+  /** releases the S3 connection (a no-op for a file) */
+  close(): void;
+}
+
+export async function openBackup(spec: string, opts: OpenBackupOptions): Promise<OpenedBackup> {
+  if (!isS3Url(spec)) {
+    if (opts.newest) {
+      throw new UserError(`${spec} is a file: the newest backup is picked from an S3 prefix (s3://BUCKET/PREFIX).`);
+    }
+    const path = isAbsolute(spec) ? spec : resolve(opts.cwd, spec);
+    const info = await stat(path).catch(() => null);
+    if (!info) throw new UserError(`There is no file at ${path}; check the path.`);
+    if (!info.isFile()) throw new UserError(`${path} is not a regular file; give the path of a backup file.`);
+    return {
+      source: {
+        name: path,
+        size: info.size,
+        open: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>,
+      },
+      plainName: plainSnapshotName(path),
+      chosen: null,
+      close: () => undefined,
+    };
+  }
+  let location = parseS3Url(spec);
+  const client = makeS3Client({ ...opts.s3, env: opts.env });
+  try {
+    let chosen: BackupObject | null = null;
+    if (opts.newest) {
+      const listing = await listBackups(client, location, opts.signal);
+      chosen = listing.backups[0] ?? null;
+      if (!chosen) {
+        throw new UserError(
+          `There is no talos-backup snapshot under s3://${location.bucket}/${listing.location.key}; check the prefix (talos-backup's S3_PREFIX, else the cluster name).`,
+        );
+      }
+      location = { bucket: location.bucket, key: chosen.key };
+    }
+    const download = await openObject(client, location, opts.signal);
+    return {
+      source: { name: `s3://${location.bucket}/${location.key}`, size: download.size, open: () => download.stream },
+      plainName: plainSnapshotName(location.key),
+      chosen,
+      close: () => client.destroy(),
+    };
+  } catch (error) {
+    client.destroy();
+    throw error;
+  }
+}
