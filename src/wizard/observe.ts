@@ -40,14 +40,18 @@ export interface NodeReading {
 
 const byNode = <T>(results: NodeResult<T>[]): Map<string, NodeResult<T>> => new Map(results.map((r) => [r.node, r]));
 
+const thrown = (error: unknown): RpcFailure => ({
+  code: 14,
+  codeName: 'Unavailable',
+  message: error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error),
+});
+
 /** A fan-out call that threw (the endpoint itself failed) becomes one failure per node. */
 async function settle<T>(p: Promise<NodeResult<T>[]>, nodes: string[]): Promise<Map<string, NodeResult<T>>> {
   try {
     return byNode(await p);
   } catch (error) {
-    const message = error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error);
-    const failure: RpcFailure = { code: 14, codeName: 'Unavailable', message };
-    return byNode(nodes.map((node) => ({ node, ok: false as const, error: failure })));
+    return byNode(nodes.map((node) => ({ node, ok: false as const, error: thrown(error) })));
   }
 }
 
@@ -64,7 +68,14 @@ export async function readNodes(
     settle(client.serviceList(nodes, call), nodes),
     settle(client.etcdMemberList(nodes, true, call), nodes),
     settle(client.etcdStatus(nodes, call), nodes),
-    settle(Promise.all(nodes.map((n) => client.machineType(n, call))), nodes),
+    // one call per node: one that throws fails only its own node
+    Promise.all(
+      nodes.map((node) =>
+        client
+          .machineType(node, call)
+          .catch((error: unknown): NodeResult<MachineType> => ({ node, ok: false, error: thrown(error) })),
+      ),
+    ).then(byNode),
   ]);
   return nodes.map((node) => ({
     node,
