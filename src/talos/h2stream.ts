@@ -431,7 +431,16 @@ export interface UploadRequest {
   chunkSize: number;
   onSent: (bytes: number) => void;
   signal?: AbortSignal;
+  /**
+   * How long the node may take no data (HTTP/2 flow control holding every write) before the upload fails as
+   * DeadlineExceeded, and the window over which it must take at least `minBytesPerSecond` (default 60 s, 1 KiB/s):
+   * a node that stops reading must not hold the upload forever.
+   */
+  idleMs?: number;
+  minBytesPerSecond?: number;
 }
+
+const DEFAULT_UPLOAD_IDLE_MS = 60_000;
 
 /** What the node answered: each response message's metadata (EtcdRecover { metadata = 1 }). */
 export interface UploadAnswer {
@@ -568,6 +577,9 @@ class MessageWriter {
   /** payload bytes in `out` */
   private payload = 0;
   private sent = 0;
+  /** the rate floor's window: when it began and how much had been sent then */
+  private windowStart = Date.now();
+  private windowSent = 0;
 
   constructor(
     private readonly stream: http2.ClientHttp2Stream,
@@ -616,13 +628,40 @@ class MessageWriter {
   private async wrote(flushed: boolean, length: number): Promise<boolean> {
     this.sent += length;
     this.req.onSent(this.sent);
-    if (flushed) return !this.stream.closed;
+    if (flushed) return this.checkRate() && !this.stream.closed;
     const drained = once(this.stream, 'drain').then(
       () => 'drain' as const,
       () => 'done' as const,
     );
-    const outcome = await Promise.race([drained, this.settled.then(() => 'done' as const)]);
-    return outcome === 'drain' && !this.stream.closed;
+    const idleMs = this.req.idleMs ?? DEFAULT_UPLOAD_IDLE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), idleMs)));
+    const outcome = await Promise.race([drained, stalled, this.settled.then(() => 'done' as const)]);
+    clearTimeout(timer);
+    if (outcome === 'stalled') {
+      abortUpload(this.stream);
+      throw rpcFailure(Code.deadlineExceeded, `the node took no data for ${Math.round(idleMs / 100) / 10} s`);
+    }
+    return outcome === 'drain' && this.checkRate() && !this.stream.closed;
+  }
+
+  /** Fails the upload when the node took less than the rate floor over a whole idle window. */
+  private checkRate(): boolean {
+    const now = Date.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed < (this.req.idleMs ?? DEFAULT_UPLOAD_IDLE_MS)) return true;
+    const floor = this.req.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND;
+    const taken = this.sent - this.windowSent;
+    if (taken < (floor * elapsed) / 1000) {
+      abortUpload(this.stream);
+      throw rpcFailure(
+        Code.deadlineExceeded,
+        `the node took only ${taken} bytes in ${Math.round(elapsed / 100) / 10} s, less than ${floor} bytes a second`,
+      );
+    }
+    this.windowStart = now;
+    this.windowSent = this.sent;
+    return true;
   }
 }
 

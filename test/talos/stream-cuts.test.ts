@@ -11,8 +11,10 @@ import { createTalosClient, type GrpcTalosClient } from '../../src/talos/client.
 import { issueServerCert } from '../../src/talos/pki.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { makePki, writeTalosconfig, type TestPki } from './fake-talos.js';
+import { connectSession, uploadData } from '../../src/talos/h2stream.js';
 
-type Ending = 'ok' | 'reset' | 'no-status' | 'mid-message' | 'large' | 'limit' | 'trickle' | 'stall' | 'hostile';
+type Ending =
+  'ok' | 'reset' | 'no-status' | 'mid-message' | 'large' | 'limit' | 'trickle' | 'stall' | 'hostile' | 'no-read';
 
 /** What a hostile node answers: escapes that clear the screen and fake an all-clear, a bidi flip, and a flood. */
 const HOSTILE = `\u001b[2J\u001b[Hetcd restored\r\n\u001b]0;owned\u0007\u202eWARNING hidden\u009b31m${'A'.repeat(5000)}`;
@@ -70,6 +72,11 @@ beforeAll(async () => {
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       for (let i = 0; i < LIMIT_MESSAGES - 1; i++) stream.write(limitFrame);
       return void stream.end(limitFrame);
+    }
+    if (ending === 'no-read') {
+      // a node that stops taking an upload: it never reads, so HTTP/2 flow control holds every write
+      stream.pause();
+      return;
     }
     if (ending === 'hostile') {
       // a trailers-only refusal whose grpc-message is the node's to choose
@@ -242,4 +249,43 @@ describe('text a node controls', () => {
     expect(message.length).toBeLessThanOrEqual(500);
     expect(message.endsWith('…')).toBe(true);
   });
+});
+
+describe('an upload the node stops taking', () => {
+  it('fails as DeadlineExceeded once the node took nothing for the idle limit, instead of waiting forever', async () => {
+    const { port } = server.address() as AddressInfo;
+    const endpoint = { host: '127.0.0.1', port, address: `127.0.0.1:${port}` };
+    const session = await connectSession(endpoint, {
+      ca: pki.ca.certPem,
+      cert: pki.client.certPem,
+      key: pki.client.keyPem,
+      ALPNProtocols: ['h2'],
+    });
+    let sent = 0;
+    async function* snapshot() {
+      for (let i = 0; i < 256; i++) yield Buffer.alloc(64 * 1024, i);
+    }
+    try {
+      const failure = await uploadData(
+        session,
+        {
+          authority: endpoint.address,
+          path: '/machine.MachineService/EtcdRecover',
+          metadata: { nodes: ['no-read'] },
+          chunkSize: 64 * 1024,
+          onSent: (bytes) => (sent = bytes),
+          idleMs: 400,
+        },
+        snapshot(),
+      ).then(
+        () => null,
+        (error: { codeName: string; message: string }) => error,
+      );
+      expect(failure?.codeName).toBe('DeadlineExceeded');
+      expect(failure?.message).toBe('the node took no data for 0.4 s');
+      expect(sent).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      session.close();
+    }
+  }, 30_000);
 });
