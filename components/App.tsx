@@ -4,6 +4,7 @@ import { shallowEqual, useSelector } from '@xstate/react';
 import type { RecoveryActor } from '../machines/recovery.js';
 import type { NodeView, RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
 import { GLOBAL_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
+import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { BACK_EVENT, PromptArea, type PromptMode } from './PromptArea.js';
 import { QuitNotice } from './QuitNotice.js';
 import {
@@ -87,6 +88,7 @@ export function App(props: AppProps) {
 
 function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, refreshMs }: AppProps) {
   const { exit } = useApp();
+  const { columns } = useTerminalSize();
   const status = useSelector(actor, (s) => s.status);
   const outcome = useSelector(actor, (s) => selectOutcome(s.context), shallowEqual);
   const steps = useSelector(actor, (s) => s.context.steps);
@@ -132,17 +134,19 @@ function AppBody({ actor, incidentDir, context, endpoint, drill, refreshNodes, r
     return (
       <QuitNotice
         incidentDir={incidentDir}
+        columns={columns}
         {...(row ? { stoppedAt: `step ${row.n} of ${steps.length}: ${STEP_TEXT[row.name].title}` } : {})}
       />
     );
   }
-  if (status === 'error') return <MachineError actor={actor} incidentDir={incidentDir} />;
+  if (status === 'error') return <MachineError actor={actor} incidentDir={incidentDir} columns={columns} />;
   if (status === 'done' && outcome) {
     if (drill && !score) return <Text>Scoring the drill…</Text>;
     return (
       <Summary
         outcome={outcome}
         incidentDir={incidentDir}
+        columns={columns}
         followUp={followUp.map(userText)}
         {...(score ? { score: { ...score, mistakesStopped: score.mistakesStopped.map(userText) } } : {})}
       />
@@ -352,17 +356,28 @@ function AttemptLine({ attempt, now }: { attempt: NonNullable<RecoveryContext['a
   );
 }
 
-function MachineError({ actor, incidentDir }: { actor: RecoveryActorRef; incidentDir: string }) {
+function MachineError({
+  actor,
+  incidentDir,
+  columns,
+}: {
+  actor: RecoveryActorRef;
+  incidentDir: string;
+  columns: number;
+}) {
   const tone = useTone();
   const error = useSelector(actor, (s) => (s as { error?: unknown }).error);
   const detail = error instanceof Error ? error.message.split('\n')[0] : String(error ?? 'unknown error');
   return (
-    <Box flexDirection="column">
-      <Text color={tone('bad')} bold>
-        {`✗ The wizard stopped on an unexpected error (${detail}).`}
-      </Text>
-      <Text>{`Everything done so far is saved in ${incidentDir}; talos-dr resume ${incidentDir} continues from there.`}</Text>
-    </Box>
+    <Width width={columns}>
+      <Box flexDirection="column">
+        <Paragraph bold lead="✗ " {...(tone('bad') ? { leadColor: tone('bad') } : {})}>
+          {`The wizard stopped on an unexpected error (${detail}).`}
+        </Paragraph>
+        <Paragraph>{`Everything done so far is saved in ${incidentDir}; this continues from there:`}</Paragraph>
+        <Copyable bold>{`talos-dr resume ${incidentDir}`}</Copyable>
+      </Box>
+    </Width>
   );
 }
 

@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import { Box, Text } from 'ink';
+import { Paragraph, Width } from './Paragraph.js';
 
 /**
  * A marker and text whose wrapped lines stay indented under the text, not under the marker. `color` colours both;
@@ -21,7 +22,13 @@ export function Bullet({
     <Box>
       <Text {...(markColour ? { color: markColour } : {})}>{marker}</Text>
       <Box flexGrow={1} flexShrink={1}>
-        <Text {...(color ? { color } : {})}>{children}</Text>
+        <Width less={marker.length}>
+          {typeof children === 'string' ? (
+            <Paragraph {...(color ? { color } : {})}>{children}</Paragraph>
+          ) : (
+            <Text {...(color ? { color } : {})}>{children}</Text>
+          )}
+        </Width>
       </Box>
     </Box>
   );

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { useTone } from './theme.js';
 import type { KeyHint, StepExplanation } from './view-model.js';
 
@@ -34,44 +35,47 @@ export function HelpOverlay({ keys, incidentDir, step }: HelpOverlayProps) {
   const tone = useTone();
   return (
     <Box flexDirection="column" borderStyle="round" borderColor={tone('accent')} paddingX={1}>
-      <Text bold>Help — press ? or Esc to close</Text>
-      {step && (
-        <>
-          <Text bold>{`Step ${step.n} of ${step.count}: ${step.title}`}</Text>
-          <Text>{step.why}</Text>
-          <Text>{`Next: ${step.whatHappens}`}</Text>
-          {step.talosctl.slice(0, 1).map((cmd) => (
-            <Text key={cmd} wrap="truncate-end" color={tone('muted')}>{`by hand: ${cmd}`}</Text>
-          ))}
-        </>
-      )}
-      <Text>
-        {keys.map((k, i) => (
-          <Text key={k.key}>
-            {i > 0 ? ' · ' : ''}
-            <Text bold color={tone('accent')}>
-              {k.key}
-            </Text>
-            {` ${k.does}`}
-          </Text>
-        ))}
-        {keys.some((k) => k.key === 'Ctrl-C') ? '' : ' · Ctrl-C same as q'}
-      </Text>
-      {COLUMN_HELP.map((line) => (
-        <Text key={line[0]?.[0]}>
-          {line.map(([column, meaning], i) => (
-            <Text key={column}>
+      {/* border and padding take four columns */}
+      <Width less={4}>
+        <Text bold>Help — press ? or Esc to close</Text>
+        {step && (
+          <>
+            <Text bold>{`Step ${step.n} of ${step.count}: ${step.title}`}</Text>
+            <Paragraph>{step.why}</Paragraph>
+            <Paragraph lead="Next: ">{step.whatHappens}</Paragraph>
+            {step.talosctl.slice(0, 1).map((cmd) => (
+              <Text key={cmd} wrap="truncate-end" color={tone('muted')}>{`by hand: ${cmd}`}</Text>
+            ))}
+          </>
+        )}
+        <Text>
+          {keys.map((k, i) => (
+            <Text key={k.key}>
               {i > 0 ? ' · ' : ''}
               <Text bold color={tone('accent')}>
-                {column}
+                {k.key}
               </Text>
-              {` ${meaning}`}
+              {` ${k.does}`}
             </Text>
           ))}
+          {keys.some((k) => k.key === 'Ctrl-C') ? '' : ' · Ctrl-C same as q'}
         </Text>
-      ))}
-      <Text>q stops safely at any moment, every step saved first; to continue later:</Text>
-      <Text>{`talos-dr resume ${incidentDir}`}</Text>
+        {COLUMN_HELP.map((line) => (
+          <Text key={line[0]?.[0]}>
+            {line.map(([column, meaning], i) => (
+              <Text key={column}>
+                {i > 0 ? ' · ' : ''}
+                <Text bold color={tone('accent')}>
+                  {column}
+                </Text>
+                {` ${meaning}`}
+              </Text>
+            ))}
+          </Text>
+        ))}
+        <Text>q stops safely at any moment, every step saved first; to continue later:</Text>
+        <Copyable>{`talos-dr resume ${incidentDir}`}</Copyable>
+      </Width>
     </Box>
   );
 }

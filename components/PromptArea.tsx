@@ -1,5 +1,6 @@
 import { useLayoutEffect, useState } from 'react';
-import { Box, Text } from 'ink';
+import { Box } from 'ink';
+import { Paragraph } from './Paragraph.js';
 import type { Prompt, RecoveryEvent } from '../machines/recovery-types.js';
 import { ChoiceList } from './choose/ChoiceList.js';
 import { RiskAcknowledge } from './confirm/RiskAcknowledge.js';
@@ -47,8 +48,8 @@ export function PromptArea(props: PromptAreaProps) {
   const { prompt } = props;
   return (
     <Box flexDirection="column">
-      {prompt.kind !== 'typed-address' && <Text bold>{prompt.question}</Text>}
-      {prompt.kind !== 'typed-address' && prompt.detail && <Text>{prompt.detail}</Text>}
+      {prompt.kind !== 'typed-address' && <Paragraph bold>{prompt.question}</Paragraph>}
+      {prompt.kind !== 'typed-address' && prompt.detail && <Paragraph>{prompt.detail}</Paragraph>}
       <PromptWidget key={prompt.id} {...props} />
     </Box>
   );

@@ -1,25 +1,27 @@
 import { Box, Text } from 'ink';
+import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { useTone } from './theme.js';
 
 export interface QuitNoticeProps {
   readonly incidentDir: string;
   /** the step that was current when the user stopped */
   readonly stoppedAt?: string;
+  /** terminal width */
+  readonly columns?: number;
 }
 
 /** The last thing on screen after `q`: nothing is lost, and the exact command to continue. */
-export function QuitNotice({ incidentDir, stoppedAt }: QuitNoticeProps) {
+export function QuitNotice({ incidentDir, stoppedAt, columns = 80 }: QuitNoticeProps) {
   const tone = useTone();
   return (
-    <Box flexDirection="column">
-      <Text bold>
-        <Text color={tone('warn')}>{'! '}</Text>
-        {`Stopped${stoppedAt ? ` at ${stoppedAt}` : ''}. Your progress is saved in ${incidentDir}.`}
-      </Text>
-      <Text>
-        {'To continue: '}
-        <Text bold>{`talos-dr resume ${incidentDir}`}</Text>
-      </Text>
-    </Box>
+    <Width width={columns}>
+      <Box flexDirection="column">
+        <Paragraph bold lead="! " {...(tone('warn') ? { leadColor: tone('warn') } : {})}>
+          {`Stopped${stoppedAt ? ` at ${stoppedAt}` : ''}. Your progress is saved in ${incidentDir}.`}
+        </Paragraph>
+        <Text>To continue:</Text>
+        <Copyable bold>{`talos-dr resume ${incidentDir}`}</Copyable>
+      </Box>
+    </Width>
   );
 }

@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { Box, Text } from 'ink';
 import { KeyBar } from './KeyBar.js';
+import { Paragraph, Width } from './Paragraph.js';
 import { useTone } from './theme.js';
 import type { KeyHint, StepExplanation } from './view-model.js';
 
@@ -25,29 +26,22 @@ export function StepPanel({ explanation, keys, compact = false, children }: Step
       flexDirection="column"
       {...(compact ? {} : { borderStyle: 'round' as const, borderColor: tone('muted'), paddingX: 1 })}
     >
-      {!compact && (
-        <Text>
-          <Text bold>Why: </Text>
-          {explanation.why}
-        </Text>
-      )}
-      {(!compact || !children) && (
-        <Text>
-          <Text bold>Next: </Text>
-          {explanation.whatHappens}
-        </Text>
-      )}
-      {commands.map((cmd) => (
-        <Text key={cmd} wrap="truncate-end" color={tone('muted')}>
-          {`by hand: ${cmd}`}
-        </Text>
-      ))}
-      {children && (
-        <Box marginTop={compact ? 0 : 1} flexDirection="column">
-          {children}
-        </Box>
-      )}
-      <KeyBar keys={keys} />
+      {/* border and padding take four columns */}
+      <Width less={compact ? 0 : 4}>
+        {!compact && <Paragraph lead="Why: ">{explanation.why}</Paragraph>}
+        {(!compact || !children) && <Paragraph lead="Next: ">{explanation.whatHappens}</Paragraph>}
+        {commands.map((cmd) => (
+          <Text key={cmd} wrap="truncate-end" color={tone('muted')}>
+            {`by hand: ${cmd}`}
+          </Text>
+        ))}
+        {children && (
+          <Box marginTop={compact ? 0 : 1} flexDirection="column">
+            {children}
+          </Box>
+        )}
+        <KeyBar keys={keys} />
+      </Width>
     </Box>
   );
 }

@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink';
 import { Bullet } from './Bullet.js';
+import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { duration } from './format.js';
 import { useTone, type Tone } from './theme.js';
 import { outcomeLine, type DrillScore, type Outcome } from './view-model.js';
@@ -11,6 +12,8 @@ export interface SummaryProps {
   readonly score?: DrillScore;
   /** what to do next (restart kubelets, talosctl health, …), one sentence each */
   readonly followUp?: readonly string[];
+  /** terminal width */
+  readonly columns?: number;
 }
 
 const OUTCOME_TONE: Record<Outcome['kind'], Tone> = {
@@ -33,49 +36,56 @@ const HEADLINE: Record<Outcome['kind'], string> = {
  * The final frame: the outcome in words, the drill score, what to do next, and the outcome line that is also the
  * last line on stdout. Pure props, so it also works with Ink's renderToString after the session has ended.
  */
-export function Summary({ outcome, incidentDir, score, followUp = [] }: SummaryProps) {
+export function Summary({ outcome, incidentDir, score, followUp = [], columns = 80 }: SummaryProps) {
   const tone = useTone();
   return (
-    <Box flexDirection="column">
-      {/* the mark carries the tone; a yellow sentence would be unreadable on a light background */}
-      <Text bold>
-        <Text color={tone(OUTCOME_TONE[outcome.kind])}>{HEADLINE[outcome.kind].slice(0, 2)}</Text>
-        {HEADLINE[outcome.kind].slice(2)}
-      </Text>
-      {followUp.length > 0 && (
-        <Box flexDirection="column" marginTop={1}>
-          <Text bold>Next:</Text>
-          {followUp.map((line) => (
-            <Bullet key={line} marker="  • ">
-              {line}
-            </Bullet>
-          ))}
+    <Width width={columns}>
+      <Box flexDirection="column">
+        {/* the mark carries the tone; a yellow sentence would be unreadable on a light background */}
+        <Paragraph
+          bold
+          lead={HEADLINE[outcome.kind].slice(0, 2)}
+          {...(tone(OUTCOME_TONE[outcome.kind]) ? { leadColor: tone(OUTCOME_TONE[outcome.kind]) } : {})}
+        >
+          {HEADLINE[outcome.kind].slice(2)}
+        </Paragraph>
+        {followUp.length > 0 && (
+          <Box flexDirection="column" marginTop={1}>
+            <Text bold>Next:</Text>
+            {followUp.map((line) => (
+              <Bullet key={line} marker="  • ">
+                {line}
+              </Bullet>
+            ))}
+          </Box>
+        )}
+        {score && (
+          <Box flexDirection="column" marginTop={1}>
+            <Text bold color={tone('drill')}>
+              {`Drill score — ${score.scenario}`}
+            </Text>
+            <Text>
+              {`  time to recover: ${score.timeToRecoverMs === null ? 'not recovered' : duration(score.timeToRecoverMs)}`}
+              {score.timeLimitSec !== undefined && (
+                <Text color={tone('muted')}>{` (limit ${duration(score.timeLimitSec * 1000)})`}</Text>
+              )}
+            </Text>
+            <Text>{`  data lost: ${score.dataLost}`}</Text>
+            <Text>{`  mistakes the guards stopped: ${score.mistakesStopped.length}`}</Text>
+            {score.mistakesStopped.map((m, i) => (
+              <Bullet key={`${i}:${m}`} marker="    – " {...(tone('muted') ? { color: tone('muted') } : {})}>
+                {m}
+              </Bullet>
+            ))}
+          </Box>
+        )}
+        <Box marginTop={1} flexDirection="column">
+          <Text color={tone('muted')}>Incident folder, and its report:</Text>
+          <Copyable>{incidentDir}</Copyable>
+          <Copyable>{`talos-dr report ${incidentDir}`}</Copyable>
+          <Text bold>{outcomeLine(outcome)}</Text>
         </Box>
-      )}
-      {score && (
-        <Box flexDirection="column" marginTop={1}>
-          <Text bold color={tone('drill')}>
-            {`Drill score — ${score.scenario}`}
-          </Text>
-          <Text>
-            {`  time to recover: ${score.timeToRecoverMs === null ? 'not recovered' : duration(score.timeToRecoverMs)}`}
-            {score.timeLimitSec !== undefined && (
-              <Text color={tone('muted')}>{` (limit ${duration(score.timeLimitSec * 1000)})`}</Text>
-            )}
-          </Text>
-          <Text>{`  data lost: ${score.dataLost}`}</Text>
-          <Text>{`  mistakes the guards stopped: ${score.mistakesStopped.length}`}</Text>
-          {score.mistakesStopped.map((m, i) => (
-            <Bullet key={`${i}:${m}`} marker="    – " {...(tone('muted') ? { color: tone('muted') } : {})}>
-              {m}
-            </Bullet>
-          ))}
-        </Box>
-      )}
-      <Box marginTop={1} flexDirection="column">
-        <Text color={tone('muted')}>{`Incident folder: ${incidentDir} (talos-dr report ${incidentDir})`}</Text>
-        <Text bold>{outcomeLine(outcome)}</Text>
       </Box>
-    </Box>
+    </Width>
   );
 }

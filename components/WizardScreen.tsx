@@ -1,6 +1,7 @@
 import type { ReactNode } from 'react';
 import { Box } from 'ink';
 import { Bullet } from './Bullet.js';
+import { Width } from './Paragraph.js';
 import { Header, type HeaderProps } from './Header.js';
 import { HelpOverlay } from './HelpOverlay.js';
 import { layoutFor } from './layout.js';
@@ -51,42 +52,44 @@ export function WizardScreen(props: WizardScreenProps) {
     drill: props.drill,
   });
   return (
-    <Box flexDirection="column" width={props.columns}>
-      <Header {...props.header} />
-      {/* help takes the step list's place: the header still says which step this is */}
-      {!layout.hideSteps && !props.showHelp && (
-        <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
-      )}
-      {props.showHelp && (
-        <HelpOverlay
-          keys={props.keys}
-          incidentDir={props.incidentDir}
-          {...(props.step && props.explanation
-            ? { step: { ...props.step, count: props.stepCount, ...props.explanation } }
-            : {})}
-        />
-      )}
-      {/* hidden, not removed, under the help: an answer half typed is still there when the help closes */}
-      <Box flexDirection="column" display={props.showHelp ? 'none' : 'flex'}>
-        <NodeTable
-          rows={props.nodes}
-          changed={props.changed}
-          now={props.now}
-          width={props.columns}
-          compact={layout.compactTable}
-        />
-        {props.notices.map((n) => (
-          // the mark in colour, the sentence in the terminal's own colour: readable on light and dark themes
-          <Bullet key={n} marker="! " {...(tone('warn') ? { markerColor: tone('warn') } : {})}>
-            {n}
-          </Bullet>
-        ))}
-        {props.explanation && (
-          <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
-            {props.children}
-          </StepPanel>
+    <Width width={props.columns}>
+      <Box flexDirection="column" width={props.columns}>
+        <Header {...props.header} />
+        {/* help takes the step list's place: the header still says which step this is */}
+        {!layout.hideSteps && !props.showHelp && (
+          <StepList steps={props.upcoming} stepCount={props.stepCount} compact={layout.compactSteps} />
         )}
+        {props.showHelp && (
+          <HelpOverlay
+            keys={props.keys}
+            incidentDir={props.incidentDir}
+            {...(props.step && props.explanation
+              ? { step: { ...props.step, count: props.stepCount, ...props.explanation } }
+              : {})}
+          />
+        )}
+        {/* hidden, not removed, under the help: an answer half typed is still there when the help closes */}
+        <Box flexDirection="column" display={props.showHelp ? 'none' : 'flex'}>
+          <NodeTable
+            rows={props.nodes}
+            changed={props.changed}
+            now={props.now}
+            width={props.columns}
+            compact={layout.compactTable}
+          />
+          {props.notices.map((n) => (
+            // the mark in colour, the sentence in the terminal's own colour: readable on light and dark themes
+            <Bullet key={n} marker="! " {...(tone('warn') ? { markerColor: tone('warn') } : {})}>
+              {n}
+            </Bullet>
+          ))}
+          {props.explanation && (
+            <StepPanel explanation={props.explanation} keys={props.keys} compact={layout.compactPanel}>
+              {props.children}
+            </StepPanel>
+          )}
+        </Box>
       </Box>
-    </Box>
+    </Width>
   );
 }

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { Paragraph } from '../Paragraph.js';
 import { useTone } from '../theme.js';
 import { useRiskAcknowledge } from './use-risk-acknowledge.js';
 
@@ -21,12 +22,9 @@ export function RiskAcknowledge({ risk, word, isActive = true, onAcknowledge, on
   const cursor = <Text color={tone('muted')}>▏</Text>;
   return (
     <Box flexDirection="column">
-      <Text>
-        <Text bold color={tone('warn')}>
-          {'Risk: '}
-        </Text>
+      <Paragraph lead="Risk: " {...(tone('warn') ? { leadColor: tone('warn') } : {})}>
         {risk}
-      </Text>
+      </Paragraph>
       <Text>
         {`Type `}
         <Text bold>{word}</Text>

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { Paragraph } from '../Paragraph.js';
 import { useTone } from '../theme.js';
 import { useTypedConfirm } from './use-typed-confirm.js';
 
@@ -37,13 +38,10 @@ export function TypedConfirm({
   });
   return (
     <Box flexDirection="column">
-      <Text>
-        <Text bold color={tone('warn')}>
-          {'Destructive: '}
-        </Text>
-        <Text>{question}</Text>
-      </Text>
-      {detail && <Text>{detail}</Text>}
+      <Paragraph lead="Destructive: " {...(tone('warn') ? { leadColor: tone('warn') } : {})}>
+        {question}
+      </Paragraph>
+      {detail && <Paragraph>{detail}</Paragraph>}
       <Text>
         {'Type '}
         <Text bold>{target}</Text>

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
 import { App } from '../../components/App.js';
 import { apiSnapshot, fakeCluster, NODES } from './fake-cluster.js';
-import type { NodeView, SnapshotInfo, Timing } from '../../machines/recovery-types.js';
+import type { NodeView, SnapshotInfo, SnapshotOption, Timing } from '../../machines/recovery-types.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
 import { KEYS, cleanupSized, flush, frameMatching, press, renderSized, type } from './helpers.js';
 
@@ -171,7 +171,7 @@ describe('the wizard off the happy path', () => {
     });
     const machine = cluster.machine.provide({
       actors: {
-        acquireSnapshot: fromPromise<SnapshotInfo, { option: { file: string | null } }>(async ({ input }) =>
+        acquireSnapshot: fromPromise<SnapshotInfo, { option: SnapshotOption; opId: string }>(async ({ input }) =>
           given(input.option.file ?? ''),
         ),
       },

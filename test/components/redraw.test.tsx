@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
+import type { AssessOutput } from '../../machines/recovery-types.js';
 
 // Ink draws nothing live in CI (it reads CI once, at import; vitest gives each file its own module graph): this file
 // looks at the live drawing, so it asks for it before Ink is imported.
@@ -19,7 +20,9 @@ afterEach(cleanupSized);
 /** The in-memory cluster, its assessment never answering: the wizard waits, with nothing to press. */
 function waitingAtAssess(size: { columns: number; rows: number; debug?: boolean }) {
   const cluster = fakeCluster();
-  const machine = cluster.machine.provide({ actors: { assess: fromPromise(() => new Promise<never>(() => {})) } });
+  const machine = cluster.machine.provide({
+    actors: { assess: fromPromise<AssessOutput, { nodes: string[] }>(() => new Promise(() => {})) },
+  });
   const actor = createActor(machine, {
     input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
   });
