@@ -16,6 +16,8 @@ const { cellKey } = await import('../../components/view-model.js');
 const { NOW, nodes } = await import('./fixtures.js');
 const { render } = await import('ink-testing-library');
 const { useNodeTracking } = await import('../../components/use-node-tracking.js');
+const { QuitNotice } = await import('../../components/QuitNotice.js');
+const { WizardScreen } = await import('../../components/WizardScreen.js');
 
 /** The table as the App drives it: rows from the latest read, changes found by comparing with the previous one. */
 function LiveTable({ rows, now }: { rows: readonly Row[]; now: number }) {
@@ -67,5 +69,38 @@ describe('colour', () => {
     );
     expect(off).not.toMatch(COLOUR);
     expect(strip(off)).toContain('outcome: failed: x');
+  });
+
+  it('yellow marks a warning and labels it, never colours a whole sentence (unreadable on a light background)', () => {
+    const yellowRuns = (out: string) =>
+      [...out.matchAll(/\u001B\[(?:33|93)m((?:(?!\u001B\[39m).)*)\u001B\[39m/gs)].map((m) => strip(m[1] ?? '').trim());
+    const screens = [
+      renderToString(<QuitNotice incidentDir="/tmp/inc" stoppedAt="step 3 of 9: Snapshot" />, { columns: 80 }),
+      renderToString(<Summary outcome={{ kind: 'stopped-quorum-intact' }} incidentDir="/tmp/inc" />, { columns: 80 }),
+      renderToString(
+        <WizardScreen
+          header={{ context: 'c', stepNumber: 3, stepCount: 9, stepTitle: 'Snapshot' }}
+          upcoming={[]}
+          stepCount={9}
+          nodes={nodes}
+          changed={new Set()}
+          explanation={null}
+          keys={[]}
+          notices={['127.0.0.3 holds newer data than this snapshot; a snapshot from 127.0.0.3 loses less.']}
+          showHelp={false}
+          incidentDir="/tmp/inc"
+          now={NOW}
+          columns={80}
+          rows={24}
+          liveLines={2}
+          drill={false}
+        />,
+        { columns: 80 },
+      ),
+    ];
+    for (const out of screens) {
+      expect(strip(out)).toMatch(/Stopped at|Quorum holds|holds newer data/);
+      for (const run of yellowRuns(out)) expect(run.length).toBeLessThanOrEqual(13);
+    }
   });
 });
