@@ -177,14 +177,12 @@ function asSentence(error: unknown, name: string, out: string): UserError {
 }
 
 function notSnapshot(name: string, layers: DecodeLayer[], report: SnapshotReport): UserError {
-  const decoded = layers.length === 0 ? '' : `after ${describeLayers(layers)}, `;
-  const why = report.problems[0] ?? 'it does not verify';
+  const after = layers.length === 0 ? '' : ` after ${describeLayers(layers)}`;
+  const why = (report.problems[0] ?? 'it does not verify').replace(/\.$/, '');
   if (report.kind !== 'bbolt') {
-    return new UserError(
-      `${name} is not an etcd snapshot ${decoded ? `${decoded.replace(/, $/, '')} ` : ''}(${why.replace(/\.$/, '')}); check that it is a talos-backup file.`,
-    );
+    return new UserError(`${name} is not an etcd snapshot${after} (${why}); check that it is a talos-backup file.`);
   }
-  return new UserError(`${name}, ${decoded}is a damaged snapshot (${why.replace(/\.$/, '')}); do not restore from it.`);
+  return new UserError(`${name} holds a damaged snapshot${after} (${why}); do not restore from it.`);
 }
 
 export function describeLayers(layers: readonly DecodeLayer[]): string {

@@ -166,6 +166,18 @@ describe.skipIf(toolsMissing !== null)(
       expect(readdirSync(out)).toEqual([]);
     });
 
+    test('a damaged snapshot inside an intact .zst: one sentence naming the damage, no file kept', () => {
+      const damaged = Buffer.from(SNAPSHOT);
+      damaged.writeUInt8(damaged.readUInt8(damaged.length - 1) ^ 1, damaged.length - 1);
+      const file = makeBackup(outDir('bad-inner-src'), NAME, damaged, { zstd: true });
+      const out = outDir('bad-inner-out');
+      expectOneSentence(
+        importCli(out, [file]),
+        /holds a damaged snapshot after decompression \(The sha256 trailer does not match the contents.*\); do not restore from it\.$/,
+      );
+      expect(readdirSync(out)).toEqual([]);
+    });
+
     test('an existing output is never replaced', () => {
       const file = makeBackup(outDir('exists-src'), NAME, SNAPSHOT, { zstd: true });
       const out = outDir('exists-out');
