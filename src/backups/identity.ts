@@ -46,9 +46,23 @@ export async function loadIdentity(file: string, askPassphrase?: PassphraseSourc
   const head = bytes.subarray(0, AGE_ARMORED.length).toString('latin1');
   if (head.startsWith(AGE_BINARY) || head.startsWith(AGE_ARMORED)) {
     const text = await unlockIdentity(file, bytes, head.startsWith(AGE_ARMORED), askPassphrase);
-    return { file, keys: parseIdentityText(file, text), passphraseProtected: true };
+    return sealedIdentity(file, parseIdentityText(file, text), true);
   }
-  return { file, keys: parseIdentityText(file, bytes.toString('utf8')), passphraseProtected: false };
+  return sealedIdentity(file, parseIdentityText(file, bytes.toString('utf8')), false);
+}
+
+/**
+ * The keys are not enumerable and JSON leaves them out: an identity that ends up in a journal entry, a report or a
+ * log line by mistake shows its file, never its key.
+ */
+function sealedIdentity(file: string, keys: string[], passphraseProtected: boolean): LoadedIdentity {
+  const identity = { file, passphraseProtected } as LoadedIdentity;
+  Object.defineProperty(identity, 'keys', { value: keys, enumerable: false });
+  Object.defineProperty(identity, 'toJSON', {
+    value: () => ({ file, passphraseProtected }),
+    enumerable: false,
+  });
+  return identity;
 }
 
 async function unlockIdentity(

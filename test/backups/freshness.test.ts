@@ -1,8 +1,15 @@
 /**
  * The pure pieces the wizard calls: talos-backup names, the newest backup's age, the snapshot against the live
- * cluster's newest revision, and the storage version against the etcd the target Talos restores with.
+ * cluster's newest revision, and the storage version against the etcd the target Talos restores with; and an age
+ * identity that never shows its key.
  */
 import { describe, expect, test } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { generateIdentity } from 'age-encryption';
+import { loadIdentity } from '../../src/backups/identity.js';
 import { parseBackupName, plainSnapshotName } from '../../src/backups/names.js';
 import {
   formatDuration,
@@ -121,5 +128,21 @@ describe('storage version against the restoring etcd', () => {
     expect(storageVersionCheck('3.6.0', 'v1.14.0').verdict).toBe('ok');
     expect(storageVersionCheck('3.6.0', 'v1.12.0').verdict).toBe('ok');
     expect(storageVersionCheck(null, 'v1.12.0').verdict).toBe('ok');
+  });
+});
+
+describe('an age identity in memory', () => {
+  test('its key never shows in JSON or in an inspected object', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'talos-dr-identity-'));
+    try {
+      const secret = await generateIdentity();
+      writeFileSync(join(dir, 'key.txt'), `# created: now\n${secret}\n`);
+      const identity = await loadIdentity(join(dir, 'key.txt'));
+      expect(identity.keys).toEqual([secret]);
+      expect(JSON.stringify({ identity })).not.toContain('AGE-SECRET-KEY');
+      expect(inspect(identity)).not.toContain('AGE-SECRET-KEY');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
