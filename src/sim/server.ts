@@ -96,6 +96,12 @@ function connectionRefused(target: string): RpcError {
   );
 }
 
+function maintenanceHandshakeFailure(): RpcError {
+  return unavailable(
+    'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
+  );
+}
+
 function asRpcError(error: unknown): RpcError {
   if (error instanceof RpcError) return error;
   return new RpcError(grpc.status.UNKNOWN, error instanceof Error ? error.message : String(error));
@@ -259,10 +265,9 @@ export class SimWire {
     if (!node || !node.reachable) throw connectionRefused(target);
     await this.cluster.faults.enter(node, method, signal);
     if (!node.reachable) throw connectionRefused(target);
-    if (node.inMaintenance) {
-      const refusal = api.maintenanceRefusal(method);
-      if (refusal) throw refusal;
-    }
+    // apid dials the target with the cluster's mutual TLS; a machine in maintenance mode shows its self-signed
+    // certificate, so the handshake fails (talos-behaviour-facts §6; grpc-go's transport wording).
+    if (node.inMaintenance) throw maintenanceHandshakeFailure();
     return node;
   }
 

@@ -163,6 +163,14 @@ describe('Talos 1.14: one API for maintenance and configured nodes (facts ยง4, ย
     expect(b14.sim.view().find((n) => n.address === c1)?.reachable).toBe(true);
   });
 
+  it('fails TLS when a blank machine is asked through an endpoint (apid cannot verify its certificate)', async () => {
+    await expect(unary(b14.machine(c1), 'Version', {}, { node: c2 })).rejects.toMatchObject({
+      code: 14,
+      details:
+        'connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"',
+    });
+  });
+
   it('takes REBOOT in maintenance as NO_REBOOT and comes up configured', async () => {
     const given = join(b14.dir, 'incident');
     await b14.sim.writeGiven(given);
