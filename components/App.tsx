@@ -4,6 +4,7 @@ import { shallowEqual, useSelector } from '@xstate/react';
 import type { RecoveryActor } from '../machines/recovery.js';
 import type { NodeView, RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
 import { GLOBAL_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
+import { optionLabel } from './choose/ChoiceList.js';
 import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { BACK_EVENT, PromptArea, type PromptMode } from './PromptArea.js';
 import { QuitNotice } from './QuitNotice.js';
@@ -323,7 +324,15 @@ function liveLinesFor(prompt: RecoveryContext['prompt'], transfer: boolean, wait
     return (
       wrappedLines(prompt.question, width) +
       wrappedLines(prompt.detail, width) +
-      (prompt.options ?? []).reduce((sum, o) => sum + wrappedLines(`❯ 1. ${o.label}`, width), 0) +
+      (prompt.options ?? []).reduce(
+        (sum, o) =>
+          sum +
+          wrappedLines(
+            optionLabel(o.label, prompt.recommended?.type === 'choose' && prompt.recommended.option === o.id),
+            width - 5,
+          ),
+        0,
+      ) +
       (prompt.recommended ? 1 : 0) +
       2
     );

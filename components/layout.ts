@@ -5,6 +5,8 @@
  * the step list goes (the header names the step), the panel loses its border, "why" and extra talosctl lines, and
  * last the table loses its hostname and last-event columns. Pure: no Ink.
  */
+import { wrapWords } from './wrap.js';
+
 export interface Layout {
   /** no step list: the header's "step n of m" says where we are */
   readonly hideSteps: boolean;
@@ -27,9 +29,8 @@ export interface LayoutInput {
   readonly drill: boolean;
 }
 
-/** Lines a text takes when wrapped at `width` columns. */
-export const wrappedLines = (text: string, width: number): number =>
-  Math.max(1, Math.ceil(text.length / Math.max(10, width)));
+/** Lines a text takes when wrapped at `width` columns, at words as the screens wrap it (components/wrap.ts). */
+export const wrappedLines = (text: string, width: number): number => Math.max(1, wrapWords(text, width).length);
 
 const CANDIDATES: readonly Layout[] = [
   { hideSteps: false, compactSteps: false, compactPanel: false, compactTable: false },
