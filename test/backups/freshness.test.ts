@@ -1,7 +1,7 @@
 /**
  * The pure pieces the wizard calls: talos-backup names, the newest backup's age, the snapshot against the live
  * cluster's newest revision, and the storage version against the etcd the target Talos restores with; and an age
- * identity that never shows its key.
+ * identity that never shows its key; the download line's rate and time left.
  */
 import { describe, expect, test } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { generateIdentity } from 'age-encryption';
 import { loadIdentity } from '../../src/backups/identity.js';
+import { TransferLine } from '../../src/commands/import.js';
 import { parseBackupName, plainSnapshotName } from '../../src/backups/names.js';
 import {
   formatDuration,
@@ -144,5 +145,27 @@ describe('an age identity in memory', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the download line', () => {
+  test('bytes of the total, rate and time left, rewritten in place on a terminal; nothing elsewhere', () => {
+    let clock = 0;
+    const written: string[] = [];
+    const terminal = { isTTY: true, write: (s: string) => written.push(s) };
+    const line = new TransferLine(terminal, 'downloading', () => clock);
+    clock = 1000;
+    line.update(1024 * 1024, 4 * 1024 * 1024);
+    expect(written.at(-1)).toBe('\r\x1b[2Kdownloading: 1.0 MiB of 4.0 MiB, 1.0 MiB/s, 3 s left');
+    clock = 1100;
+    line.update(2 * 1024 * 1024, 4 * 1024 * 1024);
+    expect(written).toHaveLength(1);
+    line.done();
+    expect(written.at(-1)).toBe('\r\x1b[2K');
+    const pipe: string[] = [];
+    const quiet = new TransferLine({ write: (s: string) => pipe.push(s) }, 'downloading', () => clock);
+    quiet.update(1, 2);
+    quiet.done();
+    expect(pipe).toEqual([]);
   });
 });
