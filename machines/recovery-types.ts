@@ -1,24 +1,15 @@
 /**
  * The recovery machine's public shapes: its input, its JSON-serialisable context (what the Ink screens read through
  * useSelector), its events (what the screens and autopilot send), and the inputs/outputs of its named actors (what
- * src/commands supplies). Everything here survives JSON.stringify: no bigint, no Error, no class instances.
+ * the runtime in src/wizard supplies). Everything here survives JSON.stringify: no bigint, no Error, no class instances.
  */
 import type { EtcdVolumeKind, MachineType } from '../src/talos/types.js';
 import type { SnapshotKind } from '../src/etcd/types.js';
 import type { NodeObservation, NodePlan, VerdictResult } from './decisions.js';
+import type { StepName } from './recovery/steps.js';
 
-export const STEP_NAMES = [
-  'connect',
-  'assess',
-  'snapshot',
-  'backup configs',
-  'init nodes',
-  'prepare nodes',
-  'wait for Preparing',
-  'bootstrap',
-  'verify',
-] as const;
-export type StepName = (typeof STEP_NAMES)[number];
+// the steps' names, numbers and texts live in one table: machines/recovery/steps.ts
+export { STEP_NAMES, type StepName } from './recovery/steps.js';
 
 export type StepStatus = 'pending' | 'active' | 'done' | 'skipped' | 'failed';
 
@@ -155,6 +146,8 @@ export interface WaitStatus {
   since: number;
   /** when the wait times out into a clear state (ms since epoch) */
   deadline: number;
+  /** when the nodes were last read for it (ms since epoch); past the deadline, the wait has expired */
+  checkedAt?: number;
   message: string;
   /** nodes still holding up the wait, with why */
   pending: { node: string; state: string | null; cause: string | null }[];

@@ -1,0 +1,98 @@
+/**
+ * The Talos etcd disaster-recovery procedure (PRODUCT.md §1, steps 1–9) as one xstate v5 machine: this file is its
+ * table of contents. Each step is one state config in steps/ (the table of steps, with their talosctl equivalents
+ * and texts, is steps.ts); the actors, guards, delays and actions they use by name are in setup.ts.
+ *
+ * Pure: every Talos call and every file write is a named actor supplied by the runtime (src/wizard), the journal is
+ * fed through emitted `journal` events, and every SAFETY.md rule is a named guard (machines/guards.ts). Each step
+ * re-reads live state on entry, so a restored machine continues safely. The context is JSON-serialisable and shaped
+ * for the screens. State ids, child ids and event names are persisted in state.json: test/machines/golden holds
+ * incident folders saved by earlier builds, which must still resume.
+ */
+import { assign, enqueueActions } from 'xstate';
+import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { FOLLOW_UP, giveUpReason, initialContext } from './context.js';
+import { now, recoverySetup } from './setup.js';
+import { confirmNodes, connect } from './steps/1-connect.js';
+import { assess } from './steps/2-assess.js';
+import { snapshot } from './steps/3-snapshot.js';
+import { backup } from './steps/4-backup.js';
+import { initNodes } from './steps/5-init-nodes.js';
+import { prepare } from './steps/6-prepare.js';
+import { waitPreparing } from './steps/7-wait-preparing.js';
+import { bootstrap } from './steps/8-bootstrap.js';
+import { verify } from './steps/9-verify.js';
+
+export const recoveryMachine = recoverySetup.createMachine({
+  id: 'recovery',
+  context: ({ input, self }) => initialContext(input, now(self.system)),
+  initial: 'procedure',
+  states: {
+    procedure: {
+      initial: 'connect',
+      on: {
+        abort: { target: 'stoppedByUser', actions: ['stopPrepChildren', 'journalConfirmation'] },
+        // autopilot's time limit (or a prompt only a person can answer): end in a clear state, naming what held it up
+        'give-up': {
+          target: '#recovery.failed',
+          actions: [
+            'stopPrepChildren',
+            {
+              type: 'endStep',
+              params: ({ context }) => ({
+                step: context.steps.find((s) => s.status === 'active')?.name ?? 'connect',
+                status: 'failed',
+                result: giveUpReason(context),
+              }),
+            },
+            { type: 'setOutcome', params: ({ context }) => ({ outcome: `failed: ${giveUpReason(context)}` }) },
+          ],
+        },
+      },
+      states: {
+        // shallow: a resumed step starts again at its first sub-state, which re-reads live state
+        hist: { type: 'history', history: 'shallow' },
+        connect, // 1
+        confirmNodes,
+        assess, // 2
+        snapshot, // 3
+        backup, // 4
+        initNodes, // 5
+        prepare, // 6
+        waitPreparing, // 7
+        bootstrap, // 8
+        verify, // 9
+      },
+    },
+
+    stoppedByUser: {
+      entry: { type: 'setOutcome', params: { outcome: 'stopped-by-user' } },
+      on: {
+        resume: { target: 'procedure.hist', actions: assign({ outcome: null }) },
+      },
+    },
+    nothingToDo: {
+      type: 'final',
+      entry: { type: 'setOutcome', params: { outcome: 'nothing-to-do' } },
+    },
+    stoppedQuorumIntact: {
+      type: 'final',
+      entry: { type: 'setOutcome', params: { outcome: 'stopped-quorum-intact' } },
+    },
+    recovered: {
+      type: 'final',
+      entry: [assign({ followUp: FOLLOW_UP }), { type: 'setOutcome', params: { outcome: 'recovered' } }],
+    },
+    failed: {
+      type: 'final',
+      entry: enqueueActions(({ context, enqueue }) => {
+        if (!context.outcome)
+          enqueue({ type: 'setOutcome', params: { outcome: 'failed: the recovery could not continue' } });
+      }),
+    },
+  },
+});
+
+export type RecoveryMachine = typeof recoveryMachine;
+export type RecoveryActor = ActorRefFrom<RecoveryMachine>;
+export type RecoverySnapshot = SnapshotFrom<RecoveryMachine>;

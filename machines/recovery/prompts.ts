@@ -1,0 +1,55 @@
+/**
+ * Questions: a state that asks one (its prompt set on entry, cleared on exit, whatever answer leaves it), and the
+ * "Try again?" question every failed action asks, with the answers it takes.
+ */
+import type { Prompt, RecoveryContext } from '../recovery-types.js';
+import { recoverySetup } from './setup.js';
+import type { StateConfig } from './states.js';
+
+export const EXTERNAL_CONTROLLERS =
+  'If Omni or Cluster API manages this cluster, pause them first: they may reboot, replace or re-provision nodes during the recovery.';
+
+/** A state that asks one question: the prompt is set on entry and cleared on exit, whatever answer leaves it. */
+export function promptState(prompt: (args: { context: RecoveryContext }) => Prompt, config: StateConfig): StateConfig {
+  return recoverySetup.createStateConfig({
+    ...config,
+    entry: { type: 'ask', params: prompt },
+    exit: 'clearPrompt',
+  });
+}
+
+/** A failed action's prompt, asked as yes/no: yes (or retry) goes back to `again` to call anew; no stops, resumable. */
+export function retryPromptState(action: string | ((context: RecoveryContext) => string), again: string): StateConfig {
+  return promptState(
+    ({ context }) =>
+      retryPrompt(typeof action === 'function' ? action(context) : action, context.attempt?.lastError ?? null),
+    { on: retryAnswers(again) },
+  );
+}
+
+/**
+ * What a failure's prompt takes, however the answer comes: yes, `retry` or the option "retry" goes back to `target`
+ * and tries again; no or the option "stop" stops (resumable). (A prompt saved as a list of those two options before
+ * failure prompts became yes/no questions is answered the same way after a resume.)
+ */
+export function retryAnswers(target: string, again: 'clearAttempt' | 'retryFailedPreps' = 'clearAttempt') {
+  return {
+    retry: { target, actions: again },
+    'answer.yes': { target, actions: again },
+    'answer.no': { target: '#recovery.stoppedByUser' },
+    choose: [
+      { guard: { type: 'chose' as const, params: { option: 'retry' } }, target, actions: again },
+      { guard: { type: 'chose' as const, params: { option: 'stop' } }, target: '#recovery.stoppedByUser' },
+    ],
+  };
+}
+
+export function retryPrompt(action: string, error: string | null): Prompt {
+  return {
+    id: `retry:${action}`,
+    kind: 'yes-no',
+    question: `${action} failed. Try again?`,
+    detail: error ?? 'The action failed.',
+    recommended: null,
+  };
+}

@@ -1,0 +1,264 @@
+/**
+ * What the recovery machine is made of: its named actors (supplied by the runtime in src/wizard: every Talos call and
+ * every file write), its guards (every SAFETY.md rule is one, from machines/guards.ts), its delays and its actions. The
+ * steps in steps/ use them by name. Time comes only from the clock the actor was created with (`now`), and from xstate
+ * delays.
+ */
+import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, stopChild } from 'xstate';
+import { allPreparing, hashCheckDecision, recoveryComplete } from '../decisions.js';
+import { firstRefusal, RULES, type RuleName } from '../guards.js';
+import { backoffDelay } from '../errors.js';
+import { prepareNodeMachine } from '../prepare-node.js';
+import type {
+  AssessOutput,
+  BackupOutput,
+  ConnectOutput,
+  JournalEmit,
+  NodeView,
+  Prompt,
+  RecoveryContext,
+  RecoveryEvent,
+  RecoveryInput,
+  SnapshotInfo,
+  SnapshotOption,
+} from '../recovery-types.js';
+import {
+  acknowledgedReason,
+  activePrompt,
+  bootstrapCandidate,
+  errorOf,
+  promptTarget,
+  rowsFrom,
+  targetNodes,
+} from './context.js';
+import { stepByName, type StepName } from './steps.js';
+
+/**
+ * The time on the clock the actor was created with: xstate's SimulatedClock in tests (it has `now()`), the wall clock
+ * otherwise (xstate's default clock only schedules). The one place the machine reads a time.
+ */
+export function now(system: { _clock: unknown }): number {
+  const clock = system._clock as { now?: () => number };
+  return typeof clock.now === 'function' ? clock.now() : Date.now();
+}
+
+export const recoverySetup = setup({
+  types: {} as {
+    context: RecoveryContext;
+    events: RecoveryEvent;
+    input: RecoveryInput;
+    emitted: JournalEmit;
+  },
+  actors: {
+    connect: fromPromise<ConnectOutput, { nodes: string[] }>(async () => {
+      throw new Error('connect was not provided');
+    }),
+    assess: fromPromise<AssessOutput, { nodes: string[] }>(async () => {
+      throw new Error('assess was not provided');
+    }),
+    observe: fromPromise<NodeView[], { nodes: string[] }>(async () => {
+      throw new Error('observe was not provided');
+    }),
+    acquireSnapshot: fromPromise<SnapshotInfo, { option: SnapshotOption; opId: string }>(async () => {
+      throw new Error('acquireSnapshot was not provided');
+    }),
+    backupConfigs: fromPromise<BackupOutput, { nodes: string[]; blank: string[] }>(async () => {
+      throw new Error('backupConfigs was not provided');
+    }),
+    convertInitNode: fromPromise<void, { node: string; opId: string }>(async () => {
+      throw new Error('convertInitNode was not provided');
+    }),
+    verifySnapshotFile: fromPromise<{ sha256: string }, { file: string }>(async () => {
+      throw new Error('verifySnapshotFile was not provided');
+    }),
+    uploadSnapshot: fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(() => {
+      throw new Error('uploadSnapshot was not provided');
+    }),
+    bootstrapNode: fromPromise<
+      { alreadyDone: boolean },
+      { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean }
+    >(async () => {
+      throw new Error('bootstrapNode was not provided');
+    }),
+    prepareNode: prepareNodeMachine,
+  },
+  delays: {
+    poll: ({ context }) => context.timing.pollMs,
+    backoff: ({ context }) => backoffDelay(context.timing, context.attempt?.count ?? 1),
+  },
+  guards: {
+    addressMatches: ({ context, event }) => RULES.addressMatches(context, event, promptTarget(context)) === null,
+    snapshotVerified: ({ context, event }) => RULES.snapshotVerified(context, event, promptTarget(context)) === null,
+    sourceKeptUntilVerified: ({ context, event }) =>
+      RULES.sourceKeptUntilVerified(context, event, promptTarget(context)) === null,
+    quorumLostOrOverridden: ({ context, event }) => RULES.quorumLostOrOverridden(context, event, null) === null,
+    bootstrapNotSent: ({ context, event }) => RULES.bootstrapNotSent(context, event, null) === null,
+    skipHashCheckAcknowledged: ({ context, event }) => RULES.skipHashCheckAcknowledged(context, event, null) === null,
+    snapshotUsable: ({ context, event }) => RULES.snapshotUsable(context, event, null) === null,
+    reasonGiven: ({ context, event }) => RULES.reasonGiven(context, event, null) === null,
+    canRetry: ({ context, event }) =>
+      errorOf(event).retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
+    mayHaveLanded: ({ event }) => errorOf(event).mayHaveLanded,
+    uploadCanRetry: ({ context, event }) =>
+      event.type === 'upload.failed' && event.retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
+    anyNodeAnswered: ({ event }) => (event as { output?: ConnectOutput }).output?.nodes.some((n) => n.ok) ?? false,
+    verdictHealthy: ({ context }) => context.verdict?.verdict === 'healthy',
+    verdictDegraded: ({ context }) => context.verdict?.verdict === 'degraded',
+    verdictUnknown: ({ context }) => context.verdict?.verdict === 'unknown',
+    optionOffered: ({ context, event }) =>
+      event.type === 'choose' &&
+      (context.snapshotOptions.some((o) => o.id === event.option && o.failed === null) ||
+        (event.option === 'file' && Boolean(event.path))),
+    snapshotUnusable: ({ context }) => !context.snapshot || !hashCheckDecision(context.snapshot).usable,
+    needsSkipAck: ({ context }) => Boolean(context.snapshot?.needsSkipHashCheck) && !context.skipHashCheckAcknowledged,
+    blankWithoutConfig: ({ context }) =>
+      context.plan.some((p) => p.preparation === 'recreate' && !context.configs[p.node]),
+    noInitNodes: ({ context }) => context.initQueue.length === 0,
+    allConfirmed: ({ context }) => context.plan.every((p) => context.confirmed.includes(p.node)),
+    allPrepared: ({ context }) => context.plan.every((p) => context.prepared.includes(p.node)),
+    somePrepFailed: ({ context }) =>
+      context.plan.some((p) => context.rows[p.node]?.prep.status === 'failed') &&
+      context.plan.every((p) => ['done', 'failed'].includes(context.rows[p.node]?.prep.status ?? '')),
+    allTargetsPreparing: ({ context }) =>
+      allPreparing(context.observations.filter((o) => targetNodes(context).includes(o.node))),
+    // the wait's last read came after its deadline (the clock is read where the nodes are read: guards see no clock)
+    waitExpired: ({ context }) => context.wait !== null && (context.wait.checkedAt ?? 0) > context.wait.deadline,
+    hasBootstrapCandidate: ({ context }) => bootstrapCandidate(context) !== null,
+    fileUnchanged: ({ context, event }) =>
+      (event as { output?: { sha256: string } }).output?.sha256 === context.snapshot?.sha256,
+    recovered: ({ context }) =>
+      recoveryComplete(context.observations.filter((o) => targetNodes(context).includes(o.node))).done,
+    restoreFailed: ({ context }) =>
+      context.observations.some((o) => o.node === context.bootstrap.node && o.etcdService === 'Failed'),
+    bootstrapWasSent: ({ context }) => context.bootstrap.bootstrapSent,
+    quorumOverridden: ({ context }) => context.overrides.some((o) => o.what === 'full recovery'),
+    chose: ({ event }, params: { option: string }) => event.type === 'choose' && event.option === params.option,
+  },
+  actions: {
+    startStep: enqueueActions(({ context, enqueue, system }, params: { step: StepName }) => {
+      const n = stepByName(params.step).n;
+      enqueue.assign({
+        steps: context.steps.map((s) =>
+          s.n === n ? { ...s, status: 'active' as const, startedAt: s.startedAt ?? now(system), endedAt: null } : s,
+        ),
+        attempt: null,
+        notice: null,
+      });
+      enqueue.emit({ type: 'journal', entry: { kind: 'step', step: params.step, what: `step ${n} started` } });
+    }),
+    endStep: enqueueActions(
+      (
+        { context, enqueue, system },
+        params: { step: StepName; status: 'done' | 'skipped' | 'failed'; result: string },
+      ) => {
+        const n = stepByName(params.step).n;
+        // a step ends once: a late give-up never rewrites a finished step
+        if (context.steps.find((s) => s.n === n)?.status !== 'active') return;
+        enqueue.assign({
+          steps: context.steps.map((s) =>
+            s.n === n ? { ...s, status: params.status, result: params.result, endedAt: now(system) } : s,
+          ),
+        });
+        enqueue.emit({
+          type: 'journal',
+          entry: { kind: 'step', step: params.step, what: `step ${n} ${params.status}`, result: params.result },
+        });
+      },
+    ),
+    ask: assign({
+      prompt: (_, params: Prompt) => params,
+      promptSeq: ({ context }) => context.promptSeq + 1,
+      lastPrompt: null,
+    }),
+    clearPrompt: assign({ prompt: null, lastPrompt: ({ context }) => context.prompt ?? context.lastPrompt }),
+    noteAttempt: assign({
+      attempt: ({ context, event, system }, params: { action: string; node: string | null }) => {
+        const count = context.attempt && context.attempt.action === params.action ? context.attempt.count + 1 : 1;
+        return {
+          action: params.action,
+          node: params.node,
+          count,
+          max: context.timing.maxAttempts,
+          lastError: errorOf(event).message,
+          nextAt: now(system) + backoffDelay(context.timing, count),
+        };
+      },
+    }),
+    /** A guard said no: show the sentence, journal it and count it (a drill's "mistakes the guards stopped"). */
+    refuse: enqueueActions(({ context, event, enqueue, system }, params: { rules: RuleName[] }) => {
+      const refusal = firstRefusal(params.rules, context, event, promptTarget(context));
+      if (!refusal) return;
+      enqueue.assign({
+        notice: refusal.message,
+        guardStops: [...context.guardStops, { rule: refusal.rule, message: refusal.message, at: now(system) }],
+      });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'refusal', what: refusal.rule, result: refusal.message, by: context.operator },
+      });
+    }),
+    journalConfirmation: emit(({ context, event }) => {
+      const reason = acknowledgedReason(event);
+      return {
+        type: 'journal' as const,
+        entry: {
+          kind: 'confirmation' as const,
+          node: promptTarget(context),
+          what: activePrompt(context)?.question ?? event.type,
+          by: context.operator,
+          result:
+            event.type === 'confirm'
+              ? `typed ${event.address}`
+              : event.type === 'acknowledge'
+                ? `acknowledge, ${reason === null ? 'no reason given' : `reason: "${reason}"`}`
+                : event.type === 'choose'
+                  ? `chose ${event.option}${event.path ? ` (${event.path})` : ''}`
+                  : event.type,
+          // an accepted risk is recorded with the reason given for it, whoever answered (a person, autopilot, a test)
+          ...(event.type === 'acknowledge' ? { data: { reason } } : {}),
+        },
+      };
+    }),
+    recordOverride: enqueueActions(({ context, event, enqueue, system }, params: { what: string }) => {
+      const reason = event.type === 'override' ? event.reason.trim() : '';
+      enqueue.assign({
+        overrides: [...context.overrides, { what: params.what, reason, by: context.operator, at: now(system) }],
+      });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'override', what: params.what, result: reason, by: context.operator },
+      });
+    }),
+    storeObservations: assign(({ context }, params: { views: NodeView[] }) => {
+      const byNode = new Map(context.observations.map((o) => [o.node, o]));
+      for (const v of params.views) byNode.set(v.node, v);
+      return { observations: [...byNode.values()], rows: rowsFrom(context.rows, params.views) };
+    }),
+    setOutcome: enqueueActions(({ context, enqueue }, params: { outcome: RecoveryContext['outcome'] }) => {
+      enqueue.assign({ outcome: params.outcome, prompt: null, wait: null, transfer: null });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'outcome', what: 'outcome', result: params.outcome ?? '', by: context.operator },
+      });
+    }),
+    warn: enqueueActions(({ context, enqueue }, params: { message: string }) => {
+      if (context.warnings.includes(params.message)) return;
+      enqueue.assign({ warnings: [...context.warnings, params.message] });
+      enqueue.emit({ type: 'journal', entry: { kind: 'warning', what: params.message } });
+    }),
+    clearAttempt: assign({ attempt: null }),
+    retryFailedPreps: enqueueActions(({ context, enqueue }) => {
+      const rows = { ...context.rows };
+      for (const p of context.plan) {
+        const row = rows[p.node];
+        if (row?.prep.status !== 'failed') continue;
+        rows[p.node] = { ...row, prep: { ...row.prep, status: 'retrying', detail: 'trying again' } };
+        enqueue.sendTo(`prep:${p.node}`, { type: 'retry' });
+      }
+      enqueue.assign({ rows });
+    }),
+    stopPrepChildren: enqueueActions(({ context, enqueue }) => {
+      for (const p of context.plan) enqueue(stopChild(`prep:${p.node}`));
+    }),
+  },
+});

@@ -1,0 +1,196 @@
+/**
+ * Step 2, assess: every node's local etcd view side by side, and the quorum verdict that decides the path: nothing
+ * to do (healthy), stop and replace the broken member (quorum holds), ask again (undecided), or recover (lost).
+ */
+import { assign, emit } from 'xstate';
+import { computeVerdict } from '../../decisions.js';
+import { snapshotOptions } from '../context.js';
+import { promptState, retryPromptState } from '../prompts.js';
+import { recoverySetup } from '../setup.js';
+import { callStep } from '../states.js';
+
+export const assess = recoverySetup.createStateConfig({
+  entry: { type: 'startStep', params: { step: 'assess' } },
+  initial: 'reading',
+  states: {
+    ...callStep({
+      call: 'reading',
+      retry: 'retrying',
+      invoke: {
+        src: 'assess',
+        input: ({ context }) => ({ nodes: context.nodes }),
+        onDone: {
+          target: 'deciding',
+          actions: [
+            { type: 'storeObservations', params: ({ event }) => ({ views: event.output.observations }) },
+            assign(({ context, event }) => {
+              const verdict = computeVerdict(event.output.observations);
+              const listed = new Set<string>();
+              for (const o of event.output.observations)
+                for (const m of o.members ?? [])
+                  if (!context.nodes.some((n) => m.peerUrls.some((u) => u.includes(`//${n}:`)) || m.hostname === n))
+                    listed.add(`${m.hostname} (${m.id})`);
+              return {
+                verdict,
+                volumes: { ...context.volumes, ...event.output.volumes },
+                extraMembers: [...listed],
+              };
+            }),
+            emit(({ event }) => {
+              const verdict = computeVerdict(event.output.observations);
+              return {
+                type: 'journal' as const,
+                entry: {
+                  kind: 'decision' as const,
+                  step: 'assess' as const,
+                  what: `quorum verdict: ${verdict.verdict}`,
+                  result: verdict.reason,
+                  data: {
+                    freshest: verdict.freshest,
+                    views: event.output.observations.map((o) => ({
+                      node: o.node,
+                      reachable: o.reachable,
+                      maintenance: Boolean(o.maintenance),
+                      machineType: o.machineType,
+                      etcdService: o.etcdService,
+                      healthy: o.etcdHealthy,
+                      raftAppliedIndex: o.status ? String(o.status.raftAppliedIndex) : null,
+                      error: o.error ?? o.statusError ?? o.membersError ?? null,
+                    })),
+                  },
+                },
+              };
+            }),
+          ],
+        },
+      },
+      attempt: { action: 'assess', node: null },
+    }),
+    failed: retryPromptState('assess', 'reading'),
+    deciding: {
+      always: [
+        {
+          guard: 'verdictHealthy',
+          target: '#recovery.nothingToDo',
+          actions: {
+            type: 'endStep',
+            params: ({ context }) => ({
+              step: 'assess',
+              status: 'done',
+              result: `healthy: ${context.verdict?.reason ?? ''}`,
+            }),
+          },
+        },
+        { guard: 'quorumOverridden', target: 'lost' },
+        { guard: 'verdictDegraded', target: 'quorumHolds' },
+        { guard: 'verdictUnknown', target: 'undecided' },
+        { target: 'lost' },
+      ],
+    },
+    quorumHolds: promptState(
+      ({ context }) => ({
+        id: 'quorum-holds',
+        kind: 'choose',
+        question: 'Quorum still holds. Stop here and replace the broken member instead?',
+        detail: `${context.verdict?.reason ?? ''} A full recovery would throw away a working cluster's newest writes.`,
+        options: [
+          {
+            id: 'stop',
+            label: 'stop here (recommended): replace the broken member with etcd remove-member and a reset',
+          },
+          { id: 'override', label: 'run a full recovery anyway (needs a reason)', needsReason: true },
+        ],
+        recommended: { type: 'choose', option: 'stop' },
+      }),
+      {
+        on: {
+          choose: {
+            guard: ({ event }) => event.option === 'stop',
+            target: '#recovery.stoppedQuorumIntact',
+            actions: [
+              'journalConfirmation',
+              {
+                type: 'endStep',
+                params: ({ context }) => ({
+                  step: 'assess',
+                  status: 'done',
+                  result: `quorum holds: ${context.verdict?.reason ?? ''}`,
+                }),
+              },
+            ],
+          },
+          override: [
+            {
+              guard: 'reasonGiven',
+              target: 'lost',
+              actions: { type: 'recordOverride', params: { what: 'full recovery' } },
+            },
+            { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+          ],
+        },
+      },
+    ),
+    undecided: promptState(
+      ({ context }) => ({
+        id: 'quorum-unknown',
+        kind: 'choose',
+        question: 'Quorum cannot be decided from the nodes that answered. Assess again?',
+        detail: context.verdict?.reason ?? '',
+        options: [
+          { id: 'again', label: 'assess again (recommended)' },
+          { id: 'stop', label: 'stop here' },
+          { id: 'override', label: 'treat quorum as lost and recover (needs a reason)', needsReason: true },
+        ],
+        recommended: { type: 'choose', option: 'again' },
+      }),
+      {
+        on: {
+          choose: [
+            { guard: ({ event }) => event.option === 'again', target: 'reading' },
+            {
+              guard: ({ event }) => event.option === 'stop',
+              target: '#recovery.stoppedByUser',
+              actions: 'journalConfirmation',
+            },
+          ],
+          override: [
+            {
+              guard: 'reasonGiven',
+              target: 'lost',
+              actions: { type: 'recordOverride', params: { what: 'full recovery' } },
+            },
+            { actions: { type: 'refuse', params: { rules: ['reasonGiven'] } } },
+          ],
+          'give-up': {
+            target: '#recovery.failed',
+            actions: {
+              type: 'setOutcome',
+              params: ({ context }) => ({
+                outcome: `failed: ${context.verdict?.reason ?? 'quorum could not be decided'}`,
+              }),
+            },
+          },
+        },
+      },
+    ),
+    lost: {
+      always: {
+        target: '#recovery.procedure.snapshot',
+        actions: [
+          {
+            type: 'endStep',
+            params: ({ context }) => ({
+              step: 'assess',
+              status: 'done',
+              result: `${context.verdict?.verdict === 'lost' ? 'quorum lost' : `quorum ${context.verdict?.verdict ?? '?'} (overridden)`}; freshest member: ${context.verdict?.freshest ?? 'none answers'}`,
+            }),
+          },
+          assign({
+            snapshotOptions: ({ context }) =>
+              snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
+          }),
+        ],
+      },
+    },
+  },
+});

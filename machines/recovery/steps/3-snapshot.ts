@@ -1,0 +1,225 @@
+/**
+ * Step 3, snapshot: choose where it comes from (an API snapshot from a live member, a raw database copy, a given
+ * file), take it and verify it offline; a raw copy needs skip-hash-check, acknowledged with a reason.
+ */
+import { assign, emit, enqueueActions } from 'xstate';
+import { hashCheckDecision, newerLiveMembers } from '../../decisions.js';
+import type { SnapshotInfo, SnapshotOption } from '../../recovery-types.js';
+import { dataLossWindow, errorOf } from '../context.js';
+import { promptState } from '../prompts.js';
+import { now, recoverySetup } from '../setup.js';
+import { callStep } from '../states.js';
+
+export const snapshot = recoverySetup.createStateConfig({
+  entry: { type: 'startStep', params: { step: 'snapshot' } },
+  initial: 'checkVerdict',
+  states: {
+    checkVerdict: {
+      always: [
+        { guard: 'quorumLostOrOverridden', target: 'choosing' },
+        {
+          target: '#recovery.failed',
+          actions: [
+            { type: 'refuse', params: { rules: ['quorumLostOrOverridden'] } },
+            {
+              type: 'setOutcome',
+              params: { outcome: 'failed: a full recovery was reached without a lost quorum or an override' },
+            },
+          ],
+        },
+      ],
+    },
+    choosing: promptState(
+      ({ context }) => {
+        const open = context.snapshotOptions.filter((o) => o.failed === null);
+        const tried = context.snapshotOptions.filter((o) => o.failed !== null);
+        return {
+          id: 'snapshot-source',
+          kind: 'choose',
+          question: 'Where should the snapshot come from?',
+          detail:
+            (tried.length ? `Tried: ${tried.map((o) => `${o.id} (${o.failed ?? ''})`).join('; ')}. ` : '') +
+            'Nothing is changed on the cluster before the snapshot is verified on local disk.',
+          options: [
+            ...open.map((o) => ({ id: o.id, label: o.label })),
+            { id: 'file', label: 'use another snapshot file (give its path)' },
+          ],
+          recommended: open[0] ? { type: 'choose', option: open[0].id } : null,
+        };
+      },
+      {
+        on: {
+          choose: [
+            {
+              guard: 'optionOffered',
+              target: 'acquiring',
+              actions: [
+                'journalConfirmation',
+                assign({
+                  snapshotOptions: ({ context, event }) =>
+                    event.option === 'file' && event.path
+                      ? [
+                          ...context.snapshotOptions.filter((o) => o.id !== `file:${event.path}`),
+                          {
+                            id: `file:${event.path}`,
+                            method: 'file' as const,
+                            node: null,
+                            file: event.path,
+                            label: `use the existing snapshot file ${event.path}`,
+                            failed: null,
+                          },
+                        ]
+                      : context.snapshotOptions,
+                  attempt: ({ event }) => ({
+                    action: event.option === 'file' ? `file:${event.path ?? ''}` : event.option,
+                    node: null,
+                    count: 0,
+                    max: 0,
+                    lastError: null,
+                    nextAt: null,
+                  }),
+                }),
+              ],
+            },
+            {
+              actions: assign({ notice: 'That way of getting a snapshot is not offered (or already failed).' }),
+            },
+          ],
+        },
+      },
+    ),
+    ...callStep({
+      call: 'acquiring',
+      retry: 'retrying',
+      invoke: {
+        src: 'acquireSnapshot',
+        input: ({ context }) => {
+          const id = context.attempt?.action ?? '';
+          const option = context.snapshotOptions.find((o) => o.id === id) as SnapshotOption;
+          return { option, opId: `snapshot:${id}:${context.snapshotOptions.filter((o) => o.failed).length}` };
+        },
+        onDone: {
+          target: 'checking',
+          actions: [
+            assign({ snapshot: ({ event }) => event.output, skipHashCheckAcknowledged: false }),
+            emit(({ event }) => ({
+              type: 'journal' as const,
+              entry: {
+                kind: 'observation' as const,
+                step: 'snapshot' as const,
+                node: event.output.node,
+                what: `snapshot ${event.output.method} ${event.output.file}`,
+                result: `${event.output.usable ? 'usable' : 'unusable'}, integrity ${event.output.integrity}`,
+                data: {
+                  file: event.output.file,
+                  sha256: event.output.sha256,
+                  revision: event.output.revision,
+                  totalKeys: event.output.totalKeys,
+                  totalSize: event.output.totalSize,
+                  hash: event.output.hash,
+                  takenAt: new Date(event.output.takenAt).toISOString(),
+                },
+              },
+            })),
+          ],
+        },
+      },
+      attempt: ({ attempt }) => ({ action: attempt?.action ?? 'snapshot', node: null }),
+      // a way of getting a snapshot that failed is marked so, and another one is chosen
+      onFailure: {
+        target: 'choosing',
+        actions: assign({
+          snapshotOptions: ({ context, event }) =>
+            context.snapshotOptions.map((o) =>
+              o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
+            ),
+          notice: ({ event }) => errorOf(event).message,
+        }),
+      },
+    }),
+    checking: {
+      always: [
+        {
+          guard: 'snapshotUnusable',
+          target: 'choosing',
+          actions: [
+            { type: 'refuse', params: { rules: ['snapshotUsable'] } },
+            assign({
+              snapshotOptions: ({ context }) =>
+                context.snapshotOptions.map((o) =>
+                  o.id === context.attempt?.action
+                    ? {
+                        ...o,
+                        failed: context.snapshot ? hashCheckDecision(context.snapshot).reason : 'unusable',
+                      }
+                    : o,
+                ),
+              snapshot: null,
+            }),
+          ],
+        },
+        { guard: 'needsSkipAck', target: 'acknowledgeSkip' },
+        { target: 'ready' },
+      ],
+    },
+    acknowledgeSkip: promptState(
+      ({ context }) => ({
+        id: 'skip-hash-check',
+        kind: 'acknowledge',
+        question: 'Restore from this raw database copy with skip-hash-check?',
+        detail: `${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
+        risk: 'Writes after the copy point may be missing, and etcd cannot verify the file itself.',
+        recommended: {
+          type: 'acknowledge',
+          reason: 'recommended by talos-dr: the chosen raw copy passed the bbolt structure check',
+        },
+      }),
+      {
+        on: {
+          acknowledge: {
+            target: 'ready',
+            actions: ['journalConfirmation', assign({ skipHashCheckAcknowledged: true })],
+          },
+          'answer.no': {
+            target: 'choosing',
+            actions: assign({
+              snapshotOptions: ({ context }) =>
+                context.snapshotOptions.map((o) =>
+                  o.id === context.attempt?.action ? { ...o, failed: 'skip-hash-check not acknowledged' } : o,
+                ),
+              snapshot: null,
+            }),
+          },
+        },
+      },
+    ),
+    ready: {
+      entry: enqueueActions(({ context, enqueue, system }) => {
+        const s = context.snapshot as SnapshotInfo;
+        enqueue.assign({ dataLossWindow: dataLossWindow(s, now(system)) });
+        const newer = newerLiveMembers(context.observations, {
+          node: s.node,
+          raftAppliedIndex: s.raftAppliedIndex,
+        });
+        if (newer.length)
+          enqueue({
+            type: 'warn',
+            params: {
+              message: `${newer.join(', ')} ${newer.length === 1 ? 'holds' : 'hold'} newer data than this snapshot; a snapshot from ${newer[0]} loses less.`,
+            },
+          });
+      }),
+      always: {
+        target: '#recovery.procedure.backup',
+        actions: {
+          type: 'endStep',
+          params: ({ context }) => ({
+            step: 'snapshot',
+            status: 'done',
+            result: `${context.snapshot?.method === 'file' ? 'file' : `${context.snapshot?.method} from ${context.snapshot?.node}`}: revision ${context.snapshot?.revision}, ${context.snapshot?.totalKeys} keys, integrity ${context.snapshot?.integrity}${context.snapshot?.needsSkipHashCheck ? ' (skip-hash-check acknowledged)' : ''}`,
+          }),
+        },
+      },
+    },
+  },
+});
