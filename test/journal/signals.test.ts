@@ -4,11 +4,12 @@
  * is saved, the outcome is stopped-by-user, exit 3, and no partial file survives. `resume` removes a .part a crash
  * left in the incident folder, and continues.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { filesUnder, journalReaches, runCli, sent, start, started } from './crash-helpers.js';
+import { CLI, ENV, filesUnder, journalReaches, runCli, sent, start, started } from './crash-helpers.js';
 
 describe('a stop signal during a drill', () => {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -45,4 +46,51 @@ describe('a stop signal during a drill', () => {
     expect(filesUnder(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
     for (const f of leftovers) expect(existsSync(join(dir, f))).toBe(true);
   }, 120_000);
+});
+
+/** The pid of a process's child (the CLI under `script`), from /proc. */
+function childOf(pid: number): number | null {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
+const hasScript =
+  spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0 && existsSync('/proc/self/stat');
+
+describe.skipIf(!hasScript)('a dropped SSH session under the wizard (Ink loaded)', () => {
+  it('SIGHUP at a prompt: the interactive drill saves, journals stopped-by-user and exits 3', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-signal-')), 'incident');
+    const env: NodeJS.ProcessEnv = { ...ENV, TERM: 'xterm' };
+    delete env.CI;
+    // util-linux `script` gives the wizard a pseudo-terminal, as an SSH session would; -e returns the CLI's exit code
+    const pty = spawn(
+      'script',
+      ['-qfec', `stty cols 100 rows 40; exec ${process.execPath} ${CLI} drill --dir ${dir}`, '/dev/null'],
+      { env, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    pty.stdout.resume();
+    pty.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => pty.on('close', (code) => resolve(code)));
+    const running = { child: pty, done: exited.then(() => ({ code: null, signal: null, stdout: '', stderr: '' })) };
+    // the wizard then asks whether to go ahead: the session drops while it waits for the answer
+    expect(await journalReaches(dir, running, (j) => j.includes('"what":"step 1 done"'))).toBe(true);
+    const cli = childOf(pty.pid as number);
+    expect(cli).not.toBeNull();
+    process.kill(cli as number, 'SIGHUP');
+    expect(await exited).toBe(3);
+    const journal = readFileSync(join(dir, 'journal.jsonl'), 'utf8').trim().split('\n');
+    expect(JSON.parse(journal.at(-1) as string)).toMatchObject({ kind: 'outcome', result: 'stopped-by-user' });
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { snapshot: { value: unknown } };
+    expect(state.snapshot.value).toBe('stoppedByUser');
+    expect(existsSync(join(dir, 'lock.json'))).toBe(false);
+    pty.stdin.end();
+  }, 90_000);
 });
