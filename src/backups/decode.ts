@@ -119,10 +119,12 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
       createWriteStream(part, { flags: 'wx', mode: 0o600 }),
       { signal: opts.signal },
     );
+    await syncFile(part);
+    // Verified from the bytes on disk (SAFETY rule 2), which must be the bytes decoded.
     const report = await inspectSnapshot(part, { signal: opts.signal, onProgress: opts.onVerifyProgress });
     if (report.sha256 !== plainTap.hex()) {
       throw new UserError(
-        `The decoded snapshot changed on disk while it was written (${part}); check the disk and import again.`,
+        `The snapshot read back from ${dirname(out)} differs from the bytes decoded; check the disk and import again.`,
       );
     }
     if (!report.usable) throw notSnapshot(source.name, layers, report);
@@ -471,6 +473,16 @@ function startsWith(head: Buffer, prefix: Buffer): boolean {
 async function placeNoReplace(part: string, target: string): Promise<void> {
   await link(part, target);
   await unlink(part);
+}
+
+/** The decoded snapshot reaches the disk before it is verified and named (a crash must not leave a short file). */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function writeNew(path: string, text: string): Promise<void> {
