@@ -11,6 +11,7 @@ import { closeSync, constants as fsConstants, mkdtempSync, openSync, writeSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heldIncidentDir, releaseIncidentLocks } from './journal/lock.js';
+import { Journal } from './journal/journal.js';
 import { LocalDiskError, localDiskFailure, onLocalDiskFailure } from './journal/local-disk.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -48,7 +49,10 @@ async function main(argv: string[]): Promise<number> {
     const run = await entry.load();
     const code = await run(ctx);
     const disk = localDiskFailure();
-    if (disk) throw disk;
+    if (disk) {
+      noteInJournal(disk);
+      throw disk;
+    }
     return code;
   } catch (error) {
     // whatever the command made of it, a failed local write is said as what it is
@@ -57,6 +61,23 @@ async function main(argv: string[]): Promise<number> {
     // the wizard took the frame over, or the command ended before it: then the frame goes before any error sentence
     await closeFrame?.();
     releaseIncidentLocks();
+  }
+}
+
+/**
+ * The run stopped for the local disk, which the machine records as a stop by the user: the journal (if it can still
+ * be written) says why, so the report and the next reader see the disk's sentence.
+ */
+function noteInJournal(disk: LocalDiskError): void {
+  const dir = heldIncidentDir();
+  if (!dir) return;
+  const journal = new Journal(dir);
+  try {
+    journal.append({ kind: 'warning', what: 'local disk failure', result: disk.message });
+  } catch {
+    // the journal is on the failing disk: the sentence on screen is all there is
+  } finally {
+    journal.close();
   }
 }
 

@@ -36,6 +36,8 @@ describe('a local disk failure', () => {
     );
     expect(sentAfter).toEqual([]);
     expect(journal.some((j) => /given/.test(`${j.what} ${j.result ?? ''}`))).toBe(false);
+    // the journal says why the run stopped, in the same sentence
+    expect(journal.at(-1)).toMatchObject({ kind: 'warning', what: 'local disk failure', result: sentence });
     const sim = JSON.parse(readFileSync(join(dir, 'sim-state.json'), 'utf8')) as {
       nodes: { calls: { reset: number; bootstrap: number } }[];
     };
