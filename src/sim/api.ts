@@ -603,6 +603,27 @@ const RESOURCE_TYPES: ResourceType[] = [
         })),
   },
   {
+    // The machine's own hostname, kept by Talos whether or not etcd serves (siderolabs/talos:
+    // pkg/machinery/resources/network/hostname_status.go@v1.14.0-rc.1:17,26-27 type and spec fields hostname = 1,
+    // domainname = 2; id "hostname" from hostname_spec.go@v1.14.0-rc.1:26, namespace "network" from
+    // network.go@v1.14.0-rc.1:22; written by internal/app/machined/pkg/controllers/network/hostname_spec.go@v1.14.0-rc.1:95).
+    type: 'HostnameStatuses.net.talos.dev',
+    namespace: 'network',
+    aliases: ['hostname', 'hostnamestatuses', 'hostnamestatus', 'hostnamestatuses.net', 'hostnamestatuses.net.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) =>
+      node.inMaintenance || !node.hostname
+        ? []
+        : [
+            {
+              id: 'hostname',
+              protoSpec: new ProtoWriter().string(1, node.hostname).finish(),
+              yamlSpec: `hostname: ${node.hostname}\ndomainname: ""\n`,
+              owner: 'network.HostnameSpecController',
+            },
+          ],
+  },
+  {
     type: 'EtcdMembers.etcd.talos.dev',
     namespace: 'etcd',
     aliases: ['etcdmembers', 'etcdmember', 'etcdmembers.etcd', 'etcdmembers.etcd.talos'],
