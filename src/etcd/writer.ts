@@ -314,6 +314,8 @@ export interface EtcdDatabaseContent {
   consistentIndex: number;
   members: readonly EtcdMemberRecord[];
   clusterVersion?: string;
+  /** etcd 3.6+ writes its storage version into `meta/storageVersion` (e.g. "3.7.0"); absent before 3.6. */
+  storageVersion?: string;
   txid?: number;
 }
 
@@ -370,7 +372,13 @@ export function etcdBuckets(content: EtcdDatabaseContent): Map<string, BucketEnt
     ['lease', []],
     ['members', content.members.map(memberEntry)],
     ['members_removed', []],
-    ['meta', [[utf8('consistent_index'), u64be(content.consistentIndex)]]],
+    [
+      'meta',
+      [
+        [utf8('consistent_index'), u64be(content.consistentIndex)],
+        ...(content.storageVersion ? [[utf8('storageVersion'), utf8(content.storageVersion)] as BucketEntry] : []),
+      ],
+    ],
   ]);
 }
 

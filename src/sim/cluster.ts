@@ -46,6 +46,7 @@ import {
   type ServiceRecord,
 } from './node.js';
 import { ipv4ToNumber, loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
+import { etcdVersionOf } from './versions.js';
 import { SimWire } from './server.js';
 import {
   DEFAULT_ADDRESS_BASE,
@@ -733,7 +734,7 @@ async function buildFresh(
       nodes.push(node);
       continue;
     }
-    const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'));
+    const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'), etcdVersionOf(def.talosVersion));
     const state = freshNodeState(
       address,
       sn,
@@ -861,7 +862,7 @@ async function buildRestored(saved: SavedState, dir: string, speed: number | und
   const nodes: SimNode[] = [];
   for (const [i, entry] of saved.nodes.entries()) {
     const root = join(dir, 'nodes', entry.state.address);
-    const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'));
+    const etcd = new ModelEtcd(join(root, 'var', 'lib', 'etcd'), etcdVersionOf(saved.scenario.talosVersion));
     await etcd.load(entry.etcd);
     const node = new SimNode(i, entry.state, etcd, root, sim);
     Object.assign(node.calls, entry.calls);

@@ -286,7 +286,11 @@ export class ModelEtcd implements EtcdBackend {
   /** A failed restore leaves a partial member/snap/db behind, as etcd does: the data dir is not empty. */
   private dirty = false;
 
-  constructor(readonly dataDir: string) {
+  constructor(
+    readonly dataDir: string,
+    /** The etcd release the node runs: what EtcdStatus reports and the storage version its database carries. */
+    private readonly serverVersion = ETCD_SERVER_VERSION,
+  ) {
     this.dbPath = join(dataDir, 'member', 'snap', 'db');
   }
 
@@ -404,7 +408,7 @@ export class ModelEtcd implements EtcdBackend {
       raftIndex: this.data?.consistentIndex ?? 0,
       raftAppliedIndex: this.data?.consistentIndex ?? 0,
       raftTerm: this.data?.raftTerm ?? 0,
-      serverVersion: ETCD_SERVER_VERSION,
+      serverVersion: this.serverVersion,
     };
   }
 
@@ -450,7 +454,11 @@ export class ModelEtcd implements EtcdBackend {
   }
 
   private content(data: EtcdData) {
+    // etcd 3.6+ records the storage version (major.minor.0) in meta and the cluster version in cluster
+    const [major, minor] = this.serverVersion.split('.');
     return {
+      clusterVersion: `${major}.${minor}.0`,
+      storageVersion: `${major}.${minor}.0`,
       history: data.history,
       consistentIndex: data.consistentIndex,
       members: data.members.map((m) => ({ id: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls })),

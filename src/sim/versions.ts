@@ -21,6 +21,20 @@ const GO_VERSIONS: Record<TalosVersion, string> = {
   '1.14': 'go1.26.5',
 };
 
+/**
+ * The etcd each release runs (talos pkg/machinery/constants/constants.go DefaultEtcdVersion: @v1.13.0:428 v3.6.9,
+ * @v1.14.1:443 3.7.1; 1.12.12 ships 3.6.14, facts §0; 1.11 as the simulator had it).
+ */
+const ETCD_VERSIONS: Record<TalosVersion, string> = {
+  '1.11': '3.6.4',
+  '1.12': '3.6.14',
+  '1.13': '3.6.9',
+  '1.14': '3.7.1',
+};
+
+export const etcdVersionOf = (version: string): string =>
+  ETCD_VERSIONS[version as TalosVersion] ?? ETCD_VERSIONS[DEFAULT_TALOS_VERSION];
+
 export const talosTag = (version: string): string => TAGS[version as TalosVersion] ?? TAGS[DEFAULT_TALOS_VERSION];
 export const talosGoVersion = (version: string): string =>
   GO_VERSIONS[version as TalosVersion] ?? GO_VERSIONS[DEFAULT_TALOS_VERSION];

@@ -82,6 +82,8 @@ describe(`inspect agrees with etcdutl 3.7 on the simulator's files${skipReason('
     const file = join(work, 'sim-api.snapshot');
     writeFileSync(file, concatBytes(await collect(bench.machine(cp1), 'EtcdSnapshot', {}, { node: cp1 })));
     await expectAgreement(file);
+    // a Talos 1.14 node runs etcd 3.7, which records its storage version
+    expect((await inspectSnapshot(file)).storageVersion).toBe('3.7.0');
   });
 });
 

@@ -29,7 +29,7 @@ describe('the real client against the simulator', () => {
   it('sees the lost quorum: the survivor without a leader, the others not answering in time', async () => {
     const [cp1, cp2] = bench.sim.nodes as [string, string];
     const version = await client.version(bench.sim.nodes);
-    expect(version.every((r) => r.ok && r.value.tag === 'v1.11.6')).toBe(true);
+    expect(version.every((r) => r.ok && r.value.tag === 'v1.14.7')).toBe(true);
     const [survivor] = await client.etcdStatus([cp1], { timeoutMs: 2000 });
     expect(survivor?.ok && survivor.value.leader).toBe('0000000000000000');
     expect(survivor?.ok && survivor.value.errors).toEqual(['etcdserver: no leader']);
