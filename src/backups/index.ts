@@ -7,8 +7,8 @@ export { importSnapshot, inspectLayered, sniffLayer, describeLayers } from './de
 export type { ChainLink, DecodeLayer, ImportOptions, ImportResult, ImportSource, LayeredInspection } from './decode.js';
 export { loadIdentity, parseIdentityText } from './identity.js';
 export type { LoadedIdentity, PassphraseSource } from './identity.js';
-export { openBackup } from './source.js';
-export type { OpenBackupOptions, OpenedBackup } from './source.js';
+export { checkBackups, openBackup } from './source.js';
+export type { BackupsCheck, OpenBackupOptions, OpenedBackup } from './source.js';
 export { isS3Url, listBackups, makeS3Client, openObject, parseS3Url } from './s3.js';
 export type { BackupListing, BackupObject, S3Location, S3Options } from './s3.js';
 export { parseBackupName, plainSnapshotName } from './names.js';

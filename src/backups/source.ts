@@ -10,7 +10,9 @@ import { UserError } from '../errors.js';
 import type { ImportSource } from './decode.js';
 import { plainSnapshotName } from './names.js';
 import { isS3Url, listBackups, makeS3Client, openObject, parseS3Url } from './s3.js';
-import type { BackupObject, S3Options } from './s3.js';
+import type { BackupListing, BackupObject, S3Options } from './s3.js';
+import { newestBackupAge } from './freshness.js';
+import type { BackupAge } from './freshness.js';
 
 export interface OpenBackupOptions {
   /** what a relative path is relative to */
@@ -77,5 +79,28 @@ export async function openBackup(spec: string, opts: OpenBackupOptions): Promise
   } catch (error) {
     client.destroy();
     throw error;
+  }
+}
+
+export interface BackupsCheck {
+  listing: BackupListing;
+  /** the newest backup's age, with its sentence for the screen, the journal and the report */
+  age: BackupAge;
+}
+
+/**
+ * For the wizard's assessment: the talos-backup snapshots under an S3 prefix and how old the newest is (a backup job
+ * that silently stopped is caught here, before anything is wiped). `now` comes from the caller.
+ */
+export async function checkBackups(
+  url: string,
+  opts: { env: NodeJS.ProcessEnv; s3?: S3Options; now: Date; signal?: AbortSignal },
+): Promise<BackupsCheck> {
+  const client = makeS3Client({ ...opts.s3, env: opts.env });
+  try {
+    const listing = await listBackups(client, parseS3Url(url), opts.signal);
+    return { listing, age: newestBackupAge(listing.backups[0]?.takenAt ?? null, opts.now) };
+  } finally {
+    client.destroy();
   }
 }

@@ -7,40 +7,34 @@ import { parseArgs } from 'node:util';
 import type { CommandRun } from './types.js';
 import { EXIT, UsageError } from '../errors.js';
 import { formatBytes } from '../etcd/format.js';
-import { formatDuration, newestBackupAge } from '../backups/freshness.js';
-import { listBackups, makeS3Client, parseS3Url } from '../backups/s3.js';
+import { formatDuration } from '../backups/freshness.js';
 import type { BackupListing } from '../backups/s3.js';
+import { checkBackups } from '../backups/source.js';
 
 const USAGE = 'talos-dr backups list s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--json]';
 
 const run: CommandRun = async (ctx) => {
   const args = parseBackupsArgs(ctx.args);
-  const client = makeS3Client({ ...args.s3, env: ctx.io.env });
-  try {
-    const listing = await listBackups(client, parseS3Url(args.url), ctx.signal);
-    const now = new Date();
-    const age = newestBackupAge(listing.backups[0]?.takenAt ?? null, now);
-    if (args.json) {
-      const backups = listing.backups.map((b) => ({
-        url: `s3://${b.bucket}/${b.key}`,
-        key: b.key,
-        size: b.size,
-        takenAt: b.takenAt?.toISOString() ?? null,
-        ageSeconds: b.takenAt ? Math.round((now.getTime() - b.takenAt.getTime()) / 1000) : null,
-        lastModified: b.lastModified?.toISOString() ?? null,
-        cluster: b.name?.cluster ?? null,
-        layers: b.name?.layers ?? [],
-      }));
-      ctx.io.stdout.write(
-        `${JSON.stringify({ location: `s3://${listing.location.bucket}/${listing.location.key}`, backups, others: listing.others, newest: age }, null, 2)}\n`,
-      );
-    } else {
-      ctx.io.stdout.write(`${formatListing(listing, now).join('\n')}\n${age.sentence}\n`);
-    }
-    return listing.backups.length > 0 ? EXIT.ok : EXIT.failure;
-  } finally {
-    client.destroy();
+  const now = new Date();
+  const { listing, age } = await checkBackups(args.url, { env: ctx.io.env, s3: args.s3, now, signal: ctx.signal });
+  if (args.json) {
+    const backups = listing.backups.map((b) => ({
+      url: `s3://${b.bucket}/${b.key}`,
+      key: b.key,
+      size: b.size,
+      takenAt: b.takenAt?.toISOString() ?? null,
+      ageSeconds: b.takenAt ? Math.round((now.getTime() - b.takenAt.getTime()) / 1000) : null,
+      lastModified: b.lastModified?.toISOString() ?? null,
+      cluster: b.name?.cluster ?? null,
+      layers: b.name?.layers ?? [],
+    }));
+    ctx.io.stdout.write(
+      `${JSON.stringify({ location: `s3://${listing.location.bucket}/${listing.location.key}`, backups, others: listing.others, newest: age }, null, 2)}\n`,
+    );
+  } else {
+    ctx.io.stdout.write(`${formatListing(listing, now).join('\n')}\n${age.sentence}\n`);
   }
+  return listing.backups.length > 0 ? EXIT.ok : EXIT.failure;
 };
 
 export function formatListing(listing: BackupListing, now: Date): string[] {
