@@ -18,6 +18,7 @@ import type { EtcdMemberAlarm__Output } from './generated/machine/EtcdMemberAlar
 import type { Resource__Output } from './generated/cosi/resource/Resource.js';
 import {
   etcdVolumeFromSpec,
+  hostnameFromSpec,
   machineTypeFromSpec,
   memberIdDecimal,
   toEtcdMember,
@@ -77,11 +78,17 @@ export interface TalosClientOptions {
   connectTimeoutMs?: number;
   /** A stream that sends nothing for this long is cut and reported as DeadlineExceeded. */
   streamIdleTimeoutMs?: number;
+  /**
+   * An EtcdSnapshot that has sent no byte this long is stopped: a node whose etcd does not serve keeps it open
+   * forever (talos#14212), and the next source (a raw copy, another member) is the way on.
+   */
+  snapshotFirstByteTimeoutMs?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
+export const DEFAULT_SNAPSHOT_FIRST_BYTE_TIMEOUT_MS = 20_000;
 /** A MachineService method by name (`Version`, `Bootstrap`, …). */
 type MachineMethod = keyof ReturnType<typeof ProtoModule.machineService>;
 
@@ -113,6 +120,7 @@ export class GrpcTalosClient implements TalosClient {
       pool: this.pool,
       config,
       streamIdleTimeoutMs: options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+      snapshotFirstByteTimeoutMs: options.snapshotFirstByteTimeoutMs ?? DEFAULT_SNAPSHOT_FIRST_BYTE_TIMEOUT_MS,
       callFailure: (error, signal) => this.callFailure(error, signal),
     });
   }
@@ -405,6 +413,25 @@ export class GrpcTalosClient implements TalosClient {
     // Talos ≤ 1.9 has no ETCD volume: the data lives on EPHEMERAL.
     if (!got.ok) return got.error.code === Code.notFound ? { node, ok: true, value: 'ephemeral' } : { ...got, node };
     return { node, ok: true, value: etcdVolumeFromSpec(got.resource.spec) };
+  }
+
+  /**
+   * The machine's own hostname from COSI HostnameStatuses.net.talos.dev network/hostname (siderolabs/talos:
+   * pkg/machinery/resources/network/hostname_status.go@v1.14.0-rc.1:17,25-28; id hostname_spec.go@v1.14.0-rc.1:26).
+   * Not apid's metadata.hostname: apid fills that with the target as the caller gave it, an address here
+   * (internal/app/apid/pkg/backend/apid.go@v1.14.0-rc.1:172-176 AppendInfo sets Hostname: a.target).
+   */
+  async hostname(node: string, opts: CallOptions = {}): Promise<NodeResult<string>> {
+    const got = await this.cosiGet(
+      node,
+      { namespace: 'network', type: 'HostnameStatuses.net.talos.dev', id: 'hostname' },
+      opts,
+    );
+    if (!got.ok) return { node, ok: false, error: got.error };
+    const name = hostnameFromSpec(got.resource.spec);
+    if (name === null)
+      return { node, ok: false, error: rpcFailure(Code.unknown, 'the node answered without a hostname') };
+    return { node, ok: true, value: name };
   }
 
   /**

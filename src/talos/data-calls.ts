@@ -33,6 +33,11 @@ const STREAM_WINDOW_BYTES = 65535 * 32;
 export interface DataStreamOptions {
   signal?: AbortSignal | undefined;
   idleTimeoutMs?: number;
+  /**
+   * The first-byte watchdog: stop the call when no byte has arrived this long after it was sent (EtcdSnapshot: the
+   * client's snapshotFirstByteTimeoutMs unless given; Copy: none unless given).
+   */
+  firstByteTimeoutMs?: number;
   /** the chunks are views of reused buffers, each valid only until the next one is asked for (see h2stream.ts) */
   reuseBuffers?: boolean;
 }
@@ -42,6 +47,8 @@ export interface DataCallContext {
   pool: EndpointPool;
   config: TalosContextConfig;
   streamIdleTimeoutMs: number;
+  /** the first-byte watchdog of EtcdSnapshot (see DataStreamOptions.firstByteTimeoutMs) */
+  snapshotFirstByteTimeoutMs: number;
   callFailure: (error: unknown, signal?: AbortSignal) => RpcFailure;
 }
 
@@ -49,12 +56,14 @@ export class DataCalls {
   private readonly pool: EndpointPool;
   private readonly config: TalosContextConfig;
   private readonly streamIdleTimeoutMs: number;
+  private readonly snapshotFirstByteTimeoutMs: number;
   private readonly callFailure: DataCallContext['callFailure'];
 
   constructor(context: DataCallContext) {
     this.pool = context.pool;
     this.config = context.config;
     this.streamIdleTimeoutMs = context.streamIdleTimeoutMs;
+    this.snapshotFirstByteTimeoutMs = context.snapshotFirstByteTimeoutMs;
     this.callFailure = context.callFailure;
   }
 
@@ -63,8 +72,14 @@ export class DataCalls {
    * the next chunk is asked for — for a reader that writes each chunk before asking for the next (acquire.ts).
    */
   etcdSnapshot(node: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {
-    // EtcdSnapshotRequest has no fields: its encoding is empty.
-    return this.dataStream(ETCD_SNAPSHOT_PATH, Buffer.alloc(0), node, 'the etcd snapshot', opts);
+    // EtcdSnapshotRequest has no fields: its encoding is empty. A node whose etcd does not serve keeps this call open
+    // with no byte for as long as the caller waits (machined's local etcd client waits for a ready connection: etcd
+    // client/v3/options.go@v3.6.4:29; talos#14212), so the call has a first-byte watchdog.
+    const firstByteTimeoutMs = opts.firstByteTimeoutMs ?? this.snapshotFirstByteTimeoutMs;
+    return this.dataStream(ETCD_SNAPSHOT_PATH, Buffer.alloc(0), node, 'the etcd snapshot', {
+      ...opts,
+      firstByteTimeoutMs,
+    });
   }
 
   copy(node: string, rootPath: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {
@@ -84,8 +99,9 @@ export class DataCalls {
   ): AsyncIterable<Buffer> {
     const idleMs = opts.idleTimeoutMs ?? this.streamIdleTimeoutMs;
     const reuseBuffers = opts.reuseBuffers === true;
+    const firstByte = opts.firstByteTimeoutMs !== undefined ? { firstByteMs: opts.firstByteTimeoutMs } : {};
     const openStream = (signal?: AbortSignal) =>
-      this.openDataStream(path, requestBytes, node, { idleMs, reuseBuffers }, signal);
+      this.openDataStream(path, requestBytes, node, { idleMs, reuseBuffers, ...firstByte }, signal);
     return {
       async *[Symbol.asyncIterator]() {
         const { signal } = opts;
@@ -119,7 +135,7 @@ export class DataCalls {
     path: string,
     request: Buffer,
     node: string,
-    reading: { idleMs: number; reuseBuffers: boolean },
+    reading: { idleMs: number; reuseBuffers: boolean; firstByteMs?: number },
     signal?: AbortSignal,
   ): Promise<DataStream> {
     let failure: RpcFailure = rpcFailure(Code.unavailable, 'no endpoint to connect to');

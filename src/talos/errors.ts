@@ -160,6 +160,7 @@ export type FailureKind =
   | 'connection-refused'
   | 'unreachable'
   | 'deadline'
+  | 'no-first-byte'
   | 'etcd-no-leader'
   | 'canceled'
   | 'not-found'
@@ -196,7 +197,8 @@ export function classifyFailure(failure: RpcFailure): FailureKind {
       if (has(failure, 'no access is permitted')) return 'omni-managed';
       return 'not-authorized';
     case Code.deadlineExceeded:
-      return 'deadline';
+      // our own first-byte watchdog stopped a data stream that never sent anything (not worth the same call again)
+      return failure.silentMs !== undefined ? 'no-first-byte' : 'deadline';
     case Code.canceled:
       return 'canceled';
     case Code.notFound:
@@ -344,6 +346,13 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
       return failure.method?.startsWith('Etcd')
         ? `${node} did not answer${doing} in time: its etcd may not be serving (no quorum), or the node is rebooting or overloaded; try again in a moment.`
         : `${node} did not answer${doing} in time: it may be rebooting, overloaded or hard to reach from the endpoint; try again in a moment.`;
+    case 'no-first-byte': {
+      const wait = `${Math.round((failure.silentMs ?? 0) / 100) / 10} s`;
+      // machined's EtcdSnapshot waits for its local etcd to serve, with no deadline of its own (facts §2, talos#14212)
+      return failure.method === 'EtcdSnapshot'
+        ? `${node} sent no byte of the etcd snapshot in ${wait}, so the call was stopped: its etcd is probably not serving; take a raw copy of its database or a snapshot from another member instead.`
+        : `${node} sent no byte${doing ? ` of${doing}` : ''} in ${wait}, so the call was stopped: the node may be overloaded or the service behind the call stuck; try another node, or try again later.`;
+    }
     case 'etcd-no-leader':
       return `${node}'s etcd has no leader${action ? ` (${action})` : ''}: quorum is lost or an election is under way; if it stays so, etcd must be recovered from a snapshot (talos-dr recover).`;
     case 'canceled':

@@ -19,6 +19,8 @@ export interface RpcFailure {
   endpoint?: string;
   /** The MachineService/COSI method that failed (e.g. "Version", "EtcdStatus"), when known. */
   method?: string;
+  /** Set when a data stream was stopped because not one byte arrived within this limit, in ms (first-byte watchdog). */
+  silentMs?: number;
 }
 
 /** One node's answer in a one-to-many (`nodes`) call: a failed node never hides the answers of the others. */
@@ -180,6 +182,11 @@ export interface TalosClient {
   machineType(node: string, opts?: CallOptions): Promise<NodeResult<MachineType>>;
   /** COSI VolumeStatuses runtime/ETCD: NotFound or type directory → ephemeral; partition → partition. */
   etcdVolume(node: string, opts?: CallOptions): Promise<NodeResult<EtcdVolumeKind>>;
+  /**
+   * COSI HostnameStatuses network/hostname: the machine's own hostname, which it answers whether or not etcd serves
+   * (a member list needs a leader). Optional: a client without it leaves the name to the member list.
+   */
+  hostname?(node: string, opts?: CallOptions): Promise<NodeResult<string>>;
 
   close(): void;
 }

@@ -68,9 +68,12 @@ export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opI
         });
         return snapshotInfo(acquired.report, { method: raw ? 'raw' : 'api', node, raftAppliedIndex: applied, takenAt });
       } catch (error) {
-        // A cut stream or a node that is briefly away is worth another try; the toolkit left no partial file.
+        // A cut stream or a node that is briefly away is worth another try; the toolkit left no partial file. A
+        // snapshot that never sent a byte is not (its etcd does not serve: talos#14212): the next source is offered.
         const text = messageOf(error);
-        const permanent = /not found|no such file|not a control|worker|unimplemented|permission/i.test(text);
+        const permanent = /not found|no such file|not a control|worker|unimplemented|permission|sent no byte/i.test(
+          text,
+        );
         throw new ActionError(text, !permanent);
       }
     },

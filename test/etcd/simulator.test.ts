@@ -10,7 +10,7 @@ import { acquireSnapshot } from '../../src/etcd/acquire.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { SimCluster } from '../../src/sim/types.js';
 import { createTalosClient } from '../../src/talos/client.js';
-import type { GrpcTalosClient } from '../../src/talos/client.js';
+import type { GrpcTalosClient, TalosClientOptions } from '../../src/talos/client.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { UserError } from '../../src/errors.js';
 import { ETCD_TOOLS_PRESENT, etcdctlStatus } from './etcd-fixture.js';
@@ -19,11 +19,20 @@ let sim: SimCluster | null = null;
 let client: GrpcTalosClient | null = null;
 let dir = '';
 
-async function start(scenario: string): Promise<{ sim: SimCluster; client: GrpcTalosClient; out: string }> {
+/** The first-byte watchdog made short: the faithful simulator keeps a non-serving etcd's snapshot open forever. */
+const FIRST_BYTE_MS = 400;
+/** What a snapshot that never streams a byte must say (talos#14212): why, and which source comes next. */
+const NO_BYTE_SENTENCE =
+  /sent no byte of the etcd snapshot in 0\.4 s, so the call was stopped: its etcd is probably not serving; take a raw copy of its database or a snapshot from another member instead/;
+
+async function start(
+  scenario: string,
+  clientOptions: TalosClientOptions = {},
+): Promise<{ sim: SimCluster; client: GrpcTalosClient; out: string }> {
   dir = mkdtempSync(join(tmpdir(), 'talos-dr-acq-sim-'));
   const base = `127.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}.2`;
   sim = await startSimulator({ scenario, dir: join(dir, 'sim'), port: 0, addressBase: base, speed: 1000 });
-  client = createTalosClient(loadTalosconfig({ talosconfig: sim.talosconfigPath }, {}));
+  client = createTalosClient(loadTalosconfig({ talosconfig: sim.talosconfigPath }, {}), clientOptions);
   const out = join(dir, 'out');
   mkdirSync(out);
   return { sim, client, out };
@@ -54,11 +63,12 @@ describe('acquisition against the simulated cluster', () => {
     }
   });
 
-  test('etcd-down-raw-copy: the snapshot call fails with nothing kept; the raw copy works and needs skip-hash-check', async () => {
-    const { sim, client, out } = await start('etcd-down-raw-copy');
+  test('etcd-down-raw-copy: the snapshot that never streams a byte is stopped with nothing kept; the raw copy works and needs skip-hash-check', async () => {
+    const { sim, client, out } = await start('etcd-down-raw-copy', { snapshotFirstByteTimeoutMs: FIRST_BYTE_MS });
     const node = sim.nodes[1]!;
     const error = await acquireSnapshot(client, node, { dir: out, raw: false }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toMatch(NO_BYTE_SENTENCE);
     expect(readdirSync(out)).toEqual([]);
     const got = await acquireSnapshot(client, node, { dir: out, raw: true });
     expect(got.file).toMatch(/\.db$/);
@@ -94,11 +104,14 @@ describe('acquisition against the simulated cluster', () => {
     expect(readdirSync(out)).toEqual([]);
   });
 
-  test('etcd-down-raw-copy: the snapshot call reports why (the node could not reach its own etcd)', async () => {
-    const { sim, client, out } = await start('etcd-down-raw-copy');
-    const error = await acquireSnapshot(client, sim.nodes[0]!, { dir: out, raw: false }).catch((e: unknown) => e);
+  test('etcd-down-raw-copy: the snapshot call reports why (no byte: its etcd is not serving) and names the next sources', async () => {
+    const { sim, client, out } = await start('etcd-down-raw-copy', { snapshotFirstByteTimeoutMs: FIRST_BYTE_MS });
+    const node = sim.nodes[0]!;
+    const error = await acquireSnapshot(client, node, { dir: out, raw: false }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
-    // Talos answers DeadlineExceeded (its local etcd client could not dial): the client's sentence for a late answer
-    expect((error as Error).message).toMatch(/did not answer the etcd snapshot in time: its etcd may not be serving/);
+    // Talos keeps the call open with no byte while its local etcd client waits for a serving etcd (talos#14212)
+    expect((error as Error).message).toMatch(new RegExp(`^${node.replace(/\./g, '\\.')} ${NO_BYTE_SENTENCE.source}`));
+    expect((error as Error).message).not.toMatch(/did not answer .* in time|try again in a moment/);
+    expect(readdirSync(out)).toEqual([]);
   });
 });
