@@ -84,12 +84,14 @@ export const COMMANDS = {
     load: lazy('./inspect.js'),
   },
   import: {
-    summary: 'decrypt (age), decompress (zstd) and verify a talos-backup snapshot from a file or S3 into a plain one',
-    usage: 'talos-dr import FILE|s3://BUCKET/KEY [--identity KEYFILE] [-o OUT] [--newest] [--json]',
+    summary:
+      'decrypt (age), decompress (zstd) and verify a talos-backup snapshot (file or S3, AWS_* settings) into a plain one',
+    usage:
+      'talos-dr import FILE|s3://BUCKET/KEY [--identity KEYFILE] [-o OUT] [--newest] [--endpoint URL] [--region R] [--json]',
     load: lazy('./import.js'),
   },
   backups: {
-    summary: 'list the talos-backup snapshots in S3, newest first, with size and age',
+    summary: 'list the talos-backup snapshots in S3 (AWS_* settings, ~/.aws profiles), newest first, with size and age',
     usage: 'talos-dr backups list s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--json]',
     load: lazy('./backups.js'),
   },
