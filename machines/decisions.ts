@@ -27,6 +27,8 @@ export interface NodeObservation {
   /** EtcdStatus (the client's EtcdMemberStatus fits; indices may also be decimal strings, as kept in JSON) */
   status: ObservedStatus | null;
   statusError: string | null;
+  /** the node answered EtcdStatus with bytes that could not be decoded: a protocol mismatch, not an etcd verdict */
+  statusUnreadable?: boolean;
   /** sentence for a node that could not be asked at all */
   error?: string | null;
 }
@@ -62,7 +64,8 @@ const isControlPlane = (o: NodeObservation): boolean =>
 /**
  * A node is a working member only when its own etcd is Running, healthy, and its EtcdStatus sees a leader without
  * errors. It is certainly broken when it answered and any of that is missing, or when it is a blank machine. An
- * unreachable node is unknown: its etcd may well be fine behind a network problem. The member list is not evidence:
+ * unreachable node is unknown: its etcd may well be fine behind a network problem; so is one whose EtcdStatus answer
+ * could not be decoded (a protocol mismatch says nothing about its etcd). The member list is not evidence:
  * real Talos answers it only with a leader, even with query_local (siderolabs/talos:
  * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:1784, WithRequireLeader), while
  * EtcdStatus answers from the local member without one (leader 0, "etcdserver: no leader" in errors).
@@ -72,6 +75,7 @@ export function memberHealth(o: NodeObservation): MemberHealth {
   if (!o.reachable) return 'unknown';
   if (o.etcdService !== null && o.etcdService !== 'Running') return 'broken';
   if (o.etcdHealthy === false) return 'broken';
+  if (o.status === null && o.statusUnreadable === true) return 'unknown';
   if (o.status === null || o.status.leader === NO_LEADER || o.status.errors.length > 0) return 'broken';
   if (o.etcdService === null) return 'unknown';
   return 'healthy';

@@ -146,6 +146,63 @@ export function etcdVolumeFromSpec(spec: Spec__Output | null | undefined): EtcdV
 }
 
 /**
+ * HostnameStatusSpec { hostname = 1; domainname = 2 } (siderolabs/talos:
+ * pkg/machinery/resources/network/hostname_status.go@v1.14.0-rc.1:25-28): the short hostname, from yaml_spec when the
+ * node sent one, else from proto_spec; null when neither holds a name.
+ */
+export function hostnameFromSpec(spec: Spec__Output | null | undefined): string | null {
+  const yamlText = spec?.yamlSpec;
+  if (yamlText && yamlText.trim()) {
+    let doc: unknown = null;
+    try {
+      doc = parseYaml(yamlText);
+    } catch {
+      doc = null;
+    }
+    const name = doc && typeof doc === 'object' ? (doc as { hostname?: unknown }).hostname : undefined;
+    return typeof name === 'string' && name.trim() ? name.trim() : null;
+  }
+  const name = lengthField(spec?.protoSpec, 1)?.toString('utf8').trim();
+  return name ? name : null;
+}
+
+/** One top-level length-delimited field (the last one seen) from protobuf bytes, or undefined. */
+export function lengthField(bytes: Buffer | null | undefined, field: number): Buffer | undefined {
+  if (!bytes) return undefined;
+  let offset = 0;
+  let found: Buffer | undefined;
+  const readVarint = (): number => {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const byte = bytes[offset++];
+      if (byte === undefined || scale > 2 ** 49) throw new RangeError('truncated varint');
+      result += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) return result;
+      scale *= 128;
+    }
+  };
+  try {
+    while (offset < bytes.length) {
+      const key = readVarint();
+      const wireType = key % 8;
+      if (wireType === 0) readVarint();
+      else if (wireType === 2) {
+        const length = readVarint();
+        if (offset + length > bytes.length) return found;
+        if (Math.floor(key / 8) === field) found = bytes.subarray(offset, offset + length);
+        offset += length;
+      } else if (wireType === 1) offset += 8;
+      else if (wireType === 5) offset += 4;
+      else return found;
+    }
+  } catch {
+    return found;
+  }
+  return found;
+}
+
+/**
  * Reads one top-level varint field from protobuf bytes, skipping the others; enough for the two resource specs
  * we decode, without loading Talos's resource-definition protos.
  */

@@ -20,7 +20,8 @@ import type {
   TalosClient,
   VersionInfo,
 } from '../talos/types.js';
-import { describeFailure } from '../talos/errors.js';
+import { cutNote, cutOf } from '../talos/bounded.js';
+import { classifyFailure, describeFailure } from '../talos/errors.js';
 import { computeVerdict, type NodeObservation, type VerdictResult } from '../../machines/decisions.js';
 import type { NodeView } from '../../machines/recovery-types.js';
 import { statusTimeout, type EffectDeps } from './deps.js';
@@ -36,6 +37,8 @@ export interface NodeReading {
   members: NodeResult<EtcdMember[]> | undefined;
   status: NodeResult<EtcdMemberStatus> | undefined;
   type: NodeResult<MachineType> | undefined;
+  /** the machine's own hostname (COSI HostnameStatuses), when the client can ask for it */
+  hostname?: NodeResult<string> | undefined;
 }
 
 const byNode = <T>(results: NodeResult<T>[]): Map<string, NodeResult<T>> => new Map(results.map((r) => [r.node, r]));
@@ -55,7 +58,22 @@ async function settle<T>(p: Promise<NodeResult<T>[]>, nodes: string[]): Promise<
   }
 }
 
-/** One round: Version, ServiceList, EtcdMemberList(query_local), EtcdStatus fanned out, the machine type per node. */
+/** A per-node COSI call; one that throws fails only its own node. */
+function perNode<T>(
+  nodes: string[],
+  ask: (node: string) => Promise<NodeResult<T>>,
+): Promise<Map<string, NodeResult<T>>> {
+  return Promise.all(
+    nodes.map((node) =>
+      ask(node).catch((error: unknown): NodeResult<T> => ({ node, ok: false, error: thrown(error) })),
+    ),
+  ).then(byNode);
+}
+
+/**
+ * One round: Version, ServiceList, EtcdMemberList(query_local), EtcdStatus fanned out; the machine type and the
+ * hostname per node (COSI).
+ */
 export async function readNodes(
   client: TalosClient,
   nodes: string[],
@@ -63,19 +81,14 @@ export async function readNodes(
 ): Promise<NodeReading[]> {
   if (nodes.length === 0) return [];
   const call = { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) };
-  const [versions, services, members, statuses, types] = await Promise.all([
+  const hostname = client.hostname?.bind(client);
+  const [versions, services, members, statuses, types, hostnames] = await Promise.all([
     settle(client.version(nodes, call), nodes),
     settle(client.serviceList(nodes, call), nodes),
     settle(client.etcdMemberList(nodes, true, call), nodes),
     settle(client.etcdStatus(nodes, call), nodes),
-    // one call per node: one that throws fails only its own node
-    Promise.all(
-      nodes.map((node) =>
-        client
-          .machineType(node, call)
-          .catch((error: unknown): NodeResult<MachineType> => ({ node, ok: false, error: thrown(error) })),
-      ),
-    ).then(byNode),
+    perNode(nodes, (node) => client.machineType(node, call)),
+    hostname ? perNode(nodes, (node) => hostname(node, call)) : Promise.resolve(new Map<string, NodeResult<string>>()),
   ]);
   return nodes.map((node) => ({
     node,
@@ -84,6 +97,7 @@ export async function readNodes(
     members: members.get(node),
     status: statuses.get(node),
     type: types.get(node),
+    hostname: hostnames.get(node),
   }));
 }
 
@@ -92,12 +106,26 @@ export function isNoLeader(result: NodeResult<unknown> | undefined): boolean {
   return Boolean(result && !result.ok && /no leader/i.test(result.error.message));
 }
 
+/**
+ * A member list cut by the client's bounds (more members than any real cluster has) is damaged or not from a Talos
+ * node: it is unknown, never counted as voters.
+ */
+const membersCut = (r: NodeReading): string | null =>
+  r.members?.ok ? cutNote(r.node, 'etcd member list', r.members.value) : null;
+
+const usableMembers = (r: NodeReading): r is NodeReading & { members: { ok: true; value: EtcdMember[] } } =>
+  Boolean(r.members?.ok && !cutOf(r.members.value));
+
 const etcdOf = (r: NodeReading): ServiceInfo | undefined =>
   r.service?.ok ? r.service.value.find((s) => s.id === 'etcd') : undefined;
 
-/** The node's own etcd member name (Talos names members by hostname), from its own member list. */
+/**
+ * The node's hostname: the machine's own (COSI HostnameStatuses, answered without etcd), else its etcd member name
+ * (Talos names members by hostname) from its own member list, which answers only with a leader (facts §2).
+ */
 function ownHostname(r: NodeReading): string | null {
-  if (!r.members?.ok || !r.status?.ok) return null;
+  if (r.hostname?.ok) return r.hostname.value;
+  if (!usableMembers(r) || !r.status?.ok) return null;
   const id = r.status.value.memberId;
   return r.members.value.find((m) => m.id === id)?.hostname ?? null;
 }
@@ -144,6 +172,7 @@ export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?:
   const etcd = etcdOf(r);
   const events = etcd?.events.map((e) => e.msg) ?? [];
   const s = r.status;
+  const cut = membersCut(r);
   return {
     node: r.node,
     hostname: ownHostname(r) ?? opts.hostname ?? null,
@@ -155,8 +184,8 @@ export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?:
     etcdLastEvent: events.at(-1) ?? null,
     etcdEvents: events.slice(-8),
     etcdHistoryStart: etcd && etcd.events.length < SERVICE_EVENTS_KEPT ? (etcd.events[0]?.ts ?? null) : null,
-    members: r.members?.ok ? r.members.value : null,
-    membersError: r.members && !r.members.ok ? r.members.error.message : null,
+    members: usableMembers(r) ? r.members.value : null,
+    membersError: cut ?? (r.members && !r.members.ok ? r.members.error.message : null),
     status: s?.ok
       ? {
           memberId: s.value.memberId,
@@ -166,7 +195,9 @@ export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?:
         }
       : null,
     statusError: s && !s.ok ? s.error.message : null,
-    error: null,
+    // an EtcdStatus that could not be decoded is a protocol mismatch: it says nothing about this node's etcd
+    statusUnreadable: Boolean(s && !s.ok && classifyFailure(s.error) === 'undecodable-answer'),
+    error: cut,
     talosVersion: r.version?.ok ? r.version.value.tag : null,
   };
 }
@@ -234,7 +265,7 @@ export function statusReport(readings: readonly NodeReading[]): StatusReport {
   const rows: StatusNode[] = [];
   for (const r of readings) {
     const view = viewOf(r);
-    const error = nodeFault(r) ?? (view.reachable ? null : (view.error ?? null));
+    const error = nodeFault(r) ?? view.error ?? null;
     observations.push({ ...view, error });
     rows.push({
       node: r.node,
