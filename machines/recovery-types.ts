@@ -277,7 +277,9 @@ export type RecoveryEvent =
   | { type: 'prep.failed'; node: string; error: string }
   | { type: 'upload.progress'; bytes: number; total: number; restarts: number }
   | { type: 'upload.done' }
-  | { type: 'upload.failed'; error: string; retryable: boolean };
+  | { type: 'upload.failed'; error: string; retryable: boolean }
+  /** a pause (poll interval or backoff) is over */
+  | { type: 'wake' };
 
 /** What the machine emits for the journal (observations, decisions, confirmations, overrides, refusals, outcome). */
 export interface JournalEmit {

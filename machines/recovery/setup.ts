@@ -1,8 +1,8 @@
 /**
  * What the recovery machine is made of: its named actors (supplied by the runtime in src/wizard: every Talos call and
  * every file write), its guards (every SAFETY.md rule is one, from machines/guards.ts), its delays and its actions. The
- * steps in steps/ use them by name. Time comes only from the clock the actor was created with (`now`), and from xstate
- * delays.
+ * steps in steps/ use them by name. Time comes only from the clock the actor was created with: `now` reads it, and
+ * every pause (poll interval, backoff) is a `sleep` on it.
  */
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, stopChild } from 'xstate';
 import { allPreparing, hashCheckDecision, recoveryComplete } from '../decisions.js';
@@ -81,10 +81,16 @@ export const recoverySetup = setup({
       throw new Error('bootstrapNode was not provided');
     }),
     prepareNode: prepareNodeMachine,
-  },
-  delays: {
-    poll: ({ context }) => context.timing.pollMs,
-    backoff: ({ context }) => backoffDelay(context.timing, context.attempt?.count ?? 1),
+    /**
+     * A pause on the actor's clock, ending in `wake`. An invoked actor rather than an `after` delay: a machine restored
+     * from state.json starts its invoked actors again, but xstate keeps no delayed event in a persisted snapshot, so a
+     * wait or a backoff restored mid-pause would never end (issue 18).
+     */
+    sleep: fromCallback<RecoveryEvent, { ms: number }>(({ input, system, sendBack }) => {
+      const clock = system._clock;
+      const id = clock.setTimeout(() => sendBack({ type: 'wake' }), input.ms);
+      return () => clock.clearTimeout(id);
+    }),
   },
   guards: {
     addressMatches: ({ context, event }) => RULES.addressMatches(context, event, promptTarget(context)) === null,

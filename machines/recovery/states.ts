@@ -4,6 +4,7 @@
  */
 import { assign } from 'xstate';
 import type { NodeView, RecoveryContext, WaitStatus } from '../recovery-types.js';
+import { backoffDelay } from '../errors.js';
 import { errorOf, targetNodes } from './context.js';
 import { now, recoverySetup } from './setup.js';
 import type { StepName } from './steps.js';
@@ -14,6 +15,22 @@ type InvokeConfig = Exclude<NonNullable<StateConfig['invoke']>, readonly unknown
 type CallInvoke = InvokeConfig extends infer I ? (I extends unknown ? Omit<I, 'onError'> : never) : never;
 /** Transitions taken on a failed call (the same for every actor). */
 type OnError = NonNullable<Extract<InvokeConfig, { src: 'connect' }>['onError']>;
+
+/**
+ * A pause, then `target`: the poll interval, or the backoff before a failed call is tried again (from the attempts
+ * noted so far). It sleeps on the actor's clock; restored from state.json mid-pause, it sleeps again and goes on.
+ */
+export function pauseThen(pause: 'poll' | 'backoff', target: string): StateConfig {
+  return recoverySetup.createStateConfig({
+    invoke: {
+      src: 'sleep',
+      input: ({ context }) => ({
+        ms: pause === 'poll' ? context.timing.pollMs : backoffDelay(context.timing, context.attempt?.count ?? 1),
+      }),
+    },
+    on: { wake: target },
+  });
+}
 
 /** What a failed call is noted as: the attempt on screen, and the action its retry prompt names. */
 interface AttemptParams {
@@ -58,7 +75,7 @@ export function callStep<const TCall extends string, const TRetry extends string
   const states: Record<string, StateConfig> = {
     [call]: recoverySetup.createStateConfig({ invoke: { ...invoke, onError } }),
   };
-  if (retry) states[retry] = recoverySetup.createStateConfig({ after: { backoff: call } });
+  if (retry) states[retry] = pauseThen('backoff', call);
   return states as Record<TCall | TRetry, StateConfig>;
 }
 
@@ -109,7 +126,7 @@ export function pollStates(wait: (context: RecoveryContext, views: NodeView[]) =
         onError: { target: 'pause', actions: assign({ notice: ({ event }) => errorOf(event).message }) },
       },
     }),
-    pause: recoverySetup.createStateConfig({ after: { poll: 'polling' } }),
+    pause: pauseThen('poll', 'polling'),
   };
 }
 

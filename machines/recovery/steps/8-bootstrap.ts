@@ -7,7 +7,7 @@ import { backoffDelay } from '../../errors.js';
 import { bootstrapCandidate, errorOf, targetNodes } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
 import { now, recoverySetup } from '../setup.js';
-import { callStep, failedAt } from '../states.js';
+import { callStep, failedAt, pauseThen } from '../states.js';
 
 export const bootstrap = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'bootstrap' } },
@@ -199,7 +199,7 @@ export const bootstrap = recoverySetup.createStateConfig({
         ],
       },
     },
-    uploadRetry: { after: { backoff: 'uploading' } },
+    uploadRetry: pauseThen('backoff', 'uploading'),
     bootstrapping: {
       entry: assign({
         bootstrap: ({ context }) => ({ ...context.bootstrap, bootstrapSent: true }),
@@ -266,7 +266,7 @@ export const bootstrap = recoverySetup.createStateConfig({
       },
     },
     // the user's confirmation stands: a refusal before BootstrapEtcd ran is simply tried again
-    bootstrapRetry: { after: { backoff: 'bootstrapping' } },
+    bootstrapRetry: pauseThen('backoff', 'bootstrapping'),
     failed: retryPromptState(({ attempt }) => attempt?.action ?? 'bootstrap', 'reading'),
   },
 });

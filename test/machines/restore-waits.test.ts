@@ -1,0 +1,145 @@
+/**
+ * A machine restored from state.json in the middle of a pause — a wait's poll interval (steps 7 and 9), or the
+ * backoff before a failed call is tried again (a connect, an upload) — goes on and reaches the outcome (issue 18).
+ * xstate keeps no delayed event in a persisted snapshot: a pause written as an `after` delay was restored asleep for
+ * ever. The cluster is the in-memory one (test/components/fake-cluster.ts), slowed where a pause must happen.
+ */
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromPromise, waitFor, type Snapshot } from 'xstate';
+import { fakeCluster, NODES } from '../components/fake-cluster.js';
+import type { ConnectOutput, NodeView, RecoveryEvent, RecoveryMachine } from '../../machines/recovery.js';
+import { prepareNodeMachine } from '../../machines/prepare-node.js';
+
+const TIMING = { pollMs: 20, backoffMs: 20, preparingTimeoutMs: 60_000, verifyTimeoutMs: 60_000 };
+const retryable = (message: string) => Object.assign(new Error(message), { retryable: true });
+
+/** The fake cluster, slowed: the last node shows Waiting for its first reads in step 7, etcd comes up two reads after
+ * Bootstrap, and connect and the upload fail once, transiently. */
+function slowedCluster(): { machine: RecoveryMachine; calls: string[] } {
+  const cluster = fakeCluster();
+  let waitingReads = 2;
+  let readsAfterBootstrap = -1;
+  let connectFailures = 1;
+  let uploadFailures = 1;
+  const observe = fromPromise<NodeView[], { nodes: string[] }>(async ({ input }) => {
+    const views = await cluster.refresh(input.nodes);
+    if (readsAfterBootstrap >= 0 && readsAfterBootstrap++ < 2)
+      return views.map((v) => ({ ...v, etcdService: 'Preparing', etcdHealthy: null }));
+    return views.map((v) =>
+      v.node === NODES[2] && v.etcdService === 'Preparing' && input.nodes.length > 1 && waitingReads-- > 0
+        ? { ...v, etcdService: 'Waiting', etcdEvents: ['Waiting for time sync'] }
+        : v,
+    );
+  });
+  const machine = cluster.machine.provide({
+    actors: {
+      observe,
+      connect: fromPromise<ConnectOutput, { nodes: string[] }>(async ({ input }) => {
+        if (connectFailures-- > 0) throw retryable('connection refused');
+        return { nodes: input.nodes.map((node) => ({ node, ok: true, version: 'v1.11.2', error: null })) };
+      }),
+      uploadSnapshot: fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(
+        ({ sendBack, input }) => {
+          cluster.calls.push(`upload ${input.node}`);
+          const failed = uploadFailures-- > 0;
+          const t = setTimeout(
+            () =>
+              sendBack(
+                failed ? { type: 'upload.failed', error: 'stream cut', retryable: true } : { type: 'upload.done' },
+              ),
+            1,
+          );
+          return () => clearTimeout(t);
+        },
+      ),
+      bootstrapNode: fromPromise<
+        { alreadyDone: boolean },
+        { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean }
+      >(async () => {
+        cluster.calls.push('bootstrap');
+        readsAfterBootstrap = 0;
+        for (const [i, n] of NODES.entries()) {
+          const v = cluster.views.get(n) as NodeView;
+          cluster.views.set(n, {
+            ...v,
+            etcdService: 'Running',
+            etcdHealthy: true,
+            members: NODES.map((m, j) => ({
+              id: `00000000000000a${j}`,
+              hostname: `cp-${j + 1}`,
+              peerUrls: [`https://${m}:2380`],
+              clientUrls: [],
+              isLearner: false,
+            })),
+            membersError: null,
+            status: { memberId: `00000000000000a${i}`, leader: '00000000000000a0', errors: [], raftAppliedIndex: '9' },
+            statusError: null,
+          });
+        }
+        return { alreadyDone: false };
+      }),
+      prepareNode: prepareNodeMachine.provide({
+        actors: {
+          observe,
+          resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async ({ input }) => {
+            cluster.calls.push(`reset ${input.node}`);
+            const v = cluster.views.get(input.node) as NodeView;
+            cluster.views.set(input.node, { ...v, etcdService: 'Preparing', etcdHealthy: null, status: null });
+          }),
+        },
+      }),
+    },
+  });
+  return { machine, calls: cluster.calls };
+}
+
+/** Answers every question with its recommended answer. */
+function autopilot(actor: { subscribe: (f: (s: SnapLike) => void) => unknown; send: (e: RecoveryEvent) => void }) {
+  let answered = -1;
+  actor.subscribe((s) => {
+    const p = s.context.prompt;
+    if (p?.recommended && s.context.promptSeq !== answered) {
+      answered = s.context.promptSeq;
+      const event = p.recommended;
+      setImmediate(() => actor.send(event));
+    }
+  });
+}
+interface SnapLike {
+  value: unknown;
+  status: string;
+  context: { prompt: { recommended: RecoveryEvent | null } | null; promptSeq: number; outcome: string | null };
+}
+
+const PAUSES: [string, unknown][] = [
+  ['connect: the backoff after a failed connect', { procedure: { connect: 'retrying' } }],
+  ['step 7: the poll interval while a node waits', { procedure: { waitPreparing: 'pause' } }],
+  ['step 8: the backoff after a cut upload', { procedure: { bootstrap: 'uploadRetry' } }],
+  ['step 9: the poll interval while etcd comes up', { procedure: { verify: 'pause' } }],
+];
+
+describe('a machine restored mid-pause wakes and goes on', () => {
+  it.each(PAUSES)('%s', async (_name, value) => {
+    const { machine, calls } = slowedCluster();
+    const input = { nodes: NODES, operator: 'tester', mode: 'drill' as const, timing: TIMING };
+    const first = createActor(machine, { input });
+    let saved: Snapshot<unknown> | null = null;
+    first.subscribe((s) => {
+      if (!saved && JSON.stringify(s.value) === JSON.stringify(value)) {
+        // what state.json holds at that moment, through JSON as on disk
+        saved = JSON.parse(JSON.stringify(first.getPersistedSnapshot())) as Snapshot<unknown>;
+        first.stop();
+      }
+    });
+    autopilot(first);
+    first.start();
+    await waitFor(first, () => saved !== null, { timeout: 10_000 });
+
+    const second = createActor(machine, { input, snapshot: saved as never });
+    autopilot(second);
+    second.start();
+    const end = await waitFor(second, (s) => s.status === 'done', { timeout: 10_000 });
+    expect(end.context.outcome).toBe('recovered');
+    expect(calls.filter((c) => c === 'bootstrap')).toHaveLength(1);
+  });
+});
