@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { cosiStateService, machineService } from '../talos/proto.js';
 import type { PemPair } from '../talos/pki.js';
 import * as api from './api.js';
+import * as cosi from './cosi.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -514,10 +515,10 @@ export class SimWire {
       Get: this.unary(
         endpoint,
         'Get',
-        (n, req, ctx) => [api.cosiGet(n, view, req, ctx)],
+        (n, req, ctx) => [cosi.cosiGet(n, view, req, ctx)],
         (payloads) => payloads[0] ?? {},
       ),
-      List: this.serverStream(endpoint, 'List', (n, req, ctx, send) => api.cosiList(n, view, req, ctx, send)),
+      List: this.serverStream(endpoint, 'List', (n, req, ctx, send) => cosi.cosiList(n, view, req, ctx, send)),
       Watch: this.serverStream(endpoint, 'Watch', async () => {
         throw new RpcError(grpc.status.UNIMPLEMENTED, 'method Watch not implemented');
       }),

@@ -1,0 +1,246 @@
+/**
+ * The COSI state API of one simulated node (talos-api-facts §3.7): the resource types the wizard and talosctl read —
+ * machine config and type, volume statuses, services, the local etcd member — with the access filter of
+ * internal/app/resources/access.go, Get and List.
+ */
+import type { CallContext, ClusterView, Payload, Send } from './api.js';
+import type { SimNode } from './node.js';
+import { ProtoWriter, timestamp } from './pb.js';
+import { isAdmin } from './rbac.js';
+import { notFound, permissionDenied } from './rpc-error.js';
+
+type Sensitivity = 'NON_SENSITIVE' | 'SENSITIVE';
+
+interface ResourceType {
+  type: string;
+  namespace: string;
+  aliases: string[];
+  sensitivity: Sensitivity;
+  resources(node: SimNode, cluster: ClusterView): CosiResource[];
+}
+
+interface CosiResource {
+  id: string;
+  protoSpec: Buffer;
+  yamlSpec: string;
+  owner: string;
+}
+
+const machineTypeEnum: Record<string, number> = { init: 1, controlplane: 2, worker: 3 };
+
+function volumeStatus(node: SimNode, id: string): CosiResource | null {
+  const talos114 = node.state.talosVersion === '1.14';
+  if (id === 'ETCD') {
+    if (node.state.etcdPartition) {
+      const spec = new ProtoWriter()
+        .uint(1, 6)
+        .string(2, '/dev/sda6')
+        .string(7, '/dev/sda')
+        .uint(8, 6)
+        .uint(9, 8_589_934_592)
+        .string(10, 'xfs')
+        .string(11, '/var/lib/etcd')
+        .string(13, '8.6 GB')
+        .finish();
+      const yamlSpec =
+        'phase: ready\nlocation: /dev/sda6\nparentLocation: /dev/sda\npartitionIndex: 6\nsize: 8589934592\nfilesystem: xfs\nmountLocation: /var/lib/etcd\nprettySize: 8.6 GB\ntype: partition\n';
+      return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+    }
+    const spec = new ProtoWriter().uint(1, 6).uint(16, 3).string(19, '/var/lib').finish();
+    const yamlSpec =
+      'phase: ready\ntype: directory\nmountSpec:\n    targetPath: etcd\n    parentId: /var/lib\n    selinuxLabel: system_u:object_r:etcd_data_t:s0\n    uid: 60\n    gid: 60\n    recursiveRelabel: true\n';
+    return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+  }
+  const partitions: Record<string, { index: number; fs: string; mount: string }> = {
+    STATE: { index: 5, fs: 'xfs', mount: '/system/state' },
+    EPHEMERAL: { index: talos114 && node.state.etcdPartition ? 7 : 6, fs: 'xfs', mount: '/var' },
+  };
+  const p = partitions[id];
+  if (!p) return null;
+  const spec = new ProtoWriter()
+    .uint(1, 6)
+    .string(2, `/dev/sda${p.index}`)
+    .string(7, '/dev/sda')
+    .uint(8, p.index)
+    .string(10, p.fs)
+    .string(11, p.mount)
+    .finish();
+  const yamlSpec = `phase: ready\nlocation: /dev/sda${p.index}\nparentLocation: /dev/sda\npartitionIndex: ${p.index}\nfilesystem: ${p.fs}\nmountLocation: ${p.mount}\ntype: partition\n`;
+  return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+}
+
+const RESOURCE_TYPES: ResourceType[] = [
+  {
+    type: 'MachineConfigs.config.talos.dev',
+    namespace: 'config',
+    aliases: ['machineconfigs', 'machineconfigs.config', 'machineconfigs.config.talos', 'machineconfig', 'mc', 'mcs'],
+    sensitivity: 'SENSITIVE',
+    resources: (node) => {
+      const config = node.state.config;
+      if (!config || node.inMaintenance) return [];
+      const spec = new ProtoWriter().bytes(1, Buffer.from(config)).finish();
+      const list = [{ id: 'v1alpha1', protoSpec: spec, yamlSpec: config, owner: '' }];
+      const persistent = node.state.stagedConfig ?? config;
+      list.push({
+        id: 'persistent',
+        protoSpec: new ProtoWriter().bytes(1, Buffer.from(persistent)).finish(),
+        yamlSpec: persistent,
+        owner: '',
+      });
+      return list;
+    },
+  },
+  {
+    type: 'MachineTypes.config.talos.dev',
+    namespace: 'config',
+    aliases: ['machinetypes', 'machinetypes.config', 'machinetypes.config.talos', 'machinetype', 'mt', 'mts'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) => {
+      const type = node.state.type ?? 'unknown';
+      const spec = new ProtoWriter().uint(1, machineTypeEnum[type] ?? 0).finish();
+      return [{ id: 'machine-type', protoSpec: spec, yamlSpec: `${type}\n`, owner: 'config.MachineTypeController' }];
+    },
+  },
+  {
+    type: 'VolumeStatuses.block.talos.dev',
+    namespace: 'runtime',
+    aliases: ['volumestatuses', 'volumestatus', 'vs', 'volumestatuses.block', 'volumestatuses.block.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) =>
+      node.inMaintenance ? [] : ['EPHEMERAL', 'ETCD', 'STATE'].flatMap((id) => volumeStatus(node, id) ?? []),
+  },
+  {
+    type: 'Services.v1alpha1.talos.dev',
+    namespace: 'runtime',
+    aliases: ['services', 'service', 'svc', 'services.v1alpha1', 'services.v1alpha1.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) =>
+      Object.values(node.state.services)
+        .filter((s) => s.state === 'Running')
+        .map((s) => ({
+          id: s.id,
+          protoSpec: new ProtoWriter().bool(1, true).bool(2, s.health.healthy).bool(3, s.health.unknown).finish(),
+          yamlSpec: `running: true\nhealthy: ${s.health.healthy}\nunknown: ${s.health.unknown}\n`,
+          owner: 'v1alpha1.ServiceController',
+        })),
+  },
+  {
+    // The machine's own hostname, kept by Talos whether or not etcd serves (siderolabs/talos:
+    // pkg/machinery/resources/network/hostname_status.go@v1.14.0-rc.1:17,26-27 type and spec fields hostname = 1,
+    // domainname = 2; id "hostname" from hostname_spec.go@v1.14.0-rc.1:26, namespace "network" from
+    // network.go@v1.14.0-rc.1:22; written by internal/app/machined/pkg/controllers/network/hostname_spec.go@v1.14.0-rc.1:95).
+    type: 'HostnameStatuses.net.talos.dev',
+    namespace: 'network',
+    aliases: ['hostname', 'hostnamestatuses', 'hostnamestatus', 'hostnamestatuses.net', 'hostnamestatuses.net.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node) =>
+      node.inMaintenance || !node.hostname
+        ? []
+        : [
+            {
+              id: 'hostname',
+              protoSpec: new ProtoWriter().string(1, node.hostname).finish(),
+              yamlSpec: `hostname: ${node.hostname}\ndomainname: ""\n`,
+              owner: 'network.HostnameSpecController',
+            },
+          ],
+  },
+  {
+    type: 'EtcdMembers.etcd.talos.dev',
+    namespace: 'etcd',
+    aliases: ['etcdmembers', 'etcdmember', 'etcdmembers.etcd', 'etcdmembers.etcd.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node, cluster) => {
+      const id = node.etcd.memberId();
+      const healthy = node.state.services.etcd?.health.healthy && cluster.hasQuorum(node);
+      if (!id || !healthy) return [];
+      return [
+        {
+          id: 'local',
+          protoSpec: new ProtoWriter().string(1, id).finish(),
+          yamlSpec: `memberID: ${id}\n`,
+          owner: 'etcd.MemberController',
+        },
+      ];
+    },
+  },
+];
+
+const RD_TYPE = 'ResourceDefinitions.meta.cosi.dev';
+const NAMESPACES = new Set(['config', 'runtime', 'etcd', 'meta', 'network', 'secrets', 'cluster', 'k8s', 'v1alpha1']);
+
+function resourceDefinitions(): CosiResource[] {
+  return [...RESOURCE_TYPES].map((t) => {
+    const w = new ProtoWriter()
+      .string(1, t.type)
+      .string(2, t.type.split('.')[0] ?? t.type)
+      .string(3, t.namespace);
+    for (const alias of t.aliases) w.string(5, alias);
+    w.uint(7, t.sensitivity === 'SENSITIVE' ? 1 : 0);
+    const yamlSpec = `resourceType: ${t.type}\ndisplayType: ${t.type.split('.')[0]}\ndefaultNamespace: ${t.namespace}\nallAliases:\n${t.aliases.map((a) => `    - ${a}`).join('\n')}\nsensitivity: ${t.sensitivity === 'SENSITIVE' ? 1 : 0}\n`;
+    return { id: t.type.toLowerCase(), protoSpec: w.finish(), yamlSpec, owner: '' };
+  });
+}
+
+function resourceMessage(namespace: string, type: string, r: CosiResource): Payload {
+  const now = timestamp(Date.now());
+  return {
+    metadata: {
+      namespace,
+      type,
+      id: r.id,
+      version: '1',
+      owner: r.owner,
+      phase: 'running',
+      created: now,
+      updated: now,
+      finalizers: [],
+      labels: {},
+      annotations: {},
+    },
+    spec: { protoSpec: r.protoSpec, yamlSpec: r.yamlSpec },
+  };
+}
+
+/** The access filter of internal/app/resources/access.go, then the lookup. */
+function cosiLookup(
+  node: SimNode,
+  cluster: ClusterView,
+  namespace: string,
+  type: string,
+  roles: ReadonlySet<string>,
+): { namespace: string; type: string; resources: CosiResource[] } {
+  if (!NAMESPACES.has(namespace)) throw permissionDenied(`namespace "${namespace}" is not supported`);
+  if (type === RD_TYPE) return { namespace, type, resources: namespace === 'meta' ? resourceDefinitions() : [] };
+  const rt = RESOURCE_TYPES.find((t) => t.type === type);
+  if (!rt) throw permissionDenied(`resource type "${type}" is not supported`);
+  // Sensitive types need os:admin; in maintenance mode a LAN client only has os:reader.
+  if (rt.sensitivity === 'SENSITIVE' && (node.inMaintenance || !isAdmin(roles)))
+    throw permissionDenied('not authorized');
+  return { namespace, type, resources: rt.namespace === namespace ? rt.resources(node, cluster) : [] };
+}
+
+export function cosiGet(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { namespace?: string; type?: string; id?: string },
+  ctx: CallContext,
+): Payload {
+  const namespace = req.namespace ?? '';
+  const type = req.type ?? '';
+  const found = cosiLookup(node, cluster, namespace, type, ctx.roles);
+  const resource = found.resources.find((r) => r.id === req.id);
+  if (!resource) throw notFound(`resource ${type}(${namespace}/${req.id ?? ''}@undefined) doesn't exist`);
+  return { resource: resourceMessage(namespace, type, resource) };
+}
+
+export async function cosiList(
+  node: SimNode,
+  cluster: ClusterView,
+  req: { namespace?: string; type?: string },
+  ctx: CallContext,
+  send: Send,
+): Promise<void> {
+  const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '', ctx.roles);
+  for (const r of found.resources) await send({ resource: resourceMessage(found.namespace, found.type, r) });
+}
