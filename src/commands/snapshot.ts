@@ -27,13 +27,16 @@ const run: CommandRun = async (ctx) => {
     ctx.io.stderr,
     args.raw ? `copying the database from ${args.node}` : `snapshot from ${args.node}`,
   );
+  // Redrawn every second even when no byte comes, so a stalled stream shows its 0 B/s while the watchdog waits.
+  let received = 0;
+  const tick = setInterval(() => progress.update(received), 1000);
   try {
     const got = await acquireSnapshot(client, args.node, {
       outFile: args.outFile,
       dir: ctx.io.cwd,
       raw: args.raw,
       signal: ctx.signal,
-      onProgress: (bytes) => progress.update(bytes),
+      onProgress: (bytes) => progress.update((received = bytes)),
     });
     progress.done();
     if (args.json) {
@@ -47,6 +50,7 @@ const run: CommandRun = async (ctx) => {
     }
     return got.report.usable ? EXIT.ok : EXIT.failure;
   } finally {
+    clearInterval(tick);
     progress.done();
     client.close();
   }
