@@ -48,6 +48,16 @@ describe('talos-dr --help', () => {
       );
   });
 
+  it('says what is refused on real clusters and why (Omni, containers, -n with a port, a silent snapshot, no ca)', () => {
+    const help = execFileSync(process.execPath, [cli, 'recover', '--help'], { encoding: 'utf8' });
+    expect(help).toContain('if that file exists');
+    expect(help).toContain('NODE_EXTRA_CA_CERTS');
+    expect(help).toMatch(/Omni \(auth\.siderov1\): restore through Omni \(omnictl get etcdbackup\)/);
+    expect(help).toMatch(/Talos in containers .*Reset does not wipe there/);
+    expect(help).toMatch(/-n 10\.5\.0\.2:50000.*the port goes with -e/);
+    expect(help).toMatch(/no byte for 20 s is stopped/);
+  });
+
   it('says which flag is missing its value', () => {
     const r = spawnSync(process.execPath, [cli, 'status', '--context'], { encoding: 'utf8' });
     expect(r.status).toBe(2);

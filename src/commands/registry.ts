@@ -110,10 +110,21 @@ const CONNECTING = Object.entries(COMMANDS as Record<string, CommandEntry>)
   .map(([name]) => name);
 
 /** Environment variables read when connecting to a cluster (src/talos/talosconfig.ts), as the help names them. */
-const ENVIRONMENT = `  TALOSCONFIG            the talosconfig when --talosconfig is not given (then ~/.talos/config)
+const ENVIRONMENT = `  TALOSCONFIG            the talosconfig when --talosconfig is not given, if that file exists
+                         (then $TALOS_HOME/config or ~/.talos/config), as talosctl reads it
   TALOS_DR_SERVER_NAME   through an SSH tunnel or port-forward (an endpoint such as
                          127.0.0.1:50000 that the node certificate does not name): a real node
                          IP or name, which the certificate is then checked against
+  NODE_EXTRA_CA_CERTS    a CA file for a context without ca (Node.js checks the node's
+                         certificate against its own root list, not the system's as talosctl does)
+
+Refused before anything is changed, each with one sentence saying what to do instead:
+  a context for Omni (auth.siderov1): restore through Omni (omnictl get etcdbackup)
+  Talos in containers (talosctl cluster create on Docker): Reset does not wipe there; take a
+    snapshot, re-create the containers with empty volumes, talosctl bootstrap --recover-from
+  a node given with a port (-n 10.5.0.2:50000), as Talos refuses it: the port goes with -e
+A snapshot that sends no byte for 20 s is stopped (its etcd is not serving): take a raw copy
+(--raw) or a snapshot from another member.
 `;
 
 export const HELP_TEXT = `talos-dr — guided Talos Linux etcd disaster recovery
