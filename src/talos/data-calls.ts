@@ -73,8 +73,10 @@ export class DataCalls {
    */
   etcdSnapshot(node: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {
     // EtcdSnapshotRequest has no fields: its encoding is empty. A node whose etcd does not serve keeps this call open
-    // with no byte for as long as the caller waits (machined's local etcd client waits for a ready connection: etcd
-    // client/v3/options.go@v3.6.4:29; talos#14212), so the call has a first-byte watchdog.
+    // with no byte for as long as the caller waits: machined snapshots through its local etcd client under the call's
+    // own context, with no deadline of its own (siderolabs/talos:
+    // internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:1970-1981), and that client
+    // waits for a ready connection (etcd-io/etcd: client/v3/options.go@v3.6.4:29; talos#14212). Hence the watchdog.
     const firstByteTimeoutMs = opts.firstByteTimeoutMs ?? this.snapshotFirstByteTimeoutMs;
     return this.dataStream(ETCD_SNAPSHOT_PATH, Buffer.alloc(0), node, 'the etcd snapshot', {
       ...opts,
