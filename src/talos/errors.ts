@@ -3,6 +3,7 @@
  * one sentence naming the node, what went wrong and what to do next. Everything else passes RpcFailure values.
  */
 import { UserError } from '../errors.js';
+import { nodeText } from '../text/sanitize.js';
 import type { RpcFailure } from './types.js';
 
 /** Omni's restore guide, named wherever the tool meets an Omni-managed cluster. */
@@ -50,8 +51,9 @@ export function codeName(code: number): string {
   return CODE_NAMES[code] ?? `Code(${code})`;
 }
 
+/** A failure's message is text the node controls: made one safe, bounded line before anything shows or keeps it. */
 export function rpcFailure(code: number, message: string): RpcFailure {
-  return { code, codeName: codeName(code), message };
+  return { code, codeName: codeName(code), message: nodeText(message, 1000) };
 }
 
 /** Go's `status.Error` text: "rpc error: code = AlreadyExists desc = etcd data directory is not empty". */

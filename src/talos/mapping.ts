@@ -20,6 +20,7 @@ import type {
   ServiceInfo,
   VersionInfo,
 } from './types.js';
+import { nodeText } from '../text/sanitize.js';
 
 /** talosctl prints member ids as `%016x`. */
 export function memberIdHex(decimal: string): string {
@@ -82,9 +83,10 @@ export function toServiceInfo(service: ServiceInfo__Output): ServiceInfo {
 export function toEtcdMember(member: EtcdMember__Output): EtcdMember {
   return {
     id: memberIdHex(member.id),
-    hostname: member.hostname,
-    peerUrls: member.peerUrls,
-    clientUrls: member.clientUrls,
+    // names and URLs are the node's words: no escape sequence reaches the operator's terminal through them
+    hostname: nodeText(member.hostname, 253),
+    peerUrls: member.peerUrls.map((url) => nodeText(url, 300)),
+    clientUrls: member.clientUrls.map((url) => nodeText(url, 300)),
     isLearner: member.isLearner,
   };
 }
