@@ -19,6 +19,20 @@ export function realEtcdMissing(path?: string): string | null {
   return onPath('etcd', path) && onPath('etcdctl', path) ? null : REAL_ETCD_INSTALL_HINT;
 }
 
+/**
+ * The etcd programs real members run. By default Debian's etcd and etcdctl on the PATH. TALOS_DR_ETCD_BIN_DIR names a
+ * folder with upstream's etcd and etcdutl (e.g. 3.7, as Talos 1.14 runs; scripts/build-peers.sh builds them): then
+ * members run that etcd, and restores and offline status go through its etcdutl (etcdctl lost them in 3.6); etcdctl
+ * from the PATH still does the online calls (snapshot save, member add), which every v3 server answers.
+ */
+export function etcdPrograms(): { etcd: string; etcdutl: string | null } {
+  const dir = process.env.TALOS_DR_ETCD_BIN_DIR;
+  if (dir && existsSync(join(dir, 'etcd')) && existsSync(join(dir, 'etcdutl'))) {
+    return { etcd: join(dir, 'etcd'), etcdutl: join(dir, 'etcdutl') };
+  }
+  return { etcd: 'etcd', etcdutl: null };
+}
+
 /** Parses `--etcd model|real`; undefined means the built-in model. */
 export function parseEtcdKind(value: string | undefined): EtcdBackendKind | null {
   if (value === undefined || value === 'model') return 'model';

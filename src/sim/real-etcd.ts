@@ -8,6 +8,7 @@
  * Every process is tracked in one registry per simulator (RealEtcdFleet) and in a process-wide set that is killed on
  * the process's 'exit', so nothing outlives the simulator.
  */
+import { etcdPrograms } from './real-etcd-tools.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { openSync, closeSync, readdirSync } from 'node:fs';
@@ -121,10 +122,16 @@ interface ToolResult {
   stderr: string;
 }
 
-function etcdctl(args: string[], timeoutMs = 30_000): Promise<ToolResult> {
+/** etcd's offline tool: upstream's etcdutl when configured (etcdPrograms), else etcdctl 3.4's same commands. */
+function offlineTool(args: string[]): Promise<ToolResult> {
+  const etcdutl = etcdPrograms().etcdutl;
+  return etcdutl ? etcdctl(args, 30_000, etcdutl) : etcdctl(args);
+}
+
+function etcdctl(args: string[], timeoutMs = 30_000, program = 'etcdctl'): Promise<ToolResult> {
   return new Promise((resolve) => {
     execFile(
-      'etcdctl',
+      program,
       args,
       { env: ETCDCTL_ENV, timeout: timeoutMs, maxBuffer: 8 << 20, encoding: 'utf8' },
       (error, stdout, stderr) => resolve({ ok: !error, stdout, stderr }),
@@ -352,7 +359,7 @@ export class RealEtcd implements EtcdBackend {
     const log = openSync(this.opts.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn('etcd', args, { stdio: ['ignore', log, log] });
+      child = spawn(etcdPrograms().etcd, args, { stdio: ['ignore', log, log] });
     } finally {
       closeSync(log);
     }
@@ -492,13 +499,13 @@ export class RealEtcd implements EtcdBackend {
       `--initial-cluster-token=${token}`,
       `--skip-hash-check=${skipHashCheck ? 'true' : 'false'}`,
     ];
-    const result = await etcdctl(args);
+    const result = await offlineTool(args);
     if (!result.ok) throw new EtcdRestoreError(etcdWords(`${result.stdout}\n${result.stderr}`));
     this.name = self.name;
     this.pending = null;
     this.cache = emptyCache();
     // What was restored, in etcd's own words (revision and keys); ids come from the member once it runs.
-    const status = await etcdctl(['snapshot', 'status', '-w', 'json', this.dbPath]);
+    const status = await offlineTool(['snapshot', 'status', '-w', 'json', this.dbPath]);
     if (status.ok) {
       try {
         this.cache.revision = (JSON.parse(status.stdout) as { revision: number }).revision;
