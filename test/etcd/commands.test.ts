@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -118,6 +118,28 @@ describe('talos-dr inspect', () => {
     const report = JSON.parse(inspectCli(odd, '--json').stdout) as Record<string, unknown>;
     expect(report).toMatchObject({ storageVersion: null, usable: true });
   });
+
+  /** Upstream's etcdutl, built from its Go module by scripts/build-peers.sh (absent: skipped). */
+  const etcdutl = ['v3.6.16', 'v3.7.3']
+    .map((v) => join(process.env.TALOS_DR_PEERS ?? join(homedir(), '.cache/talos-dr-peers'), 'bin', `etcdutl-${v}`))
+    .filter((file) => existsSync(file));
+
+  test.skipIf(etcdutl.length === 0)(
+    `the storage version is what etcdutl snapshot status prints as version${etcdutl.length ? '' : ' (skipped: no etcdutl from scripts/build-peers.sh)'}`,
+    () => {
+      for (const value of ['3.6.0', '3.7.0', '3.6.0-alpha.1', '3.7', 'v3.6.0']) {
+        const file = join(dir, `storage-${value}.snapshot`);
+        writeFileSync(file, withStorageVersion(value));
+        const ours = (JSON.parse(inspectCli(file, '--json').stdout) as { storageVersion: string | null })
+          .storageVersion;
+        for (const tool of etcdutl) {
+          const status = spawnSync(tool, ['snapshot', 'status', file, '-w', 'json'], { encoding: 'utf8' });
+          const theirs = (JSON.parse(status.stdout.trim().split('\n').pop() as string) as { version: string }).version;
+          expect({ value, tool, version: ours ?? '' }).toEqual({ value, tool, version: theirs });
+        }
+      }
+    },
+  );
 
   test('a raw copy: usable, but warns that bootstrap will need --recover-skip-hash-check', () => {
     const file = join(dir, 'raw.db');
