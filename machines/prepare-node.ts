@@ -7,6 +7,7 @@
 import { assign, fromPromise, sendParent, setup } from 'xstate';
 import type { NodeView, PrepStatus, Timing } from './recovery-types.js';
 import { errorInfo, backoffDelay } from './errors.js';
+import { now, sleep } from './recovery/clock.js';
 
 export interface PrepareNodeInput {
   node: string;
@@ -23,6 +24,8 @@ interface PrepareNodeContext extends PrepareNodeInput {
   round: number;
   lastError: string | null;
   backSince: number | null;
+  /** when the node was last read while coming back (the actor's clock) */
+  checkedAt?: number | null;
   lastSeen: string | null;
 }
 
@@ -59,17 +62,14 @@ export const prepareNodeMachine = setup({
     observe: fromPromise<NodeView[], { nodes: string[] }>(async () => {
       throw new Error('observe was not provided');
     }),
+    sleep,
   },
   guards: {
     isWipe: ({ context }) => context.preparation === 'wipe',
     canRetry: ({ context, event }) =>
       errorInfo((event as { error?: unknown }).error).retryable && context.attempts < context.timing.maxAttempts,
     backTimedOut: ({ context }) =>
-      context.backSince !== null && Date.now() - context.backSince > context.timing.nodeBackTimeoutMs,
-  },
-  delays: {
-    poll: ({ context }) => context.timing.pollMs,
-    backoff: ({ context }) => backoffDelay(context.timing, context.attempts),
+      context.backSince !== null && (context.checkedAt ?? 0) - context.backSince > context.timing.nodeBackTimeoutMs,
   },
   actions: {
     noteError: assign({ lastError: ({ event }) => errorInfo((event as { error?: unknown }).error).message }),
@@ -138,11 +138,12 @@ export const prepareNodeMachine = setup({
         type: 'report',
         params: ({ context }) => ({ status: 'retrying', detail: `${context.lastError ?? 'failed'}; trying again` }),
       },
-      after: { backoff: 'sending' },
+      invoke: { src: 'sleep', input: ({ context }) => ({ ms: backoffDelay(context.timing, context.attempts) }) },
+      on: { wake: 'sending' },
     },
     back: {
       entry: [
-        assign({ backSince: ({ context }) => context.backSince ?? Date.now() }),
+        assign({ backSince: ({ context, system }) => context.backSince ?? now(system) }),
         { type: 'report', params: { status: 'rebooting', detail: 'waiting for the node to come back' } },
       ],
       initial: 'observing',
@@ -158,10 +159,16 @@ export const prepareNodeMachine = setup({
               },
               {
                 target: 'pause',
-                actions: assign({ lastSeen: ({ event }) => (event.output[0] ? describeView(event.output[0]) : null) }),
+                actions: assign({
+                  lastSeen: ({ event }) => (event.output[0] ? describeView(event.output[0]) : null),
+                  checkedAt: ({ system }) => now(system),
+                }),
               },
             ],
-            onError: { target: 'pause', actions: assign({ lastSeen: 'not answering (rebooting)' }) },
+            onError: {
+              target: 'pause',
+              actions: assign({ lastSeen: 'not answering (rebooting)', checkedAt: ({ system }) => now(system) }),
+            },
           },
         },
         pause: {
@@ -173,7 +180,8 @@ export const prepareNodeMachine = setup({
             }),
           },
           always: { guard: 'backTimedOut', target: '#prepareNode.failed', actions: 'noteTimeout' },
-          after: { poll: 'observing' },
+          invoke: { src: 'sleep', input: ({ context }) => ({ ms: context.timing.pollMs }) },
+          on: { wake: 'observing' },
         },
       },
     },

@@ -31,16 +31,10 @@ import {
   rowsFrom,
   targetNodes,
 } from './context.js';
+import { now, sleep } from './clock.js';
 import { stepByName, type StepName } from './steps.js';
 
-/**
- * The time on the clock the actor was created with: xstate's SimulatedClock in tests (it has `now()`), the wall clock
- * otherwise (xstate's default clock only schedules). The one place the machine reads a time.
- */
-export function now(system: { _clock: unknown }): number {
-  const clock = system._clock as { now?: () => number };
-  return typeof clock.now === 'function' ? clock.now() : Date.now();
-}
+export { now };
 
 export const recoverySetup = setup({
   types: {} as {
@@ -81,16 +75,7 @@ export const recoverySetup = setup({
       throw new Error('bootstrapNode was not provided');
     }),
     prepareNode: prepareNodeMachine,
-    /**
-     * A pause on the actor's clock, ending in `wake`. An invoked actor rather than an `after` delay: a machine restored
-     * from state.json starts its invoked actors again, but xstate keeps no delayed event in a persisted snapshot, so a
-     * wait or a backoff restored mid-pause would never end (issue 18).
-     */
-    sleep: fromCallback<RecoveryEvent, { ms: number }>(({ input, system, sendBack }) => {
-      const clock = system._clock;
-      const id = clock.setTimeout(() => sendBack({ type: 'wake' }), input.ms);
-      return () => clock.clearTimeout(id);
-    }),
+    sleep,
   },
   guards: {
     addressMatches: ({ context, event }) => RULES.addressMatches(context, event, promptTarget(context)) === null,

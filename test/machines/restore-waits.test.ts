@@ -5,7 +5,7 @@
  * ever. The cluster is the in-memory one (test/components/fake-cluster.ts), slowed where a pause must happen.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise, waitFor, type Snapshot } from 'xstate';
+import { createActor, fromCallback, fromPromise, waitFor, type Snapshot, type SnapshotFrom } from 'xstate';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
 import type { ConnectOutput, NodeView, RecoveryEvent, RecoveryMachine } from '../../machines/recovery.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
@@ -14,15 +14,24 @@ const TIMING = { pollMs: 20, backoffMs: 20, preparingTimeoutMs: 60_000, verifyTi
 const retryable = (message: string) => Object.assign(new Error(message), { retryable: true });
 
 /** The fake cluster, slowed: the last node shows Waiting for its first reads in step 7, etcd comes up two reads after
- * Bootstrap, and connect and the upload fail once, transiently. */
+ * Bootstrap, connect and the upload fail once, transiently, and so does the first Reset; a wiped node does not
+ * answer its own child's first two reads. */
 function slowedCluster(): { machine: RecoveryMachine; calls: string[] } {
   const cluster = fakeCluster();
   let waitingReads = 2;
   let readsAfterBootstrap = -1;
   let connectFailures = 1;
   let uploadFailures = 1;
+  let resetFailures = 1;
+  const rebooting = new Map<string, number>();
   const observe = fromPromise<NodeView[], { nodes: string[] }>(async ({ input }) => {
     const views = await cluster.refresh(input.nodes);
+    const node = input.nodes[0] as string;
+    const left = rebooting.get(node) ?? 0;
+    if (input.nodes.length === 1 && left > 0) {
+      rebooting.set(node, left - 1);
+      return [{ ...(views[0] as NodeView), reachable: false, etcdService: null }];
+    }
     if (readsAfterBootstrap >= 0 && readsAfterBootstrap++ < 2)
       return views.map((v) => ({ ...v, etcdService: 'Preparing', etcdHealthy: null }));
     return views.map((v) =>
@@ -82,7 +91,9 @@ function slowedCluster(): { machine: RecoveryMachine; calls: string[] } {
         actors: {
           observe,
           resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async ({ input }) => {
+            if (resetFailures-- > 0) throw retryable('connection refused');
             cluster.calls.push(`reset ${input.node}`);
+            rebooting.set(input.node, 2);
             const v = cluster.views.get(input.node) as NodeView;
             cluster.views.set(input.node, { ...v, etcdService: 'Preparing', etcdHealthy: null, status: null });
           }),
@@ -111,21 +122,33 @@ interface SnapLike {
   context: { prompt: { recommended: RecoveryEvent | null } | null; promptSeq: number; outcome: string | null };
 }
 
-const PAUSES: [string, unknown][] = [
-  ['connect: the backoff after a failed connect', { procedure: { connect: 'retrying' } }],
-  ['step 7: the poll interval while a node waits', { procedure: { waitPreparing: 'pause' } }],
-  ['step 8: the backoff after a cut upload', { procedure: { bootstrap: 'uploadRetry' } }],
-  ['step 9: the poll interval while etcd comes up', { procedure: { verify: 'pause' } }],
+type Snap = SnapshotFrom<RecoveryMachine>;
+const at = (value: unknown) => (s: Snap) => JSON.stringify(s.value) === JSON.stringify(value);
+/** Some node's preparation child (prep:<node>) is at `value`. */
+const childAt = (value: unknown) => (s: Snap) =>
+  Object.entries(s.children).some(
+    ([id, child]) =>
+      id.startsWith('prep:') &&
+      JSON.stringify((child?.getSnapshot() as { value?: unknown } | undefined)?.value) === JSON.stringify(value),
+  );
+
+const PAUSES: [string, (s: Snap) => boolean][] = [
+  ['connect: the backoff after a failed connect', at({ procedure: { connect: 'retrying' } })],
+  ["step 6: the backoff after a failed Reset (a node's child)", childAt('retrying')],
+  ["step 6: the poll interval while a wiped node reboots (a node's child)", childAt({ back: 'pause' })],
+  ['step 7: the poll interval while a node waits', at({ procedure: { waitPreparing: 'pause' } })],
+  ['step 8: the backoff after a cut upload', at({ procedure: { bootstrap: 'uploadRetry' } })],
+  ['step 9: the poll interval while etcd comes up', at({ procedure: { verify: 'pause' } })],
 ];
 
 describe('a machine restored mid-pause wakes and goes on', () => {
-  it.each(PAUSES)('%s', async (_name, value) => {
+  it.each(PAUSES)('%s', async (_name, reached) => {
     const { machine, calls } = slowedCluster();
     const input = { nodes: NODES, operator: 'tester', mode: 'drill' as const, timing: TIMING };
     const first = createActor(machine, { input });
     let saved: Snapshot<unknown> | null = null;
     first.subscribe((s) => {
-      if (!saved && JSON.stringify(s.value) === JSON.stringify(value)) {
+      if (!saved && reached(s)) {
         // what state.json holds at that moment, through JSON as on disk
         saved = JSON.parse(JSON.stringify(first.getPersistedSnapshot())) as Snapshot<unknown>;
         first.stop();
