@@ -59,6 +59,11 @@ export interface EtcdBackend {
   initialize(self: MemberIdentity): Promise<void>;
   /** Joins the cluster `source` belongs to: becomes a member and receives a full copy of its data. */
   join(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo>;
+  /**
+   * A real member joins as a learner and is promoted by etcd itself (resolves true once promoted); the built-in model
+   * has no such method, its membership records the learner flag instead.
+   */
+  promote?(): Promise<boolean>;
   /** Membership change replicated to this member (another member joined or was removed). */
   applyMembership(members: EtcdMemberInfo[]): Promise<void>;
   /** This member's local view of the membership (empty without data). */

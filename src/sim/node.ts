@@ -364,6 +364,11 @@ export class SimNode {
   private async promote(generation: number, memberId: string): Promise<void> {
     try {
       if (generation !== this.etcdGeneration || !this.etcd.isRunning()) return;
+      if (this.etcd.promote) {
+        await this.etcd.promote();
+        await this.hooks.replicateMembership(this);
+        return;
+      }
       await this.etcd.applyMembership(
         this.etcd.members().map((m) => (m.id === memberId ? { ...m, isLearner: false } : m)),
       );

@@ -535,6 +535,31 @@ export class RealEtcd implements EtcdBackend {
    * cluster and receives the data from the leader. Retries while etcd refuses a reconfiguration (another member was
    * added and has not started yet).
    */
+  /** This member as a learner still to be promoted, and the member that took it in. */
+  private learner: { id: string | undefined; via: RealEtcd } | null = null;
+
+  /** MemberPromote through the member that added it; etcd refuses until the learner has caught up, so it retries. */
+  async promote(): Promise<boolean> {
+    const learner = this.learner;
+    if (!learner?.id) return false;
+    const generation = this.generation;
+    while (generation === this.generation && !this.opts.fleet.isClosed) {
+      try {
+        await gateway(learner.via.clientUrl, '/v3/cluster/member/promote', { ID: learner.id }, 5000);
+        this.learner = null;
+        await this.refresh();
+        return true;
+      } catch (error) {
+        if (/not a learner|member not found/i.test(String(error))) {
+          this.learner = null;
+          return true;
+        }
+        await sleep(300);
+      }
+    }
+    return false;
+  }
+
   async join(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo> {
     // The node may ask again while a join is still trying (the cluster re-evaluates joins on every change): one join.
     if (this.joinInFlight) return this.joinInFlight;
@@ -561,7 +586,13 @@ export class RealEtcd implements EtcdBackend {
         const existing = (list.members ?? []).find((m) => (m.peerURLs ?? []).includes(this.peerUrl));
         added = existing
           ? { member: existing, members: list.members ?? [] }
-          : await gateway(source.clientUrl, '/v3/cluster/member/add', { peerURLs: [this.peerUrl] }, 5000);
+          : await gateway(
+              source.clientUrl,
+              '/v3/cluster/member/add',
+              // as Talos does: MemberAddAsLearner (talos services/etcd.go@v1.14.1:322)
+              { peerURLs: [this.peerUrl], isLearner: true },
+              5000,
+            );
       } catch {
         await sleep(300);
       }
@@ -570,6 +601,7 @@ export class RealEtcd implements EtcdBackend {
     if (!added?.member)
       return { id: '0000000000000000', name: self.name, peerUrls: [], clientUrls: [], isLearner: false };
     const newId = added.member.ID;
+    this.learner = { id: newId, via: source };
     let unnamed = 0;
     const initialCluster = (added.members ?? [])
       .flatMap((m) => {
