@@ -4,10 +4,17 @@
  */
 import { and, assign } from 'xstate';
 import { backoffDelay } from '../../errors.js';
+import type { Attempt, RecoveryContext } from '../../recovery-types.js';
 import { bootstrapCandidate, errorOf, targetNodes } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
 import { now, recoverySetup } from '../setup.js';
 import { callStep, failedAt, pauseThen } from '../states.js';
+
+/** The upload's attempt after a cut stream: shown on screen, and named by the retry prompt. */
+function uploadAttempt(context: RecoveryContext, error: string, count: number, nextAt: number | null): Attempt {
+  const { node } = context.bootstrap;
+  return { action: 'upload', node, count, max: context.timing.maxAttempts, lastError: error, nextAt };
+}
 
 export const bootstrap = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'bootstrap' } },
@@ -170,14 +177,7 @@ export const bootstrap = recoverySetup.createStateConfig({
             actions: assign({
               attempt: ({ context, event, system }) => {
                 const count = (context.attempt?.action === 'upload' ? context.attempt.count : 0) + 1;
-                return {
-                  action: 'upload',
-                  node: context.bootstrap.node,
-                  count,
-                  max: context.timing.maxAttempts,
-                  lastError: event.error,
-                  nextAt: now(system) + backoffDelay(context.timing, count),
-                };
+                return uploadAttempt(context, event.error, count, now(system) + backoffDelay(context.timing, count));
               },
               transfer: ({ context }) =>
                 context.transfer && { ...context.transfer, bytes: 0, restarts: context.transfer.restarts + 1 },
@@ -186,14 +186,8 @@ export const bootstrap = recoverySetup.createStateConfig({
           {
             target: 'failed',
             actions: assign({
-              attempt: ({ context, event }) => ({
-                action: 'upload',
-                node: context.bootstrap.node,
-                count: (context.attempt?.count ?? 0) + 1,
-                max: context.timing.maxAttempts,
-                lastError: event.error,
-                nextAt: null,
-              }),
+              attempt: ({ context, event }) =>
+                uploadAttempt(context, event.error, (context.attempt?.count ?? 0) + 1, null),
             }),
           },
         ],
