@@ -29,6 +29,7 @@ import { wrappedLines } from './layout.js';
 import { StepLine } from './StepList.js';
 import { Summary } from './Summary.js';
 import { useTone } from './theme.js';
+import { shellWord, useCliName } from './cli-name.js';
 import { TransferProgress } from './TransferProgress.js';
 import { useHistory } from './use-history.js';
 import { useNodeRefresh } from './use-node-refresh.js';
@@ -375,6 +376,7 @@ function MachineError({
   columns: number;
 }) {
   const tone = useTone();
+  const cli = useCliName();
   const error = useSelector(actor, (s) => (s as { error?: unknown }).error);
   const detail = error instanceof Error ? error.message.split('\n')[0] : String(error ?? 'unknown error');
   return (
@@ -384,7 +386,7 @@ function MachineError({
           {`The wizard stopped on an unexpected error (${detail}).`}
         </Paragraph>
         <Paragraph>{`Everything done so far is saved in ${incidentDir}; this continues from there:`}</Paragraph>
-        <Copyable bold>{`talos-dr resume ${incidentDir}`}</Copyable>
+        <Copyable bold>{`${cli} resume ${shellWord(incidentDir)}`}</Copyable>
       </Box>
     </Width>
   );

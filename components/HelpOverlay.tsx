@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { useTone } from './theme.js';
+import { shellWord, useCliName } from './cli-name.js';
 import type { KeyHint, StepExplanation } from './view-model.js';
 
 export interface HelpOverlayProps {
@@ -33,6 +34,7 @@ export const COLUMN_HELP: readonly (readonly (readonly [string, string])[])[] = 
 /** `?`: this step in a few lines, what every key does, what the table's columns mean, and that quitting is safe. */
 export function HelpOverlay({ keys, incidentDir, step }: HelpOverlayProps) {
   const tone = useTone();
+  const cli = useCliName();
   return (
     <Box flexDirection="column" borderStyle="round" borderColor={tone('accent')} paddingX={1}>
       {/* border and padding take four columns */}
@@ -74,7 +76,7 @@ export function HelpOverlay({ keys, incidentDir, step }: HelpOverlayProps) {
           </Text>
         ))}
         <Text>q stops safely at any moment, every step saved first; to continue later:</Text>
-        <Copyable>{`talos-dr resume ${incidentDir}`}</Copyable>
+        <Copyable>{`${cli} resume ${shellWord(incidentDir)}`}</Copyable>
       </Width>
     </Box>
   );

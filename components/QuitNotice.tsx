@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { useTone } from './theme.js';
+import { shellWord, useCliName } from './cli-name.js';
 
 export interface QuitNoticeProps {
   readonly incidentDir: string;
@@ -13,6 +14,7 @@ export interface QuitNoticeProps {
 /** The last thing on screen after `q`: nothing is lost, and the exact command to continue. */
 export function QuitNotice({ incidentDir, stoppedAt, columns = 80 }: QuitNoticeProps) {
   const tone = useTone();
+  const cli = useCliName();
   return (
     <Width width={columns}>
       <Box flexDirection="column">
@@ -20,7 +22,7 @@ export function QuitNotice({ incidentDir, stoppedAt, columns = 80 }: QuitNoticeP
           {`Stopped${stoppedAt ? ` at ${stoppedAt}` : ''}. Your progress is saved in ${incidentDir}.`}
         </Paragraph>
         <Text>To continue:</Text>
-        <Copyable bold>{`talos-dr resume ${incidentDir}`}</Copyable>
+        <Copyable bold>{`${cli} resume ${shellWord(incidentDir)}`}</Copyable>
       </Box>
     </Width>
   );

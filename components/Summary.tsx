@@ -3,6 +3,7 @@ import { Bullet } from './Bullet.js';
 import { Copyable, Paragraph, Width } from './Paragraph.js';
 import { duration } from './format.js';
 import { useTone, type Tone } from './theme.js';
+import { shellWord, useCliName } from './cli-name.js';
 import { outcomeLine, type DrillScore, type Outcome } from './view-model.js';
 
 export interface SummaryProps {
@@ -38,6 +39,7 @@ const HEADLINE: Record<Outcome['kind'], string> = {
  */
 export function Summary({ outcome, incidentDir, score, followUp = [], columns = 80 }: SummaryProps) {
   const tone = useTone();
+  const cli = useCliName();
   return (
     <Width width={columns}>
       <Box flexDirection="column">
@@ -82,7 +84,7 @@ export function Summary({ outcome, incidentDir, score, followUp = [], columns = 
         <Box marginTop={1} flexDirection="column">
           <Text color={tone('muted')}>Incident folder, and its report:</Text>
           <Copyable>{incidentDir}</Copyable>
-          <Copyable>{`talos-dr report ${incidentDir}`}</Copyable>
+          <Copyable>{`${cli} report ${shellWord(incidentDir)}`}</Copyable>
           <Text bold>{outcomeLine(outcome)}</Text>
         </Box>
       </Box>

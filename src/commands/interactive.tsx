@@ -8,6 +8,8 @@ import { render, type Instance } from 'ink';
 import type { DrillInfo, RecoveryActorRef } from '../../components/App.js';
 import { StartingScreen, type StartingScreenProps } from '../../components/StartingScreen.js';
 import { ThemeProvider, colorFromEnv } from '../../components/theme.js';
+import { CliName } from '../../components/cli-name.js';
+import { invokedAs } from './invocation.js';
 import { UsageError } from '../errors.js';
 import type { NodeView } from '../../machines/recovery-types.js';
 import { exitCodeForMachine } from '../wizard/exit-codes.js';
@@ -38,6 +40,8 @@ export interface InteractiveOptions {
   signal?: AbortSignal;
   /** the headless alternative, named when there is no terminal, e.g. 'talos-dr drill --autopilot' */
   headlessAlternative?: string;
+  /** how talos-dr is run from a shell (default `talos-dr`); the printed commands start with it */
+  cli?: string;
   env?: NodeJS.ProcessEnv;
   /** default true: a stray console.log from a library is printed above the frame instead of through it */
   patchConsole?: boolean;
@@ -167,6 +171,7 @@ export function wizardScreen(opts: {
       flush: s.flush,
       signal: opts.signal,
       headlessAlternative: opts.headlessAlternative,
+      cli: invokedAs(opts.env),
       env: opts.env,
     });
 }
@@ -187,14 +192,16 @@ export async function runInteractive(opts: InteractiveOptions): Promise<number> 
   const { App } = await import('../../components/App.js');
   const instance = mount(
     <ThemeProvider color={colorFromEnv(opts.env ?? process.env)}>
-      <App
-        actor={opts.actor}
-        incidentDir={opts.incidentDir}
-        context={opts.context}
-        endpoint={endpoint}
-        {...(opts.drill ? { drill: opts.drill } : {})}
-        {...(opts.refreshNodes ? { refreshNodes: opts.refreshNodes } : {})}
-      />
+      <CliName.Provider value={opts.cli ?? 'talos-dr'}>
+        <App
+          actor={opts.actor}
+          incidentDir={opts.incidentDir}
+          context={opts.context}
+          endpoint={endpoint}
+          {...(opts.drill ? { drill: opts.drill } : {})}
+          {...(opts.refreshNodes ? { refreshNodes: opts.refreshNodes } : {})}
+        />
+      </CliName.Provider>
     </ThemeProvider>,
     { ...opts, stdin },
     stdout,

@@ -14,6 +14,7 @@ import type { TalosContextConfig } from '../talos/talosconfig.js';
 import type { Snapshot } from 'xstate';
 import { runClusterRecovery } from '../wizard/run.js';
 import { refuseWithoutTerminal } from './terminal.js';
+import { saveConnection } from './connection.js';
 
 export const HEADLESS_ALTERNATIVE =
   '"talos-dr status" to see the cluster, "talos-dr snapshot -n NODE" to take a snapshot, or "talos-dr drill --autopilot" to practise';
@@ -76,6 +77,8 @@ const run: CommandRun = async (ctx) => {
   }
   const incident = createIncidentDir(dir ?? defaultIncidentDir(ctx.io.cwd, config.contextName, new Date()));
   lockIncident(incident.dir, 'recover');
+  // resume reaches the same cluster without the flags typed again
+  saveConnection(incident.dir, config, ctx.io.cwd);
   const journal = new Journal(incident.dir);
   journal.append({
     kind: 'session',

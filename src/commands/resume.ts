@@ -19,6 +19,7 @@ import { drillSpeed, onDrillCluster, runDrill } from '../wizard/drill.js';
 import { drillScreen, printer, trainee } from './drill.js';
 import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
 import { refuseWithoutTerminal } from './terminal.js';
+import { loadConnection, withSaved } from './connection.js';
 
 const run: CommandRun = async (ctx) => {
   const unknown = ctx.args.find((a) => a.startsWith('-'));
@@ -77,10 +78,12 @@ const run: CommandRun = async (ctx) => {
 
   refuseWithoutTerminal(ctx, 'talos-dr resume', HEADLESS_ALTERNATIVE);
   ctx.io.stdout.write(`resuming the recovery in ${dir}\n`);
+  // the talosconfig, context, endpoints and nodes the recovery started with (flags given now win)
+  const saved = withSaved(ctx.global, loadConnection(dir));
   const global = {
-    ...ctx.global,
-    context: ctx.global.context ?? envelope.context,
-    nodes: ctx.global.nodes ?? envelope.nodes,
+    ...saved,
+    context: saved.context ?? envelope.context,
+    nodes: saved.nodes ?? envelope.nodes,
   };
   const { client, config } = loadClientFromFlags(global, ctx.io.env);
   const journal = new Journal(dir);
