@@ -4,6 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { findPackageRoot } from '../../src/paths.js';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   mkdirSync,
@@ -18,7 +21,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Encrypter } from 'age-encryption';
-import { SNAPSHOT, cli, makeBackup, makeKey, toolsMissing } from './fixtures.js';
+import { SNAPSHOT, cli, content, makeBackup, makeKey, toolsMissing } from './fixtures.js';
+import { buildEtcdSnapshot } from '../../src/etcd/writer.js';
+import type { importSnapshot as importSnapshotType } from '../../src/backups/decode.js';
 import type { AgeKey } from './fixtures.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
@@ -276,6 +281,49 @@ describe.skipIf(toolsMissing !== null)(
       expect(stderr.trim().split('\n')).toHaveLength(1);
       expect(stderr.trim()).toMatch(/^Stopped before the import finished; no file was kept\.$/);
       expect(readdirSync(out)).toEqual([]);
+    });
+
+    test('zstd on its own thread (built code: the worker is compiled JavaScript) gives what one thread gives', async () => {
+      type Decode = { importSnapshot: typeof importSnapshotType };
+      const { importSnapshot } = (await import(
+        pathToFileURL(join(findPackageRoot(), 'dist/src/backups/decode.js')).href
+      )) as Decode;
+      // A few MiB of etcd history, so the decoder sends several pieces across.
+      const history = Array.from({ length: 6000 }, (_, i) => ({
+        kind: 'put' as const,
+        revision: i + 2,
+        key: `/registry/pods/default/pod-${i % 700}`,
+        value: randomBytes(600),
+        createRevision: i + 2,
+        version: 1,
+      }));
+      const big = buildEtcdSnapshot({ ...content, history });
+      const src = outDir('thread-src');
+      const zst = makeBackup(src, NAME, big, { zstd: true });
+      const cut = join(src, 'cut.snap.zst');
+      writeFileSync(cut, readFileSync(zst).subarray(0, 2 * 1024 * 1024));
+      const outcomes: unknown[] = [];
+      for (const zstdInWorker of [true, false]) {
+        const out = outDir(`thread-${zstdInWorker}`);
+        const open = (file: string) => ({
+          name: file,
+          open: () => createReadStream(file) as AsyncIterable<Uint8Array>,
+        });
+        const whole = await importSnapshot(open(zst), { out: join(out, NAME), zstdInWorker }).then(
+          (r) => ({ chain: r.chain.map((link) => link.sha256), usable: r.report.usable }),
+          (e: Error) => e.message,
+        );
+        const truncated = await importSnapshot(open(cut), { out: join(out, 'cut.snap'), zstdInWorker }).catch(
+          (e: Error) => e.message,
+        );
+        outcomes.push({ whole, truncated, left: readdirSync(out).sort() });
+      }
+      expect(outcomes[0]).toEqual(outcomes[1]);
+      expect(outcomes[0]).toMatchObject({
+        whole: { usable: true },
+        truncated: expect.stringMatching(/zstd-compressed data does not decode/),
+        left: [NAME, `${NAME}.sha256`],
+      });
     });
   },
 );
