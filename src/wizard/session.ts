@@ -96,6 +96,9 @@ export function startSession(opts: SessionOptions): Session {
     rejectSettled = reject;
   });
   let stepsDone = -1;
+  // A restored machine that was stopped by the user continues where it stopped: the stopped snapshot it starts from
+  // is not its end (taking it for one made the first `resume` after a stop exit at once; issue 18 item 3).
+  let awaitingResume = created.getSnapshot().value === 'stoppedByUser';
   created.subscribe({
     next: (snap) => {
       // Written synchronously, after every transition and before any action leaves (actions wait for the barrier).
@@ -105,7 +108,7 @@ export function startSession(opts: SessionOptions): Session {
         stepsDone = ended;
         opts.onStepEnd?.(snap.context);
       }
-      if (finished(snap)) resolveSettled(snap.context);
+      if (!awaitingResume && finished(snap)) resolveSettled(snap.context);
     },
     error: (error) => {
       journal.append({ kind: 'outcome', what: 'outcome', result: `failed: internal error (${String(error)})` });
@@ -113,7 +116,11 @@ export function startSession(opts: SessionOptions): Session {
     },
   });
   created.start();
-  // A restored machine that was stopped by the user continues where it stopped.
-  if (created.getSnapshot().value === 'stoppedByUser') created.send({ type: 'resume' });
+  if (awaitingResume) {
+    awaitingResume = false;
+    created.send({ type: 'resume' });
+    const now = created.getSnapshot();
+    if (finished(now)) resolveSettled(now.context);
+  }
   return { actor: created, deps, settled, stop: () => created.stop() };
 }

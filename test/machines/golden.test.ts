@@ -97,8 +97,6 @@ const POINTS: Point[] = [
     addressBase: '127.253.4.2',
     when: (s) => at(s) === 'procedure.prepare.confirming' && s.context.confirmed.length === 2,
     abort: true,
-    knownDefect:
-      'resume of an autopilot drill stopped by the user ends at once as stopped-by-user: the session settles on the restored stoppedByUser snapshot before it sends resume (src/commands/recovery-session.ts)',
   },
   { name: '5-wait-preparing', addressBase: '127.253.5.2', when: (s) => at(s) === 'procedure.waitPreparing.polling' },
   { name: '6-bootstrap-confirm', addressBase: '127.253.6.2', when: (s) => at(s) === 'procedure.bootstrap.confirm' },
