@@ -1,7 +1,7 @@
 /** Step 3's effects: take a snapshot (API or raw copy) or check a given file, and re-hash it before the upload. */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { chmodSync, constants, copyFileSync, createReadStream, existsSync, statSync, unlinkSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { acquireSnapshot } from '../etcd/acquire.js';
 import { inspectSnapshot } from '../etcd/inspect.js';
 import type { SnapshotReport } from '../etcd/types.js';
@@ -37,17 +37,28 @@ function snapshotInfo(
 export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opId: string): Promise<SnapshotInfo> {
   if (option.method === 'file') {
     await persisted(deps);
-    const file = option.file ?? '';
-    if (!existsSync(file)) throw new ActionError(`${file} does not exist; give the path of a snapshot file.`);
-    const report = await inspectSnapshot(file, { signal: deps.signal }).catch((e: unknown) => {
+    // typed relative to where talos-dr runs now; a resume from another folder must not look for it there
+    const typed = option.file ?? '';
+    const source = resolve(typed);
+    if (!existsSync(source)) throw new ActionError(`${source} does not exist; give the path of a snapshot file.`);
+    const report = await inspectSnapshot(source, { signal: deps.signal }).catch((e: unknown) => {
       throw new ActionError(messageOf(e));
     });
-    return snapshotInfo(report, {
-      method: 'file',
-      node: null,
-      raftAppliedIndex: null,
-      takenAt: statSync(file).mtimeMs,
+    const takenAt = statSync(source).mtimeMs;
+    const file = copyIntoIncident(deps, source);
+    // the copy must be the file inspected (one written to while it was copied is not used)
+    if ((await sha256OfFile(file)) !== report.sha256) {
+      if (file !== source) unlinkSync(file);
+      throw new ActionError(`${source} changed while it was copied; give it again once nothing writes to it.`);
+    }
+    deps.journal.append({
+      kind: 'observation',
+      what: `snapshot file ${source} copied into the incident folder`,
+      result: file,
+      ok: true,
+      data: { from: source, typed, file, sha256: report.sha256, bytes: report.size },
     });
+    return snapshotInfo({ ...report, file }, { method: 'file', node: null, raftAppliedIndex: null, takenAt });
   }
   const node = option.node ?? '';
   const raw = option.method === 'raw';
@@ -80,6 +91,30 @@ export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opI
     describe: (s) =>
       `${basename(s.file)}: revision ${s.revision}, integrity ${s.integrity}, sha256 ${s.sha256.slice(0, 12)}…`,
   });
+}
+
+/**
+ * A snapshot file the user gave, copied into the incident's snapshots/ (0600, never over another file): the evidence
+ * stays with the incident, and the upload reads this copy even if the original is moved or the user resumes
+ * elsewhere. A file already in snapshots/ is used where it is.
+ */
+function copyIntoIncident(deps: EffectDeps, source: string): string {
+  if (dirname(source) === resolve(deps.incident.snapshots)) return source;
+  const ext = extname(source);
+  const stem = basename(source, ext);
+  for (let i = 0; ; i++) {
+    const dest = join(deps.incident.snapshots, `given-${stem}${i === 0 ? '' : `-${i}`}${ext}`);
+    try {
+      copyFileSync(source, dest, constants.COPYFILE_EXCL);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && i < 1000) continue;
+      throw new ActionError(
+        `Cannot copy ${source} into the incident folder (${messageOf(error)}); free some space there or give another file.`,
+      );
+    }
+    chmodSync(dest, 0o600);
+    return dest;
+  }
 }
 
 export async function sha256OfFile(file: string): Promise<string> {
