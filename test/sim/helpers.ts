@@ -175,9 +175,10 @@ export async function etcdState(bench: Bench, address: string): Promise<string |
 
 /** A shipped scenario as another Talos version would run it: a copy with `talosVersion` set, returned as a path. */
 export function scenarioAtVersion(name: string, version: string): string {
-  const text = readFileSync(join(scenariosDir(), `${name}.yaml`), 'utf8').replace(/^talosVersion:.*\n/m, '');
+  const source = name.endsWith('.yaml') ? name : join(scenariosDir(), `${name}.yaml`);
+  const text = readFileSync(source, 'utf8').replace(/^talosVersion:.*\n/m, '');
   const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
-  const path = join(dir, `${name}.yaml`);
+  const path = join(dir, 'scenario.yaml');
   writeFileSync(path, `${text}\ntalosVersion: "${version}"\n`);
   return path;
 }

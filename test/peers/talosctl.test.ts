@@ -1,0 +1,192 @@
+/**
+ * Upstream's own client judges the simulator: the talosctl commands the wizard prints, run against the simulator
+ * with the simulator's talosconfig, in a healthy and in a broken cluster; what talosctl prints and its exit code.
+ * The simulator listens on talosctl's default port (50000) on its own loopback addresses, so `-n <address>` and
+ * `--insecure` reach the nodes as they would reach real ones.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectSnapshot } from '../../src/etcd/inspect.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { SimCluster } from '../../src/sim/types.js';
+import { eventually, randomAddressBase, scenarioAtVersion } from '../sim/helpers.js';
+import { peer, runPeer, skipReason, type RunResult } from './peers.js';
+
+const have = Boolean(peer('talosctl'));
+const work = mkdtempSync(join(tmpdir(), 'talos-dr-talosctl-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+interface Cluster {
+  sim: SimCluster;
+  dir: string;
+  talosctl(...args: string[]): Promise<RunResult>;
+}
+
+async function cluster(scenario: string, speed = 200): Promise<Cluster> {
+  const dir = mkdtempSync(join(work, 'sim-'));
+  const sim = await startSimulator({ scenario, dir, port: 50000, addressBase: randomAddressBase(), speed });
+  return {
+    sim,
+    dir,
+    talosctl: (...args) =>
+      runPeer('talosctl', ['--talosconfig', sim.talosconfigPath, ...args], { cwd: dir, timeoutMs: 60_000 }),
+  };
+}
+
+const healthy = new URL('./healthy-3cp.yaml', import.meta.url).pathname;
+const serviceState = (out: string): string | undefined => /STATE\s+(\S+)/.exec(out)?.[1];
+
+for (const version of ['1.14', '1.11'] as const) {
+  describe(`talosctl against a healthy Talos ${version} cluster${skipReason('talosctl')}`, () => {
+    let c: Cluster;
+    let cp1: string;
+    beforeAll(async () => {
+      if (!have) return;
+      c = await cluster(version === '1.14' ? healthy : scenarioAtVersion(healthy, '1.11'));
+      cp1 = c.sim.nodes[0]!;
+    });
+    afterAll(async () => c?.sim.stop());
+
+    it.skipIf(!have)('version', async () => {
+      const r = await c.talosctl('-n', cp1, 'version');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`NODE:        ${cp1}`);
+      expect(r.stdout).toMatch(new RegExp(`Tag:\\s+v${version.replace('.', '\\.')}\\.`));
+    });
+
+    it.skipIf(!have)('etcd members, etcd status, service etcd', async () => {
+      const members = await c.talosctl('-n', cp1, 'etcd', 'members');
+      expect(members.code).toBe(0);
+      expect(members.stdout).toMatch(/ID\s+HOSTNAME\s+PEER URLS\s+CLIENT URLS\s+LEARNER/);
+      expect(members.stdout).toContain('cp-1');
+      expect(members.stdout).toContain('cp-2');
+      const status = await c.talosctl('-n', cp1, 'etcd', 'status');
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/MEMBER\s+DB SIZE\s+IN USE\s+LEADER/);
+      const service = await c.talosctl('-n', cp1, 'service', 'etcd');
+      expect(service.code).toBe(0);
+      expect(serviceState(service.stdout)).toBe('Running');
+      expect(service.stdout).toMatch(/HEALTH\s+OK/);
+    });
+
+    it.skipIf(!have)('get mc, get machinetype, get volumestatus', async () => {
+      const mc = await c.talosctl('-n', cp1, 'get', 'mc', 'v1alpha1', '-o', 'yaml');
+      expect(mc.code).toBe(0);
+      expect(mc.stdout).toContain(`node: ${cp1}`);
+      expect(mc.stdout).toMatch(/spec: \|/);
+      expect(mc.stdout).toContain('type: controlplane');
+      const mt = await c.talosctl('-n', cp1, 'get', 'machinetype', '-o', 'yaml');
+      expect(mt.code).toBe(0);
+      expect(mt.stdout).toMatch(/id: machine-type/);
+      expect(mt.stdout).toMatch(/spec: controlplane/);
+      const vs = await c.talosctl('-n', cp1, 'get', 'volumestatus');
+      expect(vs.code).toBe(0);
+      for (const id of ['EPHEMERAL', 'ETCD', 'STATE']) expect(vs.stdout).toContain(id);
+    });
+
+    it.skipIf(!have)('etcd snapshot and cp of the raw database', async () => {
+      const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
+      expect(snap.code).toBe(0);
+      expect(snap.stdout).toMatch(/etcd snapshot saved to "db\.snapshot" \(\d+ bytes\)/);
+      const report = await inspectSnapshot(join(c.dir, 'db.snapshot'));
+      expect(report.integrity).toBe('verified');
+      expect(snap.stdout).toContain(`snapshot info: hash ${report.hash}, revision ${report.revision}`);
+      const cp = await c.talosctl('-n', cp1, 'cp', '/var/lib/etcd/member/snap/db', '.');
+      expect(cp.code).toBe(0);
+      expect(existsSync(join(c.dir, 'db'))).toBe(true);
+      expect((await inspectSnapshot(join(c.dir, 'db'))).structure).toBe('ok');
+    });
+  });
+}
+
+describe(`talosctl against a broken Talos 1.14 cluster (lost quorum), through a recovery${skipReason('talosctl')}`, () => {
+  let c: Cluster;
+  let cp1: string;
+  let cp2: string;
+  beforeAll(async () => {
+    if (!have) return;
+    c = await cluster('lost-quorum');
+    [cp1, cp2] = c.sim.nodes as [string, string];
+  });
+  afterAll(async () => c?.sim.stop());
+
+  it.skipIf(!have)(
+    'etcd members fails without a leader; etcd status says so; service etcd shows the crash loop',
+    async () => {
+      const members = await c.talosctl('-n', cp1, 'etcd', 'members');
+      expect(members.code).not.toBe(0);
+      expect(members.stderr).toContain('etcdserver: no leader');
+      const status = await c.talosctl('-n', cp1, 'etcd', 'status');
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain('etcdserver: no leader');
+      const service = await c.talosctl('-n', cp2, 'service', 'etcd');
+      expect(service.code).toBe(0);
+      expect(serviceState(service.stdout)).toBe('Waiting');
+      expect(service.stdout).toContain('Error running Containerd(etcd), going to restart forever');
+    },
+  );
+
+  it.skipIf(!have)('snapshot, reset every control-plane node, bootstrap --recover-from: etcd runs again', async () => {
+    const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
+    expect(snap.code).toBe(0);
+    for (const node of c.sim.nodes) {
+      const reset = await c.talosctl(
+        '-n',
+        node,
+        'reset',
+        '--graceful=false',
+        '--reboot',
+        '--system-labels-to-wipe=EPHEMERAL',
+        '--wait=false',
+      );
+      expect(reset.code).toBe(0);
+    }
+    for (const node of c.sim.nodes) {
+      await eventually(
+        async () => serviceState((await c.talosctl('-n', node, 'service', 'etcd')).stdout),
+        (s) => s === 'Preparing',
+        60_000,
+      );
+    }
+    const boot = await eventually(
+      () => c.talosctl('-n', cp1, 'bootstrap', '--recover-from=db.snapshot'),
+      (r) => r.code === 0 || !/not ready for recovery/.test(r.stderr),
+      30_000,
+    );
+    expect(boot.code).toBe(0);
+    await eventually(
+      async () => serviceState((await c.talosctl('-n', cp1, 'service', 'etcd')).stdout),
+      (s) => s === 'Running',
+      60_000,
+    );
+    const again = await c.talosctl('-n', cp1, 'bootstrap');
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('etcd data directory is not empty');
+  });
+});
+
+describe(`talosctl apply-config --insecure on a blank Talos 1.14 machine${skipReason('talosctl')}`, () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    if (!have) return;
+    c = await cluster('hardware-failure');
+  });
+  afterAll(async () => c?.sim.stop());
+
+  it.skipIf(!have)('applies the backup configuration; the machine comes up as a control-plane node', async () => {
+    const cp2 = c.sim.nodes[1]!;
+    const written = await c.sim.writeGiven(c.dir);
+    const file = written.find((p) => p.endsWith(`${cp2}.yaml`))!;
+    const config = join(c.dir, 'cfg.yaml');
+    writeFileSync(config, readFileSync(file));
+    const r = await c.talosctl('apply-config', '--insecure', '-n', cp2, '--file', config);
+    expect(r.code).toBe(0);
+    await eventually(
+      async () => serviceState((await c.talosctl('-n', cp2, 'service', 'etcd')).stdout),
+      (s) => s === 'Preparing',
+      60_000,
+    );
+  });
+});
