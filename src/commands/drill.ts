@@ -4,6 +4,8 @@
  * plain line, then the score and `outcome: …` as the very last line. Without it, the wizard (a terminal is required).
  */
 import { parseArgs } from 'node:util';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
@@ -40,6 +42,17 @@ function parse(args: string[]) {
 }
 
 export const DRILL_CONTEXT = 'talos-dr-sim';
+
+/**
+ * Where a drill's incident folders go without --dir: never the current folder (run from the source checkout, a drill
+ * would litter it), but $XDG_STATE_HOME/talos-dr when set, else the OS temp folder (talos-dr-drills-UID). Named on
+ * screen when the drill starts.
+ */
+export function drillHome(env: NodeJS.ProcessEnv): string {
+  const state = env.XDG_STATE_HOME;
+  if (state && isAbsolute(state)) return join(state, 'talos-dr');
+  return join(tmpdir(), `talos-dr-drills-${process.getuid?.() ?? 'user'}`);
+}
 
 /** Who a drill journals as answering, when a person does. */
 export const trainee = (env: NodeJS.ProcessEnv): string => env.USER ?? 'trainee';
@@ -90,8 +103,10 @@ const run: CommandRun = async (ctx) => {
       throw error instanceof ScenarioError ? new UserError(error.message, EXIT.failure) : error;
     }
   }
-  const incident = createIncidentDir(flags.dir ?? defaultIncidentDir(ctx.io.cwd, DRILL_CONTEXT, new Date()));
+  const incident = createIncidentDir(flags.dir ?? defaultIncidentDir(drillHome(ctx.io.env), DRILL_CONTEXT, new Date()));
   lockIncident(incident.dir, 'drill');
+  // above the first frame, so it stays in the scrollback: where the state, journal and report are
+  ctx.io.stdout.write(`incident folder: ${incident.dir}\n`);
 
   // The first frame, before the simulator and the client load: q there stops the drill once the wizard is up (it
   // saves the state and names resume), like a signal does.

@@ -79,6 +79,8 @@ const run: CommandRun = async (ctx) => {
   lockIncident(incident.dir, 'recover');
   // resume reaches the same cluster without the flags typed again
   saveConnection(incident.dir, config, ctx.io.cwd);
+  // above the first frame, so it stays in the scrollback: where the state, journal and report are
+  ctx.io.stdout.write(`incident folder: ${incident.dir}\n`);
   const journal = new Journal(incident.dir);
   journal.append({
     kind: 'session',
