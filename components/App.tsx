@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Static, Text, useApp, useStdout } from 'ink';
 import { shallowEqual, useSelector } from '@xstate/react';
 import type { RecoveryActor } from '../machines/recovery.js';
+import { timeToRecoverMs } from '../machines/decisions.js';
 import type { NodeView, RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
 import { GLOBAL_KEYS, RETRY_KEYS, TYPING_GLOBAL_KEYS } from './keymap.js';
 import { optionLabel } from './choose/ChoiceList.js';
@@ -394,11 +395,10 @@ function MachineError({
 
 /** The drill's score: time from the assessment to the end, data lost (the simulator's word), guard refusals. */
 export function drillScore(ctx: RecoveryContext, drill: DrillInfo, dataLost: string): DrillScore {
-  const assessed = assessmentStartedAt(ctx);
-  const verified = ctx.steps.find((s) => s.name === 'verify')?.endedAt ?? null;
   return {
     scenario: drill.scenario,
-    timeToRecoverMs: ctx.outcome === 'recovered' && assessed !== null && verified !== null ? verified - assessed : null,
+    // the one figure: the same function gives autopilot's score line and the report
+    timeToRecoverMs: timeToRecoverMs(ctx),
     ...(drill.timeLimitSec !== undefined ? { timeLimitSec: drill.timeLimitSec } : {}),
     dataLost,
     mistakesStopped: ctx.guardStops.map((g) => g.message),

@@ -1,7 +1,8 @@
 import { Box, Text } from 'ink';
 import { Bullet } from './Bullet.js';
 import { Copyable, Paragraph, Width } from './Paragraph.js';
-import { duration } from './format.js';
+// the same words as the score line and report.md
+import { formatDuration } from '../src/journal/report.js';
 import { useTone, type Tone } from './theme.js';
 import { shellWord, useCliName } from './cli-name.js';
 import { outcomeLine, type DrillScore, type Outcome } from './view-model.js';
@@ -67,9 +68,9 @@ export function Summary({ outcome, incidentDir, score, followUp = [], columns = 
               {`Drill score — ${score.scenario}`}
             </Text>
             <Text>
-              {`  time to recover: ${score.timeToRecoverMs === null ? 'not recovered' : duration(score.timeToRecoverMs)}`}
+              {`  time to recover: ${score.timeToRecoverMs === null ? 'not recovered' : formatDuration(score.timeToRecoverMs)}`}
               {score.timeLimitSec !== undefined && (
-                <Text color={tone('muted')}>{` (limit ${duration(score.timeLimitSec * 1000)})`}</Text>
+                <Text color={tone('muted')}>{` (limit ${formatDuration(score.timeLimitSec * 1000)})`}</Text>
               )}
             </Text>
             <Text>{`  data lost: ${score.dataLost}`}</Text>

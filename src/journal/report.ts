@@ -10,6 +10,8 @@ import writeFileAtomic from 'write-file-atomic';
 import { readJournal, type JournalRecord } from './journal.js';
 import { REPORT_FILE } from './incident.js';
 import { nodeText, nodeTextDeep } from '../text/sanitize.js';
+import { timeToRecoverMs } from '../../machines/decisions.js';
+import { readState } from './state.js';
 
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -83,7 +85,11 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
   if (outcome && first) {
     const total = Date.parse(outcome.t) - Date.parse(first.t);
     lines.push(`- Outcome: **${outcome.result ?? ''}** at ${time(outcome.t)}`);
-    lines.push(`- ${outcome.result === 'recovered' ? 'Time to recovery' : 'Total time'}: ${formatDuration(total)}`);
+    // the figure the screen and the drill score give: from the assessment to the verified end, by the machine's clock
+    const ttr = recoveredIn(dir);
+    if (ttr !== null)
+      lines.push(`- Time to recover: ${formatDuration(ttr)} (from the assessment to the verified cluster)`);
+    lines.push(`- Total time: ${formatDuration(total)}`);
   } else if (last) {
     lines.push(`- Outcome: not reached yet (last entry ${time(last.t)}); continue with \`talos-dr resume ${dir}\``);
   }
@@ -129,6 +135,19 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The machine's time to recover from state.json, or null (not recovered, or no readable state). */
+function recoveredIn(dir: string): number | null {
+  const state = readState(dir);
+  if (!state.ok) return null;
+  const ctx = (state.envelope.snapshot as { context?: Parameters<typeof timeToRecoverMs>[0] } | null)?.context;
+  if (!ctx || !Array.isArray(ctx.steps)) return null;
+  try {
+    return timeToRecoverMs(ctx);
+  } catch {
+    return null;
+  }
 }
 
 /** Renders and writes report.md (the tool's own file: rewritten atomically). */

@@ -85,8 +85,19 @@ export function startSession(opts: SessionOptions): Session {
   actor = created;
 
   const journal = opts.deps.journal;
+  // The prompt on screen before the transition being journalled (the subscriber below updates it after each one):
+  // a confirmation is recorded with the words of the option chosen, not the machine's event name.
+  let shown = created.getSnapshot().context.prompt;
   created.on('journal', (e) => {
-    journal.append({ ...e.entry, kind: e.entry.kind });
+    const entry =
+      e.entry.kind === 'confirmation'
+        ? {
+            ...e.entry,
+            what: e.entry.what === 'abort' ? 'stop' : e.entry.what,
+            result: answerText(e.entry.result, shown),
+          }
+        : e.entry;
+    journal.append({ ...entry, kind: entry.kind });
   });
 
   let resolveSettled!: (c: RecoveryContext) => void;
@@ -101,6 +112,7 @@ export function startSession(opts: SessionOptions): Session {
   let awaitingResume = created.getSnapshot().value === 'stoppedByUser';
   created.subscribe({
     next: (snap) => {
+      shown = snap.context.prompt;
       // Written synchronously, after every transition and before any action leaves (actions wait for the barrier).
       persist();
       const ended = snap.context.steps.filter((s) => s.status !== 'pending' && s.status !== 'active').length;
@@ -123,4 +135,22 @@ export function startSession(opts: SessionOptions): Session {
     if (finished(now)) resolveSettled(now.context);
   }
   return { actor: created, deps, settled, stop: () => created.stop() };
+}
+
+/** What a person answered, in the screen's words: "yes", the chosen option's label, "stopped (q)". */
+export function answerText(
+  result: string | undefined,
+  prompt: { options?: { id: string; label: string }[] } | null | undefined,
+): string | undefined {
+  if (result === undefined) return result;
+  if (result === 'answer.yes') return 'answered yes';
+  if (result === 'answer.no') return 'answered no';
+  if (result === 'abort') return 'stopped (q): the recovery can be resumed';
+  if (result === 'retry') return 'chose to try again';
+  const chose = /^chose (\S+)(.*)$/s.exec(result);
+  if (chose) {
+    const label = prompt?.options?.find((o) => o.id === chose[1])?.label;
+    return `chose "${label ?? chose[1]}"${chose[2] ?? ''}`;
+  }
+  return result;
 }

@@ -248,7 +248,7 @@ describe('Summary', () => {
       { columns: 80 },
     );
     expect(f).toContain('✓ etcd recovered');
-    expect(f).toContain('time to recover: 3m 04s (limit 15m 00s)');
+    expect(f).toContain('time to recover: 3 min 4 s (limit 15 min 0 s)');
     expect(f).toContain('data lost: none');
     expect(f).toContain('mistakes the guards stopped: 1');
     expect(f).toContain('  • Run talosctl health.');
