@@ -16,7 +16,7 @@ import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
 import { loadClientFromFlags } from '../talos/client.js';
 import { drillSpeed, onDrillCluster, runDrill } from '../wizard/drill.js';
-import { drillScreen, printer, trainee } from './drill.js';
+import { drillHome, drillScreen, printer, trainee } from './drill.js';
 import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
 import { refuseWithoutTerminal } from './terminal.js';
 import { loadConnection, withSaved } from './connection.js';
@@ -25,10 +25,13 @@ const run: CommandRun = async (ctx) => {
   const unknown = ctx.args.find((a) => a.startsWith('-'));
   if (unknown) throw new UsageError(`Unknown flag ${unknown}; usage: talos-dr resume [DIR].`);
   if (ctx.args.length > 1) throw new UsageError('Give one incident folder; usage: talos-dr resume [DIR].');
-  const dir = ctx.args[0] ? resolve(ctx.io.cwd, ctx.args[0]) : newestIncidentDir(ctx.io.cwd);
+  // without DIR: the newest in the current folder, else the newest drill where drills are kept by default
+  const dir = ctx.args[0]
+    ? resolve(ctx.io.cwd, ctx.args[0])
+    : (newestIncidentDir(ctx.io.cwd) ?? newestIncidentDir(drillHome(ctx.io.env)));
   if (!dir)
     throw new UserError(
-      `There is no incident folder (talos-dr-*) with a state.json in ${ctx.io.cwd}; give its path: talos-dr resume DIR.`,
+      `There is no incident folder (talos-dr-*) with a state.json in ${ctx.io.cwd} or ${drillHome(ctx.io.env)}; give its path: talos-dr resume DIR.`,
       1,
     );
   // one process per incident; then the partial files a crash or a hang-up left are only ours to remove
