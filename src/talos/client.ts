@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Readable } from 'node:stream';
 import type { GlobalFlags } from './global-flags.js';
 import { channelOptions, EndpointPool, neverSent, TalosChannelCredentials } from './connection.js';
-import { DataCalls, type DataStreamOptions } from './data-calls.js';
+import { DataCalls, type DataStreamOptions, type RecoverOptions } from './data-calls.js';
 import { Code, explainContext, failureFromServiceError, rpcFailure } from './errors.js';
 import { cutOf, withCut } from './bounded.js';
 import type { Version__Output } from './generated/machine/Version.js';
@@ -43,7 +43,6 @@ import type {
   RpcFailure,
   ServiceInfo,
   TalosClient,
-  TransferProgress,
   VersionInfo,
 } from './types.js';
 import {
@@ -446,16 +445,7 @@ export class GrpcTalosClient implements TalosClient {
     return this.dataCalls.copy(node, rootPath, opts);
   }
 
-  etcdRecover(
-    node: string,
-    source: Readable,
-    opts: {
-      signal?: AbortSignal;
-      chunkSize?: number;
-      onProgress?: (p: TransferProgress) => void;
-      totalBytes?: number;
-    } = {},
-  ): Promise<NodeResult<void>> {
+  etcdRecover(node: string, source: Readable, opts: RecoverOptions = {}): Promise<NodeResult<void>> {
     return this.dataCalls.etcdRecover(node, source, opts);
   }
 

@@ -52,6 +52,14 @@ export interface DataCallContext {
   callFailure: (error: unknown, signal?: AbortSignal) => RpcFailure;
 }
 
+/** How an upload (EtcdRecover) is sent and watched. */
+export interface RecoverOptions {
+  signal?: AbortSignal;
+  chunkSize?: number;
+  onProgress?: (p: TransferProgress) => void;
+  totalBytes?: number;
+}
+
 export class DataCalls {
   private readonly pool: EndpointPool;
   private readonly config: TalosContextConfig;
@@ -178,16 +186,7 @@ export class DataCalls {
     throw failure;
   }
 
-  async etcdRecover(
-    node: string,
-    source: Readable,
-    opts: {
-      signal?: AbortSignal;
-      chunkSize?: number;
-      onProgress?: (p: TransferProgress) => void;
-      totalBytes?: number;
-    } = {},
-  ): Promise<NodeResult<void>> {
+  async etcdRecover(node: string, source: Readable, opts: RecoverOptions = {}): Promise<NodeResult<void>> {
     const { signal } = opts;
     if (signal?.aborted) return { node, ok: false, error: canceledFailure() };
     const connected = await this.connectAnyEndpoint(signal);
