@@ -200,13 +200,18 @@ function keepErrorDetails(error: unknown): string | null {
   return null;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    const { text, code } = sentenceFor(error);
-    process.stderr.write(`${text}\n`);
-    process.exitCode = code;
-  },
-);
+/**
+ * The command is over: the process ends when its last handle closes, or a few seconds later whatever is still open.
+ * The signal listeners stay installed for the whole run (stopOnSignals), so a timer or socket some failure path
+ * left open would otherwise keep a finished command alive with Ctrl-C and SIGTERM doing nothing.
+ */
+function endSoon(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 3000).unref();
+}
+
+main(process.argv.slice(2)).then(endSoon, (error: unknown) => {
+  const { text, code } = sentenceFor(error);
+  process.stderr.write(`${text}\n`);
+  endSoon(code);
+});

@@ -574,8 +574,9 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     try {
       this.port = await this.wire.listenAll(this.nodesList, port);
     } catch (error) {
-      await this.wire.close();
-      await this.fleet?.stopAll();
+      // Everything started so far stops, the cluster's clock too: a timer left running (a crash-looping etcd's
+      // 5 s restarts) kept a refused `talos-dr sim` alive after its sentence.
+      await this.stop();
       const text = error instanceof Error ? error.message : String(error);
       if (/EADDRINUSE|address already in use|No address added/i.test(text)) {
         throw new SimStartError(
