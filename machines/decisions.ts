@@ -33,7 +33,44 @@ export interface NodeObservation {
   error?: string | null;
 }
 
-export type Verdict = 'healthy' | 'degraded' | 'lost' | 'unknown';
+/**
+ * What the assessment found, which decides the path: nothing to do (healthy), replace the broken members while quorum
+ * holds (degraded), clear a full database (nospace: an etcd NOSPACE alarm, the cluster is read-only), the full
+ * recovery (lost), or ask again (unknown).
+ */
+export type Verdict = 'healthy' | 'degraded' | 'nospace' | 'lost' | 'unknown';
+
+/** Why a member counts as broken while quorum holds. */
+export type BrokenKind =
+  /** the node does not answer (powered off, network): it may come back, so it is waited for before any removal */
+  | 'unreachable'
+  /** the node answers but its etcd is crash-looping, Failed, or not healthy */
+  | 'etcd-failing'
+  /** a blank machine in maintenance mode answers at the node's address: the old member's data is gone */
+  | 'blank'
+  /** a learner that was never promoted (a join that did not finish) */
+  | 'learner';
+
+/** One member to replace, as the assessment found it. */
+export interface BrokenMember {
+  /** the node address given to the tool, when the member maps to one */
+  node: string | null;
+  /** the etcd member id (16 hex digits) read from a *different*, healthy node's member list; null when not listed */
+  memberId: string | null;
+  /** the etcd member name (Talos uses the hostname); null for a learner that has not started (etcd lists it empty) */
+  name: string | null;
+  kind: BrokenKind;
+  /** one sentence shown on screen and journalled */
+  why: string;
+}
+
+/** An etcd alarm as one member listed it. */
+export interface AlarmSeen {
+  memberId: string;
+  /** the node address of that member, when known */
+  node: string | null;
+  alarm: 'NOSPACE' | 'CORRUPT';
+}
 
 export interface VerdictResult {
   verdict: Verdict;
@@ -41,6 +78,10 @@ export interface VerdictResult {
   reason: string;
   /** the node with the highest raft applied index among those whose etcd answered, or null */
   freshest: string | null;
+  /** degraded: the members to replace (absent in incident folders saved before this field existed) */
+  broken?: BrokenMember[];
+  /** the active alarms any member listed (absent when none, and in older incident folders) */
+  alarms?: AlarmSeen[];
 }
 
 /** The part of EtcdStatus the decisions read. 64-bit values are bigint or decimal/hex strings, never JS numbers. */
