@@ -20,6 +20,8 @@ export interface SummaryProps {
 
 const OUTCOME_TONE: Record<Outcome['kind'], Tone> = {
   recovered: 'ok',
+  'member-replaced': 'ok',
+  'nospace-cleared': 'ok',
   'nothing-to-do': 'ok',
   'stopped-quorum-intact': 'warn',
   'stopped-by-user': 'warn',
@@ -28,6 +30,9 @@ const OUTCOME_TONE: Record<Outcome['kind'], Tone> = {
 
 const HEADLINE: Record<Outcome['kind'], string> = {
   recovered: '✓ etcd recovered: every control-plane node is Running and healthy, and their member lists agree.',
+  'member-replaced':
+    '✓ Members replaced: every control-plane node is Running and healthy, and their member lists agree.',
+  'nospace-cleared': '✓ Space freed and the NOSPACE alarm disarmed: etcd accepts writes again.',
   'nothing-to-do': '✓ etcd is healthy: there is nothing to recover.',
   'stopped-quorum-intact': '! Quorum holds: replace the broken member instead of a full recovery. Nothing was wiped.',
   'stopped-by-user': '! Stopped by you; the recovery can be resumed.',

@@ -78,6 +78,8 @@ export interface WaitView {
 
 export type Outcome =
   | { readonly kind: 'recovered' }
+  | { readonly kind: 'member-replaced' }
+  | { readonly kind: 'nospace-cleared' }
   | { readonly kind: 'stopped-quorum-intact' }
   | { readonly kind: 'nothing-to-do' }
   | { readonly kind: 'stopped-by-user' }

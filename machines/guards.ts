@@ -4,6 +4,9 @@
  * refusal action records which rule stopped what (a drill counts these as mistakes the guards stopped).
  */
 import type { RecoveryContext, RecoveryEvent } from './recovery-types.js';
+import { AFTER_RESTORE_RULES } from './after-restore/rules.js';
+import { NOSPACE_RULES } from './nospace/rules.js';
+import { REPLACE_MEMBER_RULES } from './replace-member/rules.js';
 
 export type Rule = (context: RecoveryContext, event: RecoveryEvent, target: string | null) => string | null;
 
@@ -79,7 +82,7 @@ export const reasonGiven: Rule = (_c, event) =>
     ? null
     : 'An override needs a reason (a few words), which is written to the journal.';
 
-export const RULES = {
+const RECOVERY_RULES = {
   addressMatches,
   snapshotVerified,
   sourceKeptUntilVerified,
@@ -89,6 +92,9 @@ export const RULES = {
   snapshotUsable,
   reasonGiven,
 } as const;
+
+/** Every procedure's rules under one name each, so `refuse` and the drill score can name any of them. */
+export const RULES = { ...RECOVERY_RULES, ...REPLACE_MEMBER_RULES, ...NOSPACE_RULES, ...AFTER_RESTORE_RULES } as const;
 export type RuleName = keyof typeof RULES;
 
 /** The first rule that refuses, with its name and sentence, or null when all allow it. */

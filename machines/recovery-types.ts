@@ -6,10 +6,13 @@
 import type { EtcdVolumeKind, MachineType } from '../src/talos/types.js';
 import type { SnapshotKind } from '../src/etcd/types.js';
 import type { NodeObservation, NodePlan, VerdictResult } from './decisions.js';
-import type { StepName } from './recovery/steps.js';
+import type { Procedure, StepName } from './recovery/steps.js';
+import type { ReplaceMemberState } from './replace-member/types.js';
+import type { NospaceState } from './nospace/types.js';
+import type { AfterRestoreState } from './after-restore/types.js';
 
 // the steps' names, numbers and texts live in one table: machines/recovery/steps.ts
-export { STEP_NAMES, type StepName } from './recovery/steps.js';
+export { STEP_NAMES, type Procedure, type StepName } from './recovery/steps.js';
 
 export type StepStatus = 'pending' | 'active' | 'done' | 'skipped' | 'failed';
 
@@ -84,13 +87,43 @@ export interface SnapshotInfo {
   bytes: number;
   /** when the data was taken (ms since epoch): now for a fresh snapshot, the file time for a given file */
   takenAt: number;
+  /** `meta/storageVersion` of the etcd that wrote it (3.6+), null when absent; absent in folders saved before */
+  storageVersion?: string | null;
+  /** the raw copies compared when no member could say which data was freshest (one per node, failed ones too) */
+  candidates?: SnapshotCandidate[];
+  /** why this copy was chosen among the candidates, one sentence for the screen and the journal */
+  choice?: string;
+  /** the backup it was imported from (a talos-backup file or s3:// object), when it was one */
+  source?: string;
+  /** a file's or backup's revision against the newest data a member held when read in this incident */
+  freshness?: SnapshotFreshnessView;
+}
+
+/** One member's raw copy as compared at step 3: its file and revision, or why it could not be used. */
+export interface SnapshotCandidate {
+  node: string;
+  file: string | null;
+  revision: number | null;
+  error: string | null;
+}
+
+/** What the machine needs of src/backups/freshness.ts's verdict (the sentence is shown and journalled). */
+export interface SnapshotFreshnessView {
+  verdict: 'current' | 'older' | 'newer' | 'unknown';
+  /** revisions the newest live data is ahead of the snapshot */
+  behind: number;
+  liveNode: string | null;
+  sentence: string;
 }
 
 /** One way to get a snapshot, offered at step 3. */
 export interface SnapshotOption {
   id: string;
-  method: 'api' | 'raw' | 'file';
+  /** 'backup': a talos-backup file or an s3:// location (the newest under a prefix), decoded and verified first */
+  method: 'api' | 'raw' | 'file' | 'backup';
   node: string | null;
+  /** raw only: copy every one of these nodes' databases and use the highest revision (no member could say) */
+  nodes?: string[];
   file: string | null;
   label: string;
   /** set once tried and failed (the sentence) */
@@ -175,7 +208,14 @@ export interface BootstrapState {
   bootstrapAnswered: boolean;
 }
 
-export type Outcome = 'recovered' | 'stopped-quorum-intact' | 'nothing-to-do' | 'stopped-by-user' | `failed: ${string}`;
+export type Outcome =
+  | 'recovered'
+  | 'member-replaced'
+  | 'nospace-cleared'
+  | 'stopped-quorum-intact'
+  | 'nothing-to-do'
+  | 'stopped-by-user'
+  | `failed: ${string}`;
 
 export interface Timing {
   /** between live re-reads during waits */
@@ -256,6 +296,20 @@ export interface RecoveryContext {
   dataLossWindow: string | null;
   followUp: string[];
   outcome: Outcome | null;
+  /** the procedure the assessment chose; absent in incident folders saved before there was more than one */
+  procedure?: Procedure;
+  /** member replacement (machines/replace-member), null until chosen */
+  replace?: ReplaceMemberState | null;
+  /** the NOSPACE playbook (machines/nospace), null until chosen */
+  nospace?: NospaceState | null;
+  /** the after-restore step (machines/after-restore), null until reached */
+  afterRestore?: AfterRestoreState | null;
+}
+
+/** What a named guard is given (procedures define their guards outside setup.ts with this shape). */
+export interface GuardArgs {
+  context: RecoveryContext;
+  event: RecoveryEvent;
 }
 
 export type RecoveryEvent =

@@ -17,7 +17,7 @@ import {
   type SnapshotOption,
   type StepRow,
 } from '../recovery-types.js';
-import { STEPS, type StepName, type TalosctlArgs } from './steps.js';
+import { PROCEDURE_STEPS, STEPS, stepByName, type Procedure, type StepName, type TalosctlArgs } from './steps.js';
 
 export const FOLLOW_UP = [
   'Restart the kubelets and the controllers (kube-apiserver clients) so their watch caches do not see revisions go backwards.',
@@ -27,15 +27,43 @@ export const FOLLOW_UP = [
 ];
 
 export function initialSteps(nodes: string[]): StepRow[] {
-  return STEPS.map((s) => ({
+  return STEPS.map((s) => pendingRow(s.name, nodes));
+}
+
+function pendingRow(name: StepName, nodes: readonly string[]): StepRow {
+  const s = stepByName(name);
+  return {
     n: s.n,
-    name: s.name,
+    name,
     status: 'pending',
     result: null,
     startedAt: null,
     endedAt: null,
     talosctl: s.talosctl({ nodes }),
-  }));
+  };
+}
+
+/** What each procedure is for, journalled when the assessment chooses it. */
+export const PROCEDURE_WHY: Record<Procedure, string> = {
+  recovery: 'quorum is lost: restore every member from one verified snapshot',
+  'replace-member': 'quorum holds: replace the broken members one at a time, keeping the cluster and its newest writes',
+  nospace: "etcd's database is full (NOSPACE alarm): free space and disarm the alarm, keeping every member",
+};
+
+/** The step rows of a procedure: rows already run keep their state; the procedure's other steps start pending. */
+export function stepsForProcedure(
+  steps: readonly StepRow[],
+  procedure: Procedure,
+  nodes: readonly string[],
+): StepRow[] {
+  return PROCEDURE_STEPS[procedure].map(
+    (def) => steps.find((s) => s.name === def.name) ?? pendingRow(def.name as StepName, nodes),
+  );
+}
+
+/** The rows with `name` present: a folder saved by an older build may lack a step added since (appended). */
+export function withStepRow(steps: readonly StepRow[], name: StepName, nodes: readonly string[]): StepRow[] {
+  return steps.some((s) => s.name === name) ? [...steps] : [...steps, pendingRow(name, nodes)];
 }
 
 /** The steps with one step's talosctl lines written anew (step 6 names each node's labels once the plan is known). */
@@ -91,6 +119,10 @@ export function initialContext(input: RecoveryInput, now: number): RecoveryConte
     dataLossWindow: null,
     followUp: [],
     outcome: null,
+    procedure: 'recovery',
+    replace: null,
+    nospace: null,
+    afterRestore: null,
   };
 }
 

@@ -1,6 +1,8 @@
 /**
  * The Talos etcd disaster-recovery procedure (PRODUCT.md §1, steps 1–9) as one xstate v5 machine: this file is its
- * table of contents. Each step is one state config in steps/ (the table of steps, with their talosctl equivalents
+ * table of contents. The assessment (step 2) chooses the procedure: the full recovery, the replacement of broken
+ * members while quorum holds (machines/replace-member), or the NOSPACE playbook (machines/nospace); each is a state
+ * under `procedure`, so abort, give-up and resume work the same for all. Each step is one state config in steps/ (the table of steps, with their talosctl equivalents
  * and texts, is steps.ts); the actors, guards, delays and actions they use by name are in setup.ts.
  *
  * Pure: every Talos call and every file write is a named actor supplied by the runtime (src/wizard), the journal is
@@ -22,6 +24,9 @@ import { prepare } from './steps/6-prepare.js';
 import { waitPreparing } from './steps/7-wait-preparing.js';
 import { bootstrap } from './steps/8-bootstrap.js';
 import { verify } from './steps/9-verify.js';
+import { replaceMember } from '../replace-member/states.js';
+import { nospace } from '../nospace/states.js';
+import { afterRestore } from '../after-restore/states.js';
 
 export const recoveryMachine = recoverySetup.createMachine({
   id: 'recovery',
@@ -62,6 +67,9 @@ export const recoveryMachine = recoverySetup.createMachine({
         waitPreparing, // 7
         bootstrap, // 8
         verify, // 9
+        afterRestore, // after any restore: kubelets and a health check (machines/after-restore)
+        replaceMember, // quorum holds: the members to replace, one at a time (machines/replace-member)
+        nospace, // a full database: defragment and disarm (machines/nospace)
       },
     },
 
@@ -82,6 +90,14 @@ export const recoveryMachine = recoverySetup.createMachine({
     recovered: {
       type: 'final',
       entry: [assign({ followUp: FOLLOW_UP }), { type: 'setOutcome', params: { outcome: 'recovered' } }],
+    },
+    memberReplaced: {
+      type: 'final',
+      entry: { type: 'setOutcome', params: { outcome: 'member-replaced' } },
+    },
+    nospaceCleared: {
+      type: 'final',
+      entry: { type: 'setOutcome', params: { outcome: 'nospace-cleared' } },
     },
     failed: {
       type: 'final',

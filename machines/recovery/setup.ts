@@ -28,11 +28,20 @@ import {
   bootstrapCandidate,
   errorOf,
   promptTarget,
+  PROCEDURE_WHY,
   rowsFrom,
+  stepsForProcedure,
   targetNodes,
+  withStepRow,
 } from './context.js';
 import { now, sleep } from './clock.js';
-import { stepByName, type StepName } from './steps.js';
+import { stepByName, type Procedure, type StepName } from './steps.js';
+import { REPLACE_MEMBER_ACTORS } from '../replace-member/actors.js';
+import { REPLACE_MEMBER_GUARDS } from '../replace-member/guards.js';
+import { NOSPACE_ACTORS } from '../nospace/actors.js';
+import { NOSPACE_GUARDS } from '../nospace/guards.js';
+import { AFTER_RESTORE_ACTORS } from '../after-restore/actors.js';
+import { AFTER_RESTORE_GUARDS } from '../after-restore/guards.js';
 
 export { now };
 
@@ -76,6 +85,9 @@ export const recoverySetup = setup({
     }),
     prepareNode: prepareNodeMachine,
     sleep,
+    ...REPLACE_MEMBER_ACTORS,
+    ...NOSPACE_ACTORS,
+    ...AFTER_RESTORE_ACTORS,
   },
   guards: {
     addressMatches: ({ context, event }) => RULES.addressMatches(context, event, promptTarget(context)) === null,
@@ -124,13 +136,22 @@ export const recoverySetup = setup({
     bootstrapWasSent: ({ context }) => context.bootstrap.bootstrapSent,
     quorumOverridden: ({ context }) => context.overrides.some((o) => o.what === 'full recovery'),
     chose: ({ event }, params: { option: string }) => event.type === 'choose' && event.option === params.option,
+    verdictNospace: ({ context }) => context.verdict?.verdict === 'nospace',
+    /** the procedure the assessment chose (an incident folder from before procedures existed is a recovery) */
+    procedureIs: ({ context }, params: { procedure: Procedure }) =>
+      (context.procedure ?? 'recovery') === params.procedure,
+    ...REPLACE_MEMBER_GUARDS,
+    ...NOSPACE_GUARDS,
+    ...AFTER_RESTORE_GUARDS,
   },
   actions: {
     startStep: enqueueActions(({ context, enqueue, system }, params: { step: StepName }) => {
       const n = stepByName(params.step).n;
       enqueue.assign({
-        steps: context.steps.map((s) =>
-          s.n === n ? { ...s, status: 'active' as const, startedAt: s.startedAt ?? now(system), endedAt: null } : s,
+        steps: withStepRow(context.steps, params.step, context.nodes).map((s) =>
+          s.name === params.step
+            ? { ...s, status: 'active' as const, startedAt: s.startedAt ?? now(system), endedAt: null }
+            : s,
         ),
         attempt: null,
         notice: null,
@@ -144,10 +165,10 @@ export const recoverySetup = setup({
       ) => {
         const n = stepByName(params.step).n;
         // a step ends once: a late give-up never rewrites a finished step
-        if (context.steps.find((s) => s.n === n)?.status !== 'active') return;
+        if (context.steps.find((s) => s.name === params.step)?.status !== 'active') return;
         enqueue.assign({
           steps: context.steps.map((s) =>
-            s.n === n ? { ...s, status: params.status, result: params.result, endedAt: now(system) } : s,
+            s.name === params.step ? { ...s, status: params.status, result: params.result, endedAt: now(system) } : s,
           ),
         });
         enqueue.emit({
@@ -238,6 +259,17 @@ export const recoverySetup = setup({
       enqueue.emit({ type: 'journal', entry: { kind: 'warning', what: params.message } });
     }),
     clearAttempt: assign({ attempt: null }),
+    /** The assessment chose a procedure: its steps replace the full recovery's after the ones already run. */
+    switchProcedure: enqueueActions(({ context, enqueue }, params: { procedure: Procedure }) => {
+      enqueue.assign({
+        procedure: params.procedure,
+        steps: stepsForProcedure(context.steps, params.procedure, context.nodes),
+      });
+      enqueue.emit({
+        type: 'journal',
+        entry: { kind: 'decision', what: `procedure: ${params.procedure}`, result: PROCEDURE_WHY[params.procedure] },
+      });
+    }),
     retryFailedPreps: enqueueActions(({ context, enqueue }) => {
       const rows = { ...context.rows };
       for (const p of context.plan) {

@@ -11,6 +11,8 @@
  * bootstrap --recover-from/--recover-skip-hash-check: bootstrap.go@v1.13.9:82-83; copy's alias cp: copy.go@v1.13.9:25.
  * test/machines/talosctl-lines.test.ts parses every line printed here against those flags.
  */
+import { NOSPACE_STEPS } from '../nospace/steps.js';
+import { REPLACE_MEMBER_STEPS } from '../replace-member/steps.js';
 
 /** What a step's talosctl lines are written from. */
 export interface TalosctlArgs {
@@ -161,17 +163,32 @@ export const STEPS = [
   },
 ] as const satisfies readonly StepDef[];
 
-export type StepName = (typeof STEPS)[number]['name'];
-/** The state keys under `procedure`, one per step. */
+/** The procedures the assessment can lead to (issue 15): each has its own table of steps after the shared ones. */
+export type Procedure = 'recovery' | 'replace-member' | 'nospace';
+
+/** Every procedure's steps in order: connect and assess always come first, then what the verdict chose. */
+export const PROCEDURE_STEPS: Record<Procedure, readonly StepDef[]> = {
+  recovery: STEPS,
+  // a replacement needs a verified snapshot and the configs (a blank replacement is re-created from them) first
+  'replace-member': [STEPS[0], STEPS[1], STEPS[2], STEPS[3], ...REPLACE_MEMBER_STEPS],
+  nospace: [STEPS[0], STEPS[1], STEPS[2], ...NOSPACE_STEPS],
+};
+
+/** Every step of every procedure (names are unique across procedures: they are journalled and key the texts). */
+export const ALL_STEPS = [...STEPS, ...REPLACE_MEMBER_STEPS, ...NOSPACE_STEPS] as const;
+
+export type StepName = (typeof ALL_STEPS)[number]['name'];
+/** The state keys under `procedure`, one per step of the full recovery. */
 export type StepState = (typeof STEPS)[number]['state'];
 
 /** The names of a table's steps, in order, as a tuple. */
 type Names<T extends readonly { name: string }[]> = { readonly [K in keyof T]: T[K]['name'] };
+/** The full recovery's step names (the first screen shows them before the assessment chooses a procedure). */
 export const STEP_NAMES = STEPS.map((s) => s.name) as unknown as Names<typeof STEPS>;
 
-/** A step's row in the table by its name. */
+/** A step's row in the tables by its name. */
 export function stepByName(name: StepName): StepDef {
-  return STEPS.find((s) => s.name === name) as StepDef;
+  return ALL_STEPS.find((s) => s.name === name) as StepDef;
 }
 
 /** The equivalent talosctl commands of a step. */

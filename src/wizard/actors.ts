@@ -20,6 +20,9 @@ import { takeSnapshot, verifySnapshotFile } from './snapshot.js';
 import { backupConfigs } from './configs.js';
 import { applyConfig, bootstrapNode, convertInitNode, resetNode } from './destructive.js';
 import { uploadActor } from './upload.js';
+import { replaceMemberActors } from './replace-member.js';
+import { nospaceActors } from './nospace.js';
+import { afterRestoreActors } from './after-restore.js';
 
 async function connect(deps: EffectDeps, nodes: string[]): Promise<ConnectOutput> {
   await persisted(deps);
@@ -92,5 +95,8 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
       { alreadyDone: boolean },
       { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean }
     >(({ input }) => bootstrapNode(deps, input)),
+    ...replaceMemberActors(deps, timing),
+    ...nospaceActors(deps, timing),
+    ...afterRestoreActors(deps, timing),
   };
 }

@@ -4,7 +4,14 @@ import { EXIT } from '../errors.js';
 
 /** Exit code for an outcome (PRODUCT.md §2); no outcome means the user stopped (the incident can be resumed). */
 export function exitCodeForOutcome(outcome: string | null): number {
-  if (outcome === 'recovered' || outcome === 'stopped-quorum-intact' || outcome === 'nothing-to-do') return EXIT.ok;
+  if (
+    outcome === 'recovered' ||
+    outcome === 'member-replaced' ||
+    outcome === 'nospace-cleared' ||
+    outcome === 'stopped-quorum-intact' ||
+    outcome === 'nothing-to-do'
+  )
+    return EXIT.ok;
   if (outcome === 'stopped-by-user' || outcome === null) return EXIT.stoppedByUser;
   return EXIT.failure;
 }

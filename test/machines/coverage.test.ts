@@ -406,7 +406,18 @@ describe('every state of the recovery machine is reached', () => {
     const all = [...getStateNodes(recoveryMachine.root), ...getStateNodes(prepareNodeMachine.root)]
       .filter((n) => n.type !== 'history')
       .map((n) => n.id);
-    const missing = all.filter((id) => !visited.has(id));
+    // each procedure the assessment can choose besides the full recovery has its own coverage test beside its states
+    const ownCoverage = [
+      'recovery.procedure.replaceMember',
+      'recovery.procedure.nospace',
+      'recovery.procedure.afterRestore',
+      'recovery.procedure.assess.databaseFull',
+      'recovery.memberReplaced',
+      'recovery.nospaceCleared',
+    ];
+    const missing = all.filter(
+      (id) => !visited.has(id) && !ownCoverage.some((p) => id === p || id.startsWith(`${p}.`)),
+    );
     expect(missing).toEqual([]);
   });
 });

@@ -82,6 +82,7 @@ export const assess = recoverySetup.createStateConfig({
           },
         },
         { guard: 'quorumOverridden', target: 'lost' },
+        { guard: 'verdictNospace', target: 'databaseFull' },
         { guard: 'verdictDegraded', target: 'quorumHolds' },
         { guard: 'verdictUnknown', target: 'undecided' },
         { target: 'lost' },
@@ -173,6 +174,23 @@ export const assess = recoverySetup.createStateConfig({
         },
       },
     ),
+    // NOSPACE with quorum: free space on every member and keep them (machines/nospace), after a verified snapshot
+    databaseFull: {
+      always: {
+        target: '#recovery.procedure.snapshot',
+        actions: [
+          { type: 'switchProcedure', params: { procedure: 'nospace' } },
+          {
+            type: 'endStep',
+            params: ({ context }) => ({ step: 'assess', status: 'done', result: context.verdict?.reason ?? 'NOSPACE' }),
+          },
+          assign({
+            snapshotOptions: ({ context }) =>
+              snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
+          }),
+        ],
+      },
+    },
     lost: {
       always: {
         target: '#recovery.procedure.snapshot',

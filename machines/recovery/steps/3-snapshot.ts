@@ -4,11 +4,21 @@
  */
 import { assign, emit, enqueueActions } from 'xstate';
 import { hashCheckDecision, newerLiveMembers } from '../../decisions.js';
-import type { SnapshotInfo, SnapshotOption } from '../../recovery-types.js';
+import type { RecoveryContext, SnapshotInfo, SnapshotOption } from '../../recovery-types.js';
 import { dataLossWindow, errorOf } from '../context.js';
 import { promptState } from '../prompts.js';
 import { now, recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
+
+/** The step's end, the same whichever procedure comes next. */
+const endSnapshotStep = {
+  type: 'endStep',
+  params: ({ context }: { context: RecoveryContext }) => ({
+    step: 'snapshot' as const,
+    status: 'done' as const,
+    result: `${context.snapshot?.method === 'file' ? 'file' : `${context.snapshot?.method} from ${context.snapshot?.node}`}: revision ${context.snapshot?.revision}, ${context.snapshot?.totalKeys} keys, integrity ${context.snapshot?.integrity}${context.snapshot?.needsSkipHashCheck ? ' (skip-hash-check acknowledged)' : ''}`,
+  }),
+} as const;
 
 export const snapshot = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'snapshot' } },
@@ -16,6 +26,9 @@ export const snapshot = recoverySetup.createStateConfig({
   states: {
     checkVerdict: {
       always: [
+        // SAFETY rule 4 is about the full recovery; the other procedures keep every member and take a snapshot first
+        { guard: { type: 'procedureIs', params: { procedure: 'replace-member' } }, target: 'choosing' },
+        { guard: { type: 'procedureIs', params: { procedure: 'nospace' } }, target: 'choosing' },
         { guard: 'quorumLostOrOverridden', target: 'choosing' },
         {
           target: '#recovery.failed',
@@ -209,17 +222,15 @@ export const snapshot = recoverySetup.createStateConfig({
             },
           });
       }),
-      always: {
-        target: '#recovery.procedure.backup',
-        actions: {
-          type: 'endStep',
-          params: ({ context }) => ({
-            step: 'snapshot',
-            status: 'done',
-            result: `${context.snapshot?.method === 'file' ? 'file' : `${context.snapshot?.method} from ${context.snapshot?.node}`}: revision ${context.snapshot?.revision}, ${context.snapshot?.totalKeys} keys, integrity ${context.snapshot?.integrity}${context.snapshot?.needsSkipHashCheck ? ' (skip-hash-check acknowledged)' : ''}`,
-          }),
+      // the NOSPACE playbook needs no configs; a recovery and a member replacement back them up next
+      always: [
+        {
+          guard: { type: 'procedureIs', params: { procedure: 'nospace' } },
+          target: '#recovery.procedure.nospace',
+          actions: endSnapshotStep,
         },
-      },
+        { target: '#recovery.procedure.backup', actions: endSnapshotStep },
+      ],
     },
   },
 });

@@ -8,6 +8,20 @@ import { emptyRow, withTalosctl } from '../context.js';
 import { retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
 import { callStep, failedAt } from '../states.js';
+import type { RecoveryContext } from '../../recovery-types.js';
+
+/** The step's end, the same whichever procedure comes next. */
+const endBackupStep = {
+  type: 'endStep',
+  params: ({ context }: { context: RecoveryContext }) => ({
+    step: 'backup configs' as const,
+    status: 'done' as const,
+    result:
+      Object.entries(context.configs)
+        .map(([node, c]) => `${node} (${c.source === 'live' ? 'saved' : 'from given/'})`)
+        .join(', ') || 'no configuration could be read',
+  }),
+} as const;
 
 export const backup = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'backup configs' } },
@@ -78,18 +92,13 @@ export const backup = recoverySetup.createStateConfig({
           ),
         },
         {
+          guard: { type: 'procedureIs', params: { procedure: 'replace-member' } },
+          target: '#recovery.procedure.replaceMember',
+          actions: endBackupStep,
+        },
+        {
           target: '#recovery.procedure.initNodes',
-          actions: {
-            type: 'endStep',
-            params: ({ context }) => ({
-              step: 'backup configs',
-              status: 'done',
-              result:
-                Object.entries(context.configs)
-                  .map(([node, c]) => `${node} (${c.source === 'live' ? 'saved' : 'from given/'})`)
-                  .join(', ') || 'no configuration could be read',
-            }),
-          },
+          actions: endBackupStep,
         },
       ],
     },

@@ -1,0 +1,5 @@
+/**
+ * The after-restore step's named actors as the machine declares them: each throws until the runtime provides it
+ * (src/wizard/after-restore.ts, given to the machine with the recovery's own in src/wizard/actors.ts). Spread into setup.ts.
+ */
+export const AFTER_RESTORE_ACTORS = {};

@@ -1,0 +1,4 @@
+/** The NOSPACE playbook's named guards (pure functions of context and event), spread into setup.ts. */
+import type { GuardArgs } from '../recovery-types.js';
+
+export const NOSPACE_GUARDS = {} satisfies Record<string, (args: GuardArgs) => boolean>;
