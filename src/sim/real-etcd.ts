@@ -250,6 +250,13 @@ interface PendingStart {
   token: string;
 }
 
+/**
+ * etcd's answer to promoting a member that is a voter already (etcd-io/etcd
+ * etcdserver/api/v3rpc/rpctypes/error.go@v3.4.23:45); the answer while the learner is behind starts the same way and
+ * goes on "which is in sync with leader" (:46), so the end of the text tells them apart.
+ */
+const NOT_A_LEARNER = /can only promote a learner member$/;
+
 export class RealEtcd implements EtcdBackend {
   readonly dataDir: string;
   readonly dbPath: string;
@@ -530,36 +537,63 @@ export class RealEtcd implements EtcdBackend {
     this.cache = emptyCache();
   }
 
+  /** This member as a learner still to be promoted, and the member that took it in. */
+  private learner: { id: string | undefined; via: RealEtcd } | null = null;
+
+  /**
+   * MemberPromote through the member that took it in, retried while etcd's leader refuses it ("can only promote a
+   * learner member which is in sync with leader": etcd-io/etcd etcdserver/server.go@v3.4.23:1800-1826) as Talos
+   * retries it (siderolabs/talos internal/app/machined/pkg/system/services/etcd.go@v1.14.0-rc.1:622-666). Resolves
+   * once the member itself answers as a voter (false: the node was stopped, wiped or the simulator ended first).
+   */
+  async promote(): Promise<boolean> {
+    const learner = this.learner;
+    if (!learner?.id) return false;
+    const generation = this.generation;
+    const current = (): boolean => generation === this.generation && !this.opts.fleet.isClosed;
+    for (;;) {
+      if (!current()) return false;
+      try {
+        await gateway(learner.via.clientUrl, '/v3/cluster/member/promote', { ID: learner.id }, 5000);
+        break;
+      } catch (error) {
+        // removed meanwhile: nothing left to promote or to wait for
+        if (/member not found/i.test(String(error))) {
+          this.learner = null;
+          return true;
+        }
+        // an earlier try went through but its answer was lost (a timeout on a busy machine)
+        if (NOT_A_LEARNER.test(String(error))) break;
+        await sleep(300);
+      }
+    }
+    this.learner = null;
+    await this.awaitOwnPromotion(hex(learner.id), current);
+    return current();
+  }
+
+  /**
+   * The leader has promoted this member; the member itself applies that when the leader's next message reaches it,
+   * and until then it refuses its member list as it refuses every call but Status and a serializable Range ("rpc not
+   * supported for learner": etcd-io/etcd etcdserver/api/v3rpc/interceptor.go@v3.4.23:51-53, util.go@v3.4.23:128-138).
+   * What the node shows (its cluster, its member list, so its health) is read from this member's own answers, so
+   * they are read again until it lists itself as a voter: one read right after the leader's answer lost that race on
+   * a busy machine, left the member's view empty for good, and its node never turned healthy.
+   */
+  private async awaitOwnPromotion(id: string, current: () => boolean): Promise<void> {
+    while (current() && this.wanted) {
+      await this.refresh();
+      const self = this.cache.members.find((m) => m.id === id);
+      if (this.cache.memberId === id && self && !self.isLearner) return;
+      await sleep(100);
+    }
+  }
+
   /**
    * Joins as Talos makes a member join: `member add` on the running cluster, then etcd starts with the existing
    * cluster and receives the data from the leader. Retries while etcd refuses a reconfiguration (another member was
    * added and has not started yet).
    */
-  /** This member as a learner still to be promoted, and the member that took it in. */
-  private learner: { id: string | undefined; via: RealEtcd } | null = null;
-
-  /** MemberPromote through the member that added it; etcd refuses until the learner has caught up, so it retries. */
-  async promote(): Promise<boolean> {
-    const learner = this.learner;
-    if (!learner?.id) return false;
-    const generation = this.generation;
-    while (generation === this.generation && !this.opts.fleet.isClosed) {
-      try {
-        await gateway(learner.via.clientUrl, '/v3/cluster/member/promote', { ID: learner.id }, 5000);
-        this.learner = null;
-        await this.refresh();
-        return true;
-      } catch (error) {
-        if (/not a learner|member not found/i.test(String(error))) {
-          this.learner = null;
-          return true;
-        }
-        await sleep(300);
-      }
-    }
-    return false;
-  }
-
   async join(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo> {
     // The node may ask again while a join is still trying (the cluster re-evaluates joins on every change): one join.
     if (this.joinInFlight) return this.joinInFlight;
