@@ -33,7 +33,7 @@ import {
   talosGoVersion,
   unifiedMaintenanceApi,
 } from './versions.js';
-import type { EtcdMemberInfo } from './etcd-backend.js';
+import type { EtcdAlarm, EtcdMemberInfo } from './etcd-backend.js';
 
 export interface CallContext {
   /** ms since the epoch; Infinity without a deadline. */
@@ -51,9 +51,18 @@ export interface ClusterView {
   leaderId(node: SimNode): string | null;
   /** A member of the node's cluster that serves clients with quorum (for cluster-wide etcd calls). */
   quorumMember(node: SimNode): SimNode | null;
-  removeMember(node: SimNode, memberId: string): Promise<boolean>;
-  countCall(kind: 'reset' | 'bootstrap' | 'apply' | 'reboot' | 'recover', node: SimNode): void;
+  /** etcd's MemberRemove through a member with quorum: done, unknown id, or etcd's strict reconfiguration refusal. */
+  removeMember(node: SimNode, memberId: string): Promise<'removed' | 'not-found' | 'unhealthy' | 'not-enough-started'>;
+  /** The cluster's alarms as the node's member holds them. */
+  alarmsOf(node: SimNode): EtcdAlarm[];
+  /** etcd's MoveLeader from the node's member to another voter; the new leader's member. */
+  moveLeader(node: SimNode): EtcdMemberInfo | null;
+  /** Disarms every alarm (through raft); the alarms disarmed. */
+  disarmAlarms(node: SimNode): Promise<EtcdAlarm[]>;
+  countCall(kind: keyof SimNode['calls'], node: SimNode): void;
   clockSleep(simMs: number, signal: AbortSignal): Promise<boolean>;
+  /** Real milliseconds of a simulated duration. */
+  realMs(simMs: number): number;
 }
 
 export type Payload = Record<string, unknown>;
@@ -125,11 +134,25 @@ export function serviceList(node: SimNode): Payload[] {
 
 // ---- etcd ----
 
+/**
+ * etcd's text of an alarm in Status.errors: the AlarmMember's compact text form, `memberID:<decimal> alarm:<TYPE> `
+ * (etcd-io/etcd server/etcdserver/api/v3rpc/maintenance.go@v3.6.14:289-291, a.String(); api/etcdserverpb/rpc.pb.go
+ * AlarmMember.String is proto.CompactTextString, which ends every field with a space).
+ */
+const alarmText = (a: EtcdAlarm): string => `memberID:${hexToDecimal(a.memberId)} alarm:${a.alarm} `;
+
+/** A member being defragmented answers nothing until it is done (etcd holds its backend's lock meanwhile). */
+async function waitWhileDefragmenting(node: SimNode): Promise<void> {
+  while (node.defragmenting) await node.defragmenting;
+}
+
 export async function etcdStatus(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
   requireControlPlane(node, 'etcd status');
   if (!node.etcdServing) return waitForEtcd(ctx, cluster);
+  await waitWhileDefragmenting(node);
   await node.etcd.refresh?.();
   const status = node.etcd.status();
+  const self = node.etcd.members().find((m) => m.id === status.memberId);
   // a real member knows its leader; the built-in model asks the cluster
   const leader = status.leaderId !== undefined ? status.leaderId : cluster.leaderId(node);
   const [major, minor] = status.serverVersion.split('.');
@@ -145,8 +168,9 @@ export async function etcdStatus(node: SimNode, cluster: ClusterView, ctx: CallC
         raftIndex: String(status.raftIndex),
         raftTerm: String(status.raftTerm),
         raftAppliedIndex: String(status.raftAppliedIndex),
-        errors: leader ? [] : ['etcdserver: no leader'],
-        isLearner: false,
+        // no leader first, then each alarm (etcd maintenance.go@v3.6.14:286-291)
+        errors: [...(leader ? [] : ['etcdserver: no leader']), ...cluster.alarmsOf(node).map(alarmText)],
+        isLearner: self?.isLearner ?? false,
       },
     },
   ];
@@ -185,33 +209,142 @@ export async function etcdRemoveMemberById(
   req: { memberId?: string },
   ctx: CallContext,
 ): Promise<Payload[]> {
+  cluster.countCall('removeMember', node);
   requireControlPlane(node, 'etcd remove member');
   if (!cluster.quorumMember(node)) return waitForEtcd(ctx, cluster);
-  const id = BigInt(req.memberId ?? '0')
-    .toString(16)
-    .padStart(16, '0');
-  if (!(await cluster.removeMember(node, id))) throw notFound('etcdserver: member not found');
+  const decimal = BigInt(req.memberId ?? '0').toString();
+  const id = BigInt(decimal).toString(16).padStart(16, '0');
+  const result = await cluster.removeMember(node, id);
+  // Talos wraps etcd's error twice: internal/pkg/etcd/etcd.go@v1.14.0-rc.1:227-234 ("failed to remove member %d"),
+  // then v1alpha1_server.go@v1.14.0-rc.1:1889-1895 (NotFound keeps that text; anything else "failed to remove member: ")
+  const etcdSays = (text: string): string => `failed to remove member ${decimal}: ${text}`;
+  if (result === 'not-found') throw notFound(etcdSays('etcdserver: member not found'));
+  if (result === 'unhealthy') throw unknown(`failed to remove member: ${etcdSays('etcdserver: unhealthy cluster')}`);
+  if (result === 'not-enough-started') {
+    throw unknown(
+      `failed to remove member: ${etcdSays('etcdserver: re-configuration failed due to not enough started members')}`,
+    );
+  }
   return [{}];
 }
 
 export async function etcdLeaveCluster(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  cluster.countCall('leave', node);
   requireControlPlane(node, 'etcd leave');
   const id = node.etcd.memberId();
   if (!cluster.quorumMember(node) || !id || !node.etcdServing) return waitForEtcd(ctx, cluster);
-  await cluster.removeMember(node, id);
+  // LeaveCluster retries "unhealthy" for up to 5 minutes (internal/pkg/etcd/etcd.go@v1.14.0-rc.1:157-190): a member
+  // whose removal would break the quorum of the members up now waits until the caller gives up
+  const result = await cluster.removeMember(node, id);
+  if (result === 'unhealthy' || result === 'not-enough-started') return waitForEtcd(ctx, cluster);
   await node.leaveEtcd();
   return [{}];
 }
 
 export async function etcdForfeitLeadership(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  cluster.countCall('forfeitLeadership', node);
   requireControlPlane(node, 'etcd forfeit leadership');
   if (!cluster.quorumMember(node) || !node.etcdServing) return waitForEtcd(ctx, cluster);
   const members = node.etcd.members();
-  if (members.length < 2) throw unknown('cannot forfeit leadership, only one member');
+  if (members.length < 2) throw unknown('failed to forfeit leadership: cannot forfeit leadership, only one member');
+  // Talos asks the member's status and moves the leadership to the first other member only when it leads
+  // (internal/pkg/etcd/etcd.go@v1.14.0-rc.1:240-308 ForfeitLeadership); the answer names the new leader, else ''
   const leader = cluster.leaderId(node);
   if (leader !== node.etcd.memberId()) return [{ member: '' }];
-  const next = members.find((m) => m.id !== leader);
-  return [{ member: next?.name ?? '' }];
+  return [{ member: cluster.moveLeader(node)?.name ?? '' }];
+}
+
+/**
+ * The member's local etcd for a maintenance call (alarm list, disarm, defragment): a worker is refused, an etcd that
+ * does not serve keeps the call waiting until the caller's deadline (Talos's local client waits for a connection).
+ */
+async function localEtcdFor(node: SimNode, cluster: ClusterView, ctx: CallContext, what: string): Promise<void> {
+  requireControlPlane(node, what);
+  if (!node.etcdServing) await waitForEtcd(ctx, cluster);
+  await waitWhileDefragmenting(node);
+}
+
+/**
+ * etcd sends an alarm request through raft, so without a leader it fails after etcd's request timeout (5 s plus two
+ * election timeouts: etcd-io/etcd server/config/config.go@v3.6.14 ReqTimeout; errors/errors.go:26 "request timed out").
+ */
+async function requireLeaderForAlarms(
+  node: SimNode,
+  cluster: ClusterView,
+  ctx: CallContext,
+  wrap: string,
+): Promise<void> {
+  if (cluster.hasQuorum(node)) return;
+  const requestTimeoutMs = 7000;
+  if (ctx.deadline !== Infinity && ctx.deadline - Date.now() < cluster.realMs(requestTimeoutMs)) {
+    return waitForEtcd(ctx, cluster);
+  }
+  await cluster.clockSleep(requestTimeoutMs, ctx.signal);
+  throw unknown(`${wrap}: etcdserver: request timed out`);
+}
+
+const alarmPayload = (a: EtcdAlarm): Payload => ({ memberId: hexToDecimal(a.memberId), alarm: a.alarm });
+
+/**
+ * EtcdAlarmList: the local member's AlarmList, which answers the whole cluster's alarms (siderolabs/talos
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:2092-2120).
+ */
+export async function etcdAlarmList(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  await localEtcdFor(node, cluster, ctx, 'etcd alarm list');
+  await requireLeaderForAlarms(node, cluster, ctx, 'failed to list etcd alarms');
+  return [{ memberAlarms: cluster.alarmsOf(node).map(alarmPayload) }];
+}
+
+/** EtcdAlarmDisarm: every alarm of the cluster disarmed; answers those (v1alpha1_server.go@v1.14.0-rc.1:2122-2150). */
+export async function etcdAlarmDisarm(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  cluster.countCall('alarmDisarm', node);
+  await localEtcdFor(node, cluster, ctx, 'etcd alarm disarm');
+  await requireLeaderForAlarms(node, cluster, ctx, 'failed to disarm etcd alarm');
+  const disarmed = await cluster.disarmAlarms(node);
+  return [{ memberAlarms: disarmed.map(alarmPayload) }];
+}
+
+/** How fast the simulated etcd rewrites its database on defragment (simulated bytes per second). */
+const DEFRAG_BYTES_PER_SEC = 20 * 1024 * 1024;
+
+/**
+ * EtcdDefragment: the local member only (v1alpha1_server.go@v1.14.0-rc.1:2155-2181). etcd rewrites its backend into
+ * a new file without the free pages and holds the backend's lock meanwhile, so that member answers nothing until it
+ * is done (etcd-io/etcd server/etcdserver/api/v3rpc/maintenance.go@v3.6.14:116-127); no quorum needed.
+ */
+export async function etcdDefragment(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
+  cluster.countCall('defragment', node);
+  await localEtcdFor(node, cluster, ctx, 'etcd defragment');
+  const size = node.etcd.status().dbSize;
+  const done = (async () => {
+    await cluster.clockSleep(Math.max(1000, (size / DEFRAG_BYTES_PER_SEC) * 1000), new AbortController().signal);
+    await node.etcd.defragment?.();
+  })();
+  node.defragmenting = done;
+  try {
+    await done;
+  } finally {
+    node.defragmenting = null;
+  }
+  return [{}];
+}
+
+/**
+ * ServiceRestart as machined answers it (v1alpha1_server.go@v1.14.0-rc.1:816-831, system.go@v1.14.0-rc.1:407-482):
+ * an unknown id is "not defined"; a service that does not run is started; only services that allow it are restarted
+ * (kubelet and extensions: services/kubelet.go@v1.14.0-rc.1:235-243); etcd, apid, … refuse.
+ */
+export async function serviceRestart(node: SimNode, cluster: ClusterView, req: { id?: string }): Promise<Payload[]> {
+  cluster.countCall('serviceRestart', node);
+  const id = req.id ?? '';
+  const svc = node.state.services[id];
+  if (!svc) throw unknown(`service "${id}" not defined`);
+  const running = !['Finished', 'Failed', 'Skipped'].includes(svc.state);
+  if (id !== 'kubelet') {
+    throw unknown(`service "${id}" doesn't support ${running ? 'restart' : 'start'} operation via API`);
+  }
+  await node.restartService(id, running);
+  return [{ resp: `Service "${id}" restarted` }];
 }
 
 /** Sends a buffer as common.Data chunks of at most 1 KiB, as Talos's chunker does. */

@@ -26,9 +26,11 @@ import { SimClock } from './clock.js';
 import {
   fromSavedHistory,
   memberFor,
+  peerUrl,
   ModelEtcd,
   randomMemberId,
   toSavedHistory,
+  type EtcdAlarm,
   type EtcdMemberInfo,
   type SavedEtcd,
   type SavedHistoryEvent,
@@ -45,7 +47,15 @@ import {
   type NodeState,
   type ServiceRecord,
 } from './node.js';
-import { ipv4ToNumber, loadScenario, nodeAddress, scenarioInfo, type Scenario, type ScenarioNode } from './scenario.js';
+import {
+  ETCD_DEFAULT_QUOTA_BYTES,
+  ipv4ToNumber,
+  loadScenario,
+  nodeAddress,
+  scenarioInfo,
+  type Scenario,
+  type ScenarioNode,
+} from './scenario.js';
 import { etcdVersionOf } from './versions.js';
 import { SimWire } from './server.js';
 import {
@@ -54,6 +64,7 @@ import {
   SIM_CONTEXT,
   type DataReport,
   type DestructiveCalls,
+  type EtcdWriteResult,
   type SimCluster,
   type SimNodeView,
   type StartOptions,
@@ -126,6 +137,9 @@ function generateHistory(keys: number, valueBytes: number): HistoryEvent[] {
 }
 
 const lastRevision = (h: readonly HistoryEvent[]): number => h[h.length - 1]?.revision ?? 0;
+
+/** How often the simulated kube-apiservers write (lease renewals come every few seconds on a live cluster). */
+const API_SERVER_WRITE_MS = 5_000;
 
 /** The highest address a node may have: 127.255.255.255 is the loopback network's broadcast address. */
 const LAST_LOOPBACK = ipv4ToNumber('127.255.255.254') as number;
@@ -295,7 +309,25 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   leaderId(node: SimNode): string | null {
     const { voters, quorum } = this.quorumState(node.etcd.clusterId());
-    return quorum ? (voters[0]?.etcd.memberId() ?? null) : null;
+    if (!quorum) return null;
+    // a leader that was moved keeps leading while it is a voter; otherwise the first voter leads (a new election)
+    const moved = this.movedLeader.get(node.etcd.clusterId() ?? '');
+    if (moved && voters.some((v) => v.etcd.memberId() === moved)) return moved;
+    return voters[0]?.etcd.memberId() ?? null;
+  }
+
+  /** Leaders moved by MoveLeader (EtcdForfeitLeadership), by cluster id. */
+  private readonly movedLeader = new Map<string, string>();
+
+  /** etcd's MoveLeader: leadership goes to the first other voter; its member, or null when there is none. */
+  moveLeader(node: SimNode): EtcdMemberInfo | null {
+    const clusterId = node.etcd.clusterId();
+    const { voters } = this.quorumState(clusterId);
+    const next = voters.find((v) => v !== node && v.etcd.memberId());
+    const nextId = next?.etcd.memberId();
+    if (!clusterId || !nextId) return null;
+    this.movedLeader.set(clusterId, nextId);
+    return node.etcd.members().find((m) => m.id === nextId) ?? null;
   }
 
   quorumMember(node: SimNode): SimNode | null {
@@ -321,8 +353,41 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   acquireJoin(node: SimNode): boolean {
     if (this.learner && this.learner !== node) return false;
+    // a learner of another machine still listed (never started, or not promoted yet): etcd refuses a second one
+    // ("too many learner members in cluster", etcd-io/etcd api/v3rpc/rpctypes/error.go@v3.6.14:49)
+    const source = this.quorumMember(node);
+    const own = peerUrl(node.address);
+    if (source?.etcd.members().some((m) => m.isLearner && !m.peerUrls.includes(own))) return false;
     this.learner = node;
     return true;
+  }
+
+  /**
+   * MemberAddAsLearner as Talos's etcd service sends it (siderolabs/talos
+   * internal/app/machined/pkg/system/services/etcd.go@v1.14.0-rc.1:280-333): a member with the joiner's hostname is
+   * removed first; a learner with the joiner's peer URL and no name is the joiner's own earlier try, reused; else a
+   * new learner with no name and no client URLs (they come when its etcd starts) joins the membership.
+   */
+  async addLearner(joiner: SimNode, source: SimNode): Promise<string> {
+    const url = peerUrl(joiner.address);
+    const members = source.etcd.members();
+    for (const old of members.filter((m) => m.name === joiner.hostname)) this.markRemoved(old.id, joiner);
+    let next = members.filter((m) => m.name !== joiner.hostname);
+    const earlier = next.find((m) => m.isLearner && m.name === '' && m.peerUrls.includes(url));
+    const id = earlier?.id ?? randomMemberId();
+    if (!earlier) next = [...next, { id, name: '', peerUrls: [url], clientUrls: [], isLearner: true }];
+    if (next.length !== members.length || !earlier) {
+      await source.etcd.applyMembership(next);
+      await this.replicateMembership(source);
+    }
+    return id;
+  }
+
+  /** The machine that held a removed member id (other than `except`) learns it was removed, if its etcd runs. */
+  private markRemoved(memberId: string, except?: SimNode): void {
+    for (const n of this.nodesList) {
+      if (n !== except && n.etcd.memberId() === memberId) n.removedFromCluster();
+    }
   }
 
   releaseJoin(node: SimNode): void {
@@ -338,18 +403,115 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     }
   }
 
-  async removeMember(node: SimNode, memberId: string): Promise<boolean> {
+  /**
+   * etcd's MemberRemove through a member with quorum. Returns 'not-found' for an id etcd does not list, or etcd's
+   * refusal under its strict reconfiguration check (on by default; etcd-io/etcd
+   * server/etcdserver/server.go@v3.6.14:1613-1652 mayRemoveMember): removing a voting member must leave enough
+   * started voting members for a quorum, and must not break the quorum of the members that are up now.
+   */
+  async removeMember(
+    node: SimNode,
+    memberId: string,
+  ): Promise<'removed' | 'not-found' | 'unhealthy' | 'not-enough-started'> {
     const source = this.quorumMember(node);
-    if (!source) return false;
+    if (!source) return 'not-found';
     const members = source.etcd.members();
-    if (!members.some((m) => m.id === memberId)) return false;
+    const member = members.find((m) => m.id === memberId);
+    if (!member) return 'not-found';
+    const refusal = this.mayRemoveMember(source, members, member);
+    if (refusal) return refusal;
     const remaining = members.filter((m) => m.id !== memberId);
     const id = source.etcd.clusterId();
     for (const n of this.nodesList) {
       if (id && n.etcd.clusterId() === id && n.etcd.memberId() !== memberId) await n.etcd.applyMembership(remaining);
     }
+    this.markRemoved(memberId);
+    // a learner that goes frees the one learner slot
+    if (this.learner && member.peerUrls.includes(peerUrl(this.learner.address))) this.learner = null;
     this.kick();
-    return true;
+    return 'removed';
+  }
+
+  private mayRemoveMember(
+    source: SimNode,
+    members: EtcdMemberInfo[],
+    member: EtcdMemberInfo,
+  ): 'unhealthy' | 'not-enough-started' | null {
+    if (member.isLearner) return null;
+    const voting = members.filter((m) => !m.isLearner);
+    // IsReadyToRemoveVotingMember: started (named) voting members left must reach the new quorum
+    const startedAfter = voting.filter((m) => m.id !== member.id && m.name !== '').length;
+    if (startedAfter < Math.floor((voting.length - 1) / 2) + 1) return 'not-enough-started';
+    const { voters } = this.quorumState(source.etcd.clusterId());
+    const active = new Set(voters.map((n) => n.etcd.memberId()));
+    // a member that is down is not part of the active quorum: removing it is safe
+    if (!active.has(member.id)) return null;
+    if (active.size - 1 < 1 + Math.floor((voting.length - 1) / 2)) return 'unhealthy';
+    return null;
+  }
+
+  // ---- alarms and the quota (NOSPACE) ----
+
+  /** etcd's --quota-backend-bytes on the members (the scenario's, else etcd's default). */
+  quotaBytes(): number {
+    return this.def.etcdQuotaBytes ?? ETCD_DEFAULT_QUOTA_BYTES;
+  }
+
+  /** Writes an alarm change to every member of the cluster (etcd applies it through raft on each). */
+  private async replicateAlarms(clusterId: string | null, alarms: EtcdAlarm[]): Promise<void> {
+    if (!clusterId) return;
+    for (const n of this.nodesList) {
+      if (n.etcd.clusterId() === clusterId) await n.etcd.setAlarms?.(alarms);
+    }
+  }
+
+  /** The cluster's alarms as the node's member holds them. */
+  alarmsOf(node: SimNode): EtcdAlarm[] {
+    return node.etcd.alarms?.() ?? [];
+  }
+
+  /**
+   * AlarmDisarm with an empty member: etcd's client lists the alarms and disarms each (etcd-io/etcd
+   * client/v3/maintenance.go@v3.6.14:161-189); the answer is the alarms disarmed. Needs quorum (through raft).
+   */
+  async disarmAlarms(node: SimNode): Promise<EtcdAlarm[]> {
+    const alarms = this.alarmsOf(node);
+    await this.replicateAlarms(node.etcd.clusterId(), []);
+    return alarms;
+  }
+
+  /**
+   * One write of the kube-apiserver through a member (Talos points each apiserver at its local etcd). etcd checks the
+   * quota first: over it, the member raises NOSPACE for itself through raft and refuses (etcd-io/etcd
+   * server/etcdserver/api/v3rpc/quota.go@v3.6.14:37-50; server/storage/quota.go: Size + cost < quota); with a NOSPACE
+   * alarm active every write is refused (apply/uber_applier.go@v3.6.14:101-109, the capped applier), reads still work.
+   */
+  async etcdWrite(address?: string): Promise<EtcdWriteResult> {
+    const node = address ? this.resolve(address) : this.nodesList.find((n) => n.etcdServing && this.hasQuorum(n));
+    if (!node || !node.etcdServing) return { ok: false, error: 'etcdserver: request timed out' };
+    if (!this.hasQuorum(node)) return { ok: false, error: 'etcdserver: no leader' };
+    const spaceExceeded = 'etcdserver: mvcc: database space exceeded';
+    const alarms = this.alarmsOf(node);
+    if (alarms.some((a) => a.alarm === 'NOSPACE')) return { ok: false, error: spaceExceeded };
+    const memberId = node.etcd.memberId();
+    const writeCost = 512;
+    if (memberId && node.etcd.status().dbSize + writeCost >= this.quotaBytes()) {
+      await this.replicateAlarms(node.etcd.clusterId(), [...alarms, { memberId, alarm: 'NOSPACE' }]);
+      this.kick();
+      return { ok: false, error: spaceExceeded };
+    }
+    return { ok: true };
+  }
+
+  /** Every control-plane node's apiserver writes (leases, events) every few seconds while its etcd serves. */
+  private apiServerWrites(): void {
+    if (this.def.etcdQuotaBytes === null || this.stopped) return;
+    this.clock.after(API_SERVER_WRITE_MS, () => {
+      const writers = this.nodesList.filter((n) => n.isControlPlane && n.etcdServing && this.hasQuorum(n));
+      void Promise.all(writers.map((n) => this.etcdWrite(n.address).catch(() => undefined))).finally(() =>
+        this.apiServerWrites(),
+      );
+    });
   }
 
   /** Re-evaluates quorum, serving, health and joins everywhere; coalesces nested calls. */
@@ -390,6 +552,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     return this.clock.sleep(simMs, signal);
   }
 
+  realMs(simMs: number): number {
+    return this.clock.real(simMs);
+  }
+
   /**
    * Records what the restored snapshot held, read with the toolkit's reader (the restore already accepted the file).
    * Awaited before the node deletes the upload: a read still in flight when the file went would fail. A file that
@@ -427,7 +593,19 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   // ---- SimCluster ----
 
   destructiveCalls(): DestructiveCalls {
-    const calls: DestructiveCalls = { reset: {}, bootstrap: {}, apply: {}, reboot: {}, recover: {} };
+    const calls: DestructiveCalls = {
+      reset: {},
+      bootstrap: {},
+      apply: {},
+      reboot: {},
+      recover: {},
+      removeMember: {},
+      leave: {},
+      forfeitLeadership: {},
+      defragment: {},
+      alarmDisarm: {},
+      serviceRestart: {},
+    };
     for (const node of this.nodesList) {
       for (const kind of Object.keys(calls) as (keyof DestructiveCalls)[]) calls[kind][node.address] = node.calls[kind];
     }
@@ -555,6 +733,17 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
 
   startFaultClock(): void {
     this.faultInjector.applyUnreachable(this.nodesList);
+    for (const fault of this.def.faults) {
+      if (fault.kind !== 'down') continue;
+      this.nodesList.find((n) => n.hostname === fault.node)?.powerOffFor((fault.forSec ?? 0) * 1000);
+    }
+    this.apiServerWrites();
+  }
+
+  /** A resumed drill: the background writes go on, a powered-off node still boots when it was due to. */
+  resumeClocks(): void {
+    for (const node of this.nodesList) node.schedulePowerOn();
+    this.apiServerWrites();
   }
 
   attach(nodes: SimNode[], faults: FaultInjector): void {
@@ -693,6 +882,7 @@ async function buildFresh(
       clusterName: 'talos-dr-sim',
       controlPlaneEndpoint: `https://${firstCp}:6443`,
       etcdPartition: def.etcdPartition,
+      etcdQuotaBytes: def.etcdQuotaBytes,
     });
   });
   const fullHistory = generateHistory(def.data.keys, def.data.valueBytes);
@@ -757,6 +947,11 @@ async function buildFresh(
           history,
           consistentIndex: 5000 + history.length * 3,
           raftTerm: 7,
+          alarms: def.alarms.flatMap((a) => {
+            const raisedBy = members.find((m) => m.name === a.node);
+            return raisedBy ? [{ memberId: raisedBy.id, alarm: a.alarm }] : [];
+          }),
+          freeBytes: sn.freeBytes,
         });
         state.services.etcd = etcdServiceHistory(sn.etcd, sn.timeSync, Date.now(), def.talosVersion);
         if (sn.timeSync && (sn.etcd === 'healthy' || sn.etcd === 'no-quorum' || sn.etcd === 'not-serving'))
@@ -885,7 +1080,7 @@ async function resumeInFlight(sim: Simulator): Promise<void> {
     else if (node.state.mode === 'rebooting') await node.boot();
     else if (node.state.mode === 'running' && node.isControlPlane) {
       const etcdState = node.etcdState;
-      const crashed = node.state.etcdCrashes;
+      const crashed = node.state.etcdCrashes || Boolean(node.state.etcdRemoved);
       if (crashed) node.resumeCrashLoop();
       if (
         !crashed &&
@@ -946,8 +1141,10 @@ export async function startSimulator(opts: StartOptions): Promise<SimCluster> {
     await sim.stop();
     throw error;
   }
-  if (saved) await resumeInFlight(sim);
-  else {
+  if (saved) {
+    await resumeInFlight(sim);
+    sim.resumeClocks();
+  } else {
     // "Unreachable for a while" counts from the moment the cluster serves.
     sim.startFaultClock();
     sim.kick();

@@ -57,8 +57,11 @@ export interface EtcdBackend {
   restore(snapshotPath: string, skipHashCheck: boolean, self: MemberIdentity): Promise<void>;
   /** A plain bootstrap: a new one-member cluster with no keys. */
   initialize(self: MemberIdentity): Promise<void>;
-  /** Joins the cluster `source` belongs to: becomes a member and receives a full copy of its data. */
-  join(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo>;
+  /**
+   * Joins the cluster `source` belongs to: becomes a member and receives a full copy of its data. `memberId`: the id
+   * the cluster already gave this member (added as a learner before its process started).
+   */
+  join(source: EtcdBackend, self: MemberIdentity, memberId?: string): Promise<EtcdMemberInfo>;
   /**
    * A real member joins as a learner and is promoted by etcd itself (resolves true once promoted); the built-in model
    * has no such method, its membership records the learner flag instead.
@@ -81,6 +84,22 @@ export interface EtcdBackend {
   save(): SavedEtcd;
   /** A backend with a real member re-reads what it says (ids, membership, status; keys on request). */
   refresh?(opts?: { keys?: boolean }): Promise<void>;
+  /**
+   * The cluster's alarms as this member holds them (etcd keeps them in its backend's alarm bucket, written through
+   * raft, so every member lists the same). Optional: a backend without it has none.
+   */
+  alarms?(): EtcdAlarm[];
+  /** An alarm change replicated to this member (raised or disarmed through raft). */
+  setAlarms?(alarms: EtcdAlarm[]): Promise<void>;
+  /** etcd's defragment of this member's backend: the free pages go, the database shrinks to its in-use size. */
+  defragment?(): Promise<void>;
+}
+
+/** An etcd alarm (etcdserverpb.AlarmMember): which member raised it and what. */
+export interface EtcdAlarm {
+  /** 16 lowercase hex digits. */
+  memberId: string;
+  alarm: 'NOSPACE' | 'CORRUPT';
 }
 
 export interface SavedEtcd {
@@ -99,6 +118,13 @@ export interface EtcdData {
   history: HistoryEvent[];
   consistentIndex: number;
   raftTerm: number;
+  /** The cluster's active alarms (the alarm bucket). */
+  alarms?: EtcdAlarm[];
+  /**
+   * Pages freed by compaction but still in the file (etcd returns them to the filesystem only on defragment): dbSize is
+   * the database's in-use size plus these.
+   */
+  freeBytes?: number;
 }
 
 /** A history event as sim-state.json holds it: values base64. */
@@ -366,11 +392,12 @@ export class ModelEtcd implements EtcdBackend {
     await this.persist();
   }
 
-  async join(source: EtcdBackend, self: MemberIdentity): Promise<EtcdMemberInfo> {
+  async join(source: EtcdBackend, self: MemberIdentity, memberId?: string): Promise<EtcdMemberInfo> {
     if (!(source instanceof ModelEtcd) || !source.data) throw new Error('etcdserver: no leader');
     const from = source.data;
-    const member = memberFor(self);
-    const members = [...from.members.filter((m) => m.name !== self.name), member];
+    const listed = from.members.find((m) => m.id === memberId);
+    const member = listed ? { ...listed } : memberFor(self, memberId);
+    const members = [...from.members.filter((m) => m.name !== self.name && m.id !== member.id), member];
     this.data = {
       clusterId: from.clusterId,
       memberId: member.id,
@@ -378,6 +405,8 @@ export class ModelEtcd implements EtcdBackend {
       history: from.history.map((e) => ({ ...e })),
       consistentIndex: from.consistentIndex + 1,
       raftTerm: from.raftTerm,
+      // a joining member receives the leader's snapshot: the alarms come with it, the free pages do not
+      alarms: (from.alarms ?? []).map((a) => ({ ...a })),
     };
     await this.persist();
     return member;
@@ -404,12 +433,33 @@ export class ModelEtcd implements EtcdBackend {
     return this.data?.clusterId ?? null;
   }
 
+  alarms(): EtcdAlarm[] {
+    return (this.data?.alarms ?? []).map((a) => ({ ...a }));
+  }
+
+  async setAlarms(alarms: EtcdAlarm[]): Promise<void> {
+    if (!this.data) return;
+    this.data.alarms = alarms.map((a) => ({ ...a }));
+    this.data.consistentIndex += 1;
+    await this.persist();
+  }
+
+  /**
+   * etcd's defragment rewrites the backend into a new file without the free pages (etcd-io/etcd:
+   * server/storage/backend/backend.go@v3.6.14:466 defrag): dbSize falls to dbSizeInUse. The data and the index stay.
+   */
+  async defragment(): Promise<void> {
+    if (!this.data) return;
+    this.data.freeBytes = 0;
+    await this.persist();
+  }
+
   status(): EtcdLocalStatus {
-    const size = this.databaseSize();
+    const inUse = this.databaseSize();
     return {
       memberId: this.data?.memberId ?? '0000000000000000',
-      dbSize: size,
-      dbSizeInUse: Math.round(size * 0.8),
+      dbSize: inUse + (this.data?.freeBytes ?? 0),
+      dbSizeInUse: inUse,
       raftIndex: this.data?.consistentIndex ?? 0,
       raftAppliedIndex: this.data?.consistentIndex ?? 0,
       raftTerm: this.data?.raftTerm ?? 0,

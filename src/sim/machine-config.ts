@@ -66,6 +66,8 @@ export interface NodeConfigInput {
   controlPlaneEndpoint: string;
   /** Talos 1.14 with a dedicated ETCD partition: adds a VolumeConfig document. */
   etcdPartition: boolean;
+  /** etcd's --quota-backend-bytes, set as Talos documents it: cluster.etcd.extraArgs (absent: etcd's default). */
+  etcdQuotaBytes?: number | null;
 }
 
 const KUBERNETES_VERSION = 'v1.34.1';
@@ -151,6 +153,9 @@ export function machineConfigYaml(secrets: ClusterSecrets, node: NodeConfigInput
       `            crt: ${secrets.etcdCa.crt}`,
       `            key: ${secrets.etcdCa.key}`,
     );
+    if (node.etcdQuotaBytes) {
+      lines.push('        extraArgs:', `            quota-backend-bytes: "${node.etcdQuotaBytes}"`);
+    }
   }
   lines.push(
     '    discovery:',

@@ -9,7 +9,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TalosVersion } from './versions.js';
 import type { SimClock } from './clock.js';
-import { EtcdRestoreError, type EtcdBackend } from './etcd-backend.js';
+import { clientUrl, EtcdRestoreError, type EtcdBackend } from './etcd-backend.js';
 import { parseMachineConfig, type MachineTypeName } from './machine-config.js';
 import type { Scenario } from './scenario.js';
 
@@ -45,6 +45,13 @@ export interface NodeState {
   etcdServing: boolean;
   /** The etcd process exits at once (damaged data): the restart loop of Talos's runner. */
   etcdCrashes: boolean;
+  /**
+   * This member was removed from the cluster while its data stayed: etcd stops itself ("the member has been
+   * permanently removed from the cluster") and exits 0, and Talos restarts it forever. Cleared by a wipe.
+   */
+  etcdRemoved?: boolean;
+  /** Powered off by a scenario's `down` fault: the machine boots by itself at this time (ms since the epoch). */
+  powerOnAt?: number | null;
   bootstrap: { recover: boolean; skipHashCheck: boolean } | null;
   /** A reset in progress (so a restored simulator can finish it). */
   pendingReset: { labels: string[]; wholeDisk: boolean; reboot: boolean } | null;
@@ -63,6 +70,8 @@ export interface ClusterHooks {
   joinSource(joiner: SimNode): SimNode | null;
   /** Replicates a membership change to every member of that cluster. */
   replicateMembership(source: SimNode): Promise<void>;
+  /** etcd's MemberAddAsLearner through a member with quorum, as Talos's etcd service calls it; the new member's id. */
+  addLearner(joiner: SimNode, source: SimNode): Promise<string>;
   /** Takes the cluster's one learner slot (false: another member is still a learner). */
   acquireJoin(node: SimNode): boolean;
   /** Gives the learner slot back (promoted, or the join ended otherwise). */
@@ -79,11 +88,22 @@ const MAX_SERVICE_EVENTS = 64;
 /** The restart runner's interval (talos: internal/app/machined/pkg/system/runner/restart/restart.go@v1.14.1:75,137). */
 const CRASH_RESTART_MS = 5000;
 /**
- * A learner is promoted at one of Talos's tries once it caught up: promoteMember retries every 2 s (+1 s jitter) for
- * up to 10 min (talos internal/app/machined/pkg/system/services/etcd.go@v1.14.1:685-690); etcd refuses until the
- * learner has caught up, so a few tries.
+ * A learner is promoted at one of Talos's tries once it caught up: promoteMember retries every 15 s (+1 s jitter) for
+ * up to 10 min (siderolabs/talos internal/app/machined/pkg/system/services/etcd.go@v1.14.0-rc.1:622-666); the first
+ * try comes as the process starts and etcd refuses it (the learner has not caught up), so the second one succeeds.
  */
-const LEARNER_PROMOTION_MS = 4_000;
+const LEARNER_PROMOTION_MS = 15_000;
+/**
+ * Between MemberAddAsLearner and the etcd process publishing its name, the new member is listed with an empty name
+ * and no client URLs (etcd publishes them once it started: etcd-io/etcd server/etcdserver/server.go@v3.6.14 publishV3;
+ * Talos relies on it: services/etcd.go@v1.14.0-rc.1:314-320 matches "IsLearner && Name == ''"). The container's start.
+ */
+const LEARNER_START_MS = 2_000;
+/**
+ * A removed member stops itself about a second after it applied its own removal (etcd-io/etcd:
+ * server/etcdserver/server.go@v3.6.14:1211, stopWithDelay 1 s), and etcd's main then exits 0 (etcdmain/etcd.go@v3.6.14:202).
+ */
+const REMOVED_STOP_MS = 1_000;
 /** How long a node keeps answering with its old state after Reset returned (simulated; the sequence's first steps). */
 const RESET_SEQUENCE_START_MS = 2000;
 const MAX_EVENT_LOG = 1000;
@@ -132,8 +152,22 @@ export function etcdFirstWaitingText(version: string): string {
 }
 
 export class SimNode {
-  /** Counters of destructive calls received (Reset, Bootstrap, ApplyConfiguration, Reboot, EtcdRecover). */
-  readonly calls = { reset: 0, bootstrap: 0, apply: 0, reboot: 0, recover: 0 };
+  /** Counters of destructive calls received (Reset, Bootstrap, ApplyConfiguration, Reboot, EtcdRecover, etcd's). */
+  readonly calls = {
+    reset: 0,
+    bootstrap: 0,
+    apply: 0,
+    reboot: 0,
+    recover: 0,
+    removeMember: 0,
+    leave: 0,
+    forfeitLeadership: 0,
+    defragment: 0,
+    alarmDisarm: 0,
+    serviceRestart: 0,
+  };
+  /** While etcd defragments this member: settles when it is done (the member answers nothing meanwhile). */
+  defragmenting: Promise<void> | null = null;
   /** Incremented when etcd restarts, so a pending step of an older run does nothing. */
   private etcdGeneration = 0;
   /** Unreachable until this real time (a fault), in ms since the epoch. */
@@ -223,6 +257,36 @@ export class SimNode {
     this.logEvent('etcd', 'Running', msg);
   }
 
+  /**
+   * A service restart through the API: machined stops the service (the runner ends: Finished), then starts it again
+   * through its usual states (siderolabs/talos internal/app/machined/pkg/system/system.go@v1.14.0-rc.1:462-482 Stop
+   * then Start; service_runner.go@v1.14.0-rc.1:165,220,273,284 the states' texts). Stop is awaited, Start is not.
+   */
+  async restartService(id: string, running: boolean): Promise<void> {
+    if (running) this.record(id, 'Finished', 'Service finished successfully');
+    await this.hooks.clock.sleep(200);
+    if (this.state.mode !== 'running') return;
+    this.record(id, 'Starting', 'Starting service');
+    this.record(id, 'Waiting', 'Waiting for service "cri" to be "up", time sync, network');
+    this.hooks.clock.after(500, () => {
+      if (this.state.mode !== 'running') return;
+      this.record(id, 'Preparing', 'Running pre state');
+      this.record(id, 'Preparing', 'Creating service runner');
+      this.record(
+        id,
+        'Running',
+        `Started task ${id} (PID ${2000 + Math.floor(Math.random() * 6000)}) for container ${id}`,
+      );
+      this.hooks.clock.after(this.hooks.timing.bootSec * 1000, () => {
+        const svc = this.state.services[id];
+        if (!svc || svc.state !== 'Running' || this.state.mode !== 'running') return;
+        svc.events.push({ msg: 'Health check successful', state: 'Running', ts: Date.now() });
+        svc.health = { unknown: false, healthy: true, lastMessage: '', lastChange: Date.now() };
+        this.logEvent(id, 'Running', 'Health check successful');
+      });
+    });
+  }
+
   // ---- boot ----
 
   /** The node comes up: maintenance mode without a configuration, otherwise its services start. */
@@ -291,7 +355,7 @@ export class SimNode {
 
   /** A crash-looping etcd of a scenario's starting state keeps restarting every 5 s. */
   resumeCrashLoop(): void {
-    if (!this.state.etcdCrashes || !this.isControlPlane || !this.state.timeSynced) return;
+    if (!this.exitsAtOnce || !this.isControlPlane || !this.state.timeSynced) return;
     const generation = this.etcdGeneration;
     this.hooks.clock.after(CRASH_RESTART_MS, () => this.crashLoop(generation));
   }
@@ -343,6 +407,10 @@ export class SimNode {
     // Talos adds a joining member as a learner (talos services/etcd.go@v1.14.1:322, MemberAddAsLearner); etcd allows
     // one learner at a time ("too many learner members in cluster"): the next joiner retries until it is promoted.
     if (!this.hooks.acquireJoin(this)) return; // released with a kick, which brings us back here
+    if (!this.etcd.promote) {
+      await this.joinAsLearner(generation, source);
+      return;
+    }
     let member: { id: string };
     try {
       member = await this.etcd.join(source.etcd, { name: this.hostname, address: this.address });
@@ -358,6 +426,43 @@ export class SimNode {
     this.hooks.clock.after(LEARNER_PROMOTION_MS, () => {
       this.promote(generation, member.id).catch(() => undefined);
     });
+  }
+
+  /**
+   * The built-in model's join, in etcd's phases: the learner is added through a member with quorum (listed with no
+   * name and no client URLs), then its process starts, receives the data and publishes its name; the promotion
+   * follows (startEtcdProcess schedules it for a learner).
+   */
+  private async joinAsLearner(generation: number, source: SimNode): Promise<void> {
+    let id: string;
+    try {
+      id = await this.hooks.addLearner(this, source);
+    } catch (error) {
+      this.hooks.releaseJoin(this);
+      throw error;
+    }
+    this.hooks.clock.after(LEARNER_START_MS, () => {
+      this.startLearner(generation, id).catch(() => this.hooks.releaseJoin(this));
+    });
+  }
+
+  private async startLearner(generation: number, id: string): Promise<void> {
+    const source = this.hooks.joinSource(this);
+    // gone down or restarted meanwhile: the learner stays listed without a name until this node tries again
+    if (generation !== this.etcdGeneration || this.etcdState !== 'Preparing' || !source) {
+      this.hooks.releaseJoin(this);
+      return;
+    }
+    await this.etcd.join(source.etcd, { name: this.hostname, address: this.address }, id);
+    await this.etcd.applyMembership(
+      this.etcd
+        .members()
+        .map((m) =>
+          m.id === id ? { ...m, name: this.hostname, clientUrls: [clientUrl(this.address)], isLearner: true } : m,
+        ),
+    );
+    await this.hooks.replicateMembership(this);
+    this.startEtcdProcess(generation);
   }
 
   /** Talos promotes the learner once it caught up; then the next member may join. */
@@ -381,7 +486,7 @@ export class SimNode {
   private startEtcdProcess(generation: number): void {
     if (generation !== this.etcdGeneration) return;
     this.etcdEvent('Preparing', 'Creating service runner');
-    if (this.state.etcdCrashes) {
+    if (this.exitsAtOnce) {
       this.crashLoop(generation);
       return;
     }
@@ -389,6 +494,37 @@ export class SimNode {
     this.state.etcdServing = false;
     this.etcdEvent('Running', `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`);
     this.hooks.kick();
+    // a learner whose promotion was cut short (a reboot) is promoted once its etcd runs again
+    const self = this.etcd.memberId();
+    if (!this.etcd.promote && self && this.etcd.members().some((m) => m.id === self && m.isLearner)) {
+      this.hooks.clock.after(LEARNER_PROMOTION_MS, () => {
+        this.promote(generation, self).catch(() => undefined);
+      });
+    }
+  }
+
+  /** The etcd process exits as soon as it starts: damaged data, or a member removed from the cluster. */
+  private get exitsAtOnce(): boolean {
+    return this.state.etcdCrashes || Boolean(this.state.etcdRemoved);
+  }
+
+  /**
+   * The cluster removed this member while its etcd ran: etcd stops itself a second later and exits 0; Talos's restart
+   * runner restarts it every 5 s, and each time the other members refuse it (removed), so it exits again. A member
+   * already crash-looping keeps its own loop.
+   */
+  removedFromCluster(): void {
+    if (this.state.etcdRemoved) return;
+    this.state.etcdRemoved = true;
+    if (!this.etcd.isRunning() || this.state.etcdCrashes) return;
+    const generation = this.etcdGeneration;
+    this.hooks.clock.after(REMOVED_STOP_MS, () => {
+      if (generation !== this.etcdGeneration || this.state.mode !== 'running') return;
+      this.etcd.stop();
+      this.state.etcdServing = false;
+      this.crashLoop(generation, false);
+      this.hooks.kick();
+    });
   }
 
   /**
@@ -397,12 +533,20 @@ export class SimNode {
    * "going to restart forever" message and its 5 s restart interval). The task lives for milliseconds, so the state a
    * caller sees is Waiting; the events show the flapping.
    */
-  private crashLoop(generation: number): void {
-    if (generation !== this.etcdGeneration || this.state.mode !== 'running' || !this.state.etcdCrashes) return;
-    this.etcdEvent('Running', `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`);
+  private crashLoop(generation: number, starts = true): void {
+    if (generation !== this.etcdGeneration || this.state.mode !== 'running' || !this.exitsAtOnce) return;
+    if (starts)
+      this.etcdEvent(
+        'Running',
+        `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`,
+      );
+    // damaged data: the process fails; a removed member: etcd exits 0 and the runner says so
+    // (siderolabs/talos internal/app/machined/pkg/system/runner/restart/restart.go@v1.14.0-rc.1:140-145)
     this.etcdEvent(
       'Waiting',
-      'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2',
+      this.state.etcdCrashes
+        ? 'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2'
+        : 'Runner Containerd(etcd) exited without error, going to restart it',
     );
     const svc = this.state.services.etcd;
     if (svc)
@@ -538,6 +682,7 @@ export class SimNode {
       if (wipesEtcd) {
         await this.etcd.wipe();
         this.state.etcdCrashes = false;
+        this.state.etcdRemoved = false;
       }
       if (pending.wholeDisk || labels.has('STATE')) {
         this.state.config = null;
@@ -564,6 +709,25 @@ export class SimNode {
     this.state.etcdServing = false;
     this.etcdEvent('Finished', 'Service finished successfully');
     await this.etcd.wipe();
+    this.state.etcdRemoved = false;
     this.hooks.kick();
+  }
+
+  /** A scenario's `down` fault: the machine is powered off and boots by itself after the given (simulated) time. */
+  powerOffFor(simMs: number): void {
+    this.goDown('off');
+    this.state.powerOnAt = Date.now() + this.hooks.clock.real(simMs);
+    this.schedulePowerOn();
+  }
+
+  /** Boots at powerOnAt (also after a saved drill resumed). */
+  schedulePowerOn(): void {
+    const at = this.state.powerOnAt;
+    if (!at || this.state.mode !== 'off') return;
+    this.hooks.clock.after(Math.max(0, at - Date.now()) * this.hooks.clock.speed, () => {
+      if (this.state.mode !== 'off' || this.state.powerOnAt !== at) return;
+      this.state.powerOnAt = null;
+      void this.boot();
+    });
   }
 }

@@ -15,6 +15,11 @@ const METHOD_ROLES: Record<string, string[]> = {
   EtcdSnapshot: [ADMIN, OPERATOR, BACKUP],
   EtcdMemberList: [ADMIN, OPERATOR, READER, BACKUP],
   EtcdStatus: [ADMIN, OPERATOR, READER, BACKUP],
+  // siderolabs/talos internal/app/machined/pkg/system/services/machined.go@v1.14.0-rc.1:68-70,105
+  EtcdAlarmList: [ADMIN, OPERATOR, READER, BACKUP],
+  EtcdAlarmDisarm: [ADMIN, OPERATOR],
+  EtcdDefragment: [ADMIN, OPERATOR],
+  ServiceRestart: [ADMIN, OPERATOR],
   ServiceList: [ADMIN, OPERATOR, READER],
   Version: [ADMIN, OPERATOR, READER],
   Events: [ADMIN, OPERATOR, READER],

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { listScenarioNames, scenariosDir } from '../paths.js';
 import { CODE_NAMES } from '../talos/errors.js';
-import type { ExpectedOutcome, GivenFile, ScenarioInfo } from './types.js';
+import type { ExpectedOutcome, GivenFile, ScenarioInfo, ScenarioProcedure } from './types.js';
 
 export type NodeRunState = 'running' | 'maintenance' | 'down';
 /**
@@ -31,9 +31,20 @@ export interface ScenarioNode {
   /** How many revisions this member's data lags behind the newest write. */
   behind: number;
   timeSync: boolean;
+  /** Bytes of free pages in this member's database file (compacted, not yet defragmented): dbSize = in use + these. */
+  freeBytes: number;
 }
 
-export type FaultKind = 'latency' | 'cut-stream' | 'unreachable' | 'fail' | 'reboot-during';
+/** An alarm a member raised before the drill starts (etcd replicates it to every member through raft). */
+export interface ScenarioAlarm {
+  /** Hostname of the member that raised it. */
+  node: string;
+  alarm: 'NOSPACE' | 'CORRUPT';
+}
+
+export type { ScenarioProcedure };
+
+export type FaultKind = 'latency' | 'cut-stream' | 'unreachable' | 'fail' | 'reboot-during' | 'down';
 
 export interface ScenarioFault {
   kind: FaultKind;
@@ -45,7 +56,7 @@ export interface ScenarioFault {
   ms?: number;
   /** cut-stream: bytes sent before the stream ends (with status OK, as Talos does). */
   afterBytes?: number;
-  /** unreachable: how long, from the start (simulated seconds). */
+  /** unreachable, down: how long, from the start (simulated seconds). */
   forSec?: number;
   /** fail / cut-stream / reboot-during: how many calls are hit (default 1). */
   times?: number;
@@ -59,8 +70,13 @@ export interface Scenario {
   description: string;
   expectedOutcome: ExpectedOutcome;
   rightAnswer: string;
+  /** The procedure a trainer expects; derived from expectedOutcome when the file does not say. */
+  procedure: ScenarioProcedure;
   timeLimitSec: number;
   talosVersion: TalosVersion;
+  /** etcd's --quota-backend-bytes on every member (machine config cluster.etcd.extraArgs); null: etcd's default. */
+  etcdQuotaBytes: number | null;
+  alarms: ScenarioAlarm[];
   etcdPartition: boolean;
   timing: { rebootSec: number; resetSec: number; joinSec: number; restoreSec: number; bootSec: number };
   data: { keys: number; valueBytes: number };
@@ -82,7 +98,11 @@ const OUTCOMES: ExpectedOutcome[] = ['recovered', 'stopped-quorum-intact', 'noth
 const NODE_TYPES = ['init', 'controlplane', 'worker'] as const;
 const RUN_STATES: NodeRunState[] = ['running', 'maintenance', 'down'];
 const ETCD_CONDITIONS: EtcdCondition[] = ['healthy', 'no-quorum', 'not-serving', 'crashloop', 'stopped', 'wiped'];
-const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during'];
+const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during', 'down'];
+const PROCEDURES: ScenarioProcedure[] = ['full-recovery', 'replace-member', 'nospace', 'wait', 'none'];
+const ALARMS = ['NOSPACE', 'CORRUPT'] as const;
+/** etcd's own default quota (etcd-io/etcd: server/storage/quota.go@v3.6.14:30, DefaultQuotaBytes, 2 GiB). */
+export const ETCD_DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 const GRPC_CODES = CODE_NAMES.filter((name) => name !== 'OK');
 /** Each node listens on its own loopback address; 256 covers the fan-out benchmark's 200 with room to spare. */
 export const MAX_NODES = 256;
@@ -144,6 +164,7 @@ const TOP_KEYS = [
   'description',
   'expectedOutcome',
   'rightAnswer',
+  'procedure',
   'timeLimitSec',
   'talosVersion',
   'etcdPartition',
@@ -152,11 +173,13 @@ const TOP_KEYS = [
   'nodes',
   'given',
   'faults',
+  'etcdQuotaBytes',
+  'alarms',
 ];
 
 function readNode(r: Reader, raw: unknown, i: number): ScenarioNode {
   const where = `nodes[${i}]`;
-  const o = r.object(raw, where, ['hostname', 'type', 'state', 'etcd', 'behind', 'timeSync']);
+  const o = r.object(raw, where, ['hostname', 'type', 'state', 'etcd', 'behind', 'timeSync', 'freeBytes']);
   const type = r.oneOf(o, 'type', where, NODE_TYPES);
   return {
     hostname: r.string(o, 'hostname', where),
@@ -165,7 +188,25 @@ function readNode(r: Reader, raw: unknown, i: number): ScenarioNode {
     etcd: r.oneOf(o, 'etcd', where, ETCD_CONDITIONS, 'healthy'),
     behind: r.number(o, 'behind', where, 0, 0, 1_000_000),
     timeSync: r.bool(o, 'timeSync', where, true),
+    freeBytes: r.number(o, 'freeBytes', where, 0, 0, 64 * 1024 * 1024 * 1024),
   };
+}
+
+function readAlarm(r: Reader, raw: unknown, i: number, nodes: ScenarioNode[]): ScenarioAlarm {
+  const where = `alarms[${i}]`;
+  const o = r.object(raw, where, ['node', 'alarm']);
+  const node = r.string(o, 'node', where);
+  const member = nodes.find((n) => n.hostname === node);
+  if (!member) r.fail(`${where}.node "${node}" is not the hostname of any node`);
+  if (member.type === 'worker') r.fail(`${where}.node "${node}" is a worker, which runs no etcd`);
+  return { node, alarm: r.oneOf(o, 'alarm', where, ALARMS, 'NOSPACE') };
+}
+
+/** What a scenario that does not name its procedure expects, from its outcome. */
+function procedureFor(outcome: ExpectedOutcome): ScenarioProcedure {
+  if (outcome === 'recovered' || outcome === 'failed') return 'full-recovery';
+  if (outcome === 'stopped-quorum-intact') return 'replace-member';
+  return 'none';
 }
 
 function readFault(r: Reader, raw: unknown, i: number, hostnames: Set<string>): ScenarioFault {
@@ -178,7 +219,7 @@ function readFault(r: Reader, raw: unknown, i: number, hostnames: Set<string>): 
   if (o.method !== undefined) fault.method = r.string(o, 'method', where);
   if (kind === 'latency') fault.ms = r.number(o, 'ms', where, NaN, 1, 600_000);
   if (kind === 'cut-stream') fault.afterBytes = r.number(o, 'afterBytes', where, NaN, 0, 1e12);
-  if (kind === 'unreachable') fault.forSec = r.number(o, 'forSec', where, NaN, 1, 86_400);
+  if (kind === 'unreachable' || kind === 'down') fault.forSec = r.number(o, 'forSec', where, NaN, 1, 86_400);
   if (kind === 'fail') {
     fault.code = r.oneOf(o, 'code', where, GRPC_CODES, 'Unavailable');
     fault.message = r.string(o, 'message', where, 'connection reset by peer');
@@ -250,11 +291,17 @@ export function validateScenario(doc: unknown, file: string): Scenario {
       ageMinutes: r.number(s, 'ageMinutes', 'given.snapshot', 0, 0, 366 * 24 * 60),
     };
   }
+  const expectedOutcome = r.oneOf(top, 'expectedOutcome', 'the scenario', OUTCOMES);
+  const quota =
+    top.etcdQuotaBytes === undefined ? null : r.number(top, 'etcdQuotaBytes', 'the scenario', NaN, 1, 8 * 2 ** 30);
   return {
     name: r.string(top, 'name', 'the scenario'),
     description: r.string(top, 'description', 'the scenario'),
-    expectedOutcome: r.oneOf(top, 'expectedOutcome', 'the scenario', OUTCOMES),
+    expectedOutcome,
     rightAnswer: r.string(top, 'rightAnswer', 'the scenario'),
+    procedure: r.oneOf(top, 'procedure', 'the scenario', PROCEDURES, procedureFor(expectedOutcome)),
+    etcdQuotaBytes: quota,
+    alarms: r.list(top, 'alarms', 'the scenario').map((raw, i) => readAlarm(r, raw, i, nodes)),
     timeLimitSec: r.number(top, 'timeLimitSec', 'the scenario', 1800, 10, 86_400),
     talosVersion,
     etcdPartition,
@@ -367,6 +414,7 @@ export function scenarioInfo(scenario: Scenario, addressBase: string): ScenarioI
     description: scenario.description,
     expectedOutcome: scenario.expectedOutcome,
     rightAnswer: scenario.rightAnswer,
+    procedure: scenario.procedure,
     timeLimitSec: scenario.timeLimitSec,
     nodeCount: scenario.nodes.length,
     talosVersion: scenario.talosVersion,

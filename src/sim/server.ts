@@ -500,11 +500,15 @@ export class SimWire {
         api.etcdSnapshot(n, view, ctx, send),
       ),
       EtcdStatus: this.unary(endpoint, 'EtcdStatus', (n, _req, ctx) => api.etcdStatus(n, view, ctx)),
+      EtcdAlarmList: this.unary(endpoint, 'EtcdAlarmList', (n, _req, ctx) => api.etcdAlarmList(n, view, ctx)),
+      EtcdAlarmDisarm: this.unary(endpoint, 'EtcdAlarmDisarm', (n, _req, ctx) => api.etcdAlarmDisarm(n, view, ctx)),
+      EtcdDefragment: this.unary(endpoint, 'EtcdDefragment', (n, _req, ctx) => api.etcdDefragment(n, view, ctx)),
       Events: this.serverStream(endpoint, 'Events', this.events()),
       Read: this.serverStream(endpoint, 'Read', (n, req, _ctx, send) => api.read(n, req, send)),
       Reboot: this.unary(endpoint, 'Reboot', (n) => api.reboot(n, view)),
       Reset: this.unary(endpoint, 'Reset', (n, req) => api.reset(n, view, req)),
       ServiceList: this.unary(endpoint, 'ServiceList', (n) => api.serviceList(n)),
+      ServiceRestart: this.unary(endpoint, 'ServiceRestart', (n, req) => api.serviceRestart(n, view, req)),
       Version: this.unary(endpoint, 'Version', (n) => api.version(n)),
     };
   }

@@ -3,6 +3,8 @@
  * The simulator knows nothing of the wizard; the wizard knows the simulator only through these types.
  */
 
+export type ScenarioProcedure = 'full-recovery' | 'replace-member' | 'nospace' | 'wait' | 'none';
+
 /** The right outcome of a scenario (PRODUCT.md §4), for a drill's score and the tests. */
 export type ExpectedOutcome = 'recovered' | 'stopped-quorum-intact' | 'nothing-to-do' | 'failed';
 
@@ -24,6 +26,11 @@ export interface ScenarioInfo {
   expectedOutcome: ExpectedOutcome;
   /** The procedure a trainer expects, one short line (e.g. "snapshot from the survivor, wipe all, bootstrap"). */
   rightAnswer: string;
+  /**
+   * Which procedure is right: full-recovery (snapshot, wipe, bootstrap), replace-member (quorum holds: remove and
+   * replace the broken member), nospace (defragment, disarm), wait (a node comes back by itself), none.
+   */
+  procedure: ScenarioProcedure;
   /** The drill's time limit; autopilot ends a wait that cannot finish at this limit. */
   timeLimitSec: number;
   /** Number of simulated nodes (control-plane and workers). */
@@ -62,6 +69,13 @@ export interface DestructiveCalls {
   apply: Record<string, number>;
   reboot: Record<string, number>;
   recover: Record<string, number>;
+  /** EtcdRemoveMemberByID, counted on the node the call went to (not the member removed). */
+  removeMember: Record<string, number>;
+  leave: Record<string, number>;
+  forfeitLeadership: Record<string, number>;
+  defragment: Record<string, number>;
+  alarmDisarm: Record<string, number>;
+  serviceRestart: Record<string, number>;
 }
 
 /** For a drill's score: what data a recovery lost. */
@@ -117,11 +131,19 @@ export interface SimCluster {
    * Existing files are left untouched (never overwritten).
    */
   writeGiven(incidentDir: string): Promise<string[]>;
+  /**
+   * One Kubernetes write through a member (the first serving one when no address is given), as the apiserver makes
+   * it: refused with etcd's own text over the quota or under a NOSPACE alarm (and over the quota it raises the alarm).
+   * For trainers and tests: the data are not changed.
+   */
+  etcdWrite(address?: string): Promise<EtcdWriteResult>;
   /** Saves the whole cluster (PKI, every node's state and etcd data, counters) to one JSON file, atomically. */
   saveState(path: string): Promise<void>;
   /** Stops every listener and timer; afterwards nothing is listening. Idempotent. */
   stop(): Promise<void>;
 }
+
+export type EtcdWriteResult = { ok: true } | { ok: false; error: string };
 
 export const SIM_CONTEXT = 'talos-dr-sim';
 export const DEFAULT_SIM_PORT = 50000;

@@ -15,6 +15,11 @@ const ALL = [
   'hardware-failure',
   'init-node',
   'lost-quorum',
+  'member-crashloop',
+  'member-crashloop-5',
+  'member-hardware',
+  'member-unreachable',
+  'nospace',
   'quorum-intact',
   'single-node',
   'stuck-waiting',
@@ -28,7 +33,7 @@ type StatusReply = {
 };
 
 describe('shipped scenarios', () => {
-  it('lists all eight rows of PRODUCT.md §4 with a time limit and an expected outcome', () => {
+  it('lists every shipped scenario with a time limit, an expected outcome and the right procedure', () => {
     const list = listScenarios();
     expect(list.map((s) => s.name)).toEqual(ALL);
     for (const s of list) {
@@ -36,6 +41,16 @@ describe('shipped scenarios', () => {
       expect(s.description.length).toBeGreaterThan(20);
     }
     expect(list.find((s) => s.name === 'quorum-intact')?.expectedOutcome).toBe('stopped-quorum-intact');
+    const procedures = Object.fromEntries(list.map((s) => [s.name, s.procedure]));
+    expect(procedures).toMatchObject({
+      'lost-quorum': 'full-recovery',
+      'member-crashloop': 'replace-member',
+      'member-crashloop-5': 'replace-member',
+      'member-hardware': 'replace-member',
+      'member-unreachable': 'wait',
+      nospace: 'nospace',
+      'quorum-intact': 'replace-member',
+    });
     expect(list.find((s) => s.name === 'single-node')?.given.map((g) => g.kind)).toEqual([
       'machine-config',
       'snapshot',
@@ -187,7 +202,7 @@ describe('user-written scenarios are checked with one clear sentence', () => {
 
   it('names an unknown shipped scenario', () => {
     expect(() => loadScenario('lost-quorom')).toThrow(
-      'There is no scenario "lost-quorom"; run "talos-dr drill --list" to see the 8 scenarios.',
+      'There is no scenario "lost-quorom"; run "talos-dr drill --list" to see the 13 scenarios.',
     );
   });
 });

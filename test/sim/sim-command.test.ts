@@ -68,7 +68,7 @@ describe.skipIf(!built)('talos-dr sim (run "npm run build" first)', () => {
   it('refuses an unknown scenario, an existing talosconfig, an unwritable dir and a busy port, one sentence each', async () => {
     const unknown = run(['sim', '--scenario', 'nope', '--dir', join(work, 'u')]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('There is no scenario "nope"; run "talos-dr drill --list" to see the 8 scenarios.\n');
+    expect(unknown.stderr).toBe('There is no scenario "nope"; run "talos-dr drill --list" to see the 13 scenarios.\n');
 
     const existing = join(work, 'existing');
     mkdirSync(existing);
