@@ -99,6 +99,10 @@ describe('guards against the simulator', () => {
   it('quorum-intact: no full recovery without a reason; an override is journalled with its reason', async () => {
     const b = await bench('quorum-intact');
     const { actor } = b.session;
+    // cp-3 is powered off: after a short count-down the assessment goes on without it (it only reads)
+    const silent = await prompt(b, /^unanswered:/);
+    expect(silent.target ?? silent.id.slice('unanswered:'.length)).toBe(b.sim.nodes[2]);
+    actor.send({ type: 'choose', option: 'assess' });
     await prompt(b, 'confirm-nodes');
     actor.send({ type: 'answer.yes' });
     await prompt(b, 'quorum-holds');
