@@ -7,6 +7,7 @@ import type { RecoveryContext } from '../../machines/recovery-types.js';
 import { formatDuration } from '../journal/report.js';
 import type { SimCluster } from '../sim/types.js';
 import { timeToRecoverMs } from '../../machines/decisions.js';
+import { localDiskFailure } from '../journal/local-disk.js';
 
 export { exitCodeForMachine, exitCodeForOutcome } from './exit-codes.js';
 export { timeToRecoverMs } from '../../machines/decisions.js';
@@ -47,4 +48,15 @@ export function drillScore(context: RecoveryContext, sim: SimCluster): DrillScor
 
 export function scoreLine(score: DrillScore): string {
   return `score: time to recover ${score.timeToRecover}; data lost ${score.dataLost}; mistakes the guards stopped ${score.mistakesStopped}`;
+}
+
+/**
+ * The last line of an autopilot run (PRODUCT.md §2). A failed local write stops the machine as q does (the entry
+ * aborts the run, so the machine's outcome reads stopped-by-user and its state can be resumed), but the user did not
+ * stop it: the line says the disk's sentence, which names the file, its disk and how to continue (exit code 1).
+ */
+export function outcomeLine(outcome: string | null, disk: Error | null = localDiskFailure()): string {
+  const stopped = outcome === null || outcome === 'stopped-by-user';
+  if (stopped && disk) return `outcome: failed: ${disk.message}`;
+  return `outcome: ${outcome ?? 'stopped-by-user'}`;
 }

@@ -18,7 +18,7 @@ import type { EffectDeps } from './deps.js';
 import { observeNodes } from './observe.js';
 import { startSession, type Session } from './session.js';
 import { driveAutopilot } from './autopilot.js';
-import { dataLostText, drillScore, exitCodeForOutcome, scoreLine } from './outcome.js';
+import { dataLostText, drillScore, exitCodeForOutcome, outcomeLine, scoreLine } from './outcome.js';
 
 /** Drill timings follow the simulator's time compression; a real cluster gets the defaults. */
 export function timingFor(speed: number): Timing {
@@ -152,7 +152,7 @@ async function runHeadless(opts: RunOptions, session: Session): Promise<number> 
     print(scoreLine(drillScore(context, drill.sim)));
   }
   safeReport(opts.incident.dir);
-  print(`outcome: ${context.outcome ?? 'stopped-by-user'}`);
+  print(outcomeLine(context.outcome));
   return exitCodeForOutcome(context.outcome);
 }
 
