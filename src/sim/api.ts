@@ -55,6 +55,8 @@ export interface ClusterView {
   removeMember(node: SimNode, memberId: string): Promise<'removed' | 'not-found' | 'unhealthy' | 'not-enough-started'>;
   /** The cluster's alarms as the node's member holds them. */
   alarmsOf(node: SimNode): EtcdAlarm[];
+  /** The machines discovery lists (every configured node of the cluster, workers included), in address order. */
+  discoveredMembers(): SimNode[];
   /** etcd's MoveLeader from the node's member to another voter; the new leader's member. */
   moveLeader(node: SimNode): EtcdMemberInfo | null;
   /** Disarms every alarm (through raft); the alarms disarmed. */

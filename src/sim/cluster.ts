@@ -316,6 +316,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     return voters[0]?.etcd.memberId() ?? null;
   }
 
+  discoveredMembers(): SimNode[] {
+    return this.nodesList.filter((n) => n.state.config !== null && n.state.type !== null);
+  }
+
   /** Leaders moved by MoveLeader (EtcdForfeitLeadership), by cluster id. */
   private readonly movedLeader = new Map<string, string>();
 

@@ -8,6 +8,8 @@ import type { SimNode } from './node.js';
 import { ProtoWriter, timestamp } from './pb.js';
 import { isAdmin } from './rbac.js';
 import { notFound, permissionDenied } from './rpc-error.js';
+import { talosTag } from './machine-config.js';
+import { createHash } from 'node:crypto';
 
 type Sensitivity = 'NON_SENSITIVE' | 'SENSITIVE';
 
@@ -67,6 +69,42 @@ function volumeStatus(node: SimNode, id: string): CosiResource | null {
     .finish();
   const yamlSpec = `phase: ready\nlocation: /dev/sda${p.index}\nparentLocation: /dev/sda\npartitionIndex: ${p.index}\nfilesystem: ${p.fs}\nmountLocation: ${p.mount}\ntype: partition\n`;
   return { id, protoSpec: spec, yamlSpec, owner: 'block.VolumeManagerController' };
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** A node's discovery id: Talos makes a random base62 one per machine; here a stable one from its address. */
+function nodeIdOf(node: SimNode): string {
+  const hash = createHash('sha256').update(`node-id:${node.address}`).digest();
+  return Array.from(hash)
+    .map((b) => BASE62[b % 62])
+    .join('')
+    .padEnd(43, '0')
+    .slice(0, 43);
+}
+
+/**
+ * A discovered cluster member (siderolabs/talos pkg/machinery/resources/cluster/member.go@v1.14.0-rc.1:27-37: nodeId
+ * 1, addresses 2, hostname 3, machineType 4, operatingSystem 5, controlPlane 6 {port 1}; id = the node name, written
+ * by internal/app/machined/pkg/controllers/cluster/member.go@v1.14.0-rc.1:75-90; addresses as common.NetIP messages,
+ * pkg/machinery/proto/proto.go@v1.14.0-rc.1:187-197; operatingSystem "Talos (<tag>)", local_affiliate.go:234).
+ */
+function memberResource(member: SimNode): CosiResource {
+  const type = member.state.type ?? 'worker';
+  const ip = Buffer.from(member.address.split('.').map(Number));
+  const os = `Talos (${talosTag(member.state.talosVersion)})`;
+  const w = new ProtoWriter()
+    .string(1, nodeIdOf(member))
+    .message(2, new ProtoWriter().bytes(1, ip).finish())
+    .string(3, member.hostname)
+    .uint(4, machineTypeEnum[type] ?? 0)
+    .string(5, os);
+  const controlPlane = type !== 'worker';
+  if (controlPlane) w.message(6, new ProtoWriter().uint(1, 6443).finish());
+  const yamlSpec =
+    `nodeId: ${nodeIdOf(member)}\naddresses:\n    - ${member.address}\nhostname: ${member.hostname}\n` +
+    `machineType: ${type}\noperatingSystem: ${os}\n${controlPlane ? 'controlPlane:\n    port: 6443\n' : ''}`;
+  return { id: member.hostname, protoSpec: w.finish(), yamlSpec, owner: 'cluster.MemberController' };
 }
 
 const RESOURCE_TYPES: ResourceType[] = [
@@ -144,6 +182,16 @@ const RESOURCE_TYPES: ResourceType[] = [
               owner: 'network.HostnameSpecController',
             },
           ],
+  },
+  {
+    // Discovery: every configured machine of the cluster, workers included, on every configured node (an affiliate
+    // stays listed while it is down, until its discovery record expires). How the wizard finds the workers.
+    type: 'Members.cluster.talos.dev',
+    namespace: 'cluster',
+    aliases: ['members', 'member', 'members.cluster', 'members.cluster.talos'],
+    sensitivity: 'NON_SENSITIVE',
+    resources: (node, cluster) =>
+      node.inMaintenance || !node.state.config ? [] : cluster.discoveredMembers().map(memberResource),
   },
   {
     type: 'EtcdMembers.etcd.talos.dev',
