@@ -2,8 +2,9 @@
  * The recovery's decisions as pure functions: no I/O, no clock, no xstate. The machine, `status` and the drill score
  * all call these, so a decision is made the same way everywhere and is unit-tested on its own.
  */
-import type { EtcdMember, EtcdMemberStatus, EtcdVolumeKind, MachineType } from '../src/talos/types.js';
+import type { EtcdMember, EtcdMemberAlarm, EtcdMemberStatus, EtcdVolumeKind, MachineType } from '../src/talos/types.js';
 import type { SnapshotReport } from '../src/etcd/types.js';
+import { isControlPlane } from './verdict.js';
 
 /** Everything one node said about itself when asked (its *local* view). A field it could not answer is null. */
 export interface NodeObservation {
@@ -29,6 +30,11 @@ export interface NodeObservation {
   statusError: string | null;
   /** the node answered EtcdStatus with bytes that could not be decoded: a protocol mismatch, not an etcd verdict */
   statusUnreadable?: boolean;
+  /**
+   * EtcdAlarmList: the whole cluster's active alarms as this node's etcd lists them; null or absent when it could not
+   * (etcd reads alarms through raft, so the list needs quorum; EtcdStatus's errors still name them without it)
+   */
+  alarms?: EtcdMemberAlarm[] | null;
   /** sentence for a node that could not be asked at all */
   error?: string | null;
 }
@@ -92,104 +98,17 @@ export type ObservedStatus = Pick<EtcdMemberStatus, 'memberId' | 'leader' | 'err
 /** How one node's local view counts towards quorum. */
 export type MemberHealth = 'healthy' | 'broken' | 'unknown';
 
-const NO_LEADER = '0000000000000000';
-
-/** Quorum of n voting members: floor(n/2)+1. */
-export function quorumSize(votingMembers: number): number {
-  return Math.floor(votingMembers / 2) + 1;
-}
-
-const isControlPlane = (o: NodeObservation): boolean =>
-  o.machineType === 'controlplane' || o.machineType === 'init' || o.machineType === 'unknown';
-
-/**
- * A node is a working member only when its own etcd is Running, healthy, and its EtcdStatus sees a leader without
- * errors. It is certainly broken when it answered and any of that is missing, or when it is a blank machine. An
- * unreachable node is unknown: its etcd may well be fine behind a network problem; so is one whose EtcdStatus answer
- * could not be decoded (a protocol mismatch says nothing about its etcd). The member list is not evidence:
- * real Talos answers it only with a leader, even with query_local (siderolabs/talos:
- * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:1784, WithRequireLeader), while
- * EtcdStatus answers from the local member without one (leader 0, "etcdserver: no leader" in errors).
- */
-export function memberHealth(o: NodeObservation): MemberHealth {
-  if (o.maintenance) return 'broken';
-  if (!o.reachable) return 'unknown';
-  if (o.etcdService !== null && o.etcdService !== 'Running') return 'broken';
-  if (o.etcdHealthy === false) return 'broken';
-  if (o.status === null && o.statusUnreadable === true) return 'unknown';
-  if (o.status === null || o.status.leader === NO_LEADER || o.status.errors.length > 0) return 'broken';
-  if (o.etcdService === null) return 'unknown';
-  return 'healthy';
-}
-
-/** The member list failed because etcd has no leader (what it always does then), not because the node is faulty. */
-export const memberListNeedsLeader = (o: Pick<NodeObservation, 'membersError'>): boolean =>
-  /no leader/i.test(o.membersError ?? '');
-
-/** The voting members known from every node's local list (by id), or null when no node could list them. */
-function votingMembersSeen(observations: readonly NodeObservation[]): Set<string> | null {
-  let seen: Set<string> | null = null;
-  for (const o of observations) {
-    if (!o.members) continue;
-    seen ??= new Set<string>();
-    for (const m of o.members) if (!m.isLearner) seen.add(m.id);
-  }
-  return seen;
-}
-
-/** The node whose etcd has applied the most raft entries: the best snapshot source. Ties go to the first given. */
-export function freshestMember(observations: readonly NodeObservation[]): string | null {
-  let best: { node: string; index: bigint } | null = null;
-  for (const o of observations) {
-    if (!o.reachable || o.maintenance || !o.status) continue;
-    const index = BigInt(o.status.raftAppliedIndex);
-    if (best === null || index > best.index) best = { node: o.node, index };
-  }
-  return best?.node ?? null;
-}
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-
-/**
- * The quorum verdict from every control-plane node's local view (SAFETY.md rule 4: never from one node's view).
- * The voting-member count is the larger of the members any node listed and the control-plane nodes asked; members
- * nobody could ask count as unknown. Quorum is lost only when even counting every unknown member as healthy would
- * not reach a majority.
- */
-export function computeVerdict(observations: readonly NodeObservation[]): VerdictResult {
-  const controlPlane = observations.filter(isControlPlane);
-  const freshest = freshestMember(controlPlane);
-  if (controlPlane.length === 0)
-    return { verdict: 'unknown', reason: 'No control-plane node was given, so there is no etcd to judge.', freshest };
-  const listed = votingMembersSeen(controlPlane);
-  const voting = Math.max(listed?.size ?? 0, controlPlane.length);
-  const quorum = quorumSize(voting);
-  const counts = { healthy: 0, broken: 0, unknown: voting - controlPlane.length };
-  for (const o of controlPlane) counts[memberHealth(o)]++;
-  const summary = `${counts.healthy} of ${plural(voting, 'voting member')} healthy, quorum needs ${quorum}`;
-  if (counts.healthy === voting)
-    return { verdict: 'healthy', reason: `etcd is healthy: ${summary}; there is nothing to recover.`, freshest };
-  if (counts.healthy >= quorum)
-    return {
-      verdict: 'degraded',
-      reason: `Quorum holds (${summary}): replace the broken member instead of a full recovery.`,
-      freshest,
-    };
-  if (counts.healthy + counts.unknown >= quorum)
-    return {
-      verdict: 'unknown',
-      reason: `Quorum cannot be decided: ${summary}, and ${plural(counts.unknown, 'member')} could not be asked; reach them before deciding.`,
-      freshest,
-    };
-  const noLeader = controlPlane.some((o) => o.reachable && memberListNeedsLeader(o))
-    ? " The member lists could not be read (etcd answers them only with a leader); each node's etcd status was."
-    : '';
-  return {
-    verdict: 'lost',
-    reason: `Quorum is lost: ${summary}, and ${plural(counts.broken, 'member')} answered that their etcd is not working.${noLeader}`,
-    freshest,
-  };
-}
+// the verdict itself (quorum, broken members, alarms) lives in machines/verdict.ts; callers import it from here
+export {
+  alarmInStatusError,
+  brokenSummary,
+  computeVerdict,
+  freshestMember,
+  isControlPlane,
+  memberHealth,
+  memberListNeedsLeader,
+  quorumSize,
+} from './verdict.js';
 
 /** What a node needs before bootstrap: a wipe of its etcd data, or re-creation from a backed-up configuration. */
 export type Preparation = 'wipe' | 'recreate';

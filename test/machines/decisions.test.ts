@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  alarmInStatusError,
   allPreparing,
   bootstrapAlreadyDone,
   bootstrapLanded,
@@ -27,8 +28,10 @@ const members = (n: number): EtcdMember[] =>
     clientUrls: [],
     isLearner: false,
   }));
-const status = (applied: bigint, leader = ids[0] as string, errors: string[] = []): EtcdMemberStatus => ({
-  memberId: ids[0] as string,
+/** Node 'a' is member ids[0] named cp-1, 'b' is ids[1] named cp-2, …: each node reports its own member. */
+const indexOf = (node: string): number => node.charCodeAt(0) - 97;
+const status = (applied: bigint, leader = ids[0] as string, errors: string[] = [], node = 'a'): EtcdMemberStatus => ({
+  memberId: ids[indexOf(node)] as string,
   protocolVersion: '3.6.4',
   storageVersion: '3.6.0',
   dbSize: 1000n,
@@ -44,14 +47,14 @@ const status = (applied: bigint, leader = ids[0] as string, errors: string[] = [
 function healthy(node: string, n = 3, applied = 100n): NodeObservation {
   return {
     node,
-    hostname: node,
+    hostname: `cp-${indexOf(node) + 1}`,
     reachable: true,
     machineType: 'controlplane',
     etcdService: 'Running',
     etcdHealthy: true,
     members: members(n),
     membersError: null,
-    status: status(applied),
+    status: status(applied, ids[0], [], node),
     statusError: null,
   };
 }
@@ -62,7 +65,7 @@ function leaderless(node: string, applied = 100n): NodeObservation {
     etcdHealthy: false,
     members: null,
     membersError: 'etcdserver: no leader',
-    status: status(applied, '0000000000000000', ['etcdserver: no leader']),
+    status: status(applied, '0000000000000000', ['etcdserver: no leader'], node),
   };
 }
 function failed(node: string): NodeObservation {
@@ -133,12 +136,15 @@ describe('quorum verdict from every local view', () => {
     expect(computeVerdict([five('a'), five('b')]).verdict).toBe('unknown');
   });
 
-  it('learners do not count as voting members', () => {
+  it('learners do not count as voting members; a learner no node given matches is a member to replace', () => {
     const withLearner = (node: string) => ({
       ...healthy(node),
       members: [...members(2), { ...members(3)[2]!, isLearner: true }],
     });
-    expect(computeVerdict([withLearner('a'), withLearner('b')]).verdict).toBe('healthy');
+    const r = computeVerdict([withLearner('a'), withLearner('b')]);
+    // 2 of 2 voters healthy: quorum holds, but the leftover learner is named
+    expect(r).toMatchObject({ verdict: 'degraded', broken: [{ node: null, memberId: ids[2], kind: 'learner' }] });
+    expect(r.reason).toMatch(/^Quorum holds \(2 of 2 voting members healthy, quorum needs 2\)/);
   });
 
   it('blank machines in maintenance mode count as broken members', () => {
@@ -292,5 +298,231 @@ describe('time to recover', () => {
     expect(timeToRecoverMs({ steps: steps(1000, 185_000), outcome: 'recovered' })).toBe(184_000);
     expect(timeToRecoverMs({ steps: steps(1000, 185_000), outcome: 'failed' })).toBeNull();
     expect(timeToRecoverMs({ steps: steps(null, 185_000), outcome: 'recovered' })).toBeNull();
+  });
+});
+
+describe('a degraded verdict names each broken member, its kind and its id from a healthy node', () => {
+  /** what a node whose etcd crash-loops answers: the service flaps in Waiting, EtcdStatus cannot reach etcd */
+  function crashLooping(node: string): NodeObservation {
+    return {
+      ...failed(node),
+      etcdService: 'Waiting',
+      etcdLastEvent: 'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2',
+    };
+  }
+  const blank = (node: string): NodeObservation => ({ ...unreachable(node), maintenance: true });
+  /** the node addresses of the fixtures' peer URLs, so a node with no hostname is matched by address */
+  const at = (o: NodeObservation, i: number): NodeObservation => ({ ...o, node: `127.0.0.${i + 2}` });
+
+  it('crash-looping etcd: etcd-failing, its member id read from a healthy node, one calm sentence', () => {
+    const r = computeVerdict([healthy('a'), healthy('b'), crashLooping('c')]);
+    expect(r.verdict).toBe('degraded');
+    expect(r.broken).toEqual([
+      {
+        node: 'c',
+        memberId: ids[2],
+        name: 'cp-3',
+        kind: 'etcd-failing',
+        why: `cp-3 (c) answers, but its etcd keeps crashing and restarting; its member ${ids[2]} is read from a's member list.`,
+      },
+    ]);
+    expect(r.reason).toBe(
+      'Quorum holds (2 of 3 voting members healthy, quorum needs 2): replace the broken member (cp-3: etcd failing) instead of a full recovery.',
+    );
+  });
+
+  it('Failed etcd and a Running etcd that is not healthy are etcd-failing too', () => {
+    expect(computeVerdict([healthy('a'), healthy('b'), failed('c')]).broken?.[0]).toMatchObject({
+      kind: 'etcd-failing',
+      why: expect.stringMatching(/^cp-3 \(c\) answers, but its etcd service has Failed;/),
+    });
+    const unhealthy = { ...healthy('c'), etcdHealthy: false };
+    expect(computeVerdict([healthy('a'), healthy('b'), unhealthy]).broken?.[0]).toMatchObject({
+      kind: 'etcd-failing',
+      memberId: ids[2],
+    });
+  });
+
+  it('a node that does not answer is unreachable, matched by its address when its hostname is unknown', () => {
+    const r = computeVerdict([at(healthy('a'), 0), at(healthy('b'), 1), at(unreachable('c'), 2)]);
+    expect(r.verdict).toBe('degraded');
+    expect(r.broken).toEqual([
+      {
+        node: '127.0.0.4',
+        memberId: ids[2],
+        name: 'cp-3',
+        kind: 'unreachable',
+        why: expect.stringMatching(/^127\.0\.0\.4 does not answer .* waited for before anything is removed;/),
+      },
+    ]);
+  });
+
+  it('a blank machine in maintenance mode at the address is blank; its old member comes from a healthy list', () => {
+    const r = computeVerdict([healthy('a'), healthy('b'), at(blank('c'), 2)]);
+    expect(r.broken).toEqual([
+      expect.objectContaining({ node: '127.0.0.4', memberId: ids[2], name: 'cp-3', kind: 'blank' }),
+    ]);
+    expect(r.broken?.[0]?.why).toMatch(/blank machine in maintenance mode/);
+  });
+
+  it('a learner that was never promoted, listed with an empty name, is matched by its peer URL', () => {
+    const unstarted = { ...members(3)[2]!, hostname: '', isLearner: true };
+    const lists = [...members(2), unstarted];
+    const joining = { ...at(healthy('c'), 2), hostname: null, etcdHealthy: false, members: null };
+    const r = computeVerdict([
+      { ...at(healthy('a'), 0), members: lists },
+      { ...at(healthy('b'), 1), members: lists },
+      joining,
+    ]);
+    expect(r.verdict).toBe('degraded');
+    expect(r.broken).toEqual([
+      expect.objectContaining({ node: '127.0.0.4', memberId: ids[2], name: null, kind: 'learner' }),
+    ]);
+  });
+
+  it('a member a healthy node lists that matches no node given is broken with node null', () => {
+    const r = computeVerdict([healthy('a', 4), healthy('b', 4), healthy('c', 4)]);
+    // 3 of 4 voting members healthy: quorum (3) holds, cp-4 is a leftover
+    expect(r.verdict).toBe('degraded');
+    expect(r.broken).toEqual([
+      {
+        node: null,
+        memberId: ids[3],
+        name: 'cp-4',
+        kind: 'unreachable',
+        why: `a lists member cp-4 (${ids[3]}), which matches no node given: a machine already gone, or a node left out of the node list.`,
+      },
+    ]);
+  });
+
+  it('the id never comes from the broken node itself: an unreachable member cannot look removable from its own view', () => {
+    // c's etcd fails, yet c claims in its own status and member list that its member is cp-1's id: a removal of that id
+    // would take a healthy member out. Its id is read from a and b only, and a healthy member's id is never taken.
+    const liar: NodeObservation = {
+      ...crashLooping('c'),
+      members: [{ ...members(3)[0]!, hostname: 'cp-3', peerUrls: ['https://c:2380'] }],
+      status: { ...status(100n, ids[0], [], 'a') },
+    };
+    const r = computeVerdict([healthy('a'), healthy('b'), liar]);
+    expect(r.broken?.map((b) => b.memberId)).toEqual([ids[2]]);
+
+    // the healthy nodes do not list c any more, and c names a healthy member after itself: nothing is removable
+    const gone = (node: string) => ({ ...healthy(node), members: members(2) });
+    const impostor: NodeObservation = { ...unreachable('c'), hostname: 'cp-2' };
+    const r2 = computeVerdict([gone('a'), gone('b'), impostor]);
+    expect(r2.broken).toEqual([expect.objectContaining({ node: 'c', memberId: null, kind: 'unreachable' })]);
+    expect(r2.broken?.[0]?.why).toMatch(/no healthy member lists a member for it/);
+
+    // without any healthy node that lists members there is no id at all, whatever the broken node says
+    const noLists = (node: string) => ({ ...healthy(node), members: null, membersError: 'context deadline exceeded' });
+    const r3 = computeVerdict([noLists('a'), noLists('b'), liar]);
+    expect(r3.broken).toEqual([expect.objectContaining({ node: 'c', memberId: null, kind: 'etcd-failing' })]);
+    expect(r3.broken?.[0]?.why).toMatch(/no healthy member could list the members/);
+  });
+
+  it('two listed members that both match a node: neither is chosen, nor listed as a leftover', () => {
+    const twins = [...members(3), { ...members(3)[2]!, id: 'bbbbbbbbbbbbbbb3', isLearner: true }];
+    const r = computeVerdict([
+      { ...healthy('a'), members: twins },
+      { ...healthy('b'), members: twins },
+      crashLooping('c'),
+    ]);
+    expect(r.broken).toEqual([expect.objectContaining({ node: 'c', memberId: null })]);
+    expect(r.broken?.[0]?.why).toMatch(/more than one member/);
+  });
+
+  it('a five-node cluster with two broken members names both', () => {
+    const r = computeVerdict([
+      healthy('a', 5),
+      healthy('b', 5),
+      healthy('c', 5),
+      crashLooping('d'),
+      { ...unreachable('e'), hostname: 'cp-5' },
+    ]);
+    expect(r.verdict).toBe('degraded');
+    expect(r.broken?.map((b) => [b.node, b.memberId, b.kind])).toEqual([
+      ['d', ids[3], 'etcd-failing'],
+      ['e', ids[4], 'unreachable'],
+    ]);
+    expect(r.reason).toMatch(/replace the broken members \(cp-4: etcd failing, cp-5: not answering\)/);
+  });
+
+  it('no broken list for lost or unknown quorum', () => {
+    expect(computeVerdict([leaderless('a'), failed('b'), failed('c')]).broken).toBeUndefined();
+    expect(computeVerdict([leaderless('a'), unreachable('b'), unreachable('c')]).broken).toBeUndefined();
+  });
+});
+
+describe('alarms: NOSPACE makes the cluster read-only, CORRUPT breaks a member', () => {
+  /** etcd lists every active alarm in EtcdStatus's errors as the AlarmMember's compact text (maintenance.go) */
+  const alarmText = (hexId: string, alarm: string) => `memberID:${BigInt(`0x${hexId}`).toString()} alarm:${alarm}`;
+  const withAlarms = (o: NodeObservation, ...alarms: [string, 'NOSPACE' | 'CORRUPT'][]): NodeObservation => ({
+    ...o,
+    status: o.status && { ...o.status, errors: [...o.status.errors, ...alarms.map(([id, a]) => alarmText(id, a))] },
+    alarms: o.status?.leader === '0000000000000000' ? null : alarms.map(([memberId, alarm]) => ({ memberId, alarm })),
+  });
+  const everyMember = (o: NodeObservation) =>
+    withAlarms(o, [ids[0]!, 'NOSPACE'], [ids[1]!, 'NOSPACE'], [ids[2]!, 'NOSPACE']);
+
+  it('reads an alarm out of an EtcdStatus error, and nothing out of a real error', () => {
+    expect(alarmInStatusError('memberID:10276657743932975437 alarm:NOSPACE ')).toEqual({
+      memberId: '8e9e05c52164694d',
+      alarm: 'NOSPACE',
+    });
+    expect(alarmInStatusError('etcdserver: no leader')).toBeNull();
+  });
+
+  it('NOSPACE on every member while quorum holds: nospace, the alarms named per node, not a lost quorum', () => {
+    const r = computeVerdict([everyMember(healthy('a')), everyMember(healthy('b')), everyMember(healthy('c'))]);
+    expect(r.verdict).toBe('nospace');
+    expect(r.alarms).toEqual([
+      { memberId: ids[0], node: 'a', alarm: 'NOSPACE' },
+      { memberId: ids[1], node: 'b', alarm: 'NOSPACE' },
+      { memberId: ids[2], node: 'c', alarm: 'NOSPACE' },
+    ]);
+    expect(r.broken).toEqual([]);
+    expect(r.reason).toBe(
+      'etcd raised a NOSPACE alarm (3 members): the database reached its space quota and the cluster is read-only until it is defragmented and the alarm disarmed; quorum holds (3 of 3 voting members healthy, quorum needs 2).',
+    );
+  });
+
+  it('NOSPACE seen only in the status errors (the alarm list needs quorum and timed out) still counts', () => {
+    const statusOnly = (node: string) => ({ ...withAlarms(healthy(node), [ids[0]!, 'NOSPACE']), alarms: null });
+    const r = computeVerdict([statusOnly('a'), statusOnly('b'), statusOnly('c')]);
+    expect(r).toMatchObject({ verdict: 'nospace', alarms: [{ memberId: ids[0], node: 'a', alarm: 'NOSPACE' }] });
+  });
+
+  it('NOSPACE with a broken member too: nospace first, the broken member still named', () => {
+    const r = computeVerdict([everyMember(healthy('a')), everyMember(healthy('b')), failed('c')]);
+    expect(r.verdict).toBe('nospace');
+    expect(r.broken).toEqual([expect.objectContaining({ node: 'c', kind: 'etcd-failing', memberId: ids[2] })]);
+  });
+
+  it('a lost quorum stays lost with a NOSPACE alarm, which is listed', () => {
+    const r = computeVerdict([everyMember(leaderless('a')), failed('b'), failed('c')]);
+    expect(r.verdict).toBe('lost');
+    expect(r.alarms).toHaveLength(3);
+    expect(r.reason).toMatch(/A NOSPACE alarm is active too: the recovery comes first\.$/);
+  });
+
+  it('CORRUPT on one member: that member is broken (etcd-failing, corrupt), though its etcd answers well', () => {
+    const corrupt = (o: NodeObservation) => withAlarms(o, [ids[2]!, 'CORRUPT']);
+    const r = computeVerdict([corrupt(healthy('a')), corrupt(healthy('b')), corrupt(healthy('c'))]);
+    expect(r.verdict).toBe('degraded');
+    expect(r.reason).toMatch(/^Quorum holds \(2 of 3 voting members healthy, quorum needs 2\)/);
+    expect(r.broken).toEqual([
+      {
+        node: 'c',
+        memberId: ids[2],
+        name: 'cp-3',
+        kind: 'etcd-failing',
+        why: `etcd raised a CORRUPT alarm for cp-3 (c): its data no longer matches the other members', so it is replaced; its member ${ids[2]} is read from a's member list.`,
+      },
+    ]);
+    expect(r.alarms).toEqual([{ memberId: ids[2], node: 'c', alarm: 'CORRUPT' }]);
+  });
+
+  it('no alarm: no alarms field', () => {
+    expect(computeVerdict([healthy('a'), healthy('b'), healthy('c')])).not.toHaveProperty('alarms');
   });
 });
