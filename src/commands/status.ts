@@ -9,7 +9,10 @@ import type { CommandContext, CommandRun } from './types.js';
 import { EXIT, UsageError } from '../errors.js';
 import { loadClientFromFlags } from '../talos/client.js';
 import type { TalosClient } from '../talos/types.js';
-import { gatherStatus as gatherReport, type StatusReport } from '../wizard/observe.js';
+import { connectMaintenance } from '../talos/maintenance.js';
+import { DEFAULT_TALOS_PORT, type TalosContextConfig } from '../talos/talosconfig.js';
+import { gatherStatus as gatherReport, isBlank, type StatusReport } from '../wizard/observe.js';
+import type { BrokenKind, BrokenMember } from '../../machines/decisions.js';
 
 const USAGE = 'talos-dr status [--json] [--watch]';
 /** Deadline of each status call: long enough for a healthy node across a WAN, short enough for a lost cluster. */
@@ -24,25 +27,53 @@ const WATCH_INTERVAL_MS = 2000;
 
 export type { StatusNode, StatusReport } from '../wizard/observe.js';
 
+/** How long status waits for a node that does not answer the Talos API to answer as a blank machine instead. */
+const BLANK_CONNECT_MS = 1500;
+
 /** One round of the one node reader (src/wizard/observe.ts) and its verdict, with the status deadline by default. */
 export function gatherStatus(
   client: TalosClient,
   nodes: string[],
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; isBlank?: (node: string) => Promise<boolean> } = {},
 ): Promise<StatusReport> {
   return gatherReport(client, nodes, {
     timeoutMs: opts.timeoutMs ?? statusDeadlineMs(nodes.length),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.isBlank ? { isBlank: opts.isBlank } : {}),
   });
 }
 
-/** The JSON object of PRODUCT.md §2, one line. Raft indices are written as JSON numbers from their exact digits. */
+/**
+ * Asks a node that does not answer the Talos API whether it is a blank machine in maintenance mode: maintenance is
+ * served on the node's own address, on the port the endpoints use (as the wizard asks, src/wizard/run.ts).
+ */
+export function blankProbe(config: TalosContextConfig, signal: AbortSignal): (node: string) => Promise<boolean> {
+  const port = config.endpoints[0]?.port ?? DEFAULT_TALOS_PORT;
+  const address = (node: string) =>
+    node.includes(':') && !node.startsWith('[') ? `[${node}]:${port}` : `${node}:${port}`;
+  const connect = (node: string) => connectMaintenance(address(node), { connectTimeoutMs: BLANK_CONNECT_MS, signal });
+  return (node) => isBlank({ connectMaintenance: connect }, node);
+}
+
+/**
+ * The JSON object of PRODUCT.md §2, one line. Raft indices are written as JSON numbers from their exact digits.
+ * `broken` (the members to replace while quorum holds: node, memberId, name, kind, why) and `alarms` (memberId, node,
+ * alarm) are always arrays, empty when there is nothing to list.
+ */
 export function statusJson(report: StatusReport): string {
   const marker = (n: bigint) => `\u0000big:${n.toString()}\u0000`;
   const object = {
     verdict: report.verdict,
     reason: report.reason,
     freshest: report.freshest,
+    broken: (report.broken ?? []).map((b) => ({
+      node: b.node,
+      memberId: b.memberId,
+      name: b.name,
+      kind: b.kind,
+      why: b.why,
+    })),
+    alarms: (report.alarms ?? []).map((a) => ({ memberId: a.memberId, node: a.node, alarm: a.alarm })),
     nodes: report.nodes.map((n) => ({
       node: n.node,
       hostname: n.hostname,
@@ -60,18 +91,64 @@ export function statusJson(report: StatusReport): string {
 
 const yesNo = (value: boolean | null) => (value === null ? '?' : value ? 'yes' : 'no');
 
-/** A small table and the verdict sentence, for people. */
+/** The verdict as the table's last line names it. */
+const VERDICT_WORDS: Record<StatusReport['verdict'], string> = {
+  healthy: 'healthy',
+  degraded: 'degraded, members to replace',
+  nospace: 'NOSPACE, the cluster is read-only',
+  lost: 'lost',
+  unknown: 'unknown',
+};
+
+/** What the BROKEN column and the member list say for each kind. */
+const KIND_WORDS: Record<BrokenKind, string> = {
+  unreachable: 'not answering',
+  'etcd-failing': 'etcd failing',
+  blank: 'blank machine',
+  learner: 'learner',
+};
+
+/** The lines under the table naming each member to replace: its node (or none), kind, member id, and why. */
+function brokenLines(broken: readonly BrokenMember[]): string[] {
+  if (broken.length === 0) return [];
+  return [
+    '',
+    `Member${broken.length === 1 ? '' : 's'} to replace:`,
+    ...broken.map(
+      (b) =>
+        `  ${b.node ?? '(no node given)'}  ${KIND_WORDS[b.kind]}  member ${b.memberId ?? 'unknown'}${b.name ? ` (${b.name})` : ''}: ${b.why}`,
+    ),
+  ];
+}
+
+/**
+ * A small table and the verdict sentence, for people. The ALARMS and BROKEN columns appear when some node has an
+ * alarm or a member to replace (a healthy cluster's table stays as narrow as before); the members to replace follow
+ * the table with their member id and why.
+ */
 export function statusText(report: StatusReport): string {
-  const header = ['NODE', 'HOSTNAME', 'TYPE', 'ETCD', 'HEALTHY', 'MEMBERS', 'APPLIED INDEX'];
-  const rows = report.nodes.map((n) => [
-    n.node,
-    n.hostname ?? '-',
-    n.reachable ? n.machineType : 'unreachable',
-    n.etcdService ?? '-',
-    yesNo(n.healthy),
-    n.members ? String(n.members.length) : '-',
-    n.raftAppliedIndex?.toString() ?? '-',
-  ]);
+  const alarms = report.alarms ?? [];
+  const broken = report.broken ?? [];
+  const alarmsOf = (node: string) => [...new Set(alarms.filter((a) => a.node === node).map((a) => a.alarm))];
+  const brokenOf = (node: string) => broken.find((b) => b.node === node);
+  const attention = alarms.length > 0 || broken.length > 0;
+  const header = [
+    ...['NODE', 'HOSTNAME', 'TYPE', 'ETCD', 'HEALTHY', 'MEMBERS', 'APPLIED INDEX'],
+    ...(attention ? ['ALARMS', 'BROKEN'] : []),
+  ];
+  const rows = report.nodes.map((n) => {
+    const kind = brokenOf(n.node)?.kind;
+    return [
+      n.node,
+      n.hostname ?? '-',
+      n.reachable ? n.machineType : brokenOf(n.node)?.kind === 'blank' ? 'maintenance' : 'unreachable',
+      n.etcdService ?? '-',
+      yesNo(n.healthy),
+      n.members ? String(n.members.length) : '-',
+      n.raftAppliedIndex?.toString() ?? '-',
+      ...(attention ? [alarmsOf(n.node).join(',') || '-', kind ? KIND_WORDS[kind] : '-'] : []),
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
@@ -79,13 +156,17 @@ export function statusText(report: StatusReport): string {
       .join('  ')
       .trimEnd();
   const notes = report.nodes.filter((n) => n.error).map((n) => `  ${n.error}`);
+  const unplaced = alarms
+    .filter((a) => a.node === null)
+    .map((a) => `  Alarm ${a.alarm} on member ${a.memberId}, which matches no node given.`);
   const freshest = report.freshest ? [`Freshest member (best snapshot source): ${report.freshest}`] : [];
   return [
     line(header),
     ...rows.map(line),
-    ...(notes.length ? ['', ...notes] : []),
+    ...(notes.length || unplaced.length ? ['', ...notes, ...unplaced] : []),
+    ...brokenLines(broken),
     '',
-    `Verdict: ${report.verdict}. ${report.reason}`,
+    `Verdict: ${VERDICT_WORDS[report.verdict]}. ${report.reason}`,
     ...freshest,
   ].join('\n');
 }
@@ -128,7 +209,7 @@ const run: CommandRun = async (ctx: CommandContext) => {
     }
     const clearScreen = watch && !json && ctx.io.stdout.isTTY;
     for (;;) {
-      const report = await gatherStatus(client, nodes, { signal: ctx.signal });
+      const report = await gatherStatus(client, nodes, { signal: ctx.signal, isBlank: blankProbe(config, ctx.signal) });
       if (ctx.signal.aborted) return EXIT.ok;
       const text = json ? statusJson(report) : statusText(report);
       const stamp = watch && !json ? `${new Date().toISOString().slice(11, 19)} UTC — every 2 s, Ctrl-C to stop\n` : '';

@@ -11,6 +11,7 @@
  */
 import type {
   EtcdMember,
+  EtcdMemberAlarm,
   EtcdMemberStatus,
   MachineType,
   MaintenanceClient,
@@ -39,6 +40,8 @@ export interface NodeReading {
   type: NodeResult<MachineType> | undefined;
   /** the machine's own hostname (COSI HostnameStatuses), when the client can ask for it */
   hostname?: NodeResult<string> | undefined;
+  /** EtcdAlarmList: the cluster's active alarms as this node's etcd lists them (needs quorum) */
+  alarms?: NodeResult<EtcdMemberAlarm[]> | undefined;
 }
 
 const byNode = <T>(results: NodeResult<T>[]): Map<string, NodeResult<T>> => new Map(results.map((r) => [r.node, r]));
@@ -49,10 +52,10 @@ const thrown = (error: unknown): RpcFailure => ({
   message: error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error),
 });
 
-/** A fan-out call that threw (the endpoint itself failed) becomes one failure per node. */
-async function settle<T>(p: Promise<NodeResult<T>[]>, nodes: string[]): Promise<Map<string, NodeResult<T>>> {
+/** A fan-out call that threw (the endpoint itself failed, or a client without it) becomes one failure per node. */
+async function settle<T>(call: () => Promise<NodeResult<T>[]>, nodes: string[]): Promise<Map<string, NodeResult<T>>> {
   try {
-    return byNode(await p);
+    return byNode(await call());
   } catch (error) {
     return byNode(nodes.map((node) => ({ node, ok: false as const, error: thrown(error) })));
   }
@@ -71,8 +74,20 @@ function perNode<T>(
 }
 
 /**
- * One round: Version, ServiceList, EtcdMemberList(query_local), EtcdStatus fanned out; the machine type and the
- * hostname per node (COSI).
+ * How long the alarm list may still take once every other call of the round has answered. Talos answers
+ * EtcdAlarmList from the local etcd member with the whole cluster's alarms (siderolabs/talos:
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:2092-2118), which etcd reads through
+ * raft (etcd-io/etcd: server/etcdserver/v3_server.go@v3.6.4:482-488, 777-781): without a leader raft takes no
+ * proposal (etcd-io/raft: node.go@v3.6.0:370-378) and the call waits until the request times out, so after a quorum
+ * loss it would hold every round to its deadline. The alarms are in EtcdStatus's
+ * errors too (machines/verdict.ts), so a list that has not answered by then is dropped, not waited for.
+ */
+const ALARM_LIST_GRACE_MS = 300;
+
+/**
+ * One round: Version, ServiceList, EtcdMemberList(query_local), EtcdStatus, EtcdAlarmList fanned out; the machine
+ * type and the hostname per node (COSI). The alarm list never makes the round longer than the other calls (plus a
+ * short grace).
  */
 export async function readNodes(
   client: TalosClient,
@@ -82,14 +97,18 @@ export async function readNodes(
   if (nodes.length === 0) return [];
   const call = { timeoutMs: opts.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) };
   const hostname = client.hostname?.bind(client);
+  const dropAlarms = new AbortController();
+  const alarmSignal = opts.signal ? AbortSignal.any([opts.signal, dropAlarms.signal]) : dropAlarms.signal;
+  const pendingAlarms = settle(() => client.etcdAlarmList(nodes, { ...call, signal: alarmSignal }), nodes);
   const [versions, services, members, statuses, types, hostnames] = await Promise.all([
-    settle(client.version(nodes, call), nodes),
-    settle(client.serviceList(nodes, call), nodes),
-    settle(client.etcdMemberList(nodes, true, call), nodes),
-    settle(client.etcdStatus(nodes, call), nodes),
+    settle(() => client.version(nodes, call), nodes),
+    settle(() => client.serviceList(nodes, call), nodes),
+    settle(() => client.etcdMemberList(nodes, true, call), nodes),
+    settle(() => client.etcdStatus(nodes, call), nodes),
     perNode(nodes, (node) => client.machineType(node, call)),
     hostname ? perNode(nodes, (node) => hostname(node, call)) : Promise.resolve(new Map<string, NodeResult<string>>()),
   ]);
+  const alarms = await withinGrace(pendingAlarms, ALARM_LIST_GRACE_MS, () => dropAlarms.abort());
   return nodes.map((node) => ({
     node,
     version: versions.get(node),
@@ -98,7 +117,20 @@ export async function readNodes(
     status: statuses.get(node),
     type: types.get(node),
     hostname: hostnames.get(node),
+    alarms: alarms?.get(node),
   }));
+}
+
+/** The value if it settles within `ms`, else null (and `giveUp` is called so the call ends too). */
+async function withinGrace<T>(pending: Promise<T>, ms: number, giveUp: () => void): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  const value = await Promise.race([pending, late]);
+  clearTimeout(timer);
+  if (value === null) giveUp();
+  return value;
 }
 
 /** The member list failed because etcd has no leader: what it always does then (facts §2), not a node fault. */
@@ -197,13 +229,14 @@ export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?:
     statusError: s && !s.ok ? s.error.message : null,
     // an EtcdStatus that could not be decoded is a protocol mismatch: it says nothing about this node's etcd
     statusUnreadable: Boolean(s && !s.ok && classifyFailure(s.error) === 'undecodable-answer'),
+    alarms: r.alarms?.ok ? r.alarms.value : null,
     error: cut,
     talosVersion: r.version?.ok ? r.version.value.tag : null,
   };
 }
 
 /** Is this node a blank machine answering only the maintenance API? */
-export async function isBlank(deps: EffectDeps, node: string): Promise<boolean> {
+export async function isBlank(deps: Pick<EffectDeps, 'connectMaintenance'>, node: string): Promise<boolean> {
   if (!deps.connectMaintenance) return false;
   let m: MaintenanceClient | null = null;
   try {
@@ -259,12 +292,12 @@ export interface StatusReport extends VerdictResult {
   nodes: StatusNode[];
 }
 
-/** The verdict and one row per node, from one round of readNodes. */
-export function statusReport(readings: readonly NodeReading[]): StatusReport {
+/** The verdict and one row per node, from one round of readNodes; `blank` names the blank machines found. */
+export function statusReport(readings: readonly NodeReading[], blank: ReadonlySet<string> = new Set()): StatusReport {
   const observations: NodeObservation[] = [];
   const rows: StatusNode[] = [];
   for (const r of readings) {
-    const view = viewOf(r);
+    const view = viewOf(r, { maintenance: blank.has(r.node) });
     const error = nodeFault(r) ?? view.error ?? null;
     observations.push({ ...view, error });
     rows.push({
@@ -284,11 +317,25 @@ export function statusReport(readings: readonly NodeReading[]): StatusReport {
   return { ...computeVerdict(observations), nodes: rows };
 }
 
-/** One status round and its verdict. */
+/**
+ * One status round and its verdict. With `isBlank`, each node that does not answer the Talos API is asked whether it
+ * is a blank machine in maintenance mode (the verdict's `blank` kind), as the wizard's observeNodes does.
+ */
 export async function gatherStatus(
   client: TalosClient,
   nodes: string[],
-  opts: { timeoutMs: number; signal?: AbortSignal },
+  opts: { timeoutMs: number; signal?: AbortSignal; isBlank?: (node: string) => Promise<boolean> },
 ): Promise<StatusReport> {
-  return statusReport(await readNodes(client, nodes, opts));
+  const readings = await readNodes(client, nodes, opts);
+  const blank = new Set<string>();
+  const probe = opts.isBlank;
+  if (probe)
+    await Promise.all(
+      readings
+        .filter((r) => !r.version?.ok)
+        .map(async (r) => {
+          if (await probe(r.node).catch(() => false)) blank.add(r.node);
+        }),
+    );
+  return statusReport(readings, blank);
 }

@@ -7,6 +7,8 @@
  *   own hostname: Talos keeps it as COSI HostnameStatuses network/hostname, answered without etcd.
  * - A member list longer than any real cluster's is cut by the client: it is unknown, never 1,000 voters.
  * - An EtcdStatus that cannot be decoded is a protocol mismatch: the node counts as unknown, not broken.
+ * - A broken member's id comes from a healthy node's member list, never from what the broken node says of itself.
+ * - Alarms as Talos and etcd report them: EtcdAlarmList while quorum holds, and in EtcdStatus's errors always.
  */
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
@@ -28,7 +30,9 @@ const ids: Record<string, string> = { '10.5.0.2': '11', '10.5.0.3': '12', '10.5.
 const names: Record<string, string> = { '10.5.0.2': 'cp-1', '10.5.0.3': 'cp-2', '10.5.0.4': 'cp-3' };
 
 type Obj = Record<string, unknown>;
-type Answer = Obj | Buffer | { fail: number; message: string };
+/** An answer that never comes: what etcd does with a raft read (the alarm list) while there is no leader. */
+const NEVER = { never: true } as const;
+type Answer = Obj | Buffer | { fail: number; message: string } | typeof NEVER;
 
 /** What each node answers this test: per method, an object (encoded as apid would), raw bytes, or a failure. */
 let scene: (method: string, node: string) => Answer;
@@ -36,7 +40,7 @@ let scene: (method: string, node: string) => Answer;
 const isFailure = (a: Answer): a is { fail: number; message: string } =>
   !Buffer.isBuffer(a) && typeof (a as { fail?: unknown }).fail === 'number';
 
-const MACHINE_METHODS = ['Version', 'ServiceList', 'EtcdMemberList', 'EtcdStatus'] as const;
+const MACHINE_METHODS = ['Version', 'ServiceList', 'EtcdMemberList', 'EtcdStatus', 'EtcdAlarmList'] as const;
 
 function machineAnswer(method: string, node: string): Buffer {
   const answer = scene(method, node);
@@ -73,8 +77,11 @@ beforeAll(async () => {
     Object.fromEntries(
       MACHINE_METHODS.map((m) => [
         m,
-        (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
-          callback(null, machineAnswer(m, String(call.metadata.get('nodes')[0]))),
+        (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+          const node = String(call.metadata.get('nodes')[0]);
+          if (scene(m, node) === NEVER) return; // left open until the client gives up on it
+          callback(null, machineAnswer(m, node));
+        },
       ]),
     ),
   );
@@ -144,6 +151,8 @@ function healthy(overrides: Record<string, (node: string) => Answer | undefined>
         return { members: members() };
       case 'EtcdStatus':
         return { memberStatus: { memberId: ids[node], leader: '11', raftAppliedIndex: '100', errors: [] } };
+      case 'EtcdAlarmList':
+        return { memberAlarms: [] };
       case 'MachineTypes.config.talos.dev':
         return { spec: { yamlSpec: 'controlplane\n' } };
       case 'HostnameStatuses.net.talos.dev':
@@ -225,5 +234,140 @@ describe('answers that cannot be trusted are unknown, not evidence', () => {
     expect(report.nodes[1]?.error).toMatch(
       /^10\.5\.0\.3 sent for etcd status an answer that could not be decoded \(.+\); this is a protocol mismatch, not an etcd verdict/,
     );
+  });
+});
+
+describe("a broken member's id comes from a healthy node, never from the broken node's own view", () => {
+  /** 10.5.0.4's etcd crash-loops: Waiting between restarts, its etcd calls fail */
+  const crashLoop = {
+    ServiceList: (node: string) =>
+      node === '10.5.0.4'
+        ? {
+            services: [
+              {
+                id: 'etcd',
+                state: 'Waiting',
+                events: {
+                  events: [
+                    {
+                      msg: 'Error running Containerd(etcd), going to restart forever: task "etcd" failed: exit code 2',
+                    },
+                  ],
+                },
+                health: { healthy: false },
+              },
+            ],
+          }
+        : undefined,
+    EtcdStatus: (node: string) => (node === '10.5.0.4' ? { fail: 4, message: 'context deadline exceeded' } : undefined),
+  };
+
+  it("the healthy nodes' id wins over the one the broken node claims (a healthy member's id)", async () => {
+    scene = healthy({
+      ...crashLoop,
+      // between two crashes 10.5.0.4 answers that it is member 11 — cp-1's id — and lists only that
+      EtcdStatus: (node) =>
+        node === '10.5.0.4'
+          ? { memberStatus: { memberId: '11', leader: '0', raftAppliedIndex: '1', errors: ['etcdserver: no leader'] } }
+          : undefined,
+      EtcdMemberList: (node) =>
+        node === '10.5.0.4'
+          ? { members: [{ id: '11', hostname: 'cp-3', peerUrls: ['https://10.5.0.4:2380'] }] }
+          : undefined,
+    });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(report.verdict).toBe('degraded');
+    expect(report.broken).toEqual([
+      {
+        node: '10.5.0.4',
+        memberId: '000000000000000d',
+        name: 'cp-3',
+        kind: 'etcd-failing',
+        why: "cp-3 (10.5.0.4) answers, but its etcd keeps crashing and restarting; its member 000000000000000d is read from 10.5.0.2's member list.",
+      },
+    ]);
+  });
+
+  it('a member the healthy nodes no longer list is not removable, whatever the node says of itself', async () => {
+    const withoutCp3 = members().slice(0, 2);
+    // powered off, and its member already removed through a healthy node: nothing left to remove
+    scene = healthy({
+      Version: (node) => (node === '10.5.0.4' ? { fail: 14, message: 'connection refused' } : undefined),
+      EtcdMemberList: (node) => (node === '10.5.0.4' ? undefined : { members: withoutCp3 }),
+    });
+    const off = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(off.broken).toEqual([expect.objectContaining({ node: '10.5.0.4', memberId: null, kind: 'unreachable' })]);
+    // crash-looping, and between two crashes it lists itself as member 13: the healthy nodes do not, so no id
+    scene = healthy({
+      ...crashLoop,
+      EtcdMemberList: (node) => (node === '10.5.0.4' ? { members: members() } : { members: withoutCp3 }),
+    });
+    const crashing = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(crashing.broken).toEqual([
+      expect.objectContaining({ node: '10.5.0.4', memberId: null, kind: 'etcd-failing' }),
+    ]);
+    expect(crashing.broken?.[0]?.why).toMatch(
+      /no healthy member lists a member for it \(already removed, or never joined\)\.$/,
+    );
+  });
+});
+
+describe('alarms as Talos reports them', () => {
+  /** etcd's text of an alarm in EtcdStatus errors: the AlarmMember's compact text (maintenance.go) */
+  const alarmText = (decimalId: string, alarm: string) => `memberID:${decimalId} alarm:${alarm} `;
+  const statusWith =
+    (errors: (node: string) => string[], leader = '11') =>
+    (node: string) => ({
+      memberStatus: { memberId: ids[node], leader, raftAppliedIndex: '100', errors: errors(node) },
+    });
+
+  it('NOSPACE on every member while quorum holds: nospace, read-only, each node its alarm (not lost quorum)', async () => {
+    const all = NODES.map((n) => ({ memberId: ids[n], alarm: 'NOSPACE' }));
+    scene = healthy({
+      EtcdAlarmList: () => ({ memberAlarms: all }),
+      EtcdStatus: statusWith(() => NODES.map((n) => alarmText(ids[n] as string, 'NOSPACE'))),
+    });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(report.verdict).toBe('nospace');
+    expect(report.reason).toMatch(/the cluster is read-only until it is defragmented and the alarm disarmed/);
+    expect(report.alarms).toEqual(
+      NODES.map((node) => ({
+        memberId: BigInt(ids[node] as string)
+          .toString(16)
+          .padStart(16, '0'),
+        node,
+        alarm: 'NOSPACE',
+      })),
+    );
+    const [view] = await observeNodes(depsFor(), NODES);
+    expect(view?.alarms).toHaveLength(3);
+  });
+
+  it('the alarm list needs quorum; without it the status errors still name the alarm, and lost stays lost', async () => {
+    scene = healthy({
+      // etcd reads alarms through raft: without a leader the call stays open until its deadline, which here is far
+      // beyond the test's own time limit; the round does not wait for it
+      EtcdAlarmList: () => NEVER,
+      EtcdMemberList: () => ({ fail: 2, message: 'etcdserver: no leader' }),
+      EtcdStatus: statusWith(() => ['etcdserver: no leader', alarmText('11', 'NOSPACE')], '0'),
+    });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 600_000 });
+    expect(report.verdict).toBe('lost');
+    expect(report.alarms).toEqual([{ memberId: '000000000000000b', node: '10.5.0.2', alarm: 'NOSPACE' }]);
+    // no node shows the failed alarm list as its fault
+    expect(report.nodes.map((n) => n.error)).toEqual([null, null, null]);
+  });
+
+  it('CORRUPT on one member: that member is to be replaced, though its etcd answers', async () => {
+    scene = healthy({
+      EtcdAlarmList: () => ({ memberAlarms: [{ memberId: '13', alarm: 'CORRUPT' }] }),
+      EtcdStatus: statusWith(() => [alarmText('13', 'CORRUPT')]),
+    });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(report.verdict).toBe('degraded');
+    expect(report.broken).toEqual([
+      expect.objectContaining({ node: '10.5.0.4', memberId: '000000000000000d', kind: 'etcd-failing' }),
+    ]);
+    expect(report.broken?.[0]?.why).toMatch(/^etcd raised a CORRUPT alarm for cp-3 \(10\.5\.0\.4\)/);
   });
 });
