@@ -52,6 +52,7 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
   let digesting: Promise<FileDigest> | null = null;
   try {
     const { size } = await handle.stat();
+    await refuseSizelessContent(handle, path, size);
     const head = await readHead(handle, size);
     const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
     digesting = digestOpenFile(handle, size, {
@@ -240,6 +241,19 @@ async function requireRegularFile(path: string): Promise<void> {
   }
   if (info.isDirectory()) throw new UserError(`${path} is a directory, not a snapshot file; give the file's path.`);
   if (!info.isFile()) throw new UserError(`${path} is not a regular file; give the path of a snapshot file.`);
+}
+
+/**
+ * A file whose size reads 0 but which gives bytes when read is one of the kernel's (under /proc and /sys the size is
+ * not known before reading): it is no snapshot, and "empty" would name the wrong cause.
+ */
+async function refuseSizelessContent(handle: FileHandle, path: string, size: number): Promise<void> {
+  if (size !== 0) return;
+  const { bytesRead } = await handle.read(Buffer.alloc(1), 0, 1, 0);
+  if (bytesRead === 0) return;
+  throw new UserError(
+    `${path} is not a snapshot file: it reports a size of 0 bytes yet has content, as the kernel's files under /proc and /sys do; give the path of a snapshot file.`,
+  );
 }
 
 async function openReadOnly(path: string): Promise<FileHandle> {
