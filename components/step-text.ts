@@ -1,8 +1,9 @@
 /**
- * Why each step exists and what it does, in the words the panel shows, keyed by the machine's step names. The words
+ * Why each step exists and what it does, in the words the panel shows, keyed by the machine's step names (every
+ * procedure's steps: names are unique across them). The words
  * live in the one table of steps (machines/recovery/steps.ts), beside each step's number and talosctl equivalents.
  */
-import { STEPS, type StepName } from '../machines/recovery/steps.js';
+import { ALL_STEPS, type StepName } from '../machines/recovery/steps.js';
 
 export interface StepText {
   readonly title: string;
@@ -13,5 +14,5 @@ export interface StepText {
 }
 
 export const STEP_TEXT = Object.fromEntries(
-  STEPS.map((s) => [s.name, { title: s.title, why: s.why, whatHappens: s.whatHappens, working: s.working }]),
+  ALL_STEPS.map((s) => [s.name, { title: s.title, why: s.why, whatHappens: s.whatHappens, working: s.working }]),
 ) as Record<StepName, StepText>;

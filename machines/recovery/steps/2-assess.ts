@@ -8,6 +8,7 @@ import { snapshotOptions } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
+import { SILENT_GATE, silentBeforeRecovery, unansweredNodes } from './1-connect.js';
 
 export const assess = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'assess' } },
@@ -192,23 +193,38 @@ export const assess = recoverySetup.createStateConfig({
       },
     },
     lost: {
-      always: {
-        target: '#recovery.procedure.snapshot',
-        actions: [
-          {
+      always: [
+        // a node still silent is never dropped by a full recovery: it must answer or be left out first (issue 12 item 10)
+        {
+          guard: silentBeforeRecovery,
+          target: SILENT_GATE,
+          actions: {
             type: 'endStep',
             params: ({ context }) => ({
               step: 'assess',
               status: 'done',
-              result: `${context.verdict?.verdict === 'lost' ? 'quorum lost' : `quorum ${context.verdict?.verdict ?? '?'} (overridden)`}; freshest member: ${context.verdict?.freshest ?? 'none answers'}`,
+              result: `quorum lost; ${unansweredNodes(context).join(', ')} must answer or be left out first`,
             }),
           },
-          assign({
-            snapshotOptions: ({ context }) =>
-              snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
-          }),
-        ],
-      },
+        },
+        {
+          target: '#recovery.procedure.snapshot',
+          actions: [
+            {
+              type: 'endStep',
+              params: ({ context }) => ({
+                step: 'assess',
+                status: 'done',
+                result: `${context.verdict?.verdict === 'lost' ? 'quorum lost' : `quorum ${context.verdict?.verdict ?? '?'} (overridden)`}; freshest member: ${context.verdict?.freshest ?? 'none answers'}`,
+              }),
+            },
+            assign({
+              snapshotOptions: ({ context }) =>
+                snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
+            }),
+          ],
+        },
+      ],
     },
   },
 });
