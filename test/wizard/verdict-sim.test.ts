@@ -44,8 +44,8 @@ function scenario(name: string, nodes: string[]): string {
 
 const healthyNode = (i: number) => `{ hostname: cp-${i}, type: controlplane, etcd: healthy }`;
 
-async function start(scenarioFile: string): Promise<Bench> {
-  const bench = await startBench(scenarioFile);
+async function start(scenarioFile: string, opts: Parameters<typeof startBench>[1] = {}): Promise<Bench> {
+  const bench = await startBench(scenarioFile, opts);
   benches.push(bench);
   return bench;
 }
@@ -102,6 +102,25 @@ async function listedId(bench: Bench, healthyNode: string, hostname: string): Pr
   }
 }
 
+describe('NOSPACE as the simulator raises it (every member over its quota)', () => {
+  it('nospace: the verdict, each node its NOSPACE alarm, in the JSON and the ALARMS column; nothing to replace', async () => {
+    const bench = await start('nospace');
+    const [cp1, cp2, cp3] = bench.sim.nodes as [string, string, string];
+    const report = await statusReport(bench);
+    expect(report.verdict).toBe('nospace');
+    expect(report.reason).toMatch(/read-only until it is defragmented and the alarm disarmed; quorum holds \(3 of 3/);
+    expect(report.broken).toEqual([]);
+    expect(report.alarms.map((a) => [a.node, a.alarm]).sort()).toEqual([
+      [cp1, 'NOSPACE'],
+      [cp2, 'NOSPACE'],
+      [cp3, 'NOSPACE'],
+    ]);
+    const { out } = await status(bench, false);
+    expect(out.split('\n').find((l) => l.startsWith(`${cp2} `))).toMatch(/\sNOSPACE\s+-$/);
+    expect(out).toMatch(/Verdict: NOSPACE, the cluster is read-only\. etcd raised a NOSPACE alarm \(3 members\)/);
+  });
+});
+
 describe('talos-dr status names the members to replace while quorum holds', () => {
   it('a powered-off node: degraded, unreachable, its id from a healthy member, waited for before any removal', async () => {
     const bench = await start('quorum-intact');
@@ -149,10 +168,8 @@ describe('talos-dr status names the members to replace while quorum holds', () =
     expect(out).toMatch(/Verdict: degraded, members to replace\. Quorum holds \(2 of 3 voting members healthy/);
   });
 
-  it('a blank machine in maintenance mode at the address: blank, the old member id from a healthy member', async () => {
-    const bench = await start(
-      scenario('blank', [healthyNode(1), healthyNode(2), '{ hostname: cp-3, type: controlplane, state: maintenance }']),
-    );
+  it('a blank machine in maintenance mode at the address (member-hardware): blank, the old member id from a healthy member', async () => {
+    const bench = await start('member-hardware');
     const [cp1, , cp3] = bench.sim.nodes as [string, string, string];
     const report = await statusReport(bench);
     expect(report.verdict).toBe('degraded');
@@ -164,6 +181,28 @@ describe('talos-dr status names the members to replace while quorum holds', () =
     );
     const { out } = await status(bench, false);
     expect(out.split('\n').find((l) => l.startsWith(`${cp3} `))).toMatch(/^\S+\s+-\s+maintenance\s.*\sblank machine$/);
+  });
+
+  it('member-crashloop-5: the one crash-looping member of five is named, the four others are healthy', async () => {
+    const bench = await start('member-crashloop-5');
+    const [cp1, , , cp4] = bench.sim.nodes as [string, string, string, string];
+    const report = await statusReport(bench);
+    expect(report.verdict).toBe('degraded');
+    expect(report.reason).toMatch(/^Quorum holds \(4 of 5 voting members healthy, quorum needs 3\)/);
+    expect(report.broken.map((b) => [b.node, b.memberId, b.kind])).toEqual([
+      [cp4, await listedId(bench, cp1, 'cp-4'), 'etcd-failing'],
+    ]);
+  });
+
+  it('member-unreachable: the powered-off member is unreachable (to be waited for), nothing else', async () => {
+    // at the benches' usual 1000× the node's two simulated minutes off would be over before the first call
+    const bench = await start('member-unreachable', { speed: 1 });
+    const [cp1, , cp3] = bench.sim.nodes as [string, string, string];
+    const report = await statusReport(bench);
+    expect(report.verdict).toBe('degraded');
+    expect(report.broken).toEqual([
+      expect.objectContaining({ node: cp3, memberId: await listedId(bench, cp1, 'cp-3'), kind: 'unreachable' }),
+    ]);
   });
 
   it('five nodes, one crash-looping and one powered off: both named, each with its own id', async () => {
