@@ -14,7 +14,6 @@ import {
   type RecoveryEvent,
   type RecoveryInput,
   type SnapshotInfo,
-  type SnapshotOption,
   type StepRow,
 } from '../recovery-types.js';
 import { PROCEDURE_STEPS, STEPS, stepByName, type Procedure, type StepName, type TalosctlArgs } from './steps.js';
@@ -173,45 +172,8 @@ export function withPrep(
   return { ...rows, [node]: { ...row, prep: { ...row.prep, ...prep } } };
 }
 
-/** Ways to get a snapshot, best first: API snapshot from members whose etcd answers (freshest first), raw copies from
- * nodes that still hold data, then files the user was given. */
-export function snapshotOptions(
-  observations: readonly NodeView[],
-  freshest: string | null,
-  given: readonly string[],
-): SnapshotOption[] {
-  const live = observations
-    .filter((o) => o.reachable && !o.maintenance && o.status)
-    .sort((a, b) => (a.node === freshest ? -1 : b.node === freshest ? 1 : 0));
-  const holders = observations.filter((o) => o.reachable && !o.maintenance && o.machineType !== 'worker');
-  const rawOrder = [...holders].sort((a, b) => (a.node === freshest ? -1 : b.node === freshest ? 1 : 0));
-  return [
-    ...live.map<SnapshotOption>((o) => ({
-      id: `api:${o.node}`,
-      method: 'api',
-      node: o.node,
-      file: null,
-      label: `take a consistent snapshot from ${o.node}${o.node === freshest ? ' (freshest member)' : ''}`,
-      failed: null,
-    })),
-    ...rawOrder.map<SnapshotOption>((o) => ({
-      id: `raw:${o.node}`,
-      method: 'raw',
-      node: o.node,
-      file: null,
-      label: `copy the raw database from ${o.node} (needs skip-hash-check)`,
-      failed: null,
-    })),
-    ...given.map<SnapshotOption>((file) => ({
-      id: `file:${file}`,
-      method: 'file',
-      node: null,
-      file,
-      label: `use the existing snapshot file ${file}`,
-      failed: null,
-    })),
-  ];
-}
+// step 3's choices live beside what is said about the chosen snapshot (issues 15, 16)
+export { snapshotOptions } from './snapshot-options.js';
 
 /** Short human age: "3 min", "2 h 5 min", "4 d". */
 export function formatAge(ms: number): string {

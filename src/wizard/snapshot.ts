@@ -29,12 +29,14 @@ function snapshotInfo(
     usable: report.usable,
     needsSkipHashCheck: report.needsSkipHashCheck,
     problems: report.problems,
+    storageVersion: report.storageVersion,
     bytes: report.size,
     takenAt: extra.takenAt,
   };
 }
 
 export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opId: string): Promise<SnapshotInfo> {
+  if (option.method === 'raw' && option.nodes?.length) return freshestRawCopy(deps, option.nodes, opId);
   if (option.method === 'file') {
     await persisted(deps);
     // typed relative to where talos-dr runs now; a resume from another folder must not look for it there
@@ -91,6 +93,96 @@ export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opI
     describe: (s) =>
       `${basename(s.file)}: revision ${s.revision}, integrity ${s.integrity}, sha256 ${s.sha256.slice(0, 12)}…`,
   });
+}
+
+/** One member's raw copy, as compared when no member can say which data is freshest. */
+interface RawCopy {
+  node: string;
+  info: SnapshotInfo | null;
+  error: ActionError | null;
+}
+
+/**
+ * Issue 15: when no member reports an applied index (every etcd crash-looping or not serving), nothing live says which
+ * node's data is newest, so the first node's copy may lose writes the others hold. Every reachable member's database
+ * is copied instead (each verified on its own, as a single raw copy is), each copy's revision is read offline by our
+ * bbolt reader, and the highest is used: the members apply one raft log in order and every write transaction adds one
+ * to the revision (etcd-io/etcd server/storage/mvcc/kvstore_txn.go@02d3daf, storeTxnWrite.End: currentRev++), so the
+ * copy with the highest revision has applied the most of it. The other copies stay in snapshots/ as evidence; a copy
+ * that fails or does not verify is named and skipped.
+ */
+async function freshestRawCopy(deps: EffectDeps, nodes: readonly string[], opId: string): Promise<SnapshotInfo> {
+  const copies = await Promise.all(
+    nodes.map(async (node): Promise<RawCopy> => {
+      const single: SnapshotOption = {
+        id: `raw:${node}`,
+        method: 'raw',
+        node,
+        file: null,
+        label: '',
+        failed: null,
+      };
+      try {
+        return { node, info: await takeSnapshot(deps, single, `${opId}:${node}`), error: null };
+      } catch (error) {
+        return { node, info: null, error: error instanceof ActionError ? error : new ActionError(messageOf(error)) };
+      }
+    }),
+  );
+  const taken = copies.filter((c): c is RawCopy & { info: SnapshotInfo } => c.info !== null);
+  const failed = copies.filter((c) => c.error).map((c) => `${c.node}: ${briefReason(c.error?.message ?? '')}`);
+  if (taken.length === 0) {
+    throw new ActionError(
+      `No member's raw database could be copied (${failed.join('; ')}); check that the nodes answer and try again, or use a snapshot file.`,
+      copies.some((c) => c.error?.retryable),
+    );
+  }
+  // ties keep the nodes' order (the first given wins, as for the freshest member)
+  const best = taken.reduce((a, b) => ((b.info.revision ?? -1) > (a.info.revision ?? -1) ? b : a));
+  const candidates = copies.map((c) => ({
+    node: c.node,
+    file: c.info?.file ?? null,
+    revision: c.info?.revision ?? null,
+    error: c.error ? c.error.message : null,
+  }));
+  const choice = rawChoiceSentence(best.node, best.info.revision, candidates);
+  deps.journal.append({
+    kind: 'decision',
+    step: 'snapshot',
+    node: best.node,
+    what: 'no member reports an applied index: the raw copy with the highest revision is used',
+    result: choice,
+    data: { chosen: best.node, file: best.info.file, copies: candidates },
+  });
+  return { ...best.info, candidates, choice };
+}
+
+/** "the copy from X: revision 130, the highest (Y: 127, Z: copy failed: …); the others stay in snapshots/ as evidence" */
+export function rawChoiceSentence(
+  node: string,
+  revision: number | null,
+  candidates: readonly { node: string; revision: number | null; error: string | null }[],
+): string {
+  const others = candidates
+    .filter((c) => c.node !== node)
+    .map((c) =>
+      c.error ? `${c.node}: not used, ${briefReason(c.error)}` : `${c.node}: revision ${c.revision ?? '?'}`,
+    );
+  const tie = candidates.some((c) => c.node !== node && !c.error && c.revision === revision);
+  const why = tie ? 'as high as any (equal revisions: the first node given is used)' : 'the highest';
+  const kept = candidates.filter((c) => c.node !== node && !c.error).length;
+  return `the raw copy from ${node}: revision ${revision ?? '?'}, ${why}${others.length ? ` (${others.join('; ')})` : ''}${kept ? '; the other copies stay in snapshots/ as evidence' : ''}`;
+}
+
+/** A failed copy's sentence without what applies to a single copy only (nothing kept, run again). */
+function briefReason(sentence: string): string {
+  const cut = sentence.search(/[;,:]? (nothing was kept|the partial snapshot was removed)/);
+  const head = stripPeriod(cut > 0 ? sentence.slice(0, cut) : sentence);
+  return head.charAt(0).toLowerCase() + head.slice(1);
+}
+
+function stripPeriod(sentence: string): string {
+  return sentence.replace(/\.$/, '');
 }
 
 /**

@@ -9,6 +9,7 @@ import { dataLossWindow, errorOf } from '../context.js';
 import { promptState } from '../prompts.js';
 import { now, recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
+import { snapshotStepResult } from '../snapshot-options.js';
 
 /** The step's end, the same whichever procedure comes next. */
 const endSnapshotStep = {
@@ -16,7 +17,7 @@ const endSnapshotStep = {
   params: ({ context }: { context: RecoveryContext }) => ({
     step: 'snapshot' as const,
     status: 'done' as const,
-    result: `${context.snapshot?.method === 'file' ? 'file' : `${context.snapshot?.method} from ${context.snapshot?.node}`}: revision ${context.snapshot?.revision}, ${context.snapshot?.totalKeys} keys, integrity ${context.snapshot?.integrity}${context.snapshot?.needsSkipHashCheck ? ' (skip-hash-check acknowledged)' : ''}`,
+    result: snapshotStepResult(context.snapshot),
   }),
 } as const;
 
@@ -180,7 +181,7 @@ export const snapshot = recoverySetup.createStateConfig({
         id: 'skip-hash-check',
         kind: 'acknowledge',
         question: 'Restore from this raw database copy with skip-hash-check?',
-        detail: `${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
+        detail: `${context.snapshot?.choice ? `Chosen: ${context.snapshot.choice}. ` : ''}${context.snapshot?.file ?? ''} has no sha256 trailer; its bbolt structure checked out.`,
         risk: 'Writes after the copy point may be missing, and etcd cannot verify the file itself.',
         recommended: {
           type: 'acknowledge',
