@@ -288,6 +288,29 @@ describe("a broken member's id comes from a healthy node, never from the broken 
     ]);
   });
 
+  it('an unreachable node whose etcd answers through apid that it is a healthy member gets no say in its id', async () => {
+    // Version fails for 10.5.0.4 (the node counts as not answering), yet its etcd calls answer: it claims member 11
+    // (cp-1's) with a leader, and lists itself as 11
+    scene = healthy({
+      Version: (node) => (node === '10.5.0.4' ? { fail: 14, message: 'connection refused' } : undefined),
+      EtcdStatus: (node) =>
+        node === '10.5.0.4'
+          ? { memberStatus: { memberId: '11', leader: '11', raftAppliedIndex: '999', errors: [] } }
+          : undefined,
+      EtcdMemberList: (node) =>
+        node === '10.5.0.4'
+          ? { members: [{ id: '11', hostname: 'cp-3', peerUrls: ['https://10.5.0.4:2380'] }] }
+          : undefined,
+    });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(report.verdict).toBe('degraded');
+    expect(report.broken).toEqual([
+      expect.objectContaining({ node: '10.5.0.4', memberId: '000000000000000d', kind: 'unreachable' }),
+    ]);
+    // nor is it the freshest member, whatever index it claims
+    expect(report.freshest).not.toBe('10.5.0.4');
+  });
+
   it('a member the healthy nodes no longer list is not removable, whatever the node says of itself', async () => {
     const withoutCp3 = members().slice(0, 2);
     // powered off, and its member already removed through a healthy node: nothing left to remove
