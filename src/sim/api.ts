@@ -143,6 +143,18 @@ export function serviceList(node: SimNode): Payload[] {
  */
 const alarmText = (a: EtcdAlarm): string => `memberID:${hexToDecimal(a.memberId)} alarm:${a.alarm} `;
 
+/**
+ * A learner refuses every unary call but Status and serializable reads (etcd-io/etcd
+ * server/etcdserver/api/v3rpc/interceptor.go@v3.6.14:52-54, util.go:142-151; rpctypes/error.go:88): member list,
+ * alarms and defragment through a learner's local client fail with etcd's text, which Talos passes on.
+ */
+function refuseOnLearner(node: SimNode, wrap?: string): void {
+  const self = node.etcd.memberId();
+  if (!node.etcd.members().some((m) => m.id === self && m.isLearner)) return;
+  const text = 'etcdserver: rpc not supported for learner';
+  throw unknown(wrap ? `${wrap}: ${text}` : text);
+}
+
 /** A member being defragmented answers nothing until it is done (etcd holds its backend's lock meanwhile). */
 async function waitWhileDefragmenting(node: SimNode): Promise<void> {
   while (node.defragmenting) await node.defragmenting;
@@ -196,6 +208,7 @@ export async function etcdMemberList(
   if (req.queryLocal) {
     if (!node.etcdServing) return waitForEtcd(ctx, cluster);
     if (!cluster.hasQuorum(node)) throw unknown('etcdserver: no leader');
+    refuseOnLearner(node);
     await node.etcd.refresh?.();
     return [{ legacyMembers: [], members: node.etcd.members().map(memberPayload) }];
   }
@@ -260,10 +273,17 @@ export async function etcdForfeitLeadership(node: SimNode, cluster: ClusterView,
  * The member's local etcd for a maintenance call (alarm list, disarm, defragment): a worker is refused, an etcd that
  * does not serve keeps the call waiting until the caller's deadline (Talos's local client waits for a connection).
  */
-async function localEtcdFor(node: SimNode, cluster: ClusterView, ctx: CallContext, what: string): Promise<void> {
+async function localEtcdFor(
+  node: SimNode,
+  cluster: ClusterView,
+  ctx: CallContext,
+  what: string,
+  wrap: string,
+): Promise<void> {
   requireControlPlane(node, what);
   if (!node.etcdServing) await waitForEtcd(ctx, cluster);
   await waitWhileDefragmenting(node);
+  refuseOnLearner(node, wrap);
 }
 
 /**
@@ -292,7 +312,7 @@ const alarmPayload = (a: EtcdAlarm): Payload => ({ memberId: hexToDecimal(a.memb
  * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:2092-2120).
  */
 export async function etcdAlarmList(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
-  await localEtcdFor(node, cluster, ctx, 'etcd alarm list');
+  await localEtcdFor(node, cluster, ctx, 'etcd alarm list', 'failed to list etcd alarms');
   await requireLeaderForAlarms(node, cluster, ctx, 'failed to list etcd alarms');
   return [{ memberAlarms: cluster.alarmsOf(node).map(alarmPayload) }];
 }
@@ -300,7 +320,7 @@ export async function etcdAlarmList(node: SimNode, cluster: ClusterView, ctx: Ca
 /** EtcdAlarmDisarm: every alarm of the cluster disarmed; answers those (v1alpha1_server.go@v1.14.0-rc.1:2122-2150). */
 export async function etcdAlarmDisarm(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
   cluster.countCall('alarmDisarm', node);
-  await localEtcdFor(node, cluster, ctx, 'etcd alarm disarm');
+  await localEtcdFor(node, cluster, ctx, 'etcd alarm disarm', 'failed to disarm etcd alarm');
   await requireLeaderForAlarms(node, cluster, ctx, 'failed to disarm etcd alarm');
   const disarmed = await cluster.disarmAlarms(node);
   return [{ memberAlarms: disarmed.map(alarmPayload) }];
@@ -316,7 +336,7 @@ const DEFRAG_BYTES_PER_SEC = 20 * 1024 * 1024;
  */
 export async function etcdDefragment(node: SimNode, cluster: ClusterView, ctx: CallContext): Promise<Payload[]> {
   cluster.countCall('defragment', node);
-  await localEtcdFor(node, cluster, ctx, 'etcd defragment');
+  await localEtcdFor(node, cluster, ctx, 'etcd defragment', 'failed to defragment etcd');
   const size = node.etcd.status().dbSize;
   const done = (async () => {
     await cluster.clockSleep(Math.max(1000, (size / DEFRAG_BYTES_PER_SEC) * 1000), new AbortController().signal);

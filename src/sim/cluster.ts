@@ -1131,6 +1131,13 @@ export async function startSimulator(opts: StartOptions): Promise<SimCluster> {
     );
   }
   if (opts.etcd === 'real' && !saved) {
+    // the quota and the alarms are the built-in model's: real etcd processes would start without them
+    if (def.alarms.length > 0 || def.etcdQuotaBytes !== null) {
+      throw new SimStartError(
+        `Scenario ${def.name} sets an etcd quota or alarms, which only the built-in etcd model plays; start it without --etcd real.`,
+        'usage',
+      );
+    }
     const missing = realEtcdMissing();
     if (missing) throw new SimStartError(missing);
   }

@@ -36,6 +36,8 @@ async function cluster(scenario: string, speed = 200): Promise<Cluster> {
 }
 
 const healthy = new URL('./healthy-3cp.yaml', import.meta.url).pathname;
+// each talosctl call is a process start (about a second on a loaded machine): a test of a dozen calls outlives
+// vitest's default 30 s on CI's two busy cores, so the longer describes get more (never a timed assertion)
 const serviceState = (out: string): string | undefined => /STATE\s+(\S+)/.exec(out)?.[1];
 
 for (const version of ['1.14', '1.11'] as const) {
@@ -101,71 +103,78 @@ for (const version of ['1.14', '1.11'] as const) {
   });
 }
 
-describe(`talosctl against a broken Talos 1.14 cluster (lost quorum), through a recovery${skipReason('talosctl')}`, () => {
-  let c: Cluster;
-  let cp1: string;
-  let cp2: string;
-  beforeAll(async () => {
-    if (!have) return;
-    c = await cluster('lost-quorum');
-    [cp1, cp2] = c.sim.nodes as [string, string];
-  });
-  afterAll(async () => c?.sim.stop());
+describe(
+  `talosctl against a broken Talos 1.14 cluster (lost quorum), through a recovery${skipReason('talosctl')}`,
+  { timeout: 120_000 },
+  () => {
+    let c: Cluster;
+    let cp1: string;
+    let cp2: string;
+    beforeAll(async () => {
+      if (!have) return;
+      c = await cluster('lost-quorum');
+      [cp1, cp2] = c.sim.nodes as [string, string];
+    });
+    afterAll(async () => c?.sim.stop());
 
-  it.skipIf(!have)(
-    'etcd members fails without a leader; etcd status says so; service etcd shows the crash loop',
-    async () => {
-      const members = await c.talosctl('-n', cp1, 'etcd', 'members');
-      expect(members.code).not.toBe(0);
-      expect(members.stderr).toContain('etcdserver: no leader');
-      const status = await c.talosctl('-n', cp1, 'etcd', 'status');
-      expect(status.code).toBe(0);
-      expect(status.stdout).toContain('etcdserver: no leader');
-      const service = await c.talosctl('-n', cp2, 'service', 'etcd');
-      expect(service.code).toBe(0);
-      expect(serviceState(service.stdout)).toBe('Waiting');
-      expect(service.stdout).toContain('Error running Containerd(etcd), going to restart forever');
-    },
-  );
+    it.skipIf(!have)(
+      'etcd members fails without a leader; etcd status says so; service etcd shows the crash loop',
+      async () => {
+        const members = await c.talosctl('-n', cp1, 'etcd', 'members');
+        expect(members.code).not.toBe(0);
+        expect(members.stderr).toContain('etcdserver: no leader');
+        const status = await c.talosctl('-n', cp1, 'etcd', 'status');
+        expect(status.code).toBe(0);
+        expect(status.stdout).toContain('etcdserver: no leader');
+        const service = await c.talosctl('-n', cp2, 'service', 'etcd');
+        expect(service.code).toBe(0);
+        expect(serviceState(service.stdout)).toBe('Waiting');
+        expect(service.stdout).toContain('Error running Containerd(etcd), going to restart forever');
+      },
+    );
 
-  it.skipIf(!have)('snapshot, reset every control-plane node, bootstrap --recover-from: etcd runs again', async () => {
-    const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
-    expect(snap.code).toBe(0);
-    for (const node of c.sim.nodes) {
-      const reset = await c.talosctl(
-        '-n',
-        node,
-        'reset',
-        '--graceful=false',
-        '--reboot',
-        '--system-labels-to-wipe=EPHEMERAL',
-        '--wait=false',
-      );
-      expect(reset.code).toBe(0);
-    }
-    for (const node of c.sim.nodes) {
-      await eventually(
-        async () => serviceState((await c.talosctl('-n', node, 'service', 'etcd')).stdout),
-        (s) => s === 'Preparing',
-        60_000,
-      );
-    }
-    const boot = await eventually(
-      () => c.talosctl('-n', cp1, 'bootstrap', '--recover-from=db.snapshot'),
-      (r) => r.code === 0 || !/not ready for recovery/.test(r.stderr),
-      30_000,
+    it.skipIf(!have)(
+      'snapshot, reset every control-plane node, bootstrap --recover-from: etcd runs again',
+      async () => {
+        const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
+        expect(snap.code).toBe(0);
+        for (const node of c.sim.nodes) {
+          const reset = await c.talosctl(
+            '-n',
+            node,
+            'reset',
+            '--graceful=false',
+            '--reboot',
+            '--system-labels-to-wipe=EPHEMERAL',
+            '--wait=false',
+          );
+          expect(reset.code).toBe(0);
+        }
+        for (const node of c.sim.nodes) {
+          await eventually(
+            async () => serviceState((await c.talosctl('-n', node, 'service', 'etcd')).stdout),
+            (s) => s === 'Preparing',
+            60_000,
+          );
+        }
+        const boot = await eventually(
+          () => c.talosctl('-n', cp1, 'bootstrap', '--recover-from=db.snapshot'),
+          (r) => r.code === 0 || !/not ready for recovery/.test(r.stderr),
+          30_000,
+        );
+        expect(boot.code).toBe(0);
+        await eventually(
+          async () => serviceState((await c.talosctl('-n', cp1, 'service', 'etcd')).stdout),
+          (s) => s === 'Running',
+          60_000,
+        );
+        const again = await c.talosctl('-n', cp1, 'bootstrap');
+        expect(again.code).not.toBe(0);
+        expect(again.stderr).toContain('etcd data directory is not empty');
+      },
     );
-    expect(boot.code).toBe(0);
-    await eventually(
-      async () => serviceState((await c.talosctl('-n', cp1, 'service', 'etcd')).stdout),
-      (s) => s === 'Running',
-      60_000,
-    );
-    const again = await c.talosctl('-n', cp1, 'bootstrap');
-    expect(again.code).not.toBe(0);
-    expect(again.stderr).toContain('etcd data directory is not empty');
-  });
-});
+  },
+);
 
 describe(`talosctl apply-config --insecure on a blank Talos 1.14 machine${skipReason('talosctl')}`, () => {
   let c: Cluster;
@@ -188,5 +197,130 @@ describe(`talosctl apply-config --insecure on a blank Talos 1.14 machine${skipRe
       (s) => s === 'Preparing',
       60_000,
     );
+  });
+});
+
+/** The row of `talosctl etcd members` for a hostname: [node, id, hostname, …]. */
+const memberRow = (out: string, hostname: string): string[] | undefined =>
+  out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .find((cols) => cols[2] === hostname);
+
+describe(
+  `talosctl replaces a crash-looping member (member-crashloop, Talos 1.14)${skipReason('talosctl')}`,
+  { timeout: 120_000 },
+  () => {
+    let c: Cluster;
+    let cp1: string;
+    let cp3: string;
+    let worker: string;
+    beforeAll(async () => {
+      if (!have) return;
+      // slow enough (15 simulated s of learner = 1.5 s) for talosctl to see the learner between its calls
+      c = await cluster('member-crashloop', 10);
+      [cp1, , cp3] = c.sim.nodes as [string, string, string];
+      worker = c.sim.allNodes[3]!;
+    });
+    afterAll(async () => c?.sim.stop());
+
+    it.skipIf(!have)(
+      'etcd remove-member through a healthy node; a second time etcd says the member is gone',
+      async () => {
+        const members = await c.talosctl('-n', cp1, 'etcd', 'members');
+        expect(members.code).toBe(0);
+        const id = memberRow(members.stdout, 'cp-3')?.[1];
+        expect(id).toMatch(/^[0-9a-f]{16}$/);
+        const removed = await c.talosctl('-n', cp1, 'etcd', 'remove-member', id!);
+        expect(removed.code).toBe(0);
+        const after = await c.talosctl('-n', cp1, 'etcd', 'members');
+        expect(memberRow(after.stdout, 'cp-3')).toBeUndefined();
+        const again = await c.talosctl('-n', cp1, 'etcd', 'remove-member', id!);
+        expect(again.code).not.toBe(0);
+        expect(again.stderr).toContain('etcdserver: member not found');
+      },
+    );
+
+    it.skipIf(!have)(
+      'after a reset the node rejoins; etcd members shows it as a learner, then as a voter',
+      async () => {
+        const reset = await c.talosctl(
+          '-n',
+          cp3,
+          'reset',
+          '--graceful=false',
+          '--reboot',
+          '--system-labels-to-wipe=EPHEMERAL',
+          '--wait=false',
+        );
+        expect(reset.code).toBe(0);
+        const seen = new Set<string>();
+        await eventually(
+          async () => {
+            const row = memberRow((await c.talosctl('-n', cp1, 'etcd', 'members')).stdout, 'cp-3');
+            if (row) seen.add(row.at(-1)!);
+            return row?.at(-1);
+          },
+          (learner) => learner === 'false',
+          60_000,
+        );
+        expect(seen.has('true')).toBe(true);
+      },
+    );
+
+    it.skipIf(!have)('get members lists the worker; service kubelet restart on it answers as Talos does', async () => {
+      const members = await c.talosctl('-n', cp1, 'get', 'members');
+      expect(members.code).toBe(0);
+      expect(members.stdout).toContain('worker-1');
+      const restart = await c.talosctl('-n', worker, 'service', 'kubelet', 'restart');
+      expect(restart.code).toBe(0);
+      expect(restart.stdout).toMatch(/NODE\s+RESPONSE/);
+      expect(restart.stdout).toContain('Service "kubelet" restarted');
+      const etcd = await c.talosctl('-n', cp1, 'service', 'etcd', 'restart');
+      expect(etcd.code).not.toBe(0);
+      expect(etcd.stderr).toContain('service "etcd" doesn\'t support restart operation via API');
+    });
+
+    it.skipIf(!have)('etcd leave on a healthy member: its etcd stops, the others list it no more', async () => {
+      const cp2 = c.sim.nodes[1]!;
+      const leave = await c.talosctl('-n', cp2, 'etcd', 'leave');
+      expect(leave.code).toBe(0);
+      expect(serviceState((await c.talosctl('-n', cp2, 'service', 'etcd')).stdout)).toBe('Finished');
+      expect(memberRow((await c.talosctl('-n', cp1, 'etcd', 'members')).stdout, 'cp-2')).toBeUndefined();
+    });
+  },
+);
+
+describe(`talosctl on a NOSPACE cluster (nospace, Talos 1.14)${skipReason('talosctl')}`, { timeout: 120_000 }, () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    if (!have) return;
+    c = await cluster('nospace');
+  });
+  afterAll(async () => c?.sim.stop());
+
+  it.skipIf(!have)('etcd alarm list shows NOSPACE for every member; etcd status shows the alarms', async () => {
+    const cp1 = c.sim.nodes[0]!;
+    const list = await c.talosctl('-n', cp1, 'etcd', 'alarm', 'list');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/NODE\s+MEMBER\s+ALARM/);
+    expect(list.stdout.match(/\bNOSPACE\b/g)).toHaveLength(3);
+    const status = await c.talosctl('-n', cp1, 'etcd', 'status');
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('alarm:NOSPACE');
+  });
+
+  it.skipIf(!have)('etcd defrag on each node, then etcd alarm disarm: the alarms are gone', async () => {
+    for (const node of c.sim.nodes) {
+      const defrag = await c.talosctl('-n', node, 'etcd', 'defrag');
+      expect(defrag.code).toBe(0);
+    }
+    const disarm = await c.talosctl('-n', c.sim.nodes[0]!, 'etcd', 'alarm', 'disarm');
+    expect(disarm.code).toBe(0);
+    expect(disarm.stdout.match(/\bNOSPACE\b/g)).toHaveLength(3);
+    const list = await c.talosctl('-n', c.sim.nodes[1]!, 'etcd', 'alarm', 'list');
+    expect(list.code).toBe(0);
+    expect(list.stdout).not.toContain('NOSPACE');
+    expect(await c.sim.etcdWrite()).toEqual({ ok: true });
   });
 });

@@ -38,14 +38,22 @@ const statusOf = async (b: Bench, node: string) =>
   ).messages[0]!.memberStatus;
 
 /** Polls the member list and keeps every distinct view of the joining member (by hostname or as a nameless learner). */
-async function watchJoin(b: Bench, through: string, hostname: string): Promise<string[]> {
+async function watchJoin(
+  b: Bench,
+  through: string,
+  hostname: string,
+  whileLearner?: () => Promise<void>,
+): Promise<string[]> {
   const seen: string[] = [];
   await eventually(
     async () => {
       const list = await members(b, through).catch(() => []);
       const m = list.find((x) => x.hostname === hostname || (x.hostname === '' && x.isLearner));
       const view = m ? `${m.hostname || '(no name)'} learner=${m.isLearner} urls=${m.clientUrls.length}` : 'absent';
-      if (seen.at(-1) !== view) seen.push(view);
+      if (seen.at(-1) !== view) {
+        seen.push(view);
+        if (m?.hostname === hostname && m.isLearner) await whileLearner?.();
+      }
       return m;
     },
     (m) => Boolean(m && m.hostname === hostname && !m.isLearner),
@@ -73,7 +81,17 @@ describe('member-crashloop: one member of three crash-looping, quorum holds', ()
       reboot: true,
       systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
     });
-    const seen = await watchJoin(bench, cp1, 'cp-3');
+    const asLearner: string[] = [];
+    const seen = await watchJoin(bench, cp1, 'cp-3', async () => {
+      // a learner answers Status (isLearner) but refuses a member list through its own etcd
+      asLearner.push(`isLearner=${(await statusOf(bench!, cp3)).isLearner}`);
+      const refused = await members(bench!, cp3).then(
+        () => 'answered',
+        (e: grpc.ServiceError) => e.details,
+      );
+      asLearner.push(refused);
+    });
+    expect(asLearner).toEqual(['isLearner=true', 'etcdserver: rpc not supported for learner']);
     // etcd lists a learner without a name until its process starts, then with its name, then as a voter
     expect(seen).toContain('(no name) learner=true urls=0');
     expect(seen).toContain('cp-3 learner=true urls=1');

@@ -187,6 +187,16 @@ describe('user-written scenarios are checked with one clear sentence', () => {
       `${base}nodes:\n  - { hostname: a, type: controlplane, etcd: healthy }\n  - { hostname: b, type: controlplane, etcd: crashloop }\n  - { hostname: c, type: controlplane, etcd: stopped }\n`,
       /a is "healthy" but only 1 of 3 etcd members run, which is no quorum; mark it no-quorum or run more members/,
     ],
+    [
+      'an alarm on a worker',
+      `${base}nodes:\n  - { hostname: a, type: controlplane }\n  - { hostname: w, type: worker }\nalarms:\n  - { node: w, alarm: NOSPACE }\n`,
+      /alarms\[0\]\.node "w" is a worker, which runs no etcd/,
+    ],
+    [
+      'an unknown alarm',
+      `${base}nodes:\n  - { hostname: a, type: controlplane }\nalarms:\n  - { node: a, alarm: FULL }\n`,
+      /alarms\[0\]\.alarm must be one of NOSPACE, CORRUPT/,
+    ],
   ])('refuses %s', (_what, body, message) => {
     const path = write(`bad-${Math.random()}.yaml`, body);
     let error: unknown;
@@ -198,6 +208,24 @@ describe('user-written scenarios are checked with one clear sentence', () => {
     expect(error).toBeInstanceOf(ScenarioError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message.split('\n')).toHaveLength(1);
+  });
+
+  it('refuses a quota or alarms on real etcd processes, before anything starts', async () => {
+    const dir = join(work, `real-${Math.random()}`);
+    const error = await startSimulator({
+      scenario: 'nospace',
+      dir,
+      port: 0,
+      addressBase: randomAddressBase(),
+      etcd: 'real',
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SimStartError);
+    expect((error as Error).message).toBe(
+      'Scenario nospace sets an etcd quota or alarms, which only the built-in etcd model plays; start it without --etcd real.',
+    );
   });
 
   it('names an unknown shipped scenario', () => {
