@@ -12,6 +12,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import run, { blankProbe, gatherStatus, statusJson } from '../../src/commands/status.js';
 import type { CommandContext } from '../../src/commands/types.js';
 import { loadClientFromFlags } from '../../src/talos/client.js';
+import { connectMaintenance } from '../../src/talos/maintenance.js';
+import { createIncidentDir } from '../../src/journal/incident.js';
+import { Journal } from '../../src/journal/journal.js';
+import { observeNodes } from '../../src/wizard/observe.js';
+import { computeVerdict } from '../../machines/decisions.js';
 import { startBench, type Bench } from '../sim/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'talos-dr-verdict-'));
@@ -181,6 +186,40 @@ describe('talos-dr status names the members to replace while quorum holds', () =
     );
     const { out } = await status(bench, false);
     expect(out.split('\n').find((l) => l.startsWith(`${cp3} `))).toMatch(/^\S+\s+-\s+maintenance\s.*\sblank machine$/);
+  });
+
+  it("member-hardware as the wizard's assessment reads it (observeNodes, then the verdict): blank", async () => {
+    const bench = await start('member-hardware');
+    const [cp1, , cp3] = bench.sim.nodes as [string, string, string];
+    const { client } = loadClientFromFlags({ talosconfig: bench.sim.talosconfigPath }, {});
+    const incident = createIncidentDir(join(dir, 'incident-hardware'));
+    const journal = new Journal(incident.dir);
+    try {
+      const views = await observeNodes(
+        {
+          client,
+          connectMaintenance: (node) => connectMaintenance(`${node}:${bench.sim.port}`, { connectTimeoutMs: 2000 }),
+          incident,
+          journal,
+          operator: 'tester',
+          statusTimeoutMs: 1500,
+        },
+        bench.sim.nodes,
+      );
+      const verdict = computeVerdict(views);
+      expect(verdict.verdict).toBe('degraded');
+      expect(verdict.broken).toEqual([
+        expect.objectContaining({
+          node: cp3,
+          memberId: await listedId(bench, cp1, 'cp-3'),
+          name: 'cp-3',
+          kind: 'blank',
+        }),
+      ]);
+    } finally {
+      journal.close();
+      client.close();
+    }
   });
 
   it('member-crashloop-5: the one crash-looping member of five is named, the four others are healthy', async () => {
