@@ -160,3 +160,51 @@ describe('sim-state.json', () => {
     );
   });
 });
+
+describe('sim-state.json keeps the issue-15 state', () => {
+  type Status = { dbSize: string; dbSizeInUse: string; errors: string[] };
+  const statusOf = async (client: grpc.Client): Promise<Status> =>
+    (await unary<{ messages: { memberStatus: Status }[] }>(client, 'EtcdStatus', {})).messages[0]!.memberStatus;
+
+  it('a NOSPACE cluster resumes with its alarms and each member’s size; a defragmented member stays small', async () => {
+    const bench = await startBench('nospace');
+    const [cp1, cp2] = bench.sim.nodes as [string, string];
+    await unary(bench.machine(cp1), 'EtcdDefragment', {}, { timeoutMs: 10_000 });
+    const before = [await statusOf(bench.machine(cp1)), await statusOf(bench.machine(cp2))];
+    const statePath = join(work, 'nospace-state.json');
+    await bench.sim.saveState(statePath);
+    await bench.close();
+    const dir = mkdtempSync(join(work, 'nospace-'));
+    const sim = await startSimulator({ scenario: 'ignored', dir, port: 0, speed: 1000, restoreFrom: statePath });
+    try {
+      const after = [await statusOf(clientFor(sim, cp1)), await statusOf(clientFor(sim, cp2))];
+      expect(after.map((s) => [s.dbSize, s.dbSizeInUse, s.errors.length])).toEqual(
+        before.map((s) => [s.dbSize, s.dbSizeInUse, 3]),
+      );
+      expect(await sim.etcdWrite()).toEqual({ ok: false, error: 'etcdserver: mvcc: database space exceeded' });
+      expect(sim.destructiveCalls().defragment[cp1]).toBe(1);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a node powered off by a down fault still boots by itself after a resume', async () => {
+    const bench = await startBench('member-unreachable', { speed: 100 });
+    const cp3 = bench.sim.nodes[2]!;
+    expect(await etcdStateOf(bench.machine(cp3))).toMatch(/^unreachable/);
+    const statePath = join(work, 'unreachable-state.json');
+    await bench.sim.saveState(statePath);
+    await bench.close();
+    const dir = mkdtempSync(join(work, 'unreachable-'));
+    const sim = await startSimulator({ scenario: 'ignored', dir, port: 0, speed: 100, restoreFrom: statePath });
+    try {
+      await eventually(
+        () => etcdStateOf(clientFor(sim, cp3)),
+        (s) => s === 'Running',
+        20_000,
+      );
+    } finally {
+      await sim.stop();
+    }
+  });
+});
