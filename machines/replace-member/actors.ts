@@ -2,4 +2,29 @@
  * The member replacement's named actors as the machine declares them: each throws until the runtime provides it
  * (src/wizard/replace-member.ts, given to the machine with the recovery's own in src/wizard/actors.ts). Spread into setup.ts.
  */
-export const REPLACE_MEMBER_ACTORS = {};
+import { fromPromise } from 'xstate';
+
+export interface RemoveMemberInput {
+  /** the healthy node the call goes through (never the member's own) */
+  via: string;
+  /** the member id as `via` listed it (16 hex digits) */
+  memberId: string;
+  /** the member's node, for the journal; null for a member no given node matches */
+  node: string | null;
+  opId: string;
+}
+
+export const REPLACE_MEMBER_ACTORS = {
+  /** EtcdRemoveMemberByID through `via`, then polls `via`'s list until the id is gone (NotFound counts as done) */
+  removeMember: fromPromise<{ alreadyGone: boolean }, RemoveMemberInput>(async () => {
+    throw new Error('removeMember was not provided');
+  }),
+  /** Reset of the old machine with the volume-aware labels, waited for until it is seen to go down or restart */
+  replaceResetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async () => {
+    throw new Error('replaceResetNode was not provided');
+  }),
+  /** the backed-up configuration applied to the blank replacement over the maintenance API */
+  replaceApplyConfig: fromPromise<void, { node: string; file: string; opId: string }>(async () => {
+    throw new Error('replaceApplyConfig was not provided');
+  }),
+};

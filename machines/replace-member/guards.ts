@@ -1,4 +1,62 @@
-/** The member replacement's named guards (pure functions of context and event), spread into setup.ts. */
+/**
+ * The member replacement's guards (pure functions of context and event). They are used inline by states.ts rather than
+ * by name through setup.ts: a guard function typed outside setup's object literal, spread into it, makes TypeScript
+ * infer the guards' parameter types of setup.ts's own parameterised guards (chose, procedureIs) as unknown.
+ */
 import type { GuardArgs } from '../recovery-types.js';
+import { currentHealthyNow, joinPhase, listOf, replaceOf, checkedNodes } from './plan.js';
+import { REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
+import { recoveryComplete } from '../decisions.js';
 
+const current = ({ context }: GuardArgs) => replaceOf(context).current;
+const observed = ({ context }: GuardArgs) =>
+  context.observations.find((o) => o.node === replaceOf(context).current?.node) ?? null;
+
+export const G = {
+  /** a member is being replaced (a resume after a stop finds it here) */
+  memberInHand: ({ context }: GuardArgs) => replaceOf(context).current !== null,
+  /** the member in hand was removed; its machine not yet handled */
+  memberRemoved: ({ context }: GuardArgs) =>
+    replaceOf(context).current !== null && replaceOf(context).phase === 'removed',
+  /** the member in hand was removed and its machine wiped or re-created: its join is next */
+  machineHandled: ({ context }: GuardArgs) =>
+    replaceOf(context).current !== null && ['wipe', 'recreate'].includes(replaceOf(context).fate ?? ''),
+  /** no member left to replace */
+  replaceQueueEmpty: ({ context }: GuardArgs) => replaceOf(context).queue.length === 0,
+  /** every member the assessment named came back by itself: nothing was removed (waiting was right) */
+  nothingWasReplaced: ({ context }: GuardArgs) =>
+    replaceOf(context).done.length === 0 && (replaceOf(context).cameBack ?? []).length > 0,
+  /** the current member answers again as a healthy voter */
+  currentHealthyNow: ({ context }: GuardArgs) => currentHealthyNow(context),
+  /** no healthy node other than the member's own could list the members */
+  noWitness: ({ context }: GuardArgs) => replaceOf(context).via === null,
+  /** the member is no longer listed by the healthy node: removed already (before a crash, or by hand) */
+  currentNotListed: ({ context }: GuardArgs) => replaceOf(context).memberId === null,
+  /** an unreachable member not yet decided on: waited for first (split-brain risk if it comes back after a removal) */
+  mustWaitFirst: (args: GuardArgs) =>
+    current(args)?.kind === 'unreachable' &&
+    current(args)?.node !== null &&
+    !replaceOf(args.context).removeDecided &&
+    !(observed(args)?.reachable ?? false),
+  /** the waited-for node answers again (its etcd is judged on the next full read) */
+  currentAnswers: (args: GuardArgs) => observed(args)?.reachable === true,
+  /** every removal rule allows the removal of the current member */
+  removalAllowed: ({ context, event }: GuardArgs) =>
+    REMOVAL_RULES.every((name) => REPLACE_MEMBER_RULES[name](context, event, null) === null),
+  /** the member has no machine of its own given to the tool */
+  currentHasNoNode: (args: GuardArgs) => (current(args)?.node ?? null) === null,
+  currentIsBlank: (args: GuardArgs) => observed(args)?.maintenance === true,
+  currentBlankWithoutConfig: (args: GuardArgs) =>
+    observed(args)?.maintenance === true && !args.context.configs[current(args)?.node ?? ''],
+  currentReachable: (args: GuardArgs) => observed(args)?.reachable === true && !observed(args)?.maintenance,
+  /** the new member is listed by the healthy node and promoted to a voter */
+  joined: ({ context }: GuardArgs) => joinPhase(context).joined,
+  /** every checked node Running, healthy, and agreeing on the members */
+  membersAgree: ({ context }: GuardArgs) =>
+    recoveryComplete(context.observations.filter((o) => checkedNodes(context).includes(o.node))).done,
+  /** the member list the healthy node gave was read (a read that failed leaves the previous one) */
+  viaListed: ({ context }: GuardArgs) => listOf(context, replaceOf(context).via) !== null,
+} satisfies Record<string, (args: GuardArgs) => boolean>;
+
+/** Spread into setup.ts: empty on purpose (see above). */
 export const REPLACE_MEMBER_GUARDS = {} satisfies Record<string, (args: GuardArgs) => boolean>;

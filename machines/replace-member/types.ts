@@ -1,6 +1,17 @@
 /** The member-replacement procedure's part of the machine's context (JSON-serialisable, shaped for the screens). */
 import type { BrokenMember } from '../decisions.js';
 
+/** What is done with the old machine once its member is removed. */
+export type MachineFate =
+  /** it answers with its old data: wiped (Reset, volume-aware labels) so it rejoins as a new member */
+  | 'wipe'
+  /** a blank machine answers at its address: its backed-up configuration is applied over the maintenance API */
+  | 'recreate'
+  /** it does not answer: the user keeps it powered off; the cluster goes on with one member fewer */
+  | 'keep-off'
+  /** no node was given for the member (a leftover of a machine already gone): nothing to do on a machine */
+  | 'none';
+
 export interface ReplaceMemberState {
   /** the members still to replace, in order (one at a time: never a second while a learner is pending) */
   queue: BrokenMember[];
@@ -12,4 +23,14 @@ export interface ReplaceMemberState {
   phase: string | null;
   /** the nodes whose member was replaced, in order */
   done: string[];
+  /** the current member's id as `via` lists it now (matched by id, name or peer URL); null when it is not listed */
+  memberId?: string | null;
+  /** the user decided to remove an unreachable member after the wait (a typed decision; never on the spot) */
+  removeDecided?: boolean;
+  /** what happens to the current member's old machine, decided from its live state once the member is gone */
+  fate?: MachineFate | null;
+  /** nodes kept powered off: left out of the member checks that follow */
+  keptOff?: string[];
+  /** nodes that came back healthy by themselves while waited for: nothing was removed (waiting was right) */
+  cameBack?: string[];
 }

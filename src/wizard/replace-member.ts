@@ -1,9 +1,90 @@
 /**
- * The member replacement's effects (issue 15): the named actors machines/replace-member/actors.ts declares, over the Talos client.
+ * The member replacement's effects (issue 15): the named actors machines/replace-member/actors.ts declares, over the
+ * Talos client. The removal goes through the journal ledger like every destructive call (journalled before it is
+ * sent, never sent twice); the wipe and the re-creation reuse the recovery's own Reset and maintenance-API apply
+ * (destructive.ts), with operation ids of their own.
  */
-import type { EffectDeps, EffectTiming } from './deps.js';
+import { fromPromise } from 'xstate';
+import { Code } from '../talos/errors.js';
+import type { RpcFailure } from '../talos/types.js';
+import type { RemoveMemberInput } from '../../machines/replace-member/actors.js';
+import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
+import { applyConfig, resetNode } from './destructive.js';
+import { ActionError, failureError, ledgered } from './ledger.js';
+
+/**
+ * etcd answers a removal of an id it does not know with ErrMemberNotFound, which its gRPC layer sends as NotFound
+ * "etcdserver: member not found" (etcd-io/etcd: api/v3rpc/rpctypes/error.go@v3.6.4:37 ErrGRPCMemberNotFound =
+ * status.Error(codes.NotFound, …)); Talos returns the etcd client's error as it is (siderolabs/talos:
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6, EtcdRemoveMemberByID). Either way the
+ * member is gone: the removal is already done.
+ */
+export const memberAlreadyGone = (failure: RpcFailure): boolean =>
+  failure.code === Code.notFound || /member not found/i.test(failure.message);
+
+/** Whether `via` lists the member now: true/false, or null when its list could not be read. */
+async function listedBy(deps: EffectDeps, via: string, memberId: string): Promise<boolean | null> {
+  const [result] = await deps.client.etcdMemberList([via], true, { timeoutMs: statusTimeout(deps) });
+  if (!result?.ok) return null;
+  return result.value.some((m) => m.id === memberId);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * EtcdRemoveMemberByID through a healthy node other than the member's own (talos#3340: never through the member being
+ * removed), then the healthy node's list polled until the id is gone. A member the healthy node no longer lists was
+ * removed already (before a crash, or by hand): nothing is sent.
+ */
+export async function removeMember(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  input: RemoveMemberInput,
+): Promise<{ alreadyGone: boolean }> {
+  const { via, memberId } = input;
+  if (!via || !memberId) throw new ActionError('No healthy node and member id were chosen for the removal.');
+  const who = input.node ? ` (${input.node})` : '';
+  const outcome = await ledgered(deps, {
+    opId: input.opId,
+    action: `remove etcd member ${memberId}${who} through ${via} (EtcdRemoveMemberByID)`,
+    node: via,
+    destructive: true,
+    answered: () => ({ alreadyGone: true }),
+    send: async () => {
+      if ((await listedBy(deps, via, memberId)) === false) return { alreadyGone: true };
+      const result = await deps.client.etcdRemoveMemberById(via, memberId, { timeoutMs: 15_000 });
+      if (result.ok) return { alreadyGone: false };
+      if (memberAlreadyGone(result.error)) return { alreadyGone: true };
+      const error = failureError(via, result.error, 'remove the member');
+      // a deadline or a cut connection: the removal may have reached etcd; the next try reads the list first
+      throw new ActionError(error.message, error.retryable, result.error.code === Code.deadlineExceeded);
+    },
+    reconcile: async () => ((await listedBy(deps, via, memberId)) === false ? { alreadyGone: true } : null),
+    describe: (r) => (r.alreadyGone ? 'already removed' : 'removed'),
+  });
+  const end = Date.now() + timing.nodeBackTimeoutMs;
+  for (;;) {
+    if ((await listedBy(deps, via, memberId).catch(() => null)) === false) return outcome;
+    if (Date.now() > end || deps.signal?.aborted) break;
+    await sleep(timing.pollMs);
+  }
+  throw new ActionError(
+    `${via} still lists member ${memberId} ${Math.round(timing.nodeBackTimeoutMs / 1000)} s after the removal; check with talosctl -n ${via} etcd members before trying again.`,
+    true,
+  );
+}
 
 /** The member replacement's named actors, given to the machine with the recovery's own (src/wizard/actors.ts). */
-export function replaceMemberActors(_deps: EffectDeps, _timing: EffectTiming) {
-  return {};
+export function replaceMemberActors(deps: EffectDeps, timing: EffectTiming) {
+  return {
+    removeMember: fromPromise<{ alreadyGone: boolean }, RemoveMemberInput>(({ input }) =>
+      removeMember(deps, timing, input),
+    ),
+    replaceResetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(({ input }) =>
+      resetNode(deps, timing, input),
+    ),
+    replaceApplyConfig: fromPromise<void, { node: string; file: string; opId: string }>(({ input }) =>
+      applyConfig(deps, input),
+    ),
+  };
 }

@@ -1,9 +1,11 @@
 /**
  * Step 2, assess: every node's local etcd view side by side, and the quorum verdict that decides the path: nothing
- * to do (healthy), stop and replace the broken member (quorum holds), ask again (undecided), or recover (lost).
+ * to do (healthy), replace the broken members one at a time (quorum holds: machines/replace-member), ask again
+ * (undecided), or recover (lost).
  */
 import { assign, emit } from 'xstate';
 import { computeVerdict } from '../../decisions.js';
+import { brokenWords, initialReplace } from '../../replace-member/plan.js';
 import { snapshotOptions } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
@@ -90,37 +92,74 @@ export const assess = recoverySetup.createStateConfig({
       ],
     },
     quorumHolds: promptState(
-      ({ context }) => ({
-        id: 'quorum-holds',
-        kind: 'choose',
-        question: 'Quorum still holds. Stop here and replace the broken member instead?',
-        detail: `${context.verdict?.reason ?? ''} A full recovery would throw away a working cluster's newest writes.`,
-        options: [
-          {
-            id: 'stop',
-            label: 'stop here (recommended): replace the broken member with etcd remove-member and a reset',
-          },
-          { id: 'override', label: 'run a full recovery anyway (needs a reason)', needsReason: true },
-        ],
-        recommended: { type: 'choose', option: 'stop' },
-      }),
+      ({ context }) => {
+        const broken = context.verdict?.broken ?? [];
+        const named = broken.length > 0 ? ` Members to replace, one at a time: ${brokenWords(broken)}.` : '';
+        return {
+          id: 'quorum-holds',
+          kind: 'choose',
+          question: 'Quorum still holds. Replace the broken member instead of a full recovery?',
+          detail: `${context.verdict?.reason ?? ''}${named} A full recovery would throw away a working cluster's newest writes.`,
+          options: [
+            ...(broken.length > 0
+              ? [
+                  {
+                    id: 'replace',
+                    label:
+                      'replace the broken member (recommended): snapshot first, then remove it through a healthy node and let it rejoin',
+                  },
+                ]
+              : []),
+            {
+              id: 'stop',
+              label: `stop here${broken.length > 0 ? '' : ' (recommended)'}: replace the broken member by hand with etcd remove-member and a reset`,
+            },
+            { id: 'override', label: 'run a full recovery anyway (needs a reason)', needsReason: true },
+          ],
+          recommended: { type: 'choose', option: broken.length > 0 ? 'replace' : 'stop' },
+        };
+      },
       {
         on: {
-          choose: {
-            guard: ({ event }) => event.option === 'stop',
-            target: '#recovery.stoppedQuorumIntact',
-            actions: [
-              'journalConfirmation',
-              {
-                type: 'endStep',
-                params: ({ context }) => ({
-                  step: 'assess',
-                  status: 'done',
-                  result: `quorum holds: ${context.verdict?.reason ?? ''}`,
+          choose: [
+            {
+              // the guided replacement (machines/replace-member): a verified snapshot and the configs first
+              guard: ({ context, event }) => event.option === 'replace' && (context.verdict?.broken ?? []).length > 0,
+              target: '#recovery.procedure.snapshot',
+              actions: [
+                'journalConfirmation',
+                { type: 'switchProcedure', params: { procedure: 'replace-member' } },
+                {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'assess',
+                    status: 'done',
+                    result: `quorum holds: replacing ${brokenWords(context.verdict?.broken ?? [])}`,
+                  }),
+                },
+                assign({
+                  replace: ({ context }) => initialReplace(context.verdict?.broken ?? []),
+                  snapshotOptions: ({ context }) =>
+                    snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
                 }),
-              },
-            ],
-          },
+              ],
+            },
+            {
+              guard: ({ event }) => event.option === 'stop',
+              target: '#recovery.stoppedQuorumIntact',
+              actions: [
+                'journalConfirmation',
+                {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'assess',
+                    status: 'done',
+                    result: `quorum holds: ${context.verdict?.reason ?? ''}`,
+                  }),
+                },
+              ],
+            },
+          ],
           override: [
             {
               guard: 'reasonGiven',
