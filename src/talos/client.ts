@@ -17,6 +17,7 @@ import type { Version__Output } from './generated/machine/Version.js';
 import type { EtcdMemberAlarm__Output } from './generated/machine/EtcdMemberAlarm.js';
 import type { Resource__Output } from './generated/cosi/resource/Resource.js';
 import {
+  clusterMemberFromSpec,
   etcdVolumeFromSpec,
   hostnameFromSpec,
   machineTypeFromSpec,
@@ -33,6 +34,7 @@ import type {
   ApplyMode,
   ApplyResult,
   CallOptions,
+  ClusterMember,
   EtcdMember,
   EtcdMemberAlarm,
   EtcdMemberStatus,
@@ -253,6 +255,66 @@ export class GrpcTalosClient implements TalosClient {
     } catch (error) {
       return { ok: false, error: this.callFailure(error, opts.signal) };
     }
+  }
+
+  /**
+   * A COSI List (a server stream of one resource per message) with `node` metadata, read to its end within one
+   * deadline; failures come back as plain statuses.
+   */
+  private async cosiList(
+    node: string,
+    ref: { namespace: string; type: string },
+    opts: CallOptions,
+  ): Promise<{ ok: true; resources: Resource__Output[] } | { ok: false; error: RpcFailure }> {
+    const list = (await loadProtos()).cosiStateService().List as AnyMethod;
+    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
+    const { signal } = opts;
+    const attempt = (client: grpc.Client) =>
+      new Promise<Resource__Output[]>((resolve, reject) => {
+        if (signal?.aborted) return reject({ code: grpc.status.CANCELLED, details: 'cancelled by the user' });
+        const resources: Resource__Output[] = [];
+        const call = client.makeServerStreamRequest<object, { resource: Resource__Output | null }>(
+          list.path,
+          list.requestSerialize as (value: object) => Buffer,
+          list.responseDeserialize as (bytes: Buffer) => { resource: Resource__Output | null },
+          ref,
+          nodeMetadata(node),
+          { deadline },
+        );
+        const onAbort = () => call.cancel();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        call.on('data', (message: { resource: Resource__Output | null }) => {
+          if (message.resource) resources.push(message.resource);
+        });
+        call.on('error', (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        });
+        call.on('end', () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(resources);
+        });
+      });
+    try {
+      return { ok: true, resources: await this.pool.run(attempt, { deadline, idempotent: true, signal }) };
+    } catch (error) {
+      return { ok: false, error: this.callFailure(error, signal) };
+    }
+  }
+
+  /**
+   * Every machine discovery knows, workers included: COSI Members.cluster.talos.dev in namespace cluster
+   * (siderolabs/talos pkg/machinery/resources/cluster/member.go@v1.13.0:30-36; the namespace cluster.go@v1.13.0:10).
+   * A resource whose spec names no hostname is left out.
+   */
+  async clusterMembers(node: string, opts: CallOptions = {}): Promise<NodeResult<ClusterMember[]>> {
+    const got = await this.cosiList(node, { namespace: 'cluster', type: 'Members.cluster.talos.dev' }, opts);
+    if (!got.ok) return { node, ok: false, error: got.error };
+    const members = got.resources.flatMap((r) => {
+      const member = clusterMemberFromSpec(r.metadata?.id ?? '', r.spec);
+      return member ? [member] : [];
+    });
+    return { node, ok: true, value: members };
   }
 
   version(nodes: string[], opts: CallOptions = {}): Promise<NodeResult<VersionInfo>[]> {

@@ -11,6 +11,7 @@ import type { Version__Output } from './generated/machine/Version.js';
 import type { Timestamp__Output } from './generated/google/protobuf/Timestamp.js';
 import type { Spec__Output } from './generated/cosi/resource/Spec.js';
 import type {
+  ClusterMember,
   EtcdAlarmType,
   EtcdMember,
   EtcdMemberAlarm,
@@ -170,9 +171,14 @@ export function hostnameFromSpec(spec: Spec__Output | null | undefined): string 
 
 /** One top-level length-delimited field (the last one seen) from protobuf bytes, or undefined. */
 export function lengthField(bytes: Buffer | null | undefined, field: number): Buffer | undefined {
-  if (!bytes) return undefined;
+  return lengthFields(bytes, field).at(-1);
+}
+
+/** Every top-level length-delimited field `field` (a repeated field's values, in order) from protobuf bytes. */
+export function lengthFields(bytes: Buffer | null | undefined, field: number): Buffer[] {
+  const found: Buffer[] = [];
+  if (!bytes) return found;
   let offset = 0;
-  let found: Buffer | undefined;
   const readVarint = (): number => {
     let result = 0;
     let scale = 1;
@@ -192,7 +198,7 @@ export function lengthField(bytes: Buffer | null | undefined, field: number): Bu
       else if (wireType === 2) {
         const length = readVarint();
         if (offset + length > bytes.length) return found;
-        if (Math.floor(key / 8) === field) found = bytes.subarray(offset, offset + length);
+        if (Math.floor(key / 8) === field) found.push(bytes.subarray(offset, offset + length));
         offset += length;
       } else if (wireType === 1) offset += 8;
       else if (wireType === 5) offset += 4;
@@ -202,6 +208,57 @@ export function lengthField(bytes: Buffer | null | undefined, field: number): Bu
     return found;
   }
   return found;
+}
+
+/**
+ * A discovered cluster member from COSI Members.cluster.talos.dev (siderolabs/talos
+ * pkg/machinery/resources/cluster/member.go@v1.13.0:30-36: nodeId 1, addresses 2, hostname 3, machineType 4,
+ * operatingSystem 5, each with its yaml name), from yaml_spec when the node sent one, else from proto_spec, where an
+ * address is netip.Addr's binary form (4 bytes for IPv4, 16 for IPv6). Null when the spec names no hostname.
+ */
+export function clusterMemberFromSpec(id: string, spec: Spec__Output | null | undefined): ClusterMember | null {
+  const yamlText = spec?.yamlSpec;
+  if (yamlText && yamlText.trim()) {
+    type MemberYaml = { hostname?: unknown; addresses?: unknown; machineType?: unknown } | null;
+    let doc: MemberYaml;
+    try {
+      doc = parseYaml(yamlText) as MemberYaml;
+    } catch {
+      return null;
+    }
+    if (!doc || typeof doc !== 'object' || typeof doc.hostname !== 'string') return null;
+    const addresses = Array.isArray(doc.addresses)
+      ? doc.addresses.filter((a): a is string => typeof a === 'string')
+      : [];
+    const type = doc.machineType;
+    const machineType =
+      typeof type === 'number'
+        ? (MACHINE_TYPE_NUMBERS[type] ?? 'unknown')
+        : (MACHINE_TYPES[String(type ?? '')] ?? 'unknown');
+    return { id, hostname: doc.hostname, addresses, machineType };
+  }
+  const hostname = lengthField(spec?.protoSpec, 3)?.toString('utf8');
+  if (!hostname) return null;
+  const addresses = lengthFields(spec?.protoSpec, 2).flatMap((b) => {
+    const text = addressText(b);
+    return text ? [text] : [];
+  });
+  const type = varintField(spec?.protoSpec, 4);
+  return {
+    id,
+    hostname,
+    addresses,
+    machineType: type === undefined ? 'unknown' : (MACHINE_TYPE_NUMBERS[Number(type)] ?? 'unknown'),
+  };
+}
+
+/** netip.Addr's binary form as text: 4 bytes IPv4, 16 bytes (then a zone) IPv6; null for anything else. */
+function addressText(bytes: Buffer): string | null {
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.length < 16) return null;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
 /**

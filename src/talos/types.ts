@@ -94,6 +94,16 @@ export interface ServiceInfo {
 
 export type MachineType = 'unknown' | 'init' | 'controlplane' | 'worker';
 
+/** A machine of the cluster as discovery lists it (COSI Members.cluster.talos.dev): workers included. */
+export interface ClusterMember {
+  /** the resource id (Talos uses the node's hostname) */
+  id: string;
+  hostname: string;
+  /** the node's addresses, as it announced them */
+  addresses: string[];
+  machineType: MachineType;
+}
+
 export interface ResetOptions {
   graceful: boolean;
   reboot: boolean;
@@ -187,6 +197,11 @@ export interface TalosClient {
    * (a member list needs a leader). Optional: a client without it leaves the name to the member list.
    */
   hostname?(node: string, opts?: CallOptions): Promise<NodeResult<string>>;
+  /**
+   * COSI List of Members.cluster.talos.dev in namespace cluster: every machine discovery knows, workers included
+   * (empty when discovery is disabled). Optional: a client without it cannot list workers.
+   */
+  clusterMembers?(node: string, opts?: CallOptions): Promise<NodeResult<ClusterMember[]>>;
 
   close(): void;
 }

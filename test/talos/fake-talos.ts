@@ -43,6 +43,8 @@ export interface FakeTalosHandlers {
   streams?: Record<string, StreamHandler>;
   upload?: UploadHandler;
   cosiGet?: (node: string, request: Obj) => Obj | Promise<Obj>;
+  /** COSI List: the resources streamed, one per message (may throw NodeFailure) */
+  cosiList?: (node: string, request: Obj) => Obj[] | Promise<Obj[]>;
 }
 
 export interface FakeTalos {
@@ -194,7 +196,17 @@ export async function startFakeTalos(
         callback(statusError(error));
       }
     },
-    List: (call: grpc.ServerWritableStream<Obj, Obj>) => call.end(),
+    List: async (call: grpc.ServerWritableStream<Obj, Obj>) => {
+      record('List', call.metadata);
+      const node = String(call.metadata.get('node')[0] ?? selfName);
+      try {
+        for (const resource of handlers.cosiList ? await handlers.cosiList(node, call.request) : [])
+          call.write({ resource });
+        call.end();
+      } catch (error) {
+        call.emit('error', statusError(error));
+      }
+    },
     Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => call.end(),
   });
 
