@@ -123,23 +123,51 @@ function urlHost(url: string): string | null {
 
 const nodeHost = (node: string): string => node.replace(/^\[|\]$/g, '').toLowerCase();
 
-/** A member is this node's when its name is the node's hostname (Talos names members so) or a peer URL is at it. */
-function belongsTo(m: EtcdMember, o: NodeObservation): boolean {
-  if (o.hostname && m.hostname === o.hostname) return true;
-  return m.peerUrls.some((u) => urlHost(u) === nodeHost(o.node));
-}
-
-/** The members the healthy nodes list, each once (the first listing wins), with who listed it. */
+/** The members some nodes list, each once (the first listing wins), indexed by name and by peer-URL host. */
 interface Listed {
   member: EtcdMember;
   listedBy: string;
 }
 
-function listedByHealthy(healthy: readonly NodeObservation[]): Map<string, Listed> {
-  const listed = new Map<string, Listed>();
-  for (const o of healthy)
-    for (const m of o.members ?? []) if (!listed.has(m.id)) listed.set(m.id, { member: m, listedBy: o.node });
-  return listed;
+interface MemberIndex {
+  all: Listed[];
+  byName: Map<string, Listed[]>;
+  byHost: Map<string, Listed[]>;
+}
+
+function push(map: Map<string, Listed[]>, key: string, l: Listed): void {
+  const list = map.get(key);
+  if (!list) map.set(key, [l]);
+  else if (!list.includes(l)) list.push(l);
+}
+
+/** One pass over the lists (a 200-node cluster lists 40 000 entries), so matching a node is a lookup. */
+function indexMembers(listers: readonly NodeObservation[]): MemberIndex {
+  const index: MemberIndex = { all: [], byName: new Map(), byHost: new Map() };
+  const seen = new Set<string>();
+  for (const o of listers)
+    for (const m of o.members ?? []) {
+      if (seen.has(m.id)) continue;
+      seen.add(m.id);
+      const l = { member: m, listedBy: o.node };
+      index.all.push(l);
+      if (m.hostname) push(index.byName, m.hostname, l);
+      for (const url of m.peerUrls) {
+        const host = urlHost(url);
+        if (host) push(index.byHost, host, l);
+      }
+    }
+  return index;
+}
+
+/**
+ * The listed members that are this node's: named as its hostname (Talos names members so) or with a peer URL at its
+ * address (a learner that has not started is listed without a name).
+ */
+function membersAt(index: MemberIndex, o: NodeObservation): Listed[] {
+  const byName = o.hostname ? (index.byName.get(o.hostname) ?? []) : [];
+  const byHost = index.byHost.get(nodeHost(o.node)) ?? [];
+  return [...new Set([...byName, ...byHost])];
 }
 
 type Match =
@@ -148,24 +176,21 @@ type Match =
   | { found: null; why: 'ambiguous'; candidates: Listed[] };
 
 /**
- * The member of a non-healthy node, read only from the lists of healthy nodes other than itself. A member that is a
- * healthy node's own (`taken`) is never a candidate, so a healthy member cannot be marked for removal through a
- * hostname or an address that happens to match; two candidates are ambiguous and neither is chosen.
+ * The member of a non-healthy node, read only from the lists of healthy nodes other than itself (`index`). A member
+ * that is a healthy node's own (`taken`) is never a candidate, so a healthy member cannot be marked for removal
+ * through a hostname or an address that happens to match; two candidates are ambiguous and neither is chosen.
  */
-function memberOf(o: NodeObservation, healthy: readonly NodeObservation[], taken: ReadonlySet<string>): Match {
-  const witnesses = healthy.filter((h) => h.node !== o.node && h.members !== null);
-  if (witnesses.length === 0) return { found: null, why: 'no-witness' };
-  const candidates = [...listedByHealthy(witnesses).values()].filter(
-    (l) => !taken.has(l.member.id) && belongsTo(l.member, o),
-  );
+function memberOf(o: NodeObservation, index: MemberIndex | null, taken: ReadonlySet<string>): Match {
+  if (index === null) return { found: null, why: 'no-witness' };
+  const candidates = membersAt(index, o).filter((l) => !taken.has(l.member.id));
   if (candidates.length === 1) return { found: candidates[0] as Listed };
   return candidates.length === 0 ? { found: null, why: 'unlisted' } : { found: null, why: 'ambiguous', candidates };
 }
 
 /** The ids that are this answering node's own member: its EtcdStatus memberId and the listed members at it. */
-const ownIds = (o: NodeObservation, listed: Iterable<Listed>): string[] => [
+const ownIds = (o: NodeObservation, index: MemberIndex): string[] => [
   ...(o.status ? [o.status.memberId] : []),
-  ...[...listed].filter((l) => belongsTo(l.member, o)).map((l) => l.member.id),
+  ...membersAt(index, o).map((l) => l.member.id),
 ];
 
 // ---- the broken members ------------------------------------------------------------------------------------------
@@ -244,29 +269,26 @@ interface Classified {
 function classify(controlPlane: readonly NodeObservation[], alarms: readonly EtcdMemberAlarm[]): Classified {
   const corruptIds = new Set(alarms.filter((a) => a.alarm === 'CORRUPT').map((a) => a.memberId));
   const answered = controlPlane.filter((o) => memberHealth(o) === 'healthy');
-  const listedByAnswered = [...listedByHealthy(answered).values()];
+  const answeredIndex = indexMembers(answered);
+  const learnerIds = new Set(answeredIndex.all.filter((l) => l.member.isLearner).map((l) => l.member.id));
   // an answer from a learner, or from a member with a CORRUPT alarm, is not a working voter's
   const demoted = new Set(
     answered
-      .filter((o) => {
-        const own = new Set(ownIds(o, listedByAnswered));
-        return (
-          [...own].some((id) => corruptIds.has(id)) ||
-          listedByAnswered.some((l) => l.member.isLearner && own.has(l.member.id))
-        );
-      })
+      .filter((o) => ownIds(o, answeredIndex).some((id) => corruptIds.has(id) || learnerIds.has(id)))
       .map((o) => o.node),
   );
   const healthy = answered.filter((o) => !demoted.has(o.node));
-  const listed = listedByHealthy(healthy);
-  const taken = new Set(healthy.flatMap((o) => ownIds(o, listed.values())));
+  const healthyNodes = new Set(healthy.map((o) => o.node));
+  const listers = healthy.filter((o) => o.members !== null);
+  const index = demoted.size === 0 ? answeredIndex : indexMembers(listers);
+  const taken = new Set(healthy.flatMap((o) => ownIds(o, index)));
   const nodeOfMember = new Map<string, string>();
   for (const o of controlPlane) if (o.reachable && o.status) nodeOfMember.set(o.status.memberId, o.node);
   const matched = new Set(taken);
   const broken: BrokenMember[] = [];
   for (const o of controlPlane) {
-    if (healthy.includes(o)) continue;
-    const match = memberOf(o, healthy, taken);
+    if (healthyNodes.has(o.node)) continue;
+    const match = memberOf(o, listers.length > 0 ? index : null, taken);
     if (match.found) {
       matched.add(match.found.member.id);
       nodeOfMember.set(match.found.member.id, o.node);
@@ -277,7 +299,7 @@ function classify(controlPlane: readonly NodeObservation[], alarms: readonly Etc
     const kind = brokenKind(o, match, corrupt);
     if (kind) broken.push(brokenNode(o, kind, match, corrupt));
   }
-  for (const l of listed.values()) if (!matched.has(l.member.id)) broken.push(leftover(l));
+  for (const l of index.all) if (!matched.has(l.member.id)) broken.push(leftover(l));
   return { broken, demoted, nodeOfMember };
 }
 
