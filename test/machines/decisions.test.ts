@@ -447,6 +447,18 @@ describe('a degraded verdict names each broken member, its kind and its id from 
     expect(r.reason).toMatch(/replace the broken members \(cp-4: etcd failing, cp-5: not answering\)/);
   });
 
+  it('matches an IPv6 node by its bracketed peer URL, and a node given by a DNS name by its hostname', () => {
+    const v6 = ['fd00::2', 'fd00::3', 'fd00::4'];
+    const list = members(3).map((m, i) => ({ ...m, peerUrls: [`https://[${v6[i]}]:2380`] }));
+    const node = (o: NodeObservation, i: number): NodeObservation => ({ ...o, node: v6[i] as string, members: list });
+    const r = computeVerdict([node(healthy('a'), 0), node(healthy('b'), 1), node(unreachable('c'), 2)]);
+    expect(r.broken).toEqual([expect.objectContaining({ node: 'fd00::4', memberId: ids[2], kind: 'unreachable' })]);
+    const dns = { ...failed('c'), node: 'cp-3.example.net', hostname: 'cp-3' };
+    expect(computeVerdict([healthy('a'), healthy('b'), dns]).broken).toEqual([
+      expect.objectContaining({ node: 'cp-3.example.net', memberId: ids[2], kind: 'etcd-failing' }),
+    ]);
+  });
+
   it('no broken list for lost or unknown quorum', () => {
     expect(computeVerdict([leaderless('a'), failed('b'), failed('c')]).broken).toBeUndefined();
     expect(computeVerdict([leaderless('a'), unreachable('b'), unreachable('c')]).broken).toBeUndefined();
