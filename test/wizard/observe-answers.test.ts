@@ -335,6 +335,28 @@ describe("a broken member's id comes from a healthy node, never from the broken 
   });
 });
 
+describe('learners as etcd lists them', () => {
+  it('a learner that has not started (empty name) is matched by its peer URL; a leftover learner has no node', async () => {
+    const learner = { id: '13', hostname: '', peerUrls: ['https://10.5.0.4:2380'], isLearner: true };
+    const leftover = { id: '99', hostname: 'cp-old', peerUrls: ['https://10.5.0.9:2380'], isLearner: true };
+    scene = healthy({
+      EtcdMemberList: () => ({ members: [...members().slice(0, 2), learner, leftover] }),
+      // a learner refuses the linearizable read of the health check until promoted
+      ServiceList: (node) =>
+        node === '10.5.0.4'
+          ? { services: [{ id: 'etcd', state: 'Running', events: { events: [] }, health: { healthy: false } }] }
+          : undefined,
+    });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 2000 });
+    expect(report.verdict).toBe('degraded');
+    expect(report.reason).toMatch(/^Quorum holds \(2 of 3 voting members healthy, quorum needs 2\)/);
+    expect(report.broken).toEqual([
+      expect.objectContaining({ node: '10.5.0.4', memberId: '000000000000000d', name: 'cp-3', kind: 'learner' }),
+      expect.objectContaining({ node: null, memberId: '0000000000000063', name: 'cp-old', kind: 'learner' }),
+    ]);
+  });
+});
+
 describe('alarms as Talos reports them', () => {
   /** etcd's text of an alarm in EtcdStatus errors: the AlarmMember's compact text (maintenance.go) */
   const alarmText = (decimalId: string, alarm: string) => `memberID:${decimalId} alarm:${alarm} `;
