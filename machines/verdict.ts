@@ -282,8 +282,10 @@ function classify(controlPlane: readonly NodeObservation[], alarms: readonly Etc
   const listers = healthy.filter((o) => o.members !== null);
   const index = demoted.size === 0 ? answeredIndex : indexMembers(listers);
   const taken = new Set(healthy.flatMap((o) => ownIds(o, index)));
+  // which node an alarm's member is: the healthy nodes' own ids first, then ids matched from their lists; a broken
+  // node's own word only for an id nothing else places
   const nodeOfMember = new Map<string, string>();
-  for (const o of controlPlane) if (o.reachable && o.status) nodeOfMember.set(o.status.memberId, o.node);
+  for (const o of healthy) for (const id of ownIds(o, index)) nodeOfMember.set(id, o.node);
   const matched = new Set(taken);
   const broken: BrokenMember[] = [];
   for (const o of controlPlane) {
@@ -300,6 +302,8 @@ function classify(controlPlane: readonly NodeObservation[], alarms: readonly Etc
     if (kind) broken.push(brokenNode(o, kind, match, corrupt));
   }
   for (const l of index.all) if (!matched.has(l.member.id)) broken.push(leftover(l));
+  for (const o of controlPlane)
+    if (o.reachable && o.status && !nodeOfMember.has(o.status.memberId)) nodeOfMember.set(o.status.memberId, o.node);
   return { broken, demoted, nodeOfMember };
 }
 

@@ -534,6 +534,16 @@ describe('alarms: NOSPACE makes the cluster read-only, CORRUPT breaks a member',
     expect(r.alarms).toEqual([{ memberId: ids[2], node: 'c', alarm: 'CORRUPT' }]);
   });
 
+  it("an alarm is placed on the node the healthy members say, not on a broken node claiming that member's id", () => {
+    const liar: NodeObservation = { ...failed('c'), reachable: true, status: status(1n, ids[0], [], 'a') };
+    const r = computeVerdict([
+      withAlarms(healthy('a'), [ids[0]!, 'NOSPACE']),
+      withAlarms(healthy('b'), [ids[0]!, 'NOSPACE']),
+      liar,
+    ]);
+    expect(r.alarms).toEqual([{ memberId: ids[0], node: 'a', alarm: 'NOSPACE' }]);
+  });
+
   it('no alarm: no alarms field', () => {
     expect(computeVerdict([healthy('a'), healthy('b'), healthy('c')])).not.toHaveProperty('alarms');
   });
