@@ -1,7 +1,8 @@
 /**
  * Step 3's choices and what is said about the chosen snapshot, as pure functions of the context: the ways to get a
- * snapshot, best first, and the step's line saying where it came from and why (issue 15).
+ * snapshot, best first, and the warnings shown where the source is chosen and again before the upload (issues 15, 16).
  */
+import { storageVersionCheck } from '../../src/backups/freshness.js';
 import type { NodeView, SnapshotInfo, SnapshotOption } from '../recovery-types.js';
 
 /** The option that copies every reachable member's database and keeps the highest revision (issue 15). */
@@ -10,7 +11,7 @@ export const EVERY_RAW_COPY = 'raw:every-member';
 /**
  * Ways to get a snapshot, best first: API snapshots from members whose etcd answers (freshest first); when no member
  * can say which data is freshest (none reports an applied index) and several nodes hold data, a raw copy of every one
- * of them, the highest revision used; raw copies one node at a time; then the files the user gave.
+ * of them, the highest revision used; raw copies one node at a time; then the backups and files the user gave.
  */
 export function snapshotOptions(
   observations: readonly NodeView[],
@@ -58,16 +59,67 @@ export function snapshotOptions(
   ];
 }
 
-function givenOption(file: string): SnapshotOption {
+/**
+ * A source the user gave: an S3 location (the newest talos-backup snapshot under a prefix, or one object), a
+ * talos-backup file (compressed or encrypted: decoded and verified first), or a plain snapshot file.
+ */
+function givenOption(spec: string): SnapshotOption {
+  if (/^s3:\/\//i.test(spec)) {
+    const object = /\.snap(\.zst)?(\.age)?$/.test(spec);
+    return {
+      id: `backup:${spec}`,
+      method: 'backup',
+      node: null,
+      file: spec,
+      label: object
+        ? `download the backup ${spec} (decrypted and verified first)`
+        : `download the newest backup in ${spec} (decrypted and verified first)`,
+      failed: null,
+    };
+  }
+  if (/\.(zst|age)$/.test(spec)) {
+    return {
+      id: `backup:${spec}`,
+      method: 'backup',
+      node: null,
+      file: spec,
+      label: `import the talos-backup file ${spec} (decrypted and verified first)`,
+      failed: null,
+    };
+  }
   return {
-    id: `file:${file}`,
+    id: `file:${spec}`,
     method: 'file',
     node: null,
-    file,
-    label: `use the existing snapshot file ${file}`,
+    file: spec,
+    label: `use the existing snapshot file ${spec}`,
     failed: null,
   };
 }
+
+/**
+ * What must be said about the chosen snapshot before anything is wiped (issue 16): that live data is newer than it
+ * (or that nobody could tell), and that an etcd newer than the one the target Talos restores with wrote it. The
+ * target is the Talos version of the node it came from, else of the first control-plane node that reported one.
+ */
+export function snapshotWarnings(snapshot: SnapshotInfo, observations: readonly NodeView[]): string[] {
+  const warnings: string[] = [];
+  const freshness = snapshot.freshness;
+  if (freshness && (freshness.verdict === 'older' || freshness.verdict === 'unknown'))
+    warnings.push(freshness.sentence);
+  const target =
+    observations.find((o) => o.node === snapshot.node && o.talosVersion)?.talosVersion ??
+    observations.find((o) => o.machineType !== 'worker' && o.talosVersion)?.talosVersion ??
+    null;
+  if (snapshot.storageVersion && target) {
+    const check = storageVersionCheck(snapshot.storageVersion, target);
+    if (check.sentence) warnings.push(check.sentence);
+  }
+  return warnings;
+}
+
+/** The chosen snapshot holds older data than a member's: restoring it is an explicit decision (issue 16). */
+export const olderThanLiveData = (snapshot: SnapshotInfo | null): boolean => snapshot?.freshness?.verdict === 'older';
 
 /** Step 3's line on screen and in the journal: where the snapshot came from, what it holds, and why it was chosen. */
 export function snapshotStepResult(s: SnapshotInfo | null): string {

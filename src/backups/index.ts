@@ -8,6 +8,8 @@ export type { ChainLink, DecodeLayer, ImportOptions, ImportResult, ImportSource,
 export { loadIdentity, parseIdentityText } from './identity.js';
 export type { LoadedIdentity, PassphraseSource } from './identity.js';
 export { checkBackups, openBackup } from './source.js';
+export { backupAges } from './assessment.js';
+export type { BackupAgeSeen } from './assessment.js';
 export type { BackupsCheck, OpenBackupOptions, OpenedBackup } from './source.js';
 export { isS3Url, listBackups, makeS3Client, openObject, parseS3Url } from './s3.js';
 export type { BackupListing, BackupObject, S3Location, S3Options } from './s3.js';

@@ -2,12 +2,19 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, createReadStream, existsSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { importSnapshot, sniffLayer } from '../backups/decode.js';
+import { snapshotFreshness, type LiveRevision } from '../backups/freshness.js';
+import { loadIdentity } from '../backups/identity.js';
+import { parseBackupName } from '../backups/names.js';
+import { isS3Url } from '../backups/s3.js';
+import { openBackup, type OpenedBackup } from '../backups/source.js';
 import { acquireSnapshot } from '../etcd/acquire.js';
 import { inspectSnapshot } from '../etcd/inspect.js';
 import type { SnapshotReport } from '../etcd/types.js';
 import type { SnapshotInfo, SnapshotOption } from '../../machines/recovery-types.js';
 import { persisted, statusTimeout, type EffectDeps } from './deps.js';
 import { ActionError, ledgered, messageOf } from './ledger.js';
+import { readJournal } from '../journal/journal.js';
 
 function snapshotInfo(
   report: SnapshotReport,
@@ -37,6 +44,10 @@ function snapshotInfo(
 
 export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opId: string): Promise<SnapshotInfo> {
   if (option.method === 'raw' && option.nodes?.length) return freshestRawCopy(deps, option.nodes, opId);
+  if (option.method === 'backup') return importBackup(deps, option.file ?? '');
+  if (option.method === 'file' && (await sniffLayer(resolve(option.file ?? '')))) {
+    return importBackup(deps, option.file ?? '');
+  }
   if (option.method === 'file') {
     await persisted(deps);
     // typed relative to where talos-dr runs now; a resume from another folder must not look for it there
@@ -60,7 +71,10 @@ export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opI
       ok: true,
       data: { from: source, typed, file, sha256: report.sha256, bytes: report.size },
     });
-    return snapshotInfo({ ...report, file }, { method: 'file', node: null, raftAppliedIndex: null, takenAt });
+    return withFreshness(
+      deps,
+      snapshotInfo({ ...report, file }, { method: 'file', node: null, raftAppliedIndex: null, takenAt }),
+    );
   }
   const node = option.node ?? '';
   const raw = option.method === 'raw';
@@ -183,6 +197,126 @@ function briefReason(sentence: string): string {
 
 function stripPeriod(sentence: string): string {
   return sentence.replace(/\.$/, '');
+}
+
+/**
+ * Issue 16: a talos-backup snapshot as the source — a file (`.snap`, `.snap.zst`, `.snap.age`, `.snap.zst.age`), one
+ * object (s3://bucket/prefix/NAME.snap…) or the newest under a prefix (s3://bucket/prefix) — decrypted, decompressed
+ * into the incident's snapshots/ (0600) and verified exactly as `talos-dr import` does, with the sha256 chain
+ * journalled. The age identity is the file TALOS_DR_IDENTITY names (its passphrase, if it has one, from
+ * TALOS_DR_IDENTITY_PASSPHRASE: the screen cannot ask for it); the key is only ever in this process's memory.
+ */
+async function importBackup(deps: EffectDeps, spec: string): Promise<SnapshotInfo> {
+  await persisted(deps);
+  const env = process.env;
+  const s3 = isS3Url(spec);
+  let opened: OpenedBackup | null = null;
+  try {
+    const identity = env.TALOS_DR_IDENTITY
+      ? await loadIdentity(resolve(env.TALOS_DR_IDENTITY), () =>
+          Promise.resolve(env.TALOS_DR_IDENTITY_PASSPHRASE || null),
+        )
+      : undefined;
+    opened = await openBackup(spec, {
+      cwd: process.cwd(),
+      env,
+      newest: s3 && parseBackupName(spec) === null,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
+    const out = freeName(deps.incident.snapshots, `backup-${opened.plainName}`);
+    const result = await importSnapshot(opened.source, {
+      out,
+      ...(identity ? { identity } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+    });
+    const named = opened.chosen?.takenAt ?? parseBackupName(opened.source.name)?.takenAt ?? null;
+    const takenAt = named?.getTime() ?? (s3 ? Date.now() : statSync(resolve(spec)).mtimeMs);
+    deps.journal.append({
+      kind: 'observation',
+      step: 'snapshot',
+      what: `backup ${opened.source.name} imported into the incident folder`,
+      result: result.file,
+      ok: true,
+      data: {
+        from: opened.source.name,
+        typed: spec,
+        file: result.file,
+        layers: result.layers,
+        chain: result.chain.map((c) => ({ stage: c.stage, sha256: c.sha256, bytes: c.bytes })),
+        takenAt: new Date(takenAt).toISOString(),
+        ...(identity ? { identityFile: identity.file } : {}),
+      },
+    });
+    const info = snapshotInfo(result.report, { method: 'file', node: null, raftAppliedIndex: null, takenAt });
+    return withFreshness(deps, { ...info, source: opened.source.name });
+  } catch (error) {
+    if (error instanceof ActionError) throw error;
+    throw new ActionError(messageOf(error));
+  } finally {
+    opened?.close();
+  }
+}
+
+/** NAME, else NAME-1, NAME-2…: a name in `dir` that neither a snapshot nor its .sha256 uses yet. */
+function freeName(dir: string, name: string): string {
+  const ext = extname(name);
+  const stem = basename(name, ext);
+  for (let i = 0; ; i++) {
+    const file = join(dir, `${stem}${i === 0 ? '' : `-${i}`}${ext}`);
+    if (!existsSync(file) && !existsSync(`${file}.sha256`)) return file;
+  }
+}
+
+/**
+ * Issue 16, freshness before anything is wiped: a file's revision against the newest revision a member's data held
+ * when it was read in this incident (a raw copy's or a snapshot's, from the journal). When none was read, the
+ * sentence says so: restoring the file may lose writes.
+ */
+function withFreshness(deps: EffectDeps, info: SnapshotInfo): SnapshotInfo {
+  if (info.revision === null) return info;
+  const freshness = snapshotFreshness(info.revision, liveRevisionsRead(deps), new Date(info.takenAt), new Date());
+  deps.journal.append({
+    kind: freshness.verdict === 'older' || freshness.verdict === 'unknown' ? 'warning' : 'observation',
+    step: 'snapshot',
+    what: `freshness of ${basename(info.file)}: ${freshness.verdict}`,
+    result: freshness.sentence,
+    data: {
+      snapshotRevision: freshness.snapshotRevision,
+      liveRevision: freshness.liveRevision,
+      liveNode: freshness.liveNode,
+      behind: freshness.behind,
+    },
+  });
+  return {
+    ...info,
+    freshness: {
+      verdict: freshness.verdict,
+      behind: freshness.behind,
+      liveNode: freshness.liveNode,
+      sentence: freshness.sentence,
+    },
+  };
+}
+
+/** Each member's newest revision read from its data in this incident: its raw copies and its snapshots. */
+function liveRevisionsRead(deps: EffectDeps): LiveRevision[] {
+  const newest = new Map<string, LiveRevision>();
+  const note = (node: string, revision: number, source: LiveRevision['source']) => {
+    const seen = newest.get(node);
+    if (!seen || revision > seen.revision) newest.set(node, { node, revision, source });
+  };
+  for (const r of readJournal(deps.incident.dir)) {
+    // the copies compared when no member could say which was freshest (freshestRawCopy's decision)
+    if (r.kind === 'decision' && Array.isArray(r.data?.copies)) {
+      for (const c of r.data.copies as { node?: unknown; revision?: unknown }[])
+        if (typeof c.node === 'string' && typeof c.revision === 'number') note(c.node, c.revision, 'raw-copy');
+    }
+    const revision = r.data?.revision;
+    if (r.kind !== 'observation' || !r.node || typeof revision !== 'number') continue;
+    const how = /^snapshot (raw|api) /.exec(r.what)?.[1];
+    if (how) note(r.node, revision, how === 'raw' ? 'raw-copy' : 'reported');
+  }
+  return [...newest.values()];
 }
 
 /**

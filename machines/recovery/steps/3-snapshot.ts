@@ -9,7 +9,7 @@ import { dataLossWindow, errorOf } from '../context.js';
 import { promptState } from '../prompts.js';
 import { now, recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
-import { snapshotStepResult } from '../snapshot-options.js';
+import { snapshotStepResult, snapshotWarnings } from '../snapshot-options.js';
 
 /** The step's end, the same whichever procedure comes next. */
 const endSnapshotStep = {
@@ -222,6 +222,8 @@ export const snapshot = recoverySetup.createStateConfig({
               message: `${newer.join(', ')} ${newer.length === 1 ? 'holds' : 'hold'} newer data than this snapshot; a snapshot from ${newer[0]} loses less.`,
             },
           });
+        // how fresh a file or backup is, and whether the target Talos's etcd can read it: on screen before the upload
+        for (const message of snapshotWarnings(s, context.observations)) enqueue({ type: 'warn', params: { message } });
       }),
       // the NOSPACE playbook needs no configs; a recovery and a member replacement back them up next
       always: [
