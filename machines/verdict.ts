@@ -255,6 +255,8 @@ function leftover(l: Listed): BrokenMember {
 }
 
 interface Classified {
+  /** the working voters: answered well, not a learner, no CORRUPT alarm */
+  healthy: NodeObservation[];
   broken: BrokenMember[];
   /** nodes whose own member turned out broken although their etcd answered well (a learner, a CORRUPT alarm) */
   demoted: Set<string>;
@@ -304,7 +306,7 @@ function classify(controlPlane: readonly NodeObservation[], alarms: readonly Etc
   for (const l of index.all) if (!matched.has(l.member.id)) broken.push(leftover(l));
   for (const o of controlPlane)
     if (o.reachable && o.status && !nodeOfMember.has(o.status.memberId)) nodeOfMember.set(o.status.memberId, o.node);
-  return { broken, demoted, nodeOfMember };
+  return { healthy, broken, demoted, nodeOfMember };
 }
 
 /** How a node that is not a healthy voter is broken, or null when nothing is known (an unreadable answer). */
@@ -344,7 +346,9 @@ export function computeVerdict(observations: readonly NodeObservation[]): Verdic
   if (controlPlane.length === 0)
     return { verdict: 'unknown', reason: 'No control-plane node was given, so there is no etcd to judge.', freshest };
   const reported = alarmsReported(controlPlane);
-  const { broken, demoted, nodeOfMember } = classify(controlPlane, reported);
+  const { healthy, broken, demoted, nodeOfMember } = classify(controlPlane, reported);
+  // while quorum holds the snapshot comes from a working voter: never a learner, a corrupt or a failing member
+  const freshestVoter = freshestMember(healthy) ?? freshest;
   const alarms: AlarmSeen[] = reported
     .filter((a): a is EtcdMemberAlarm & { alarm: AlarmSeen['alarm'] } => a.alarm !== 'NONE')
     .map((a) => ({ memberId: a.memberId, node: nodeOfMember.get(a.memberId) ?? null, alarm: a.alarm }));
@@ -360,7 +364,7 @@ export function computeVerdict(observations: readonly NodeObservation[]): Verdic
     return {
       verdict: 'nospace',
       reason: `etcd raised a NOSPACE alarm (${nospaceWho(nospace)}): the database reached its space quota and the cluster is read-only until it is defragmented and the alarm disarmed; quorum holds (${summary}).`,
-      freshest,
+      freshest: freshestVoter,
       broken,
       ...withAlarms,
     };
@@ -368,7 +372,7 @@ export function computeVerdict(observations: readonly NodeObservation[]): Verdic
     return {
       verdict: 'healthy',
       reason: `etcd is healthy: ${summary}; there is nothing to recover.`,
-      freshest,
+      freshest: freshestVoter,
       ...withAlarms,
     };
   if (counts.healthy >= quorum) {
@@ -376,7 +380,7 @@ export function computeVerdict(observations: readonly NodeObservation[]): Verdic
     return {
       verdict: 'degraded',
       reason: `Quorum holds (${summary}): replace the broken member${broken.length > 1 ? 's' : ''}${what} instead of a full recovery.`,
-      freshest,
+      freshest: freshestVoter,
       broken,
       ...withAlarms,
     };

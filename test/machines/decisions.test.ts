@@ -459,6 +459,17 @@ describe('a degraded verdict names each broken member, its kind and its id from 
     ]);
   });
 
+  it('while quorum holds the freshest member is a working voter, never a learner or a CORRUPT member ahead of it', () => {
+    const lists = [...members(2), { ...members(3)[2]!, isLearner: true }];
+    const learnerAhead = { ...healthy('c', 3, 900n), members: lists };
+    const r = computeVerdict([
+      { ...healthy('a', 3, 100n), members: lists },
+      { ...healthy('b', 3, 200n), members: lists },
+      learnerAhead,
+    ]);
+    expect(r).toMatchObject({ verdict: 'degraded', freshest: 'b', broken: [{ node: 'c', kind: 'learner' }] });
+  });
+
   it('no broken list for lost or unknown quorum', () => {
     expect(computeVerdict([leaderless('a'), failed('b'), failed('c')]).broken).toBeUndefined();
     expect(computeVerdict([leaderless('a'), unreachable('b'), unreachable('c')]).broken).toBeUndefined();
