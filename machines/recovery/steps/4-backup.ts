@@ -5,10 +5,19 @@
 import { assign } from 'xstate';
 import { planPreparation } from '../../decisions.js';
 import { emptyRow, withTalosctl } from '../context.js';
-import { retryPromptState } from '../prompts.js';
+import { promptState, retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
 import { callStep, failedAt } from '../states.js';
 import type { RecoveryContext } from '../../recovery-types.js';
+import { unansweredNodes } from './1-connect.js';
+
+/**
+ * A full recovery plans every node not left out: one that did not answer this read (a node briefly unreachable, a
+ * resumed step on a busy machine) is read again rather than planned as nothing. Member replacement expects its broken
+ * member to be silent, so it is not held up here.
+ */
+const unreadBeforeRecovery = ({ context }: { context: RecoveryContext }): boolean =>
+  (context.procedure ?? 'recovery') === 'recovery' && unansweredNodes(context).length > 0;
 
 /** The step's end, the same whichever procedure comes next. */
 const endBackupStep = {
@@ -79,8 +88,36 @@ export const backup = recoverySetup.createStateConfig({
       attempt: { action: 'backup', node: null },
     }),
     failed: retryPromptState('back up configurations', 'reading'),
+    // a node the read missed would get no backup and no plan, and step 6 would prepare nothing for it
+    unread: promptState(
+      ({ context }) => ({
+        id: 'backup-unread',
+        kind: 'choose',
+        question: `${unansweredNodes(context).join(', ')} did not answer just now. Read every node again?`,
+        detail:
+          'A node that is not read gets no configuration backup and no preparation plan, so nothing is wiped until every node not left out answers.',
+        options: [
+          { id: 'again', label: 'read every node again (recommended)' },
+          { id: 'stop', label: 'stop here (resume later)' },
+        ],
+        recommended: { type: 'choose', option: 'again' },
+      }),
+      {
+        on: {
+          choose: [
+            { guard: { type: 'chose', params: { option: 'again' } }, target: 'reading' },
+            {
+              guard: { type: 'chose', params: { option: 'stop' } },
+              target: '#recovery.stoppedByUser',
+              actions: 'journalConfirmation',
+            },
+          ],
+        },
+      },
+    ),
     checking: {
       always: [
+        { guard: unreadBeforeRecovery, target: 'unread' },
         {
           guard: 'blankWithoutConfig',
           target: '#recovery.failed',
