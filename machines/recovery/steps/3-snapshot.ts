@@ -9,7 +9,7 @@ import { dataLossWindow, errorOf } from '../context.js';
 import { promptState } from '../prompts.js';
 import { now, recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
-import { snapshotStepResult, snapshotWarnings } from '../snapshot-options.js';
+import { olderThanLiveData, snapshotStepResult, snapshotWarnings } from '../snapshot-options.js';
 
 /** The step's end, the same whichever procedure comes next. */
 const endSnapshotStep = {
@@ -172,10 +172,53 @@ export const snapshot = recoverySetup.createStateConfig({
             }),
           ],
         },
+        // restoring data older than a member holds loses writes: an explicit decision (issue 16); the procedures
+        // that keep their members only keep this snapshot in reserve
+        {
+          guard: ({ context }) =>
+            (context.procedure ?? 'recovery') === 'recovery' && olderThanLiveData(context.snapshot),
+          target: 'acknowledgeOlder',
+        },
         { guard: 'needsSkipAck', target: 'acknowledgeSkip' },
         { target: 'ready' },
       ],
     },
+    acknowledgeOlder: promptState(
+      ({ context }) => ({
+        id: 'older-snapshot',
+        kind: 'acknowledge',
+        question: 'Restore from this snapshot although a member holds newer data?',
+        detail: context.snapshot?.freshness?.sentence ?? '',
+        risk: `The ${context.snapshot?.freshness?.behind ?? 0} revisions written after it are lost for good once the members are wiped; choose another source unless that data cannot be had.`,
+        recommended: { type: 'answer.no' },
+      }),
+      {
+        on: {
+          acknowledge: [
+            { guard: 'needsSkipAck', target: 'acknowledgeSkip', actions: 'journalConfirmation' },
+            { target: 'ready', actions: 'journalConfirmation' },
+          ],
+          'answer.no': {
+            target: 'choosing',
+            actions: [
+              'journalConfirmation',
+              assign({
+                snapshotOptions: ({ context }) =>
+                  context.snapshotOptions.map((o) =>
+                    o.id === context.attempt?.action
+                      ? {
+                          ...o,
+                          failed: `older than the data on ${context.snapshot?.freshness?.liveNode ?? 'a member'}: not chosen`,
+                        }
+                      : o,
+                  ),
+                snapshot: null,
+              }),
+            ],
+          },
+        },
+      },
+    ),
     acknowledgeSkip: promptState(
       ({ context }) => ({
         id: 'skip-hash-check',
