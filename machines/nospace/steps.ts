@@ -14,7 +14,12 @@ export const NOSPACE_STEPS = [
     why: 'etcd frees the space of deleted revisions only when a member is defragmented; each member blocks meanwhile.',
     whatHappens: 'Defragment one member at a time, followers first and the leader last, showing the size before/after.',
     working: 'the member to finish defragmenting',
-    talosctl: () => ['talosctl -n <node> etcd defrag'],
+    // one node per call, followers first and the leader last (`etcd status` names the leader); `etcd defrag` acts on
+    // the node's local member only (siderolabs/talos cmd/talosctl/cmd/talos/etcd.go@v1.13.9:136; alarm list/disarm: :88, :112)
+    talosctl: ({ nodes }) => [
+      `talosctl -n ${nodes.join(',') || '<nodes>'} etcd status`,
+      ...(nodes.length ? nodes.map((n) => `talosctl -n ${n} etcd defrag`) : ['talosctl -n <node> etcd defrag']),
+    ],
   },
   {
     n: 5,
@@ -25,6 +30,7 @@ export const NOSPACE_STEPS = [
     whatHappens: 'Disarm the alarm through one member and read the alarms again.',
     working: 'the alarm to be disarmed',
     talosctl: ({ nodes }) => [
+      `talosctl -n ${nodes[0] ?? '<node>'} etcd alarm list`,
       `talosctl -n ${nodes[0] ?? '<node>'} etcd alarm disarm`,
       `talosctl -n ${nodes[0] ?? '<node>'} etcd alarm list`,
     ],
@@ -37,6 +43,9 @@ export const NOSPACE_STEPS = [
     why: 'Without more room or fewer writes the database fills again; the quota is set in the machine config.',
     whatHappens: 'Read every member’s database size and alarms, report the bytes reclaimed, and advise on the quota.',
     working: 'every member’s status',
-    talosctl: ({ nodes }) => [`talosctl -n ${nodes.join(',') || '<nodes>'} etcd status`],
+    talosctl: ({ nodes }) => [
+      `talosctl -n ${nodes.join(',') || '<nodes>'} etcd status`,
+      `talosctl -n ${nodes[0] ?? '<node>'} etcd alarm list`,
+    ],
   },
 ] as const satisfies readonly StepDef[];
