@@ -183,8 +183,13 @@ export function rawChoiceSentence(
       c.error ? `${c.node}: not used, ${briefReason(c.error)}` : `${c.node}: revision ${c.revision ?? '?'}`,
     );
   const tie = candidates.some((c) => c.node !== node && !c.error && c.revision === revision);
-  const why = tie ? 'as high as any (equal revisions: the first node given is used)' : 'the highest';
   const kept = candidates.filter((c) => c.node !== node && !c.error).length;
+  const why =
+    kept === 0
+      ? 'the only copy that could be taken'
+      : tie
+        ? 'as high as any (equal revisions: the first node given is used)'
+        : 'the highest';
   return `the raw copy from ${node}: revision ${revision ?? '?'}, ${why}${others.length ? ` (${others.join('; ')})` : ''}${kept ? '; the other copies stay in snapshots/ as evidence' : ''}`;
 }
 

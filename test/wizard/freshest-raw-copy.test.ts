@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeGrounds, runScenario, startGround, type DrillRun } from '../drill/harness.js';
-import { takeSnapshot } from '../../src/wizard/snapshot.js';
+import { rawChoiceSentence, takeSnapshot } from '../../src/wizard/snapshot.js';
 import { ActionError } from '../../src/wizard/ledger.js';
 import { readJournal } from '../../src/journal/journal.js';
 
@@ -91,6 +91,27 @@ describe('no member can say which data is freshest', () => {
     expect(decision?.node).toBe(cp1);
     // the cut copy left nothing behind: two copies and their checksums
     expect(readdirSync(g.incident.snapshots).sort()).toHaveLength(4);
+  });
+
+  it('says so when the copy used is the only one, or ties with another', () => {
+    const one = rawChoiceSentence('10.0.0.2', 7, [
+      { node: '10.0.0.2', revision: 7, error: null },
+      {
+        node: '10.0.0.3',
+        revision: null,
+        error: 'The raw copy from 10.0.0.3 is not a sound etcd database; nothing was kept.',
+      },
+    ]);
+    expect(one).toBe(
+      'the raw copy from 10.0.0.2: revision 7, the only copy that could be taken (10.0.0.3: not used, the raw copy from 10.0.0.3 is not a sound etcd database)',
+    );
+    const tie = rawChoiceSentence('10.0.0.2', 7, [
+      { node: '10.0.0.2', revision: 7, error: null },
+      { node: '10.0.0.3', revision: 7, error: null },
+    ]);
+    expect(tie).toBe(
+      'the raw copy from 10.0.0.2: revision 7, as high as any (equal revisions: the first node given is used) (10.0.0.3: revision 7); the other copies stay in snapshots/ as evidence',
+    );
   });
 
   it('when no copy can be taken, one sentence names each node and why', async () => {
