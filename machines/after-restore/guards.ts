@@ -1,4 +1,21 @@
-/** The after-restore step's named guards (pure functions of context and event), spread into setup.ts. */
+/**
+ * The after-restore step's guards (pure functions of context and event), used inline by states.ts as `G.<name>`. Not
+ * spread into setup.ts: a guard typed outside setup's own object literal makes TypeScript infer setup's parameterised
+ * guards (chose, procedureIs) with unknown params (machines/replace-member/guards.ts found the same), so
+ * AFTER_RESTORE_GUARDS stays empty.
+ */
 import type { GuardArgs } from '../recovery-types.js';
+import { kubeletRestartAllowed, nextKubeletNode } from './rules.js';
+
+export const G = {
+  /** a resumed step does not ask again what was already answered */
+  afterRestoreDecided: ({ context }: GuardArgs) => (context.afterRestore?.decision ?? null) !== null,
+  /** no kubelet left to restart: every listed node was restarted or failed */
+  kubeletsAllSent: ({ context }: GuardArgs) => nextKubeletNode(context) === null,
+  /** SAFETY: the next restart is allowed (verified restore, a yes, a listed node, not sent before) */
+  kubeletRestartAllowed: ({ context, event }: GuardArgs) => kubeletRestartAllowed(context, event, null) === null,
+  /** the health check found nothing wrong */
+  afterRestoreHealthy: ({ context }: GuardArgs) => (context.afterRestore?.stillWrong.length ?? 0) === 0,
+} satisfies Record<string, (args: GuardArgs) => boolean>;
 
 export const AFTER_RESTORE_GUARDS = {} satisfies Record<string, (args: GuardArgs) => boolean>;

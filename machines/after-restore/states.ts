@@ -1,9 +1,324 @@
 /**
- * After a restore (issue 15): kubelet restarts on every node and a control-plane health check. Not built yet: the
- * verify step ends the recovery as before and nothing routes here.
+ * Step 10, after the restore (issue 15): once verify has seen etcd Running and healthy everywhere, every node's kubelet
+ * (workers included) is restarted one node at a time if the user agrees, then the control plane is checked until it is
+ * healthy or the wait's limit. The restore itself is done: whatever is still wrong is listed (one sentence each, on
+ * screen, in the journal and the report) and the outcome stays `recovered`.
+ *
+ * Why kubelets: a restore takes etcd's revisions back in time, and a kubelet's watch cache still holds the newer ones;
+ * the Talos disaster-recovery guide and the Omni restore docs restart kubelet on every node after it (workers too, the
+ * nodes the recovery never touched). A restarted kubelet lists from etcd again; running pods are not stopped.
  */
-import { recoverySetup } from '../recovery/setup.js';
+import { assign, enqueueActions } from 'xstate';
+import type { Prompt, RecoveryContext } from '../recovery-types.js';
+import { errorOf } from '../recovery/context.js';
+import { promptState } from '../recovery/prompts.js';
+import { now, recoverySetup } from '../recovery/setup.js';
+import { pauseThen } from '../recovery/states.js';
+import { failedRestarts, restartByHand, stillWrong, WORKERS_BY_HAND } from './health.js';
+import { G } from './guards.js';
+import { nextKubeletNode } from './rules.js';
+import { afterRestoreLines } from './steps.js';
+import type { AfterRestoreListing, AfterRestoreNode, AfterRestoreState } from './types.js';
+
+const STEP = 'after restore' as const;
+
+/** The nodes the recovery worked on (the -n / talosconfig nodes), less any left out by an explicit override. */
+export const givenNodes = (context: RecoveryContext): string[] =>
+  context.nodes.filter((n) => !context.excluded.includes(n));
+
+const stateOf = (context: RecoveryContext): AfterRestoreState =>
+  context.afterRestore ?? { nodes: [], stillWrong: [], decision: null };
+
+const isWorker = (n: AfterRestoreNode): boolean => n.machineType === 'worker';
+
+/** "3 control-plane nodes and 1 worker" */
+export function nodesInWords(nodes: readonly AfterRestoreNode[]): string {
+  const workers = nodes.filter(isWorker).length;
+  const cp = nodes.length - workers;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `${plural(cp, 'control-plane node')}${workers ? ` and ${plural(workers, 'worker')}` : ''}`;
+}
+
+/** The listing folded into the step's state: a resumed step keeps each node's progress and the answer given. */
+export function withListing(previous: AfterRestoreState | null, listing: AfterRestoreListing): AfterRestoreState {
+  const before = new Map((previous?.nodes ?? []).map((n) => [n.node, n]));
+  return {
+    nodes: listing.nodes.map(
+      (n) =>
+        before.get(n.node) ?? {
+          node: n.node,
+          machineType: n.machineType,
+          hostname: n.hostname,
+          status: 'pending',
+          detail: null,
+        },
+    ),
+    source: listing.source,
+    workersListed: listing.workersListed,
+    decision: previous?.decision ?? null,
+    stillWrong: [],
+  };
+}
+
+/** One node's restart progress changed. */
+const withNode = (state: AfterRestoreState, node: string, change: Partial<AfterRestoreNode>): AfterRestoreState => ({
+  ...state,
+  nodes: state.nodes.map((n) => (n.node === node ? { ...n, ...change } : n)),
+});
+
+/** The step's talosctl lines, once every node is known. */
+const withLines = (context: RecoveryContext, state: AfterRestoreState) =>
+  context.steps.map((s) =>
+    s.name === STEP
+      ? {
+          ...s,
+          talosctl: afterRestoreLines(
+            state.nodes.filter((n) => !isWorker(n)).map((n) => n.node),
+            state.nodes.map((n) => n.node),
+          ),
+        }
+      : s,
+  );
+
+function restartPrompt(context: RecoveryContext): Prompt {
+  const state = stateOf(context);
+  const all = state.nodes.map((n) => n.node);
+  return {
+    id: 'after-restore:kubelets',
+    kind: 'yes-no',
+    question: `Restart kubelet on ${all.length === 1 ? 'the' : `all ${all.length}`} ${nodesInWords(state.nodes).replace(/^\d+ /, '')}, one at a time?`,
+    detail:
+      `${state.source ?? ''} Each kubelet still caches revisions the restore took back; a restart makes it read etcd again (running pods keep running). No: restart them yourself later with \`talosctl -n ${all.join(',')} service kubelet restart\`.`.trim(),
+    recommended: { type: 'answer.yes' },
+  };
+}
+
+/** "restarting kubelet on 127.0.0.5 (worker), 4 of 4" */
+function progressNotice(state: AfterRestoreState, node: string): string {
+  const i = state.nodes.findIndex((n) => n.node === node);
+  const n = state.nodes[i];
+  return `restarting kubelet on ${node}${n && isWorker(n) ? ' (worker)' : ''}, ${i + 1} of ${state.nodes.length}`;
+}
+
+/** The step's one-line result: the restarts, then the health check's verdict. */
+export function afterRestoreResult(state: AfterRestoreState, wrong: readonly string[]): string {
+  const restarted = state.nodes.filter((n) => n.status === 'done').length;
+  const restarts =
+    state.decision === 'declined'
+      ? 'kubelet restarts declined'
+      : `kubelet restarted on ${restarted} of ${state.nodes.length} nodes${state.workersListed === false ? ' (workers could not be listed)' : ''}`;
+  const health = wrong.length
+    ? `${wrong.length} thing${wrong.length === 1 ? '' : 's'} still wrong: ${wrong[0]}${wrong.length > 1 ? ' …' : ''}`
+    : 'control plane healthy, kubelet Running everywhere';
+  return `${restarts}; ${health}`;
+}
+
+/**
+ * The step ends (the restore stays recovered): the failed restarts, the by-hand restart when declined or when the
+ * workers could not be listed, and what the health check still found, each shown and journalled as a warning.
+ */
+const finish = (why: string | null) =>
+  recoverySetup.enqueueActions(({ context, enqueue }) => {
+    const state = stateOf(context);
+    const byHand =
+      state.decision === 'declined'
+        ? [restartByHand(state.nodes.map((n) => n.node))]
+        : state.workersListed === false
+          ? [WORKERS_BY_HAND]
+          : [];
+    const wrong = [...failedRestarts(state.nodes), ...byHand, ...state.stillWrong, ...(why ? [why] : [])];
+    enqueue.assign({
+      afterRestore: { ...state, stillWrong: wrong },
+      followUp: [...wrong, ...context.followUp.filter((f) => !wrong.includes(f))],
+      notice: null,
+      wait: null,
+    });
+    for (const message of wrong) enqueue({ type: 'warn', params: { message } });
+    enqueue.emit({
+      type: 'journal',
+      entry: {
+        kind: 'observation',
+        step: STEP,
+        what: 'health check after the restore',
+        result: wrong.length ? `${wrong.length} still wrong` : 'control plane healthy, kubelet Running on every node',
+        data: { stillWrong: wrong },
+      },
+    });
+    enqueue({ type: 'endStep', params: { step: STEP, status: 'done', result: afterRestoreResult(state, wrong) } });
+  });
 
 export const afterRestore = recoverySetup.createStateConfig({
-  always: { target: '#recovery.recovered' },
+  // startStep adds the row to a folder saved before this step existed
+  entry: { type: 'startStep', params: { step: STEP } },
+  on: {
+    // the time limit of a drill (or a person's give-up) ends the health check, not the restore: it stays recovered
+    'give-up': {
+      target: '#recovery.recovered',
+      actions: finish('The health check was stopped before it saw everything healthy; run `talosctl health`.'),
+    },
+  },
+  initial: 'listing',
+  states: {
+    listing: {
+      invoke: {
+        src: 'listAfterRestoreNodes',
+        input: ({ context }) => ({ controlPlane: givenNodes(context) }),
+        onDone: {
+          target: 'deciding',
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const state = withListing(context.afterRestore ?? null, event.output);
+            enqueue.assign({ afterRestore: state, steps: withLines(context, state) });
+            enqueue.emit({
+              type: 'journal',
+              entry: {
+                kind: 'observation',
+                step: STEP,
+                what: `nodes for the kubelet restarts: ${nodesInWords(state.nodes)}`,
+                result: event.output.source,
+                data: { nodes: state.nodes.map((n) => ({ node: n.node, machineType: n.machineType })) },
+              },
+            });
+          }),
+        },
+        // the listing never fails on its own (it falls back to the nodes given); a failure here is a bug: go on with those
+        onError: {
+          target: 'deciding',
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const listing: AfterRestoreListing = {
+              nodes: givenNodes(context).map((node) => ({
+                node,
+                machineType: context.rows[node]?.machineType ?? 'controlplane',
+                hostname: context.rows[node]?.hostname ?? null,
+              })),
+              source: `Only the nodes you gave: the cluster's node list could not be read (${errorOf(event).message}).`,
+              workersListed: false,
+            };
+            const state = withListing(context.afterRestore ?? null, listing);
+            enqueue.assign({ afterRestore: state, steps: withLines(context, state) });
+          }),
+        },
+      },
+    },
+    deciding: {
+      always: [{ guard: G.afterRestoreDecided, target: 'next' }, { target: 'confirm' }],
+    },
+    confirm: promptState(({ context }) => restartPrompt(context), {
+      on: {
+        'answer.yes': {
+          target: 'next',
+          actions: [
+            'journalConfirmation',
+            assign({ afterRestore: ({ context }) => ({ ...stateOf(context), decision: 'restart' as const }) }),
+          ],
+        },
+        'answer.no': {
+          target: 'health',
+          actions: [
+            'journalConfirmation',
+            assign({ afterRestore: ({ context }) => ({ ...stateOf(context), decision: 'declined' as const }) }),
+          ],
+        },
+      },
+    }),
+    next: {
+      always: [
+        { guard: G.kubeletsAllSent, target: 'health' },
+        { guard: G.kubeletRestartAllowed, target: 'restarting' },
+        // never reached by the machine's own paths: a state edited or restored out of order is refused, not restarted
+        { target: 'health', actions: { type: 'refuse', params: { rules: ['kubeletRestartAllowed'] } } },
+      ],
+    },
+    restarting: {
+      entry: assign(({ context }) => {
+        const node = nextKubeletNode(context) ?? '';
+        const state = stateOf(context);
+        return { afterRestore: withNode(state, node, { status: 'restarting' }), notice: progressNotice(state, node) };
+      }),
+      invoke: {
+        src: 'restartKubelet',
+        input: ({ context }) => {
+          const node = nextKubeletNode(context) ?? '';
+          return { node, opId: `kubelet-restart:${node}` };
+        },
+        onDone: {
+          target: 'next',
+          actions: assign({
+            afterRestore: ({ context, event }) =>
+              withNode(stateOf(context), nextKubeletNode(context) ?? '', {
+                status: 'done',
+                detail: event.output.reply,
+              }),
+          }),
+        },
+        // one node's failure is named and the others go on
+        onError: {
+          target: 'next',
+          actions: assign({
+            afterRestore: ({ context, event }) =>
+              withNode(stateOf(context), nextKubeletNode(context) ?? '', {
+                status: 'failed',
+                detail: errorOf(event).message,
+              }),
+          }),
+        },
+      },
+    },
+    health: {
+      entry: assign({
+        notice: null,
+        wait: ({ context, system }) => ({
+          what: 'recovery' as const,
+          since: now(system),
+          deadline: now(system) + healthWaitMs(context),
+          message: 'waiting for etcd healthy on every control-plane node and kubelet Running on every node',
+          pending: [],
+        }),
+      }),
+      always: 'checking',
+    },
+    checking: {
+      invoke: {
+        src: 'checkAfterRestore',
+        input: ({ context }) => ({
+          nodes: stateOf(context).nodes.map((n) => ({ node: n.node, machineType: n.machineType })),
+        }),
+        onDone: {
+          target: 'judging',
+          actions: assign({
+            afterRestore: ({ context, event }) => ({ ...stateOf(context), stillWrong: stillWrong(event.output) }),
+            wait: ({ context, event, system }) =>
+              context.wait && {
+                ...context.wait,
+                checkedAt: now(system),
+                message: stillWrong(event.output)[0] ?? context.wait.message,
+              },
+          }),
+        },
+        // the check reads every node itself and names what it could not read; a failure here ends the check with that
+        onError: 'unreadable',
+      },
+    },
+    unreadable: {
+      always: {
+        target: '#recovery.recovered',
+        actions: finish('The health check could not run; run `talosctl health` to see the cluster as it is now.'),
+      },
+    },
+    judging: {
+      always: [
+        { guard: G.afterRestoreHealthy, target: '#recovery.recovered', actions: finish(null) },
+        { guard: 'waitExpired', target: '#recovery.recovered', actions: finish(null) },
+        { target: 'pause' },
+      ],
+    },
+    pause: pauseThen('poll', 'checking'),
+  },
 });
+
+/**
+ * How long the health check waits for kubelets to come back and etcd to settle before it lists what is still wrong:
+ * a third of verify's limit (5 min by default), never under 5 s.
+ */
+export function healthWaitMs(context: RecoveryContext): number {
+  return Math.max(5000, Math.round(context.timing.verifyTimeoutMs / 3));
+}

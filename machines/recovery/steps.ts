@@ -1,7 +1,8 @@
 /**
- * The procedure's nine steps in one table (PRODUCT.md §1): number, name (as printed and journalled), the state key in
- * machine.ts (persisted in state.json: never renamed), why the step exists and what it does (the screen's words), and
- * the equivalent talosctl commands, so the engineer learns the procedure and can fall back to it.
+ * The full recovery's steps in one table (PRODUCT.md §1; the tenth, after the restore, lives in machines/after-restore):
+ * number, name (as printed and journalled), the state key in machine.ts (persisted in state.json: never renamed), why
+ * the step exists and what it does (the screen's words), and the equivalent talosctl commands, so the engineer learns
+ * the procedure and can fall back to it.
  *
  * Every talosctl line must work when pasted. Flags as talosctl v1.13.9 defines them (siderolabs/talos):
  * global -n/--nodes: cmd/talosctl/cmd/talos/root.go@v1.13.9:74; get -o: get.go@v1.13.9:319 (a `jsonpath=` value,
@@ -11,6 +12,7 @@
  * bootstrap --recover-from/--recover-skip-hash-check: bootstrap.go@v1.13.9:82-83; copy's alias cp: copy.go@v1.13.9:25.
  * test/machines/talosctl-lines.test.ts parses every line printed here against those flags.
  */
+import { AFTER_RESTORE_STEPS } from '../after-restore/steps.js';
 import { NOSPACE_STEPS } from '../nospace/steps.js';
 import { REPLACE_MEMBER_STEPS } from '../replace-member/steps.js';
 
@@ -161,6 +163,9 @@ export const STEPS = [
       `talosctl -n ${nodes[0] ?? '<node>'} health`,
     ],
   },
+  // 10: kubelets restarted everywhere and the control plane checked (machines/after-restore): a restore is not done
+  // while watch caches still hold the revisions it took back
+  ...AFTER_RESTORE_STEPS,
 ] as const satisfies readonly StepDef[];
 
 /** The procedures the assessment can lead to (issue 15): each has its own table of steps after the shared ones. */

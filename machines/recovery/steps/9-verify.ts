@@ -40,7 +40,8 @@ export const verify = recoverySetup.createStateConfig({
       always: [
         {
           guard: 'recovered',
-          target: '#recovery.recovered',
+          // the restore is verified; step 10 restarts the kubelets and checks the control plane (machines/after-restore)
+          target: '#recovery.procedure.afterRestore',
           actions: {
             type: 'endStep',
             params: ({ context }) => ({
