@@ -364,6 +364,8 @@ export interface ConnectOutput {
 export interface AssessOutput {
   observations: NodeView[];
   volumes: Record<string, EtcdVolumeKind | null>;
+  /** the newest backup's age at each backup location given (issue 16), when the assessment was asked for them */
+  backupAges?: { location: string; sentence: string; worrying: boolean }[];
 }
 
 export interface BackupOutput {

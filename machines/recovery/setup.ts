@@ -56,7 +56,7 @@ export const recoverySetup = setup({
     connect: fromPromise<ConnectOutput, { nodes: string[] }>(async () => {
       throw new Error('connect was not provided');
     }),
-    assess: fromPromise<AssessOutput, { nodes: string[] }>(async () => {
+    assess: fromPromise<AssessOutput, { nodes: string[]; backups?: string[] }>(async () => {
       throw new Error('assess was not provided');
     }),
     observe: fromPromise<NodeView[], { nodes: string[] }>(async () => {

@@ -20,6 +20,7 @@ import { takeSnapshot, verifySnapshotFile } from './snapshot.js';
 import { backupConfigs } from './configs.js';
 import { applyConfig, bootstrapNode, convertInitNode, resetNode } from './destructive.js';
 import { uploadActor } from './upload.js';
+import { backupAges } from '../backups/assessment.js';
 import { replaceMemberActors } from './replace-member.js';
 import { nospaceActors } from './nospace.js';
 import { afterRestoreActors } from './after-restore.js';
@@ -51,9 +52,9 @@ async function connect(deps: EffectDeps, nodes: string[]): Promise<ConnectOutput
   };
 }
 
-async function assess(deps: EffectDeps, nodes: string[]): Promise<AssessOutput> {
+async function assess(deps: EffectDeps, nodes: string[], backups: readonly string[] = []): Promise<AssessOutput> {
   await persisted(deps);
-  const observations = await observeNodes(deps, nodes);
+  const [observations, ages] = await Promise.all([observeNodes(deps, nodes), backupAgesSeen(deps, backups)]);
   const volumes: AssessOutput['volumes'] = {};
   await Promise.all(
     observations
@@ -63,7 +64,29 @@ async function assess(deps: EffectDeps, nodes: string[]): Promise<AssessOutput> 
         volumes[o.node] = r?.ok ? r.value : null;
       }),
   );
-  return { observations, volumes };
+  return { observations, volumes, ...(ages.length ? { backupAges: ages } : {}) };
+}
+
+/**
+ * Issue 16: how old the newest backup is at each location the user gave, read while the nodes are (a backup job that
+ * silently stopped shows here, before anything is decided); each is journalled, and a stale, missing or unreadable
+ * one is worrying (the machine warns on screen).
+ */
+async function backupAgesSeen(
+  deps: EffectDeps,
+  backups: readonly string[],
+): Promise<NonNullable<AssessOutput['backupAges']>> {
+  if (!backups.length) return [];
+  const seen = await backupAges(backups, {
+    env: process.env,
+    now: new Date(),
+    ...(deps.signal ? { signal: deps.signal } : {}),
+  });
+  return seen.map((s) => {
+    const worrying = s.age === null || s.age.verdict !== 'fresh';
+    deps.journal.append({ kind: worrying ? 'warning' : 'observation', what: 'backup age', result: s.sentence });
+    return { location: s.location, sentence: s.sentence, worrying };
+  });
 }
 
 /** The machine's named actors, ready for `recoveryMachine.provide({ actors })`. */
@@ -71,7 +94,9 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
   type Input<K extends string> = { [k in K]: string };
   return {
     connect: fromPromise<ConnectOutput, { nodes: string[] }>(({ input }) => connect(deps, input.nodes)),
-    assess: fromPromise<AssessOutput, { nodes: string[] }>(({ input }) => assess(deps, input.nodes)),
+    assess: fromPromise<AssessOutput, { nodes: string[]; backups?: string[] }>(({ input }) =>
+      assess(deps, input.nodes, input.backups),
+    ),
     observe: fromPromise<NodeView[], { nodes: string[] }>(async ({ input }) => {
       await persisted(deps);
       return observeNodes(deps, input.nodes);

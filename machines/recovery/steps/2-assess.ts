@@ -3,7 +3,7 @@
  * to do (healthy), replace the broken members one at a time (quorum holds: machines/replace-member), ask again
  * (undecided), or recover (lost).
  */
-import { assign, emit } from 'xstate';
+import { assign, emit, enqueueActions } from 'xstate';
 import { computeVerdict } from '../../decisions.js';
 import { brokenWords, initialReplace } from '../../replace-member/plan.js';
 import { snapshotOptions } from '../context.js';
@@ -11,6 +11,15 @@ import { promptState, retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
 import { SILENT_GATE, silentBeforeRecovery, unansweredNodes } from './1-connect.js';
+
+/**
+ * The given sources that are backups whose age tells something: an S3 location, or a talos-backup file (its name ends
+ * .snap, .zst or .age; siderolabs/talos-backup names them <cluster>-<RFC3339 time>.snap[.zst][.age]). A plain snapshot
+ * file a drill hands over is not one.
+ */
+export function backupLocations(given: readonly string[]): string[] {
+  return given.filter((g) => g.startsWith('s3://') || /\.snap(\.zst)?(\.age)?$|\.(zst|age)$/.test(g));
+}
 
 export const assess = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'assess' } },
@@ -21,11 +30,16 @@ export const assess = recoverySetup.createStateConfig({
       retry: 'retrying',
       invoke: {
         src: 'assess',
-        input: ({ context }) => ({ nodes: context.nodes }),
+        // the backup locations given are aged here (issue 16); the snapshot files a drill hands over are not backups
+        input: ({ context }) => ({ nodes: context.nodes, backups: backupLocations(context.givenSnapshots) }),
         onDone: {
           target: 'deciding',
           actions: [
             { type: 'storeObservations', params: ({ event }) => ({ views: event.output.observations }) },
+            enqueueActions(({ event, enqueue }) => {
+              for (const age of event.output.backupAges ?? [])
+                if (age.worrying) enqueue({ type: 'warn', params: { message: age.sentence } });
+            }),
             assign(({ context, event }) => {
               const verdict = computeVerdict(event.output.observations);
               const listed = new Set<string>();
