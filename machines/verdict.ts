@@ -43,9 +43,18 @@ export function alarmInStatusError(text: string): EtcdMemberAlarm | null {
 /** The EtcdStatus errors that are real errors (an alarm entry is not one). */
 const statusFaults = (errors: readonly string[]): string[] => errors.filter((e) => alarmInStatusError(e) === null);
 
+/** etcd raised a CORRUPT alarm for this node's own member (as its status errors or its alarm list say). */
+function corruptItself(o: NodeObservation): boolean {
+  const own = o.status?.memberId;
+  if (!own) return false;
+  const fromStatus = (o.status?.errors ?? []).map(alarmInStatusError);
+  return [...fromStatus, ...(o.alarms ?? [])].some((a) => a?.alarm === 'CORRUPT' && a.memberId === own);
+}
+
 /**
  * A node is a working member only when its own etcd is Running, healthy, and its EtcdStatus sees a leader without
- * errors (an alarm listed among the errors does not count: it is the cluster's, see ALARM_TEXT). It is certainly
+ * errors (an alarm listed among the errors does not count: it is the cluster's, see ALARM_TEXT; a CORRUPT alarm for
+ * its own member does: its data no longer matches the others'). It is certainly
  * broken when it answered and any of that is missing, or when it is a blank machine. An unreachable node is unknown:
  * its etcd may well be fine behind a network problem; so is one whose EtcdStatus answer could not be decoded (a
  * protocol mismatch says nothing about its etcd). The member list is not evidence: real Talos answers it only with a
@@ -60,6 +69,7 @@ export function memberHealth(o: NodeObservation): MemberHealth {
   if (o.etcdHealthy === false) return 'broken';
   if (o.status === null && o.statusUnreadable === true) return 'unknown';
   if (o.status === null || o.status.leader === NO_LEADER || statusFaults(o.status.errors).length > 0) return 'broken';
+  if (corruptItself(o)) return 'broken';
   if (o.etcdService === null) return 'unknown';
   return 'healthy';
 }

@@ -7,6 +7,7 @@ import {
   computeVerdict,
   freshestMember,
   hashCheckDecision,
+  memberHealth,
   newerLiveMembers,
   planPreparation,
   quorumSize,
@@ -553,6 +554,14 @@ describe('alarms: NOSPACE makes the cluster read-only, CORRUPT breaks a member',
       liar,
     ]);
     expect(r.alarms).toEqual([{ memberId: ids[0], node: 'a', alarm: 'NOSPACE' }]);
+  });
+
+  it("a node's own health: its own CORRUPT alarm breaks it; NOSPACE or another member's alarm does not", () => {
+    expect(memberHealth(withAlarms(healthy('c'), [ids[2]!, 'CORRUPT']))).toBe('broken');
+    expect(memberHealth(withAlarms(healthy('a'), [ids[2]!, 'CORRUPT']))).toBe('healthy');
+    expect(memberHealth(withAlarms(healthy('a'), [ids[0]!, 'NOSPACE']))).toBe('healthy');
+    // the alarm list alone (status errors trimmed) says it too
+    expect(memberHealth({ ...healthy('c'), alarms: [{ memberId: ids[2]!, alarm: 'CORRUPT' }] })).toBe('broken');
   });
 
   it('no alarm: no alarms field', () => {
