@@ -32,7 +32,10 @@ import { takeSnapshot } from '../../src/wizard/snapshot.js';
 import { ActionError } from '../../src/wizard/ledger.js';
 import type { TalosClient } from '../../src/talos/types.js';
 import type { SnapshotOption } from '../../machines/recovery-types.js';
-import { closeGrounds, startGround } from '../drill/harness.js';
+import { SPEED, closeGrounds, startGround } from '../drill/harness.js';
+import { startSession } from '../../src/wizard/session.js';
+import { timingFor } from '../../src/wizard/run.js';
+import { waitFor } from 'xstate';
 import { backupAges } from '../../src/backups/assessment.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -214,5 +217,47 @@ describe.skipIf(skipReason !== null)(
       expect(ages[2]?.sentence).toMatch(/nothing-here\/: No talos-backup snapshot was found/);
       expect(ages[3]?.sentence).toBe(`There is no backup file at ${join(dir, 'gone.snap')}; check the path.`);
     });
+
+    test('in the recovery: "download the newest backup in s3://…" is offered, chosen, and goes on with its warnings', async () => {
+      process.env.TALOS_DR_IDENTITY = key.file;
+      const g = await startGround('lost-quorum');
+      const session = startSession({
+        deps: { ...g, connectMaintenance: null, statusTimeoutMs: 1000 },
+        input: {
+          nodes: g.sim.nodes,
+          operator: g.operator,
+          mode: 'drill',
+          timing: timingFor(SPEED),
+          givenSnapshots: ['s3://backups/prod-1'],
+        },
+        envelope: { mode: 'drill', nodes: g.sim.nodes },
+      });
+      try {
+        const { actor } = session;
+        const at = (id: string) =>
+          waitFor(actor, (s) => s.context.prompt?.id === id || s.status === 'done', { timeout: 20_000 });
+        await at('confirm-nodes');
+        actor.send({ type: 'answer.yes' });
+        const source = (await at('snapshot-source')).context.prompt;
+        expect(source?.options).toContainEqual({
+          id: 'backup:s3://backups/prod-1',
+          label: 'download the newest backup in s3://backups/prod-1 (decrypted and verified first)',
+        });
+        // a live member answers: its consistent snapshot stays the recommended source
+        expect(source?.recommended).toMatchObject({ type: 'choose', option: expect.stringMatching(/^api:/) });
+        actor.send({ type: 'choose', option: 'backup:s3://backups/prod-1' });
+        await waitFor(actor, (s) => s.matches({ procedure: 'backup' }) || s.status === 'done', { timeout: 20_000 });
+        const { snapshot, steps, warnings } = actor.getSnapshot().context;
+        expect(snapshot).toMatchObject({ source: `s3://backups/prod-1/${newest}`, sha256: sha256(SNAPSHOT) });
+        expect(steps.find((r) => r.name === 'snapshot')?.result).toContain(
+          `backup s3://backups/prod-1/${newest}: revision 4,`,
+        );
+        // the survivor's etcd answers with newer data, and the backup's own age is said
+        expect(warnings.join(' ')).toMatch(/holds newer data than this snapshot/);
+        expect(warnings.join(' ')).toMatch(/unknown whether the snapshot \(revision 4, taken 3 h ago\)/);
+      } finally {
+        session.stop();
+      }
+    }, 60_000);
   },
 );
