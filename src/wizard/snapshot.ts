@@ -256,7 +256,9 @@ async function importBackup(deps: EffectDeps, spec: string): Promise<SnapshotInf
     return withFreshness(deps, { ...info, source: opened.source.name });
   } catch (error) {
     if (error instanceof ActionError) throw error;
-    throw new ActionError(messageOf(error));
+    // an S3 endpoint that cannot be reached may be back in a moment: the step tries again before giving up on it
+    const text = messageOf(error);
+    throw new ActionError(text, s3 && /cannot be reached|SlowDown|ServiceUnavailable|InternalError/.test(text));
   } finally {
     opened?.close();
   }

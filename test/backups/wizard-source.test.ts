@@ -163,6 +163,18 @@ describe.skipIf(skipReason !== null)(
       expect(error).toBeInstanceOf(ActionError);
       expect((error as Error).message).toMatch(/was not encrypted to the identity in .*other\.txt \(public key age1/);
       expect(readdirSync(deps.incident.snapshots)).toEqual([]);
+      // an endpoint that does not answer is worth another try (the step's retry), said in one sentence
+      const endpoint = process.env.AWS_ENDPOINT_URL_S3;
+      process.env.AWS_ENDPOINT_URL_S3 = 'http://127.0.0.1:9';
+      const away = await takeSnapshot(deps, backupOption('s3://backups/prod-1'), 'snapshot:backup:2').catch(
+        (e: unknown) => e,
+      );
+      process.env.AWS_ENDPOINT_URL_S3 = endpoint;
+      expect(away).toBeInstanceOf(ActionError);
+      expect((away as ActionError).retryable).toBe(true);
+      expect((away as Error).message).toMatch(
+        /^The S3 endpoint cannot be reached for s3:\/\/backups\/prod-1 \(ECONNREFUSED\)/,
+      );
       delete process.env.TALOS_DR_IDENTITY;
       const none = await takeSnapshot(deps, backupOption('s3://backups/prod-1'), 'snapshot:backup:1').catch(
         (e: unknown) => e,
