@@ -55,7 +55,10 @@ function etcdProblems(r: HealthReading): string[] {
 /** The control-plane nodes' member lists: the same everywhere, and one member per control-plane node. */
 function membershipProblems(readings: readonly HealthReading[]): string[] {
   const cp = readings.filter((r) => r.role === 'controlplane');
-  const lists = cp.flatMap((r) => (r.etcd?.members ? [{ node: r.node, ids: [...r.etcd.members].sort() }] : []));
+  // a node apid did not answer for has no list of its own to compare (its sentence says so already)
+  const lists = cp.flatMap((r) =>
+    r.apidError === null && r.etcd?.members ? [{ node: r.node, ids: [...r.etcd.members].sort() }] : [],
+  );
   if (lists.length === 0) return [];
   const all = cp.map((r) => r.node).join(',');
   const keys = new Set(lists.map((l) => l.ids.join(',')));
