@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { findPackageRoot } from '../src/paths.js';
 import { COMMANDS } from '../src/commands/registry.js';
+import { loadSavedIdentity, saveConnection } from '../src/commands/connection.js';
 
 const cli = join(findPackageRoot(), 'dist/src/cli.js');
 
@@ -99,14 +100,47 @@ describe('a closed pipe', () => {
   });
 });
 
+describe('recover --backups and --identity (issue 16)', () => {
+  it('a missing age key file is refused in one sentence before anything else, with exit code 2', () => {
+    const r = spawnSync(process.execPath, [cli, 'recover', '--identity', '/nonexistent/key.txt'], {
+      encoding: 'utf8',
+      env: { ...process.env, TALOSCONFIG: '/nonexistent/talosconfig' },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'There is no age identity file at /nonexistent/key.txt: pass the key talos-backup encrypts to with --identity FILE.',
+    );
+  });
+
+  it('the key file path (never the key) is kept in connection.json for a resume', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'talos-dr-conn-'));
+    const config = {
+      path: 'talosconfig',
+      contextName: 'prod',
+      endpoints: [{ address: '10.5.0.2' }],
+      nodes: ['10.5.0.2'],
+    };
+    saveConnection(dir, config as never, '/work', '/keys/backup.txt');
+    expect(loadSavedIdentity(dir)).toBe('/keys/backup.txt');
+    expect(readFileSync(join(dir, 'connection.json'), 'utf8')).not.toMatch(/AGE-SECRET-KEY/);
+    saveConnection(dir, config as never, '/work');
+    expect(loadSavedIdentity(dir)).toBeUndefined();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe("recover's first frame", () => {
   it('is drawn by the entry only for arguments that reach the wizard', () => {
     const frame = COMMANDS.recover.firstFrame;
     expect(frame([], {})).toEqual({ status: 'Reading the talosconfig and loading the Talos client' });
     expect(frame(['--dir', 'x'], { context: 'prod' })).toMatchObject({ context: 'prod' });
     expect(frame(['--dir=x'], {})).not.toBeNull();
+    // the backup locations and the age key that opens them (issue 16) reach the wizard too
+    expect(
+      frame(['--backups', 's3://b/prod', '--backups', 'x.snap.zst.age', '--identity', 'k.txt'], {}),
+    ).not.toBeNull();
     // recover's own usage errors are said without a frame
-    for (const args of [['--bogus'], ['--dir'], ['--dir', '--x'], ['x', 'y']])
+    for (const args of [['--bogus'], ['--dir'], ['--dir', '--x'], ['x', 'y'], ['--identity'], ['--backups', '--dir']])
       expect(frame(args, {}), args.join(' ')).toBeNull();
   });
 

@@ -16,14 +16,17 @@ export interface SavedConnection {
   context: string;
   endpoints: string[];
   nodes: string[];
+  /** the age identity file's path given with --identity (the path only: the key stays in its file) */
+  identity?: string;
 }
 
-export function saveConnection(dir: string, config: TalosContextConfig, cwd: string): void {
+export function saveConnection(dir: string, config: TalosContextConfig, cwd: string, identity?: string): void {
   const saved: SavedConnection = {
     talosconfig: resolve(cwd, config.path),
     context: config.contextName,
     endpoints: config.endpoints.map((e) => e.address),
     nodes: config.nodes,
+    ...(identity ? { identity } : {}),
   };
   writeFileAtomic.sync(join(dir, CONNECTION_FILE), `${JSON.stringify(saved, null, 2)}\n`, {
     mode: 0o600,
@@ -48,6 +51,16 @@ export function loadConnection(dir: string): GlobalFlags | null {
     ...(strings(parsed.endpoints) && parsed.endpoints.length > 0 ? { endpoints: parsed.endpoints } : {}),
     ...(strings(parsed.nodes) && parsed.nodes.length > 0 ? { nodes: parsed.nodes } : {}),
   };
+}
+
+/** The age identity file's path the recovery started with, or undefined. */
+export function loadSavedIdentity(dir: string): string | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(join(dir, CONNECTION_FILE), 'utf8')) as Partial<SavedConnection>;
+    return typeof parsed.identity === 'string' ? parsed.identity : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Flags given on the command line win over the saved ones, one by one. */

@@ -1,6 +1,7 @@
 /**
  * The command table and the global flags. Kept free of heavy imports: `talos-dr --help` loads only this file.
  */
+import { parseArgs } from 'node:util';
 import type { CommandRun, GlobalFlags } from './types.js';
 import { UsageError } from '../errors.js';
 
@@ -30,19 +31,29 @@ const lazy = (path: string) => async (): Promise<CommandRun> => {
   return mod.default;
 };
 
-/** `recover`'s own flags are only `--dir DIR`: anything else is its usage error, said without a first frame. */
-const plainDirArgs = (args: readonly string[]): boolean =>
-  args.length === 0 ||
-  (args.length === 1 && /^--dir=./.test(args[0] as string)) ||
-  (args.length === 2 && args[0] === '--dir' && !(args[1] as string).startsWith('-'));
+/** `recover`'s own flags (as recover.ts parses them): anything else is its usage error, said without a first frame. */
+const RECOVER_OPTIONS = {
+  dir: { type: 'string' },
+  backups: { type: 'string', multiple: true },
+  identity: { type: 'string' },
+} as const;
+const plainRecoverArgs = (args: readonly string[]): boolean => {
+  try {
+    const { values } = parseArgs({ args: [...args], options: RECOVER_OPTIONS, strict: true });
+    // a value that looks like a flag is a flag given without its value
+    return Object.values(values).every((v) => [v].flat().every((x) => typeof x !== 'string' || !x.startsWith('-')));
+  } catch {
+    return false;
+  }
+};
 
 export const COMMANDS = {
   recover: {
     summary: 'interactive recovery wizard against the configured cluster (the default)',
-    usage: 'talos-dr recover [--dir DIR]',
+    usage: 'talos-dr recover [--dir DIR] [--backups s3://BUCKET/PREFIX|FILE]... [--identity AGE-KEY-FILE]',
     connects: true,
     firstFrame: (args, global) =>
-      plainDirArgs(args)
+      plainRecoverArgs(args)
         ? {
             ...(global.context ? { context: global.context } : {}),
             status: 'Reading the talosconfig and loading the Talos client',

@@ -17,9 +17,9 @@ import { readState } from '../journal/state.js';
 import { loadClientFromFlags } from '../talos/client.js';
 import { drillSpeed, onDrillCluster, runDrill } from '../wizard/drill.js';
 import { drillHome, drillScreen, printer, trainee } from './drill.js';
-import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery } from './recover.js';
+import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery, useBackupIdentity } from './recover.js';
 import { refuseWithoutTerminal } from './terminal.js';
-import { loadConnection, withSaved } from './connection.js';
+import { loadConnection, loadSavedIdentity, withSaved } from './connection.js';
 
 const run: CommandRun = async (ctx) => {
   const unknown = ctx.args.find((a) => a.startsWith('-'));
@@ -83,6 +83,8 @@ const run: CommandRun = async (ctx) => {
   ctx.io.stdout.write(`resuming the recovery in ${dir}\n`);
   // the talosconfig, context, endpoints and nodes the recovery started with (flags given now win)
   const saved = withSaved(ctx.global, loadConnection(dir));
+  // the backup key the recovery started with, unless one is set now
+  if (!process.env.TALOS_DR_IDENTITY) useBackupIdentity(loadSavedIdentity(dir));
   const global = {
     ...saved,
     context: saved.context ?? envelope.context,

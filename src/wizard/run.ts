@@ -175,6 +175,8 @@ export async function runClusterRecovery(args: {
   print: (line: string) => void;
   signal: AbortSignal;
   restore?: Snapshot<unknown>;
+  /** backup locations (s3://… or absolute files) offered at step 3 and aged at the assessment */
+  givenSnapshots?: string[];
 }): Promise<number> {
   const { config, client } = args;
   // maintenance mode is served on the node's own address, on the port the endpoints use
@@ -189,7 +191,7 @@ export async function runClusterRecovery(args: {
       nodes: config.nodes,
       operator: args.operator,
       timing: DEFAULT_TIMING,
-      givenSnapshots: [],
+      givenSnapshots: args.givenSnapshots ?? [],
       envelope: { mode: 'recover', context: config.contextName, nodes: config.nodes },
       ...(args.restore ? { restore: args.restore } : {}),
       screen: args.screen,
