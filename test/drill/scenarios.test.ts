@@ -30,17 +30,20 @@ function expectRecovered(r: DrillRun) {
   // all control-plane nodes back in etcd
   for (const v of r.sim.view().filter((n) => n.machineType === 'controlplane')) expect(v.etcdState).toBe('Running');
   // one line per step, in order, then the score just before the outcome
+  // ten steps: the tenth restarts every kubelet and checks the control plane after the restore
   expect(r.lines.filter((l) => l.startsWith('step ')).map((l) => l.split(' ')[1])).toEqual([
-    '1/9',
-    '2/9',
-    '3/9',
-    '4/9',
-    '5/9',
-    '6/9',
-    '7/9',
-    '8/9',
-    '9/9',
+    '1/10',
+    '2/10',
+    '3/10',
+    '4/10',
+    '5/10',
+    '6/10',
+    '7/10',
+    '8/10',
+    '9/10',
+    '10/10',
   ]);
+  expect(r.lines.find((l) => l.startsWith('step 10/10 after restore: kubelet restarted on '))).toBeDefined();
   expect(r.lines.at(-2)).toMatch(/^score: time to recover \d+ s; data lost .+; mistakes the guards stopped 0$/);
   // every destructive call once: one reset per wiped node, one bootstrap
   const calls = r.sim.destructiveCalls();
