@@ -217,10 +217,9 @@ async function importBackup(deps: EffectDeps, spec: string): Promise<SnapshotInf
   const s3 = isS3Url(spec);
   let opened: OpenedBackup | null = null;
   try {
-    const identity = env.TALOS_DR_IDENTITY
-      ? await loadIdentity(resolve(env.TALOS_DR_IDENTITY), () =>
-          Promise.resolve(env.TALOS_DR_IDENTITY_PASSPHRASE || null),
-        )
+    const identityFile = backupIdentityOf(deps) ?? env.TALOS_DR_IDENTITY;
+    const identity = identityFile
+      ? await loadIdentity(resolve(identityFile), () => Promise.resolve(env.TALOS_DR_IDENTITY_PASSPHRASE || null))
       : undefined;
     opened = await openBackup(spec, {
       cwd: process.cwd(),
@@ -262,6 +261,15 @@ async function importBackup(deps: EffectDeps, spec: string): Promise<SnapshotInf
   } finally {
     opened?.close();
   }
+}
+
+/**
+ * The identity file `recover --identity` names: the lead passes it as EffectDeps.backupIdentity (read here without
+ * depending on that field's declaration, so this works before and after it lands); else TALOS_DR_IDENTITY.
+ */
+function backupIdentityOf(deps: EffectDeps): string | undefined {
+  const given = (deps as { backupIdentity?: unknown }).backupIdentity;
+  return typeof given === 'string' && given !== '' ? given : undefined;
 }
 
 /** NAME, else NAME-1, NAME-2…: a name in `dir` that neither a snapshot nor its .sha256 uses yet. */

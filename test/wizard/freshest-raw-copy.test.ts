@@ -68,7 +68,7 @@ describe('no member can say which data is freshest', () => {
     expect(chose).toBeDefined();
     const step3 = r.context.steps.find((s) => s.name === 'snapshot');
     expect(step3?.result).toContain(`the raw copy from ${cp2}: revision ${rev[cp2]}, the highest`);
-    expect(r.lines.find((l) => l.startsWith('step 3/9'))).toContain(cp2);
+    expect(r.lines.find((l) => /^step 3\/\d+ /.test(l))).toContain(cp2);
 
     // the other two copies stay as evidence beside the one used, each with its .sha256
     const kept = readdirSync(join(r.dir, 'snapshots')).filter((f) => f.endsWith('.db'));
