@@ -1,0 +1,106 @@
+/**
+ * Step 10 by keystrokes: the App on the real recovery machine (the in-memory lost-quorum cluster of
+ * test/components/fake-cluster.ts, the step's own effects scripted, a worker among the nodes listed) is walked to the
+ * kubelet question; the screen shows step 10 of 10 and asks it with its default yes; `n` declines, nothing is
+ * restarted, the by-hand command is kept as a warning, and the recovery still ends recovered.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createActor, fromPromise } from 'xstate';
+import { App } from '../../components/App.js';
+import { fakeCluster, NODES } from '../components/fake-cluster.js';
+import { KEYS, cleanupSized, frameMatching, press, renderSized, type } from '../components/helpers.js';
+import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
+
+afterEach(cleanupSized);
+
+const WORKER = '127.0.0.9';
+
+function start() {
+  const cluster = fakeCluster();
+  const restarts: string[] = [];
+  const healthy = (node: string): HealthReading => ({
+    node,
+    role: node === WORKER ? 'worker' : 'controlplane',
+    apidError: null,
+    kubelet: { state: 'Running', healthy: true, message: null },
+    servicesError: null,
+    etcd: node === WORKER ? null : { service: 'Running', healthy: true, members: ['a', 'b', 'c'], error: null },
+  });
+  const machine = cluster.machine.provide({
+    actors: {
+      listAfterRestoreNodes: fromPromise<AfterRestoreListing, { controlPlane: string[] }>(async () => ({
+        nodes: [
+          ...NODES.map((node) => ({ node, machineType: 'controlplane', hostname: null })),
+          { node: WORKER, machineType: 'worker', hostname: 'worker-1' },
+        ],
+        source: "The nodes come from the cluster's discovery members on 127.0.0.2 (talosctl get members).",
+        workersListed: true,
+      })),
+      restartKubelet: fromPromise<{ reply: string }, { node: string; opId: string }>(async ({ input }) => {
+        restarts.push(input.node);
+        return { reply: 'restarted' };
+      }),
+      checkAfterRestore: fromPromise<HealthReading[], { nodes: { node: string; machineType: string }[] }>(
+        async ({ input }) => input.nodes.map((n) => healthy(n.node)),
+      ),
+    },
+  });
+  const actor = createActor(machine, {
+    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+  });
+  actor.start();
+  const screen = renderSized(
+    <App
+      actor={actor}
+      incidentDir="/tmp/incident"
+      context="talos-dr-sim"
+      endpoint={() => '127.0.0.2:50000'}
+      drill={{ scenario: 'lost-quorum', timeLimitSec: 900, dataLost: () => 'none' }}
+    />,
+    { columns: 80, rows: 24 },
+  );
+  return { actor, screen, restarts };
+}
+
+describe('step 10 by keystrokes', () => {
+  it('asks to restart kubelet on every node, workers included; n declines and the recovery still ends recovered', async () => {
+    const { actor, screen, restarts } = start();
+    const { stdin, lastFrame } = screen;
+    await frameMatching(lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
+    await press(stdin, 'y');
+    await frameMatching(lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    await press(stdin, KEYS.enter);
+    // every wipe, then the bootstrap, confirmed by typing the node's address
+    const confirmed: string[] = [];
+    for (let i = 0; i < NODES.length; i++) {
+      const wipe = await frameMatching(
+        lastFrame,
+        (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
+      );
+      const target = /Type (\S+) to confirm/.exec(wipe)?.[1] as string;
+      await type(stdin, target);
+      await press(stdin, KEYS.enter);
+      confirmed.push(target);
+    }
+    const boot = await frameMatching(lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'));
+    await type(stdin, /Type (\S+) to confirm/.exec(boot)?.[1] as string);
+    await press(stdin, KEYS.enter);
+    let f = await frameMatching(lastFrame, (x) => x.includes('Restart kubelet'), 5000);
+    expect(f).toContain('step 10 of 10: After the restore');
+    expect(f).toContain('Restart kubelet on all 4 control-plane nodes and 1 worker, one at a time?');
+    expect(f).toContain('[Y/n]');
+    await press(stdin, 'n');
+
+    f = await frameMatching(lastFrame, (x) => x.includes('outcome: recovered'), 5000);
+    expect(f).toContain('✓ etcd recovered');
+    expect(f).toContain('✓ 10/10 After the restore — kubelet restarts declined');
+    // the by-hand command is kept as a warning (journal and report) and in the step's row
+    expect(actor.getSnapshot().context.warnings.at(-1)).toBe(
+      `Restart kubelet on every node by hand so no watch cache keeps the revisions the restore took back: \`talosctl -n ${[...NODES, WORKER].join(',')} service kubelet restart\`.`,
+    );
+    expect(restarts).toEqual([]);
+    expect(actor.getSnapshot().context.afterRestore?.decision).toBe('declined');
+    await screen.waitUntilExit();
+    actor.stop();
+  });
+});
