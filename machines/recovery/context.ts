@@ -19,7 +19,8 @@ import {
 import { PROCEDURE_STEPS, STEPS, stepByName, type Procedure, type StepName, type TalosctlArgs } from './steps.js';
 
 export const FOLLOW_UP = [
-  'Restart the kubelets and the controllers (kube-apiserver clients) so their watch caches do not see revisions go backwards.',
+  // step 10 restarted the kubelets (or named, as warnings, the ones still to restart by hand)
+  'Restart the controllers that watch the API (kube-controller-manager, kube-scheduler, operators) so their watch caches do not see revisions go backwards; step 10 restarted the kubelets, and its warnings name any left to restart by hand.',
   'Run `talosctl health` and check that every node and workload comes back.',
   'Unpause any external controller you paused (Omni, Cluster API) only after the cluster is healthy.',
   'Take a fresh snapshot now: the restored state is your new baseline.',
