@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { onTestFinished } from 'vitest';
 import { runDrill, startDrillSim } from '../../src/wizard/drill.js';
 import { createIncidentDir } from '../../src/journal/incident.js';
 import { Journal } from '../../src/journal/journal.js';
@@ -40,7 +41,15 @@ export async function drillOnRealEtcd(
   const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-real-etcd-')), 'incident');
   const incident = createIncidentDir(dir);
   const addressBase = nextAddressBase();
-  const { sim, save } = await startDrillSim(dir, scenario, { addressBase, speed, restore: false, etcd: 'real' });
+  const starting = startDrillSim(dir, scenario, { addressBase, speed, restore: false, etcd: 'real' });
+  // The members end with the test, whatever ends it: a test that times out (even while the members are still being
+  // seeded) never reaches its own stop, and vitest ends its worker without the 'exit' event the fleet's last-resort
+  // kill listens for, so etcd processes were left running.
+  onTestFinished(async () => {
+    const started = await starting.catch(() => null);
+    await started?.sim.stop();
+  }, 120_000);
+  const { sim, save } = await starting;
   try {
     await sim.writeGiven(dir);
     await opts.beforeDrill?.(sim, dir);
