@@ -125,6 +125,13 @@ export const olderThanLiveData = (snapshot: SnapshotInfo | null): boolean => sna
 export function snapshotStepResult(s: SnapshotInfo | null): string {
   if (!s) return 'no snapshot';
   const from = s.method === 'file' ? (s.source ? `backup ${s.source}` : 'file') : `${s.method} from ${s.node}`;
+  // the screen cuts the line at its width: why this copy goes first, the whole sentence last
+  const taken = s.candidates?.filter((c) => c.error === null).length ?? 0;
+  const why = s.candidates?.length
+    ? taken === 1
+      ? ' (the only copy taken)'
+      : ` (highest revision of ${taken} copies)`
+    : '';
   const skip = s.needsSkipHashCheck ? ' (skip-hash-check acknowledged)' : '';
-  return `${from}: revision ${s.revision}, ${s.totalKeys} keys, integrity ${s.integrity}${skip}${s.choice ? `; chosen: ${s.choice}` : ''}`;
+  return `${from}${why}: revision ${s.revision}, ${s.totalKeys} keys, integrity ${s.integrity}${skip}${s.choice ? `; chosen: ${s.choice}` : ''}`;
 }

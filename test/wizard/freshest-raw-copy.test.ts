@@ -67,6 +67,9 @@ describe('no member can say which data is freshest', () => {
     );
     expect(chose).toBeDefined();
     const step3 = r.context.steps.find((s) => s.name === 'snapshot');
+    expect(step3?.result).toMatch(
+      new RegExp(`^raw from ${cp2.replace(/\./g, '\\.')} \\(highest revision of 3 copies\\): revision ${rev[cp2]},`),
+    );
     expect(step3?.result).toContain(`the raw copy from ${cp2}: revision ${rev[cp2]}, the highest`);
     expect(r.lines.find((l) => /^step 3\/\d+ /.test(l))).toContain(cp2);
 
