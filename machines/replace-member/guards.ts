@@ -4,7 +4,7 @@
  * infer the guards' parameter types of setup.ts's own parameterised guards (chose, procedureIs) as unknown.
  */
 import type { GuardArgs } from '../recovery-types.js';
-import { currentHealthyNow, joinPhase, listOf, replaceOf, checkedNodes } from './plan.js';
+import { checkedNodes, currentHealthyNow, joinPhase, listOf, replaceOf, viaNode } from './plan.js';
 import { REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
 import { recoveryComplete } from '../decisions.js';
 
@@ -30,6 +30,11 @@ export const G = {
   currentHealthyNow: ({ context }: GuardArgs) => currentHealthyNow(context),
   /** no healthy node other than the member's own could list the members */
   noWitness: ({ context }: GuardArgs) => replaceOf(context).via === null,
+  /** a healthy node other than the member's own lists the members now */
+  witnessFound: ({ context }: GuardArgs) => {
+    const current = replaceOf(context).current;
+    return current !== null && viaNode(context, current) !== null;
+  },
   /** the member is no longer listed by the healthy node: removed already (before a crash, or by hand) */
   currentNotListed: ({ context }: GuardArgs) => replaceOf(context).memberId === null,
   /** an unreachable member not yet decided on: waited for first (split-brain risk if it comes back after a removal) */

@@ -19,7 +19,7 @@ import { promptState, retryPromptState } from '../recovery/prompts.js';
 import { now, recoverySetup } from '../recovery/setup.js';
 import { callStep, failedAt, pauseThen } from '../recovery/states.js';
 import { checkedNodes, joinPhase, listOf, listedMember, removalTarget, replaceOf, viaNode } from './plan.js';
-import { REMOVAL_RULES } from './rules.js';
+import { REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
 import { G } from './guards.js';
 
 type Ctx = { context: RecoveryContext };
@@ -128,7 +128,7 @@ export const replaceMember = recoverySetup.createStateConfig({
       initial: 'reading',
       states: {
         ...readAll('locating'),
-        failed: retryPromptState('read every node', 'reading'),
+        failed: retryPromptState((c) => c.attempt?.action ?? 'read every node', 'reading'),
         locating: {
           entry: assign({
             replace: ({ context }) => {
@@ -144,16 +144,8 @@ export const replaceMember = recoverySetup.createStateConfig({
           }),
           always: [
             { guard: G.currentHealthyNow, target: 'cameBack' },
-            {
-              guard: G.noWitness,
-              target: '#recovery.failed',
-              actions: failedAt(
-                'remove member',
-                'no healthy node other than the member can list the members',
-                ({ context }) =>
-                  `no healthy node other than ${who(context)} answers with a member list, so the member's id cannot be read safely; run talos-dr again once one does`,
-              ),
-            },
+            // no healthy node lists the members right now (etcd still starting after a reboot or a resume): wait
+            { guard: G.noWitness, target: 'noWitness' },
             {
               guard: G.currentNotListed,
               target: '#recovery.procedure.replaceMember.replace',
@@ -177,6 +169,49 @@ export const replaceMember = recoverySetup.createStateConfig({
             { guard: G.mustWaitFirst, target: 'waiting' },
             { target: 'confirming' },
           ],
+        },
+        noWitness: {
+          entry: startWaiting(
+            (c) => c.timing.nodeBackTimeoutMs,
+            (c) => `waiting for a healthy node other than ${who(c)} to list the members`,
+          ),
+          exit: assign({ wait: null }),
+          initial: 'pause',
+          states: {
+            pause: pauseThen('poll', 'polling'),
+            polling: {
+              invoke: {
+                src: 'observe',
+                input: ({ context }) => ({ nodes: context.nodes }),
+                onDone: {
+                  target: 'check',
+                  actions: [
+                    { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+                    assign({
+                      wait: ({ context, system }) => context.wait && { ...context.wait, checkedAt: now(system) },
+                    }),
+                  ],
+                },
+                onError: { target: 'pause' },
+              },
+            },
+            check: {
+              always: [
+                { guard: G.witnessFound, target: '#recovery.procedure.replaceMember.remove.locating' },
+                {
+                  guard: 'waitExpired',
+                  target: '#recovery.failed',
+                  actions: failedAt(
+                    'remove member',
+                    'no healthy node other than the member can list the members',
+                    ({ context }) =>
+                      `no healthy node other than ${who(context)} answered with a member list within ${Math.round(context.timing.nodeBackTimeoutMs / 1000)} s, so the member's id cannot be read safely; run talos-dr resume once one does`,
+                  ),
+                },
+                { target: 'pause' },
+              ],
+            },
+          },
         },
         cameBack: {
           always: {
@@ -310,13 +345,17 @@ export const replaceMember = recoverySetup.createStateConfig({
                   : r.current?.node
                     ? `then wipe ${target} so it rejoins as a new member`
                     : 'no machine of the tool’s nodes belongs to it';
+            // a removal the rules refuse now is not recommended: autopilot stops here instead of typing in vain
+            const refused = REMOVAL_RULES.map((name) =>
+              REPLACE_MEMBER_RULES[name](context, { type: 'confirm', address: target }, target),
+            ).find((sentence) => sentence !== null);
             return {
               id: `remove-member:${target}`,
               kind: 'typed-address',
               question: `Remove etcd member ${r.memberId ?? '?'} (${r.current?.name ?? target}) through ${r.via ?? '?'}, ${then}?`,
-              detail: `${r.current?.why ?? ''} Its id was read from ${r.via ?? '?'}'s member list, not from the member itself.`,
+              detail: `${r.current?.why ?? ''} Its id was read from ${r.via ?? '?'}'s member list, not from the member itself.${refused ? ` Not allowed now: ${refused}` : ''}`,
               target,
-              recommended: { type: 'confirm', address: target },
+              recommended: refused ? null : { type: 'confirm', address: target },
             };
           },
           {
@@ -384,7 +423,7 @@ export const replaceMember = recoverySetup.createStateConfig({
       initial: 'reading',
       states: {
         ...readAll('deciding'),
-        failed: retryPromptState('read every node', 'reading'),
+        failed: retryPromptState((c) => c.attempt?.action ?? 'read every node', 'reading'),
         deciding: {
           always: [
             {

@@ -10,6 +10,7 @@ import { recoveryMachine } from '../../machines/recovery/machine.js';
 import { initialContext } from '../../machines/recovery/context.js';
 import { RULES, firstRefusal } from '../../machines/guards.js';
 import { REMOVAL_RULES } from '../../machines/replace-member/rules.js';
+import type { RemoveMemberInput } from '../../machines/replace-member/actors.js';
 import { initialReplace, listedMember } from '../../machines/replace-member/plan.js';
 import type { BrokenMember } from '../../machines/decisions.js';
 import type { NodeView, RecoveryContext } from '../../machines/recovery.js';
@@ -161,7 +162,7 @@ describe('the machine never sends a removal the rules refuse', () => {
     const machine = recoveryMachine.provide({
       actors: {
         observe: fromPromise(async () => views),
-        removeMember: fromPromise(async ({ input }: { input: { memberId: string } }) => {
+        removeMember: fromPromise<{ alreadyGone: boolean }, RemoveMemberInput>(async ({ input }) => {
           removals.push(input.memberId);
           return { alreadyGone: false };
         }),
@@ -193,7 +194,7 @@ describe('the machine never sends a removal the rules refuse', () => {
     const machine = recoveryMachine.provide({
       actors: {
         observe: fromPromise(async () => views),
-        removeMember: fromPromise(async ({ input }: { input: { memberId: string } }) => {
+        removeMember: fromPromise<{ alreadyGone: boolean }, RemoveMemberInput>(async ({ input }) => {
           removals.push(input.memberId);
           return { alreadyGone: false };
         }),
