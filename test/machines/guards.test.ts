@@ -3,7 +3,7 @@
  * against the simulator (src/commands effects, the same as a real run), driven by hand like a careless user would,
  * and the simulator's counters prove that nothing destructive went out when a guard said no.
  */
-import { appendFileSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from 'xstate';
@@ -11,7 +11,7 @@ import type { SimCluster } from '../../src/sim/types.js';
 import { readJournal } from '../../src/journal/journal.js';
 import type { Session } from '../../src/wizard/session.js';
 import { RULES } from '../../machines/guards.js';
-import type { RecoveryContext } from '../../machines/recovery.js';
+import { recoveryMachine, type RecoveryContext, type RecoveryEvent } from '../../machines/recovery.js';
 import { closeGrounds, startGround, startSessionOn } from '../drill/harness.js';
 
 afterAll(closeGrounds);
@@ -87,6 +87,9 @@ describe('guards against the simulator', () => {
     await waitFor(actor, (s) => s.matches({ procedure: 'verify' }) || s.status === 'done', { timeout: 20_000 });
     // Rule 6: once sent, another confirmation cannot send Bootstrap again.
     actor.send({ type: 'confirm', address: boot.target as string });
+    // after the restore, the kubelet restarts are offered: answered as recommended
+    const after = await prompt(b, /^after-restore:/);
+    actor.send(after.recommended as RecoveryEvent);
     const done = await waitFor(actor, (s) => s.status === 'done', { timeout: 30_000 });
     expect(done.context.outcome).toBe('recovered');
     expect(total(b.sim.destructiveCalls().bootstrap)).toBe(1);
@@ -101,7 +104,7 @@ describe('guards against the simulator', () => {
     const { actor } = b.session;
     // cp-3 is powered off: after a short count-down the assessment goes on without it (it only reads)
     const silent = await prompt(b, /^unanswered:/);
-    expect(silent.target ?? silent.id.slice('unanswered:'.length)).toBe(b.sim.nodes[2]);
+    expect(silent.id).toBe(`unanswered:${b.sim.nodes[2]}`);
     actor.send({ type: 'choose', option: 'assess' });
     await prompt(b, 'confirm-nodes');
     actor.send({ type: 'answer.yes' });
@@ -115,7 +118,16 @@ describe('guards against the simulator', () => {
     await settle();
     expect(actor.getSnapshot().context.prompt?.id).toBe('quorum-holds');
     actor.send({ type: 'override', reason: 'member 3 disk is gone and the others lie' });
-    await prompt(b, 'snapshot-source');
+    // Rule 14: the full recovery first waits for cp-3, which has not answered, with a count-down on screen
+    const gate = await waitFor(
+      actor,
+      (x) => x.context.attempt?.action.startsWith(`wait for ${b.sim.nodes[2]} to answer`) ?? false,
+      {
+        timeout: 10_000,
+      },
+    );
+    expect(gate.matches({ procedure: 'connect' })).toBe(true);
+    expect(gate.context.snapshot).toBeNull();
     expect(ctx(b).overrides).toMatchObject([{ what: 'full recovery', by: 'tester' }]);
     const journalled = readJournal(b.dir).find((r) => r.kind === 'override');
     expect(journalled).toMatchObject({ what: 'full recovery', result: 'member 3 disk is gone and the others lie' });
@@ -171,6 +183,52 @@ describe('guards against the simulator', () => {
     expect(total(b.sim.destructiveCalls().bootstrap)).toBe(0);
     expect(done.context.guardStops.map((g) => g.rule)).toContain('snapshotUnchanged');
     expect(readFileSync(file).subarray(0, before.length).equals(before)).toBe(true);
+  }, 60_000);
+  it('a snapshot file gone or changed before a wipe stops the wipes (SAFETY rule 1); put back, they go on', async () => {
+    const b = await bench('lost-quorum');
+    const { actor } = b.session;
+    await prompt(b, 'confirm-nodes');
+    actor.send({ type: 'answer.yes' });
+    const source = await prompt(b, 'snapshot-source');
+    actor.send({ type: 'choose', option: (source.recommended as { option: string }).option });
+    const first = await prompt(b, /^prepare:/);
+    actor.send({ type: 'confirm', address: first.target as string });
+    const second = await prompt(b, new RegExp(`^prepare:(?!${(first.target as string).replace(/\./g, '\\.')}$)`));
+    const file = ctx(b).snapshot?.file as string;
+    const original = readFileSync(file);
+    // the file disappears (moved away by someone else) while the first node is being wiped
+    renameSync(file, `${file}.moved`);
+    actor.send({ type: 'confirm', address: second.target as string });
+    const stop = await prompt(b, 'snapshot-changed');
+    expect(stop.recommended).toBeNull();
+    expect(stop.options?.map((o) => o.id)).toEqual(['again', 'stop']);
+    expect(ctx(b).notice).toMatch(
+      /cannot be read any more.*: nothing more is wiped until the verified file is back \(SAFETY rule 1\)\.$/,
+    );
+    await settle();
+    expect(b.sim.destructiveCalls().reset[second.target as string] ?? 0).toBe(0);
+    // checked again while still missing: still stopped
+    actor.send({ type: 'choose', option: 'again' });
+    await waitFor(actor, (s) => s.context.prompt?.id === 'snapshot-changed' && s.context.guardStops.length === 2, {
+      timeout: 5000,
+    });
+    // a file with other bytes under the same name is not the verified snapshot either
+    writeFileSync(file, Buffer.concat([original, Buffer.from('x')]), { mode: 0o600 });
+    actor.send({ type: 'choose', option: 'again' });
+    await waitFor(actor, (s) => s.context.guardStops.length === 3, { timeout: 5000 });
+    expect(ctx(b).notice).toMatch(/changed since it was verified \(sha256 [0-9a-f]{12}…, verified [0-9a-f]{12}…\)/);
+    expect(b.sim.destructiveCalls().reset[second.target as string] ?? 0).toBe(0);
+    // the verified file back: the wipe goes on
+    rmSync(file);
+    renameSync(`${file}.moved`, file);
+    actor.send({ type: 'choose', option: 'again' });
+    await waitFor(actor, () => (b.sim.destructiveCalls().reset[second.target as string] ?? 0) === 1, {
+      timeout: 10_000,
+    });
+    actor.send({ type: 'abort' });
+    const refusals = readJournal(b.dir).filter((r) => r.kind === 'refusal');
+    expect(refusals.map((r) => r.what)).toEqual(['snapshotUnchanged', 'snapshotUnchanged', 'snapshotUnchanged']);
+    expect(refusals.every((r) => /\(SAFETY rule 1\)\.$/.test(r.result ?? ''))).toBe(true);
   }, 60_000);
 });
 
@@ -242,15 +300,25 @@ describe('the rules themselves', () => {
     ).toBeNull();
   });
   it('rule 5: the recovery never uses membership changes', () => {
-    // every effect of the recovery lives in its runtime (src/wizard) or the commands that start it
+    // every effect lives in the runtime (src/wizard) or the commands that start it; member replacement (quorum holds)
+    // is the one procedure that removes a member, from its own runtime file
     const files = ['src/wizard', 'src/commands'].flatMap((d) =>
       readdirSync(join(process.cwd(), d))
-        .filter((f) => /\.tsx?$/.test(f))
+        .filter((f) => /\.tsx?$/.test(f) && f !== 'replace-member.ts')
         .map((f) => join(process.cwd(), d, f)),
     );
     const effects = files.map((f) => readFileSync(f, 'utf8')).join('\n');
     expect(effects).toMatch(/\.bootstrap\(/); // the runtime that sends the recovery's calls is among them
     expect(effects).not.toMatch(/etcdRemoveMember|etcdLeaveCluster|etcdForfeitLeadership/);
+    // and the machine invokes its member removal only inside the member replacement, never on the recovery's path
+    const invokes: string[] = [];
+    const walk = (n: { id: string; invoke: readonly { src: unknown }[]; states: Record<string, never> }) => {
+      for (const i of n.invoke) if (/remove|leave|forfeit/i.test(String(i.src))) invokes.push(n.id);
+      for (const child of Object.values(n.states)) walk(child);
+    };
+    walk(recoveryMachine.root as never);
+    expect(invokes.length).toBeGreaterThan(0);
+    expect(invokes.every((id) => id.startsWith('recovery.procedure.replaceMember.'))).toBe(true);
   });
   it('rule 6: Bootstrap is not sent twice', () => {
     expect(

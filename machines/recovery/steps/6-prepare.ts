@@ -1,12 +1,95 @@
 /**
- * Step 6, prepare control-plane nodes: each node's wipe or re-creation confirmed by typing its address, then run by
- * its own child actor (machines/prepare-node.ts, id `prep:<node>`), side by side, until every node is back.
+ * Step 6, prepare control-plane nodes: each node's wipe or re-creation confirmed by typing its address, the snapshot
+ * file checked again (still there, same sha256) right before the node's child is started, then run by its own child
+ * actor (machines/prepare-node.ts, id `prep:<node>`), side by side, until every node is back. Esc at the first
+ * confirmation goes back to the choice of snapshot; once a node's wipe has started there is no way back.
  */
 import { and, assign, emit, enqueueActions } from 'xstate';
-import { promptTarget, withPrep } from '../context.js';
+import type { RecoveryContext } from '../../recovery-types.js';
+import { errorOf, promptTarget, withPrep } from '../context.js';
 import { promptState, retryAnswers } from '../prompts.js';
-import { recoverySetup } from '../setup.js';
+import { now, recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
+
+/** Confirmed nodes whose preparation has not finished: each needs its child (again, after a stop and resume). */
+const unfinished = (context: RecoveryContext): string[] =>
+  context.plan.map((p) => p.node).filter((n) => context.confirmed.includes(n) && !context.prepared.includes(n));
+
+/**
+ * Why the snapshot file stops the wipes (SAFETY rule 1: the local file is the only copy left once a node is wiped),
+ * from what the re-check saw: another sha256, or a file that cannot be read.
+ */
+function snapshotChangedMessage(context: RecoveryContext, event: unknown): string {
+  const file = context.snapshot?.file ?? 'the snapshot file';
+  const seen = (event as { output?: { sha256?: string } }).output?.sha256;
+  const why = seen
+    ? `${file} changed since it was verified (sha256 ${seen.slice(0, 12)}…, verified ${(context.snapshot?.sha256 ?? '').slice(0, 12)}…)`
+    : errorOf(event).message.replace(/\.$/, '');
+  return `${why}: nothing more is wiped until the verified file is back (SAFETY rule 1).`;
+}
+
+/** The steps after the snapshot's, as they were before they ran: going back to the snapshot runs them again. */
+function stepsFromSnapshotAgain(steps: RecoveryContext['steps']): RecoveryContext['steps'] {
+  const at = steps.findIndex((s) => s.name === 'snapshot');
+  return steps.map((s, i) =>
+    i > at ? { ...s, status: 'pending' as const, result: null, startedAt: null, endedAt: null } : s,
+  );
+}
+
+/** The file's re-check, then `target`: an unchanged file goes on, a changed or unreadable one stops the wipes. */
+function checkSnapshotThen(target: string, actions?: 'retryFailedPreps') {
+  return recoverySetup.createStateConfig({
+    invoke: {
+      src: 'verifySnapshotFile',
+      input: ({ context }) => ({ file: context.snapshot?.file ?? '' }),
+      onDone: [
+        { guard: 'fileUnchanged', target, ...(actions ? { actions } : {}) },
+        {
+          target: 'snapshotChanged',
+          actions: enqueueActions(({ context, event, enqueue, system }) => {
+            // the sentence under the prompt, counted as a guard stop and journalled
+            const message = snapshotChangedMessage(context, event);
+            enqueue.assign({
+              notice: message,
+              guardStops: [...context.guardStops, { rule: 'snapshotUnchanged', message, at: now(system) }],
+            });
+            enqueue.emit({
+              type: 'journal',
+              entry: {
+                kind: 'refusal',
+                step: 'prepare nodes',
+                what: 'snapshotUnchanged',
+                result: message,
+                by: context.operator,
+              },
+            });
+          }),
+        },
+      ],
+      onError: {
+        target: 'snapshotChanged',
+        actions: enqueueActions(({ context, event, enqueue, system }) => {
+          // the sentence under the prompt, counted as a guard stop and journalled
+          const message = snapshotChangedMessage(context, event);
+          enqueue.assign({
+            notice: message,
+            guardStops: [...context.guardStops, { rule: 'snapshotUnchanged', message, at: now(system) }],
+          });
+          enqueue.emit({
+            type: 'journal',
+            entry: {
+              kind: 'refusal',
+              step: 'prepare nodes',
+              what: 'snapshotUnchanged',
+              result: message,
+              by: context.operator,
+            },
+          });
+        }),
+      },
+    },
+  });
+}
 
 export const prepare = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'prepare nodes' } },
@@ -57,19 +140,33 @@ export const prepare = recoverySetup.createStateConfig({
       invoke: {
         src: 'observe',
         input: ({ context }) => ({ nodes: context.plan.map((p) => p.node) }),
-        onDone: {
-          target: 'respawn',
-          actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
-        },
+        onDone: [
+          {
+            guard: ({ context }) => unfinished(context).length > 0,
+            target: 'checkingFile',
+            actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+          },
+          {
+            target: 'respawn',
+            actions: { type: 'storeObservations', params: ({ event }) => ({ views: event.output }) },
+          },
+        ],
       },
       attempt: { action: 'observe', node: null },
-      onFailure: { target: 'respawn' },
+      onFailure: [
+        { guard: ({ context }) => unfinished(context).length > 0, target: 'checkingFile' },
+        { target: 'respawn' },
+      ],
     }),
+    // Right before a node's wipe starts, the snapshot is checked again: still there, the same sha256 (SAFETY rule 1).
+    checkingFile: checkSnapshotThen('respawn'),
     respawn: {
-      // After an abort and resume, confirmed nodes that were not finished get their child back.
-      entry: enqueueActions(({ context, enqueue }) => {
+      // Every confirmed node that is not finished and has no child gets one: the node just confirmed, and after a
+      // stop and resume the ones that were under way (a child still running is never started twice).
+      entry: enqueueActions(({ context, enqueue, self }) => {
+        const running = self.getSnapshot().children as Record<string, unknown>;
         for (const p of context.plan)
-          if (context.confirmed.includes(p.node) && !context.prepared.includes(p.node))
+          if (unfinished(context).includes(p.node) && !running[`prep:${p.node}`])
             enqueue.spawnChild('prepareNode', {
               id: `prep:${p.node}`,
               input: {
@@ -99,7 +196,10 @@ export const prepare = recoverySetup.createStateConfig({
           detail:
             p?.preparation === 'recreate'
               ? `${node} is a blank machine in maintenance mode: its server is not verified by the cluster CA (maintenance mode is server-only TLS).`
-              : `This erases etcd data on ${node} (now: etcd ${row?.etcdService ?? 'unknown'}). The verified snapshot ${context.snapshot?.file ?? ''} will restore it.`,
+              : `This erases etcd data on ${node} (now: etcd ${row?.etcdService ?? 'unknown'}). The verified snapshot ${context.snapshot?.file ?? ''} will restore it.` +
+                (context.confirmed.length
+                  ? ` There is no way back from here: ${context.confirmed.join(', ')} ${context.confirmed.length === 1 ? 'is' : 'are'} already being prepared.`
+                  : ''),
           target: node,
           recommended: { type: 'confirm', address: node },
         };
@@ -107,28 +207,23 @@ export const prepare = recoverySetup.createStateConfig({
       {
         always: [{ guard: 'allConfirmed', target: 'running' }],
         on: {
+          // Esc: back to the choice of snapshot while nothing is confirmed (no node touched); after that, no way back
+          'answer.no': {
+            guard: ({ context }) => context.confirmed.length === 0,
+            target: '#recovery.procedure.snapshot',
+            actions: [
+              'journalConfirmation',
+              assign({ steps: ({ context }) => stepsFromSnapshotAgain(context.steps), plan: [] }),
+            ],
+          },
           confirm: [
             {
               guard: and(['addressMatches', 'snapshotVerified', 'sourceKeptUntilVerified']),
-              target: 'confirming',
-              reenter: true,
+              target: 'checkingFile',
               actions: [
                 'journalConfirmation',
-                enqueueActions(({ context, enqueue }) => {
-                  const node = promptTarget(context) as string;
-                  const p = context.plan.find((x) => x.node === node);
-                  if (!p) return;
-                  enqueue.assign({ confirmed: [...context.confirmed, node] });
-                  enqueue.spawnChild('prepareNode', {
-                    id: `prep:${node}`,
-                    input: {
-                      node,
-                      preparation: p.preparation,
-                      labels: p.labels,
-                      configFile: context.configs[node]?.file ?? null,
-                      timing: context.timing,
-                    },
-                  });
+                assign({
+                  confirmed: ({ context }) => [...new Set([...context.confirmed, promptTarget(context) as string])],
                 }),
               ],
             },
@@ -174,7 +269,35 @@ export const prepare = recoverySetup.createStateConfig({
         };
       },
       {
-        on: retryAnswers('running', 'retryFailedPreps'),
+        // a failed node is sent its Reset again only after the file is checked again
+        on: retryAnswers('checkingRetry'),
+      },
+    ),
+    checkingRetry: checkSnapshotThen('running', 'retryFailedPreps'),
+    // The verified file is gone or changed: nothing more is wiped. A person puts it back (or stops); autopilot gives up.
+    snapshotChanged: promptState(
+      ({ context }) => ({
+        id: 'snapshot-changed',
+        kind: 'choose',
+        question: 'The verified snapshot file is missing or changed. Nothing more is wiped: check it again?',
+        detail: `${context.notice ?? ''} Put the verified file back at ${context.snapshot?.file ?? '?'} (sha256 ${(context.snapshot?.sha256 ?? '').slice(0, 12)}…) and check again, or stop here (resumable); nodes already being prepared go on.`,
+        options: [
+          { id: 'again', label: 'check the file again' },
+          { id: 'stop', label: 'stop here (resumable)' },
+        ],
+        recommended: null,
+      }),
+      {
+        on: {
+          choose: [
+            { guard: { type: 'chose', params: { option: 'again' } }, target: 'checkingFile' },
+            {
+              guard: { type: 'chose', params: { option: 'stop' } },
+              target: '#recovery.stoppedByUser',
+              actions: 'journalConfirmation',
+            },
+          ],
+        },
       },
     ),
   },
