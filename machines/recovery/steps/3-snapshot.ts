@@ -1,6 +1,8 @@
 /**
- * Step 3, snapshot: choose where it comes from (an API snapshot from a live member, a raw database copy, a given
- * file), take it and verify it offline; a raw copy needs skip-hash-check, acknowledged with a reason.
+ * Step 3, snapshot: choose where it comes from (an API snapshot from a live member; a raw database copy, of every
+ * member when none can say which is freshest; a given file or talos-backup backup, local or in S3), take it and verify
+ * it offline; a raw copy needs skip-hash-check, acknowledged with a reason, and a file older than a member's data is
+ * an explicit decision. The choices and what is said about the chosen snapshot: ../snapshot-options.ts.
  */
 import { assign, emit, enqueueActions } from 'xstate';
 import { hashCheckDecision, newerLiveMembers } from '../../decisions.js';
