@@ -37,14 +37,12 @@ export const G = {
   },
   /** the member is no longer listed by the healthy node: removed already (before a crash, or by hand) */
   currentNotListed: ({ context }: GuardArgs) => replaceOf(context).memberId === null,
-  /** an unreachable member not yet decided on: waited for first (split-brain risk if it comes back after a removal) */
+  /**
+   * a member that was unreachable at the assessment, not yet decided on: waited for first, even once it answers again
+   * with its etcd still starting (split-brain risk if it is removed and comes back with its old data)
+   */
   mustWaitFirst: (args: GuardArgs) =>
-    current(args)?.kind === 'unreachable' &&
-    current(args)?.node !== null &&
-    !replaceOf(args.context).removeDecided &&
-    !(observed(args)?.reachable ?? false),
-  /** the waited-for node answers again (its etcd is judged on the next full read) */
-  currentAnswers: (args: GuardArgs) => observed(args)?.reachable === true,
+    current(args)?.kind === 'unreachable' && current(args)?.node !== null && !replaceOf(args.context).removeDecided,
   /** every removal rule allows the removal of the current member */
   removalAllowed: ({ context, event }: GuardArgs) =>
     REMOVAL_RULES.every((name) => REPLACE_MEMBER_RULES[name](context, event, null) === null),

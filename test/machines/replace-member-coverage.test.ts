@@ -40,7 +40,7 @@ interface World {
   errors: (Error | null)[];
   /** observe calls a wiped node takes to go from rebooting to learner to joined */
   joinSteps: number;
-  /** after how many observe calls a down cp-3 comes back healthy by itself (Infinity: never) */
+  /** after how many observe calls a down or failing cp-3 is healthy by itself (Infinity: never) */
   backAfter: number;
   /** reads in which a joined cp-3 is listed as a voter but its etcd is not healthy yet */
   settle: number;
@@ -117,7 +117,7 @@ function observe(w: World): NodeView[] {
   w.calls++;
   const error = w.errors.shift();
   if (error) throw error;
-  if (w.cp3 === 'down' && w.calls >= w.backAfter) w.cp3 = 'healthy';
+  if ((w.cp3 === 'down' || w.cp3 === 'failing') && w.calls >= w.backAfter) w.cp3 = 'healthy';
   else if (w.cp3 === 'rebooting' && w.joinSteps-- <= 0) w.cp3 = 'learner';
   else if (w.cp3 === 'learner' && w.joinSteps-- <= -2) w.cp3 = 'joined';
   return NODES.map((n) => view(w, n));
@@ -274,6 +274,12 @@ describe('every state of the member replacement is reached', () => {
     const r = await drive(world({ cp3: 'down', backAfter: 3 }), [broken('unreachable')]);
     expect(r.context.outcome).toBe('nothing-to-do');
     expect(r.log).toEqual([]);
+    // back with its etcd still starting when the replacement reads it: still waited for, never asked to be removed
+    const starting = await drive(world({ cp3: 'failing', backAfter: 4 }), [broken('unreachable')], {}, (p) =>
+      p.id.startsWith('remove-member') ? { type: 'give-up' } : null,
+    );
+    expect(starting.context.outcome).toBe('nothing-to-do');
+    expect(starting.log).toEqual([]);
   });
 
   it('no witness for a while, then one; never one; a member already removed; a leftover with no node', async () => {
