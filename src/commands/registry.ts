@@ -78,7 +78,8 @@ export const COMMANDS = {
     load: lazy('./sim.js'),
   },
   status: {
-    summary: 'etcd view of the control-plane nodes with the quorum verdict',
+    summary:
+      'etcd view of the control-plane nodes and the verdict (healthy, degraded: members to replace, NOSPACE, lost)',
     usage: 'talos-dr status [--json] [--watch]',
     connects: true,
     load: lazy('./status.js'),

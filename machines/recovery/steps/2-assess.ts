@@ -64,6 +64,8 @@ export const assess = recoverySetup.createStateConfig({
                   result: verdict.reason,
                   data: {
                     freshest: verdict.freshest,
+                    ...(verdict.broken?.length ? { broken: verdict.broken } : {}),
+                    ...(verdict.alarms?.length ? { alarms: verdict.alarms } : {}),
                     views: event.output.observations.map((o) => ({
                       node: o.node,
                       reachable: o.reachable,
