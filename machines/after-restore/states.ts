@@ -4,9 +4,10 @@
  * healthy or the wait's limit. The restore itself is done: whatever is still wrong is listed (one sentence each, on
  * screen, in the journal and the report) and the outcome stays `recovered`.
  *
- * Why kubelets: a restore takes etcd's revisions back in time, and a kubelet's watch cache still holds the newer ones;
- * the Talos disaster-recovery guide and the Omni restore docs restart kubelet on every node after it (workers too, the
- * nodes the recovery never touched). A restarted kubelet lists from etcd again; running pods are not stopped.
+ * Why kubelets: a restore takes etcd's revisions back in time, and a kubelet's watch cache still holds the newer ones
+ * (restore guides list kubelets first among the watchers that see "a conflicting, parallel history", e.g. OKD's
+ * "Restoring to a previous cluster state"); issue 15 asks for the restart on every node, workers included, the nodes
+ * the recovery never touched. A restarted kubelet lists from etcd again; running pods are not stopped.
  */
 import { assign, enqueueActions } from 'xstate';
 import type { Prompt, RecoveryContext } from '../recovery-types.js';

@@ -29,7 +29,7 @@ export const AFTER_RESTORE_STEPS = [
     name: 'after restore',
     state: 'afterRestore',
     title: 'After the restore',
-    why: 'Kubelets keep a watch cache of revisions the restore took back; the Omni restore docs restart kubelet on every node, workers included.',
+    why: 'A restore takes etcd back in time; every kubelet, workers included, still caches the newer revisions until it restarts.',
     whatHappens:
       'List every node (workers too), restart kubelet one node at a time once you agree, then check etcd, apid and kubelet everywhere.',
     working: 'the kubelet restarts and the health check',

@@ -13,7 +13,7 @@
  * - The health check: Version (apid answers), ServiceList (kubelet Running and healthy) on every node, and the etcd
  *   view of the control-plane nodes (service, health, member list) as the recovery reads it.
  */
-import type { CallOptions, MachineType, NodeResult, ServiceInfo, TalosClient } from '../talos/types.js';
+import type { CallOptions, ClusterMember, NodeResult, ServiceInfo, TalosClient } from '../talos/types.js';
 import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
 import { fromPromise } from 'xstate';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
@@ -21,19 +21,12 @@ import { ledgered, messageOf, unwrap } from './ledger.js';
 import { observeNodes } from './observe.js';
 
 /** A discovered cluster member (what the client's COSI list of Members.cluster.talos.dev gives). */
-export interface ClusterMemberView {
-  id: string;
-  hostname: string;
-  addresses: string[];
-  machineType: MachineType | string;
-}
+export type ClusterMemberView = Pick<ClusterMember, 'id' | 'hostname' | 'addresses'> & { machineType: string };
 
-/** The client's discovery list, when this client has it (added to TalosClient separately; checked at run time). */
 type MembersCall = (node: string, opts?: CallOptions) => Promise<NodeResult<ClusterMemberView[]>>;
-const membersCallOf = (client: TalosClient): MembersCall | null => {
-  const call = (client as TalosClient & { clusterMembers?: MembersCall }).clusterMembers;
-  return typeof call === 'function' ? call.bind(client) : null;
-};
+/** The client's discovery list, when this client has it (TalosClient.clusterMembers is optional). */
+const membersCallOf = (client: TalosClient): MembersCall | null =>
+  client.clusterMembers ? client.clusterMembers.bind(client) : null;
 
 /** The discovery list from the first control-plane node that gives one, or why none did. */
 async function discoveredMembers(
