@@ -376,15 +376,30 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     const url = peerUrl(joiner.address);
     const members = source.etcd.members();
     for (const old of members.filter((m) => m.name === joiner.hostname)) this.markRemoved(old.id, joiner);
-    let next = members.filter((m) => m.name !== joiner.hostname);
-    const earlier = next.find((m) => m.isLearner && m.name === '' && m.peerUrls.includes(url));
+    const earlier = members.find((m) => m.isLearner && m.name === '' && m.peerUrls.includes(url));
     const id = earlier?.id ?? randomMemberId();
-    if (!earlier) next = [...next, { id, name: '', peerUrls: [url], clientUrls: [], isLearner: true }];
-    if (next.length !== members.length || !earlier) {
-      await source.etcd.applyMembership(next);
-      await this.replicateMembership(source);
-    }
+    await this.changeMembership(source.etcd.clusterId(), (list) => {
+      const next = list.filter((m) => m.name !== joiner.hostname);
+      if (next.some((m) => m.id === id)) return next;
+      return [...next, { id, name: '', peerUrls: [url], clientUrls: [], isLearner: true }];
+    });
     return id;
+  }
+
+  /**
+   * One membership change, applied to every member's own list in the same tick, as raft applies one log entry on
+   * each member. Copying one member's whole list to the others instead let a copy taken before a newer change land
+   * after it (a learner's name lost under load, the member then promoted without a name).
+   */
+  async changeMembership(
+    clusterId: string | null,
+    change: (members: EtcdMemberInfo[]) => EtcdMemberInfo[],
+  ): Promise<void> {
+    if (!clusterId) return;
+    await this.onEach(
+      this.nodesList.filter((n) => n.etcd.clusterId() === clusterId),
+      (n) => n.etcd.applyMembership(change(n.etcd.members())),
+    );
   }
 
   /** The machine that held a removed member id (other than `except`) learns it was removed, if its etcd runs. */
@@ -399,12 +414,30 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     this.kick();
   }
 
+  /**
+   * Copies the source's membership to every other member. All members change in the same tick (each applyMembership
+   * changes its member in memory before it writes the file): a replication awaited node by node let a slower, older
+   * one overwrite a newer learner's entry on the nodes it had not reached yet.
+   */
   async replicateMembership(source: SimNode): Promise<void> {
     const id = source.etcd.clusterId();
     const members = source.etcd.members();
-    for (const node of this.nodesList) {
-      if (node !== source && id && node.etcd.clusterId() === id) await node.etcd.applyMembership(members);
+    await this.onEach(
+      this.nodesList.filter((node) => node !== source && id && node.etcd.clusterId() === id),
+      (node) => node.etcd.applyMembership(members),
+    );
+  }
+
+  /**
+   * Runs a change on several members: the built-in model in one tick (see replicateMembership); real members one at a
+   * time, as before, since each may call its etcd (a member removal through each would race).
+   */
+  private async onEach(nodes: SimNode[], change: (node: SimNode) => Promise<void> | undefined): Promise<void> {
+    if (this.fleet) {
+      for (const node of nodes) await change(node);
+      return;
     }
+    await Promise.all(nodes.map(change));
   }
 
   /**
@@ -424,10 +457,16 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     if (!member) return 'not-found';
     const refusal = this.mayRemoveMember(source, members, member);
     if (refusal) return refusal;
-    const remaining = members.filter((m) => m.id !== memberId);
     const id = source.etcd.clusterId();
-    for (const n of this.nodesList) {
-      if (id && n.etcd.clusterId() === id && n.etcd.memberId() !== memberId) await n.etcd.applyMembership(remaining);
+    if (this.fleet) {
+      // real members: each is told the list without the member (RealEtcd removes it through its etcd)
+      const remaining = members.filter((m) => m.id !== memberId);
+      await this.onEach(
+        this.nodesList.filter((n) => id && n.etcd.clusterId() === id && n.etcd.memberId() !== memberId),
+        (n) => n.etcd.applyMembership(remaining),
+      );
+    } else {
+      await this.changeMembership(id, (list) => list.filter((m) => m.id !== memberId));
     }
     this.markRemoved(memberId);
     // a learner that goes frees the one learner slot
@@ -464,9 +503,10 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   /** Writes an alarm change to every member of the cluster (etcd applies it through raft on each). */
   private async replicateAlarms(clusterId: string | null, alarms: EtcdAlarm[]): Promise<void> {
     if (!clusterId) return;
-    for (const n of this.nodesList) {
-      if (n.etcd.clusterId() === clusterId) await n.etcd.setAlarms?.(alarms);
-    }
+    await this.onEach(
+      this.nodesList.filter((n) => n.etcd.clusterId() === clusterId),
+      (n) => n.etcd.setAlarms?.(alarms),
+    );
   }
 
   /** The cluster's alarms as the node's member holds them. */
@@ -481,6 +521,7 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
   async disarmAlarms(node: SimNode): Promise<EtcdAlarm[]> {
     const alarms = this.alarmsOf(node);
     await this.replicateAlarms(node.etcd.clusterId(), []);
+    this.kick(); // a health check that failed on CORRUPT passes again
     return alarms;
   }
 
@@ -496,6 +537,8 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     if (!this.hasQuorum(node)) return { ok: false, error: 'etcdserver: no leader' };
     const spaceExceeded = 'etcdserver: mvcc: database space exceeded';
     const alarms = this.alarmsOf(node);
+    // a CORRUPT alarm refuses reads and writes alike (etcd-io/etcd server/etcdserver/apply/corrupt.go@v3.6.14:29-38)
+    if (alarms.some((a) => a.alarm === 'CORRUPT')) return { ok: false, error: 'etcdserver: corrupt cluster' };
     if (alarms.some((a) => a.alarm === 'NOSPACE')) return { ok: false, error: spaceExceeded };
     const memberId = node.etcd.memberId();
     const writeCost = 512;

@@ -9,7 +9,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TalosVersion } from './versions.js';
 import type { SimClock } from './clock.js';
-import { clientUrl, EtcdRestoreError, type EtcdBackend } from './etcd-backend.js';
+import { clientUrl, EtcdRestoreError, type EtcdBackend, type EtcdMemberInfo } from './etcd-backend.js';
 import { parseMachineConfig, type MachineTypeName } from './machine-config.js';
 import type { Scenario } from './scenario.js';
 
@@ -70,6 +70,8 @@ export interface ClusterHooks {
   joinSource(joiner: SimNode): SimNode | null;
   /** Replicates a membership change to every member of that cluster. */
   replicateMembership(source: SimNode): Promise<void>;
+  /** One membership change applied to every member's own list of that cluster (the built-in model). */
+  changeMembership(clusterId: string | null, change: (members: EtcdMemberInfo[]) => EtcdMemberInfo[]): Promise<void>;
   /** etcd's MemberAddAsLearner through a member with quorum, as Talos's etcd service calls it; the new member's id. */
   addLearner(joiner: SimNode, source: SimNode): Promise<string>;
   /** Takes the cluster's one learner slot (false: another member is still a learner). */
@@ -244,14 +246,18 @@ export class SimNode {
     // ETCD_UNHEALTHY: why a failed etcd health check says what it says (upstream sources cited there).
     const svc = this.state.services.etcd;
     if (!svc || svc.state !== 'Running') return;
-    const healthy = hasQuorum && this.etcdServing;
-    if (!svc.health.unknown && svc.health.healthy === healthy) return;
-    const msg = healthy ? 'Health check successful' : `Health check failed: ${ETCD_UNHEALTHY}`;
+    // the check reads a key: under a CORRUPT alarm etcd refuses reads too (etcd-io/etcd
+    // server/etcdserver/apply/corrupt.go@v3.6.14:33-35), so every member's check fails with etcd's text
+    const corrupt = hasQuorum && (this.etcd.alarms?.() ?? []).some((a) => a.alarm === 'CORRUPT');
+    const healthy = hasQuorum && this.etcdServing && !corrupt;
+    const why = corrupt ? 'etcdserver: corrupt cluster' : ETCD_UNHEALTHY;
+    if (!svc.health.unknown && svc.health.healthy === healthy && (healthy || svc.health.lastMessage === why)) return;
+    const msg = healthy ? 'Health check successful' : `Health check failed: ${why}`;
     svc.events.push({ msg, state: 'Running', ts: Date.now() });
     svc.health = {
       unknown: false,
       healthy,
-      lastMessage: healthy ? '' : ETCD_UNHEALTHY,
+      lastMessage: healthy ? '' : why,
       lastChange: Date.now(),
     };
     this.logEvent('etcd', 'Running', msg);
@@ -454,15 +460,13 @@ export class SimNode {
       return;
     }
     await this.etcd.join(source.etcd, { name: this.hostname, address: this.address }, id);
-    await this.etcd.applyMembership(
-      this.etcd
-        .members()
-        .map((m) =>
-          m.id === id ? { ...m, name: this.hostname, clientUrls: [clientUrl(this.address)], isLearner: true } : m,
-        ),
-    );
-    await this.hooks.replicateMembership(this);
+    // the process starts, then publishes its name and client URLs through raft (etcd's publishV3 runs once the
+    // server started): a learner listed with its name already serves Status
     this.startEtcdProcess(generation);
+    const named = { name: this.hostname, clientUrls: [clientUrl(this.address)] };
+    await this.hooks.changeMembership(this.etcd.clusterId(), (members) =>
+      members.map((m) => (m.id === id ? { ...m, ...named } : m)),
+    );
   }
 
   /** Talos promotes the learner once it caught up; then the next member may join. */
@@ -474,10 +478,9 @@ export class SimNode {
         await this.hooks.replicateMembership(this);
         return;
       }
-      await this.etcd.applyMembership(
-        this.etcd.members().map((m) => (m.id === memberId ? { ...m, isLearner: false } : m)),
+      await this.hooks.changeMembership(this.etcd.clusterId(), (members) =>
+        members.map((m) => (m.id === memberId ? { ...m, isLearner: false } : m)),
       );
-      await this.hooks.replicateMembership(this);
     } finally {
       this.hooks.releaseJoin(this);
     }

@@ -3,6 +3,9 @@
  * raised, writes refused with etcd's text, defragment one member at a time, disarm, and the alarm coming back when the
  * database is still over the quota.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startBench, unary, type Bench } from './helpers.js';
@@ -101,5 +104,49 @@ describe('nospace: every member over its quota with the NOSPACE alarm', () => {
     expect(Number((await status(bench, cp2)).dbSize)).toBeGreaterThan(QUOTA);
     await defrag;
     expect(Number((await status(bench, cp1)).dbSize)).toBeLessThan(QUOTA);
+  });
+});
+
+describe('a CORRUPT alarm', () => {
+  it('is listed like NOSPACE and makes etcd refuse every request with its own text', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'talos-dr-corrupt-')), 'corrupt.yaml');
+    writeFileSync(
+      path,
+      [
+        'name: corrupt',
+        'description: cp-2 found its data differ from the others and raised CORRUPT.',
+        'expectedOutcome: recovered',
+        'procedure: replace-member',
+        'rightAnswer: replace cp-2.',
+        'nodes:',
+        '  - { hostname: cp-1, type: controlplane }',
+        '  - { hostname: cp-2, type: controlplane }',
+        '  - { hostname: cp-3, type: controlplane }',
+        'alarms:',
+        '  - { node: cp-2, alarm: CORRUPT }',
+        '',
+      ].join('\n'),
+    );
+    bench = await startBench(path);
+    const [cp1, cp2] = bench.sim.nodes as [string, string];
+    const cp2Id = (
+      await unary<{ messages: { members: { id: string; hostname: string }[] }[] }>(
+        bench.machine(cp1),
+        'EtcdMemberList',
+        { queryLocal: true },
+      )
+    ).messages[0]!.members.find((m) => m.hostname === 'cp-2')!.id;
+    expect(await alarms(bench, cp1)).toEqual([{ memberId: cp2Id, alarm: 'CORRUPT' }]);
+    expect((await status(bench, cp2)).errors).toEqual([`memberID:${cp2Id} alarm:CORRUPT `]);
+    expect(await bench.sim.etcdWrite()).toEqual({ ok: false, error: 'etcdserver: corrupt cluster' });
+    // Talos's health check reads a key, which etcd refuses too: etcd is Running but unhealthy everywhere
+    const health = (
+      await unary<{ messages: { services: { id: string; health: { healthy: boolean; lastMessage: string } }[] }[] }>(
+        bench.machine(cp1),
+        'ServiceList',
+        {},
+      )
+    ).messages[0]!.services.find((s) => s.id === 'etcd')!.health;
+    expect(health).toMatchObject({ healthy: false, lastMessage: 'etcdserver: corrupt cluster' });
   });
 });
