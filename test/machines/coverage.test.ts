@@ -321,7 +321,11 @@ describe('every state of the recovery machine is reached', () => {
 
   it('outcomes straight from the verdict, and every failure prompt', async () => {
     expect((await drive({ ...lost(), verdict: 'healthy' })).outcome).toBe('nothing-to-do');
-    expect((await drive({ ...lost(), verdict: 'degraded' })).outcome).toBe('stopped-quorum-intact');
+    // the guided replacement (recommended now) has its own coverage: test/machines/replace-member-coverage.test.ts
+    const stop = await drive({ ...lost(), verdict: 'degraded' }, {}, (p, send) =>
+      p.id === 'quorum-holds' ? (send({ type: 'choose', option: 'stop' }), true) : false,
+    );
+    expect(stop.outcome).toBe('stopped-quorum-intact');
     const over = await drive({ ...lost(), verdict: 'degraded' }, {}, (p, send) =>
       p.id === 'quorum-holds' ? (send({ type: 'override', reason: 'testing the override' }), true) : false,
     );
