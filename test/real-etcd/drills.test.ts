@@ -95,7 +95,7 @@ describe.skipIf(missing !== null)('autopilot drills on real etcd members', () =>
   it('lost-quorum: snapshot of the leaderless survivor, wipe all, restore; three real members hold the data', async () => {
     const r = await drillOnRealEtcd('lost-quorum');
     runs.push(r);
-    expect(r.lines).toContainEqual(expect.stringMatching(/^step 3\/9 snapshot: api from /));
+    expect(r.lines).toContainEqual(expect.stringMatching(/^step 3\/\d+ snapshot: api from /));
     await expectRealClusterHolds(r, 0);
     await expectStopsEveryProcess(r);
   }, 240_000);
@@ -103,7 +103,7 @@ describe.skipIf(missing !== null)('autopilot drills on real etcd members', () =>
   it('etcd-down-raw-copy: the real member/snap/db, restored with skip-hash-check by etcd itself', async () => {
     const r = await drillOnRealEtcd('etcd-down-raw-copy');
     runs.push(r);
-    expect(r.lines).toContainEqual(expect.stringMatching(/^step 3\/9 snapshot: raw from .*skip-hash-check/));
+    expect(r.lines).toContainEqual(expect.stringMatching(/^step 3\/\d+ snapshot: raw from .*skip-hash-check/));
     expect(r.context.snapshot?.needsSkipHashCheck).toBe(true);
     // the raw copy is the db of a stopped member that was behind: the real revisions say what was lost
     await expectRealClusterHolds(r, 'any');
