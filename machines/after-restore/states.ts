@@ -87,7 +87,7 @@ function restartPrompt(context: RecoveryContext): Prompt {
   return {
     id: 'after-restore:kubelets',
     kind: 'yes-no',
-    question: `Restart kubelet on ${all.length === 1 ? 'the' : `all ${all.length}`} ${nodesInWords(state.nodes).replace(/^\d+ /, '')}, one at a time?`,
+    question: `Restart kubelet on ${all.length === 1 ? 'the one node' : `all ${all.length} nodes`} (${nodesInWords(state.nodes)}), one at a time?`,
     detail:
       `${state.source ?? ''} Each kubelet still caches revisions the restore took back; a restart makes it read etcd again (running pods keep running). No: restart them yourself later with \`talosctl -n ${all.join(',')} service kubelet restart\`.`.trim(),
     recommended: { type: 'answer.yes' },
