@@ -359,7 +359,8 @@ class Simulator implements SimCluster, ClusterView, ClusterHooks {
     if (this.learner && this.learner !== node) return false;
     // a learner of another machine still listed (never started, or not promoted yet): etcd refuses a second one
     // ("too many learner members in cluster", etcd-io/etcd api/v3rpc/rpctypes/error.go@v3.6.14:49)
-    const source = this.quorumMember(node);
+    // (the built-in model's membership; real members answer for themselves, with their own peer ports)
+    const source = this.fleet ? null : this.quorumMember(node);
     const own = peerUrl(node.address);
     if (source?.etcd.members().some((m) => m.isLearner && !m.peerUrls.includes(own))) return false;
     this.learner = node;
