@@ -82,6 +82,21 @@ export const reasonGiven: Rule = (_c, event) =>
     ? null
     : 'An override needs a reason (a few words), which is written to the journal.';
 
+/**
+ * Rule 1: the file uploaded, and the file every wipe relies on, is the one verified: checked again right before (its
+ * sha256 computed anew). Judged on the check's answer: the sha256 it read, or its failure (the file cannot be read).
+ */
+export const snapshotUnchanged: Rule = (context, event) => {
+  const file = context.snapshot?.file ?? 'the snapshot file';
+  const answer = event as { output?: { sha256?: unknown }; error?: unknown };
+  const seen = typeof answer.output?.sha256 === 'string' ? answer.output.sha256 : null;
+  if (seen !== null && seen === context.snapshot?.sha256) return null;
+  if (seen !== null)
+    return `${file} changed since it was verified (sha256 ${seen.slice(0, 12)}…, verified ${(context.snapshot?.sha256 ?? '').slice(0, 12)}…): nothing more is wiped or uploaded until the verified file is back.`;
+  const why = answer.error instanceof Error ? answer.error.message : `${file} cannot be read any more.`;
+  return `${why.replace(/\.$/, '')}: nothing more is wiped or uploaded until the verified file is back.`;
+};
+
 const RECOVERY_RULES = {
   addressMatches,
   snapshotVerified,
@@ -91,13 +106,56 @@ const RECOVERY_RULES = {
   skipHashCheckAcknowledged,
   snapshotUsable,
   reasonGiven,
+  snapshotUnchanged,
 } as const;
 
 /** Every procedure's rules under one name each, so `refuse` and the drill score can name any of them. */
 export const RULES = { ...RECOVERY_RULES, ...REPLACE_MEMBER_RULES, ...NOSPACE_RULES, ...AFTER_RESTORE_RULES } as const;
 export type RuleName = keyof typeof RULES;
 
-/** The first rule that refuses, with its name and sentence, or null when all allow it. */
+/**
+ * The SAFETY.md rule each guard enforces, so every refusal's journal text names it the same way: "… (SAFETY rule N)."
+ * (the screen leaves the citation out: components/selectors.ts userText). An override's reason serves rule 4 (a full
+ * recovery against the verdict) or rule 14 (a node left out); SAFETY.md numbers no rule for the NOSPACE playbook's
+ * and the kubelet restarts' guards yet (null: their sentences stand alone). A rule added without an entry here does
+ * not compile.
+ */
+export const RULE_CITATION: Record<RuleName, number | ((context: RecoveryContext) => number) | null> = {
+  addressMatches: 3,
+  snapshotVerified: 2,
+  sourceKeptUntilVerified: 3,
+  quorumLostOrOverridden: 4,
+  bootstrapNotSent: 6,
+  skipHashCheckAcknowledged: 7,
+  snapshotUsable: 8,
+  reasonGiven: (context) =>
+    /^(unanswered|leave-out|preparing-timeout)/.test((context.prompt ?? context.lastPrompt)?.id ?? '') ? 14 : 4,
+  snapshotUnchanged: 1,
+  removalThroughOtherHealthyNode: 12,
+  notLastMember: 12,
+  notTwoMemberCluster: 12,
+  removalKeepsQuorum: 12,
+  brokenMemberOnly: 12,
+  noLearnerPending: 12,
+  nospaceQuorumHolds: null,
+  oneDefragAtATime: null,
+  leaderDefragmentedLast: null,
+  defragmentedBeforeDisarm: null,
+  kubeletRestartAllowed: null,
+};
+
+const CITED = /\s*\(SAFETY rule \d+\)/g;
+
+/** A rule's sentence with its citation, once, at its end: "… (SAFETY rule N)." */
+export function cited(rule: RuleName, context: RecoveryContext, message: string): string {
+  const entry = RULE_CITATION[rule];
+  const n = typeof entry === 'function' ? entry(context) : entry;
+  const bare = message.replace(CITED, '').trim();
+  if (n === null) return bare;
+  return `${bare.replace(/[.:;]$/, '')} (SAFETY rule ${n}).`;
+}
+
+/** The first rule that refuses, with its name and its sentence citing its SAFETY.md rule, or null when all allow it. */
 export function firstRefusal(
   names: readonly RuleName[],
   context: RecoveryContext,
@@ -106,7 +164,7 @@ export function firstRefusal(
 ): { rule: RuleName; message: string } | null {
   for (const rule of names) {
     const message = RULES[rule](context, event, target);
-    if (message !== null) return { rule, message };
+    if (message !== null) return { rule, message: cited(rule, context, message) };
   }
   return null;
 }

@@ -10,7 +10,7 @@ import { waitFor } from 'xstate';
 import type { SimCluster } from '../../src/sim/types.js';
 import { readJournal } from '../../src/journal/journal.js';
 import type { Session } from '../../src/wizard/session.js';
-import { RULES } from '../../machines/guards.js';
+import { firstRefusal, RULE_CITATION, RULES } from '../../machines/guards.js';
 import { recoveryMachine, type RecoveryContext, type RecoveryEvent } from '../../machines/recovery.js';
 import { closeGrounds, startGround, startSessionOn } from '../drill/harness.js';
 
@@ -97,6 +97,8 @@ describe('guards against the simulator', () => {
     const refusals = readJournal(b.dir).filter((r) => r.kind === 'refusal');
     expect(refusals).toHaveLength(4);
     expect(refusals.every((r) => r.by === 'tester')).toBe(true);
+    // each names the rule that stopped it, the same way: a typed address is rule 3
+    expect(refusals.map((r) => /\(SAFETY rule (\d+)\)\.$/.exec(r.result ?? '')?.[1])).toEqual(['3', '3', '3', '3']);
   }, 60_000);
 
   it('quorum-intact: no full recovery without a reason; an override is journalled with its reason', async () => {
@@ -203,7 +205,7 @@ describe('guards against the simulator', () => {
     expect(stop.recommended).toBeNull();
     expect(stop.options?.map((o) => o.id)).toEqual(['again', 'stop']);
     expect(ctx(b).notice).toMatch(
-      /cannot be read any more.*: nothing more is wiped until the verified file is back \(SAFETY rule 1\)\.$/,
+      /cannot be read any more.*: nothing more is wiped or uploaded until the verified file is back \(SAFETY rule 1\)\.$/,
     );
     await settle();
     expect(b.sim.destructiveCalls().reset[second.target as string] ?? 0).toBe(0);
@@ -319,6 +321,27 @@ describe('the rules themselves', () => {
     walk(recoveryMachine.root as never);
     expect(invokes.length).toBeGreaterThan(0);
     expect(invokes.every((id) => id.startsWith('recovery.procedure.replaceMember.'))).toBe(true);
+  });
+  it('every refusal names its SAFETY rule once, at its end; an override reason cites the rule it serves', () => {
+    const at = (id: string) => base({ prompt: { id } as RecoveryContext['prompt'] });
+    const noReason = { type: 'override', reason: '' } as const;
+    expect(firstRefusal(['reasonGiven'], at('quorum-holds'), noReason, null)?.message).toMatch(
+      /journal \(SAFETY rule 4\)\.$/,
+    );
+    expect(firstRefusal(['reasonGiven'], at('unanswered:10.5.0.4'), noReason, null)?.message).toMatch(
+      /\(SAFETY rule 14\)\.$/,
+    );
+    const wrong = firstRefusal(['addressMatches'], base(), { type: 'confirm', address: 'b' }, 'a')?.message ?? '';
+    expect(wrong).toBe('You typed "b", but this step acts on a; type a exactly to confirm (SAFETY rule 3).');
+    // a sentence that already cites its rule is not cited twice
+    const unverified = firstRefusal(['snapshotVerified'], base(), confirm, 'a')?.message ?? '';
+    expect(unverified.match(/SAFETY rule/g)).toHaveLength(1);
+    expect(unverified).toMatch(/\(SAFETY rule 2\)\.$/);
+    // every recovery and member-removal rule has its number (a procedure without one is listed as such)
+    const numbered = Object.entries(RULE_CITATION)
+      .filter(([, n]) => n !== null)
+      .map(([name]) => name);
+    expect(numbered).toEqual(expect.arrayContaining(['snapshotUnchanged', 'bootstrapNotSent', 'removalKeepsQuorum']));
   });
   it('rule 6: Bootstrap is not sent twice', () => {
     expect(

@@ -6,27 +6,14 @@
  */
 import { and, assign, emit, enqueueActions } from 'xstate';
 import type { RecoveryContext } from '../../recovery-types.js';
-import { errorOf, promptTarget, withPrep } from '../context.js';
+import { promptTarget, withPrep } from '../context.js';
 import { promptState, retryAnswers } from '../prompts.js';
-import { now, recoverySetup } from '../setup.js';
+import { recoverySetup } from '../setup.js';
 import { callStep } from '../states.js';
 
 /** Confirmed nodes whose preparation has not finished: each needs its child (again, after a stop and resume). */
 const unfinished = (context: RecoveryContext): string[] =>
   context.plan.map((p) => p.node).filter((n) => context.confirmed.includes(n) && !context.prepared.includes(n));
-
-/**
- * Why the snapshot file stops the wipes (SAFETY rule 1: the local file is the only copy left once a node is wiped),
- * from what the re-check saw: another sha256, or a file that cannot be read.
- */
-function snapshotChangedMessage(context: RecoveryContext, event: unknown): string {
-  const file = context.snapshot?.file ?? 'the snapshot file';
-  const seen = (event as { output?: { sha256?: string } }).output?.sha256;
-  const why = seen
-    ? `${file} changed since it was verified (sha256 ${seen.slice(0, 12)}…, verified ${(context.snapshot?.sha256 ?? '').slice(0, 12)}…)`
-    : errorOf(event).message.replace(/\.$/, '');
-  return `${why}: nothing more is wiped until the verified file is back (SAFETY rule 1).`;
-}
 
 /** The steps after the snapshot's, as they were before they ran: going back to the snapshot runs them again. */
 function stepsFromSnapshotAgain(steps: RecoveryContext['steps']): RecoveryContext['steps'] {
@@ -42,51 +29,12 @@ function checkSnapshotThen(target: string, actions?: 'retryFailedPreps') {
     invoke: {
       src: 'verifySnapshotFile',
       input: ({ context }) => ({ file: context.snapshot?.file ?? '' }),
+      // a changed or unreadable file: the sentence under the prompt, a guard stop, journalled (SAFETY rule 1)
       onDone: [
         { guard: 'fileUnchanged', target, ...(actions ? { actions } : {}) },
-        {
-          target: 'snapshotChanged',
-          actions: enqueueActions(({ context, event, enqueue, system }) => {
-            // the sentence under the prompt, counted as a guard stop and journalled
-            const message = snapshotChangedMessage(context, event);
-            enqueue.assign({
-              notice: message,
-              guardStops: [...context.guardStops, { rule: 'snapshotUnchanged', message, at: now(system) }],
-            });
-            enqueue.emit({
-              type: 'journal',
-              entry: {
-                kind: 'refusal',
-                step: 'prepare nodes',
-                what: 'snapshotUnchanged',
-                result: message,
-                by: context.operator,
-              },
-            });
-          }),
-        },
+        { target: 'snapshotChanged', actions: { type: 'refuse', params: { rules: ['snapshotUnchanged'] } } },
       ],
-      onError: {
-        target: 'snapshotChanged',
-        actions: enqueueActions(({ context, event, enqueue, system }) => {
-          // the sentence under the prompt, counted as a guard stop and journalled
-          const message = snapshotChangedMessage(context, event);
-          enqueue.assign({
-            notice: message,
-            guardStops: [...context.guardStops, { rule: 'snapshotUnchanged', message, at: now(system) }],
-          });
-          enqueue.emit({
-            type: 'journal',
-            entry: {
-              kind: 'refusal',
-              step: 'prepare nodes',
-              what: 'snapshotUnchanged',
-              result: message,
-              by: context.operator,
-            },
-          });
-        }),
-      },
+      onError: { target: 'snapshotChanged', actions: { type: 'refuse', params: { rules: ['snapshotUnchanged'] } } },
     },
   });
 }
