@@ -306,11 +306,20 @@ export function bootstrapLanded(
  * machine's own step rows (so autopilot's score line, the interactive summary and a resumed drill give the same
  * figure), or null when it did not recover.
  */
+/** The step whose end is the recovery's end, per successful outcome (kubelet restarts after it do not count). */
+const RESTORED_AT: Record<string, string> = {
+  recovered: 'verify',
+  'member-replaced': 'check members',
+  'nospace-cleared': 'check space',
+};
+
 export function timeToRecoverMs(ctx: {
   steps: readonly { name: string; startedAt: number | null; endedAt: number | null }[];
   outcome: string | null;
 }): number | null {
   const assessed = ctx.steps.find((s) => s.name === 'assess')?.startedAt ?? null;
-  const verified = ctx.steps.find((s) => s.name === 'verify')?.endedAt ?? null;
-  return ctx.outcome === 'recovered' && assessed !== null && verified !== null ? verified - assessed : null;
+  // the moment etcd was whole again: the full recovery's verify, the last member check, the space check
+  const lastStep = RESTORED_AT[ctx.outcome ?? ''];
+  const restored = lastStep ? (ctx.steps.find((s) => s.name === lastStep)?.endedAt ?? null) : null;
+  return assessed !== null && restored !== null ? restored - assessed : null;
 }

@@ -89,7 +89,13 @@ export const recoveryMachine = recoverySetup.createMachine({
     },
     recovered: {
       type: 'final',
-      entry: [assign({ followUp: FOLLOW_UP }), { type: 'setOutcome', params: { outcome: 'recovered' } }],
+      // step 10's own follow-ups (what is still wrong, a declined restart's command) come first and stay
+      entry: [
+        assign({
+          followUp: ({ context }) => [...context.followUp, ...FOLLOW_UP.filter((f) => !context.followUp.includes(f))],
+        }),
+        { type: 'setOutcome', params: { outcome: 'recovered' } },
+      ],
     },
     memberReplaced: {
       type: 'final',

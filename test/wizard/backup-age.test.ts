@@ -17,7 +17,7 @@ import { Journal, readJournal } from '../../src/journal/journal.js';
 import { recoveryActors } from '../../src/wizard/actors.js';
 import { backupLocations } from '../../machines/recovery/steps/2-assess.js';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
-import type { NodeView, RecoveryEvent } from '../../machines/recovery.js';
+import type { AssessOutput, NodeView, RecoveryEvent } from '../../machines/recovery.js';
 import { makePki, startFakeTalos, writeTalosconfig, type FakeTalos } from '../talos/fake-talos.js';
 
 let talos: FakeTalos;
@@ -79,7 +79,7 @@ describe('the backup age at the assessment', () => {
     let given: string[] | undefined;
     const machine = cluster.machine.provide({
       actors: {
-        assess: fromPromise(async ({ input }: { input: { nodes: string[]; backups?: string[] } }) => {
+        assess: fromPromise<AssessOutput, { nodes: string[]; backups?: string[] }>(async ({ input }) => {
           given = input.backups;
           return {
             observations: NODES.map((n) => cluster.views.get(n) as NodeView),
