@@ -33,9 +33,10 @@ const size = (n: bigint | null | undefined): number | null => (n === null || n =
 export function quotaFromConfig(yaml: string): number | null {
   try {
     for (const doc of parseAllDocuments(yaml)) {
-      if (!('getIn' in doc)) continue;
-      const raw: unknown = doc.getIn(['cluster', 'etcd', 'extraArgs', 'quota-backend-bytes']);
-      const value = Array.isArray(raw) ? raw.at(-1) : raw;
+      if (!('toJS' in doc) || doc.errors.length > 0) continue;
+      const js = doc.toJS() as { cluster?: { etcd?: { extraArgs?: Record<string, unknown> } } } | null;
+      const raw = js?.cluster?.etcd?.extraArgs?.['quota-backend-bytes'];
+      const value: unknown = Array.isArray(raw) ? raw.at(-1) : raw;
       const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : NaN;
       if (Number.isFinite(n) && n > 0) return n;
     }
