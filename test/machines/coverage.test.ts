@@ -418,6 +418,8 @@ describe('every state of the recovery machine is reached', () => {
       'recovery.procedure.assess.databaseFull',
       // step 4's read again when a node missed it: test/machines/backup-unread.test.ts
       'recovery.procedure.backup.unread',
+      // step 3's question before restoring data older than a member's: test/wizard/older-snapshot.test.ts
+      'recovery.procedure.snapshot.acknowledgeOlder',
       'recovery.memberReplaced',
       'recovery.nospaceCleared',
     ];
