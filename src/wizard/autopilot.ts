@@ -1,9 +1,29 @@
 /**
- * `drill --autopilot`: gives every prompt its recommended answer (never an override: no prompt recommends one),
- * prints `step <n>/<m> <name>: <result>` as steps end, and gives up at the time limit. The answers are journalled by
- * the machine, like a person's, once each.
+ * `drill --autopilot`: gives every prompt its recommended answer (no prompt recommends an override), except where the
+ * recommended answer cannot finish and a trainer expects another (rightAnswer), prints `step <n>/<m> <name>: <result>`
+ * as steps end, and gives up at the time limit. The answers are journalled by the machine, like a person's, once each.
  */
-import type { RecoveryContext } from '../../machines/recovery.js';
+import type { RecoveryContext, RecoveryEvent } from '../../machines/recovery.js';
+
+/** A wait cause that does not go away by waiting: the node's clock is not in sync (its NTP needs fixing). */
+const WONT_FIX_ITSELF = /time sync/i;
+
+/**
+ * The answer a trainer expects where keeping on waiting cannot finish (issue 17 item 6, scenarios/stuck-waiting.yaml):
+ * when the wait for Preparing ran out and every node still held up waits for time sync, continue without those nodes
+ * by an override whose reason names the cause and what to do after. Elsewhere, null: the recommended answer stands.
+ */
+export function rightAnswer(context: RecoveryContext): RecoveryEvent | null {
+  if (context.prompt?.id !== 'preparing-timeout') return null;
+  const pending = context.wait?.pending ?? [];
+  if (pending.length === 0 || !pending.every((p) => WONT_FIX_ITSELF.test(`${p.state ?? ''} ${p.cause ?? ''}`)))
+    return null;
+  const nodes = pending.map((p) => p.node).join(', ');
+  return {
+    type: 'override',
+    reason: `${nodes} ${pending.length === 1 ? 'waits' : 'wait'} for time sync, which waiting does not fix: continue without ${pending.length === 1 ? 'it' : 'them'}, and fix NTP there after the recovery`,
+  };
+}
 import { finished, type Session } from './session.js';
 
 export interface AutopilotOptions {
@@ -49,7 +69,7 @@ export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotO
       if (now.context.prompt?.id !== prompt.id || finished(now)) return;
       lastAnsweredAt = Date.now();
       // no recommended answer (a failure that needs a person): autopilot does not guess
-      actor.send(prompt.recommended ?? { type: 'give-up' });
+      actor.send(rightAnswer(now.context) ?? prompt.recommended ?? { type: 'give-up' });
     }, delay);
   };
   const sub = actor.subscribe(onSnapshot);
