@@ -94,7 +94,14 @@ export interface Scenario {
 /** A scenario file that is wrong: the message is the one sentence the user sees. */
 export class ScenarioError extends Error {}
 
-const OUTCOMES: ExpectedOutcome[] = ['recovered', 'stopped-quorum-intact', 'nothing-to-do', 'failed'];
+const OUTCOMES: ExpectedOutcome[] = [
+  'recovered',
+  'member-replaced',
+  'nospace-cleared',
+  'stopped-quorum-intact',
+  'nothing-to-do',
+  'failed',
+];
 const NODE_TYPES = ['init', 'controlplane', 'worker'] as const;
 const RUN_STATES: NodeRunState[] = ['running', 'maintenance', 'down'];
 const ETCD_CONDITIONS: EtcdCondition[] = ['healthy', 'no-quorum', 'not-serving', 'crashloop', 'stopped', 'wiped'];
@@ -205,7 +212,8 @@ function readAlarm(r: Reader, raw: unknown, i: number, nodes: ScenarioNode[]): S
 /** What a scenario that does not name its procedure expects, from its outcome. */
 function procedureFor(outcome: ExpectedOutcome): ScenarioProcedure {
   if (outcome === 'recovered' || outcome === 'failed') return 'full-recovery';
-  if (outcome === 'stopped-quorum-intact') return 'replace-member';
+  if (outcome === 'stopped-quorum-intact' || outcome === 'member-replaced') return 'replace-member';
+  if (outcome === 'nospace-cleared') return 'nospace';
   return 'none';
 }
 

@@ -6,7 +6,8 @@
 export type ScenarioProcedure = 'full-recovery' | 'replace-member' | 'nospace' | 'wait' | 'none';
 
 /** The right outcome of a scenario (PRODUCT.md §4), for a drill's score and the tests. */
-export type ExpectedOutcome = 'recovered' | 'stopped-quorum-intact' | 'nothing-to-do' | 'failed';
+export type ExpectedOutcome =
+  'recovered' | 'member-replaced' | 'nospace-cleared' | 'stopped-quorum-intact' | 'nothing-to-do' | 'failed';
 
 /** A file the scenario hands the trainee, relative to the incident folder (always under `given/`). */
 export interface GivenFile {
