@@ -1,8 +1,7 @@
 /**
  * The after-restore step's guards (pure functions of context and event), used inline by states.ts as `G.<name>`. Not
  * spread into setup.ts: a guard typed outside setup's own object literal makes TypeScript infer setup's parameterised
- * guards (chose, procedureIs) with unknown params (machines/replace-member/guards.ts found the same), so
- * AFTER_RESTORE_GUARDS stays empty.
+ * guards (chose, procedureIs) with unknown params (machines/replace-member/guards.ts found the same).
  */
 import type { GuardArgs } from '../recovery-types.js';
 import { kubeletRestartAllowed, nextKubeletNode } from './rules.js';
@@ -17,5 +16,3 @@ export const G = {
   /** the health check found nothing wrong */
   afterRestoreHealthy: ({ context }: GuardArgs) => (context.afterRestore?.stillWrong.length ?? 0) === 0,
 } satisfies Record<string, (args: GuardArgs) => boolean>;
-
-export const AFTER_RESTORE_GUARDS = {} satisfies Record<string, (args: GuardArgs) => boolean>;

@@ -2,7 +2,7 @@
  * The NOSPACE playbook's guards (pure functions of context and event), each named here and used by states.ts as
  * `G.<name>`. They are not spread into setup.ts: a guard typed outside setup's own object literal makes TypeScript
  * infer setup's parameterised guards (chose, procedureIs) with unknown params (machines/replace-member/guards.ts
- * found the same), so NOSPACE_GUARDS stays empty.
+ * found the same).
  */
 import type { GuardArgs } from '../recovery-types.js';
 import { addressMatches, type Rule } from '../guards.js';
@@ -27,6 +27,3 @@ export const G = {
   /** the NOSPACE alarm is back after the disarm: the database is still over its quota */
   nospaceAlarmBack: ({ context }: GuardArgs) => alarmsBack(context.nospace).length > 0,
 } satisfies Record<string, (args: GuardArgs) => boolean>;
-
-/** Spread into setup.ts: empty (see above). */
-export const NOSPACE_GUARDS = {} satisfies Record<string, (args: GuardArgs) => boolean>;

@@ -37,11 +37,8 @@ import {
 import { now, sleep } from './clock.js';
 import { stepByName, type Procedure, type StepName } from './steps.js';
 import { REPLACE_MEMBER_ACTORS } from '../replace-member/actors.js';
-import { REPLACE_MEMBER_GUARDS } from '../replace-member/guards.js';
 import { NOSPACE_ACTORS } from '../nospace/actors.js';
-import { NOSPACE_GUARDS } from '../nospace/guards.js';
 import { AFTER_RESTORE_ACTORS } from '../after-restore/actors.js';
-import { AFTER_RESTORE_GUARDS } from '../after-restore/guards.js';
 
 export { now };
 
@@ -140,9 +137,6 @@ export const recoverySetup = setup({
     /** the procedure the assessment chose (an incident folder from before procedures existed is a recovery) */
     procedureIs: ({ context }, params: { procedure: Procedure }) =>
       (context.procedure ?? 'recovery') === params.procedure,
-    ...REPLACE_MEMBER_GUARDS,
-    ...NOSPACE_GUARDS,
-    ...AFTER_RESTORE_GUARDS,
   },
   actions: {
     startStep: enqueueActions(({ context, enqueue, system }, params: { step: StepName }) => {

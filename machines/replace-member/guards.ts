@@ -60,6 +60,3 @@ export const G = {
   /** the member list the healthy node gave was read (a read that failed leaves the previous one) */
   viaListed: ({ context }: GuardArgs) => listOf(context, replaceOf(context).via) !== null,
 } satisfies Record<string, (args: GuardArgs) => boolean>;
-
-/** Spread into setup.ts: empty on purpose (see above). */
-export const REPLACE_MEMBER_GUARDS = {} satisfies Record<string, (args: GuardArgs) => boolean>;
