@@ -43,6 +43,8 @@ function machine() {
       connect: fromPromise<ConnectOutput, { nodes: string[] }>(async () => ({
         nodes: NODES.map((node) => ({ node, ok: true, version: 'v1.14.0', error: null })),
       })),
+      // step 6 checks the snapshot file (its sha256) before each wipe
+      verifySnapshotFile: fromPromise(async () => ({ sha256: 'ab'.repeat(32) })),
       assess: fromPromise<AssessOutput, { nodes: string[] }>(async () => ({
         observations: NODES.map((n) => view(n, 'Failed')),
         volumes: {},

@@ -390,9 +390,21 @@ describe('every state of the recovery machine is reached', () => {
   });
 
   it('bootstrap: changed file, lost answer, refused upload; verify: restore failure and timeout; abort and resume', async () => {
-    expect((await drive(lost(), { verifySnapshotFile: [{ output: { sha256: 'bb' } }] })).outcome).toMatch(
-      /changed since/,
+    // the file changed before the first wipe: asked, checked again once (still changed), then stopped
+    let asked = 0;
+    const changedBeforeWipe = await drive(
+      lost(),
+      { verifySnapshotFile: [{ output: { sha256: 'bb' } }, { output: { sha256: 'bb' } }] },
+      (p, send) =>
+        p.id === 'snapshot-changed'
+          ? (send({ type: 'choose', option: asked++ === 0 ? 'again' : 'stop' }), true)
+          : false,
+      (s) => s.value === 'stoppedByUser' || s.status === 'done',
     );
+    expect(changedBeforeWipe.outcome).toBe('stopped-by-user');
+    expect(
+      (await drive(lost(), { verifySnapshotFile: ['ok', 'ok', 'ok', { output: { sha256: 'bb' } }] })).outcome,
+    ).toMatch(/changed since/);
     expect((await drive(lost(), { bootstrapNode: [err('connection reset', false, true)] })).outcome).toMatch(/^failed/);
     expect((await drive(lost(), { uploadSnapshot: [err('disk full')] })).outcome).toBe('recovered');
     expect((await drive({ ...lost(), restoreFails: true })).outcome).toMatch(/restore failed/);
@@ -420,6 +432,17 @@ describe('every state of the recovery machine is reached', () => {
       'recovery.procedure.backup.unread',
       // step 3's question before restoring data older than a member's: test/wizard/older-snapshot.test.ts
       'recovery.procedure.snapshot.acknowledgeOlder',
+      // step 1's wait for a silent node and the gate before a full recovery: test/machines/unreachable-at-start.test.ts
+      'recovery.procedure.connect.probing',
+      'recovery.procedure.connect.waiting',
+      'recovery.procedure.connect.unanswered',
+      'recovery.procedure.connect.leaveOut',
+      'recovery.procedure.connect.gate',
+      'recovery.procedure.connect.gateProbing',
+      'recovery.procedure.connect.gateDeciding',
+      'recovery.procedure.connect.gateWaiting',
+      'recovery.procedure.connect.gateUnanswered',
+      'recovery.procedure.connect.gateLeaveOut',
       'recovery.memberReplaced',
       'recovery.nospaceCleared',
     ];
