@@ -103,7 +103,7 @@ describe('the first frame (drawn before the cluster is reached)', () => {
   afterEach(cleanupSized);
   const drill = { scenario: 'lost-quorum' };
 
-  it('shows where the user is: drill banner, context, the nine steps, what is being done, how to quit', async () => {
+  it('shows where the user is: drill banner, context, the ten steps, what is being done, how to quit', async () => {
     const { lastFrame } = renderSized(
       <ThemeProvider color={false}>
         <StartingScreen context="talos-dr-sim" drill={drill} status="Starting the drill cluster" since={Date.now()} />
@@ -113,9 +113,10 @@ describe('the first frame (drawn before the cluster is reached)', () => {
     const frame = lastFrame() ?? '';
     expect(frame).toContain('DRILL · simulated cluster · scenario lost-quorum');
     expect(frame).toContain('talos-dr · context talos-dr-sim · endpoint connecting…');
-    expect(frame).toContain('step 1 of 9: Connect');
-    expect(frame).toContain('▸ 1/9 Connect');
-    expect(frame).toContain('· 9/9 Verify');
+    expect(frame).toContain('step 1 of 10: Connect');
+    expect(frame).toContain('▸ 1/10 Connect');
+    expect(frame).toContain('· 9/10 Verify');
+    expect(frame).toContain('· 10/10 After the restore');
     expect(frame).toMatch(/Starting the drill cluster… \(0:0\d\)/);
     expect(frame).toContain('Nothing has been asked or changed yet.');
     expect(frame).toContain('q quit');

@@ -87,21 +87,36 @@ describe('the wizard off the happy path', () => {
 
   it('a typed-address prompt lists only keys that work: no "Esc back" the machine would ignore', async () => {
     const s = start();
+    /** At a wipe prompt: the bar offers Esc exactly when the machine takes it, and so does the refusal's sentence. */
+    async function checkWipePrompt(f: string, escOffered: boolean) {
+      expect(s.actor.getSnapshot().can({ type: 'answer.no' })).toBe(escOffered);
+      expect(keyBar(f).includes('Esc')).toBe(escOffered);
+      expect(keyBar(f)).toContain('Enter confirm');
+      await type(s.stdin, '127.0.0.99');
+      await press(s.stdin, KEYS.enter);
+      const refused = await frameMatching(s.lastFrame, (x) => x.includes('is not the target node'));
+      // the sentence as one line (the screen wraps it at 80 columns)
+      expect(refused.replace(/\s+/g, ' ').includes('or Esc to go back')).toBe(escOffered);
+    }
+    // the first wipe: nothing touched yet, Esc goes back to the snapshot choice
     let f = await toFirstWipe(s);
-    const target = /Type (\S+) to confirm/.exec(f)?.[1] as string;
-    const bar = keyBar(f);
-    const escWorks = s.actor.getSnapshot().can({ type: 'answer.no' });
-    expect(bar.includes('Esc')).toBe(escWorks);
-    expect(bar).toContain('Enter confirm');
-    // a wrong address is refused without promising a way back that does not exist
-    await type(s.stdin, '127.0.0.99');
+    await checkWipePrompt(f, true);
+    await press(s.stdin, KEYS.esc);
+    await frameMatching(s.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    expect(s.actor.getSnapshot().context.prompt?.id).toBe('snapshot-source');
+    expect(s.cluster.calls.filter((c) => c.startsWith('reset'))).toEqual([]);
+    // once a wipe started there is no way back: Esc is neither offered nor promised, and changes nothing
     await press(s.stdin, KEYS.enter);
-    f = await frameMatching(s.lastFrame, (x) => x.includes('is not the target node'));
-    expect(f.includes('Esc to go back')).toBe(escWorks);
-    // and where Esc is not offered, it changes nothing
+    f = await frameMatching(s.lastFrame, (x) => x.includes('Destructive: Wipe'));
+    const first = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+    await type(s.stdin, first);
+    await press(s.stdin, KEYS.enter);
+    f = await frameMatching(s.lastFrame, (x) => x.includes('Destructive: Wipe') && !x.includes(`Type ${first} to`));
+    const second = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+    await checkWipePrompt(f, false);
     await press(s.stdin, KEYS.esc);
     await flush();
-    expect(s.actor.getSnapshot().context.prompt?.target).toBe(target);
+    expect(s.actor.getSnapshot().context.prompt?.target).toBe(second);
     s.actor.stop();
   });
 
@@ -122,7 +137,7 @@ describe('the wizard off the happy path', () => {
     const atAssess = liveRegion(await frameMatching(s.lastFrame, (x) => x.includes('Help — press ? or Esc')));
     for (const column of ['NODE', 'HOST', 'UP', 'TYPE', 'ETCD', 'HEALTH', 'MEMB', 'APPLIED', 'LAST EVENT'])
       expect(atAssess).toMatch(new RegExp(`\\b${column}\\b [a-z("]`));
-    expect(atAssess).toContain('Step 2 of 9: Assess');
+    expect(atAssess).toContain('Step 2 of 10: Assess');
     expect(atAssess).toContain('y/Enter yes');
     expect(atAssess.split('\n').length).toBeLessThan(24);
     await press(s.stdin, KEYS.esc);
@@ -131,11 +146,11 @@ describe('the wizard off the happy path', () => {
     await frameMatching(s.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
     await press(s.stdin, '?');
     const atSnapshot = liveRegion(
-      await frameMatching(s.lastFrame, (x) => x.includes('Help — press ? or Esc') && x.includes('Step 3 of 9')),
+      await frameMatching(s.lastFrame, (x) => x.includes('Help — press ? or Esc') && x.includes('Step 3 of 10')),
     );
-    expect(atSnapshot).toContain('Step 3 of 9: Snapshot');
+    expect(atSnapshot).toContain('Step 3 of 10: Snapshot');
     expect(atSnapshot).toContain('Enter choose');
-    expect(atSnapshot).not.toContain('Step 2 of 9');
+    expect(atSnapshot).not.toContain('Step 2 of 10');
     s.actor.stop();
   });
 
