@@ -5,19 +5,51 @@
  * same procedure through the real binary against the simulator.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
+import { createActor, fromPromise } from 'xstate';
 import { App } from '../../components/App.js';
 import { exitCodeFor } from '../../src/commands/interactive.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
 import { failingOnce, withRawCopy } from '../machines/scripted-cluster.js';
 import type { JournalEmit, NodeView } from '../../machines/recovery-types.js';
+import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
 import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
 
 afterEach(cleanupSized);
 
+/**
+ * Step 10's effects for the in-memory cluster: the three control-plane nodes are every node there is, a kubelet
+ * restart is recorded like the destructive calls, and the health check finds everything healthy.
+ */
+function withAfterRestore(cluster: ReturnType<typeof fakeCluster>) {
+  const healthy = (node: string): HealthReading => ({
+    node,
+    role: 'controlplane',
+    apidError: null,
+    kubelet: { state: 'Running', healthy: true, message: null },
+    servicesError: null,
+    etcd: { service: 'Running', healthy: true, members: ['a', 'b', 'c'], error: null },
+  });
+  return cluster.machine.provide({
+    actors: {
+      listAfterRestoreNodes: fromPromise<AfterRestoreListing, { controlPlane: string[] }>(async ({ input }) => ({
+        nodes: input.controlPlane.map((node) => ({ node, machineType: 'controlplane', hostname: null })),
+        source: "The nodes come from the cluster's discovery members on 127.0.0.2 (talosctl get members).",
+        workersListed: true,
+      })),
+      restartKubelet: fromPromise<{ reply: string }, { node: string; opId: string }>(async ({ input }) => {
+        cluster.calls.push(`kubelet restart ${input.node}`);
+        return { reply: 'restarted' };
+      }),
+      checkAfterRestore: fromPromise<HealthReading[], { nodes: { node: string; machineType: string }[] }>(
+        async ({ input }) => input.nodes.map((n) => healthy(n.node)),
+      ),
+    },
+  });
+}
+
 function start() {
   const cluster = fakeCluster();
-  const actor = createActor(cluster.machine, {
+  const actor = createActor(withAfterRestore(cluster), {
     input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
   });
   actor.start();
@@ -38,7 +70,7 @@ function start() {
 const liveLines = (frame: string) =>
   frame
     .split('\n')
-    .filter((l, i, all) => !/^[✓✗–] \d\/9 /.test(l) || all.slice(0, i).some((p) => !/^[✓✗–] \d\/9 /.test(p)));
+    .filter((l, i, all) => !/^[✓✗–] \d+\/10 /.test(l) || all.slice(0, i).some((p) => !/^[✓✗–] \d+\/10 /.test(p)));
 
 describe('App on the recovery machine', () => {
   it('walks a lost-quorum recovery by keystrokes, refuses a wrong address, and ends with the score', async () => {
@@ -47,13 +79,13 @@ describe('App on the recovery machine', () => {
 
     let f = await frameMatching(lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
     expect(f).toContain('DRILL');
-    expect(f).toContain('step 2 of 9: Assess');
-    expect(f).toContain('✓ 1/9 Connect — 3 of 3 nodes answered');
+    expect(f).toContain('step 2 of 10: Assess');
+    expect(f).toContain('✓ 1/10 Connect — 3 of 3 nodes answered');
     expect(f).toContain('[Y/n]');
     await press(stdin, 'y');
 
     f = await frameMatching(lastFrame, (x) => x.includes('Where should the snapshot come from?'));
-    expect(f).toContain('step 3 of 9: Snapshot');
+    expect(f).toContain('step 3 of 10: Snapshot');
     expect(f).toMatch(/❯ 1\. take a consistent snapshot from 127\.0\.0\.2 \(freshest member\)[\s│]+\(recommended\)/);
     // the node table shows the quorum-lost cluster
     expect(f).toMatch(/127\.0\.0\.3\s+\S+\s+yes\s+cp\s+Failed\s+bad/);
@@ -61,7 +93,7 @@ describe('App on the recovery machine', () => {
 
     // Prepare: every node is wiped only after its address is typed. A wrong address is refused and counted.
     f = await frameMatching(lastFrame, (x) => x.includes('Destructive:'));
-    expect(f).toContain('step 6 of 9: Prepare nodes');
+    expect(f).toContain('step 6 of 10: Prepare nodes');
     const first = /Type (\S+) to confirm/.exec(f)?.[1] as string;
     const wrong = NODES.find((n) => n !== first) as string;
     await type(stdin, wrong);
@@ -85,10 +117,16 @@ describe('App on the recovery machine', () => {
 
     // Bootstrap: typed again, for the node that receives the snapshot.
     f = await frameMatching(lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'));
-    expect(f).toContain('step 8 of 9: Bootstrap');
+    expect(f).toContain('step 8 of 10: Bootstrap');
     const bootstrapNode = /Type (\S+) to confirm/.exec(f)?.[1] as string;
     await type(stdin, bootstrapNode);
     await press(stdin, KEYS.enter);
+
+    // Step 10: the kubelet restarts are asked once, yes by default
+    f = await frameMatching(lastFrame, (x) => x.includes('Restart kubelet'), 5000);
+    expect(f).toContain('step 10 of 10: After the restore');
+    expect(f).toContain('[Y/n]');
+    await press(stdin, 'y');
 
     f = await frameMatching(lastFrame, (x) => x.includes('outcome: recovered'), 5000);
     expect(f).toContain('✓ etcd recovered');
@@ -98,8 +136,8 @@ describe('App on the recovery machine', () => {
     expect(f).toContain(`You typed "${wrong}", but this step acts on ${first}`);
     expect(f).toContain('Run `talosctl health`');
     // history: every finished step was written once, above the live region
-    for (const n of [1, 2, 3, 4, 6, 7, 8, 9]) expect(f).toMatch(new RegExp(`✓ ${n}/9 `));
-    expect(f).toMatch(/– 5\/9 Init nodes — no init node/);
+    for (const n of [1, 2, 3, 4, 6, 7, 8, 9, 10]) expect(f).toMatch(new RegExp(`✓ ${n}/10 `));
+    expect(f).toMatch(/– 5\/10 Init nodes — no init node/);
     expect(f.trimEnd().split('\n').at(-1)).toBe('outcome: recovered');
 
     await screen.waitUntilExit();
@@ -109,6 +147,7 @@ describe('App on the recovery machine', () => {
       ...confirmed.map((n) => `reset ${n}`),
       `upload ${bootstrapNode}`,
       `bootstrap ${bootstrapNode}`,
+      ...NODES.map((n) => `kubelet restart ${n}`),
     ]);
     // at 80×24 the live region always stayed shorter than the terminal, and no line was wider than it
     for (const frame of screen.frames) {
@@ -125,7 +164,7 @@ describe('App on the recovery machine', () => {
     await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
     await press(screen.stdin, 'q');
     const f = await frameMatching(screen.lastFrame, (x) => x.includes('To continue'));
-    expect(f).toContain('Stopped at step 3 of 9: Snapshot. Your progress is saved in /tmp/incident.');
+    expect(f).toContain('Stopped at step 3 of 10: Snapshot. Your progress is saved in /tmp/incident.');
     expect(f).toMatch(/To continue:\n *talos-dr resume \/tmp\/incident(\n|$)/);
     await screen.waitUntilExit();
     expect(actor.getSnapshot().context.outcome).toBe('stopped-by-user');
@@ -147,7 +186,7 @@ describe('App on the recovery machine', () => {
     expect(f).not.toContain('q quit');
     await press(screen.stdin, KEYS.ctrlC);
     f = await frameMatching(screen.lastFrame, (x) => x.includes('To continue'));
-    expect(f).toContain('Stopped at step 6 of 9: Prepare nodes');
+    expect(f).toContain('Stopped at step 6 of 10: Prepare nodes');
     await screen.waitUntilExit();
     expect(exitCodeFor(actor)).toBe(3);
     actor.stop();
