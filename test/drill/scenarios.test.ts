@@ -4,11 +4,17 @@
  * calls, the restored data) and what the journal recorded.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { runScenario, type DrillRun } from './harness.js';
+import { waitFor } from 'xstate';
+import { closeGrounds, runScenario, SPEED, startGround, type DrillRun } from './harness.js';
+import { finished, startSession } from '../../src/wizard/session.js';
+import { timingFor } from '../../src/wizard/run.js';
+import { connectMaintenance } from '../../src/talos/maintenance.js';
+import { readJournal } from '../../src/journal/journal.js';
 
 const runs: DrillRun[] = [];
 afterAll(async () => {
   for (const r of runs) await r.sim.stop();
+  await closeGrounds();
 });
 
 async function drill(name: string, opts: { timeLimitMs?: number } = {}): Promise<DrillRun> {
@@ -110,15 +116,81 @@ describe('drill scenarios against the simulator', () => {
     expect(convert).toBeLessThan(firstReset);
   });
 
-  it('quorum-intact: stops and recommends replacing one member; nothing is wiped', async () => {
-    const r = await drill('quorum-intact');
-    expect(outcomeLine(r)).toBe('outcome: stopped-quorum-intact');
-    expect(r.code).toBe(0);
+  it('quorum-intact: cp-3 named unreachable; autopilot waits for it to the time limit and never removes or wipes', async () => {
+    const r = await drill('quorum-intact', { timeLimitMs: 10_000 });
+    // the assessment names the powered-off member and chooses the guided replacement, not a full recovery
+    expect(r.context.verdict).toMatchObject({ verdict: 'degraded' });
+    expect(r.context.verdict?.broken).toEqual([expect.objectContaining({ name: 'cp-3', kind: 'unreachable' })]);
+    expect(r.lines).toContain('step 2/8 assess: quorum holds: replacing cp-3 (not answering)');
+    // a member that may come back is only waited for: its removal needs a typed decision autopilot never makes
     const calls = r.sim.destructiveCalls();
+    expect(sum(calls.removeMember)).toBe(0);
     expect(sum(calls.reset) + sum(calls.bootstrap) + sum(calls.apply) + sum(calls.reboot) + sum(calls.recover)).toBe(0);
-    expect(r.lines.some((l) => /replace the broken member/.test(l))).toBe(true);
-    expect(r.context.snapshot).toBeNull();
+    expect(r.journal.some((j) => j.kind === 'confirmation' && /Remove etcd member/.test(j.what ?? ''))).toBe(false);
+    // the wait is journalled with the member it is for, and the run ends there at the time limit
+    const cp3 = r.sim.view().find((n) => n.hostname === 'cp-3')?.address as string;
+    expect(r.journal.find((j) => j.kind === 'decision' && j.what === `replace member: ${cp3}`)?.result).toMatch(
+      /does not answer .* it is waited for before anything is removed/,
+    );
+    expect(r.lines).toContain('step 5/8 remove member: failed: the time limit was reached');
+    expect(outcomeLine(r)).toBe('outcome: failed: the time limit was reached');
+    expect(r.code).toBe(1);
   });
+
+  it('quorum-intact answered like a trainee: after the count-down, "remove" and cp-3 typed: one removal, cp-3 kept off', async () => {
+    const g = await startGround('quorum-intact', 'trainee');
+    const cp3 = g.sim.view().find((n) => n.hostname === 'cp-3')?.address as string;
+    // the drill's own speed, with a count-down short enough for a test (its floor is 20 s of wall time)
+    const session = startSession({
+      deps: {
+        client: g.client,
+        connectMaintenance: (node) => connectMaintenance(`${node}:${g.sim.port}`, { connectTimeoutMs: 2000 }),
+        incident: g.incident,
+        journal: g.journal,
+        operator: g.operator,
+        statusTimeoutMs: 1000,
+      },
+      input: {
+        nodes: g.sim.nodes,
+        operator: g.operator,
+        mode: 'drill',
+        timing: { ...timingFor(SPEED), nodeBackTimeoutMs: 2000 },
+      },
+      envelope: { mode: 'drill', nodes: g.sim.nodes },
+    });
+    const asked: string[] = [];
+    try {
+      // the trainee's answers: "remove" after the count-down, cp-3's address typed; elsewhere the recommended answer
+      for (;;) {
+        const snap = await waitFor(session.actor, (x) => x.context.prompt !== null || finished(x), { timeout: 30_000 });
+        const prompt = snap.context.prompt;
+        if (finished(snap) || !prompt) break;
+        asked.push(prompt.id);
+        if (prompt.id === 'still-down:' + cp3) session.actor.send({ type: 'choose', option: 'remove' });
+        else if (prompt.id === 'remove-member:' + cp3) session.actor.send({ type: 'confirm', address: cp3 });
+        else if (prompt.recommended) session.actor.send(prompt.recommended);
+        else throw new Error(`no answer for ${prompt.id}`);
+        await waitFor(session.actor, (x) => x.context.prompt?.id !== prompt.id || finished(x), { timeout: 10_000 });
+      }
+      const context = await session.settled;
+      expect(asked).toEqual(expect.arrayContaining([`still-down:${cp3}`, `remove-member:${cp3}`, `keep-off:${cp3}`]));
+      expect(context.outcome).toBe('member-replaced');
+      // one EtcdRemoveMemberByID, through a healthy member, never through cp-3; nothing wiped or bootstrapped
+      const calls = g.sim.destructiveCalls();
+      expect(sum(calls.removeMember)).toBe(1);
+      expect(calls.removeMember[cp3] ?? 0).toBe(0);
+      expect(sum(calls.reset) + sum(calls.bootstrap) + sum(calls.apply) + sum(calls.recover)).toBe(0);
+      expect(context.replace?.keptOff).toEqual([cp3]);
+      const journal = readJournal(g.incident.dir);
+      expect(
+        journal.some(
+          (j) => j.kind === 'confirmation' && j.result === `typed ${cp3}` && /Remove etcd member/.test(j.what),
+        ),
+      ).toBe(true);
+    } finally {
+      session.stop();
+    }
+  }, 60_000);
 
   it('single-node: recovery from the snapshot file in given/', async () => {
     const r = await drill('single-node');
