@@ -203,13 +203,20 @@ describe('drill scenarios against the simulator', () => {
     expect(r.sim.dataReport().lostRevisions).toBeGreaterThan(0);
   });
 
-  it('stuck-waiting: names the cause and waits; autopilot never overrides and ends at the time limit', async () => {
-    const r = await drill('stuck-waiting', { timeLimitMs: 10_000 });
-    expect(outcomeLine(r)).toMatch(/^outcome: failed: \S+ still Waiting: .+/);
-    expect(r.code).toBe(1);
-    expect(r.context.overrides).toEqual([]);
-    expect(sum(r.sim.destructiveCalls().bootstrap)).toBe(0);
-    expect(r.lines.some((l) => /^step 7\/9 wait for Preparing: failed: /.test(l))).toBe(true);
+  it('stuck-waiting: names the cause, then autopilot takes the right answer: cp-3 left out, with the cause as reason', async () => {
+    const r = await drill('stuck-waiting');
+    expect(outcomeLine(r)).toBe('outcome: recovered');
+    expect(r.code).toBe(0);
+    expect(r.sim.dataReport().keysMatchSnapshot).toBe(true);
+    // every node but the one left out is back in etcd; the one left out still waits for its clock
+    const left = r.context.excluded[0];
+    for (const v of r.sim.view().filter((n) => n.machineType === 'controlplane'))
+      expect(v.etcdState, v.address).toBe(v.address === left ? 'Waiting' : 'Running');
+    // one override, after the wait for Preparing ran out, whose reason names the cause (time sync) to fix afterwards
+    expect(r.context.overrides).toHaveLength(1);
+    expect(r.context.overrides[0]?.reason).toMatch(/time/i);
+    expect(r.context.excluded).toHaveLength(1);
+    expect(sum(r.sim.destructiveCalls().bootstrap)).toBe(1);
   });
 
   it('flaky-network: cut streams are restarted from zero, recovery with no corrupt file kept', async () => {
