@@ -173,7 +173,7 @@ describe("recover's first frame", () => {
       expect(r.status).toBe(1);
       const frameAt = out.indexOf('Reading the talosconfig and loading the Talos client');
       expect(frameAt).toBeGreaterThanOrEqual(0);
-      expect(out).toContain('step 1 of 9: Connect');
+      expect(out).toContain('step 1 of 10: Connect');
       // erase-line sequences between the frame and the sentence, and nothing of the frame drawn after it
       const erased = out.lastIndexOf('\u001B[2K');
       expect(erased).toBeGreaterThan(frameAt);
