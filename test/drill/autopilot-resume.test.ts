@@ -47,7 +47,9 @@ describe('autopilot on a resumed drill', () => {
     } finally {
       stopPilot();
     }
-    expect(lines.some((l) => l.startsWith('step 3/9 snapshot:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('step 3/10 snapshot:'))).toBe(true);
+    // and on to step 10: autopilot answered its kubelet question with the recommended yes
+    expect(lines.some((l) => l.startsWith('step 10/10 after restore: kubelet restarted on '))).toBe(true);
   }, 90_000);
 
   it('does not send Bootstrap again when the journal holds its answer but the saved step is still the call', async () => {
