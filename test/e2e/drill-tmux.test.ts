@@ -89,6 +89,7 @@ describe.skipIf(!hasTmux)('talos-dr drill in a terminal (tmux)', () => {
           const target = /Type (\S+) to confirm/.exec(v)?.[1];
           return (
             v.includes('outcome:') ||
+            v.includes('Restart kubelet on') ||
             (target !== undefined &&
               !v.includes(`to confirm: ${target}`) &&
               (typed.at(-1) !== target || v.includes('Upload the snapshot')))
@@ -98,7 +99,7 @@ describe.skipIf(!hasTmux)('talos-dr drill in a terminal (tmux)', () => {
         120_000,
       );
       const v = visible();
-      if (v.includes('outcome:')) break;
+      if (v.includes('outcome:') || v.includes('Restart kubelet on')) break;
       const target = /Type (\S+) to confirm/.exec(v)?.[1] as string;
       await typeAndEnter(target);
       typed.push(target);
@@ -109,6 +110,12 @@ describe.skipIf(!hasTmux)('talos-dr drill in a terminal (tmux)', () => {
       if (typed.length > 8) throw new Error(`too many confirmations: ${typed.join(', ')}`);
     }
 
+    // step 10: the kubelet restarts after the restore, asked once with yes as the default
+    s = await waitFor((x) => x.includes('Restart kubelet on') || x.includes('outcome:'), 'the kubelet question');
+    expect(s).toContain('step 10 of 10: After the restore');
+    expect(s).toContain('Go ahead? [Y/n]');
+    tmux('send-keys', '-t', 'drill', 'y');
+
     s = await waitFor((x) => x.includes('exit code'), 'the exit of the process', 60_000);
     const final = visible();
     expect(final).toContain('✓ etcd recovered');
@@ -116,7 +123,7 @@ describe.skipIf(!hasTmux)('talos-dr drill in a terminal (tmux)', () => {
     expect(final).toContain('mistakes the guards stopped: 1');
     expect(final).toMatch(/outcome: recovered\s*\n\s*exit code 0/);
     // the history of finished steps scrolled up above the live region, one line each
-    for (const n of [1, 2, 3, 4, 6, 7, 8, 9]) expect(s).toMatch(new RegExp(`✓ ${n}/9 `));
+    for (const n of [1, 2, 3, 4, 6, 7, 8, 9, 10]) expect(s).toMatch(new RegExp(`✓ ${n}/10 `));
     // three wipes and one bootstrap, each typed by address
     expect(typed).toHaveLength(4);
     expect(new Set(typed.slice(0, 3)).size).toBe(3);
