@@ -11,6 +11,7 @@ import { readJournal, type JournalRecord } from './journal.js';
 import { REPORT_FILE } from './incident.js';
 import { nodeText, nodeTextDeep } from '../text/sanitize.js';
 import { timeToRecoverMs } from '../../machines/decisions.js';
+import { FOLLOW_UP } from '../../machines/recovery/context.js';
 import { readState } from './state.js';
 
 export function formatDuration(ms: number): string {
@@ -119,10 +120,9 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
       lines.push(`- ${time(r.t)} — ${r.kind === 'refusal' ? `refused (${r.what}): ` : ''}${r.result ?? r.what}`);
   }
   if (outcome?.result === 'recovered') {
+    // the same standing follow-ups as the final screen; step 10's own (what is still wrong) are among the warnings
     lines.push('', '## Follow-up', '');
-    lines.push('- Restart the kubelets and the controllers so their watch caches do not see revisions go backwards.');
-    lines.push('- Run `talosctl health`.');
-    lines.push('- Unpause external controllers (Omni, Cluster API) only once the cluster is healthy.');
+    for (const line of FOLLOW_UP) lines.push(`- ${line}`);
   }
   const score = join(dir, 'score.json');
   if (existsSync(score)) {
