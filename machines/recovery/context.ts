@@ -20,7 +20,7 @@ import { PROCEDURE_STEPS, STEPS, stepByName, type Procedure, type StepName, type
 
 export const FOLLOW_UP = [
   // step 10 restarted the kubelets (or named, as warnings, the ones still to restart by hand)
-  'Restart the controllers that watch the API (kube-controller-manager, kube-scheduler, operators) so their watch caches do not see revisions go backwards; step 10 restarted the kubelets, and its warnings name any left to restart by hand.',
+  'Restart the controllers that watch the API (controller-manager, scheduler, operators) so their caches do not see revisions go backwards.',
   'Run `talosctl health` and check that every node and workload comes back.',
   'Unpause any external controller you paused (Omni, Cluster API) only after the cluster is healthy.',
   'Take a fresh snapshot now: the restored state is your new baseline.',

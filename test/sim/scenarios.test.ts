@@ -40,7 +40,7 @@ describe('shipped scenarios', () => {
       expect(s.timeLimitSec).toBeGreaterThan(0);
       expect(s.description.length).toBeGreaterThan(20);
     }
-    expect(list.find((s) => s.name === 'quorum-intact')?.expectedOutcome).toBe('stopped-quorum-intact');
+    expect(list.find((s) => s.name === 'quorum-intact')?.expectedOutcome).toBe('member-replaced');
     const procedures = Object.fromEntries(list.map((s) => [s.name, s.procedure]));
     expect(procedures).toMatchObject({
       'lost-quorum': 'full-recovery',
