@@ -70,6 +70,8 @@ export interface RunOptions {
   print: (line: string) => void;
   /** aborted on SIGINT/SIGTERM: the machine stops as the user's q does */
   signal: AbortSignal;
+  /** how long one status read of a node may take before the node counts as not answering (default: from timing) */
+  statusTimeoutMs?: number;
 }
 
 export async function runRecovery(opts: RunOptions): Promise<number> {
@@ -81,7 +83,7 @@ export async function runRecovery(opts: RunOptions): Promise<number> {
       incident: opts.incident,
       journal: opts.journal,
       operator: opts.operator,
-      statusTimeoutMs: Math.max(1000, Math.min(4000, opts.timing.pollMs * 10)),
+      statusTimeoutMs: opts.statusTimeoutMs ?? Math.max(1000, Math.min(4000, opts.timing.pollMs * 10)),
       ...(drill ? { afterDestructive: drill.save } : {}),
       signal: opts.signal,
     },
