@@ -1130,6 +1130,7 @@ async function resumeInFlight(sim: Simulator): Promise<void> {
       const etcdState = node.etcdState;
       const crashed = node.state.etcdCrashes || Boolean(node.state.etcdRemoved);
       if (crashed) node.resumeCrashLoop();
+      else if (etcdState === 'Running') node.schedulePromotion();
       if (
         !crashed &&
         (etcdState === 'Starting' || etcdState === 'Preparing' || (etcdState === 'Waiting' && node.state.timeSynced))

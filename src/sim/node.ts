@@ -498,12 +498,22 @@ export class SimNode {
     this.etcdEvent('Running', `Started task etcd (PID ${2000 + Math.floor(Math.random() * 6000)}) for container etcd`);
     this.hooks.kick();
     // a learner whose promotion was cut short (a reboot) is promoted once its etcd runs again
+    this.schedulePromotion();
+  }
+
+  /**
+   * A built-in learner whose etcd runs is promoted at Talos's next try (LEARNER_PROMOTION_MS). Also called for a
+   * restored simulator: the try is a timer, which a saved state does not keep, and a learner left unpromoted holds
+   * etcd's one learner slot, so every later joiner waited in Preparing for good.
+   */
+  schedulePromotion(): void {
     const self = this.etcd.memberId();
-    if (!this.etcd.promote && self && this.etcd.members().some((m) => m.id === self && m.isLearner)) {
-      this.hooks.clock.after(LEARNER_PROMOTION_MS, () => {
-        this.promote(generation, self).catch(() => undefined);
-      });
-    }
+    if (this.etcd.promote || !this.etcd.isRunning() || !self) return;
+    if (!this.etcd.members().some((m) => m.id === self && m.isLearner)) return;
+    const generation = this.etcdGeneration;
+    this.hooks.clock.after(LEARNER_PROMOTION_MS, () => {
+      this.promote(generation, self).catch(() => undefined);
+    });
   }
 
   /** The etcd process exits as soon as it starts: damaged data, or a member removed from the cluster. */
@@ -564,32 +574,38 @@ export class SimNode {
   ): Promise<void> {
     await this.hooks.clock.sleep(request.recover ? this.hooks.timing.restoreSec * 1000 : 0);
     if (generation !== this.etcdGeneration) return;
-    this.state.bootstrap = null;
     const self = { name: this.hostname, address: this.address };
     // etcdutl's Status comes first, then the restore (talos: services/etcd.go@v1.14.1:631-651): a missing upload fails
     // the verification, a refused one the recovery.
     let step = 'error recovering from the snapshot';
     try {
-      if (request.recover) {
-        const exists = await stat(this.uploadPath).then(
-          () => true,
-          () => false,
-        );
-        if (!exists) {
+      const upload = await stat(this.uploadPath).then(
+        () => true,
+        () => false,
+      );
+      // Data already here: a saved state taken mid-restore, resumed; the restore is not done twice.
+      if (request.recover && !this.etcd.hasData()) {
+        if (!upload) {
           step = 'error verifying snapshot';
           throw new EtcdRestoreError('stat /var/lib/etcd.snapshot: no such file or directory');
         }
         await this.etcd.restore(this.uploadPath, request.skipHashCheck, self);
-        await this.hooks.onRestored(this, this.uploadPath);
-        await rm(this.uploadPath, { force: true });
-      } else {
+      } else if (!request.recover && !this.etcd.hasData()) {
         await this.etcd.initialize(self);
       }
+      if (request.recover && upload) {
+        await this.hooks.onRestored(this, this.uploadPath);
+        await rm(this.uploadPath, { force: true });
+      }
     } catch (error) {
+      this.state.bootstrap = null;
       const message = error instanceof Error ? error.message : String(error);
       this.etcdEvent('Failed', `Failed to run pre stage: ${step}: ${message}`);
       return;
     }
+    // Cleared only now: a state saved between the restore's start and its end (the drill saves after each step)
+    // kept neither the request nor the data, and the resumed node waited in Preparing to join a cluster that was gone.
+    this.state.bootstrap = null;
     this.startEtcdProcess(generation);
   }
 
