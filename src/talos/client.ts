@@ -160,6 +160,37 @@ export class GrpcTalosClient implements TalosClient {
     return onTheWay && endpoint ? { ...result, endpoint: endpoint.address } : result;
   }
 
+  /**
+   * One call through the endpoint pool within the caller's deadline: `start` makes the call on a pool client and
+   * settles the promise; the caller's AbortSignal cancels it in flight. Rejects with grpc-js's error.
+   */
+  private withDeadline<T>(
+    opts: CallOptions & { idempotent: boolean },
+    start: (
+      client: grpc.Client,
+      deadline: number,
+      resolve: (value: T) => void,
+      reject: (error: unknown) => void,
+    ) => grpc.Call,
+  ): Promise<T> {
+    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
+    const { signal } = opts;
+    const attempt = (client: grpc.Client) =>
+      new Promise<T>((resolve, reject) => {
+        if (signal?.aborted) return reject({ code: grpc.status.CANCELLED, details: 'cancelled by the user' });
+        const onAbort = () => call.cancel();
+        const settled =
+          <A>(settle: (arg: A) => void) =>
+          (arg: A) => {
+            signal?.removeEventListener('abort', onAbort);
+            settle(arg);
+          };
+        const call = start(client, deadline, settled(resolve), settled(reject));
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    return this.pool.run(attempt, { deadline, idempotent: opts.idempotent, signal });
+  }
+
   /** One unary call through the endpoint pool, with a deadline and cancellation. Rejects with grpc-js's error. */
   private unary<Res>(
     method: AnyMethod,
@@ -167,28 +198,17 @@ export class GrpcTalosClient implements TalosClient {
     metadata: grpc.Metadata,
     opts: CallOptions & { idempotent: boolean },
   ): Promise<Res> {
-    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
-    const { signal } = opts;
-    const attempt = (client: grpc.Client) =>
-      new Promise<Res>((resolve, reject) => {
-        if (signal?.aborted) return reject({ code: grpc.status.CANCELLED, details: 'cancelled by the user' });
-        const call = client.makeUnaryRequest<object, Res>(
-          method.path,
-          method.requestSerialize as (value: object) => Buffer,
-          method.responseDeserialize as (bytes: Buffer) => Res,
-          request,
-          metadata,
-          { deadline },
-          (error, response) => {
-            signal?.removeEventListener('abort', onAbort);
-            if (error) reject(error);
-            else resolve(response as Res);
-          },
-        );
-        const onAbort = () => call.cancel();
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    return this.pool.run(attempt, { deadline, idempotent: opts.idempotent, signal });
+    return this.withDeadline<Res>(opts, (client, deadline, resolve, reject) =>
+      client.makeUnaryRequest<object, Res>(
+        method.path,
+        method.requestSerialize as (value: object) => Buffer,
+        method.responseDeserialize as (bytes: Buffer) => Res,
+        request,
+        metadata,
+        { deadline },
+        (error, response) => (error ? reject(error) : resolve(response as Res)),
+      ),
+    );
   }
 
   /**
@@ -267,38 +287,32 @@ export class GrpcTalosClient implements TalosClient {
     opts: CallOptions,
   ): Promise<{ ok: true; resources: Resource__Output[] } | { ok: false; error: RpcFailure }> {
     const list = (await loadProtos()).cosiStateService().List as AnyMethod;
-    const deadline = Date.now() + (opts.timeoutMs ?? this.defaultTimeoutMs);
-    const { signal } = opts;
-    const attempt = (client: grpc.Client) =>
-      new Promise<Resource__Output[]>((resolve, reject) => {
-        if (signal?.aborted) return reject({ code: grpc.status.CANCELLED, details: 'cancelled by the user' });
-        const resources: Resource__Output[] = [];
-        const call = client.makeServerStreamRequest<object, { resource: Resource__Output | null }>(
-          list.path,
-          list.requestSerialize as (value: object) => Buffer,
-          list.responseDeserialize as (bytes: Buffer) => { resource: Resource__Output | null },
-          ref,
-          nodeMetadata(node),
-          { deadline },
-        );
-        const onAbort = () => call.cancel();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        call.on('data', (message: { resource: Resource__Output | null }) => {
-          if (message.resource) resources.push(message.resource);
-        });
-        call.on('error', (error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        });
-        call.on('end', () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(resources);
-        });
+    const read = (
+      client: grpc.Client,
+      deadline: number,
+      resolve: (r: Resource__Output[]) => void,
+      reject: (e: unknown) => void,
+    ) => {
+      const resources: Resource__Output[] = [];
+      const call = client.makeServerStreamRequest<object, { resource: Resource__Output | null }>(
+        list.path,
+        list.requestSerialize as (value: object) => Buffer,
+        list.responseDeserialize as (bytes: Buffer) => { resource: Resource__Output | null },
+        ref,
+        nodeMetadata(node),
+        { deadline },
+      );
+      call.on('data', (message: { resource: Resource__Output | null }) => {
+        if (message.resource) resources.push(message.resource);
       });
+      call.on('error', reject);
+      call.on('end', () => resolve(resources));
+      return call;
+    };
     try {
-      return { ok: true, resources: await this.pool.run(attempt, { deadline, idempotent: true, signal }) };
+      return { ok: true, resources: await this.withDeadline({ ...opts, idempotent: true }, read) };
     } catch (error) {
-      return { ok: false, error: this.callFailure(error, signal) };
+      return { ok: false, error: this.callFailure(error, opts.signal) };
     }
   }
 
