@@ -4,31 +4,17 @@
  * PutObject as talos-backup uploads them, under `<prefix>/<file>`.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SNAPSHOT, cli, makeBackup, makeKey, toolsMissing } from './fixtures.js';
-import type { AgeKey } from './fixtures.js';
+import { SNAPSHOT, cli, makeBackup, makeKey, rfc3339, s3Missing, s3TestEnv, startFakeS3 } from './fixtures.js';
+import type { AgeKey, FakeS3 } from './fixtures.js';
 
-// The SDK's once-per-process notice that its 2027 releases need Node 22 (the CLI turns it off the same way).
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
-const SERVER =
-  process.env.TALOS_DR_S3_SERVER ??
-  join(
-    process.env.TALOS_DR_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'talos-dr'),
-    's3-v1.2.0/bin/gofakes3',
-  );
-const skipReason = !existsSync(SERVER) ? `no S3 server at ${SERVER} (run scripts/build-s3.sh)` : toolsMissing;
-
-/** Go's time.RFC3339 of a moment, in UTC, as talos-backup names its files. */
-const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const skipReason = s3Missing;
 
 let dir = '';
-let server: ChildProcess | null = null;
+let server: FakeS3 | null = null;
 let endpoint = '';
 let key: AgeKey;
 const HOUR = 3600_000;
@@ -41,16 +27,7 @@ const names = {
 
 /** Credentials the SDK finds in the environment; the instance-metadata lookup is off (it would leave loopback). */
 const awsEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: 'talosdr',
-    AWS_SECRET_ACCESS_KEY: 'talosdr-secret',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-    AWS_CONFIG_FILE: join(dir, 'no-config'),
-    ...extra,
-  };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...s3TestEnv(dir), ...extra };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
   return env;
 };
@@ -63,29 +40,11 @@ beforeAll(async () => {
   if (skipReason) return;
   dir = mkdtempSync(join(tmpdir(), 'talos-dr-s3-'));
   key = makeKey(dir, 'key.txt');
-  server = spawn(SERVER, ['-backend', 'memory', '-host', '127.0.0.1:0', '-initialbucket', 'backups', '-quiet'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let seen = '';
-    server?.stderr?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = /using port: (\d+)/.exec(seen);
-      if (match) resolve(Number(match[1]));
-    });
-    server?.on('exit', (code) => reject(new Error(`gofakes3 exited (${code}): ${seen}`)));
-  });
-  endpoint = `http://127.0.0.1:${port}`;
+  server = await startFakeS3();
+  endpoint = server.endpoint;
   const src = join(dir, 'src');
   mkdirSync(src);
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'talosdr', secretAccessKey: 'talosdr-secret' },
-  });
-  const put = async (objectKey: string, file: string) =>
-    client.send(new PutObjectCommand({ Bucket: 'backups', Key: objectKey, Body: readFileSync(file) }));
+  const put = async (objectKey: string, file: string) => server?.put(objectKey, readFileSync(file));
   await put(
     `prod-1/${names.newest}`,
     makeBackup(src, names.newest.replace(/\.zst\.age$/, ''), SNAPSHOT, { zstd: true, age: key }),
@@ -99,11 +58,10 @@ beforeAll(async () => {
   writeFileSync(join(src, 'notes.txt'), 'not a backup');
   await put('prod-1/notes.txt', join(src, 'notes.txt'));
   await put(`staging/staging-${rfc3339(now)}.snap`, join(src, names.plain));
-  client.destroy();
 }, 60_000);
 
 afterAll(() => {
-  server?.kill();
+  server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

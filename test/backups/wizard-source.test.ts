@@ -7,11 +7,8 @@
  * a source at all.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -21,11 +18,10 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SNAPSHOT, makeBackup, makeKey, toolsMissing } from './fixtures.js';
-import type { AgeKey } from './fixtures.js';
+import { SNAPSHOT, makeBackup, makeKey, rfc3339, s3Missing, s3TestEnv, startFakeS3 } from './fixtures.js';
+import type { AgeKey, FakeS3 } from './fixtures.js';
 import { createIncidentDir } from '../../src/journal/incident.js';
 import { Journal, readJournal } from '../../src/journal/journal.js';
 import { takeSnapshot } from '../../src/wizard/snapshot.js';
@@ -38,17 +34,8 @@ import { timingFor } from '../../src/wizard/run.js';
 import { waitFor } from 'xstate';
 import { backupAges } from '../../src/backups/assessment.js';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const skipReason = s3Missing;
 
-const SERVER =
-  process.env.TALOS_DR_S3_SERVER ??
-  join(
-    process.env.TALOS_DR_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'talos-dr'),
-    's3-v1.2.0/bin/gofakes3',
-  );
-const skipReason = !existsSync(SERVER) ? `no S3 server at ${SERVER} (run scripts/build-s3.sh)` : toolsMissing;
-
-const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 const HOUR = 3600_000;
 const takenAt = Date.now() - 3 * HOUR;
@@ -56,7 +43,7 @@ const newest = `prod-1-${rfc3339(takenAt)}.snap.zst.age`;
 const older = `prod-1-${rfc3339(takenAt - 24 * HOUR)}.snap.zst.age`;
 
 let dir = '';
-let server: ChildProcess | null = null;
+let server: FakeS3 | null = null;
 let key: AgeKey;
 let encrypted: Buffer;
 /** the process environment the effect reads (AWS settings, TALOS_DR_IDENTITY), restored after */
@@ -66,49 +53,22 @@ beforeAll(async () => {
   if (skipReason) return;
   dir = mkdtempSync(join(tmpdir(), 'talos-dr-wizard-s3-'));
   key = makeKey(dir, 'key.txt');
-  server = spawn(SERVER, ['-backend', 'memory', '-host', '127.0.0.1:0', '-initialbucket', 'backups', '-quiet'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let seen = '';
-    server?.stderr?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      const match = /using port: (\d+)/.exec(seen);
-      if (match) resolve(Number(match[1]));
-    });
-    server?.on('exit', (code) => reject(new Error(`gofakes3 exited (${code}): ${seen}`)));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: 'talosdr',
-    AWS_SECRET_ACCESS_KEY: 'talosdr-secret',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-    AWS_CONFIG_FILE: join(dir, 'no-config'),
-    AWS_ENDPOINT_URL_S3: endpoint,
-  });
+  server = await startFakeS3();
+  Object.assign(process.env, { ...s3TestEnv(dir), AWS_ENDPOINT_URL_S3: server.endpoint });
   const src = join(dir, 'src');
   mkdirSync(src);
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'talosdr', secretAccessKey: 'talosdr-secret' },
-  });
   const file = makeBackup(src, newest.replace(/\.zst\.age$/, ''), SNAPSHOT, { zstd: true, age: key });
   encrypted = readFileSync(file);
-  await client.send(new PutObjectCommand({ Bucket: 'backups', Key: `prod-1/${newest}`, Body: encrypted }));
+  await server.put(`prod-1/${newest}`, encrypted);
   const old = makeBackup(src, older.replace(/\.zst\.age$/, ''), SNAPSHOT, { zstd: true, age: key });
-  await client.send(new PutObjectCommand({ Bucket: 'backups', Key: `prod-1/${older}`, Body: readFileSync(old) }));
-  client.destroy();
+  await server.put(`prod-1/${older}`, readFileSync(old));
 }, 60_000);
 
 afterAll(async () => {
   for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
   Object.assign(process.env, saved);
   await closeGrounds();
-  server?.kill();
+  server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
