@@ -11,21 +11,25 @@ export interface ErrorInfo {
   retryable: boolean;
   /** the call may have reached the node (a cut connection after sending): never re-send a destructive one blindly */
   mayHaveLanded: boolean;
+  /** the node itself did not answer (rebooting, refused, unreachable): wait for it to answer again, then retry */
+  unanswered: boolean;
 }
 
 export function errorInfo(error: unknown): ErrorInfo {
   if (error && typeof error === 'object') {
-    const e = error as { message?: unknown; retryable?: unknown; mayHaveLanded?: unknown };
+    const e = error as { message?: unknown; retryable?: unknown; mayHaveLanded?: unknown; unanswered?: unknown };
     return {
       message: typeof e.message === 'string' && e.message ? e.message : 'the action failed without saying why',
       retryable: e.retryable === true,
       mayHaveLanded: e.mayHaveLanded === true,
+      unanswered: e.unanswered === true,
     };
   }
   return {
     message: typeof error === 'string' ? error : 'the action failed without saying why',
     retryable: false,
     mayHaveLanded: false,
+    unanswered: false,
   };
 }
 

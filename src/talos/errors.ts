@@ -252,6 +252,16 @@ function classifyTransport(failure: RpcFailure): FailureKind {
   return 'other';
 }
 
+/**
+ * Whether the node itself did not answer (connection refused, unreachable, unavailable): a rebooting node refuses
+ * connections with no gRPC status (talos-behaviour-facts.md: a rebooting node refuses connections), so the right
+ * wait is for the node to answer again, which on real hardware takes minutes, not a handful of quick retries.
+ */
+export function nodeDidNotAnswer(failure: RpcFailure): boolean {
+  const kind = classifyFailure(failure);
+  return kind === 'connection-refused' || kind === 'unreachable';
+}
+
 /** Failures worth trying again unchanged after a pause: the node is busy, starting or briefly unreachable. */
 export function isRetryable(failure: RpcFailure): boolean {
   switch (classifyFailure(failure)) {

@@ -5,7 +5,7 @@
  * never sent twice (SAFETY rule 6).
  */
 import type { NodeResult, RpcFailure } from '../talos/types.js';
-import { describeFailure, isRetryable } from '../talos/errors.js';
+import { describeFailure, isRetryable, nodeDidNotAnswer } from '../talos/errors.js';
 import { ledgerState, readJournal } from '../journal/journal.js';
 import { persisted, type EffectDeps } from './deps.js';
 
@@ -15,6 +15,8 @@ export class ActionError extends Error {
     message: string,
     readonly retryable = false,
     readonly mayHaveLanded = false,
+    /** the node did not answer at all (rebooting, refused, unreachable): the machine waits for it to answer again */
+    readonly unanswered = false,
   ) {
     super(message);
     this.name = 'ActionError';
@@ -26,7 +28,12 @@ export const messageOf = (error: unknown): string =>
   error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error);
 
 export function failureError(node: string, failure: RpcFailure, action: string): ActionError {
-  return new ActionError(describeFailure(node, failure, action), isRetryable(failure));
+  return new ActionError(
+    describeFailure(node, failure, action),
+    isRetryable(failure),
+    false,
+    nodeDidNotAnswer(failure),
+  );
 }
 
 /** A node's answer, or its failure as the ActionError the machine reads. */
