@@ -30,6 +30,8 @@ const run: CommandRun = async (ctx) => {
       layered?.report ??
       (await inspectSnapshot(file, {
         signal: ctx.signal,
+        // what is not bbolt is said in one sentence from its first pages; a gzip bomb is not hashed to its end
+        refuseOtherFormats: true,
         onProgress: (bytes, total) => progress.update(bytes, total),
       }));
   } catch (error) {

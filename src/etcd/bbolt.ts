@@ -90,14 +90,28 @@ export interface Meta {
   /** high-water mark: number of pages in use */
   pgid: number;
   txid: bigint;
+  /**
+   * root, freelist and pgid exactly as stored: the numbers above are exact only below 2^53, and a sentence about a
+   * damaged file must name the id the file holds, not a rounded one
+   */
+  exact: { root: bigint; freelist: bigint; pgid: bigint };
   checksum: bigint;
   /** FNV-1a 64 over the 56 meta bytes before the checksum */
   computedChecksum: bigint;
 }
 
-/** Reads a u64 as a JS number: exact below 2^53, and anything above that is far beyond any valid page id anyway. */
+/**
+ * Reads a u64 as a JS number, for the walk's fast path: exact below 2^53, and never smaller than the stored value's
+ * high word allows, so an id past 2^53 stays far beyond any file's page count (it cannot alias a real page). Such an
+ * id is damage; sentences name it through u64Text, never through this number.
+ */
 function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_POW_32;
+}
+
+/** A u64 of the file in exact decimal (18446744073709551615, not 18446744073709552000), for sentences. */
+function u64Text(buf: Buffer, off: number): string {
+  return buf.readBigUInt64LE(off).toString();
 }
 
 const FNV_OFFSET = 0xcbf29ce484222325n;
@@ -118,6 +132,7 @@ export function fnv1a64(bytes: Uint8Array): bigint {
 export function parseMeta(buf: Buffer, pageStart: number, index: number): Meta {
   const m = pageStart + PAGE_HEADER_SIZE;
   const freelistRaw = buf.readBigUInt64LE(m + 32);
+  const exact = { root: buf.readBigUInt64LE(m + 16), freelist: freelistRaw, pgid: buf.readBigUInt64LE(m + 40) };
   return {
     index,
     magic: buf.readUInt32LE(m),
@@ -128,6 +143,7 @@ export function parseMeta(buf: Buffer, pageStart: number, index: number): Meta {
     freelist: freelistRaw === U64_MASK ? null : Number(freelistRaw),
     pgid: readU64(buf, m + 40),
     txid: buf.readBigUInt64LE(m + 48),
+    exact,
     checksum: buf.readBigUInt64LE(m + 56),
     computedChecksum: fnv1a64(buf.subarray(m, m + 56)),
   };
@@ -364,7 +380,7 @@ export class BoltWalker {
       return this.result;
     }
     if (this.pgid * this.pageSize > this.dataEnd) {
-      const need = this.pgid * this.pageSize;
+      const need = meta.exact.pgid * BigInt(this.pageSize);
       this.problem(`the file is cut short: the database needs ${need} bytes but only ${this.dataEnd} are there`);
       this.result.unreadable = true;
       return this.result;
@@ -372,7 +388,11 @@ export class BoltWalker {
     this.seen.set(0, 1);
     this.seen.set(1, 1);
     try {
+      if (meta.freelist !== null && meta.freelist >= this.pgid) {
+        this.fatal(`the meta page points its freelist at page ${meta.exact.freelist}, outside the database`);
+      }
       if (meta.freelist !== null) this.markFreelist(meta.freelist);
+      if (meta.root >= this.pgid) this.outsideReference(meta.exact.root.toString());
       yield* this.walkRootBucket(meta.root);
     } catch (error) {
       if (!(error instanceof WalkStop)) throw error;
@@ -384,6 +404,20 @@ export class BoltWalker {
   private problem(sentence: string): void {
     if (this.result.problems.length < MAX_PROBLEMS) this.result.problems.push(sentence);
     else this.result.moreProblems++;
+  }
+
+  /**
+   * A page id at `off` of `buf`, for the walk: any id past the database's pages is damage, named exactly. Ids below
+   * the page count are below 2^53 (the file holds them all), so the number the walk goes on with is exact.
+   */
+  private pageRef(buf: Buffer, off: number): number {
+    const id = readU64(buf, off);
+    if (id >= this.pgid) this.outsideReference(u64Text(buf, off));
+    return id;
+  }
+
+  private outsideReference(idText: string): never {
+    this.fatal(`a page reference points at page ${idText}, outside the database's ${this.pgid} pages`);
   }
 
   /** A page that cannot be read ends the walk: nothing after it can be trusted. */
@@ -420,7 +454,7 @@ export class BoltWalker {
     level: number,
     visitor: BucketVisitor | null,
   ): Generator<WalkPause, void, void> {
-    const root = readU64(buf, valueStart);
+    const root = this.pageRef(buf, valueStart);
     const state = new BucketState();
     if (root !== 0) {
       if (visitor?.mergeTail && this.splitter) {
@@ -468,7 +502,7 @@ export class BoltWalker {
     }
     const count = this.checkBranch(buf, base, this.runEnd, pgid);
     const children: number[] = [];
-    for (let i = 0; i < count; i++) children.push(readU64(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8));
+    for (let i = 0; i < count; i++) children.push(this.pageRef(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8));
     const half = Math.floor(count / 2);
     const pending = half >= 1 ? this.splitter.start(children.slice(half), level + 1) : null;
     const mine = pending ? children.slice(0, half) : children;
@@ -588,7 +622,7 @@ export class BoltWalker {
           this.pagesSinceYield = 0;
           yield;
         }
-        const child = readU64(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
+        const child = this.pageRef(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + 8);
         this.readRun(child, level + 1, isRoot);
         // The common case, a plain leaf, is handled without a generator of its own.
         if (!isRoot && this.visitPlainLeaf(child, state, onLeaf)) continue;
@@ -665,16 +699,13 @@ export class BoltWalker {
         `the tree reaches page ${pgid} more than ${MAX_TREE_DEPTH} levels deep, which no bbolt database can be: the file is damaged`,
       );
     }
-    if (pgid < 2 || pgid >= this.pgid) {
-      this.fatal(`a page reference points at page ${pgid}, outside the database's ${this.pgid} pages`);
-    }
+    if (pgid < 2 || pgid >= this.pgid) this.outsideReference(String(pgid));
     const position = pgid * this.pageSize;
     const first = this.readPageStart(pgid, position, level);
     let buf = first.buf;
     let base = first.base;
-    const headerId = readU64(buf, base);
-    if (headerId !== pgid) {
-      this.fatal(`page ${pgid} carries the id ${headerId} in its header: the page is damaged`);
+    if (readU64(buf, base) !== pgid) {
+      this.fatal(`page ${pgid} carries the id ${u64Text(buf, base)} in its header: the page is damaged`);
     }
     const overflow = buf.readUInt32LE(base + 12);
     if (pgid + overflow >= this.pgid) {
@@ -869,7 +900,8 @@ export class BoltWalker {
     if (idsAt + count * 8 > runBytes) this.fatal(`the freelist page ${pgid} lists more ids than fit in it`);
     for (let i = 0; i < count; i++) {
       const id = readU64(run, idsAt + i * 8);
-      if (id < 2 || id >= this.pgid) this.problem(`the freelist lists page ${id}, outside the database`);
+      if (id < 2 || id >= this.pgid)
+        this.problem(`the freelist lists page ${u64Text(run, idsAt + i * 8)}, outside the database`);
       else if (this.seen.get(id) === 2) this.problem(`page ${id} is listed as free twice`);
       else this.seen.set(id, 2);
     }

@@ -15,7 +15,7 @@ import { UserError } from '../errors.js';
 import type { SnapshotReport } from './types.js';
 import { BoltWalker, hasBoltMagic, openBolt, runWalk } from './bbolt.js';
 import type { OpenedBolt, PendingSubtree, SubtreeResult, SubtreeSplitter, WalkResult } from './bbolt.js';
-import { HEAD_BYTES, detectKind } from './kind.js';
+import { HEAD_BYTES, NotASnapshotError, detectKind } from './kind.js';
 import { StatusVisitor } from './status.js';
 import type { KeyBucketTail, StatusFields } from './status.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
@@ -28,6 +28,13 @@ export interface InspectOptions {
   onProgress?(bytes: number, total: number): void;
   /** where the sha256 pass runs; default: its own thread for large files (see digest.ts) */
   hashInWorker?: boolean;
+  /**
+   * Refuse a file that is not a bbolt database (compressed, encrypted, an archive, empty or unknown data) with
+   * NotASnapshotError, decided from its first pages before any hashing starts: nothing past its head is read (a
+   * 3 GiB gzip bomb was hashed to its end before it was refused). Without it such a file gets a report, whose sha256
+   * of the whole file means reading all of it.
+   */
+  refuseOtherFormats?: boolean;
 }
 
 /** Where bbolt may find meta page 1 when meta 0 is damaged (v1.3.7+ probes these; 1.3.6 uses 4096). */
@@ -55,6 +62,7 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
     await refuseSizelessContent(handle, path, size);
     const head = await readHead(handle, size);
     const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
+    if (kind.kind !== 'bbolt' && opts.refuseOtherFormats) throw new NotASnapshotError(kind);
     digesting = digestOpenFile(handle, size, {
       signal: opts.signal,
       onProgress: opts.onProgress,

@@ -4,6 +4,7 @@
  */
 import type { SnapshotKind } from './types.js';
 import { hasBoltMagic } from './bbolt.js';
+import { UserError } from '../errors.js';
 
 /** How many leading bytes detection needs (tar's "ustar" sits at 257; bbolt's meta 1 may sit up to 64 KiB in). */
 export const HEAD_BYTES = 4096;
@@ -59,6 +60,19 @@ export function detectKind(head: Buffer, size: number, page1Magic = false): Kind
         ? `The file is only ${size} bytes and is not an etcd snapshot (no bbolt database header).`
         : 'The file is not an etcd snapshot: it has no bbolt database header (random or unknown data).',
   };
+}
+
+/**
+ * A file refused for what it is, from its first bytes (inspectSnapshot's refuseOtherFormats): one sentence saying
+ * what it is and what to do, and the kind for callers that word it their own way.
+ */
+export class NotASnapshotError extends UserError {
+  readonly kind: SnapshotKind;
+  constructor(verdict: KindVerdict) {
+    super(verdict.problem ?? 'The file is not an etcd snapshot.');
+    this.name = 'NotASnapshotError';
+    this.kind = verdict.kind;
+  }
 }
 
 function startsWith(head: Buffer, prefix: Buffer): boolean {
