@@ -9,6 +9,7 @@
  * blocked follower costs nothing while the other two keep quorum; a blocked leader stalls every write until it is done
  * or leadership moves, so it goes once everything else is finished.
  */
+import { formatBytes } from '../../src/etcd/format.js';
 import type { NospaceAlarm, MemberSpace, NospaceMemberProgress, NospaceState } from './types.js';
 
 const NO_LEADER = '0000000000000000';
@@ -24,17 +25,9 @@ export const ETCD_MAX_SUGGESTED_QUOTA = 8 * 1024 * 1024 * 1024;
 /** In use above this share of the quota after a defragment, the database fills again soon: raise the quota. */
 const NEAR_QUOTA = 0.8;
 
-/** Bytes as people read them: 1.5 MiB. */
+/** Bytes as people read them (1.5 MiB, src/etcd's own formatter); `?` when the size was not read. */
 export function bytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '?';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return n === null || n === undefined ? '?' : formatBytes(n);
 }
 
 /**

@@ -53,3 +53,41 @@ export function retryPrompt(action: string, error: string | null): Prompt {
     recommended: null,
   };
 }
+
+type On = NonNullable<StateConfig['on']>;
+/** The actions a chosen answer runs after its journal entry (the `choose` event's transition actions). */
+type ChoiceActions = Extract<NonNullable<On['choose']>, readonly unknown[]>[number] extends infer T
+  ? T extends { actions?: infer A }
+    ? A
+    : never
+  : never;
+
+/** Where one answer goes: a target (with `reenter` to start that state afresh) and what it does besides journalling. */
+export type Choice = string | { target: string; reenter?: boolean; actions?: ChoiceActions };
+
+/**
+ * A question answered by choosing (promptState with its answers): each option id of a `choose` prompt, or `yes` / `no`
+ * of a yes-no prompt, goes to its target, journalled as the user's confirmation first. The options are tried in the
+ * order given; an answer that names none stays in the state.
+ */
+export function choicePrompt(
+  prompt: (args: { context: RecoveryContext }) => Prompt,
+  choices: Record<string, Choice>,
+): StateConfig {
+  const transition = (choice: Choice) => {
+    const { target, reenter, actions } = typeof choice === 'string' ? { target: choice } : choice;
+    const rest = actions === undefined ? [] : Array.isArray(actions) ? actions : [actions];
+    return { target, ...(reenter ? { reenter } : {}), actions: ['journalConfirmation', ...rest] as ChoiceActions };
+  };
+  const { yes, no, ...options } = choices;
+  const on: On = {};
+  if (yes !== undefined) on['answer.yes'] = transition(yes) as On['answer.yes'];
+  if (no !== undefined) on['answer.no'] = transition(no) as On['answer.no'];
+  const chosen = Object.entries(options);
+  if (chosen.length)
+    on.choose = chosen.map(([option, choice]) => ({
+      guard: { type: 'chose' as const, params: { option } },
+      ...transition(choice),
+    }));
+  return promptState(prompt, { on });
+}

@@ -15,7 +15,7 @@
 import { and, assign, not } from 'xstate';
 import { recoveryComplete, waitingCause, wipeLabels } from '../decisions.js';
 import type { RecoveryContext } from '../recovery-types.js';
-import { promptState, retryPromptState } from '../recovery/prompts.js';
+import { choicePrompt, promptState, retryPromptState } from '../recovery/prompts.js';
 import { now, recoverySetup } from '../recovery/setup.js';
 import { callStep, failedAt, pauseThen } from '../recovery/states.js';
 import { checkedNodes, joinPhase, listOf, listedMember, removalTarget, replaceOf, viaNode } from './plan.js';
@@ -292,7 +292,7 @@ export const replaceMember = recoverySetup.createStateConfig({
             },
           },
         },
-        stillDown: promptState(
+        stillDown: choicePrompt(
           ({ context }) => ({
             id: `still-down:${who(context)}`,
             kind: 'choose',
@@ -306,28 +306,12 @@ export const replaceMember = recoverySetup.createStateConfig({
             recommended: { type: 'choose', option: 'wait' },
           }),
           {
-            on: {
-              choose: [
-                {
-                  guard: { type: 'chose', params: { option: 'wait' } },
-                  target: 'waiting',
-                  actions: 'journalConfirmation',
-                },
-                {
-                  guard: { type: 'chose', params: { option: 'remove' } },
-                  target: 'reading',
-                  actions: [
-                    'journalConfirmation',
-                    assign({ replace: ({ context }) => patch(context, { removeDecided: true }) }),
-                  ],
-                },
-                {
-                  guard: { type: 'chose', params: { option: 'stop' } },
-                  target: '#recovery.stoppedByUser',
-                  actions: 'journalConfirmation',
-                },
-              ],
+            wait: 'waiting',
+            remove: {
+              target: 'reading',
+              actions: assign({ replace: ({ context }) => patch(context, { removeDecided: true }) }),
             },
+            stop: '#recovery.stoppedByUser',
           },
         ),
 
@@ -520,7 +504,7 @@ export const replaceMember = recoverySetup.createStateConfig({
             node: replaceOf(context).current?.node ?? null,
           }),
         }),
-        keepOff: promptState(
+        keepOff: choicePrompt(
           ({ context }) => ({
             id: `keep-off:${who(context)}`,
             kind: 'choose',
@@ -533,34 +517,24 @@ export const replaceMember = recoverySetup.createStateConfig({
             recommended: { type: 'choose', option: 'keep-off' },
           }),
           {
-            on: {
-              choose: [
-                {
-                  guard: { type: 'chose', params: { option: 'again' } },
-                  target: 'reading',
-                  actions: 'journalConfirmation',
-                },
-                {
-                  guard: { type: 'chose', params: { option: 'keep-off' } },
-                  target: '#recovery.procedure.replaceMember.check',
-                  actions: [
-                    'journalConfirmation',
-                    assign({
-                      replace: ({ context }) =>
-                        patch(context, {
-                          fate: 'keep-off',
-                          keptOff: [...(replaceOf(context).keptOff ?? []), who(context)],
-                        }),
+            again: 'reading',
+            'keep-off': {
+              target: '#recovery.procedure.replaceMember.check',
+              actions: [
+                assign({
+                  replace: ({ context }) =>
+                    patch(context, {
+                      fate: 'keep-off',
+                      keptOff: [...(replaceOf(context).keptOff ?? []), who(context)],
                     }),
-                    {
-                      type: 'endStep',
-                      params: ({ context }) => ({
-                        step: 'replace node',
-                        status: 'done',
-                        result: `${who(context)} kept powered off (must be wiped before it ever boots again)`,
-                      }),
-                    },
-                  ],
+                }),
+                {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'replace node',
+                    status: 'done',
+                    result: `${who(context)} kept powered off (must be wiped before it ever boots again)`,
+                  }),
                 },
               ],
             },
@@ -621,7 +595,7 @@ export const replaceMember = recoverySetup.createStateConfig({
             { target: 'pause' },
           ],
         },
-        slow: promptState(
+        slow: choicePrompt(
           ({ context }) => ({
             id: `join-slow:${who(context)}`,
             kind: 'yes-no',
@@ -629,16 +603,7 @@ export const replaceMember = recoverySetup.createStateConfig({
             detail: `Now: ${replaceOf(context).phase ?? 'unknown'}. A learner can take a while to catch up on a large database; its console (talosctl -n ${who(context)} dmesg) says more.`,
             recommended: { type: 'answer.yes' },
           }),
-          {
-            on: {
-              'answer.yes': {
-                target: '#recovery.procedure.replaceMember.join',
-                reenter: true,
-                actions: 'journalConfirmation',
-              },
-              'answer.no': { target: '#recovery.stoppedByUser', actions: 'journalConfirmation' },
-            },
-          },
+          { yes: { target: '#recovery.procedure.replaceMember.join', reenter: true }, no: '#recovery.stoppedByUser' },
         ),
       },
     },
@@ -713,7 +678,7 @@ export const replaceMember = recoverySetup.createStateConfig({
             { target: 'pause' },
           ],
         },
-        slow: promptState(
+        slow: choicePrompt(
           ({ context }) => ({
             id: `check-slow:${who(context)}`,
             kind: 'yes-no',
@@ -721,16 +686,7 @@ export const replaceMember = recoverySetup.createStateConfig({
             detail: context.wait?.message ?? '',
             recommended: { type: 'answer.yes' },
           }),
-          {
-            on: {
-              'answer.yes': {
-                target: '#recovery.procedure.replaceMember.check',
-                reenter: true,
-                actions: 'journalConfirmation',
-              },
-              'answer.no': { target: '#recovery.stoppedByUser', actions: 'journalConfirmation' },
-            },
-          },
+          { yes: { target: '#recovery.procedure.replaceMember.check', reenter: true }, no: '#recovery.stoppedByUser' },
         ),
       },
     },

@@ -21,6 +21,12 @@ export function backupLocations(given: readonly string[]): string[] {
   return given.filter((g) => g.startsWith('s3://') || /\.snap(\.zst)?(\.age)?$|\.(zst|age)$/.test(g));
 }
 
+/** Step 3's sources, freshest member first, offered by every path that takes a snapshot next. */
+const offerSnapshotSources = recoverySetup.assign({
+  snapshotOptions: ({ context }) =>
+    snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
+});
+
 export const assess = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'assess' } },
   initial: 'reading',
@@ -153,11 +159,8 @@ export const assess = recoverySetup.createStateConfig({
                     result: `quorum holds: replacing ${brokenWords(context.verdict?.broken ?? [])}`,
                   }),
                 },
-                assign({
-                  replace: ({ context }) => initialReplace(context.verdict?.broken ?? []),
-                  snapshotOptions: ({ context }) =>
-                    snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
-                }),
+                assign({ replace: ({ context }) => initialReplace(context.verdict?.broken ?? []) }),
+                offerSnapshotSources,
               ],
             },
             {
@@ -240,10 +243,7 @@ export const assess = recoverySetup.createStateConfig({
             type: 'endStep',
             params: ({ context }) => ({ step: 'assess', status: 'done', result: context.verdict?.reason ?? 'NOSPACE' }),
           },
-          assign({
-            snapshotOptions: ({ context }) =>
-              snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
-          }),
+          offerSnapshotSources,
         ],
       },
     },
@@ -273,10 +273,7 @@ export const assess = recoverySetup.createStateConfig({
                 result: `${context.verdict?.verdict === 'lost' ? 'quorum lost' : `quorum ${context.verdict?.verdict ?? '?'} (overridden)`}; freshest member: ${context.verdict?.freshest ?? 'none answers'}`,
               }),
             },
-            assign({
-              snapshotOptions: ({ context }) =>
-                snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
-            }),
+            offerSnapshotSources,
           ],
         },
       ],
