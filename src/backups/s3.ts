@@ -131,19 +131,79 @@ export interface S3Download {
   stream: AsyncIterable<Uint8Array>;
 }
 
+/**
+ * How long a download may go without a byte before it is given up: a connection that hangs (a proxy, a half-open
+ * socket) would otherwise hold the recovery with nothing on screen moving. The SDK's own timeouts do not cover it:
+ * its socket timeout is off by default once the answer's headers are in.
+ */
+export const S3_STALL_MS = 30_000;
+
+export interface OpenObjectOptions {
+  signal?: AbortSignal | undefined;
+  /** give up after this long without a byte (default S3_STALL_MS) */
+  stallMs?: number | undefined;
+}
+
 /** Opens one object for streaming; the sentence says what to do when it cannot be. */
-export async function openObject(client: S3Client, location: S3Location, signal?: AbortSignal): Promise<S3Download> {
+export async function openObject(
+  client: S3Client,
+  location: S3Location,
+  opts: OpenObjectOptions = {},
+): Promise<S3Download> {
   if (location.key === '' || location.key.endsWith('/')) {
     throw new UserError(
       `s3://${location.bucket}/${location.key} names a prefix, not a backup; give the object's full key (talos-dr backups list shows them) or add --newest.`,
     );
   }
   const answer = await s3Call(location, () =>
-    client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), { abortSignal: signal }),
+    client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }), {
+      abortSignal: opts.signal,
+    }),
   );
-  const body = answer.Body as AsyncIterable<Uint8Array> | undefined;
+  const body = answer.Body as (AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void }) | undefined;
   if (!body) throw new UserError(`s3://${location.bucket}/${location.key} came back without a body; try again.`);
-  return { size: answer.ContentLength, stream: downloadErrors(body, location) };
+  const stallMs = opts.stallMs ?? S3_STALL_MS;
+  return { size: answer.ContentLength, stream: downloadErrors(watchStall(body, stallMs, location), location) };
+}
+
+/** The body's chunks, or a sentence once none has come for `stallMs` (the connection is closed then). */
+async function* watchStall(
+  body: AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void },
+  stallMs: number,
+  location: S3Location,
+): AsyncIterable<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  try {
+    for (;;) {
+      const stalled = new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), stallMs);
+      });
+      const next = await Promise.race([iterator.next(), stalled]);
+      clearTimeout(timer);
+      if (next === 'stalled') {
+        finished = true;
+        body.destroy?.();
+        throw new UserError(
+          `The download of s3://${location.bucket}/${location.key} stalled: no byte came for ${seconds(stallMs)}, so it was stopped; check the connection to the S3 endpoint, then try again or choose another source.`,
+        );
+      }
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    // a consumer that stops early (a wrong key, a damaged stream) releases the connection
+    if (!finished) await iterator.return?.().catch(() => undefined);
+  }
+}
+
+function seconds(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 async function* downloadErrors(body: AsyncIterable<Uint8Array>, location: S3Location): AsyncIterable<Uint8Array> {

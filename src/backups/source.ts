@@ -23,6 +23,8 @@ export interface OpenBackupOptions {
   /** `spec` is an S3 prefix: take the newest talos-backup snapshot under it */
   newest?: boolean;
   signal?: AbortSignal;
+  /** an S3 download is given up after this long without a byte (default S3_STALL_MS, s3.ts) */
+  stallMs?: number;
 }
 
 export interface OpenedBackup {
@@ -69,7 +71,7 @@ export async function openBackup(spec: string, opts: OpenBackupOptions): Promise
       }
       location = { bucket: location.bucket, key: chosen.key };
     }
-    const download = await openObject(client, location, opts.signal);
+    const download = await openObject(client, location, { signal: opts.signal, stallMs: opts.stallMs });
     return {
       source: { name: `s3://${location.bucket}/${location.key}`, size: download.size, open: () => download.stream },
       plainName: plainSnapshotName(location.key),

@@ -15,6 +15,7 @@ import type { SnapshotInfo, SnapshotOption } from '../../machines/recovery-types
 import { persisted, statusTimeout, type EffectDeps } from './deps.js';
 import { ActionError, ledgered, messageOf } from './ledger.js';
 import { readJournal } from '../journal/journal.js';
+import { fromPromise } from 'xstate';
 
 function snapshotInfo(
   report: SnapshotReport,
@@ -42,11 +43,54 @@ function snapshotInfo(
   };
 }
 
-export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opId: string): Promise<SnapshotInfo> {
-  if (option.method === 'raw' && option.nodes?.length) return freshestRawCopy(deps, option.nodes, opId);
-  if (option.method === 'backup') return importBackup(deps, option.file ?? '');
+/** One moment of a transfer: what is being moved, the bytes so far and the total (0 when not known). */
+export interface SnapshotProgress {
+  label: string;
+  bytes: number;
+  total: number;
+}
+
+export interface TakeSnapshotOptions {
+  /** called as bytes arrive (each phase starts at 0 with its own label: the download, then the verification) */
+  onProgress?: (progress: SnapshotProgress) => void;
+  /** an S3 download is given up after this long without a byte (default S3_STALL_MS, src/backups/s3.ts) */
+  s3StallMs?: number;
+}
+
+/** Fewest milliseconds between two progress events: each is a state.json write. */
+const PROGRESS_EVERY_MS = 200;
+
+/**
+ * Step 3's actor: takeSnapshot, with its progress sent to the machine as `snapshot.progress` events a few times a
+ * second (a new phase and the end of one at once), so the screen shows bytes, rate and ETA as it does for the upload.
+ */
+export function acquireSnapshotActor(deps: EffectDeps) {
+  return fromPromise<SnapshotInfo, { option: SnapshotOption; opId: string }>(({ input, self }) => {
+    const parent = self._parent;
+    let last = 0;
+    let lastLabel = '';
+    const onProgress = (p: SnapshotProgress): void => {
+      const now = Date.now();
+      const edge = p.label !== lastLabel || p.bytes === 0 || (p.total > 0 && p.bytes >= p.total);
+      if (!edge && now - last < PROGRESS_EVERY_MS) return;
+      last = now;
+      lastLabel = p.label;
+      parent?.send({ type: 'snapshot.progress', ...p });
+    };
+    return takeSnapshot(deps, input.option, input.opId, { onProgress });
+  });
+}
+
+export async function takeSnapshot(
+  deps: EffectDeps,
+  option: SnapshotOption,
+  opId: string,
+  opts: TakeSnapshotOptions = {},
+): Promise<SnapshotInfo> {
+  if (option.method === 'raw' && option.nodes?.length) return freshestRawCopy(deps, option.nodes, opId, opts);
+  if (option.method === 'backup') return importBackup(deps, option.file ?? '', opts);
   if (option.method === 'file' && (await sniffLayer(resolve(option.file ?? '')))) {
-    return importBackup(deps, option.file ?? '');
+    return importBackup(deps, option.file ?? '', opts);
   }
   if (option.method === 'file') {
     await persisted(deps);
@@ -87,11 +131,15 @@ export async function takeSnapshot(deps: EffectDeps, option: SnapshotOption, opI
     destructive: false,
     send: async () => {
       const takenAt = Date.now();
+      const label = raw ? `Copying the etcd database from ${node}` : `Downloading the etcd snapshot from ${node}`;
+      // 0 bytes at once: the screen shows the download waiting (0 B/s) before its first byte, not a spinner
+      opts.onProgress?.({ label, bytes: 0, total: 0 });
       try {
         const acquired = await acquireSnapshot(deps.client, node, {
           dir: deps.incident.snapshots,
           raw,
           signal: deps.signal,
+          onProgress: (bytes) => opts.onProgress?.({ label, bytes, total: 0 }),
         });
         return snapshotInfo(acquired.report, { method: raw ? 'raw' : 'api', node, raftAppliedIndex: applied, takenAt });
       } catch (error) {
@@ -125,7 +173,19 @@ interface RawCopy {
  * copy with the highest revision has applied the most of it. The other copies stay in snapshots/ as evidence; a copy
  * that fails or does not verify is named and skipped.
  */
-async function freshestRawCopy(deps: EffectDeps, nodes: readonly string[], opId: string): Promise<SnapshotInfo> {
+async function freshestRawCopy(
+  deps: EffectDeps,
+  nodes: readonly string[],
+  opId: string,
+  opts: TakeSnapshotOptions,
+): Promise<SnapshotInfo> {
+  // the copies run side by side: one line for all of them, their bytes added up
+  const received = new Map<string, number>();
+  const label = `Copying the etcd databases of ${nodes.length} members`;
+  const progressOf = (node: string) => (p: SnapshotProgress) => {
+    received.set(node, p.bytes);
+    opts.onProgress?.({ label, bytes: [...received.values()].reduce((a, b) => a + b, 0), total: 0 });
+  };
   const copies = await Promise.all(
     nodes.map(async (node): Promise<RawCopy> => {
       const single: SnapshotOption = {
@@ -137,7 +197,8 @@ async function freshestRawCopy(deps: EffectDeps, nodes: readonly string[], opId:
         failed: null,
       };
       try {
-        return { node, info: await takeSnapshot(deps, single, `${opId}:${node}`), error: null };
+        const info = await takeSnapshot(deps, single, `${opId}:${node}`, { onProgress: progressOf(node) });
+        return { node, info, error: null };
       } catch (error) {
         return { node, info: null, error: error instanceof ActionError ? error : new ActionError(messageOf(error)) };
       }
@@ -211,7 +272,7 @@ function stripPeriod(sentence: string): string {
  * journalled. The age identity is the file TALOS_DR_IDENTITY names (its passphrase, if it has one, from
  * TALOS_DR_IDENTITY_PASSPHRASE: the screen cannot ask for it); the key is only ever in this process's memory.
  */
-async function importBackup(deps: EffectDeps, spec: string): Promise<SnapshotInfo> {
+async function importBackup(deps: EffectDeps, spec: string, opts: TakeSnapshotOptions): Promise<SnapshotInfo> {
   await persisted(deps);
   const env = process.env;
   const s3 = isS3Url(spec);
@@ -226,12 +287,19 @@ async function importBackup(deps: EffectDeps, spec: string): Promise<SnapshotInf
       env,
       newest: s3 && parseBackupName(spec) === null,
       ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(opts.s3StallMs !== undefined ? { stallMs: opts.s3StallMs } : {}),
     });
     const out = freeName(deps.incident.snapshots, `backup-${opened.plainName}`);
-    const result = await importSnapshot(opened.source, {
+    const { source } = opened;
+    const reading = `${s3 ? 'Downloading' : 'Importing'} ${source.name}`;
+    const verifying = `Verifying ${basename(out)}`;
+    opts.onProgress?.({ label: reading, bytes: 0, total: source.size ?? 0 });
+    const result = await importSnapshot(source, {
       out,
       ...(identity ? { identity } : {}),
       ...(deps.signal ? { signal: deps.signal } : {}),
+      onProgress: (bytes, total) => opts.onProgress?.({ label: reading, bytes, total: total ?? 0 }),
+      onVerifyProgress: (bytes, total) => opts.onProgress?.({ label: verifying, bytes, total }),
     });
     const named = opened.chosen?.takenAt ?? parseBackupName(opened.source.name)?.takenAt ?? null;
     const takenAt = named?.getTime() ?? (s3 ? Date.now() : statSync(resolve(spec)).mtimeMs);
