@@ -6,7 +6,7 @@
 import type { EtcdMember } from '../../src/talos/types.js';
 import { memberHealth, type BrokenMember, type NodeObservation } from '../decisions.js';
 import type { RecoveryContext } from '../recovery-types.js';
-import type { ReplaceMemberState } from './types.js';
+import type { PlannedSwap, ReplaceMemberState } from './types.js';
 
 /** The order members are replaced in: a leftover learner first (it blocks every other removal), then the rest. */
 const KIND_ORDER: Record<BrokenMember['kind'], number> = { learner: 0, blank: 1, 'etcd-failing': 2, unreachable: 3 };
@@ -167,3 +167,73 @@ const KIND_WORDS: Record<BrokenMember['kind'], string> = {
 /** "cp-3 (etcd failing), 10.5.0.9 (not answering)": the members to replace in a few words. */
 export const brokenWords = (broken: readonly BrokenMember[]): string =>
   broken.map((b) => `${b.name ?? b.node ?? b.memberId ?? 'a member'} (${KIND_WORDS[b.kind]})`).join(', ');
+
+// ---- the planned swap of a healthy member ------------------------------------------------------------------------
+
+/** The fewest voting members a planned swap starts from: with two, one leaving leaves a cluster with no spare vote. */
+export const SWAP_MIN_VOTERS = 3;
+
+/** The healthy control-plane nodes a user may swap on purpose, when enough members vote for a swap to be allowed. */
+export function swapCandidates(observations: readonly NodeObservation[]): NodeObservation[] {
+  const healthy = observations.filter((o) => o.machineType !== 'worker' && isHealthy(o) && o.status);
+  const voters = healthy[0]?.members?.filter((m) => !m.isLearner).length ?? 0;
+  return voters >= SWAP_MIN_VOTERS ? healthy : [];
+}
+
+export function initialSwap(node: NodeObservation): ReplaceMemberState {
+  return {
+    ...initialReplace([]),
+    swap: {
+      node: node.node,
+      name: node.hostname,
+      memberId: node.status?.memberId ?? null,
+      via: null,
+      decided: false,
+      forfeited: false,
+      left: false,
+    },
+  };
+}
+
+export const swapOf = (context: RecoveryContext): PlannedSwap | null => replaceOf(context).swap ?? null;
+
+/** A healthy control-plane node other than the one leaving, whose member list confirms the leave. */
+export function swapWitness(context: RecoveryContext, node: string): string | null {
+  const witness = context.observations.find(
+    (o) => o.node !== node && o.machineType !== 'worker' && isHealthy(o) && o.members !== null,
+  );
+  return witness?.node ?? null;
+}
+
+/** What the leave of the swapped member would leave, for the rules. */
+export interface LeaveView {
+  swap: PlannedSwap | null;
+  /** the leaving node's own latest read */
+  own: NodeObservation | null;
+  via: NodeObservation | null;
+  members: readonly EtcdMember[];
+  voters: readonly EtcdMember[];
+  healthyIds: ReadonlySet<string>;
+}
+
+export function leaveView(context: RecoveryContext): LeaveView {
+  const swap = swapOf(context);
+  const via = observationOf(context, swap?.via ?? null);
+  const members = via?.members ?? [];
+  return {
+    swap,
+    own: observationOf(context, swap?.node ?? null),
+    via,
+    members,
+    voters: members.filter((m) => !m.isLearner),
+    healthyIds: new Set(
+      context.observations.filter((o) => isHealthy(o) && o.status).map((o) => o.status?.memberId ?? ''),
+    ),
+  };
+}
+
+/** The swapped node's member leads: the leadership is moved away through that node before it leaves. */
+export function swapLeads(context: RecoveryContext): boolean {
+  const own = observationOf(context, swapOf(context)?.node ?? null);
+  return Boolean(own?.status && own.status.memberId === own.status.leader);
+}

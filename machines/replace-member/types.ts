@@ -12,7 +12,30 @@ export type MachineFate =
   /** no node was given for the member (a leftover of a machine already gone): nothing to do on a machine */
   | 'none';
 
+/**
+ * A healthy member replaced on purpose (planned maintenance, issue 15): it forfeits the leadership if it leads, leaves
+ * etcd itself (EtcdLeaveCluster on that node only), then is wiped or kept off and rejoins as the broken path's do.
+ */
+export interface PlannedSwap {
+  /** the node chosen at the assessment; the leave is sent to it and to nothing else */
+  node: string;
+  /** its etcd name (the hostname), for the journal */
+  name: string | null;
+  /** its member id as a *different* healthy node lists it, read again before the leave; null when not listed */
+  memberId: string | null;
+  /** the healthy node whose member list confirms the leave (never the leaving node) */
+  via: string | null;
+  /** the leave was confirmed by typing the node's address (a resume goes on without asking again) */
+  decided: boolean;
+  /** the leadership was moved away (or it did not lead) */
+  forfeited: boolean;
+  /** the member is gone from a different healthy node's list */
+  left: boolean;
+}
+
 export interface ReplaceMemberState {
+  /** the planned swap of a healthy member, when the user chose one at the assessment (the queue is empty then) */
+  swap?: PlannedSwap | null;
   /** the members still to replace, in order (one at a time: never a second while a learner is pending) */
   queue: BrokenMember[];
   /** the member being replaced now */
