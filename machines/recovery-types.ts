@@ -163,6 +163,23 @@ export interface Attempt {
   lastError: string | null;
   /** when the next try starts (ms since epoch) */
   nextAt: number | null;
+  /** failures where the node did not answer at all (rebooting, refusing connections): not counted against `max` */
+  unanswered?: number;
+  /** set while the call waits for its node to answer again (a reboot) before trying again */
+  awaiting?: AwaitedNode | null;
+}
+
+/** A node that stopped answering (rebooting, refusing connections) and is asked a cheap call until it answers. */
+export interface AwaitedNode {
+  node: string;
+  /** the line the screen shows: "waiting for <node> to answer again" */
+  what: string;
+  /** when the node was first found silent (ms since epoch) */
+  since: number;
+  /** past this, the call's failure is put to the user (since + timing.nodeAnswerTimeoutMs) */
+  deadline: number;
+  /** when the node was last asked (the actor's clock); past the deadline, the wait is over */
+  checkedAt: number | null;
 }
 
 export interface Transfer {
@@ -172,6 +189,8 @@ export interface Transfer {
   total: number;
   /** restarts from zero after a cut stream (Talos streams cannot resume) */
   restarts: number;
+  /** what the screen says, for a transfer that is not step 8's upload (step 3's download, import or verify) */
+  label?: string;
 }
 
 export interface WaitStatus {
@@ -206,6 +225,8 @@ export interface BootstrapState {
   uploaded: boolean;
   bootstrapSent: boolean;
   bootstrapAnswered: boolean;
+  /** upload restarts so far (each failed upload starts again from zero, under a new operation id) */
+  uploadRestarts?: number;
 }
 
 export type Outcome =
@@ -228,7 +249,14 @@ export interface Timing {
   verifyTimeoutMs: number;
   /** first retry delay; doubles each attempt */
   backoffMs: number;
+  /** tries of a call whose node answers but refuses for now ("not ready yet"), before the failure is put to the user */
   maxAttempts: number;
+  /**
+   * How long a call waits for its node to answer again when the node does not answer at all (while it reboots nothing
+   * listens on its address, so connections are refused with no gRPC status), before the failure is put to the user.
+   * A reboot takes 45 s in drills and minutes on real hardware (firmware, disks, network).
+   */
+  nodeAnswerTimeoutMs: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -238,6 +266,7 @@ export const DEFAULT_TIMING: Timing = {
   verifyTimeoutMs: 15 * 60_000,
   backoffMs: 1000,
   maxAttempts: 5,
+  nodeAnswerTimeoutMs: 10 * 60_000,
 };
 
 export interface RecoveryInput {
@@ -330,8 +359,10 @@ export type RecoveryEvent =
   | { type: 'prep.done'; node: string; wiped: boolean }
   | { type: 'prep.failed'; node: string; error: string }
   | { type: 'upload.progress'; bytes: number; total: number; restarts: number }
+  | { type: 'snapshot.progress'; label: string; bytes: number; total: number }
   | { type: 'upload.done' }
-  | { type: 'upload.failed'; error: string; retryable: boolean }
+  /** `unanswered`: the node did not answer at all (rebooting, connection refused, unavailable) */
+  | { type: 'upload.failed'; error: string; retryable: boolean; unanswered?: boolean }
   /** a pause (poll interval or backoff) is over */
   | { type: 'wake' };
 

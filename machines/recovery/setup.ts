@@ -11,6 +11,7 @@ import { backoffDelay } from '../errors.js';
 import { prepareNodeMachine } from '../prepare-node.js';
 import type {
   AssessOutput,
+  Attempt,
   BackupOutput,
   ConnectOutput,
   JournalEmit,
@@ -41,6 +42,11 @@ import { NOSPACE_ACTORS } from '../nospace/actors.js';
 import { AFTER_RESTORE_ACTORS } from '../after-restore/actors.js';
 
 export { now };
+
+/** A call's failed tries where its node answered (refusing for now); tries that met a silent node are waited out. */
+export function answeredFailures(attempt: Attempt | null): number {
+  return (attempt?.count ?? 0) - (attempt?.unanswered ?? 0);
+}
 
 export const recoverySetup = setup({
   types: {} as {
@@ -99,8 +105,18 @@ export const recoverySetup = setup({
     canRetry: ({ context, event }) =>
       errorOf(event).retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
     mayHaveLanded: ({ event }) => errorOf(event).mayHaveLanded,
+    // tries where the node answered but refused for now; a node that did not answer at all is waited for instead
     uploadCanRetry: ({ context, event }) =>
-      event.type === 'upload.failed' && event.retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
+      event.type === 'upload.failed' &&
+      event.retryable &&
+      answeredFailures(context.attempt) < context.timing.maxAttempts,
+    /** the upload failed because its node did not answer at all (rebooting): wait for it to answer again */
+    uploadNodeSilent: ({ event }) => event.type === 'upload.failed' && event.retryable && event.unanswered === true,
+    /** the node awaited was last asked after the wait's deadline: the failure goes to the user */
+    nodeAnswerExpired: ({ context }) => {
+      const awaiting = context.attempt?.awaiting;
+      return Boolean(awaiting) && (awaiting?.checkedAt ?? 0) > (awaiting?.deadline ?? 0);
+    },
     anyNodeAnswered: ({ event }) => (event as { output?: ConnectOutput }).output?.nodes.some((n) => n.ok) ?? false,
     verdictHealthy: ({ context }) => context.verdict?.verdict === 'healthy',
     verdictDegraded: ({ context }) => context.verdict?.verdict === 'degraded',

@@ -32,6 +32,8 @@ export function timingFor(speed: number): Timing {
     verifyTimeoutMs: scale(DEFAULT_TIMING.verifyTimeoutMs, 5000),
     backoffMs: scale(DEFAULT_TIMING.backoffMs, 50),
     maxAttempts: DEFAULT_TIMING.maxAttempts,
+    // a rebooting node is waited for as the wipes' reboots are: with a wall-time floor for the uncompressed work
+    nodeAnswerTimeoutMs: scale(DEFAULT_TIMING.nodeAnswerTimeoutMs, 20_000),
   };
 }
 

@@ -14,14 +14,14 @@ const TIMING = { pollMs: 20, backoffMs: 20, preparingTimeoutMs: 60_000, verifyTi
 const retryable = (message: string) => Object.assign(new Error(message), { retryable: true });
 
 /** The fake cluster, slowed: the last node shows Waiting for its first reads in step 7, etcd comes up two reads after
- * Bootstrap, connect and the upload fail once, transiently, and so does the first Reset; a wiped node does not
- * answer its own child's first two reads. */
+ * Bootstrap, connect fails once, transiently, and so does the first Reset; the upload is cut once, then meets its node
+ * rebooting (not answering); a wiped node does not answer its own child's first two reads. */
 function slowedCluster(): { machine: RecoveryMachine; calls: string[] } {
   const cluster = fakeCluster();
   let waitingReads = 2;
   let readsAfterBootstrap = -1;
   let connectFailures = 1;
-  let uploadFailures = 1;
+  let uploadFailures = 2;
   let resetFailures = 1;
   const rebooting = new Map<string, number>();
   const observe = fromPromise<NodeView[], { nodes: string[] }>(async ({ input }) => {
@@ -50,11 +50,16 @@ function slowedCluster(): { machine: RecoveryMachine; calls: string[] } {
       uploadSnapshot: fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(
         ({ sendBack, input }) => {
           cluster.calls.push(`upload ${input.node}`);
-          const failed = uploadFailures-- > 0;
+          // first a cut stream (the node answers), then a reboot (it does not): a backoff, then a wait for the node
+          const failure = uploadFailures-- > 0 ? (uploadFailures === 1 ? 'cut' : 'silent') : null;
           const t = setTimeout(
             () =>
               sendBack(
-                failed ? { type: 'upload.failed', error: 'stream cut', retryable: true } : { type: 'upload.done' },
+                failure === 'cut'
+                  ? { type: 'upload.failed', error: 'stream cut', retryable: true }
+                  : failure === 'silent'
+                    ? { type: 'upload.failed', error: 'connection refused', retryable: true, unanswered: true }
+                    : { type: 'upload.done' },
               ),
             1,
           );
@@ -138,6 +143,10 @@ const PAUSES: [string, (s: Snap) => boolean][] = [
   ["step 6: the poll interval while a wiped node reboots (a node's child)", childAt({ back: 'pause' })],
   ['step 7: the poll interval while a node waits', at({ procedure: { waitPreparing: 'pause' } })],
   ['step 8: the backoff after a cut upload', at({ procedure: { bootstrap: 'uploadRetry' } })],
+  [
+    "step 8: the poll interval while the upload's node reboots",
+    at({ procedure: { bootstrap: { awaitingNode: 'pause' } } }),
+  ],
   ['step 9: the poll interval while etcd comes up', at({ procedure: { verify: 'pause' } })],
 ];
 

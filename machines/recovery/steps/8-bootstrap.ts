@@ -4,16 +4,80 @@
  */
 import { and, assign } from 'xstate';
 import { backoffDelay } from '../../errors.js';
-import type { Attempt, RecoveryContext } from '../../recovery-types.js';
+import { DEFAULT_TIMING, type Attempt, type RecoveryContext } from '../../recovery-types.js';
 import { bootstrapCandidate, errorOf, targetNodes } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
-import { now, recoverySetup } from '../setup.js';
+import { answeredFailures, now, recoverySetup } from '../setup.js';
 import { callStep, failedAt, pauseThen } from '../states.js';
 
 /** The upload's attempt after a cut stream: shown on screen, and named by the retry prompt. */
 function uploadAttempt(context: RecoveryContext, error: string, count: number, nextAt: number | null): Attempt {
   const { node } = context.bootstrap;
   return { action: 'upload', node, count, max: context.timing.maxAttempts, lastError: error, nextAt };
+}
+
+/** How long a call waits for a silent node (a context saved before the timing existed gets today's default). */
+const nodeAnswerTimeout = (context: RecoveryContext): number =>
+  context.timing.nodeAnswerTimeoutMs ?? DEFAULT_TIMING.nodeAnswerTimeoutMs;
+
+/**
+ * A failed upload, noted: the attempt (the tries so far, and whether the node answered at all), and the transfer
+ * ended (the next one starts from zero under a new operation id: Talos streams cannot resume). A node that did not
+ * answer is awaited from the first time it was found silent, until `nodeAnswerTimeoutMs` later.
+ */
+function noteUploadFailure(
+  context: RecoveryContext,
+  event: { error: string; unanswered?: boolean },
+  at: number,
+  next: 'await node' | 'backoff' | 'ask',
+): Partial<RecoveryContext> {
+  const previous = context.attempt?.action === 'upload' ? context.attempt : null;
+  const count = (previous?.count ?? 0) + 1;
+  const silent = next === 'await node';
+  const node = context.bootstrap.node as string;
+  const since = previous?.awaiting?.since ?? at;
+  const attempt: Attempt = {
+    ...uploadAttempt(
+      context,
+      event.error,
+      count,
+      next === 'backoff' ? at + backoffDelay(context.timing, count - (previous?.unanswered ?? 0)) : null,
+    ),
+    unanswered: (previous?.unanswered ?? 0) + (silent ? 1 : 0),
+    awaiting: silent
+      ? {
+          node,
+          what: `waiting for ${node} to answer again`,
+          since,
+          deadline: since + nodeAnswerTimeout(context),
+          checkedAt: at,
+        }
+      : null,
+  };
+  return {
+    attempt,
+    transfer: null,
+    bootstrap: {
+      ...context.bootstrap,
+      uploadRestarts: (context.transfer?.restarts ?? context.bootstrap.uploadRestarts ?? 0) + 1,
+    },
+  };
+}
+
+/** "45 s", "10 min": how long a wait lasted, as the sentence says it. */
+const duration = (ms: number): string =>
+  ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+
+/** One answer (or none) to the cheap call that asks whether the awaited node answers again. */
+function noteProbe(context: RecoveryContext, at: number, error: string | null): Attempt | null {
+  const attempt = context.attempt;
+  if (!attempt?.awaiting) return attempt;
+  return {
+    ...attempt,
+    lastError: error ?? attempt.lastError,
+    nextAt: at + context.timing.pollMs,
+    awaiting: { ...attempt.awaiting, checkedAt: at },
+  };
 }
 
 export const bootstrap = recoverySetup.createStateConfig({
@@ -144,7 +208,7 @@ export const bootstrap = recoverySetup.createStateConfig({
           file: context.snapshot?.file ?? '',
           bytes: 0,
           total: context.snapshot?.bytes ?? 0,
-          restarts: context.transfer?.restarts ?? 0,
+          restarts: context.transfer?.restarts ?? context.bootstrap.uploadRestarts ?? 0,
         }),
       }),
       invoke: {
@@ -171,29 +235,92 @@ export const bootstrap = recoverySetup.createStateConfig({
           }),
         },
         'upload.failed': [
+          // the node did not answer at all (a reboot): wait until it answers again, then upload again
+          {
+            guard: 'uploadNodeSilent',
+            target: 'awaitingNode',
+            actions: assign(({ context, event, system }) =>
+              noteUploadFailure(context, event, now(system), 'await node'),
+            ),
+          },
           {
             guard: 'uploadCanRetry',
             target: 'uploadRetry',
-            actions: assign({
-              attempt: ({ context, event, system }) => {
-                const count = (context.attempt?.action === 'upload' ? context.attempt.count : 0) + 1;
-                return uploadAttempt(context, event.error, count, now(system) + backoffDelay(context.timing, count));
-              },
-              transfer: ({ context }) =>
-                context.transfer && { ...context.transfer, bytes: 0, restarts: context.transfer.restarts + 1 },
-            }),
+            actions: assign(({ context, event, system }) => noteUploadFailure(context, event, now(system), 'backoff')),
           },
           {
             target: 'failed',
-            actions: assign({
-              attempt: ({ context, event }) =>
-                uploadAttempt(context, event.error, (context.attempt?.count ?? 0) + 1, null),
-            }),
+            actions: assign(({ context, event, system }) => noteUploadFailure(context, event, now(system), 'ask')),
           },
         ],
       },
     },
-    uploadRetry: pauseThen('backoff', 'uploading'),
+    // the backoff after a try the node answered but refused for now (tries that met a silent node are not counted)
+    uploadRetry: recoverySetup.createStateConfig({
+      invoke: {
+        src: 'sleep',
+        input: ({ context }) => ({
+          ms: backoffDelay(context.timing, Math.max(1, answeredFailures(context.attempt))),
+        }),
+      },
+      on: { wake: 'uploading' },
+    }),
+    /**
+     * The upload's node stopped answering (it reboots: nothing listens on its address; the client calls that
+     * connection-refused / unreachable, src/talos/errors.ts). Asked a cheap Version every poll interval until it answers,
+     * then the upload starts again from zero; only after `nodeAnswerTimeoutMs` of silence is the failure put to the
+     * user. Real hardware takes minutes to reboot, so a handful of quick tries would give up mid-bootstrap.
+     */
+    awaitingNode: {
+      initial: 'pause',
+      states: {
+        pause: {
+          always: {
+            guard: 'nodeAnswerExpired',
+            target: '#recovery.procedure.bootstrap.failed',
+            actions: assign({
+              attempt: ({ context }) =>
+                context.attempt && {
+                  ...context.attempt,
+                  nextAt: null,
+                  awaiting: null,
+                  lastError: `${context.bootstrap.node ?? 'the node'} did not answer again within ${duration(nodeAnswerTimeout(context))}, so the upload was not tried again (last: ${context.attempt.lastError ?? 'no answer'}); check that the node is powered on and reachable, then try again.`,
+                },
+            }),
+          },
+          invoke: { src: 'sleep', input: ({ context }) => ({ ms: context.timing.pollMs }) },
+          on: { wake: 'probing' },
+        },
+        probing: {
+          invoke: {
+            src: 'connect',
+            input: ({ context }) => ({ nodes: [context.bootstrap.node as string] }),
+            onDone: [
+              {
+                guard: 'anyNodeAnswered',
+                target: '#recovery.procedure.bootstrap.uploading',
+                actions: assign({
+                  attempt: ({ context }) => context.attempt && { ...context.attempt, awaiting: null },
+                }),
+              },
+              {
+                target: 'pause',
+                actions: assign({
+                  attempt: ({ context, event, system }) =>
+                    noteProbe(context, now(system), event.output.nodes[0]?.error ?? null),
+                }),
+              },
+            ],
+            onError: {
+              target: 'pause',
+              actions: assign({
+                attempt: ({ context, event, system }) => noteProbe(context, now(system), errorOf(event).message),
+              }),
+            },
+          },
+        },
+      },
+    },
     bootstrapping: {
       entry: assign({
         bootstrap: ({ context }) => ({ ...context.bootstrap, bootstrapSent: true }),
