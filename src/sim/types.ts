@@ -150,7 +150,7 @@ export const SIM_CONTEXT = 'talos-dr-sim';
 export const DEFAULT_SIM_PORT = 50000;
 export const DEFAULT_ADDRESS_BASE = '127.0.0.2';
 
-/** Implemented in src/sim/cluster.ts; re-exported from src/sim/index.ts. */
+/** Implemented in src/sim/start.ts; re-exported from src/sim/index.ts. */
 export type StartSimulator = (opts: StartOptions) => Promise<SimCluster>;
 /** Lists the shipped scenarios (scenarios/*.yaml), sorted by name. */
 export type ListScenarios = () => ScenarioInfo[];

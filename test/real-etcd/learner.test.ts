@@ -12,7 +12,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
-import { freePortOn, RealEtcd, RealEtcdFleet } from '../../src/sim/real-etcd.js';
+import { RealEtcd } from '../../src/sim/real-etcd.js';
+import { freePortOn, RealEtcdFleet } from '../../src/sim/real-etcd-fleet.js';
 import { realEtcdMissing } from '../../src/sim/real-etcd-tools.js';
 import { nextAddressBase } from './harness.js';
 
