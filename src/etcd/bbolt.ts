@@ -36,6 +36,15 @@ const MAX_RUN_BYTES = 64 * 1024 * 1024;
  * more is damaged (or made to hurt: a 4,000-level chain overflowed the stack), and every level may hold a buffer.
  */
 export const MAX_TREE_DEPTH = 64;
+/**
+ * The most bytes a branch page (with its overflow) can take. bbolt keys are at most 32 KiB (etcd-io/bbolt bucket.go:
+ * MaxKeySize = 32768), and a node is written in pieces of at most a page unless it has no more than four elements
+ * (node.go@v1.3.6 splitTwo: `len(n.inodes) <= minKeysPerPage*2 || n.sizeLessThan(pageSize)` keeps it whole; splitIndex
+ * puts at least two elements in a piece and more only under the page size). A branch element is 16 bytes plus its
+ * key, the page header 16: a larger branch run is a claim made to fill memory along a path (a chain of 8 MiB branch
+ * runs held 72 MiB before it was refused, 156 MB peak), so it is damage.
+ */
+const MAX_BRANCH_NODE_BYTES = PAGE_HEADER_SIZE + 4 * (ELEMENT_SIZE + 32768);
 /** Bytes the walk may hold in per-level buffers at once (a run can be 64 MiB; the whole walk stays well under 100 MB). */
 const MAX_HELD_BYTES = 72 * 1024 * 1024;
 /** Pages per chunk of the reachability marks: chunks are made only for pages the walk touches. */
@@ -713,8 +722,13 @@ export class BoltWalker {
     }
     const runBytes = (overflow + 1) * this.pageSize;
     if (runBytes > MAX_RUN_BYTES) this.fatal(`page ${pgid} claims an impossible ${overflow} overflow pages`);
-    this.markReachable(pgid, overflow);
     const isBranch = (buf.readUInt16LE(base + 8) & FLAG_BRANCH) !== 0;
+    if (isBranch && overflow > 0 && runBytes - this.pageSize >= MAX_BRANCH_NODE_BYTES) {
+      this.fatal(
+        `branch page ${pgid} runs over ${overflow} more pages, more than a branch page of 32 KiB keys can need: the page is damaged`,
+      );
+    }
+    this.markReachable(pgid, overflow);
     if (runBytes > first.valid) {
       const own = this.levelBuffer(level, runBytes);
       this.readInto(own, runBytes, position);

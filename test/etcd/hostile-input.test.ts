@@ -10,7 +10,10 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { closeSync, openSync } from 'node:fs';
 import { inspectSnapshot } from '../../src/etcd/inspect.js';
+import { BoltWalker, openBolt, runWalk } from '../../src/etcd/bbolt.js';
+import { StatusVisitor } from '../../src/etcd/status.js';
 import { findPackageRoot } from '../../src/paths.js';
 import { buildEtcdDatabase } from '../../src/etcd/writer.js';
 import type { HistoryEvent } from '../../src/etcd/writer.js';
@@ -99,6 +102,69 @@ describe('64-bit page ids are exact', () => {
     const report = await inspectSnapshot(fileOf('meta-root.db', bytes));
     expect(report.structure).toBe('damaged');
     expect(report.problems.join(' ')).toContain('points at page 9007199254740993, outside the database');
+  });
+});
+
+/**
+ * Between a branch page and its first child, a chain of `depth` one-child branch pages of `runPages` pages each
+ * (sparse: only each run's first page is written), so every level of the walk would hold a large run.
+ */
+function fatBranchChain(db: Buffer, depth: number, runPages: number): Buffer {
+  const branch = firstPageOfType(db, 0x01);
+  const element = branch * 4096 + 16;
+  const firstChild = db.readBigUInt64LE(element + 8);
+  const keyStart = element + db.readUInt32LE(element);
+  const key = db.subarray(keyStart, keyStart + db.readUInt32LE(element + 4));
+  const first = db.length / 4096;
+  const pages = first + depth * runPages;
+  const bytes = Buffer.alloc(pages * 4096);
+  db.copy(bytes);
+  for (let i = 0; i < depth; i++) {
+    const id = first + i * runPages;
+    const at = id * 4096;
+    bytes.writeBigUInt64LE(BigInt(id), at);
+    bytes.writeUInt16LE(0x01, at + 8);
+    bytes.writeUInt16LE(1, at + 10);
+    bytes.writeUInt32LE(runPages - 1, at + 12);
+    bytes.writeUInt32LE(16, at + 16);
+    bytes.writeUInt32LE(key.length, at + 20);
+    bytes.writeBigUInt64LE(i + 1 < depth ? BigInt(id + runPages) : firstChild, at + 24);
+    key.copy(bytes, at + 32);
+  }
+  bytes.writeBigUInt64LE(BigInt(first), element + 8);
+  for (const meta of [0, 4096]) {
+    bytes.writeBigUInt64LE(BigInt(pages), meta + 16 + 40);
+    bytes.writeBigUInt64LE(0n, meta + 16 + 56);
+  }
+  return bytes;
+}
+
+describe('memory along a path of the tree does not grow with its depth', () => {
+  const DB = database();
+
+  test('a chain of 12 branch pages of 8 MiB each: damaged at the first, holding well under 1 MiB', async () => {
+    const file = fileOf('fat-chain.db', fatBranchChain(DB, 12, 2048));
+    const report = await inspectSnapshot(file);
+    expect(report.structure).toBe('damaged');
+    expect(report.problems.join(' ')).toMatch(
+      /branch page \d+ runs over 2047 more pages, more than a branch page of 32 KiB keys can need/,
+    );
+    const fd = openSync(file, 'r');
+    try {
+      const opened = openBolt(fd, DB.length + 12 * 2048 * 4096);
+      if (!opened.ok) throw new Error(opened.problem);
+      const walk = await runWalk(new BoltWalker(fd, DB.length + 12 * 2048 * 4096, opened.db, new StatusVisitor()));
+      // before, each level held its 8 MiB run until 72 MiB were taken
+      expect(walk.maxBytesHeld).toBeLessThan(1024 * 1024);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('the largest branch run bbolt can write (four 32 KiB keys: 33 pages of 4 KiB), 20 levels deep, is walked', async () => {
+    const report = await inspectSnapshot(fileOf('widest-branches.db', fatBranchChain(DB, 20, 33)));
+    expect(report.problems).toEqual([]);
+    expect(report.structure).toBe('ok');
   });
 });
 
