@@ -39,8 +39,8 @@ export const MAX_TREE_DEPTH = 64;
 /**
  * The most bytes a branch page (with its overflow) can take. bbolt keys are at most 32 KiB (etcd-io/bbolt bucket.go:
  * MaxKeySize = 32768), and a node is written in pieces of at most a page unless it has no more than four elements
- * (node.go@v1.3.6 splitTwo: `len(n.inodes) <= minKeysPerPage*2 || n.sizeLessThan(pageSize)` keeps it whole; splitIndex
- * puts at least two elements in a piece and more only under the page size). A branch element is 16 bytes plus its
+ * (etcd-io/bbolt node.go@03e5cc7 splitTwo: `len(n.inodes) <= MinKeysPerPage*2 || n.sizeLessThan(pageSize)` keeps
+ * it whole; splitIndex puts at least two elements in a piece and more only under the page size). A branch element is 16 bytes plus its
  * key, the page header 16: a larger branch run is a claim made to fill memory along a path (a chain of 8 MiB branch
  * runs held 72 MiB before it was refused, 156 MB peak), so it is damage.
  */

@@ -3,7 +3,7 @@
  * what lands on disk when everything works, and that nothing that looks complete is left when it does not.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -256,6 +256,38 @@ describe('acquireSnapshot', () => {
     expect(written).toBeLessThan(1024 * 1024);
     expect(readdirSync(dir)).toEqual([]);
   }, 60_000);
+
+  test.each([
+    ['raw copy', true],
+    ['snapshot', false],
+  ])(
+    "a %s whose first pages are not bbolt: the node's stream is not read on, and no .part is left",
+    async (what, raw) => {
+      // 16 MiB that do not compress: reading the stream on would pull all of it through the gunzip and the tar
+      const data = randomBytes(16 * 1024 * 1024);
+      const stream = raw ? await tarGz([{ name: 'db', data }]) : data;
+      let pulled = 0;
+      let closed = false;
+      const source = async function* (): AsyncGenerator<Buffer> {
+        try {
+          yield* chunks(stream, { onChunk: (at) => (pulled = at) });
+        } finally {
+          closed = true;
+        }
+      };
+      const client = fakeClient({ copy: source, snapshot: source });
+      const error = await failure(acquireSnapshot(client, '127.0.0.3', { dir, raw, outFile: join(dir, 'x') }));
+      expect(error.message).toMatch(
+        new RegExp(
+          `^The ${what} from 127\\.0\\.0\\.3 is not a bbolt database: it was refused after its first \\d+ bytes`,
+        ),
+      );
+      expect(pulled).toBeLessThan(2 * 1024 * 1024);
+      expect(closed).toBe(true);
+      expect(readdirSync(dir)).toEqual([]);
+    },
+    60_000,
+  );
 
   test('a raw copy cut in the middle of the gzip stream fails with a sentence', async () => {
     const archive = await tarGz([{ name: 'db', data: DATABASE }]);
