@@ -23,6 +23,57 @@ const endSnapshotStep = {
   }),
 } as const;
 
+/** Taking the chosen snapshot, tried again after a pause when the failure is worth it. */
+const acquire = callStep({
+  call: 'acquiring',
+  retry: 'retrying',
+  invoke: {
+    src: 'acquireSnapshot',
+    input: ({ context }) => {
+      const id = context.attempt?.action ?? '';
+      const option = context.snapshotOptions.find((o) => o.id === id) as SnapshotOption;
+      return { option, opId: `snapshot:${id}:${context.snapshotOptions.filter((o) => o.failed).length}` };
+    },
+    onDone: {
+      target: 'checking',
+      actions: [
+        assign({ snapshot: ({ event }) => event.output, skipHashCheckAcknowledged: false }),
+        emit(({ event }) => ({
+          type: 'journal' as const,
+          entry: {
+            kind: 'observation' as const,
+            step: 'snapshot' as const,
+            node: event.output.node,
+            what: `snapshot ${event.output.method} ${event.output.file}`,
+            result: `${event.output.usable ? 'usable' : 'unusable'}, integrity ${event.output.integrity}`,
+            data: {
+              file: event.output.file,
+              sha256: event.output.sha256,
+              revision: event.output.revision,
+              totalKeys: event.output.totalKeys,
+              totalSize: event.output.totalSize,
+              hash: event.output.hash,
+              takenAt: new Date(event.output.takenAt).toISOString(),
+            },
+          },
+        })),
+      ],
+    },
+  },
+  attempt: ({ attempt }) => ({ action: attempt?.action ?? 'snapshot', node: null }),
+  // a way of getting a snapshot that failed is marked so, and another one is chosen
+  onFailure: {
+    target: 'choosing',
+    actions: assign({
+      snapshotOptions: ({ context, event }) =>
+        context.snapshotOptions.map((o) =>
+          o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
+        ),
+      notice: ({ event }) => errorOf(event).message,
+    }),
+  },
+});
+
 export const snapshot = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'snapshot' } },
   initial: 'checkVerdict',
@@ -104,55 +155,27 @@ export const snapshot = recoverySetup.createStateConfig({
         },
       },
     ),
-    ...callStep({
-      call: 'acquiring',
-      retry: 'retrying',
-      invoke: {
-        src: 'acquireSnapshot',
-        input: ({ context }) => {
-          const id = context.attempt?.action ?? '';
-          const option = context.snapshotOptions.find((o) => o.id === id) as SnapshotOption;
-          return { option, opId: `snapshot:${id}:${context.snapshotOptions.filter((o) => o.failed).length}` };
-        },
-        onDone: {
-          target: 'checking',
-          actions: [
-            assign({ snapshot: ({ event }) => event.output, skipHashCheckAcknowledged: false }),
-            emit(({ event }) => ({
-              type: 'journal' as const,
-              entry: {
-                kind: 'observation' as const,
-                step: 'snapshot' as const,
-                node: event.output.node,
-                what: `snapshot ${event.output.method} ${event.output.file}`,
-                result: `${event.output.usable ? 'usable' : 'unusable'}, integrity ${event.output.integrity}`,
-                data: {
-                  file: event.output.file,
-                  sha256: event.output.sha256,
-                  revision: event.output.revision,
-                  totalKeys: event.output.totalKeys,
-                  totalSize: event.output.totalSize,
-                  hash: event.output.hash,
-                  takenAt: new Date(event.output.takenAt).toISOString(),
-                },
-              },
-            })),
-          ],
+    ...acquire,
+    // the download's bytes, rate and ETA on screen, as the actor reports them (snapshot.progress)
+    acquiring: {
+      ...acquire.acquiring,
+      entry: assign({ transfer: null }),
+      exit: assign({ transfer: null }),
+      on: {
+        'snapshot.progress': {
+          actions: assign({
+            transfer: ({ event }) => ({
+              node: '',
+              file: '',
+              bytes: event.bytes,
+              total: event.total,
+              restarts: 0,
+              label: event.label,
+            }),
+          }),
         },
       },
-      attempt: ({ attempt }) => ({ action: attempt?.action ?? 'snapshot', node: null }),
-      // a way of getting a snapshot that failed is marked so, and another one is chosen
-      onFailure: {
-        target: 'choosing',
-        actions: assign({
-          snapshotOptions: ({ context, event }) =>
-            context.snapshotOptions.map((o) =>
-              o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
-            ),
-          notice: ({ event }) => errorOf(event).message,
-        }),
-      },
-    }),
+    },
     checking: {
       always: [
         {
