@@ -40,7 +40,7 @@ import { useTerminalSize } from './use-terminal-size.js';
 import { useWizardKeys } from './use-wizard-keys.js';
 import { WaitSpinner } from './WaitSpinner.js';
 import { WizardScreen } from './WizardScreen.js';
-import type { DrillScore, KeyHint } from './view-model.js';
+import type { DrillScore, DrillVerdictView, KeyHint } from './view-model.js';
 
 /** The recovery machine's actor (created, persisted and started by the command). */
 export type RecoveryActorRef = RecoveryActor;
@@ -50,6 +50,8 @@ export interface DrillInfo {
   readonly timeLimitSec?: number;
   /** asks the simulator how much data was lost, e.g. "none" or "12 writes after revision 4821" */
   readonly dataLost?: () => Promise<string> | string;
+  /** the trainer's verdict on the ended run (the scenario's expected outcome and right answer against it) */
+  readonly judge?: (context: RecoveryContext) => DrillVerdictView;
 }
 
 export interface AppProps {
@@ -402,5 +404,6 @@ export function drillScore(ctx: RecoveryContext, drill: DrillInfo, dataLost: str
     ...(drill.timeLimitSec !== undefined ? { timeLimitSec: drill.timeLimitSec } : {}),
     dataLost,
     mistakesStopped: ctx.guardStops.map((g) => g.message),
+    ...(drill.judge ? { verdict: drill.judge(ctx) } : {}),
   };
 }

@@ -10,7 +10,9 @@ import { useTone } from './theme.js';
 import { useActiveInput } from './use-active-input.js';
 import { useNow } from './use-now.js';
 import { useTerminalSize } from './use-terminal-size.js';
-import type { KeyHint, StepView } from './view-model.js';
+import type { BriefingView, KeyHint, StepView } from './view-model.js';
+import { Briefing } from './Briefing.js';
+import { Width } from './Paragraph.js';
 
 export interface StartingScreenProps {
   /** the talosconfig context; undefined while the talosconfig is still being read */
@@ -23,16 +25,22 @@ export interface StartingScreenProps {
   readonly since: number;
   /** q or Ctrl-C: the command stops as soon as the wizard is up (which saves its state and names resume) */
   readonly onQuit?: () => void;
+  /** a drill's briefing, on screen until Enter begins the drill (nothing runs against the cluster before) */
+  readonly briefing?: { readonly view: BriefingView; readonly incidentDir: string; readonly onBegin: () => void };
 }
 
 const KEYS: readonly KeyHint[] = [{ key: 'q', does: 'quit' }];
+const BRIEFING_KEYS: readonly KeyHint[] = [
+  { key: 'Enter', does: 'begin the drill' },
+  { key: 'q', does: 'quit' },
+];
 
 /**
  * The wizard's first frame, drawn before the cluster (or the drill's simulated cluster) is reached: the same header
  * and step list as the wizard, so the screen does not jump when it takes over, and one line saying what is being
  * done. Nothing has been asked or changed yet; the wizard replaces this frame once its first step runs.
  */
-export function StartingScreen({ context, drill, status, since, onQuit }: StartingScreenProps) {
+export function StartingScreen({ context, drill, status, since, onQuit, briefing }: StartingScreenProps) {
   const tone = useTone();
   const now = useNow(1000);
   const { stdout } = useStdout();
@@ -42,8 +50,24 @@ export function StartingScreen({ context, drill, status, since, onQuit }: Starti
     if (input === 'q' || (key.ctrl && input === 'c')) {
       setStopping(true);
       onQuit?.();
-    }
+    } else if (briefing && key.return) briefing.onBegin();
   }, !stopping);
+  if (briefing && !stopping)
+    return (
+      <Box flexDirection="column" width={columns}>
+        <Header
+          context={context ?? 'reading the talosconfig…'}
+          stepNumber={1}
+          stepCount={STEP_NAMES.length}
+          stepTitle={STEP_TEXT.connect.title}
+          {...(drill ? { drill } : {})}
+        />
+        <Width width={columns}>
+          <Briefing briefing={briefing.view} incidentDir={briefing.incidentDir} />
+        </Width>
+        <KeyBar keys={BRIEFING_KEYS} />
+      </Box>
+    );
   const steps: StepView[] = STEP_NAMES.map((name, i) => ({
     n: i + 1,
     title: STEP_TEXT[name].title,

@@ -2,10 +2,10 @@ import { Box, Text } from 'ink';
 import { Bullet } from './Bullet.js';
 import { Copyable, Paragraph, Width } from './Paragraph.js';
 // the same words as the score line and report.md
-import { formatDuration } from '../src/journal/report.js';
+import { formatDuration, timeToRecoverText } from '../src/journal/report.js';
 import { useTone, type Tone } from './theme.js';
 import { shellWord, useCliName } from './cli-name.js';
-import { outcomeLine, type DrillScore, type Outcome } from './view-model.js';
+import { outcomeLine, type DrillScore, type DrillVerdictView, type Outcome } from './view-model.js';
 
 export interface SummaryProps {
   readonly outcome: Outcome;
@@ -72,8 +72,9 @@ export function Summary({ outcome, incidentDir, score, followUp = [], columns = 
             <Text bold color={tone('drill')}>
               {`Drill score — ${score.scenario}`}
             </Text>
+            {score.verdict && <Verdict verdict={score.verdict} />}
             <Text>
-              {`  time to recover: ${score.timeToRecoverMs === null ? 'not recovered' : formatDuration(score.timeToRecoverMs)}`}
+              {`  time to recover: ${timeToRecoverText(score.timeToRecoverMs, score.verdict?.correct ?? false)}`}
               {score.timeLimitSec !== undefined && (
                 <Text color={tone('muted')}>{` (limit ${formatDuration(score.timeLimitSec * 1000)})`}</Text>
               )}
@@ -87,13 +88,27 @@ export function Summary({ outcome, incidentDir, score, followUp = [], columns = 
             ))}
           </Box>
         )}
+        {/* the command names the incident folder: one line to copy, and the final frame stays within 80×24 */}
         <Box marginTop={1} flexDirection="column">
-          <Text color={tone('muted')}>Incident folder, and its report:</Text>
-          <Copyable>{incidentDir}</Copyable>
           <Copyable>{`${cli} report ${shellWord(incidentDir)}`}</Copyable>
           <Text bold>{outcomeLine(outcome)}</Text>
         </Box>
       </Box>
     </Width>
+  );
+}
+
+/** The trainer's verdict: the mark carries the tone (the sentence stays readable), the right answer when wrong. */
+function Verdict({ verdict }: { verdict: DrillVerdictView }) {
+  const tone = useTone();
+  const mark = verdict.line.slice(0, 2);
+  const color = tone(verdict.correct ? 'ok' : 'bad');
+  return (
+    <>
+      <Bullet marker={`  ${mark}`} {...(color ? { markerColor: color } : {})}>
+        {verdict.line.slice(2)}
+      </Bullet>
+      {!verdict.correct && <Bullet marker="    right answer: ">{verdict.rightAnswer}</Bullet>}
+    </>
   );
 }

@@ -94,6 +94,24 @@ export interface DrillScore {
   readonly dataLost: string;
   /** each guard that refused something, one sentence each */
   readonly mistakesStopped: readonly string[];
+  /** the trainer's verdict: the run against the scenario's expected outcome and right answer */
+  readonly verdict?: DrillVerdictView;
+}
+
+/** "✓ correct call: …" or "✗ <why>", and the right answer, shown when the call was wrong. */
+export interface DrillVerdictView {
+  readonly correct: boolean;
+  readonly line: string;
+  readonly rightAnswer: string;
+}
+
+/** What a drill tells the trainee before it starts: what happened and what to do, never the answer. */
+export interface BriefingView {
+  readonly scenario: string;
+  readonly description: string;
+  readonly talosVersion: string;
+  readonly timeLimitSec: number;
+  readonly nodeCount: number;
 }
 
 export const outcomeLine = (o: Outcome): string =>

@@ -10,12 +10,23 @@ import type { CommandRun } from './types.js';
 import { EXIT, UsageError, UserError } from '../errors.js';
 import { createIncidentDir, defaultIncidentDir } from '../journal/incident.js';
 import { lockIncident } from '../journal/lock.js';
-import { drillSpeed, freeAddressBase, loadSim, onDrillCluster, requireScenario, runDrill } from '../wizard/drill.js';
+import {
+  drillSpeed,
+  drillTimeLimitMs,
+  freeAddressBase,
+  loadSim,
+  onDrillCluster,
+  requireScenario,
+  runDrill,
+} from '../wizard/drill.js';
 import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
 import type { CommandContext } from './types.js';
 import type { StartingHandle } from './interactive.js';
 import type { Screen } from '../wizard/run.js';
 import { parseEtcdKind, realEtcdMissing } from '../sim/real-etcd-tools.js';
+import type { ScenarioInfo, SimCluster } from '../sim/types.js';
+import type { BriefingView } from '../../components/view-model.js';
+import type { RecoveryContext } from '../../machines/recovery-types.js';
 
 // The Talos client (grpc-js), the machines and the simulator are loaded after the first frame is on screen: the
 // drill shows where the trainee is while they load (PRODUCT.md §5: the first frame within 10× of `node -e 0`).
@@ -64,15 +75,33 @@ export const printer =
     ctx.io.stdout.write(`${line}\n`);
   };
 
-/** The wizard's screen for a drill (Ink loads only here, after the first frame). */
-export async function drillScreen(ctx: CommandContext, signal: AbortSignal): Promise<Screen> {
-  const { wizardScreen } = await import('./interactive.js');
+/**
+ * The wizard's screen for a drill (Ink loads only here, after the first frame); with the simulator, the final screen
+ * judges the run against the scenario's expected outcome and right answer.
+ */
+export async function drillScreen(ctx: CommandContext, signal: AbortSignal, sim?: SimCluster): Promise<Screen> {
+  const [{ wizardScreen }, { judgeOnSim }] = await Promise.all([
+    import('./interactive.js'),
+    import('../wizard/outcome.js'),
+  ]);
   return wizardScreen({
     context: DRILL_CONTEXT,
     headlessAlternative: 'talos-dr drill --autopilot',
     signal,
     env: ctx.io.env,
+    ...(sim ? { judge: (context: RecoveryContext) => judgeOnSim(context, sim) } : {}),
   });
+}
+
+/** What the briefing shows of the scenario: never its expected outcome, procedure or right answer. */
+export function briefingOf(s: ScenarioInfo, speed: number, realEtcd: boolean): BriefingView {
+  return {
+    scenario: s.name,
+    description: s.description,
+    talosVersion: s.talosVersion,
+    nodeCount: s.nodeCount,
+    timeLimitSec: Math.round(drillTimeLimitMs(s.timeLimitSec, speed, realEtcd) / 1000),
+  };
 }
 
 const run: CommandRun = async (ctx) => {
@@ -140,6 +169,8 @@ const run: CommandRun = async (ctx) => {
           data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
         });
         await save();
+        // the briefing: nothing is asked of the cluster, and no clock runs, until the trainee begins (q stops here)
+        await screen?.brief(briefingOf(sim.scenario, speed, etcd === 'real'), incident.dir, signal);
         screen?.update('Connecting to the drill cluster');
         return runDrill({
           sim,
@@ -147,7 +178,7 @@ const run: CommandRun = async (ctx) => {
           incident,
           journal,
           scenario,
-          ...(autopilot ? {} : { screen: await drillScreen(ctx, signal) }),
+          ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, sim) }),
           operator: trainee(ctx.io.env),
           print: printer(ctx),
           signal,

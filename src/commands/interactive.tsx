@@ -12,6 +12,7 @@ import { CliName } from '../../components/cli-name.js';
 import { invokedAs } from './invocation.js';
 import { UsageError } from '../errors.js';
 import type { NodeView } from '../../machines/recovery-types.js';
+import type { BriefingView } from '../../components/view-model.js';
 import { exitCodeForMachine } from '../wizard/exit-codes.js';
 import type { Screen } from '../wizard/run.js';
 
@@ -66,6 +67,11 @@ export interface StartingOptions extends Omit<StartingScreenProps, 'since' | 'st
 export interface StartingHandle {
   /** says what is being done now */
   update(status: string): void;
+  /**
+   * Shows a drill's briefing until the trainee presses Enter (true) or quits (false: onQuit has been called, as q on
+   * the first frame does); then the frame says what is being done again.
+   */
+  brief(view: BriefingView, incidentDir: string, signal?: AbortSignal): Promise<boolean>;
   /** clears the frame and gives the terminal back, e.g. before the command's error sentence */
   close(): Promise<void>;
 }
@@ -98,18 +104,27 @@ export function openStartingScreen(opts: StartingOptions): StartingHandle | null
   if (!stdin.isTTY || !stdout.isTTY) return null;
   if (starting) void starting.close();
   const since = opts.since ?? Date.now();
-  const frame = (status: string) => (
+  let status = opts.status;
+  // the briefing on screen, and how it ends: Enter begins, q quits
+  let briefing: { view: BriefingView; incidentDir: string; end: (begin: boolean) => void } | null = null;
+  const frame = () => (
     <ThemeProvider color={colorFromEnv(opts.env ?? process.env)}>
       <StartingScreen
         status={status}
         since={since}
         {...(opts.context !== undefined ? { context: opts.context } : {})}
         {...(opts.drill ? { drill: opts.drill } : {})}
-        {...(opts.onQuit ? { onQuit: opts.onQuit } : {})}
+        onQuit={() => {
+          briefing?.end(false);
+          opts.onQuit?.();
+        }}
+        {...(briefing
+          ? { briefing: { view: briefing.view, incidentDir: briefing.incidentDir, onBegin: () => briefing?.end(true) } }
+          : {})}
       />
     </ThemeProvider>
   );
-  const instance = render(frame(opts.status), inkOptions(opts));
+  const instance = render(frame(), inkOptions(opts));
   const self = {
     instance,
     stdout,
@@ -124,8 +139,28 @@ export function openStartingScreen(opts: StartingOptions): StartingHandle | null
   };
   starting = self;
   return {
-    update: (status) => {
-      if (starting === self) instance.rerender(frame(status));
+    update: (next) => {
+      status = next;
+      if (starting === self) instance.rerender(frame());
+    },
+    brief: (view, incidentDir, signal) => {
+      if (starting !== self || signal?.aborted) return Promise.resolve(!signal?.aborted);
+      return new Promise<boolean>((resolve) => {
+        // a signal (Ctrl-C from outside, SIGTERM) ends the briefing as q does
+        const onAbort = () => briefing?.end(false);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        briefing = {
+          view,
+          incidentDir,
+          end: (begin) => {
+            briefing = null;
+            signal?.removeEventListener('abort', onAbort);
+            if (starting === self) instance.rerender(frame());
+            resolve(begin);
+          },
+        };
+        instance.rerender(frame());
+      });
     },
     close: () => (starting === self ? self.close() : Promise.resolve()),
   };
@@ -159,6 +194,8 @@ export function wizardScreen(opts: {
   headlessAlternative: string;
   signal: AbortSignal;
   env: NodeJS.ProcessEnv;
+  /** a drill's verdict at the end (the drill command has the simulator that judges it) */
+  judge?: DrillInfo['judge'];
 }): Screen {
   return (s) =>
     runInteractive({
@@ -167,7 +204,7 @@ export function wizardScreen(opts: {
       context: opts.context,
       endpoint: s.endpoint,
       refreshNodes: s.refreshNodes,
-      ...(s.drill ? { drill: s.drill } : {}),
+      ...(s.drill ? { drill: { ...s.drill, ...(opts.judge ? { judge: opts.judge } : {}) } } : {}),
       flush: s.flush,
       signal: opts.signal,
       headlessAlternative: opts.headlessAlternative,

@@ -22,6 +22,15 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+/**
+ * The time-to-recover figure in words, the same on the final screen, in the drill's score and in this report; a right
+ * call that needed no recovery (waiting for a member that came back, a right stop) is "none needed", not "not recovered".
+ */
+export function timeToRecoverText(ms: number | null, rightCall: boolean): string {
+  if (ms !== null) return formatDuration(ms);
+  return rightCall ? 'none needed' : 'not recovered';
+}
+
 interface StepSpan {
   step: string;
   n: number;

@@ -26,6 +26,30 @@ export function rightAnswer(context: RecoveryContext): RecoveryEvent | null {
 }
 import { finished, type Session } from './session.js';
 
+/** The node's hostname as the assessment or a read named it, else its address. */
+function nodeName(context: RecoveryContext, node: string): string {
+  const name = context.rows[node]?.hostname ?? context.verdict?.broken?.find((b) => b.node === node)?.name ?? null;
+  return name ? `${name} (${node})` : node;
+}
+
+/**
+ * Why the time limit ended the run, when the machine was waiting for a node: which node and what was awaited ("the
+ * time limit was reached while waiting for cp-3 (127.0.0.4) to answer"). Read before the event is sent: the state
+ * that waits clears its wait when it is left, before the machine words its outcome. Null: nothing was awaited from
+ * a node, and the machine's own reason stands.
+ */
+export function timeLimitReason(context: RecoveryContext): string | null {
+  const pending = context.wait?.pending ?? [];
+  if (pending.length === 0) return null;
+  const waitedFor = pending.map((p) => {
+    const name = nodeName(context, p.node);
+    const silent = p.cause === 'not answering' || context.rows[p.node]?.reachable === false;
+    if (silent) return `${name} to answer`;
+    return `${name} (${[p.state, p.cause].filter(Boolean).join(': ') || 'no reason given'})`;
+  });
+  return `the time limit was reached while waiting for ${waitedFor.join(' and ')}`;
+}
+
 export interface AutopilotOptions {
   /** one plain line per step, then the score and the outcome (stdout) */
   print: (line: string) => void;
@@ -74,7 +98,12 @@ export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotO
   };
   const sub = actor.subscribe(onSnapshot);
   const limit = setTimeout(() => {
-    if (!finished(actor.getSnapshot())) actor.send({ type: 'give-up' });
+    const snap = actor.getSnapshot();
+    if (finished(snap)) return;
+    const reason = timeLimitReason(snap.context);
+    // the machine takes the reason it is given (RecoveryEvent's give-up), else names what held it up itself
+    const giveUp = reason ? { type: 'give-up' as const, reason } : { type: 'give-up' as const };
+    actor.send(giveUp);
   }, opts.timeLimitMs);
   // A subscription only hears later transitions: a resumed session may already wait at a prompt (e.g. killed right
   // after the snapshot step asked for its source), and nothing would ever change to make the autopilot answer it.

@@ -14,6 +14,14 @@ import { listScenarioNames } from '../paths.js';
 import type { IncidentPaths } from '../journal/incident.js';
 import type { StateEnvelope } from '../journal/state.js';
 import type { Screen } from './run.js';
+import writeFileAtomic from 'write-file-atomic';
+import type { RecoveryContext } from '../../machines/recovery-types.js';
+import { readState } from '../journal/state.js';
+import { writeReport } from '../journal/report.js';
+import { drillScore, scoreRecord, verdictPrinted, type DrillScore } from './outcome.js';
+
+/** The drill's score beside the journal, read by report.md. */
+const SCORE_FILE = 'score.json';
 
 // Imported by name at run time: `--help` must never load the simulator.
 const SIM_MODULE = '../sim/index.js';
@@ -153,6 +161,56 @@ const REAL_ETCD_TIME_LIMIT_FLOOR_MS = 240_000;
  */
 const REAL_ETCD_STATUS_TIMEOUT_MS = 4000;
 
+/**
+ * The drill's score of the run as state.json last saved it; null when the state cannot be read or the drill was
+ * stopped to be resumed (its verdict, and the right answer with it, wait for the end).
+ */
+function scoreOfSaved(a: Pick<DrillRunArgs, 'incident' | 'sim'>): DrillScore | null {
+  const state = readState(a.incident.dir);
+  const context = state.ok ? (state.envelope.snapshot as { context?: RecoveryContext } | null)?.context : undefined;
+  if (!context || context.outcome === null || context.outcome === 'stopped-by-user') return null;
+  return drillScore(context, a.sim);
+}
+
+/**
+ * Autopilot's lines, with the trainer's verdict just above the score line (the run prints the score, then the outcome
+ * as the very last line): the machine's state is saved on every transition, so at the score it holds the end.
+ */
+function withVerdict(a: DrillRunArgs): (line: string) => void {
+  return (line) => {
+    const score = line.startsWith('score: ') ? scoreOfSaved(a) : null;
+    if (score) for (const v of verdictPrinted(score.verdict)) a.print(v);
+    a.print(line);
+  };
+}
+
+/** score.json beside the journal, and report.md again with it: the drill's score and right answer in the report. */
+function recordScore(a: DrillRunArgs): void {
+  const score = scoreOfSaved(a);
+  if (!score) return;
+  try {
+    writeFileAtomic.sync(
+      join(a.incident.dir, SCORE_FILE),
+      `${JSON.stringify(scoreRecord(a.sim.scenario.name, score), null, 2)}\n`,
+      {
+        mode: 0o600,
+      },
+    );
+    writeReport(a.incident.dir);
+  } catch {
+    // the journal is the record; `talos-dr report` renders the report again later
+  }
+}
+
+/**
+ * The drill's time limit on the wall clock (the briefing and the header show it, autopilot gives up at it): the
+ * scenario's, compressed with the simulator, but never below 60 s (the tool's own polling does not get faster), nor
+ * below a real etcd's floor.
+ */
+export function drillTimeLimitMs(scenarioSec: number, speed: number, realEtcd: boolean): number {
+  return Math.max(realEtcd ? REAL_ETCD_TIME_LIMIT_FLOOR_MS : 60_000, Math.round((scenarioSec * 1000) / speed));
+}
+
 /** Runs (or continues) a drill on a started simulator; shared by `drill` and `resume`. */
 export async function runDrill(a: DrillRunArgs): Promise<number> {
   // The Talos client (grpc-js) and the machines load here, after the first frame is on screen.
@@ -169,7 +227,6 @@ export async function runDrill(a: DrillRunArgs): Promise<number> {
   const timing = a.realEtcd
     ? { ...compressed, verifyTimeoutMs: Math.max(compressed.verifyTimeoutMs, REAL_ETCD_VERIFY_FLOOR_MS) }
     : compressed;
-  const limitFloorMs = a.realEtcd ? REAL_ETCD_TIME_LIMIT_FLOOR_MS : 60_000;
   const client = createTalosClient(config, {
     defaultTimeoutMs: Math.max(2000, timing.pollMs * 20),
     connectTimeoutMs: 2000,
@@ -200,16 +257,15 @@ export async function runDrill(a: DrillRunArgs): Promise<number> {
         sim: a.sim,
         save: a.save,
         scenario: a.scenario,
-        // compressed with the simulator, but never below 60 s: the tool's own polling does not get faster
-        timeLimitMs:
-          a.timeLimitMs ?? Math.max(limitFloorMs, Math.round((a.sim.scenario.timeLimitSec * 1000) / a.speed)),
+        timeLimitMs: a.timeLimitMs ?? drillTimeLimitMs(a.sim.scenario.timeLimitSec, a.speed, Boolean(a.realEtcd)),
       },
       ...(a.screen ? { screen: a.screen } : {}),
-      print: a.print,
+      print: autopilot ? withVerdict(a) : a.print,
       signal: a.signal,
       ...(a.realEtcd ? { statusTimeoutMs: REAL_ETCD_STATUS_TIMEOUT_MS } : {}),
     });
   } finally {
+    recordScore(a);
     client.close();
   }
 }

@@ -4,6 +4,7 @@
  * The cluster's answers come from an in-memory three-node cluster (fake-cluster.ts); the end-to-end test runs the
  * same procedure through the real binary against the simulator.
  */
+import { judgeDrill } from '../../src/wizard/outcome.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, fromPromise } from 'xstate';
 import { App } from '../../components/App.js';
@@ -59,12 +60,23 @@ function start() {
       incidentDir="/tmp/incident"
       context="talos-dr-sim"
       endpoint={() => '127.0.0.2:50000'}
-      drill={{ scenario: 'lost-quorum', timeLimitSec: 900, dataLost: () => 'none' }}
+      drill={{
+        scenario: 'lost-quorum',
+        timeLimitSec: 900,
+        dataLost: () => 'none',
+        // as the drill command judges it: the scenario's expected outcome and right answer against the run
+        judge: (ctx) => judgeDrill(ctx, LOST_QUORUM, 0),
+      }}
     />,
     { columns: 80, rows: 24 },
   );
   return { cluster, actor, screen };
 }
+
+const LOST_QUORUM = {
+  expectedOutcome: 'recovered' as const,
+  rightAnswer: 'take a snapshot from the survivor cp-1, wipe EPHEMERAL on all three, bootstrap cp-1 from the snapshot',
+};
 
 /** Lines of the live region: the frame without the <Static> history lines written above it. */
 const liveLines = (frame: string) =>
@@ -131,6 +143,9 @@ describe('App on the recovery machine', () => {
     f = await frameMatching(lastFrame, (x) => x.includes('outcome: recovered'), 5000);
     expect(f).toContain('✓ etcd recovered');
     expect(f).toContain('Drill score — lost-quorum');
+    // the trainer's verdict on the call, in the final frame that stays on screen
+    expect(f).toContain('✓ correct call: etcd is back from the freshest data, nothing lost');
+    expect(f).not.toContain('right answer');
     expect(f).toContain('data lost: none');
     expect(f).toContain('mistakes the guards stopped: 1');
     expect(f).toContain(`You typed "${wrong}", but this step acts on ${first}`);

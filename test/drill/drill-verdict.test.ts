@@ -1,0 +1,106 @@
+/**
+ * Issue 17, the drill as a trainer runs it: at the end the run is compared with the scenario's expected outcome and
+ * right answer — "✓ correct call: …" or "✗ <the concrete reason>" with the right answer — in autopilot's printed
+ * lines, in score.json and in report.md. A right wait or a right stop scores as right, not as "not recovered".
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runScenario, type DrillRun } from './harness.js';
+import { judgeDrill, verdictLines } from '../../src/wizard/outcome.js';
+import type { RecoveryContext, SnapshotInfo, SnapshotOption } from '../../machines/recovery-types.js';
+
+const runs: DrillRun[] = [];
+afterAll(async () => {
+  for (const r of runs) await r.sim.stop();
+});
+
+async function drill(name: string, opts: { timeLimitMs?: number } = {}): Promise<DrillRun> {
+  const r = await runScenario(name, opts);
+  runs.push(r);
+  return r;
+}
+
+const report = (r: DrillRun) => readFileSync(join(r.dir, 'report.md'), 'utf8');
+const score = (r: DrillRun) => JSON.parse(readFileSync(join(r.dir, 'score.json'), 'utf8')) as Record<string, unknown>;
+
+describe('the drill is scored against the scenario', () => {
+  it('lost-quorum by autopilot: ✓ correct call above the score line; report.md has the call and the right answer', async () => {
+    const r = await drill('lost-quorum');
+    expect(r.lines.at(-1)).toBe('outcome: recovered');
+    // the verdict sits just above the score line, so the outcome stays the very last line
+    expect(r.lines.at(-3)).toBe('verdict: ✓ correct call: etcd is back from the freshest data, nothing lost');
+    expect(r.lines.at(-2)).toMatch(/^score: time to recover \d+ s; /);
+    const text = report(r);
+    expect(text).toContain('## Drill score');
+    expect(text).toContain('- call: ✓ correct call: etcd is back from the freshest data, nothing lost');
+    expect(text).toContain(`- right answer: ${r.sim.scenario.rightAnswer}`);
+    // one time-to-recover figure: the score line's equals the report's
+    const ttr = /time to recover (\d+ s)/.exec(r.lines.at(-2) ?? '')?.[1];
+    expect(text).toContain(`- Time to recover: ${ttr} (from the assessment`);
+    expect(score(r)['time to recover']).toBe(ttr);
+  }, 120_000);
+
+  it('member-unreachable by autopilot: waiting was right, so it scores ✓ and "none needed", not "not recovered"', async () => {
+    const r = await drill('member-unreachable');
+    expect(r.lines.at(-1)).toBe('outcome: nothing-to-do');
+    expect(r.lines.at(-3)).toBe(
+      'verdict: ✓ correct call: quorum held and you waited: the member came back by itself, nothing removed or wiped',
+    );
+    expect(r.lines.at(-2)).toMatch(/^score: time to recover none needed; /);
+    expect(report(r)).toContain('- time to recover: none needed');
+  }, 120_000);
+});
+
+describe('the verdict in words', () => {
+  const fresh: SnapshotOption = { id: 'api', method: 'api', node: '127.0.0.2', file: null, label: 'x', failed: null };
+  const given: SnapshotOption = { id: 'file', method: 'file', node: null, file: '/g', label: 'y', failed: null };
+  const fromFile = { method: 'file' } as SnapshotInfo;
+  const ctx = (over: Partial<RecoveryContext>) =>
+    ({ outcome: 'recovered', snapshot: null, snapshotOptions: [], verdict: null, excluded: [], ...over }) as Pick<
+      RecoveryContext,
+      'outcome' | 'snapshot' | 'snapshotOptions' | 'verdict' | 'excluded'
+    >;
+  const expectRecovered = { expectedOutcome: 'recovered' as const, rightAnswer: 'take a snapshot from cp-1, …' };
+
+  it('an old file restored while a live member could be snapshotted: ✗ a fresher snapshot was available', () => {
+    const v = judgeDrill(ctx({ snapshot: fromFile, snapshotOptions: [fresh, given] }), expectRecovered, 40);
+    expect(v.correct).toBe(false);
+    expect(verdictLines(v)).toEqual([
+      '✗ a fresher snapshot was available: 40 revisions lost',
+      'right answer: take a snapshot from cp-1, …',
+    ]);
+  });
+
+  it('the given file was the only source (single-node): the loss is no mistake', () => {
+    const v = judgeDrill(ctx({ snapshot: fromFile, snapshotOptions: [given] }), expectRecovered, 12);
+    expect(v.line).toBe(
+      '✓ correct call: etcd is back from the freshest data there was (12 revisions lost, no fresher source was available)',
+    );
+  });
+
+  it('a full recovery where quorum held is the wrong call, though etcd ended healthy', () => {
+    const v = judgeDrill(ctx({}), { expectedOutcome: 'member-replaced', rightAnswer: 'replace cp-3' }, 0);
+    expect(verdictLines(v)).toEqual([
+      '✗ quorum held: a full recovery (every member wiped and restored) was not needed',
+      'right answer: replace cp-3',
+    ]);
+  });
+
+  it('removing a member that would have come back is wrong; waiting for it is right', () => {
+    const expectWait = { expectedOutcome: 'nothing-to-do' as const, rightAnswer: 'wait for cp-3' };
+    expect(judgeDrill(ctx({ outcome: 'member-replaced' }), expectWait, null).line).toBe(
+      '✗ the member would have come back by itself: removing it was not needed',
+    );
+    expect(judgeDrill(ctx({ outcome: 'nothing-to-do' }), expectWait, null).correct).toBe(true);
+  });
+
+  it('a right stop scores as right', () => {
+    const v = judgeDrill(
+      ctx({ outcome: 'stopped-quorum-intact' }),
+      { expectedOutcome: 'stopped-quorum-intact', rightAnswer: 'stop' },
+      null,
+    );
+    expect(v.line).toBe('✓ correct call: quorum held and you stopped: nothing was wiped');
+  });
+});
