@@ -5,7 +5,7 @@
  * parent as `prep.*` events. The parent spawns it only after the user typed the node's address.
  */
 import { assign, fromPromise, sendParent, setup } from 'xstate';
-import type { NodeView, PrepStatus, Timing } from './recovery-types.js';
+import { DEFAULT_TIMING, type NodeView, type PrepStatus, type Timing } from './recovery-types.js';
 import { errorInfo, backoffDelay } from './errors.js';
 import { now, sleep } from './recovery/clock.js';
 
@@ -27,6 +27,11 @@ interface PrepareNodeContext extends PrepareNodeInput {
   /** when the node was last read while coming back (the actor's clock) */
   checkedAt?: number | null;
   lastSeen: string | null;
+  /** failed sends where the node did not answer at all (rebooting): not counted against maxAttempts */
+  silentFailures?: number;
+  /** when the node was first found silent in this run of failures, and when last (the actor's clock), or null */
+  silentSince?: number | null;
+  silentLastAt?: number | null;
 }
 
 /** A node is back from a wipe or re-creation when its mTLS API answers and etcd waits for bootstrap. */
@@ -41,11 +46,18 @@ const describeView = (v: NodeView): string =>
       ? 'not answering (rebooting)'
       : `etcd ${v.etcdService ?? 'not reported'}`;
 
-/** A Reset or ApplyConfiguration that failed: sent again after a pause while that may help, else the node failed. */
+/**
+ * A Reset or ApplyConfiguration that failed: sent again after a pause while that may help, else the node failed. A
+ * node that did not answer at all (a reboot refuses connections) is tried again until it has been silent for
+ * nodeAnswerTimeoutMs (minutes on real hardware), not just maxAttempts quick tries.
+ */
 const SEND_FAILED = [
   { guard: 'canRetry', target: '#prepareNode.retrying', actions: 'noteError' },
   { target: '#prepareNode.failed', actions: 'noteError' },
 ] as const;
+
+/** How long a silent node is tried again (a child saved before the timing existed gets today's default). */
+const nodeAnswerTimeout = (timing: Timing): number => timing.nodeAnswerTimeoutMs ?? DEFAULT_TIMING.nodeAnswerTimeoutMs;
 
 export const prepareNodeMachine = setup({
   types: {} as {
@@ -66,13 +78,31 @@ export const prepareNodeMachine = setup({
   },
   guards: {
     isWipe: ({ context }) => context.preparation === 'wipe',
-    canRetry: ({ context, event }) =>
-      errorInfo((event as { error?: unknown }).error).retryable && context.attempts < context.timing.maxAttempts,
+    canRetry: ({ context, event }) => {
+      const error = errorInfo((event as { error?: unknown }).error);
+      if (!error.retryable) return false;
+      // the guard sees no clock: the time noted at the previous silent failure (at most one backoff late)
+      if (error.unanswered)
+        return (
+          context.silentSince == null ||
+          (context.silentLastAt ?? context.silentSince) - context.silentSince <= nodeAnswerTimeout(context.timing)
+        );
+      return context.attempts - (context.silentFailures ?? 0) < context.timing.maxAttempts;
+    },
     backTimedOut: ({ context }) =>
       context.backSince !== null && (context.checkedAt ?? 0) - context.backSince > context.timing.nodeBackTimeoutMs,
   },
   actions: {
-    noteError: assign({ lastError: ({ event }) => errorInfo((event as { error?: unknown }).error).message }),
+    noteError: assign(({ context, event, system }) => {
+      const error = errorInfo((event as { error?: unknown }).error);
+      const at = now(system);
+      return {
+        lastError: error.message,
+        silentFailures: (context.silentFailures ?? 0) + (error.unanswered ? 1 : 0),
+        silentSince: error.unanswered ? (context.silentSince ?? at) : null,
+        silentLastAt: error.unanswered ? at : null,
+      };
+    }),
     noteTimeout: assign({
       lastError: ({ context }) =>
         `${context.node} did not come back within ${Math.round(context.timing.nodeBackTimeoutMs / 1000)} s (${context.lastSeen ?? 'no answer'})`,
@@ -202,7 +232,14 @@ export const prepareNodeMachine = setup({
       on: {
         retry: {
           target: 'sending',
-          actions: assign({ attempts: 0, round: ({ context }) => context.round + 1, backSince: null }),
+          actions: assign({
+            attempts: 0,
+            round: ({ context }) => context.round + 1,
+            backSince: null,
+            silentFailures: 0,
+            silentSince: null,
+            silentLastAt: null,
+          }),
         },
       },
     },

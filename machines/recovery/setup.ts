@@ -12,6 +12,7 @@ import { prepareNodeMachine } from '../prepare-node.js';
 import type {
   AssessOutput,
   Attempt,
+  AwaitedNode,
   BackupOutput,
   ConnectOutput,
   JournalEmit,
@@ -23,6 +24,7 @@ import type {
   SnapshotInfo,
   SnapshotOption,
 } from '../recovery-types.js';
+import { DEFAULT_TIMING } from '../recovery-types.js';
 import {
   acknowledgedReason,
   activePrompt,
@@ -42,6 +44,38 @@ import { NOSPACE_ACTORS } from '../nospace/actors.js';
 import { AFTER_RESTORE_ACTORS } from '../after-restore/actors.js';
 
 export { now };
+
+/** How long a call waits for a silent node (a context saved before the timing existed gets today's default). */
+export const nodeAnswerTimeout = (context: RecoveryContext): number =>
+  context.timing.nodeAnswerTimeoutMs ?? DEFAULT_TIMING.nodeAnswerTimeoutMs;
+
+/** The node a failed call waits for, from the first time it was found silent until nodeAnswerTimeoutMs later. */
+export function awaitedNode(
+  context: RecoveryContext,
+  previous: Attempt | null,
+  node: string | null,
+  at: number,
+): AwaitedNode {
+  const since = previous?.awaiting?.since ?? at;
+  const who = node ?? 'the nodes';
+  return {
+    node: who,
+    what: `waiting for ${who} to answer again`,
+    since,
+    deadline: since + nodeAnswerTimeout(context),
+    checkedAt: at,
+  };
+}
+
+/**
+ * Whether a silent node is still waited for: not yet silent, or last found silent before the deadline. The guard
+ * sees no clock, so this reads the time noted at the previous failure: the last try starts at most one backoff (30 s
+ * at most) after the deadline.
+ */
+function stillAwaiting(context: RecoveryContext): boolean {
+  const awaiting = context.attempt?.awaiting;
+  return !awaiting || (awaiting.checkedAt ?? awaiting.since) <= awaiting.deadline;
+}
 
 /** A call's failed tries where its node answered (refusing for now); tries that met a silent node are waited out. */
 export function answeredFailures(attempt: Attempt | null): number {
@@ -102,8 +136,13 @@ export const recoverySetup = setup({
     skipHashCheckAcknowledged: ({ context, event }) => RULES.skipHashCheckAcknowledged(context, event, null) === null,
     snapshotUsable: ({ context, event }) => RULES.snapshotUsable(context, event, null) === null,
     reasonGiven: ({ context, event }) => RULES.reasonGiven(context, event, null) === null,
-    canRetry: ({ context, event }) =>
-      errorOf(event).retryable && (context.attempt?.count ?? 0) < context.timing.maxAttempts,
+    // a node that answered but refused for now gets maxAttempts tries; one that did not answer at all (rebooting) is
+    // tried again until it has been silent for nodeAnswerTimeoutMs
+    canRetry: ({ context, event }) => {
+      const error = errorOf(event);
+      if (!error.retryable) return false;
+      return error.unanswered ? stillAwaiting(context) : answeredFailures(context.attempt) < context.timing.maxAttempts;
+    },
     mayHaveLanded: ({ event }) => errorOf(event).mayHaveLanded,
     // tries where the node answered but refused for now; a node that did not answer at all is waited for instead
     uploadCanRetry: ({ context, event }) =>
@@ -195,14 +234,19 @@ export const recoverySetup = setup({
     clearPrompt: assign({ prompt: null, lastPrompt: ({ context }) => context.prompt ?? context.lastPrompt }),
     noteAttempt: assign({
       attempt: ({ context, event, system }, params: { action: string; node: string | null }) => {
-        const count = context.attempt && context.attempt.action === params.action ? context.attempt.count + 1 : 1;
+        const at = now(system);
+        const previous = context.attempt?.action === params.action ? context.attempt : null;
+        const count = (previous?.count ?? 0) + 1;
+        const error = errorOf(event);
         return {
           action: params.action,
           node: params.node,
           count,
           max: context.timing.maxAttempts,
-          lastError: errorOf(event).message,
-          nextAt: now(system) + backoffDelay(context.timing, count),
+          lastError: error.message,
+          nextAt: at + backoffDelay(context.timing, count),
+          unanswered: (previous?.unanswered ?? 0) + (error.unanswered ? 1 : 0),
+          awaiting: error.unanswered ? awaitedNode(context, previous, params.node, at) : null,
         };
       },
     }),

@@ -3,7 +3,6 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { fromCallback } from 'xstate';
 import type { RecoveryEvent } from '../../machines/recovery-types.js';
-import { classifyFailure, type FailureKind } from '../talos/errors.js';
 import type { EffectDeps } from './deps.js';
 import { ActionError, ledgered, messageOf, unwrap } from './ledger.js';
 
@@ -13,21 +12,11 @@ const UPLOAD_READ_BYTES = 1024 * 1024;
 /** Fewest milliseconds between two progress events: every one is a state.json write. */
 const PROGRESS_EVERY_MS = 200;
 
-/**
- * Failures that mean the node did not answer at all, as a rebooting node does: nothing listens on its address, so the
- * connection is refused with no gRPC status (or apid forwarding to it answers Unavailable "connection error: …
- * connect: connection refused"; src/sim/server.ts models both), and a stream cut by the reboot ends Unavailable
- * "error reading from server: EOF". The client maps these to connection-refused / unreachable (src/talos/errors.ts).
- * The machine then waits for the node to answer again instead of spending its tries.
- */
-const NODE_SILENT: ReadonlySet<FailureKind> = new Set(['connection-refused', 'unreachable']);
-
 export function uploadActor(deps: EffectDeps) {
   return fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(
     ({ input, sendBack }) => {
       const abort = new AbortController();
       let last = 0;
-      let unanswered = false;
       const onProgress = (p: { bytes: number; total?: number }) => {
         if (Date.now() - last < PROGRESS_EVERY_MS && p.bytes < input.bytes) return;
         last = Date.now();
@@ -47,7 +36,6 @@ export function uploadActor(deps: EffectDeps) {
             onProgress,
             totalBytes: input.bytes,
           });
-          if (!result.ok) unanswered = NODE_SILENT.has(classifyFailure(result.error));
           unwrap(result, 'the snapshot upload');
         },
       }).then(
@@ -59,7 +47,9 @@ export function uploadActor(deps: EffectDeps) {
             type: 'upload.failed',
             error: e.message,
             retryable: e.retryable || !e.mayHaveLanded,
-            unanswered,
+            // a rebooting node refuses connections (nothing listens on its address; a stream the reboot cut ends
+            // Unavailable "error reading from server: EOF"): the machine waits for it to answer again
+            unanswered: e.unanswered,
           });
         },
       );

@@ -4,10 +4,10 @@
  */
 import { and, assign } from 'xstate';
 import { backoffDelay } from '../../errors.js';
-import { DEFAULT_TIMING, type Attempt, type RecoveryContext } from '../../recovery-types.js';
+import type { Attempt, RecoveryContext } from '../../recovery-types.js';
 import { bootstrapCandidate, errorOf, targetNodes } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
-import { answeredFailures, now, recoverySetup } from '../setup.js';
+import { answeredFailures, awaitedNode, nodeAnswerTimeout, now, recoverySetup } from '../setup.js';
 import { callStep, failedAt, pauseThen } from '../states.js';
 
 /** The upload's attempt after a cut stream: shown on screen, and named by the retry prompt. */
@@ -15,10 +15,6 @@ function uploadAttempt(context: RecoveryContext, error: string, count: number, n
   const { node } = context.bootstrap;
   return { action: 'upload', node, count, max: context.timing.maxAttempts, lastError: error, nextAt };
 }
-
-/** How long a call waits for a silent node (a context saved before the timing existed gets today's default). */
-const nodeAnswerTimeout = (context: RecoveryContext): number =>
-  context.timing.nodeAnswerTimeoutMs ?? DEFAULT_TIMING.nodeAnswerTimeoutMs;
 
 /**
  * A failed upload, noted: the attempt (the tries so far, and whether the node answered at all), and the transfer
@@ -35,7 +31,6 @@ function noteUploadFailure(
   const count = (previous?.count ?? 0) + 1;
   const silent = next === 'await node';
   const node = context.bootstrap.node as string;
-  const since = previous?.awaiting?.since ?? at;
   const attempt: Attempt = {
     ...uploadAttempt(
       context,
@@ -44,15 +39,7 @@ function noteUploadFailure(
       next === 'backoff' ? at + backoffDelay(context.timing, count - (previous?.unanswered ?? 0)) : null,
     ),
     unanswered: (previous?.unanswered ?? 0) + (silent ? 1 : 0),
-    awaiting: silent
-      ? {
-          node,
-          what: `waiting for ${node} to answer again`,
-          since,
-          deadline: since + nodeAnswerTimeout(context),
-          checkedAt: at,
-        }
-      : null,
+    awaiting: silent ? awaitedNode(context, previous, node, at) : null,
   };
   return {
     attempt,
