@@ -16,6 +16,7 @@ import type { SnapshotReport } from './types.js';
 import { BoltWalker, hasBoltMagic, openBolt, runWalk } from './bbolt.js';
 import type { OpenedBolt, PendingSubtree, SubtreeResult, SubtreeSplitter, WalkResult } from './bbolt.js';
 import { HEAD_BYTES, NotASnapshotError, detectKind } from './kind.js';
+import type { KindVerdict } from './kind.js';
 import { StatusVisitor } from './status.js';
 import type { KeyBucketTail, StatusFields } from './status.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
@@ -29,8 +30,8 @@ export interface InspectOptions {
   /** where the sha256 pass runs; default: its own thread for large files (see digest.ts) */
   hashInWorker?: boolean;
   /**
-   * Refuse a file that is not a bbolt database (compressed, encrypted, an archive, empty or unknown data) with
-   * NotASnapshotError, decided from its first pages before any hashing starts: nothing past its head is read (a
+   * Refuse a file that is not a bbolt database (compressed, encrypted, an archive, empty or unknown data, or meta
+   * pages that cannot be opened) with NotASnapshotError, decided from its first pages before any hashing starts: nothing past its head is read (a
    * 3 GiB gzip bomb was hashed to its end before it was refused). Without it such a file gets a report, whose sha256
    * of the whole file means reading all of it.
    */
@@ -62,7 +63,7 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
     await refuseSizelessContent(handle, path, size);
     const head = await readHead(handle, size);
     const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
-    if (kind.kind !== 'bbolt' && opts.refuseOtherFormats) throw new NotASnapshotError(kind);
+    if (opts.refuseOtherFormats) refuseFromHead(kind, handle.fd, size);
     digesting = digestOpenFile(handle, size, {
       signal: opts.signal,
       onProgress: opts.onProgress,
@@ -77,6 +78,21 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
     await digesting?.catch(() => undefined);
     await handle.close();
   }
+}
+
+/**
+ * What its first pages already show is no etcd snapshot: another format, or bbolt meta pages that cannot be opened
+ * (no valid magic, an unknown version, both checksums wrong, an impossible page size). Read: the head and the two
+ * meta pages; nothing else.
+ */
+function refuseFromHead(kind: KindVerdict, fd: number, size: number): void {
+  if (kind.kind !== 'bbolt') throw new NotASnapshotError(kind);
+  const opened = openBolt(fd, size);
+  if (opened.ok) return;
+  throw new NotASnapshotError({
+    kind: 'bbolt',
+    problem: `The file is not a usable etcd snapshot: its bbolt database cannot be opened (${opened.problem}); take a new snapshot or give another file.`,
+  });
 }
 
 /**

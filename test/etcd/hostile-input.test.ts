@@ -204,6 +204,21 @@ describe('a file that is not bbolt is refused from its first pages', () => {
     120_000,
   );
 
+  test('bbolt magic but meta pages of an unknown version, 2 GiB: refused from the two meta pages', async () => {
+    const head = Buffer.from(database().subarray(0, 8192));
+    for (const meta of [0, 4096]) head.writeUInt32LE(3, meta + 16 + 4);
+    const file = largeFile('large-version.db', head);
+    const before = bytesReadByProcess();
+    const refusal = await inspectSnapshot(file, { refuseOtherFormats: true }).then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    expect(bytesReadByProcess() - before).toBeLessThan(64 * 1024 * 1024);
+    expect(refusal?.message).toBe(
+      'The file is not a usable etcd snapshot: its bbolt database cannot be opened (the meta page has an unknown bbolt format version); take a new snapshot or give another file.',
+    );
+  }, 120_000);
+
   test('talos-dr inspect of a 2 GiB gzip file: one sentence on stderr, exit 1, also with --json', () => {
     const file = largeFile('large.gz', gzipSync(Buffer.from('x')));
     for (const args of [[file], [file, '--json']]) {
