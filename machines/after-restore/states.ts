@@ -16,10 +16,11 @@ import { promptState } from '../recovery/prompts.js';
 import { now, recoverySetup } from '../recovery/setup.js';
 import { pauseThen } from '../recovery/states.js';
 import { failedRestarts, restartByHand, stillWrong, WORKERS_BY_HAND } from './health.js';
-import { G } from './guards.js';
+import { controlPlaneListed, G } from './guards.js';
 import { nextKubeletNode } from './rules.js';
 import { afterRestoreLines } from './steps.js';
 import type { AfterRestoreListing, AfterRestoreNode, AfterRestoreState } from './types.js';
+import { parseWorkers } from './workers.js';
 
 const STEP = 'after restore' as const;
 
@@ -40,11 +41,16 @@ export function nodesInWords(nodes: readonly AfterRestoreNode[]): string {
   return `${plural(cp, 'control-plane node')}${workers ? ` and ${plural(workers, 'worker')}` : ''}`;
 }
 
-/** The listing folded into the step's state: a resumed step keeps each node's progress and the answer given. */
+/** The listing folded into the step's state: a resumed step keeps each node's progress and the answers given. */
 export function withListing(previous: AfterRestoreState | null, listing: AfterRestoreListing): AfterRestoreState {
   const before = new Map((previous?.nodes ?? []).map((n) => [n.node, n]));
+  const typed = previous?.typedWorkers ?? [];
+  const listed = listing.nodes.map((n) => n.node);
+  const typedRows = typed
+    .filter((node) => !listed.includes(node))
+    .map((node) => ({ node, machineType: 'worker', hostname: null }));
   return {
-    nodes: listing.nodes.map(
+    nodes: [...listing.nodes, ...typedRows].map(
       (n) =>
         before.get(n.node) ?? {
           node: n.node,
@@ -54,10 +60,57 @@ export function withListing(previous: AfterRestoreState | null, listing: AfterRe
           detail: null,
         },
     ),
-    source: listing.source,
+    source: typed.length ? typedSource(listing.source, typed) : listing.source,
     workersListed: listing.workersListed,
+    workersAnswer: previous?.workersAnswer ?? null,
+    typedWorkers: typed,
     decision: previous?.decision ?? null,
     stillWrong: [],
+  };
+}
+
+/** Where the list came from once the user typed the workers. */
+const typedSource = (listingSource: string, workers: readonly string[]) =>
+  `${listingSource} The workers are the ${workers.length === 1 ? 'address' : `${workers.length} addresses`} you typed: ${workers.join(', ')}.`;
+
+/** The typed workers added to the list (pending), with where they came from. */
+function withTypedWorkers(state: AfterRestoreState, workers: readonly string[]): AfterRestoreState {
+  const listed = new Set(state.nodes.map((n) => n.node));
+  const added: AfterRestoreNode[] = workers
+    .filter((node) => !listed.has(node))
+    .map((node) => ({ node, machineType: 'worker', hostname: null, status: 'pending', detail: null }));
+  return {
+    ...state,
+    nodes: [...state.nodes, ...added],
+    source: typedSource(state.source ?? '', workers),
+    workersAnswer: 'typed',
+    typedWorkers: [...workers],
+  };
+}
+
+/** Discovery named no workers: type their addresses, or go on with the control-plane nodes only (explicitly). */
+function workersPrompt(context: RecoveryContext): Prompt {
+  const state = stateOf(context);
+  // the text field's label, for the screen: the option takes a line of text (the addresses) before it is chosen
+  const typeOption: NonNullable<Prompt['options']>[number] & { ask: string } = {
+    id: 'type',
+    label: "type the workers' addresses",
+    ask: "Workers' addresses (commas or spaces)",
+  };
+  return {
+    id: 'after-restore:workers',
+    kind: 'choose',
+    question: `The workers could not be found: only the ${nodesInWords(state.nodes)} are known. Type the workers' addresses?`,
+    detail:
+      `${state.source ?? ''} Every worker's kubelet also caches revisions the restore took back. Their addresses: \`kubectl get nodes -o wide\` (INTERNAL-IP), or your inventory.`.trim(),
+    options: [
+      typeOption,
+      {
+        id: 'control-plane-only',
+        label: "the control-plane nodes only (restart the workers' kubelets yourself)",
+      },
+    ],
+    recommended: { type: 'choose', option: 'control-plane-only' },
   };
 }
 
@@ -101,13 +154,21 @@ function progressNotice(state: AfterRestoreState, node: string): string {
   return `restarting kubelet on ${node}${n && isWorker(n) ? ' (worker)' : ''}, ${i + 1} of ${state.nodes.length}`;
 }
 
+/** How the workers were found, when not by discovery. */
+const workersNote = (state: AfterRestoreState): string =>
+  state.workersListed !== false
+    ? ''
+    : state.workersAnswer === 'typed'
+      ? ' (workers typed by you)'
+      : ' (workers could not be listed)';
+
 /** The step's one-line result: the restarts, then the health check's verdict. */
 export function afterRestoreResult(state: AfterRestoreState, wrong: readonly string[]): string {
   const restarted = state.nodes.filter((n) => n.status === 'done').length;
   const restarts =
     state.decision === 'declined'
       ? 'kubelet restarts declined'
-      : `kubelet restarted on ${restarted} of ${state.nodes.length} nodes${state.workersListed === false ? ' (workers could not be listed)' : ''}`;
+      : `kubelet restarted on ${restarted} of ${state.nodes.length} nodes${workersNote(state)}`;
   const health = wrong.length
     ? `${wrong.length} thing${wrong.length === 1 ? '' : 's'} still wrong: ${wrong[0]}${wrong.length > 1 ? ' …' : ''}`
     : 'control plane healthy, kubelet Running everywhere';
@@ -124,7 +185,7 @@ const finish = (why: string | null) =>
     const byHand =
       state.decision === 'declined'
         ? [restartByHand(state.nodes.map((n) => n.node))]
-        : state.workersListed === false
+        : state.workersListed === false && state.workersAnswer !== 'typed'
           ? [WORKERS_BY_HAND]
           : [];
     const wrong = [...failedRestarts(state.nodes), ...byHand, ...state.stillWrong, ...(why ? [why] : [])];
@@ -165,7 +226,7 @@ export const afterRestore = recoverySetup.createStateConfig({
         src: 'listAfterRestoreNodes',
         input: ({ context }) => ({ controlPlane: givenNodes(context) }),
         onDone: {
-          target: 'deciding',
+          target: 'workersKnown',
           actions: enqueueActions(({ context, event, enqueue }) => {
             const state = withListing(context.afterRestore ?? null, event.output);
             enqueue.assign({ afterRestore: state, steps: withLines(context, state) });
@@ -183,7 +244,7 @@ export const afterRestore = recoverySetup.createStateConfig({
         },
         // the listing never fails on its own (it falls back to the nodes given); a failure here is a bug: go on with those
         onError: {
-          target: 'deciding',
+          target: 'workersKnown',
           actions: enqueueActions(({ context, event, enqueue }) => {
             const listing: AfterRestoreListing = {
               nodes: givenNodes(context).map((node) => ({
@@ -200,6 +261,69 @@ export const afterRestore = recoverySetup.createStateConfig({
         },
       },
     },
+    // discovery named no workers: they are asked for, never silently left out
+    workersKnown: {
+      always: [{ guard: G.workersToAsk, target: 'workers' }, { target: 'deciding' }],
+    },
+    workers: promptState(({ context }) => workersPrompt(context), {
+      on: {
+        choose: [
+          {
+            guard: G.workersTypedValid,
+            target: 'deciding',
+            actions: [
+              'journalConfirmation',
+              enqueueActions(({ context, event, enqueue }) => {
+                const typed = parseWorkers(
+                  event.type === 'choose' ? (event.path ?? '') : '',
+                  controlPlaneListed(context),
+                );
+                if (!typed.ok) return;
+                const state = withTypedWorkers(stateOf(context), typed.workers);
+                enqueue.assign({ afterRestore: state, steps: withLines(context, state), notice: null });
+                enqueue.emit({
+                  type: 'journal',
+                  entry: {
+                    kind: 'decision',
+                    step: STEP,
+                    what: `workers typed: ${typed.workers.join(', ')}`,
+                    result: `their kubelets are restarted too (${nodesInWords(state.nodes)})`,
+                    data: { workers: typed.workers },
+                  },
+                });
+              }),
+            ],
+          },
+          {
+            guard: { type: 'chose', params: { option: 'control-plane-only' } },
+            target: 'deciding',
+            actions: [
+              'journalConfirmation',
+              assign({
+                afterRestore: ({ context }) => ({ ...stateOf(context), workersAnswer: 'control-plane-only' as const }),
+                notice: null,
+              }),
+            ],
+          },
+          // typed addresses that are not all valid: the one sentence on screen and in the journal, the question stays
+          {
+            guard: { type: 'chose', params: { option: 'type' } },
+            actions: enqueueActions(({ context, event, enqueue }) => {
+              const typed = parseWorkers(
+                event.type === 'choose' ? (event.path ?? '') : '',
+                controlPlaneListed(context),
+              );
+              if (typed.ok) return;
+              enqueue.assign({ notice: typed.why });
+              enqueue.emit({
+                type: 'journal',
+                entry: { kind: 'refusal', step: STEP, what: 'workers typed', result: typed.why, by: context.operator },
+              });
+            }),
+          },
+        ],
+      },
+    }),
     deciding: {
       always: [{ guard: G.afterRestoreDecided, target: 'next' }, { target: 'confirm' }],
     },

@@ -19,6 +19,13 @@ export interface AfterRestoreState {
   source?: string;
   /** the workers were read from the cluster's discovery members; false: only the control-plane nodes are known */
   workersListed?: boolean;
+  /**
+   * when discovery named no workers: the user typed their addresses, or chose the control-plane nodes only (null or
+   * absent until answered; absent in folders saved before the question existed)
+   */
+  workersAnswer?: 'typed' | 'control-plane-only' | null;
+  /** the workers' addresses the user typed, kept across a resume's new listing */
+  typedWorkers?: string[];
   /** what the user answered to the restart question (null until answered) */
   decision?: 'restart' | 'declined' | null;
   /** what is still wrong after the health check, one sentence each */

@@ -4,7 +4,8 @@
  * - The node list: the control-plane nodes the recovery worked on, and every other node of the cluster from the
  *   discovery members a control-plane node keeps (COSI `Members.cluster.talos.dev` in namespace `cluster`, spec
  *   nodeId/addresses/hostname/machineType: siderolabs/talos pkg/machinery/resources/cluster/member.go@v1.13.0:30-36).
- *   A client or a cluster without it (discovery disabled) leaves the workers unknown: the step says so.
+ *   A client or a cluster without it leaves the workers unknown: with discovery disabled Talos lists no members at all
+ *   (machines/after-restore/workers.ts cites why), and the step asks for the workers' addresses.
  * - The restart: ServiceRestart { id: "kubelet" } to one node (machined stops the service and starts it again:
  *   siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:816-831,
  *   internal/app/machined/pkg/system/system.go@v1.14.0-rc.1:462-482; kubelet is a service that allows it:
@@ -84,7 +85,8 @@ async function listNodes(deps: EffectDeps, controlPlane: string[]): Promise<Afte
   if ('why' in found)
     return {
       nodes: given,
-      source: `Workers could not be listed (${found.why}): only the ${given.length} nodes you gave are restarted here; restart the workers' kubelets yourself.`,
+      // the step then asks for the workers' addresses (machines/after-restore/workers.ts)
+      source: `The workers could not be listed (${found.why}).`,
       workersListed: false,
     };
   const nodes = mergeNodeList(given, found.members);

@@ -15,7 +15,22 @@ afterEach(cleanupSized);
 
 const WORKER = '127.0.0.9';
 
-function start() {
+/** The listing with discovery on (the worker found) or off (Talos lists no members: only the given nodes known). */
+const DISCOVERED: AfterRestoreListing = {
+  nodes: [
+    ...NODES.map((node) => ({ node, machineType: 'controlplane', hostname: null })),
+    { node: WORKER, machineType: 'worker', hostname: 'worker-1' },
+  ],
+  source: "The nodes come from the cluster's discovery members on 127.0.0.2 (talosctl get members).",
+  workersListed: true,
+};
+const UNDISCOVERED: AfterRestoreListing = {
+  nodes: NODES.map((node) => ({ node, machineType: 'controlplane', hostname: null })),
+  source: `The workers could not be listed (${NODES[0]} lists no discovery members (is cluster discovery disabled?)).`,
+  workersListed: false,
+};
+
+function start(listing: AfterRestoreListing = DISCOVERED) {
   const cluster = fakeCluster();
   const restarts: string[] = [];
   const healthy = (node: string): HealthReading => ({
@@ -28,14 +43,7 @@ function start() {
   });
   const machine = cluster.machine.provide({
     actors: {
-      listAfterRestoreNodes: fromPromise<AfterRestoreListing, { controlPlane: string[] }>(async () => ({
-        nodes: [
-          ...NODES.map((node) => ({ node, machineType: 'controlplane', hostname: null })),
-          { node: WORKER, machineType: 'worker', hostname: 'worker-1' },
-        ],
-        source: "The nodes come from the cluster's discovery members on 127.0.0.2 (talosctl get members).",
-        workersListed: true,
-      })),
+      listAfterRestoreNodes: fromPromise<AfterRestoreListing, { controlPlane: string[] }>(async () => listing),
       restartKubelet: fromPromise<{ reply: string }, { node: string; opId: string }>(async ({ input }) => {
         restarts.push(input.node);
         return { reply: 'restarted' };
@@ -62,29 +70,35 @@ function start() {
   return { actor, screen, restarts };
 }
 
+/** Keys from the first question to the end of the restore: yes, the recommended snapshot, each address typed. */
+async function restoreByKeys(screen: ReturnType<typeof start>['screen']): Promise<void> {
+  const { stdin, lastFrame } = screen;
+  await frameMatching(lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
+  await press(stdin, 'y');
+  await frameMatching(lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+  await press(stdin, KEYS.enter);
+  // every wipe, then the bootstrap, confirmed by typing the node's address
+  const confirmed: string[] = [];
+  for (let i = 0; i < NODES.length; i++) {
+    const wipe = await frameMatching(
+      lastFrame,
+      (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
+    );
+    const target = /Type (\S+) to confirm/.exec(wipe)?.[1] as string;
+    await type(stdin, target);
+    await press(stdin, KEYS.enter);
+    confirmed.push(target);
+  }
+  const boot = await frameMatching(lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'));
+  await type(stdin, /Type (\S+) to confirm/.exec(boot)?.[1] as string);
+  await press(stdin, KEYS.enter);
+}
+
 describe('step 10 by keystrokes', () => {
   it('asks to restart kubelet on every node, workers included; n declines and the recovery still ends recovered', async () => {
     const { actor, screen, restarts } = start();
     const { stdin, lastFrame } = screen;
-    await frameMatching(lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
-    await press(stdin, 'y');
-    await frameMatching(lastFrame, (x) => x.includes('Where should the snapshot come from?'));
-    await press(stdin, KEYS.enter);
-    // every wipe, then the bootstrap, confirmed by typing the node's address
-    const confirmed: string[] = [];
-    for (let i = 0; i < NODES.length; i++) {
-      const wipe = await frameMatching(
-        lastFrame,
-        (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
-      );
-      const target = /Type (\S+) to confirm/.exec(wipe)?.[1] as string;
-      await type(stdin, target);
-      await press(stdin, KEYS.enter);
-      confirmed.push(target);
-    }
-    const boot = await frameMatching(lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'));
-    await type(stdin, /Type (\S+) to confirm/.exec(boot)?.[1] as string);
-    await press(stdin, KEYS.enter);
+    await restoreByKeys(screen);
     let f = await frameMatching(lastFrame, (x) => x.includes('Restart kubelet'), 5000);
     expect(f).toContain('step 10 of 10: After the restore');
     // the question as one line (the screen wraps it at 80 columns)
@@ -103,6 +117,28 @@ describe('step 10 by keystrokes', () => {
     );
     expect(restarts).toEqual([]);
     expect(actor.getSnapshot().context.afterRestore?.decision).toBe('declined');
+    await screen.waitUntilExit();
+    actor.stop();
+  });
+
+  it('without discovery: the screen says the workers could not be found; Enter takes the control-plane nodes only', async () => {
+    const { actor, screen, restarts } = start(UNDISCOVERED);
+    const { stdin, lastFrame } = screen;
+    await restoreByKeys(screen);
+    const ask = await frameMatching(lastFrame, (x) => x.includes('The workers could not be found'), 5000);
+    const line = ask.replace(/\s+/g, ' ');
+    expect(line).toContain('The workers could not be found: only the 3 control-plane nodes are known.');
+    expect(line).toContain('lists no discovery members (is cluster discovery disabled?)');
+    // typing them is offered; the cursor starts on the explicit control-plane-only choice
+    expect(line).toContain("1. type the workers' addresses");
+    expect(line).toMatch(/❯ 2\. the control-plane nodes only/);
+    await press(stdin, KEYS.enter);
+    const f = await frameMatching(lastFrame, (x) => x.includes('Restart kubelet'), 5000);
+    expect(f.replace(/\s+/g, ' ')).toContain('Restart kubelet on all 3 nodes (3 control-plane nodes), one at a time?');
+    await press(stdin, 'y');
+    await frameMatching(lastFrame, (x) => x.includes('outcome: recovered'), 5000);
+    expect(restarts).toEqual(NODES);
+    expect(actor.getSnapshot().context.afterRestore?.workersAnswer).toBe('control-plane-only');
     await screen.waitUntilExit();
     actor.stop();
   });
