@@ -1,5 +1,5 @@
 // bench/inspect: `talos-dr inspect` of a large etcd snapshot against `etcdctl snapshot status -w json` (the status
-// fields) and `sha256sum` (the whole verification), page cache warm for all, interleaved runs, medians; peak RSS.
+// fields) and `sha256sum` / `openssl dgst -sha256` (the whole verification), page cache warm for all, interleaved runs, medians; peak RSS.
 // Also the status walk alone (bench/status-only.mjs: inspect's checkStructure without the sha256), because inspect has
 // no flag that computes only the status fields: as inspect runs it (statusOnly: two threads from 64 MiB on while a
 // core is idle), in one thread (statusOneThread) and always in two (statusTwoThreads); `node -e 0` (nodeStart: Node's
@@ -87,6 +87,8 @@ function measure(sizeMb) {
         inspect: () => timed(['node', cli, 'inspect', '--json', gen.file]),
         etcdctl: () => timed(['etcdctl', 'snapshot', 'status', '-w', 'json', gen.file]),
         sha256sum: () => timed(['sha256sum', gen.file]),
+        // issue 16's floor: OpenSSL's sha256 (SHA-NI where the CPU has it), the hash alone on the same warm file
+        openssl: () => timed(['openssl', 'dgst', '-sha256', gen.file]),
         statusOnly: () => timed(['node', join(root, 'bench/status-only.mjs'), gen.file]),
         statusOneThread: () =>
           timed(['node', join(root, 'bench/status-only.mjs'), gen.file], { env: { BENCH_STATUS_SPLIT: '0' } }),
@@ -105,12 +107,14 @@ function measure(sizeMb) {
       inspectSec: med('inspect'),
       etcdctlSec: med('etcdctl'),
       sha256sumSec: med('sha256sum'),
+      opensslSec: med('openssl'),
       statusOnlySec: med('statusOnly'),
       statusOneThreadSec: med('statusOneThread'),
       statusTwoThreadsSec: med('statusTwoThreads'),
       nodeStartSec: med('nodeStart'),
       readFloorSec: med('readFloor'),
       verifyRatio: fmt(med('inspect') / med('sha256sum')),
+      verifyVsOpensslRatio: fmt(med('inspect') / med('openssl')),
       inspectVsEtcdctl: fmt(med('inspect') / med('etcdctl')),
       statusRatio: fmt(med('statusOnly') / med('etcdctl')),
       statusOneThreadRatio: fmt(med('statusOneThread') / med('etcdctl')),
