@@ -5,6 +5,12 @@
 //
 // Env: BENCH_IMPORT_SIZE_MB (default 1024), BENCH_RUNS (default 3), BENCH_DIR (scratch, default a new one under /tmp).
 // Issue 16's target: within 1.5x of the pipeline at 1 GiB.
+//
+// BENCH_IMPORT_STAGES=1 adds each layer on its own, for where the time goes: `talos-dr import` of the .zst alone
+// (fzstd) against `zstd -d | openssl dgst -sha256`, of an .age of the plain file (age-encryption, @noble/ciphers)
+// against `age -d | openssl dgst -sha256`, and `talos-dr inspect` of the plain file (the verification every import
+// ends with) against `openssl dgst -sha256`. Each stage's ratio bounds the whole import from below: the stages run
+// one after another on a busy machine, and overlapping them on threads gains nothing once every core is taken.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +34,47 @@ const sh = (script) => {
   if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
   return r.stdout;
 };
+
+/** One layer at a time: talos-dr against the Go/C tool for the same layer, medians of interleaved runs. */
+function measureStages(plain, key, recipient, expected) {
+  sh(`age -r ${recipient} -o '${plain}.age' '${plain}'`);
+  let n = 0;
+  const ours = (argv) => () => {
+    const out = join(dir, `stage-${n++}.snap`);
+    const r = timed([process.execPath, cli, ...argv, '-o', out, '--json']);
+    if (JSON.parse(r.stdout).report.sha256 !== expected) throw new Error(`${argv.join(' ')}: wrong result`);
+    rmSync(out);
+    rmSync(`${out}.sha256`);
+    return r;
+  };
+  const theirs = (script) => () => {
+    const r = timed(['bash', '-c', script]);
+    if (!r.stdout.includes(expected)) throw new Error(`${script}: the hash differs`);
+    return r;
+  };
+  const samples = alternate(
+    {
+      zstdTool: theirs(`zstd -d -q -c '${plain}.zst' | openssl dgst -sha256`),
+      zstdTalosDr: ours(['import', `${plain}.zst`]),
+      ageTool: theirs(`age -d -i '${key}' '${plain}.age' | openssl dgst -sha256`),
+      ageTalosDr: ours(['import', `${plain}.age`, '--identity', key]),
+      hashTool: theirs(`openssl dgst -sha256 '${plain}'`),
+      verifyTalosDr: () => timed([process.execPath, cli, 'inspect', plain, '--json']),
+    },
+    runs,
+  );
+  const sec = (name) => median(samples[name].map((s) => s.wallSec));
+  const stage = (tool, talosDr) => ({
+    toolSec: fmt(sec(tool)),
+    talosDrSec: fmt(sec(talosDr)),
+    ratio: fmt(sec(talosDr) / sec(tool)),
+  });
+  return {
+    zstd: stage('zstdTool', 'zstdTalosDr'),
+    age: stage('ageTool', 'ageTalosDr'),
+    verify: stage('hashTool', 'verifyTalosDr'),
+  };
+}
 
 try {
   const plain = join(dir, 'bench-2026-12-02T10:00:00Z.snap');
@@ -69,6 +116,7 @@ try {
   );
   const pipe = median(samples.pipeline.map((s) => s.wallSec));
   const ours = median(samples.talosDr.map((s) => s.wallSec));
+  const stages = process.env.BENCH_IMPORT_STAGES === '1' ? measureStages(plain, key, recipient, expected) : undefined;
   report({
     bench: 'import',
     sizeMb,
@@ -84,6 +132,7 @@ try {
       pipeline: samples.pipeline.map((s) => s.wallSec),
       talosDr: samples.talosDr.map((s) => s.wallSec),
     },
+    ...(stages ? { stages } : {}),
   });
 } finally {
   if (process.env.BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
