@@ -3,9 +3,10 @@
 // `--help` does not load Ink (bench/load-trace.mjs records every module resolved).
 //
 // The first frame counts only once the whole of it is on the pty: the drill banner, the header's step line, the step
-// list down to its last step and the line saying what is being done (the frame the drill draws while its simulated
-// cluster starts). Also reported, without a target: the time to the first question ("Go ahead? [Y/n]"), i.e. the
-// simulator started, every node connected and assessed: when the trainee can first answer.
+// list down to its last step (however many steps the procedure has) and the line saying what is being done (the frame
+// the drill draws while its simulated cluster starts). Also reported, without a target: the time to the first question
+// ("Go ahead? [Y/n]"), i.e. the simulator started, the briefing begun (Enter, pressed at once), every node connected
+// and assessed: when the trainee can first answer.
 // `recover` is measured the same way against a simulated cluster in its own process (as a real cluster would be):
 // its first frame, whether that frame was on screen before Connect ended, and its first question.
 //
@@ -24,7 +25,7 @@ requireBuilt();
 const runs = Number(process.env.BENCH_STARTUP_RUNS ?? 15);
 const frameRe = new RegExp(
   process.env.BENCH_FIRST_FRAME_RE ??
-    'DRILL · simulated cluster[^\\n]*\\n[^\\n]*talos-dr · context[\\s\\S]*step 1 of 9: Connect[\\s\\S]*9/9 Verify[\\s\\S]*(Starting|Connecting|Waiting)',
+    'DRILL · simulated cluster[^\\n]*\\n[^\\n]*talos-dr · context[\\s\\S]*step 1 of (\\d+): Connect[\\s\\S]*\\b\\1/\\1 [^\\n]+\\n[\\s\\S]*(Starting|Connecting|Waiting)',
 );
 // the default answer is shown in capitals: [Y/n] since the screens got a default (README), [y/N] before
 const questionRe = new RegExp(process.env.BENCH_FIRST_QUESTION_RE ?? 'Go ahead\\? \\[(Y/n|y/N)\\]');
@@ -45,9 +46,10 @@ delete ttyEnv.CI;
 delete ttyEnv.CONTINUOUS_INTEGRATION;
 
 const recoverFrameRe = new RegExp(
-  'talos-dr · context[\\s\\S]*step 1 of 9: Connect[\\s\\S]*9/9 Verify[\\s\\S]*(Reading|Waiting)',
+  'talos-dr · context[\\s\\S]*step 1 of (\\d+): Connect[\\s\\S]*\\b\\1/\\1 [^\\n]+\\n[\\s\\S]*(Reading|Waiting)',
 );
-const connectEndedRe = /[✓✗] 1\/9 Connect/;
+const connectEndedRe = /[✓✗] 1\/\d+ Connect/;
+const briefingRe = /Enter begin the drill/;
 
 /**
  * Spawns `talos-dr <command> --dir …` in a pseudo-terminal (util-linux `script`) of 80×24; resolves with the ms from
@@ -100,9 +102,16 @@ function firstFrameMs(i, { command = 'drill', re = frameRe, env = {} } = {}) {
         ),
       30000,
     );
+    let begun = false;
     child.stdout.on('data', (d) => {
       seen += d.toString('utf8');
       const text = stripAnsi(seen);
+      // an interactive drill opens on the scenario's briefing once its cluster is up: Enter begins it, as a trainee
+      // would press it (the first question comes after)
+      if (!begun && briefingRe.test(text)) {
+        begun = true;
+        child.stdin.write('\r');
+      }
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (frameAt === null && re.test(text)) {
         frameAt = ms;
