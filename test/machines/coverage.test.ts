@@ -443,6 +443,8 @@ describe('every state of the recovery machine is reached', () => {
       'recovery.procedure.connect.gateWaiting',
       'recovery.procedure.connect.gateUnanswered',
       'recovery.procedure.connect.gateLeaveOut',
+      // step 8's wait for a node that reboots during the upload: test/machines/upload-reboot.test.ts
+      'recovery.procedure.bootstrap.awaitingNode',
       'recovery.memberReplaced',
       'recovery.nospaceCleared',
     ];
