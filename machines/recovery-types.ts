@@ -302,6 +302,8 @@ export interface RecoveryContext {
   /** init nodes still to convert */
   initQueue: string[];
   converted: string[];
+  /** init nodes whose conversion was sent (it may have landed even when its answer was lost): no way back after one */
+  convertsSent?: string[];
   /** nodes whose destructive step the user confirmed by typing the address */
   confirmed: string[];
   wiped: string[];

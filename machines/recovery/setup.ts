@@ -313,6 +313,29 @@ export const recoverySetup = setup({
       enqueue.emit({ type: 'journal', entry: { kind: 'warning', what: params.message } });
     }),
     clearAttempt: assign({ attempt: null }),
+    /**
+     * Esc at a typed-address prompt while nothing has been sent: back to the choice of snapshot; the steps after it
+     * run again (nothing planned, nothing queued), and the journal says the person went back and from what.
+     */
+    backToSnapshotChoice: enqueueActions(({ context, enqueue }) => {
+      const at = context.steps.findIndex((s) => s.name === 'snapshot');
+      enqueue.assign({
+        steps: context.steps.map((s, i) =>
+          i > at ? { ...s, status: 'pending' as const, result: null, startedAt: null, endedAt: null } : s,
+        ),
+        plan: [],
+        initQueue: [],
+      });
+      enqueue.emit({
+        type: 'journal',
+        entry: {
+          kind: 'decision',
+          node: promptTarget(context),
+          what: `went back to the choice of snapshot from: ${activePrompt(context)?.question ?? 'a confirmation'}`,
+          by: context.operator,
+        },
+      });
+    }),
     /** The assessment chose a procedure: its steps replace the full recovery's after the ones already run. */
     switchProcedure: enqueueActions(({ context, enqueue }, params: { procedure: Procedure }) => {
       enqueue.assign({

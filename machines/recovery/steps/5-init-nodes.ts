@@ -43,16 +43,37 @@ export const initNodes = recoverySetup.createStateConfig({
         kind: 'typed-address',
         question: `Convert ${context.initQueue[0]} from init to controlplane and reboot it?`,
         detail:
-          'An init node would bootstrap a new etcd on its own after a wipe; it is converted first (staged configuration change, then reboot).',
+          'An init node would bootstrap a new etcd on its own after a wipe; it is converted first (staged configuration change, then reboot).' +
+          ((context.convertsSent ?? []).length
+            ? ` There is no way back from here: the conversion of ${(context.convertsSent ?? []).join(', ')} was already sent.`
+            : ''),
         target: context.initQueue[0] as string,
         recommended: { type: 'confirm', address: context.initQueue[0] as string },
       }),
       {
         on: {
           confirm: [
-            { guard: 'addressMatches', target: 'converting', actions: 'journalConfirmation' },
+            {
+              guard: 'addressMatches',
+              target: 'converting',
+              actions: [
+                'journalConfirmation',
+                assign({
+                  convertsSent: ({ context }) => [
+                    ...new Set([...(context.convertsSent ?? []), context.initQueue[0] as string]),
+                  ],
+                }),
+              ],
+            },
             { actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
           ],
+          // Esc: back to the choice of snapshot while no node has been converted (nothing sent yet, as at the first
+          // wipe); once one is converted there is no way back, and the screen offers none (it asks the machine)
+          'answer.no': {
+            guard: ({ context }) => context.converted.length === 0 && (context.convertsSent ?? []).length === 0,
+            target: '#recovery.procedure.snapshot',
+            actions: 'backToSnapshotChoice',
+          },
         },
       },
     ),

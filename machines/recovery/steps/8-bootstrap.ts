@@ -118,7 +118,13 @@ export const bootstrap = recoverySetup.createStateConfig({
         id: `bootstrap:${context.bootstrap.node}`,
         kind: 'typed-address',
         question: `Upload the snapshot to ${context.bootstrap.node} and bootstrap etcd from it${context.bootstrap.skipHashCheck ? ' with skip-hash-check' : ''}?`,
-        detail: `${context.snapshot?.file ?? ''}: ${context.dataLossWindow ?? ''}. Bootstrap is sent once; the restore then runs inside etcd and is watched until healthy.`,
+        // no Esc here: the nodes were wiped at step 6, so going back to another choice would undo nothing (the screen
+        // offers Esc only where the machine takes it)
+        detail:
+          `${context.snapshot?.file ?? ''}: ${context.dataLossWindow ?? ''}. Bootstrap is sent once; the restore then runs inside etcd and is watched until healthy.` +
+          (context.wiped.length
+            ? ` There is no way back from here: ${context.wiped.join(', ')} ${context.wiped.length === 1 ? 'is' : 'are'} already wiped.`
+            : ''),
         target: context.bootstrap.node as string,
         recommended: { type: 'confirm', address: context.bootstrap.node as string },
       }),

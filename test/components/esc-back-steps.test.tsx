@@ -1,0 +1,107 @@
+/**
+ * Issue 17 item 4 at steps 5 and 8: "Esc back" works wherever a typed-address prompt shows it, and is not shown where
+ * going back is not safe. At the first init-node conversion nothing has been sent, so Esc goes back to the choice of
+ * snapshot; once a conversion was sent, and at the bootstrap (the nodes are wiped by then), the key bar shows no Esc,
+ * Esc changes nothing, and the prompt says why. Driven by keystrokes through the App on the real recovery machine and
+ * the in-memory cluster (two of its nodes of type init), at 80×24.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { App } from '../../components/App.js';
+import type { NodeView } from '../../machines/recovery.js';
+import { fakeCluster, NODES } from './fake-cluster.js';
+import { KEYS, cleanupSized, flush, frameMatching, press, renderSized } from './helpers.js';
+
+afterEach(() => cleanupSized());
+
+const INIT = [NODES[0], NODES[1]] as string[];
+
+function start() {
+  const cluster = fakeCluster();
+  for (const node of INIT) cluster.views.set(node, { ...(cluster.views.get(node) as NodeView), machineType: 'init' });
+  const actor = createActor(cluster.machine, {
+    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+  });
+  actor.start();
+  const screen = renderSized(
+    <App
+      actor={actor}
+      incidentDir="/tmp/incident"
+      context="talos-dr-sim"
+      endpoint={() => '127.0.0.2:50000'}
+      drill={{ scenario: 'init-node', dataLost: () => 'none' }}
+    />,
+    { columns: 80, rows: 24 },
+  );
+  return { cluster, actor, stdin: screen.stdin, lastFrame: screen.lastFrame };
+}
+
+const liveRegion = (frame: string) => frame.slice(frame.indexOf('talos-dr · context'));
+const keyBar = (frame: string) =>
+  liveRegion(frame)
+    .split('\n')
+    .findLast((l) => /quit \(saved\)/.test(l)) ?? '';
+const target = (frame: string) => /Type (\S+) to confirm/.exec(frame)?.[1] ?? '';
+const flat = (frame: string) => frame.replace(/\s+/g, ' ');
+const converting = (node: string) => (frame: string) =>
+  flat(frame).includes(`Convert ${node} from init to controlplane`) && target(frame) === node;
+
+describe('Esc at the typed-address prompts of steps 5 and 8', () => {
+  it('goes back to the snapshot choice from the first conversion; after one was sent, and at the bootstrap, it is not offered and does nothing', async () => {
+    const s = start();
+    await frameMatching(s.lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
+    await press(s.stdin, 'y');
+    await frameMatching(s.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    await press(s.stdin, KEYS.enter);
+    let f = await frameMatching(s.lastFrame, converting(INIT[0] as string));
+    expect(keyBar(f)).toContain('Esc back');
+
+    // Esc: the choice of snapshot again, nothing converted, the steps after it pending again
+    await press(s.stdin, KEYS.esc);
+    await frameMatching(s.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
+    const { context } = s.actor.getSnapshot();
+    expect(context.converted).toEqual([]);
+    expect(context.steps.filter((r) => r.n >= 4).every((r) => r.status === 'pending')).toBe(true);
+    expect(context.steps.find((r) => r.name === 'snapshot')?.status).toBe('active');
+
+    // chosen again; the first conversion confirmed, the second has no way back
+    await press(s.stdin, KEYS.enter);
+    await frameMatching(s.lastFrame, converting(INIT[0] as string));
+    await press(s.stdin, `${INIT[0]}\n`);
+    f = await frameMatching(s.lastFrame, converting(INIT[1] as string));
+    expect(keyBar(f)).not.toContain('Esc');
+    expect(flat(liveRegion(f))).toContain(
+      `There is no way back from here: the conversion of ${INIT[0]} was already sent.`,
+    );
+    await press(s.stdin, KEYS.esc);
+    await flush();
+    expect(s.actor.getSnapshot().context.prompt?.target).toBe(INIT[1]);
+    expect(s.actor.getSnapshot().context.converted).toEqual([INIT[0]]);
+
+    // on through the wipes to the bootstrap: no Esc there either (every node is wiped)
+    await press(s.stdin, `${INIT[1]}\n`);
+    for (;;) {
+      f = await frameMatching(
+        s.lastFrame,
+        (x) => x.includes('Destructive: Wipe') || x.includes('Destructive: Upload the snapshot to'),
+        4000,
+      );
+      if (f.includes('Destructive: Upload the snapshot to')) break;
+      const node = target(f);
+      await press(s.stdin, `${node}\n`);
+      await frameMatching(
+        s.lastFrame,
+        (x) => target(x) !== node || x.includes('Destructive: Upload the snapshot to'),
+        4000,
+      );
+    }
+    expect(keyBar(f)).not.toContain('Esc');
+    expect(flat(liveRegion(f))).toMatch(/There is no way back from here: \S+, \S+, \S+ are already wiped\./);
+    const bootstrapTarget = target(f);
+    await press(s.stdin, KEYS.esc);
+    await flush();
+    expect(s.actor.getSnapshot().context.prompt?.target).toBe(bootstrapTarget);
+    expect(s.cluster.calls.filter((c) => c.startsWith('upload') || c.startsWith('bootstrap'))).toEqual([]);
+    s.actor.stop();
+  });
+});
