@@ -186,6 +186,16 @@ describe('member replacement by keystrokes', () => {
     expectReplacedByKeys(r, 'cp-4', 'wipe');
   }, 200_000);
 
+  it('member-unreachable as shipped: cp-3 back by itself, nothing to do, nothing removed or wiped', async () => {
+    const r = await byKeys('member-unreachable', defaults);
+    expect(r.session.actor.getSnapshot().context.outcome).toBe('nothing-to-do');
+    expect(r.code).toBe(0);
+    expect(r.all).toContain('outcome: nothing-to-do');
+    expect(r.asked.filter((id) => id.startsWith('remove-member:') || id.startsWith('still-down:'))).toEqual([]);
+    const calls = r.g.sim.destructiveCalls();
+    expect(sum(calls.removeMember) + sum(calls.reset) + sum(calls.apply) + sum(calls.bootstrap)).toBe(0);
+  }, 200_000);
+
   it('member-unreachable, down longer than the assessment: cp-3 is waited for, comes back, nothing is removed', async () => {
     // the shipped scenario's outage outlasts the assessment here (15 s of wall time at the drills' speed of 100)
     const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
