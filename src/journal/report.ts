@@ -103,11 +103,21 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
   } else if (last) {
     lines.push(`- Outcome: not reached yet (last entry ${time(last.t)}); continue with \`talos-dr resume ${dir}\``);
   }
-  lines.push('', '## Steps', '', '| step | started | duration | status | result |', '|---|---|---|---|---|');
-  for (const s of stepSpans(records))
+  const spans = stepSpans(records);
+  lines.push(...timeline(records, spans, session, outcome));
+  lines.push(
+    '',
+    '## Steps',
+    '',
+    '| step | started | duration | machine | waiting for a person | status | result |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const s of spans) {
+    const waited = s.end === null ? 0 : personWaitMs(records, s.start, s.end);
     lines.push(
-      `| ${s.n}. ${cell(s.step)} | ${time(s.start)} | ${s.end === null ? 'interrupted' : formatDuration(s.end - s.start)} | ${s.status} | ${cell(s.result)} |`,
+      `| ${s.n}. ${cell(s.step)} | ${time(s.start)} | ${s.end === null ? 'interrupted' : formatDuration(s.end - s.start)} | ${s.end === null ? '—' : formatDuration(s.end - s.start - waited)} | ${s.end === null ? '—' : formatDuration(waited)} | ${s.status} | ${cell(s.result)} |`,
     );
+  }
   const confirmations = records.filter((r) => r.kind === 'confirmation' || r.kind === 'override');
   lines.push('', '## Confirmations and overrides', '');
   if (!confirmations.length) lines.push('None.');
@@ -144,6 +154,65 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * How long the answers inside [start, end] waited for a person: each confirmation and override is journalled with
+ * the time its question stood on screen (src/wizard/session.ts). The rest of a step's time is the machine's.
+ */
+function personWaitMs(records: readonly JournalRecord[], start: number, end: number): number {
+  let sum = 0;
+  for (const r of records) {
+    if (r.kind !== 'confirmation' && r.kind !== 'override') continue;
+    const t = Date.parse(r.t);
+    const waited = r.data?.waitedMs;
+    if (t >= start && t <= end && typeof waited === 'number' && waited > 0) sum += waited;
+  }
+  return Math.min(sum, end - start);
+}
+
+/** The milestones of a recovery in the order a review reads them, each with the time since the one before. */
+const MILESTONES: readonly { label: string; step: string; at: 'start' | 'end' }[] = [
+  { label: 'assessment started', step: 'assess', at: 'start' },
+  { label: 'outage assessed', step: 'assess', at: 'end' },
+  { label: 'snapshot verified', step: 'snapshot', at: 'end' },
+  { label: 'restored (bootstrap answered)', step: 'bootstrap', at: 'end' },
+  { label: 'healthy (verified)', step: 'verify', at: 'end' },
+];
+
+/** Detection → assessment → snapshot → restore → healthy, with durations; milestones a run never reached are left out. */
+function timeline(
+  records: readonly JournalRecord[],
+  spans: readonly StepSpan[],
+  session: JournalRecord | undefined,
+  outcome: JournalRecord | undefined,
+): string[] {
+  const points: { label: string; t: number }[] = [];
+  if (session) points.push({ label: 'the tool started (detection)', t: Date.parse(session.t) });
+  for (const m of MILESTONES) {
+    const done = spans.filter(
+      (s) => s.step === m.step && (m.at === 'start' || (s.end !== null && s.status === 'done')),
+    );
+    const span = m.at === 'start' ? done[0] : done.at(-1);
+    const t = span ? (m.at === 'start' ? span.start : span.end) : null;
+    if (t !== null && t !== undefined) points.push({ label: m.label, t });
+  }
+  // stops and resumes: a session that was stopped (q, a signal) and continued later
+  for (const r of records) {
+    if (r.kind === 'session' && r !== session)
+      points.push({ label: `${r.what}${r.by ? ` (by ${r.by})` : ''}`, t: Date.parse(r.t) });
+    if (r.kind === 'confirmation' && r.what === 'stop')
+      points.push({ label: `stopped${r.by ? ` by ${r.by}` : ''}`, t: Date.parse(r.t) });
+  }
+  if (outcome) points.push({ label: `ended: ${outcome.result ?? ''}`, t: Date.parse(outcome.t) });
+  if (points.length < 2) return [];
+  points.sort((a, b) => a.t - b.t);
+  const out = ['', '## Timeline', ''];
+  points.forEach((p, i) => {
+    const prev = points[i - 1];
+    out.push(`- ${time(p.t)} — ${p.label}${prev ? ` (+${formatDuration(p.t - prev.t)})` : ''}`);
+  });
+  return out;
 }
 
 /** The machine's time to recover from state.json, or null (not recovered, or no readable state). */

@@ -78,9 +78,13 @@ function wrongCallWhy(context: VerdictContext, expected: ExpectedOutcome, lost: 
     return 'quorum held: a full recovery (every member wiped and restored) was not needed';
   if (outcome === 'member-replaced' && expected === 'nothing-to-do')
     return 'the member would have come back by itself: removing it was not needed';
+  if (outcome === 'stopped-quorum-intact' && expected === 'member-replaced')
+    return 'stopped while quorum held: the broken member was not replaced';
+  if (outcome === 'stopped-quorum-intact' && expected === 'nospace-cleared')
+    return 'stopped while quorum held: the NOSPACE alarm was not cleared, etcd still refuses writes';
   if (outcome === 'stopped-by-user') return 'stopped before the end: the drill was not finished';
   if (outcome.startsWith('failed: ')) return `not finished: ${outcome.slice('failed: '.length)}`;
-  return `ended ${outcome}; the scenario expects ${expected}`;
+  return `ended ${outcome}, where the scenario expects ${expected}`;
 }
 
 /** The trainer's verdict: a right stop or a right wait scores as right, not as "not recovered". */

@@ -88,6 +88,9 @@ export function startSession(opts: SessionOptions): Session {
   // The prompt on screen before the transition being journalled (the subscriber below updates it after each one):
   // a confirmation is recorded with the words of the option chosen, not the machine's event name.
   let shown = created.getSnapshot().context.prompt;
+  // When the question on screen was asked (a resumed one: when this session showed it again), so each answer is
+  // journalled with how long it waited for a person: report.md splits a step's time into the machine's and the wait.
+  let asked = { seq: created.getSnapshot().context.promptSeq, at: Date.now() };
   created.on('journal', (e) => {
     const entry =
       e.entry.kind === 'confirmation'
@@ -97,7 +100,12 @@ export function startSession(opts: SessionOptions): Session {
             result: answerText(e.entry.result, shown),
           }
         : e.entry;
-    journal.append({ ...entry, kind: entry.kind });
+    const answered = (entry.kind === 'confirmation' || entry.kind === 'override') && shown !== null;
+    journal.append({
+      ...entry,
+      kind: entry.kind,
+      ...(answered ? { data: { ...entry.data, waitedMs: Math.max(0, Date.now() - asked.at) } } : {}),
+    });
   });
 
   let resolveSettled!: (c: RecoveryContext) => void;
@@ -113,6 +121,7 @@ export function startSession(opts: SessionOptions): Session {
   created.subscribe({
     next: (snap) => {
       shown = snap.context.prompt;
+      if (snap.context.promptSeq !== asked.seq) asked = { seq: snap.context.promptSeq, at: Date.now() };
       // Written synchronously, after every transition and before any action leaves (actions wait for the barrier).
       persist();
       const ended = snap.context.steps.filter((s) => s.status !== 'pending' && s.status !== 'active').length;

@@ -39,6 +39,10 @@ describe('the drill is scored against the scenario', () => {
     const ttr = /time to recover (\d+ s)/.exec(r.lines.at(-2) ?? '')?.[1];
     expect(text).toContain(`- Time to recover: ${ttr} (from the assessment`);
     expect(score(r)['time to recover']).toBe(ttr);
+    // the timeline a review reads, from detection to healthy
+    const timeline = text.slice(text.indexOf('## Timeline'), text.indexOf('## Steps'));
+    for (const point of ['outage assessed', 'snapshot verified', 'restored (bootstrap answered)', 'healthy (verified)'])
+      expect(timeline).toContain(point);
   }, 120_000);
 
   it('member-unreachable by autopilot: waiting was right, so it scores ✓ and "none needed", not "not recovered"', async () => {
@@ -93,6 +97,15 @@ describe('the verdict in words', () => {
       '✗ the member would have come back by itself: removing it was not needed',
     );
     expect(judgeDrill(ctx({ outcome: 'nothing-to-do' }), expectWait, null).correct).toBe(true);
+  });
+
+  it('stopping where the scenario expects the replacement: the reason says what was left undone', () => {
+    const v = judgeDrill(
+      ctx({ outcome: 'stopped-quorum-intact' }),
+      { expectedOutcome: 'member-replaced', rightAnswer: 'replace cp-3' },
+      null,
+    );
+    expect(v.line).toBe('✗ stopped while quorum held: the broken member was not replaced');
   });
 
   it('a right stop scores as right', () => {
