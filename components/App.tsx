@@ -36,6 +36,7 @@ import { useHistory } from './use-history.js';
 import { useNodeRefresh } from './use-node-refresh.js';
 import { useNodeTracking } from './use-node-tracking.js';
 import { useNow } from './use-now.js';
+import { clock } from './format.js';
 import { useTerminalSize } from './use-terminal-size.js';
 import { useWizardKeys } from './use-wizard-keys.js';
 import { WaitSpinner } from './WaitSpinner.js';
@@ -358,11 +359,15 @@ function AttemptLine({ attempt, now }: { attempt: NonNullable<RecoveryContext['a
   const tone = useTone();
   const next =
     attempt.nextAt !== null ? ` — next try in ${Math.max(0, Math.ceil((attempt.nextAt - now) / 1000))}s` : '';
+  // a node that stopped answering (a reboot) is waited for, not counted against the tries: say what is awaited
+  const line = attempt.awaiting
+    ? `${attempt.awaiting.what} — attempt ${attempt.count}, waiting since ${clock(Math.max(0, now - attempt.awaiting.since))}`
+    : `${attempt.action}${attempt.node ? ` on ${attempt.node}` : ''}: attempt ${attempt.count} of ${attempt.max}${next}`;
   return (
     <Box flexDirection="column">
       <Text>
         <Text color={tone('warn')}>{'! '}</Text>
-        {`${attempt.action}${attempt.node ? ` on ${attempt.node}` : ''}: attempt ${attempt.count} of ${attempt.max}${next}`}
+        {line}
       </Text>
       {attempt.lastError && <Text color={tone('bad')}>{`✗ ${attempt.lastError}`}</Text>}
     </Box>
