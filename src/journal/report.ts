@@ -109,13 +109,13 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
     '',
     '## Steps',
     '',
-    '| step | started | duration | machine | waiting for a person | status | result |',
+    '| step | started | duration | status | result | machine | waiting for a person |',
     '|---|---|---|---|---|---|---|',
   );
   for (const s of spans) {
     const waited = s.end === null ? 0 : personWaitMs(records, s.start, s.end);
     lines.push(
-      `| ${s.n}. ${cell(s.step)} | ${time(s.start)} | ${s.end === null ? 'interrupted' : formatDuration(s.end - s.start)} | ${s.end === null ? '—' : formatDuration(s.end - s.start - waited)} | ${s.end === null ? '—' : formatDuration(waited)} | ${s.status} | ${cell(s.result)} |`,
+      `| ${s.n}. ${cell(s.step)} | ${time(s.start)} | ${s.end === null ? 'interrupted' : formatDuration(s.end - s.start)} | ${s.status} | ${cell(s.result)} | ${s.end === null ? '—' : formatDuration(s.end - s.start - waited)} | ${s.end === null ? '—' : formatDuration(waited)} |`,
     );
   }
   const confirmations = records.filter((r) => r.kind === 'confirmation' || r.kind === 'override');
