@@ -1,7 +1,8 @@
 /**
  * Issue 17, the report an SRE pastes into the review: the real binary runs an autopilot drill to its end; report.md
  * says who confirmed what in the screen's words (never the machine's event names: answer.yes, choose, abort), and its
- * time to recover is the score line's figure. Before: "→ answer.yes", "chose api:127.0.0.3", and a "Time to
+ * time to recover is the score line's figure; and the trainer's verdict with the scenario's right answer is printed and
+ * in the report (issue 17, the drill as a trainer runs it). Before: "→ answer.yes", "chose api:127.0.0.3", and a "Time to
  * recovery" measured from the session's start.
  */
 import { spawnSync } from 'node:child_process';
@@ -35,5 +36,12 @@ describe('report.md of a finished drill', () => {
     expect(confirmations).toMatch(/→ answered yes \(by autopilot\)/);
     expect(confirmations).toMatch(/→ chose "take a consistent snapshot from \S+/);
     expect(confirmations).not.toMatch(/answer\.yes|answer\.no|→ chose [^"]|\babort\b/);
+    // the trainer's verdict: printed just above the score line, and in the report with the right answer
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.at(-3)).toBe('verdict: ✓ correct call: etcd is back from the freshest data, nothing lost');
+    const score = report.slice(report.indexOf('## Drill score'));
+    expect(score).toContain('- call: ✓ correct call: etcd is back from the freshest data, nothing lost');
+    expect(score).toMatch(/- right answer: take a snapshot from the survivor cp-1/);
+    expect(score).toContain(`- time to recover: ${ttr}`);
   }, 300_000);
 });
