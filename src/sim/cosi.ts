@@ -8,7 +8,7 @@ import type { SimNode } from './node.js';
 import { ProtoWriter, timestamp } from './pb.js';
 import { isAdmin } from './rbac.js';
 import { notFound, permissionDenied } from './rpc-error.js';
-import { talosTag } from './machine-config.js';
+import { discoveryEnabled, talosTag } from './machine-config.js';
 import { createHash } from 'node:crypto';
 
 type Sensitivity = 'NON_SENSITIVE' | 'SENSITIVE';
@@ -185,13 +185,18 @@ const RESOURCE_TYPES: ResourceType[] = [
   },
   {
     // Discovery: every configured machine of the cluster, workers included, on every configured node (an affiliate
-    // stays listed while it is down, until its discovery record expires). How the wizard finds the workers.
+    // stays listed while it is down, until its discovery record expires). How the wizard finds the workers. With
+    // discovery off in the node's config it pulls no affiliates, so its MemberController lists nothing
+    // (siderolabs/talos internal/app/machined/pkg/controllers/cluster/member.go@v1.13.0:61-110 builds members from
+    // affiliates; discovery_service.go@v1.13.0:165-171 and kubernetes_pull.go@v1.13.0:106-108 stop when it is off).
     type: 'Members.cluster.talos.dev',
     namespace: 'cluster',
     aliases: ['members', 'member', 'members.cluster', 'members.cluster.talos'],
     sensitivity: 'NON_SENSITIVE',
     resources: (node, cluster) =>
-      node.inMaintenance || !node.state.config ? [] : cluster.discoveredMembers().map(memberResource),
+      node.inMaintenance || !node.state.config || !discoveryEnabled(node.state.config)
+        ? []
+        : cluster.discoveredMembers().map(memberResource),
   },
   {
     type: 'EtcdMembers.etcd.talos.dev',

@@ -165,6 +165,7 @@ export async function buildFresh(
       controlPlaneEndpoint: `https://${firstCp}:6443`,
       etcdPartition: def.etcdPartition,
       etcdQuotaBytes: def.etcdQuotaBytes,
+      discovery: def.discovery !== false,
     });
   });
   const fullHistory = generateHistory(def.data.keys, def.data.valueBytes);

@@ -68,6 +68,8 @@ export interface NodeConfigInput {
   etcdPartition: boolean;
   /** etcd's --quota-backend-bytes, set as Talos documents it: cluster.etcd.extraArgs (absent: etcd's default). */
   etcdQuotaBytes?: number | null;
+  /** cluster.discovery.enabled (absent: true, as talosctl gen config writes it). */
+  discovery?: boolean;
 }
 
 const KUBERNETES_VERSION = 'v1.34.1';
@@ -159,7 +161,7 @@ export function machineConfigYaml(secrets: ClusterSecrets, node: NodeConfigInput
   }
   lines.push(
     '    discovery:',
-    '        enabled: true',
+    `        enabled: ${node.discovery === false ? 'false' : 'true'}`,
     '        registries:',
     '            kubernetes:',
     '                disabled: true',
@@ -222,4 +224,29 @@ function isV1alpha1(doc: unknown): doc is { version: string; machine?: unknown }
 /** The same config with `machine.type` changed (what converting an init node does), everything else untouched. */
 export function withMachineType(yamlText: string, type: MachineTypeName): string {
   return yamlText.replace(/^(\s{4}type:\s*)(init|controlplane|worker)\s*$/m, `$1${type}`);
+}
+
+/** What each distinct config text says about discovery (a few texts per cluster, read on every Members list). */
+const discoveryByConfig = new Map<string, boolean>();
+
+/**
+ * The config's cluster.discovery.enabled as Talos reads it (siderolabs/talos
+ * internal/app/machined/pkg/controllers/cluster/config.go@v1.13.0:44-48: DiscoveryEnabled from the active config);
+ * a config without the field, or one that does not parse, counts as enabled (Talos's default).
+ */
+export function discoveryEnabled(yamlText: string): boolean {
+  const known = discoveryByConfig.get(yamlText);
+  if (known !== undefined) return known;
+  let enabled = true;
+  try {
+    const v1alpha1 = parseAllDocuments(yamlText)
+      .map((d) => d.toJS() as unknown)
+      .find(isV1alpha1) as { cluster?: { discovery?: { enabled?: unknown } } } | undefined;
+    enabled = v1alpha1?.cluster?.discovery?.enabled !== false;
+  } catch {
+    // not a config Talos would hold; the default stands
+  }
+  if (discoveryByConfig.size > 64) discoveryByConfig.clear();
+  discoveryByConfig.set(yamlText, enabled);
+  return enabled;
 }

@@ -5,6 +5,7 @@
  */
 import type { SimClock } from './clock.js';
 import { peerUrl, randomMemberId, type EtcdAlarm, type EtcdMemberInfo } from './etcd-backend.js';
+import { discoveryEnabled } from './machine-config.js';
 import type { SimNode } from './node.js';
 import type { RealEtcdFleet } from './real-etcd-fleet.js';
 import { ETCD_DEFAULT_QUOTA_BYTES, type Scenario } from './scenario.js';
@@ -78,8 +79,14 @@ export abstract class ClusterMembership {
     return voters[0]?.etcd.memberId() ?? null;
   }
 
+  /**
+   * The machines that publish an affiliate: configured, with discovery on in their config (Talos writes the local
+   * affiliate only then: siderolabs/talos internal/app/machined/pkg/controllers/cluster/local_affiliate.go@v1.13.0).
+   */
   discoveredMembers(): SimNode[] {
-    return this.nodesList.filter((n) => n.state.config !== null && n.state.type !== null);
+    return this.nodesList.filter(
+      (n) => n.state.config !== null && n.state.type !== null && discoveryEnabled(n.state.config),
+    );
   }
 
   /** Leaders moved by MoveLeader (EtcdForfeitLeadership), by cluster id. */

@@ -78,6 +78,11 @@ export interface Scenario {
   etcdQuotaBytes: number | null;
   alarms: ScenarioAlarm[];
   etcdPartition: boolean;
+  /**
+   * The machine config's cluster.discovery.enabled (default true). Off, no node publishes or pulls affiliates, so
+   * Members.cluster.talos.dev lists nothing anywhere. Absent in drills saved before the field existed: on.
+   */
+  discovery?: boolean;
   timing: { rebootSec: number; resetSec: number; joinSec: number; restoreSec: number; bootSec: number };
   data: { keys: number; valueBytes: number };
   nodes: ScenarioNode[];
@@ -175,6 +180,7 @@ const TOP_KEYS = [
   'timeLimitSec',
   'talosVersion',
   'etcdPartition',
+  'discovery',
   'timing',
   'data',
   'nodes',
@@ -313,6 +319,7 @@ export function validateScenario(doc: unknown, file: string): Scenario {
     timeLimitSec: r.number(top, 'timeLimitSec', 'the scenario', 1800, 10, 86_400),
     talosVersion,
     etcdPartition,
+    discovery: r.bool(top, 'discovery', 'the scenario', true),
     timing: {
       rebootSec: r.number(timing, 'rebootSec', 'timing', 45, 0, 3600),
       resetSec: r.number(timing, 'resetSec', 'timing', 15, 0, 3600),

@@ -15,6 +15,7 @@ const ALL = [
   'hardware-failure',
   'init-node',
   'lost-quorum',
+  'lost-quorum-no-discovery',
   'member-crashloop',
   'member-crashloop-5',
   'member-hardware',
@@ -230,7 +231,7 @@ describe('user-written scenarios are checked with one clear sentence', () => {
 
   it('names an unknown shipped scenario', () => {
     expect(() => loadScenario('lost-quorom')).toThrow(
-      'There is no scenario "lost-quorom"; run "talos-dr drill --list" to see the 13 scenarios.',
+      `There is no scenario "lost-quorom"; run "talos-dr drill --list" to see the ${listScenarios().length} scenarios.`,
     );
   });
 });

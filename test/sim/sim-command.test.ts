@@ -4,6 +4,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listScenarios } from '../../src/sim/index.js';
 import { randomAddressBase } from './helpers.js';
 
 const CLI = resolve('dist/src/cli.js');
@@ -68,7 +69,9 @@ describe.skipIf(!built)('talos-dr sim (run "npm run build" first)', () => {
   it('refuses an unknown scenario, an existing talosconfig, an unwritable dir and a busy port, one sentence each', async () => {
     const unknown = run(['sim', '--scenario', 'nope', '--dir', join(work, 'u')]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('There is no scenario "nope"; run "talos-dr drill --list" to see the 13 scenarios.\n');
+    expect(unknown.stderr).toBe(
+      `There is no scenario "nope"; run "talos-dr drill --list" to see the ${listScenarios().length} scenarios.\n`,
+    );
 
     const existing = join(work, 'existing');
     mkdirSync(existing);
