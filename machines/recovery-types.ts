@@ -355,8 +355,11 @@ export type RecoveryEvent =
   | { type: 'skip' }
   | { type: 'abort' }
   | { type: 'resume' }
-  /** autopilot's scenario time limit: end the current wait as failed, naming what it waited for */
-  | { type: 'give-up' }
+  /**
+   * autopilot's scenario time limit: end the current wait as failed, naming what it waited for (`reason`: said by
+   * autopilot from the live context, as the wait's exit clears what the machine would read)
+   */
+  | { type: 'give-up'; reason?: string }
   | { type: 'prep.update'; node: string; status: PrepStatus; detail: string; attempts: number }
   | { type: 'prep.done'; node: string; wiped: boolean }
   | { type: 'prep.failed'; node: string; error: string }
