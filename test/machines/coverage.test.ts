@@ -10,9 +10,11 @@ import { createActor, fromCallback, fromPromise, waitFor, type AnyActorRef } fro
 import { getStateNodes } from '@xstate/graph';
 import { recoveryMachine, type NodeView, type RecoveryEvent, type SnapshotInfo } from '../../machines/recovery.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
+import { stateVisits } from './scripted-cluster.js';
 
 const NODES = ['10.0.0.2', '10.0.0.3', '10.0.0.4'];
-const visited = new Set<string>();
+const visits = stateVisits();
+const { visited } = visits;
 
 type Phase = 'broken' | 'preparing' | 'running';
 interface World {
@@ -256,10 +258,7 @@ async function drive(
   const actor = createActor(recoveryMachine.provide({ actors: effects(w, script) as never }), {
     input: { nodes: NODES, operator: 'tester', mode: 'drill', timing: TIMING, givenSnapshots: ['/x/given.snapshot'] },
     // every microstep, so states passed through by eventless transitions count too, in children as well
-    inspect: (ev) => {
-      if (ev.type !== '@xstate.microstep') return;
-      for (const n of (ev.snapshot as { _nodes?: { id: string }[] })._nodes ?? []) visited.add(n.id);
-    },
+    inspect: visits.inspect,
   });
   currentValue = () => actor.getSnapshot().value;
   let answered = '';

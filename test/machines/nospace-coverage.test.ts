@@ -5,15 +5,15 @@
  * cp-1 leading, which a defragment shrinks and a disarm clears. The real thing over the wire is test/drill/nospace.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, waitFor, type StateValue } from 'xstate';
-import { getStateNodes } from '@xstate/graph';
+import { fromPromise, type StateValue } from 'xstate';
 import { recoveryMachine } from '../../machines/recovery/machine.js';
 import { initialContext } from '../../machines/recovery/context.js';
 import type { NodeView, Prompt, RecoveryContext, RecoveryEvent, SnapshotInfo } from '../../machines/recovery.js';
 import type { DefragOutput, DisarmOutput, MemberSpace, NospaceState } from '../../machines/nospace/types.js';
 import type { VerdictResult } from '../../machines/decisions.js';
+import { onEachPrompt, settle, startAt, stateVisits } from './scripted-cluster.js';
 
-const visited = new Set<string>();
+const visits = stateVisits();
 const NODES = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
 const [CP1, CP2, CP3] = NODES as [string, string, string];
 const id = (node: string) => `a00000000000000${NODES.indexOf(node) + 1}`;
@@ -169,49 +169,26 @@ async function drive(w: World, start: Start = {}, answer: Answer = () => null) {
     nospace: start.nospace ?? null,
   };
   const machine = recoveryMachine.provide({ actors: effects(w) as never });
-  const snapshot = machine.resolveState({ value: start.value ?? { procedure: { nospace: 'route' } }, context });
-  const actor = createActor(machine, {
-    snapshot,
-    input: undefined as never,
-    inspect: (ev) => {
-      if (ev.type !== '@xstate.microstep') return;
-      for (const n of (ev.snapshot as { _nodes?: { id: string }[] })._nodes ?? []) visited.add(n.id);
-    },
-  });
-  const asked = new Map<string, number>();
-  let answered = -1;
-  actor.subscribe((snap) => {
-    const p = snap.context.prompt;
-    if (!p || snap.context.promptSeq === answered || snap.status === 'done') return;
-    answered = snap.context.promptSeq;
-    const count = (asked.get(p.id) ?? 0) + 1;
-    asked.set(p.id, count);
-    const reply = (n: number) => {
-      if (actor.getSnapshot().context.prompt?.id !== p.id) return;
-      const mine = answer(p, n);
-      if (mine) {
-        actor.send(mine);
-        // refused (the same question still open): answered again, as a person would after reading the refusal
-        const after = actor.getSnapshot();
-        if (after.context.promptSeq === answered && after.context.prompt?.id === p.id && n < 3)
-          setTimeout(() => reply(n + 1), 1);
-        return;
-      }
-      if (!p.recommended) return void actor.send(count > 3 ? { type: 'give-up' } : { type: 'retry' });
-      actor.send(count > 3 ? { type: 'give-up' } : p.recommended);
-    };
-    setTimeout(() => reply(count), 1);
-  });
-  actor.start();
-  actor.send({ type: 'wake' }); // a resolved snapshot takes its eventless transitions on the next event
-  const end = await waitFor(actor, (s) => s.status === 'done' || s.value === 'stoppedByUser', { timeout: 5000 }).catch(
-    () => {
-      const now = actor.getSnapshot();
-      throw new Error(`stuck in ${JSON.stringify(now.value)}: ${now.context.prompt?.id ?? ''}`);
-    },
+  const value = start.value ?? { procedure: { nospace: 'route' } };
+  const actor = startAt(machine, value, context, visits.inspect, (a) =>
+    onEachPrompt(a, (p, count) => {
+      const reply = (n: number) => {
+        const mine = answer(p, n);
+        if (mine) {
+          const seq = (a.getSnapshot() as { context: RecoveryContext }).context.promptSeq;
+          a.send(mine);
+          // refused (the same question still open): answered again, as a person would after reading the refusal
+          const after = (a.getSnapshot() as { context: RecoveryContext }).context;
+          if (after.promptSeq === seq && after.prompt?.id === p.id && n < 3) setTimeout(() => reply(n + 1), 1);
+          return;
+        }
+        if (!p.recommended) return void a.send(count > 3 ? { type: 'give-up' } : { type: 'retry' });
+        a.send(count > 3 ? { type: 'give-up' } : p.recommended);
+      };
+      reply(count);
+    }),
   );
-  actor.stop();
-  return { context: end.context, log: w.log };
+  return { context: await settle(actor), log: w.log };
 }
 
 const doneMember = (node: string) => ({
@@ -359,15 +336,10 @@ describe('every state of the NOSPACE playbook is reached', () => {
   });
 
   it('covers every state node of the playbook', () => {
-    const all = getStateNodes(recoveryMachine.root)
-      .filter((n) => n.type !== 'history')
-      .map((n) => n.id)
-      .filter(
-        (id) =>
-          id.startsWith('recovery.procedure.nospace') ||
-          id === 'recovery.nospaceCleared' ||
-          id === 'recovery.procedure.assess.databaseFull',
-      );
-    expect(all.filter((id) => !visited.has(id))).toEqual([]);
+    const mine = (id: string) =>
+      id.startsWith('recovery.procedure.nospace') ||
+      id === 'recovery.nospaceCleared' ||
+      id === 'recovery.procedure.assess.databaseFull';
+    expect(visits.missing(recoveryMachine, mine)).toEqual([]);
   });
 });
