@@ -5,55 +5,13 @@
  * healthy, and the outcome stays recovered. Killed while the restarts are being sent, `talos-dr resume` finishes them
  * without sending any node's restart twice.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runScenario, type DrillRun } from './harness.js';
+import { killAndResume, runScenario, type DrillRun } from './harness.js';
 
 const runs: DrillRun[] = [];
 afterAll(async () => {
   for (const r of runs) await r.sim.stop();
 });
-
-const CLI = join(process.cwd(), 'dist', 'src', 'cli.js');
-const ENV = { ...process.env, TALOS_DR_DRILL_SPEED: '100', CI: '1' };
-
-/** Runs the CLI; SIGKILL once the incident's journal satisfies `killWhen`. */
-function run(args: string[], dir: string, killWhen?: (journal: string) => boolean) {
-  return new Promise<{ code: number | null; stdout: string; killed: boolean }>((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let killed = false;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const timer = killWhen
-      ? setInterval(() => {
-          const file = join(dir, 'journal.jsonl');
-          if (!killed && existsSync(file) && killWhen(readFileSync(file, 'utf8'))) {
-            killed = true;
-            child.kill('SIGKILL');
-          }
-        }, 20)
-      : null;
-    child.on('exit', (code) => {
-      if (timer) clearInterval(timer);
-      resolve({ code, stdout, killed });
-    });
-  });
-}
-
-interface SavedNode {
-  state: { address: string };
-  calls: { serviceRestart?: number };
-}
-const restartsIn = (dir: string): Record<string, number> =>
-  Object.fromEntries(
-    (JSON.parse(readFileSync(join(dir, 'sim-state.json'), 'utf8')) as { nodes: SavedNode[] }).nodes.map((n) => [
-      n.state.address,
-      n.calls.serviceRestart ?? 0,
-    ]),
-  );
 
 describe('after the restore: kubelets restarted everywhere, then a health check', () => {
   it('lost-quorum by autopilot: one kubelet restart on every node, the worker too; a healthy check; recovered', async () => {
@@ -91,17 +49,13 @@ describe('after the restore: kubelets restarted everywhere, then a health check'
   }, 120_000);
 
   it('killed while the kubelets are restarted: resume finishes them, no node restarted twice', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-after-restore-')), 'incident');
-    const first = await run(['drill', '--autopilot', '--scenario', 'lost-quorum', '--dir', dir], dir, (j) =>
-      j.includes('"phase":"after","opId":"kubelet-restart:'),
-    );
-    expect(first.killed).toBe(true);
-    const second = await run(['resume', dir], dir);
-    const lines = second.stdout.trim().split('\n');
-    expect(lines.at(-1)).toBe('outcome: recovered');
-    expect(second.code).toBe(0);
-    const restarts = restartsIn(dir);
-    expect(Object.keys(restarts)).toHaveLength(4);
-    for (const [node, count] of Object.entries(restarts)) expect(count, node).toBe(1);
+    const r = await killAndResume('lost-quorum', [
+      { name: 'after the first kubelet restart', when: (j) => j.includes('"phase":"after","opId":"kubelet-restart:') },
+    ]);
+    expect(r.killedAt).toHaveLength(1);
+    expect(r.last.stdout.trim().split('\n').at(-1)).toBe('outcome: recovered');
+    expect(r.last.code).toBe(0);
+    expect(r.calls).toHaveLength(4);
+    for (const n of r.calls) expect(n.serviceRestart, n.address).toBe(1);
   }, 180_000);
 });

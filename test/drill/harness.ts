@@ -3,7 +3,8 @@
  * `talos-dr drill --autopilot` does (same runDrill), but keeps the simulator running afterwards so the tests can ask it
  * what happened (destructive calls, data report, node views).
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator } from '../../src/sim/index.js';
@@ -141,4 +142,143 @@ export function startSessionOn(g: Ground, restore?: Snapshot<unknown>): Session 
   });
   grounds.push(async () => session.stop());
   return session;
+}
+
+// ——— Crash and resume: the built CLI in child processes, SIGKILLed at moments the incident's journal names ———
+
+/** The built CLI (npm run build first), run as an operator runs it, with the simulator's time compressed. */
+export const CLI = join(process.cwd(), 'dist', 'src', 'cli.js');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  /** the test killed it (SIGKILL) before it ended by itself */
+  killed: boolean;
+  /** the incident's journal as the run left it */
+  journal: string;
+}
+
+/** A moment to SIGKILL a run at: once the incident's journal satisfies `when`, then `delayMs` later if it still runs. */
+export interface KillAt {
+  when: (journal: string) => boolean;
+  delayMs?: number;
+  /** how the failure messages name this moment */
+  name: string;
+}
+
+/** The incident's journal as text ('' before the run created it). */
+export function journalText(dir: string): string {
+  const file = join(dir, 'journal.jsonl');
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+/** How many records the journal holds. */
+export const recordCount = (journal: string): number => journal.split('\n').filter((l) => l.trim() !== '').length;
+
+export const stepStarted = (n: number) => (journal: string) => journal.includes(`"what":"step ${n} started"`);
+/** a destructive (or transfer) call journalled as about to be sent: opIds start with the call's name ("reset:…") */
+export const callSent = (prefix: string) => (journal: string) => journal.includes(`"phase":"before","opId":"${prefix}`);
+
+/** The incident's outcome as its journal records it (null while it has none). */
+export function journalOutcome(dir: string): string | null {
+  const last = journalText(dir)
+    .split('\n')
+    .filter((l) => l.includes('"kind":"outcome"'))
+    .at(-1);
+  return last ? ((JSON.parse(last) as { result?: string }).result ?? '') : null;
+}
+
+/** Runs the CLI in a child process; SIGKILLs it at `kill` (the journal of `dir` is watched every 20 ms). */
+export function runCliProcess(args: string[], dir: string, kill?: KillAt, speed = SPEED): Promise<CliRun> {
+  const env = { ...process.env, TALOS_DR_DRILL_SPEED: String(speed), CI: '1' };
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let killed = false;
+    let due = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const killNow = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      killed = true;
+      child.kill('SIGKILL');
+    };
+    const watch = kill
+      ? setInterval(() => {
+          if (due || !kill.when(journalText(dir))) return;
+          due = true;
+          if (kill.delayMs) setTimeout(killNow, kill.delayMs);
+          else killNow();
+        }, 20)
+      : null;
+    child.on('exit', (code) => {
+      if (watch) clearInterval(watch);
+      resolve({ code, stdout, killed, journal: journalText(dir) });
+    });
+  });
+}
+
+/** Destructive calls per node, as the simulator counted them and saved them in the incident's sim-state.json. */
+export interface SavedCalls {
+  address: string;
+  reset: number;
+  bootstrap: number;
+  apply: number;
+  reboot: number;
+  recover: number;
+  removeMember: number;
+  serviceRestart: number;
+}
+
+export function savedCalls(dir: string): SavedCalls[] {
+  const saved = JSON.parse(readFileSync(join(dir, 'sim-state.json'), 'utf8')) as {
+    nodes: { state: { address: string }; calls: Partial<Omit<SavedCalls, 'address'>> }[];
+  };
+  return saved.nodes.map(({ state, calls }) => ({
+    address: state.address,
+    reset: calls.reset ?? 0,
+    bootstrap: calls.bootstrap ?? 0,
+    apply: calls.apply ?? 0,
+    reboot: calls.reboot ?? 0,
+    recover: calls.recover ?? 0,
+    removeMember: calls.removeMember ?? 0,
+    serviceRestart: calls.serviceRestart ?? 0,
+  }));
+}
+
+export interface KilledDrill {
+  dir: string;
+  /** every run in order: the drill, then each resume */
+  runs: CliRun[];
+  /** the moments at which a run was killed (a kill that came after its run had ended is not counted) */
+  killedAt: string[];
+  /** the last run: the resume that ended the incident */
+  last: CliRun;
+  outcome: string | null;
+  calls: SavedCalls[];
+}
+
+/** Where the next run is killed, told the journal's record count as the run starts and the kills so far. */
+export type NextKill = (recordsSoFar: number, killsSoFar: number) => KillAt | null;
+
+/**
+ * The crash tests' loop: `talos-dr drill --autopilot --scenario S` in a child process, SIGKILLed at the first moment
+ * `kills` names, `talos-dr resume DIR` in a new process killed at the next, and so on; once there are no more kills,
+ * resumed once more to the end. The loop also ends when the incident records its outcome, or when a run ends by
+ * itself (the caller's assertions then say what went wrong).
+ */
+export async function killAndResume(scenario: string, kills: KillAt[] | NextKill): Promise<KilledDrill> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-crash-')), 'incident');
+  const next: NextKill = Array.isArray(kills) ? (_, killed) => kills[killed] ?? null : kills;
+  const runs: CliRun[] = [];
+  const killedAt: string[] = [];
+  let args = ['drill', '--autopilot', '--scenario', scenario, '--dir', dir];
+  for (;;) {
+    const kill = next(recordCount(journalText(dir)), killedAt.length) ?? undefined;
+    const run = await runCliProcess(args, dir, kill);
+    runs.push(run);
+    if (run.killed && kill) killedAt.push(kill.name);
+    if (!run.killed || journalOutcome(dir) !== null) break;
+    args = ['resume', dir];
+  }
+  return { dir, runs, killedAt, last: runs.at(-1)!, outcome: journalOutcome(dir), calls: savedCalls(dir) };
 }
