@@ -13,6 +13,7 @@ import { nodeText, nodeTextDeep } from '../text/sanitize.js';
 import { timeToRecoverMs } from '../../machines/decisions.js';
 import { FOLLOW_UP } from '../../machines/recovery/context.js';
 import { readState } from './state.js';
+import { findPackageRoot } from '../paths.js';
 
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -76,6 +77,7 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
   const last = records.at(-1);
   lines.push(`# talos-dr incident report`, '');
   lines.push(`- Folder: \`${dir}\``);
+  lines.push(...whereFrom(dir));
   if (session) lines.push(`- Started: ${time(session.t)} — ${session.what}${session.by ? ` (by ${session.by})` : ''}`);
   const assessed = records.find((r) => r.kind === 'decision' && r.what.startsWith('quorum verdict'));
   if (assessed) lines.push(`- Outage assessed: ${time(assessed.t)} — ${assessed.what}: ${assessed.result ?? ''}`);
@@ -143,6 +145,7 @@ export function renderReport(dir: string, given: readonly JournalRecord[] = read
     lines.push('', '## Follow-up', '');
     for (const line of FOLLOW_UP) lines.push(`- ${line}`);
   }
+  lines.push(...finalNodes(dir));
   const score = join(dir, 'score.json');
   if (existsSync(score)) {
     try {
@@ -212,6 +215,79 @@ function timeline(
     const prev = points[i - 1];
     out.push(`- ${time(p.t)} — ${p.label}${prev ? ` (+${formatDuration(p.t - prev.t)})` : ''}`);
   });
+  return out;
+}
+
+/** The context saved by the machine (state.json), or null when there is none or it cannot be read. */
+function savedContext(dir: string): SavedContext | null {
+  const state = readState(dir);
+  if (!state.ok) return null;
+  const ctx = (state.envelope.snapshot as { context?: SavedContext } | null)?.context;
+  return ctx && typeof ctx === 'object' ? ctx : null;
+}
+
+interface SavedContext {
+  rows?: Record<
+    string,
+    {
+      node: string;
+      hostname: string | null;
+      reachable: boolean;
+      etcdService: string | null;
+      healthy: boolean | null;
+      raftAppliedIndex: string | null;
+    }
+  >;
+  observations?: { node: string; members?: { hostname?: string; isLearner?: boolean }[] | null }[];
+  excluded?: string[];
+}
+
+/** The tool's version from its package.json ("unknown" when it cannot be read). */
+function toolVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(findPackageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What ran against what: the tool's version, the mode (a drill and its scenario) and context, the nodes. */
+function whereFrom(dir: string): string[] {
+  const state = readState(dir);
+  const out = [`- Tool: talos-dr ${toolVersion()}`];
+  if (!state.ok) return out;
+  const e = state.envelope;
+  const mode =
+    e.mode === 'drill'
+      ? `drill of scenario ${e.scenario ?? 'unknown'}${e.autopilot ? ' (autopilot)' : ''}`
+      : 'recovery';
+  out.push(`- ${mode}; context \`${e.context ?? 'unknown'}\`; control-plane nodes ${e.nodes.join(', ')}`);
+  return out;
+}
+
+/** Each node as the machine last read it, with the member list it gave: the state the review starts from. */
+function finalNodes(dir: string): string[] {
+  const ctx = savedContext(dir);
+  const rows = Object.values(ctx?.rows ?? {});
+  if (rows.length === 0) return [];
+  const out = [
+    '',
+    '## Final state of the nodes',
+    '',
+    '| node | host | answers | etcd | healthy | applied index | members it lists |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const members = ctx?.observations?.find((o) => o.node === r.node)?.members;
+    const list = members
+      ? members.map((m) => `${m.hostname || '(unnamed)'}${m.isLearner ? ' (learner)' : ''}`).join(', ')
+      : '—';
+    const left = ctx?.excluded?.includes(r.node) ? ' (left out)' : '';
+    out.push(
+      `| ${cell(r.node)}${left} | ${cell(r.hostname ?? '—')} | ${r.reachable ? 'yes' : 'no'} | ${cell(r.etcdService ?? '—')} | ${r.healthy === null ? '—' : r.healthy ? 'yes' : 'no'} | ${cell(r.raftAppliedIndex ?? '—')} | ${cell(list)} |`,
+    );
+  }
   return out;
 }
 

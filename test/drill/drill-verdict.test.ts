@@ -43,6 +43,16 @@ describe('the drill is scored against the scenario', () => {
     const timeline = text.slice(text.indexOf('## Timeline'), text.indexOf('## Steps'));
     for (const point of ['outage assessed', 'snapshot verified', 'restored (bootstrap answered)', 'healthy (verified)'])
       expect(timeline).toContain(point);
+    // what ran against what, and the state the review starts from: each node with the member list it gives
+    expect(text).toMatch(/^- Tool: talos-dr \d+\.\d+\.\d+/m);
+    expect(text).toContain(`; control-plane nodes ${r.sim.nodes.join(', ')}`);
+    const final = text.slice(text.indexOf('## Final state of the nodes'), text.indexOf('## Drill score'));
+    for (const node of r.sim.nodes)
+      expect(final).toMatch(
+        new RegExp(
+          `\\| ${node.replaceAll('.', '\\.')} \\| cp-\\d \\| yes \\| Running \\| yes \\| \\d+ \\| cp-\\d, cp-\\d, cp-\\d \\|`,
+        ),
+      );
   }, 120_000);
 
   it('member-unreachable by autopilot: waiting was right, so it scores ✓ and "none needed", not "not recovered"', async () => {
