@@ -166,7 +166,13 @@ export const prepareNodeMachine = setup({
     retrying: {
       entry: {
         type: 'report',
-        params: ({ context }) => ({ status: 'retrying', detail: `${context.lastError ?? 'failed'}; trying again` }),
+        params: ({ context }) => ({
+          status: 'retrying',
+          detail:
+            context.silentSince != null
+              ? `waiting for ${context.node} to answer again — attempt ${context.attempts}, silent for ${Math.round(((context.silentLastAt ?? context.silentSince) - context.silentSince) / 1000)} s`
+              : `${context.lastError ?? 'failed'}; trying again`,
+        }),
       },
       invoke: { src: 'sleep', input: ({ context }) => ({ ms: backoffDelay(context.timing, context.attempts) }) },
       on: { wake: 'sending' },

@@ -73,7 +73,11 @@ function cluster(opts: { bootstrapFailures?: number; failure?: (node: string) =>
 }
 
 /** Runs the recovery, answering every question with its recommended answer, until it ends or asks "Try again?". */
-async function run(machine: RecoveryMachine, nodeAnswerTimeoutMs?: number) {
+async function run(
+  machine: RecoveryMachine,
+  nodeAnswerTimeoutMs?: number,
+  watch?: (context: ReturnType<ReturnType<typeof createActor<RecoveryMachine>>['getSnapshot']>['context']) => void,
+) {
   const actor = createActor(machine, {
     input: {
       nodes: NODES,
@@ -84,6 +88,7 @@ async function run(machine: RecoveryMachine, nodeAnswerTimeoutMs?: number) {
   });
   let answered = -1;
   actor.subscribe((s) => {
+    watch?.(s.context);
     const p = s.context.prompt;
     if (p?.recommended && s.context.promptSeq !== answered) {
       answered = s.context.promptSeq;
@@ -110,7 +115,12 @@ describe('a call whose node does not answer (rebooting)', () => {
 
   it("a node's Reset: tried again past five tries while the node is silent, then the node is prepared", async () => {
     const { machine, calls } = cluster({ resetSilent: 8 });
-    const end = await run(machine);
+    const details: string[] = [];
+    const end = await run(machine, undefined, (c) => {
+      for (const row of Object.values(c.rows)) if (row.prep.status === 'retrying') details.push(row.prep.detail ?? '');
+    });
+    // the node's row says what it waits for, not only the last refusal
+    expect(details.some((d) => /^waiting for \S+ to answer again — attempt \d+, silent for \d+ s$/.test(d))).toBe(true);
     expect(end.prompt?.question ?? null).toBeNull();
     expect(end.outcome).toBe('recovered');
     expect(calls.filter((c) => c.startsWith('reset')).sort()).toEqual(NODES.map((n) => `reset ${n}`).sort());
