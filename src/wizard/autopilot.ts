@@ -101,9 +101,8 @@ export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotO
     const snap = actor.getSnapshot();
     if (finished(snap)) return;
     const reason = timeLimitReason(snap.context);
-    // the machine takes the reason it is given (RecoveryEvent's give-up), else names what held it up itself
-    const giveUp = reason ? { type: 'give-up' as const, reason } : { type: 'give-up' as const };
-    actor.send(giveUp);
+    // the machine words its outcome with the reason it is given, else names what held it up itself
+    actor.send({ type: 'give-up', ...(reason ? { reason } : {}) });
   }, opts.timeLimitMs);
   // A subscription only hears later transitions: a resumed session may already wait at a prompt (e.g. killed right
   // after the snapshot step asked for its source), and nothing would ever change to make the autopilot answer it.
