@@ -14,7 +14,25 @@ export interface RemoveMemberInput {
   opId: string;
 }
 
+export interface LeaveClusterInput {
+  /** the node that leaves: the call goes to it and to nothing else */
+  node: string;
+  /** a different healthy node whose member list confirms the leave */
+  via: string;
+  /** the leaving member's id as `via` lists it */
+  memberId: string;
+  opId: string;
+}
+
 export const REPLACE_MEMBER_ACTORS = {
+  /** EtcdForfeitLeadership on the node itself (it moves the leadership only if it leads); answers the new leader */
+  forfeitLeadership: fromPromise<{ leader: string }, { node: string; opId: string }>(async () => {
+    throw new Error('forfeitLeadership was not provided');
+  }),
+  /** EtcdLeaveCluster on `node` only, then `via`'s list polled until the id is gone (a resume never sends it twice) */
+  leaveCluster: fromPromise<{ alreadyGone: boolean }, LeaveClusterInput>(async () => {
+    throw new Error('leaveCluster was not provided');
+  }),
   /** EtcdRemoveMemberByID through `via`, then polls `via`'s list until the id is gone (NotFound counts as done) */
   removeMember: fromPromise<{ alreadyGone: boolean }, RemoveMemberInput>(async () => {
     throw new Error('removeMember was not provided');

@@ -4,8 +4,8 @@
  * infer the guards' parameter types of setup.ts's own parameterised guards (chose, procedureIs) as unknown.
  */
 import type { GuardArgs } from '../recovery-types.js';
-import { checkedNodes, currentHealthyNow, joinPhase, listOf, replaceOf, viaNode } from './plan.js';
-import { REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
+import { checkedNodes, currentHealthyNow, joinPhase, listOf, replaceOf, swapLeads, swapOf, viaNode } from './plan.js';
+import { LEAVE_RULES, PLANNED_SWAP_RULES, REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
 import { recoveryComplete } from '../decisions.js';
 
 const current = ({ context }: GuardArgs) => replaceOf(context).current;
@@ -57,6 +57,30 @@ export const G = {
   /** every checked node Running, healthy, and agreeing on the members */
   membersAgree: ({ context }: GuardArgs) =>
     recoveryComplete(context.observations.filter((o) => checkedNodes(context).includes(o.node))).done,
+  /** a planned swap whose member has not left yet (a resume comes back to it) */
+  swapPending: ({ context }: GuardArgs) => {
+    const swap = swapOf(context);
+    return swap !== null && !swap.left;
+  },
+  /** the leave was confirmed by typing before the process stopped: go on without asking again */
+  swapDecided: ({ context }: GuardArgs) => swapOf(context)?.decided === true,
+  /** no healthy node other than the leaving one lists the members right now */
+  swapNoWitness: ({ context }: GuardArgs) => swapOf(context)?.via === null,
+  /** the different healthy node no longer lists the member: it has left (before a crash, or by hand) */
+  swapNotListed: ({ context }: GuardArgs) => {
+    const swap = swapOf(context);
+    return swap !== null && swap.via !== null && swap.memberId === null;
+  },
+  /** the leaving node's member leads: the leadership is moved away first */
+  swapLeadsNow: ({ context }: GuardArgs) => swapLeads(context) && swapOf(context)?.forfeited !== true,
+  /** every leave rule allows it */
+  leaveAllowed: ({ context, event }: GuardArgs) =>
+    LEAVE_RULES.every((name) => PLANNED_SWAP_RULES[name](context, event, null) === null),
+  /** the swapped member left and its machine still answers with its config: wiped only when its address is typed */
+  swapMachineUndecided: (args: GuardArgs) =>
+    swapOf(args.context) !== null && observed(args)?.reachable === true && !observed(args)?.maintenance,
+  /** nothing was decided yet for the current member's machine */
+  machineUndecided: ({ context }: GuardArgs) => (replaceOf(context).fate ?? null) === null,
   /** the member list the healthy node gave was read (a read that failed leaves the previous one) */
   viaListed: ({ context }: GuardArgs) => listOf(context, replaceOf(context).via) !== null,
 } satisfies Record<string, (args: GuardArgs) => boolean>;

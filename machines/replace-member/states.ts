@@ -12,14 +12,26 @@
  * Each phase re-reads live state on entry, so a resume after a crash continues from what the cluster shows, and every
  * destructive call goes through the journal ledger (never sent twice).
  */
-import { and, assign, not } from 'xstate';
+import { and, assign, emit, not } from 'xstate';
 import { recoveryComplete, waitingCause, wipeLabels } from '../decisions.js';
 import type { RecoveryContext } from '../recovery-types.js';
+import type { PlannedSwap } from './types.js';
 import { choicePrompt, promptState, retryPromptState } from '../recovery/prompts.js';
 import { now, recoverySetup } from '../recovery/setup.js';
 import { callStep, failedAt, pauseThen } from '../recovery/states.js';
-import { checkedNodes, joinPhase, listOf, listedMember, removalTarget, replaceOf, viaNode } from './plan.js';
-import { REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
+import {
+  checkedNodes,
+  joinPhase,
+  listOf,
+  listedMember,
+  removalTarget,
+  replaceOf,
+  swapLeads,
+  swapOf,
+  swapWitness,
+  viaNode,
+} from './plan.js';
+import { LEAVE_RULES, PLANNED_SWAP_RULES, REMOVAL_RULES, REPLACE_MEMBER_RULES } from './rules.js';
 import { G } from './guards.js';
 
 type Ctx = { context: RecoveryContext };
@@ -33,6 +45,54 @@ const who = (context: RecoveryContext): string => {
 const patch = (context: RecoveryContext, fields: Partial<ReturnType<typeof replaceOf>>) => ({
   ...replaceOf(context),
   ...fields,
+});
+
+/**
+ * The swapped member has left: from here it is replaced as a removed member is (its machine wiped or kept off, then
+ * its join followed), with the id and the confirming node the leave used.
+ */
+const leftSwap = (context: RecoveryContext) => {
+  const swap = swapOf(context) as PlannedSwap;
+  return patch(context, {
+    swap: { ...swap, left: true },
+    current: {
+      node: swap.node,
+      memberId: swap.memberId,
+      name: swap.name,
+      kind: 'etcd-failing',
+      why: `planned swap of a healthy member: ${swap.node} left etcd by itself`,
+    },
+    via: swap.via,
+    memberId: swap.memberId,
+    fate: null,
+    phase: 'removed',
+  });
+};
+
+/** A leave rule's citation: rule 3 for the node typed, rule 12 (membership changes) for the others. */
+const LEAVE_CITATION: Record<(typeof LEAVE_RULES)[number], number> = {
+  leaveOnTypedNode: 3,
+  leaveNeedsThreeMembers: 12,
+  leaveKeepsQuorum: 12,
+  leaveNoLearnerPending: 12,
+};
+
+/**
+ * A leave the rules refuse: the first refusing rule's sentence on screen, in the guard stops and in the journal, citing
+ * its SAFETY.md rule, as the shared `refuse` action does for the rules in machines/guards.ts's RULES.
+ */
+const refuseLeave = recoverySetup.enqueueActions(({ context, event, enqueue, system }) => {
+  for (const rule of LEAVE_RULES) {
+    const sentence = PLANNED_SWAP_RULES[rule](context, event, swapOf(context)?.node ?? null);
+    if (sentence === null) continue;
+    const message = `${sentence.replace(/[.:;]$/, '')} (SAFETY rule ${LEAVE_CITATION[rule]}).`;
+    enqueue.assign({
+      notice: message,
+      guardStops: [...context.guardStops, { rule, message, at: now(system) }],
+    });
+    enqueue.emit({ type: 'journal', entry: { kind: 'refusal', what: rule, result: message, by: context.operator } });
+    return;
+  }
 });
 
 /** Read every node given: the states decide from what the cluster shows now, never from what it showed before. */
@@ -78,6 +138,7 @@ export const replaceMember = recoverySetup.createStateConfig({
       always: [
         // a resume after a stop comes back here (the procedure's shallow history): the member in hand goes on where
         // it was, each phase re-reading live state first
+        { guard: G.swapPending, target: 'leave' },
         { guard: G.machineHandled, target: 'join' },
         { guard: G.memberRemoved, target: 'replace' },
         { guard: G.memberInHand, target: 'remove' },
@@ -120,6 +181,176 @@ export const replaceMember = recoverySetup.createStateConfig({
         },
         { target: '#recovery.memberReplaced' },
       ],
+    },
+
+    // ---- step 5 of a planned swap: the healthy member leaves by itself ----------------------------------------------
+    leave: {
+      entry: { type: 'startStep', params: { step: 'remove member' } },
+      initial: 'reading',
+      states: {
+        ...readAll('locating'),
+        failed: retryPromptState((c) => c.attempt?.action ?? 'read every node', 'reading'),
+        // the member's id and the confirming node read again from live state (a resume comes back here too)
+        locating: {
+          entry: assign({
+            replace: ({ context }) => {
+              const swap = swapOf(context);
+              if (!swap) return replaceOf(context);
+              const via = swapWitness(context, swap.node);
+              const own = context.observations.find((o) => o.node === swap.node);
+              const list = via ? (context.observations.find((o) => o.node === via)?.members ?? []) : [];
+              const listed = list.find((m) => m.id === (own?.status?.memberId ?? swap.memberId));
+              return patch(context, { swap: { ...swap, via, memberId: listed?.id ?? null } });
+            },
+          }),
+          always: [
+            {
+              guard: G.swapNoWitness,
+              target: '#recovery.failed',
+              actions: failedAt(
+                'remove member',
+                'no healthy node other than the leaving one lists the members',
+                ({ context }) =>
+                  `no healthy node other than ${swapOf(context)?.node ?? 'the chosen node'} answered with a member list, so its leave cannot be confirmed; run talos-dr resume once one does`,
+              ),
+            },
+            {
+              guard: G.swapNotListed,
+              target: '#recovery.procedure.replaceMember.next',
+              actions: [
+                assign({ replace: ({ context }) => leftSwap(context) }),
+                {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'remove member',
+                    status: 'done',
+                    result: `${who(context)}: no longer listed by ${replaceOf(context).via} (it left already)`,
+                  }),
+                },
+                journal(
+                  ({ context }) => `${who(context)}: member not listed`,
+                  ({ context }) => `${replaceOf(context).via} does not list it: it left already, nothing to send`,
+                  'observation',
+                ),
+              ],
+            },
+            // confirmed by typing before the process stopped, and still allowed by every rule now: go on
+            { guard: and([G.swapDecided, G.leaveAllowed]), target: 'sending' },
+            { target: 'confirming' },
+          ],
+        },
+        confirming: promptState(
+          ({ context }) => {
+            const swap = swapOf(context) as PlannedSwap;
+            const refused = LEAVE_RULES.map((name) =>
+              PLANNED_SWAP_RULES[name](context, { type: 'confirm', address: swap.node }, swap.node),
+            ).find((sentence) => sentence !== null);
+            const leads = swapLeads(context);
+            return {
+              id: `leave:${swap.node}`,
+              kind: 'typed-address',
+              question: `Have ${swap.node}${swap.name ? ` (${swap.name})` : ''} leave etcd${leads ? ' after handing its leadership to another member' : ''}?`,
+              detail:
+                `Planned swap: ${leads ? `${swap.node} leads, so EtcdForfeitLeadership moves the leadership first; then ` : ''}EtcdLeaveCluster goes to ${swap.node} only: it removes its own member ${swap.memberId ?? '?'}, stops etcd and deletes its etcd data. ` +
+                `${swap.via ?? '?'} confirms it left; then you wipe the machine (or keep it off) and it rejoins as a learner. The other members keep quorum.` +
+                `${refused ? ` Not allowed now: ${refused}` : ''}`,
+              target: swap.node,
+              recommended: refused ? null : { type: 'confirm', address: swap.node },
+            };
+          },
+          {
+            on: {
+              confirm: [
+                {
+                  guard: and(['addressMatches', G.leaveAllowed]),
+                  target: 'sending',
+                  actions: [
+                    'journalConfirmation',
+                    assign({
+                      replace: ({ context }) =>
+                        patch(context, { swap: { ...(swapOf(context) as PlannedSwap), decided: true } }),
+                    }),
+                  ],
+                },
+                { guard: not('addressMatches'), actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
+                { actions: refuseLeave },
+              ],
+              'answer.no': { target: '#recovery.stoppedByUser' },
+            },
+          },
+        ),
+        sending: {
+          always: [{ guard: G.swapLeadsNow, target: 'forfeiting' }, { target: 'leaving' }],
+        },
+        ...callStep({
+          call: 'forfeiting',
+          invoke: {
+            src: 'forfeitLeadership',
+            input: ({ context }) => {
+              const swap = swapOf(context) as PlannedSwap;
+              return { node: swap.node, opId: `forfeit-leadership:${swap.node}:${swap.memberId ?? ''}` };
+            },
+            onDone: {
+              target: 'leaving',
+              actions: [
+                assign({
+                  replace: ({ context }) =>
+                    patch(context, { swap: { ...(swapOf(context) as PlannedSwap), forfeited: true } }),
+                }),
+                emit(({ context, event }) => ({
+                  type: 'journal' as const,
+                  entry: {
+                    kind: 'observation' as const,
+                    node: swapOf(context)?.node ?? null,
+                    what: 'leadership handed over',
+                    result: event.output.leader ? `${event.output.leader} leads now` : 'it no longer led',
+                  },
+                })),
+              ],
+            },
+          },
+          attempt: (context) => ({ action: 'move the leadership away', node: swapOf(context)?.node ?? null }),
+        }),
+        ...callStep({
+          call: 'leaving',
+          invoke: {
+            src: 'leaveCluster',
+            input: ({ context }) => {
+              const swap = swapOf(context) as PlannedSwap;
+              return {
+                node: swap.node,
+                via: swap.via ?? '',
+                memberId: swap.memberId ?? '',
+                opId: `leave-cluster:${swap.memberId ?? ''}`,
+              };
+            },
+            onDone: {
+              target: '#recovery.procedure.replaceMember.replace',
+              actions: [
+                assign({ replace: ({ context }) => leftSwap(context) }),
+                {
+                  type: 'endStep',
+                  params: ({ context, event }) => ({
+                    step: 'remove member',
+                    status: 'done',
+                    result: `member ${replaceOf(context).memberId} (${who(context)}) left etcd (EtcdLeaveCluster on ${who(context)}); ${replaceOf(context).via} no longer lists it${event.output.alreadyGone ? ' (it had left already)' : ''}`,
+                  }),
+                },
+              ],
+            },
+          },
+          attempt: (context) => ({ action: 'leave the etcd cluster', node: swapOf(context)?.node ?? null }),
+          onFailure: {
+            target: 'leaveFailed',
+            actions: {
+              type: 'noteAttempt',
+              params: ({ context }) => ({ action: 'leave the etcd cluster', node: swapOf(context)?.node ?? null }),
+            },
+          },
+        }),
+        // trying again reads every node first: a leave that landed shows as "not listed" and is not sent again
+        leaveFailed: retryPromptState('leave the etcd cluster', 'reading'),
+      },
     },
 
     // ---- step 5: remove the member through a healthy node ----------------------------------------------------------
@@ -436,6 +667,8 @@ export const replaceMember = recoverySetup.createStateConfig({
               ),
             },
             { guard: G.currentIsBlank, target: 'recreating' },
+            // a planned swap's machine still answers with its configuration: wiped only when its address is typed
+            { guard: and([G.swapMachineUndecided, G.machineUndecided]), target: 'swapFate' },
             { guard: G.currentReachable, target: 'wiping' },
             { target: 'keepOff' },
           ],
@@ -504,6 +737,49 @@ export const replaceMember = recoverySetup.createStateConfig({
             node: replaceOf(context).current?.node ?? null,
           }),
         }),
+        swapFate: promptState(
+          ({ context }) => {
+            const node = who(context);
+            const labels = wipeLabels(context.volumes[node] ?? null);
+            return {
+              id: `swap-wipe:${node}`,
+              kind: 'typed-address',
+              question: `${node} has left etcd. Wipe it now so it rejoins as a new member?`,
+              detail: `Reset of ${node} with ${labels.join(' + ')} (volume-aware: this machine's own labels); it reboots and Talos adds it back as a learner. Esc keeps it off instead (to replace its hardware): it must be wiped before it ever boots again with this configuration (talosctl -n ${node} reset --graceful=false --system-labels-to-wipe ${labels.join(',')}).`,
+              target: node,
+              recommended: { type: 'confirm', address: node },
+            };
+          },
+          {
+            on: {
+              confirm: [
+                { guard: 'addressMatches', target: 'wiping', actions: 'journalConfirmation' },
+                { actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
+              ],
+              'answer.no': {
+                target: '#recovery.procedure.replaceMember.check',
+                actions: [
+                  'journalConfirmation',
+                  assign({
+                    replace: ({ context }) =>
+                      patch(context, {
+                        fate: 'keep-off',
+                        keptOff: [...(replaceOf(context).keptOff ?? []), who(context)],
+                      }),
+                  }),
+                  {
+                    type: 'endStep',
+                    params: ({ context }) => ({
+                      step: 'replace node',
+                      status: 'done',
+                      result: `${who(context)} kept off after leaving etcd (must be wiped before it ever boots again)`,
+                    }),
+                  },
+                ],
+              },
+            },
+          },
+        ),
         keepOff: choicePrompt(
           ({ context }) => ({
             id: `keep-off:${who(context)}`,

@@ -7,10 +7,10 @@
 import { fromPromise } from 'xstate';
 import { Code } from '../talos/errors.js';
 import type { RpcFailure } from '../talos/types.js';
-import type { RemoveMemberInput } from '../../machines/replace-member/actors.js';
+import type { LeaveClusterInput, RemoveMemberInput } from '../../machines/replace-member/actors.js';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { applyConfig, resetNode } from './destructive.js';
-import { ActionError, failureError, ledgered } from './ledger.js';
+import { ActionError, failureError, ledgered, unwrap } from './ledger.js';
 
 /**
  * etcd answers a removal of an id it does not know with ErrMemberNotFound, which its gRPC layer sends as NotFound
@@ -62,16 +62,89 @@ export async function removeMember(
     reconcile: async () => ((await listedBy(deps, via, memberId)) === false ? { alreadyGone: true } : null),
     describe: (r) => (r.alreadyGone ? 'already removed' : 'removed'),
   });
+  await untilUnlisted(deps, timing, via, memberId, 'the removal');
+  return outcome;
+}
+
+/** Polls `via`'s member list until `memberId` is gone; says what to check when it stays. */
+async function untilUnlisted(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  via: string,
+  memberId: string,
+  what: string,
+): Promise<void> {
   const end = Date.now() + timing.nodeBackTimeoutMs;
   for (;;) {
-    if ((await listedBy(deps, via, memberId).catch(() => null)) === false) return outcome;
+    if ((await listedBy(deps, via, memberId).catch(() => null)) === false) return;
     if (Date.now() > end || deps.signal?.aborted) break;
     await sleep(timing.pollMs);
   }
   throw new ActionError(
-    `${via} still lists member ${memberId} ${Math.round(timing.nodeBackTimeoutMs / 1000)} s after the removal; check with talosctl -n ${via} etcd members before trying again.`,
+    `${via} still lists member ${memberId} ${Math.round(timing.nodeBackTimeoutMs / 1000)} s after ${what}; check with talosctl -n ${via} etcd members before trying again.`,
     true,
   );
+}
+
+/**
+ * How long a leave may take: Talos retries etcd's "unhealthy cluster" answer for up to 5 minutes inside the call
+ * (siderolabs/talos internal/pkg/etcd/etcd.go@v1.14.0-rc.1:157-190 LeaveCluster); the rules allow a leave only while
+ * the rest keep quorum, so a healthy leave answers in seconds. A deadline counts as "may have landed": the next try
+ * reads the list first.
+ */
+const LEAVE_TIMEOUT_MS = 60_000;
+
+/**
+ * EtcdLeaveCluster sent to the leaving node only (it removes its own member through its own etcd, then stops etcd and
+ * deletes /var/lib/etcd: siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go
+ * EtcdLeaveCluster), through the ledger; then a *different* healthy node's list polled until the id is gone. A member
+ * that node no longer lists has left already (before a crash): nothing is sent.
+ */
+export async function leaveCluster(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  input: LeaveClusterInput,
+): Promise<{ alreadyGone: boolean }> {
+  const { node, via, memberId } = input;
+  if (!node || !via || !memberId || via === node)
+    throw new ActionError('The leaving node, its member id and a different healthy node were not all chosen.');
+  const outcome = await ledgered(deps, {
+    opId: input.opId,
+    action: `leave etcd: member ${memberId} on ${node} (EtcdLeaveCluster on that node only)`,
+    node,
+    destructive: true,
+    answered: () => ({ alreadyGone: true }),
+    send: async () => {
+      if ((await listedBy(deps, via, memberId)) === false) return { alreadyGone: true };
+      const result = await deps.client.etcdLeaveCluster(node, { timeoutMs: LEAVE_TIMEOUT_MS });
+      if (result.ok) return { alreadyGone: false };
+      const error = failureError(node, result.error, 'leave the etcd cluster');
+      throw new ActionError(error.message, error.retryable, result.error.code === Code.deadlineExceeded);
+    },
+    reconcile: async () => ((await listedBy(deps, via, memberId)) === false ? { alreadyGone: true } : null),
+    describe: (r) => (r.alreadyGone ? 'already left' : 'left'),
+  });
+  await untilUnlisted(deps, timing, via, memberId, 'the leave');
+  return outcome;
+}
+
+/**
+ * EtcdForfeitLeadership on the node itself: Talos moves the leadership to another member only if this one leads
+ * (siderolabs/talos internal/pkg/etcd/etcd.go@v1.14.0-rc.1:240-308 ForfeitLeadership) and answers the new leader's
+ * name, or nothing. Sent again after a crash it does no harm, so it is journalled but not a ledgered destructive call.
+ */
+export async function forfeitLeadership(deps: EffectDeps, input: { node: string; opId: string }) {
+  return ledgered(deps, {
+    opId: input.opId,
+    action: `move the etcd leadership away from ${input.node} (EtcdForfeitLeadership)`,
+    node: input.node,
+    destructive: false,
+    send: async () => {
+      const result = await deps.client.etcdForfeitLeadership(input.node, { timeoutMs: 15_000 });
+      return { leader: unwrap(result, 'move the leadership away').member };
+    },
+    describe: (r) => (r.leader ? `${r.leader} leads now` : 'it did not lead'),
+  });
 }
 
 /** The member replacement's named actors, given to the machine with the recovery's own (src/wizard/actors.ts). */
@@ -85,6 +158,12 @@ export function replaceMemberActors(deps: EffectDeps, timing: EffectTiming) {
     ),
     replaceApplyConfig: fromPromise<void, { node: string; file: string; opId: string }>(({ input }) =>
       applyConfig(deps, input),
+    ),
+    forfeitLeadership: fromPromise<{ leader: string }, { node: string; opId: string }>(({ input }) =>
+      forfeitLeadership(deps, input),
+    ),
+    leaveCluster: fromPromise<{ alreadyGone: boolean }, LeaveClusterInput>(({ input }) =>
+      leaveCluster(deps, timing, input),
     ),
   };
 }

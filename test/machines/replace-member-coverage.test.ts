@@ -5,16 +5,16 @@
  * re-creation moves on). The real thing over the wire is test/drill/replace-member*.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor, fromPromise, waitFor } from 'xstate';
-import { getStateNodes } from '@xstate/graph';
+import { fromPromise } from 'xstate';
 import { recoveryMachine } from '../../machines/recovery/machine.js';
 import { initialContext } from '../../machines/recovery/context.js';
-import { initialReplace } from '../../machines/replace-member/plan.js';
+import { initialReplace, initialSwap } from '../../machines/replace-member/plan.js';
 import type { BrokenMember } from '../../machines/decisions.js';
 import type { NodeView, Prompt, RecoveryContext, RecoveryEvent } from '../../machines/recovery.js';
 import type { EtcdMember } from '../../src/talos/types.js';
+import { onEachPrompt, settle, startAt, stateVisits } from './scripted-cluster.js';
 
-const visited = new Set<string>();
+const visits = stateVisits();
 const NODES = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
 const [CP1, , CP3] = NODES as [string, string, string];
 const LEADER = 'a000000000000001';
@@ -46,6 +46,8 @@ interface World {
   settle: number;
   calls: number;
   log: string[];
+  /** the member that leads (a planned swap of the leader hands it over first) */
+  leader: string;
 }
 
 const world = (w: Partial<World>): World => ({
@@ -58,6 +60,7 @@ const world = (w: Partial<World>): World => ({
   settle: 0,
   calls: 0,
   log: [],
+  leader: LEADER,
   ...w,
 });
 
@@ -80,7 +83,7 @@ function view(w: World, node: string): NodeView {
     etcdHealthy: true,
     members: list,
     membersError: null,
-    status: { memberId, leader: LEADER, errors: [], raftAppliedIndex: '10' },
+    status: { memberId, leader: w.leader, errors: [], raftAppliedIndex: '10' },
     statusError: null,
   });
   const sick = (v: NodeView): NodeView => ({
@@ -132,6 +135,10 @@ interface Script {
   timing?: Partial<typeof TIMING>;
   removeFails?: number;
   resetFails?: number;
+  /** a planned swap of this node instead of the queue */
+  swap?: string;
+  forfeitFails?: number;
+  leaveFails?: number;
 }
 
 function effects(w: World, s: Script) {
@@ -152,6 +159,21 @@ function effects(w: World, s: Script) {
       w.log.push(`apply ${input.node} ${input.file}`);
       w.cp3 = 'rebooting';
     }),
+    forfeitLeadership: fromPromise<{ leader: string }, { node: string }>(async ({ input }) => {
+      if ((s.forfeitFails = (s.forfeitFails ?? 0) - 1) >= 0) throw err('connection reset');
+      w.log.push(`forfeit ${input.node}`);
+      w.leader = LEADER;
+      return { leader: 'cp-1' };
+    }),
+    // the leave: cp-3 removes its own member, stops etcd and deletes its data (it answers, etcd not running)
+    leaveCluster: fromPromise<{ alreadyGone: boolean }, { node: string; via: string; memberId: string }>(
+      async ({ input }) => {
+        if ((s.leaveFails = (s.leaveFails ?? 0) - 1) >= 0) throw err('deadline exceeded');
+        w.log.push(`leave ${input.node} (${input.memberId}, confirmed by ${input.via})`);
+        w.cp3 = 'failing';
+        return { alreadyGone: false };
+      },
+    ),
   };
 }
 
@@ -183,51 +205,23 @@ async function drive(w: World, queue: BrokenMember[], script: Script = {}, answe
   const context: RecoveryContext = {
     ...ctx0,
     procedure: 'replace-member',
-    replace: initialReplace(queue),
+    replace: script.swap ? initialSwap(view(w, script.swap)) : initialReplace(queue),
     configs:
       w.cp3 === 'blank' && !script.resetFails ? { [CP3]: { file: '/x/configs/cp-3.yaml', source: 'given' } } : {},
     observations: NODES.map((n) => view(w, n)),
   };
   const machine = recoveryMachine.provide({ actors: effects(w, script) as never });
-  const snapshot = machine.resolveState({ value: { procedure: { replaceMember: 'next' } }, context });
-  const actor = createActor(machine, {
-    snapshot,
-    input: undefined as never,
-    inspect: (ev) => {
-      if (ev.type !== '@xstate.microstep') return;
-      for (const n of (ev.snapshot as { _nodes?: { id: string }[] })._nodes ?? []) visited.add(n.id);
-    },
-  });
-  const asked = new Map<string, number>();
-  let answered = -1;
-  actor.subscribe((snap) => {
-    const p = snap.context.prompt;
-    if (!p || snap.context.promptSeq === answered || snap.status === 'done') return;
-    answered = snap.context.promptSeq;
-    const count = (asked.get(p.id) ?? 0) + 1;
-    asked.set(p.id, count);
-    setTimeout(() => {
-      if (actor.getSnapshot().context.prompt?.id !== p.id) return;
+  const actor = startAt(machine, { procedure: { replaceMember: 'next' } }, context, visits.inspect, (a) =>
+    onEachPrompt(a, (p, count) => {
       const mine = answer(p, count);
-      if (mine) return void actor.send(mine);
+      if (mine) return void a.send(mine);
       // "keep waiting?" is always yes: the world moves on with every read
-      if (/^(join|check)-slow/.test(p.id)) return void actor.send({ type: 'answer.yes' });
-      if (!p.recommended) return void actor.send(count > 1 ? { type: 'give-up' } : { type: 'retry' });
-      actor.send(count > 3 ? { type: 'give-up' } : p.recommended);
-    }, 1);
-  });
-  actor.start();
-  actor.send({ type: 'wake' }); // a resolved snapshot takes its eventless transitions on the next event
-  const end = await waitFor(actor, (s) => s.status === 'done' || s.value === 'stoppedByUser', { timeout: 5000 }).catch(
-    () => {
-      const now = actor.getSnapshot();
-      throw new Error(
-        `stuck in ${JSON.stringify(now.value)}: ${now.context.prompt?.id ?? ''} ${now.context.wait?.message ?? ''}`,
-      );
-    },
+      if (/^(join|check)-slow/.test(p.id)) return void a.send({ type: 'answer.yes' });
+      if (!p.recommended) return void a.send(count > 1 ? { type: 'give-up' } : { type: 'retry' });
+      a.send(count > 3 ? { type: 'give-up' } : p.recommended);
+    }),
   );
-  actor.stop();
-  return { context: end.context, log: w.log };
+  return { context: await settle(actor), log: w.log };
 }
 
 afterAll(() => undefined);
@@ -306,11 +300,36 @@ describe('every state of the member replacement is reached', () => {
     expect(r.context.outcome).toBe('stopped-by-user');
   });
 
+  it('a planned swap of the leader: read failures, a failed hand-over and a failed leave tried again, then wiped', async () => {
+    // cp-3 healthy and leading; listed once (as itself)
+    const w = world({ cp3: 'healthy', listed: 'none', leader: OLD3, errors: [err('timeout', true), err('refused')] });
+    const r = await drive(w, [], { swap: CP3, forfeitFails: 1, leaveFails: 1 });
+    expect(r.context.outcome).toBe('member-replaced');
+    expect(r.log).toEqual([`forfeit ${CP3}`, `leave ${CP3} (${OLD3}, confirmed by ${CP1})`, `reset ${CP3}`]);
+    expect(r.context.replace?.done).toEqual([CP3]);
+  });
+
+  it('a planned swap kept off after leaving; one that had left already; one with no other node to confirm it', async () => {
+    const off = await drive(world({ cp3: 'healthy', listed: 'none' }), [], { swap: CP3 }, (p) =>
+      p.id.startsWith('swap-wipe') ? { type: 'answer.no' } : null,
+    );
+    expect(off.context.outcome).toBe('member-replaced');
+    expect(off.log).toEqual([`leave ${CP3} (${OLD3}, confirmed by ${CP1})`]);
+    expect(off.context.replace?.keptOff).toEqual([CP3]);
+    // its member is gone from cp-1's list already (left before a crash): nothing is sent, it is wiped and rejoins
+    const w = world({ cp3: 'healthy', listed: 'none' });
+    const swap = initialSwap(view(w, CP3));
+    w.cp3 = 'failing';
+    const gone = await drive(w, [], { swap: CP3 });
+    expect(gone.log).toEqual([`reset ${CP3}`]);
+    expect(swap.swap?.memberId).toBe(OLD3);
+    const lone = await drive(world({ cp3: 'healthy', listed: 'none', othersHealthy: false }), [], { swap: CP3 });
+    expect(lone.context.outcome).toMatch(/no healthy node other than 10\.0\.0\.3 answered with a member list/);
+    expect(lone.log).toEqual([]);
+  });
+
   it('covers every state node of the procedure', () => {
-    const all = getStateNodes(recoveryMachine.root)
-      .filter((n) => n.type !== 'history')
-      .map((n) => n.id)
-      .filter((id) => id.startsWith('recovery.procedure.replaceMember') || id === 'recovery.memberReplaced');
-    expect(all.filter((id) => !visited.has(id))).toEqual([]);
+    const mine = (id: string) => id.startsWith('recovery.procedure.replaceMember') || id === 'recovery.memberReplaced';
+    expect(visits.missing(recoveryMachine, mine)).toEqual([]);
   });
 });

@@ -3,9 +3,10 @@
  * to do (healthy), replace the broken members one at a time (quorum holds: machines/replace-member), ask again
  * (undecided), or recover (lost).
  */
-import { assign, emit, enqueueActions } from 'xstate';
-import { computeVerdict } from '../../decisions.js';
-import { brokenWords, initialReplace } from '../../replace-member/plan.js';
+import { and, assign, emit, enqueueActions } from 'xstate';
+import { computeVerdict, type NodeObservation } from '../../decisions.js';
+import type { RecoveryEvent } from '../../recovery-types.js';
+import { brokenWords, initialReplace, initialSwap, swapCandidates } from '../../replace-member/plan.js';
 import { snapshotOptions } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
@@ -26,6 +27,16 @@ const offerSnapshotSources = recoverySetup.assign({
   snapshotOptions: ({ context }) =>
     snapshotOptions(context.observations, context.verdict?.freshest ?? null, context.givenSnapshots),
 });
+
+/** The option id of a planned swap names its node: `swap:<address>`. */
+const SWAP_OPTION = 'swap:';
+
+/** The node a `choose` of a planned swap names, when it is one the assessment offered; else null. */
+function swapChosen(observations: readonly NodeObservation[], event: RecoveryEvent): NodeObservation | null {
+  if (event.type !== 'choose' || !event.option.startsWith(SWAP_OPTION)) return null;
+  const node = event.option.slice(SWAP_OPTION.length);
+  return swapCandidates(observations).find((o) => o.node === node) ?? null;
+}
 
 export const assess = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'assess' } },
@@ -94,6 +105,11 @@ export const assess = recoverySetup.createStateConfig({
     failed: retryPromptState('assess', 'reading'),
     deciding: {
       always: [
+        // healthy, with members enough for a planned swap: nothing to do, unless a member is replaced on purpose
+        {
+          guard: and(['verdictHealthy', ({ context }) => swapCandidates(context.observations).length > 0]),
+          target: 'healthy',
+        },
         {
           guard: 'verdictHealthy',
           target: '#recovery.nothingToDo',
@@ -113,6 +129,66 @@ export const assess = recoverySetup.createStateConfig({
         { target: 'lost' },
       ],
     },
+    // nothing to recover; a planned swap of a healthy member (a machine to retire or repair) is chosen here on purpose
+    healthy: promptState(
+      ({ context }) => ({
+        id: 'healthy',
+        kind: 'choose',
+        question: 'etcd is healthy: there is nothing to recover. Replace a healthy member on purpose?',
+        detail: `${context.verdict?.reason ?? ''} A planned swap (a machine to retire or repair): a verified snapshot first, then that member hands over its leadership if it leads and leaves etcd by itself (you type its address), its machine is wiped or kept off, and it rejoins as a learner. One member at a time.`,
+        options: [
+          { id: 'nothing', label: 'nothing to do (recommended)' },
+          ...swapCandidates(context.observations).map((o) => ({
+            id: `${SWAP_OPTION}${o.node}`,
+            label: `replace ${o.node}${o.hostname ? ` (${o.hostname})` : ''}: planned maintenance`,
+          })),
+        ],
+        recommended: { type: 'choose', option: 'nothing' },
+      }),
+      {
+        on: {
+          choose: [
+            {
+              guard: { type: 'chose', params: { option: 'nothing' } },
+              target: '#recovery.nothingToDo',
+              actions: [
+                'journalConfirmation',
+                {
+                  type: 'endStep',
+                  params: ({ context }) => ({
+                    step: 'assess',
+                    status: 'done',
+                    result: `healthy: ${context.verdict?.reason ?? ''}`,
+                  }),
+                },
+              ],
+            },
+            {
+              // the guided replacement's steps, for a member that leaves by itself: a verified snapshot first
+              guard: ({ context, event }) => swapChosen(context.observations, event) !== null,
+              target: '#recovery.procedure.snapshot',
+              actions: [
+                'journalConfirmation',
+                { type: 'switchProcedure', params: { procedure: 'replace-member' } },
+                {
+                  type: 'endStep',
+                  params: ({ context, event }) => ({
+                    step: 'assess',
+                    status: 'done',
+                    result: `healthy: planned swap of ${swapChosen(context.observations, event)?.node ?? '?'}`,
+                  }),
+                },
+                assign({
+                  replace: ({ context, event }) =>
+                    initialSwap(swapChosen(context.observations, event) as NodeObservation),
+                }),
+                offerSnapshotSources,
+              ],
+            },
+          ],
+        },
+      },
+    ),
     quorumHolds: promptState(
       ({ context }) => {
         const broken = context.verdict?.broken ?? [];
