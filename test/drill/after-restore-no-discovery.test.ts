@@ -1,10 +1,9 @@
 /**
- * Step 10 over the wire when the cluster's discovery is off (issue 15's remainder): the lost-quorum drill with the
- * real client against the simulator, whose cluster has a worker the recovery never touches, but whose discovery list
- * is empty — what Talos answers with `cluster.discovery.enabled: false` (machines/after-restore/workers.ts cites the
- * controllers). The simulator has no such switch yet, so the client's one discovery call is scripted to answer an
- * empty list; every other call is the simulator's. The step must say the workers could not be found and take their
- * typed addresses (the worker's kubelet then gets one ServiceRestart, counted by the simulator), or restart the
+ * Step 10 over the wire when the cluster's discovery is off (issue 15's remainder): the shipped lost-quorum-no-discovery
+ * drill with the real client against the simulator, whose cluster has a worker the recovery never touches and whose
+ * machine configs say `cluster.discovery.enabled: false`, so every node lists no discovery members, as Talos does
+ * (machines/after-restore/workers.ts cites the controllers). The step must say the workers could not be found and take
+ * their typed addresses (the worker's kubelet then gets one ServiceRestart, counted by the simulator), or restart the
  * control plane only as an explicit, journalled choice (autopilot's answer) that leaves the worker untouched.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,11 +13,6 @@ import { WORKERS_BY_HAND } from '../../machines/after-restore/health.js';
 import { closeGrounds, startGround, startSessionOn, type Ground } from './harness.js';
 
 afterAll(closeGrounds);
-
-/** Talos with discovery disabled: the Members list answers, empty (member.go@v1.13.0:61-110 has no affiliate). */
-function withoutDiscovery(g: Ground): void {
-  g.client.clusterMembers = async (node: string) => ({ node, ok: true as const, value: [] });
-}
 
 /** Every question gets its recommended answer, except the workers question, which gets `workers`. */
 async function recover(g: Ground, workers: RecoveryEvent | null) {
@@ -47,8 +41,7 @@ const addresses = (g: Ground, type: string) =>
 
 describe('after the restore without discovery', () => {
   it("the worker's address typed: one kubelet restart on every node, the worker too; recovered", async () => {
-    const g = await startGround('lost-quorum', 'trainee');
-    withoutDiscovery(g);
+    const g = await startGround('lost-quorum-no-discovery', 'trainee');
     const [worker] = addresses(g, 'worker');
     const r = await recover(g, { type: 'choose', option: 'type', path: `${worker}` });
     expect(r.context.outcome).toBe('recovered');
@@ -61,8 +54,7 @@ describe('after the restore without discovery', () => {
   }, 180_000);
 
   it('control-plane nodes only, as chosen: the worker is left alone and the by-hand restart is a warning', async () => {
-    const g = await startGround('lost-quorum', 'autopilot');
-    withoutDiscovery(g);
+    const g = await startGround('lost-quorum-no-discovery', 'autopilot');
     const [worker] = addresses(g, 'worker');
     const r = await recover(g, null);
     expect(r.context.outcome).toBe('recovered');
