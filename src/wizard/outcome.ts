@@ -35,7 +35,7 @@ export interface DrillExpectation {
   rightAnswer: string;
 }
 
-type VerdictContext = Pick<RecoveryContext, 'outcome' | 'snapshot' | 'snapshotOptions' | 'verdict' | 'excluded'>;
+type VerdictContext = Pick<RecoveryContext, 'outcome' | 'snapshot' | 'verdict'>;
 
 /** The quorum-holding outcomes: a full recovery (wipe all, restore) there was the wrong call. */
 const QUORUM_HELD: readonly string[] = ['member-replaced', 'nospace-cleared', 'nothing-to-do', 'stopped-quorum-intact'];
@@ -61,12 +61,14 @@ function rightCallWhy(expected: ExpectedOutcome, lost: number | null): string {
 }
 
 /**
- * A file (a given backup, another file) was restored while a live member's data could have been taken: the choice
- * that loses the writes since the file (issue 17: "one press chose a 9-hour-old snapshot … 40 revisions lost").
+ * A file (a given backup, another file) was restored while a live member could have been snapshotted: the choice
+ * that loses the writes since the file (issue 17: "one press chose a 9-hour-old snapshot … 40 revisions lost"). A
+ * live member is one the assessment read EtcdStatus from (its freshest); a wiped node's raw copy, though offered, holds
+ * nothing (single-node), so offered options alone do not count.
  */
 function fresherSourceMissed(context: VerdictContext, lost: number | null): boolean {
   if (!lost || !context.snapshot || context.snapshot.method !== 'file') return false;
-  return context.snapshotOptions.some((o) => (o.method === 'api' || o.method === 'raw') && o.failed === null);
+  return (context.verdict?.freshest ?? null) !== null;
 }
 
 /** Why the call was wrong: what happened against what was expected. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runScenario, type DrillRun } from './harness.js';
 import { judgeDrill, verdictLines } from '../../src/wizard/outcome.js';
-import type { RecoveryContext, SnapshotInfo, SnapshotOption } from '../../machines/recovery-types.js';
+import type { RecoveryContext, SnapshotInfo } from '../../machines/recovery-types.js';
 
 const runs: DrillRun[] = [];
 afterAll(async () => {
@@ -67,18 +67,19 @@ describe('the drill is scored against the scenario', () => {
 });
 
 describe('the verdict in words', () => {
-  const fresh: SnapshotOption = { id: 'api', method: 'api', node: '127.0.0.2', file: null, label: 'x', failed: null };
-  const given: SnapshotOption = { id: 'file', method: 'file', node: null, file: '/g', label: 'y', failed: null };
+  // the assessment read a live member's status (its freshest), or none answered with data
+  const live = { verdict: 'lost', freshest: '127.0.0.2' } as RecoveryContext['verdict'];
+  const none = { verdict: 'lost', freshest: null } as RecoveryContext['verdict'];
   const fromFile = { method: 'file' } as SnapshotInfo;
   const ctx = (over: Partial<RecoveryContext>) =>
-    ({ outcome: 'recovered', snapshot: null, snapshotOptions: [], verdict: null, excluded: [], ...over }) as Pick<
+    ({ outcome: 'recovered', snapshot: null, verdict: null, ...over }) as Pick<
       RecoveryContext,
-      'outcome' | 'snapshot' | 'snapshotOptions' | 'verdict' | 'excluded'
+      'outcome' | 'snapshot' | 'verdict'
     >;
   const expectRecovered = { expectedOutcome: 'recovered' as const, rightAnswer: 'take a snapshot from cp-1, …' };
 
   it('an old file restored while a live member could be snapshotted: ✗ a fresher snapshot was available', () => {
-    const v = judgeDrill(ctx({ snapshot: fromFile, snapshotOptions: [fresh, given] }), expectRecovered, 40);
+    const v = judgeDrill(ctx({ snapshot: fromFile, verdict: live }), expectRecovered, 40);
     expect(v.correct).toBe(false);
     expect(verdictLines(v)).toEqual([
       '✗ a fresher snapshot was available: 40 revisions lost',
@@ -86,8 +87,8 @@ describe('the verdict in words', () => {
     ]);
   });
 
-  it('the given file was the only source (single-node): the loss is no mistake', () => {
-    const v = judgeDrill(ctx({ snapshot: fromFile, snapshotOptions: [given] }), expectRecovered, 12);
+  it('no member answered with its data (single-node, wiped): the given file is no mistake, even untried raw copies offered', () => {
+    const v = judgeDrill(ctx({ snapshot: fromFile, verdict: none }), expectRecovered, 12);
     expect(v.line).toBe(
       '✓ correct call: etcd is back from the freshest data there was (12 revisions lost, no fresher source was available)',
     );
