@@ -252,7 +252,9 @@ export const replaceMember = recoverySetup.createStateConfig({
               question: `Have ${swap.node}${swap.name ? ` (${swap.name})` : ''} leave etcd${leads ? ' after handing its leadership to another member' : ''}?`,
               detail:
                 `Planned swap: ${leads ? `${swap.node} leads, so EtcdForfeitLeadership moves the leadership first; then ` : ''}EtcdLeaveCluster goes to ${swap.node} only: it removes its own member ${swap.memberId ?? '?'}, stops etcd and deletes its etcd data. ` +
-                `${swap.via ?? '?'} confirms it left; then you wipe the machine (or keep it off) and it rejoins as a learner. The other members keep quorum.` +
+                `${swap.via ?? '?'} confirms it left; then you wipe the machine (or keep it off) and it rejoins as a learner. The other members keep quorum. ` +
+                // the same by hand (talosctl cmd/talosctl/cmd/talos/etcd.go: `etcd forfeit-leadership`, `etcd leave`)
+                `By hand: ${leads ? `talosctl -n ${swap.node} etcd forfeit-leadership, then ` : ''}talosctl -n ${swap.node} etcd leave.` +
                 `${refused ? ` Not allowed now: ${refused}` : ''}`,
               target: swap.node,
               recommended: refused ? null : { type: 'confirm', address: swap.node },
