@@ -227,6 +227,8 @@ export interface SavedCalls {
   recover: number;
   removeMember: number;
   serviceRestart: number;
+  defragment: number;
+  alarmDisarm: number;
 }
 
 export function savedCalls(dir: string): SavedCalls[] {
@@ -242,6 +244,8 @@ export function savedCalls(dir: string): SavedCalls[] {
     recover: calls.recover ?? 0,
     removeMember: calls.removeMember ?? 0,
     serviceRestart: calls.serviceRestart ?? 0,
+    defragment: calls.defragment ?? 0,
+    alarmDisarm: calls.alarmDisarm ?? 0,
   }));
 }
 
@@ -264,9 +268,14 @@ export type NextKill = (recordsSoFar: number, killsSoFar: number) => KillAt | nu
  * The crash tests' loop: `talos-dr drill --autopilot --scenario S` in a child process, SIGKILLed at the first moment
  * `kills` names, `talos-dr resume DIR` in a new process killed at the next, and so on; once there are no more kills,
  * resumed once more to the end. The loop also ends when the incident records its outcome, or when a run ends by
- * itself (the caller's assertions then say what went wrong).
+ * itself (the caller's assertions then say what went wrong). `opts.speed` compresses the simulator's time further
+ * (TALOS_DR_DRILL_SPEED; SPEED unless given).
  */
-export async function killAndResume(scenario: string, kills: KillAt[] | NextKill): Promise<KilledDrill> {
+export async function killAndResume(
+  scenario: string,
+  kills: KillAt[] | NextKill,
+  opts: { speed?: number } = {},
+): Promise<KilledDrill> {
   const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-crash-')), 'incident');
   const next: NextKill = Array.isArray(kills) ? (_, killed) => kills[killed] ?? null : kills;
   const runs: CliRun[] = [];
@@ -274,7 +283,7 @@ export async function killAndResume(scenario: string, kills: KillAt[] | NextKill
   let args = ['drill', '--autopilot', '--scenario', scenario, '--dir', dir];
   for (;;) {
     const kill = next(recordCount(journalText(dir)), killedAt.length) ?? undefined;
-    const run = await runCliProcess(args, dir, kill);
+    const run = await runCliProcess(args, dir, kill, opts.speed);
     runs.push(run);
     if (run.killed && kill) killedAt.push(kill.name);
     if (!run.killed || journalOutcome(dir) !== null) break;
