@@ -28,5 +28,7 @@ describe('autopilot takes the right answer where waiting cannot finish', () => {
     const boot = r.sim.destructiveCalls().bootstrap;
     expect(Object.values(boot).reduce((a, b) => a + b, 0)).toBe(1);
     expect(boot[cp3] ?? 0).toBe(0);
+    // the trainer's verdict: leaving cp-3 out, with the cause named, is the right call (not "not recovered")
+    expect(r.lines.at(-3)).toBe('verdict: ✓ correct call: etcd is back from the freshest data, nothing lost');
   }, 120_000);
 });
