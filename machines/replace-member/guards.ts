@@ -69,7 +69,8 @@ export const G = {
   /** the different healthy node no longer lists the member: it has left (before a crash, or by hand) */
   swapNotListed: ({ context }: GuardArgs) => {
     const swap = swapOf(context);
-    return swap !== null && swap.via !== null && swap.memberId === null;
+    const list = listOf(context, swap?.via ?? null);
+    return swap !== null && list !== null && !list.some((m) => m.id === swap.memberId);
   },
   /** the leaving node's member leads: the leadership is moved away first */
   swapLeadsNow: ({ context }: GuardArgs) => swapLeads(context) && swapOf(context)?.forfeited !== true,

@@ -190,17 +190,15 @@ export const replaceMember = recoverySetup.createStateConfig({
       states: {
         ...readAll('locating'),
         failed: retryPromptState((c) => c.attempt?.action ?? 'read every node', 'reading'),
-        // the member's id and the confirming node read again from live state (a resume comes back here too)
+        // the confirming node read again from live state (a resume comes back here too); the member id stays the one
+        // chosen at the assessment, so a member that left and came back under a new id is never asked to leave again
         locating: {
           entry: assign({
             replace: ({ context }) => {
               const swap = swapOf(context);
-              if (!swap) return replaceOf(context);
-              const via = swapWitness(context, swap.node);
-              const own = context.observations.find((o) => o.node === swap.node);
-              const list = via ? (context.observations.find((o) => o.node === via)?.members ?? []) : [];
-              const listed = list.find((m) => m.id === (own?.status?.memberId ?? swap.memberId));
-              return patch(context, { swap: { ...swap, via, memberId: listed?.id ?? null } });
+              return swap
+                ? patch(context, { swap: { ...swap, via: swapWitness(context, swap.node) } })
+                : replaceOf(context);
             },
           }),
           always: [

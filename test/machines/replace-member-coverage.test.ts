@@ -10,6 +10,7 @@ import { recoveryMachine } from '../../machines/recovery/machine.js';
 import { initialContext } from '../../machines/recovery/context.js';
 import { initialReplace, initialSwap } from '../../machines/replace-member/plan.js';
 import type { BrokenMember } from '../../machines/decisions.js';
+import type { ReplaceMemberState } from '../../machines/replace-member/types.js';
 import type { NodeView, Prompt, RecoveryContext, RecoveryEvent } from '../../machines/recovery.js';
 import type { EtcdMember } from '../../src/talos/types.js';
 import { onEachPrompt, settle, startAt, stateVisits } from './scripted-cluster.js';
@@ -197,7 +198,13 @@ const broken = (kind: BrokenMember['kind'], node: string | null = CP3): BrokenMe
 type Answer = (p: Prompt, count: number) => RecoveryEvent | null;
 
 /** Runs the procedure from its start with `queue` to replace, answering prompts with `answer` (else recommended). */
-async function drive(w: World, queue: BrokenMember[], script: Script = {}, answer: Answer = () => null) {
+async function drive(
+  w: World,
+  queue: BrokenMember[],
+  script: Script = {},
+  answer: Answer = () => null,
+  replace?: ReplaceMemberState,
+) {
   const ctx0 = initialContext(
     { nodes: script.nodes ?? NODES, operator: 'tester', mode: 'drill', timing: { ...TIMING, ...script.timing } },
     0,
@@ -205,7 +212,7 @@ async function drive(w: World, queue: BrokenMember[], script: Script = {}, answe
   const context: RecoveryContext = {
     ...ctx0,
     procedure: 'replace-member',
-    replace: script.swap ? initialSwap(view(w, script.swap)) : initialReplace(queue),
+    replace: replace ?? (script.swap ? initialSwap(view(w, script.swap)) : initialReplace(queue)),
     configs:
       w.cp3 === 'blank' && !script.resetFails ? { [CP3]: { file: '/x/configs/cp-3.yaml', source: 'given' } } : {},
     observations: NODES.map((n) => view(w, n)),
@@ -320,9 +327,12 @@ describe('every state of the member replacement is reached', () => {
     const w = world({ cp3: 'healthy', listed: 'none' });
     const swap = initialSwap(view(w, CP3));
     w.cp3 = 'failing';
-    const gone = await drive(w, [], { swap: CP3 });
+    const gone = await drive(w, [], { swap: CP3 }, () => null, swap);
+    expect(gone.context.outcome).toBe('member-replaced');
     expect(gone.log).toEqual([`reset ${CP3}`]);
-    expect(swap.swap?.memberId).toBe(OLD3);
+    // the member that left keeps its id in the record (the wipe's ledger id names it)
+    expect(gone.context.replace?.swap?.memberId).toBe(OLD3);
+    expect(gone.context.replace?.done).toEqual([CP3]);
     const lone = await drive(world({ cp3: 'healthy', listed: 'none', othersHealthy: false }), [], { swap: CP3 });
     expect(lone.context.outcome).toMatch(/no healthy node other than 10\.0\.0\.3 answered with a member list/);
     expect(lone.log).toEqual([]);
