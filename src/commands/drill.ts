@@ -104,6 +104,12 @@ export function briefingOf(s: ScenarioInfo, speed: number, realEtcd: boolean): B
   };
 }
 
+/** The briefing of a scenario by name or file, read without starting its cluster. */
+async function briefingFor(scenario: string, speed: number, realEtcd: boolean): Promise<BriefingView> {
+  const { loadScenario, scenarioInfo } = await import('../sim/scenario.js');
+  return briefingOf(scenarioInfo(loadScenario(scenario), '127.0.0.2'), speed, realEtcd);
+}
+
 const run: CommandRun = async (ctx) => {
   const since = Date.now();
   const flags = parse(ctx.args);
@@ -156,6 +162,9 @@ const run: CommandRun = async (ctx) => {
   const speed = drillSpeed(ctx.io.env);
   const addressBase = freeAddressBase();
   try {
+    // The briefing comes before the simulated cluster starts: the scenario's clock (a node that boots again after two
+    // minutes) runs from then, so reading it uses up none of the drill. Enter begins; q stops the drill here.
+    if (screen) await screen.brief(await briefingFor(scenario, speed, etcd === 'real'), incident.dir, signal);
     return await onDrillCluster(
       incident.dir,
       scenario,
@@ -169,8 +178,6 @@ const run: CommandRun = async (ctx) => {
           data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
         });
         await save();
-        // the briefing: nothing is asked of the cluster, and no clock runs, until the trainee begins (q stops here)
-        await screen?.brief(briefingOf(sim.scenario, speed, etcd === 'real'), incident.dir, signal);
         screen?.update('Connecting to the drill cluster');
         return runDrill({
           sim,
