@@ -6,15 +6,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { caFromJson, type PemPair } from '../talos/pki.js';
 import { Simulator } from './cluster.js';
-import {
-  fromSavedHistory,
-  ModelEtcd,
-  type EtcdMemberInfo,
-  type SavedEtcd,
-  type SavedHistoryEvent,
-} from './etcd-backend.js';
+import { ModelEtcd } from './model-etcd.js';
+import { fromSavedHistory, type EtcdMemberInfo, type SavedEtcd, type SavedHistoryEvent } from './etcd-backend.js';
 import { FaultInjector } from './faults.js';
-import { SimNode, type NodeState } from './node.js';
+import { SimNode } from './node.js';
+import type { NodeState } from './node-state.js';
 import type { Scenario } from './scenario.js';
 import { SimStartError } from './start-error.js';
 import { etcdVersionOf } from './versions.js';

@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { cosiStateService, machineService } from '../talos/proto.js';
 import type { PemPair } from '../talos/pki.js';
 import * as api from './api.js';
+import * as etcdApi from './api-etcd.js';
 import * as cosi from './cosi.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
@@ -487,22 +488,26 @@ export class SimWire {
       ApplyConfiguration: this.unary(endpoint, 'ApplyConfiguration', (n, req) => api.applyConfiguration(n, view, req)),
       Bootstrap: this.unary(endpoint, 'Bootstrap', (n, req) => api.bootstrap(n, view, req)),
       Copy: this.serverStream(endpoint, 'Copy', (n, req, _ctx, send) => api.copy(n, req, send)),
-      EtcdMemberList: this.unary(endpoint, 'EtcdMemberList', (n, req, ctx) => api.etcdMemberList(n, view, req, ctx)),
-      EtcdRemoveMemberByID: this.unary(endpoint, 'EtcdRemoveMemberByID', (n, req, ctx) =>
-        api.etcdRemoveMemberById(n, view, req, ctx),
+      EtcdMemberList: this.unary(endpoint, 'EtcdMemberList', (n, req, ctx) =>
+        etcdApi.etcdMemberList(n, view, req, ctx),
       ),
-      EtcdLeaveCluster: this.unary(endpoint, 'EtcdLeaveCluster', (n, _req, ctx) => api.etcdLeaveCluster(n, view, ctx)),
+      EtcdRemoveMemberByID: this.unary(endpoint, 'EtcdRemoveMemberByID', (n, req, ctx) =>
+        etcdApi.etcdRemoveMemberById(n, view, req, ctx),
+      ),
+      EtcdLeaveCluster: this.unary(endpoint, 'EtcdLeaveCluster', (n, _req, ctx) =>
+        etcdApi.etcdLeaveCluster(n, view, ctx),
+      ),
       EtcdForfeitLeadership: this.unary(endpoint, 'EtcdForfeitLeadership', (n, _req, ctx) =>
-        api.etcdForfeitLeadership(n, view, ctx),
+        etcdApi.etcdForfeitLeadership(n, view, ctx),
       ),
       EtcdRecover: this.etcdRecover(endpoint),
       EtcdSnapshot: this.serverStream(endpoint, 'EtcdSnapshot', (n, _req, ctx, send) =>
-        api.etcdSnapshot(n, view, ctx, send),
+        etcdApi.etcdSnapshot(n, view, ctx, send),
       ),
-      EtcdStatus: this.unary(endpoint, 'EtcdStatus', (n, _req, ctx) => api.etcdStatus(n, view, ctx)),
-      EtcdAlarmList: this.unary(endpoint, 'EtcdAlarmList', (n, _req, ctx) => api.etcdAlarmList(n, view, ctx)),
-      EtcdAlarmDisarm: this.unary(endpoint, 'EtcdAlarmDisarm', (n, _req, ctx) => api.etcdAlarmDisarm(n, view, ctx)),
-      EtcdDefragment: this.unary(endpoint, 'EtcdDefragment', (n, _req, ctx) => api.etcdDefragment(n, view, ctx)),
+      EtcdStatus: this.unary(endpoint, 'EtcdStatus', (n, _req, ctx) => etcdApi.etcdStatus(n, view, ctx)),
+      EtcdAlarmList: this.unary(endpoint, 'EtcdAlarmList', (n, _req, ctx) => etcdApi.etcdAlarmList(n, view, ctx)),
+      EtcdAlarmDisarm: this.unary(endpoint, 'EtcdAlarmDisarm', (n, _req, ctx) => etcdApi.etcdAlarmDisarm(n, view, ctx)),
+      EtcdDefragment: this.unary(endpoint, 'EtcdDefragment', (n, _req, ctx) => etcdApi.etcdDefragment(n, view, ctx)),
       Events: this.serverStream(endpoint, 'Events', this.events()),
       Read: this.serverStream(endpoint, 'Read', (n, req, _ctx, send) => api.read(n, req, send)),
       Reboot: this.unary(endpoint, 'Reboot', (n) => api.reboot(n, view)),

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildEtcdDatabase, buildEtcdSnapshot, type HistoryEvent } from '../../src/etcd/writer.js';
-import { EtcdRestoreError, ModelEtcd } from '../../src/sim/etcd-backend.js';
+import { EtcdRestoreError } from '../../src/sim/etcd-backend.js';
+import { ModelEtcd } from '../../src/sim/model-etcd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'talos-dr-etcd-model-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
