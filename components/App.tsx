@@ -237,7 +237,10 @@ function LiveWizard({
     return refreshed && refreshed.basis === nodeSource ? overlayRefresh(rows, refreshed.views, nodeSource) : rows;
   }, [nodeSource, refreshed]);
   const tracked = useNodeTracking(nodeViews, now);
-  const transferStart = useTransferStart(transfer ? `${transfer.node}:${transfer.restarts}` : null, now);
+  const transferStart = useTransferStart(
+    transfer ? `${transfer.node}:${transfer.label ?? ''}:${transfer.restarts}` : null,
+    now,
+  );
   const assessedAt = assessmentStartedAt({ steps: stepRows });
 
   // offered only when the machine takes it now (a failed action waiting for the user, not a scheduled retry)

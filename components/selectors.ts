@@ -132,6 +132,8 @@ export function overlayRefresh(
 export function selectTransfer(ctx: Pick<RecoveryContext, 'transfer'>, startedAt: number): TransferView | null {
   const t = ctx.transfer;
   if (!t) return null;
+  // step 3's download (or an import's decode and verify) names itself; only step 8's upload is said here
+  if (t.label) return { label: t.label, bytes: t.bytes, total: t.total, startedAt };
   const restarted = t.restarts > 0 ? ` (restarted from zero ${t.restarts}× after a cut stream)` : '';
   return { label: `Uploading ${t.file} to ${t.node}${restarted}`, bytes: t.bytes, total: t.total, startedAt };
 }

@@ -5,18 +5,11 @@
 import { fromPromise } from 'xstate';
 import { describeFailure } from '../talos/errors.js';
 import { containerModeRefusal } from '../talos/platform.js';
-import type {
-  AssessOutput,
-  BackupOutput,
-  ConnectOutput,
-  NodeView,
-  SnapshotInfo,
-  SnapshotOption,
-} from '../../machines/recovery-types.js';
+import type { AssessOutput, BackupOutput, ConnectOutput, NodeView } from '../../machines/recovery-types.js';
 import { persisted, statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { ActionError } from './ledger.js';
 import { observeNodes } from './observe.js';
-import { takeSnapshot, verifySnapshotFile } from './snapshot.js';
+import { acquireSnapshotActor, verifySnapshotFile } from './snapshot.js';
 import { backupConfigs } from './configs.js';
 import { applyConfig, bootstrapNode, convertInitNode, resetNode } from './destructive.js';
 import { uploadActor } from './upload.js';
@@ -101,9 +94,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
       await persisted(deps);
       return observeNodes(deps, input.nodes);
     }),
-    acquireSnapshot: fromPromise<SnapshotInfo, { option: SnapshotOption; opId: string }>(({ input }) =>
-      takeSnapshot(deps, input.option, input.opId),
-    ),
+    acquireSnapshot: acquireSnapshotActor(deps),
     backupConfigs: fromPromise<BackupOutput, { nodes: string[]; blank: string[] }>(({ input }) =>
       backupConfigs(deps, input.nodes, input.blank),
     ),
