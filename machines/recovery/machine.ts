@@ -44,13 +44,17 @@ export const recoveryMachine = recoverySetup.createMachine({
             'stopPrepChildren',
             {
               type: 'endStep',
-              params: ({ context }) => ({
+              params: ({ context, event }) => ({
                 step: context.steps.find((s) => s.status === 'active')?.name ?? 'connect',
                 status: 'failed',
-                result: giveUpReason(context),
+                result: event.reason ?? giveUpReason(context),
               }),
             },
-            { type: 'setOutcome', params: ({ context }) => ({ outcome: `failed: ${giveUpReason(context)}` }) },
+            // the sender's reason first: the waiting state's exit clears the wait before these params are read
+            {
+              type: 'setOutcome',
+              params: ({ context, event }) => ({ outcome: `failed: ${event.reason ?? giveUpReason(context)}` }),
+            },
           ],
         },
       },
