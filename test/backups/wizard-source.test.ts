@@ -217,8 +217,20 @@ describe.skipIf(skipReason !== null)(
         });
         // a live member answers: its consistent snapshot stays the recommended source
         expect(source?.recommended).toMatchObject({ type: 'choose', option: expect.stringMatching(/^api:/) });
+        // what the screen is given to draw while the backup comes in: the download, then the verification
+        const shown: { label?: string; bytes: number; total: number }[] = [];
+        const watch = actor.subscribe((s) => {
+          const t = s.context.transfer;
+          if (t && s.matches({ procedure: 'snapshot' })) shown.push({ label: t.label, bytes: t.bytes, total: t.total });
+        });
         actor.send({ type: 'choose', option: 'backup:s3://backups/prod-1' });
         await waitFor(actor, (s) => s.matches({ procedure: 'backup' }) || s.status === 'done', { timeout: 20_000 });
+        watch.unsubscribe();
+        const downloading = `Downloading s3://backups/prod-1/${newest}`;
+        expect(shown).toContainEqual({ label: downloading, bytes: 0, total: encrypted.length });
+        expect(shown).toContainEqual({ label: downloading, bytes: encrypted.length, total: encrypted.length });
+        expect(shown.at(-1)?.label).toMatch(/^Verifying backup-prod-1-.*\.snap$/);
+        expect(actor.getSnapshot().context.transfer).toBeNull();
         const { snapshot, steps, warnings } = actor.getSnapshot().context;
         expect(snapshot).toMatchObject({ source: `s3://backups/prod-1/${newest}`, sha256: sha256(SNAPSHOT) });
         expect(steps.find((r) => r.name === 'snapshot')?.result).toContain(
