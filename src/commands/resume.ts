@@ -14,11 +14,9 @@ import { incidentPaths, newestIncidentDir, removeStaleParts, SIM_STATE_FILE } fr
 import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
-import { loadClientFromFlags } from '../talos/client.js';
-import { drillSpeed, onDrillCluster, runDrill } from '../wizard/drill.js';
-import { drillHome, drillScreen, printer, trainee } from './drill.js';
-import { HEADLESS_ALTERNATIVE, operatorName, runRealRecovery, useBackupIdentity } from './recover.js';
-import { refuseWithoutTerminal } from './terminal.js';
+import { DRILL_CONTEXT, drillHome, drillScreen, printer, trainee } from './drill.js';
+import type { StartingHandle } from './interactive.js';
+import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
 import { loadConnection, loadSavedIdentity, withSaved } from './connection.js';
 
 const run: CommandRun = async (ctx) => {
@@ -53,32 +51,63 @@ const run: CommandRun = async (ctx) => {
         1,
       );
     ctx.io.stdout.write(`resuming the drill in ${dir}\n`);
+    const scenario = envelope.scenario ?? 'lost-quorum';
+    // The first frame before the simulator and the client load (as a new drill draws it); q there stops the drill
+    // once the wizard is up, like a signal does.
+    const stop = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, stop.signal]);
+    let starting: StartingHandle | null = null;
+    if (!autopilot && hasTerminal(ctx)) {
+      const { openStartingScreen } = await import('./interactive.js');
+      starting = openStartingScreen({
+        context: DRILL_CONTEXT,
+        drill: { scenario },
+        status: 'Restoring the drill cluster',
+        env: ctx.io.env,
+        onQuit: () => stop.abort(),
+      });
+    }
+    // the simulator, the client and the machine load behind that frame
+    const [{ drillSpeed, onDrillCluster, runDrill }, { operatorName }] = await Promise.all([
+      import('../wizard/drill.js'),
+      import('./recover.js'),
+    ]);
     const speed = drillSpeed(ctx.io.env);
     const addressBase = envelope.addressBase ?? '127.0.0.2';
-    const scenario = envelope.scenario ?? 'lost-quorum';
-    return onDrillCluster(dir, scenario, { addressBase, speed, restore: true }, async ({ sim, save, journal }) => {
-      journal.append({
-        kind: 'session',
-        what: `drill ${scenario} resumed`,
-        by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
-      });
-      return runDrill({
-        sim,
-        save,
-        incident,
-        journal,
+    try {
+      return await onDrillCluster(
+        dir,
         scenario,
-        ...(autopilot ? {} : { screen: await drillScreen(ctx, ctx.signal) }),
-        operator: trainee(ctx.io.env),
-        print: printer(ctx),
-        signal: ctx.signal,
-        speed,
-        addressBase,
-        restore: snapshot,
-      });
-    });
+        { addressBase, speed, restore: true },
+        async ({ sim, save, journal }) => {
+          journal.append({
+            kind: 'session',
+            what: `drill ${scenario} resumed`,
+            by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
+          });
+          return runDrill({
+            sim,
+            save,
+            incident,
+            journal,
+            scenario,
+            ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, sim) }),
+            operator: trainee(ctx.io.env),
+            print: printer(ctx),
+            signal,
+            speed,
+            addressBase,
+            restore: snapshot,
+          });
+        },
+      );
+    } finally {
+      await starting?.close();
+    }
   }
 
+  const [{ HEADLESS_ALTERNATIVE, operatorName, runRealRecovery, useBackupIdentity }, { loadClientFromFlags }] =
+    await Promise.all([import('./recover.js'), import('../talos/client.js')]);
   refuseWithoutTerminal(ctx, 'talos-dr resume', HEADLESS_ALTERNATIVE);
   ctx.io.stdout.write(`resuming the recovery in ${dir}\n`);
   // the talosconfig, context, endpoints and nodes the recovery started with (flags given now win)
