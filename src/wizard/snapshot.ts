@@ -98,9 +98,11 @@ export async function takeSnapshot(
     const typed = option.file ?? '';
     const source = resolve(typed);
     if (!existsSync(source)) throw new ActionError(`${source} does not exist; give the path of a snapshot file.`);
-    const report = await inspectSnapshot(source, { signal: deps.signal }).catch((e: unknown) => {
-      throw new ActionError(messageOf(e));
-    });
+    const report = await inspectSnapshot(source, { signal: deps.signal, refuseOtherFormats: true }).catch(
+      (e: unknown) => {
+        throw new ActionError(messageOf(e));
+      },
+    );
     const takenAt = statSync(source).mtimeMs;
     const file = copyIntoIncident(deps, source);
     // the copy must be the file inspected (one written to while it was copied is not used)
