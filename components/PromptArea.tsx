@@ -131,7 +131,7 @@ function PromptWidget({ prompt, send, accepts, canGoBack, yesNoDefault, isActive
       if (pending?.needs === 'path')
         return (
           <TextAnswer
-            label="Snapshot file"
+            label={options.find((o) => o.id === pending.id)?.ask ?? 'Snapshot file'}
             isActive={isActive}
             onSubmit={(path) => sendIfAccepted(eventForChoice(pending.id, accepts, path))}
             onCancel={() => setPending(null)}
@@ -159,8 +159,9 @@ function PromptWidget({ prompt, send, accepts, canGoBack, yesNoDefault, isActive
           {...(recommended ? { recommendedId: recommended } : {})}
           isActive={isActive}
           onChoose={(id) => {
-            if (options.find((o) => o.id === id)?.needsReason) setPending({ id, needs: 'reason' });
-            else if (id === 'file') setPending({ id, needs: 'path' });
+            const option = options.find((o) => o.id === id);
+            if (option?.needsReason) setPending({ id, needs: 'reason' });
+            else if (id === 'file' || option?.ask) setPending({ id, needs: 'path' });
             else sendIfAccepted(eventForChoice(id, accepts));
           }}
         />

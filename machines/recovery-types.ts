@@ -137,6 +137,8 @@ export interface PromptOption {
   label: string;
   /** an override needs a reason, typed by the user and journalled */
   needsReason?: boolean;
+  /** the option needs a line of text first (this is the field's label), sent as the choose event's `path` */
+  ask?: string;
 }
 
 /** The one question the machine is waiting on. `recommended` is what autopilot answers (never an override). */
