@@ -63,8 +63,12 @@ describe.skipIf(!hasTmux)('talos-dr drill in a terminal (tmux)', () => {
   });
 
   it('recovers a lost-quorum cluster by keystrokes and ends on the score and the outcome line', async () => {
+    // the scenario's briefing first, with the incident folder; Enter begins the drill
+    let s = await waitFor((x) => x.includes('Briefing — lost-quorum'), 'the briefing');
+    expect(s).toContain(join(dir, 'incident'));
+    tmux('send-keys', '-t', 'drill', 'Enter');
     // the first question's default (what Enter answers) is the screen's to choose: [y/N], [Y/n] or [y/n]
-    let s = await waitFor((x) => /\[y\/n\]/i.test(x), 'the first question');
+    s = await waitFor((x) => /\[y\/n\]/i.test(x), 'the first question');
     expect(s).toContain('DRILL · simulated cluster · scenario lost-quorum');
     expect(s).toContain('context talos-dr-sim');
     tmux('send-keys', '-t', 'drill', 'y');
@@ -120,6 +124,7 @@ describe.skipIf(!hasTmux)('talos-dr drill in a terminal (tmux)', () => {
     const final = visible();
     expect(final).toContain('✓ etcd recovered');
     expect(final).toContain('Drill score — lost-quorum');
+    expect(final).toContain('✓ correct call');
     expect(final).toContain('mistakes the guards stopped: 1');
     expect(final).toMatch(/outcome: recovered\s*\n\s*exit code 0/);
     // the history of finished steps scrolled up above the live region, one line each
