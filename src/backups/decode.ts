@@ -22,7 +22,8 @@ import { Decrypter, identityToRecipient } from 'age-encryption';
 import { Decompress } from 'fzstd';
 import { UserError } from '../errors.js';
 import { inspectSnapshot } from '../etcd/inspect.js';
-import type { SnapshotReport } from '../etcd/types.js';
+import type { SnapshotKind, SnapshotReport } from '../etcd/types.js';
+import { NotASnapshotError } from '../etcd/kind.js';
 import { sha256Line } from '../etcd/acquire.js';
 import type { LoadedIdentity } from './identity.js';
 
@@ -123,13 +124,21 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
     );
     await syncFile(part);
     // Verified from the bytes on disk (SAFETY rule 2), which must be the bytes decoded.
-    const report = await inspectSnapshot(part, { signal: opts.signal, onProgress: opts.onVerifyProgress });
+    // A decoded file that is not bbolt is refused from its first pages, before the hashing reads all of it.
+    const report = await inspectSnapshot(part, {
+      signal: opts.signal,
+      onProgress: opts.onVerifyProgress,
+      refuseOtherFormats: true,
+    }).catch((error: unknown) => {
+      if (error instanceof NotASnapshotError) throw notSnapshot(source.name, layers, error.kind, error.message);
+      throw error;
+    });
     if (report.sha256 !== plainTap.hex()) {
       throw new UserError(
         `The snapshot read back from ${dirname(out)} differs from the bytes decoded; check the disk and import again.`,
       );
     }
-    if (!report.usable) throw notSnapshot(source.name, layers, report);
+    if (!report.usable) throw notSnapshot(source.name, layers, report.kind, report.problems[0]);
     await placeNoReplace(part, out);
     partCreated = false;
     let shaFile: string | null = null;
@@ -180,10 +189,10 @@ function asSentence(error: unknown, name: string, out: string): UserError {
   return new UserError(`${name} could not be imported (${detail.split('\n')[0]}); check the file and try again.`);
 }
 
-function notSnapshot(name: string, layers: DecodeLayer[], report: SnapshotReport): UserError {
+function notSnapshot(name: string, layers: DecodeLayer[], kind: SnapshotKind, problem: string | undefined): UserError {
   const after = layers.length === 0 ? '' : ` after ${describeLayers(layers)}`;
-  const why = (report.problems[0] ?? 'it does not verify').replace(/\.$/, '');
-  if (report.kind !== 'bbolt') {
+  const why = (problem ?? 'it does not verify').replace(/\.$/, '');
+  if (kind !== 'bbolt') {
     return new UserError(`${name} is not an etcd snapshot${after} (${why}); check that it is a talos-backup file.`);
   }
   return new UserError(`${name} holds a damaged snapshot${after} (${why}); do not restore from it.`);
