@@ -132,8 +132,9 @@ describe('drill scenarios against the simulator', () => {
     expect(r.journal.find((j) => j.kind === 'decision' && j.what === `replace member: ${cp3}`)?.result).toMatch(
       /does not answer .* it is waited for before anything is removed/,
     );
-    expect(r.lines).toContain('step 5/8 remove member: failed: the time limit was reached');
-    expect(outcomeLine(r)).toBe('outcome: failed: the time limit was reached');
+    const reason = `the time limit was reached while waiting for cp-3 (${cp3}) to answer`;
+    expect(r.lines).toContain(`step 5/8 remove member: failed: ${reason}`);
+    expect(outcomeLine(r)).toBe(`outcome: failed: ${reason}`);
     expect(r.code).toBe(1);
   });
 

@@ -64,6 +64,9 @@ describe.skipIf(!hasTmux)('a drill started from the checkout without --dir (tmux
       root,
       `${env} npm run --silent drill; echo "exit code $?"; sleep 600`,
     );
+    // the scenario's briefing first (the folder is printed above it); Enter begins the drill
+    await waitFor('first', (x) => x.includes('Briefing — '), 'the briefing');
+    tmux('send-keys', '-t', 'first', 'Enter');
     const first = await waitFor('first', (x) => /\[y\/n\]/i.test(x), 'the first question');
     const folder = /incident folder: (\S+)/.exec(first)?.[1] as string;
     expect(folder).toMatch(new RegExp(`^${state}/talos-dr/talos-dr-talos-dr-sim-\\d{8}T\\d{6}Z$`));

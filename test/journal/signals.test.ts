@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CLI, ENV, filesUnder, journalReaches, runCli, sent, start, started } from './crash-helpers.js';
 
 describe('a stop signal during a drill', () => {
@@ -76,9 +76,13 @@ describe.skipIf(!hasScript)('a dropped SSH session under the wizard (Ink loaded)
       ['-qfec', `stty cols 100 rows 40; exec ${process.execPath} ${CLI} drill --dir ${dir}`, '/dev/null'],
       { env, stdio: ['pipe', 'pipe', 'pipe'] },
     );
-    pty.stdout.resume();
+    let screen = '';
+    pty.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString('utf8')));
     pty.stderr.resume();
     const exited = new Promise<number | null>((resolve) => pty.on('close', (code) => resolve(code)));
+    // the drill opens on the scenario's briefing: Enter begins it
+    await vi.waitFor(() => expect(screen).toContain('Briefing'), { timeout: 30_000, interval: 100 });
+    pty.stdin.write('\r');
     const running = { child: pty, done: exited.then(() => ({ code: null, signal: null, stdout: '', stderr: '' })) };
     // the wizard then asks whether to go ahead: the session drops while it waits for the answer
     expect(await journalReaches(dir, running, (j) => j.includes('"what":"step 1 done"'))).toBe(true);
