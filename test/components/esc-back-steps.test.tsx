@@ -78,8 +78,17 @@ describe('Esc at the typed-address prompts of steps 5 and 8', () => {
     expect(s.actor.getSnapshot().context.prompt?.target).toBe(INIT[1]);
     expect(s.actor.getSnapshot().context.converted).toEqual([INIT[0]]);
 
-    // on through the wipes to the bootstrap: no Esc there either (every node is wiped)
+    // the first wipe after the conversions: they cannot be taken back, so Esc is not offered and does nothing
     await press(s.stdin, `${INIT[1]}\n`);
+    f = await frameMatching(s.lastFrame, (x) => x.includes('Destructive: Wipe'), 4000);
+    expect(keyBar(f)).not.toContain('Esc');
+    const firstWipe = target(f);
+    await press(s.stdin, KEYS.esc);
+    await flush();
+    expect(s.actor.getSnapshot().context.prompt?.target).toBe(firstWipe);
+    expect(s.actor.getSnapshot().context.steps.find((r) => r.name === 'snapshot')?.status).toBe('done');
+
+    // on through the wipes to the bootstrap: no Esc there either (every node is wiped)
     for (;;) {
       f = await frameMatching(
         s.lastFrame,

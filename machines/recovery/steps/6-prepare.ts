@@ -15,14 +15,6 @@ import { callStep } from '../states.js';
 const unfinished = (context: RecoveryContext): string[] =>
   context.plan.map((p) => p.node).filter((n) => context.confirmed.includes(n) && !context.prepared.includes(n));
 
-/** The steps after the snapshot's, as they were before they ran: going back to the snapshot runs them again. */
-function stepsFromSnapshotAgain(steps: RecoveryContext['steps']): RecoveryContext['steps'] {
-  const at = steps.findIndex((s) => s.name === 'snapshot');
-  return steps.map((s, i) =>
-    i > at ? { ...s, status: 'pending' as const, result: null, startedAt: null, endedAt: null } : s,
-  );
-}
-
 /** The file's re-check, then `target`: an unchanged file goes on, a changed or unreadable one stops the wipes. */
 function checkSnapshotThen(target: string, actions?: 'retryFailedPreps') {
   return recoverySetup.createStateConfig({
@@ -155,14 +147,15 @@ export const prepare = recoverySetup.createStateConfig({
       {
         always: [{ guard: 'allConfirmed', target: 'running' }],
         on: {
-          // Esc: back to the choice of snapshot while nothing is confirmed (no node touched); after that, no way back
+          // Esc: back to the choice of snapshot while no node was touched (nothing confirmed here, and no init node
+          // converted at step 5: a conversion already sent cannot be taken back); after that, no way back
           'answer.no': {
-            guard: ({ context }) => context.confirmed.length === 0,
+            guard: ({ context }) =>
+              context.confirmed.length === 0 &&
+              (context.convertsSent ?? []).length === 0 &&
+              context.converted.length === 0,
             target: '#recovery.procedure.snapshot',
-            actions: [
-              'journalConfirmation',
-              assign({ steps: ({ context }) => stepsFromSnapshotAgain(context.steps), plan: [] }),
-            ],
+            actions: 'backToSnapshotChoice',
           },
           confirm: [
             {
