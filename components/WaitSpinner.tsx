@@ -10,7 +10,12 @@ export interface WaitSpinnerProps {
   readonly animate: boolean;
 }
 
-/** What is awaited, for how long, and the latest state seen. */
+/** The count-down to the wait's end, when it has one: ", 1:52 left". */
+function timeLeft(wait: WaitView, now: number): string {
+  return wait.deadline === undefined ? '' : `, ${clock(Math.max(0, wait.deadline - now))} left`;
+}
+
+/** What is awaited, for how long (and how long is left), and the latest state seen. */
 export function WaitSpinner({ wait, now, animate }: WaitSpinnerProps) {
   const tone = useTone();
   return (
@@ -18,7 +23,7 @@ export function WaitSpinner({ wait, now, animate }: WaitSpinnerProps) {
       <Text wrap="truncate-end">
         <Text color={tone('active')}>{animate ? spinnerFrame(now) : '…'}</Text>
         {` Waiting for ${wait.awaiting}`}
-        <Text color={tone('muted')}>{` (${clock(now - wait.since)})`}</Text>
+        <Text color={tone('muted')}>{` (${clock(now - wait.since)}${timeLeft(wait, now)})`}</Text>
       </Text>
       {wait.latest && <Text wrap="truncate-end" color={tone('muted')}>{`  latest: ${wait.latest}`}</Text>}
     </>

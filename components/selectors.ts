@@ -145,9 +145,21 @@ const WAIT_STEP: Record<NonNullable<RecoveryContext['wait']>['what'], string> = 
   recovery: 'verify',
 };
 
-export function selectWait(ctx: Pick<RecoveryContext, 'wait' | 'steps'>): WaitView | null {
+export function selectWait(ctx: Pick<RecoveryContext, 'wait' | 'steps' | 'procedure'>): WaitView | null {
   const w = ctx.wait;
-  if (!w || WAIT_STEP[w.what] !== currentStepRow(ctx)?.name) return null;
+  if (!w) return null;
+  // the quorum-restoring procedures wait inside their own steps (a member to come back, to leave, to join): the
+  // machine's sentence says what for, and the time left counts down to the question that follows
+  if (ctx.procedure === 'replace-member' || ctx.procedure === 'nospace') {
+    const step = currentStepRow(ctx)?.name;
+    return {
+      awaiting: step ? STEP_TEXT[step].working : w.message,
+      latest: w.message,
+      since: w.since,
+      deadline: w.deadline,
+    };
+  }
+  if (WAIT_STEP[w.what] !== currentStepRow(ctx)?.name) return null;
   const first = w.pending[0];
   const latest = first
     ? `${first.node} ${first.state ?? 'not answering'}${first.cause ? `: ${first.cause}` : ''}${w.pending.length > 1 ? ` (+${w.pending.length - 1} more)` : ''}`

@@ -74,6 +74,8 @@ export interface WaitView {
   /** the latest state seen, e.g. "127.0.0.3 Waiting: time not in sync" */
   readonly latest?: string;
   readonly since: number;
+  /** when the wait ends in a question (ms since epoch): shown as the time left */
+  readonly deadline?: number;
 }
 
 export type Outcome =

@@ -216,7 +216,9 @@ describe('member replacement by keystrokes', () => {
     expect(r.all).toContain('outcome: nothing-to-do');
     // the replacement was chosen and cp-3 waited for with the clock running; it was never offered for removal
     expect(r.asked).toContain('quorum-holds');
-    expect(r.all).toMatch(/Waiting for the member to leave the member list \(0:0[1-9]\)/);
+    // with the time left before the question that follows, and why it is waited for in the machine's words
+    expect(r.all).toMatch(/Waiting for the member to leave the member list \(0:0[1-9], \d+:\d\d left\)/);
+    expect(r.all).toMatch(/latest: \S+ does not answer: waiting for it to come back/);
     expect(r.asked.filter((id) => id.startsWith('remove-member:') || id.startsWith('still-down:'))).toEqual([]);
     expect(r.all).not.toContain(`Type ${cp3} to confirm`);
     expect(ctx.replace?.cameBack).toEqual([cp3]);
