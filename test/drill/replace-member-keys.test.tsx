@@ -172,6 +172,8 @@ describe('member replacement by keystrokes', () => {
     expect(ctx.guardStops.map((x) => x.rule)).toEqual(['addressMatches']);
     expectReplacedByKeys(r, 'cp-3', 'wipe');
     expect(r.all).toMatch(/✓ 6\/8 Wipe or re-create the node — \S+ wiped \(EPHEMERAL/);
+    // the full recovery's plan (every node wiped) never shows on the members a replacement leaves alone
+    expect(r.all).not.toContain('wipe: planned');
   }, 200_000);
 
   it('member-hardware: cp-3 typed; its blank replacement gets the backed-up configuration and joins', async () => {

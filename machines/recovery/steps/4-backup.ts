@@ -64,7 +64,12 @@ export const backup = recoverySetup.createStateConfig({
             const configs = { ...context.configs };
             for (const c of event.output.configs)
               if (c.file && c.source) configs[c.node] = { file: c.file, source: c.source };
-            const plan = planPreparation(context.observations, context.volumes, context.snapshot?.node ?? null);
+            // only a full recovery wipes every node: a quorum-restoring procedure plans nothing here, and its rows
+            // must not say "wipe: planned" on members it never touches
+            const fullRecovery = (context.procedure ?? 'recovery') === 'recovery';
+            const plan = fullRecovery
+              ? planPreparation(context.observations, context.volumes, context.snapshot?.node ?? null)
+              : [];
             const rows = { ...context.rows };
             for (const p of plan) {
               const row = rows[p.node] ?? emptyRow(p.node);
