@@ -46,7 +46,8 @@ function pendingRow(name: StepName, nodes: readonly string[]): StepRow {
 /** What each procedure is for, journalled when the assessment chooses it. */
 export const PROCEDURE_WHY: Record<Procedure, string> = {
   recovery: 'quorum is lost: restore every member from one verified snapshot',
-  'replace-member': 'quorum holds: replace the broken members one at a time, keeping the cluster and its newest writes',
+  'replace-member':
+    'quorum holds: replace the broken members (or the one chosen for planned maintenance) one at a time, keeping the cluster and its newest writes',
   nospace: "etcd's database is full (NOSPACE alarm): free space and disarm the alarm, keeping every member",
 };
 

@@ -155,7 +155,7 @@ const REAL_ETCD_VERIFY_FLOOR_MS = 90_000;
 const REAL_ETCD_TIME_LIMIT_FLOOR_MS = 240_000;
 /**
  * A real member's EtcdStatus through the simulator first re-reads the member (etcd's status and member list, each
- * allowed 1.5 s: src/sim/real-etcd.ts QUERY_TIMEOUT_MS) and answers after it; on a loaded machine that took 1.8 s and
+ * allowed 1.5 s: src/sim/real-etcd-calls.ts QUERY_TIMEOUT_MS) and answers after it; on a loaded machine that took 1.8 s and
  * 1.9 s (measured during lost-quorum drills), which the compressed 1 s read counted as "did not answer in time". A
  * real etcd gets the status time a real cluster gets (deps.ts statusTimeout's 4 s); the model keeps its fast reads.
  */

@@ -35,7 +35,7 @@ export interface DrillExpectation {
   rightAnswer: string;
 }
 
-type VerdictContext = Pick<RecoveryContext, 'outcome' | 'snapshot' | 'verdict'>;
+type VerdictContext = Pick<RecoveryContext, 'outcome' | 'snapshot' | 'verdict' | 'replace'>;
 
 /** The quorum-holding outcomes: a full recovery (wipe all, restore) there was the wrong call. */
 const QUORUM_HELD: readonly string[] = ['member-replaced', 'nospace-cleared', 'nothing-to-do', 'stopped-quorum-intact'];
@@ -78,6 +78,8 @@ function wrongCallWhy(context: VerdictContext, expected: ExpectedOutcome, lost: 
     return `a fresher snapshot was available: ${lost} revisions lost`;
   if (outcome === 'recovered' && QUORUM_HELD.includes(expected))
     return 'quorum held: a full recovery (every member wiped and restored) was not needed';
+  if (outcome === 'member-replaced' && expected === 'nothing-to-do' && context.replace?.swap)
+    return 'the cluster was healthy: replacing a healthy member is planned maintenance, not needed here';
   if (outcome === 'member-replaced' && expected === 'nothing-to-do')
     return 'the member would have come back by itself: removing it was not needed';
   if (outcome === 'stopped-quorum-intact' && expected === 'member-replaced')

@@ -74,7 +74,7 @@ describe('the verdict in words', () => {
   const ctx = (over: Partial<RecoveryContext>) =>
     ({ outcome: 'recovered', snapshot: null, verdict: null, ...over }) as Pick<
       RecoveryContext,
-      'outcome' | 'snapshot' | 'verdict'
+      'outcome' | 'snapshot' | 'verdict' | 'replace'
     >;
   const expectRecovered = { expectedOutcome: 'recovered' as const, rightAnswer: 'take a snapshot from cp-1, …' };
 
@@ -108,6 +108,17 @@ describe('the verdict in words', () => {
       '✗ the member would have come back by itself: removing it was not needed',
     );
     expect(judgeDrill(ctx({ outcome: 'nothing-to-do' }), expectWait, null).correct).toBe(true);
+  });
+
+  it('a planned swap of a healthy member where nothing was needed is named as such, not as a removal', () => {
+    const expectWait = { expectedOutcome: 'nothing-to-do' as const, rightAnswer: 'wait for cp-3' };
+    const swapped = {
+      outcome: 'member-replaced',
+      replace: { swap: { node: '127.0.0.4', name: 'cp-3', memberId: null, via: null } },
+    } as unknown as Partial<RecoveryContext>;
+    expect(judgeDrill(ctx(swapped), expectWait, null).line).toBe(
+      '✗ the cluster was healthy: replacing a healthy member is planned maintenance, not needed here',
+    );
   });
 
   it('stopping where the scenario expects the replacement: the reason says what was left undone', () => {
