@@ -43,7 +43,7 @@ export function RiskAcknowledge({ risk, word, isActive = true, onAcknowledge, on
           {state.stage === 'reason' && cursor}
         </Text>
       )}
-      {state.error && <Text color={tone('bad')}>{`✗ ${state.error}`}</Text>}
+      {state.error && <Paragraph color={tone('bad')}>{`✗ ${state.error}`}</Paragraph>}
     </Box>
   );
 }

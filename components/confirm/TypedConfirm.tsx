@@ -51,7 +51,7 @@ export function TypedConfirm({
         </Text>
         <Text color={tone('muted')}>{state.confirmed ? '' : '▏'}</Text>
       </Text>
-      {state.error && <Text color={tone('bad')}>{`✗ ${state.error}`}</Text>}
+      {state.error && <Paragraph color={tone('bad')}>{`✗ ${state.error}`}</Paragraph>}
     </Box>
   );
 }

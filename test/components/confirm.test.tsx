@@ -167,3 +167,25 @@ describe('YesNo', () => {
     expect(onAnswer).not.toHaveBeenCalled();
   });
 });
+
+describe('a refusal that wraps', () => {
+  it('wraps at words: the continuation line starts with a word, not the space it broke at', async () => {
+    const r = render(
+      <TypedConfirm
+        target="127.139.39.3"
+        question="Wipe 127.139.39.3 (EPHEMERAL) and reboot it?"
+        onConfirm={vi.fn()}
+        onCancel={vi.fn()}
+      />,
+    );
+    await type(r.stdin, '127.0.0.250');
+    await press(r.stdin, KEYS.enter);
+    const f = await frameMatching(r.lastFrame, (x) => x.includes('is not the target node'));
+    const lines = f.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('✗ "127.0.0.250" is not the target node'));
+    expect(at).toBeGreaterThanOrEqual(0);
+    // the sentence is longer than the 80 columns, so it goes on below, from a word
+    expect(lines[at + 1]).toMatch(/^\S/);
+    expect(lines.slice(at, at + 2).join(' ')).toContain('or Esc to go back.');
+  });
+});
