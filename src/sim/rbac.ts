@@ -26,6 +26,9 @@ const METHOD_ROLES: Record<string, string[]> = {
   Get: [ADMIN, OPERATOR, READER],
   List: [ADMIN, OPERATOR, READER],
   Watch: [ADMIN, OPERATOR, READER],
+  // internal/app/machined/pkg/system/services/machined.go@v1.14.1:151-152
+  Time: [ADMIN, OPERATOR, READER],
+  TimeCheck: [ADMIN, OPERATOR, READER],
 };
 
 /** The roles a client certificate carries (its O= values). */

@@ -15,6 +15,7 @@ import type { PemPair } from '../talos/pki.js';
 import * as api from './api.js';
 import * as etcdApi from './api-etcd.js';
 import * as cosi from './cosi.js';
+import * as timeApi from './api-time.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -178,6 +179,7 @@ export class SimWire {
     });
     server.addService(apidServiceDefinition(machineService()), this.machineImplementation(node));
     server.addService(apidServiceDefinition(cosiStateService()), this.cosiImplementation(node));
+    server.addService(apidServiceDefinition(timeApi.timeService()), this.timeImplementation(node));
     const credentials = this.credentials(node);
     this.port = await this.bind(server, node.address, credentials, retryBusy);
     listener.server = server;
@@ -515,6 +517,13 @@ export class SimWire {
       ServiceList: this.unary(endpoint, 'ServiceList', (n) => api.serviceList(n)),
       ServiceRestart: this.unary(endpoint, 'ServiceRestart', (n, req) => api.serviceRestart(n, view, req)),
       Version: this.unary(endpoint, 'Version', (n) => api.version(n)),
+    };
+  }
+
+  private timeImplementation(endpoint: SimNode): grpc.UntypedServiceImplementation {
+    return {
+      Time: this.unary(endpoint, 'Time', (n) => timeApi.time(n)),
+      TimeCheck: this.unary(endpoint, 'TimeCheck', (n, req) => timeApi.timeCheck(n, req)),
     };
   }
 

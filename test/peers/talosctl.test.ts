@@ -88,6 +88,17 @@ for (const version of ['1.14', '1.11'] as const) {
       for (const id of ['EPHEMERAL', 'ETCD', 'STATE']) expect(vs.stdout).toContain(id);
     });
 
+    it.skipIf(!have)('time: the node, its NTP server and both clocks; --check names the server asked', async () => {
+      const r = await c.talosctl('-n', cp1, 'time');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/NODE\s+NTP-SERVER\s+NODE-TIME\s+NTP-SERVER-TIME/);
+      const row = r.stdout.split('\n').find((l) => l.startsWith(`${cp1} `));
+      expect(row).toMatch(/time\.cloudflare\.com\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+      const check = await c.talosctl('-n', cp1, 'time', '--check', 'ntp.example.org');
+      expect(check.code).toBe(0);
+      expect(check.stdout).toContain('ntp.example.org');
+    });
+
     it.skipIf(!have)('etcd snapshot and cp of the raw database', async () => {
       const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
       expect(snap.code).toBe(0);
