@@ -41,6 +41,7 @@ describe('drill and resume edges', () => {
     expect(r.code).toBe(0);
     for (const s of [
       'lost-quorum',
+      'lost-quorum-5',
       'etcd-down-raw-copy',
       'hardware-failure',
       'init-node',

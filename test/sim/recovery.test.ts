@@ -46,7 +46,7 @@ async function uploadWithRetry(b: Bench, address: string, bytes: Buffer): Promis
 
 describe('lost-quorum recovery over the wire', () => {
   it('converges with five control-plane nodes: every node that rejoins becomes a member', async () => {
-    bench = await startBench(new URL('./fixtures/lost-quorum-5.yaml', import.meta.url).pathname);
+    bench = await startBench('lost-quorum-5');
     const nodes = bench.sim.nodes;
     expect(nodes).toHaveLength(5);
     const cp1 = nodes[0]!;

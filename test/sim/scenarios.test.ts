@@ -15,6 +15,7 @@ const ALL = [
   'hardware-failure',
   'init-node',
   'lost-quorum',
+  'lost-quorum-5',
   'lost-quorum-no-discovery',
   'member-crashloop',
   'member-crashloop-5',
@@ -45,6 +46,7 @@ describe('shipped scenarios', () => {
     const procedures = Object.fromEntries(list.map((s) => [s.name, s.procedure]));
     expect(procedures).toMatchObject({
       'lost-quorum': 'full-recovery',
+      'lost-quorum-5': 'full-recovery',
       'member-crashloop': 'replace-member',
       'member-crashloop-5': 'replace-member',
       'member-hardware': 'replace-member',
