@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { cosiStateService, machineService } from '../talos/proto.js';
+import { cosiStateService, machineService, talosProtos } from '../talos/proto.js';
 import type { PemPair } from '../talos/pki.js';
 import * as api from './api.js';
 import * as etcdApi from './api-etcd.js';
 import * as cosi from './cosi.js';
 import * as timeApi from './api-time.js';
+import * as healthApi from './api-health.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -180,6 +181,10 @@ export class SimWire {
     server.addService(apidServiceDefinition(machineService()), this.machineImplementation(node));
     server.addService(apidServiceDefinition(cosiStateService()), this.cosiImplementation(node));
     server.addService(apidServiceDefinition(timeApi.timeService()), this.timeImplementation(node));
+    server.addService(
+      apidServiceDefinition(talosProtos().cluster.ClusterService.service),
+      this.clusterImplementation(node),
+    );
     const credentials = this.credentials(node);
     this.port = await this.bind(server, node.address, credentials, retryBusy);
     listener.server = server;
@@ -517,6 +522,24 @@ export class SimWire {
       ServiceList: this.unary(endpoint, 'ServiceList', (n) => api.serviceList(n)),
       ServiceRestart: this.unary(endpoint, 'ServiceRestart', (n, req) => api.serviceRestart(n, view, req)),
       Version: this.unary(endpoint, 'Version', (n) => api.version(n)),
+    };
+  }
+
+  private clusterImplementation(endpoint: SimNode): grpc.UntypedServiceImplementation {
+    const deps: healthApi.HealthDeps = {
+      view: this.cluster.view,
+      // the checks reach the other nodes through the node's own apid: refused, or the maintenance TLS failure
+      reach: (target) => {
+        const node = this.cluster.resolve(target);
+        if (!node || !node.reachable) throw connectionRefused(target);
+        if (node.inMaintenance) throw maintenanceHandshakeFailure();
+        return node;
+      },
+    };
+    return {
+      HealthCheck: this.serverStream(endpoint, 'HealthCheck', (n, req, ctx, send) =>
+        healthApi.healthCheck(n, deps, req, ctx, send),
+      ),
     };
   }
 

@@ -39,6 +39,13 @@ const healthy = new URL('./healthy-3cp.yaml', import.meta.url).pathname;
 // each talosctl call is a process start (about a second on a loaded machine): a test of a dozen calls outlives
 // vitest's default 30 s on CI's two busy cores, so the longer describes get more (never a timed assertion)
 const serviceState = (out: string): string | undefined => /STATE\s+(\S+)/.exec(out)?.[1];
+/** `talosctl health` as the wizard prints it: the control-plane and worker nodes named, a bounded wait. */
+const healthArgs = (sim: SimCluster): string[] => [
+  'health',
+  `--control-plane-nodes=${sim.nodes.join(',')}`,
+  `--worker-nodes=${sim.allNodes.filter((n) => !sim.nodes.includes(n)).join(',')}`,
+  '--wait-timeout=2m',
+];
 
 for (const version of ['1.14', '1.11'] as const) {
   describe(`talosctl against a healthy Talos ${version} cluster${skipReason('talosctl')}`, () => {
@@ -99,6 +106,16 @@ for (const version of ['1.14', '1.11'] as const) {
       expect(check.stdout).toContain('ntp.example.org');
     });
 
+    it.skipIf(!have)('health with the nodes named, checked server-side: every check OK, exit 0', async () => {
+      const r = await c.talosctl('-n', cp1, ...healthArgs(c.sim));
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain(`discovered nodes: ["${c.sim.allNodes.join('" "')}"]`);
+      for (const check of ['etcd to be healthy', 'etcd members to be consistent across nodes', 'apid to be ready']) {
+        expect(r.stderr).toContain(`waiting for ${check}: OK`);
+      }
+      expect(r.stderr.trim().split('\n').at(-1)).toBe('waiting for all k8s nodes to report schedulable: OK');
+    });
+
     it.skipIf(!have)('etcd snapshot and cp of the raw database', async () => {
       const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
       expect(snap.code).toBe(0);
@@ -143,6 +160,17 @@ describe(
         expect(service.stdout).toContain('Error running Containerd(etcd), going to restart forever');
       },
     );
+
+    it.skipIf(!have)('health fails at the etcd check, naming each control-plane node, after the wait', async () => {
+      const r = await c.talosctl('-n', cp1, ...healthArgs(c.sim));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('waiting for etcd to be healthy: 3 errors occurred:');
+      expect(r.stderr).toContain(`* ${cp2}: service "etcd" not in expected state "Running": current state [Waiting]`);
+      expect(r.stderr).not.toContain('waiting for apid to be ready');
+      expect(r.stderr).toContain(
+        'healthcheck error: rpc error: code = DeadlineExceeded desc = context deadline exceeded',
+      );
+    });
 
     it.skipIf(!have)(
       'snapshot, reset every control-plane node, bootstrap --recover-from: etcd runs again',
