@@ -29,6 +29,8 @@ const METHOD_ROLES: Record<string, string[]> = {
   // internal/app/machined/pkg/system/services/machined.go@v1.14.1:151-152
   Time: [ADMIN, OPERATOR, READER],
   TimeCheck: [ADMIN, OPERATOR, READER],
+  // machined.go@v1.14.1:67
+  Dmesg: [ADMIN, OPERATOR, READER],
   // machined.go@v1.14.1:40
   HealthCheck: [ADMIN, OPERATOR, READER],
 };

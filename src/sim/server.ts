@@ -17,6 +17,7 @@ import * as etcdApi from './api-etcd.js';
 import * as cosi from './cosi.js';
 import * as timeApi from './api-time.js';
 import * as healthApi from './api-health.js';
+import * as dmesgApi from './api-dmesg.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -495,6 +496,7 @@ export class SimWire {
       ApplyConfiguration: this.unary(endpoint, 'ApplyConfiguration', (n, req) => api.applyConfiguration(n, view, req)),
       Bootstrap: this.unary(endpoint, 'Bootstrap', (n, req) => api.bootstrap(n, view, req)),
       Copy: this.serverStream(endpoint, 'Copy', (n, req, _ctx, send) => api.copy(n, req, send)),
+      Dmesg: this.serverStream(endpoint, 'Dmesg', (n, req, ctx, send) => dmesgApi.dmesg(n, req, ctx, send)),
       EtcdMemberList: this.unary(endpoint, 'EtcdMemberList', (n, req, ctx) =>
         etcdApi.etcdMemberList(n, view, req, ctx),
       ),

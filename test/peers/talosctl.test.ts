@@ -116,6 +116,19 @@ for (const version of ['1.14', '1.11'] as const) {
       expect(r.stderr.trim().split('\n').at(-1)).toBe('waiting for all k8s nodes to report schedulable: OK');
     });
 
+    it.skipIf(!have)("dmesg: machined's records, one a line, etcd's start among them", async () => {
+      const r = await c.talosctl('-n', cp1, 'dmesg');
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines.length).toBeGreaterThan(1);
+      for (const line of lines) {
+        expect(line).toMatch(
+          new RegExp(`^${cp1.replace(/\./g, '\\.')}: user: warning: \\[[0-9T:.-]+Z\\]: \\[talos\\] `),
+        );
+      }
+      expect(r.stdout).toMatch(/\[talos\] service\[etcd\]\(Running\): /);
+    });
+
     it.skipIf(!have)('etcd snapshot and cp of the raw database', async () => {
       const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
       expect(snap.code).toBe(0);
@@ -169,6 +182,15 @@ describe(
       expect(r.stderr).not.toContain('waiting for apid to be ready');
       expect(r.stderr).toContain(
         'healthcheck error: rpc error: code = DeadlineExceeded desc = context deadline exceeded',
+      );
+    });
+
+    it.skipIf(!have)("dmesg on a crash-looping node shows etcd's restarts", async () => {
+      const r = await c.talosctl('-n', cp2, 'dmesg');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`${cp2}: user: warning: [`);
+      expect(r.stdout).toMatch(
+        /\[talos\] service\[etcd\]\(Waiting\): Error running Containerd\(etcd\), going to restart forever/,
       );
     });
 
