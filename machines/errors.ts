@@ -13,16 +13,25 @@ export interface ErrorInfo {
   mayHaveLanded: boolean;
   /** the node itself did not answer (rebooting, refused, unreachable): wait for it to answer again, then retry */
   unanswered: boolean;
+  /** a restore that did not finish left the node's etcd data directory non-empty: it needs a new wipe and upload */
+  restoreFailed?: boolean;
 }
 
 export function errorInfo(error: unknown): ErrorInfo {
   if (error && typeof error === 'object') {
-    const e = error as { message?: unknown; retryable?: unknown; mayHaveLanded?: unknown; unanswered?: unknown };
+    const e = error as {
+      message?: unknown;
+      retryable?: unknown;
+      mayHaveLanded?: unknown;
+      unanswered?: unknown;
+      restoreFailed?: unknown;
+    };
     return {
       message: typeof e.message === 'string' && e.message ? e.message : 'the action failed without saying why',
       retryable: e.retryable === true,
       mayHaveLanded: e.mayHaveLanded === true,
       unanswered: e.unanswered === true,
+      ...(e.restoreFailed === true ? { restoreFailed: true } : {}),
     };
   }
   return {

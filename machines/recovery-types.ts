@@ -229,6 +229,19 @@ export interface BootstrapState {
   bootstrapAnswered: boolean;
   /** upload restarts so far (each failed upload starts again from zero, under a new operation id) */
   uploadRestarts?: number;
+  /**
+   * Which wipe-upload-Bootstrap round this is: absent or 0 the first; each failed restore the user chose to redo
+   * (the node wiped again) adds one, and every destructive call of a later round has its own operation id (SAFETY
+   * rule 6: a round's Reset, upload and Bootstrap are each sent once, and a resume never sends them again).
+   */
+  round?: number;
+  /** the sentence of the failed restore that asked for the next round, shown under its question */
+  restoreFailure?: string | null;
+  /** when the round's node was seen to go down after its new wipe, and when last read while coming back */
+  rewipeSince?: number | null;
+  /** the new wipe was seen through: the node came back waiting for bootstrap */
+  rewipeDone?: boolean;
+  rewipeCheckedAt?: number | null;
 }
 
 export type Outcome =

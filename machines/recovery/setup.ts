@@ -120,6 +120,10 @@ export const recoverySetup = setup({
     >(async () => {
       throw new Error('bootstrapNode was not provided');
     }),
+    // step 8's new wipe after a failed restore (the same effect as prepare-node's, under the round's operation id)
+    resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async () => {
+      throw new Error('resetNode was not provided');
+    }),
     prepareNode: prepareNodeMachine,
     sleep,
     ...REPLACE_MEMBER_ACTORS,
@@ -144,6 +148,8 @@ export const recoverySetup = setup({
       return error.unanswered ? stillAwaiting(context) : answeredFailures(context.attempt) < context.timing.maxAttempts;
     },
     mayHaveLanded: ({ event }) => errorOf(event).mayHaveLanded,
+    // Bootstrap's restore did not finish and left the data directory non-empty: offer a new wipe and upload
+    bootstrapRestoreFailed: ({ event }) => errorOf(event).restoreFailed === true,
     // tries where the node answered but refused for now; a node that did not answer at all is waited for instead
     uploadCanRetry: ({ context, event }) =>
       event.type === 'upload.failed' &&

@@ -206,9 +206,14 @@ export async function bootstrapNode(
           return { alreadyDone: true };
         // This node was wiped and Bootstrap sent in this incident, yet etcd is not starting: a restore that failed
         // leaves the data directory non-empty (etcdutl writes member/snap/db before it checks the hash; facts §4).
+        // Marked restoreFailed: step 8 offers exactly what it needs, a new wipe, upload and Bootstrap under new ids.
         if (input.wiped && bootstrapSent)
           throw new ActionError(
             `${node}'s etcd data directory is not empty after a restore that did not finish (etcd ${etcdService ?? 'not answering'}): it needs a new wipe and a new upload of the snapshot before Bootstrap.`,
+            false, // retryable: not as it stands
+            false, // mayHaveLanded: refused, nothing happened
+            false, // unanswered: the node answered
+            true, // restoreFailed
           );
         throw new ActionError(describeFailure(node, result.error, 'bootstrap'));
       }

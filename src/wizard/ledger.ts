@@ -17,6 +17,8 @@ export class ActionError extends Error {
     readonly mayHaveLanded = false,
     /** the node did not answer at all (rebooting, refused, unreachable): the machine waits for it to answer again */
     readonly unanswered = false,
+    /** a restore that did not finish left etcd's data directory non-empty: the node needs a new wipe and upload */
+    readonly restoreFailed = false,
   ) {
     super(message);
     this.name = 'ActionError';

@@ -444,6 +444,10 @@ describe('every state of the recovery machine is reached', () => {
       'recovery.procedure.connect.gateLeaveOut',
       // step 8's wait for a node that reboots during the upload: test/machines/upload-reboot.test.ts
       'recovery.procedure.bootstrap.awaitingNode',
+      // step 8's new wipe, upload and Bootstrap after a failed restore: test/machines/restore-failed-rewipe.test.ts
+      'recovery.procedure.bootstrap.restoreFailed',
+      'recovery.procedure.bootstrap.rewiping',
+      'recovery.procedure.bootstrap.rewipeBack',
       'recovery.memberReplaced',
       'recovery.nospaceCleared',
     ];
