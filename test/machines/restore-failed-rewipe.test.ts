@@ -34,6 +34,8 @@ interface Script {
   backAtOnce: boolean;
   /** the second round's Bootstrap never answers (the run is restored while it is under way) */
   hangSecondBootstrap?: boolean;
+  /** the round from whose Reset on the node comes back at once */
+  backFromRound?: number;
 }
 
 /**
@@ -52,7 +54,8 @@ function clusterWithFailedRestore(ledger: Ledger, script: Script) {
       resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(async ({ input }) => {
         if (!send(ledger, input.opId)) return;
         cluster.calls.push(`reset ${input.node} ${input.labels.join('+')}`);
-        if (script.backAtOnce) preparing(input.node);
+        const round = Number(/restore-(\d+)$/.exec(input.opId)?.[1] ?? 0);
+        if (script.backAtOnce || round >= (script.backFromRound ?? Infinity)) preparing(input.node);
         else set(input.node, { reachable: false, etcdService: null });
       }),
       uploadSnapshot: fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(
@@ -194,5 +197,27 @@ describe('step 8 after a failed restore', () => {
       `reset:${NODE}:restore-1`,
     ]);
     restored.stop();
+  });
+  it('a node that does not come back after its new wipe: the question again, and a yes is a new round', async () => {
+    const ledger = newLedger();
+    const { machine } = clusterWithFailedRestore(ledger, { backAtOnce: false, backFromRound: 2 });
+    const actor = createActor(machine, { input: { ...INPUT, timing: { ...INPUT.timing, nodeBackTimeoutMs: 30 } } });
+    actor.start();
+    await until(actor, /^rewipe:/);
+    actor.send({ type: 'confirm', address: NODE });
+    const again = await until(actor, /^rewipe:.*:2$/);
+    expect(again.question).toBe(`Wipe ${NODE} again and upload the snapshot again?`);
+    expect(again.detail).toContain('did not come back with etcd waiting for bootstrap');
+    actor.send({ type: 'confirm', address: NODE });
+    await atVerify(actor);
+    expect(ledger.asked.filter((id) => id.startsWith('reset:'))).toEqual([
+      `reset:${NODE}:restore-1`,
+      `reset:${NODE}:restore-2`,
+    ]);
+    expect(ledger.asked.filter((id) => id.startsWith('bootstrap:'))).toEqual([
+      `bootstrap:${NODE}`,
+      `bootstrap:${NODE}:r2`,
+    ]);
+    actor.stop();
   });
 });
