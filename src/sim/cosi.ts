@@ -235,14 +235,14 @@ function resourceDefinitions(): CosiResource[] {
   });
 }
 
-function resourceMessage(namespace: string, type: string, r: CosiResource): Payload {
+function resourceMessage(namespace: string, type: string, r: CosiResource, version = 1): Payload {
   const now = timestamp(Date.now());
   return {
     metadata: {
       namespace,
       type,
       id: r.id,
-      version: '1',
+      version: String(version),
       owner: r.owner,
       phase: 'running',
       created: now,
@@ -296,4 +296,111 @@ export async function cosiList(
 ): Promise<void> {
   const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '', ctx.roles);
   for (const r of found.resources) await send({ resource: resourceMessage(found.namespace, found.type, r) });
+}
+
+interface WatchRequest {
+  namespace?: string;
+  type?: string;
+  id?: string | null;
+  options?: { bootstrapContents?: boolean; aggregated?: boolean } | null;
+  apiVersion?: number;
+}
+
+/** How often a watch looks at the node's state again (real ms): the simulator's resources are computed, not stored. */
+const WATCH_POLL_MS = 100;
+
+interface Watched {
+  resource: CosiResource;
+  version: number;
+}
+
+/**
+ * A tombstone as the in-memory state makes one: metadata only, version undefined, no spec (cosi-project/runtime
+ * pkg/resource/protobuf/resource.go@v1.14.1:152-157), which Marshal still writes as an empty Spec message (:98-101).
+ */
+function tombstone(namespace: string, type: string, id: string): Payload {
+  return { metadata: { namespace, type, id, version: 'undefined', phase: 'running' }, spec: {} };
+}
+
+/**
+ * Watch as the COSI server answers it (cosi-project/runtime pkg/state/protobuf/server/server.go@v1.14.1:266-390):
+ * the access filter as for List, an empty response once the watch is set up, then events. A kind watch with
+ * bootstrap contents sends every resource as CREATED then BOOTSTRAPPED (pkg/state/impl/inmem/collection.go@v1.14.1
+ * :520-560; BOOTSTRAPPED only to clients of API version 1+, server.go mapEvent); a watch of one id starts with the
+ * resource as CREATED, or a DESTROYED tombstone when it does not exist (collection.go:345-355). Changes of the node's
+ * state then arrive as CREATED, UPDATED (with the old resource) and DESTROYED, one per response unless aggregated.
+ */
+export async function cosiWatch(
+  node: SimNode,
+  cluster: ClusterView,
+  req: WatchRequest,
+  ctx: CallContext,
+  send: Send,
+): Promise<void> {
+  const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '', ctx.roles);
+  const { namespace, type } = found;
+  const single = req.id ?? null;
+  const aggregated = Boolean(req.options?.aggregated);
+  const current = (): CosiResource[] => {
+    const all = cosiLookup(node, cluster, namespace, type, ctx.roles).resources;
+    return single === null ? all : all.filter((r) => r.id === single);
+  };
+  const emit = async (events: Payload[]): Promise<void> => {
+    if (events.length === 0) return;
+    if (aggregated) await send({ event: events });
+    else for (const event of events) await send({ event: [event] });
+  };
+  await send({ event: [] });
+  const known = new Map<string, Watched>();
+  for (const r of found.resources.filter((x) => single === null || x.id === single)) {
+    known.set(r.id, { resource: r, version: 1 });
+  }
+  const initial: Payload[] = [];
+  if (single !== null) {
+    const w = known.get(single);
+    initial.push(
+      w
+        ? { resource: resourceMessage(namespace, type, w.resource), eventType: 'CREATED' }
+        : { resource: tombstone(namespace, type, single), eventType: 'DESTROYED' },
+    );
+  } else if (req.options?.bootstrapContents) {
+    for (const w of known.values())
+      initial.push({ resource: resourceMessage(namespace, type, w.resource), eventType: 'CREATED' });
+    if ((req.apiVersion ?? 0) >= 1)
+      initial.push({ resource: tombstone(namespace, type, ''), eventType: 'BOOTSTRAPPED' });
+  }
+  await emit(initial);
+  while (!ctx.signal.aborted && node.reachable) {
+    await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+    if (ctx.signal.aborted || !node.reachable) return;
+    await emit(watchChanges(namespace, type, known, current()));
+  }
+}
+
+/** The events that turn the known resources into the current ones (the known map is updated). */
+function watchChanges(namespace: string, type: string, known: Map<string, Watched>, now: CosiResource[]): Payload[] {
+  const events: Payload[] = [];
+  const seen = new Set<string>();
+  for (const r of now) {
+    seen.add(r.id);
+    const before = known.get(r.id);
+    if (!before) {
+      known.set(r.id, { resource: r, version: 1 });
+      events.push({ resource: resourceMessage(namespace, type, r), eventType: 'CREATED' });
+    } else if (before.resource.yamlSpec !== r.yamlSpec) {
+      const next = { resource: r, version: before.version + 1 };
+      known.set(r.id, next);
+      events.push({
+        resource: resourceMessage(namespace, type, r, next.version),
+        old: resourceMessage(namespace, type, before.resource, before.version),
+        eventType: 'UPDATED',
+      });
+    }
+  }
+  for (const [id, w] of [...known]) {
+    if (seen.has(id)) continue;
+    known.delete(id);
+    events.push({ resource: resourceMessage(namespace, type, w.resource, w.version), eventType: 'DESTROYED' });
+  }
+  return events;
 }

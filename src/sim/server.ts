@@ -562,9 +562,7 @@ export class SimWire {
         (payloads) => payloads[0] ?? {},
       ),
       List: this.serverStream(endpoint, 'List', (n, req, ctx, send) => cosi.cosiList(n, view, req, ctx, send)),
-      Watch: this.serverStream(endpoint, 'Watch', async () => {
-        throw new RpcError(grpc.status.UNIMPLEMENTED, 'method Watch not implemented');
-      }),
+      Watch: this.serverStream(endpoint, 'Watch', (n, req, ctx, send) => cosi.cosiWatch(n, view, req, ctx, send)),
     };
   }
 }

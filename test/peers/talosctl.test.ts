@@ -129,6 +129,31 @@ for (const version of ['1.14', '1.11'] as const) {
       expect(r.stdout).toMatch(/\[talos\] service\[etcd\]\(Running\): /);
     });
 
+    it.skipIf(!have)('get --watch: every member as created, then the machine type watched by id', async () => {
+      // a watch never ends by itself: talosctl is stopped after a moment and what it printed is kept
+      const kind = await runPeer(
+        'talosctl',
+        ['--talosconfig', c.sim.talosconfigPath, '-n', cp1, 'get', 'members', '-w'],
+        {
+          cwd: c.dir,
+          timeoutMs: 4000,
+        },
+      );
+      expect(kind.stderr).not.toContain('error');
+      expect(kind.stdout).toMatch(/NODE\s+\*\s+NAMESPACE\s+TYPE\s+ID\s+VERSION/);
+      for (const host of ['cp-1', 'cp-2', 'cp-3']) {
+        expect(kind.stdout).toMatch(new RegExp(`\\+\\s+cluster\\s+Members\\s+${host}\\s+1`));
+      }
+      const one = await runPeer(
+        'talosctl',
+        ['--talosconfig', c.sim.talosconfigPath, '-n', cp1, 'get', 'machinetype', 'machine-type', '-w', '-o', 'yaml'],
+        { cwd: c.dir, timeoutMs: 4000 },
+      );
+      expect(one.stderr).not.toContain('error');
+      expect(one.stdout).toContain('event: created');
+      expect(one.stdout).toContain('spec: controlplane');
+    });
+
     it.skipIf(!have)('etcd snapshot and cp of the raw database', async () => {
       const snap = await c.talosctl('-n', cp1, 'etcd', 'snapshot', 'db.snapshot');
       expect(snap.code).toBe(0);
