@@ -100,6 +100,14 @@ describe.skipIf(missing !== null)('autopilot drills on real etcd members', () =>
     await expectStopsEveryProcess(r);
   }, 240_000);
 
+  it('lost-quorum-5: five real members, all wiped and restored; every one joins, is promoted and holds the data', async () => {
+    const r = await drillOnRealEtcd('lost-quorum-5');
+    runs.push(r);
+    expect(r.lines).toContainEqual(expect.stringMatching(/^step 3\/\d+ snapshot: api from /));
+    await expectRealClusterHolds(r, 0);
+    await expectStopsEveryProcess(r);
+  }, 300_000);
+
   it('etcd-down-raw-copy: the real member/snap/db, restored with skip-hash-check by etcd itself', async () => {
     const r = await drillOnRealEtcd('etcd-down-raw-copy');
     runs.push(r);
