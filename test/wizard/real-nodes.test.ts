@@ -265,9 +265,12 @@ describe('resume decides "Bootstrap already sent" from what a real node shows (i
     const deps = depsFor();
     interruptedBootstrap(deps, sentAt);
     const actor = createActor(recoveryActors(deps, timingFor(100)).bootstrapNode, { input }).start();
-    await expect(toPromise(actor)).rejects.toThrow(
+    const failure = toPromise(actor);
+    await expect(failure).rejects.toThrow(
       /^10\.5\.0\.2's etcd data directory is not empty after a restore that did not finish \(etcd Failed\): it needs a new wipe and a new upload/,
     );
+    // marked as a failed restore, so step 8 offers exactly that: a new wipe and upload of this node
+    await expect(failure).rejects.toMatchObject({ restoreFailed: true, retryable: false });
     expect(state('10.5.0.2').bootstraps).toBe(0);
   });
 });
