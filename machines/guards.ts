@@ -6,7 +6,7 @@
 import type { RecoveryContext, RecoveryEvent } from './recovery-types.js';
 import { AFTER_RESTORE_RULES } from './after-restore/rules.js';
 import { NOSPACE_RULES } from './nospace/rules.js';
-import { REPLACE_MEMBER_RULES } from './replace-member/rules.js';
+import { PLANNED_SWAP_RULES, REPLACE_MEMBER_RULES } from './replace-member/rules.js';
 
 export type Rule = (context: RecoveryContext, event: RecoveryEvent, target: string | null) => string | null;
 
@@ -110,7 +110,13 @@ const RECOVERY_RULES = {
 } as const;
 
 /** Every procedure's rules under one name each, so `refuse` and the drill score can name any of them. */
-export const RULES = { ...RECOVERY_RULES, ...REPLACE_MEMBER_RULES, ...NOSPACE_RULES, ...AFTER_RESTORE_RULES } as const;
+export const RULES = {
+  ...RECOVERY_RULES,
+  ...REPLACE_MEMBER_RULES,
+  ...PLANNED_SWAP_RULES,
+  ...NOSPACE_RULES,
+  ...AFTER_RESTORE_RULES,
+} as const;
 export type RuleName = keyof typeof RULES;
 
 /**
@@ -137,6 +143,11 @@ export const RULE_CITATION: Record<RuleName, number | ((context: RecoveryContext
   removalKeepsQuorum: 12,
   brokenMemberOnly: 12,
   noLearnerPending: 12,
+  // a planned swap's leave: rule 3 for the node typed, rule 12 (membership changes) for the others
+  leaveOnTypedNode: 3,
+  leaveNeedsThreeMembers: 12,
+  leaveKeepsQuorum: 12,
+  leaveNoLearnerPending: 12,
   nospaceQuorumHolds: null,
   oneDefragAtATime: null,
   leaderDefragmentedLast: null,

@@ -69,32 +69,6 @@ const leftSwap = (context: RecoveryContext) => {
   });
 };
 
-/** A leave rule's citation: rule 3 for the node typed, rule 12 (membership changes) for the others. */
-const LEAVE_CITATION: Record<(typeof LEAVE_RULES)[number], number> = {
-  leaveOnTypedNode: 3,
-  leaveNeedsThreeMembers: 12,
-  leaveKeepsQuorum: 12,
-  leaveNoLearnerPending: 12,
-};
-
-/**
- * A leave the rules refuse: the first refusing rule's sentence on screen, in the guard stops and in the journal, citing
- * its SAFETY.md rule, as the shared `refuse` action does for the rules in machines/guards.ts's RULES.
- */
-const refuseLeave = recoverySetup.enqueueActions(({ context, event, enqueue, system }) => {
-  for (const rule of LEAVE_RULES) {
-    const sentence = PLANNED_SWAP_RULES[rule](context, event, swapOf(context)?.node ?? null);
-    if (sentence === null) continue;
-    const message = `${sentence.replace(/[.:;]$/, '')} (SAFETY rule ${LEAVE_CITATION[rule]}).`;
-    enqueue.assign({
-      notice: message,
-      guardStops: [...context.guardStops, { rule, message, at: now(system) }],
-    });
-    enqueue.emit({ type: 'journal', entry: { kind: 'refusal', what: rule, result: message, by: context.operator } });
-    return;
-  }
-});
-
 /** Read every node given: the states decide from what the cluster shows now, never from what it showed before. */
 const readAll = (next: string) =>
   callStep({
@@ -273,7 +247,7 @@ export const replaceMember = recoverySetup.createStateConfig({
                   ],
                 },
                 { guard: not('addressMatches'), actions: { type: 'refuse', params: { rules: ['addressMatches'] } } },
-                { actions: refuseLeave },
+                { actions: { type: 'refuse', params: { rules: [...LEAVE_RULES] } } },
               ],
               'answer.no': { target: '#recovery.stoppedByUser' },
             },
