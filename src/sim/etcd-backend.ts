@@ -79,7 +79,7 @@ export interface EtcdBackend {
   /** Everything needed to rebuild this member (sim-state.json). */
   save(): SavedEtcd;
   /** A backend with a real member re-reads what it says (ids, membership, status; keys on request). */
-  refresh?(opts?: { keys?: boolean }): Promise<void>;
+  refresh?(opts?: { keys?: boolean }): Promise<unknown>;
   /**
    * The cluster's alarms as this member holds them (etcd keeps them in its backend's alarm bucket, written through
    * raft, so every member lists the same). Optional: a backend without it has none.

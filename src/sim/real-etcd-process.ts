@@ -66,6 +66,8 @@ export interface RealEtcdOptions {
   logFile: string;
   /** Called when something the cluster decides quorum from changed (the member came up, crashed, refreshed). */
   onChange: () => void;
+  /** How the member's JSON gateway is asked (tests put a busy member's lost answer in between). */
+  gateway?: typeof gateway;
 }
 
 export interface PendingStart {
@@ -208,23 +210,34 @@ export abstract class RealEtcdProcess {
     if (this.child === child) this.child = null;
   }
 
-  /** Polls the member until it answers a status request (no leader needed), then refreshes and tells the cluster. */
+  protected ask<T>(path: string, body: unknown, timeoutMs?: number): Promise<T> {
+    return (this.opts.gateway ?? gateway)<T>(this.clientUrl, path, body, timeoutMs);
+  }
+
+  /**
+   * Polls the member until it answers a status request (no leader needed), then reads what it says until one read
+   * succeeds, and tells the cluster. Both go on for as long as this process lives (as Talos's etcd service keeps
+   * waiting for its member): the cluster decides quorum from what the member said, and nothing else reads a member
+   * that has not said it yet, so one lost answer on a busy machine (the first read after a restore timed out in CI)
+   * left the node "Running but not healthy" for good.
+   */
   private async awaitReady(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline && this.child === child && !this.opts.fleet.isClosed) {
-      const answered = await gateway(this.clientUrl, '/v3/maintenance/status', {}, 500).then(
+    const alive = (): boolean => this.child === child && !this.opts.fleet.isClosed;
+    const started = Date.now();
+    while (alive()) {
+      const answered = await this.ask('/v3/maintenance/status', {}, 500).then(
         () => true,
         () => false,
       );
-      if (answered) {
-        this.ready = true;
-        this.pending = null;
-        await this.refresh({ keys: true });
-        if (this.child === child && !this.opts.fleet.isClosed) this.opts.onChange();
-        return;
-      }
-      await sleep(100);
+      if (answered) break;
+      // a member slow to come up is asked less often, never given up on while it runs
+      await sleep(Date.now() - started < READY_TIMEOUT_MS ? 100 : 1000);
     }
+    if (!alive()) return;
+    this.ready = true;
+    this.pending = null;
+    while (alive() && !(await this.refresh({ keys: true }))) await sleep(200);
+    if (alive()) this.opts.onChange();
   }
 
   /** Waits until the member answers (after start/join), or gives up after `timeoutMs`. */
@@ -238,12 +251,15 @@ export abstract class RealEtcdProcess {
     return this.ready;
   }
 
-  /** Re-reads what the member itself says: ids, membership, status, revision (and, on request, every live key). */
-  async refresh(opts: { keys?: boolean } = {}): Promise<void> {
-    if (!this.ready || !this.child) return;
+  /**
+   * Re-reads what the member itself says: ids, membership, status, revision (and, on request, every live key).
+   * False when it did not answer (the last answer is kept).
+   */
+  async refresh(opts: { keys?: boolean } = {}): Promise<boolean> {
+    if (!this.ready || !this.child) return false;
     try {
       const [status, list] = await Promise.all([
-        gateway<{
+        this.ask<{
           header?: GatewayHeader;
           version?: string;
           dbSize?: string;
@@ -252,8 +268,8 @@ export abstract class RealEtcdProcess {
           raftIndex?: string;
           raftTerm?: string;
           raftAppliedIndex?: string;
-        }>(this.clientUrl, '/v3/maintenance/status', {}),
-        gateway<{ header?: GatewayHeader; members?: GatewayMember[] }>(this.clientUrl, '/v3/cluster/member/list', {}),
+        }>('/v3/maintenance/status', {}),
+        this.ask<{ header?: GatewayHeader; members?: GatewayMember[] }>('/v3/cluster/member/list', {}),
       ]);
       const leader = status.leader && status.leader !== '0' ? hex(status.leader) : null;
       this.cache.clusterId = hex(status.header?.cluster_id);
@@ -271,14 +287,15 @@ export abstract class RealEtcdProcess {
         leaderId: leader,
       };
       if (opts.keys) this.cache.keys = await this.readKeys();
+      return true;
     } catch {
       // the member is going away or busy; keep the last answer
+      return false;
     }
   }
 
   private async readKeys(): Promise<Map<string, string>> {
-    const answer = await gateway<{ kvs?: { key: string; value?: string }[] }>(
-      this.clientUrl,
+    const answer = await this.ask<{ kvs?: { key: string; value?: string }[] }>(
       '/v3/kv/range',
       { key: b64('\0'), range_end: b64('\0'), serializable: true },
       5000,
