@@ -15,6 +15,7 @@
  */
 import { etcdMemberList } from './api-etcd.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
+import { goQuote, parseAddr } from './netip.js';
 import type { SimNode } from './node.js';
 import { deadlineExceeded, RpcError, unimplemented } from './rpc-error.js';
 
@@ -205,13 +206,21 @@ export async function healthCheck(
 ): Promise<void> {
   // internal/app/internal/machinehelper/machinehelper.go@v1.14.1 CheckControlplane
   if (!self.isControlPlane) throw unimplemented('cluster health check is only available on control plane nodes');
-  const { controlPlane, workers } = clusterNodes(deps, req);
+  const named = clusterNodes(deps, req);
+  // buildClusterInfo parses the control-plane nodes, then the workers, each with netip.ParseAddr, and answers the
+  // first failure as it is: a plain error, so gRPC's Unknown (v1alpha1_cluster.go@v1.14.1:121-135,
+  // pkg/cluster/cluster.go@v1.14.1:69-96); the nodes are known by their canonical text from then on
+  const canonical = (addresses: string[]): string[] =>
+    addresses.map((a) => {
+      const parsed = parseAddr(a);
+      if (!parsed.ok) throw new RpcError(2, parsed.error);
+      return parsed.text;
+    });
+  const controlPlane = canonical(named.controlPlane);
+  const workers = canonical(named.workers);
   const all = [...controlPlane, ...workers];
-  const invalid = all.find((a) => !/^[0-9.]+$|:/.test(a));
-  // cluster.IPsToNodeInfos → netip.ParseAddr (pkg/cluster/cluster.go@v1.14.1:86-90)
-  if (invalid !== undefined) throw new RpcError(2, `ParseAddr(${JSON.stringify(invalid)}): unable to parse IP`);
   const deadline = Math.min(ctx.deadline, Date.now() + deps.view.realMs(durationMs(req.waitTimeout)));
-  await send({ message: `discovered nodes: [${all.map((a) => JSON.stringify(a)).join(' ')}]` });
+  await send({ message: `discovered nodes: [${all.map(goQuote).join(' ')}]` });
   for (const check of checks(deps, self, controlPlane, all)) {
     await runCheck(check, deps, ctx, deadline, send);
   }
