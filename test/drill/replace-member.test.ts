@@ -94,6 +94,13 @@ describe('member replacement by autopilot', () => {
     expect(r.lines.at(-1)).toBe('outcome: nothing-to-do');
     const calls = r.sim.destructiveCalls();
     expect(sum(calls.removeMember) + sum(calls.reset) + sum(calls.apply) + sum(calls.bootstrap)).toBe(0);
+    // issue 17 (formerly a case of drill-verdict.test.ts, the same drill): waiting was right, so it scores ✓ and
+    // "none needed", not "not recovered"
+    expect(r.lines.at(-3)).toBe(
+      'verdict: ✓ correct call: quorum held and you waited: the member came back by itself, nothing removed or wiped',
+    );
+    expect(r.lines.at(-2)).toMatch(/^score: time to recover none needed; /);
+    expect(readFileSync(join(r.dir, 'report.md'), 'utf8')).toContain('- time to recover: none needed');
   }, 120_000);
 
   it('member-unreachable, down longer: cp-3 is waited for with a count-down, comes back, and nothing is removed', async () => {
