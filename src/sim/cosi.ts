@@ -7,7 +7,7 @@ import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter, timestamp } from './pb.js';
 import { isAdmin } from './rbac.js';
-import { notFound, permissionDenied } from './rpc-error.js';
+import { notFound, permissionDenied, unimplemented } from './rpc-error.js';
 import { discoveryEnabled, talosTag } from './machine-config.js';
 import { createHash } from 'node:crypto';
 
@@ -302,7 +302,7 @@ interface WatchRequest {
   namespace?: string;
   type?: string;
   id?: string | null;
-  options?: { bootstrapContents?: boolean; aggregated?: boolean } | null;
+  options?: { bootstrapContents?: boolean; aggregated?: boolean; labelQuery?: unknown[] } | null;
   apiVersion?: number;
 }
 
@@ -337,9 +337,17 @@ export async function cosiWatch(
   ctx: CallContext,
   send: Send,
 ): Promise<void> {
+  const single = req.id ?? null;
+  // a watch of one id takes neither bootstrap contents nor a label query: refused before the state is asked
+  // (server.go@v1.14.1:323-329)
+  if (single !== null && req.options?.bootstrapContents) {
+    throw unimplemented('bootstrap contents is not implemented for resource watch');
+  }
+  if (single !== null && (req.options?.labelQuery?.length ?? 0) > 0) {
+    throw unimplemented('label query is not implemented for resource watch');
+  }
   const found = cosiLookup(node, cluster, req.namespace ?? '', req.type ?? '', ctx.roles);
   const { namespace, type } = found;
-  const single = req.id ?? null;
   const aggregated = Boolean(req.options?.aggregated);
   const current = (): CosiResource[] => {
     const all = cosiLookup(node, cluster, namespace, type, ctx.roles).resources;

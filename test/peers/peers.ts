@@ -3,7 +3,7 @@
  * cache outside the repository. A test that needs one asks here; when it is absent the test is skipped and its name
  * says why (README's test command must pass on a machine with Node only).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -63,5 +63,48 @@ export function runPeer(
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );
+  });
+}
+
+export interface StoppedRun extends RunResult {
+  /** What the binary had printed on stdout when it was asked to stop. */
+  stdoutBeforeStop: string;
+}
+
+/**
+ * Runs a peer that never ends by itself (a watch, a follow) and stops it as a person at a terminal would: SIGINT after
+ * `stopAfterMs`, with its output still read, so what it writes while stopping is kept (execFile's timeout closes the
+ * pipes first, and a table talosctl flushes on the way out then dies of SIGPIPE, printing nothing).
+ */
+export function runPeerUntilStopped(
+  name: Peer,
+  args: string[],
+  opts: { stopAfterMs: number; cwd?: string },
+): Promise<StoppedRun> {
+  const bin = peer(name);
+  if (!bin) throw new Error(`${name} is not built`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
+      cwd: opts.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let stdoutBeforeStop = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stop = setTimeout(() => {
+      stdoutBeforeStop = stdout;
+      child.kill('SIGINT');
+    }, opts.stopAfterMs);
+    // a binary that ignores the request is ended for good a while later (never the case for talosctl)
+    const hard = setTimeout(() => child.kill('SIGKILL'), opts.stopAfterMs + 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(stop);
+      clearTimeout(hard);
+      resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr, stdoutBeforeStop });
+    });
   });
 }
