@@ -31,6 +31,8 @@ const METHOD_ROLES: Record<string, string[]> = {
   TimeCheck: [ADMIN, OPERATOR, READER],
   // machined.go@v1.14.1:67
   Dmesg: [ADMIN, OPERATOR, READER],
+  // machined.go@v1.14.1:89
+  Logs: [ADMIN, OPERATOR, READER],
   // machined.go@v1.14.1:40
   HealthCheck: [ADMIN, OPERATOR, READER],
 };

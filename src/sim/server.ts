@@ -18,6 +18,7 @@ import * as cosi from './cosi.js';
 import * as timeApi from './api-time.js';
 import * as healthApi from './api-health.js';
 import * as dmesgApi from './api-dmesg.js';
+import * as logsApi from './api-logs.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -497,6 +498,7 @@ export class SimWire {
       Bootstrap: this.unary(endpoint, 'Bootstrap', (n, req) => api.bootstrap(n, view, req)),
       Copy: this.serverStream(endpoint, 'Copy', (n, req, _ctx, send) => api.copy(n, req, send)),
       Dmesg: this.serverStream(endpoint, 'Dmesg', (n, req, ctx, send) => dmesgApi.dmesg(n, req, ctx, send)),
+      Logs: this.serverStream(endpoint, 'Logs', (n, req, ctx, send) => logsApi.logs(n, req, ctx, send)),
       EtcdMemberList: this.unary(endpoint, 'EtcdMemberList', (n, req, ctx) =>
         etcdApi.etcdMemberList(n, view, req, ctx),
       ),
