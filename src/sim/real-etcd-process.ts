@@ -257,6 +257,7 @@ export abstract class RealEtcdProcess {
    */
   async refresh(opts: { keys?: boolean } = {}): Promise<boolean> {
     if (!this.ready || !this.child) return false;
+    const generation = this.generation;
     try {
       const [status, list] = await Promise.all([
         this.ask<{
@@ -272,25 +273,47 @@ export abstract class RealEtcdProcess {
         this.ask<{ header?: GatewayHeader; members?: GatewayMember[] }>('/v3/cluster/member/list', {}),
       ]);
       const leader = status.leader && status.leader !== '0' ? hex(status.leader) : null;
-      this.cache.clusterId = hex(status.header?.cluster_id);
-      this.cache.memberId = hex(status.header?.member_id);
-      this.cache.members = (list.members ?? []).map(toMember);
-      this.cache.revision = Number(status.header?.revision ?? '0');
-      this.cache.status = {
+      // the keys are read before anything is kept, so one answer is kept whole: a reader that sees this member's
+      // cluster id also sees the keys read with it (before, the ids came first and the keys one read later)
+      const keys = opts.keys ? await this.readKeys() : this.cache.keys;
+      // stopped, wiped or restored meanwhile: this answer is from the member that was, not from the one there now
+      if (generation !== this.generation) return false;
+      this.cache = {
+        clusterId: hex(status.header?.cluster_id),
         memberId: hex(status.header?.member_id),
-        dbSize: Number(status.dbSize ?? '0'),
-        dbSizeInUse: Number(status.dbSizeInUse ?? status.dbSize ?? '0'),
-        raftIndex: Number(status.raftIndex ?? '0'),
-        raftAppliedIndex: Number(status.raftAppliedIndex ?? status.raftIndex ?? '0'),
-        raftTerm: Number(status.raftTerm ?? '0'),
-        serverVersion: status.version ?? '3.4.23',
-        leaderId: leader,
+        members: (list.members ?? []).map(toMember),
+        revision: Number(status.header?.revision ?? '0'),
+        status: {
+          memberId: hex(status.header?.member_id),
+          dbSize: Number(status.dbSize ?? '0'),
+          dbSizeInUse: Number(status.dbSizeInUse ?? status.dbSize ?? '0'),
+          raftIndex: Number(status.raftIndex ?? '0'),
+          raftAppliedIndex: Number(status.raftAppliedIndex ?? status.raftIndex ?? '0'),
+          raftTerm: Number(status.raftTerm ?? '0'),
+          serverVersion: status.version ?? '3.4.23',
+          leaderId: leader,
+        },
+        keys,
       };
-      if (opts.keys) this.cache.keys = await this.readKeys();
       return true;
     } catch {
       // the member is going away or busy; keep the last answer
       return false;
+    }
+  }
+
+  /**
+   * refresh(), asked again until the member answers, for as long as it serves and at most `budgetMs`: for the reads
+   * whose answer is what the node shows from then on (a member stopped after the seed is never asked again; a member
+   * whose membership changed keeps the old list until something asks it, and without quorum nothing does). False when
+   * the member never answered in time (its last answer is kept).
+   */
+  async reread(opts: { keys?: boolean } = {}, budgetMs = READY_TIMEOUT_MS): Promise<boolean> {
+    const deadline = Date.now() + budgetMs;
+    for (;;) {
+      if (await this.refresh(opts)) return true;
+      if (!this.ready || !this.child || Date.now() >= deadline) return false;
+      await sleep(200);
     }
   }
 

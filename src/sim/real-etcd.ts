@@ -21,6 +21,16 @@ import { emptyCache, RealEtcdProcess } from './real-etcd-process.js';
  * goes on "which is in sync with leader" (:46), so the end of the text tells them apart.
  */
 const NOT_A_LEARNER = /can only promote a learner member$/;
+/** etcd's answer to removing (or promoting) a member it does not list (error.go@v3.4.23:44). */
+const MEMBER_NOT_FOUND = /member not found/i;
+/**
+ * A call whose answer did not come (aborted at its time limit, refused connection) or that etcd could not carry out
+ * yet (error.go@v3.4.23:69-77: no leader, leader changed, request timed out): worth asking again. Any other answer
+ * (member not found, not enough started members, unhealthy cluster) is etcd's last word.
+ */
+const LOST_ANSWER = /abort|timeout|fetch failed|ECONNREFUSED|ECONNRESET|no leader|leader changed|request timed out/i;
+/** How long a removal the node already answered for is tried again (a member without quorum never applies it). */
+const REMOVE_BUDGET_MS = 20_000;
 
 export class RealEtcd extends RealEtcdProcess implements EtcdBackend {
   private joinInFlight: Promise<EtcdMemberInfo> | null = null;
@@ -46,7 +56,7 @@ export class RealEtcd extends RealEtcdProcess implements EtcdBackend {
         break;
       } catch (error) {
         // removed meanwhile: nothing left to promote or to wait for
-        if (/member not found/i.test(String(error))) {
+        if (MEMBER_NOT_FOUND.test(String(error))) {
           this.learner = null;
           return true;
         }
@@ -140,17 +150,35 @@ export class RealEtcd extends RealEtcdProcess implements EtcdBackend {
     return toMember({ ...added.member, name: self.name, clientURLs: [this.clientUrl] });
   }
 
-  /** The membership changed (raft replicated it): members the cluster removed are removed for real, then re-read. */
+  /**
+   * The membership changed (raft replicated it): members the cluster removed are removed for real, then re-read. The
+   * node has already answered that the member was removed, so each removal is asked again until etcd says it is done
+   * or that it knows no such member (an earlier try went through while its answer was lost: etcd-io/etcd
+   * etcdserver/api/v3rpc/rpctypes/error.go@v3.4.23:44), and the list is read again until the member answers: one lost
+   * answer on a busy machine left the member in the real cluster while the node said it was removed, or the node's
+   * view listing a member that is gone, which without quorum nothing reads again.
+   */
   async applyMembership(members: EtcdMemberInfo[]): Promise<void> {
     if (this.ready) {
       const keep = new Set(members.map((m) => m.id));
-      for (const gone of this.cache.members.filter((m) => !keep.has(m.id))) {
-        await gateway(this.clientUrl, '/v3/cluster/member/remove', { ID: BigInt(`0x${gone.id}`).toString() }).catch(
-          () => undefined,
-        );
+      for (const gone of this.cache.members.filter((m) => !keep.has(m.id))) await this.removeForReal(gone.id);
+    }
+    // a learner refuses its member list until it is promoted (awaitOwnPromotion reads it then): one try is its answer
+    await (this.learner ? this.refresh() : this.reread());
+  }
+
+  private async removeForReal(id: string): Promise<void> {
+    const deadline = Date.now() + REMOVE_BUDGET_MS;
+    while (this.ready && !this.opts.fleet.isClosed) {
+      try {
+        await this.ask('/v3/cluster/member/remove', { ID: BigInt(`0x${id}`).toString() }, 5000);
+        return;
+      } catch (error) {
+        // done (MEMBER_NOT_FOUND), or refused for a reason of etcd's own that a second try does not change
+        if (!LOST_ANSWER.test(String(error)) || Date.now() >= deadline) return;
+        await sleep(300);
       }
     }
-    await this.refresh();
   }
 
   members(): EtcdMemberInfo[] {
