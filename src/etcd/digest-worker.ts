@@ -3,20 +3,14 @@
  * through the file descriptor the main thread opened read-only (threads share descriptors), so it hashes exactly
  * the file being walked.
  */
-import { read } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { digestReader } from './trailer.js';
+import { digestFdSync } from './trailer.js';
 
 const { fd, size } = workerData as { fd: number; size: number };
 
-function readAt(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) =>
-    read(fd, buf, offset, length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))),
-  );
+try {
+  const digest = digestFdSync(fd, size, (bytes) => parentPort?.postMessage({ type: 'progress', bytes }));
+  parentPort?.postMessage({ type: 'done', digest });
+} catch (error) {
+  parentPort?.postMessage({ type: 'error', message: error instanceof Error ? error.message : String(error) });
 }
-
-digestReader(readAt, size, { onProgress: (bytes) => parentPort?.postMessage({ type: 'progress', bytes }) }).then(
-  (digest) => parentPort?.postMessage({ type: 'done', digest }),
-  (error: unknown) =>
-    parentPort?.postMessage({ type: 'error', message: error instanceof Error ? error.message : String(error) }),
-);

@@ -25,13 +25,17 @@ export function workerAvailable(): boolean {
   return WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(WORKER_URL));
 }
 
+/** Whether digestOpenFile hashes a file of `size` bytes on a thread of its own. */
+export function hashesInWorker(size: number, inWorker?: boolean): boolean {
+  return (inWorker ?? size >= WORKER_MIN_BYTES) && workerAvailable();
+}
+
 export function digestOpenFile(
   handle: FileHandle,
   size: number,
   opts: DigestOptions & DigestPlacement = {},
 ): Promise<FileDigest> {
-  const inWorker = (opts.inWorker ?? size >= WORKER_MIN_BYTES) && workerAvailable();
-  return inWorker ? digestInWorker(handle.fd, size, opts) : digestHandle(handle, size, opts);
+  return hashesInWorker(size, opts.inWorker) ? digestInWorker(handle.fd, size, opts) : digestHandle(handle, size, opts);
 }
 
 type WorkerMessage =

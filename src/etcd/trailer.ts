@@ -7,6 +7,7 @@
  * before the last 32 bytes go in.
  */
 import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -50,13 +51,57 @@ export async function digestHandle(handle: FileHandle, size: number, opts: Diges
   );
 }
 
+/**
+ * The sha256 of a file fed piece by piece in file order, and its trailer verdict: the digest of the body is kept just
+ * before the last 32 bytes go in, and those bytes are kept to compare with it.
+ */
+class DigestState {
+  private readonly withTrailer: boolean;
+  private readonly bodyEnd: number;
+  private readonly hash = createHash('sha256');
+  private bodyDigest: Buffer | null;
+  private readonly trailer: Buffer | null;
+
+  constructor(size: number) {
+    this.withTrailer = hasTrailer(size);
+    this.bodyEnd = this.withTrailer ? size - TRAILER_SIZE : size;
+    this.bodyDigest = this.withTrailer && this.bodyEnd === 0 ? this.hash.copy().digest() : null;
+    this.trailer = this.withTrailer ? Buffer.alloc(TRAILER_SIZE) : null;
+  }
+
+  /** The file's bytes [at, at + piece.length), right after the previous piece. */
+  update(piece: Buffer, at: number): void {
+    const position = at + piece.length;
+    const bodyEnd = this.bodyEnd;
+    if (this.withTrailer && at < bodyEnd && position >= bodyEnd) {
+      // This piece holds the end of the body: hash up to it, keep that digest, then go on with the rest.
+      this.hash.update(piece.subarray(0, bodyEnd - at));
+      this.bodyDigest = this.hash.copy().digest();
+      this.hash.update(piece.subarray(bodyEnd - at));
+    } else {
+      this.hash.update(piece);
+    }
+    if (this.trailer && position > bodyEnd) copyTrailerBytes(piece, at, bodyEnd, this.trailer);
+  }
+
+  finish(): FileDigest {
+    const sha256 = this.hash.digest('hex');
+    const { trailer, bodyDigest } = this;
+    if (!this.withTrailer || !trailer || !bodyDigest) {
+      return { sha256, trailer: 'absent', trailerExpected: null, trailerComputed: null };
+    }
+    return {
+      sha256,
+      trailer: bodyDigest.equals(trailer) ? 'verified' : 'mismatch',
+      trailerExpected: trailer.toString('hex'),
+      trailerComputed: bodyDigest.toString('hex'),
+    };
+  }
+}
+
 /** Hashes `size` bytes read through `read`: two large buffers, the next read in flight while one is hashed. */
 export async function digestReader(read: PositionalRead, size: number, opts: DigestOptions = {}): Promise<FileDigest> {
-  const withTrailer = hasTrailer(size);
-  const bodyEnd = withTrailer ? size - TRAILER_SIZE : size;
-  const hash = createHash('sha256');
-  let bodyDigest: Buffer | null = withTrailer && bodyEnd === 0 ? hash.copy().digest() : null;
-  const trailer = withTrailer ? Buffer.alloc(TRAILER_SIZE) : null;
+  const state = new DigestState(size);
   const buffers = [
     Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(size, 1))),
     Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(size, 1))),
@@ -70,28 +115,43 @@ export async function digestReader(read: PositionalRead, size: number, opts: Dig
     position = at + length;
     turn ^= 1;
     pending = position < size ? readPiece(read, buffers[turn] as Buffer, position, size) : null;
-    const piece = buf.subarray(0, length);
-    if (withTrailer && at < bodyEnd && position >= bodyEnd) {
-      // This piece holds the end of the body: hash up to it, keep that digest, then go on with the rest.
-      hash.update(piece.subarray(0, bodyEnd - at));
-      bodyDigest = hash.copy().digest();
-      hash.update(piece.subarray(bodyEnd - at));
-    } else {
-      hash.update(piece);
-    }
-    if (trailer && position > bodyEnd) copyTrailerBytes(piece, at, bodyEnd, trailer);
+    state.update(buf.subarray(0, length), at);
     opts.onProgress?.(position, size);
   }
-  const sha256 = hash.digest('hex');
-  if (!withTrailer || !trailer || !bodyDigest) {
-    return { sha256, trailer: 'absent', trailerExpected: null, trailerComputed: null };
+  return state.finish();
+}
+
+/**
+ * Hashes the file behind `fd` beside a tree walk (inspect's hashing thread) through one small buffer, read piece
+ * after piece, so the kernel's copy lands in the core's L2 cache and the hash reads it from there. On its own
+ * thread the reads need no overlapping: the read and the hash take turns on the same core, which leaves the other
+ * core to the walk. 4 MiB pieces read ahead on the thread pool (digestReader) cost a third thread on a 2-core machine,
+ * 8 MiB of buffers and more kernel time (1 GiB: 0.14-0.22 s of system time against 0.10-0.12 s in 128 KiB pieces).
+ */
+const SYNC_READ_BYTES = 128 * 1024;
+/** Progress is told at most this often (in bytes), not for every small piece. */
+const PROGRESS_BYTES = 4 * 1024 * 1024;
+
+export function digestFdSync(
+  fd: number,
+  size: number,
+  onProgress?: (bytes: number, total: number) => void,
+): FileDigest {
+  const state = new DigestState(size);
+  const buf = Buffer.allocUnsafe(Math.min(SYNC_READ_BYTES, Math.max(size, 1)));
+  let position = 0;
+  let told = 0;
+  while (position < size) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, size - position), position);
+    if (n === 0) throw new Error(`the file became shorter while it was being read (at byte ${position})`);
+    state.update(buf.subarray(0, n), position);
+    position += n;
+    if (position - told >= PROGRESS_BYTES || position === size) {
+      told = position;
+      onProgress?.(position, size);
+    }
   }
-  return {
-    sha256,
-    trailer: bodyDigest.equals(trailer) ? 'verified' : 'mismatch',
-    trailerExpected: trailer.toString('hex'),
-    trailerComputed: bodyDigest.toString('hex'),
-  };
+  return state.finish();
 }
 
 async function readPiece(

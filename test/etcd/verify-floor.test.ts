@@ -1,0 +1,106 @@
+/**
+ * The whole verification at the hash floor (issue 16): the sha256 on a thread of its own, reading small pieces, and
+ * the tree walk beside it in one thread on a 2-core machine. Same digests and trailer verdicts as the hash in this
+ * thread, wherever the end of the body falls against the hashing thread's pieces. The thread exists only as compiled
+ * JavaScript: `npm run build` first.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { findPackageRoot } from '../../src/paths.js';
+import { splitBesideHash } from '../../src/etcd/inspect.js';
+import { digestHandle } from '../../src/etcd/trailer.js';
+import type { FileDigest } from '../../src/etcd/trailer.js';
+import type * as DigestSource from '../../src/etcd/digest.js';
+import { withSha256Trailer } from '../../src/etcd/writer.js';
+
+const built = join(findPackageRoot(), 'dist/src/etcd/digest.js');
+let digestModule: typeof DigestSource;
+let dir: string;
+
+beforeAll(async () => {
+  if (!existsSync(built)) throw new Error('dist/ is missing: run `npm run build` before these tests');
+  digestModule = (await import(pathToFileURL(built).href)) as typeof DigestSource;
+  dir = mkdtempSync(join(tmpdir(), 'verify-floor-'));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function digestBoth(
+  name: string,
+  bytes: Buffer,
+): Promise<{ thread: FileDigest; here: FileDigest; progress: number[] }> {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  const handle = await open(path, 'r');
+  try {
+    const progress: number[] = [];
+    expect(digestModule.workerAvailable()).toBe(true);
+    const thread = await digestModule.digestOpenFile(handle, bytes.length, {
+      inWorker: true,
+      onProgress: (done) => progress.push(done),
+    });
+    const here = await digestHandle(handle, bytes.length);
+    return { thread, here, progress };
+  } finally {
+    await handle.close();
+  }
+}
+
+describe('the sha256 on its own thread', () => {
+  const PIECE = 128 * 1024;
+
+  test('same sha256 and trailer verdict as in this thread, wherever the body ends against its pieces', async () => {
+    // A file with a trailer is 32 bytes past a multiple of 512: bodies ending a sector before, on and after a piece
+    // boundary, and an empty body.
+    const bodies = [0, 512, PIECE - 512, PIECE, PIECE + 512, 3 * PIECE, 40 * PIECE + 1024];
+    for (const bodyLength of bodies) {
+      const body = randomBytes(bodyLength);
+      const good = withSha256Trailer(body);
+      const { thread, here } = await digestBoth(`good-${bodyLength}`, good);
+      expect(thread).toEqual(here);
+      expect(thread.trailer).toBe('verified');
+      expect(thread.sha256).toBe(createHash('sha256').update(good).digest('hex'));
+
+      if (bodyLength > 0) {
+        const bad = Buffer.from(good);
+        bad[bodyLength - 1] = (bad[bodyLength - 1] as number) ^ 1;
+        const damaged = await digestBoth(`bad-${bodyLength}`, bad);
+        expect(damaged.thread).toEqual(damaged.here);
+        expect(damaged.thread.trailer).toBe('mismatch');
+      }
+    }
+    // Files without a trailer, of sizes just around a boundary.
+    for (const length of [PIECE - 1, PIECE + 1, 5 * PIECE + 7]) {
+      const plain = randomBytes(length);
+      const { thread, here } = await digestBoth(`plain-${length}`, plain);
+      expect(thread).toEqual(here);
+      expect(thread.trailer).toBe('absent');
+    }
+  });
+
+  test('progress reaches the whole file, told in a few steps rather than for every piece', async () => {
+    const bytes = randomBytes(20 * 1024 * 1024 + 12345);
+    const { thread, here, progress } = await digestBoth('progress', bytes);
+    expect(thread).toEqual(here);
+    expect(progress.at(-1)).toBe(bytes.length);
+    expect(progress.length).toBeLessThanOrEqual(6);
+    expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+  });
+});
+
+describe('the walk beside the hashing thread', () => {
+  test('on two cores the walk stays in one thread while the sha256 has its own (three busy threads on two cores)', () => {
+    expect(splitBesideHash(true, 2)).toBe(false);
+    expect(splitBesideHash(true, 1)).toBe(false);
+  });
+
+  test('with a third core, or with the hash in this thread, the walk decides as before', () => {
+    expect(splitBesideHash(true, 4)).toBeUndefined();
+    expect(splitBesideHash(false, 2)).toBeUndefined();
+  });
+});
