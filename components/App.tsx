@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { Box, Static, Text, useApp, useStdout } from 'ink';
 import { shallowEqual, useSelector } from '@xstate/react';
+import { transition } from 'xstate';
 import type { RecoveryActor } from '../machines/recovery.js';
 import { timeToRecoverMs } from '../machines/decisions.js';
 import type { NodeView, RecoveryContext, RecoveryEvent } from '../machines/recovery-types.js';
@@ -183,6 +184,16 @@ function yesNoDefault(recommended: RecoveryEvent | null | undefined, retryable: 
   return null;
 }
 
+/**
+ * Whether the machine's "back" (BACK_EVENT) from its current question ends in stoppedByUser: worked out on the
+ * machine's own transition (pure: no action runs), so the key bar names what Esc does wherever a question's No stops.
+ */
+function backEventStops(actor: RecoveryActor): boolean {
+  const now = actor.getSnapshot();
+  const [next] = transition(now.machine, now, BACK_EVENT);
+  return next.value === 'stoppedByUser';
+}
+
 const NO_MODE: PromptMode = { typing: false, keys: [] };
 
 function LiveWizard({
@@ -216,6 +227,13 @@ function LiveWizard({
   // what the machine takes now, for the keys the screen offers: a way back, a retry
   const takesBack = useSelector(actor, (s) => s.can(BACK_EVENT));
   const takesRetry = useSelector(actor, (s) => s.can({ type: 'retry' }));
+  // whether that "back" stops the run instead (a question whose No stops, resumable): Esc is then named for it
+  const promptSeq = useSelector(actor, (s) => s.context.promptSeq);
+  const backStops = useMemo(
+    () => takesBack && backEventStops(actor),
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- asked again for each new question
+    [actor, takesBack, promptSeq],
+  );
 
   const prompt = useMemo(() => selectPromptView(promptSource, now), [promptSource, now]);
   // A refused address is already said under the field by the confirmation itself; a warning (newer data on a live
@@ -301,6 +319,7 @@ function LiveWizard({
           send={(e) => actor.send(e)}
           accepts={(e) => actor.getSnapshot().can(e)}
           canGoBack={takesBack}
+          backStops={backStops}
           yesNoDefault={yesNoDefault(prompt.recommended, takesRetry)}
           isActive={!showHelp}
           onMode={setMode}

@@ -24,6 +24,8 @@ export interface PromptAreaProps {
   readonly accepts: Accepts;
   /** whether the machine takes a way back from this prompt now (Esc at a typed confirmation or a risk) */
   readonly canGoBack: boolean;
+  /** the machine's "back" from this prompt stops the run (resumable) instead of going back to a choice: Esc says so */
+  readonly backStops?: boolean;
   /** what Enter answers at a yes/no question; null: Enter answers nothing */
   readonly yesNoDefault: 'yes' | 'no' | null;
   /** false while the help overlay owns the keyboard */
@@ -59,15 +61,16 @@ function modeFor(
   prompt: Prompt,
   pending: 'reason' | 'path' | null,
   canGoBack: boolean,
+  backStops: boolean,
   yesNoDefault: PromptAreaProps['yesNoDefault'],
 ): PromptMode {
   if (pending === 'path') return { typing: true, keys: PATH_KEYS };
   if (pending === 'reason') return { typing: true, keys: acknowledgeKeys(true) };
   switch (prompt.kind) {
     case 'typed-address':
-      return { typing: true, keys: typedAddressKeys(canGoBack) };
+      return { typing: true, keys: typedAddressKeys(canGoBack, backStops) };
     case 'acknowledge':
-      return { typing: true, keys: acknowledgeKeys(canGoBack) };
+      return { typing: true, keys: acknowledgeKeys(canGoBack, backStops) };
     case 'yes-no':
       return { typing: false, keys: yesNoKeys(yesNoDefault) };
     case 'choose':
@@ -75,10 +78,19 @@ function modeFor(
   }
 }
 
-function PromptWidget({ prompt, send, accepts, canGoBack, yesNoDefault, isActive, onMode }: PromptAreaProps) {
+function PromptWidget({
+  prompt,
+  send,
+  accepts,
+  canGoBack,
+  backStops = false,
+  yesNoDefault,
+  isActive,
+  onMode,
+}: PromptAreaProps) {
   // a choice that needs more from the user: a reason (override) or a path (another snapshot file)
   const [pending, setPending] = useState<{ id: string; needs: 'reason' | 'path' } | null>(null);
-  const mode = modeFor(prompt, pending?.needs ?? null, canGoBack, yesNoDefault);
+  const mode = modeFor(prompt, pending?.needs ?? null, canGoBack, backStops, yesNoDefault);
   const modeKey = `${mode.typing}:${mode.keys.map((k) => k.key).join(' ')}`;
   // A layout effect: the screen-wide keys must step aside in the same commit that shows the text field.
   useLayoutEffect(() => {
@@ -101,7 +113,7 @@ function PromptWidget({ prompt, send, accepts, canGoBack, yesNoDefault, isActive
           isActive={isActive}
           onConfirm={() => send({ type: 'confirm', address: target })}
           onRefused={(typed) => send({ type: 'confirm', address: typed })}
-          {...(back ? { onCancel: back } : {})}
+          {...(back ? { onCancel: back, cancelStops: backStops } : {})}
         />
       );
     }
@@ -113,7 +125,7 @@ function PromptWidget({ prompt, send, accepts, canGoBack, yesNoDefault, isActive
           isActive={isActive}
           // the machine journals the reason with the decision
           onAcknowledge={(reason) => send({ type: 'acknowledge', reason })}
-          {...(back ? { onCancel: back } : {})}
+          {...(back ? { onCancel: back, cancelStops: backStops } : {})}
         />
       );
     case 'yes-no':

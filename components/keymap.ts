@@ -14,17 +14,21 @@ export const GLOBAL_KEYS: readonly KeyHint[] = [
 export const TYPING_GLOBAL_KEYS: readonly KeyHint[] = [{ key: 'Ctrl-C', does: 'quit (saved)' }];
 
 const ESC_BACK: KeyHint = { key: 'Esc', does: 'back' };
+/** Where the machine's "no" from a typed question stops the run (resumable) instead of going back to a choice. */
+const ESC_STOP: KeyHint = { key: 'Esc', does: 'no, stop (resumable)' };
 
-/** A typed address (wipe, re-create, convert, bootstrap). */
-export const typedAddressKeys = (back: boolean): readonly KeyHint[] => [
+const escKeys = (back: boolean, stops: boolean): KeyHint[] => (back ? [stops ? ESC_STOP : ESC_BACK] : []);
+
+/** A typed address (wipe, re-create, convert, bootstrap); `stops`: Esc's "no" stops the run rather than going back. */
+export const typedAddressKeys = (back: boolean, stops = false): readonly KeyHint[] => [
   { key: 'Enter', does: 'confirm' },
-  ...(back ? [ESC_BACK] : []),
+  ...escKeys(back, stops),
 ];
 
 /** A typed word and then a reason (accepting a risk, overriding a recommendation). */
-export const acknowledgeKeys = (back: boolean): readonly KeyHint[] => [
+export const acknowledgeKeys = (back: boolean, stops = false): readonly KeyHint[] => [
   { key: 'Enter', does: 'next' },
-  ...(back ? [ESC_BACK] : []),
+  ...escKeys(back, stops),
 ];
 
 /** A file path typed after "use another snapshot file". */

@@ -13,12 +13,21 @@ export interface RiskAcknowledgeProps {
   readonly onAcknowledge: (reason: string) => void;
   /** Esc: absent where there is no way back */
   readonly onCancel?: () => void;
+  /** Esc's answer stops the run (resumable) instead of going back */
+  readonly cancelStops?: boolean;
 }
 
 /** Accepting a risk takes a typed word and a reason, both journalled: never one keystroke. */
-export function RiskAcknowledge({ risk, word, isActive = true, onAcknowledge, onCancel }: RiskAcknowledgeProps) {
+export function RiskAcknowledge({
+  risk,
+  word,
+  isActive = true,
+  onAcknowledge,
+  onCancel,
+  cancelStops = false,
+}: RiskAcknowledgeProps) {
   const tone = useTone();
-  const state = useRiskAcknowledge({ word, isActive, onAcknowledge, ...(onCancel ? { onCancel } : {}) });
+  const state = useRiskAcknowledge({ word, isActive, onAcknowledge, ...(onCancel ? { onCancel, cancelStops } : {}) });
   const cursor = <Text color={tone('muted')}>▏</Text>;
   return (
     <Box flexDirection="column">

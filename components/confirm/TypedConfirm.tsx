@@ -15,6 +15,8 @@ export interface TypedConfirmProps {
   readonly onConfirm: () => void;
   /** Esc: go back to the previous choice; absent where there is no way back (Esc then does nothing) */
   readonly onCancel?: () => void;
+  /** Esc's answer stops the run (resumable) instead of going back to a choice */
+  readonly cancelStops?: boolean;
   readonly onRefused?: (typed: string) => void;
 }
 
@@ -26,6 +28,7 @@ export function TypedConfirm({
   isActive = true,
   onConfirm,
   onCancel,
+  cancelStops = false,
   onRefused,
 }: TypedConfirmProps) {
   const tone = useTone();
@@ -33,7 +36,7 @@ export function TypedConfirm({
     expected: target,
     isActive,
     onConfirm,
-    ...(onCancel ? { onCancel } : {}),
+    ...(onCancel ? { onCancel, cancelStops } : {}),
     ...(onRefused ? { onRefused } : {}),
   });
   return (

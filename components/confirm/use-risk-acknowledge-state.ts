@@ -14,7 +14,7 @@ export interface RiskAcknowledgeState {
 export type RiskAcknowledgeAction =
   | EditAction
   /** `back`: whether Esc goes back from here, so the refusal offers it only when it works */
-  | { readonly type: 'submit'; readonly expectedWord: string; readonly back?: boolean };
+  | { readonly type: 'submit'; readonly expectedWord: string; readonly back?: boolean; readonly stops?: boolean };
 
 export const initialRiskAcknowledgeState: RiskAcknowledgeState = { stage: 'word', word: '', reason: '', error: null };
 
@@ -37,7 +37,7 @@ export function riskAcknowledgeReducer(
     return {
       ...state,
       word: '',
-      error: `Type ${action.expectedWord} to acknowledge the risk${action.back === false ? '' : ', or Esc to go back'}.`,
+      error: `Type ${action.expectedWord} to acknowledge the risk${action.back === false ? '' : action.stops ? ', or Esc to stop here (resumable)' : ', or Esc to go back'}.`,
     };
   }
   if (state.reason.trim().length < MIN_REASON_LENGTH)

@@ -13,6 +13,8 @@ export interface UseRiskAcknowledgeOptions {
   readonly onAcknowledge: (reason: string) => void;
   /** Esc: absent where there is no way back (then Esc does nothing) */
   readonly onCancel?: () => void;
+  /** Esc's answer stops the run (resumable) rather than going back: the refusal's sentence says so */
+  readonly cancelStops?: boolean;
 }
 
 export function useRiskAcknowledge({
@@ -20,15 +22,21 @@ export function useRiskAcknowledge({
   isActive,
   onAcknowledge,
   onCancel,
+  cancelStops = false,
 }: UseRiskAcknowledgeOptions): RiskAcknowledgeState {
   const [state, dispatch] = useReducer(riskAcknowledgeReducer, initialRiskAcknowledgeState);
   useActiveInput((input, key) => {
     if (key.escape) onCancel?.();
-    else if (key.return) dispatch({ type: 'submit', expectedWord: word, back: onCancel !== undefined });
+    else if (key.return)
+      dispatch({ type: 'submit', expectedWord: word, back: onCancel !== undefined, stops: cancelStops });
     else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
     else if (isTextKey(key))
       for (const part of typedParts(input))
-        dispatch(part.type === 'enter' ? { type: 'submit', expectedWord: word, back: onCancel !== undefined } : part);
+        dispatch(
+          part.type === 'enter'
+            ? { type: 'submit', expectedWord: word, back: onCancel !== undefined, stops: cancelStops }
+            : part,
+        );
   }, isActive);
   useEffect(() => {
     if (state.stage === 'done') onAcknowledge(state.reason);

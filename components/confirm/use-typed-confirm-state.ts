@@ -18,8 +18,11 @@ export interface TypedConfirmState {
 
 export type TypedConfirmAction =
   | EditAction
-  /** `back`: whether Esc goes back from here, so the refusal offers it only when it works */
-  | { readonly type: 'submit'; readonly expected: string; readonly back?: boolean };
+  /**
+   * `back`: whether Esc answers from here, so the refusal offers it only when it works; `stops`: Esc's answer stops
+   * the run (resumable) instead of going back, and the refusal says so
+   */
+  | { readonly type: 'submit'; readonly expected: string; readonly back?: boolean; readonly stops?: boolean };
 
 export const initialTypedConfirmState: TypedConfirmState = {
   value: '',
@@ -38,10 +41,11 @@ export function typedConfirmReducer(state: TypedConfirmState, action: TypedConfi
     case 'submit': {
       const typed = state.value.trim();
       if (typed === action.expected) return { ...state, value: typed, error: null, confirmed: true };
+      const esc = action.stops ? 'to stop here (resumable)' : 'to go back';
       const error =
         typed === ''
-          ? `Type the node's address, ${action.expected}, to confirm${action.back ? '; Esc goes back' : ''}.`
-          : `"${typed}" is not the target node; type ${action.expected} exactly to confirm${action.back ? ', or Esc to go back' : ''}.`;
+          ? `Type the node's address, ${action.expected}, to confirm${action.back ? `; Esc ${action.stops ? 'stops here (resumable)' : 'goes back'}` : ''}.`
+          : `"${typed}" is not the target node; type ${action.expected} exactly to confirm${action.back ? `, or Esc ${esc}` : ''}.`;
       if (typed === '') return { ...state, value: '', error };
       return { ...state, value: '', error, refusals: state.refusals + 1, lastRefused: typed };
     }

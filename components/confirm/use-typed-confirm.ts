@@ -9,6 +9,8 @@ export interface UseTypedConfirmOptions {
   readonly onConfirm: () => void;
   /** Esc: go back to the previous choice; absent where the machine offers no way back (then Esc does nothing) */
   readonly onCancel?: () => void;
+  /** Esc's answer stops the run (resumable) rather than going back: the refusal's sentence says so */
+  readonly cancelStops?: boolean;
   /** told about each refused wrong address, so the drill can count it */
   readonly onRefused?: (typed: string) => void;
 }
@@ -19,6 +21,7 @@ export function useTypedConfirm({
   isActive,
   onConfirm,
   onCancel,
+  cancelStops = false,
   onRefused,
 }: UseTypedConfirmOptions): TypedConfirmState {
   const [state, dispatch] = useReducer(typedConfirmReducer, initialTypedConfirmState);
@@ -26,11 +29,12 @@ export function useTypedConfirm({
 
   useActiveInput((input, key) => {
     if (key.escape) onCancel?.();
-    else if (key.return) dispatch({ type: 'submit', expected, back });
+    else if (key.return) dispatch({ type: 'submit', expected, back, stops: cancelStops });
     else if (key.backspace || key.delete) dispatch({ type: 'backspace' });
     else if (isTextKey(key))
       // a pasted address keeps the Enter it was copied with
-      for (const part of typedParts(input)) dispatch(part.type === 'enter' ? { type: 'submit', expected, back } : part);
+      for (const part of typedParts(input))
+        dispatch(part.type === 'enter' ? { type: 'submit', expected, back, stops: cancelStops } : part);
   }, isActive);
 
   // Callbacks fire from effects on the reducer's result, never from a handler's closure, so keys that arrive in
