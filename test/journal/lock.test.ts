@@ -36,17 +36,26 @@ describe('the incident lock', () => {
     expect(filesUnder(dir).filter((f) => f.includes('lock'))).toEqual([]);
   }, 120_000);
 
-  it('takes over a lock whose pid now belongs to another process (pid reused after a crash or reboot)', async () => {
+  it('takes over a lock whose pid now belongs to another process (pid reused after a crash or reboot), and removes the .part the crash left', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-lock-')), 'incident');
     const first = start(['drill', '--autopilot', '--scenario', 'lost-quorum', '--dir', dir]);
-    expect(await journalReaches(dir, first, started(2))).toBe(true);
+    expect(await journalReaches(dir, first, started(3))).toBe(true);
     first.child.kill('SIGKILL');
     await first.done;
     // this test's own process is alive: the lock names its pid but another start time
     const lock = JSON.parse(readFileSync(join(dir, 'lock.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'lock.json'), JSON.stringify({ ...lock, pid: process.pid, start: 'another-process' }));
+    // The same crash also leaves what a download cut by it leaves: a partial file beside the snapshot's name, which
+    // would block the re-run; resume removes it and keeps the rest (issue 18, item 4; formerly a drill of its own in
+    // signals.test.ts, killed at the same moment)
+    const leftovers = filesUnder(dir).filter((f) => f.startsWith('snapshots/'));
+    const part = join(dir, 'snapshots', 'left-over-by-a-crash.db.part');
+    writeFileSync(part, 'partial bytes');
     const resumed = await runCli(['resume', dir]);
     expect(resumed.stdout.trim().split('\n').at(-1)).toBe('outcome: recovered');
+    expect(existsSync(part)).toBe(false);
+    expect(filesUnder(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
+    for (const f of leftovers) expect(existsSync(join(dir, f))).toBe(true);
   }, 120_000);
 
   it('refuses a live holder on another machine (it cannot be checked from here) and says where it runs', async () => {
