@@ -24,6 +24,8 @@ import { Encrypter } from 'age-encryption';
 import { SNAPSHOT, cli, content, makeBackup, makeKey, toolsMissing } from './fixtures.js';
 import { buildEtcdSnapshot } from '../../src/etcd/writer.js';
 import type { importSnapshot as importSnapshotType } from '../../src/backups/decode.js';
+import { importSnapshot } from '../../src/backups/decode.js';
+import { loadIdentity } from '../../src/backups/identity.js';
 import type { AgeKey } from './fixtures.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
@@ -324,6 +326,64 @@ describe.skipIf(toolsMissing !== null)(
         truncated: expect.stringMatching(/zstd-compressed data does not decode/),
         left: [NAME, `${NAME}.sha256`],
       });
+    });
+
+    test('the zstd program on PATH decodes (the fast native decoder), with the same results and refusals as fzstd', async () => {
+      // A zstd on PATH that notes each call, then runs the real one: the import must go through it.
+      const bin = outDir('zstd-bin');
+      const calls = join(bin, 'calls');
+      const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, 'zstd'), `#!/bin/sh\necho "$@" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+      const history = Array.from({ length: 3000 }, (_, i) => ({
+        kind: 'put' as const,
+        revision: i + 2,
+        key: `/registry/configmaps/default/cm-${i % 400}`,
+        value: randomBytes(500),
+        createRevision: i + 2,
+        version: 1,
+      }));
+      const big = buildEtcdSnapshot({ ...content, history });
+      const src = outDir('program-src');
+      const zstAge = makeBackup(src, NAME, big, { zstd: true, age: key });
+      const zst = join(src, `${NAME}.zst`);
+      const cut = join(src, 'cut.snap.zst');
+      writeFileSync(cut, readFileSync(zst).subarray(0, Math.floor(statSync(zst).size / 2)));
+      const flipped = join(src, 'flipped.snap.zst.age');
+      const bytes = readFileSync(zstAge);
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 5000) ^ 0x40, bytes.length - 5000);
+      writeFileSync(flipped, bytes);
+      const identity = await loadIdentity(key.file);
+      const open = (file: string) => ({ name: file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> });
+      const outcomes: unknown[] = [];
+      const path = process.env.PATH;
+      process.env.PATH = `${bin}:${path ?? ''}`;
+      try {
+        for (const zstdDecoder of ['fzstd', undefined] as const) {
+          const out = outDir(`program-${zstdDecoder ?? 'default'}`);
+          const run = (file: string, name: string) =>
+            importSnapshot(open(file), { out: join(out, name), identity, zstdDecoder }).then(
+              (r) => ({ chain: r.chain.map((link) => link.sha256), usable: r.report.usable }),
+              (e: Error) => e.message,
+            );
+          outcomes.push({
+            whole: await run(zstAge, NAME),
+            truncated: await run(cut, 'cut.snap'),
+            flipped: await run(flipped, 'flipped.snap'),
+            left: readdirSync(out).sort(),
+          });
+        }
+      } finally {
+        process.env.PATH = path;
+      }
+      expect(outcomes[1]).toEqual(outcomes[0]);
+      expect(outcomes[1]).toMatchObject({
+        whole: { usable: true, chain: [sha256(readFileSync(zstAge)), sha256(readFileSync(zst)), sha256(big)] },
+        truncated: expect.stringMatching(/is damaged or truncated: its zstd-compressed data does not decode/),
+        flipped: expect.stringMatching(/is damaged or truncated: its encrypted data does not authenticate/),
+        left: [NAME, `${NAME}.sha256`],
+      });
+      // fzstd when asked for; the program for each of the three files by default
+      expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['-d -c -q', '-d -c -q', '-d -c -q']);
     });
   },
 );
