@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findPackageRoot } from '../../src/paths.js';
 import { startDrillSim } from '../../src/wizard/drill.js';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { readKeyBucket } from '../../src/etcd/keys.js';
+import { RealEtcd } from '../../src/sim/real-etcd.js';
 import { realEtcdMissing } from '../../src/sim/real-etcd-tools.js';
 import { drillOnRealEtcd, etcdctlJson, nextAddressBase, processesMentioning, type RealDrill } from './harness.js';
 
@@ -138,45 +139,55 @@ describe.skipIf(missing !== null)('autopilot drills on real etcd members', () =>
     await expectStopsEveryProcess(r);
   }, 240_000);
 
-  it('a snapshot damaged on the node after its upload: etcd refuses the restore and the wizard reports etcd’s words', async () => {
-    let damaged = false;
-    const r = await drillOnRealEtcd('single-node', {
-      speed: 20,
-      beforeDrill: (sim, dir) => {
-        const upload = join(dir, 'sim', 'nodes', sim.nodes[0] as string, 'var', 'lib', 'etcd.snapshot');
-        // flip one byte of the uploaded file once it is complete, before the bootstrap's restore reads it
-        const timer = setInterval(() => {
-          void (async () => {
-            const bytes = await readFile(upload).catch(() => null);
-            if (!bytes || damaged || bytes.length === 0 || bytes.length % 512 !== 32) return;
-            damaged = true;
-            clearInterval(timer);
-            const at = Math.floor(bytes.length / 2);
-            bytes[at] = (bytes[at] ?? 0) ^ 0xff;
-            await writeFile(upload, bytes);
-          })();
-        }, 5);
-        timer.unref();
-      },
+  it('a snapshot damaged on the node after its upload: etcd refuses the restore in its own words, step 8 wipes and uploads again, and the cluster recovers', async () => {
+    const damage: { at: string | null; dbLeft: boolean } = { at: null, dbLeft: false };
+    // One byte of the uploaded file is flipped once it is complete, just before etcd's first restore reads it. Before,
+    // a timer polled the file every 5 ms for its final size, which raced the restore on a loaded machine.
+    const restore = RealEtcd.prototype.restore;
+    const spy = vi.spyOn(RealEtcd.prototype, 'restore').mockImplementation(async function (
+      this: RealEtcd,
+      path,
+      skipHashCheck,
+      self,
+    ) {
+      if (damage.at !== null) return restore.call(this, path, skipHashCheck, self);
+      damage.at = path;
+      const bytes = await readFile(path);
+      const at = Math.floor(bytes.length / 2);
+      bytes[at] = (bytes[at] ?? 0) ^ 0xff;
+      await writeFile(path, bytes);
+      try {
+        return await restore.call(this, path, skipHashCheck, self);
+      } finally {
+        // etcd copies the file into member/snap/db before it checks the hash, and leaves it there (so a second
+        // Bootstrap is refused until the node is wiped again)
+        damage.dbLeft = existsSync(this.dbPath);
+      }
     });
+    onTestFinished(() => spy.mockRestore());
+    const r = await drillOnRealEtcd('single-node', { speed: 20 });
     runs.push(r);
-    expect(damaged).toBe(true);
-    // etcd's own text: the trailer and the computed sha256, as Go prints byte slices
-    expect(r.lines.at(-1)).toMatch(
-      /^outcome: failed: 127\.\d+\.\d+\.\d+: the restore failed: .*expected sha256 \[(\d+ ){31}\d+\], got \[(\d+ ){31}\d+\]/,
+    const node = r.sim.nodes[0] as string;
+    expect(damage.at).toBe(join(r.dir, 'sim', 'nodes', node, 'var', 'lib', 'etcd.snapshot'));
+    expect(damage.dbLeft).toBe(true);
+    // etcd's own text: the trailer and the computed sha256, as Go prints byte slices; then step 8 again
+    const verify = r.lines.filter((l) => l.startsWith('step 9/'));
+    expect(verify[0]).toMatch(
+      /^step 9\/\d+ verify: failed: 127\.\d+\.\d+\.\d+: the restore failed: .*expected sha256 \[(\d+ ){31}\d+\], got \[(\d+ ){31}\d+\]; step 8 offers a new wipe$/,
     );
-    expect(r.code).not.toBe(0);
-    const view = r.sim.view()[0];
-    expect(view?.etcdState).toBe('Failed');
-    expect(r.sim.dataReport().restoredRevision).toBeNull();
-    // etcd copied the file into member/snap/db before it checked the hash, and left it there (a second Bootstrap
-    // is refused until the node is wiped again)
-    expect(
-      existsSync(join(r.dir, 'sim', 'nodes', r.sim.nodes[0] as string, 'var', 'lib', 'etcd', 'member', 'snap', 'db')),
-    ).toBe(true);
-    // no member runs after a refused restore, and none is left once the simulator stops
-    expect(await processesMentioning(r.dir)).toEqual([]);
-    await r.sim.stop();
+    // the new round under its own operation ids: the node wiped again, the snapshot uploaded again, Bootstrap again
+    const opIds = new Set(
+      (await readFile(join(r.dir, 'journal.jsonl'), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { opId?: string }).opId),
+    );
+    for (const id of [`reset:${node}:restore-1`, `upload:${node}:r1:0`, `bootstrap:${node}:r1`]) {
+      expect(opIds).toContain(id);
+    }
+    // and the second restore holds the snapshot's data: 25 revisions lost, as in the undamaged single-node drill
+    await expectRealClusterHolds(r, 25);
+    await expectStopsEveryProcess(r);
   }, 240_000);
 });
 
