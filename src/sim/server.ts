@@ -19,6 +19,7 @@ import * as timeApi from './api-time.js';
 import * as healthApi from './api-health.js';
 import * as dmesgApi from './api-dmesg.js';
 import * as logsApi from './api-logs.js';
+import { encodeMachineStatus, machineStatus, statusKey } from './machine-status.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from './pb.js';
@@ -469,6 +470,19 @@ export class SimWire {
       const tail = req.tailEvents ?? 0;
       let next = tail < 0 ? Math.max(0, log.length - 990) : Math.max(0, log.length - tail);
       let lastId = log[next - 1]?.id;
+      // the machine status: a tail replays the latest one published, then each change is sent as it happens
+      let status = machineStatus(node);
+      let statusSent = tail === 0 ? statusKey(status) : '';
+      const sendStatus = async (): Promise<void> => {
+        status = machineStatus(node);
+        if (statusKey(status) === statusSent) return;
+        statusSent = statusKey(status);
+        await send({
+          data: { type_url: 'talos/runtime/machine.MachineStatusEvent', value: encodeMachineStatus(status) },
+          id: randomUUID(),
+          actorId: '',
+        });
+      };
       while (!ctx.signal.aborted && node.reachable) {
         const start = lastId ? log.findIndex((e) => e.id === lastId) + 1 : next;
         for (const event of log.slice(start)) {
@@ -485,6 +499,7 @@ export class SimWire {
           });
           lastId = event.id;
         }
+        await sendStatus();
         next = log.length;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
