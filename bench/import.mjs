@@ -7,10 +7,11 @@
 // Issue 16's target: within 1.5x of the pipeline at 1 GiB.
 //
 // BENCH_IMPORT_STAGES=1 adds each layer on its own, for where the time goes: `talos-dr import` of the .zst alone
-// (fzstd) against `zstd -d | openssl dgst -sha256`, of an .age of the plain file (age-encryption, @noble/ciphers)
-// against `age -d | openssl dgst -sha256`, and `talos-dr inspect` of the plain file (the verification every import
-// ends with) against `openssl dgst -sha256`. Each stage's ratio bounds the whole import from below: the stages run
-// one after another on a busy machine, and overlapping them on threads gains nothing once every core is taken.
+// (decoded by the zstd program on PATH, and again with a PATH without it, so by fzstd) against `zstd -d | openssl dgst
+// -sha256`, of an .age of the plain file (age-encryption, @noble/ciphers) against `age -d | openssl dgst -sha256`,
+// and `talos-dr inspect` of the plain file (the verification every import ends with) against `openssl dgst -sha256`.
+// Each stage's ratio bounds the whole import from below: the stages run one after another on a busy machine, and
+// overlapping them on threads gains nothing once every core is taken.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,9 +40,9 @@ const sh = (script) => {
 function measureStages(plain, key, recipient, expected) {
   sh(`age -r ${recipient} -o '${plain}.age' '${plain}'`);
   let n = 0;
-  const ours = (argv) => () => {
+  const ours = (argv, env) => () => {
     const out = join(dir, `stage-${n++}.snap`);
-    const r = timed([process.execPath, cli, ...argv, '-o', out, '--json']);
+    const r = timed([process.execPath, cli, ...argv, '-o', out, '--json'], { env });
     if (JSON.parse(r.stdout).report.sha256 !== expected) throw new Error(`${argv.join(' ')}: wrong result`);
     rmSync(out);
     rmSync(`${out}.sha256`);
@@ -56,6 +57,8 @@ function measureStages(plain, key, recipient, expected) {
     {
       zstdTool: theirs(`zstd -d -q -c '${plain}.zst' | openssl dgst -sha256`),
       zstdTalosDr: ours(['import', `${plain}.zst`]),
+      // PATH without a zstd program: the pure-JavaScript decoder (fzstd), as on a machine without zstd installed
+      zstdFzstd: ours(['import', `${plain}.zst`], { PATH: '/nonexistent' }),
       ageTool: theirs(`age -d -i '${key}' '${plain}.age' | openssl dgst -sha256`),
       ageTalosDr: ours(['import', `${plain}.age`, '--identity', key]),
       hashTool: theirs(`openssl dgst -sha256 '${plain}'`),
@@ -71,6 +74,7 @@ function measureStages(plain, key, recipient, expected) {
   });
   return {
     zstd: stage('zstdTool', 'zstdTalosDr'),
+    zstdWithoutProgram: stage('zstdTool', 'zstdFzstd'),
     age: stage('ageTool', 'ageTalosDr'),
     verify: stage('hashTool', 'verifyTalosDr'),
   };
