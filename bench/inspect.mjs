@@ -9,13 +9,35 @@
 //
 // Env: BENCH_INSPECT_SIZES_MB (default "256,1024,4096"; the 1 GiB one — or the one nearest it — carries the targets),
 //      BENCH_RUNS (default 5), BENCH_DIR (scratch directory, default a new one under /tmp), BENCH_KEEP=1 keeps the files.
-// PRODUCT.md §5 targets: status no slower than etcdctl (ratio ≤ 1.0), whole verification ≤ 1.3× sha256sum,
-// peak RSS < 150 MB whatever the size.
+// Targets: issue 16 — whole verification within 1.1× of `openssl dgst -sha256` (the hash alone, the physical floor)
+// and peak RSS ≤ 100 MB at every size; PRODUCT.md §5 — status no slower than etcdctl (ratio ≤ 1.0), whole
+// verification ≤ 1.3× sha256sum. Wall-clock ratios are only meaningful on a quiet machine: on a busy 2-core box every
+// thread gets a slice of a core and the wall ratio drifts toward the ratio of CPU time (user + system), so that one is
+// printed beside it (cpuVsOpensslRatio), with the load average.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alternate, cli, fmt, median, report, requireBuilt, root, timed } from './lib.mjs';
+import { alternate, cli, fmt, median, report, requireBuilt, root } from './lib.mjs';
+
+/** lib.mjs's timed, plus the CPU time (user + system) of the command and its threads. */
+function timed(argv, opts = {}) {
+  const out = mkdtempSync(join(tmpdir(), 'bench-cpu-'));
+  try {
+    const timeFile = join(out, 'time');
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, ...argv], {
+      env: { ...process.env, ...opts.env },
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (r.status !== 0)
+      throw new Error(`${argv.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().slice(0, 400)}`);
+    const [wall, rssKb, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+    return { wallSec: wall, peakRssMb: rssKb / 1024, cpuSec: user + sys, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
 
 requireBuilt();
 const sizes = (process.env.BENCH_INSPECT_SIZES_MB ?? '256,1024,4096')
@@ -96,11 +118,14 @@ function measure(sizeMb) {
           timed(['node', join(root, 'bench/status-only.mjs'), gen.file], { env: { BENCH_STATUS_SPLIT: '1' } }),
         nodeStart: () => timed(['node', '-e', '0']),
         readFloor: () => timed(['node', join(root, 'bench/read-floor.mjs'), gen.file]),
+        // Node's own floor for the whole verification: start, read and sha256, nothing else
+        hashFloor: () => timed(['node', join(root, 'bench/read-floor.mjs'), gen.file, '--sha256']),
       },
       runs,
     );
     const med = (name) => median(s[name].map((x) => x.wallSec));
     const peak = (name) => Math.max(...s[name].map((x) => x.peakRssMb));
+    const cpu = (name) => median(s[name].map((x) => x.cpuSec));
     const row = {
       sizeMb,
       bytes: gen.bytes,
@@ -113,6 +138,12 @@ function measure(sizeMb) {
       statusTwoThreadsSec: med('statusTwoThreads'),
       nodeStartSec: med('nodeStart'),
       readFloorSec: med('readFloor'),
+      hashFloorSec: med('hashFloor'),
+      inspectCpuSec: fmt(cpu('inspect')),
+      opensslCpuSec: fmt(cpu('openssl')),
+      hashFloorCpuSec: fmt(cpu('hashFloor')),
+      cpuVsOpensslRatio: fmt(cpu('inspect') / cpu('openssl')),
+      hashFloorVsOpensslRatio: fmt(med('hashFloor') / med('openssl')),
       verifyRatio: fmt(med('inspect') / med('sha256sum')),
       verifyVsOpensslRatio: fmt(med('inspect') / med('openssl')),
       inspectVsEtcdctl: fmt(med('inspect') / med('etcdctl')),
@@ -144,7 +175,7 @@ if (rows.length === 0) {
   report({
     bench: 'inspect',
     ratio: null,
-    target: 1.3,
+    target: 1.1,
     peakRssMb: null,
     pass: false,
     error: 'no size could be measured',
@@ -155,21 +186,25 @@ if (rows.length === 0) {
 // The targets are stated for 1 GiB: take the size nearest to it.
 const main = rows.reduce((a, b) => (Math.abs(b.sizeMb - 1024) < Math.abs(a.sizeMb - 1024) ? b : a));
 const peakRssMb = Math.max(...rows.map((r) => r.inspectPeakRssMb));
-const verifyPass = main.verifyRatio <= 1.3;
+const verifyPass = main.verifyVsOpensslRatio <= 1.1;
 const statusPass = main.statusRatio <= 1.0;
-const rssPass = peakRssMb < 150;
+const rssPass = peakRssMb <= 100;
 // Linear or better: seconds per GiB of the largest size no more than 25% above the smallest's (the small sizes carry
 // Node's fixed start-up, so per-GiB time usually falls with size).
 const perGiB = rows.map((r) => r.inspectSecPerGiB);
 report({
   bench: 'inspect',
-  ratio: main.verifyRatio,
-  target: 1.3,
+  ratio: main.verifyVsOpensslRatio,
+  target: 1.1,
   peakRssMb: fmt(peakRssMb, 1),
   pass: verifyPass && statusPass && rssPass,
   sizeMb: main.sizeMb,
   runs,
   verifyPass,
+  cpuVsOpensslRatio: main.cpuVsOpensslRatio,
+  hashFloorVsOpensslRatio: main.hashFloorVsOpensslRatio,
+  verifyVsSha256sumRatio: main.verifyRatio,
+  verifyVsSha256sumTarget: 1.3,
   statusRatio: main.statusRatio,
   statusTarget: 1.0,
   statusPass,
