@@ -45,3 +45,27 @@ describe(`talosctl reboot waits for the node to come back ready${skipReason('tal
     expect(after).not.toBe(before);
   });
 });
+
+describe(
+  `talosctl reboot on a lost-quorum control-plane node never sees it ready${skipReason('talosctl')}`,
+  { timeout: 120_000 },
+  () => {
+    let bench: Bench;
+    beforeAll(async () => {
+      bench = await startBench('lost-quorum', { speed: 200 });
+    });
+    afterAll(async () => bench?.close());
+
+    it.skipIf(!have)('the node comes back RUNNING but not ready (etcd); talosctl gives up at its timeout', async () => {
+      const cp2 = bench.sim.nodes[1]!;
+      const r = await runPeer(
+        'talosctl',
+        ['--talosconfig', bench.sim.talosconfigPath, '-n', cp2, 'reboot', '--timeout=15s', '--progress=plain'],
+        { cwd: bench.dir, timeoutMs: 100_000 },
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/stage: RUNNING ready: false unmetCond: \[.*services.*etcd not (healthy|running)/);
+      expect(r.stderr).not.toContain('post check passed');
+    });
+  },
+);
