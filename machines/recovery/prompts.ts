@@ -44,13 +44,18 @@ export function retryAnswers(target: string, again: 'clearAttempt' | 'retryFaile
   };
 }
 
+/**
+ * A failure's "Try again?": trying again is its default and its recommended answer (issue 17 item 5: "a retry prompt
+ * defaults to retrying"; the screen's Enter retries), so the screen and autopilot agree. Autopilot takes it once per
+ * question and gives up when the same failure comes back (src/wizard/autopilot.ts): then a person is needed.
+ */
 export function retryPrompt(action: string, error: string | null): Prompt {
   return {
     id: `retry:${action}`,
     kind: 'yes-no',
     question: `${action} failed. Try again?`,
     detail: error ?? 'The action failed.',
-    recommended: null,
+    recommended: { type: 'retry' },
   };
 }
 

@@ -59,9 +59,16 @@ export interface AutopilotOptions {
   repeatPauseMs: number;
 }
 
+/**
+ * How many times autopilot takes a failure's recommended "try again" (machines/recovery/prompts.ts retryPrompt) at
+ * the same question before it gives up: a failure that comes back after another round of tries needs a person.
+ */
+const RETRIES_PER_QUESTION = 1;
+
 export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotOptions): () => void {
   const { actor } = session;
   const printed = new Set<string>();
+  const retried = new Map<string, number>();
   let lastPrompt: string | null = null;
   let lastAnsweredAt = 0;
   let pending: NodeJS.Timeout | null = null;
@@ -92,8 +99,15 @@ export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotO
       const now = actor.getSnapshot();
       if (now.context.prompt?.id !== prompt.id || finished(now)) return;
       lastAnsweredAt = Date.now();
-      // no recommended answer (a failure that needs a person): autopilot does not guess
-      actor.send(rightAnswer(now.context) ?? prompt.recommended ?? { type: 'give-up' });
+      const answer = rightAnswer(now.context) ?? prompt.recommended;
+      // a failure's "try again", as Enter on the screen, once per question; the same failure again needs a person
+      if (answer?.type === 'retry') {
+        const tries = retried.get(prompt.id) ?? 0;
+        if (tries >= RETRIES_PER_QUESTION) return void actor.send({ type: 'give-up' });
+        retried.set(prompt.id, tries + 1);
+      }
+      // no recommended answer (a choice that needs a person): autopilot does not guess
+      actor.send(answer ?? { type: 'give-up' });
     }, delay);
   };
   const sub = actor.subscribe(onSnapshot);

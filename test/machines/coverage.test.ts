@@ -276,13 +276,15 @@ async function drive(
       // a question that keeps coming back (assess again, keep waiting) is given up the third time
       asked.set(p.id, (asked.get(p.id) ?? 0) + 1);
       if ((asked.get(p.id) ?? 0) > 2) return void actor.send({ type: 'give-up' });
-      // a failure prompt is answered "try again" once, then given up
-      if (!p.recommended && !retried.has(p.id)) {
+      // a failure prompt (its recommended answer is to try again) is answered "try again" once, then given up, as
+      // autopilot does
+      const failure = !p.recommended || p.recommended.type === 'retry';
+      if (failure && !retried.has(p.id)) {
         retried.add(p.id);
         actor.send({ type: 'retry' });
         return;
       }
-      actor.send(p.recommended ?? { type: 'give-up' });
+      actor.send(failure ? { type: 'give-up' } : (p.recommended ?? { type: 'give-up' }));
     }, 1);
   });
   const kids = setInterval(() => record(actor), 2);

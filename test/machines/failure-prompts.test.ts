@@ -45,7 +45,7 @@ describe('failure prompts', () => {
       expect(connect.kind).toBe('yes-no');
       actor.send(answer);
       const prep = await until(actor, /^prepare-failed$/);
-      expect(prep).toMatchObject({ kind: 'yes-no', recommended: null });
+      expect(prep).toMatchObject({ kind: 'yes-no', recommended: { type: 'retry' } });
       expect(prep.question).toMatch(/failed\. Try again\?$/);
       actor.send(answer);
       await until(actor, /^bootstrap:/);

@@ -200,13 +200,13 @@ export const prepare = recoverySetup.createStateConfig({
     failed: promptState(
       ({ context }) => {
         const failed = context.plan.filter((p) => context.rows[p.node]?.prep.status === 'failed');
-        // a yes/no question like every other failure's: y tries again, n (or Enter) stops, resumable
+        // a yes/no question like every other failure's (retryPrompt): y (or Enter) tries again, n stops, resumable
         return {
           id: 'prepare-failed',
           kind: 'yes-no',
           question: `Preparing ${failed.map((p) => p.node).join(', ')} failed. Try again?`,
           detail: failed.map((p) => `${p.node}: ${context.rows[p.node]?.prep.detail ?? ''}`).join(' '),
-          recommended: null,
+          recommended: { type: 'retry' },
         };
       },
       {
