@@ -121,7 +121,8 @@ function idleCore(): boolean {
  * (a hash in this thread leaves a core to a second walker). Beside a hashing thread a second walker makes three busy
  * threads, which only pays with a third core: on two, hash and walk already fill both, the split adds a start-up and
  * JIT warm-up (~0.1-0.2 s of CPU at 1 GiB) and takes the hash's core in turns, and the hash is the floor the whole
- * verification is held to.
+ * verification is held to. Its heap would also take the whole verification past 100 MB: the status walk of 1 GiB
+ * peaked at 97 MB in two threads against 74 MB in one (bench/inspect.mjs), inspect at 84-87 MB without it.
  */
 export function splitBesideHash(hashThread: boolean, cores = availableParallelism()): false | undefined {
   return hashThread && cores < 3 ? false : undefined;
