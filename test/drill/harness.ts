@@ -14,6 +14,7 @@ import { Journal, readJournal, type JournalRecord } from '../../src/journal/jour
 import { runDrill } from '../../src/wizard/drill.js';
 import { readState } from '../../src/journal/state.js';
 import type { RecoveryContext } from '../../machines/recovery.js';
+import type { Timing } from '../../machines/recovery-types.js';
 import type { Snapshot } from 'xstate';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { createTalosClient } from '../../src/talos/client.js';
@@ -117,8 +118,11 @@ export async function startGround(scenario: string, operator = 'tester'): Promis
   return { sim, client, incident, journal, operator };
 }
 
-/** A recovery session on the ground, as `drill` runs one (optionally continuing a persisted snapshot, as `resume`). */
-export function startSessionOn(g: Ground, restore?: Snapshot<unknown>): Session {
+/**
+ * A recovery session on the ground, as `drill` runs one (optionally continuing a persisted snapshot, as `resume`).
+ * `timing` changes the drill's timing where a test waits out a deadline it does not measure (a count-down's floor).
+ */
+export function startSessionOn(g: Ground, restore?: Snapshot<unknown>, timing: Partial<Timing> = {}): Session {
   const session = startSession({
     deps: {
       client: g.client,
@@ -132,7 +136,7 @@ export function startSessionOn(g: Ground, restore?: Snapshot<unknown>): Session 
       nodes: g.sim.nodes,
       operator: g.operator,
       mode: 'drill',
-      timing: timingFor(SPEED),
+      timing: { ...timingFor(SPEED), ...timing },
       givenSnapshots: g.sim.scenario.given
         .filter((x) => x.kind === 'snapshot')
         .map((x) => join(g.incident.dir, x.path)),
