@@ -9,11 +9,14 @@ import type { RecoveryContext, RecoveryEvent } from '../../machines/recovery.js'
 const WONT_FIX_ITSELF = /time sync/i;
 
 /**
- * The answer a trainer expects where keeping on waiting cannot finish (issue 17 item 6, scenarios/stuck-waiting.yaml):
- * when the wait for Preparing ran out and every node still held up waits for time sync, continue without those nodes
- * by an override whose reason names the cause and what to do after. Elsewhere, null: the recommended answer stands.
+ * The answer a trainer expects where the recommended one cannot finish. Where keeping on waiting cannot finish (issue
+ * 17 item 6, scenarios/stuck-waiting.yaml): when the wait for Preparing ran out and every node still held up waits for
+ * time sync, continue without those nodes by an override whose reason names the cause and what to do after. In a
+ * planned-swap drill (`retire`, scenarios/planned-swap.yaml): at the healthy verdict, the swap of that machine.
+ * Elsewhere, null: the recommended answer stands.
  */
-export function rightAnswer(context: RecoveryContext): RecoveryEvent | null {
+export function rightAnswer(context: RecoveryContext, retire?: string): RecoveryEvent | null {
+  if (context.prompt?.id === 'healthy') return retire ? swapOf(context, retire) : null;
   if (context.prompt?.id !== 'preparing-timeout') return null;
   const pending = context.wait?.pending ?? [];
   if (pending.length === 0 || !pending.every((p) => WONT_FIX_ITSELF.test(`${p.state ?? ''} ${p.cause ?? ''}`)))
@@ -25,6 +28,16 @@ export function rightAnswer(context: RecoveryContext): RecoveryEvent | null {
   };
 }
 import { finished, type Session } from './session.js';
+
+/**
+ * A planned-swap drill (its scenario names the machine to take out, `retire`): at the healthy verdict, the planned
+ * swap of that machine's member, as the question offers it (`swap:<address>`); null when it is not offered.
+ */
+function swapOf(context: RecoveryContext, retire: string): RecoveryEvent | null {
+  const node = context.observations.find((o) => o.hostname === retire)?.node;
+  const option = (context.prompt?.options ?? []).find((o) => o.id === `swap:${node ?? ''}`);
+  return option ? { type: 'choose', option: option.id } : null;
+}
 
 /** The node's hostname as the assessment or a read named it, else its address. */
 function nodeName(context: RecoveryContext, node: string): string {
@@ -57,6 +70,8 @@ export interface AutopilotOptions {
   timeLimitMs: number;
   /** pause before answering a prompt that repeats (e.g. "assess again") */
   repeatPauseMs: number;
+  /** a planned-swap drill's machine to take out (hostname): its swap is chosen at the healthy verdict */
+  retire?: string;
 }
 
 /**
@@ -99,7 +114,7 @@ export function driveAutopilot(session: Pick<Session, 'actor'>, opts: AutopilotO
       const now = actor.getSnapshot();
       if (now.context.prompt?.id !== prompt.id || finished(now)) return;
       lastAnsweredAt = Date.now();
-      const answer = rightAnswer(now.context) ?? prompt.recommended;
+      const answer = rightAnswer(now.context, opts.retire) ?? prompt.recommended;
       // a failure's "try again", as Enter on the screen, once per question; the same failure again needs a person
       if (answer?.type === 'retry') {
         const tries = retried.get(prompt.id) ?? 0;

@@ -33,6 +33,8 @@ export interface DrillVerdict {
 export interface DrillExpectation {
   expectedOutcome: ExpectedOutcome;
   rightAnswer: string;
+  /** a planned-swap drill's control-plane machine to take out (its hostname): a swap of another member is wrong */
+  retire?: string;
 }
 
 type VerdictContext = Pick<RecoveryContext, 'outcome' | 'snapshot' | 'verdict' | 'replace'>;
@@ -97,12 +99,17 @@ export function judgeDrill(
   expect: DrillExpectation,
   lostRevisions: number | null,
 ): DrillVerdict {
-  const correct = context.outcome === expect.expectedOutcome && !fresherSourceMissed(context, lostRevisions);
+  const swapped = context.replace?.swap?.name ?? null;
+  const wrongMachine = expect.retire !== undefined && swapped !== null && swapped !== expect.retire;
+  const correct =
+    context.outcome === expect.expectedOutcome && !fresherSourceMissed(context, lostRevisions) && !wrongMachine;
   return {
     correct,
     line: correct
       ? `✓ correct call: ${rightCallWhy(expect.expectedOutcome, lostRevisions)}`
-      : `✗ ${wrongCallWhy(context, expect.expectedOutcome, lostRevisions)}`,
+      : wrongMachine && context.outcome === expect.expectedOutcome
+        ? `✗ ${swapped} was swapped; the machine to take out was ${expect.retire}`
+        : `✗ ${wrongCallWhy(context, expect.expectedOutcome, lostRevisions)}`,
     rightAnswer: expect.rightAnswer,
   };
 }
