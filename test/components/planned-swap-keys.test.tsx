@@ -44,6 +44,7 @@ describe('planned-swap (shipped) by keystrokes', () => {
     void run.then((c) => (code = c));
     const asked: string[] = [];
     let healthyScreen = '';
+    let leaveScreen = '';
     let answered: Prompt | null = null;
     const end = Date.now() + 150_000;
     while (code === null) {
@@ -54,6 +55,12 @@ describe('planned-swap (shipped) by keystrokes', () => {
       if (prompt && prompt !== answered && oneLine(s).includes(oneLine(prompt.question).slice(0, 40))) {
         answered = prompt;
         asked.push(prompt.id);
+        if (prompt.id.startsWith('leave:')) {
+          // the key bar once the typed field owns the keyboard
+          const until = Date.now() + 5000;
+          while (!screen().includes('Enter confirm') && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+          leaveScreen = screen();
+        }
         if (prompt.id === 'healthy') {
           healthyScreen = s;
           // the option's number moves the cursor to it; only Enter chooses
@@ -78,6 +85,10 @@ describe('planned-swap (shipped) by keystrokes', () => {
     expect(oneLine(healthyScreen)).toContain('Replace a healthy member on purpose?');
     expect(oneLine(healthyScreen)).toContain(`replace ${cp3} (cp-3): planned maintenance`);
     expect(asked.slice(0, 3)).toEqual(['confirm-nodes', 'healthy', 'snapshot-source']);
+    // the leave's typed question: its No stops the run, and the key bar says so (issue 17 item 4)
+    expect(asked).toContain(`leave:${cp3}`);
+    expect(oneLine(leaveScreen)).toContain('Esc no, stop (resumable)');
+    expect(oneLine(leaveScreen)).not.toContain('Esc back');
     expect(ctx.replace?.done).toEqual([cp3]);
     // cp-3 left by itself (no removal through another node), was wiped once, nothing was bootstrapped
     const calls = g.sim.destructiveCalls();
