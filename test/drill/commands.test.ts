@@ -54,6 +54,8 @@ describe('drill and resume edges', () => {
       'member-hardware',
       'member-unreachable',
       'nospace',
+      'planned-swap',
+      'lost-quorum-no-discovery',
     ])
       expect(r.stdout).toMatch(new RegExp(`^${s} `, 'm'));
     // the list tells a trainee what happened, never which procedure is the right answer
