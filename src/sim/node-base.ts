@@ -99,7 +99,8 @@ export abstract class SimNodeBase {
 
   // ---- services and events ----
 
-  protected record(id: string, state: string, msg: string): void {
+  /** A service's state change; `health` is what its health check now says (kept otherwise, reset unless Running). */
+  protected record(id: string, state: string, msg: string, health?: ServiceRecord['health']): void {
     const now = Date.now();
     const svc = this.state.services[id] ?? service(id, state, msg, now);
     if (this.state.services[id]) {
@@ -108,12 +109,24 @@ export abstract class SimNodeBase {
     }
     svc.state = state;
     if (state !== 'Running') svc.health = { unknown: true, healthy: false, lastMessage: '', lastChange: NEVER };
+    if (health) svc.health = health;
     this.state.services[id] = svc;
     this.logEvent(id, state, msg);
   }
 
   protected logEvent(serviceId: string, state: string, msg: string): void {
-    this.state.eventLog.push({ id: randomUUID(), service: serviceId, state, msg, ts: Date.now() });
+    // a Running event carries the service's health at that moment, any other none (so unknown), as machined's
+    // ServiceStateEvent (talos: internal/app/machined/pkg/system/service_runner.go@v1.14.1:77-92 UpdateState,
+    // events/events.go@v1.14.1:70-77 AsProto)
+    const health = state === 'Running' ? this.state.services[serviceId]?.health : undefined;
+    this.state.eventLog.push({
+      id: randomUUID(),
+      service: serviceId,
+      state,
+      msg,
+      ts: Date.now(),
+      ...(health ? { health: { ...health } } : {}),
+    });
     if (this.state.eventLog.length > MAX_EVENT_LOG) this.state.eventLog.shift();
   }
 

@@ -54,7 +54,15 @@ export interface NodeState {
   bootId: string;
   services: Record<string, ServiceRecord>;
   /** Machine events for the Events RPC (service state changes), newest last. */
-  eventLog: { id: string; service: string; state: string; msg: string; ts: number }[];
+  /** `health`: the service's health when the event was published (older saved states have none: unknown). */
+  eventLog: {
+    id: string;
+    service: string;
+    state: string;
+    msg: string;
+    ts: number;
+    health?: { unknown: boolean; healthy: boolean; lastMessage: string; lastChange: number };
+  }[];
 }
 
 export interface ClusterHooks {

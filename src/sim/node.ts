@@ -74,9 +74,12 @@ export class SimNode extends SimNodeBase {
     this.record('cri', 'Waiting', 'Waiting for network');
     this.hooks.clock.after(this.hooks.timing.bootSec * 300, () => {
       if (this.state.mode !== 'running') return;
-      this.record('cri', 'Running', 'Health check successful');
-      const cri = this.state.services.cri;
-      if (cri) cri.health = { unknown: false, healthy: true, lastMessage: '', lastChange: Date.now() };
+      this.record('cri', 'Running', 'Health check successful', {
+        unknown: false,
+        healthy: true,
+        lastMessage: '',
+        lastChange: Date.now(),
+      });
     });
   }
 

@@ -22,6 +22,7 @@ import * as logsApi from './api-logs.js';
 import { encodeMachineStatus, machineStatus, statusKey } from './machine-status.js';
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
+import type { NodeState } from './node-state.js';
 import { ProtoWriter } from './pb.js';
 import { checkRoles, rolesOf } from './rbac.js';
 import { invalidArgument, RpcError, unavailable } from './rpc-error.js';
@@ -153,6 +154,23 @@ class NodeListener {
     readonly node: SimNode,
     private readonly wire: SimWire,
   ) {}
+}
+
+/** ServiceHealth { unknown = 1; healthy = 2; last_message = 3; last_change = 4 } of a logged event. */
+function serviceHealth(health: NodeState['eventLog'][number]['health']): Buffer {
+  if (!health || health.unknown) return new ProtoWriter().bool(1, true).finish();
+  const w = new ProtoWriter().bool(2, health.healthy).string(3, health.lastMessage);
+  if (health.lastChange <= 0) return w.finish();
+  const seconds = Math.floor(health.lastChange / 1000);
+  return w
+    .message(
+      4,
+      new ProtoWriter()
+        .uint(1, seconds)
+        .uint(2, (health.lastChange % 1000) * 1e6)
+        .finish(),
+    )
+    .finish();
 }
 
 export class SimWire {
@@ -490,7 +508,7 @@ export class SimWire {
             .string(1, event.service)
             .uint(2, SERVICE_ACTIONS[event.state] ?? 0)
             .string(3, event.msg)
-            .message(4, new ProtoWriter().bool(1, true).finish())
+            .message(4, serviceHealth(event.health))
             .finish();
           await send({
             data: { type_url: 'talos/runtime/machine.ServiceStateEvent', value },

@@ -194,6 +194,78 @@ describe('Events', () => {
   });
 });
 
+/** The fields of a protobuf message: varints as numbers, length-delimited as buffers (what these tests read). */
+function fields(buf: Buffer): Map<number, (number | Buffer)[]> {
+  const out = new Map<number, (number | Buffer)[]>();
+  let at = 0;
+  const varint = (): number => {
+    let value = 0;
+    let shift = 0;
+    for (;;) {
+      const b = buf[at++]!;
+      value += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (b < 0x80) return value;
+    }
+  };
+  while (at < buf.length) {
+    const key = varint();
+    let value: number | Buffer;
+    if ((key & 7) === 2) {
+      const length = varint();
+      value = buf.subarray(at, at + length);
+      at += length;
+    } else value = varint();
+    out.set(key >> 3, [...(out.get(key >> 3) ?? []), value]);
+  }
+  return out;
+}
+
+describe('Events: service health', () => {
+  it('a Running event carries the health the service had then; other states carry none (unknown)', async () => {
+    bench = await startBench('lost-quorum');
+    const worker = bench.sim.allNodes.find((n) => !bench!.sim.nodes.includes(n))!;
+    await unary(bench.machine(worker), 'ServiceRestart', { id: 'kubelet' });
+    await eventually(
+      async () =>
+        (
+          await unary<{ messages: { services: { id: string; health: { healthy: boolean } }[] }[] }>(
+            bench!.machine(worker),
+            'ServiceList',
+            {},
+          )
+        ).messages[0]?.services.find((s) => s.id === 'kubelet')?.health.healthy,
+      (h) => h === true,
+    );
+    const events = await new Promise<{ data: { type_url: string; value: Buffer } | null }[]>((resolve, reject) => {
+      const out: { data: { type_url: string; value: Buffer } | null }[] = [];
+      const stream = (
+        bench!.machine(worker) as unknown as { Events(r: unknown): grpc.ClientReadableStream<(typeof out)[number]> }
+      ).Events({ tailEvents: -1 });
+      stream.on('data', (m) => out.push(m));
+      setTimeout(() => {
+        resolve(out);
+        stream.cancel();
+      }, 1000);
+      stream.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.CANCELLED ? resolve(out) : reject(e)));
+    });
+    const seen = events
+      .filter((e) => e.data?.type_url === 'talos/runtime/machine.ServiceStateEvent')
+      .map((e) => {
+        const f = fields(e.data!.value);
+        const health = fields((f.get(4)?.[0] as Buffer | undefined) ?? Buffer.alloc(0));
+        const flag = (n: number): boolean => health.get(n)?.[0] === 1;
+        return { message: String(f.get(3)?.[0] ?? ''), unknown: flag(1), healthy: flag(2) };
+      });
+    const healthy = seen.filter((e) => e.message === 'Health check successful');
+    expect(healthy.length).toBeGreaterThan(0);
+    for (const e of healthy) expect(e).toMatchObject({ unknown: false, healthy: true });
+    const starting = seen.filter((e) => e.message === 'Starting service');
+    expect(starting.length).toBeGreaterThan(0);
+    for (const e of starting) expect(e).toMatchObject({ unknown: true, healthy: false });
+  });
+});
+
 describe('a full reset', () => {
   it('wipes the whole disk: the machine comes back blank, in maintenance mode with its own certificate', async () => {
     bench = await startBench('lost-quorum');
