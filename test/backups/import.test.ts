@@ -385,5 +385,84 @@ describe.skipIf(toolsMissing !== null)(
       // fzstd when asked for; the program for each of the three files by default
       expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['-d -c -q', '-d -c -q', '-d -c -q']);
     });
+
+    test('the age program on PATH decrypts the payload, with the same results and the same sentences as age-encryption', async () => {
+      // An age on PATH that notes each call, then runs the real one.
+      const bin = outDir('age-bin');
+      const calls = join(bin, 'calls');
+      const real = spawnSync('sh', ['-c', 'command -v age'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, 'age'), `#!/bin/sh\necho "$@" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+      const history = Array.from({ length: 3000 }, (_, i) => ({
+        kind: 'put' as const,
+        revision: i + 2,
+        key: `/registry/configmaps/default/cm-${i % 400}`,
+        value: randomBytes(500),
+        createRevision: i + 2,
+        version: 1,
+      }));
+      const big = buildEtcdSnapshot({ ...content, history });
+      const src = outDir('age-program-src');
+      const zstAge = makeBackup(src, NAME, big, { zstd: true, age: key });
+      const zst = join(src, `${NAME}.zst`);
+      const bytes = readFileSync(zstAge);
+      const cut = join(src, 'cut.snap.zst.age');
+      writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const flipped = join(src, 'flipped.snap.zst.age');
+      const damaged = Buffer.from(bytes);
+      damaged.writeUInt8(damaged.readUInt8(damaged.length - 5000) ^ 0x40, damaged.length - 5000);
+      writeFileSync(flipped, damaged);
+      const notAge = join(src, 'not-age.snap.zst.age');
+      writeFileSync(
+        notAge,
+        Buffer.concat([Buffer.from('age-encryption.org/v1\nthis is no stanza\n'), randomBytes(4000)]),
+      );
+      const identity = await loadIdentity(key.file);
+      const wrongIdentity = await loadIdentity(otherKey.file);
+      const open = (file: string) => ({ name: file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> });
+      const outcomes: Record<string, unknown> = {};
+      const path = process.env.PATH;
+      const runs = [
+        ['js', 'js', `${bin}:${path ?? ''}`],
+        ['system', 'system', `${bin}:${path ?? ''}`],
+        ['default', undefined, `${bin}:${path ?? ''}`],
+        ['no age on PATH', undefined, '/nonexistent'],
+      ] as const;
+      try {
+        for (const [label, ageDecoder, searchPath] of runs) {
+          process.env.PATH = searchPath;
+          const out = outDir(`age-program-${label.replace(/ /g, '-')}`);
+          const run = (file: string, name: string, id = identity) =>
+            importSnapshot(open(file), { out: join(out, name), identity: id, ageDecoder }).then(
+              (r) => ({ chain: r.chain.map((link) => link.sha256), usable: r.report.usable }),
+              (e: Error) => e.message,
+            );
+          outcomes[label] = {
+            whole: await run(zstAge, NAME),
+            wrongKey: await run(zstAge, 'wrong.snap', wrongIdentity),
+            truncated: await run(cut, 'cut.snap'),
+            flipped: await run(flipped, 'flipped.snap'),
+            notAge: await run(notAge, 'not-age.snap'),
+            left: readdirSync(out).sort(),
+          };
+        }
+      } finally {
+        process.env.PATH = path;
+      }
+      expect(outcomes.js).toMatchObject({
+        whole: { usable: true, chain: [sha256(bytes), sha256(readFileSync(zst)), sha256(big)] },
+        wrongKey: expect.stringMatching(/was not encrypted to the identity in .*other-key.txt \(public key age1/),
+        truncated: expect.stringMatching(/is damaged or truncated: its encrypted data does not authenticate/),
+        flipped: expect.stringMatching(/is damaged or truncated: its encrypted data does not authenticate/),
+        notAge: expect.stringMatching(/not-age.snap.zst.age is not a readable age file \(/),
+        left: [NAME, `${NAME}.sha256`],
+      });
+      expect(outcomes.system).toEqual(outcomes.js);
+      expect(outcomes.default).toEqual(outcomes.js);
+      expect(outcomes['no age on PATH']).toEqual(outcomes.js);
+      // Called for the payloads only (a wrong key or a header that is not age is refused before), never by 'js' or
+      // without an age on PATH; the key file is named, the key never is.
+      const expected = Array.from({ length: 6 }, () => `-d -i ${key.file}`);
+      expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(expected);
+    });
   },
 );
