@@ -72,6 +72,8 @@ export interface Scenario {
   rightAnswer: string;
   /** The procedure a trainer expects; derived from expectedOutcome when the file does not say. */
   procedure: ScenarioProcedure;
+  /** A planned swap's machine to take out: the hostname of one of its control-plane nodes. */
+  retire?: string;
   timeLimitSec: number;
   talosVersion: TalosVersion;
   /** etcd's --quota-backend-bytes on every member (machine config cluster.etcd.extraArgs); null: etcd's default. */
@@ -177,6 +179,7 @@ const TOP_KEYS = [
   'expectedOutcome',
   'rightAnswer',
   'procedure',
+  'retire',
   'timeLimitSec',
   'talosVersion',
   'etcdPartition',
@@ -306,6 +309,12 @@ export function validateScenario(doc: unknown, file: string): Scenario {
     };
   }
   const expectedOutcome = r.oneOf(top, 'expectedOutcome', 'the scenario', OUTCOMES);
+  let retire: string | undefined;
+  if (top.retire !== undefined) {
+    retire = r.string(top, 'retire', 'the scenario');
+    const node = nodes.find((n) => n.hostname === retire);
+    if (!node || node.type === 'worker') r.fail(`retire "${retire}" is not the hostname of a control-plane node`);
+  }
   const quota =
     top.etcdQuotaBytes === undefined ? null : r.number(top, 'etcdQuotaBytes', 'the scenario', NaN, 1, 8 * 2 ** 30);
   return {
@@ -314,6 +323,7 @@ export function validateScenario(doc: unknown, file: string): Scenario {
     expectedOutcome,
     rightAnswer: r.string(top, 'rightAnswer', 'the scenario'),
     procedure: r.oneOf(top, 'procedure', 'the scenario', PROCEDURES, procedureFor(expectedOutcome)),
+    ...(retire !== undefined ? { retire } : {}),
     etcdQuotaBytes: quota,
     alarms: r.list(top, 'alarms', 'the scenario').map((raw, i) => readAlarm(r, raw, i, nodes)),
     timeLimitSec: r.number(top, 'timeLimitSec', 'the scenario', 1800, 10, 86_400),
@@ -430,6 +440,7 @@ export function scenarioInfo(scenario: Scenario, addressBase: string): ScenarioI
     expectedOutcome: scenario.expectedOutcome,
     rightAnswer: scenario.rightAnswer,
     procedure: scenario.procedure,
+    ...(scenario.retire !== undefined ? { retire: scenario.retire } : {}),
     timeLimitSec: scenario.timeLimitSec,
     nodeCount: scenario.nodes.length,
     talosVersion: scenario.talosVersion,

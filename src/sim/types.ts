@@ -34,6 +34,8 @@ export interface ScenarioInfo {
   procedure: ScenarioProcedure;
   /** The drill's time limit; autopilot ends a wait that cannot finish at this limit. */
   timeLimitSec: number;
+  /** A planned swap's machine to take out (a control-plane hostname); absent in every other scenario. */
+  retire?: string;
   /** Number of simulated nodes (control-plane and workers). */
   nodeCount: number;
   /** Talos behaviour the nodes have ('1.11' default, '1.14' adds a dedicated ETCD partition). */

@@ -22,6 +22,7 @@ const ALL = [
   'member-hardware',
   'member-unreachable',
   'nospace',
+  'planned-swap',
   'quorum-intact',
   'single-node',
   'stuck-waiting',
@@ -52,8 +53,13 @@ describe('shipped scenarios', () => {
       'member-hardware': 'replace-member',
       'member-unreachable': 'wait',
       nospace: 'nospace',
+      'planned-swap': 'replace-member',
       'quorum-intact': 'replace-member',
     });
+    // a planned swap names the machine to take out; no other scenario does
+    expect(list.filter((s) => s.retire !== undefined).map((s) => [s.name, s.retire])).toEqual([
+      ['planned-swap', 'cp-3'],
+    ]);
     expect(list.find((s) => s.name === 'single-node')?.given.map((g) => g.kind)).toEqual([
       'machine-config',
       'snapshot',
@@ -199,6 +205,16 @@ describe('user-written scenarios are checked with one clear sentence', () => {
       'an unknown alarm',
       `${base}nodes:\n  - { hostname: a, type: controlplane }\nalarms:\n  - { node: a, alarm: FULL }\n`,
       /alarms\[0\]\.alarm must be one of NOSPACE, CORRUPT/,
+    ],
+    [
+      'a worker to retire',
+      `${base}retire: w\nnodes:\n  - { hostname: a, type: controlplane }\n  - { hostname: w, type: worker }\n`,
+      /retire "w" is not the hostname of a control-plane node/,
+    ],
+    [
+      'an unknown machine to retire',
+      `${base}retire: cp-9\nnodes:\n  - { hostname: a, type: controlplane }\n`,
+      /retire "cp-9" is not the hostname of a control-plane node/,
     ],
   ])('refuses %s', (_what, body, message) => {
     const path = write(`bad-${Math.random()}.yaml`, body);
