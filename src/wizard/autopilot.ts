@@ -5,8 +5,19 @@
  */
 import type { RecoveryContext, RecoveryEvent } from '../../machines/recovery.js';
 
-/** A wait cause that does not go away by waiting: the node's clock is not in sync (its NTP needs fixing). */
-const WONT_FIX_ITSELF = /time sync/i;
+/**
+ * A wait that does not go away by waiting: time sync is the one condition the node's etcd still waits for (its NTP
+ * needs fixing). machined names only the conditions still unmet, joined by ", " (siderolabs/talos
+ * internal/app/machined/pkg/system/conditions/all.go String), so a booting node's 'service "cri" to be "up", time
+ * sync, network' also names time sync, but waits for its boot, which does finish: that one is not given up on.
+ */
+function waitsOnlyForTimeSync(p: { state: string | null; cause: string | null }): boolean {
+  const conditions = (p.cause ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
+  return conditions.length > 0 && conditions.every((c) => /^time sync$/i.test(c));
+}
 
 /**
  * The answer a trainer expects where the recommended one cannot finish. Where keeping on waiting cannot finish (issue
@@ -19,8 +30,7 @@ export function rightAnswer(context: RecoveryContext, retire?: string): Recovery
   if (context.prompt?.id === 'healthy') return retire ? swapOf(context, retire) : null;
   if (context.prompt?.id !== 'preparing-timeout') return null;
   const pending = context.wait?.pending ?? [];
-  if (pending.length === 0 || !pending.every((p) => WONT_FIX_ITSELF.test(`${p.state ?? ''} ${p.cause ?? ''}`)))
-    return null;
+  if (pending.length === 0 || !pending.every(waitsOnlyForTimeSync)) return null;
   const nodes = pending.map((p) => p.node).join(', ');
   return {
     type: 'override',
