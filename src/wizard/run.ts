@@ -139,6 +139,8 @@ async function runHeadless(opts: RunOptions, session: Session): Promise<number> 
     print,
     timeLimitMs: drill?.timeLimitMs ?? 60 * 60_000,
     repeatPauseMs: opts.timing.pollMs,
+    // a planned-swap drill names the machine to take out: autopilot's right answer at the healthy verdict
+    ...(drill?.sim.scenario.retire ? { retire: drill.sim.scenario.retire } : {}),
   });
   let context: RecoveryContext;
   try {

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runInteractive } from '../../src/commands/interactive.js';
 import type { Prompt } from '../../machines/recovery-types.js';
 import { FakeStdin, FakeStdout, KEYS, press, type } from './helpers.js';
-import { closeGrounds, startGround, startSessionOn } from '../drill/harness.js';
+import { closeGrounds, runScenario, startGround, startSessionOn } from '../drill/harness.js';
 import { judgeOnSim } from '../../src/wizard/outcome.js';
 
 afterAll(closeGrounds);
@@ -101,5 +101,16 @@ describe('planned-swap (shipped) by keystrokes', () => {
     expect(ctx.steps.every((s) => s.status === 'done')).toBe(true);
     // the trainer's verdict on the shipped scenario: the right call
     expect(judgeOnSim(ctx, g.sim).line).toMatch(/^✓ correct call/);
+  }, 200_000);
+
+  it('by autopilot: the scenario names cp-3 as the machine to take out, so its swap is chosen, and scored ✓', async () => {
+    const r = await runScenario('planned-swap');
+    const cp3 = r.sim.view().find((n) => n.hostname === 'cp-3')?.address ?? '';
+    expect(r.context.outcome).toBe('member-replaced');
+    expect(r.code).toBe(0);
+    expect(r.context.replace?.done).toEqual([cp3]);
+    expect(sent(r.sim.destructiveCalls().leave)).toEqual({ [cp3]: 1 });
+    expect(r.lines.some((l) => l.startsWith('verdict: ✓ correct call'))).toBe(true);
+    await r.sim.stop();
   }, 200_000);
 });
