@@ -8,7 +8,8 @@
 //
 // BENCH_IMPORT_STAGES=1 adds each layer on its own, for where the time goes: `talos-dr import` of the .zst alone
 // (decoded by the zstd program on PATH, and again with a PATH without it, so by fzstd) against `zstd -d | openssl dgst
-// -sha256`, of an .age of the plain file (age-encryption, @noble/ciphers) against `age -d | openssl dgst -sha256`,
+// -sha256`, of an .age of the plain file (the age program on PATH decrypting the payload, and again with a PATH
+// without it, so age-encryption's JavaScript) against `age -d | openssl dgst -sha256`,
 // and `talos-dr inspect` of the plain file (the verification every import ends with) against `openssl dgst -sha256`.
 // Each stage's ratio bounds the whole import from below: the stages run one after another on a busy machine, and
 // overlapping them on threads gains nothing once every core is taken.
@@ -61,6 +62,8 @@ function measureStages(plain, key, recipient, expected) {
       zstdFzstd: ours(['import', `${plain}.zst`], { PATH: '/nonexistent' }),
       ageTool: theirs(`age -d -i '${key}' '${plain}.age' | openssl dgst -sha256`),
       ageTalosDr: ours(['import', `${plain}.age`, '--identity', key]),
+      // PATH without an age program: age-encryption's JavaScript decrypts the payload too
+      ageJs: ours(['import', `${plain}.age`, '--identity', key], { PATH: '/nonexistent' }),
       hashTool: theirs(`openssl dgst -sha256 '${plain}'`),
       verifyTalosDr: () => timed([process.execPath, cli, 'inspect', plain, '--json']),
     },
@@ -76,6 +79,7 @@ function measureStages(plain, key, recipient, expected) {
     zstd: stage('zstdTool', 'zstdTalosDr'),
     zstdWithoutProgram: stage('zstdTool', 'zstdFzstd'),
     age: stage('ageTool', 'ageTalosDr'),
+    ageWithoutProgram: stage('ageTool', 'ageJs'),
     verify: stage('hashTool', 'verifyTalosDr'),
   };
 }
