@@ -84,6 +84,34 @@ export async function convertInitNode(
 }
 
 /**
+ * Did a Reset the journal shows as sent, but never answered (the process died in between), reach the node? A node
+ * whose etcd service history restarted after the send, or that came back blank, rebooted since: it got it. A node that
+ * answers with its history unchanged never got it, once it has done so for a few polls (a node that just took the
+ * Reset keeps answering with its old state for a moment: facts §3). A node that does not answer is not evidence either
+ * way: a status read that timed out (a loaded machine, a lost packet) looks the same as a node inside its reset, so it
+ * is watched until it answers, and only a node silent for the whole nodeBackTimeoutMs counts as reset (then the wait
+ * for it to come back says what it shows; never a second Reset, SAFETY rule 6).
+ */
+async function interruptedResetLanded(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  node: string,
+  sentAt: number | null,
+): Promise<boolean> {
+  const start = Date.now();
+  for (;;) {
+    const view = await one(deps, node).catch(() => null);
+    if (view?.maintenance) return true;
+    if (view?.reachable) {
+      if (resetTookEffect(view, sentAt)) return true;
+      if (Date.now() - start >= timing.pollMs * 3) return false;
+    } else if (Date.now() - start > timing.nodeBackTimeoutMs) return true;
+    if (deps.signal?.aborted) throw new ActionError(`Stopped while checking whether ${node} got the Reset.`, true);
+    await new Promise((r) => setTimeout(r, timing.pollMs));
+  }
+}
+
+/**
  * Step 6, wipe: Reset, then wait until the node is seen to act on it. Talos answers Reset before it does anything
  * (siderolabs/talos: internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692 starts the
  * reset sequence in a goroutine and returns), so for a while the node still answers with its old etcd state, Preparing
@@ -107,18 +135,8 @@ export async function resetNode(
     // The send time only, taken without a call to the node: a round trip here would delay this node's reset
     // behind the snapshot source's, which goes last (SAFETY rule 3).
     witness: () => ({ sentAt: Date.now() }),
-    // Sent before the crash? A node that went away or rebooted since (its service history restarts at boot) got it;
-    // unchanged, it never arrived.
-    reconcile: async (before) => {
-      const sentAt = sentAtOf(before);
-      const seen = await pollUntil(
-        deps,
-        async () => (resetTookEffect(await one(deps, node), sentAt) ? true : null),
-        timing.pollMs * 3,
-        timing.pollMs,
-      );
-      return seen ? undefined : null;
-    },
+    reconcile: async (before) =>
+      (await interruptedResetLanded(deps, timing, node, sentAtOf(before))) ? undefined : null,
   });
   const sentAt = sentAtOf(witnessOf(deps, input.opId));
   const seen = await pollUntil(
