@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { findPackageRoot } from '../../src/paths.js';
 import { createHash, randomBytes } from 'node:crypto';
@@ -227,6 +227,35 @@ describe.skipIf(toolsMissing !== null)(
           /is protected by a passphrase: run in a terminal to type it, or set TALOS_DR_IDENTITY_PASSPHRASE\.$/,
         );
         expect(readdirSync(out)).toEqual([]);
+      });
+
+      test('an identity file age would not read as it is stays on age-encryption, with the age program on PATH', async () => {
+        const bin = outDir('age-bin-skipped');
+        const calls = join(bin, 'calls');
+        const real = spawnSync('sh', ['-c', 'command -v age'], { encoding: 'utf8' }).stdout.trim();
+        writeFileSync(join(bin, 'age'), `#!/bin/sh\necho "$@" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+        const sealed = await sealKey('tr0ub4dor');
+        // talos-dr skips a public-key line; age -i refuses it (unknown identity type)
+        const withPublic = join(dir, 'with-public-key.txt');
+        writeFileSync(withPublic, `${key.recipient}\n${readFileSync(key.file, 'utf8')}`);
+        const file = makeBackup(outDir('skip-src'), NAME, SNAPSHOT, { zstd: true, age: key });
+        const open = { name: file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> };
+        const path = process.env.PATH;
+        process.env.PATH = `${bin}:${path ?? ''}`;
+        try {
+          for (const identity of [
+            await loadIdentity(sealed, () => Promise.resolve('tr0ub4dor')),
+            await loadIdentity(withPublic),
+          ]) {
+            const out = outDir(`skip-out-${String(identity.passphraseProtected)}`);
+            const r = await importSnapshot(open, { out: join(out, NAME), identity });
+            expect(r.report.usable).toBe(true);
+            expect(readFileSync(join(out, NAME)).equals(SNAPSHOT)).toBe(true);
+          }
+        } finally {
+          process.env.PATH = path;
+        }
+        expect(existsSync(calls)).toBe(false);
       });
     });
 
