@@ -315,6 +315,14 @@ async function ageProgramFor(identity: LoadedIdentity): Promise<string | null> {
 }
 
 /**
+ * The decoding programs run in a process group of their own: Ctrl-C at a terminal signals the whole foreground group,
+ * and an age or zstd that died of it first made a stopped import read as a damaged backup ("does not authenticate")
+ * instead of "Stopped before the import finished". talos-dr stops them itself (the stream's end kills them), and a
+ * talos-dr that dies closes their pipes, which ends them too.
+ */
+const OWN_GROUP = true;
+
+/**
  * `age -d -i KEYFILE` with the file on its stdin and the plain bytes from its stdout: the key stays in its file (no
  * argument or variable holds it). age exits non-zero when a chunk does not authenticate or the payload is cut short;
  * its header was already checked, so that is the one failure left. The process never outlives the stream.
@@ -324,7 +332,7 @@ async function* ageInProcess(
   program: string,
   keyFile: string,
 ): AsyncIterable<Uint8Array> {
-  const child = spawn(program, ['-d', '-i', keyFile], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const child = spawn(program, ['-d', '-i', keyFile], { stdio: ['pipe', 'pipe', 'ignore'], detached: OWN_GROUP });
   let spawnFailure: Error | null = null;
   const exited = new Promise<number | null>((resolve) => {
     child.on('error', (error) => {
@@ -419,7 +427,7 @@ function programOnPath(name: string): string | null {
  * A failure upstream (a damaged age stream) stops it and is told first; the process never outlives the stream.
  */
 async function* zstdInProcess(input: AsyncIterable<Uint8Array>, program: string): AsyncIterable<Uint8Array> {
-  const child = spawn(program, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(program, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'], detached: OWN_GROUP });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (text: string) => {
