@@ -61,8 +61,9 @@ let youngGenerationHeld = false;
  * HTTP/2 DATA frame (node:http2's, 16 KiB each) and a few promises per hand-out, all short-lived, and V8 doubles the
  * new space as scavenges go by (--semi-space-growth-factor=2; 16 -> 32 MiB in a 96 MiB stream): on a 256 MiB
  * snapshot that growth and the frames' memory freed only at the larger scavenges were 12-15 MB of the command's peak,
- * which the verification after it then stacks on (110-113 MB -> 97-100 MB; bench/RESULTS.md, transfer). The flag is process-wide and takes
- * effect when set at run time (measured); a new space that stays small only means more frequent, cheaper scavenges.
+ * which the verification after it then stacks on (110-113 MB -> 97-100 MB; bench/RESULTS.md, transfer). The flag is
+ * process-wide and takes effect when set at run time (measured); a new space that stays small only means more
+ * frequent, cheaper scavenges.
  */
 function holdYoungGeneration(): void {
   if (youngGenerationHeld) return;
