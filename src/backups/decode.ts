@@ -327,12 +327,38 @@ const OWN_GROUP = true;
  * argument or variable holds it). age exits non-zero when a chunk does not authenticate or the payload is cut short;
  * its header was already checked, so that is the one failure left. The process never outlives the stream.
  */
-async function* ageInProcess(
+function ageInProcess(input: AsyncIterable<Uint8Array>, program: string, keyFile: string): AsyncIterable<Uint8Array> {
+  return throughProgram(input, program, ['-d', '-i', keyFile], (end) => {
+    if (end.spawnFailure) return new AgeProgramError(end.spawnFailure.message);
+    if (end.pumpFailure !== null) return end.pumpFailure;
+    return end.code === 0 ? null : new Error(`age exited with ${String(end.code)}`);
+  });
+}
+
+/** How a decoding program ended: its exit status, a failure to start it, a failure feeding it, its first words. */
+interface ProgramEnd {
+  code: number | null;
+  spawnFailure: Error | null;
+  pumpFailure: unknown;
+  stderr: string;
+}
+
+/**
+ * `program args` with `input` on its stdin and its stdout as the output; once the output ends, `failureOf` says what
+ * to throw from how the program ended (null: it finished well). The process never outlives the stream.
+ */
+async function* throughProgram(
   input: AsyncIterable<Uint8Array>,
   program: string,
-  keyFile: string,
+  args: string[],
+  failureOf: (end: ProgramEnd) => unknown,
 ): AsyncIterable<Uint8Array> {
-  const child = spawn(program, ['-d', '-i', keyFile], { stdio: ['pipe', 'pipe', 'ignore'], detached: OWN_GROUP });
+  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: OWN_GROUP });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    if (stderr.length < 4096) stderr += text;
+  });
   let spawnFailure: Error | null = null;
   const exited = new Promise<number | null>((resolve) => {
     child.on('error', (error) => {
@@ -342,6 +368,7 @@ async function* ageInProcess(
     child.on('close', (code) => resolve(code));
   });
   let pumpFailure: unknown = null;
+  // Errors on stdin (EPIPE once the program has given up) are the exit status's to explain.
   child.stdin.on('error', () => undefined);
   const pump = pipeline(Readable.from(input, { objectMode: false }), child.stdin).catch((error: unknown) => {
     pumpFailure = error;
@@ -351,9 +378,8 @@ async function* ageInProcess(
     for await (const chunk of child.stdout) yield chunk as Uint8Array;
     await pump;
     const code = await exited;
-    if (spawnFailure) throw new AgeProgramError((spawnFailure as Error).message);
-    if (pumpFailure) throw pumpFailure;
-    if (code !== 0) throw new Error(`age exited with ${String(code)}`);
+    const failure = failureOf({ code, spawnFailure, pumpFailure, stderr });
+    if (failure !== null) throw failure;
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill();
     await pump;
@@ -426,40 +452,13 @@ function programOnPath(name: string): string | null {
  * exits non-zero on a damaged frame, a truncated stream (premature end) or a window larger than its memory limit.
  * A failure upstream (a damaged age stream) stops it and is told first; the process never outlives the stream.
  */
-async function* zstdInProcess(input: AsyncIterable<Uint8Array>, program: string): AsyncIterable<Uint8Array> {
-  const child = spawn(program, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'], detached: OWN_GROUP });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
-    if (stderr.length < 4096) stderr += text;
+function zstdInProcess(input: AsyncIterable<Uint8Array>, program: string): AsyncIterable<Uint8Array> {
+  return throughProgram(input, program, ['-d', '-c', '-q'], (end) => {
+    if (end.pumpFailure instanceof UserError) return end.pumpFailure;
+    if (end.spawnFailure) return end.spawnFailure;
+    if (end.code !== 0) return new Error(end.stderr.trim().split('\n')[0] || `zstd exited with ${String(end.code)}`);
+    return end.pumpFailure;
   });
-  let spawnFailure: Error | null = null;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', (error) => {
-      spawnFailure ??= error;
-      resolve(null);
-    });
-    child.on('close', (code) => resolve(code));
-  });
-  let pumpFailure: unknown = null;
-  // Errors on stdin (EPIPE once zstd has given up) are the exit status's to explain.
-  child.stdin.on('error', () => undefined);
-  const pump = pipeline(Readable.from(input, { objectMode: false }), child.stdin).catch((error: unknown) => {
-    pumpFailure = error;
-    child.kill();
-  });
-  try {
-    for await (const chunk of child.stdout) yield chunk as Uint8Array;
-    await pump;
-    const code = await exited;
-    if (pumpFailure instanceof UserError) throw pumpFailure;
-    if (spawnFailure) throw spawnFailure;
-    if (code !== 0) throw new Error(stderr.trim().split('\n')[0] || `zstd exited with ${String(code)}`);
-    if (pumpFailure) throw pumpFailure;
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    await pump;
-  }
 }
 
 /**
