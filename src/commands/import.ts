@@ -157,13 +157,17 @@ function readHidden(ctx: CommandContext, prompt: string): Promise<string | null>
 
 /**
  * A one-line transfer display on a terminal, rewritten in place at most five times a second: bytes, rate and, when
- * the total is known, the time left. Nothing when stderr is not a terminal.
+ * the total is known, the time left. While a transfer is open it is also redrawn once a second when no bytes arrived
+ * (a stalled download or a slow disk: the rate falls and the time left grows instead of the line looking frozen); the
+ * timer ends with done() and never keeps the process alive. Nothing when stderr is not a terminal.
  */
 export class TransferLine {
   private lastDraw = 0;
   private drawn = false;
   private started: number;
   private phase: string | undefined;
+  private last: { bytes: number; total: number | undefined } | null = null;
+  private ticker: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly stream: { write(s: string): unknown; isTTY?: boolean },
@@ -183,26 +187,46 @@ export class TransferLine {
   update(bytes: number, total?: number, phase?: string): void {
     if (!this.stream.isTTY) return;
     const now = this.now();
+    this.last = { bytes, total };
     if (phase !== this.phase) {
       this.phase = phase;
       this.started = now;
     } else if (now - this.lastDraw < 200) {
       return;
     }
+    this.draw(now);
+    if (!this.ticker) {
+      this.ticker = setInterval(() => {
+        const at = this.now();
+        if (this.last && at - this.lastDraw >= REDRAW_IDLE_MS) this.draw(at);
+      }, REDRAW_IDLE_MS);
+      this.ticker.unref();
+    }
+  }
+
+  private draw(now: number): void {
+    if (!this.last) return;
+    const { bytes, total } = this.last;
     this.lastDraw = now;
     const seconds = Math.max((now - this.started) / 1000, 0.001);
     const rate = bytes / seconds;
     const amount = total ? `${formatBytes(bytes)} of ${formatBytes(total)}` : formatBytes(bytes);
     const eta = total && rate > 0 && bytes < total ? `, ${formatDuration(((total - bytes) / rate) * 1000)} left` : '';
-    this.stream.write(`\r\x1b[2K${phase ?? this.label}: ${amount}, ${formatBytes(rate)}/s${eta}`);
+    this.stream.write(`\r\x1b[2K${this.phase ?? this.label}: ${amount}, ${formatBytes(rate)}/s${eta}`);
     this.drawn = true;
   }
 
   done(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    this.last = null;
     if (this.drawn) this.stream.write('\r\x1b[2K');
     this.drawn = false;
   }
 }
+
+/** With no bytes for this long, the transfer line is drawn again (its rate lower, its time left longer). */
+const REDRAW_IDLE_MS = 1000;
 
 export function parseImportArgs(argv: string[]): ImportArgs {
   let parsed;
