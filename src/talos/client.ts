@@ -6,7 +6,7 @@
  * carry `node`. Every unary call has a deadline; every call can be cancelled with an AbortSignal. The wire shapes are
  * in ./wire.ts, the snapshot, copy and upload streams in ./data-calls.ts.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Readable } from 'node:stream';
 import type { GlobalFlags } from './global-flags.js';
 import { channelOptions, EndpointPool, neverSent, TalosChannelCredentials } from './connection.js';
@@ -177,7 +177,7 @@ export class GrpcTalosClient implements TalosClient {
     const { signal } = opts;
     const attempt = (client: grpc.Client) =>
       new Promise<T>((resolve, reject) => {
-        if (signal?.aborted) return reject({ code: grpc.status.CANCELLED, details: 'cancelled by the user' });
+        if (signal?.aborted) return reject({ code: Code.canceled, details: 'cancelled by the user' });
         const onAbort = () => call.cancel();
         const settled =
           <A>(settle: (arg: A) => void) =>

@@ -8,11 +8,13 @@
  * IP as SNI (Go's client does not either) and check the certificate against the endpoint's host ourselves, or
  * against the server-name override for tunnels.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { isIP, type Socket } from 'node:net';
 import tls, { type PeerCertificate } from 'node:tls';
 import type { Endpoint } from './talosconfig.js';
 import { spkiFingerprint } from './pem.js';
+import { Code } from './errors.js';
+import { grpcJs } from './grpc-lib.js';
 
 /** apid's and talosctl's message limit (GRPCMaxMessageSize); grpc-js defaults to 4 MiB. */
 export const MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
@@ -52,8 +54,13 @@ function sniFor(name: string): string | undefined {
   return isIP(name) ? undefined : name;
 }
 
-export class TalosChannelCredentials extends grpc.ChannelCredentials {
+/**
+ * The TLS of one endpoint, for grpc-js channels (channelCredentials()) and raw HTTP/2 streams (tlsOptions()) alike.
+ * Not itself a grpc-js ChannelCredentials, so that a process whose only calls are data streams never loads grpc-js.
+ */
+export class TalosChannelCredentials {
   private readonly secureContext: tls.SecureContext;
+  private forChannel: grpc.ChannelCredentials | undefined;
   /**
    * The last TLS or socket error seen on a connection. grpc-js reports a handshake the server rejected after it
    * completed (TLS 1.3 sends the client-certificate alert afterwards) only as "Failed to connect"; this keeps the cause.
@@ -61,7 +68,6 @@ export class TalosChannelCredentials extends grpc.ChannelCredentials {
   lastError: Error | undefined;
 
   constructor(private readonly dial: TlsDialOptions) {
-    super();
     const { caPem, certPem, keyPem } = dial.mutual ?? {};
     this.secureContext = tls.createSecureContext({
       ...(caPem ? { ca: caPem } : {}),
@@ -69,26 +75,9 @@ export class TalosChannelCredentials extends grpc.ChannelCredentials {
     });
   }
 
-  override _isSecure(): boolean {
-    return true;
-  }
-
-  override _equals(other: grpc.ChannelCredentials): boolean {
-    return other === this;
-  }
-
-  override _createSecureConnector(
-    _target: unknown,
-    _options: grpc.ChannelOptions,
-    callCredentials?: grpc.CallCredentials,
-  ): ReturnType<grpc.ChannelCredentials['_createSecureConnector']> {
-    const credentials = callCredentials ?? grpc.credentials.createEmpty();
-    return {
-      connect: (socket: Socket) => this.handshake(socket),
-      waitForReady: () => Promise.resolve(),
-      getCallCredentials: () => credentials,
-      destroy: () => {},
-    };
+  /** These credentials as grpc-js takes them (grpc-js is loaded here, on the first channel). */
+  channelCredentials(): grpc.ChannelCredentials {
+    return (this.forChannel ??= new (channelCredentialsClass())(this));
   }
 
   private watchEarlyClose(socket: tls.TLSSocket): void {
@@ -115,7 +104,8 @@ export class TalosChannelCredentials extends grpc.ChannelCredentials {
     };
   }
 
-  private handshake(socket: Socket): Promise<{ socket: Socket; secure: boolean }> {
+  /** The TLS handshake over a connected socket, for a grpc-js channel. */
+  handshake(socket: Socket): Promise<{ socket: Socket; secure: boolean }> {
     const { mutual, onServerFingerprint } = this.dial;
     return new Promise((resolve, reject) => {
       const tlsSocket = tls.connect({ socket, ...this.tlsOptions() }, () => {
@@ -140,6 +130,44 @@ export class TalosChannelCredentials extends grpc.ChannelCredentials {
   }
 }
 
+type ChannelCredentialsClass = new (tls: TalosChannelCredentials) => grpc.ChannelCredentials;
+let channelCredentialsType: ChannelCredentialsClass | undefined;
+
+/** grpc-js's ChannelCredentials doing our TLS (see the top of this file), defined once grpc-js is loaded. */
+function channelCredentialsClass(): ChannelCredentialsClass {
+  if (channelCredentialsType) return channelCredentialsType;
+  const grpcLib = grpcJs();
+  class OwnTlsCredentials extends grpcLib.ChannelCredentials {
+    constructor(private readonly own: TalosChannelCredentials) {
+      super();
+    }
+
+    override _isSecure(): boolean {
+      return true;
+    }
+
+    override _equals(other: grpc.ChannelCredentials): boolean {
+      return other === this;
+    }
+
+    override _createSecureConnector(
+      _target: unknown,
+      _options: grpc.ChannelOptions,
+      callCredentials?: grpc.CallCredentials,
+    ): ReturnType<grpc.ChannelCredentials['_createSecureConnector']> {
+      const credentials = callCredentials ?? grpcLib.credentials.createEmpty();
+      return {
+        connect: (socket: Socket) => this.own.handshake(socket),
+        waitForReady: () => Promise.resolve(),
+        getCallCredentials: () => credentials,
+        destroy: () => {},
+      };
+    }
+  }
+  channelCredentialsType = OwnTlsCredentials;
+  return OwnTlsCredentials;
+}
+
 /**
  * A server that refuses our client certificate under TLS 1.3 does so after our side of the handshake is done: Go
  * sends an alert (seen as an 'error'), Node just closes. A close this soon after the handshake is remembered as
@@ -160,8 +188,8 @@ export async function waitForChannel(client: grpc.Client, deadline: number, sign
   const channel = client.getChannel();
   let state = channel.getConnectivityState(true);
   for (;;) {
-    if (state === grpc.connectivityState.READY) return 'ready';
-    if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+    if (state === grpcJs().connectivityState.READY) return 'ready';
+    if (state === grpcJs().connectivityState.TRANSIENT_FAILURE || state === grpcJs().connectivityState.SHUTDOWN) {
       return 'failed';
     }
     if (signal?.aborted || Date.now() >= deadline) return 'timeout';
@@ -181,7 +209,7 @@ export async function waitForChannel(client: grpc.Client, deadline: number, sign
 /** grpc-js says so when a call failed because no transport could be set up: it was never sent. */
 export function neverSent(error: unknown): boolean {
   const e = error as { code?: number; details?: string };
-  return e?.code === grpc.status.UNAVAILABLE && /^No connection established|ECONNREFUSED/i.test(e.details ?? '');
+  return e?.code === Code.unavailable && /^No connection established|ECONNREFUSED/i.test(e.details ?? '');
 }
 
 export interface EndpointPoolOptions {
@@ -195,7 +223,7 @@ export interface EndpointPoolOptions {
  */
 export class EndpointPool {
   private readonly clients = new Map<string, grpc.Client>();
-  private readonly credentials = new Map<string, grpc.ChannelCredentials>();
+  private readonly credentials = new Map<string, TalosChannelCredentials>();
   private current = 0;
   private answered: string | undefined;
   /** The endpoint of the most recent attempt, answered or not. */
@@ -203,7 +231,7 @@ export class EndpointPool {
 
   constructor(
     readonly endpoints: Endpoint[],
-    private readonly credentialsFor: (endpoint: Endpoint) => grpc.ChannelCredentials,
+    private readonly credentialsFor: (endpoint: Endpoint) => TalosChannelCredentials,
     private readonly options: grpc.ChannelOptions,
     private readonly poolOptions: EndpointPoolOptions,
   ) {
@@ -217,24 +245,26 @@ export class EndpointPool {
   clientFor(endpoint: Endpoint): grpc.Client {
     let client = this.clients.get(endpoint.address);
     if (!client) {
-      const credentials = this.credentialsFor(endpoint);
-      client = new grpc.Client(endpoint.address, credentials, this.options);
+      const credentials = this.credentialsOf(endpoint).channelCredentials();
+      client = new (grpcJs().Client)(endpoint.address, credentials, this.options);
       this.clients.set(endpoint.address, client);
-      this.credentials.set(endpoint.address, credentials);
     }
     return client;
   }
 
   /** The TLS/socket error last seen towards this endpoint, if its credentials keep one. */
   transportError(endpoint: Endpoint): Error | undefined {
-    const credentials = this.credentials.get(endpoint.address);
-    return credentials instanceof TalosChannelCredentials ? credentials.lastError : undefined;
+    return this.credentials.get(endpoint.address)?.lastError;
   }
 
   /** The credentials of an endpoint (for raw HTTP/2 streams that share its TLS set-up). */
-  credentialsOf(endpoint: Endpoint): grpc.ChannelCredentials {
-    this.clientFor(endpoint);
-    return this.credentials.get(endpoint.address) as grpc.ChannelCredentials;
+  credentialsOf(endpoint: Endpoint): TalosChannelCredentials {
+    let credentials = this.credentials.get(endpoint.address);
+    if (!credentials) {
+      credentials = this.credentialsFor(endpoint);
+      this.credentials.set(endpoint.address, credentials);
+    }
+    return credentials;
   }
 
   /** Records that this endpoint answered: calls go there first from now on. */
@@ -289,4 +319,4 @@ export class EndpointPool {
   }
 }
 
-const isUnavailable = (error: unknown) => (error as { code?: number })?.code === grpc.status.UNAVAILABLE;
+const isUnavailable = (error: unknown) => (error as { code?: number })?.code === Code.unavailable;

@@ -5,7 +5,7 @@
 import type { ClientHttp2Session } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
-import { MAX_MESSAGE_BYTES, type EndpointPool, type TalosChannelCredentials } from './connection.js';
+import { MAX_MESSAGE_BYTES, type EndpointPool } from './connection.js';
 import { Code, rpcFailure, TalosRpcError } from './errors.js';
 import { connectSession, DataStream, SourceError, uploadData } from './h2stream.js';
 import type { Endpoint, TalosContextConfig } from './talosconfig.js';
@@ -150,7 +150,7 @@ export class DataCalls {
   ): Promise<DataStream> {
     let failure: RpcFailure = rpcFailure(Code.unavailable, 'no endpoint to connect to');
     for (const endpoint of this.pool.order()) {
-      const credentials = this.pool.credentialsOf(endpoint) as TalosChannelCredentials;
+      const credentials = this.pool.credentialsOf(endpoint);
       const stream = new DataStream(
         {
           endpoint,
@@ -233,7 +233,7 @@ export class DataCalls {
     let failure: RpcFailure = rpcFailure(Code.unavailable, 'no endpoint to connect to');
     for (const endpoint of this.pool.order()) {
       if (signal?.aborted) return { ok: false, error: canceledFailure() };
-      const credentials = this.pool.credentialsOf(endpoint) as TalosChannelCredentials;
+      const credentials = this.pool.credentialsOf(endpoint);
       this.pool.lastTried = endpoint;
       try {
         const session = await connectSession(endpoint, credentials.tlsOptions());

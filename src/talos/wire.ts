@@ -3,7 +3,7 @@
  * the `nodes`/`node` targeting metadata, answers' repeated fields bounded before decoding (bounded.ts), and the
  * unwrapping of apid's one-to-many answers into one result per node (talos-api-facts §4.1).
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import {
   MEMBER_LIST_BOUNDS,
@@ -14,6 +14,7 @@ import {
   type MessageBounds,
 } from './bounded.js';
 import { Code, failureFromMetadata, rpcFailure } from './errors.js';
+import { grpcJs } from './grpc-lib.js';
 import type { Metadata__Output } from './generated/common/Metadata.js';
 import type { ApplyMode, NodeResult, ResetOptions, RpcFailure } from './types.js';
 
@@ -72,13 +73,13 @@ export const canceledFailure = () => rpcFailure(Code.canceled, 'cancelled by the
 
 /** Targets for machine calls: one `nodes` entry per node (never comma-joined: grpc-go does not split them). */
 export function nodesMetadata(nodes: string[]): grpc.Metadata {
-  const md = new grpc.Metadata();
+  const md = new (grpcJs().Metadata)();
   for (const node of nodes) md.add('nodes', node);
   return md;
 }
 
 export function nodeMetadata(node: string): grpc.Metadata {
-  const md = new grpc.Metadata();
+  const md = new (grpcJs().Metadata)();
   md.set('node', node);
   return md;
 }
