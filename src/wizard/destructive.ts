@@ -111,11 +111,53 @@ async function interruptedResetLanded(
   }
 }
 
+/** How many poll intervals a node must stay silent after an answered Reset before the silence counts as its reboot. */
+const RESET_SILENCE_POLLS = 3;
+
+/**
+ * After the node answered the Reset: is it seen acting on it? It is once it answers with an etcd service history that
+ * began after the send (services start a new history at every boot), comes back blank, or stays silent long enough to
+ * be rebooting. A real node's reset stops its services, wipes and reboots, so it is silent for tens of seconds (facts
+ * §3; siderolabs/talos internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer.go@v1.11.6, Sequencer.Reset:
+ * outside container mode its phases stop all services, wipe, then reboot when the request asks for it). A single
+ * status read that timed out (a loaded machine, a lost packet) is not that, and counting it let a node that had not
+ * wiped yet, still Preparing from before, pass as reset. So silence counts only when unbroken over at least two reads
+ * spanning RESET_SILENCE_POLLS poll intervals (with the real 2 s poll and 4 s read timeout, about 10 s, well inside a
+ * reboot); a node back sooner is caught by its restarted history.
+ */
+async function resetSeenTakingEffect(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  node: string,
+  sentAt: number | null,
+): Promise<boolean> {
+  const end = Date.now() + timing.nodeBackTimeoutMs;
+  let silentSince: number | null = null;
+  let silentReads = 0;
+  for (;;) {
+    const asked = Date.now();
+    const view = await one(deps, node).catch(() => null);
+    if (view?.maintenance) return true;
+    if (view?.reachable) {
+      if (resetTookEffect(view, sentAt)) return true;
+      silentSince = null;
+      silentReads = 0;
+    } else {
+      silentSince ??= asked;
+      silentReads += 1;
+      if (silentReads >= 2 && Date.now() - silentSince >= timing.pollMs * RESET_SILENCE_POLLS) return true;
+    }
+    if (Date.now() > end || deps.signal?.aborted) return false;
+    await new Promise((r) => setTimeout(r, timing.pollMs));
+  }
+}
+
 /**
  * Step 6, wipe: Reset, then wait until the node is seen to act on it. Talos answers Reset before it does anything
  * (siderolabs/talos: internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692 starts the
  * reset sequence in a goroutine and returns), so for a while the node still answers with its old etcd state, Preparing
- * included: it only counts as reset once it went away or its etcd service history restarted after the Reset was sent.
+ * included: it only counts as reset once it stayed away long enough to be rebooting, came back blank, or its etcd
+ * service history restarted after the Reset was sent (resetSeenTakingEffect).
  */
 export async function resetNode(
   deps: EffectDeps,
@@ -138,13 +180,7 @@ export async function resetNode(
     reconcile: async (before) =>
       (await interruptedResetLanded(deps, timing, node, sentAtOf(before))) ? undefined : null,
   });
-  const sentAt = sentAtOf(witnessOf(deps, input.opId));
-  const seen = await pollUntil(
-    deps,
-    async () => (resetTookEffect(await one(deps, node), sentAt) ? true : null),
-    timing.nodeBackTimeoutMs,
-    timing.pollMs,
-  );
+  const seen = await resetSeenTakingEffect(deps, timing, node, sentAtOf(witnessOf(deps, input.opId)));
   if (!seen)
     throw new ActionError(
       `${node} accepted the Reset but was not seen to go down or restart within ${Math.round(timing.nodeBackTimeoutMs / 1000)} s; check its console before trying again.`,
