@@ -36,38 +36,63 @@ export class RealEtcd extends RealEtcdProcess implements EtcdBackend {
   private joinInFlight: Promise<EtcdMemberInfo> | null = null;
 
   /** This member as a learner still to be promoted, and the member that took it in. */
-  private learner: { id: string | undefined; via: RealEtcd } | null = null;
+  private learner: { id: string | undefined; via: RealEtcd; cluster: string | null } | null = null;
 
   /**
-   * MemberPromote through the member that took it in, retried while etcd's leader refuses it ("can only promote a
-   * learner member which is in sync with leader": etcd-io/etcd etcdserver/server.go@v3.4.23:1800-1826) as Talos
-   * retries it (siderolabs/talos internal/app/machined/pkg/system/services/etcd.go@v1.14.0-rc.1:622-666). Resolves
-   * once the member itself answers as a voter (false: the node was stopped, wiped or the simulator ended first).
+   * MemberPromote, retried while etcd's leader refuses it ("can only promote a learner member which is in sync with
+   * leader": etcd-io/etcd etcdserver/server.go@v3.4.23:1800-1826) as Talos retries it (siderolabs/talos
+   * internal/app/machined/pkg/system/services/etcd.go@v1.14.0-rc.1:622-666). Talos asks every etcd endpoint of the
+   * cluster in turn, one after the other within each attempt (:638-662, each through its own client: :668-679), so a
+   * member that stopped does not stall it: here the member that took the learner in and then the cluster's other
+   * running members. Resolves once the member itself answers as a voter (false: the node was stopped, wiped or the
+   * simulator ended first).
    */
   async promote(): Promise<boolean> {
     const learner = this.learner;
     if (!learner?.id) return false;
     const generation = this.generation;
     const current = (): boolean => generation === this.generation && !this.opts.fleet.isClosed;
-    for (;;) {
+    let promoted = false;
+    while (!promoted) {
       if (!current()) return false;
-      try {
-        await gateway(learner.via.clientUrl, '/v3/cluster/member/promote', { ID: learner.id }, 5000);
-        break;
-      } catch (error) {
-        // removed meanwhile: nothing left to promote or to wait for
-        if (MEMBER_NOT_FOUND.test(String(error))) {
-          this.learner = null;
-          return true;
+      for (const member of this.promoters(learner.via, learner.cluster)) {
+        if (!current()) return false;
+        try {
+          await gateway(member.clientUrl, '/v3/cluster/member/promote', { ID: learner.id }, 5000);
+          promoted = true;
+        } catch (error) {
+          // removed meanwhile: nothing left to promote or to wait for
+          if (MEMBER_NOT_FOUND.test(String(error))) {
+            this.learner = null;
+            return true;
+          }
+          // an earlier try went through but its answer was lost (a timeout on a busy machine)
+          promoted = NOT_A_LEARNER.test(String(error));
         }
-        // an earlier try went through but its answer was lost (a timeout on a busy machine)
-        if (NOT_A_LEARNER.test(String(error))) break;
-        await sleep(300);
+        if (promoted) break;
       }
+      if (!promoted) await sleep(300);
     }
     this.learner = null;
     await this.awaitOwnPromotion(hex(learner.id), current);
     return current();
+  }
+
+  /**
+   * Whom a promotion is asked of: the member that took the learner in, then the other running members of its cluster
+   * (of this simulator's members, those that serve clients and last listed the cluster it joined), never the learner.
+   */
+  private promoters(via: RealEtcd, cluster: string | null): RealEtcd[] {
+    const others = this.opts.fleet.backends.filter(
+      (m): m is RealEtcd =>
+        m instanceof RealEtcd &&
+        m !== this &&
+        m !== via &&
+        m.isReady() &&
+        cluster !== null &&
+        m.clusterId() === cluster,
+    );
+    return [via, ...others];
   }
 
   /**
@@ -133,7 +158,7 @@ export class RealEtcd extends RealEtcdProcess implements EtcdBackend {
     if (!added?.member)
       return { id: '0000000000000000', name: self.name, peerUrls: [], clientUrls: [], isLearner: false };
     const newId = added.member.ID;
-    this.learner = { id: newId, via: source };
+    this.learner = { id: newId, via: source, cluster: source.clusterId() };
     let unnamed = 0;
     const initialCluster = (added.members ?? [])
       .flatMap((m) => {
