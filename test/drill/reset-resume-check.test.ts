@@ -9,47 +9,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
 import { resetNode } from '../../src/wizard/destructive.js';
-import type { EffectDeps } from '../../src/wizard/deps.js';
-import type { TalosClient } from '../../src/talos/types.js';
 import { closeGrounds, startGround, type Ground } from './harness.js';
+import { effectDepsOf, losingVersionReads } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
 const TIMING = { pollMs: 100, nodeBackTimeoutMs: 5000 };
-
-/** The ground's client, but the first `failures` Version reads of `node` time out. */
-function flakyVersion(client: TalosClient, node: string, failures: number): TalosClient {
-  let left = failures;
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      if (prop !== 'version') return Reflect.get(target, prop, receiver) as unknown;
-      const version: TalosClient['version'] = async (nodes, opts) => {
-        const results = await target.version(nodes, opts);
-        return results.map((r) =>
-          r.node === node && left-- > 0
-            ? {
-                node,
-                ok: false as const,
-                error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-              }
-            : r,
-        );
-      };
-      return version;
-    },
-  });
-}
-
-function depsOf(g: Ground, client: TalosClient): EffectDeps {
-  return {
-    client,
-    connectMaintenance: null,
-    incident: g.incident,
-    journal: g.journal,
-    operator: g.operator,
-    statusTimeoutMs: 1000,
-  };
-}
 
 /** What the crashed run left: the Reset journalled as about to be sent, never answered. */
 function journalSentNotAnswered(g: Ground, node: string, opId: string, sentAt: number): void {
@@ -73,7 +38,11 @@ describe('a Reset cut by a crash, checked on resume while a status read times ou
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
     journalSentNotAnswered(g, node, opId, Date.now());
-    await resetNode(depsOf(g, flakyVersion(g.client, node, 1)), TIMING, { node, labels: ['EPHEMERAL'], opId });
+    await resetNode(effectDepsOf(g, losingVersionReads(g.client, node, 1)), TIMING, {
+      node,
+      labels: ['EPHEMERAL'],
+      opId,
+    });
     expect(checked(g, opId)).toBe('the node shows it did not happen: sending it');
     expect(g.sim.destructiveCalls().reset[node] ?? 0).toBe(1);
   }, 60_000);
@@ -86,7 +55,11 @@ describe('a Reset cut by a crash, checked on resume while a status read times ou
     journalSentNotAnswered(g, node, opId, sentAt);
     const sent = await g.client.reset(node, { graceful: false, reboot: true, labels: ['EPHEMERAL'] });
     expect(sent.ok).toBe(true);
-    await resetNode(depsOf(g, flakyVersion(g.client, node, 1)), TIMING, { node, labels: ['EPHEMERAL'], opId });
+    await resetNode(effectDepsOf(g, losingVersionReads(g.client, node, 1)), TIMING, {
+      node,
+      labels: ['EPHEMERAL'],
+      opId,
+    });
     expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
     expect(g.sim.destructiveCalls().reset[node] ?? 0).toBe(1);
   }, 60_000);
