@@ -271,19 +271,25 @@ export function bootstrapAlreadyDone(args: {
   return args.wiped && args.uploadSent && args.bootstrapSent && starting;
 }
 
+/** The node's etcd service history began after `sentAt`: its services restarted since (a boot, or a new etcd runner). */
+function etcdRestartedAfter(view: { etcdHistoryStart?: number | null }, sentAt: number | null): boolean {
+  return sentAt !== null && view.etcdHistoryStart != null && view.etcdHistoryStart > sentAt;
+}
+
 /**
- * A Reset sent at `sentAt` has visibly taken effect on the node: it went away (rebooting, powered off, or back as a
- * blank machine), or its etcd service history restarted after the send (services start a new history at every boot).
- * Talos answers Reset before it does anything (siderolabs/talos:
+ * A node that answered shows that a Reset sent at `sentAt` took effect: its etcd service history restarted after the
+ * send (services start a new history at every boot). Talos answers Reset before it does anything (siderolabs/talos:
  * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692), so an answer of Preparing right
- * after the send is not evidence: a node that was Preparing before still says so until it goes down.
+ * after the send is not evidence: a node that was Preparing before still says so until it goes down. A node that did
+ * not answer shows nothing here: one timed-out read looks the same as a node inside its reset, so the callers weigh
+ * silence over time themselves (and a node back blank, in maintenance mode, before asking this).
  */
 export function resetTookEffect(
   view: (Pick<NodeObservation, 'reachable'> & { etcdHistoryStart?: number | null }) | null,
   sentAt: number | null,
 ): boolean {
-  if (!view || !view.reachable) return true;
-  return sentAt !== null && view.etcdHistoryStart != null && view.etcdHistoryStart > sentAt;
+  if (!view?.reachable) return false;
+  return etcdRestartedAfter(view, sentAt);
 }
 
 /**
@@ -296,9 +302,9 @@ export function bootstrapLanded(
   view: (Pick<NodeObservation, 'reachable' | 'etcdService'> & { etcdHistoryStart?: number | null }) | null,
   sentAt: number | null,
 ): boolean {
-  if (!view || !view.reachable) return false;
+  if (!view?.reachable) return false;
   if (view.etcdService === 'Running') return true;
-  return sentAt !== null && view.etcdHistoryStart != null && view.etcdHistoryStart > sentAt;
+  return etcdRestartedAfter(view, sentAt);
 }
 
 /**
