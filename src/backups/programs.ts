@@ -1,0 +1,143 @@
+/**
+ * The decoding programs on PATH (age, zstd): found, started in a process group of their own, fed from a stream, and
+ * their output either yielded (throughProgram) or written straight into a file (programIntoFile), so the bytes never
+ * pass through this process. How each program's end reads (its exit status, a failure feeding it) is the caller's.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UserError } from '../errors.js';
+import type { LoadedIdentity } from './identity.js';
+
+/**
+ * The age program on PATH when it reads `identity.file` as age-encryption did: not passphrase-protected, and every
+ * line empty, a comment, or one of the same X25519 keys, untrimmed (age's ParseIdentities skips only "" and "#…"
+ * lines and takes the rest as they are: FiloSottile/age parse.go, ParseIdentities, read at 2e0f1ef). Else null.
+ */
+export async function ageProgramFor(identity: LoadedIdentity): Promise<string | null> {
+  if (identity.passphraseProtected) return null;
+  if (identity.keys.some((key) => !key.startsWith('AGE-SECRET-KEY-1'))) return null;
+  const program = programOnPath('age');
+  if (!program) return null;
+  const text = await readFile(identity.file, 'utf8').catch(() => null);
+  if (text === null) return null;
+  const keys = text.split(/\r?\n/).filter((line) => line !== '' && !line.startsWith('#'));
+  const same = keys.length === identity.keys.length && keys.every((line, i) => line === identity.keys[i]);
+  return same ? program : null;
+}
+
+/**
+ * The decoding programs run in a process group of their own: Ctrl-C at a terminal signals the whole foreground group,
+ * and an age or zstd that died of it first made a stopped import read as a damaged backup ("does not authenticate")
+ * instead of "Stopped before the import finished". talos-dr stops them itself (the stream's end kills them), and a
+ * talos-dr that dies closes their pipes, which ends them too.
+ */
+export const OWN_GROUP = true;
+
+/**
+ * `age -d -i KEYFILE` with the file on its stdin and the plain bytes from its stdout: the key stays in its file (no
+ * argument or variable holds it). age exits non-zero when a chunk does not authenticate or the payload is cut short;
+ * its header was already checked, so that is the one failure left. The process never outlives the stream.
+ */
+export function ageInProcess(
+  input: AsyncIterable<Uint8Array>,
+  program: string,
+  keyFile: string,
+): AsyncIterable<Uint8Array> {
+  return throughProgram(input, program, ['-d', '-i', keyFile], (end) => {
+    if (end.spawnFailure) return new AgeProgramError(end.spawnFailure.message);
+    if (end.pumpFailure !== null) return end.pumpFailure;
+    return end.code === 0 ? null : new Error(`age exited with ${String(end.code)}`);
+  });
+}
+
+/** How a decoding program ended: its exit status, a failure to start it, a failure feeding it, its first words. */
+export interface ProgramEnd {
+  code: number | null;
+  spawnFailure: Error | null;
+  pumpFailure: unknown;
+  stderr: string;
+}
+
+/**
+ * `program args` with `input` on its stdin and its stdout as the output; once the output ends, `failureOf` says what
+ * to throw from how the program ended (null: it finished well). The process never outlives the stream.
+ */
+export async function* throughProgram(
+  input: AsyncIterable<Uint8Array>,
+  program: string,
+  args: string[],
+  failureOf: (end: ProgramEnd) => unknown,
+): AsyncIterable<Uint8Array> {
+  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: OWN_GROUP });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    if (stderr.length < 4096) stderr += text;
+  });
+  let spawnFailure: Error | null = null;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', (error) => {
+      spawnFailure ??= error;
+      resolve(null);
+    });
+    child.on('close', (code) => resolve(code));
+  });
+  let pumpFailure: unknown = null;
+  // Errors on stdin (EPIPE once the program has given up) are the exit status's to explain.
+  child.stdin.on('error', () => undefined);
+  const pump = pipeline(Readable.from(input, { objectMode: false }), child.stdin).catch((error: unknown) => {
+    pumpFailure = error;
+    child.kill();
+  });
+  try {
+    for await (const chunk of child.stdout) yield chunk as Uint8Array;
+    await pump;
+    const code = await exited;
+    const failure = failureOf({ code, spawnFailure, pumpFailure, stderr });
+    if (failure !== null) throw failure;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    await pump;
+  }
+}
+
+/** age could not be started at all: not the file's fault. */
+export class AgeProgramError extends Error {}
+
+/** The zstd program on PATH, or null. */
+export function zstdProgram(): string | null {
+  return programOnPath('zstd');
+}
+
+/** An executable file called `name` in a folder of PATH, or null. */
+export function programOnPath(name: string): string | null {
+  for (const folder of (process.env.PATH ?? '').split(delimiter)) {
+    if (!folder) continue;
+    const candidate = join(folder, name);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * `zstd -d -c -q` with the stream on its stdin and the decoded bytes from its stdout. Its exit status decides: zstd
+ * exits non-zero on a damaged frame, a truncated stream (premature end) or a window larger than its memory limit.
+ * A failure upstream (a damaged age stream) stops it and is told first; the process never outlives the stream.
+ */
+export function zstdInProcess(input: AsyncIterable<Uint8Array>, program: string): AsyncIterable<Uint8Array> {
+  return throughProgram(input, program, ['-d', '-c', '-q'], (end) => {
+    if (end.pumpFailure instanceof UserError) return end.pumpFailure;
+    if (end.spawnFailure) return end.spawnFailure;
+    if (end.code !== 0) return new Error(end.stderr.trim().split('\n')[0] || `zstd exited with ${String(end.code)}`);
+    return end.pumpFailure;
+  });
+}
