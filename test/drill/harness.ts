@@ -160,6 +160,8 @@ export interface CliRun {
   killed: boolean;
   /** the incident's journal as the run left it */
   journal: string;
+  /** the destructive calls as the run left them in sim-state.json (null before any was saved; set by killAndResume) */
+  calls?: SavedCalls[] | null;
 }
 
 /** A moment to SIGKILL a run at: once the incident's journal satisfies `when`, then `delayMs` later if it still runs. */
@@ -288,6 +290,7 @@ export async function killAndResume(
   for (;;) {
     const kill = next(recordCount(journalText(dir)), killedAt.length) ?? undefined;
     const run = await runCliProcess(args, dir, kill, opts.speed);
+    run.calls = existsSync(join(dir, 'sim-state.json')) ? savedCalls(dir) : null;
     runs.push(run);
     if (run.killed && kill) killedAt.push(kill.name);
     if (!run.killed || journalOutcome(dir) !== null) break;
