@@ -56,14 +56,21 @@ const MARK_CHUNK_PAGES = 1 << 16;
  */
 export class PageMarks {
   readonly chunks = new Map<number, Uint8Array>();
+  /** the chunk used last: a walk marks runs of nearby pages, so most calls skip the Map */
+  private lastIndex = -1;
+  private lastChunk: Uint8Array | null = null;
   get(id: number): number {
-    return this.chunks.get(Math.floor(id / MARK_CHUNK_PAGES))?.[id % MARK_CHUNK_PAGES] ?? 0;
+    const index = Math.floor(id / MARK_CHUNK_PAGES);
+    const chunk = index === this.lastIndex ? this.lastChunk : this.chunks.get(index);
+    return chunk?.[id - index * MARK_CHUNK_PAGES] ?? 0;
   }
   set(id: number, mark: number): void {
     const index = Math.floor(id / MARK_CHUNK_PAGES);
-    let chunk = this.chunks.get(index);
+    let chunk = index === this.lastIndex ? this.lastChunk : this.chunks.get(index);
     if (!chunk) this.chunks.set(index, (chunk = new Uint8Array(MARK_CHUNK_PAGES)));
-    chunk[id % MARK_CHUNK_PAGES] = mark;
+    this.lastIndex = index;
+    this.lastChunk = chunk;
+    chunk[id - index * MARK_CHUNK_PAGES] = mark;
   }
   /** Every (page, mark) with a mark set in `chunks` (another walk's, sent from its thread), in page order. */
   static *marked(chunks: Map<number, Uint8Array>): Generator<[number, number]> {
@@ -642,7 +649,7 @@ export class BoltWalker {
     if ((flags & FLAG_LEAF) === 0) {
       this.fatal(`page ${pgid} has an invalid type (flags ${flags}); it is neither a branch nor a leaf page`);
     }
-    const page = this.checkLeaf(buf, base, end, `page ${pgid}`, state, newLeafPage());
+    const page = this.checkLeaf(buf, base, end, pgid, state, newLeafPage());
     if (page.count === 0) return;
     if (isRoot) {
       yield* this.visitRootLeafBuckets(page, level + 1);
@@ -673,7 +680,7 @@ export class BoltWalker {
     for (let i = 0; i < count; i++) {
       if (buf.readUInt32LE(base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE) & BUCKET_LEAF_FLAG) return false;
     }
-    const page = this.checkLeaf(buf, base, this.runEnd, `page ${pgid}`, state, this.scratchPage);
+    const page = this.checkLeaf(buf, base, this.runEnd, pgid, state, this.scratchPage);
     if (page.count > 0 && onLeaf) onLeaf(page);
     return true;
   }
@@ -847,14 +854,15 @@ export class BoltWalker {
     buf: Buffer,
     base: number,
     end: number,
-    where: string,
+    /** the page's id, or what to call it in a sentence (an inline bucket); a number is named only on a problem */
+    place: string | number,
     state: BucketState,
     out: LeafPage,
   ): LeafPage {
     const count = buf.readUInt16LE(base + 10);
     const table = base + PAGE_HEADER_SIZE;
     if (table + count * ELEMENT_SIZE > end) {
-      this.fatal(`${where} lists more elements than fit in it`);
+      this.fatal(`${placeName(place)} lists more elements than fit in it`);
     }
     let packedStart = -1;
     let expected = -1;
@@ -868,14 +876,16 @@ export class BoltWalker {
       const keyEnd = keyStart + buf.readUInt32LE(e + 8);
       const valueEnd = keyEnd + buf.readUInt32LE(e + 12);
       if (valueEnd > end || keyStart < table + count * ELEMENT_SIZE) {
-        this.fatal(`${where} has an element pointing outside the page`);
+        this.fatal(`${placeName(place)} has an element pointing outside the page`);
       }
       if (i === 0) {
         packedStart = keyStart;
-        if (!state.isFirstKeyAfterLast(buf, keyStart, keyEnd)) this.problem(`${where} has keys out of order`);
+        if (!state.isFirstKeyAfterLast(buf, keyStart, keyEnd))
+          this.problem(`${placeName(place)} has keys out of order`);
       } else {
         if (keyStart !== expected) packed = false;
-        if (!keyAfter(buf, keyStart, keyEnd, buf, prevStart, prevEnd)) this.problem(`${where} has keys out of order`);
+        if (!keyAfter(buf, keyStart, keyEnd, buf, prevStart, prevEnd))
+          this.problem(`${placeName(place)} has keys out of order`);
       }
       if (flags & BUCKET_LEAF_FLAG) packed = false;
       expected = valueEnd;
@@ -955,6 +965,11 @@ export class BoltWalker {
   }
 }
 
+/** A leaf in a sentence: "page N", or what the caller called it. */
+function placeName(place: string | number): string {
+  return typeof place === 'number' ? `page ${place}` : place;
+}
+
 /** True when key a is strictly greater than key b, byte-wise (bbolt's order), without slicing either buffer. */
 function keyAfter(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): boolean {
   const aLength = aEnd - aStart;
@@ -999,7 +1014,10 @@ class BucketState {
   rememberLastKey(buf: Buffer, start: number, end: number): void {
     const length = end - start;
     if (this.lastKey.length < length) this.lastKey = Buffer.allocUnsafe(Math.max(length, 64));
-    buf.copy(this.lastKey, 0, start, end);
+    const lastKey = this.lastKey;
+    // Short keys (etcd's 17-byte revisions, once per leaf) are copied here: a native call costs more than the bytes.
+    if (length <= 64) for (let i = 0; i < length; i++) lastKey[i] = buf[start + i] as number;
+    else buf.copy(lastKey, 0, start, end);
     this.lastLength = length;
   }
 }
