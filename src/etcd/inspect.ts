@@ -17,7 +17,6 @@ import { BoltWalker, hasBoltMagic, openBolt, runWalk } from './bbolt.js';
 import type { OpenedBolt, PendingSubtree, SubtreeResult, SubtreeSplitter, WalkResult } from './bbolt.js';
 import { HEAD_BYTES, NotASnapshotError, detectKind } from './kind.js';
 import type { KindVerdict } from './kind.js';
-import { StatusVisitor } from './status.js';
 import type { KeyBucketTail, StatusFields } from './status.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
 import { digestOpenFile, hashesInWorker } from './digest.js';
@@ -163,6 +162,10 @@ export async function checkStructure(
     };
   }
   const dataEnd = hasTrailer(size) ? size - TRAILER_SIZE : size;
+  // Loaded here, not with this module: status.js brings the native CRC-32C library (its dlopen and loader were ~20 ms
+  // of the ~100 ms of CPU the CLI spent before the sha256 thread started), which inspect only needs once that thread
+  // is on its way; the sha256 is the floor the whole verification is held to (issue 16).
+  const { StatusVisitor } = await import('./status.js');
   const visitor = new StatusVisitor();
   const split = (opts.split ?? (dataEnd >= SPLIT_MIN_BYTES && idleCore())) && walkWorkerAvailable();
   const splitter = split ? threadSplitter(fd, dataEnd, opened.db) : null;

@@ -5,6 +5,8 @@
  * JavaScript: `npm run build` first.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -16,7 +18,9 @@ import { splitBesideHash } from '../../src/etcd/inspect.js';
 import { digestHandle } from '../../src/etcd/trailer.js';
 import type { FileDigest } from '../../src/etcd/trailer.js';
 import type * as DigestSource from '../../src/etcd/digest.js';
-import { withSha256Trailer } from '../../src/etcd/writer.js';
+import { buildEtcdSnapshot, withSha256Trailer } from '../../src/etcd/writer.js';
+
+const run = promisify(execFile);
 
 const built = join(findPackageRoot(), 'dist/src/etcd/digest.js');
 let digestModule: typeof DigestSource;
@@ -102,5 +106,46 @@ describe('the walk beside the hashing thread', () => {
   test('with a third core, or with the hash in this thread, the walk decides as before', () => {
     expect(splitBesideHash(true, 4)).toBeUndefined();
     expect(splitBesideHash(false, 2)).toBeUndefined();
+  });
+});
+
+describe('what runs before the sha256 starts', () => {
+  test('inspect loads the native CRC-32C library only once the hashing has begun, not with the module', async () => {
+    // The library's loader and dlopen were ~20 ms of the CPU the CLI spent before the hashing thread started, and the
+    // sha256 is the floor the whole verification is held to. Checked in a child process: a module cache is per process.
+    const inspectJs = join(findPackageRoot(), 'dist/src/etcd/inspect.js');
+    const snapshot = join(dir, 'lazy-crc.db');
+    writeFileSync(
+      snapshot,
+      withSha256Trailer(
+        buildEtcdSnapshot({
+          history: [
+            {
+              kind: 'put',
+              revision: 2,
+              key: '/registry/a',
+              value: Buffer.alloc(3000, 1),
+              createRevision: 2,
+              version: 1,
+            },
+          ],
+          consistentIndex: 9,
+          members: [],
+        }),
+      ),
+    );
+    const script = `
+      import { createRequire } from 'node:module';
+      const crcLoaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('@node-rs/crc32'));
+      const { inspectSnapshot } = await import(${JSON.stringify(pathToFileURL(inspectJs).href)});
+      const atImport = crcLoaded();
+      const report = await inspectSnapshot(process.argv[1]);
+      console.log(JSON.stringify({ atImport, atEnd: crcLoaded(), usable: report.usable, hash: report.hash }));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, '--', snapshot], {
+      timeout: 20_000,
+    });
+    const seen = JSON.parse(stdout) as { atImport: boolean; atEnd: boolean; usable: boolean; hash: string };
+    expect(seen).toMatchObject({ atImport: false, atEnd: true, usable: true });
+    expect(seen.hash).toMatch(/^[0-9a-f]{8}$/);
   });
 });
