@@ -164,25 +164,50 @@ export abstract class SimNodeBase {
   async restartService(id: string, running: boolean): Promise<void> {
     if (running) this.record(id, 'Finished', 'Service finished successfully');
     await this.hooks.clock.sleep(200);
+    this.startService(id);
+  }
+
+  /**
+   * A restart cut by the end of the drill's process, continued from the state it was saved in: on a node, machined
+   * carries on with the Start whatever happens to the client that asked for it (system.go@v1.14.0-rc.1:462-482, then
+   * singleton.Start runs the service's runner in a goroutine of its own, `go func(id, svcrunner)`); only the
+   * simulator's timers ended with the process. Nothing for a service that is Running and healthy.
+   */
+  continueRestart(id: string): void {
+    const svc = this.state.services[id];
+    if (!svc) return;
+    if (svc.state === 'Finished') this.hooks.clock.after(200, () => this.startService(id));
+    else if (svc.state === 'Starting' || svc.state === 'Waiting')
+      this.hooks.clock.after(500, () => this.runService(id));
+    else if (svc.state === 'Running' && !svc.health.healthy) this.scheduleHealthy(id);
+  }
+
+  private startService(id: string): void {
     if (this.state.mode !== 'running') return;
     this.record(id, 'Starting', 'Starting service');
     this.record(id, 'Waiting', 'Waiting for service "cri" to be "up", time sync, network');
-    this.hooks.clock.after(500, () => {
-      if (this.state.mode !== 'running') return;
-      this.record(id, 'Preparing', 'Running pre state');
-      this.record(id, 'Preparing', 'Creating service runner');
-      this.record(
-        id,
-        'Running',
-        `Started task ${id} (PID ${2000 + Math.floor(Math.random() * 6000)}) for container ${id}`,
-      );
-      this.hooks.clock.after(this.hooks.timing.bootSec * 1000, () => {
-        const svc = this.state.services[id];
-        if (!svc || svc.state !== 'Running' || this.state.mode !== 'running') return;
-        svc.events.push({ msg: 'Health check successful', state: 'Running', ts: Date.now() });
-        svc.health = { unknown: false, healthy: true, lastMessage: '', lastChange: Date.now() };
-        this.logEvent(id, 'Running', 'Health check successful');
-      });
+    this.hooks.clock.after(500, () => this.runService(id));
+  }
+
+  private runService(id: string): void {
+    if (this.state.mode !== 'running') return;
+    this.record(id, 'Preparing', 'Running pre state');
+    this.record(id, 'Preparing', 'Creating service runner');
+    this.record(
+      id,
+      'Running',
+      `Started task ${id} (PID ${2000 + Math.floor(Math.random() * 6000)}) for container ${id}`,
+    );
+    this.scheduleHealthy(id);
+  }
+
+  private scheduleHealthy(id: string): void {
+    this.hooks.clock.after(this.hooks.timing.bootSec * 1000, () => {
+      const svc = this.state.services[id];
+      if (!svc || svc.state !== 'Running' || this.state.mode !== 'running') return;
+      svc.events.push({ msg: 'Health check successful', state: 'Running', ts: Date.now() });
+      svc.health = { unknown: false, healthy: true, lastMessage: '', lastChange: Date.now() };
+      this.logEvent(id, 'Running', 'Health check successful');
     });
   }
 }

@@ -90,6 +90,8 @@ export async function resumeInFlight(sim: Simulator): Promise<void> {
         node.startEtcdService();
       }
     }
+    // a kubelet restart (step 10) whose Start the saved state cut short
+    if (node.state.mode === 'running') node.continueRestart('kubelet');
   }
   sim.kick();
 }
