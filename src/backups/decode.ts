@@ -8,11 +8,12 @@
  * decoders live beside this file: age.ts (decryption), zstd.ts (decompression in this process), programs.ts (the age
  * and zstd programs on PATH), streams.ts (the sha256 taps).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, link, mkdtemp, open, rm, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import { inspectSnapshot } from '../etcd/inspect.js';
@@ -21,7 +22,8 @@ import { NotASnapshotError } from '../etcd/kind.js';
 import { sha256Line } from '../etcd/acquire.js';
 import { decrypt } from './age.js';
 import { Tap, peek, startsWith, tap } from './streams.js';
-import { ZstdError, decompress } from './zstd.js';
+import { ZstdError, decompress, zstdProgramFor } from './zstd.js';
+import { ZstdProgramError, zstdIntoFile } from './programs.js';
 import type { LoadedIdentity } from './identity.js';
 
 const AGE_BINARY = Buffer.from('age-encryption.org/v1\n');
@@ -119,30 +121,43 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
     }
     const inner = await peek(stream, ZSTD_MAGIC.length);
     stream = inner.stream;
-    if (startsWith(inner.head, ZSTD_MAGIC)) {
-      layers.push('zstd');
-      stream = decompress(stream, opts);
-    }
-    const plainTap = new Tap();
-    stream = tap(stream, plainTap);
+    const zstd = startsWith(inner.head, ZSTD_MAGIC);
+    if (zstd) layers.push('zstd');
+    const program = zstd ? zstdProgramFor(opts) : null;
+    // What this process writes itself it also hashes, for the read-back to match; the zstd program writes alone.
+    const plainTap = program ? null : new Tap();
     partCreated = true;
-    await pipeline(
-      Readable.from(guard(stream, source.name, layers), { objectMode: false }),
-      createWriteStream(part, { flags: 'wx', mode: 0o600 }),
-      { signal: opts.signal },
-    );
-    await syncFile(part);
-    // Verified from the bytes on disk (SAFETY rule 2), which must be the bytes decoded.
+    const handle = await open(part, 'wx', 0o600);
+    try {
+      if (program) {
+        await zstdIntoFile(stream, program, handle.fd, opts.signal).catch((error: unknown) => {
+          throw error instanceof ZstdProgramError ? zstdSentence(source.name, layers) : error;
+        });
+      } else {
+        const plain = tap(zstd ? decompress(stream, opts) : stream, plainTap as Tap);
+        await pipeline(Readable.from(guard(plain, source.name, layers), { objectMode: false }), intoHandle(handle), {
+          signal: opts.signal,
+        });
+      }
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+    // Verified from the bytes on disk (SAFETY rule 2) while the fsync makes them durable (both through the page
+    // cache, as a taken snapshot is: src/etcd/acquire.ts); the file is named only after both have succeeded.
     // A decoded file that is not bbolt is refused from its first pages, before the hashing reads all of it.
-    const report = await inspectSnapshot(part, {
-      signal: opts.signal,
-      onProgress: opts.onVerifyProgress,
-      refuseOtherFormats: true,
-    }).catch((error: unknown) => {
+    const [synced, verified] = await Promise.allSettled([
+      handle.sync().finally(() => handle.close()),
+      inspectSnapshot(part, { signal: opts.signal, onProgress: opts.onVerifyProgress, refuseOtherFormats: true }),
+    ]);
+    if (verified.status === 'rejected') {
+      const error: unknown = verified.reason;
       if (error instanceof NotASnapshotError) throw notSnapshot(source.name, layers, error.kind, error.message);
       throw error;
-    });
-    if (report.sha256 !== plainTap.hex()) {
+    }
+    if (synced.status === 'rejected') throw synced.reason;
+    const report = verified.value;
+    if (plainTap && report.sha256 !== plainTap.hex()) {
       throw new UserError(
         `The snapshot read back from ${dirname(out)} differs from the bytes decoded; check the disk and import again.`,
       );
@@ -221,13 +236,14 @@ async function* guard(
   try {
     yield* stream;
   } catch (error) {
-    if (error instanceof ZstdError) {
-      throw new UserError(
-        `${name} is damaged or truncated: its zstd-compressed data ${layers.includes('age') ? '(after decryption) ' : ''}does not decode; use another copy of the backup (no file was kept).`,
-      );
-    }
-    throw error;
+    throw error instanceof ZstdError ? zstdSentence(name, layers) : error;
   }
+}
+
+function zstdSentence(name: string, layers: DecodeLayer[]): UserError {
+  return new UserError(
+    `${name} is damaged or truncated: its zstd-compressed data ${layers.includes('age') ? '(after decryption) ' : ''}does not decode; use another copy of the backup (no file was kept).`,
+  );
 }
 
 /** link() fails with EEXIST where rename() would replace: a file that appeared meanwhile is kept. */
@@ -236,14 +252,17 @@ async function placeNoReplace(part: string, target: string): Promise<void> {
   await unlink(part);
 }
 
-/** The decoded snapshot reaches the disk before it is verified and named (a crash must not leave a short file). */
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** A stream into an open file that leaves it open (its fsync and close come after): each chunk written whole. */
+function intoHandle(handle: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      writeAll(handle, chunk).then(() => done(), done);
+    },
+  });
+}
+
+async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
+  for (let at = 0; at < chunk.length;) at += (await handle.write(chunk, at, chunk.length - at)).bytesWritten;
 }
 
 async function writeNew(path: string, text: string): Promise<void> {

@@ -4,10 +4,12 @@
  * pass through this process. How each program's end reads (its exit status, a failure feeding it) is the caller's.
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import type { LoadedIdentity } from './identity.js';
@@ -62,20 +64,25 @@ export interface ProgramEnd {
   stderr: string;
 }
 
-/**
- * `program args` with `input` on its stdin and its stdout as the output; once the output ends, `failureOf` says what
- * to throw from how the program ended (null: it finished well). The process never outlives the stream.
- */
-export async function* throughProgram(
+/** A program started with `input` pumped into its stdin; `end()` once it has closed says how it ended. */
+interface Started {
+  child: ChildProcess;
+  /** settles (never rejects) once the input is pumped or has failed */
+  pump: Promise<void>;
+  end(): Promise<ProgramEnd>;
+}
+
+function start(
   input: AsyncIterable<Uint8Array>,
   program: string,
   args: string[],
-  failureOf: (end: ProgramEnd) => unknown,
-): AsyncIterable<Uint8Array> {
-  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: OWN_GROUP });
+  stdout: 'pipe' | number,
+  signal?: AbortSignal,
+): Started {
+  const child = spawn(program, args, { stdio: ['pipe', stdout, 'pipe'], detached: OWN_GROUP });
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
     if (stderr.length < 4096) stderr += text;
   });
   let spawnFailure: Error | null = null;
@@ -87,21 +94,73 @@ export async function* throughProgram(
     child.on('close', (code) => resolve(code));
   });
   let pumpFailure: unknown = null;
+  const stdin = child.stdin as Writable;
   // Errors on stdin (EPIPE once the program has given up) are the exit status's to explain.
-  child.stdin.on('error', () => undefined);
-  const pump = pipeline(Readable.from(input, { objectMode: false }), child.stdin).catch((error: unknown) => {
-    pumpFailure = error;
-    child.kill();
-  });
+  stdin.on('error', () => undefined);
+  const pump = pipeline(Readable.from(input, { objectMode: false }), stdin, ...(signal ? [{ signal }] : [])).catch(
+    (error: unknown) => {
+      pumpFailure = error;
+      child.kill();
+    },
+  );
+  return {
+    child,
+    pump,
+    async end() {
+      await pump;
+      const code = await exited;
+      return { code, spawnFailure, pumpFailure, stderr };
+    },
+  };
+}
+
+function stop(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill();
+}
+
+/**
+ * `program args` with `input` on its stdin and its stdout as the output; once the output ends, `failureOf` says what
+ * to throw from how the program ended (null: it finished well). The process never outlives the stream.
+ */
+export async function* throughProgram(
+  input: AsyncIterable<Uint8Array>,
+  program: string,
+  args: string[],
+  failureOf: (end: ProgramEnd) => unknown,
+): AsyncIterable<Uint8Array> {
+  const started = start(input, program, args, 'pipe');
   try {
-    for await (const chunk of child.stdout) yield chunk as Uint8Array;
-    await pump;
-    const code = await exited;
-    const failure = failureOf({ code, spawnFailure, pumpFailure, stderr });
+    for await (const chunk of started.child.stdout as Readable) yield chunk as Uint8Array;
+    const failure = failureOf(await started.end());
     if (failure !== null) throw failure;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
-    await pump;
+    stop(started.child);
+    await started.pump;
+  }
+}
+
+/**
+ * `program args` with `input` on its stdin and its stdout the file open at `fd`: the program writes the file itself,
+ * and no byte of its output passes through this process. Settles once the program has exited; `failureOf` says what
+ * to throw from how it ended (null: it finished well). A signal stops it (the signal's reason is thrown).
+ */
+export async function programIntoFile(
+  input: AsyncIterable<Uint8Array>,
+  program: string,
+  args: string[],
+  fd: number,
+  failureOf: (end: ProgramEnd) => unknown,
+  signal?: AbortSignal,
+): Promise<void> {
+  const started = start(input, program, args, fd, signal);
+  try {
+    const end = await started.end();
+    signal?.throwIfAborted();
+    const failure = failureOf(end);
+    if (failure !== null) throw failure;
+  } finally {
+    stop(started.child);
+    await started.pump;
   }
 }
 
@@ -129,15 +188,29 @@ export function programOnPath(name: string): string | null {
 }
 
 /**
- * `zstd -d -c -q` with the stream on its stdin and the decoded bytes from its stdout. Its exit status decides: zstd
- * exits non-zero on a damaged frame, a truncated stream (premature end) or a window larger than its memory limit.
- * A failure upstream (a damaged age stream) stops it and is told first; the process never outlives the stream.
+ * How zstd ended: it exits non-zero on a damaged frame, a truncated stream (premature end) or a window larger than its
+ * memory limit. A failure upstream (a damaged age stream) stopped it and is told first.
  */
-export function zstdInProcess(input: AsyncIterable<Uint8Array>, program: string): AsyncIterable<Uint8Array> {
-  return throughProgram(input, program, ['-d', '-c', '-q'], (end) => {
-    if (end.pumpFailure instanceof UserError) return end.pumpFailure;
-    if (end.spawnFailure) return end.spawnFailure;
-    if (end.code !== 0) return new Error(end.stderr.trim().split('\n')[0] || `zstd exited with ${String(end.code)}`);
-    return end.pumpFailure;
-  });
+function zstdFailure(end: ProgramEnd): unknown {
+  if (end.pumpFailure instanceof UserError) return end.pumpFailure;
+  if (end.spawnFailure) return end.spawnFailure;
+  if (end.code !== 0)
+    return new ZstdProgramError(end.stderr.trim().split('\n')[0] || `zstd exited with ${String(end.code)}`);
+  return end.pumpFailure;
+}
+
+/** zstd refused the data (or was stopped): the caller turns it into the sentence for the file. */
+export class ZstdProgramError extends Error {}
+
+/**
+ * `zstd -d -c -q` with the stream on its stdin and its stdout the new file at `fd`: the decoded bytes go from zstd to
+ * the file, not through this process. The process never outlives the call.
+ */
+export function zstdIntoFile(
+  input: AsyncIterable<Uint8Array>,
+  program: string,
+  fd: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  return programIntoFile(input, program, ['-d', '-c', '-q'], fd, zstdFailure, signal);
 }

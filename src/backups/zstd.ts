@@ -8,7 +8,7 @@ import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { UserError } from '../errors.js';
-import { zstdInProcess, zstdProgram } from './programs.js';
+import { zstdProgram } from './programs.js';
 
 /** Which decoder (see ImportOptions in decode.ts). */
 export interface ZstdChoice {
@@ -17,11 +17,20 @@ export interface ZstdChoice {
 }
 
 /**
- * zstd decoding as a stream: Node's own decoder where it has one (zlib.createZstdDecompress, Node 22.15+); else the
- * zstd program on PATH (facebook/zstd, the decoder talos-backup's files are checked with), in a process of its own so
- * it decodes on the other core while this thread decrypts, hashes and writes; else fzstd (pure JavaScript; Node 20's
- * zlib has no zstd). Measured on the 2-core machine, 128 MiB of a talos-backup .zst: fzstd decodes 92 MB per CPU
- * second, the zstd program 1250 MB (bench/import.mjs, BENCH_IMPORT_STAGES=1, has the whole-import figures).
+ * The zstd program on PATH (facebook/zstd, the decoder talos-backup's files are checked with) unless the choice says
+ * fzstd or a thread: it decodes in a process of its own, on the other core, and writes the plain file itself
+ * (programs.ts, zstdIntoFile), so the decoded bytes never pass through this process. Null: decode here (decompress).
+ * Measured on the 2-core machine, 128 MiB of a talos-backup .zst: fzstd decodes 92 MB per CPU second, the zstd
+ * program 1250 MB (bench/import.mjs, BENCH_IMPORT_STAGES=1, has the whole-import figures).
+ */
+export function zstdProgramFor(opts: ZstdChoice): string | null {
+  return opts.zstdDecoder === 'fzstd' || opts.zstdInWorker !== undefined ? null : zstdProgram();
+}
+
+/**
+ * zstd decoding as a stream in this process, when zstdProgramFor gave no program: Node's own decoder where it has one
+ * (zlib.createZstdDecompress, Node 22.15+), else fzstd (pure JavaScript; Node 20's zlib has no zstd), on a thread of
+ * its own when a core is idle.
  */
 export function decompress(stream: AsyncIterable<Uint8Array>, opts: ZstdChoice): AsyncIterable<Uint8Array> {
   const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
@@ -31,8 +40,6 @@ export function decompress(stream: AsyncIterable<Uint8Array>, opts: ZstdChoice):
     pipelineCallback(Readable.from(stream, { objectMode: false }), decoder, () => undefined);
     return zstdErrors(decoder);
   }
-  const program = opts.zstdDecoder === 'fzstd' || opts.zstdInWorker !== undefined ? null : zstdProgram();
-  if (program) return zstdErrors(zstdInProcess(stream, program));
   const threaded = (opts.zstdInWorker ?? idleCore()) && zstdWorkerAvailable();
   return zstdErrors(threaded ? zstdInWorker(stream) : fzstdDecode(stream));
 }

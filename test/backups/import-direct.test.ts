@@ -1,0 +1,76 @@
+/**
+ * Issue 16 (import within 1.5x of `age -d | zstd -d | openssl dgst -sha256`): the zstd program on PATH writes the new
+ * plain snapshot itself, so the gigabyte it decodes never passes through talos-dr (before, zstd's stdout was a pipe
+ * to talos-dr, which hashed the bytes and wrote them). A wrapper on PATH notes what zstd's stdout is, then runs the
+ * real zstd; the result (chain, 0600, verified) is the same as ever.
+ */
+import { afterAll, describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importSnapshot } from '../../src/backups/decode.js';
+import { loadIdentity } from '../../src/backups/identity.js';
+import { SNAPSHOT, makeBackup, makeKey, toolsMissing } from './fixtures.js';
+
+if (toolsMissing) console.warn(`SKIPPED: the direct-write test needs age and zstd: ${toolsMissing}`);
+
+const dir = mkdtempSync(join(tmpdir(), 'talos-dr-import-direct-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd program and the plain file', () => {
+  test('zstd writes the new snapshot itself (its stdout is the file, not a pipe to talos-dr); same chain', async () => {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    const notes = join(bin, 'zstd.stdout');
+    const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(
+      join(bin, 'zstd'),
+      `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/1)\necho "$where" >> '${notes}'\nexec '${real}' "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const key = makeKey(dir, 'key.txt');
+    const name = 'cluster-2026-12-03T05:00:00Z.snap';
+    const file = makeBackup(dir, name, SNAPSHOT, { zstd: true, age: key });
+    const identity = await loadIdentity(key.file);
+    const out = join(dir, 'out');
+    mkdirSync(out);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    try {
+      const result = await importSnapshot(
+        { name: file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> },
+        { out: join(out, name), identity },
+      );
+      expect(result.report.usable).toBe(true);
+      expect(result.chain.map((link) => [link.stage, link.sha256])).toEqual([
+        ['source', sha256(readFileSync(file))],
+        ['decrypted', sha256(readFileSync(join(dir, `${name}.zst`)))],
+        ['plain', sha256(SNAPSHOT)],
+      ]);
+    } finally {
+      process.env.PATH = path;
+    }
+    // zstd's stdout was the partial file in the output folder (since renamed), not pipe:[…]
+    const part = `${out}/.${name}.importing-`;
+    const stdout = readFileSync(notes, 'utf8').trim();
+    expect(stdout.startsWith(part) ? part : stdout).toBe(part);
+    expect(readdirSync(out).sort()).toEqual([name, `${name}.sha256`]);
+    expect(statSync(join(out, name)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
+  });
+});
