@@ -1,9 +1,10 @@
 // Bench driver for bench/transfer.mjs: uploads FILE with the project's client (dist/src/talos/client.js, etcdRecover)
-// as the wizard's recovery step does (src/wizard/upload.ts) — the file read 1 MiB at a time (its
-// UPLOAD_READ_BYTES), cut by the client into --chunk bytes (default: the client's own).
+// as the wizard's recovery step does (src/wizard/upload.ts) — the file read 1 MiB at a time into reused buffers
+// (h2stream's UploadFileSource), cut by the client into --chunk bytes (default: the client's own).
 // The upload is otherwise only reachable inside the wizard. Usage:
-//   node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] [--read-bytes N] FILE
-// (--read-bytes: another read size; the wizard read 64 KiB, Node's default, until the upload bench showed its cost)
+//   node bench/upload-driver.mjs --talosconfig FILE -n NODE [--chunk BYTES] [--read-bytes N] [--fresh-reads] FILE
+// (--read-bytes: another read size; the wizard read 64 KiB, Node's default, until the upload bench showed its cost.
+//  --fresh-reads: fs.createReadStream, a new buffer per read, as the wizard read before UploadFileSource)
 // Prints one JSON line {bytes, seconds, chunkSize}; exits 1 when the node refuses the upload.
 import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ const { values, positionals } = parseArgs({
     node: { type: 'string', short: 'n' },
     chunk: { type: 'string' },
     'read-bytes': { type: 'string' },
+    'fresh-reads': { type: 'boolean' },
   },
   allowPositionals: true,
 });
@@ -26,16 +28,22 @@ if (!file || !values.node) {
   process.exit(2);
 }
 const client = await import(pathToFileURL(join(root, 'dist/src/talos/client.js')).href);
+const { UploadFileSource, UPLOAD_READ_BYTES } = await import(
+  pathToFileURL(join(root, 'dist/src/talos/h2stream.js')).href
+);
 const { client: talos } = client.loadClientFromFlags(
   { talosconfig: values.talosconfig, nodes: [values.node] },
   process.env,
 );
+const readBytes = Number(values['read-bytes'] ?? UPLOAD_READ_BYTES);
 const chunkSize = values.chunk ? Number(values.chunk) : client.DEFAULT_UPLOAD_CHUNK_BYTES;
 const t0 = process.hrtime.bigint();
 try {
   const result = await talos.etcdRecover(
     values.node,
-    createReadStream(file, { highWaterMark: Number(values['read-bytes'] ?? 1024 * 1024) }),
+    values['fresh-reads']
+      ? createReadStream(file, { highWaterMark: readBytes })
+      : new UploadFileSource(file, readBytes),
     {
       chunkSize,
       totalBytes: statSync(file).size,

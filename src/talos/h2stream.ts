@@ -12,7 +12,9 @@
  * then trailers grpc-status / grpc-message. A stream that ends without grpc-status 0 failed, whatever came before.
  */
 import { once } from 'node:events';
+import { open, type FileHandle } from 'node:fs/promises';
 import http2 from 'node:http2';
+import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import v8 from 'node:v8';
 import { Code, codeName, rpcFailure } from './errors.js';
@@ -82,9 +84,9 @@ const BATCH_BYTES = 256 * 1024;
 const WAKE_BYTES = 64 * 1024;
 const FLUSH_MS = 200;
 const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
-/** Upload messages up to this size are copied, several together, into one HTTP/2 write of up to COALESCE_BYTES. */
-const SMALL_MESSAGE_BYTES = 64 * 1024;
-const COALESCE_BYTES = 256 * 1024;
+/** The upload's messages are copied into buffers of this size, each one HTTP/2 write, at most OUT_BUFFERS unsent. */
+const OUT_BYTES = 256 * 1024;
+const OUT_BUFFERS = 4;
 /** gRPC header, the common.Data `bytes` field tag and a varint length of up to 5 bytes */
 const MAX_PREFIX_BYTES = GRPC_HEADER_BYTES + 1 + 5;
 
@@ -532,6 +534,65 @@ function writeDataMessagePrefix(target: Buffer, offset: number, length: number):
   }
 }
 
+/** The upload's file reads (UploadFileSource): 1 MiB each; with Node's default 64 KiB the reads were most of its CPU. */
+export const UPLOAD_READ_BYTES = 1024 * 1024;
+/** Reads kept ready ahead of the upload, so it rarely waits for the thread pool to bring the next one */
+const SOURCE_READ_AHEAD = 2;
+
+/**
+ * A file to upload (uploadData), read into the same few buffers in turn instead of a new one per read as
+ * fs.createReadStream does. uploadData copies every chunk before it asks for the next, so only the chunks read
+ * ahead and the one being copied are in use: an object-mode Readable keeps at most SOURCE_READ_AHEAD chunks and
+ * starts a read only while it keeps fewer, one at a time, so SOURCE_READ_AHEAD + 1 buffers are ever in use and one
+ * more is kept spare. For uploadData only: a reader that keeps chunks (a pipeline) would see them overwritten. The
+ * file is opened at the first read (a source never read holds nothing open) and closed at the end or on destroy.
+ */
+export class UploadFileSource extends Readable {
+  private handle: FileHandle | undefined;
+  private readonly buffers: Buffer[] = [];
+  private turn = 0;
+  private position = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly readBytes = UPLOAD_READ_BYTES,
+  ) {
+    super({ objectMode: true, highWaterMark: SOURCE_READ_AHEAD });
+  }
+
+  override _read(): void {
+    if (this.buffers.length < SOURCE_READ_AHEAD + 2) this.buffers.push(Buffer.allocUnsafe(this.readBytes));
+    const buf = this.buffers[this.turn++ % this.buffers.length] as Buffer;
+    const read = async () => {
+      if (!this.handle) {
+        const handle = await open(this.path, 'r');
+        if (this.destroyed) {
+          await handle.close();
+          return 0;
+        }
+        this.handle = handle;
+      }
+      const { bytesRead } = await this.handle.read(buf, 0, buf.length, this.position);
+      this.position += bytesRead;
+      return bytesRead;
+    };
+    read().then(
+      (bytesRead) => void this.push(bytesRead === 0 ? null : buf.subarray(0, bytesRead)),
+      (error: Error) => this.destroy(error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (!handle) return callback(error);
+    handle.close().then(
+      () => callback(error),
+      (closeError: Error) => callback(error ?? closeError),
+    );
+  }
+}
+
 /** Raised when reading the local source fails: not the node's fault, said differently to the user. */
 export class SourceError extends Error {}
 
@@ -574,10 +635,26 @@ async function writeMessages(
   source: AsyncIterable<Buffer | Uint8Array>,
   settled: Promise<void>,
 ): Promise<void> {
-  const writer = new MessageWriter(stream, req, settled);
-  let pieces: Buffer[] = [];
-  let gathered = 0;
   const iterator = source[Symbol.asyncIterator]();
+  let read = false;
+  try {
+    read = await writeAll(new MessageWriter(stream, req, settled), req.chunkSize, iterator, stream);
+  } finally {
+    // stopped early (the node answered, a failure): the source is let go, and a file it reads is closed
+    if (!read) iterator.return?.()?.catch(() => {});
+  }
+}
+
+/** Cuts the source into messages of `size` for the writer; true once the source is read to its end. */
+async function writeAll(
+  writer: MessageWriter,
+  size: number,
+  iterator: AsyncIterator<Buffer | Uint8Array>,
+  stream: http2.ClientHttp2Stream,
+): Promise<boolean> {
+  /** a message begun at the end of one source chunk and finished by the next: copied, the source may reuse its buffer */
+  let carry: Buffer | null = null;
+  let carried = 0;
   for (;;) {
     let next: IteratorResult<Buffer | Uint8Array>;
     try {
@@ -587,35 +664,50 @@ async function writeMessages(
       throw new SourceError((error as Error).message);
     }
     if (next.done) break;
-    let chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
-    while (chunk.length > 0) {
-      const take = Math.min(req.chunkSize - gathered, chunk.length);
-      pieces.push(chunk.subarray(0, take));
-      gathered += take;
-      chunk = chunk.subarray(take);
-      if (gathered === req.chunkSize) {
-        if (!(await writer.message(pieces, gathered))) return;
-        pieces = [];
-        gathered = 0;
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    let at = 0;
+    if (carried > 0) {
+      at = Math.min(size - carried, chunk.length);
+      carried += chunk.copy(carry as Buffer, carried, 0, at);
+      if (carried === size) {
+        if (!(await writer.message(carry as Buffer, 0, size))) return false;
+        carried = 0;
       }
     }
+    // Whole messages straight from the chunk: copied into the writer's buffer without an await while they fit.
+    for (; chunk.length - at >= size; at += size) {
+      if (writer.fits(size)) writer.put(chunk, at, at + size);
+      else if (!(await writer.message(chunk, at, at + size))) return false;
+    }
+    if (at < chunk.length) {
+      carry ??= Buffer.allocUnsafe(size);
+      carried += chunk.copy(carry, carried, at);
+    }
   }
-  if (gathered > 0 && !(await writer.message(pieces, gathered))) return;
+  if (carried > 0 && !(await writer.message(carry as Buffer, 0, carried))) return true;
   await writer.flush();
+  return true;
 }
 
 /**
- * Writes common.Data messages to an upload stream. Small ones (talosctl's 4 KiB chunks) are copied, prefix and
- * payload, into one buffer and go out together as one HTTP/2 write: each write is a trip through the HTTP/2 stream
- * (and its callbacks), which for 4 KiB messages cost more than the bytes. Large ones are written as they are.
- * Every write waits for 'drain' when HTTP/2 flow control pushes back, so a large file never sits in memory.
+ * Writes common.Data messages to an upload stream as one byte stream: each message's prefix and payload are copied
+ * into the writer's own buffers of OUT_BYTES (a message may span two), and each full buffer is one HTTP/2 write.
+ * Copying every message, large ones too, means the upload never holds a buffer of the source once it asks for the
+ * next one: a source may read into the same few buffers over and over. Reading the file into a new 1 MiB buffer per
+ * read, which HTTP/2 kept until sent, left 10-32 MB of dead buffers waiting for a collection (bench/RESULTS.md,
+ * transfer). Small messages (talosctl's 4 KiB) go out many to a write, each a copy and no await. At most
+ * OUT_BUFFERS buffers are written and not yet sent: then the writer waits for HTTP/2 to send one (flow control is
+ * the backpressure), so a large file never sits in memory.
  */
 class MessageWriter {
+  /** the buffer being filled, and how much of it is */
   private out: Buffer | null = null;
-  /** coalescing buffers HTTP/2 is done with (their write completed): reused instead of new memory per write */
-  private readonly spare: Buffer[] = [];
   private used = 0;
-  /** payload bytes in `out` */
+  /** buffers HTTP/2 is done with (their write completed), and how many were ever made */
+  private readonly spare: Buffer[] = [];
+  private made = 0;
+  private wakeWriter: (() => void) | undefined;
+  /** payload bytes in `out`, and in every write so far */
   private payload = 0;
   private sent = 0;
   /** the rate floor's window: when it began and how much had been sent then */
@@ -633,57 +725,92 @@ class MessageWriter {
     return this.stream.closed || this.stream.destroyed || this.stream.writableEnded;
   }
 
-  /** One message of `length` payload bytes made of `parts`; false once the stream no longer takes writes. */
-  async message(parts: Buffer[], length: number): Promise<boolean> {
-    if (this.stopped) return false;
-    if (length <= SMALL_MESSAGE_BYTES) {
-      if (this.out && this.used + MAX_PREFIX_BYTES + length > this.out.length && !(await this.flush())) return false;
-      const out = (this.out ??= this.spare.pop() ?? Buffer.allocUnsafe(COALESCE_BYTES));
-      this.used = writeDataMessagePrefix(out, this.used, length);
-      for (const part of parts) this.used += part.copy(out, this.used);
-      this.payload += length;
-      return true;
-    }
-    if (!(await this.flush())) return false;
-    const prefix = Buffer.allocUnsafe(MAX_PREFIX_BYTES);
-    this.stream.write(prefix.subarray(0, writeDataMessagePrefix(prefix, 0, length)));
-    let flushed = true;
-    for (const part of parts) flushed = this.stream.write(part);
-    return this.wrote(flushed, length);
+  /** Whether a message of `length` payload bytes fits whole in the buffer being filled (then put() takes it). */
+  fits(length: number): boolean {
+    return this.out !== null && this.used + MAX_PREFIX_BYTES + length <= this.out.length;
   }
 
-  /** Writes the gathered small messages, if any; false once the stream no longer takes writes. */
+  /** Copies one message of buf[start, end) into the buffer being filled; only after fits() said it fits. */
+  put(buf: Buffer, start: number, end: number): void {
+    const out = this.out as Buffer;
+    this.used = writeDataMessagePrefix(out, this.used, end - start);
+    this.used += buf.copy(out, this.used, start, end);
+    this.payload += end - start;
+  }
+
+  /** One message of buf[start, end), written as buffers fill; false once the stream no longer takes writes. */
+  async message(buf: Buffer, start: number, end: number): Promise<boolean> {
+    if (!(await this.room())) return false;
+    if (this.fits(end - start)) {
+      this.put(buf, start, end);
+      return true;
+    }
+    if ((this.out as Buffer).length - this.used < MAX_PREFIX_BYTES && !((await this.flush()) && (await this.room())))
+      return false;
+    let out = this.out as Buffer;
+    this.used = writeDataMessagePrefix(out, this.used, end - start);
+    while (start < end) {
+      const copied = buf.copy(out, this.used, start, end);
+      this.used += copied;
+      this.payload += copied;
+      start += copied;
+      if (this.used === out.length && !((await this.flush()) && (await this.room()))) return false;
+      out = this.out as Buffer;
+    }
+    return true;
+  }
+
+  /** Makes sure there is a buffer to fill: a spare one, a new one, or the next one HTTP/2 is done with. */
+  private async room(): Promise<boolean> {
+    while (!this.out) {
+      if (this.stopped) return false;
+      const spare = this.spare.pop();
+      if (spare) this.out = spare;
+      else if (this.made < OUT_BUFFERS) {
+        this.made++;
+        this.out = Buffer.allocUnsafe(OUT_BYTES);
+      } else if (!(await this.sendWait())) return false;
+    }
+    return true;
+  }
+
+  /** Writes the buffer being filled, if anything is in it; false once the stream no longer takes writes. */
   async flush(): Promise<boolean> {
     if (this.stopped) return false;
-    if (!this.out || this.used === 0) return true;
-    // HTTP/2 keeps this buffer until its bytes are on the socket; the write's callback gives it back.
     const out = this.out;
-    const flushed = this.stream.write(out.subarray(0, this.used), () => this.spare.push(out));
-    const length = this.payload;
+    if (!out || this.used === 0) return true;
+    // HTTP/2 keeps this buffer until its bytes are on the socket; the write's callback gives it back.
+    this.stream.write(out.subarray(0, this.used), () => {
+      this.spare.push(out);
+      const wake = this.wakeWriter;
+      this.wakeWriter = undefined;
+      wake?.();
+    });
+    this.sent += this.payload;
+    this.req.onSent(this.sent);
     this.out = null;
     this.used = 0;
     this.payload = 0;
-    return this.wrote(flushed, length);
+    return this.checkRate() && !this.stream.closed;
   }
 
-  private async wrote(flushed: boolean, length: number): Promise<boolean> {
-    this.sent += length;
-    this.req.onSent(this.sent);
-    if (flushed) return this.checkRate() && !this.stream.closed;
-    const drained = once(this.stream, 'drain').then(
-      () => 'drain' as const,
-      () => 'done' as const,
-    );
+  /**
+   * Waits for HTTP/2 to be done with one of the buffers written: false when the stream ends first (the node
+   * answered or the connection was cut); fails the upload when the node takes nothing for the idle limit.
+   */
+  private async sendWait(): Promise<boolean> {
+    const returned = new Promise<'sent'>((resolve) => (this.wakeWriter = () => resolve('sent')));
     const idleMs = this.req.idleMs ?? DEFAULT_UPLOAD_IDLE_MS;
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), idleMs)));
-    const outcome = await Promise.race([drained, stalled, this.settled.then(() => 'done' as const)]);
+    const outcome = await Promise.race([returned, stalled, this.settled.then(() => 'done' as const)]);
     clearTimeout(timer);
+    this.wakeWriter = undefined;
     if (outcome === 'stalled') {
       abortUpload(this.stream);
       throw rpcFailure(Code.deadlineExceeded, `the node took no data for ${Math.round(idleMs / 100) / 10} s`);
     }
-    return outcome === 'drain' && this.checkRate() && !this.stream.closed;
+    return outcome === 'sent' && this.checkRate() && !this.stream.closed;
   }
 
   /** Fails the upload when the node took less than the rate floor over a whole idle window. */

@@ -1,16 +1,24 @@
 /** Step 8's upload: the snapshot file streamed to EtcdRecover, its progress sent to the machine a few times a second. */
-import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fromCallback } from 'xstate';
+import { UploadFileSource } from '../talos/h2stream.js';
 import type { RecoveryEvent } from '../../machines/recovery-types.js';
 import type { EffectDeps } from './deps.js';
 import { ActionError, ledgered, messageOf, unwrap } from './ledger.js';
 
-/** Read size of the snapshot file streamed to EtcdRecover (the client re-cuts it into its own chunk size). */
-const UPLOAD_READ_BYTES = 1024 * 1024;
-
 /** Fewest milliseconds between two progress events: every one is a state.json write. */
 const PROGRESS_EVERY_MS = 200;
+
+/**
+ * The snapshot file as the upload reads it: 1 MiB reads (with Node's default 64 KiB the reads were most of the
+ * upload's CPU) into a few reused buffers (h2stream's UploadFileSource): a new 1 MiB buffer per read, as
+ * fs.createReadStream makes, piled up dead until a collection, 30 of the upload's ~99 MB peak (bench/transfer.mjs,
+ * bench/upload-driver.mjs). The client re-cuts the bytes into its own chunk size.
+ */
+export function snapshotSource(file: string): Readable {
+  return new UploadFileSource(file);
+}
 
 export function uploadActor(deps: EffectDeps) {
   return fromCallback<RecoveryEvent, { node: string; file: string; bytes: number; opId: string }>(
@@ -28,10 +36,7 @@ export function uploadActor(deps: EffectDeps) {
         node: input.node,
         destructive: false,
         send: async () => {
-          // 1 MiB reads: with Node's default 64 KiB, the file reads (a thread-pool round trip each) were most of the
-          // upload's CPU; 1 MiB made a 256 MiB upload 1.5x faster (bench/transfer.mjs, bench/upload-driver.mjs).
-          const source = createReadStream(input.file, { highWaterMark: UPLOAD_READ_BYTES });
-          const result = await deps.client.etcdRecover(input.node, source, {
+          const result = await deps.client.etcdRecover(input.node, snapshotSource(input.file), {
             signal: abort.signal,
             onProgress,
             totalBytes: input.bytes,
