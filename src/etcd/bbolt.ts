@@ -92,6 +92,21 @@ const MAX_PROBLEMS = 8;
 
 const TWO_POW_32 = 4294967296;
 
+/**
+ * buf.readUInt32LE(at) without its argument checks, for the walk's per-element loops, where the element table was
+ * already checked to lie inside the buffer: V8 did not inline readUInt32LE there (a separate frame in CPU profiles,
+ * ~4x the cost of these four loads on the names of a 1 GiB snapshot).
+ */
+export function u32At(buf: Buffer, at: number): number {
+  return (
+    ((buf[at] as number) |
+      ((buf[at + 1] as number) << 8) |
+      ((buf[at + 2] as number) << 16) |
+      ((buf[at + 3] as number) << 24)) >>>
+    0
+  );
+}
+
 export interface Meta {
   /** 0 or 1: which meta page this is */
   index: number;
@@ -678,7 +693,7 @@ export class BoltWalker {
     const count = buf.readUInt16LE(base + 10);
     if (base + PAGE_HEADER_SIZE + count * ELEMENT_SIZE > this.runEnd) return false;
     for (let i = 0; i < count; i++) {
-      if (buf.readUInt32LE(base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE) & BUCKET_LEAF_FLAG) return false;
+      if (u32At(buf, base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE) & BUCKET_LEAF_FLAG) return false;
     }
     const page = this.checkLeaf(buf, base, this.runEnd, pgid, state, this.scratchPage);
     if (page.count > 0 && onLeaf) onLeaf(page);
@@ -871,10 +886,10 @@ export class BoltWalker {
     let prevEnd = -1;
     for (let i = 0; i < count; i++) {
       const e = table + i * ELEMENT_SIZE;
-      const flags = buf.readUInt32LE(e);
-      const keyStart = e + buf.readUInt32LE(e + 4);
-      const keyEnd = keyStart + buf.readUInt32LE(e + 8);
-      const valueEnd = keyEnd + buf.readUInt32LE(e + 12);
+      const flags = u32At(buf, e);
+      const keyStart = e + u32At(buf, e + 4);
+      const keyEnd = keyStart + u32At(buf, e + 8);
+      const valueEnd = keyEnd + u32At(buf, e + 12);
       if (valueEnd > end || keyStart < table + count * ELEMENT_SIZE) {
         this.fatal(`${placeName(place)} has an element pointing outside the page`);
       }

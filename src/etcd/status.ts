@@ -7,7 +7,7 @@
  * - totalSize: meta.pgid × pageSize (bbolt tx.Size), not the file size.
  */
 import { crc32c } from '@node-rs/crc32';
-import { BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE, leafElement } from './bbolt.js';
+import { BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE, leafElement, u32At } from './bbolt.js';
 import type { BucketVisitor, LeafPage, TreeVisitor } from './bbolt.js';
 
 /** `key` bucket keys: main(8, BE) '_' sub(8, BE), plus 't' for a tombstone. */
@@ -206,10 +206,10 @@ export class StatusVisitor implements TreeVisitor {
     let lastKeyStart = -1;
     for (let i = 0; i < count; i++) {
       const e = base + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-      const keyStart = e + buf.readUInt32LE(e + 4);
-      const keySize = buf.readUInt32LE(e + 8);
+      const keyStart = e + u32At(buf, e + 4);
+      const keySize = u32At(buf, e + 8);
       const valueStart = keyStart + keySize;
-      const valueEnd = valueStart + buf.readUInt32LE(e + 12);
+      const valueEnd = valueStart + u32At(buf, e + 12);
       if (keySize < REVISION_KEY_SIZE) {
         this.noteShortRevisionKey(keySize);
         continue;
@@ -368,6 +368,19 @@ function rotl(x: number, r: number): number {
   return (x << r) | (x >>> (32 - r));
 }
 
+/**
+ * buf.readInt32LE(at) without its argument checks (the caller keeps `at + 4` within the name). Measured on the names
+ * of a 1 GiB snapshot: hashing one took ~190 ns of CPU through readInt32LE, ~50 ns so (the call was not inlined).
+ */
+function wordAt(buf: Buffer, at: number): number {
+  return (
+    (buf[at] as number) |
+    ((buf[at + 1] as number) << 8) |
+    ((buf[at + 2] as number) << 16) |
+    ((buf[at + 3] as number) << 24)
+  );
+}
+
 function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -427,7 +440,7 @@ export class LiveKeySet {
     let h1 = 0x9747b28c;
     let i = start;
     for (; i + 4 <= end; i += 4) {
-      h1 = Math.imul(rotl(h1, 5) ^ buf.readInt32LE(i), 0x9e3779b9);
+      h1 = Math.imul(rotl(h1, 5) ^ wordAt(buf, i), 0x9e3779b9);
     }
     let tail = 0;
     for (let shift = 0; i < end; i++, shift += 8) tail |= (buf[i] as number) << shift;
@@ -467,7 +480,7 @@ export class LiveKeySet {
     let h2 = 0x165667b1;
     let i = start;
     for (; i + 4 <= end; i += 4) {
-      h2 = Math.imul(rotl((h2 + Math.imul(buf.readInt32LE(i), 0x85ebca77)) | 0, 13), 0x9e3779b1);
+      h2 = Math.imul(rotl((h2 + Math.imul(wordAt(buf, i), 0x85ebca77)) | 0, 13), 0x9e3779b1);
     }
     let tail = 0;
     for (let shift = 0; i < end; i++, shift += 8) tail |= (buf[i] as number) << shift;
