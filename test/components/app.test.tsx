@@ -6,14 +6,14 @@
  */
 import { judgeDrill } from '../../src/wizard/outcome.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
-import { App } from '../../components/App.js';
+import { fromPromise } from 'xstate';
 import { exitCodeFor } from '../../src/commands/interactive.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
+import { LOST_QUORUM_DRILL, startAppScreen, typedTarget } from './app-screen.js';
 import { failingOnce, withRawCopy } from '../machines/scripted-cluster.js';
 import type { JournalEmit, NodeView } from '../../machines/recovery-types.js';
 import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
-import { KEYS, cleanupSized, frameMatching, press, renderSized, type, widest } from './helpers.js';
+import { KEYS, cleanupSized, frameMatching, press, type, widest } from './helpers.js';
 
 afterEach(cleanupSized);
 
@@ -50,26 +50,16 @@ function withAfterRestore(cluster: ReturnType<typeof fakeCluster>) {
 
 function start() {
   const cluster = fakeCluster();
-  const actor = createActor(withAfterRestore(cluster), {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App
-      actor={actor}
-      incidentDir="/tmp/incident"
-      context="talos-dr-sim"
-      endpoint={() => '127.0.0.2:50000'}
-      drill={{
-        scenario: 'lost-quorum',
+  const { actor, screen } = startAppScreen(withAfterRestore(cluster), {
+    props: {
+      drill: {
+        ...LOST_QUORUM_DRILL,
         timeLimitSec: 900,
-        dataLost: () => 'none',
         // as the drill command judges it: the scenario's expected outcome and right answer against the run
         judge: (ctx) => judgeDrill(ctx, LOST_QUORUM, 0),
-      }}
-    />,
-    { columns: 80, rows: 24 },
-  );
+      },
+    },
+  });
   return { cluster, actor, screen };
 }
 
@@ -120,7 +110,7 @@ describe('App on the recovery machine', () => {
         lastFrame,
         (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
       );
-      const target = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+      const target = typedTarget(f);
       await type(stdin, target);
       await press(stdin, KEYS.enter);
       confirmed.push(target);
@@ -209,21 +199,9 @@ describe('App on the recovery machine', () => {
 
   it('keeps the node table live between steps and says how long a silent node has not answered', async () => {
     const cluster = fakeCluster();
-    const actor = createActor(cluster.machine, {
-      input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+    const { actor, screen } = startAppScreen(cluster.machine, {
+      props: { refreshNodes: cluster.refresh, refreshMs: 100 },
     });
-    actor.start();
-    const screen = renderSized(
-      <App
-        actor={actor}
-        incidentDir="/tmp/incident"
-        context="talos-dr-sim"
-        endpoint={() => '127.0.0.2:50000'}
-        refreshNodes={cluster.refresh}
-        refreshMs={100}
-      />,
-      { columns: 80, rows: 24 },
-    );
     // Before the assessment the machine has read nothing, yet the table already shows each node's etcd.
     let f = await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]') && x.includes('Failed'));
     expect(f).toMatch(/127\.0\.0\.2\s+\S+\s+yes\s+cp\s+Running\s+bad\s+3\s+48213/);
@@ -242,16 +220,10 @@ describe('App on the recovery machine', () => {
   it('a raw copy: the reason typed to accept skip-hash-check is journalled by the machine with the decision', async () => {
     const cluster = fakeCluster();
     const machine = withRawCopy(cluster);
-    const actor = createActor(machine, {
-      input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-    });
     const journal: JournalEmit['entry'][] = [];
-    actor.on('journal', (e) => journal.push(e.entry));
-    actor.start();
-    const screen = renderSized(
-      <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
-      { columns: 80, rows: 24 },
-    );
+    const { actor, screen } = startAppScreen(machine, {
+      beforeStart: (a) => a.on('journal', (e) => journal.push(e.entry)),
+    });
     await frameMatching(screen.lastFrame, (x) => x.includes('[Y/n]'));
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
@@ -276,14 +248,7 @@ describe('App on the recovery machine', () => {
   it('a failure asks "Try again?" as y/N: y tries again, for a step (connect) and for a node preparation', async () => {
     const cluster = fakeCluster();
     const machine = failingOnce(cluster);
-    const actor = createActor(machine, {
-      input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-    });
-    actor.start();
-    const screen = renderSized(
-      <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
-      { columns: 80, rows: 24 },
-    );
+    const { actor, screen } = startAppScreen(machine);
     let f = await frameMatching(screen.lastFrame, (x) => x.includes('connect failed. Try again?'));
     expect(f).toContain('the talosconfig CA does not match');
     expect(f).toContain('[Y/n]');
@@ -298,7 +263,7 @@ describe('App on the recovery machine', () => {
         screen.lastFrame,
         (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
       );
-      const target = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+      const target = typedTarget(f);
       await type(screen.stdin, target);
       await press(screen.stdin, KEYS.enter);
       confirmed.push(target);

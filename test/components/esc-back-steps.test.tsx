@@ -6,11 +6,10 @@
  * the in-memory cluster (two of its nodes of type init), at 80×24.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { App } from '../../components/App.js';
 import type { NodeView } from '../../machines/recovery.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import { KEYS, cleanupSized, flush, frameMatching, press, renderSized } from './helpers.js';
+import { flat, keyBar, liveRegion, startAppScreen, typedTarget } from './app-screen.js';
+import { KEYS, cleanupSized, flush, frameMatching, press } from './helpers.js';
 
 afterEach(() => cleanupSized());
 
@@ -19,32 +18,14 @@ const INIT = [NODES[0], NODES[1]] as string[];
 function start() {
   const cluster = fakeCluster();
   for (const node of INIT) cluster.views.set(node, { ...(cluster.views.get(node) as NodeView), machineType: 'init' });
-  const actor = createActor(cluster.machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App
-      actor={actor}
-      incidentDir="/tmp/incident"
-      context="talos-dr-sim"
-      endpoint={() => '127.0.0.2:50000'}
-      drill={{ scenario: 'init-node', dataLost: () => 'none' }}
-    />,
-    { columns: 80, rows: 24 },
-  );
-  return { cluster, actor, stdin: screen.stdin, lastFrame: screen.lastFrame };
+  return {
+    cluster,
+    ...startAppScreen(cluster.machine, { props: { drill: { scenario: 'init-node', dataLost: () => 'none' } } }),
+  };
 }
 
-const liveRegion = (frame: string) => frame.slice(frame.indexOf('talos-dr · context'));
-const keyBar = (frame: string) =>
-  liveRegion(frame)
-    .split('\n')
-    .findLast((l) => /quit \(saved\)/.test(l)) ?? '';
-const target = (frame: string) => /Type (\S+) to confirm/.exec(frame)?.[1] ?? '';
-const flat = (frame: string) => frame.replace(/\s+/g, ' ');
 const converting = (node: string) => (frame: string) =>
-  flat(frame).includes(`Convert ${node} from init to controlplane`) && target(frame) === node;
+  flat(frame).includes(`Convert ${node} from init to controlplane`) && typedTarget(frame) === node;
 
 describe('Esc at the typed-address prompts of steps 5 and 8', () => {
   it('goes back to the snapshot choice from the first conversion; after one was sent, and at the bootstrap, it is not offered and does nothing', async () => {
@@ -82,7 +63,7 @@ describe('Esc at the typed-address prompts of steps 5 and 8', () => {
     await press(s.stdin, `${INIT[1]}\n`);
     f = await frameMatching(s.lastFrame, (x) => x.includes('Destructive: Wipe'), 4000);
     expect(keyBar(f)).not.toContain('Esc');
-    const firstWipe = target(f);
+    const firstWipe = typedTarget(f);
     await press(s.stdin, KEYS.esc);
     await flush();
     expect(s.actor.getSnapshot().context.prompt?.target).toBe(firstWipe);
@@ -96,17 +77,17 @@ describe('Esc at the typed-address prompts of steps 5 and 8', () => {
         4000,
       );
       if (f.includes('Destructive: Upload the snapshot to')) break;
-      const node = target(f);
+      const node = typedTarget(f);
       await press(s.stdin, `${node}\n`);
       await frameMatching(
         s.lastFrame,
-        (x) => target(x) !== node || x.includes('Destructive: Upload the snapshot to'),
+        (x) => typedTarget(x) !== node || x.includes('Destructive: Upload the snapshot to'),
         4000,
       );
     }
     expect(keyBar(f)).not.toContain('Esc');
     expect(flat(liveRegion(f))).toMatch(/There is no way back from here: \S+, \S+, \S+ are already wiped\./);
-    const bootstrapTarget = target(f);
+    const bootstrapTarget = typedTarget(f);
     await press(s.stdin, KEYS.esc);
     await flush();
     expect(s.actor.getSnapshot().context.prompt?.target).toBe(bootstrapTarget);

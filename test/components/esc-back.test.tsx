@@ -5,39 +5,16 @@
  * keystrokes through the App on the real recovery machine and the in-memory cluster, at 80×24.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { App } from '../../components/App.js';
-import { fakeCluster, NODES } from './fake-cluster.js';
-import { KEYS, cleanupSized, flush, frameMatching, press, renderSized } from './helpers.js';
+import { fakeCluster } from './fake-cluster.js';
+import { flat, keyBar, liveRegion, LOST_QUORUM_DRILL, startAppScreen, typedTarget } from './app-screen.js';
+import { KEYS, cleanupSized, flush, frameMatching, press } from './helpers.js';
 
 afterEach(() => cleanupSized());
 
 function start() {
   const cluster = fakeCluster();
-  const actor = createActor(cluster.machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App
-      actor={actor}
-      incidentDir="/tmp/incident"
-      context="talos-dr-sim"
-      endpoint={() => '127.0.0.2:50000'}
-      drill={{ scenario: 'lost-quorum', dataLost: () => 'none' }}
-    />,
-    { columns: 80, rows: 24 },
-  );
-  return { cluster, actor, stdin: screen.stdin, lastFrame: screen.lastFrame };
+  return { cluster, ...startAppScreen(cluster.machine, { props: { drill: LOST_QUORUM_DRILL } }) };
 }
-
-const liveRegion = (frame: string) => frame.slice(frame.indexOf('talos-dr · context'));
-const keyBar = (frame: string) =>
-  liveRegion(frame)
-    .split('\n')
-    .findLast((l) => /quit \(saved\)/.test(l)) ?? '';
-const target = (frame: string) => /Type (\S+) to confirm/.exec(frame)?.[1] ?? '';
-const flat = (frame: string) => frame.replace(/\s+/g, ' ');
 
 describe('Esc at a typed-address prompt', () => {
   it('goes back to the snapshot choice from the first wipe; after a wipe started, it is not offered and does nothing', async () => {
@@ -61,13 +38,13 @@ describe('Esc at a typed-address prompt', () => {
     // chosen again, on to the first wipe; confirmed, the next wipe has no way back
     await press(s.stdin, KEYS.enter);
     f = await frameMatching(s.lastFrame, (x) => x.includes('Destructive: Wipe'));
-    const first = target(f);
+    const first = typedTarget(f);
     await press(s.stdin, `${first}\n`);
     f = await frameMatching(
       s.lastFrame,
-      (x) => x.includes('Destructive: Wipe') && target(x) !== first && target(x) !== '',
+      (x) => x.includes('Destructive: Wipe') && typedTarget(x) !== first && typedTarget(x) !== '',
     );
-    const second = target(f);
+    const second = typedTarget(f);
     expect(keyBar(f)).not.toContain('Esc');
     expect(flat(liveRegion(f))).toContain(`There is no way back from here: ${first} is already being prepared.`);
     await press(s.stdin, KEYS.esc);

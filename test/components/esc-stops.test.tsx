@@ -5,11 +5,11 @@
  * recovery machine and the in-memory cluster whose first restore fails, at 80×24.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
-import { App } from '../../components/App.js';
+import { fromPromise } from 'xstate';
 import type { NodeView } from '../../machines/recovery.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import { KEYS, cleanupSized, frameMatching, press, renderSized, type } from './helpers.js';
+import { flat, keyBar, liveRegion, LOST_QUORUM_DRILL, startAppScreen, typedTarget } from './app-screen.js';
+import { KEYS, cleanupSized, frameMatching, press, type } from './helpers.js';
 
 afterEach(() => cleanupSized());
 
@@ -37,30 +37,8 @@ function start() {
       }),
     },
   });
-  const actor = createActor(machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App
-      actor={actor}
-      incidentDir="/tmp/incident"
-      context="talos-dr-sim"
-      endpoint={() => '127.0.0.2:50000'}
-      drill={{ scenario: 'lost-quorum', dataLost: () => 'none' }}
-    />,
-    { columns: 80, rows: 24 },
-  );
-  return { cluster, actor, stdin: screen.stdin, lastFrame: screen.lastFrame };
+  return { cluster, ...startAppScreen(machine, { props: { drill: LOST_QUORUM_DRILL } }) };
 }
-
-const liveRegion = (frame: string) => frame.slice(frame.indexOf('talos-dr · context'));
-const keyBar = (frame: string) =>
-  liveRegion(frame)
-    .split('\n')
-    .findLast((l) => /quit \(saved\)/.test(l)) ?? '';
-const target = (frame: string) => /Type (\S+) to confirm/.exec(frame)?.[1] ?? '';
-const flat = (frame: string) => frame.replace(/\s+/g, ' ');
 
 describe('Esc at the failed restore’s question', () => {
   it('is named for what it does: the key bar and the refusal say it stops (resumable), and it does', async () => {
@@ -71,10 +49,10 @@ describe('Esc at the failed restore’s question', () => {
     await press(s.stdin, KEYS.enter);
     // every wipe, then the upload and Bootstrap, each confirmed by typing the node's address
     for (;;) {
-      const f = await frameMatching(s.lastFrame, (x) => target(x) !== '', 5000);
+      const f = await frameMatching(s.lastFrame, (x) => typedTarget(x) !== '', 5000);
       if (f.includes('again and upload')) break;
       const seq = s.actor.getSnapshot().context.promptSeq;
-      await type(s.stdin, target(f));
+      await type(s.stdin, typedTarget(f));
       await press(s.stdin, KEYS.enter);
       await frameMatching(s.lastFrame, () => s.actor.getSnapshot().context.promptSeq !== seq, 5000);
     }

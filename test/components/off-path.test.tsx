@@ -4,12 +4,12 @@
  * the real recovery machine and the in-memory cluster, at 80×24.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
-import { App } from '../../components/App.js';
+import { fromPromise } from 'xstate';
 import { apiSnapshot, fakeCluster, NODES } from './fake-cluster.js';
+import { flat, keyBar, liveRegion, LOST_QUORUM_DRILL, startAppScreen, typedTarget } from './app-screen.js';
 import type { NodeView, SnapshotInfo, SnapshotOption, Timing } from '../../machines/recovery-types.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
-import { KEYS, cleanupSized, flush, frameMatching, press, renderSized, type } from './helpers.js';
+import { KEYS, cleanupSized, flush, frameMatching, press, type } from './helpers.js';
 
 afterEach(() => {
   cleanupSized();
@@ -17,28 +17,8 @@ afterEach(() => {
 });
 
 function start(cluster = fakeCluster(), machine = cluster.machine, timing: Partial<Timing> = {}) {
-  const actor = createActor(machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10, ...timing } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App
-      actor={actor}
-      incidentDir="/tmp/incident"
-      context="talos-dr-sim"
-      endpoint={() => '127.0.0.2:50000'}
-      drill={{ scenario: 'lost-quorum', dataLost: () => 'none' }}
-    />,
-    { columns: 80, rows: 24 },
-  );
-  return { cluster, actor, screen, stdin: screen.stdin, lastFrame: screen.lastFrame };
+  return { cluster, ...startAppScreen(machine, { timing, props: { drill: LOST_QUORUM_DRILL } }) };
 }
-
-const liveRegion = (frame: string) => frame.slice(frame.indexOf('talos-dr · context'));
-const keyBar = (frame: string) =>
-  liveRegion(frame)
-    .split('\n')
-    .findLast((l) => /quit \(saved\)/.test(l)) ?? '';
 
 /** From the first question to the snapshot source list. */
 async function toSnapshotChoice(s: ReturnType<typeof start>) {
@@ -123,7 +103,7 @@ describe('the wizard off the happy path', () => {
   it('a pasted address that ends in a newline keeps its Enter: the node is confirmed', async () => {
     const s = start();
     const f = await toFirstWipe(s);
-    const target = /Type (\S+) to confirm/.exec(f)?.[1] as string;
+    const target = typedTarget(f);
     await press(s.stdin, `${target}\n`);
     await frameMatching(s.lastFrame, (x) => x.includes('Destructive:') && !x.includes(`Type ${target} to confirm`));
     expect(s.actor.getSnapshot().context.confirmed).toEqual([target]);
@@ -254,9 +234,6 @@ describe('the wizard off the happy path', () => {
 });
 
 /** A frame's text as one line: a sentence wrapped across lines reads whole. */
-const flat = (frame: string) => frame.replace(/\s+/g, ' ');
-
-const target = (frame: string) => /Type (\S+) to confirm/.exec(frame)?.[1] ?? '';
 
 /** Types (pastes, with its newline) each wipe's address in turn, as the prompts come. */
 async function confirmEveryWipe(s: ReturnType<typeof start>) {
@@ -264,10 +241,10 @@ async function confirmEveryWipe(s: ReturnType<typeof start>) {
   for (let i = 0; i < NODES.length; i++) {
     const f = await frameMatching(
       s.lastFrame,
-      (x) => x.includes('Destructive: Wipe') && target(x) !== '' && !confirmed.includes(target(x)),
+      (x) => x.includes('Destructive: Wipe') && typedTarget(x) !== '' && !confirmed.includes(typedTarget(x)),
     );
     await flush();
-    await press(s.stdin, `${target(f)}\n`);
-    confirmed.push(target(f));
+    await press(s.stdin, `${typedTarget(f)}\n`);
+    confirmed.push(typedTarget(f));
   }
 }

@@ -5,15 +5,15 @@
  * resize never clears the screen and the scrollback (the finished steps and everything above the wizard).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
+import { fromPromise } from 'xstate';
 import type { AssessOutput } from '../../machines/recovery-types.js';
 
 // Ink draws nothing live in CI (it reads CI once, at import; vitest gives each file its own module graph): this file
 // looks at the live drawing, so it asks for it before Ink is imported.
 process.env.CI = 'false';
-const { App } = await import('../../components/App.js');
-const { fakeCluster, NODES } = await import('./fake-cluster.js');
-const { cleanupSized, flush, frameMatching, press, renderSized } = await import('./helpers.js');
+const { startAppScreen } = await import('./app-screen.js');
+const { fakeCluster } = await import('./fake-cluster.js');
+const { cleanupSized, flush, frameMatching, press } = await import('./helpers.js');
 
 afterEach(cleanupSized);
 
@@ -23,14 +23,7 @@ function waitingAtAssess(size: { columns: number; rows: number; debug?: boolean 
   const machine = cluster.machine.provide({
     actors: { assess: fromPromise<AssessOutput, { nodes: string[] }>(() => new Promise(() => {})) },
   });
-  const actor = createActor(machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
-    size,
-  );
+  const { actor, screen } = startAppScreen(machine, { size });
   return { actor, screen };
 }
 

@@ -6,11 +6,11 @@
  * real recovery machine and the in-memory cluster, at 80×24.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise } from 'xstate';
-import { App } from '../../components/App.js';
+import { fromCallback, fromPromise } from 'xstate';
 import type { ConnectOutput, RecoveryEvent } from '../../machines/recovery.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import { KEYS, cleanupSized, frameMatching, press, renderSized } from './helpers.js';
+import { startAppScreen, typedTarget } from './app-screen.js';
+import { KEYS, cleanupSized, frameMatching, press } from './helpers.js';
 
 afterEach(() => cleanupSized());
 
@@ -53,36 +53,23 @@ function rebootingCluster() {
 describe('a retry prompt after a node stayed silent', () => {
   it('shows the wait, asks only after nodeAnswerTimeoutMs saying so, and Enter tries again', async () => {
     const c = rebootingCluster();
-    const actor = createActor(c.machine, {
-      input: {
-        nodes: NODES,
-        operator: 'trainee',
-        mode: 'drill',
-        timing: { pollMs: 20, backoffMs: 10, nodeAnswerTimeoutMs: 2000 },
-      },
-    });
-    actor.start();
-    const screen = renderSized(
-      <App actor={actor} incidentDir="/tmp/incident" context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
-      { columns: 80, rows: 24 },
-    );
+    const { actor, screen } = startAppScreen(c.machine, { timing: { nodeAnswerTimeoutMs: 2000 } });
     await frameMatching(screen.lastFrame, (x) => x.includes('Recover etcd on these control-plane nodes'));
     await press(screen.stdin, 'y');
     await frameMatching(screen.lastFrame, (x) => x.includes('Where should the snapshot come from?'));
     await press(screen.stdin, KEYS.enter);
-    const target = (f: string) => /Type (\S+) to confirm/.exec(f)?.[1] ?? '';
     for (;;) {
       const f = await frameMatching(
         screen.lastFrame,
         (x) => x.includes('Destructive: Wipe') || x.includes('Destructive: Upload the snapshot to'),
         4000,
       );
-      const node = target(f);
+      const node = typedTarget(f);
       await press(screen.stdin, `${node}\n`);
       if (f.includes('Destructive: Upload the snapshot to')) break;
       await frameMatching(
         screen.lastFrame,
-        (x) => target(x) !== node || x.includes('Destructive: Upload the snapshot to'),
+        (x) => typedTarget(x) !== node || x.includes('Destructive: Upload the snapshot to'),
         4000,
       );
     }
@@ -105,7 +92,7 @@ describe('a retry prompt after a node stayed silent', () => {
     c.back();
     await press(screen.stdin, KEYS.enter);
     f = await frameMatching(screen.lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'), 4000);
-    await press(screen.stdin, `${target(f)}\n`);
+    await press(screen.stdin, `${typedTarget(f)}\n`);
     await frameMatching(screen.lastFrame, () => c.cluster.calls.some((x) => x.startsWith('bootstrap')), 8000);
     expect(c.uploads.length).toBeGreaterThan(before);
     expect(actor.getSnapshot().context.outcome).not.toBe('stopped-by-user');

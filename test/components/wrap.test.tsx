@@ -4,11 +4,11 @@
  * after q), driven by keystrokes on the real recovery machine at 80 columns.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
-import { App } from '../../components/App.js';
+import { fromPromise } from 'xstate';
 import { TypedConfirm } from '../../components/confirm/TypedConfirm.js';
 import { wrapWords } from '../../components/wrap.js';
-import { apiSnapshot, fakeCluster, NODES } from './fake-cluster.js';
+import { apiSnapshot, fakeCluster } from './fake-cluster.js';
+import { startAppScreen } from './app-screen.js';
 import { cleanupSized, frameMatching, press, renderSized } from './helpers.js';
 
 afterEach(cleanupSized);
@@ -21,14 +21,7 @@ function start(incidentDir = '/tmp/incident') {
   const machine = cluster.machine.provide({
     actors: { acquireSnapshot: fromPromise(async () => ({ ...apiSnapshot(), file: SNAPSHOT })) },
   });
-  const actor = createActor(machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
-  });
-  actor.start();
-  const screen = renderSized(
-    <App actor={actor} incidentDir={incidentDir} context="talos-dr-sim" endpoint={() => '127.0.0.2:50000'} />,
-    { columns: 80, rows: 24 },
-  );
+  const { actor, screen } = startAppScreen(machine, { props: { incidentDir } });
   return { actor, screen };
 }
 
