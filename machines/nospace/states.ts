@@ -65,21 +65,29 @@ const reclaimedText = (s: NospaceState): string => `${bytes(reclaimedBytes(s))} 
 /** A read that could not be made: the step's "Try again?" question. */
 const readAttempt = { action: 'reading etcd status and alarms', node: null };
 
+/**
+ * A step's first read (defragment, disarm): every member's database size and alarms folded in, then the step's
+ * `deciding`; a failed read is tried again on its own, then asked about (`failed`).
+ */
+const readSpaceThenDecide = () => ({
+  ...callStep({
+    call: 'reading',
+    retry: 'retryRead',
+    invoke: {
+      src: 'readSpace',
+      input: ({ context }) => ({ nodes: memberNodes(context), quota: false }),
+      onDone: { target: 'deciding', actions: assign(({ context, event }) => foldReadings(context, event.output)) },
+    },
+    attempt: readAttempt,
+  }),
+  failed: retryPromptState(readAttempt.action, 'reading'),
+});
+
 const defragment = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'defragment' } },
   initial: 'reading',
   states: {
-    ...callStep({
-      call: 'reading',
-      retry: 'retryRead',
-      invoke: {
-        src: 'readSpace',
-        input: ({ context }) => ({ nodes: memberNodes(context), quota: false }),
-        onDone: { target: 'deciding', actions: assign(({ context, event }) => foldReadings(context, event.output)) },
-      },
-      attempt: readAttempt,
-    }),
-    failed: retryPromptState(readAttempt.action, 'reading'),
+    ...readSpaceThenDecide(),
     // never on a lost quorum: the verdict was NOSPACE and a member still leads
     deciding: {
       always: [{ guard: G.nospaceQuorumHolds, target: 'next' }, { target: 'refused' }],
@@ -282,17 +290,7 @@ const disarm = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'disarm alarm' } },
   initial: 'reading',
   states: {
-    ...callStep({
-      call: 'reading',
-      retry: 'retryRead',
-      invoke: {
-        src: 'readSpace',
-        input: ({ context }) => ({ nodes: memberNodes(context), quota: false }),
-        onDone: { target: 'deciding', actions: assign(({ context, event }) => foldReadings(context, event.output)) },
-      },
-      attempt: readAttempt,
-    }),
-    failed: retryPromptState(readAttempt.action, 'reading'),
+    ...readSpaceThenDecide(),
     deciding: {
       always: [
         {
