@@ -76,6 +76,19 @@ export const printer =
   };
 
 /**
+ * What a drill's run gets from the command, alike when it starts and when it is resumed: the wizard's screen (none
+ * under autopilot), the trainee's name, the command's stdout and the stop signal.
+ */
+export async function drillIo(ctx: CommandContext, signal: AbortSignal, autopilot: boolean, sim: SimCluster) {
+  return {
+    ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, sim) }),
+    operator: trainee(ctx.io.env),
+    print: printer(ctx),
+    signal,
+  };
+}
+
+/**
  * The wizard's screen for a drill (Ink loads only here, after the first frame); with the simulator, the final screen
  * judges the run against the scenario's expected outcome and right answer.
  */
@@ -185,10 +198,7 @@ const run: CommandRun = async (ctx) => {
           incident,
           journal,
           scenario,
-          ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, sim) }),
-          operator: trainee(ctx.io.env),
-          print: printer(ctx),
-          signal,
+          ...(await drillIo(ctx, signal, autopilot, sim)),
           speed,
           addressBase,
           realEtcd: etcd === 'real',

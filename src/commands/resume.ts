@@ -14,7 +14,7 @@ import { incidentPaths, newestIncidentDir, removeStaleParts, SIM_STATE_FILE } fr
 import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
-import { DRILL_CONTEXT, drillHome, drillScreen, printer, trainee } from './drill.js';
+import { DRILL_CONTEXT, drillHome, drillIo } from './drill.js';
 import type { StartingHandle } from './interactive.js';
 import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
 import { loadConnection, loadSavedIdentity, withSaved } from './connection.js';
@@ -91,10 +91,7 @@ const run: CommandRun = async (ctx) => {
             incident,
             journal,
             scenario,
-            ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, sim) }),
-            operator: trainee(ctx.io.env),
-            print: printer(ctx),
-            signal,
+            ...(await drillIo(ctx, signal, autopilot, sim)),
             speed,
             addressBase,
             restore: snapshot,
