@@ -24,6 +24,10 @@ const endSnapshotStep = {
 } as const;
 
 /** Taking the chosen snapshot, tried again after a pause when the failure is worth it. */
+/** The snapshot sources, the one just tried (the attempt's action names it) marked failed, saying why. */
+const triedOptionFailed = (context: RecoveryContext, why: string): SnapshotOption[] =>
+  context.snapshotOptions.map((o) => (o.id === context.attempt?.action ? { ...o, failed: why } : o));
+
 const acquire = callStep({
   call: 'acquiring',
   retry: 'retrying',
@@ -65,10 +69,7 @@ const acquire = callStep({
   onFailure: {
     target: 'choosing',
     actions: assign({
-      snapshotOptions: ({ context, event }) =>
-        context.snapshotOptions.map((o) =>
-          o.id === context.attempt?.action ? { ...o, failed: errorOf(event).message } : o,
-        ),
+      snapshotOptions: ({ context, event }) => triedOptionFailed(context, errorOf(event).message),
       notice: ({ event }) => errorOf(event).message,
     }),
   },
@@ -185,14 +186,7 @@ export const snapshot = recoverySetup.createStateConfig({
             { type: 'refuse', params: { rules: ['snapshotUsable'] } },
             assign({
               snapshotOptions: ({ context }) =>
-                context.snapshotOptions.map((o) =>
-                  o.id === context.attempt?.action
-                    ? {
-                        ...o,
-                        failed: context.snapshot ? hashCheckDecision(context.snapshot).reason : 'unusable',
-                      }
-                    : o,
-                ),
+                triedOptionFailed(context, context.snapshot ? hashCheckDecision(context.snapshot).reason : 'unusable'),
               snapshot: null,
             }),
           ],
@@ -229,13 +223,9 @@ export const snapshot = recoverySetup.createStateConfig({
               'journalConfirmation',
               assign({
                 snapshotOptions: ({ context }) =>
-                  context.snapshotOptions.map((o) =>
-                    o.id === context.attempt?.action
-                      ? {
-                          ...o,
-                          failed: `older than the data on ${context.snapshot?.freshness?.liveNode ?? 'a member'}: not chosen`,
-                        }
-                      : o,
+                  triedOptionFailed(
+                    context,
+                    `older than the data on ${context.snapshot?.freshness?.liveNode ?? 'a member'}: not chosen`,
                   ),
                 snapshot: null,
               }),
@@ -265,10 +255,7 @@ export const snapshot = recoverySetup.createStateConfig({
           'answer.no': {
             target: 'choosing',
             actions: assign({
-              snapshotOptions: ({ context }) =>
-                context.snapshotOptions.map((o) =>
-                  o.id === context.attempt?.action ? { ...o, failed: 'skip-hash-check not acknowledged' } : o,
-                ),
+              snapshotOptions: ({ context }) => triedOptionFailed(context, 'skip-hash-check not acknowledged'),
               snapshot: null,
             }),
           },
