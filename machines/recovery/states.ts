@@ -154,6 +154,14 @@ export interface SaidArgs {
 type Said = string | ((args: SaidArgs) => string);
 const say = (said: Said, args: SaidArgs): string => (typeof said === 'string' ? said : said(args));
 
+/** The action that ends `step` as done, its row saying `result`. */
+export function stepDone(step: StepName, result: Said) {
+  return {
+    type: 'endStep' as const,
+    params: (a: SaidArgs) => ({ step, status: 'done' as const, result: say(result, a) }),
+  };
+}
+
 /** The actions that end the procedure as failed at `step`: its row says `result`, the outcome `failed: <why>`. */
 export function failedAt(step: StepName, result: Said, why: Said) {
   return [

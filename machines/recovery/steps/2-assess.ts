@@ -10,7 +10,7 @@ import { brokenWords, initialReplace, initialSwap, swapCandidates } from '../../
 import { snapshotOptions } from '../context.js';
 import { promptState, retryPromptState } from '../prompts.js';
 import { recoverySetup } from '../setup.js';
-import { callStep } from '../states.js';
+import { callStep, stepDone } from '../states.js';
 import { SILENT_GATE, silentBeforeRecovery, unansweredNodes } from './1-connect.js';
 
 /**
@@ -37,6 +37,9 @@ function swapChosen(observations: readonly NodeObservation[], event: RecoveryEve
   const node = event.option.slice(SWAP_OPTION.length);
   return swapCandidates(observations).find((o) => o.node === node) ?? null;
 }
+
+/** The assessment ends with nothing to do: etcd is healthy, and why. */
+const endHealthy = stepDone('assess', ({ context }) => `healthy: ${context.verdict?.reason ?? ''}`);
 
 export const assess = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'assess' } },
@@ -113,14 +116,7 @@ export const assess = recoverySetup.createStateConfig({
         {
           guard: 'verdictHealthy',
           target: '#recovery.nothingToDo',
-          actions: {
-            type: 'endStep',
-            params: ({ context }) => ({
-              step: 'assess',
-              status: 'done',
-              result: `healthy: ${context.verdict?.reason ?? ''}`,
-            }),
-          },
+          actions: endHealthy,
         },
         { guard: 'quorumOverridden', target: 'lost' },
         { guard: 'verdictNospace', target: 'databaseFull' },
@@ -151,17 +147,7 @@ export const assess = recoverySetup.createStateConfig({
             {
               guard: { type: 'chose', params: { option: 'nothing' } },
               target: '#recovery.nothingToDo',
-              actions: [
-                'journalConfirmation',
-                {
-                  type: 'endStep',
-                  params: ({ context }) => ({
-                    step: 'assess',
-                    status: 'done',
-                    result: `healthy: ${context.verdict?.reason ?? ''}`,
-                  }),
-                },
-              ],
+              actions: ['journalConfirmation', endHealthy],
             },
             {
               // the guided replacement's steps, for a member that leaves by itself: a verified snapshot first
@@ -227,14 +213,10 @@ export const assess = recoverySetup.createStateConfig({
               actions: [
                 'journalConfirmation',
                 { type: 'switchProcedure', params: { procedure: 'replace-member' } },
-                {
-                  type: 'endStep',
-                  params: ({ context }) => ({
-                    step: 'assess',
-                    status: 'done',
-                    result: `quorum holds: replacing ${brokenWords(context.verdict?.broken ?? [])}`,
-                  }),
-                },
+                stepDone(
+                  'assess',
+                  ({ context }) => `quorum holds: replacing ${brokenWords(context.verdict?.broken ?? [])}`,
+                ),
                 assign({ replace: ({ context }) => initialReplace(context.verdict?.broken ?? []) }),
                 offerSnapshotSources,
               ],
@@ -244,14 +226,7 @@ export const assess = recoverySetup.createStateConfig({
               target: '#recovery.stoppedQuorumIntact',
               actions: [
                 'journalConfirmation',
-                {
-                  type: 'endStep',
-                  params: ({ context }) => ({
-                    step: 'assess',
-                    status: 'done',
-                    result: `quorum holds: ${context.verdict?.reason ?? ''}`,
-                  }),
-                },
+                stepDone('assess', ({ context }) => `quorum holds: ${context.verdict?.reason ?? ''}`),
               ],
             },
           ],
