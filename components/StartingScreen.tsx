@@ -52,16 +52,20 @@ export function StartingScreen({ context, drill, status, since, onQuit, briefing
       onQuit?.();
     } else if (briefing && key.return) briefing.onBegin();
   }, !stopping);
+  // the wizard's header at its first step, before the talosconfig is read: the same behind the briefing and the wait
+  const header = (
+    <Header
+      context={context ?? 'reading the talosconfig…'}
+      stepNumber={1}
+      stepCount={STEP_NAMES.length}
+      stepTitle={STEP_TEXT.connect.title}
+      {...(drill ? { drill } : {})}
+    />
+  );
   if (briefing && !stopping)
     return (
       <Box flexDirection="column" width={columns}>
-        <Header
-          context={context ?? 'reading the talosconfig…'}
-          stepNumber={1}
-          stepCount={STEP_NAMES.length}
-          stepTitle={STEP_TEXT.connect.title}
-          {...(drill ? { drill } : {})}
-        />
+        {header}
         <Width width={columns}>
           <Briefing briefing={briefing.view} incidentDir={briefing.incidentDir} />
         </Width>
@@ -77,13 +81,7 @@ export function StartingScreen({ context, drill, status, since, onQuit, briefing
   const compact = rows < steps.length + 8;
   return (
     <Box flexDirection="column" width={columns}>
-      <Header
-        context={context ?? 'reading the talosconfig…'}
-        stepNumber={1}
-        stepCount={steps.length}
-        stepTitle={STEP_TEXT.connect.title}
-        {...(drill ? { drill } : {})}
-      />
+      {header}
       <StepList steps={steps} stepCount={steps.length} compact={compact} />
       <Text wrap="truncate-end">
         <Text color={tone('active')}>{stdout.isTTY ? spinnerFrame(now) : '…'}</Text>
