@@ -360,7 +360,7 @@ export interface LiveKeysExport {
 
 /** 16 MiB of names: about 200 000 Kubernetes keys (~80 bytes each) told apart by their bytes. */
 const DEFAULT_NAME_BYTES = 16 * 1024 * 1024;
-/** About 45 MB at most: 13 bytes per key plus a table of 16 bytes per key, plus the names. */
+/** About 41 MB at most: 17 bytes per key plus a table of 8 bytes per key, plus the names. */
 const DEFAULT_MAX_KEYS = 1024 * 1024;
 const INITIAL_KEYS = 1024;
 
@@ -412,17 +412,14 @@ export class LiveKeySet {
   private arenaUsed = 0;
   /** set once a name did not fit in the arena: names are then kept as fingerprints and need both hashes */
   private arenaFull = false;
-  /** per entry: arena offset (-1: fingerprint only), name length, the second hash, live flag */
+  /** per entry: arena offset (-1: fingerprint only), name length, the two hashes, live flag */
   private offsets = new Int32Array(INITIAL_KEYS);
   private lengths = new Int32Array(INITIAL_KEYS);
+  private hash1 = new Int32Array(INITIAL_KEYS);
   private hash2 = new Int32Array(INITIAL_KEYS);
   private live = new Uint8Array(INITIAL_KEYS);
-  /**
-   * Slots of two numbers: entry index + 1 (0 = empty) and the name's first hash, side by side so a probe reads one
-   * place in memory (a lookup missed the cache up to four times with the hash in an array of its own). At most half
-   * the slots are used.
-   */
-  private table = new Int32Array(INITIAL_KEYS * 4);
+  /** entry index + 1, 0 = empty; at most half full */
+  private table = new Int32Array(INITIAL_KEYS * 2);
 
   constructor(budget: LiveKeysBudget = {}) {
     this.nameBudget = budget.nameBytes ?? DEFAULT_NAME_BYTES;
@@ -448,13 +445,13 @@ export class LiveKeySet {
     const h2 = this.arenaFull ? this.secondHash(buf, start, end) : 0;
 
     const table = this.table;
-    const mask = (table.length >> 1) - 1;
+    const mask = table.length - 1;
     let slot = h1 & mask;
     for (;;) {
-      const at = table[slot << 1] as number;
+      const at = table[slot] as number;
       if (at === 0) break;
       const e = at - 1;
-      if (table[(slot << 1) + 1] === h1 && this.lengths[e] === length && this.sameName(e, buf, start, h2)) {
+      if (this.hash1[e] === h1 && this.lengths[e] === length && this.sameName(e, buf, start, h2)) {
         if (put && this.live[e] === 0) {
           this.live[e] = 1;
           this.size++;
@@ -519,13 +516,13 @@ export class LiveKeySet {
     }
     this.offsets[e] = offset;
     this.lengths[e] = length;
+    this.hash1[e] = h1;
     this.hash2[e] = h2;
     this.live[e] = 1;
     this.distinct++;
     this.size++;
-    this.table[slot << 1] = e + 1;
-    this.table[(slot << 1) + 1] = h1;
-    if (this.distinct * 4 > this.table.length) this.growTable();
+    this.table[slot] = e + 1;
+    if (this.distinct * 2 > this.table.length) this.growTable();
   }
 
   /** Doubles the arena within the budget; false when the name does not fit any more. */
@@ -547,22 +544,18 @@ export class LiveKeySet {
     };
     this.offsets = grow(this.offsets, new Int32Array(size));
     this.lengths = grow(this.lengths, new Int32Array(size));
+    this.hash1 = grow(this.hash1, new Int32Array(size));
     this.hash2 = grow(this.hash2, new Int32Array(size));
     this.live = grow(this.live, new Uint8Array(size));
   }
 
   private growTable(): void {
-    const old = this.table;
-    const table = new Int32Array(old.length * 2);
-    const mask = (table.length >> 1) - 1;
-    for (let from = 0; from < old.length; from += 2) {
-      const at = old[from] as number;
-      if (at === 0) continue;
-      const h1 = old[from + 1] as number;
-      let slot = h1 & mask;
-      while (table[slot << 1] !== 0) slot = (slot + 1) & mask;
-      table[slot << 1] = at;
-      table[(slot << 1) + 1] = h1;
+    const table = new Int32Array(this.table.length * 2);
+    const mask = table.length - 1;
+    for (let e = 0; e < this.distinct; e++) {
+      let slot = (this.hash1[e] as number) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = e + 1;
     }
     this.table = table;
   }
@@ -600,6 +593,7 @@ export class LiveKeySet {
     this.arena = Buffer.alloc(0);
     this.offsets = new Int32Array(0);
     this.lengths = new Int32Array(0);
+    this.hash1 = new Int32Array(0);
     this.hash2 = new Int32Array(0);
     this.live = new Uint8Array(0);
     this.table = new Int32Array(0);
