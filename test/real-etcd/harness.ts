@@ -87,10 +87,13 @@ export async function etcdctlJson<T>(...args: string[]): Promise<T> {
   return JSON.parse(stdout) as T;
 }
 
-/** etcd member processes whose data directory lies under `dir` (found by their `--data-dir=` argument). */
+/**
+ * etcd member processes whose data directory lies under `dir` (found by their `--data-dir=` argument), started as
+ * `etcd` from the PATH or by a path (TALOS_DR_ETCD_BIN_DIR's etcd 3.7).
+ */
 export async function processesMentioning(dir: string): Promise<number[]> {
   try {
-    const { stdout } = await run('pgrep', ['-f', `^etcd --name=[^ ]* --data-dir=${dir}/`]);
+    const { stdout } = await run('pgrep', ['-f', `^([^ ]*/)?etcd --name=[^ ]* --data-dir=${dir}/`]);
     return stdout
       .split('\n')
       .filter(Boolean)
