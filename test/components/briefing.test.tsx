@@ -14,8 +14,8 @@ import { listScenarios } from '../../src/sim/scenario.js';
 import { FOLLOW_UP } from '../../machines/recovery/context.js';
 import {
   cleanupSized,
-  FakeStdin,
-  FakeStdout,
+  type FakeStdout,
+  fakeTerminal,
   flush,
   frameMatching,
   KEYS,
@@ -115,18 +115,14 @@ describe('the drill briefing', () => {
   });
 
   it("the drill command's first frame: brief() waits for Enter, then the frame says what is being done again", async () => {
-    const stdout = new FakeStdout(80, 24);
-    const stdin = new FakeStdin();
+    const { stdin, stdout, streams } = fakeTerminal();
     const onQuit = vi.fn();
     const handle = openStartingScreen({
       context: 'talos-dr-sim',
       drill: { scenario: 'member-unreachable' },
       status: 'Starting the drill cluster',
       onQuit,
-      stdin: stdin as unknown as NodeJS.ReadStream,
-      stdout: stdout as unknown as NodeJS.WriteStream,
-      stderr: new FakeStdout(80, 24) as unknown as NodeJS.WriteStream,
-      patchConsole: false,
+      ...streams,
     });
     if (!handle) throw new Error('no first frame');
     const info = listScenarios().find((s) => s.name === 'member-unreachable');
@@ -148,18 +144,14 @@ describe('the drill briefing', () => {
   });
 
   it('q at the briefing ends it as not begun and asks the command to stop (it saves and names resume)', async () => {
-    const stdout = new FakeStdout(80, 24);
-    const stdin = new FakeStdin();
+    const { stdin, stdout, streams } = fakeTerminal();
     const onQuit = vi.fn();
     const handle = openStartingScreen({
       context: 'talos-dr-sim',
       drill: { scenario: 'lost-quorum' },
       status: 'Starting the drill cluster',
       onQuit,
-      stdin: stdin as unknown as NodeJS.ReadStream,
-      stdout: stdout as unknown as NodeJS.WriteStream,
-      stderr: new FakeStdout(80, 24) as unknown as NodeJS.WriteStream,
-      patchConsole: false,
+      ...streams,
     });
     const info = listScenarios().find((s) => s.name === 'lost-quorum');
     const begun = handle!.brief(briefingOf(info!, 1, false), INCIDENT);

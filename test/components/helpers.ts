@@ -99,6 +99,23 @@ export interface SizedRender {
   waitUntilExit: () => Promise<unknown>;
 }
 
+/**
+ * A fake terminal for code that opens its own Ink render (the starting screen, runInteractive): `streams` to pass it,
+ * and the two ends a test types into and reads.
+ */
+export function fakeTerminal(columns = 80, rows = 24) {
+  const stdin = new FakeStdin();
+  const stdout = new FakeStdout(columns, rows);
+  const streams = {
+    stdin: stdin as unknown as NodeJS.ReadStream,
+    stdout: stdout as unknown as NodeJS.WriteStream,
+    stderr: new FakeStdout(columns, rows) as unknown as NodeJS.WriteStream,
+    // vitest replaces the console; Ink's console patch cannot wrap it
+    patchConsole: false,
+  };
+  return { stdin, stdout, streams };
+}
+
 const mounted: SizedRender[] = [];
 
 /**

@@ -10,7 +10,16 @@ import { ThemeProvider } from '../../components/theme.js';
 import { UsageError } from '../../src/errors.js';
 import { colorFromEnv } from '../../components/theme.js';
 import { fakeCluster, NODES } from './fake-cluster.js';
-import { cleanupSized, FakeStdin, FakeStdout, flush, KEYS, renderSized, widest } from './helpers.js';
+import {
+  cleanupSized,
+  type FakeStdin,
+  type FakeStdout,
+  fakeTerminal,
+  flush,
+  KEYS,
+  renderSized,
+  widest,
+} from './helpers.js';
 
 function session() {
   const cluster = fakeCluster();
@@ -27,13 +36,7 @@ async function until(ok: () => boolean, ms = 5000): Promise<void> {
   while (!ok() && Date.now() < end) await flush();
 }
 
-const streams = () => ({
-  stdin: new FakeStdin() as unknown as NodeJS.ReadStream,
-  stdout: new FakeStdout(80, 24) as unknown as NodeJS.WriteStream,
-  stderr: new FakeStdout(80, 24) as unknown as NodeJS.WriteStream,
-  // vitest replaces the console; Ink's console patch cannot wrap it
-  patchConsole: false,
-});
+const streams = () => fakeTerminal().streams;
 
 describe('runInteractive', () => {
   it('refuses without a terminal, naming the headless alternative', async () => {

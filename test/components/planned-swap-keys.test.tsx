@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInteractive } from '../../src/commands/interactive.js';
 import type { Prompt } from '../../machines/recovery-types.js';
-import { FakeStdin, FakeStdout, KEYS, press, type } from './helpers.js';
+import { fakeTerminal, KEYS, press, type } from './helpers.js';
 import { closeGrounds, runScenario, startGround, startSessionOn } from '../drill/harness.js';
 import { judgeOnSim } from '../../src/wizard/outcome.js';
 
@@ -27,16 +27,12 @@ describe('planned-swap (shipped) by keystrokes', () => {
     const cp3 = g.sim.view().find((n) => n.hostname === 'cp-3')?.address ?? '';
     expect(cp3).not.toBe('');
     const session = startSessionOn(g);
-    const stdin = new FakeStdin();
-    const stdout = new FakeStdout(100, 30);
+    const { stdin, stdout, streams } = fakeTerminal(100, 30);
     const run = runInteractive({
       actor: session.actor,
       incidentDir: g.incident.dir,
       context: 'talos-dr-sim',
-      stdin: stdin as unknown as NodeJS.ReadStream,
-      stdout: stdout as unknown as NodeJS.WriteStream,
-      stderr: new FakeStdout(100, 30) as unknown as NodeJS.WriteStream,
-      patchConsole: false,
+      ...streams,
       env: { NO_COLOR: '1' },
     });
     const screen = () => plain(stdout.frames.findLast((f) => plain(f).trim() !== '') ?? '');
