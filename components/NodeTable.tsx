@@ -42,56 +42,22 @@ interface Column {
 }
 
 function columnsFor(rows: readonly NodeRow[], now: number, width: number, compact: boolean): Column[] {
-  const widest = (title: string, values: string[], cap: number) =>
-    Math.min(cap, Math.max(title.length, ...values.map((v) => v.length)));
-  const cols: Column[] = [
-    {
-      key: 'address',
-      title: 'NODE',
-      width: widest(
-        'NODE',
-        rows.map((r) => r.address),
-        21,
-      ),
-      text: (r) => r.address,
-    },
-  ];
-  if (!compact)
-    cols.push({
-      key: 'hostname',
-      title: 'HOST',
-      width: widest(
-        'HOST',
-        rows.map((r) => r.hostname ?? dash),
-        12,
-      ),
-      text: (r) => r.hostname ?? dash,
-    });
+  /** a column as wide as its title or its widest value, at most `cap` */
+  const fitted = (key: Column['key'], title: string, text: Column['text'], cap: number): Column => ({
+    key,
+    title,
+    width: Math.min(cap, Math.max(title.length, ...rows.map((r) => text(r).length))),
+    text,
+  });
+  const cols: Column[] = [fitted('address', 'NODE', (r) => r.address, 21)];
+  if (!compact) cols.push(fitted('hostname', 'HOST', (r) => r.hostname ?? dash, 12));
   cols.push(
-    {
-      key: 'reachable',
-      title: 'UP',
-      width: widest(
-        'UP',
-        rows.map((r) => reachLabel(r, now)),
-        7,
-      ),
-      text: (r) => reachLabel(r, now),
-    },
+    fitted('reachable', 'UP', (r) => reachLabel(r, now), 7),
     { key: 'machineType', title: 'TYPE', width: 6, text: (r) => TYPE_LABEL[r.machineType] },
     { key: 'etcdService', title: 'ETCD', width: 9, text: (r) => r.etcdService ?? dash },
     { key: 'healthy', title: 'HEALTH', width: 6, text: (r) => healthLabel(r.healthy) },
     { key: 'members', title: 'MEMB', width: 4, text: (r) => (r.members === null ? dash : String(r.members)) },
-    {
-      key: 'raftAppliedIndex',
-      title: 'APPLIED',
-      width: widest(
-        'APPLIED',
-        rows.map((r) => r.raftAppliedIndex ?? dash),
-        12,
-      ),
-      text: (r) => r.raftAppliedIndex ?? dash,
-    },
+    fitted('raftAppliedIndex', 'APPLIED', (r) => r.raftAppliedIndex ?? dash, 12),
   );
   const used = cols.reduce((sum, c) => sum + c.width + 1, 0);
   const rest = width - used - 1;
