@@ -13,6 +13,7 @@
  */
 import { assign, enqueueActions } from 'xstate';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import type { RecoveryContext } from '../recovery-types.js';
 import { FOLLOW_UP, giveUpReason, initialContext } from './context.js';
 import { now, recoverySetup } from './setup.js';
 import { confirmNodes, connect } from './steps/1-connect.js';
@@ -27,6 +28,10 @@ import { verify } from './steps/9-verify.js';
 import { replaceMember } from '../replace-member/states.js';
 import { nospace } from '../nospace/states.js';
 import { afterRestore } from '../after-restore/states.js';
+
+/** A final state that records its outcome (journalled by setOutcome). */
+const endsAs = (outcome: RecoveryContext['outcome']) =>
+  recoverySetup.createStateConfig({ type: 'final', entry: { type: 'setOutcome', params: { outcome } } });
 
 export const recoveryMachine = recoverySetup.createMachine({
   id: 'recovery',
@@ -83,14 +88,8 @@ export const recoveryMachine = recoverySetup.createMachine({
         resume: { target: 'procedure.hist', actions: assign({ outcome: null }) },
       },
     },
-    nothingToDo: {
-      type: 'final',
-      entry: { type: 'setOutcome', params: { outcome: 'nothing-to-do' } },
-    },
-    stoppedQuorumIntact: {
-      type: 'final',
-      entry: { type: 'setOutcome', params: { outcome: 'stopped-quorum-intact' } },
-    },
+    nothingToDo: endsAs('nothing-to-do'),
+    stoppedQuorumIntact: endsAs('stopped-quorum-intact'),
     recovered: {
       type: 'final',
       // step 10's own follow-ups (what is still wrong, a declined restart's command) come first and stay
@@ -101,14 +100,8 @@ export const recoveryMachine = recoverySetup.createMachine({
         { type: 'setOutcome', params: { outcome: 'recovered' } },
       ],
     },
-    memberReplaced: {
-      type: 'final',
-      entry: { type: 'setOutcome', params: { outcome: 'member-replaced' } },
-    },
-    nospaceCleared: {
-      type: 'final',
-      entry: { type: 'setOutcome', params: { outcome: 'nospace-cleared' } },
-    },
+    memberReplaced: endsAs('member-replaced'),
+    nospaceCleared: endsAs('nospace-cleared'),
     failed: {
       type: 'final',
       entry: enqueueActions(({ context, enqueue }) => {
