@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
 
 const INCLUDE = [
@@ -12,20 +13,20 @@ const INCLUDE = [
 ];
 
 /**
- * What makes a test file run alone: it starts a simulated cluster, spawns processes (the CLI, etcd, tmux, S3), or
- * serves gRPC/HTTP on loopback. Those files' scenario time limits, deadlines and idle timers are wall-clock; on a
- * 2-core CI machine two of them side by side starved each other into spurious time-outs. Looked for in the file and
- * in every test helper it imports (test/**, followed through relative imports), so a new file is sorted by what it
- * does, not by a list someone must remember to update.
+ * What puts a test file in the second group: it starts a simulated cluster, spawns processes (the CLI, etcd, tmux,
+ * S3), or serves gRPC/HTTP on loopback. Such files mostly wait (a lost-quorum drill is ~14 s of wall time for ~2 s of
+ * CPU), so they run several at a time, after the CPU-bound in-memory files. Looked for in the file and in every test
+ * helper it imports (test/**, followed through relative imports), so a new file is sorted by what it does, not by a
+ * list someone must remember to update.
  */
-const RUNS_ALONE =
+const SPAWNS_OR_LISTENS =
   /\bchild_process\b|\bstartSimulator\(|\bstartGround\(|\brunScenario\(|\bkillAndResume\(|\.listen\(|\bbindAsync\(|\bcreateServer\(/;
 
 const root = import.meta.dirname;
 const seen = new Map<string, boolean>();
 
 /** Whether a test file (or a helper it imports from test/, transitively) does any of the above. */
-function runsAlone(file: string): boolean {
+function spawnsOrListens(file: string): boolean {
   const known = seen.get(file);
   if (known !== undefined) return known;
   seen.set(file, false); // an import cycle adds nothing
@@ -38,9 +39,11 @@ function runsAlone(file: string): boolean {
   const helpers = [...source.matchAll(/from '(\.{1,2}\/[^']+)'/g)]
     .map((m) => resolve(dirname(file), m[1]!.replace(/\.js$/, '.ts')))
     .filter((path) => relative(join(root, 'test'), path).split('/')[0] !== '..');
-  const alone = RUNS_ALONE.test(source) || helpers.some((h) => runsAlone(h) || runsAlone(h.replace(/\.ts$/, '.tsx')));
-  seen.set(file, alone);
-  return alone;
+  const found =
+    SPAWNS_OR_LISTENS.test(source) ||
+    helpers.some((h) => spawnsOrListens(h) || spawnsOrListens(h.replace(/\.ts$/, '.tsx')));
+  seen.set(file, found);
+  return found;
 }
 
 function testFiles(dir: string): string[] {
@@ -58,7 +61,47 @@ const IN_MEMORY = ['test', 'src', 'machines', 'components']
       return [];
     }
   })
-  .filter((f) => !runsAlone(join(root, f)));
+  .filter((f) => !spawnsOrListens(join(root, f)));
+
+/**
+ * How many loopback files run side by side. They wait far more than they compute, so three fit on a 2-core machine;
+ * every wall-clock limit they meet (test time-outs, scenario deadlines, status reads) must hold with three drills
+ * and the in-memory tail on the same cores. TALOS_DR_TEST_FILES overrides it (1 = the old one-at-a-time run).
+ */
+const LOOPBACK_WORKERS = Number(process.env.TALOS_DR_TEST_FILES ?? 3);
+
+/**
+ * The files that take longest start first, so the last slots do not end on a 4-minute file while the others idle.
+ * Seconds each, measured with 3 files side by side at load 13-15 (the whole project took 1002 s of wall time there,
+ * 2126 s one at a time); a file missing here only starts later, in path order.
+ */
+const LONGEST_FIRST = [
+  'test/real-etcd/drills.test.ts', // 378
+  'test/drill/random-kills.test.ts', // 204
+  'test/drill/scenarios.test.ts', // 139
+  'test/machines/golden.test.ts', // 69
+  'test/drill/replace-member-keys.test.tsx', // 63
+  'test/journal/lock.test.ts', // 62
+  'test/peers/talosctl.test.ts', // 58
+  'test/e2e/drill-tmux.test.ts', // 52
+  'test/machines/guards.test.ts', // 49
+  'test/drill/crash-resume.test.ts', // 59 (35-44 after HD's cuts)
+];
+
+/** Orders files the same way in CI (no cache) and locally: the longest first, then by path. */
+class LongestFirst extends BaseSequencer {
+  override sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (spec: TestSpecification) => {
+      const i = LONGEST_FIRST.indexOf(relative(root, spec.moduleId));
+      return i === -1 ? LONGEST_FIRST.length : i;
+    };
+    const order = (a: TestSpecification, b: TestSpecification) =>
+      a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder ||
+      rank(a) - rank(b) ||
+      a.moduleId.localeCompare(b.moduleId);
+    return Promise.resolve([...files].sort(order));
+  }
+}
 
 const shared = {
   setupFiles: ['test/setup.ts'],
@@ -70,6 +113,7 @@ const shared = {
 export default defineConfig({
   test: {
     reporters: ['default'],
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {
@@ -83,12 +127,10 @@ export default defineConfig({
       {
         test: {
           ...shared,
-          name: 'one at a time',
+          name: 'loopback',
           include: INCLUDE,
           exclude: IN_MEMORY,
-          // One file at a time, after the in-memory files: drills, crash-resume and real-etcd suites spawn clusters
-          // and child processes whose timings are wall-clock (see RUNS_ALONE).
-          fileParallelism: false,
+          maxWorkers: LOOPBACK_WORKERS,
           sequence: { groupOrder: 1 },
         },
       },
