@@ -68,9 +68,17 @@ describe('talos-dr --help', () => {
 
 describe('an error that escapes every command', () => {
   it('ends as one sentence naming resume and a file with the details, never a stack trace', () => {
-    // a rejection nobody awaits, raised inside the process while a drill runs
-    const reject = `data:text/javascript,setTimeout(() => { Promise.reject(new Error('simulated fault')); }, 300);`;
+    // a rejection nobody awaits, raised inside the process while a drill runs: once its journal exists (a fixed 300 ms
+    // raised it before the CLI had even installed its handler when three test files shared a loaded machine)
     const dir = mkdtempSync(join(tmpdir(), 'talos-dr-escape-'));
+    const journal = join(dir, 'incident', 'journal.jsonl');
+    const fault = `import { existsSync } from 'node:fs';
+      const t = setInterval(() => {
+        if (!existsSync(${JSON.stringify(journal)})) return;
+        clearInterval(t);
+        Promise.reject(new Error('simulated fault'));
+      }, 20);`;
+    const reject = `data:text/javascript,${encodeURIComponent(fault)}`;
     const r = spawnSync(
       process.execPath,
       ['--import', reject, cli, 'drill', '--autopilot', '--dir', join(dir, 'incident')],
