@@ -5,27 +5,38 @@ import { UserError } from '../errors.js';
 import type { LoadedIdentity } from './identity.js';
 import { AgeProgramError, ageInProcess, ageProgramFor } from './programs.js';
 
+/** What decrypt gives: the plain bytes as a stream, and when the age program does the payload, what it needs. */
+export interface Decryption {
+  plain: AsyncIterable<Uint8Array>;
+  /**
+   * for the age program: the whole age file again (`ciphertext`, from its first byte), the program and key file,
+   * and the first plain bytes (`head`, decrypted here), to tell what lies inside before the program starts
+   */
+  payload: { ciphertext: AsyncIterable<Uint8Array>; program: string; keyFile: string; head: Uint8Array } | null;
+}
+
 /**
  * age decryption as a stream: the header is read (and the key tried) here before this returns, by age-encryption
  * whichever decrypter then does the payload, so a wrong key, a damaged header or a file that is not age give one and
  * the same sentence. The payload goes to the age program on PATH when there is one (see ageProgramFor): it decrypts
- * about 8 times faster than age-encryption's JavaScript ChaCha20-Poly1305 (bench/RESULTS.md, import rows).
+ * about 8 times faster than age-encryption's JavaScript ChaCha20-Poly1305 (bench/RESULTS.md, import rows). Its first
+ * chunk (64 KiB) is also decrypted here, so the caller knows what the program will give before starting it.
  */
 export async function decrypt(
   stream: AsyncIterable<Uint8Array>,
   identity: LoadedIdentity,
   name: string,
   decoder: 'system' | 'js' | undefined,
-): Promise<AsyncIterable<Uint8Array>> {
+): Promise<Decryption> {
   const decrypter = new Decrypter();
   for (const key of identity.keys) decrypter.addIdentity(key);
   const program = decoder === 'js' ? null : await ageProgramFor(identity);
   if (!program) {
     const web = Readable.toWeb(Readable.from(stream, { objectMode: false })) as ReadableStream<Uint8Array>;
     const plain = await decrypter.decrypt(web).catch((error: unknown) => ageHeaderFailure(error, identity, name));
-    return ageErrors(plain, name);
+    return { plain: ageErrors(plain, name), payload: null };
   }
-  // The bytes age-encryption takes to read the header (and the payload's nonce) are kept, to be given to age again.
+  // The bytes age-encryption takes to read the header and the first chunk are kept, to be given to age again.
   const iterator = stream[Symbol.asyncIterator]();
   const taken: Uint8Array[] = [];
   let detached = false;
@@ -33,7 +44,7 @@ export async function decrypt(
   const recorded = new ReadableStream<Uint8Array>(
     {
       pull(controller) {
-        // Once the header is checked, age-encryption's payload stream gets nothing more (it is never read).
+        // Once the first chunk is read, age-encryption's payload stream gets nothing more (it is never read again).
         if (detached) return new Promise<void>(() => undefined);
         const next = iterator.next().then((item) => {
           if (item.done) controller.close();
@@ -48,7 +59,13 @@ export async function decrypt(
     },
     { highWaterMark: 0 },
   );
-  await decrypter.decrypt(recorded).catch((error: unknown) => ageHeaderFailure(error, identity, name));
+  const payload = await decrypter.decrypt(recorded).catch((error: unknown) => ageHeaderFailure(error, identity, name));
+  const first = await payload
+    .getReader()
+    .read()
+    .catch(() => {
+      throw notAuthentic(name);
+    });
   detached = true;
   await pulling;
   async function* again(): AsyncIterable<Uint8Array> {
@@ -59,7 +76,18 @@ export async function decrypt(
       yield next.value;
     }
   }
-  return ageErrors(ageInProcess(again(), program, identity.file), name);
+  const ciphertext = again();
+  return {
+    plain: ageErrors(ageInProcess(ciphertext, program, identity.file), name),
+    payload: { ciphertext, program, keyFile: identity.file, head: first.value ?? new Uint8Array(0) },
+  };
+}
+
+/** The sentence for a payload that does not decrypt. */
+export function notAuthentic(name: string): UserError {
+  return new UserError(
+    `${name} is damaged or truncated: its encrypted data does not authenticate; use another copy of the backup (no file was kept).`,
+  );
 }
 
 /** The sentence for a header age-encryption refused. */
@@ -87,8 +115,6 @@ export async function* ageErrors(
     for await (const chunk of plain as unknown as AsyncIterable<Uint8Array>) yield chunk;
   } catch (error) {
     if (error instanceof UserError || error instanceof AgeProgramError) throw error;
-    throw new UserError(
-      `${name} is damaged or truncated: its encrypted data does not authenticate; use another copy of the backup (no file was kept).`,
-    );
+    throw notAuthentic(name);
   }
 }

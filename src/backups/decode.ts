@@ -20,10 +20,10 @@ import { inspectSnapshot } from '../etcd/inspect.js';
 import type { SnapshotKind, SnapshotReport } from '../etcd/types.js';
 import { NotASnapshotError } from '../etcd/kind.js';
 import { sha256Line } from '../etcd/acquire.js';
-import { decrypt } from './age.js';
+import { decrypt, notAuthentic } from './age.js';
 import { Tap, peek, startsWith, tap } from './streams.js';
 import { ZstdError, decompress, zstdProgramFor } from './zstd.js';
-import { ZstdProgramError, zstdIntoFile } from './programs.js';
+import { AgeDataError, ZstdProgramError, ageZstdIntoFile, zstdIntoFile } from './programs.js';
 import type { LoadedIdentity } from './identity.js';
 
 const AGE_BINARY = Buffer.from('age-encryption.org/v1\n');
@@ -41,6 +41,11 @@ export interface ImportSource {
   open(): AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>;
   /** total bytes when known (progress) */
   size?: number;
+  /**
+   * the source is this local file (`open()` is then not called): the age or zstd program reads it itself through a
+   * read-only descriptor while this process reads the same descriptor again, by position, for its sha256
+   */
+  file?: string;
 }
 
 export interface ImportOptions {
@@ -96,14 +101,18 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
   const out = opts.out;
   const part = join(dirname(out), `.${basename(out)}.importing-${process.pid}-${Date.now().toString(36)}`);
   let partCreated = false;
+  let local: LocalSource | null = null;
   await checkTarget(out, opts.sha256File !== false);
   try {
     const sourceTap = new Tap();
-    const raw = tap(await source.open(), sourceTap, (bytes) => opts.onProgress?.(bytes, source.size));
+    local = source.file ? await openLocal(source.file) : null;
+    const bytes = local ? local.handle.createReadStream({ start: 0, autoClose: false, highWaterMark: MiB }) : null;
+    const raw = tap(bytes ?? (await source.open()), sourceTap, (n) => opts.onProgress?.(n, source.size));
     const outer = await peek(raw, SNIFF_BYTES);
     const layers: DecodeLayer[] = [];
     let stream: AsyncIterable<Uint8Array> = outer.stream;
-    let decryptedTap: Tap | null = null;
+    /** a program chain that decodes the rest and writes the file itself, when there is one */
+    let direct: ((fd: number) => Promise<void>) | null = null;
     if (startsWith(outer.head, AGE_ARMORED)) {
       throw new UserError(
         `${source.name} is ASCII-armored age: decrypt it first (age -d -i KEYFILE -o FILE) and import FILE.`,
@@ -116,23 +125,48 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
         );
       }
       layers.push('age');
-      decryptedTap = new Tap();
-      stream = tap(await decrypt(stream, opts.identity, source.name, opts.ageDecoder), decryptedTap);
+      const decryption = await decrypt(stream, opts.identity, source.name, opts.ageDecoder);
+      const payload = decryption.payload;
+      const zstdProgram = payload && startsWith(Buffer.from(payload.head), ZSTD_MAGIC) ? zstdProgramFor(opts) : null;
+      if (payload && zstdProgram) {
+        // age's output goes straight into zstd, whose output is the file: no decrypted byte passes through here.
+        layers.push('zstd');
+        direct = (fd) =>
+          besideHash(local, payload.ciphertext, (input) =>
+            ageZstdIntoFile(input, payload, zstdProgram, fd, opts.signal),
+          ).catch((error: unknown) => {
+            if (error instanceof AgeDataError) throw notAuthentic(source.name);
+            throw error instanceof ZstdProgramError ? zstdSentence(source.name, layers) : error;
+          });
+      }
+      stream = decryption.plain;
     }
-    const inner = await peek(stream, ZSTD_MAGIC.length);
-    stream = inner.stream;
-    const zstd = startsWith(inner.head, ZSTD_MAGIC);
-    if (zstd) layers.push('zstd');
-    const program = zstd ? zstdProgramFor(opts) : null;
+    let zstd = layers.includes('zstd');
+    if (!direct) {
+      const inner = await peek(stream, ZSTD_MAGIC.length);
+      stream = inner.stream;
+      zstd = startsWith(inner.head, ZSTD_MAGIC);
+      if (zstd) layers.push('zstd');
+      const program = zstd ? zstdProgramFor(opts) : null;
+      const input = stream;
+      // zstd reads the file itself only when the file is what it decodes (no age layer before it)
+      const fromSource = layers.includes('age') ? null : local;
+      if (program) {
+        direct = (fd) =>
+          besideHash(fromSource, input, (from) => zstdIntoFile(from, program, fd, opts.signal)).catch(
+            (error: unknown) => {
+              throw error instanceof ZstdProgramError ? zstdSentence(source.name, layers) : error;
+            },
+          );
+      }
+    }
     // What this process writes itself it also hashes, for the read-back to match; the zstd program writes alone.
-    const plainTap = program ? null : new Tap();
+    const plainTap = direct ? null : new Tap();
     partCreated = true;
     const handle = await open(part, 'wx', 0o600);
     try {
-      if (program) {
-        await zstdIntoFile(stream, program, handle.fd, opts.signal).catch((error: unknown) => {
-          throw error instanceof ZstdProgramError ? zstdSentence(source.name, layers) : error;
-        });
+      if (direct) {
+        await direct(handle.fd);
       } else {
         const plain = tap(zstd ? decompress(stream, opts) : stream, plainTap as Tap);
         await pipeline(Readable.from(guard(plain, source.name, layers), { objectMode: false }), intoHandle(handle), {
@@ -143,6 +177,7 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
       await handle.close().catch(() => undefined);
       throw error;
     }
+    if (local) await local.unchanged(sourceTap.bytes, source.name);
     // Verified from the bytes on disk (SAFETY rule 2) while the fsync makes them durable (both through the page
     // cache, as a taken snapshot is: src/etcd/acquire.ts); the file is named only after both have succeeded.
     // A decoded file that is not bbolt is refused from its first pages, before the hashing reads all of it.
@@ -170,20 +205,66 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
       shaFile = `${out}.sha256`;
       await writeNew(shaFile, sha256Line(report.sha256, out));
     }
+    // The two ends: the file as stored and the plain snapshot. (Up to 0dae2f3 the chain also held the decrypted .zst's
+    // sha256; hashing it meant relaying those bytes through this process between age and zstd.)
     const chain: ChainLink[] = [
       { stage: 'source', layers: [...layers], sha256: sourceTap.hex(), bytes: sourceTap.bytes },
+      { stage: 'plain', layers: [], sha256: report.sha256, bytes: report.size },
     ];
-    if (decryptedTap && layers.includes('zstd')) {
-      chain.push({ stage: 'decrypted', layers: ['zstd'], sha256: decryptedTap.hex(), bytes: decryptedTap.bytes });
-    }
-    chain.push({ stage: 'plain', layers: [], sha256: report.sha256, bytes: report.size });
+    await local?.handle.close();
+    local = null;
     return { source: source.name, file: out, sha256File: shaFile, layers, chain, report: { ...report, file: out } };
   } catch (error) {
+    await local?.handle.close().catch(() => undefined);
+    local = null;
     if (partCreated) await unlink(part).catch(() => undefined);
     if (error instanceof UserError) throw error;
     if (opts.signal?.aborted) throw new UserError('Stopped before the import finished; no file was written.', 3);
     throw asSentence(error, source.name, out);
   }
+}
+
+const MiB = 1024 * 1024;
+
+/** A local source file, open read-only once: the programs read it through this descriptor, this process by position. */
+interface LocalSource {
+  handle: FileHandle;
+  /** throws when the file changed while it was read (its size, inode or time of change), or was not read whole */
+  unchanged(hashed: number, name: string): Promise<void>;
+}
+
+async function openLocal(file: string): Promise<LocalSource> {
+  const handle = await open(file, 'r');
+  const before = await handle.stat();
+  return {
+    handle,
+    async unchanged(hashed, name) {
+      const after = await handle.stat();
+      const same = after.size === before.size && after.ino === before.ino && after.ctimeMs === before.ctimeMs;
+      if (!same || hashed !== after.size) {
+        throw new UserError(`${name} changed while it was imported; import it again once nothing writes to it.`);
+      }
+    },
+  };
+}
+
+/**
+ * Runs `decode` on the local file's descriptor (the program reads the file itself, from offset 0: every read here is
+ * by position) while `rest` (the tapped source stream, from where the header checks left it) is read to its end for
+ * the sha256; without a local file, `decode` gets `rest` through a pipe as before. The decoder's failure comes first.
+ */
+async function besideHash(
+  local: LocalSource | null,
+  rest: AsyncIterable<Uint8Array>,
+  decode: (input: AsyncIterable<Uint8Array> | number) => Promise<void>,
+): Promise<void> {
+  if (!local) return decode(rest);
+  const hashing = (async () => {
+    for await (const _chunk of rest);
+  })();
+  const [decoded, hashed] = await Promise.allSettled([decode(local.handle.fd), hashing]);
+  if (decoded.status === 'rejected') throw decoded.reason;
+  if (hashed.status === 'rejected') throw hashed.reason;
 }
 
 /** Before any download: the folder exists and neither the snapshot nor its .sha256 does (nothing is replaced). */
@@ -317,7 +398,7 @@ export async function inspectLayered(
   const scratch = await mkdtemp(join(tmpdir(), 'talos-dr-inspect-'));
   try {
     const result = await importSnapshot(
-      { name: path, size, open: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) },
+      { name: path, size, file: path, open: () => createReadStream(path, { highWaterMark: MiB }) },
       {
         out: join(scratch, 'plain.snap'),
         identity: opts.identity,

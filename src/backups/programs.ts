@@ -49,16 +49,23 @@ export function ageInProcess(
   program: string,
   keyFile: string,
 ): AsyncIterable<Uint8Array> {
-  return throughProgram(input, program, ['-d', '-i', keyFile], (end) => {
-    if (end.spawnFailure) return new AgeProgramError(end.spawnFailure.message);
-    if (end.pumpFailure !== null) return end.pumpFailure;
-    return end.code === 0 ? null : new Error(`age exited with ${String(end.code)}`);
-  });
+  return throughProgram(input, program, ['-d', '-i', keyFile], ageFailure);
 }
+
+function ageFailure(end: ProgramEnd): unknown {
+  if (end.spawnFailure) return new AgeProgramError(end.spawnFailure.message);
+  if (end.pumpFailure !== null) return end.pumpFailure;
+  return end.code === 0 ? null : new AgeDataError(`age exited with ${String(end.code ?? end.signal)}`);
+}
+
+/** age refused the payload (a chunk that does not authenticate, a stream cut short). */
+export class AgeDataError extends Error {}
 
 /** How a decoding program ended: its exit status, a failure to start it, a failure feeding it, its first words. */
 export interface ProgramEnd {
   code: number | null;
+  /** the signal that ended it, if one did */
+  signal?: NodeJS.Signals | null;
   spawnFailure: Error | null;
   pumpFailure: unknown;
   stderr: string;
@@ -73,45 +80,50 @@ interface Started {
 }
 
 function start(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | number,
   program: string,
   args: string[],
   stdout: 'pipe' | number,
   signal?: AbortSignal,
 ): Started {
-  const child = spawn(program, args, { stdio: ['pipe', stdout, 'pipe'], detached: OWN_GROUP });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (text: string) => {
-    if (stderr.length < 4096) stderr += text;
-  });
-  let spawnFailure: Error | null = null;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', (error) => {
-      spawnFailure ??= error;
-      resolve(null);
-    });
-    child.on('close', (code) => resolve(code));
-  });
+  // A number is an open file: the program reads it itself from where its offset is.
+  const stdin = typeof input === 'number' ? input : 'pipe';
+  const child = spawn(program, args, { stdio: [stdin, stdout, 'pipe'], detached: OWN_GROUP });
+  const ended = watchEnd(child);
   let pumpFailure: unknown = null;
-  const stdin = child.stdin as Writable;
-  // Errors on stdin (EPIPE once the program has given up) are the exit status's to explain.
-  stdin.on('error', () => undefined);
-  const pump = pipeline(Readable.from(input, { objectMode: false }), stdin, ...(signal ? [{ signal }] : [])).catch(
-    (error: unknown) => {
-      pumpFailure = error;
-      child.kill();
-    },
-  );
+  let pump: Promise<void> = Promise.resolve();
+  if (typeof input !== 'number') {
+    const pipeIn = child.stdin as Writable;
+    // Errors on stdin (EPIPE once the program has given up) are the exit status's to explain.
+    pipeIn.on('error', () => undefined);
+    pump = pipeline(Readable.from(input, { objectMode: false }), pipeIn, ...(signal ? [{ signal }] : [])).catch(
+      (error: unknown) => {
+        pumpFailure = error;
+        child.kill();
+      },
+    );
+  }
   return {
     child,
     pump,
     async end() {
       await pump;
-      const code = await exited;
-      return { code, spawnFailure, pumpFailure, stderr };
+      return { ...(await ended), pumpFailure };
     },
   };
+}
+
+/** How `child` ended, once it has closed: exit status or signal, a failure to start it, its first words. */
+function watchEnd(child: ChildProcess): Promise<Omit<ProgramEnd, 'pumpFailure'>> {
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    if (stderr.length < 4096) stderr += text;
+  });
+  return new Promise((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, spawnFailure: error, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, spawnFailure: null, stderr }));
+  });
 }
 
 function stop(child: ChildProcess): void {
@@ -145,7 +157,7 @@ export async function* throughProgram(
  * to throw from how it ended (null: it finished well). A signal stops it (the signal's reason is thrown).
  */
 export async function programIntoFile(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | number,
   program: string,
   args: string[],
   fd: number,
@@ -207,10 +219,46 @@ export class ZstdProgramError extends Error {}
  * the file, not through this process. The process never outlives the call.
  */
 export function zstdIntoFile(
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | number,
   program: string,
   fd: number,
   signal?: AbortSignal,
 ): Promise<void> {
   return programIntoFile(input, program, ['-d', '-c', '-q'], fd, zstdFailure, signal);
+}
+
+/**
+ * `age -d -i KEYFILE | zstd -d -c -q > FILE` without this process in between: `input` (the whole age file, or an open
+ * file descriptor of it at offset 0, which age then reads itself) is pumped into age, age's stdout is zstd's stdin, zstd's stdout is the new file at `fd`. Neither the decrypted nor the plain
+ * bytes pass through here. A failure feeding age is told first, then age's own (AgeDataError; not when age was only
+ * stopped by SIGPIPE because zstd had given up), then zstd's (ZstdProgramError). Neither outlives the call.
+ */
+export async function ageZstdIntoFile(
+  input: AsyncIterable<Uint8Array> | number,
+  age: { program: string; keyFile: string },
+  zstd: string,
+  fd: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const ageRun = start(input, age.program, ['-d', '-i', age.keyFile], 'pipe', signal);
+  const between = ageRun.child.stdout as Readable;
+  const zstdChild = spawn(zstd, ['-d', '-c', '-q'], { stdio: [between, fd, 'pipe'], detached: OWN_GROUP });
+  // Only the two programs hold the pipe between them: when zstd gives up, age's next write fails instead of waiting.
+  between.destroy();
+  const zstdEnded = watchEnd(zstdChild);
+  const onAbort = (): void => stop(zstdChild);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const [ageEnd, zstdEnd] = await Promise.all([ageRun.end(), zstdEnded]);
+    signal?.throwIfAborted();
+    const zstdVerdict = zstdFailure({ ...zstdEnd, pumpFailure: null });
+    const ageVerdict = ageEnd.signal === 'SIGPIPE' && zstdVerdict !== null ? null : ageFailure(ageEnd);
+    if (ageVerdict !== null) throw ageVerdict;
+    if (zstdVerdict !== null) throw zstdVerdict;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    stop(ageRun.child);
+    stop(zstdChild);
+    await ageRun.pump;
+  }
 }

@@ -54,7 +54,9 @@ const run: CommandRun = async (ctx) => {
       progress.note(`newest backup: ${opened.source.name} (${formatBytes(opened.chosen.size)})`);
     }
     const out = args.out ? resolve(ctx.io.cwd, args.out) : join(ctx.io.cwd, opened.plainName);
-    result = await importSnapshot(opened.source, {
+    // A local file is read by the decoding programs themselves (src/backups/decode.ts, ImportSource.file).
+    const source = isS3Url(args.source) ? opened.source : { ...opened.source, file: opened.source.name };
+    result = await importSnapshot(source, {
       out,
       identity,
       signal: ctx.signal,

@@ -59,7 +59,6 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
       expect(result.report.usable).toBe(true);
       expect(result.chain.map((link) => [link.stage, link.sha256])).toEqual([
         ['source', sha256(readFileSync(file))],
-        ['decrypted', sha256(readFileSync(join(dir, `${name}.zst`)))],
         ['plain', sha256(SNAPSHOT)],
       ]);
     } finally {
@@ -71,6 +70,51 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
     expect(stdout.startsWith(part) ? part : stdout).toBe(part);
     expect(readdirSync(out).sort()).toEqual([name, `${name}.sha256`]);
     expect(statSync(join(out, name)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
+  });
+
+  test('a local file is read by age itself (its stdin is the backup file), zstd writes the snapshot; same chain', async () => {
+    const bin = join(dir, 'bin-local');
+    mkdirSync(bin);
+    const notes: Record<string, string> = {};
+    for (const [tool, fd] of [
+      ['age', 0],
+      ['zstd', 1],
+    ] as const) {
+      notes[tool] = join(bin, `${tool}.fd${fd}`);
+      const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(
+        join(bin, tool),
+        `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/${fd})\necho "$where" >> '${notes[tool]}'\nexec '${real}' "$@"\n`,
+        { mode: 0o755 },
+      );
+    }
+    const key = makeKey(dir, 'key-local.txt');
+    const name = 'cluster-2026-12-03T06:00:00Z.snap';
+    const file = makeBackup(dir, name, SNAPSHOT, { zstd: true, age: key });
+    const identity = await loadIdentity(key.file);
+    const out = join(dir, 'out-local');
+    mkdirSync(out);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    try {
+      const result = await importSnapshot(
+        { name: file, file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> },
+        { out: join(out, name), identity },
+      );
+      expect(result.chain.map((link) => [link.stage, link.sha256])).toEqual([
+        ['source', sha256(readFileSync(file))],
+        ['plain', sha256(SNAPSHOT)],
+      ]);
+      expect(result.report.usable).toBe(true);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(readFileSync(notes.age as string, 'utf8').trim()).toBe(file);
+    const part = `${out}/.${name}.importing-`;
+    const stdout = readFileSync(notes.zstd as string, 'utf8').trim();
+    expect(stdout.startsWith(part) ? part : stdout).toBe(part);
+    expect(readdirSync(out).sort()).toEqual([name, `${name}.sha256`]);
     expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
   });
 });
