@@ -68,10 +68,30 @@ export class SimNode extends SimNodeBase {
     this.hooks.kick();
   }
 
+  /**
+   * A boot the saved state caught part-way (the node up, EPHEMERAL not mounted yet: a drill saves while a booting
+   * node waits for its listener) goes on as the boot above would have: CRI up, EPHEMERAL mounted, etcd's service
+   * started on a control-plane node that has none yet. A node does not stop booting because a client died; only the
+   * simulator's timers ended with the drill's process.
+   */
+  continueBoot(): void {
+    if (this.state.mode !== 'running' || this.state.ephemeralMounted) return;
+    if (this.state.services.cri?.state !== 'Running') this.criUpLater();
+    this.hooks.clock.after(this.hooks.timing.bootSec * 500, () => {
+      if (this.state.mode === 'running') this.state.ephemeralMounted = true;
+    });
+    if (this.isControlPlane && !this.state.services.etcd) this.startEtcdService();
+    this.hooks.kick();
+  }
+
   /** CRI (containerd for Kubernetes) comes up shortly after boot; Bootstrap refuses until it is up. */
   private startCri(): void {
     this.record('cri', 'Starting', 'Starting service');
     this.record('cri', 'Waiting', 'Waiting for network');
+    this.criUpLater();
+  }
+
+  private criUpLater(): void {
     this.hooks.clock.after(this.hooks.timing.bootSec * 300, () => {
       if (this.state.mode !== 'running') return;
       this.record('cri', 'Running', 'Health check successful', {

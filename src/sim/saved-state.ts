@@ -90,8 +90,11 @@ export async function resumeInFlight(sim: Simulator): Promise<void> {
         node.startEtcdService();
       }
     }
-    // a kubelet restart (step 10) whose Start the saved state cut short
-    if (node.state.mode === 'running') node.continueRestart('kubelet');
+    // a boot, or a kubelet restart (step 10), that the saved state cut short
+    if (node.state.mode === 'running') {
+      node.continueBoot();
+      node.continueRestart('kubelet');
+    }
   }
   sim.kick();
 }
