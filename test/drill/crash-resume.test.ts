@@ -47,7 +47,7 @@ describe('crash and resume (lost-quorum, SIGKILL at every step)', () => {
     expect(r.runs).toHaveLength(KILL_POINTS.length + 1);
     const lines = r.last.stdout.trim().split('\n');
     expect(lines[0]).toBe(`resuming the drill in ${r.dir}`);
-    expect(lines.at(-1)).toBe('outcome: recovered');
+    expect(lines.at(-1), `stderr: ${r.last.stderr}`).toBe('outcome: recovered');
     expect(r.last.code).toBe(0);
     // the kubelet restarted just before the last kill comes up on its node all the same: step 10's health check finds
     // every kubelet Running. Before, when the kill came before the next save, the resumed simulator left that kubelet

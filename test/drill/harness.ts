@@ -156,6 +156,8 @@ export const CLI = join(process.cwd(), 'dist', 'src', 'cli.js');
 export interface CliRun {
   code: number | null;
   stdout: string;
+  /** what it wrote to stderr (a failure's sentence), for the failure messages */
+  stderr: string;
   /** the test killed it (SIGKILL) before it ended by itself */
   killed: boolean;
   /** the incident's journal as the run left it */
@@ -200,9 +202,11 @@ export function runCliProcess(args: string[], dir: string, kill?: KillAt, speed 
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
+    let stderr = '';
     let killed = false;
     let due = false;
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const killNow = () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       killed = true;
@@ -218,7 +222,7 @@ export function runCliProcess(args: string[], dir: string, kill?: KillAt, speed 
       : null;
     child.on('exit', (code) => {
       if (watch) clearInterval(watch);
-      resolve({ code, stdout, killed, journal: journalText(dir) });
+      resolve({ code, stdout, stderr, killed, journal: journalText(dir) });
     });
   });
 }

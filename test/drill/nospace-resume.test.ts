@@ -94,7 +94,7 @@ describe('NOSPACE playbook: SIGKILL at every step, then resume', () => {
     expect(r.killedAt).toEqual(KILL_POINTS.map((k) => k.name));
     expect(r.runs).toHaveLength(KILL_POINTS.length + 1);
     for (const run of r.runs.slice(0, -1)) expect(linesOf(run.journal).some((x) => x.kind === 'outcome')).toBe(false);
-    expect(r.last.stdout.trim().split('\n').at(-1)).toBe('outcome: nospace-cleared');
+    expect(r.last.stdout.trim().split('\n').at(-1), `stderr: ${r.last.stderr}`).toBe('outcome: nospace-cleared');
     expect(r.last.code).toBe(0);
     // every member's file rewritten exactly once (the worker has no etcd), the alarm disarmed by one call
     expect(spaceCalls(r.dir).map((n) => `${n.hostname} ${n.defragment}`)).toEqual([

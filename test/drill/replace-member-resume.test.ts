@@ -32,7 +32,7 @@ describe('member replacement: SIGKILL at every phase, then resume', () => {
     // every point was reached by a running process (a kill that came after its run had ended is not counted)
     expect(r.killedAt).toEqual(KILL_POINTS.map((p) => p.name));
     expect(r.runs).toHaveLength(KILL_POINTS.length + 1);
-    expect(r.last.stdout.trim().split('\n').at(-1)).toBe('outcome: member-replaced');
+    expect(r.last.stdout.trim().split('\n').at(-1), `stderr: ${r.last.stderr}`).toBe('outcome: member-replaced');
     expect(r.last.code).toBe(0);
     const total = (k: keyof Omit<SavedCalls, 'address'>) => r.calls.reduce((a, n) => a + n[k], 0);
     expect(total('removeMember')).toBe(1);
