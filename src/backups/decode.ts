@@ -1,8 +1,12 @@
 /**
- * The import pipeline: a talos-backup file (plain, `.zst`, `.age`, `.zst.age`) streamed from disk or S3, decrypted
- * (age-encryption) and decompressed (zstd) on the fly into a new 0600 file, verified exactly as a taken snapshot
- * (inspectSnapshot reads it back from disk), then moved into place with link()+unlink() so an existing file is never
- * replaced. Whatever goes wrong, no partial file is left. Nothing here writes a key anywhere.
+ * The import pipeline: a talos-backup file (plain, `.zst`, `.age`, `.zst.age`) from disk or S3, decrypted and
+ * decompressed on the fly into a new 0600 file, verified exactly as a taken snapshot (inspectSnapshot reads it back
+ * from disk, beside the fsync), then moved into place with link()+unlink() so an existing file is never replaced.
+ * Whatever goes wrong, no partial file is left. Nothing here writes a key anywhere. With the age and zstd programs on
+ * PATH the bytes do not pass through this process: age reads a local file itself (an S3 object is piped to it), its
+ * output goes straight into zstd, and zstd writes the new file; this process hashes the source beside them and checks
+ * the age header (and the first chunk) with age-encryption first. The sha256 chain is the file as stored -> the plain
+ * snapshot read back.
  *
  * Layers are recognised by their first bytes, not by the name: age's header line, then zstd's frame magic. The
  * decoders live beside this file: age.ts (decryption), zstd.ts (decompression in this process), programs.ts (the age
