@@ -76,12 +76,19 @@ export const printer =
   };
 
 /**
- * What a drill's run gets from the command, alike when it starts and when it is resumed: the wizard's screen (none
- * under autopilot), the trainee's name, the command's stdout and the stop signal.
+ * What a drill's run gets from the command, alike when it starts and when it is resumed: the started drill (its
+ * simulator, save and journal), the wizard's screen (none under autopilot), the trainee's name, the command's stdout
+ * and the stop signal.
  */
-export async function drillIo(ctx: CommandContext, signal: AbortSignal, autopilot: boolean, sim: SimCluster) {
+export async function drillIo<D extends { sim: SimCluster }>(
+  ctx: CommandContext,
+  signal: AbortSignal,
+  autopilot: boolean,
+  drill: D,
+) {
   return {
-    ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, sim) }),
+    ...drill,
+    ...(autopilot ? {} : { screen: await drillScreen(ctx, signal, drill.sim) }),
     operator: trainee(ctx.io.env),
     print: printer(ctx),
     signal,
@@ -178,33 +185,26 @@ const run: CommandRun = async (ctx) => {
     // The briefing comes before the simulated cluster starts: the scenario's clock (a node that boots again after two
     // minutes) runs from then, so reading it uses up none of the drill. Enter begins; q stops the drill here.
     if (screen) await screen.brief(await briefingFor(scenario, speed, etcd === 'real'), incident.dir, signal);
-    return await onDrillCluster(
-      incident.dir,
-      scenario,
-      { addressBase, speed, restore: false, etcd },
-      async ({ sim, save, journal }) => {
-        await sim.writeGiven(incident.dir);
-        journal.append({
-          kind: 'session',
-          what: `drill ${scenario} started${autopilot ? ' (autopilot)' : ''}`,
-          by: autopilot ? 'autopilot' : (ctx.io.env.USER ?? 'trainee'),
-          data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
-        });
-        await save();
-        screen?.update('Connecting to the drill cluster');
-        return runDrill({
-          sim,
-          save,
-          incident,
-          journal,
-          scenario,
-          ...(await drillIo(ctx, signal, autopilot, sim)),
-          speed,
-          addressBase,
-          realEtcd: etcd === 'real',
-        });
-      },
-    );
+    return await onDrillCluster(incident.dir, scenario, { addressBase, speed, restore: false, etcd }, async (drill) => {
+      const { sim, save, journal } = drill;
+      await sim.writeGiven(incident.dir);
+      journal.append({
+        kind: 'session',
+        what: `drill ${scenario} started${autopilot ? ' (autopilot)' : ''}`,
+        by: autopilot ? 'autopilot' : (ctx.io.env.USER ?? 'trainee'),
+        data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
+      });
+      await save();
+      screen?.update('Connecting to the drill cluster');
+      return runDrill({
+        ...(await drillIo(ctx, signal, autopilot, drill)),
+        incident,
+        scenario,
+        speed,
+        addressBase,
+        realEtcd: etcd === 'real',
+      });
+    });
   } finally {
     await screen?.close();
   }

@@ -75,29 +75,21 @@ const run: CommandRun = async (ctx) => {
     const speed = drillSpeed(ctx.io.env);
     const addressBase = envelope.addressBase ?? '127.0.0.2';
     try {
-      return await onDrillCluster(
-        dir,
-        scenario,
-        { addressBase, speed, restore: true },
-        async ({ sim, save, journal }) => {
-          journal.append({
-            kind: 'session',
-            what: `drill ${scenario} resumed`,
-            by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
-          });
-          return runDrill({
-            sim,
-            save,
-            incident,
-            journal,
-            scenario,
-            ...(await drillIo(ctx, signal, autopilot, sim)),
-            speed,
-            addressBase,
-            restore: snapshot,
-          });
-        },
-      );
+      return await onDrillCluster(dir, scenario, { addressBase, speed, restore: true }, async (drill) => {
+        drill.journal.append({
+          kind: 'session',
+          what: `drill ${scenario} resumed`,
+          by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
+        });
+        return runDrill({
+          ...(await drillIo(ctx, signal, autopilot, drill)),
+          incident,
+          scenario,
+          speed,
+          addressBase,
+          restore: snapshot,
+        });
+      });
     } finally {
       await starting?.close();
     }
