@@ -117,4 +117,32 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
     expect(readdirSync(out).sort()).toEqual([name, `${name}.sha256`]);
     expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
   });
+
+  test('a local file that changes while age reads it: one sentence, nothing kept', async () => {
+    const bin = join(dir, 'bin-touch');
+    mkdirSync(bin);
+    const key = makeKey(dir, 'key-touch.txt');
+    const name = 'cluster-2026-12-03T07:00:00Z.snap';
+    const file = makeBackup(dir, name, SNAPSHOT, { zstd: true, age: key });
+    const real = spawnSync('sh', ['-c', 'command -v age'], { encoding: 'utf8' }).stdout.trim();
+    // Something else touches the backup while it is read (here: the moment age starts).
+    writeFileSync(join(bin, 'age'), `#!/bin/sh\nsleep 0.05\ntouch '${file}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const identity = await loadIdentity(key.file);
+    const out = join(dir, 'out-touch');
+    mkdirSync(out);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    try {
+      const error = await importSnapshot(
+        { name: file, file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> },
+        { out: join(out, name), identity },
+      ).catch((e: unknown) => e);
+      expect((error as Error).message).toBe(
+        `${file} changed while it was imported; import it again once nothing writes to it.`,
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(readdirSync(out)).toEqual([]);
+  });
 });
