@@ -121,6 +121,10 @@ const withNode = (state: AfterRestoreState, node: string, change: Partial<AfterR
 });
 
 /** The step's talosctl lines, once every node is known. */
+/** The kubelet restart in hand ended (`done` with the node's reply, or `failed` with why). */
+const restartEnded = (context: RecoveryContext, status: 'done' | 'failed', detail: string): AfterRestoreState =>
+  withNode(stateOf(context), nextKubeletNode(context) ?? '', { status, detail });
+
 const withLines = (context: RecoveryContext, state: AfterRestoreState) =>
   context.steps.map((s) =>
     s.name === STEP
@@ -368,22 +372,14 @@ export const afterRestore = recoverySetup.createStateConfig({
         onDone: {
           target: 'next',
           actions: assign({
-            afterRestore: ({ context, event }) =>
-              withNode(stateOf(context), nextKubeletNode(context) ?? '', {
-                status: 'done',
-                detail: event.output.reply,
-              }),
+            afterRestore: ({ context, event }) => restartEnded(context, 'done', event.output.reply),
           }),
         },
         // one node's failure is named and the others go on
         onError: {
           target: 'next',
           actions: assign({
-            afterRestore: ({ context, event }) =>
-              withNode(stateOf(context), nextKubeletNode(context) ?? '', {
-                status: 'failed',
-                detail: errorOf(event).message,
-              }),
+            afterRestore: ({ context, event }) => restartEnded(context, 'failed', errorOf(event).message),
           }),
         },
       },
