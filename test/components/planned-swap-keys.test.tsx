@@ -80,7 +80,13 @@ describe('planned-swap (shipped) by keystrokes', () => {
     // the healthy verdict offered cp-3's planned maintenance on screen, and that is what the keys chose
     expect(oneLine(healthyScreen)).toContain('Replace a healthy member on purpose?');
     expect(oneLine(healthyScreen)).toContain(`replace ${cp3} (cp-3): planned maintenance`);
-    expect(asked.slice(0, 3)).toEqual(['confirm-nodes', 'healthy', 'snapshot-source']);
+    // a status read past its deadline on a loaded machine leaves quorum undecided: the screen asks "Assess again?",
+    // Enter takes the recommended "again", and the healthy verdict follows (seen with 3 test files side by side)
+    expect(asked.filter((id) => id !== 'quorum-unknown').slice(0, 3)).toEqual([
+      'confirm-nodes',
+      'healthy',
+      'snapshot-source',
+    ]);
     // the leave's typed question: its No stops the run, and the key bar says so (issue 17 item 4)
     expect(asked).toContain(`leave:${cp3}`);
     expect(oneLine(leaveScreen)).toContain('Esc no, stop (resumable)');
