@@ -131,6 +131,10 @@ export default defineConfig({
           include: INCLUDE,
           exclude: IN_MEMORY,
           maxWorkers: LOOPBACK_WORKERS,
+          // A whole drill under the default 30 s took 19 s with 3 files side by side at load 14
+          // (freshest-raw-copy): the default limit is generous here, so a slow machine is not a failure; a test that
+          // hangs still fails. Limits a test sets itself stand.
+          testTimeout: 120_000,
           sequence: { groupOrder: 1 },
         },
       },
