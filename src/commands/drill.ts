@@ -76,6 +76,33 @@ export const printer =
   };
 
 /**
+ * A drill's first frame, drawn before the simulator and the client load (not under autopilot, nor without a
+ * terminal), and the signal that stops the drill: the command's, or q at that frame once the wizard is up (it saves
+ * the state and names resume), like a signal does.
+ */
+export async function drillFirstFrame(
+  ctx: CommandContext,
+  autopilot: boolean,
+  scenario: string,
+  status: string,
+  since?: number,
+): Promise<{ signal: AbortSignal; screen: StartingHandle | null }> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  if (autopilot || !hasTerminal(ctx)) return { signal, screen: null };
+  const { openStartingScreen } = await import('./interactive.js');
+  const screen = openStartingScreen({
+    context: DRILL_CONTEXT,
+    drill: { scenario },
+    status,
+    ...(since === undefined ? {} : { since }),
+    env: ctx.io.env,
+    onQuit: () => stop.abort(),
+  });
+  return { signal, screen };
+}
+
+/**
  * What a drill's run gets from the command, alike when it starts and when it is resumed: the started drill (its
  * simulator, save and journal), the wizard's screen (none under autopilot), the trainee's name, the command's stdout
  * and the stop signal.
@@ -163,22 +190,13 @@ const run: CommandRun = async (ctx) => {
   // above the first frame, so it stays in the scrollback: where the state, journal and report are
   ctx.io.stdout.write(`incident folder: ${incident.dir}\n`);
 
-  // The first frame, before the simulator and the client load: q there stops the drill once the wizard is up (it
-  // saves the state and names resume), like a signal does.
-  const stop = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, stop.signal]);
-  let screen: StartingHandle | null = null;
-  if (!autopilot && hasTerminal(ctx)) {
-    const { openStartingScreen } = await import('./interactive.js');
-    screen = openStartingScreen({
-      context: DRILL_CONTEXT,
-      drill: { scenario },
-      status: `Starting the drill cluster (${etcd === 'real' ? 'real etcd members' : 'simulated nodes'})`,
-      since,
-      env: ctx.io.env,
-      onQuit: () => stop.abort(),
-    });
-  }
+  const { signal, screen } = await drillFirstFrame(
+    ctx,
+    autopilot,
+    scenario,
+    `Starting the drill cluster (${etcd === 'real' ? 'real etcd members' : 'simulated nodes'})`,
+    since,
+  );
   const speed = drillSpeed(ctx.io.env);
   const addressBase = freeAddressBase();
   try {

@@ -14,9 +14,8 @@ import { incidentPaths, newestIncidentDir, removeStaleParts, SIM_STATE_FILE } fr
 import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
-import { DRILL_CONTEXT, drillHome, drillIo } from './drill.js';
-import type { StartingHandle } from './interactive.js';
-import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
+import { drillFirstFrame, drillHome, drillIo } from './drill.js';
+import { refuseWithoutTerminal } from './terminal.js';
 import { loadConnection, loadSavedIdentity, withSaved } from './connection.js';
 
 const run: CommandRun = async (ctx) => {
@@ -52,21 +51,8 @@ const run: CommandRun = async (ctx) => {
       );
     ctx.io.stdout.write(`resuming the drill in ${dir}\n`);
     const scenario = envelope.scenario ?? 'lost-quorum';
-    // The first frame before the simulator and the client load (as a new drill draws it); q there stops the drill
-    // once the wizard is up, like a signal does.
-    const stop = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, stop.signal]);
-    let starting: StartingHandle | null = null;
-    if (!autopilot && hasTerminal(ctx)) {
-      const { openStartingScreen } = await import('./interactive.js');
-      starting = openStartingScreen({
-        context: DRILL_CONTEXT,
-        drill: { scenario },
-        status: 'Restoring the drill cluster',
-        env: ctx.io.env,
-        onQuit: () => stop.abort(),
-      });
-    }
+    // the first frame before the simulator and the client load, as a new drill draws it
+    const { signal, screen: starting } = await drillFirstFrame(ctx, autopilot, scenario, 'Restoring the drill cluster');
     // the simulator, the client and the machine load behind that frame
     const [{ drillSpeed, onDrillCluster, runDrill }, { operatorName }] = await Promise.all([
       import('../wizard/drill.js'),
