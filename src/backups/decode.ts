@@ -27,7 +27,7 @@ import { sha256Line } from '../etcd/acquire.js';
 import { decrypt, notAuthentic } from './age.js';
 import { Tap, peek, startsWith, tap } from './streams.js';
 import { ZstdError, decompress, zstdProgramFor } from './zstd.js';
-import { AgeDataError, ZstdProgramError, ageZstdIntoFile, zstdIntoFile } from './programs.js';
+import { AgeDataError, ZstdProgramError, ageIntoFile, ageZstdIntoFile, zstdIntoFile } from './programs.js';
 import type { LoadedIdentity } from './identity.js';
 
 const AGE_BINARY = Buffer.from('age-encryption.org/v1\n');
@@ -142,6 +142,14 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
             if (error instanceof AgeDataError) throw notAuthentic(source.name);
             throw error instanceof ZstdProgramError ? zstdSentence(source.name, layers) : error;
           });
+      } else if (payload && !startsWith(Buffer.from(payload.head), ZSTD_MAGIC)) {
+        // no zstd inside: age writes the plain file itself
+        direct = (fd) =>
+          besideHash(local, payload.ciphertext, (input) => ageIntoFile(input, payload, fd, opts.signal)).catch(
+            (error: unknown) => {
+              throw error instanceof AgeDataError ? notAuthentic(source.name) : error;
+            },
+          );
       }
       stream = decryption.plain;
     }

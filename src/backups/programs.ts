@@ -262,3 +262,16 @@ export async function ageZstdIntoFile(
     await ageRun.pump;
   }
 }
+
+/**
+ * `age -d -i KEYFILE > FILE`: for an age file with no zstd inside, age writes the plain snapshot itself. A failure
+ * feeding it is told first, then age's own (AgeDataError). The process never outlives the call.
+ */
+export function ageIntoFile(
+  input: AsyncIterable<Uint8Array> | number,
+  age: { program: string; keyFile: string },
+  fd: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  return programIntoFile(input, age.program, ['-d', '-i', age.keyFile], fd, ageFailure, signal);
+}

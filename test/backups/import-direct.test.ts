@@ -145,4 +145,41 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
     }
     expect(readdirSync(out)).toEqual([]);
   });
+
+  test('an .age with no zstd inside: age writes the new snapshot itself (its stdout is the file)', async () => {
+    const bin = join(dir, 'bin-age-only');
+    mkdirSync(bin);
+    const notes = join(bin, 'age.fd1');
+    const real = spawnSync('sh', ['-c', 'command -v age'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(
+      join(bin, 'age'),
+      `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/1)\necho "$where" >> '${notes}'\nexec '${real}' "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const key = makeKey(dir, 'key-age-only.txt');
+    const name = 'cluster-2026-12-03T08:00:00Z.snap';
+    const file = makeBackup(dir, name, SNAPSHOT, { age: key });
+    const identity = await loadIdentity(key.file);
+    const out = join(dir, 'out-age-only');
+    mkdirSync(out);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    try {
+      const result = await importSnapshot(
+        { name: file, file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> },
+        { out: join(out, name), identity },
+      );
+      expect(result.layers).toEqual(['age']);
+      expect(result.chain.map((link) => link.sha256)).toEqual([sha256(readFileSync(file)), sha256(SNAPSHOT)]);
+    } finally {
+      process.env.PATH = path;
+    }
+    const part = `${out}/.${name}.importing-`;
+    const stdout = readFileSync(notes, 'utf8').trim();
+    expect(stdout.startsWith(part) ? part : stdout).toBe(part);
+    expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
+    expect(statSync(join(out, name)).mode & 0o777).toBe(0o600);
+  });
 });
