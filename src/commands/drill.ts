@@ -209,7 +209,7 @@ const run: CommandRun = async (ctx) => {
       journal.append({
         kind: 'session',
         what: `drill ${scenario} started${autopilot ? ' (autopilot)' : ''}`,
-        by: autopilot ? 'autopilot' : (ctx.io.env.USER ?? 'trainee'),
+        by: autopilot ? 'autopilot' : trainee(ctx.io.env),
         data: { scenario, nodes: sim.nodes, addressBase, incident: incident.dir },
       });
       await save();

@@ -14,7 +14,7 @@ import { incidentPaths, newestIncidentDir, removeStaleParts, SIM_STATE_FILE } fr
 import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
 import { readState } from '../journal/state.js';
-import { drillFirstFrame, drillHome, drillIo } from './drill.js';
+import { drillFirstFrame, drillHome, drillIo, trainee } from './drill.js';
 import { refuseWithoutTerminal } from './terminal.js';
 import { loadConnection, loadSavedIdentity, withSaved } from './connection.js';
 
@@ -54,10 +54,7 @@ const run: CommandRun = async (ctx) => {
     // the first frame before the simulator and the client load, as a new drill draws it
     const { signal, screen: starting } = await drillFirstFrame(ctx, autopilot, scenario, 'Restoring the drill cluster');
     // the simulator, the client and the machine load behind that frame
-    const [{ drillSpeed, onDrillCluster, runDrill }, { operatorName }] = await Promise.all([
-      import('../wizard/drill.js'),
-      import('./recover.js'),
-    ]);
+    const { drillSpeed, onDrillCluster, runDrill } = await import('../wizard/drill.js');
     const speed = drillSpeed(ctx.io.env);
     const addressBase = envelope.addressBase ?? '127.0.0.2';
     try {
@@ -65,7 +62,8 @@ const run: CommandRun = async (ctx) => {
         drill.journal.append({
           kind: 'session',
           what: `drill ${scenario} resumed`,
-          by: autopilot ? 'autopilot' : operatorName(ctx.io.env),
+          // the name `drill` journalled the trainee by when it started (and answers by)
+          by: autopilot ? 'autopilot' : trainee(ctx.io.env),
         });
         return runDrill({
           ...(await drillIo(ctx, signal, autopilot, drill)),
