@@ -89,7 +89,10 @@ function start(
   // A number is an open file: the program reads it itself from where its offset is.
   const stdin = typeof input === 'number' ? input : 'pipe';
   const child = spawn(program, args, { stdio: [stdin, stdout, 'pipe'], detached: OWN_GROUP });
-  const ended = watchEnd(child);
+  // A stop ends the program at once, also when nothing is pumped into it (it reads a file itself).
+  const onAbort = (): void => stop(child);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const ended = watchEnd(child).finally(() => signal?.removeEventListener('abort', onAbort));
   let pumpFailure: unknown = null;
   let pump: Promise<void> = Promise.resolve();
   if (typeof input !== 'number') {

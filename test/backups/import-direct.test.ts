@@ -182,4 +182,32 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
     expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
     expect(statSync(join(out, name)).mode & 0o777).toBe(0o600);
   });
+
+  test('stopped while zstd reads a local .zst itself: the program is ended, one sentence, nothing kept', async () => {
+    const bin = join(dir, 'bin-stuck');
+    mkdirSync(bin);
+    // a zstd that never gets anywhere (a slow disk, a huge file): only the stop can end the import
+    writeFileSync(join(bin, 'zstd'), '#!/bin/sh\nexec sleep 60\n', { mode: 0o755 });
+    const name = 'cluster-2026-12-03T09:00:00Z.snap';
+    const file = makeBackup(dir, name, SNAPSHOT, { zstd: true });
+    const out = join(dir, 'out-stuck');
+    mkdirSync(out);
+    const stop = new AbortController();
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    try {
+      const importing = importSnapshot(
+        { name: file, file, open: () => createReadStream(file) as AsyncIterable<Uint8Array> },
+        { out: join(out, name), signal: stop.signal },
+      ).catch((e: unknown) => e);
+      while (!readdirSync(out).some((entry) => entry.includes('.importing-'))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      stop.abort();
+      expect(((await importing) as Error).message).toBe('Stopped before the import finished; no file was written.');
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(readdirSync(out)).toEqual([]);
+  }, 20_000);
 });
