@@ -242,6 +242,11 @@ export class EndpointPool {
     return this.answered;
   }
 
+  /** How long a connection to one endpoint may take to come up before the next is tried (the raw HTTP/2 calls too). */
+  get connectTimeoutMs(): number {
+    return this.poolOptions.connectTimeoutMs;
+  }
+
   clientFor(endpoint: Endpoint): grpc.Client {
     let client = this.clients.get(endpoint.address);
     if (!client) {

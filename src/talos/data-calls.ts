@@ -58,6 +58,8 @@ export interface RecoverOptions {
   chunkSize?: number;
   onProgress?: (p: TransferProgress) => void;
   totalBytes?: number;
+  /** the longest wait for the node's answer after the last byte (default: h2stream's answerDeadlineMs) */
+  answerTimeoutMs?: number;
 }
 
 export class DataCalls {
@@ -161,6 +163,7 @@ export class DataCalls {
           metadata: { nodes: [node] },
           windowBytes: STREAM_WINDOW_BYTES,
           maxMessageBytes: MAX_MESSAGE_BYTES,
+          connectMs: this.pool.connectTimeoutMs,
           ...reading,
         },
         (error) =>
@@ -203,6 +206,7 @@ export class DataCalls {
           chunkSize: opts.chunkSize ?? DEFAULT_UPLOAD_CHUNK_BYTES,
           onSent: (bytes) => reportProgress(bytes, false),
           ...(signal ? { signal } : {}),
+          ...(opts.answerTimeoutMs !== undefined ? { answerMs: opts.answerTimeoutMs } : {}),
         },
         source,
       );
@@ -236,7 +240,9 @@ export class DataCalls {
       const credentials = this.pool.credentialsOf(endpoint);
       this.pool.lastTried = endpoint;
       try {
-        const session = await connectSession(endpoint, credentials.tlsOptions());
+        // an endpoint that accepts and never completes the handshake is unreachable: the next one is tried, and the
+        // wizard retries an unreachable node until its window ends
+        const session = await connectSession(endpoint, credentials.tlsOptions(), undefined, this.pool.connectTimeoutMs);
         this.pool.answeredBy(endpoint);
         return { ok: true, session, endpoint };
       } catch (error) {

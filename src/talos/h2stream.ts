@@ -53,6 +53,11 @@ export interface DataStreamRequest {
    * chunks (a pipeline, a tar extractor) must leave this off.
    */
   reuseBuffers?: boolean;
+  /**
+   * How long the connection may take to be up (TCP, TLS, HTTP/2 settings; default DEFAULT_CONNECT_MS): an endpoint
+   * that accepts and never completes the handshake fails as unreachable, so the next endpoint is tried.
+   */
+  connectMs?: number;
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
@@ -159,6 +164,7 @@ export class DataStream {
   private receivedAny = false;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly flushTimer: NodeJS.Timeout;
+  private readonly connectTimer: NodeJS.Timeout;
   /** true once the server sent response headers: from then on the call counts as answered */
   answered = false;
   private settleAnswered: ((answered: boolean) => void) | undefined;
@@ -176,7 +182,15 @@ export class DataStream {
       settings: { initialWindowSize: req.windowBytes, enablePush: false },
     });
     this.session.on('error', (error) => this.fail(this.describeConnectionError(error)));
-    this.session.on('connect', () => this.session.setLocalWindowSize(req.windowBytes * 16));
+    const connectMs = req.connectMs ?? DEFAULT_CONNECT_MS;
+    this.connectTimer = setTimeout(
+      () => this.fail(this.describeConnectionError(connectTimeoutError(connectMs))),
+      connectMs,
+    );
+    this.session.on('connect', () => {
+      clearTimeout(this.connectTimer);
+      this.session.setLocalWindowSize(req.windowBytes * 16);
+    });
     this.stream = this.session.request(grpcRequestHeaders(req));
     this.stream.on('response', (response) => this.onResponse(response));
     this.stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
@@ -412,6 +426,7 @@ export class DataStream {
   }
 
   private shutdown(): void {
+    clearTimeout(this.connectTimer);
     clearInterval(this.idleTimer);
     clearInterval(this.flushTimer);
     if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -481,20 +496,55 @@ export interface UploadRequest {
    */
   idleMs?: number;
   minBytesPerSecond?: number;
+  /**
+   * The longest wait for the node's answer once the last byte is sent (default: answerDeadlineMs of the bytes
+   * sent); then the upload fails as DeadlineExceeded instead of waiting for ever at 100%.
+   */
+  answerMs?: number;
 }
 
 const DEFAULT_UPLOAD_IDLE_MS = 60_000;
+
+/**
+ * What a node does between the upload's last byte and its answer: machined writes each message to
+ * /var/lib/etcd.snapshot as it arrives, then at the end of the stream fsyncs and closes that file and answers
+ * (siderolabs/talos: internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.14.0-rc.1:2050-2064;
+ * the restore itself runs later, at bootstrap: internal/app/machined/pkg/system/services/etcd.go@v1.14.0-rc.1:592).
+ * The fsync is the only step that grows with the upload: at worst it writes the whole file. The wait is a minute
+ * (a loaded machined, a slow scheduler) plus the whole file at 10 MiB/s (an SD card or a busy network disk): 60 s
+ * for a small snapshot, 70 s for 100 MiB, 265 s for 2 GiB (etcd's default quota). Generous by design: a node that
+ * has not answered by then is not going to, and the wizard's retry (the upload truncates the file) is the way on.
+ */
+export function answerDeadlineMs(bytesSent: number): number {
+  return 60_000 + Math.ceil(bytesSent / ((10 * 1024 * 1024) / 1000));
+}
 
 /** What the node answered: each response message's metadata (EtcdRecover { metadata = 1 }). */
 export interface UploadAnswer {
   messages: { metadata: { hostname: string; error: string; status: { code: number; message: string } | null } }[];
 }
 
-/** Connects (TLS + HTTP/2) and resolves once the session is up; rejects with the connection error otherwise. */
+/**
+ * How long a connection may take to be up (TCP, the TLS handshake and HTTP/2's settings) when the caller gives no
+ * limit: the unary calls' connect limit (client.ts DEFAULT_CONNECT_TIMEOUT_MS).
+ */
+export const DEFAULT_CONNECT_MS = 5_000;
+
+/** What a connection that did not come up in time failed with: the endpoint counts as unreachable. */
+export function connectTimeoutError(ms: number): Error {
+  return new Error(`the endpoint did not complete the TLS handshake in ${seconds(ms)}`);
+}
+
+/**
+ * Connects (TLS + HTTP/2) and resolves once the session is up; rejects with the connection error otherwise, or when
+ * it is not up within `connectMs`: a listener that accepts and never speaks TLS (a half-dead node, a port-forward
+ * whose far end is gone) would otherwise hold the caller for ever with nothing to show.
+ */
 export function connectSession(
   endpoint: Endpoint,
   tlsOptions: tls.ConnectionOptions,
   windowBytes?: number,
+  connectMs = DEFAULT_CONNECT_MS,
 ): Promise<http2.ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://${endpoint.address}`, {
@@ -502,11 +552,14 @@ export function connectSession(
       ...(windowBytes ? { settings: { initialWindowSize: windowBytes, enablePush: false } } : {}),
     });
     const onError = (error: Error) => {
+      clearTimeout(timer);
       session.destroy();
       reject(error);
     };
+    const timer = setTimeout(() => onError(connectTimeoutError(connectMs)), connectMs);
     session.once('error', onError);
     session.once('connect', () => {
+      clearTimeout(timer);
       session.off('error', onError);
       session.on('error', () => {}); // later errors reach the stream that is open on it
       resolve(session);
@@ -610,11 +663,23 @@ export async function uploadData(
   const response = collectResponse(stream);
   const onAbort = () => abortUpload(stream);
   req.signal?.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await writeMessages(stream, req, source, response.settled);
+    const sent = await writeMessages(stream, req, source, response.settled);
     if (!stream.closed && !stream.writableEnded) stream.end();
-    return await response.answer;
+    const answerMs = req.answerMs ?? answerDeadlineMs(sent);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            rpcFailure(Code.deadlineExceeded, `no answer came in ${seconds(answerMs)} after the upload's last byte`),
+          ),
+        answerMs,
+      );
+    });
+    return await Promise.race([response.answer, late]);
   } finally {
+    clearTimeout(timer);
     req.signal?.removeEventListener('abort', onAbort);
     if (!stream.closed) abortUpload(stream);
   }
@@ -634,11 +699,13 @@ async function writeMessages(
   req: UploadRequest,
   source: AsyncIterable<Buffer | Uint8Array>,
   settled: Promise<void>,
-): Promise<void> {
+): Promise<number> {
   const iterator = source[Symbol.asyncIterator]();
   let read = false;
+  const writer = new MessageWriter(stream, req, settled);
   try {
-    read = await writeAll(new MessageWriter(stream, req, settled), req.chunkSize, iterator, stream);
+    read = await writeAll(writer, req.chunkSize, iterator, stream);
+    return writer.bytesSent;
   } finally {
     // stopped early (the node answered, a failure): the source is let go, and a file it reads is closed
     if (!read) iterator.return?.()?.catch(() => {});
@@ -723,6 +790,11 @@ class MessageWriter {
   /** The node may answer (refuse) before the upload is complete: then writing stops and its answer is read. */
   private get stopped(): boolean {
     return this.stream.closed || this.stream.destroyed || this.stream.writableEnded;
+  }
+
+  /** payload bytes written so far */
+  get bytesSent(): number {
+    return this.sent;
   }
 
   /** Whether a message of `length` payload bytes fits whole in the buffer being filled (then put() takes it). */
