@@ -30,6 +30,8 @@ export interface NodeObservation {
   statusError: string | null;
   /** the node answered EtcdStatus with bytes that could not be decoded: a protocol mismatch, not an etcd verdict */
   statusUnreadable?: boolean;
+  /** EtcdStatus did not answer within the read's deadline (a slow machine, or an etcd that is not ready) */
+  statusTimedOut?: boolean;
   /**
    * EtcdAlarmList: the whole cluster's active alarms as this node's etcd lists them; null or absent when it could not
    * (etcd reads alarms through raft, so the list needs quorum; EtcdStatus's errors still name them without it)

@@ -68,6 +68,11 @@ export function memberHealth(o: NodeObservation): MemberHealth {
   if (o.etcdService !== null && o.etcdService !== 'Running') return 'broken';
   if (o.etcdHealthy === false) return 'broken';
   if (o.status === null && o.statusUnreadable === true) return 'unknown';
+  // EtcdStatus past its deadline from a node whose etcd runs and passes Talos's health check (a quorum read,
+  // ValidateQuorum, every 20 s: siderolabs/talos internal/app/machined/pkg/system/services/etcd.go HealthFunc,
+  // HealthSettings) says the machine was slow to answer, not that its etcd fails: asked again, it decides
+  if (o.status === null && o.statusTimedOut === true && o.etcdService === 'Running' && o.etcdHealthy === true)
+    return 'unknown';
   if (o.status === null || o.status.leader === NO_LEADER || statusFaults(o.status.errors).length > 0) return 'broken';
   if (corruptItself(o)) return 'broken';
   if (o.etcdService === null) return 'unknown';
@@ -382,6 +387,14 @@ export function computeVerdict(observations: readonly NodeObservation[]): Verdic
     return {
       verdict: 'healthy',
       reason: `etcd is healthy: ${summary}; there is nothing to recover.`,
+      freshest: freshestVoter,
+      ...withAlarms,
+    };
+  const unread = controlPlane.filter((o) => o.reachable && memberHealth(o) === 'unknown');
+  if (counts.healthy >= quorum && broken.length === 0 && unread.length > 0)
+    return {
+      verdict: 'unknown',
+      reason: `Quorum holds (${summary}), but the etcd state of ${unread.map(label).join(', ')} could not be read; assess again before deciding.`,
       freshest: freshestVoter,
       ...withAlarms,
     };

@@ -229,6 +229,7 @@ export function viewOf(r: NodeReading, opts: { maintenance?: boolean; hostname?:
     statusError: s && !s.ok ? s.error.message : null,
     // an EtcdStatus that could not be decoded is a protocol mismatch: it says nothing about this node's etcd
     statusUnreadable: Boolean(s && !s.ok && classifyFailure(s.error) === 'undecodable-answer'),
+    statusTimedOut: Boolean(s && !s.ok && classifyFailure(s.error) === 'deadline'),
     alarms: r.alarms?.ok ? r.alarms.value : null,
     error: cut,
     talosVersion: r.version?.ok ? r.version.value.tag : null,

@@ -163,6 +163,29 @@ describe('quorum verdict from every local view', () => {
     expect(computeVerdict([healthy('a', 1), worker]).verdict).toBe('healthy');
   });
 
+  it('a healthy member whose EtcdStatus only passed its deadline is read again, never named broken', () => {
+    // a loaded machine: cp-1's etcd runs and passes Talos's quorum health check, but its status read timed out
+    const slow: NodeObservation = {
+      ...healthy('a'),
+      status: null,
+      statusError: 'context deadline exceeded',
+      statusTimedOut: true,
+    };
+    expect(memberHealth(slow)).toBe('unknown');
+    const r = computeVerdict([slow, healthy('b'), healthy('c')]);
+    expect(r.verdict).toBe('unknown');
+    expect(r.broken ?? []).toEqual([]);
+    expect(r.reason).toBe(
+      'Quorum holds (2 of 3 voting members healthy, quorum needs 2), but the etcd state of cp-1 (a) could not be read; assess again before deciding.',
+    );
+    // the same timeout on a node whose etcd health check fails is evidence: that member is broken
+    const failing = { ...slow, etcdHealthy: false };
+    expect(computeVerdict([failing, healthy('b'), healthy('c')])).toMatchObject({
+      verdict: 'degraded',
+      broken: [{ node: 'a', kind: 'etcd-failing' }],
+    });
+  });
+
   it('no control-plane node at all: unknown', () => {
     expect(computeVerdict([]).verdict).toBe('unknown');
   });

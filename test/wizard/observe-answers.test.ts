@@ -237,6 +237,20 @@ describe('answers that cannot be trusted are unknown, not evidence', () => {
   });
 });
 
+describe('a slow answer is not a broken member', () => {
+  it('a Running, healthy etcd whose EtcdStatus passes its deadline is read again, not named for replacement', async () => {
+    // cp-2's etcd runs and passes Talos's quorum health check; only its status read is slower than the deadline
+    scene = healthy({ EtcdStatus: (node) => (node === '10.5.0.3' ? NEVER : undefined) });
+    const report = await gatherStatus(client, NODES, { timeoutMs: 500 });
+    expect(report.verdict).toBe('unknown');
+    expect(report.reason).toBe(
+      'Quorum holds (2 of 3 voting members healthy, quorum needs 2), but the etcd state of cp-2 (10.5.0.3) could not be read; assess again before deciding.',
+    );
+    const views = await observeNodes({ ...depsFor(), statusTimeoutMs: 500 }, NODES);
+    expect(views[1]).toMatchObject({ etcdService: 'Running', etcdHealthy: true, status: null, statusTimedOut: true });
+  });
+});
+
 describe("a broken member's id comes from a healthy node, never from the broken node's own view", () => {
   /** 10.5.0.4's etcd crash-loops: Waiting between restarts, its etcd calls fail */
   const crashLoop = {

@@ -245,7 +245,9 @@ export const assess = recoverySetup.createStateConfig({
       ({ context }) => ({
         id: 'quorum-unknown',
         kind: 'choose',
-        question: 'Quorum cannot be decided from the nodes that answered. Assess again?',
+        question: context.verdict?.reason.startsWith('Quorum holds')
+          ? "Quorum holds, but a node's etcd could not be read. Assess again?"
+          : 'Quorum cannot be decided from the nodes that answered. Assess again?',
         detail: context.verdict?.reason ?? '',
         options: [
           { id: 'again', label: 'assess again (recommended)' },
