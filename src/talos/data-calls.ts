@@ -173,7 +173,12 @@ export class DataCalls {
           }),
       );
       this.pool.lastTried = endpoint;
-      if (await stream.whenAnswered) {
+      // a cancel while connecting ends the attempt at once (the reader's own cancel reaches the stream only later)
+      const onAbort = () => stream.fail(canceledFailure());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const answered = await stream.whenAnswered;
+      signal?.removeEventListener('abort', onAbort);
+      if (answered) {
         this.pool.answeredBy(endpoint);
         return stream;
       }
@@ -242,7 +247,10 @@ export class DataCalls {
       try {
         // an endpoint that accepts and never completes the handshake is unreachable: the next one is tried, and the
         // wizard retries an unreachable node until its window ends
-        const session = await connectSession(endpoint, credentials.tlsOptions(), undefined, this.pool.connectTimeoutMs);
+        const session = await connectSession(endpoint, credentials.tlsOptions(), {
+          connectMs: this.pool.connectTimeoutMs,
+          signal,
+        });
         this.pool.answeredBy(endpoint);
         return { ok: true, session, endpoint };
       } catch (error) {

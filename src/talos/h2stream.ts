@@ -543,9 +543,9 @@ export function connectTimeoutError(ms: number): Error {
 export function connectSession(
   endpoint: Endpoint,
   tlsOptions: tls.ConnectionOptions,
-  windowBytes?: number,
-  connectMs = DEFAULT_CONNECT_MS,
+  opts: { windowBytes?: number; connectMs?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<http2.ClientHttp2Session> {
+  const { windowBytes, connectMs = DEFAULT_CONNECT_MS, signal } = opts;
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://${endpoint.address}`, {
       createConnection: () => tls.connect({ host: endpoint.host, port: endpoint.port, ...tlsOptions }),
@@ -553,13 +553,18 @@ export function connectSession(
     });
     const onError = (error: Error) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       session.destroy();
       reject(error);
     };
+    // a cancel while connecting (the wizard stopped the step) ends the wait at once, not at the connect limit
+    const onAbort = () => onError(new Error('cancelled while connecting'));
     const timer = setTimeout(() => onError(connectTimeoutError(connectMs)), connectMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
     session.once('error', onError);
     session.once('connect', () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       session.off('error', onError);
       session.on('error', () => {}); // later errors reach the stream that is open on it
       resolve(session);

@@ -136,6 +136,37 @@ describe('an endpoint that accepts and never completes the TLS handshake', () =>
   });
 });
 
+describe('a cancel while the handshake is awaited', () => {
+  /** a connect limit far beyond the test: only the cancel can end these calls */
+  function patientClient(): GrpcTalosClient {
+    const client = createTalosClient(loadTalosconfig({ talosconfig: writeTalosconfig(pki, [silentAddress]) }, {}), {
+      connectTimeoutMs: 600_000,
+    });
+    clients.push(client);
+    return client;
+  }
+
+  it('ends an upload as cancelled', async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 100);
+    const result = await patientClient().etcdRecover('10.5.0.2', Readable.from([SNAPSHOT]), { signal: abort.signal });
+    expect(result.ok).toBe(false);
+    expect((result as { error: RpcFailure }).error.codeName).toBe('Canceled');
+  });
+
+  it('ends a snapshot download as cancelled', async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 100);
+    const failure = await (async () => {
+      for await (const chunk of patientClient().etcdSnapshot('10.5.0.2', { signal: abort.signal })) void chunk;
+    })().then(
+      () => null,
+      (error: { failure: RpcFailure }) => error.failure,
+    );
+    expect(failure?.codeName).toBe('Canceled');
+  });
+});
+
 describe('a node that takes the whole upload and never answers', () => {
   it('fails the upload as a retryable deadline once the answer is overdue', async () => {
     const client = clientFor([muteAddress]);
