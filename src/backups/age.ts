@@ -41,6 +41,8 @@ export async function decrypt(
   const taken: Uint8Array[] = [];
   let detached = false;
   let pulling: Promise<unknown> = Promise.resolve();
+  // a failure of the source itself (a stalled or cut download) is told as such, never as data that does not decrypt
+  let sourceFailure: unknown = null;
   const recorded = new ReadableStream<Uint8Array>(
     {
       pull(controller) {
@@ -53,7 +55,9 @@ export async function decrypt(
             controller.enqueue(item.value);
           }
         });
-        pulling = next.catch(() => undefined);
+        pulling = next.catch((error: unknown) => {
+          sourceFailure = error;
+        });
         return next;
       },
     },
@@ -63,8 +67,9 @@ export async function decrypt(
   const first = await payload
     .getReader()
     .read()
-    .catch(() => {
-      throw notAuthentic(name);
+    .catch(async () => {
+      await pulling;
+      throw sourceFailure ?? notAuthentic(name);
     });
   detached = true;
   await pulling;
