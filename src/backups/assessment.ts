@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { BackupAge } from './freshness.js';
 import { newestBackupAge } from './freshness.js';
 import { parseBackupName } from './names.js';
-import { isS3Url } from './s3.js';
+import { isS3Url } from './s3-url.js';
 import type { S3Options } from './s3.js';
 import { checkBackups } from './source.js';
 

@@ -11,12 +11,11 @@ import type { _Object } from '@aws-sdk/client-s3';
 import { UserError } from '../errors.js';
 import { parseBackupName } from './names.js';
 import type { BackupName } from './names.js';
+import { isS3Url, parseS3Url } from './s3-url.js';
+import type { S3Location } from './s3-url.js';
 
-export interface S3Location {
-  bucket: string;
-  /** the key, or the prefix to list under; '' for the whole bucket */
-  key: string;
-}
+export { isS3Url, parseS3Url };
+export type { S3Location };
 
 export interface S3Options {
   /** https://host:port or http://host:port of an S3-compatible service */
@@ -26,20 +25,6 @@ export interface S3Options {
   pathStyle?: boolean;
   /** the environment to read the endpoint and region from (default process.env) */
   env?: NodeJS.ProcessEnv;
-}
-
-export function isS3Url(text: string): boolean {
-  return /^s3:\/\//i.test(text);
-}
-
-/** s3://bucket/key/or/prefix → its parts; a sentence when it is not one. */
-export function parseS3Url(text: string): S3Location {
-  const match = /^s3:\/\/([^/]+)\/?(.*)$/i.exec(text);
-  const bucket = match?.[1] ?? '';
-  if (!match || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new UserError(`${text} is not an S3 location; write it as s3://BUCKET/PREFIX or s3://BUCKET/KEY.`);
-  }
-  return { bucket, key: match[2] ?? '' };
 }
 
 export function makeS3Client(opts: S3Options = {}): S3Client {

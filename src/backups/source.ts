@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { ImportSource } from './decode.js';
 import { plainSnapshotName } from './names.js';
-import { isS3Url, listBackups, makeS3Client, openObject, parseS3Url } from './s3.js';
+import { isS3Url, parseS3Url } from './s3-url.js';
 import type { BackupListing, BackupObject, S3Options } from './s3.js';
 import { newestBackupAge } from './freshness.js';
 import type { BackupAge } from './freshness.js';
@@ -49,6 +49,8 @@ export async function openBackup(spec: string, opts: OpenBackupOptions): Promise
     return {
       source: {
         name: path,
+        // read by the decoding programs themselves through a read-only descriptor (decode.ts, ImportSource.file)
+        file: path,
         size: info.size,
         open: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>,
       },
@@ -58,6 +60,8 @@ export async function openBackup(spec: string, opts: OpenBackupOptions): Promise
     };
   }
   let location = parseS3Url(spec);
+  // the AWS SDK is loaded only for an S3 location (~0.5 s of start-up a local file never needs)
+  const { listBackups, makeS3Client, openObject } = await import('./s3.js');
   const client = makeS3Client({ ...opts.s3, env: opts.env });
   try {
     let chosen: BackupObject | null = null;
@@ -98,6 +102,7 @@ export async function checkBackups(
   url: string,
   opts: { env: NodeJS.ProcessEnv; s3?: S3Options; now: Date; signal?: AbortSignal },
 ): Promise<BackupsCheck> {
+  const { listBackups, makeS3Client } = await import('./s3.js');
   const client = makeS3Client({ ...opts.s3, env: opts.env });
   try {
     const listing = await listBackups(client, parseS3Url(url), opts.signal);

@@ -13,7 +13,7 @@ import { importSnapshot } from '../backups/decode.js';
 import type { ImportResult } from '../backups/decode.js';
 import { loadIdentity } from '../backups/identity.js';
 import type { LoadedIdentity, PassphraseSource } from '../backups/identity.js';
-import { isS3Url } from '../backups/s3.js';
+import { isS3Url } from '../backups/s3-url.js';
 import type { S3Options } from '../backups/s3.js';
 import { openBackup } from '../backups/source.js';
 import type { OpenedBackup } from '../backups/source.js';
@@ -54,9 +54,7 @@ const run: CommandRun = async (ctx) => {
       progress.note(`newest backup: ${opened.source.name} (${formatBytes(opened.chosen.size)})`);
     }
     const out = args.out ? resolve(ctx.io.cwd, args.out) : join(ctx.io.cwd, opened.plainName);
-    // A local file is read by the decoding programs themselves (src/backups/decode.ts, ImportSource.file).
-    const source = isS3Url(args.source) ? opened.source : { ...opened.source, file: opened.source.name };
-    result = await importSnapshot(source, {
+    result = await importSnapshot(opened.source, {
       out,
       identity,
       signal: ctx.signal,

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isS3Url } from '../backups/s3.js';
+import { isS3Url } from '../backups/s3-url.js';
 import { userInfo } from 'node:os';
 import type { CommandRun, CommandContext } from './types.js';
 import { UsageError } from '../errors.js';

@@ -6,7 +6,7 @@ import { importSnapshot, sniffLayer } from '../backups/decode.js';
 import { snapshotFreshness, type LiveRevision } from '../backups/freshness.js';
 import { loadIdentity } from '../backups/identity.js';
 import { parseBackupName } from '../backups/names.js';
-import { isS3Url } from '../backups/s3.js';
+import { isS3Url } from '../backups/s3-url.js';
 import { openBackup, type OpenedBackup } from '../backups/source.js';
 import { acquireSnapshot } from '../etcd/acquire.js';
 import { inspectSnapshot } from '../etcd/inspect.js';
