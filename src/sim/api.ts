@@ -1,8 +1,8 @@
 /**
  * What one simulated node answers, RPC by RPC, with Talos's behaviour and exact texts (talos-api-facts §3, §4.5, §8,
- * §9, §10). The proxy semantics (node/nodes metadata, in-band errors) live in server.ts; here every handler works on
- * one node and fails by throwing RpcError, which the wire turns into a status or an in-band error. The etcd calls are
- * api-etcd.ts.
+ * §9, §10). The proxy semantics (node/nodes metadata, in-band errors) live in wire-calls.ts (routing: apid-route.ts);
+ * here every handler works on one node and fails by throwing RpcError, which the wire turns into a status or an
+ * in-band error. The etcd calls are api-etcd.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
