@@ -5,10 +5,10 @@
  * restarted, the by-hand command is kept as a warning, and the recovery still ends recovered.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
-import { App } from '../../components/App.js';
+import { fromPromise } from 'xstate';
+import { startAppScreen, flat, typedTarget } from '../components/app-screen.js';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
-import { KEYS, cleanupSized, frameMatching, press, renderSized, type } from '../components/helpers.js';
+import { KEYS, cleanupSized, frameMatching, press, type } from '../components/helpers.js';
 import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
 
 afterEach(cleanupSized);
@@ -53,20 +53,9 @@ function start(listing: AfterRestoreListing = DISCOVERED) {
       ),
     },
   });
-  const actor = createActor(machine, {
-    input: { nodes: NODES, operator: 'trainee', mode: 'drill', timing: { pollMs: 20, backoffMs: 10 } },
+  const { actor, screen } = startAppScreen(machine, {
+    props: { drill: { scenario: 'lost-quorum', timeLimitSec: 900, dataLost: () => 'none' } },
   });
-  actor.start();
-  const screen = renderSized(
-    <App
-      actor={actor}
-      incidentDir="/tmp/incident"
-      context="talos-dr-sim"
-      endpoint={() => '127.0.0.2:50000'}
-      drill={{ scenario: 'lost-quorum', timeLimitSec: 900, dataLost: () => 'none' }}
-    />,
-    { columns: 80, rows: 24 },
-  );
   return { actor, screen, restarts };
 }
 
@@ -84,13 +73,13 @@ async function restoreByKeys(screen: ReturnType<typeof start>['screen']): Promis
       lastFrame,
       (x) => x.includes('Destructive: Wipe') && !confirmed.some((n) => x.includes(`Type ${n} to confirm`)),
     );
-    const target = /Type (\S+) to confirm/.exec(wipe)?.[1] as string;
+    const target = typedTarget(wipe);
     await type(stdin, target);
     await press(stdin, KEYS.enter);
     confirmed.push(target);
   }
   const boot = await frameMatching(lastFrame, (x) => x.includes('Destructive: Upload the snapshot to'));
-  await type(stdin, /Type (\S+) to confirm/.exec(boot)?.[1] as string);
+  await type(stdin, typedTarget(boot));
   await press(stdin, KEYS.enter);
 }
 
@@ -102,9 +91,7 @@ describe('step 10 by keystrokes', () => {
     let f = await frameMatching(lastFrame, (x) => x.includes('Restart kubelet'), 5000);
     expect(f).toContain('step 10 of 10: After the restore');
     // the question as one line (the screen wraps it at 80 columns)
-    expect(f.replace(/\s+/g, ' ')).toContain(
-      'Restart kubelet on all 4 nodes (3 control-plane nodes and 1 worker), one at a time?',
-    );
+    expect(flat(f)).toContain('Restart kubelet on all 4 nodes (3 control-plane nodes and 1 worker), one at a time?');
     expect(f).toContain('[Y/n]');
     await press(stdin, 'n');
 
@@ -126,7 +113,7 @@ describe('step 10 by keystrokes', () => {
     const { stdin, lastFrame } = screen;
     await restoreByKeys(screen);
     const ask = await frameMatching(lastFrame, (x) => x.includes('The workers could not be found'), 5000);
-    const line = ask.replace(/\s+/g, ' ');
+    const line = flat(ask);
     expect(line).toContain('The workers could not be found: only the 3 control-plane nodes are known.');
     expect(line).toContain('lists no discovery members (is cluster discovery disabled?)');
     // typing them is offered; the cursor starts on the explicit control-plane-only choice
@@ -134,7 +121,7 @@ describe('step 10 by keystrokes', () => {
     expect(line).toMatch(/❯ 2\. the control-plane nodes only/);
     await press(stdin, KEYS.enter);
     const f = await frameMatching(lastFrame, (x) => x.includes('Restart kubelet'), 5000);
-    expect(f.replace(/\s+/g, ' ')).toContain('Restart kubelet on all 3 nodes (3 control-plane nodes), one at a time?');
+    expect(flat(f)).toContain('Restart kubelet on all 3 nodes (3 control-plane nodes), one at a time?');
     await press(stdin, 'y');
     await frameMatching(lastFrame, (x) => x.includes('outcome: recovered'), 5000);
     expect(restarts).toEqual(NODES);

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInteractive } from '../../src/commands/interactive.js';
-import { FakeStdin, FakeStdout, flush, KEYS, press, type } from '../components/helpers.js';
+import { type FakeStdout, fakeTerminal, flush, KEYS, press, type } from '../components/helpers.js';
 import { closeGrounds, startGround, startSessionOn } from './harness.js';
 
 afterAll(closeGrounds);
@@ -18,17 +18,13 @@ describe('nospace drill by keystrokes', () => {
   it('typed confirmations for each defragment and the disarm, followers first, the leader last', async () => {
     const g = await startGround('nospace', 'trainee');
     const session = startSessionOn(g);
-    const stdin = new FakeStdin();
-    const stdout = new FakeStdout(100, 30);
-    const stderr = new FakeStdout(100, 30);
+    const { stdin, stdout, streams } = fakeTerminal(100, 30);
+    const stderr = streams.stderr as unknown as FakeStdout;
     const run = runInteractive({
       actor: session.actor,
       incidentDir: g.incident.dir,
       context: 'talos-dr-sim',
-      stdin: stdin as unknown as NodeJS.ReadStream,
-      stdout: stdout as unknown as NodeJS.WriteStream,
-      stderr: stderr as unknown as NodeJS.WriteStream,
-      patchConsole: false,
+      ...streams,
       env: { NO_COLOR: '1' },
     });
     // the last write with visible text (Ink also writes bare control sequences: synchronized output, the cursor)

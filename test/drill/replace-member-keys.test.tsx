@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInteractive } from '../../src/commands/interactive.js';
 import type { Prompt, Timing } from '../../machines/recovery-types.js';
-import { FakeStdin, FakeStdout, KEYS, press, type } from '../components/helpers.js';
+import { type FakeStdin, fakeTerminal, KEYS, press, type } from '../components/helpers.js';
 import { closeGrounds, startGround, startSessionOn, type Ground } from './harness.js';
 import type { Session } from '../../src/wizard/session.js';
 
@@ -48,17 +48,12 @@ const defaults: Trainee = () => () => null;
 async function byKeys(scenario: string, trainee: Trainee, timing: Partial<Timing> = {}): Promise<KeysRun> {
   const g = await startGround(scenario, 'trainee');
   const session = startSessionOn(g, undefined, timing);
-  const stdin = new FakeStdin();
-  const stdout = new FakeStdout(100, 30);
-  const stderr = new FakeStdout(100, 30);
+  const { stdin, stdout, streams } = fakeTerminal(100, 30);
   const run = runInteractive({
     actor: session.actor,
     incidentDir: g.incident.dir,
     context: 'talos-dr-sim',
-    stdin: stdin as unknown as NodeJS.ReadStream,
-    stdout: stdout as unknown as NodeJS.WriteStream,
-    stderr: stderr as unknown as NodeJS.WriteStream,
-    patchConsole: false,
+    ...streams,
     env: { NO_COLOR: '1' },
   });
   // the last write with visible text (Ink also writes bare control sequences: synchronized output, the cursor)
