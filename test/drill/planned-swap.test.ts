@@ -51,10 +51,11 @@ function pilot(session: ReturnType<typeof startSessionOn>, pick?: (c: RecoveryCo
 describe('planned swap of a healthy member', () => {
   it('the leader hands over, leaves by itself, is wiped and rejoins; nothing else is touched', async () => {
     const g = await startGround(SCENARIO, 'autopilot');
+    // the members before the run, read before it starts (so the swap cannot have begun)
+    const idsBefore = await memberIds(g.client, g.sim.nodes[1]!);
     const session = startSessionOn(g);
     let chosen = '';
     const stop = pilot(session, (c) => (chosen = leaderOf(c) ?? ''));
-    const idsBefore = await memberIds(g.client, g.sim.nodes[1]!);
     let context: RecoveryContext;
     try {
       context = await session.settled;
@@ -141,9 +142,19 @@ describe('planned swap of a healthy member', () => {
   }, 150_000);
 });
 
+/**
+ * The member ids `via` lists, read until it answers (at most 5 tries): on a loaded machine one read can pass its
+ * deadline, and that is not what the test is about. Throws with the last failure if none answers.
+ */
 async function memberIds(client: TalosClient, via: string): Promise<string[]> {
-  const [r] = await client.etcdMemberList([via], true);
-  return r?.ok ? r.value.map((m) => m.id) : [];
+  let failure = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [r] = await client.etcdMemberList([via], true);
+    if (r?.ok) return r.value.map((m) => m.id);
+    failure = r ? `${r.error.code}: ${r.error.message}` : 'no result';
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`the member list on ${via} never answered: ${failure}`);
 }
 
 /** The real client, with EtcdLeaveCluster going through `leave`. */
