@@ -62,7 +62,11 @@ export class TalosCalls {
     const onTheWay = neverSent({ code: failure.code, details: message }) || /^Failed to connect/i.test(message);
     const { clientCertNotAfter: notAfter, clientCertNotBefore: notBefore } = this.config;
     const now = Date.now();
-    const ourCertAtFault = !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|certificate chain|altnames/i.test(message);
+    // a handshake that never completed (a silent endpoint: data-calls / h2stream) is no refusal of our certificate
+    const ourCertAtFault =
+      !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|certificate chain|altnames|did not complete the TLS handshake/i.test(
+        message,
+      );
     if (ourCertAtFault && notAfter !== undefined && notAfter.getTime() < now) {
       message = `the client certificate expired on ${notAfter.toISOString().slice(0, 10)} (${message})`;
     } else if (ourCertAtFault && notBefore !== undefined && notBefore.getTime() > now) {
