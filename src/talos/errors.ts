@@ -353,6 +353,10 @@ export function describeFailure(node: string, failure: RpcFailure, action?: stri
         ? `Cannot reach the endpoint ${endpoint} (${raw || 'unavailable'}), so ${node} was not asked; check the endpoint (-e), the network and that it is up.`
         : `Cannot reach ${node} (${raw || 'unavailable'}); check the address, the network and that the node is up.`;
     case 'deadline':
+      // A recover does not wait on etcd (stopped for it): machined only writes the upload to disk before answering
+      // (siderolabs/talos v1alpha1_server.go@v1.14.0-rc.1:2050-2064)
+      if (failure.method === 'EtcdRecover')
+        return `${node} took the snapshot but did not confirm it in time (it writes the file to disk before answering): its disk may be slow or the node overloaded or rebooting; upload it again.`;
       // Only an etcd call waits on etcd (its client waits for a serving etcd until the deadline: facts §2); a
       // Version or ServiceList that times out says nothing about quorum.
       return failure.method?.startsWith('Etcd')

@@ -180,7 +180,7 @@ describe('a node that takes the whole upload and never answers', () => {
     expect(failure.message).toMatch(/no answer came in 0\.3 s after the upload's last byte/);
     expect(isRetryable(failure)).toBe(true);
     expect(describeFailure('10.5.0.2', failure, 'the snapshot upload')).toMatch(
-      /^10\.5\.0\.2 did not answer the snapshot upload in time.*; try again/,
+      /^10\.5\.0\.2 took the snapshot but did not confirm it in time.*; upload it again/,
     );
   });
 
