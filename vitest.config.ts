@@ -64,11 +64,13 @@ const IN_MEMORY = ['test', 'src', 'machines', 'components']
   .filter((f) => !spawnsOrListens(join(root, f)));
 
 /**
- * How many loopback files run side by side. They wait far more than they compute, so three fit on a 2-core machine;
- * every wall-clock limit they meet (test time-outs, scenario deadlines, status reads) must hold with three drills
- * and the in-memory tail on the same cores. TALOS_DR_TEST_FILES overrides it (1 = the old one-at-a-time run).
+ * How many test files run side by side: the in-memory and the loopback files share one pool (vitest runs projects of
+ * one group order together only with the same maxWorkers). The loopback files wait far more than they compute and the
+ * in-memory ones compute, so four fit on a 2-core machine; every wall-clock limit the loopback files meet (test
+ * time-outs, scenario deadlines, status reads) must hold beside them. TALOS_DR_TEST_FILES overrides it (1 = one file
+ * at a time).
  */
-const LOOPBACK_WORKERS = Number(process.env.TALOS_DR_TEST_FILES ?? 3);
+const FILES_SIDE_BY_SIDE = Number(process.env.TALOS_DR_TEST_FILES ?? 4);
 
 /**
  * The files that take longest start first, so the last slots do not end on a 4-minute file while the others idle.
@@ -121,7 +123,7 @@ export default defineConfig({
           ...shared,
           name: 'in-memory',
           include: IN_MEMORY,
-          maxWorkers: 2,
+          maxWorkers: FILES_SIDE_BY_SIDE,
           // beside the loopback files, on the same two cores: a screen test's frames wait for CPU the drills share
           testTimeout: 60_000,
           sequence: { groupOrder: 0 },
@@ -133,7 +135,7 @@ export default defineConfig({
           name: 'loopback',
           include: INCLUDE,
           exclude: IN_MEMORY,
-          maxWorkers: LOOPBACK_WORKERS,
+          maxWorkers: FILES_SIDE_BY_SIDE,
           // A whole drill under the default 30 s took 19 s with 3 files side by side at load 14
           // (freshest-raw-copy): the default limit is generous here, so a slow machine is not a failure; a test that
           // hangs still fails. Limits a test sets itself stand.
