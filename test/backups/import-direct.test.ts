@@ -30,19 +30,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
+/**
+ * Puts a `tool` in `bin` that notes what its descriptor `fd` is (a file path, or pipe:/socket:) in the file returned,
+ * then runs the real program.
+ */
+function noteDescriptor(bin: string, tool: 'age' | 'zstd', fd: 0 | 1): string {
+  const notes = join(bin, `${tool}.fd${fd}`);
+  const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+  writeFileSync(
+    join(bin, tool),
+    `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/${fd})\necho "$where" >> '${notes}'\nexec '${real}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return notes;
+}
+
 describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd program and the plain file', () => {
   test('zstd writes the new snapshot itself (its stdout is the file, not a pipe to talos-dr); same chain', async () => {
     const bin = join(dir, 'bin');
     mkdirSync(bin);
-    const notes = join(bin, 'zstd.stdout');
-    const real = spawnSync('sh', ['-c', 'command -v zstd'], { encoding: 'utf8' }).stdout.trim();
-    writeFileSync(
-      join(bin, 'zstd'),
-      `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/1)\necho "$where" >> '${notes}'\nexec '${real}' "$@"\n`,
-      {
-        mode: 0o755,
-      },
-    );
+    const notes = noteDescriptor(bin, 'zstd', 1);
     const key = makeKey(dir, 'key.txt');
     const name = 'cluster-2026-12-03T05:00:00Z.snap';
     const file = makeBackup(dir, name, SNAPSHOT, { zstd: true, age: key });
@@ -76,19 +83,7 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
   test('a local file is read by age itself (its stdin is the backup file), zstd writes the snapshot; same chain', async () => {
     const bin = join(dir, 'bin-local');
     mkdirSync(bin);
-    const notes: Record<string, string> = {};
-    for (const [tool, fd] of [
-      ['age', 0],
-      ['zstd', 1],
-    ] as const) {
-      notes[tool] = join(bin, `${tool}.fd${fd}`);
-      const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
-      writeFileSync(
-        join(bin, tool),
-        `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/${fd})\necho "$where" >> '${notes[tool]}'\nexec '${real}' "$@"\n`,
-        { mode: 0o755 },
-      );
-    }
+    const notes = { age: noteDescriptor(bin, 'age', 0), zstd: noteDescriptor(bin, 'zstd', 1) };
     const key = makeKey(dir, 'key-local.txt');
     const name = 'cluster-2026-12-03T06:00:00Z.snap';
     const file = makeBackup(dir, name, SNAPSHOT, { zstd: true, age: key });
@@ -110,9 +105,9 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
     } finally {
       process.env.PATH = path;
     }
-    expect(readFileSync(notes.age as string, 'utf8').trim()).toBe(file);
+    expect(readFileSync(notes.age, 'utf8').trim()).toBe(file);
     const part = `${out}/.${name}.importing-`;
-    const stdout = readFileSync(notes.zstd as string, 'utf8').trim();
+    const stdout = readFileSync(notes.zstd, 'utf8').trim();
     expect(stdout.startsWith(part) ? part : stdout).toBe(part);
     expect(readdirSync(out).sort()).toEqual([name, `${name}.sha256`]);
     expect(readFileSync(join(out, name)).equals(SNAPSHOT)).toBe(true);
@@ -149,15 +144,7 @@ describe.skipIf(toolsMissing !== null || process.platform !== 'linux')('the zstd
   test('an .age with no zstd inside: age writes the new snapshot itself (its stdout is the file)', async () => {
     const bin = join(dir, 'bin-age-only');
     mkdirSync(bin);
-    const notes = join(bin, 'age.fd1');
-    const real = spawnSync('sh', ['-c', 'command -v age'], { encoding: 'utf8' }).stdout.trim();
-    writeFileSync(
-      join(bin, 'age'),
-      `#!/bin/sh\nwhere=$(readlink /proc/$$/fd/1)\necho "$where" >> '${notes}'\nexec '${real}' "$@"\n`,
-      {
-        mode: 0o755,
-      },
-    );
+    const notes = noteDescriptor(bin, 'age', 1);
     const key = makeKey(dir, 'key-age-only.txt');
     const name = 'cluster-2026-12-03T08:00:00Z.snap';
     const file = makeBackup(dir, name, SNAPSHOT, { age: key });
