@@ -30,8 +30,9 @@ export function StepPanel({ explanation, keys, compact = false, children }: Step
       <Width less={compact ? 0 : 4}>
         {!compact && <Paragraph lead="Why: ">{explanation.why}</Paragraph>}
         {(!compact || !children) && <Paragraph lead="Next: ">{explanation.whatHappens}</Paragraph>}
-        {commands.map((cmd) => (
-          <Text key={cmd} wrap="truncate-end" color={tone('muted')}>
+        {/* a step may give the same command twice (list, disarm, list again): the place makes the key */}
+        {commands.map((cmd, i) => (
+          <Text key={`${i}:${cmd}`} wrap="truncate-end" color={tone('muted')}>
             {`by hand: ${cmd}`}
           </Text>
         ))}

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render, cleanup } from 'ink-testing-library';
 import { renderToString, Text } from 'ink';
 import { Header } from '../../components/Header.js';
@@ -161,6 +161,30 @@ describe('StepPanel', () => {
     );
     expect(f).not.toContain('Why:');
     expect(f).toContain('live part');
+  });
+
+  it('shows a talosctl line given twice (list, disarm, list again) both times, across redraws, without a React warning', () => {
+    const list = 'talosctl -n 127.0.0.2 etcd alarm list';
+    const twice = { ...explanation, talosctl: [list, 'talosctl -n 127.0.0.2 etcd alarm disarm', list] };
+    const warnings: unknown[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void warnings.push(args));
+    try {
+      const { lastFrame, rerender } = render(<StepPanel explanation={twice} keys={keys} />);
+      rerender(<StepPanel explanation={{ ...twice, talosctl: [list] }} keys={keys} />);
+      rerender(<StepPanel explanation={twice} keys={keys} />);
+      const byHand = (lastFrame() ?? '').split('\n').filter((l) => l.includes('by hand: '));
+      expect(
+        byHand.map((l) =>
+          l
+            .replace(/.*by hand: /, '')
+            .replace(/│/g, '')
+            .trim(),
+        ),
+      ).toEqual(twice.talosctl);
+      expect(warnings).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
