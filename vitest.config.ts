@@ -66,29 +66,33 @@ const IN_MEMORY = ['test', 'src', 'machines', 'components']
 /**
  * How many test files run side by side: the in-memory and the loopback files share one pool (vitest runs projects of
  * one group order together only with the same maxWorkers). The loopback files wait far more than they compute and the
- * in-memory ones compute, so four fit on a 2-core machine; every wall-clock limit the loopback files meet (test
- * time-outs, scenario deadlines, status reads) must hold beside them. TALOS_DR_TEST_FILES overrides it (1 = one file
- * at a time).
+ * in-memory ones compute, so six fit on a 2-core machine: with four, a quiet run used 130% of the two cores (511 s of
+ * CPU in 391 s); six used the idle part. Every wall-clock limit the loopback files meet (test time-outs, scenario
+ * deadlines, status reads) must hold beside them. TALOS_DR_TEST_FILES overrides it (1 = one file at a time).
  */
-const FILES_SIDE_BY_SIDE = Number(process.env.TALOS_DR_TEST_FILES ?? 4);
+const FILES_SIDE_BY_SIDE = Number(process.env.TALOS_DR_TEST_FILES ?? 6);
 
 /**
- * The files that take longest start first, so the last slots do not end on a 4-minute file while the others idle.
- * Seconds each, measured with 3 files side by side at load 13-15 (the whole project took 1002 s of wall time there,
- * 2126 s one at a time); a file missing here only starts later, in path order.
+ * The files that take longest start first, so the last slots do not end on a long file while the others idle.
+ * Seconds each, measured with 4 files side by side on the quiet machine (the whole run 391 s); a file missing here
+ * only starts later, in path order.
  */
 const LONGEST_FIRST = [
-  'test/real-etcd/drills.test.ts', // 266 in CI for all six drills; now lost-quorum, lost-quorum-5 and sim --etcd real
-  'test/real-etcd/drills-restore.test.ts', // the other three real-etcd drills
-  'test/drill/random-kills.test.ts', // 204
-  'test/drill/scenarios.test.ts', // 139
-  'test/machines/golden.test.ts', // 69
-  'test/drill/replace-member-keys.test.tsx', // 63
-  'test/journal/lock.test.ts', // 62
-  'test/peers/talosctl.test.ts', // 58
-  'test/e2e/drill-tmux.test.ts', // 52
-  'test/machines/guards.test.ts', // 49
-  'test/drill/crash-resume.test.ts', // 59 (35-44 after HD's cuts)
+  'test/real-etcd/drills-restore.test.ts', // 150
+  'test/real-etcd/drills.test.ts', // 128
+  'test/drill/scenarios.test.ts', // 98
+  'test/drill/random-kills.test.ts', // 82
+  'test/machines/golden.test.ts', // 47
+  'test/drill/replace-member-keys.test.tsx', // 40
+  'test/peers/talosctl.test.ts', // 36
+  'test/e2e/drill-tmux.test.ts', // 33
+  'test/machines/guards.test.ts', // 33
+  'test/drill/replace-member.test.ts', // 32
+  'test/journal/lock.test.ts', // 26
+  'test/drill/crash-resume.test.ts', // 24
+  'test/etcd/snapshot-stall-cli.test.ts', // 21
+  'test/drill/after-restore-no-discovery.test.ts', // 21
+  'test/backups/import.test.ts', // 19
 ];
 
 /** Orders files the same way in CI (no cache) and locally: the longest first, then by path. */
