@@ -69,8 +69,9 @@ export function memberHealth(o: NodeObservation): MemberHealth {
   if (o.etcdHealthy === false) return 'broken';
   if (o.status === null && o.statusUnreadable === true) return 'unknown';
   // EtcdStatus past its deadline from a node whose etcd runs and passes Talos's health check (a quorum read,
-  // ValidateQuorum, every 20 s: siderolabs/talos internal/app/machined/pkg/system/services/etcd.go HealthFunc,
-  // HealthSettings) says the machine was slow to answer, not that its etcd fails: asked again, it decides
+  // ValidateQuorum, every 20 s under a 15 s limit: siderolabs/talos internal/app/machined/pkg/system/services/etcd.go
+  // HealthFunc/HealthSettings, @v1.11.0:245,253-254, @v1.13.0:251,259-260, @v1.14.0-rc.1:258,266-267) says the
+  // machine was slow to answer, not that its etcd fails: asked again, it decides
   if (o.status === null && o.statusTimedOut === true && o.etcdService === 'Running' && o.etcdHealthy === true)
     return 'unknown';
   if (o.status === null || o.status.leader === NO_LEADER || statusFaults(o.status.errors).length > 0) return 'broken';
