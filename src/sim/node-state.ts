@@ -92,8 +92,9 @@ export interface ClusterHooks {
 
 /**
  * The last message of a failed etcd health check, derived from upstream code (Talos prints no fixed text): the
- * check (siderolabs/talos internal/app/machined/pkg/system/services/etcd.go HealthFunc) is etcd.NewLocalClient then
- * ValidateQuorum, a Get of "health" (internal/pkg/etcd/etcd.go), run under the check's 15 s timeout
+ * check (siderolabs/talos internal/app/machined/pkg/system/services/etcd.go@v1.13.0:240-252 HealthFunc) is
+ * etcd.NewLocalClient then ValidateQuorum, a Get of "health" (internal/pkg/etcd/etcd.go@v1.13.0:124-139), run under
+ * the check's 15 s timeout
  * (pkg/system/health/check.go stores err.Error()); without a leader, or with etcd not serving clients, both end in
  * the context's "context deadline exceeded". The event reads "Health check failed: <message>"
  * (pkg/system/service_runner.go healthUpdate). A fresh client that cannot dial would say "error building etcd
