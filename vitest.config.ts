@@ -120,6 +120,7 @@ const shared = {
 export default defineConfig({
   test: {
     reporters: ['default'],
+    globalSetup: ['test/global-setup.ts'],
     sequence: { sequencer: LongestFirst },
     projects: [
       {
