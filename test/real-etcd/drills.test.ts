@@ -5,7 +5,7 @@
  * the data-loss figure is the real revisions. Skipped (with a message) where etcd is not installed.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findPackageRoot } from '../../src/paths.js';
@@ -23,7 +23,11 @@ if (!etcd37) console.warn(`lost-quorum runs on Debian's etcd:${skipReason('etcd'
 
 const runs: RealDrill[] = [];
 afterAll(async () => {
-  for (const r of runs) await r.sim.stop();
+  for (const r of runs) {
+    await r.sim.stop();
+    // each drill's folder holds its members' data (about 250 MB: etcd preallocates its WAL), left behind it filled /tmp
+    rmSync(dirname(r.dir), { recursive: true, force: true });
+  }
 });
 
 describe.skipIf(missing !== null)('autopilot drills on real etcd members', () => {
@@ -84,8 +88,10 @@ describe.skipIf(missing !== null)('talos-dr sim --etcd real', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    onTestFinished(() => {
-      if (child.exitCode === null) child.kill('SIGTERM');
+    onTestFinished(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
     });
     const deadline = Date.now() + 60_000;
     while (!out.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
