@@ -3,9 +3,10 @@
  *
  * Why not grpc-js: a Talos node sends these streams in 1 KiB messages, and grpc-js spends its time per message
  * (framing, events, deserialisation): a 64 MiB snapshot took several times as long as talosctl's Go client on the
- * same machine. Here the length-prefixed messages are cut out of each HTTP/2 DATA chunk (about sixteen messages per
- * chunk) and decoded in place, which is as fast as the Go client. TLS is the same as every other call's (the
- * endpoint's TalosChannelCredentials), so the same CA, client certificate, server-name rules and no IP SNI.
+ * same machine. Here the length-prefixed messages are cut out of the response's DATA frames and decoded in place,
+ * and those frames are read straight from the socket's reads (DataFrameTap) instead of one node:http2 stream event
+ * per frame: a grpc-go node sends each 1 KiB message in a frame of its own. TLS is the same as every other call's
+ * (the endpoint's TalosChannelCredentials), so the same CA, client certificate, server-name rules and no IP SNI.
  *
  * The wire (gRPC over HTTP/2): POST with content-type application/grpc and te: trailers, the request as one
  * length-prefixed message (flag byte 0, 4-byte big-endian length), then response DATA of length-prefixed messages,
@@ -14,7 +15,8 @@
 import { once } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
 import http2 from 'node:http2';
-import { Readable } from 'node:stream';
+import type { OnReadOpts } from 'node:net';
+import { Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
 import v8 from 'node:v8';
 import { Code, codeName, rpcFailure } from './errors.js';
@@ -86,7 +88,8 @@ const BUFFER_BYTES = 1024 * 1024;
 const GRPC_HEADER_BYTES = 5;
 /** Payload is gathered into buffers of this size; next() hands out what has gathered since the last call. */
 const BATCH_BYTES = 256 * 1024;
-const WAKE_BYTES = 64 * 1024;
+/** The socket's read buffer (a TLS read hands over at most 16 KiB of plaintext at a time) */
+const READ_BUFFER_BYTES = 64 * 1024;
 const FLUSH_MS = 200;
 const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
 /** The upload's messages are copied into buffers of this size, each one HTTP/2 write, at most OUT_BUFFERS unsent. */
@@ -128,6 +131,208 @@ function statusFailure(headers: http2.IncomingHttpHeaders): RpcFailure | null {
   return rpcFailure(status, decodeGrpcMessage(headers['grpc-message']) || codeName(status));
 }
 
+/** What the tap hands the data stream (DataStream implements it). */
+interface TapSink {
+  onArrival(): void;
+  onDataFrame(length: number): void;
+  onPayload(buf: Buffer, start: number, end: number): void;
+  onProtocolError(what: string): void;
+}
+
+const FRAME_HEADER_BYTES = 9;
+const FRAME_DATA = 0x0;
+const FRAME_HEADERS = 0x1;
+const FRAME_RST_STREAM = 0x3;
+const FRAME_WINDOW_UPDATE = 0x8;
+const FLAG_END_STREAM = 0x1;
+const FLAG_PADDED = 0x8;
+
+/**
+ * Sits between the TLS socket and node:http2's session and takes the response's DATA frames out of the byte stream
+ * before nghttp2 sees them; everything else (settings, headers, trailers, pings, resets, goaway) passes through
+ * untouched, so the session keeps its own handling and sentences for them. Why: a Talos node sends EtcdSnapshot in
+ * 1 KiB messages, one HTTP/2 DATA frame each (grpc-go writes every message as frames of its own), and node:http2
+ * hands every DATA frame to JavaScript as a Buffer and a stream event of its own: 280,000 of them for a 256 MiB
+ * snapshot, the largest part of the main thread's work. Here one socket read (up to 16 KiB of plaintext) is one
+ * event, and the frames in it are read in place (RFC 9113 §4.1 frame layout, §6.1 DATA).
+ *
+ * Flow control of what the tap takes is then ours: nghttp2 never sees those bytes, so the data stream gives the
+ * window back itself (windowUpdate, RFC 9113 §6.9) as the reader keeps up, and holds it back when the reader is
+ * behind, which stops the node. A DATA frame that ends the stream is passed on as an empty one with END_STREAM, so
+ * the session still sees the stream end. DATA before the response's headers is left to nghttp2 (a protocol error
+ * there, as before).
+ */
+class DataFrameTap extends Duplex {
+  /** the response stream (the session's first request) */
+  streamId = 1;
+  private readonly head = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headFilled = 0;
+  /** what the bytes being read belong to: a frame header, a frame passed on, a DATA frame taken */
+  private mode: 'head' | 'pass' | 'data' = 'head';
+  /** bytes of the current frame still to come; for a DATA frame taken, its payload and padding still to come */
+  private frameLeft = 0;
+  private dataLeft = 0;
+  private padLength = -1;
+  private endsStream = false;
+  private answered = false;
+  private streamDone = false;
+  private dataPassed = false;
+
+  constructor(
+    private readonly socket: tls.TLSSocket,
+    private readonly sink: TapSink,
+  ) {
+    super();
+    socket.on('end', () => this.push(null));
+    socket.on('close', () => this.destroy());
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.socket.write(chunk, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.socket.end(callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    callback(error);
+  }
+
+  /** Gives the node `bytes` more window on the response stream and the connection. */
+  windowUpdate(bytes: number): void {
+    if (this.socket.destroyed || this.streamDone) return;
+    const frames = Buffer.alloc(2 * (FRAME_HEADER_BYTES + 4));
+    for (const [at, stream] of [
+      [0, this.streamId],
+      [FRAME_HEADER_BYTES + 4, 0],
+    ] as const) {
+      frames.writeUIntBE(4, at, 3);
+      frames[at + 3] = FRAME_WINDOW_UPDATE;
+      frames.writeUInt32BE(stream, at + 5);
+      frames.writeUInt32BE(bytes, at + FRAME_HEADER_BYTES);
+    }
+    this.socket.write(frames);
+  }
+
+  /**
+   * One socket read, chunk[0, length): frames passed on in pieces as they come (copied: the socket reads into one
+   * buffer over and over), the response's DATA payload handed to the sink, which copies what it keeps at once.
+   */
+  takeBytes(chunk: Buffer, length: number): void {
+    let at = 0;
+    let passFrom = -1;
+    let tookData = false;
+    const flushPass = (to: number) => {
+      if (passFrom >= 0 && to > passFrom) this.push(Buffer.from(chunk.subarray(passFrom, to)));
+      passFrom = -1;
+    };
+    while (at < length) {
+      if (this.mode === 'head') {
+        const headAt = at;
+        if (this.headFilled === 0 && length - at >= FRAME_HEADER_BYTES) {
+          chunk.copy(this.head, 0, at, at + FRAME_HEADER_BYTES);
+          at += FRAME_HEADER_BYTES;
+        } else {
+          const n = Math.min(FRAME_HEADER_BYTES - this.headFilled, length - at);
+          chunk.copy(this.head, this.headFilled, at, at + n);
+          this.headFilled += n;
+          at += n;
+          if (this.headFilled < FRAME_HEADER_BYTES) {
+            // the header's first bytes are held here until the rest comes; nothing passed on yet
+            flushPass(headAt);
+            break;
+          }
+        }
+        const whole = this.headFilled === 0;
+        this.headFilled = 0;
+        const size = this.head.readUIntBE(0, 3);
+        const type = this.head[3] as number;
+        const flags = this.head[4] as number;
+        const stream = this.head.readUInt32BE(5) & 0x7fffffff;
+        const ours = stream === this.streamId;
+        const taken = this.answered && !this.streamDone && !this.dataPassed && !(flags & FLAG_PADDED && size === 0);
+        if (type === FRAME_DATA && ours && taken) {
+          flushPass(headAt);
+          tookData = true;
+          if (size > 0) this.sink.onDataFrame(size);
+          this.mode = 'data';
+          this.frameLeft = size;
+          this.dataLeft = size;
+          this.padLength = flags & FLAG_PADDED ? -1 : 0;
+          this.endsStream = (flags & FLAG_END_STREAM) !== 0;
+          if (size === 0) this.endData();
+          continue;
+        }
+        if (ours && type === FRAME_HEADERS) {
+          this.answered = true;
+          if (flags & FLAG_END_STREAM) this.streamDone = true;
+        }
+        if (ours && type === FRAME_RST_STREAM) this.streamDone = true;
+        // DATA the session saw (before the response's headers: its protocol error) keeps all the rest on its path
+        if (ours && type === FRAME_DATA) this.dataPassed = true;
+        // passed on: the header as it came (from the chunk, or the held copy when it was split)
+        if (whole) {
+          if (passFrom < 0) passFrom = headAt;
+        } else {
+          flushPass(headAt);
+          this.push(Buffer.from(this.head));
+          passFrom = at;
+        }
+        this.frameLeft = size;
+        this.mode = size > 0 ? 'pass' : 'head';
+      } else if (this.mode === 'pass') {
+        if (passFrom < 0) passFrom = at;
+        const n = Math.min(this.frameLeft, length - at);
+        at += n;
+        this.frameLeft -= n;
+        if (this.frameLeft === 0) this.mode = 'head';
+      } else {
+        at = this.takeData(chunk, at, length);
+      }
+    }
+    flushPass(length);
+    if (tookData) this.sink.onArrival();
+  }
+
+  /** Reads a taken DATA frame's bytes from chunk[at]: its pad length, payload and padding; returns where it stopped. */
+  private takeData(chunk: Buffer, at: number, length: number): number {
+    if (this.padLength < 0) {
+      this.padLength = chunk[at++] as number;
+      this.frameLeft--;
+      this.dataLeft = this.frameLeft - this.padLength;
+      if (this.dataLeft < 0) {
+        this.sink.onProtocolError('the node sent a DATA frame with more padding than the frame holds');
+        this.streamDone = true;
+      }
+    }
+    const n = Math.min(Math.max(this.dataLeft, 0), length - at);
+    if (n > 0) this.sink.onPayload(chunk, at, at + n);
+    this.dataLeft -= n;
+    at += n;
+    const skip = Math.min(this.frameLeft - n, length - at);
+    this.frameLeft -= n + skip;
+    at += skip;
+    if (this.frameLeft === 0) this.endData();
+    return at;
+  }
+
+  /** After a taken DATA frame: one that ended the stream is told to the session as an empty DATA with END_STREAM. */
+  private endData(): void {
+    this.mode = 'head';
+    if (!this.endsStream) return;
+    this.streamDone = true;
+    const end = Buffer.alloc(FRAME_HEADER_BYTES);
+    end[3] = FRAME_DATA;
+    end[4] = FLAG_END_STREAM;
+    end.writeUInt32BE(this.streamId, 5);
+    this.push(end);
+  }
+}
+
 /**
  * One data stream: bytes handed out in batches by next(), null at a clean end; next() throws an RpcFailure for a
  * connection failure, an in-band metadata.error, a non-OK status, a stream cut without status, or silence longer
@@ -136,6 +341,12 @@ function statusFailure(headers: http2.IncomingHttpHeaders): RpcFailure | null {
 export class DataStream {
   private readonly session: http2.ClientHttp2Session;
   private readonly stream: http2.ClientHttp2Stream;
+  private readonly tap: DataFrameTap;
+  /** DATA bytes taken by the tap and not yet given back to the node as window, and the size of one update */
+  private owed = 0;
+  private readonly updateBytes: number;
+  /** true while window updates are held back because the reader is behind (the node is stopped by flow control) */
+  private withholding = false;
   /** payload gathered and not handed out yet, each view with the batch buffer it lies in (null: its own copy) */
   private readonly queue: { view: Buffer; owner: Buffer | null }[] = [];
   private batch: Buffer = Buffer.allocUnsafe(BATCH_BYTES);
@@ -152,6 +363,8 @@ export class DataStream {
    */
   private pending: { buf: Buffer; filled: number } | null = null;
   private ended = false;
+  /** the flush timer found bytes waiting: next() hands out the batch being filled as it is */
+  private flushDue = false;
   private failure: RpcFailure | undefined;
   private status: 'none' | 'ok' = 'none';
   private wake: (() => void) | undefined;
@@ -177,8 +390,27 @@ export class DataStream {
   ) {
     const { endpoint } = req;
     holdYoungGeneration();
+    // Read into one buffer of our own (tls onread): no new Buffer and no stream event per read.
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    // tls.connect takes net's onread (Node's tls docs), which @types/node leaves out of ConnectionOptions
+    const options: tls.ConnectionOptions & { onread: OnReadOpts } = {
+      host: endpoint.host,
+      port: endpoint.port,
+      ...req.tlsOptions,
+      onread: {
+        buffer: readBuffer,
+        callback: (length: number, buf: Uint8Array) => {
+          this.tap.takeBytes(buf as Buffer, length);
+          return true;
+        },
+      },
+    };
+    const socket = tls.connect(options);
+    this.tap = new DataFrameTap(socket, this);
+    // The socket's own failure, as node:http2 reported it before the tap sat between them (same sentences).
+    socket.on('error', (error) => this.fail(this.describeConnectionError(error)));
     this.session = http2.connect(`https://${endpoint.address}`, {
-      createConnection: () => tls.connect({ host: endpoint.host, port: endpoint.port, ...req.tlsOptions }),
+      createConnection: () => this.tap,
       settings: { initialWindowSize: req.windowBytes, enablePush: false },
     });
     this.session.on('error', (error) => this.fail(this.describeConnectionError(error)));
@@ -187,13 +419,19 @@ export class DataStream {
       () => this.fail(this.describeConnectionError(connectTimeoutError(connectMs))),
       connectMs,
     );
-    this.session.on('connect', () => {
-      clearTimeout(this.connectTimer);
-      this.session.setLocalWindowSize(req.windowBytes * 16);
-    });
+    // Over the tap the session counts as connected at once; the handshake is the socket's.
+    socket.once('secureConnect', () => clearTimeout(this.connectTimer));
+    this.session.on('connect', () => this.session.setLocalWindowSize(req.windowBytes * 16));
+    this.updateBytes = Math.max(16 * 1024, Math.floor(req.windowBytes / 4));
     this.stream = this.session.request(grpcRequestHeaders(req));
+    this.stream.on('ready', () => (this.tap.streamId = this.stream.id ?? 1));
     this.stream.on('response', (response) => this.onResponse(response));
-    this.stream.on('data', (chunk: Buffer) => this.onChunk(chunk));
+    // DATA the tap does not take (before the response's headers) still comes through node:http2
+    this.stream.on('data', (chunk: Buffer) => {
+      this.onArrival();
+      this.onPayload(chunk, 0, chunk.length);
+      if (this.queued >= BUFFER_BYTES) this.stream.pause();
+    });
     this.stream.on('trailers', (trailers) => this.onTrailers(trailers));
     this.stream.on('end', () => this.onEnd());
     this.stream.on('error', (error) => this.fail(this.describeConnectionError(error)));
@@ -204,7 +442,11 @@ export class DataStream {
     this.stream.end(frame);
     // Checked by interval rather than re-armed per chunk, which would cost a timer operation per chunk.
     // A slow stream still hands its bytes out at least this often (progress stays live).
-    this.flushTimer = setInterval(() => this.queued > 0 && this.notify(), FLUSH_MS);
+    this.flushTimer = setInterval(() => {
+      if (this.queued === 0) return;
+      this.flushDue = true;
+      this.notify();
+    }, FLUSH_MS);
     // A stall is caught within an eighth of the limit after it (checking once per limit caught it anywhere
     // between one and two limits: 120 s for a stated 60 s).
     const limit = Math.min(req.idleMs, req.firstByteMs ?? Infinity);
@@ -223,7 +465,7 @@ export class DataStream {
       });
     }
     // held back by our own reader (flow control), not by the node
-    if (this.stream.isPaused()) {
+    if ((this.withholding && this.answered) || this.stream.isPaused()) {
       this.lastDataAt = now;
       this.windowStart = now;
       this.windowBytes = 0;
@@ -263,36 +505,75 @@ export class DataStream {
     }
   }
 
-  private onChunk(chunk: Buffer): void {
+  /** Bytes of a response arrived (the tap: once per socket read, not per DATA frame). */
+  onArrival(): void {
     this.lastDataAt = Date.now();
     this.receivedAny = true;
-    this.windowBytes += chunk.length;
+  }
+
+  /**
+   * A DATA frame of `length` bytes (padding included) taken by the tap: its window is owed back to the node. A node
+   * that sends more than the window it was given is refused, as nghttp2 would (FLOW_CONTROL_ERROR): otherwise it
+   * could fill our memory while the reader is behind.
+   */
+  onDataFrame(length: number): void {
+    this.owed += length;
+    if (this.owed > this.req.windowBytes) {
+      return this.fail(
+        rpcFailure(Code.internal, `the node sent more than the ${this.req.windowBytes} bytes its window allowed`),
+      );
+    }
+    if (this.owed >= this.updateBytes) this.giveWindow();
+  }
+
+  /**
+   * Gives the node back the window of what arrived, unless the reader is BUFFER_BYTES behind: then the updates are
+   * held (the node stops once its window is spent) until next() has handed enough out.
+   */
+  private giveWindow(): void {
+    if (this.ended || this.owed === 0) return;
+    if (this.queued >= BUFFER_BYTES) {
+      this.withholding = true;
+      return;
+    }
+    this.withholding = false;
+    this.tap.windowUpdate(this.owed);
+    this.owed = 0;
+  }
+
+  /** A malformed frame the tap found: the stream cannot be read further. */
+  onProtocolError(what: string): void {
+    this.fail(rpcFailure(Code.internal, what));
+  }
+
+  /** Payload bytes buf[start, end) of the response's DATA frames, in order (a message may span several pieces). */
+  onPayload(buf: Buffer, start: number, end: number): void {
+    this.windowBytes += end - start;
     if (this.failure) return;
-    let offset = 0;
+    let offset = start;
     if (this.pending) {
-      offset = this.completePending(chunk);
+      offset = this.completePending(buf, start, end);
       if (offset < 0 || this.failure) return this.afterChunk();
     }
-    offset = this.parseFrames(chunk, offset);
-    // Keep an incomplete message for the next chunk: copied into a buffer of its own size, so the chunk can be freed.
-    if (offset >= 0 && offset < chunk.length) this.startPending(chunk, offset);
+    offset = this.parseFrames(buf, offset, end);
+    // Keep an incomplete message for the next piece: copied into a buffer of its own size, so the chunk can be freed.
+    if (offset >= 0 && offset < end) this.startPending(buf, offset, end);
     this.afterChunk();
   }
 
-  /** Starts reassembling the message that begins at chunk[offset] (its header, when complete, was already checked). */
-  private startPending(chunk: Buffer, offset: number): void {
-    const rest = chunk.length - offset;
-    const size = rest >= GRPC_HEADER_BYTES ? GRPC_HEADER_BYTES + chunk.readUInt32BE(offset + 1) : GRPC_HEADER_BYTES;
-    const buf = Buffer.allocUnsafe(size);
-    chunk.copy(buf, 0, offset);
-    this.pending = { buf, filled: rest };
+  /** Starts reassembling the message that begins at buf[offset] (its header, when complete, was already checked). */
+  private startPending(buf: Buffer, offset: number, end: number): void {
+    const rest = end - offset;
+    const size = rest >= GRPC_HEADER_BYTES ? GRPC_HEADER_BYTES + buf.readUInt32BE(offset + 1) : GRPC_HEADER_BYTES;
+    const whole = Buffer.allocUnsafe(size);
+    buf.copy(whole, 0, offset, end);
+    this.pending = { buf: whole, filled: rest };
   }
 
   private afterChunk(): void {
-    if (this.queued >= BUFFER_BYTES) this.stream.pause();
-    // Wake the reader per 64 KiB rather than per HTTP/2 chunk: each wake is a round of promises and a generator
-    // step. A slow trickle still arrives: the end, a failure and the idle check wake it too.
-    if (this.queued >= WAKE_BYTES) this.notify();
+    // Wake the reader per full batch rather than per piece: each wake is a round of promises and a generator step,
+    // and each hand-out one file write. A slow trickle still arrives: the flush timer, the end and a failure wake it.
+    if (this.queue.length > 0) this.notify();
   }
 
   /**
@@ -300,13 +581,14 @@ export class DataStream {
    * that message needs (not the whole chunk). Returns where the chunk's own messages start, or -1 when the chunk
    * was not enough to finish it.
    */
-  private completePending(chunk: Buffer): number {
+  private completePending(chunk: Buffer, start: number, end: number): number {
     const pending = this.pending as { buf: Buffer; filled: number };
-    let used = 0;
+    let used = start;
     if (pending.filled < GRPC_HEADER_BYTES) {
-      used = Math.min(GRPC_HEADER_BYTES - pending.filled, chunk.length);
-      chunk.copy(pending.buf, pending.filled, 0, used);
-      pending.filled += used;
+      const take = Math.min(GRPC_HEADER_BYTES - pending.filled, end - used);
+      chunk.copy(pending.buf, pending.filled, used, used + take);
+      pending.filled += take;
+      used += take;
       if (pending.filled < GRPC_HEADER_BYTES) return -1;
       // the header is complete: check it before making room for the message it announces
       if (!this.frameAcceptable(pending.buf, 0)) return -1;
@@ -314,13 +596,13 @@ export class DataStream {
       pending.buf.copy(whole, 0, 0, GRPC_HEADER_BYTES);
       pending.buf = whole;
     }
-    const take = Math.min(pending.buf.length - pending.filled, chunk.length - used);
+    const take = Math.min(pending.buf.length - pending.filled, end - used);
     chunk.copy(pending.buf, pending.filled, used, used + take);
     pending.filled += take;
     used += take;
     if (pending.filled < pending.buf.length) return -1;
     this.pending = null;
-    this.parseFrames(pending.buf, 0);
+    this.parseFrames(pending.buf, 0, pending.buf.length);
     return used;
   }
 
@@ -339,12 +621,12 @@ export class DataStream {
   }
 
   /** Handles every complete length-prefixed message from offset on; returns where the incomplete rest begins. */
-  private parseFrames(buf: Buffer, offset: number): number {
-    while (buf.length - offset >= GRPC_HEADER_BYTES) {
+  private parseFrames(buf: Buffer, offset: number, limit: number): number {
+    while (limit - offset >= GRPC_HEADER_BYTES) {
       if (!this.frameAcceptable(buf, offset)) return -1;
       const start = offset + GRPC_HEADER_BYTES;
       const end = start + buf.readUInt32BE(offset + 1);
-      if (end > buf.length) break;
+      if (end > limit) break;
       this.onMessage(buf, start, end);
       if (this.failure) return -1;
       offset = end;
@@ -447,12 +729,20 @@ export class DataStream {
   async next(): Promise<Buffer | null> {
     if (this.req.reuseBuffers) this.release();
     for (;;) {
-      this.flushBatch();
+      // a batch is handed out once full (one write of BATCH_BYTES), a part of one only at the end or when the flush
+      // timer finds bytes waiting (a slow stream's progress)
+      if (this.flushDue || this.ended) {
+        this.flushDue = false;
+        this.flushBatch();
+      }
       const item = this.queue.shift();
       if (item) {
         this.queued -= item.view.length;
         if (this.req.reuseBuffers) this.handedOut = item;
-        if (!this.ended && this.queued < BUFFER_BYTES && this.stream.isPaused()) this.stream.resume();
+        if (!this.ended && this.queued < BUFFER_BYTES) {
+          if (this.withholding) this.giveWindow();
+          if (this.stream.isPaused()) this.stream.resume();
+        }
         return item.view;
       }
       if (this.failure) throw this.failure;
