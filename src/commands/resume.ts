@@ -13,9 +13,10 @@ import { UsageError, UserError } from '../errors.js';
 import { incidentPaths, newestIncidentDir, removeStaleParts, SIM_STATE_FILE } from '../journal/incident.js';
 import { lockIncident } from '../journal/lock.js';
 import { Journal } from '../journal/journal.js';
-import { readState } from '../journal/state.js';
+import { readState, type StateEnvelope } from '../journal/state.js';
 import { drillFirstFrame, drillHome, drillIo, trainee } from './drill.js';
-import { refuseWithoutTerminal } from './terminal.js';
+import { hasTerminal, refuseWithoutTerminal } from './terminal.js';
+import type { CommandContext } from './types.js';
 import { loadConnection, loadSavedIdentity, withSaved } from './connection.js';
 
 const run: CommandRun = async (ctx) => {
@@ -79,12 +80,45 @@ const run: CommandRun = async (ctx) => {
     }
   }
 
-  const [{ HEADLESS_ALTERNATIVE, operatorName, runRealRecovery, useBackupIdentity }, { loadClientFromFlags }] =
-    await Promise.all([import('./recover.js'), import('../talos/client.js')]);
-  refuseWithoutTerminal(ctx, 'talos-dr resume', HEADLESS_ALTERNATIVE);
+  if (!hasTerminal(ctx)) {
+    const { HEADLESS_ALTERNATIVE } = await import('./recover.js');
+    refuseWithoutTerminal(ctx, 'talos-dr resume', HEADLESS_ALTERNATIVE);
+  }
   ctx.io.stdout.write(`resuming the recovery in ${dir}\n`);
+  // the wizard's first frame before the talosconfig and the Talos client load, as the entry draws recover's (the wizard
+  // takes it over; an error before that erases it first); q on it stops like SIGINT
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  const { openStartingScreen } = await import('./interactive.js');
   // the talosconfig, context, endpoints and nodes the recovery started with (flags given now win)
   const saved = withSaved(ctx.global, loadConnection(dir));
+  const context = saved.context ?? envelope.context;
+  const starting = openStartingScreen({
+    ...(context ? { context } : {}),
+    status: 'Reading the talosconfig and loading the Talos client',
+    env: ctx.io.env,
+    onQuit: () => stop.abort(),
+  });
+  try {
+    return await resumeRecovery({ ...ctx, signal }, dir, envelope, snapshot, saved);
+  } finally {
+    await starting?.close();
+  }
+};
+
+/** The recovery's own resume: its connection and key as saved, the client, the journal, then the wizard. */
+async function resumeRecovery(
+  ctx: CommandContext,
+  dir: string,
+  envelope: StateEnvelope,
+  snapshot: Snapshot<unknown>,
+  saved: ReturnType<typeof withSaved>,
+): Promise<number> {
+  const incident = incidentPaths(dir);
+  const [{ operatorName, runRealRecovery, useBackupIdentity }, { loadClientFromFlags }] = await Promise.all([
+    import('./recover.js'),
+    import('../talos/client.js'),
+  ]);
   // the backup key the recovery started with, unless one is set now
   if (!process.env.TALOS_DR_IDENTITY) useBackupIdentity(loadSavedIdentity(dir));
   const global = {
@@ -100,5 +134,5 @@ const run: CommandRun = async (ctx) => {
     by: operatorName(ctx.io.env),
   });
   return runRealRecovery(ctx, { ...config, nodes: envelope.nodes }, client, incident, journal, snapshot);
-};
+}
 export default run;
