@@ -271,6 +271,16 @@ export interface KilledDrill {
   calls: SavedCalls[];
 }
 
+/** What each run of a killed drill ended with (exit, killed or not, its last lines): the message of a kill assertion. */
+export function runsSaid(r: KilledDrill): string {
+  return r.runs
+    .map((run, i) => {
+      const tail = `${run.stdout}\n${run.stderr}`.trim().split('\n').slice(-3).join(' | ');
+      return `run ${i + 1}: ${run.killed ? 'killed' : `exit ${String(run.code)}`}: ${tail}`;
+    })
+    .join('\n');
+}
+
 /** Where the next run is killed, told the journal's record count as the run starts and the kills so far. */
 export type NextKill = (recordsSoFar: number, killsSoFar: number) => KillAt | null;
 

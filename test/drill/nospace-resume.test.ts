@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { killAndResume, stepStarted, type KillAt } from './harness.js';
+import { killAndResume, runsSaid, stepStarted, type KillAt } from './harness.js';
 
 interface JournalLine {
   kind?: string;
@@ -91,7 +91,7 @@ describe('NOSPACE playbook: SIGKILL at every step, then resume', () => {
   it(`killed ${KILL_POINTS.map((k) => k.name).join(', ')}, each resumed: nospace-cleared, each member defragmented once, the disarm sent once`, async () => {
     const r = await killAndResume('nospace', KILL_POINTS);
     // every kill landed inside the playbook, before its end (else its point proves nothing)
-    expect(r.killedAt).toEqual(KILL_POINTS.map((k) => k.name));
+    expect(r.killedAt, runsSaid(r)).toEqual(KILL_POINTS.map((k) => k.name));
     expect(r.runs).toHaveLength(KILL_POINTS.length + 1);
     for (const run of r.runs.slice(0, -1)) expect(linesOf(run.journal).some((x) => x.kind === 'outcome')).toBe(false);
     expect(r.last.stdout.trim().split('\n').at(-1), `stderr: ${r.last.stderr}`).toBe('outcome: nospace-cleared');
