@@ -157,6 +157,24 @@ const yogaWithoutFetch = {
 };
 
 /**
+ * React, its reconciler and scheduler choose their production or development build by NODE_ENV when they load; the
+ * bundle held both, and the development ones (~630 KB, 45% of the screens' chunk) were compiled before every first
+ * frame though the entry runs production unless NODE_ENV says otherwise (src/cli.ts). The bundled CLI always takes
+ * the production builds, as a user gets them: a NODE_ENV=test or development inherited from a shell or a test runner
+ * no longer puts React's slower development build and its warnings under the wizard.
+ */
+const REACT_ENTRIES = /\/node_modules\/(react|react-reconciler|scheduler)\/[a-z-]+\.js$/;
+const reactProduction = {
+  name: 'react-production',
+  transform(code, id) {
+    if (!REACT_ENTRIES.test(posix(id))) return null;
+    const choice = "process.env.NODE_ENV === 'production'";
+    if (!code.includes(choice)) return null;
+    return code.replaceAll(choice, 'true');
+  },
+};
+
+/**
  * The width of the screens' text without Unicode's heaviest tables. string-width (Ink's, and wrap-ansi's own older
  * copy) measures any text beyond ASCII by grapheme cluster, against the RGI emoji regexp: compiling that regexp alone
  * took 30-50 ms of CPU before the first frame, for lines whose non-ASCII glyphs (· … — ✓ ▸ ⠏ ▌) are one column each.
@@ -205,6 +223,7 @@ const build = await rolldown({
     inkPackageJsonInline,
     yogaWithoutFetch,
     narrowTextWidth,
+    reactProduction,
   ],
   logLevel: 'warn',
 });

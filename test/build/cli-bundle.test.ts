@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,6 +45,15 @@ describe('the built CLI', () => {
     expect(files.filter((u) => u.includes('/node_modules/') && !/\/node_modules\/(@node-rs|@grpc)\//.test(u))).toEqual(
       [],
     );
+  });
+
+  it("holds React's production builds only, whatever NODE_ENV the CLI inherits", () => {
+    // the development builds were compiled before every first frame (about half of the screens' chunk)
+    const chunks = readdirSync(join(root, 'dist/src/chunks')).map((f) =>
+      readFileSync(join(root, 'dist/src/chunks', f), 'utf8'),
+    );
+    expect(chunks.some((c) => c.includes('react-reconciler.production.js'))).toBe(true);
+    expect(chunks.filter((c) => /(react|react-reconciler|scheduler)[a-z-]*\.development\.js/.test(c))).toEqual([]);
   });
 
   it('keeps --help free of the commands, the screens and the client', () => {
