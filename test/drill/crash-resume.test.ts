@@ -13,7 +13,7 @@
  * of its own (7 drills here and one more in after-restore.test.ts: 122 s here at load 2-3; one drill is ~12 s of it).
  */
 import { describe, expect, it } from 'vitest';
-import { callSent, killAndResume, stepStarted, type KillAt, type SavedCalls } from './harness.js';
+import { callSent, killAndResume, runsSaid, stepStarted, type KillAt, type SavedCalls } from './harness.js';
 
 const at = (name: string, when: KillAt['when']): KillAt => ({ name, when });
 
@@ -43,7 +43,7 @@ describe('crash and resume (lost-quorum, SIGKILL at every step)', () => {
   it(`killed ${KILL_POINTS.map((p) => p.name).join(', ')}, each resumed: the same outcome, no destructive call twice`, async () => {
     const r = await killAndResume('lost-quorum', KILL_POINTS);
     // every point was reached by a running process (a kill that came after its run had ended is not counted)
-    expect(r.killedAt).toEqual(KILL_POINTS.map((p) => p.name));
+    expect(r.killedAt, runsSaid(r)).toEqual(KILL_POINTS.map((p) => p.name));
     expect(r.runs).toHaveLength(KILL_POINTS.length + 1);
     const lines = r.last.stdout.trim().split('\n');
     expect(lines[0]).toBe(`resuming the drill in ${r.dir}`);
