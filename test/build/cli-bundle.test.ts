@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findPackageRoot } from '../../src/paths.js';
 
 const root = findPackageRoot();
@@ -54,6 +54,22 @@ describe('the built CLI', () => {
     );
     expect(chunks.some((c) => c.includes('react-reconciler.production.js'))).toBe(true);
     expect(chunks.filter((c) => /(react|react-reconciler|scheduler)[a-z-]*\.development\.js/.test(c))).toEqual([]);
+  });
+
+  it('finds the worker threads (sha256, walk, zstd) next to it: every file a chunk names by its own URL exists', () => {
+    // a worker found missing is not an error: inspect would walk in one thread and import decode zstd in the main one
+    const dir = join(root, 'dist/src/chunks');
+    const named = readdirSync(dir).flatMap((f) =>
+      [...readFileSync(join(dir, f), 'utf8').matchAll(/new URL\("([^"]+)", import\.meta\.url\)/g)].map((m) =>
+        fileURLToPath(new URL(m[1]!, pathToFileURL(join(dir, f)))),
+      ),
+    );
+    expect(named.map((p) => p.slice(root.length)).sort()).toEqual([
+      '/dist/src/backups/zstd-worker.js',
+      '/dist/src/etcd/digest-worker.js',
+      '/dist/src/etcd/walk-worker.js',
+    ]);
+    for (const p of named) expect(existsSync(p), p).toBe(true);
   });
 
   it('keeps --help free of the commands, the screens and the client', () => {
