@@ -81,12 +81,17 @@ function holdYoungGeneration(): void {
 }
 
 /**
- * Buffered payload before the stream is paused (HTTP/2 flow control then holds the node back). 1 MiB keeps a 256 MiB
- * download as fast as 4 MiB did and its peak 4-6 MB lower (bench/RESULTS.md, transfer).
+ * Buffered payload before the node is held back (the window the tap took is not given back, or the node:http2 stream
+ * is paused: HTTP/2 flow control then stops the node). 1 MiB keeps a 256 MiB download as fast as 4 MiB did and its
+ * peak 4-6 MB lower (bench/RESULTS.md, transfer); 4 MiB with 1 MiB batches held the node back a third as long at load
+ * 10 but did not shorten the download (2.68 against 2.52 s, 6 alternated runs): the node, not our writes, sets the pace.
  */
 const BUFFER_BYTES = 1024 * 1024;
 const GRPC_HEADER_BYTES = 5;
-/** Payload is gathered into buffers of this size; next() hands out what has gathered since the last call. */
+/**
+ * Payload is gathered into buffers of this size; next() hands out a full one (one file write of the reader), or what
+ * has gathered at the end or when the flush timer finds bytes waiting.
+ */
 const BATCH_BYTES = 256 * 1024;
 /** The socket's read buffer (a TLS read hands over at most 16 KiB of plaintext at a time) */
 const READ_BUFFER_BYTES = 64 * 1024;
