@@ -8,14 +8,17 @@
 // ("Go ahead? [Y/n]"), i.e. the simulator started, the briefing begun (Enter, pressed at once), every node connected
 // and assessed: when the trainee can first answer.
 // `recover` is measured the same way against a simulated cluster in its own process (as a real cluster would be):
-// its first frame, whether that frame was on screen before Connect ended, and its first question.
+// its first frame, whether that frame was on screen before Connect ended, and its first question. `resume` of a drill
+// stopped at its first question (Ctrl-C, state saved; the folder put back as it was before each run): its first frame,
+// the drill's frame saying its cluster is being restored. Then the CPU (user + system) of one CLI start, for the
+// suite's many spawns: `--help`, `status --json` against a simulated cluster, a whole `drill --autopilot`.
 //
-// Env: BENCH_STARTUP_RUNS (default 15), BENCH_FIRST_FRAME_RE (regex of the first frame's text, ANSI stripped),
+// Env: BENCH_STARTUP_RUNS (default 15), BENCH_STARTUP_CPU_RUNS (default 5; 3 at most for the drill), BENCH_FIRST_FRAME_RE (regex of the first frame's text, ANSI stripped),
 //      BENCH_FIRST_QUESTION_RE (regex of the first question).
 // PRODUCT.md §5 targets: --help within 3× of node -e 0 (Ink not loaded); the first frame within 10× of node -e 0,
-// which issue 14 tightens to 5× (FIRST_FRAME_TARGET).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+// which issue 14 tightens to 5× (FIRST_FRAME_TARGET) for drill, recover and resume alike.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout, clearTimeout } from 'node:timers';
@@ -45,6 +48,10 @@ const ttyEnv = { ...process.env, TERM: 'xterm-256color' };
 delete ttyEnv.CI;
 delete ttyEnv.CONTINUOUS_INTEGRATION;
 
+// a resumed drill's first frame: the same frame, saying that the drill's cluster is being restored
+const resumeFrameRe = new RegExp(
+  'DRILL · simulated cluster[^\\n]*\\n[^\\n]*talos-dr · context[\\s\\S]*step \\d+ of (\\d+): [\\s\\S]*\\b\\1/\\1 [^\\n]+\\n[\\s\\S]*Restoring',
+);
 const recoverFrameRe = new RegExp(
   'talos-dr · context[\\s\\S]*step 1 of (\\d+): Connect[\\s\\S]*\\b\\1/\\1 [^\\n]+\\n[\\s\\S]*(Reading|Waiting)',
 );
@@ -56,9 +63,9 @@ const briefingRe = /Enter begin the drill/;
  * spawn to the first frame's text on the pty and to the first question, and whether the frame was there before the
  * Connect step ended; then ends the process. Gives up after 30 s.
  */
-function firstFrameMs(i, { command = 'drill', re = frameRe, env = {} } = {}) {
+function firstFrameMs(i, { command = 'drill', re = frameRe, env = {}, args, frameOnly = false, stop = false } = {}) {
   const incident = join(dir, `incident-${command}-${i}`);
-  const line = `stty cols 80 rows 24 2>/dev/null; exec node ${cli} ${command} --dir ${incident}`;
+  const line = `stty cols 80 rows 24 2>/dev/null; exec node ${cli} ${command} ${args ?? `--dir ${incident}`}`;
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn('script', ['-qfec', line, '/dev/null'], {
@@ -87,7 +94,7 @@ function firstFrameMs(i, { command = 'drill', re = frameRe, env = {} } = {}) {
       }
       child.once('exit', async () => {
         await gone(drill);
-        rmSync(incident, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+        if (!stop) rmSync(incident, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
         if (err) reject(err);
         else resolve(ms);
       });
@@ -116,13 +123,37 @@ function firstFrameMs(i, { command = 'drill', re = frameRe, env = {} } = {}) {
       if (frameAt === null && re.test(text)) {
         frameAt = ms;
         beforeConnect = !connectEndedRe.test(text);
+        if (frameOnly) finish(null, { frame: frameAt, question: null, beforeConnect });
       }
-      if (frameAt !== null && questionRe.test(text)) finish(null, { frame: frameAt, question: ms, beforeConnect });
+      if (frameAt !== null && !child.stopping && questionRe.test(text)) {
+        if (stop) return stopAtQuestion(child, () => finish(null, { frame: frameAt, question: ms, beforeConnect }));
+        finish(null, { frame: frameAt, question: ms, beforeConnect });
+      }
     });
-    child.on('exit', () =>
-      finish(new Error(`${command} exited before its first question: ${stripAnsi(seen).slice(-400)}`)),
-    );
+    child.on('exit', () => {
+      // a drill stopped at its question on purpose is awaited by stopAtQuestion
+      if (!child.stopping)
+        finish(new Error(`${command} exited before its first question: ${stripAnsi(seen).slice(-400)}`));
+    });
   });
+}
+
+/**
+ * Stops the drill at its first question as Ctrl-C does (SIGINT: the machine saves its state, exit 3), so that its
+ * incident folder can be resumed; calls `then` once the drill has exited.
+ */
+function stopAtQuestion(child, then) {
+  if (child.stopping) return;
+  child.stopping = true;
+  const drill = childPids(child.pid);
+  for (const pid of drill) {
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      // already gone
+    }
+  }
+  void gone(drill).then(then);
 }
 
 /** The children of a process (Linux /proc), e.g. the drill that `script` started on its pty. */
@@ -149,9 +180,22 @@ async function gone(pids) {
 
 const nodeMs = () => wallMs(['node', '-e', '0']);
 
+/** CPU time (user + system, ms) of one run of argv, from GNU time; `allowExit` the exit codes that count as run. */
+function cpuMs(argv, env = {}, allowExit = [0]) {
+  const out = join(dir, 'cpu-time');
+  const r = spawnSync('/usr/bin/time', ['-o', out, '-f', '%U %S', ...argv], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (!allowExit.includes(r.status ?? -1))
+    throw new Error(`${argv.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().slice(-300)}`);
+  const [user, system] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  return (user + system) * 1000;
+}
+
 /** `talos-dr sim` (lost-quorum) in its own process on a random loopback range; resolves once it prints `ready`. */
-function startSim() {
-  const simDir = join(dir, 'sim');
+function startSim(name = 'sim') {
+  const simDir = join(dir, name);
   const base = `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.2`;
   const child = spawn(
     'node',
@@ -239,12 +283,63 @@ if (sim) {
     await sim.stop();
   }
 }
+
+// resume of a drill stopped at its first question (Ctrl-C: state saved), interleaved with node -e 0: the same
+// folder, put back as it was before each run.
+const resume = { frame: [], node: [], error: null };
+try {
+  await firstFrameMs('stopped', { stop: true });
+  const stopped = join(dir, 'incident-drill-stopped');
+  if (!existsSync(join(stopped, 'state.json'))) throw new Error('the stopped drill left no state.json');
+  const pristine = join(dir, 'stopped-pristine');
+  cpSync(stopped, pristine, { recursive: true });
+  for (let i = 0; i < runs; i++) {
+    rmSync(stopped, { recursive: true, force: true });
+    cpSync(pristine, stopped, { recursive: true });
+    if (i % 2) resume.node.push(nodeMs());
+    const t = await firstFrameMs(i, { command: 'resume', args: stopped, re: resumeFrameRe, frameOnly: true });
+    resume.frame.push(t.frame);
+    if (!(i % 2)) resume.node.push(nodeMs());
+  }
+} catch (error) {
+  resume.error = error.message;
+}
+
+// CPU (user + system, GNU time) of one CLI start: what each of the suite's CLI spawns costs. --help; status --json
+// against a simulated cluster (lost-quorum: two nodes do not answer, so it waits, but waiting costs no CPU); a whole
+// drill --autopilot at TALOS_DR_DRILL_SPEED=20 (its start and the procedure).
+const cpuRuns = Number(process.env.BENCH_STARTUP_CPU_RUNS ?? 5);
+const cpu = { node: [], help: [], status: [], autopilot: [], error: null };
+try {
+  const statusSim = await startSim('sim-status');
+  try {
+    for (let i = 0; i < cpuRuns; i++) {
+      cpu.node.push(cpuMs(['node', '-e', '0']));
+      cpu.help.push(cpuMs(['node', cli, '--help']));
+      cpu.status.push(cpuMs(['node', cli, 'status', '--json'], { TALOSCONFIG: statusSim.talosconfig }, [0, 1, 2]));
+    }
+  } finally {
+    await statusSim.stop();
+  }
+  for (let i = 0; i < Math.min(cpuRuns, 3); i++) {
+    const incident = join(dir, `autopilot-${i}`);
+    cpu.autopilot.push(
+      cpuMs(['node', cli, 'drill', '--autopilot', '--dir', incident], { TALOS_DR_DRILL_SPEED: '20' }, [0, 1, 2, 3]),
+    );
+    rmSync(incident, { recursive: true, force: true });
+  }
+} catch (error) {
+  cpu.error = error.message;
+}
+
 rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 
 const frameRatio = frameError ? null : median(frame) / median(nodeForFrame);
 const helpPass = helpRatio <= 3 && !inkLoaded;
 const FIRST_FRAME_TARGET = 5;
-const framePass = frameRatio !== null && frameRatio <= FIRST_FRAME_TARGET;
+const recoverRatio = recover.error ? null : median(recover.frame) / median(recover.node);
+const resumeRatio = resume.error ? null : median(resume.frame) / median(resume.node);
+const framePass = [frameRatio, recoverRatio, resumeRatio].every((r) => r !== null && r <= FIRST_FRAME_TARGET);
 console.error(
   `startup: --help ${fmt(median(help), 1)} ms, node -e 0 ${fmt(median(nodeForHelp), 1)} ms; ` +
     (frameError
@@ -255,7 +350,14 @@ console.error(
       ? `; recover not measured: ${recover.error}`
       : `; recover: first frame ${fmt(median(recover.frame), 1)} ms (before Connect ended in ` +
         `${recover.beforeConnect}/${recover.frame.length}), node -e 0 ${fmt(median(recover.node), 1)} ms, ` +
-        `first question ${fmt(median(recover.question), 1)} ms`),
+        `first question ${fmt(median(recover.question), 1)} ms`) +
+    (resume.error
+      ? `; resume not measured: ${resume.error}`
+      : `; resume: first frame ${fmt(median(resume.frame), 1)} ms, node -e 0 ${fmt(median(resume.node), 1)} ms`) +
+    (cpu.error
+      ? `; CPU not measured: ${cpu.error}`
+      : `; CPU per start: node -e 0 ${fmt(median(cpu.node), 0)} ms, --help ${fmt(median(cpu.help), 0)} ms, ` +
+        `status --json ${fmt(median(cpu.status), 0)} ms, drill --autopilot ${fmt(median(cpu.autopilot), 0)} ms`),
 );
 report({
   bench: 'startup',
@@ -277,9 +379,21 @@ report({
   firstQuestionMs: frameError ? null : fmt(median(question), 1),
   firstQuestionRatio: frameError ? null : fmt(median(question) / median(nodeForFrame)),
   ...(frameError ? { firstFrameError: frameError } : {}),
-  recoverFirstFrameRatio: recover.error ? null : fmt(median(recover.frame) / median(recover.node)),
+  recoverFirstFrameRatio: recoverRatio === null ? null : fmt(recoverRatio),
   recoverFirstFrameMs: recover.error ? null : fmt(median(recover.frame), 1),
   recoverFirstFrameBeforeConnect: recover.error ? null : `${recover.beforeConnect}/${recover.frame.length}`,
   recoverFirstQuestionMs: recover.error ? null : fmt(median(recover.question), 1),
   ...(recover.error ? { recoverError: recover.error } : {}),
+  resumeFirstFrameRatio: resumeRatio === null ? null : fmt(resumeRatio),
+  resumeFirstFrameMs: resume.error ? null : fmt(median(resume.frame), 1),
+  ...(resume.error ? { resumeError: resume.error } : {}),
+  cpuMs: cpu.error
+    ? null
+    : {
+        node: fmt(median(cpu.node), 0),
+        help: fmt(median(cpu.help), 0),
+        statusJson: fmt(median(cpu.status), 0),
+        drillAutopilot: fmt(median(cpu.autopilot), 0),
+      },
+  ...(cpu.error ? { cpuError: cpu.error } : {}),
 });
