@@ -137,7 +137,7 @@ function statusFailure(headers: http2.IncomingHttpHeaders): RpcFailure | null {
 }
 
 /** What the tap hands the data stream (DataStream implements it). */
-interface TapSink {
+export interface TapSink {
   onArrival(): void;
   onDataFrame(length: number): void;
   onPayload(buf: Buffer, start: number, end: number): void;
@@ -167,7 +167,7 @@ const FLAG_PADDED = 0x8;
  * the session still sees the stream end. DATA before the response's headers is left to nghttp2 (a protocol error
  * there, as before).
  */
-class DataFrameTap extends Duplex {
+export class DataFrameTap extends Duplex {
   /** the response stream (the session's first request) */
   streamId = 1;
   private readonly head = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -198,6 +198,22 @@ class DataFrameTap extends Duplex {
     this.socket.write(chunk, callback);
   }
 
+  /**
+   * What gathered while a write was pending, handed to the socket at once and in order. node:http2's output comes as
+   * batches of whole frames, but a DATA frame's header and payload are chunks of their own (node's JSStreamSocket
+   * writes a batch chunk by chunk under cork()): written one per completed write, a frame of ours could land between
+   * the two. windowUpdate() queues its frames here too, so they go out between batches only.
+   */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.socket.cork();
+    // the socket completes writes in order: the last one's callback stands for all of them
+    chunks.forEach(({ chunk }, i) => this.socket.write(chunk, i === chunks.length - 1 ? callback : undefined));
+    this.socket.uncork();
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.socket.end(callback);
   }
@@ -207,9 +223,9 @@ class DataFrameTap extends Duplex {
     callback(error);
   }
 
-  /** Gives the node `bytes` more window on the response stream and the connection. */
+  /** Gives the node `bytes` more window on the response stream and the connection (behind the session's output). */
   windowUpdate(bytes: number): void {
-    if (this.socket.destroyed || this.streamDone) return;
+    if (this.socket.destroyed || this.destroyed || this.writableEnded || this.streamDone) return;
     const frames = Buffer.alloc(2 * (FRAME_HEADER_BYTES + 4));
     for (const [at, stream] of [
       [0, this.streamId],
@@ -220,7 +236,7 @@ class DataFrameTap extends Duplex {
       frames.writeUInt32BE(stream, at + 5);
       frames.writeUInt32BE(bytes, at + FRAME_HEADER_BYTES);
     }
-    this.socket.write(frames);
+    this.write(frames);
   }
 
   /**
