@@ -6,11 +6,15 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { journalReaches, runCli, start, started, filesUnder } from './crash-helpers.js';
 
-describe('the incident lock', () => {
-  it('refuses a second process while the first runs, names it, and is taken over once the first was killed', async () => {
+// The three cases run side by side (each its own incident folder and processes; the first two are each a whole drill
+// that mostly waits on the nodes' deadlines): their assertions use the test's own expect, as concurrent tests must.
+describe.concurrent('the incident lock', () => {
+  it('refuses a second process while the first runs, names it, and is taken over once the first was killed', async ({
+    expect,
+  }) => {
     const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-lock-')), 'incident');
     const first = start(['drill', '--autopilot', '--scenario', 'lost-quorum', '--dir', dir]);
     expect(await journalReaches(dir, first, started(3))).toBe(true);
@@ -36,7 +40,9 @@ describe('the incident lock', () => {
     expect(filesUnder(dir).filter((f) => f.includes('lock'))).toEqual([]);
   }, 120_000);
 
-  it('takes over a lock whose pid now belongs to another process (pid reused after a crash or reboot), and removes the .part the crash left', async () => {
+  it('takes over a lock whose pid now belongs to another process (pid reused after a crash or reboot), and removes the .part the crash left', async ({
+    expect,
+  }) => {
     const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-lock-')), 'incident');
     const first = start(['drill', '--autopilot', '--scenario', 'lost-quorum', '--dir', dir]);
     expect(await journalReaches(dir, first, started(3))).toBe(true);
@@ -58,7 +64,9 @@ describe('the incident lock', () => {
     for (const f of leftovers) expect(existsSync(join(dir, f))).toBe(true);
   }, 120_000);
 
-  it('refuses a live holder on another machine (it cannot be checked from here) and says where it runs', async () => {
+  it('refuses a live holder on another machine (it cannot be checked from here) and says where it runs', async ({
+    expect,
+  }) => {
     const dir = join(mkdtempSync(join(tmpdir(), 'talos-dr-lock-')), 'incident');
     mkdirSync(dir);
     writeFileSync(join(dir, 'state.json'), '{}');
