@@ -10,12 +10,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runInteractive } from '../../src/commands/interactive.js';
 import type { Prompt, Timing } from '../../machines/recovery-types.js';
 import { type FakeStdin, fakeTerminal, KEYS, press, type } from '../components/helpers.js';
 import { closeGrounds, startGround, startSessionOn, type Ground } from './harness.js';
 import type { Session } from '../../src/wizard/session.js';
+
+afterAll(closeGrounds);
 
 /* eslint-disable-next-line no-control-regex -- a frame's text as a terminal shows it: Ink's escape sequences removed */
 const plain = (s: string) => s.replace(/\u001B\[[0-9;?]*[A-Za-z]/g, '');
@@ -155,39 +157,6 @@ function expectReplacedByKeys(r: KeysRun, broken: string, fate: 'wipe' | 'recrea
   expect(r.all).toMatch(/✓ 8\/8 Check the members — all \d nodes Running, healthy, members agree/);
 }
 
-/** The shipped member-unreachable with an outage that outlasts the assessment (15 s of wall time at speed 100). */
-function unreachableLong(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
-  const file = join(dir, 'member-unreachable-long.yaml');
-  const shipped = readFileSync(join(process.cwd(), 'scenarios', 'member-unreachable.yaml'), 'utf8');
-  writeFileSync(
-    file,
-    shipped.replace('forSec: 120', 'forSec: 1500').replace('name: member-unreachable', 'name: member-unreachable-long'),
-  );
-  return file;
-}
-
-/**
- * The long outage's run (~15 s, most of it waiting for cp-3 to come back) starts with the file and runs beside the
- * other tests, each driving its own screen over its own simulator; its test awaits it (before, it ran alone, after
- * the others) and asserts on it as before.
- */
-let long: Promise<KeysRun> | null = null;
-function longRun(): Promise<KeysRun> {
-  if (!long) {
-    long = byKeys(unreachableLong(), defaults);
-    long.catch(() => undefined); // a failure is the long test's, where it is awaited
-  }
-  return long;
-}
-beforeAll(() => {
-  void longRun();
-});
-afterAll(async () => {
-  await long?.catch(() => undefined);
-  await closeGrounds();
-});
-
 describe('member replacement by keystrokes', () => {
   it('member-crashloop: a wrong address is refused and nothing removed; cp-3 typed, removed, wiped, rejoined', async () => {
     const r = await byKeys('member-crashloop', removalWithSlip);
@@ -225,8 +194,17 @@ describe('member replacement by keystrokes', () => {
   }, 200_000);
 
   it('member-unreachable, down longer than the assessment: cp-3 is waited for, comes back, nothing is removed', async () => {
-    // the shipped scenario's outage outlasts the assessment here (unreachableLong); started with the file (beforeAll)
-    const r = await longRun();
+    // the shipped scenario's outage outlasts the assessment here (15 s of wall time at the drills' speed of 100)
+    const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
+    const file = join(dir, 'member-unreachable-long.yaml');
+    const shipped = readFileSync(join(process.cwd(), 'scenarios', 'member-unreachable.yaml'), 'utf8');
+    writeFileSync(
+      file,
+      shipped
+        .replace('forSec: 120', 'forSec: 1500')
+        .replace('name: member-unreachable', 'name: member-unreachable-long'),
+    );
+    const r = await byKeys(file, defaults);
     const cp3 = addressOf(r.g, 'cp-3');
     const ctx = r.session.actor.getSnapshot().context;
     expect(ctx.outcome).toBe('nothing-to-do');

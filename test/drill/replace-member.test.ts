@@ -11,63 +11,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runScenario, type DrillRun } from './harness.js';
 
-/** The shipped member-unreachable with an outage that outlasts the assessment (15 s of wall time at the drills' speed of 100). */
-function unreachableLong(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
-  const file = join(dir, 'member-unreachable-long.yaml');
-  const shipped = readFileSync(join(process.cwd(), 'scenarios', 'member-unreachable.yaml'), 'utf8');
-  writeFileSync(
-    file,
-    shipped.replace('forSec: 120', 'forSec: 1500').replace('name: member-unreachable', 'name: member-unreachable-long'),
-  );
-  return file;
-}
-
-/**
- * The autopilot drills below. A test starts its own drill and the first one of this list not started yet, so that one
- * runs while this test waits for its own (before, one after the other: a drill mostly waits on the nodes' deadlines
- * and the simulated clock); the long outage (15 s) comes first so it runs beside the others. Each drill has its own
- * simulator, loopback range and folder, and every test's assertions are unchanged.
- */
-const DRILLS: [name: string, scenario: () => string][] = [
-  ['member-unreachable-long', unreachableLong],
-  ['member-crashloop', () => 'member-crashloop'],
-  ['member-hardware', () => 'member-hardware'],
-  ['member-crashloop-5', () => 'member-crashloop-5'],
-  ['member-unreachable', () => 'member-unreachable'],
-];
-const started = new Map<string, Promise<DrillRun>>();
 const runs: DrillRun[] = [];
-
-function start([name, scenario]: (typeof DRILLS)[number]): Promise<DrillRun> {
-  let run = started.get(name);
-  if (!run) {
-    run = runScenario(scenario()).then((r) => {
-      runs.push(r);
-      return r;
-    });
-    // a drill started ahead fails in its own test (which awaits it), not as an unhandled rejection before that
-    run.catch(() => undefined);
-    started.set(name, run);
-  }
-  return run;
-}
-
-/** The drill of `name` once it ran; the next drill not started yet starts meanwhile. */
-function drill(name: string): Promise<DrillRun> {
-  const i = DRILLS.findIndex(([n]) => n === name);
-  if (i === -1) throw new Error(`${name} is not in DRILLS`);
-  const own = start(DRILLS[i]!);
-  const next = DRILLS.find(([n]) => !started.has(n));
-  if (next) void start(next);
-  return own;
-}
-
 afterAll(async () => {
-  // a drill started ahead whose test never ran (a filtered run, a failure) has ended before the simulators stop
-  await Promise.allSettled(started.values());
   for (const r of runs) await r.sim.stop();
 });
+
+async function drill(name: string): Promise<DrillRun> {
+  const r = await runScenario(name);
+  runs.push(r);
+  return r;
+}
 
 const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 const addressOf = (r: DrillRun, hostname: string) => r.sim.view().find((n) => n.hostname === hostname)?.address ?? '';
@@ -151,8 +104,17 @@ describe('member replacement by autopilot', () => {
   }, 120_000);
 
   it('member-unreachable, down longer: cp-3 is waited for with a count-down, comes back, and nothing is removed', async () => {
-    // the shipped scenario's outage outlasts the assessment here (unreachableLong above)
-    const r = await drill('member-unreachable-long');
+    // the shipped scenario's outage outlasts the assessment here (15 s of wall time at the drills' speed of 100)
+    const dir = mkdtempSync(join(tmpdir(), 'talos-dr-scenario-'));
+    const file = join(dir, 'member-unreachable-long.yaml');
+    const shipped = readFileSync(join(process.cwd(), 'scenarios', 'member-unreachable.yaml'), 'utf8');
+    writeFileSync(
+      file,
+      shipped
+        .replace('forSec: 120', 'forSec: 1500')
+        .replace('name: member-unreachable', 'name: member-unreachable-long'),
+    );
+    const r = await drill(file);
     expect(r.lines.at(-1)).toBe('outcome: nothing-to-do');
     const calls = r.sim.destructiveCalls();
     expect(sum(calls.removeMember) + sum(calls.reset) + sum(calls.apply) + sum(calls.bootstrap)).toBe(0);

@@ -13,57 +13,17 @@ import { timingFor } from '../../src/wizard/run.js';
 import { connectMaintenance } from '../../src/talos/maintenance.js';
 import { readJournal } from '../../src/journal/journal.js';
 
-/**
- * The autopilot drills below. A test starts its own drill and the first one of this list not started yet, so that one
- * runs while this test waits for its own (before, one drill after the other: a drill mostly waits on the nodes'
- * deadlines and the simulated clock, ~10 s of wall time for ~1.5 s of CPU); the longest (stuck-waiting ~20 s,
- * flaky-network ~13 s) come first so they run beside the others. Each drill has its own simulator, loopback range and
- * incident folder, and its test's assertions are unchanged.
- */
-const DRILLS: [name: string, opts: { timeLimitMs?: number }][] = [
-  ['stuck-waiting', {}],
-  ['flaky-network', {}],
-  ['lost-quorum', {}],
-  ['lost-quorum-5', {}],
-  ['etcd-down-raw-copy', {}],
-  ['hardware-failure', {}],
-  ['init-node', {}],
-  ['quorum-intact', { timeLimitMs: 10_000 }],
-  ['single-node', {}],
-];
-const started = new Map<string, Promise<DrillRun>>();
 const runs: DrillRun[] = [];
-
-function start([name, opts]: (typeof DRILLS)[number]): Promise<DrillRun> {
-  let run = started.get(name);
-  if (!run) {
-    run = runScenario(name, opts).then((r) => {
-      runs.push(r);
-      return r;
-    });
-    // a drill started ahead fails in its own test (which awaits it), not as an unhandled rejection before that
-    run.catch(() => undefined);
-    started.set(name, run);
-  }
-  return run;
-}
-
-/** The drill of `name` once it ran; the next drill not started yet starts meanwhile. */
-function drill(name: string): Promise<DrillRun> {
-  const i = DRILLS.findIndex(([n]) => n === name);
-  if (i === -1) throw new Error(`${name} is not in DRILLS`);
-  const own = start(DRILLS[i]!);
-  const next = DRILLS.find(([n]) => !started.has(n));
-  if (next) void start(next);
-  return own;
-}
-
 afterAll(async () => {
-  // a drill started ahead whose test never ran (a filtered run, a failure) has ended before the simulators stop
-  await Promise.allSettled(started.values());
   for (const r of runs) await r.sim.stop();
   await closeGrounds();
 });
+
+async function drill(name: string, opts: { timeLimitMs?: number } = {}): Promise<DrillRun> {
+  const r = await runScenario(name, opts);
+  runs.push(r);
+  return r;
+}
 
 const outcomeLine = (r: DrillRun) => r.lines.at(-1);
 const report = (r: DrillRun) => readFileSync(join(r.dir, 'report.md'), 'utf8');
@@ -245,7 +205,7 @@ describe('drill scenarios against the simulator', () => {
   }, 120_000);
 
   it('quorum-intact: cp-3 named unreachable; autopilot waits for it to the time limit and never removes or wipes', async () => {
-    const r = await drill('quorum-intact');
+    const r = await drill('quorum-intact', { timeLimitMs: 10_000 });
     // the assessment names the powered-off member and chooses the guided replacement, not a full recovery
     expect(r.context.verdict).toMatchObject({ verdict: 'degraded' });
     expect(r.context.verdict?.broken).toEqual([expect.objectContaining({ name: 'cp-3', kind: 'unreachable' })]);

@@ -27,7 +27,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SnapshotFrom } from 'xstate';
 import resume from '../../src/commands/resume.js';
 import type { CommandContext } from '../../src/commands/types.js';
@@ -183,50 +183,14 @@ interface NodeCalls {
 
 const recording = process.env.TALOS_DR_RECORD_GOLDEN === '1';
 
-/** A copy of a golden folder, resumed in-process as `talos-dr resume DIR` runs it: what it printed and its exit code. */
-interface Resumed {
-  dir: string;
-  out: string[];
-  code: number;
-}
-const resumes = new Map<string, Promise<Resumed>>();
-
-function resumeOf(point: Point): Promise<Resumed> {
-  let run = resumes.get(point.name);
-  if (!run) {
-    const dir = incidentFrom(point.name);
-    const out: string[] = [];
-    run = resume(ctxFor([dir], out)).then((code) => ({ dir, out, code }));
-    // a resume started ahead fails in its own test (which awaits it), not as an unhandled rejection before that
-    run.catch(() => undefined);
-    resumes.set(point.name, run);
-  }
-  return run;
-}
-
-/**
- * The folder of `point` resumed. The next folder's resume starts meanwhile, so it runs while this test waits for its
- * own (before, one resume after the other: each mostly waits on the nodes' deadlines); at most two run at a time,
- * each on its own loopback range, and every test's assertions are unchanged.
- */
-function resumed(point: Point): Promise<Resumed> {
-  const own = resumeOf(point);
-  const next = POINTS[POINTS.indexOf(point) + 1];
-  if (next && !recording) void resumeOf(next);
-  return own;
-}
-
-afterAll(async () => {
-  // a resume started ahead whose test never ran (a filtered run) ends before the worker does
-  await Promise.allSettled(resumes.values());
-});
-
 describe.skipIf(recording)('golden state.json files resume to their outcome', () => {
   for (const point of POINTS) {
     (point.knownDefect ? it.fails : it)(
       `${point.name}: resume recovers, no destructive call twice`,
       async () => {
-        const { dir, out, code } = await resumed(point);
+        const dir = incidentFrom(point.name);
+        const out: string[] = [];
+        const code = await resume(ctxFor([dir], out));
         expect(out[0]).toBe(`resuming the drill in ${dir}`);
         expect(out.at(-1)).toBe('outcome: recovered');
         expect(code).toBe(0);
