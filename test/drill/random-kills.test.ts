@@ -80,9 +80,10 @@ function lastRecord(journal: string): string {
  * Drills run side by side, each with its own incident folder, simulator and processes (before, one after the other:
  * a drill's processes mostly wait on the nodes' deadlines). Each drill draws its moments from its own generator, the
  * n-th seeded with SEED + n, so a seed still replays every moment whatever order the drills end in (the first drill's
- * moments are the ones the single generator gave it before).
+ * moments are the ones the single generator gave it before). Two, not three: with four test files side by side each
+ * drill's processes still have to meet the nodes' deadlines (the status read's 1 s, verify's 5 s floor).
  */
-const SIDE_BY_SIDE = 3;
+const SIDE_BY_SIDE = 2;
 
 describe(`crash and resume at seeded random moments (seed ${SEED})`, () => {
   it(`${KILLS} SIGKILLs, each resumed: every drill reaches its outcome, no destructive call twice`, async () => {
