@@ -16,7 +16,7 @@
 //
 // Each module exists once per process (one UserError class for the entry's instanceof, one xstate for the machines'
 // actors), as long as nothing imports tsc's unbundled copies: a dynamic import whose path is a variable cannot be
-// followed by the bundler, so the two we have are rewritten to literal ones here, and any other fails the build.
+// followed by the bundler, so every import() names its module literally (the build fails otherwise).
 //
 // Run by `npm run build` (and so by `prepare` on `npm ci`) right after tsc, which writes dist/src/cli.js afresh.
 import { readFileSync, rmSync } from 'node:fs';
@@ -50,35 +50,16 @@ const keepExternal = {
 };
 
 /**
- * The dynamic imports whose path is a variable, made literal so that the bundler follows them (an import the bundler
- * cannot see would load tsc's unbundled copy: a second UserError, a second xstate).
+ * Every dynamic import must name its module literally, so that the bundler follows it: one whose path is a variable
+ * would load tsc's unbundled copy at run time (a second UserError, a second xstate). The build fails on one.
  */
-const REWRITES = {
-  'commands/registry.js': [
-    [
-      'const lazy = (path) => async () => {\n    const mod = (await import(path));\n    return mod.default;\n};',
-      'const lazy = (load) => async () => (await load()).default;',
-    ],
-    [/lazy\('(\.\/[a-z-]+\.js)'\)/g, "lazy(() => import('$1'))"],
-  ],
-  'wizard/drill.js': [['await import(SIM_MODULE)', "await import('../sim/index.js')"]],
-};
-
 const literalImports = {
   name: 'literal-dynamic-imports',
   transform(code, id) {
     if (!id.startsWith(join(root, 'dist') + sep)) return null;
-    let out = code;
-    const rewrites = REWRITES[posix(relative(distSrc, id))] ?? [];
-    for (const [from, to] of rewrites) {
-      const before = out;
-      out = typeof from === 'string' ? out.replace(from, to) : out.replace(from, to);
-      if (out === before) throw new Error(`bundle-cli: ${id} no longer contains ${String(from)}; update REWRITES`);
-    }
-    // any other import() must name its module literally
-    const computed = /\bimport\((?!\s*['"`])/.exec(out.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, ''));
+    const computed = /\bimport\((?!\s*['"`])/.exec(code.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, ''));
     if (computed) throw new Error(`bundle-cli: ${id} imports a module by a computed path; make it a literal import()`);
-    return out === code ? null : out;
+    return null;
   },
 };
 

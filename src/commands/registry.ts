@@ -26,10 +26,8 @@ interface CommandEntry {
   load: () => Promise<CommandRun>;
 }
 
-const lazy = (path: string) => async (): Promise<CommandRun> => {
-  const mod = (await import(path)) as { default: CommandRun };
-  return mod.default;
-};
+/** A command's module, imported when it runs (by a literal path, which the bundle follows: scripts/bundle-cli.mjs). */
+const lazy = (load: () => Promise<{ default: CommandRun }>) => async (): Promise<CommandRun> => (await load()).default;
 
 /** `recover`'s own flags (as recover.ts parses them): anything else is its usage error, said without a first frame. */
 const RECOVER_OPTIONS = {
@@ -59,58 +57,58 @@ export const COMMANDS = {
             status: 'Reading the talosconfig and loading the Talos client',
           }
         : null,
-    load: lazy('./recover.js'),
+    load: lazy(() => import('./recover.js')),
   },
   resume: {
     summary: 'continue an interrupted recovery or drill from its incident folder',
     usage: 'talos-dr resume [DIR]',
     connects: true,
-    load: lazy('./resume.js'),
+    load: lazy(() => import('./resume.js')),
   },
   drill: {
     summary: 'run the wizard against an embedded simulated cluster with injected faults',
     usage: 'talos-dr drill [--scenario NAME] [--list] [--autopilot] [--dir DIR] [--etcd model|real]',
-    load: lazy('./drill.js'),
+    load: lazy(() => import('./drill.js')),
   },
   sim: {
     summary: 'run a simulated cluster alone until SIGINT/SIGTERM',
     usage: 'talos-dr sim --scenario NAME --dir DIR [--port P] [--address-base IP] [--etcd model|real]',
-    load: lazy('./sim.js'),
+    load: lazy(() => import('./sim.js')),
   },
   status: {
     summary:
       'etcd view of the control-plane nodes and the verdict (healthy, degraded: members to replace, NOSPACE, lost)',
     usage: 'talos-dr status [--json] [--watch]',
     connects: true,
-    load: lazy('./status.js'),
+    load: lazy(() => import('./status.js')),
   },
   snapshot: {
     summary: 'take a snapshot (or raw db copy) from one node, verify it, write it atomically',
     usage: 'talos-dr snapshot -n NODE [-o FILE] [--raw] [--json]',
     connects: true,
-    load: lazy('./snapshot.js'),
+    load: lazy(() => import('./snapshot.js')),
   },
   inspect: {
     summary: 'verify a snapshot file offline (kind, structure, hash, revision, keys, sha256 trailer)',
     usage: 'talos-dr inspect FILE [--identity KEYFILE] [--json]',
-    load: lazy('./inspect.js'),
+    load: lazy(() => import('./inspect.js')),
   },
   import: {
     summary:
       'decrypt (age), decompress (zstd) and verify a talos-backup snapshot (file or S3, AWS_* settings) into a plain one',
     usage:
       'talos-dr import FILE|s3://BUCKET/KEY [--identity KEYFILE] [-o OUT] [--newest] [--endpoint URL] [--region R] [--json]',
-    load: lazy('./import.js'),
+    load: lazy(() => import('./import.js')),
   },
   backups: {
     summary: 'list the talos-backup snapshots in S3 (AWS_* settings, ~/.aws profiles), newest first, with size and age',
     usage: 'talos-dr backups list s3://BUCKET/PREFIX [--endpoint URL] [--region R] [--json]',
-    load: lazy('./backups.js'),
+    load: lazy(() => import('./backups.js')),
   },
   report: {
     summary: "render an incident folder's timeline as Markdown",
     usage: 'talos-dr report [DIR]',
-    load: lazy('./report.js'),
+    load: lazy(() => import('./report.js')),
   },
 } satisfies Record<string, CommandEntry>;
 

@@ -23,9 +23,6 @@ import { drillScore, scoreRecord, verdictPrinted, type DrillScore } from './outc
 /** The drill's score beside the journal, read by report.md. */
 const SCORE_FILE = 'score.json';
 
-// Imported by name at run time: `--help` must never load the simulator.
-const SIM_MODULE = '../sim/index.js';
-
 interface SimModule {
   startSimulator: StartSimulator;
   listScenarios: ListScenarios;
@@ -33,7 +30,8 @@ interface SimModule {
 
 export async function loadSim(): Promise<SimModule> {
   try {
-    return (await import(SIM_MODULE)) as SimModule;
+    // imported when a drill starts, never with the command: `--help` must not load the simulator
+    return (await import('../sim/index.js')) as SimModule;
   } catch (error) {
     throw new UserError(
       `The simulated cluster is not available in this build (${error instanceof Error ? error.message.split('\n')[0] : String(error)}); drills need it.`,
