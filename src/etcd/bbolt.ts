@@ -9,6 +9,7 @@
  * Format facts: etcd-snapshot-facts.md §1. All integers in the file are little-endian (amd64/arm64).
  */
 import { readSync } from 'node:fs';
+import type { RingReader } from './piece-ring.js';
 
 export const PAGE_HEADER_SIZE = 16;
 export const ELEMENT_SIZE = 16;
@@ -364,9 +365,13 @@ export class BoltWalker {
   /** 1 = reachable, 2 = free (stored freelist) */
   private readonly seen = new PageMarks();
   private readonly levelBuffers: Buffer[] = [];
+  /** the window leaves are served from: readWindow, or the hashing thread's ring (windowBase: where windowStart is) */
   private window: Buffer;
+  private windowBase = 0;
   private windowStart = -1;
   private windowEnd = -1;
+  /** the walk's own buffer for windows read from the file */
+  private readWindow: Buffer;
   /** page after the last leaf run read, and how many leaves in a row followed their predecessor on disk */
   private nextLeaf = -1;
   private leafStreak = 0;
@@ -397,11 +402,18 @@ export class BoltWalker {
     private readonly pagesPerYield = 2048,
     /** when given, a bucket whose visitor can merge a tail has the second half of its root's children walked by it */
     private readonly splitter: SubtreeSplitter | null = null,
+    /** the hashing thread's pieces of the file (piece-ring.ts): what it holds is taken from there, not read again */
+    ring: RingReader | null = null,
   ) {
     this.pageSize = db.pageSize;
     this.pgid = db.meta.pgid;
     this.window = Buffer.alloc(0);
+    this.readWindow = this.window;
+    if (ring && !ring.fits(this.pageSize)) ring.close();
+    this.ring = ring && ring.fits(this.pageSize) ? ring : null;
   }
+
+  private readonly ring: RingReader | null;
 
   *walk(): Generator<WalkPause, WalkResult, void> {
     const meta = this.db.meta;
@@ -732,7 +744,7 @@ export class BoltWalker {
     }
     if (pgid < 2 || pgid >= this.pgid) this.outsideReference(String(pgid));
     const position = pgid * this.pageSize;
-    const first = this.readPageStart(pgid, position, level);
+    let first = this.readPageStart(pgid, position, level);
     let buf = first.buf;
     let base = first.base;
     if (readU64(buf, base) !== pgid) {
@@ -751,6 +763,16 @@ export class BoltWalker {
       );
     }
     this.markReachable(pgid, overflow);
+    if (runBytes > first.valid && first.buf === this.window && this.window !== this.readWindow) {
+      // A run that goes on past the ring's window it starts in: a new window from its start may hold it whole.
+      const shared = this.ring?.windowAt(position, this.dataEnd);
+      if (shared) this.takeRingWindow(position, shared);
+      if (shared && shared.valid >= runBytes) {
+        first = { buf: this.window, base: shared.base, valid: shared.valid };
+        buf = first.buf;
+        base = first.base;
+      }
+    }
     if (runBytes > first.valid) {
       const own = this.levelBuffer(level, runBytes);
       this.readInto(own, runBytes, position);
@@ -778,18 +800,28 @@ export class BoltWalker {
    * of its tree level, so a branch page or a scattered leaf never throws the window away.
    */
   private readPageStart(pgid: number, position: number, level: number): { buf: Buffer; base: number; valid: number } {
-    if (position >= this.windowStart && position + this.pageSize <= this.windowEnd) {
-      return { buf: this.window, base: position - this.windowStart, valid: this.windowEnd - position };
+    if (position >= this.windowStart && position + this.pageSize <= this.windowEnd && this.windowHeld()) {
+      const base = this.windowBase + position - this.windowStart;
+      return { buf: this.window, base, valid: this.windowEnd - position };
     }
     if (pgid === this.nextLeaf && this.leafStreak >= 1) {
+      const shared = this.ring?.windowAt(position, this.dataEnd);
+      if (shared) {
+        this.takeRingWindow(position, shared);
+        return { buf: this.window, base: shared.base, valid: shared.valid };
+      }
       const windowBytes = Math.max(WINDOW_BYTES, this.pageSize);
-      if (this.window.length < windowBytes) {
-        this.bytesHeld += windowBytes - this.window.length;
-        this.window = Buffer.allocUnsafe(windowBytes);
+      if (this.readWindow.length < windowBytes) {
+        this.bytesHeld += windowBytes - this.readWindow.length;
+        this.readWindow = Buffer.allocUnsafe(windowBytes);
         this.noteHeld();
       }
+      // Before the read: readInto may stop the walk, which must not leave the window on bytes it no longer holds.
+      this.windowStart = this.windowEnd = -1;
       const length = Math.min(windowBytes, this.dataEnd - position);
-      this.readInto(this.window, length, position);
+      this.readInto(this.readWindow, length, position, true);
+      this.window = this.readWindow;
+      this.windowBase = 0;
       this.windowStart = position;
       this.windowEnd = position + length;
       return { buf: this.window, base: 0, valid: length };
@@ -799,8 +831,25 @@ export class BoltWalker {
     return { buf: own, base: 0, valid: this.pageSize };
   }
 
-  /** Reads exactly `length` bytes; the range was checked against the file size, so a short read means it shrank. */
-  private readInto(buf: Buffer, length: number, position: number): void {
+  /** Whether the window still holds its bytes: one from the ring only while the walk has not given the ring up. */
+  private windowHeld(): boolean {
+    return this.window === this.readWindow || (this.ring?.active ?? false);
+  }
+
+  /** Serves leaves from `position` on out of the hashing thread's ring (RingReader.windowAt). */
+  private takeRingWindow(position: number, shared: { base: number; valid: number }): void {
+    this.window = this.ring?.ring.data as Buffer;
+    this.windowBase = shared.base;
+    this.windowStart = position;
+    this.windowEnd = position + shared.valid;
+  }
+
+  /**
+   * Reads exactly `length` bytes; the range was checked against the file size, so a short read means it shrank.
+   * `window`: the read of a window of leaves, for which the ring was asked already.
+   */
+  private readInto(buf: Buffer, length: number, position: number, window = false): void {
+    if (!window) this.ring?.fileRead();
     const n = readFully(this.fd, buf, 0, length, position);
     this.result.bytesRead += n;
     if (n < length)

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { PieceRing } from './piece-ring.js';
 import { digestHandle } from './trailer.js';
 import type { DigestOptions, FileDigest } from './trailer.js';
 
@@ -19,6 +20,11 @@ const WORKER_URL = new URL('./digest-worker.js', import.meta.url);
 export interface DigestPlacement {
   /** force the choice (tests); default: a worker for files of WORKER_MIN_BYTES and more, when one can start */
   inWorker?: boolean;
+  /**
+   * the hashing thread reads the file into this ring, from which the walk takes its leaves too (piece-ring.ts); only
+   * used when the hash gets a thread of its own
+   */
+  ring?: PieceRing | null;
 }
 
 export function workerAvailable(): boolean {
@@ -35,21 +41,26 @@ export function digestOpenFile(
   size: number,
   opts: DigestOptions & DigestPlacement = {},
 ): Promise<FileDigest> {
-  return hashesInWorker(size, opts.inWorker) ? digestInWorker(handle.fd, size, opts) : digestHandle(handle, size, opts);
+  if (hashesInWorker(size, opts.inWorker)) return digestInWorker(handle.fd, size, opts, opts.ring ?? null);
+  // Nothing will fill the ring: a walk waiting on it must read the file itself.
+  opts.ring?.stop();
+  return digestHandle(handle, size, opts);
 }
 
 type WorkerMessage =
   { type: 'progress'; bytes: number } | { type: 'done'; digest: FileDigest } | { type: 'error'; message: string };
 
-function digestInWorker(fd: number, size: number, opts: DigestOptions): Promise<FileDigest> {
+function digestInWorker(fd: number, size: number, opts: DigestOptions, ring: PieceRing | null): Promise<FileDigest> {
   return new Promise((resolve, reject) => {
     opts.signal?.throwIfAborted();
-    const worker = new Worker(WORKER_URL, { workerData: { fd, size } });
+    const worker = new Worker(WORKER_URL, { workerData: { fd, size, ring: ring?.shared } });
     let settled = false;
     const finish = (outcome: () => void): void => {
       if (settled) return;
       settled = true;
       opts.signal?.removeEventListener('abort', onAbort);
+      // A walk reading from the ring must not wait for pieces that will never come.
+      ring?.stop();
       // The worker must be gone before the caller closes the descriptor it reads.
       void worker.terminate().then(outcome, outcome);
     };

@@ -20,6 +20,7 @@ import type { KindVerdict } from './kind.js';
 import type { KeyBucketTail, StatusFields } from './status.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
 import { digestOpenFile, hashesInWorker } from './digest.js';
+import { PieceRing, RingReader } from './piece-ring.js';
 import type { FileDigest } from './trailer.js';
 
 export interface InspectOptions {
@@ -57,26 +58,39 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
   await requireRegularFile(path);
   const handle = await openReadOnly(path);
   let digesting: Promise<FileDigest> | null = null;
+  let ring: PieceRing | null = null;
   try {
     const { size } = await handle.stat();
     await refuseSizelessContent(handle, path, size);
     const head = await readHead(handle, size);
     const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
     if (opts.refuseOtherFormats) refuseFromHead(kind, handle.fd, size);
+    const hashThread = hashesInWorker(size, opts.hashInWorker);
+    const split = splitBesideHash(hashThread);
+    // The walk takes its leaves from the hashing thread's pieces (read once) when it walks in one thread beside it.
+    ring = kind.kind === 'bbolt' && hashThread && split === false ? PieceRing.create(size) : null;
     digesting = digestOpenFile(handle, size, {
       signal: opts.signal,
       onProgress: opts.onProgress,
       inWorker: opts.hashInWorker,
+      ring,
     });
-    const hashThread = hashesInWorker(size, opts.hashInWorker);
-    const structure =
-      kind.kind === 'bbolt'
-        ? await checkStructure(handle.fd, size, { signal: opts.signal, split: splitBesideHash(hashThread) })
-        : notBbolt(kind.problem);
+    let structure: StructureVerdict;
+    try {
+      structure =
+        kind.kind === 'bbolt'
+          ? await checkStructure(handle.fd, size, { signal: opts.signal, split, ring: ring && new RingReader(ring) })
+          : notBbolt(kind.problem);
+    } finally {
+      // However the walk ended, the hash must not wait for it to read the rest.
+      ring?.releaseAll();
+    }
     const digest = await digesting;
     return buildReport(path, size, kind.kind, structure, digest);
   } finally {
-    // The hashing reads through the same handle: let it settle before closing, whatever happened to the walk.
+    // The hashing thread must not wait for a walk that is over; and it reads through the same handle: let it settle
+    // before closing, whatever happened to the walk.
+    ring?.releaseAll();
     await digesting?.catch(() => undefined);
     await handle.close();
   }
@@ -141,6 +155,8 @@ export interface StructureOptions {
    * idleCore), when the worker exists
    */
   split?: boolean;
+  /** the hashing thread's ring (piece-ring.ts): the walk takes what it holds from there; never with `split` */
+  ring?: RingReader | null;
 }
 
 /** Reads the structure and status of a bbolt file: meta choice, the walk, the status fields. */
@@ -153,6 +169,7 @@ export async function checkStructure(
   const signal = opts.signal;
   const opened = openBolt(fd, size);
   if (!opened.ok) {
+    opts.ring?.close();
     return {
       ok: false,
       problems: [`The bbolt database cannot be opened: ${opened.problem}.`],
@@ -167,10 +184,17 @@ export async function checkStructure(
   // is on its way; the sha256 is the floor the whole verification is held to (issue 16).
   const { StatusVisitor } = await import('./status.js');
   const visitor = new StatusVisitor();
-  const split = (opts.split ?? (dataEnd >= SPLIT_MIN_BYTES && idleCore())) && walkWorkerAvailable();
+  const ring = opts.ring ?? null;
+  const split = !ring && (opts.split ?? (dataEnd >= SPLIT_MIN_BYTES && idleCore())) && walkWorkerAvailable();
   const splitter = split ? threadSplitter(fd, dataEnd, opened.db) : null;
-  const walker = new BoltWalker(fd, dataEnd, opened.db, visitor, undefined, splitter);
-  const walk = await runWalk(walker, signal);
+  const walker = new BoltWalker(fd, dataEnd, opened.db, visitor, undefined, splitter, ring);
+  let walk: WalkResult;
+  try {
+    walk = await runWalk(walker, signal);
+  } finally {
+    // What the walk did not read (free pages, the trailer) the hash reads without waiting for it.
+    ring?.close();
+  }
   const problems = walk.problems.map((p) => `The database structure is damaged: ${p}.`);
   if (walk.moreProblems > 0) problems.push(`The database structure has ${walk.moreProblems} more problems like these.`);
   problems.push(...visitor.problems.map((p) => `The database content is damaged: ${p}.`));

@@ -55,7 +55,7 @@ export async function digestHandle(handle: FileHandle, size: number, opts: Diges
  * The sha256 of a file fed piece by piece in file order, and its trailer verdict: the digest of the body is kept just
  * before the last 32 bytes go in, and those bytes are kept to compare with it.
  */
-class DigestState {
+export class DigestState {
   private readonly withTrailer: boolean;
   private readonly bodyEnd: number;
   private readonly hash = createHash('sha256');
