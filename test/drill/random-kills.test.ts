@@ -76,34 +76,26 @@ function lastRecord(journal: string): string {
   return r.opId ? `${r.opId} ${r.phase ?? ''}`.trim() : (r.what ?? '?');
 }
 
-/**
- * Drills run side by side, each with its own incident folder, simulator and processes (before, one after the other:
- * a drill's processes mostly wait on the nodes' deadlines). Each drill draws its moments from its own generator, the
- * n-th seeded with SEED + n, so a seed still replays every moment whatever order the drills end in (the first drill's
- * moments are the ones the single generator gave it before). Two, not three: with four test files side by side each
- * drill's processes still have to meet the nodes' deadlines (the status read's 1 s, verify's 5 s floor).
- */
-const SIDE_BY_SIDE = 2;
-
 describe(`crash and resume at seeded random moments (seed ${SEED})`, () => {
   it(`${KILLS} SIGKILLs, each resumed: every drill reaches its outcome, no destructive call twice`, async () => {
     console.log(`random kills: seed ${SEED} (TALOS_DR_KILL_SEED=${SEED} replays these moments)`);
-    /** The n-th drill, killed at most `budget` times, then checked as every drill is. */
-    const chain = async (n: number, budget: number): Promise<number> => {
+    const random = seeded(SEED);
+    let kills = 0;
+    for (let n = 0; kills < KILLS; n++) {
       const drill = DRILLS[n % DRILLS.length]!;
-      const random = seeded((SEED + n) >>> 0);
       const nextKill: NextKill = (records, killedSoFar) => {
-        if (killedSoFar >= budget) return null;
+        if (killedSoFar >= KILLS_PER_DRILL || kills + killedSoFar >= KILLS) return null;
         const at = Math.max(FIRST_KILL_RECORD, records + 1 + Math.floor(random() * RECORDS_APART));
         const delayMs = Math.floor(random() * MAX_DELAY_MS);
         return { name: `record ${at} + ${delayMs} ms`, when: (j) => recordCount(j) >= at, delayMs };
       };
       const r = await killAndResume(drill.scenario, nextKill);
+      kills += r.killedAt.length;
       const where = r.runs.filter((run) => run.killed).map((run) => lastRecord(run.journal));
       console.log(
         `${drill.scenario}: ${r.killedAt.length} kills, after ${where.join('; ')}; ${r.outcome ?? 'no outcome'}`,
       );
-      const context = `TALOS_DR_KILL_SEED=${SEED}; drill ${n} (${drill.scenario}) in ${r.dir}; killed at ${r.killedAt.join(', ') || 'no point'}; last run said: ${r.last.stdout.trim().split('\n').slice(-3).join(' | ')}`;
+      const context = `TALOS_DR_KILL_SEED=${SEED}; ${drill.scenario} in ${r.dir}; killed at ${r.killedAt.join(', ') || 'no point'}; last run said: ${r.last.stdout.trim().split('\n').slice(-3).join(' | ')}`;
       expect(r.outcome, context).toBe(drill.outcome);
       const cuts = cutUploads(r);
       for (const node of r.calls) {
@@ -119,21 +111,6 @@ describe(`crash and resume at seeded random moments (seed ${SEED})`, () => {
       const total = (k: 'bootstrap' | 'removeMember') => r.calls.reduce((a, c) => a + c[k], 0);
       expect(total('bootstrap'), `${context}: bootstraps`).toBe(drill.bootstraps);
       expect(total('removeMember'), `${context}: removals`).toBe(drill.removals);
-      return r.killedAt.length;
-    };
-    // up to SIDE_BY_SIDE drills at a time, each given its share of the kills still to spend (at most KILLS_PER_DRILL);
-    // a drill that reached its outcome before its share was spent leaves the rest to the next round
-    let kills = 0;
-    for (let n = 0; kills < KILLS;) {
-      const round: Promise<number>[] = [];
-      for (let left = KILLS - kills; left > 0 && round.length < SIDE_BY_SIDE; n++) {
-        const budget = Math.min(KILLS_PER_DRILL, left);
-        round.push(chain(n, budget));
-        left -= budget;
-      }
-      const killed = await Promise.allSettled(round);
-      for (const k of killed) if (k.status === 'rejected') throw k.reason;
-      kills += killed.reduce((a, k) => a + (k.status === 'fulfilled' ? k.value : 0), 0);
     }
   }, 900_000);
 });
