@@ -74,25 +74,29 @@ const FILES_SIDE_BY_SIDE = Number(process.env.TALOS_DR_TEST_FILES ?? 6);
 
 /**
  * The files that take longest start first, so the last slots do not end on a long file while the others idle.
- * Seconds each, measured with 4 files side by side on the quiet machine (the whole run 391 s); a file missing here
+ * Seconds each, measured with 6 files side by side in a clean-clone CI run (the vitest run 343 s); a file missing here
  * only starts later, in path order.
  */
 const LONGEST_FIRST = [
-  'test/real-etcd/drills-restore.test.ts', // 150
-  'test/real-etcd/drills.test.ts', // 128
-  'test/drill/scenarios.test.ts', // 98
-  'test/drill/random-kills.test.ts', // 82
-  'test/machines/golden.test.ts', // 47
-  'test/drill/replace-member-keys.test.tsx', // 40
-  'test/peers/talosctl.test.ts', // 36
-  'test/e2e/drill-tmux.test.ts', // 33
-  'test/machines/guards.test.ts', // 33
-  'test/drill/replace-member.test.ts', // 32
-  'test/journal/lock.test.ts', // 26
-  'test/drill/crash-resume.test.ts', // 24
+  'test/real-etcd/drills-restore.test.ts', // 161
+  'test/real-etcd/drills.test.ts', // 138
+  'test/drill/scenarios.test.ts', // 113
+  'test/drill/random-kills.test.ts', // 89
+  'test/machines/golden.test.ts', // 49
+  'test/drill/replace-member-keys.test.tsx', // 43
+  'test/machines/guards.test.ts', // 34
+  'test/drill/replace-member.test.ts', // 34
+  'test/drill/crash-resume.test.ts', // 25
+  'test/drill/after-restore-no-discovery.test.ts', // 22
+  'test/etcd/piece-ring.test.ts', // 22
   'test/etcd/snapshot-stall-cli.test.ts', // 21
-  'test/drill/after-restore-no-discovery.test.ts', // 21
-  'test/backups/import.test.ts', // 19
+  'test/backups/import.test.ts', // 18
+  'test/components/app.test.tsx', // 18
+  'test/drill/nospace-resume.test.ts', // 18
+  'test/peers/reboot.test.ts', // 18
+  'test/peers/talosctl.test.ts', // 17
+  'test/e2e/drill-tmux.test.ts', // 17
+  'test/journal/lock.test.ts', // 16
 ];
 
 /** Orders files the same way in CI (no cache) and locally: the longest first, then by path. */
