@@ -4,44 +4,26 @@
  * the file being walked. Given a ring (piece-ring.ts), it reads the file into the ring's slots, where the walk takes
  * its leaves from too, so the file is read once.
  */
-import { readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PieceRing } from './piece-ring.js';
 import type { SharedRing } from './piece-ring.js';
-import { DigestState, digestFdSync } from './trailer.js';
+import { digestFdSync } from './trailer.js';
 import type { FileDigest } from './trailer.js';
 
 const { fd, size, ring } = workerData as { fd: number; size: number; ring?: SharedRing };
 
-/** Progress is told at most this often (in bytes), as digestFdSync does. */
-const PROGRESS_BYTES = 4 * 1024 * 1024;
-
 const progress = (bytes: number): void => parentPort?.postMessage({ type: 'progress', bytes });
 
-/** digestFdSync, reading each piece into its slot of the ring and publishing it to the walk before hashing it. */
+/** The hash reads each piece into its slot of the ring and publishes it to the walk before hashing it. */
 function digestIntoRing(shared: SharedRing): FileDigest {
   const pieces = new PieceRing(shared);
-  const state = new DigestState(size);
-  let told = 0;
-  for (let k = 0, position = 0; position < size; k++) {
-    pieces.waitForRoom(k);
-    const slot = pieces.slot(k);
-    const wanted = Math.min(slot.length, size - position);
-    let length = 0;
-    while (length < wanted) {
-      const n = readSync(fd, slot, length, wanted - length, position + length);
-      if (n === 0) throw new Error(`the file became shorter while it was being read (at byte ${position + length})`);
-      length += n;
-    }
-    pieces.publish(k);
-    state.update(slot.subarray(0, length), position);
-    position += length;
-    if (position - told >= PROGRESS_BYTES || position === size) {
-      told = position;
-      progress(position);
-    }
-  }
-  return state.finish();
+  return digestFdSync(fd, size, progress, {
+    take: (k) => {
+      pieces.waitForRoom(k);
+      return pieces.slot(k);
+    },
+    filled: (k) => pieces.publish(k),
+  });
 }
 
 try {

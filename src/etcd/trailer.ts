@@ -132,26 +132,49 @@ const SYNC_READ_BYTES = 128 * 1024;
 /** Progress is told at most this often (in bytes), not for every small piece. */
 const PROGRESS_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Where digestFdSync reads each piece: by default one buffer of its own, used over and over; inspect's hashing thread
+ * gives the slots of a ring the walk reads too (piece-ring.ts), each piece whole in its slot.
+ */
+export interface PieceBuffers {
+  /** The buffer piece k (counted from 0) is read into, once it is free; its length is the piece's. */
+  take(k: number): Buffer;
+  /** Piece k has been read whole into its buffer. */
+  filled(k: number): void;
+}
+
 export function digestFdSync(
   fd: number,
   size: number,
   onProgress?: (bytes: number, total: number) => void,
+  buffers?: PieceBuffers,
 ): FileDigest {
   const state = new DigestState(size);
-  const buf = Buffer.allocUnsafe(Math.min(SYNC_READ_BYTES, Math.max(size, 1)));
+  const own = buffers ? null : Buffer.allocUnsafe(Math.min(SYNC_READ_BYTES, Math.max(size, 1)));
   let position = 0;
   let told = 0;
-  while (position < size) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, size - position), position);
-    if (n === 0) throw new Error(`the file became shorter while it was being read (at byte ${position})`);
-    state.update(buf.subarray(0, n), position);
-    position += n;
+  for (let k = 0; position < size; k++) {
+    const buf = buffers ? buffers.take(k) : (own as Buffer);
+    const length = Math.min(buf.length, size - position);
+    readWholeSync(fd, buf, length, position);
+    buffers?.filled(k);
+    state.update(buf.subarray(0, length), position);
+    position += length;
     if (position - told >= PROGRESS_BYTES || position === size) {
       told = position;
       onProgress?.(position, size);
     }
   }
   return state.finish();
+}
+
+/** Reads `length` bytes at `position` into the start of `buf`, across short reads. */
+function readWholeSync(fd: number, buf: Buffer, length: number, position: number): void {
+  for (let got = 0; got < length;) {
+    const n = readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) throw new Error(`the file became shorter while it was being read (at byte ${position + got})`);
+    got += n;
+  }
 }
 
 async function readPiece(
