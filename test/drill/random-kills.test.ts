@@ -13,7 +13,7 @@
  * TALOS_DR_RANDOM_KILLS changes the count (30 is the issue's).
  */
 import { describe, expect, it } from 'vitest';
-import { killAndResume, recordCount, type KilledDrill, type NextKill } from './harness.js';
+import { killAndResume, recordCount, runsSaid, type KilledDrill, type NextKill } from './harness.js';
 
 const KILLS = Number(process.env.TALOS_DR_RANDOM_KILLS ?? 30);
 const SEED = seedFrom(process.env.TALOS_DR_KILL_SEED);
@@ -95,7 +95,7 @@ describe(`crash and resume at seeded random moments (seed ${SEED})`, () => {
       console.log(
         `${drill.scenario}: ${r.killedAt.length} kills, after ${where.join('; ')}; ${r.outcome ?? 'no outcome'}`,
       );
-      const context = `TALOS_DR_KILL_SEED=${SEED}; ${drill.scenario} in ${r.dir}; killed at ${r.killedAt.join(', ') || 'no point'}; last run said: ${r.last.stdout.trim().split('\n').slice(-3).join(' | ')}`;
+      const context = `TALOS_DR_KILL_SEED=${SEED}; ${drill.scenario} in ${r.dir}; killed at ${r.killedAt.join(', ') || 'no point'}, after ${where.join('; ') || 'nothing'}\n${runsSaid(r)}`;
       expect(r.outcome, context).toBe(drill.outcome);
       const cuts = cutUploads(r);
       for (const node of r.calls) {
