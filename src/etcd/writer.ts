@@ -8,6 +8,7 @@
  * large ones are B+trees of leaf and branch pages, and a value bigger than a page gets overflow pages.
  */
 import { createHash } from 'node:crypto';
+import { ProtoWriter } from '../talos/proto-wire.js';
 
 export const DEFAULT_PAGE_SIZE = 4096;
 
@@ -254,25 +255,6 @@ export function revisionKey(main: number, sub = 0, tombstone = false): Buffer {
   return key;
 }
 
-function varint(value: bigint | number): Buffer {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  while (v >= 0x80n) {
-    out.push(Number((v & 0x7fn) | 0x80n));
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return Buffer.from(out);
-}
-
-function varintField(field: number, value: number): Buffer[] {
-  return value === 0 ? [] : [varint(field << 3), varint(value)];
-}
-
-function bytesField(field: number, value: Uint8Array): Buffer[] {
-  return value.length === 0 ? [] : [varint((field << 3) | 2), varint(value.length), Buffer.from(value)];
-}
-
 export interface KeyValueRecord {
   key: Uint8Array;
   value: Uint8Array;
@@ -284,14 +266,14 @@ export interface KeyValueRecord {
 
 /** mvccpb.KeyValue {key=1, create_revision=2, mod_revision=3, version=4, value=5, lease=6}; proto3 drops zeros. */
 export function encodeKeyValue(kv: KeyValueRecord): Buffer {
-  return Buffer.concat([
-    ...bytesField(1, kv.key),
-    ...varintField(2, kv.createRevision),
-    ...varintField(3, kv.modRevision),
-    ...varintField(4, kv.version),
-    ...bytesField(5, kv.value),
-    ...varintField(6, kv.lease ?? 0),
-  ]);
+  return new ProtoWriter()
+    .bytes(1, kv.key)
+    .uint(2, kv.createRevision)
+    .uint(3, kv.modRevision)
+    .uint(4, kv.version)
+    .bytes(5, kv.value)
+    .uint(6, kv.lease ?? 0)
+    .finish();
 }
 
 /** One change in etcd's history: a put (with the key's state after it) or a delete (tombstone). */

@@ -9,7 +9,7 @@ import type { CallContext, Send } from './api.js';
 import { encodeMachineStatus, machineStatus, statusKey } from './machine-status.js';
 import type { SimNode } from './node.js';
 import type { NodeState } from './node-state.js';
-import { ProtoWriter } from './pb.js';
+import { ProtoWriter } from '../talos/proto-wire.js';
 
 const SERVICE_ACTIONS: Record<string, number> = {
   Initialized: 0,

@@ -11,7 +11,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Payload } from './api.js';
-import { ProtoWriter } from './pb.js';
+import { ProtoWriter } from '../talos/proto-wire.js';
 import type { RpcError } from './rpc-error.js';
 
 const ONE2MANY = Symbol('apid one-to-many response');

@@ -5,7 +5,8 @@
  */
 import type { CallContext, ClusterView, Payload, Send } from './api.js';
 import type { SimNode } from './node.js';
-import { ProtoWriter, timestamp } from './pb.js';
+import { ProtoWriter } from '../talos/proto-wire.js';
+import { timestamp } from './pb.js';
 import { isAdmin } from './rbac.js';
 import { notFound, permissionDenied, unimplemented } from './rpc-error.js';
 import { discoveryEnabled, talosTag } from './machine-config.js';

@@ -14,7 +14,7 @@
  * simulator models no clock drift, links or pods). In maintenance no check runs, so the machine is ready.
  */
 import type { SimNode } from './node.js';
-import { ProtoWriter } from './pb.js';
+import { ProtoWriter } from '../talos/proto-wire.js';
 
 /** api/machine/machine.proto@v1.14.1:273-283. */
 const STAGE = { MAINTENANCE: 3, RUNNING: 4 } as const;

@@ -22,6 +22,7 @@ import type {
   VersionInfo,
 } from './types.js';
 import { nodeText } from '../text/sanitize.js';
+import { lengthField, lengthFields, varintField } from './proto-wire.js';
 
 /** talosctl prints member ids as `%016x`. */
 export function memberIdHex(decimal: string): string {
@@ -169,47 +170,6 @@ export function hostnameFromSpec(spec: Spec__Output | null | undefined): string 
   return name ? name : null;
 }
 
-/** One top-level length-delimited field (the last one seen) from protobuf bytes, or undefined. */
-export function lengthField(bytes: Buffer | null | undefined, field: number): Buffer | undefined {
-  return lengthFields(bytes, field).at(-1);
-}
-
-/** Every top-level length-delimited field `field` (a repeated field's values, in order) from protobuf bytes. */
-export function lengthFields(bytes: Buffer | null | undefined, field: number): Buffer[] {
-  const found: Buffer[] = [];
-  if (!bytes) return found;
-  let offset = 0;
-  const readVarint = (): number => {
-    let result = 0;
-    let scale = 1;
-    for (;;) {
-      const byte = bytes[offset++];
-      if (byte === undefined || scale > 2 ** 49) throw new RangeError('truncated varint');
-      result += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) return result;
-      scale *= 128;
-    }
-  };
-  try {
-    while (offset < bytes.length) {
-      const key = readVarint();
-      const wireType = key % 8;
-      if (wireType === 0) readVarint();
-      else if (wireType === 2) {
-        const length = readVarint();
-        if (offset + length > bytes.length) return found;
-        if (Math.floor(key / 8) === field) found.push(bytes.subarray(offset, offset + length));
-        offset += length;
-      } else if (wireType === 1) offset += 8;
-      else if (wireType === 5) offset += 4;
-      else return found;
-    }
-  } catch {
-    return found;
-  }
-  return found;
-}
-
 /**
  * A discovered cluster member from COSI Members.cluster.talos.dev (siderolabs/talos
  * pkg/machinery/resources/cluster/member.go@v1.13.0:30-36: nodeId 1, addresses 2, hostname 3, machineType 4,
@@ -259,45 +219,4 @@ function addressText(bytes: Buffer): string | null {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
-}
-
-/**
- * Reads one top-level varint field from protobuf bytes, skipping the others; enough for the two resource specs
- * we decode, without loading Talos's resource-definition protos.
- */
-export function varintField(bytes: Buffer | null | undefined, field: number): bigint | undefined {
-  if (!bytes) return undefined;
-  let offset = 0;
-  let found: bigint | undefined;
-  const readVarint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      const byte = bytes[offset++];
-      if (byte === undefined) throw new RangeError('truncated varint');
-      result |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return result;
-      shift += 7n;
-    }
-  };
-  try {
-    while (offset < bytes.length) {
-      const key = readVarint();
-      const number = Number(key >> 3n);
-      const wireType = Number(key & 7n);
-      if (wireType === 0) {
-        const value = readVarint();
-        if (number === field) found = value;
-      } else if (wireType === 2) {
-        // read the length first: `offset += readVarint()` would add to the offset from before the length.
-        const length = Number(readVarint());
-        offset += length;
-      } else if (wireType === 1) offset += 8;
-      else if (wireType === 5) offset += 4;
-      else return found;
-    }
-  } catch {
-    return found;
-  }
-  return found;
 }
