@@ -5,34 +5,13 @@
  * node's clock and the server's time; TimeCheck asks the server the caller names and refuses an empty one (:65-67).
  * The simulator reaches no NTP server (loopback only): the host's clock stands in for the server's answer.
  */
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { parseAllDocuments } from 'yaml';
-import { protosDir } from '../paths.js';
-import { PROTO_LOADER_OPTIONS } from '../talos/proto.js';
 import type { Payload } from './api.js';
 import type { SimNode } from './node.js';
 import { timestamp } from './pb.js';
 import { invalidArgument } from './rpc-error.js';
 
 const DEFAULT_NTP_SERVER = 'time.cloudflare.com';
-
-let cachedService: grpc.ServiceDefinition | undefined;
-
-/** time.TimeService, loaded from protos/time/time.proto (the client side of talos-dr never calls it). */
-export function timeService(): grpc.ServiceDefinition {
-  if (!cachedService) {
-    const definition = protoLoader.loadSync(['time/time.proto'], {
-      ...PROTO_LOADER_OPTIONS,
-      includeDirs: [protosDir()],
-    });
-    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-      time: { TimeService: { service: grpc.ServiceDefinition } };
-    };
-    cachedService = loaded.time.TimeService.service;
-  }
-  return cachedService;
-}
 
 /** The first server of machine.time.servers in the node's configuration, if any. */
 function configuredTimeServer(node: SimNode): string | undefined {

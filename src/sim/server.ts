@@ -6,9 +6,8 @@
  * services' method tables wire-services.ts.
  */
 import * as grpc from '@grpc/grpc-js';
-import { cosiStateService, machineService, talosProtos } from '../talos/proto.js';
+import { cosiStateService, machineService, talosProtos, timeService } from '../talos/proto.js';
 import type { PemPair } from '../talos/pki.js';
-import * as timeApi from './api-time.js';
 import { apidServiceDefinition } from './apid-layout.js';
 import type { SimNode } from './node.js';
 import { WireCalls, type WireCluster } from './wire-calls.js';
@@ -67,7 +66,7 @@ export class SimWire {
     const { calls, cluster } = this;
     server.addService(apidServiceDefinition(machineService()), machineImplementation(calls, cluster, node));
     server.addService(apidServiceDefinition(cosiStateService()), cosiImplementation(calls, cluster, node));
-    server.addService(apidServiceDefinition(timeApi.timeService()), timeImplementation(calls, node));
+    server.addService(apidServiceDefinition(timeService()), timeImplementation(calls, node));
     server.addService(
       apidServiceDefinition(talosProtos().cluster.ClusterService.service),
       clusterImplementation(calls, cluster, node),

@@ -18,6 +18,7 @@ import type { ProtoGrpcType as ConfigProto } from './generated/config.js';
 import type { ProtoGrpcType as MachineProto } from './generated/machine.js';
 import type { ProtoGrpcType as MetaProto } from './generated/meta.js';
 import type { ProtoGrpcType as StateProto } from './generated/state.js';
+import type { ProtoGrpcType as TimeProto } from './generated/time.js';
 
 export const PROTO_FILES = [
   'common/common.proto',
@@ -27,12 +28,14 @@ export const PROTO_FILES = [
   'cosi/meta.proto',
   'resource/config/config.proto',
   'google/rpc/status.proto',
+  // served by the simulator only (the client of talos-dr never calls TimeService)
+  'time/time.proto',
 ];
 
 /** The loader options every user of these protos must share: 64-bit integers never become JS numbers. */
 export const PROTO_LOADER_OPTIONS = { longs: String, enums: String, defaults: true, oneofs: true } as const;
 
-export type TalosProtos = MachineProto & StateProto & ConfigProto & ClusterProto & MetaProto;
+export type TalosProtos = MachineProto & StateProto & ConfigProto & ClusterProto & MetaProto & TimeProto;
 
 let cachedDefinition: protoLoader.PackageDefinition | undefined;
 let cachedProtos: TalosProtos | undefined;
@@ -89,3 +92,4 @@ export function talosProtos(): TalosProtos {
 
 export const machineService = () => talosProtos().machine.MachineService.service;
 export const cosiStateService = () => talosProtos().cosi.resource.State.service;
+export const timeService = () => talosProtos().time.TimeService.service;
