@@ -279,6 +279,37 @@ function etcdRestartedAfter(view: { etcdHistoryStart?: number | null }, sentAt: 
 }
 
 /**
+ * Talos keeps this many events per service and drops the oldest beyond it (siderolabs/talos
+ * internal/app/machined/pkg/system/events/events.go@v1.13.9:17-18 MaxEventsToKeep): only a shorter history still
+ * starts where the service started.
+ */
+const SERVICE_EVENTS_KEPT = 64;
+
+/** What a node's service histories say about a boot since a call was sent. */
+export type BootSince = 'rebooted' | 'same boot' | 'unknown';
+
+/**
+ * Whether the node booted since `sentAt`, read from its services' histories (ServiceList): every service starts a new
+ * history when the machine boots, so one complete history (fewer events than Talos keeps, its first event dated)
+ * that began at or before the send shows the node has been up since before it ('same boot'), and complete histories
+ * that all began after it show a boot since ('rebooted'). No complete history (no service listed yet, as right after
+ * a boot before etcd's service is loaded; or every history full, as a crash-looping etcd's is after a few minutes)
+ * shows nothing ('unknown'): it is never read as "unchanged".
+ */
+export function bootSince(
+  services: readonly { events: readonly { ts: number | null }[] }[] | null,
+  sentAt: number | null,
+): BootSince {
+  if (sentAt === null || !services) return 'unknown';
+  const starts = services
+    .filter((s) => s.events.length > 0 && s.events.length < SERVICE_EVENTS_KEPT)
+    .map((s) => s.events[0]?.ts ?? null)
+    .filter((ts): ts is number => ts !== null);
+  if (starts.length === 0) return 'unknown';
+  return starts.some((ts) => ts <= sentAt) ? 'same boot' : 'rebooted';
+}
+
+/**
  * A node that answered shows that a Reset sent at `sentAt` took effect: its etcd service history restarted after the
  * send (services start a new history at every boot). Talos answers Reset before it does anything (siderolabs/talos:
  * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692), so an answer of Preparing right

@@ -7,9 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { classifyFailure, describeFailure } from '../talos/errors.js';
 import { MachineConfigError, withControlPlaneType } from '../talos/machine-config.js';
-import { bootstrapAlreadyDone, bootstrapLanded, resetTookEffect } from '../../machines/decisions.js';
+import { bootSince, bootstrapAlreadyDone, bootstrapLanded, resetTookEffect } from '../../machines/decisions.js';
 import type { NodeView } from '../../machines/recovery-types.js';
-import type { EffectDeps, EffectTiming } from './deps.js';
+import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { ActionError, ledgered, messageOf, timesSent, unwrap, witnessOf } from './ledger.js';
 import { isBlank, observeNodes } from './observe.js';
 
@@ -84,13 +84,35 @@ export async function convertInitNode(
 }
 
 /**
+ * How long a node that accepted a Reset may go on answering as before. Talos answers Reset and runs the reset
+ * sequence afterwards (siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9:738-744),
+ * and that sequence first stops the pods: up to 30 s for the kubelet's lifecycle finalizers, the kubelet's graceful
+ * shutdown (its inhibitor delay, 30 s as Talos configures it and capped by logind at 40 times that), then up to 3 min
+ * to stop the pod sandboxes (internal/app/machined/pkg/runtime/v1alpha1/v1alpha1_sequencer_tasks.go@v1.13.9:967-1044,
+ * internal/pkg/logind/logind.go@v1.13.9:27, pkg/machinery/constants/constants.go@v1.13.9:354). Only then do its
+ * services stop, etcd's included, and the node wipe and reboot (v1alpha1_sequencer.go@v1.13.9:298-335). Until then
+ * every answer is the one from before the Reset, for minutes, not seconds. 5 minutes covers those defaults; never
+ * longer than the tool waits for a node to come back (nodeBackTimeoutMs, compressed in a drill).
+ */
+const RESET_START_BOUND_MS = 5 * 60_000;
+
+/** The node's services with their histories, or null when it did not list them. */
+async function serviceHistories(deps: EffectDeps, node: string) {
+  const r = (await deps.client.serviceList([node], { timeoutMs: statusTimeout(deps) }).catch(() => null))?.[0];
+  return r?.ok ? r.value : null;
+}
+
+/**
  * Did a Reset the journal shows as sent, but never answered (the process died in between), reach the node? A node
- * whose etcd service history restarted after the send, or that came back blank, rebooted since: it got it. A node that
- * answers with its history unchanged never got it, once it has done so for a few polls (a node that just took the
- * Reset keeps answering with its old state for a moment: facts §3). A node that does not answer is not evidence either
- * way: a status read that timed out (a loaded machine, a lost packet) looks the same as a node inside its reset, so it
- * is watched until it answers, and only a node silent for the whole nodeBackTimeoutMs counts as reset (then the wait
- * for it to come back says what it shows; never a second Reset, SAFETY rule 6).
+ * that came back blank, whose etcd service history restarted after the send, or whose services all started after it
+ * (it booted since), got it. A node that does not answer is not evidence either way: a status read that timed out (a
+ * loaded machine, a lost packet) looks the same as a node inside its reset, so it is watched until it answers, and
+ * only a node silent for the whole nodeBackTimeoutMs counts as reset (then the wait for it to come back says what it
+ * shows). "Never got it" needs evidence that the node has not booted since the send (bootSince 'same boot'), shown
+ * for RESET_START_BOUND_MS from the first answer that showed it: a real node keeps answering as before for minutes
+ * after it accepted a Reset, and an answer with no dated history (right after a boot, before etcd's service is
+ * listed) says nothing; counting such an answer, or 3 polls from the start of the check, sent a Reset twice (SAFETY
+ * rule 6). A node that answers for that long with nothing to tell is not sent it on a guess: the person is asked.
  */
 async function interruptedResetLanded(
   deps: EffectDeps,
@@ -99,13 +121,41 @@ async function interruptedResetLanded(
   sentAt: number | null,
 ): Promise<boolean> {
   const start = Date.now();
+  const bound = Math.min(RESET_START_BOUND_MS, timing.nodeBackTimeoutMs);
+  // since when the node has answered as before the send / answered with nothing to tell / not answered
+  let unchangedSince: number | null = null;
+  let unknownSince: number | null = null;
+  let silentSince: number | null = null;
   for (;;) {
+    const asked = Date.now();
     const view = await one(deps, node).catch(() => null);
     if (view?.maintenance) return true;
     if (view?.reachable) {
+      silentSince = null;
       if (resetTookEffect(view, sentAt)) return true;
-      if (Date.now() - start >= timing.pollMs * 3) return false;
-    } else if (Date.now() - start > timing.nodeBackTimeoutMs) return true;
+      const boot = bootSince(await serviceHistories(deps, node), sentAt);
+      if (boot === 'rebooted') return true;
+      if (boot === 'same boot') {
+        unknownSince = null;
+        unchangedSince ??= asked;
+        if (Date.now() - unchangedSince >= bound) return false;
+      } else unknownSince ??= asked;
+    } else {
+      // a node going away after it answered as before is acting on it now: what it showed before counts no more
+      unchangedSince = null;
+      unknownSince = null;
+      silentSince ??= asked;
+      if (Date.now() - silentSince > timing.nodeBackTimeoutMs) return true;
+    }
+    const undecided =
+      (unknownSince !== null && Date.now() - unknownSince > timing.nodeBackTimeoutMs) ||
+      Date.now() - start > 2 * timing.nodeBackTimeoutMs + bound;
+    if (undecided)
+      throw new ActionError(
+        `Cannot tell whether ${node} got the Reset sent before the interruption (it answers, but shows nothing that dates its last boot), so it is not sent again on a guess: check its console (talosctl -n ${node} dmesg) and try again once it has settled.`,
+        false,
+        true,
+      );
     if (deps.signal?.aborted) throw new ActionError(`Stopped while checking whether ${node} got the Reset.`, true);
     await new Promise((r) => setTimeout(r, timing.pollMs));
   }

@@ -1,0 +1,146 @@
+/**
+ * A Reset that reached the node, then the process died before the answer was journalled (SAFETY rule 6: never sent
+ * twice). The resumed run checks the node, and a node that is slow to show the Reset must not get a second one.
+ *
+ * random-kills (seed 20261203) once ended member-crashloop with two Resets of the broken member. The state the kill
+ * left: the journal shows the Reset sent and not answered, the saved simulator has the Reset (afterDestructive saved it
+ * between the send and the "after" line); the restored node goes down at once and reboots. The check then counted "did
+ * not happen" after 3 polls counted from its own start, from any answer without a visible etcd history, and the node's
+ * first answer after its reboot comes before its etcd service is listed (the simulator's node answers once it runs,
+ * and lists etcd once its listener is bound: src/sim/node.ts boot). That answer, long after 3 polls, sent it again.
+ * Here the moment is made on purpose: the restored node's boot is held in it for a second.
+ *
+ * The second case is a real node's: Talos answers Reset before anything happens and first stops the pods, which takes
+ * from seconds to minutes (v1alpha1_sequencer.go@v1.13.9:298-315: StopAllPods before the services stop; facts §3), so
+ * for all that time the node answers with its services, etcd's history included, unchanged.
+ */
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readJournal } from '../../src/journal/journal.js';
+import { startSimulator } from '../../src/sim/index.js';
+import type { SimCluster } from '../../src/sim/types.js';
+import { createTalosClient } from '../../src/talos/client.js';
+import { loadTalosconfig } from '../../src/talos/talosconfig.js';
+import { resetNode } from '../../src/wizard/destructive.js';
+import { closeGrounds, SPEED, startGround, type Ground } from './harness.js';
+import { effectDepsOf } from './lossy-client.js';
+
+afterAll(closeGrounds);
+
+/** The drill's own timing at SPEED (src/wizard/run.ts timingFor): 100 ms polls, 20 s for a node to come back. */
+const TIMING = { pollMs: 100, nodeBackTimeoutMs: 20_000 };
+
+const LABELS = ['EPHEMERAL'];
+
+/** The journal as the crash left it: the Reset journalled as about to be sent, never answered. */
+function journalSent(g: Ground, node: string, opId: string, sentAt: number): void {
+  g.journal.append({
+    kind: 'action',
+    phase: 'before',
+    opId,
+    node,
+    what: 'reset EPHEMERAL (graceful=false, reboot)',
+    by: g.operator,
+    data: { sentAt },
+  });
+}
+
+const checked = (g: Ground, opId: string) =>
+  readJournal(g.incident.dir).find((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')?.result;
+
+/** The simulator's node object (its internals, to hold a moment of its life on purpose). */
+interface NodeInternals {
+  address: string;
+  state: { pendingReset: unknown };
+  reset: (wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean) => void;
+  beginReset: () => void;
+}
+const simNode = (sim: SimCluster, node: string): NodeInternals =>
+  (sim as unknown as { nodesList: NodeInternals[] }).nodesList.find((n) => n.address === node)!;
+
+describe('a Reset that reached the node before the crash', () => {
+  it('is not sent again when the rebooted node first answers before its etcd service is listed', async () => {
+    const g = await startGround('member-crashloop');
+    const node = g.sim.nodes[2]!;
+    const opId = `replace-reset:${node}:0`;
+    journalSent(g, node, opId, Date.now());
+    expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
+    // the drill's afterDestructive save, then the kill before the "after" line
+    const statePath = join(g.incident.dir, 'sim-state.json');
+    await (g.sim as unknown as { saveState: (p: string) => Promise<void> }).saveState(statePath);
+    await g.sim.stop();
+
+    const sim = await startSimulator({
+      scenario: 'member-crashloop',
+      dir: join(g.incident.dir, 'sim'),
+      port: 0,
+      speed: SPEED,
+      restoreFrom: statePath,
+      talosconfigPath: join(g.incident.dir, 'sim', 'talosconfig-2'),
+    });
+    // the restored node reboots; hold it for a second in the moment it answers before etcd is listed
+    const hooks = sim as unknown as { relisten: (n: NodeInternals) => Promise<void> };
+    const relisten = hooks.relisten.bind(sim);
+    hooks.relisten = async (n) => {
+      if (n.address === node) await new Promise((r) => setTimeout(r, 1000));
+      await relisten(n);
+    };
+    const client = createTalosClient(loadTalosconfig({ talosconfig: sim.talosconfigPath }, {}), {
+      defaultTimeoutMs: 2000,
+      connectTimeoutMs: 2000,
+    });
+    try {
+      await resetNode({ ...effectDepsOf(g, client) }, TIMING, { node, labels: LABELS, opId });
+      expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+      expect(sim.destructiveCalls().reset[node]).toBe(1);
+    } finally {
+      client.close();
+      await sim.stop();
+    }
+  }, 60_000);
+
+  it('is not sent again while the node still answers as before, taking its time to act on it', async () => {
+    const g = await startGround('lost-quorum');
+    const node = g.sim.nodes[1]!;
+    const opId = `reset:${node}:0`;
+    // the node accepts the Reset and starts acting on it 1.5 s later (15 polls; a real node can take minutes)
+    const n = simNode(g.sim, node);
+    n.reset = (wipe, reboot) => {
+      n.state.pendingReset = { ...wipe, reboot };
+      setTimeout(() => n.beginReset(), 1500);
+    };
+    journalSent(g, node, opId, Date.now());
+    expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
+    // the crash: the answer was never journalled; the resumed run checks the node
+    await resetNode(
+      effectDepsOf(g, g.client),
+      { pollMs: 100, nodeBackTimeoutMs: 5000 },
+      { node, labels: LABELS, opId },
+    );
+    expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+    expect(g.sim.destructiveCalls().reset[node]).toBe(1);
+  }, 60_000);
+});
+
+describe('a Reset lost with the crash (the node never got it)', () => {
+  it('is sent, once, to a crash-looping member whose etcd history is too long to date its start', async () => {
+    const g = await startGround('member-crashloop');
+    const node = g.sim.nodes[2]!;
+    // its etcd restarts every 5 s (50 ms here): past Talos's 64 kept events, etcd's history no longer dates a boot,
+    // and the node's other services must tell instead
+    const full = async () =>
+      (
+        (await g.client.serviceList([node]))[0] as { ok: boolean; value?: { id: string; events: unknown[] }[] }
+      ).value?.find((s) => s.id === 'etcd')?.events.length ?? 0;
+    while ((await full()) < 64) await new Promise((r) => setTimeout(r, 200));
+    const opId = `replace-reset:${node}:0`;
+    journalSent(g, node, opId, Date.now());
+    await resetNode(
+      effectDepsOf(g, g.client),
+      { pollMs: 100, nodeBackTimeoutMs: 3000 },
+      { node, labels: LABELS, opId },
+    );
+    expect(checked(g, opId)).toBe('the node shows it did not happen: sending it');
+    expect(g.sim.destructiveCalls().reset[node]).toBe(1);
+  }, 60_000);
+});
