@@ -271,12 +271,33 @@ export interface KilledDrill {
   calls: SavedCalls[];
 }
 
-/** What each run of a killed drill ended with (exit, killed or not, its last lines): the message of a kill assertion. */
+/**
+ * The destructive calls the saved simulator gained over one run ("127.0.0.4 reset+1"): which run sent a call, when a
+ * count comes out too high. A run killed before its save shows none (the simulator it had died with it).
+ */
+function callsGained(before: SavedCalls[] | null | undefined, after: SavedCalls[] | null | undefined): string {
+  const gained: string[] = [];
+  for (const node of after ?? []) {
+    const was = before?.find((b) => b.address === node.address);
+    for (const [kind, n] of Object.entries(node)) {
+      if (kind === 'address' || typeof n !== 'number') continue;
+      const more = n - ((was?.[kind as keyof SavedCalls] as number | undefined) ?? 0);
+      if (more > 0) gained.push(`${node.address} ${kind}+${more}`);
+    }
+  }
+  return gained.length > 0 ? ` [saved calls: ${gained.join(', ')}]` : '';
+}
+
+/**
+ * What each run of a killed drill ended with (exit, killed or not, its last lines, the destructive calls its saved
+ * simulator gained): the message of a kill assertion.
+ */
 export function runsSaid(r: KilledDrill): string {
   return r.runs
     .map((run, i) => {
       const tail = `${run.stdout}\n${run.stderr}`.trim().split('\n').slice(-3).join(' | ');
-      return `run ${i + 1}: ${run.killed ? 'killed' : `exit ${String(run.code)}`}: ${tail}`;
+      const gained = callsGained(r.runs[i - 1]?.calls, run.calls);
+      return `run ${i + 1}: ${run.killed ? 'killed' : `exit ${String(run.code)}`}: ${tail}${gained}`;
     })
     .join('\n');
 }
