@@ -2,15 +2,16 @@
  * A Reset that reached the node, then the process died before the answer was journalled (SAFETY rule 6: never sent
  * twice). The resumed run checks the node, and a node that is slow to show the Reset must not get a second one.
  *
- * random-kills (seed 20261203) once ended member-crashloop with two Resets of the broken member. The state the kill
- * left: the journal shows the Reset sent and not answered, the saved simulator has the Reset (afterDestructive saved it
- * between the send and the "after" line); the restored node goes down at once and reboots. The check then counted "did
- * not happen" after 3 polls counted from its own start, from any answer without a visible etcd history, and the node's
- * first answer after its reboot comes before its etcd service is listed (the simulator's node answers once it runs,
- * and lists etcd once its listener is bound: src/sim/node.ts boot). That answer, long after 3 polls, sent it again.
- * Here the moment is made on purpose: the restored node's boot is held in it for a second.
+ * random-kills (seed 20261203) once ended member-crashloop with two Resets of the broken member. The check counted
+ * "did not happen" after 3 polls counted from its own start, from any answer in which etcd's history was not visible;
+ * a node that got the Reset goes down and reboots, and its first answers after the reboot can show no etcd history:
+ * before its etcd service is listed (the simulator's node answers once it runs and lists etcd once its listener is
+ * bound, src/sim/node.ts boot: 2.7 ms measured), or with a service list that timed out on a loaded machine while its
+ * version answered. Such an answer, long after 3 polls, sent it again. Here each moment is made on purpose: the
+ * restored node's boot held in it for a second (the state a kill between the drill's save of the Reset and its "after"
+ * line leaves), and one lost read of the services.
  *
- * The second case is a real node's: Talos answers Reset before anything happens and first stops the pods, which takes
+ * The third case is a real node's: Talos answers Reset before anything happens and first stops the pods, which takes
  * from seconds to minutes (v1alpha1_sequencer.go@v1.13.9:298-315: StopAllPods before the services stop; facts §3), so
  * for all that time the node answers with its services, etcd's history included, unchanged.
  */
@@ -20,6 +21,7 @@ import { readJournal } from '../../src/journal/journal.js';
 import { startSimulator } from '../../src/sim/index.js';
 import type { SimCluster } from '../../src/sim/types.js';
 import { createTalosClient } from '../../src/talos/client.js';
+import type { TalosClient } from '../../src/talos/types.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { resetNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, SPEED, startGround, type Ground } from './harness.js';
@@ -97,6 +99,43 @@ describe('a Reset that reached the node before the crash', () => {
       client.close();
       await sim.stop();
     }
+  }, 60_000);
+
+  it('is not sent again when the node is back and one read of its services is lost', async () => {
+    const g = await startGround('lost-quorum');
+    const node = g.sim.nodes[1]!;
+    const opId = `reset:${node}:0`;
+    journalSent(g, node, opId, Date.now());
+    expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
+    // the crash: the answer was never journalled. Once the node answers again after its reboot, its first service
+    // list times out, as a loaded machine's read does (its version answered: the node counts as answering)
+    const n = simNode(g.sim, node) as NodeInternals & { reachable: boolean };
+    let lose = 1;
+    const client = new Proxy(g.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'serviceList') return Reflect.get(target, prop, receiver) as unknown;
+        const serviceList: TalosClient['serviceList'] = async (nodes, opts) => {
+          const lost = n.reachable && lose-- > 0;
+          const results = await target.serviceList(nodes, opts);
+          return results.map((r) =>
+            r.node === node && lost
+              ? {
+                  node,
+                  ok: false as const,
+                  error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
+                }
+              : r,
+          );
+        };
+        return serviceList;
+      },
+    });
+    // wait for the node to go down first: the lost read is the one after its reboot
+    while (n.reachable) await new Promise((r) => setTimeout(r, 5));
+    await resetNode(effectDepsOf(g, client), TIMING, { node, labels: LABELS, opId });
+    expect(lose).toBeLessThan(1); // the read was lost
+    expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+    expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 
   it('is not sent again while the node still answers as before, taking its time to act on it', async () => {
