@@ -275,6 +275,33 @@ export async function applyConfig(
   });
 }
 
+/** How many reads an interrupted Bootstrap's check makes before it gives up on a node that shows nothing to tell. */
+const BOOTSTRAP_CHECK_READS = 10;
+const BOOTSTRAP_CHECK_PAUSE_MS = 500;
+
+/**
+ * Did a Bootstrap the journal shows as sent, but never answered, reach the node? Only a read that shows etcd's service
+ * tells (bootstrapLanded: Running, or a runner history that began after the send; a history from before it means it
+ * never arrived). A read without it (the node not answering, its service list lost or timed out on a loaded machine)
+ * is no evidence: taking it for "never arrived" sent Bootstrap again while its restore may run (SAFETY rule 6). Such
+ * reads are repeated, and a node that shows nothing for all of them is not sent it on a guess: the person is asked.
+ */
+async function interruptedBootstrapLanded(deps: EffectDeps, node: string, sentAt: number | null): Promise<boolean> {
+  for (let read = 1; ; read++) {
+    const view = await one(deps, node).catch(() => null);
+    if (bootstrapLanded(view, sentAt)) return true;
+    if (view?.reachable && view.etcdHistoryStart != null) return false;
+    if (read >= BOOTSTRAP_CHECK_READS)
+      throw new ActionError(
+        `Cannot tell whether ${node} got the Bootstrap sent before the interruption (its etcd service did not show in ${read} reads), so it is not sent again on a guess: check talosctl -n ${node} service etcd and try again.`,
+        false,
+        true,
+      );
+    if (deps.signal?.aborted) throw new ActionError(`Stopped while checking whether ${node} got the Bootstrap.`, true);
+    await new Promise((r) => setTimeout(r, BOOTSTRAP_CHECK_PAUSE_MS));
+  }
+}
+
 /**
  * Step 8: Bootstrap with recover_etcd. Whether an interrupted one landed is decided from what a real node shows:
  * Bootstrap replaces the etcd runner, whose history starts empty and no longer holds "Bootstrap requested"
@@ -327,7 +354,7 @@ export async function bootstrapNode(
       throw new ActionError(describeFailure(node, result.error, 'bootstrap'), false, true);
     },
     reconcile: async (before) =>
-      bootstrapLanded(await one(deps, node), sentAtOf(before)) ? { alreadyDone: true } : null,
+      (await interruptedBootstrapLanded(deps, node, sentAtOf(before))) ? { alreadyDone: true } : null,
     describe: (r) => (r.alreadyDone ? 'had already happened' : 'accepted'),
   });
 }
