@@ -20,6 +20,7 @@ import type { KindVerdict } from './kind.js';
 import type { KeyBucketTail, StatusFields } from './status.js';
 import { TRAILER_SIZE, hasTrailer } from './trailer.js';
 import { digestOpenFile, hashesInWorker } from './digest.js';
+import type { FollowedDigest } from './digest.js';
 import { PieceRing, RingReader } from './piece-ring.js';
 import type { FileDigest } from './trailer.js';
 
@@ -36,6 +37,12 @@ export interface InspectOptions {
    * of the whole file means reading all of it.
    */
   refuseOtherFormats?: boolean;
+  /**
+   * The file's sha256 as it was hashed while being written (digest.ts, digestWhileWritten: the import's plain
+   * snapshot, read back from disk as zstd wrote it): used when it covers the file's whole size as it is now; otherwise
+   * (it failed, or the file is longer or shorter than what it hashed) the file is hashed here as usual.
+   */
+  hashedWhileWritten?: Promise<FollowedDigest>;
 }
 
 /** Where bbolt may find meta page 1 when meta 0 is damaged (v1.3.7+ probes these; 1.3.6 uses 4096). */
@@ -65,16 +72,24 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
     const head = await readHead(handle, size);
     const kind = detectKind(head, size, !hasBoltMagic(head, 0) && (await hasMeta1Magic(handle, size)));
     if (opts.refuseOtherFormats) refuseFromHead(kind, handle.fd, size);
-    const hashThread = hashesInWorker(size, opts.hashInWorker);
-    const split = splitBesideHash(hashThread);
-    // The walk takes its leaves from the hashing thread's pieces (read once) when it walks in one thread beside it.
-    ring = kind.kind === 'bbolt' && hashThread && split === false ? PieceRing.create(size) : null;
-    digesting = digestOpenFile(handle, size, {
-      signal: opts.signal,
-      onProgress: opts.onProgress,
-      inWorker: opts.hashInWorker,
-      ring,
-    });
+    const followed = await opts.hashedWhileWritten?.catch(() => null);
+    let split: false | undefined;
+    if (followed?.size === size) {
+      // Hashed already, as it was written: the walk alone is left, and may split (see checkStructure).
+      opts.onProgress?.(size, size);
+      digesting = Promise.resolve(followed.digest);
+    } else {
+      const hashThread = hashesInWorker(size, opts.hashInWorker);
+      split = splitBesideHash(hashThread);
+      // The walk takes its leaves from the hashing thread's pieces (read once) when it walks in one thread beside it.
+      ring = kind.kind === 'bbolt' && hashThread && split === false ? PieceRing.create(size) : null;
+      digesting = digestOpenFile(handle, size, {
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        inWorker: opts.hashInWorker,
+        ring,
+      });
+    }
     let structure: StructureVerdict;
     try {
       structure =
