@@ -4,7 +4,9 @@
 // then age to an X25519 recipient). Page cache warm, interleaved runs, medians; peak RSS of talos-dr.
 //
 // Env: BENCH_IMPORT_SIZE_MB (default 1024), BENCH_RUNS (default 3), BENCH_DIR (scratch, default a new one under /tmp).
-// Issue 16's target: within 1.5x of the pipeline at 1 GiB.
+// Issue 16's target: within 1.5x of the pipeline at 1 GiB. BENCH_IMPORT_BASE=/path/to/cli.js adds that build's import
+// (a copy of an earlier dist/, e.g. bench/out/dist-before/src/cli.js) to the same interleaved rounds, for before/after.
+// Each round prints its 1-minute load; CPU is user + system of the whole process tree (age and zstd included).
 //
 // BENCH_IMPORT_STAGES=1 adds each layer on its own, for where the time goes: `talos-dr import` of the .zst alone
 // (decoded by the zstd program on PATH, and again with a PATH without it, so by fzstd) against `zstd -d | openssl dgst
@@ -14,10 +16,27 @@
 // Each stage's ratio bounds the whole import from below: the stages run one after another on a busy machine, and
 // overlapping them on threads gains nothing once every core is taken.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alternate, cli, fmt, median, report, requireBuilt, root, timed } from './lib.mjs';
+
+/** timed, with the CPU (user + system, waited-for children included) of the run. */
+function timedCpu(argv) {
+  const out = mkdtempSync(join(tmpdir(), 'bench-cpu-'));
+  const timeFile = join(out, 'time');
+  try {
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, ...argv], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${(r.stderr || '').slice(0, 400)}`);
+    const [wall, rssKb, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+    return { wallSec: wall, peakRssMb: rssKb / 1024, cpuSec: user + sys, load: loadavg()[0], stdout: r.stdout };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
 
 requireBuilt();
 for (const tool of ['age', 'age-keygen', 'zstd', 'openssl']) {
@@ -102,28 +121,39 @@ try {
   const expected = sh(`sha256sum '${plain}'`).split(' ')[0];
   sh(`cat '${source}' > /dev/null`);
   let n = 0;
+  const importWith = (cliPath) => () => {
+    const out = join(dir, `out-${n++}.snap`);
+    const r = timedCpu([process.execPath, cliPath, 'import', source, '--identity', key, '-o', out, '--json']);
+    const result = JSON.parse(r.stdout);
+    if (result.report.sha256 !== expected || !result.report.usable) throw new Error('talos-dr import: wrong result');
+    rmSync(out);
+    rmSync(`${out}.sha256`);
+    return r;
+  };
+  const base = process.env.BENCH_IMPORT_BASE;
   const samples = alternate(
     {
       pipeline: () => {
-        const r = timed(['bash', '-c', `age -d -i '${key}' '${source}' | zstd -d -q | openssl dgst -sha256`]);
+        const r = timedCpu(['bash', '-c', `age -d -i '${key}' '${source}' | zstd -d -q | openssl dgst -sha256`]);
         if (!r.stdout.includes(expected)) throw new Error(`the pipeline's hash differs: ${r.stdout}`);
         return r;
       },
-      talosDr: () => {
-        const out = join(dir, `out-${n++}.snap`);
-        const r = timed([process.execPath, cli, 'import', source, '--identity', key, '-o', out, '--json']);
-        const result = JSON.parse(r.stdout);
-        if (result.report.sha256 !== expected || !result.report.usable)
-          throw new Error('talos-dr import: wrong result');
-        rmSync(out);
-        rmSync(`${out}.sha256`);
-        return r;
-      },
+      talosDr: importWith(cli),
+      ...(base ? { base: importWith(base) } : {}),
     },
     runs,
   );
   const pipe = median(samples.pipeline.map((s) => s.wallSec));
   const ours = median(samples.talosDr.map((s) => s.wallSec));
+  const cpu = (name) => median(samples[name].map((s) => s.cpuSec));
+  const baseFields = base
+    ? {
+        baseSec: fmt(median(samples.base.map((s) => s.wallSec))),
+        baseRatio: fmt(median(samples.base.map((s) => s.wallSec)) / pipe),
+        baseCpuRatio: fmt(cpu('base') / cpu('pipeline')),
+        basePeakRssMb: fmt(Math.max(...samples.base.map((s) => s.peakRssMb)), 0),
+      }
+    : {};
   const stages = process.env.BENCH_IMPORT_STAGES === '1' ? measureStages(plain, key, recipient, expected) : undefined;
   report({
     bench: 'import',
@@ -135,11 +165,17 @@ try {
     talosDrSec: fmt(ours),
     ratio: fmt(ours / pipe),
     target: 1.5,
+    pipelineCpuSec: fmt(cpu('pipeline')),
+    talosDrCpuSec: fmt(cpu('talosDr')),
+    cpuRatio: fmt(cpu('talosDr') / cpu('pipeline')),
     talosDrPeakRssMb: fmt(Math.max(...samples.talosDr.map((s) => s.peakRssMb)), 0),
-    samples: {
-      pipeline: samples.pipeline.map((s) => s.wallSec),
-      talosDr: samples.talosDr.map((s) => s.wallSec),
-    },
+    ...baseFields,
+    samples: Object.fromEntries(
+      Object.entries(samples).map(([name, list]) => [
+        name,
+        list.map((s) => ({ wall: s.wallSec, cpu: fmt(s.cpuSec), rssMb: fmt(s.peakRssMb, 0), load: fmt(s.load, 1) })),
+      ]),
+    ),
     ...(stages ? { stages } : {}),
   });
 } finally {
