@@ -96,6 +96,16 @@ export async function convertInitNode(
  */
 const RESET_START_BOUND_MS = 5 * 60_000;
 
+const utcTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+
+/** What the check of an interrupted Reset waits for, in the person's words, once the node answers as before. */
+export function sameBootWait(node: string, sentAt: number | null, until: number): string {
+  const since = sentAt === null ? '' : ` (it has not rebooted since the Reset was sent at ${utcTime(sentAt)})`;
+  const secs = Math.max(1, Math.round((until - Date.now()) / 1000));
+  const left = secs < 90 ? `${secs} s` : `${Math.round(secs / 60)} min`;
+  return `${node} still answers as before${since}; a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at ${utcTime(until)} (in ${left})`;
+}
+
 /** The node's services with their histories, or null when it did not list them. */
 async function serviceHistories(deps: EffectDeps, node: string) {
   const r = (await deps.client.serviceList([node], { timeoutMs: statusTimeout(deps) }).catch(() => null))?.[0];
@@ -137,7 +147,15 @@ async function interruptedResetLanded(
       if (boot === 'rebooted') return true;
       if (boot === 'same boot') {
         unknownSince = null;
-        unchangedSince ??= asked;
+        if (unchangedSince === null) {
+          unchangedSince = asked;
+          deps.journal.append({
+            kind: 'observation',
+            node,
+            what: `checking whether ${node} got the Reset sent before the interruption`,
+            result: sameBootWait(node, sentAt, unchangedSince + bound),
+          });
+        }
         if (Date.now() - unchangedSince >= bound) return false;
       } else unknownSince ??= asked;
     } else {

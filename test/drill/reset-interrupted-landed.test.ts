@@ -47,6 +47,12 @@ function journalSent(g: Ground, node: string, opId: string, sentAt: number): voi
   });
 }
 
+/** The sentence journalled when the check starts waiting on a node that answers as before (what the report shows). */
+const waitNoted = (g: Ground, node: string) =>
+  readJournal(g.incident.dir).find(
+    (r) => r.kind === 'observation' && r.what === `checking whether ${node} got the Reset sent before the interruption`,
+  )?.result;
+
 const checked = (g: Ground, opId: string) =>
   readJournal(g.incident.dir).find((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')?.result;
 
@@ -157,6 +163,10 @@ describe('a Reset that reached the node before the crash', () => {
       { node, labels: LABELS, opId },
     );
     expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+    // the wait is said, with when it ends: min(5 min, nodeBackTimeoutMs) from the first answer as before
+    expect(waitNoted(g, node)).toMatch(
+      /^127\.[\d.]+ still answers as before \(it has not rebooted since the Reset was sent at \d\d:\d\d:\d\d UTC\); a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at \d\d:\d\d:\d\d UTC \(in [45] s\)$/,
+    );
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 });
@@ -180,6 +190,9 @@ describe('a Reset lost with the crash (the node never got it)', () => {
       { node, labels: LABELS, opId },
     );
     expect(checked(g, opId)).toBe('the node shows it did not happen: sending it');
+    expect(waitNoted(g, node)).toMatch(
+      /sent again only if it still shows the same boot at \d\d:\d\d:\d\d UTC \(in [23] s\)$/,
+    );
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 });
