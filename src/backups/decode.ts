@@ -182,6 +182,8 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
     // is done (issue 16); it is still the file on disk that is hashed, and verified below.
     const written = new GrowingFile();
     let follower: Follower | null = null;
+    // The walk's module (with the native CRC-32C library) is loaded while the decoder runs, not after it.
+    void import('../etcd/status.js').catch(() => undefined);
     try {
       follower = await followWritten(part, written, opts);
       if (direct) {
