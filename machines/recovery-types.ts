@@ -384,7 +384,9 @@ export type RecoveryEvent =
   /** `unanswered`: the node did not answer at all (rebooting, connection refused, unavailable) */
   | { type: 'upload.failed'; error: string; retryable: boolean; unanswered?: boolean }
   /** a pause (poll interval or backoff) is over */
-  | { type: 'wake' };
+  | { type: 'wake' }
+  /** an effect that waits on a node says why, and until when (null: the wait is over) */
+  | { type: 'effect.notice'; text: string | null };
 
 /** What the machine emits for the journal (observations, decisions, confirmations, overrides, refusals, outcome). */
 export interface JournalEmit {

@@ -42,6 +42,7 @@ export const recoveryMachine = recoverySetup.createMachine({
       initial: 'connect',
       on: {
         abort: { target: 'stoppedByUser', actions: ['stopPrepChildren', 'journalConfirmation'] },
+        'effect.notice': { actions: assign({ notice: ({ event }) => event.text }) },
         // autopilot's time limit (or a prompt only a person can answer): end in a clear state, naming what held it up
         'give-up': {
           target: '#recovery.failed',

@@ -25,6 +25,11 @@ export interface EffectDeps {
    */
   barrier?: () => Promise<void>;
   signal?: AbortSignal;
+  /**
+   * A sentence for the screen while an effect waits on a node for longer than a poll or two (why it waits, until
+   * when); null clears it. The session shows it as the machine's notice.
+   */
+  notice?: (text: string | null) => void;
 }
 
 export interface EffectTiming {

@@ -61,6 +61,7 @@ export function startSession(opts: SessionOptions): Session {
       await null;
       if (actor && (childChanged || actor.getSnapshot() !== written)) persist();
     },
+    notice: (text) => actor?.send({ type: 'effect.notice', text }),
   };
   const actors = recoveryActors(deps, {
     pollMs: timing.pollMs ?? 2000,
