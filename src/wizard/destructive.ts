@@ -5,10 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { classifyFailure, describeFailure } from '../talos/errors.js';
+import { classifyFailure, Code, describeFailure } from '../talos/errors.js';
 import { MachineConfigError, withControlPlaneType } from '../talos/machine-config.js';
 import { bootSince, bootstrapAlreadyDone, bootstrapLanded, resetTookEffect } from '../../machines/decisions.js';
 import type { NodeView } from '../../machines/recovery-types.js';
+import type { RpcFailure } from '../talos/types.js';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { ActionError, ledgered, messageOf, timesSent, unwrap, witnessOf } from './ledger.js';
 import { isBlank, observeNodes } from './observe.js';
@@ -221,6 +222,20 @@ async function resetSeenTakingEffect(
 }
 
 /**
+ * A call's failure after which the node may have acted on it: no answer came back, though the request may have
+ * reached it (a deadline, a cancellation, the connection cut mid-call). A refusal is an answer; a connection refused,
+ * or a node apid could not dial, never got it.
+ */
+function answerLost(failure: RpcFailure): boolean {
+  const kind = classifyFailure(failure);
+  if (kind === 'deadline' || kind === 'canceled') return true;
+  return (
+    failure.code === Code.unavailable &&
+    /connection dropped|econnreset|stream removed|rst_stream|goaway/i.test(failure.message)
+  );
+}
+
+/**
  * Step 6, wipe: Reset, then wait until the node is seen to act on it. Talos answers Reset before it does anything
  * (siderolabs/talos: internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692 starts the
  * reset sequence in a goroutine and returns), so for a while the node still answers with its old etcd state, Preparing
@@ -240,7 +255,11 @@ export async function resetNode(
     destructive: true,
     answered: () => undefined,
     send: async () => {
-      unwrap(await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 }), 'reset');
+      const result = await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 });
+      // no answer, though the request left: the node may be resetting now, so the next attempt checks it first
+      if (!result.ok && answerLost(result.error))
+        throw new ActionError(describeFailure(node, result.error, 'reset'), true, true);
+      unwrap(result, 'reset');
     },
     // The send time only, taken without a call to the node: a round trip here would delay this node's reset
     // behind the snapshot source's, which goes last (SAFETY rule 3).

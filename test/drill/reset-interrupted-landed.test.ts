@@ -171,6 +171,47 @@ describe('a Reset that reached the node before the crash', () => {
   }, 60_000);
 });
 
+describe('a Reset whose answer was lost (no crash)', () => {
+  it('is checked when tried again, not sent again', async () => {
+    const g = await startGround('lost-quorum');
+    const node = g.sim.nodes[1]!;
+    const opId = `reset:${node}:0`;
+    // the node gets the Reset and acts on it; its first answer never comes back (a deadline on a loaded link)
+    let lose = 1;
+    const client = new Proxy(g.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'reset') return Reflect.get(target, prop, receiver) as unknown;
+        const reset: TalosClient['reset'] = async (n, req, opts) => {
+          const answer = await target.reset(n, req, opts);
+          if (lose-- <= 0) return answer;
+          return {
+            node: n,
+            ok: false as const,
+            error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
+          };
+        };
+        return reset;
+      },
+    });
+    const deps = effectDepsOf(g, client);
+    await expect(resetNode(deps, TIMING, { node, labels: LABELS, opId })).rejects.toThrow(
+      /did not answer reset in time/,
+    );
+    // the step's "try again", once the node answers again (step 6 reads it first: a node that answers is wiped)
+    const n = simNode(g.sim, node) as NodeInternals & { reachable: boolean };
+    while (n.reachable) await new Promise((r) => setTimeout(r, 5));
+    while (!n.reachable) await new Promise((r) => setTimeout(r, 5));
+    await resetNode(deps, TIMING, { node, labels: LABELS, opId });
+    expect(checked(g, opId)).toMatch(/did not answer reset in time/); // the first attempt's line
+    expect(
+      readJournal(g.incident.dir)
+        .filter((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')
+        .at(-1)?.result,
+    ).toBe('the node shows it happened: not sent again');
+    expect(g.sim.destructiveCalls().reset[node]).toBe(1);
+  }, 60_000);
+});
+
 describe('a Reset lost with the crash (the node never got it)', () => {
   it('is sent, once, to a crash-looping member whose etcd history is too long to date its start', async () => {
     const g = await startGround('member-crashloop');
