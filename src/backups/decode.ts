@@ -1,7 +1,8 @@
 /**
  * The import pipeline: a talos-backup file (plain, `.zst`, `.age`, `.zst.age`) from disk or S3, decrypted and
- * decompressed on the fly into a new 0600 file, verified exactly as a taken snapshot (inspectSnapshot reads it back
- * from disk, beside the fsync), then moved into place with link()+unlink() so an existing file is never replaced.
+ * decompressed on the fly into a new 0600 file, verified exactly as a taken snapshot (read back from disk: its sha256
+ * as the decoder writes it, digestWhileWritten, then inspectSnapshot's walk beside the fsync), then moved into place
+ * with link()+unlink() so an existing file is never replaced.
  * Whatever goes wrong, no partial file is left. Nothing here writes a key anywhere. With the age and zstd programs on
  * PATH the bytes do not pass through this process: age reads a local file itself (an S3 object is piped to it), its
  * output goes straight into zstd, and zstd writes the new file; this process hashes the source beside them and checks
@@ -61,7 +62,10 @@ export interface ImportOptions {
   signal?: AbortSignal;
   /** source bytes consumed so far, and the total when known */
   onProgress?(bytes: number, total: number | undefined): void;
-  /** what happens after the stream: verification (bytes read back and hashed, of the plain file's size) */
+  /**
+   * what happens after the stream: verification (bytes read back and hashed, of the plain file's size); when the
+   * file was hashed as it was written, told once, whole, as the walk begins
+   */
   onVerifyProgress?(bytes: number, total: number): void;
   /** write OUT.sha256 beside the snapshot (default true) */
   sha256File?: boolean;
