@@ -99,12 +99,15 @@ const RESET_START_BOUND_MS = 5 * 60_000;
 
 const utcTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 
-/** What the check of an interrupted Reset waits for, in the person's words, once the node answers as before. */
-export function sameBootWait(node: string, sentAt: number | null, until: number): string {
+/**
+ * What the check of an interrupted Reset waits for once the node answers as before, in the person's words, after the
+ * node's name ("<node> still answers as before ...").
+ */
+export function sameBootWait(sentAt: number | null, until: number): string {
   const since = sentAt === null ? '' : ` (it has not rebooted since the Reset was sent at ${utcTime(sentAt)})`;
   const secs = Math.max(1, Math.round((until - Date.now()) / 1000));
   const left = secs < 90 ? `${secs} s` : `${Math.round(secs / 60)} min`;
-  return `${node} still answers as before${since}; a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at ${utcTime(until)} (in ${left})`;
+  return `still answers as before${since}; a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at ${utcTime(until)} (in ${left})`;
 }
 
 /** The node's services with their histories, or null when it did not list them. */
@@ -131,6 +134,25 @@ async function interruptedResetLanded(
   node: string,
   sentAt: number | null,
 ): Promise<boolean> {
+  let shown = false;
+  const show = (text: string) => {
+    shown = true;
+    deps.notice?.(text);
+  };
+  try {
+    return await checkInterruptedReset(deps, timing, node, sentAt, show);
+  } finally {
+    if (shown) deps.notice?.(null);
+  }
+}
+
+async function checkInterruptedReset(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  node: string,
+  sentAt: number | null,
+  show: (text: string) => void,
+): Promise<boolean> {
   const start = Date.now();
   const bound = Math.min(RESET_START_BOUND_MS, timing.nodeBackTimeoutMs);
   // since when the node has answered as before the send / answered with nothing to tell / not answered
@@ -150,12 +172,15 @@ async function interruptedResetLanded(
         unknownSince = null;
         if (unchangedSince === null) {
           unchangedSince = asked;
+          const waiting = sameBootWait(sentAt, unchangedSince + bound);
           deps.journal.append({
             kind: 'observation',
             node,
             what: `checking whether ${node} got the Reset sent before the interruption`,
-            result: sameBootWait(node, sentAt, unchangedSince + bound),
+            result: `${node} ${waiting}`,
           });
+          // on screen for as long as the check waits (cleared when it ends)
+          show(`Checking whether ${node} got the Reset sent before the interruption: it ${waiting}.`);
         }
         if (Date.now() - unchangedSince >= bound) return false;
       } else unknownSince ??= asked;

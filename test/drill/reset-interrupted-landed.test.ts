@@ -24,7 +24,7 @@ import { createTalosClient } from '../../src/talos/client.js';
 import type { TalosClient } from '../../src/talos/types.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { resetNode } from '../../src/wizard/destructive.js';
-import { closeGrounds, SPEED, startGround, type Ground } from './harness.js';
+import { closeGrounds, SPEED, startGround, startSessionOn, type Ground } from './harness.js';
 import { effectDepsOf } from './lossy-client.js';
 
 afterAll(closeGrounds);
@@ -213,6 +213,27 @@ describe('a Reset whose answer was lost (no crash)', () => {
 });
 
 describe('a Reset lost with the crash (the node never got it)', () => {
+  it('is waited for on screen: the session shows why and until when, and clears it when the check ends', async () => {
+    const g = await startGround('lost-quorum');
+    const node = g.sim.nodes[1]!;
+    const session = startSessionOn(g); // the machine sits at its first question meanwhile
+    const opId = `reset:${node}:0`;
+    journalSent(g, node, opId, Date.now());
+    const notices: (string | null)[] = [];
+    const sub = session.actor.subscribe((snap) => {
+      if (notices.at(-1) !== snap.context.notice) notices.push(snap.context.notice);
+    });
+    await resetNode(session.deps, { pollMs: 100, nodeBackTimeoutMs: 3000 }, { node, labels: LABELS, opId });
+    sub.unsubscribe();
+    const waiting = notices.filter((n): n is string => n !== null);
+    expect(waiting).toHaveLength(1);
+    expect(waiting[0]).toMatch(
+      /^Checking whether 127\.[\d.]+ got the Reset sent before the interruption: it still answers as before \(it has not rebooted since the Reset was sent at \d\d:\d\d:\d\d UTC\); a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at \d\d:\d\d:\d\d UTC \(in [23] s\)\.$/,
+    );
+    expect(session.actor.getSnapshot().context.notice).toBeNull();
+    expect(g.sim.destructiveCalls().reset[node]).toBe(1);
+  }, 60_000);
+
   it('is sent, once, to a crash-looping member whose etcd history is too long to date its start', async () => {
     const g = await startGround('member-crashloop');
     const node = g.sim.nodes[2]!;
