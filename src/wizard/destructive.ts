@@ -5,13 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { classifyFailure, Code, describeFailure } from '../talos/errors.js';
+import { classifyFailure, describeFailure } from '../talos/errors.js';
 import { MachineConfigError, withControlPlaneType } from '../talos/machine-config.js';
 import { bootSince, bootstrapAlreadyDone, bootstrapLanded, resetTookEffect } from '../../machines/decisions.js';
 import type { NodeView } from '../../machines/recovery-types.js';
-import type { RpcFailure } from '../talos/types.js';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
-import { ActionError, ledgered, messageOf, timesSent, unwrap, witnessOf } from './ledger.js';
+import { ActionError, ledgered, messageOf, timesSent, unwrap, unwrapDestructive, witnessOf } from './ledger.js';
 import { isBlank, observeNodes } from './observe.js';
 
 async function pollUntil<T>(
@@ -61,11 +60,13 @@ export async function convertInitNode(
       } catch (error) {
         throw error instanceof MachineConfigError ? new ActionError(error.message) : error;
       }
-      unwrap(
+      unwrapDestructive(
         await deps.client.applyConfiguration(node, { data: Buffer.from(converted), mode: 'STAGED' }),
         'staging the configuration change',
       );
     },
+    // A staged configuration shows only after the reboot, so a node still of type init is no proof the apply was
+    // lost; sending it again stages the same document again, which changes nothing more.
     reconcile: async () => ((await isControlPlaneNow().catch(() => null)) ? undefined : null),
   });
   await ledgered(deps, {
@@ -75,13 +76,44 @@ export async function convertInitNode(
     destructive: true,
     answered: () => undefined,
     send: async () => {
-      unwrap(await deps.client.reboot(node), 'reboot');
+      unwrapDestructive(await deps.client.reboot(node), 'reboot');
     },
-    reconcile: async () =>
-      (await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs)) ? undefined : null,
+    witness: () => ({ sentAt: Date.now() }),
+    reconcile: async (before) =>
+      (await interruptedRebootLanded(deps, timing, node, sentAtOf(before))) ? undefined : null,
   });
   const back = await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs);
   if (!back) throw new ActionError(`${node} did not come back as a controlplane node after the reboot.`, true);
+}
+
+/**
+ * Did a Reboot sent before an interruption (the process died, or its answer was lost) reach the node? Talos answers
+ * Reboot and runs the reboot sequence afterwards (siderolabs/talos
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9 Reboot: the sequence starts in a goroutine
+ * and the reply goes back at once), and that sequence first stops the pods, so the node may answer as before for
+ * minutes. It got the Reboot once it says it is a controlplane node (the staged type applied) or its services'
+ * histories began after the send (bootSince 'rebooted'); it never got it only if, after waiting as long as a node is
+ * given to come back, it still shows the boot from before the send ('same boot'). Anything else (silent, nothing
+ * that dates its boot) is not sent again on a guess: the person is asked.
+ */
+async function interruptedRebootLanded(
+  deps: EffectDeps,
+  timing: EffectTiming,
+  node: string,
+  sentAt: number | null,
+): Promise<boolean> {
+  const rebooted = async () => {
+    const r = await deps.client.machineType(node, { timeoutMs: statusTimeout(deps) });
+    if (r.ok && r.value === 'controlplane') return true;
+    return bootSince(await serviceHistories(deps, node), sentAt) === 'rebooted' ? true : null;
+  };
+  if (await pollUntil(deps, rebooted, timing.nodeBackTimeoutMs, timing.pollMs)) return true;
+  if (bootSince(await serviceHistories(deps, node), sentAt) === 'same boot') return false;
+  throw new ActionError(
+    `Cannot tell whether ${node} got the reboot sent before the interruption (it did not come back as a controlplane node, and shows nothing that dates its last boot), so it is not sent again on a guess: check talosctl -n ${node} get machinetype and its console, and try again.`,
+    false,
+    true,
+  );
 }
 
 /**
@@ -247,20 +279,6 @@ async function resetSeenTakingEffect(
 }
 
 /**
- * A call's failure after which the node may have acted on it: no answer came back, though the request may have
- * reached it (a deadline, a cancellation, the connection cut mid-call). A refusal is an answer; a connection refused,
- * or a node apid could not dial, never got it.
- */
-function answerLost(failure: RpcFailure): boolean {
-  const kind = classifyFailure(failure);
-  if (kind === 'deadline' || kind === 'canceled') return true;
-  return (
-    failure.code === Code.unavailable &&
-    /connection dropped|econnreset|stream removed|rst_stream|goaway/i.test(failure.message)
-  );
-}
-
-/**
  * Step 6, wipe: Reset, then wait until the node is seen to act on it. Talos answers Reset before it does anything
  * (siderolabs/talos: internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692 starts the
  * reset sequence in a goroutine and returns), so for a while the node still answers with its old etcd state, Preparing
@@ -282,9 +300,7 @@ export async function resetNode(
     send: async () => {
       const result = await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 });
       // no answer, though the request left: the node may be resetting now, so the next attempt checks it first
-      if (!result.ok && answerLost(result.error))
-        throw new ActionError(describeFailure(node, result.error, 'reset'), true, true);
-      unwrap(result, 'reset');
+      unwrapDestructive(result, 'reset');
     },
     // The send time only, taken without a call to the node: a round trip here would delay this node's reset
     // behind the snapshot source's, which goes last (SAFETY rule 3).

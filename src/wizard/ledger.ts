@@ -5,7 +5,7 @@
  * never sent twice (SAFETY rule 6).
  */
 import type { NodeResult, RpcFailure } from '../talos/types.js';
-import { describeFailure, isRetryable, nodeDidNotAnswer } from '../talos/errors.js';
+import { classifyFailure, Code, describeFailure, isRetryable, nodeDidNotAnswer } from '../talos/errors.js';
 import { ledgerState, readJournal } from '../journal/journal.js';
 import { persisted, type EffectDeps } from './deps.js';
 
@@ -36,6 +36,36 @@ export function failureError(node: string, failure: RpcFailure, action: string):
     false,
     nodeDidNotAnswer(failure),
   );
+}
+
+/**
+ * A call's failure after which the node may have acted on it: no answer came back, though the request may have
+ * reached it (a deadline, a cancellation, the connection cut mid-call). A refusal is an answer; a connection refused,
+ * or a node apid could not dial, never got it.
+ */
+export function answerLost(failure: RpcFailure): boolean {
+  const kind = classifyFailure(failure);
+  if (kind === 'deadline' || kind === 'canceled') return true;
+  return (
+    failure.code === Code.unavailable &&
+    /connection dropped|econnreset|stream removed|rst_stream|goaway/i.test(failure.message)
+  );
+}
+
+/**
+ * A destructive call's failure as the ActionError the machine reads: one whose answer was lost is "may have landed"
+ * (and retryable), so the ledger keeps it interrupted and the next attempt checks the node before sending again
+ * (SAFETY rule 6); any other is a plain failure.
+ */
+export function destructiveFailure(node: string, failure: RpcFailure, action: string): ActionError {
+  if (answerLost(failure)) return new ActionError(describeFailure(node, failure, action), true, true);
+  return failureError(node, failure, action);
+}
+
+/** A destructive call's answer, or its failure as destructiveFailure reads it. */
+export function unwrapDestructive<T>(result: NodeResult<T>, action: string): T {
+  if (result.ok) return result.value;
+  throw destructiveFailure(result.node, result.error, action);
 }
 
 /** A node's answer, or its failure as the ActionError the machine reads. */
