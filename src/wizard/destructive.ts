@@ -89,8 +89,8 @@ export async function convertInitNode(
 /**
  * Did a Reboot sent before an interruption (the process died, or its answer was lost) reach the node? Talos answers
  * Reboot and runs the reboot sequence afterwards (siderolabs/talos
- * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9 Reboot: the sequence starts in a goroutine
- * and the reply goes back at once), and that sequence first stops the pods, so the node may answer as before for
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9:365-393 Reboot: the sequence starts in a
+ * goroutine and the reply goes back at once), and that sequence first stops the pods, so the node may answer as before for
  * minutes. It got the Reboot once it says it is a controlplane node (the staged type applied) or its services'
  * histories began after the send (bootSince 'rebooted'); it never got it only if, after waiting as long as a node is
  * given to come back, it still shows the boot from before the send ('same boot'). Anything else (silent, nothing

@@ -10,14 +10,14 @@ import type { RpcFailure } from '../talos/types.js';
 import type { LeaveClusterInput, RemoveMemberInput } from '../../machines/replace-member/actors.js';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { applyConfig, resetNode } from './destructive.js';
-import { ActionError, failureError, ledgered, unwrap } from './ledger.js';
+import { ActionError, answerLost, destructiveFailure, failureError, ledgered, unwrap } from './ledger.js';
 
 /**
  * etcd answers a removal of an id it does not know with ErrMemberNotFound, which its gRPC layer sends as NotFound
  * "etcdserver: member not found" (etcd-io/etcd: api/v3rpc/rpctypes/error.go@v3.6.4:37 ErrGRPCMemberNotFound =
- * status.Error(codes.NotFound, …)); Talos returns the etcd client's error as it is (siderolabs/talos:
- * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6, EtcdRemoveMemberByID). Either way the
- * member is gone: the removal is already done.
+ * status.Error(codes.NotFound, …)); Talos answers it as NotFound with etcd's text (siderolabs/talos:
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9:1880-1883, EtcdRemoveMemberByID; v1.11.6
+ * returned the etcd client's error as it is). Either way the member is gone: the removal is already done.
  */
 export const memberAlreadyGone = (failure: RpcFailure): boolean =>
   failure.code === Code.notFound || /member not found/i.test(failure.message);
@@ -30,6 +30,23 @@ async function listedBy(deps: EffectDeps, via: string, memberId: string): Promis
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The check of a removal or leave sent before an interruption (its answer lost, or the process died): the member gone
+ * from `via`'s list means it happened; still listed, it is sent again (a removal still under way when it lands a
+ * second time is answered "member not found", read as done: memberAlreadyGone). A list that cannot be read is no
+ * evidence either way: nothing is sent on a guess.
+ */
+async function interruptedRemovalLanded(deps: EffectDeps, via: string, memberId: string, what: string) {
+  const listed = await listedBy(deps, via, memberId).catch(() => null);
+  if (listed === null)
+    throw new ActionError(
+      `Cannot tell whether ${what} of member ${memberId} sent before the interruption happened (${via} did not list the members), so it is not sent again on a guess; try again once ${via} answers.`,
+      true,
+      true,
+    );
+  return listed ? null : { alreadyGone: true };
+}
 
 /**
  * EtcdRemoveMemberByID through a healthy node other than the member's own (talos#3340: never through the member being
@@ -55,11 +72,14 @@ export async function removeMember(
       const result = await deps.client.etcdRemoveMemberById(via, memberId, { timeoutMs: 15_000 });
       if (result.ok) return { alreadyGone: false };
       if (memberAlreadyGone(result.error)) return { alreadyGone: true };
+      // a deadline, a cancellation or a cut connection: the removal may have reached etcd; the next try reads the
+      // list first (answer lost), and sends again only to a node that lists the member still: etcd answers a second
+      // removal of a removed id with "member not found", which is taken as done (memberAlreadyGone)
+      if (answerLost(result.error)) throw destructiveFailure(via, result.error, 'remove the member');
       const error = failureError(via, result.error, 'remove the member');
-      // a deadline or a cut connection: the removal may have reached etcd; the next try reads the list first
-      throw new ActionError(error.message, error.retryable, result.error.code === Code.deadlineExceeded);
+      throw new ActionError(error.message, error.retryable);
     },
-    reconcile: async () => ((await listedBy(deps, via, memberId)) === false ? { alreadyGone: true } : null),
+    reconcile: () => interruptedRemovalLanded(deps, via, memberId, 'the removal'),
     describe: (r) => (r.alreadyGone ? 'already removed' : 'removed'),
   });
   await untilUnlisted(deps, timing, via, memberId, 'the removal');
@@ -118,10 +138,12 @@ export async function leaveCluster(
       if ((await listedBy(deps, via, memberId)) === false) return { alreadyGone: true };
       const result = await deps.client.etcdLeaveCluster(node, { timeoutMs: LEAVE_TIMEOUT_MS });
       if (result.ok) return { alreadyGone: false };
+      // a deadline, a cancellation or a cut connection: the leave may have happened; the next try reads the list first
+      if (answerLost(result.error)) throw destructiveFailure(node, result.error, 'leave the etcd cluster');
       const error = failureError(node, result.error, 'leave the etcd cluster');
-      throw new ActionError(error.message, error.retryable, result.error.code === Code.deadlineExceeded);
+      throw new ActionError(error.message, error.retryable);
     },
-    reconcile: async () => ((await listedBy(deps, via, memberId)) === false ? { alreadyGone: true } : null),
+    reconcile: () => interruptedRemovalLanded(deps, via, memberId, 'the leave'),
     describe: (r) => (r.alreadyGone ? 'already left' : 'left'),
   });
   await untilUnlisted(deps, timing, via, memberId, 'the leave');

@@ -1,6 +1,6 @@
 /**
  * The init node's conversion (step 5) when the answer to its Reboot is lost: the node got it and reboots, but the
- * tool saw a deadline. Talos answers Reboot and reboots afterwards (v1alpha1_server.go@v1.13.9 Reboot), so the
+ * tool saw a deadline. Talos answers Reboot and reboots afterwards (v1alpha1_server.go@v1.13.9:365-393 Reboot), so the
  * request had arrived; journalled as a plain failure, the step's "try again" sent the node a second Reboot (SAFETY
  * rule 6). It is journalled as "answer lost", and the next attempt first checks whether the node came back as a
  * controlplane node.
