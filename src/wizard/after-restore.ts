@@ -18,7 +18,7 @@ import type { CallOptions, ClusterMember, NodeResult, ServiceInfo, TalosClient }
 import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
 import { fromPromise } from 'xstate';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
-import { ledgered, messageOf, unwrap } from './ledger.js';
+import { ActionError, ledgered, messageOf, unwrapDestructive } from './ledger.js';
 import { observeNodes } from './observe.js';
 
 /** A discovered cluster member (what the client's COSI list of Members.cluster.talos.dev gives). */
@@ -100,15 +100,28 @@ async function listNodes(deps: EffectDeps, controlPlane: string[]): Promise<Afte
 
 const kubeletOf = (services: ServiceInfo[]): ServiceInfo | undefined => services.find((s) => s.id === 'kubelet');
 
-/** Whether the node's kubelet shows a restart after `sentAt` (its history has an event from then on). */
-async function kubeletRestartedSince(deps: EffectDeps, node: string, sentAt: number | null): Promise<boolean> {
+/**
+ * Whether the node's kubelet shows a restart after `sentAt` (its history has an event from then on), or null when its
+ * services could not be read.
+ */
+async function kubeletRestartedSince(deps: EffectDeps, node: string, sentAt: number | null): Promise<boolean | null> {
   if (sentAt === null) return false;
   const [result] = await deps.client.serviceList([node], { timeoutMs: statusTimeout(deps) });
-  const kubelet = result?.ok ? kubeletOf(result.value) : undefined;
+  if (!result?.ok) return null;
+  const kubelet = kubeletOf(result.value);
   return Boolean(kubelet?.events.some((e) => e.ts !== null && e.ts >= sentAt));
 }
 
-async function restartKubelet(deps: EffectDeps, input: { node: string; opId: string }): Promise<{ reply: string }> {
+/**
+ * ServiceRestart kubelet. Talos restarts the service inside the call (siderolabs/talos
+ * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9:810-824, APIRestart), so a call whose
+ * answer was lost may have restarted it: journalled as "answer lost", the next attempt first reads the kubelet's
+ * history, and sends again only when the history shows nothing since the send.
+ */
+export async function restartKubelet(
+  deps: EffectDeps,
+  input: { node: string; opId: string },
+): Promise<{ reply: string }> {
   const { node, opId } = input;
   return ledgered(deps, {
     opId,
@@ -118,7 +131,7 @@ async function restartKubelet(deps: EffectDeps, input: { node: string; opId: str
     answered: () => ({ reply: 'already restarted (the journal shows it)' }),
     witness: () => ({ sentAt: Date.now() }),
     send: async () => {
-      const reply = unwrap(
+      const reply = unwrapDestructive(
         await deps.client.serviceRestart(node, 'kubelet', { timeoutMs: 30_000 }),
         'restarting kubelet',
       );
@@ -127,9 +140,14 @@ async function restartKubelet(deps: EffectDeps, input: { node: string; opId: str
     // sent before a crash? a kubelet whose history moved on since then was restarted
     reconcile: async (before) => {
       const sentAt = typeof before?.sentAt === 'number' ? before.sentAt : null;
-      return (await kubeletRestartedSince(deps, node, sentAt).catch(() => false))
-        ? { reply: 'restarted before the interruption' }
-        : null;
+      const restarted = await kubeletRestartedSince(deps, node, sentAt).catch(() => null);
+      if (restarted === null)
+        throw new ActionError(
+          `Cannot tell whether ${node}'s kubelet was restarted before the interruption (its services could not be read), so it is not restarted again on a guess; try again once ${node} answers.`,
+          true,
+          true,
+        );
+      return restarted ? { reply: 'restarted before the interruption' } : null;
     },
     describe: (value) => value.reply,
   });

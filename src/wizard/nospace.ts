@@ -9,7 +9,7 @@ import type { EtcdMemberAlarm, EtcdMemberStatus, NodeResult } from '../talos/typ
 import { describeFailure } from '../talos/errors.js';
 import type { DefragOutput, DisarmOutput, MemberSpace } from '../../machines/nospace/types.js';
 import { persisted, statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
-import { ActionError, failureError, ledgered, unwrap, witnessOf } from './ledger.js';
+import { ActionError, answerLost, failureError, ledgered, unwrapDestructive, witnessOf } from './ledger.js';
 
 /**
  * How long one defragment may take. etcd rewrites the whole file (a few seconds per GiB on an SSD, much more on a slow
@@ -131,11 +131,7 @@ export async function defragmentMember(
       if (r.ok) return;
       // a cut connection or a deadline: the member may still be rewriting its file; the next try checks it first
       const e = failureError(node, r.error, 'etcd defragment');
-      throw new ActionError(
-        e.message,
-        e.retryable,
-        r.error.codeName === 'DeadlineExceeded' || r.error.codeName === 'Unavailable',
-      );
+      throw new ActionError(e.message, e.retryable, answerLost(r.error) || r.error.codeName === 'Unavailable');
     },
     reconcile: async (witness) => {
       const now = await statusWhenBack(deps, timing, node);
@@ -178,7 +174,8 @@ export async function disarmAlarms(deps: EffectDeps, input: { node: string; opId
     answered: () => ({ node, disarmed: [], alreadyDone: true }),
     send: async () => ({
       node,
-      disarmed: realAlarms(unwrap(await deps.client.etcdAlarmDisarm(node), 'etcd alarm disarm')),
+      // an answer lost: the alarms may be disarmed; the next try lists them first
+      disarmed: realAlarms(unwrapDestructive(await deps.client.etcdAlarmDisarm(node), 'etcd alarm disarm')),
       alreadyDone: false,
     }),
     // sent before a crash? no alarm listed now means it landed (a NOSPACE back is the check step's to say)

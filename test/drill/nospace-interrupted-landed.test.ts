@@ -1,0 +1,52 @@
+/**
+ * The NOSPACE playbook's alarm disarm (EtcdAlarmDisarm) when etcd disarmed the alarms but the answer was lost (the
+ * connection cut mid-call). It was journalled as a plain failure and the next attempt sent the disarm again (SAFETY
+ * rule 6). It is journalled as "answer lost", and the next attempt first lists the alarms: none listed means it
+ * happened (v1alpha1_server.go@v1.13.9:2113-2140 disarms every active alarm of the cluster).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readJournal } from '../../src/journal/journal.js';
+import type { TalosClient } from '../../src/talos/types.js';
+import { disarmAlarms } from '../../src/wizard/nospace.js';
+import { closeGrounds, startGround } from './harness.js';
+import { effectDepsOf } from './lossy-client.js';
+
+afterAll(closeGrounds);
+
+describe('an alarm disarm whose answer was lost', () => {
+  it('is checked when tried again, not sent again', async () => {
+    const g = await startGround('nospace');
+    const node = g.sim.nodes[0]!;
+    const opId = `disarm:${node}`;
+    const [alarms] = await g.client.etcdAlarmList([node]);
+    expect(alarms?.ok && alarms.value.length).toBeGreaterThan(0);
+    // the playbook's order: every member defragmented first, so no write raises the alarm again at once
+    for (const n of g.sim.nodes) expect((await g.client.etcdDefragment(n)).ok).toBe(true);
+    let lose = 1;
+    const client = new Proxy(g.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'etcdAlarmDisarm') return Reflect.get(target, prop, receiver) as unknown;
+        const etcdAlarmDisarm: TalosClient['etcdAlarmDisarm'] = async (n, opts) => {
+          const answer = await target.etcdAlarmDisarm(n, opts);
+          if (lose-- <= 0) return answer;
+          return {
+            node: n,
+            ok: false as const,
+            error: { code: 14, codeName: 'Unavailable', message: 'read ECONNRESET' },
+          };
+        };
+        return etcdAlarmDisarm;
+      },
+    });
+    const deps = effectDepsOf(g, client);
+    await expect(disarmAlarms(deps, { node, opId })).rejects.toThrow();
+    expect(g.sim.destructiveCalls().alarmDisarm[node]).toBe(1);
+    // the step's "try again"
+    expect(await disarmAlarms(deps, { node, opId })).toMatchObject({ alreadyDone: true });
+    const lines = readJournal(g.incident.dir).filter(
+      (r) => r.kind === 'action' && r.opId === opId && r.phase === 'after',
+    );
+    expect(lines.at(-1)?.result).toBe('the node shows it happened: not sent again');
+    expect(g.sim.destructiveCalls().alarmDisarm[node]).toBe(1);
+  }, 60_000);
+});
