@@ -2,12 +2,14 @@
  * The NOSPACE playbook's alarm disarm (EtcdAlarmDisarm) when etcd disarmed the alarms but the answer was lost (the
  * connection cut mid-call). It was journalled as a plain failure and the next attempt sent the disarm again (SAFETY
  * rule 6). It is journalled as "answer lost", and the next attempt first lists the alarms: none listed means it
- * happened (v1alpha1_server.go@v1.13.9:2113-2140 disarms every active alarm of the cluster).
+ * happened (v1alpha1_server.go@v1.13.9:2113-2140 disarms every active alarm of the cluster). The defragment the same
+ * when its call is cancelled after the member rewrote its file: its check compares the file's size with the one
+ * journalled at the send.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
 import type { TalosClient } from '../../src/talos/types.js';
-import { disarmAlarms } from '../../src/wizard/nospace.js';
+import { defragmentMember, disarmAlarms } from '../../src/wizard/nospace.js';
 import { closeGrounds, startGround } from './harness.js';
 import { effectDepsOf } from './lossy-client.js';
 
@@ -48,5 +50,36 @@ describe('an alarm disarm whose answer was lost', () => {
     );
     expect(lines.at(-1)?.result).toBe('the node shows it happened: not sent again');
     expect(g.sim.destructiveCalls().alarmDisarm[node]).toBe(1);
+  }, 60_000);
+});
+
+describe('a defragment whose answer was lost (the call cancelled)', () => {
+  it('is checked when tried again, not sent again', async () => {
+    const g = await startGround('nospace');
+    const node = g.sim.nodes[0]!;
+    const opId = `defragment:${node}`;
+    let lose = 1;
+    const client = new Proxy(g.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'etcdDefragment') return Reflect.get(target, prop, receiver) as unknown;
+        const etcdDefragment: TalosClient['etcdDefragment'] = async (n, opts) => {
+          const answer = await target.etcdDefragment(n, opts);
+          if (lose-- <= 0) return answer;
+          return { node: n, ok: false as const, error: { code: 1, codeName: 'Cancelled', message: 'Call cancelled' } };
+        };
+        return etcdDefragment;
+      },
+    });
+    const deps = effectDepsOf(g, client);
+    const timing = { pollMs: 100, nodeBackTimeoutMs: 20_000 };
+    await expect(defragmentMember(deps, timing, { node, opId })).rejects.toThrow();
+    expect(g.sim.destructiveCalls().defragment[node]).toBe(1);
+    // the step's "try again"
+    expect(await defragmentMember(deps, timing, { node, opId })).toMatchObject({ alreadyDone: true });
+    const lines = readJournal(g.incident.dir).filter(
+      (r) => r.kind === 'action' && r.opId === opId && r.phase === 'after',
+    );
+    expect(lines.at(-1)?.result).toBe('the node shows it happened: not sent again');
+    expect(g.sim.destructiveCalls().defragment[node]).toBe(1);
   }, 60_000);
 });
