@@ -50,3 +50,38 @@ describe('a Reboot of the init node whose answer was lost', () => {
     expect(g.sim.destructiveCalls().reboot[node]).toBe(1);
   }, 60_000);
 });
+
+describe('a Reboot of the init node lost before it reached the node', () => {
+  it('is sent again, once, when the node still shows the same boot after the wait', async () => {
+    const g = await startGround('init-node');
+    const node = g.sim.nodes[0]!;
+    const opId = `convert:${node}`;
+    // the first Reboot never leaves (a deadline before the request was written): the node knows nothing of it
+    let lose = 1;
+    const client = new Proxy(g.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'reboot') return Reflect.get(target, prop, receiver) as unknown;
+        const reboot: TalosClient['reboot'] = async (n, opts) => {
+          if (lose-- <= 0) return target.reboot(n, opts);
+          return {
+            node: n,
+            ok: false as const,
+            error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
+          };
+        };
+        return reboot;
+      },
+    });
+    const deps = effectDepsOf(g, client);
+    const timing = { pollMs: 100, nodeBackTimeoutMs: 2000 };
+    await expect(convertInitNode(deps, timing, { node, opId })).rejects.toThrow(/did not answer reboot in time/);
+    expect(g.sim.destructiveCalls().reboot[node] ?? 0).toBe(0);
+    // the retry waits as long as a node is given to come back, sees the boot from before the send, and sends it
+    await convertInitNode(deps, { ...timing, nodeBackTimeoutMs: 3000 }, { node, opId });
+    const lines = readJournal(g.incident.dir).filter(
+      (r) => r.kind === 'action' && r.opId === `${opId}:reboot` && r.phase === 'after',
+    );
+    expect(lines.map((r) => r.result)).toContain('the node shows it did not happen: sending it');
+    expect(g.sim.destructiveCalls().reboot[node]).toBe(1);
+  }, 90_000);
+});
