@@ -27,7 +27,6 @@ import { NotASnapshotError } from '../etcd/kind.js';
 import { sha256Line } from '../etcd/acquire.js';
 import { GrowingFile, digestWhileWritten } from '../etcd/digest.js';
 import type { FollowedDigest } from '../etcd/digest.js';
-import { decrypt, notAuthentic } from './age.js';
 import { Tap, peek, startsWith, tap } from './streams.js';
 import { ZstdError, decompress, zstdProgramFor } from './zstd.js';
 import { AgeDataError, ZstdProgramError, ageIntoFile, ageZstdIntoFile, zstdIntoFile } from './programs.js';
@@ -135,6 +134,8 @@ export async function importSnapshot(source: ImportSource, opts: ImportOptions):
         );
       }
       layers.push('age');
+      // age-encryption is loaded only for an age file: the wizard's snapshot step imports this module for every run
+      const { decrypt, notAuthentic } = await import('./age.js');
       const decryption = await decrypt(stream, opts.identity, source.name, opts.ageDecoder);
       const payload = decryption.payload;
       const zstdProgram = payload && startsWith(Buffer.from(payload.head), ZSTD_MAGIC) ? zstdProgramFor(opts) : null;

@@ -4,7 +4,6 @@ import { chmodSync, constants, copyFileSync, createReadStream, existsSync, statS
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { importSnapshot, sniffLayer } from '../backups/decode.js';
 import { snapshotFreshness, type LiveRevision } from '../backups/freshness.js';
-import { loadIdentity } from '../backups/identity.js';
 import { parseBackupName } from '../backups/names.js';
 import { isS3Url } from '../backups/s3-url.js';
 import { openBackup, type OpenedBackup } from '../backups/source.js';
@@ -281,8 +280,11 @@ async function importBackup(deps: EffectDeps, spec: string, opts: TakeSnapshotOp
   let opened: OpenedBackup | null = null;
   try {
     const identityFile = backupIdentityOf(deps) ?? env.TALOS_DR_IDENTITY;
+    // the identity's loader (and age-encryption behind it) is loaded only when a backup is imported
     const identity = identityFile
-      ? await loadIdentity(resolve(identityFile), () => Promise.resolve(env.TALOS_DR_IDENTITY_PASSPHRASE || null))
+      ? await (
+          await import('../backups/identity.js')
+        ).loadIdentity(resolve(identityFile), () => Promise.resolve(env.TALOS_DR_IDENTITY_PASSPHRASE || null))
       : undefined;
     opened = await openBackup(spec, {
       cwd: process.cwd(),
