@@ -107,7 +107,17 @@ async function interruptedRebootLanded(
     if (r.ok && r.value === 'controlplane') return true;
     return bootSince(await serviceHistories(deps, node), sentAt) === 'rebooted' ? true : null;
   };
-  if (await pollUntil(deps, rebooted, timing.nodeBackTimeoutMs, timing.pollMs)) return true;
+  if (await rebooted().catch(() => null)) return true;
+  // not settled at once: the wait can last minutes on a real node, so the person is told what it waits for
+  const until = Date.now() + timing.nodeBackTimeoutMs;
+  deps.notice?.(
+    `Checking whether ${node} got the reboot sent before the interruption: waiting until ${utcTime(until)} for it to come back as a controlplane node; it is sent again only if it still shows the same boot then.`,
+  );
+  try {
+    if (await pollUntil(deps, rebooted, timing.nodeBackTimeoutMs, timing.pollMs)) return true;
+  } finally {
+    deps.notice?.(null);
+  }
   if (bootSince(await serviceHistories(deps, node), sentAt) === 'same boot') return false;
   throw new ActionError(
     `Cannot tell whether ${node} got the reboot sent before the interruption (it did not come back as a controlplane node, and shows nothing that dates its last boot), so it is not sent again on a guess: check talosctl -n ${node} get machinetype and its console, and try again.`,

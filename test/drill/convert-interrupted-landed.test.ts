@@ -72,7 +72,8 @@ describe('a Reboot of the init node lost before it reached the node', () => {
         return reboot;
       },
     });
-    const deps = effectDepsOf(g, client);
+    const notices: (string | null)[] = [];
+    const deps = { ...effectDepsOf(g, client), notice: (text: string | null) => notices.push(text) };
     const timing = { pollMs: 100, nodeBackTimeoutMs: 2000 };
     await expect(convertInitNode(deps, timing, { node, opId })).rejects.toThrow(/did not answer reboot in time/);
     expect(g.sim.destructiveCalls().reboot[node] ?? 0).toBe(0);
@@ -83,5 +84,12 @@ describe('a Reboot of the init node lost before it reached the node', () => {
     );
     expect(lines.map((r) => r.result)).toContain('the node shows it did not happen: sending it');
     expect(g.sim.destructiveCalls().reboot[node]).toBe(1);
+    // the wait was on screen while it lasted, and cleared when it ended
+    expect(notices[0]).toMatch(
+      new RegExp(
+        `^Checking whether ${node.replace(/\./g, '\\.')} got the reboot sent before the interruption: waiting until \\d\\d:\\d\\d:\\d\\d UTC`,
+      ),
+    );
+    expect(notices.at(-1)).toBeNull();
   }, 90_000);
 });
