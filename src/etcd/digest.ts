@@ -5,12 +5,12 @@
  * it saves.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, fstatSync, readSync } from 'node:fs';
+import { existsSync, fstatSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PieceRing } from './piece-ring.js';
-import { TRAILER_SIZE, digestHandle, hasTrailer } from './trailer.js';
+import { TRAILER_SIZE, digestHandle, fileDigest, hasTrailer, readWholeSync } from './trailer.js';
 import type { DigestOptions, FileDigest } from './trailer.js';
 
 /** Below this a worker thread is not worth its start-up. */
@@ -146,8 +146,9 @@ const FOLLOW_YIELD_BYTES = 8 * 1024 * 1024;
  * sha256 of a file while it is being written (the import's plain snapshot, written by zstd): the bytes are read back
  * from the file on disk, through `fd` (read-only), as they arrive, so when the writer is done only the last few are
  * left. It stays 32 bytes behind the end it sees until the writer says the final size: those may be etcd's sha256
- * trailer (trailer.ts), whose verdict needs the digest of everything before them (the same verdict DigestState gives).
- * Rejects with FollowStopped when `file` is stopped, and when the file turns out shorter than what was read.
+ * trailer (trailer.ts), whose verdict needs the digest of everything before them (given by trailer.ts fileDigest, as
+ * for a file hashed whole). Rejects with FollowStopped when `file` is stopped, and when the file turns out shorter
+ * than what was read.
  */
 export async function digestWhileWritten(
   fd: number,
@@ -197,23 +198,5 @@ export async function digestWhileWritten(
   readWholeSync(fd, trailer, trailer.length, bodyEnd);
   hash.update(trailer);
   opts.onProgress?.(size, size);
-  const sha256 = hash.digest('hex');
-  const digest: FileDigest = bodyDigest
-    ? {
-        sha256,
-        trailer: bodyDigest.equals(trailer) ? 'verified' : 'mismatch',
-        trailerExpected: trailer.toString('hex'),
-        trailerComputed: bodyDigest.toString('hex'),
-      }
-    : { sha256, trailer: 'absent', trailerExpected: null, trailerComputed: null };
-  return { size, digest };
-}
-
-/** Reads `length` bytes at `position` into the start of `buf`, across short reads. */
-function readWholeSync(fd: number, buf: Buffer, length: number, position: number): void {
-  for (let got = 0; got < length;) {
-    const n = readSync(fd, buf, got, length - got, position + got);
-    if (n === 0) throw new Error(`the file became shorter while it was being read (at byte ${position + got})`);
-    got += n;
-  }
+  return { size, digest: fileDigest(hash.digest('hex'), bodyDigest ? { bodyDigest, trailer } : null) };
 }

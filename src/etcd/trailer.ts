@@ -55,7 +55,7 @@ export async function digestHandle(handle: FileHandle, size: number, opts: Diges
  * The sha256 of a file fed piece by piece in file order, and its trailer verdict: the digest of the body is kept just
  * before the last 32 bytes go in, and those bytes are kept to compare with it.
  */
-export class DigestState {
+class DigestState {
   private readonly withTrailer: boolean;
   private readonly bodyEnd: number;
   private readonly hash = createHash('sha256');
@@ -85,18 +85,27 @@ export class DigestState {
   }
 
   finish(): FileDigest {
-    const sha256 = this.hash.digest('hex');
     const { trailer, bodyDigest } = this;
-    if (!this.withTrailer || !trailer || !bodyDigest) {
-      return { sha256, trailer: 'absent', trailerExpected: null, trailerComputed: null };
-    }
-    return {
-      sha256,
-      trailer: bodyDigest.equals(trailer) ? 'verified' : 'mismatch',
-      trailerExpected: trailer.toString('hex'),
-      trailerComputed: bodyDigest.toString('hex'),
-    };
+    return fileDigest(
+      this.hash.digest('hex'),
+      this.withTrailer && trailer && bodyDigest ? { bodyDigest, trailer } : null,
+    );
   }
+}
+
+/**
+ * A file's digest and its trailer verdict: `trailed` holds the sha256 of everything before the last 32 bytes and those
+ * bytes, for a file whose size says it carries a trailer (hasTrailer); null for one that does not.
+ */
+export function fileDigest(sha256: string, trailed: { bodyDigest: Buffer; trailer: Buffer } | null): FileDigest {
+  if (!trailed) return { sha256, trailer: 'absent', trailerExpected: null, trailerComputed: null };
+  const { bodyDigest, trailer } = trailed;
+  return {
+    sha256,
+    trailer: bodyDigest.equals(trailer) ? 'verified' : 'mismatch',
+    trailerExpected: trailer.toString('hex'),
+    trailerComputed: bodyDigest.toString('hex'),
+  };
 }
 
 /** Hashes `size` bytes read through `read`: two large buffers, the next read in flight while one is hashed. */
@@ -169,7 +178,7 @@ export function digestFdSync(
 }
 
 /** Reads `length` bytes at `position` into the start of `buf`, across short reads. */
-function readWholeSync(fd: number, buf: Buffer, length: number, position: number): void {
+export function readWholeSync(fd: number, buf: Buffer, length: number, position: number): void {
   for (let got = 0; got < length;) {
     const n = readSync(fd, buf, got, length - got, position + got);
     if (n === 0) throw new Error(`the file became shorter while it was being read (at byte ${position + got})`);
