@@ -16,28 +16,10 @@ import { FollowStopped, GrowingFile, digestWhileWritten } from '../../src/etcd/d
 import { inspectSnapshot } from '../../src/etcd/inspect.js';
 import { digestHandle } from '../../src/etcd/trailer.js';
 import { SNAPSHOT } from '../backups/fixtures.js';
+import { randomBytes, rng } from './seeded.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'talos-dr-follow-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** xorshift32, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
-function bytesOf(length: number, random: () => number): Buffer {
-  const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) out[i] = Math.floor(random() * 256);
-  return out;
-}
 
 /** A body of `length` bytes with etcd's trailer after it (size % 512 == 32 when the body is whole sectors). */
 function withTrailer(body: Buffer, good = true): Buffer {
@@ -70,10 +52,10 @@ async function reference(path: string): Promise<ReturnType<typeof digestHandle>>
 
 describe('the sha256 of a file hashed while it is written', () => {
   const cases: Array<[string, (random: () => number) => Buffer]> = [
-    ['with a trailer', (random) => withTrailer(bytesOf(512 * 2_500, random))],
-    ['with a trailer straddling two reads', (random) => withTrailer(bytesOf(128 * 1024 * 9 - 512 * 3, random))],
-    ['with a trailer that does not match', (random) => withTrailer(bytesOf(512 * 1_100, random), false)],
-    ['without a trailer (size % 512 != 32)', (random) => bytesOf(1_300_007, random)],
+    ['with a trailer', (random) => withTrailer(randomBytes(512 * 2_500, random))],
+    ['with a trailer straddling two reads', (random) => withTrailer(randomBytes(128 * 1024 * 9 - 512 * 3, random))],
+    ['with a trailer that does not match', (random) => withTrailer(randomBytes(512 * 1_100, random), false)],
+    ['without a trailer (size % 512 != 32)', (random) => randomBytes(1_300_007, random)],
     ['a trailer and nothing before it', () => withTrailer(Buffer.alloc(0))],
     ['empty', () => Buffer.alloc(0)],
   ];
@@ -102,7 +84,7 @@ describe('the sha256 of a file hashed while it is written', () => {
   }
 
   test('it hashes what is there before the writer is done (all but the last 32 bytes it sees)', async () => {
-    const content = withTrailer(bytesOf(512 * 40_000, rng(5)));
+    const content = withTrailer(randomBytes(512 * 40_000, rng(5)));
     const path = join(dir, 'early');
     const half = 12 * 1024 * 1024;
     writeFileSync(path, content.subarray(0, half), { mode: 0o600 });
@@ -132,7 +114,7 @@ describe('the sha256 of a file hashed while it is written', () => {
 
   test('a writer that stops mid-file ends the follower (FollowStopped): it does not wait for the rest', async () => {
     const path = join(dir, 'stopped');
-    writeFileSync(path, bytesOf(3 * 1024 * 1024, rng(9)), { mode: 0o600 });
+    writeFileSync(path, randomBytes(3 * 1024 * 1024, rng(9)), { mode: 0o600 });
     const reader = openSync(path, 'r');
     try {
       const file = new GrowingFile();
@@ -147,7 +129,7 @@ describe('the sha256 of a file hashed while it is written', () => {
 
   test('a final size below what was already hashed fails (the file became shorter), never a digest', async () => {
     const path = join(dir, 'shorter');
-    writeFileSync(path, bytesOf(2 * 1024 * 1024, rng(11)), { mode: 0o600 });
+    writeFileSync(path, randomBytes(2 * 1024 * 1024, rng(11)), { mode: 0o600 });
     const reader = openSync(path, 'r');
     try {
       const file = new GrowingFile();

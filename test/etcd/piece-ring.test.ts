@@ -26,27 +26,9 @@ import type { EtcdDatabaseContent, HistoryEvent } from '../../src/etcd/writer.js
 import type * as DigestSource from '../../src/etcd/digest.js';
 import type * as InspectSource from '../../src/etcd/inspect.js';
 import type * as RingSource from '../../src/etcd/piece-ring.js';
+import { randomBytes, rng } from './seeded.js';
 
 const run = promisify(execFile);
-
-/** xorshift32, so a failing interleaving can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
-function randomFile(length: number, random: () => number): Buffer {
-  const bytes = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
-  return bytes;
-}
 
 describe('the ring protocol, both sides in one thread', () => {
   const PIECE = 64;
@@ -77,7 +59,7 @@ describe('the ring protocol, both sides in one thread', () => {
     'seed %i: a window stays the file bytes until the walk moves on, whatever the hash does meanwhile',
     (seed) => {
       const random = rng(seed);
-      const file = randomFile(PIECE * 2000 + 13, random);
+      const file = randomBytes(PIECE * 2000 + 13, random);
       const ring = PieceRing.create(file.length, PIECE, PIECES);
       const reader = new RingReader(ring, 0);
       const hash = producer(ring, file);
