@@ -86,6 +86,8 @@ function start(
   stdout: 'pipe' | number,
   signal?: AbortSignal,
 ): Started {
+  // A stop that came before the start (an 'abort' listener added now would never fire): the program is not started.
+  signal?.throwIfAborted();
   // A number is an open file: the program reads it itself from where its offset is.
   const stdin = typeof input === 'number' ? input : 'pipe';
   const child = spawn(program, args, { stdio: [stdin, stdout, 'pipe'], detached: OWN_GROUP });
