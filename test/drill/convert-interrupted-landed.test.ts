@@ -10,7 +10,7 @@ import { readJournal } from '../../src/journal/journal.js';
 import type { TalosClient } from '../../src/talos/types.js';
 import { convertInitNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, startGround } from './harness.js';
-import { effectDepsOf } from './lossy-client.js';
+import { effectDepsOf, losingFirstAnswer } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
@@ -23,22 +23,7 @@ describe('a Reboot of the init node whose answer was lost', () => {
     const node = g.sim.nodes[0]!;
     const opId = `convert:${node}`;
     // the node gets the Reboot and acts on it; its answer never comes back (a deadline on a loaded link)
-    let lose = 1;
-    const client = new Proxy(g.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'reboot') return Reflect.get(target, prop, receiver) as unknown;
-        const reboot: TalosClient['reboot'] = async (n, opts) => {
-          const answer = await target.reboot(n, opts);
-          if (lose-- <= 0) return answer;
-          return {
-            node: n,
-            ok: false as const,
-            error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-          };
-        };
-        return reboot;
-      },
-    });
+    const client = losingFirstAnswer(g.client, 'reboot');
     const deps = effectDepsOf(g, client);
     await expect(convertInitNode(deps, TIMING, { node, opId })).rejects.toThrow(/did not answer reboot in time/);
     // the step's "try again"

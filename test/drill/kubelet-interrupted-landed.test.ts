@@ -6,10 +6,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { TalosClient } from '../../src/talos/types.js';
 import { restartKubelet } from '../../src/wizard/after-restore.js';
 import { closeGrounds, startGround } from './harness.js';
-import { effectDepsOf } from './lossy-client.js';
+import { effectDepsOf, losingFirstAnswer } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
@@ -18,22 +17,7 @@ describe('a kubelet restart whose answer was lost', () => {
     const g = await startGround('quorum-intact');
     const node = g.sim.nodes[0]!;
     const opId = `restart-kubelet:${node}`;
-    let lose = 1;
-    const client = new Proxy(g.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'serviceRestart') return Reflect.get(target, prop, receiver) as unknown;
-        const serviceRestart: TalosClient['serviceRestart'] = async (n, id, opts) => {
-          const answer = await target.serviceRestart(n, id, opts);
-          if (lose-- <= 0) return answer;
-          return {
-            node: n,
-            ok: false as const,
-            error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-          };
-        };
-        return serviceRestart;
-      },
-    });
+    const client = losingFirstAnswer(g.client, 'serviceRestart');
     const deps = effectDepsOf(g, client);
     await expect(restartKubelet(deps, { node, opId })).rejects.toThrow(/in time/);
     expect(g.sim.destructiveCalls().serviceRestart[node]).toBe(1);

@@ -8,10 +8,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { TalosClient } from '../../src/talos/types.js';
 import { defragmentMember, disarmAlarms } from '../../src/wizard/nospace.js';
 import { closeGrounds, startGround } from './harness.js';
-import { effectDepsOf } from './lossy-client.js';
+import { CANCELLED, CUT, effectDepsOf, losingFirstAnswer } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
@@ -24,22 +23,7 @@ describe('an alarm disarm whose answer was lost', () => {
     expect(alarms?.ok && alarms.value.length).toBeGreaterThan(0);
     // the playbook's order: every member defragmented first, so no write raises the alarm again at once
     for (const n of g.sim.nodes) expect((await g.client.etcdDefragment(n)).ok).toBe(true);
-    let lose = 1;
-    const client = new Proxy(g.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'etcdAlarmDisarm') return Reflect.get(target, prop, receiver) as unknown;
-        const etcdAlarmDisarm: TalosClient['etcdAlarmDisarm'] = async (n, opts) => {
-          const answer = await target.etcdAlarmDisarm(n, opts);
-          if (lose-- <= 0) return answer;
-          return {
-            node: n,
-            ok: false as const,
-            error: { code: 14, codeName: 'Unavailable', message: 'read ECONNRESET' },
-          };
-        };
-        return etcdAlarmDisarm;
-      },
-    });
+    const client = losingFirstAnswer(g.client, 'etcdAlarmDisarm', CUT);
     const deps = effectDepsOf(g, client);
     await expect(disarmAlarms(deps, { node, opId })).rejects.toThrow();
     expect(g.sim.destructiveCalls().alarmDisarm[node]).toBe(1);
@@ -58,18 +42,7 @@ describe('a defragment whose answer was lost (the call cancelled)', () => {
     const g = await startGround('nospace');
     const node = g.sim.nodes[0]!;
     const opId = `defragment:${node}`;
-    let lose = 1;
-    const client = new Proxy(g.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'etcdDefragment') return Reflect.get(target, prop, receiver) as unknown;
-        const etcdDefragment: TalosClient['etcdDefragment'] = async (n, opts) => {
-          const answer = await target.etcdDefragment(n, opts);
-          if (lose-- <= 0) return answer;
-          return { node: n, ok: false as const, error: { code: 1, codeName: 'Cancelled', message: 'Call cancelled' } };
-        };
-        return etcdDefragment;
-      },
-    });
+    const client = losingFirstAnswer(g.client, 'etcdDefragment', CANCELLED);
     const deps = effectDepsOf(g, client);
     const timing = { pollMs: 100, nodeBackTimeoutMs: 20_000 };
     await expect(defragmentMember(deps, timing, { node, opId })).rejects.toThrow();

@@ -11,15 +11,11 @@ import { readJournal } from '../../src/journal/journal.js';
 import type { RpcFailure, TalosClient } from '../../src/talos/types.js';
 import { leaveCluster, removeMember } from '../../src/wizard/replace-member.js';
 import { closeGrounds, startGround, type Ground } from './harness.js';
-import { effectDepsOf } from './lossy-client.js';
+import { CANCELLED, CUT, DEADLINE, effectDepsOf, losingFirstAnswer } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
 const TIMING = { pollMs: 50, nodeBackTimeoutMs: 5000 };
-
-/** grpc-js's failures when the connection is cut mid-call, and when the call is cancelled */
-const CUT: RpcFailure = { code: 14, codeName: 'Unavailable', message: 'read ECONNRESET' };
-const CANCELLED: RpcFailure = { code: 1, codeName: 'Cancelled', message: 'Call cancelled' };
 
 /**
  * The ground's client, with the answer of the first `call` lost (the node did it) and, while `lists.lose` > 0, the
@@ -27,34 +23,14 @@ const CANCELLED: RpcFailure = { code: 1, codeName: 'Cancelled', message: 'Call c
  */
 function losing(g: Ground, call: 'etcdRemoveMemberById' | 'etcdLeaveCluster', failure: RpcFailure) {
   const lists = { lose: 0 };
-  let lose = 1;
-  const client = new Proxy(g.client, {
+  const client = new Proxy(losingFirstAnswer(g.client, call, failure), {
     get(target, prop, receiver) {
-      const lost = <T extends { node: string }>(answer: T) =>
-        lose-- <= 0 ? answer : { node: answer.node, ok: false as const, error: failure };
-      if (prop === call && call === 'etcdRemoveMemberById') {
-        const remove: TalosClient['etcdRemoveMemberById'] = async (node, id, opts) =>
-          lost(await target.etcdRemoveMemberById(node, id, opts));
-        return remove;
-      }
-      if (prop === call && call === 'etcdLeaveCluster') {
-        const leave: TalosClient['etcdLeaveCluster'] = async (node, opts) =>
-          lost(await target.etcdLeaveCluster(node, opts));
-        return leave;
-      }
-      if (prop === 'etcdMemberList') {
-        const etcdMemberList: TalosClient['etcdMemberList'] = async (nodes, quorum, opts) => {
-          if (lists.lose-- > 0)
-            return nodes.map((node) => ({
-              node,
-              ok: false as const,
-              error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-            }));
-          return target.etcdMemberList(nodes, quorum, opts);
-        };
-        return etcdMemberList;
-      }
-      return Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'etcdMemberList') return Reflect.get(target, prop, receiver) as unknown;
+      const etcdMemberList: TalosClient['etcdMemberList'] = async (nodes, quorum, opts) => {
+        if (lists.lose-- > 0) return nodes.map((node) => ({ node, ok: false as const, error: DEADLINE }));
+        return target.etcdMemberList(nodes, quorum, opts);
+      };
+      return etcdMemberList;
     },
   });
   return { client, lists };

@@ -25,7 +25,7 @@ import type { TalosClient } from '../../src/talos/types.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { resetNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, SPEED, startGround, startSessionOn, type Ground } from './harness.js';
-import { effectDepsOf } from './lossy-client.js';
+import { effectDepsOf, losingFirstAnswer } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
@@ -175,22 +175,7 @@ describe('a Reset whose answer was lost (no crash)', () => {
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
     // the node gets the Reset and acts on it; its first answer never comes back (a deadline on a loaded link)
-    let lose = 1;
-    const client = new Proxy(g.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'reset') return Reflect.get(target, prop, receiver) as unknown;
-        const reset: TalosClient['reset'] = async (n, req, opts) => {
-          const answer = await target.reset(n, req, opts);
-          if (lose-- <= 0) return answer;
-          return {
-            node: n,
-            ok: false as const,
-            error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-          };
-        };
-        return reset;
-      },
-    });
+    const client = losingFirstAnswer(g.client, 'reset');
     const deps = effectDepsOf(g, client);
     await expect(resetNode(deps, TIMING, { node, labels: LABELS, opId })).rejects.toThrow(
       /did not answer reset in time/,
