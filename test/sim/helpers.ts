@@ -173,6 +173,17 @@ export async function etcdState(bench: Bench, address: string): Promise<string |
   return res.messages[0]?.services.find((s) => s.id === 'etcd')?.state;
 }
 
+/**
+ * The node's boot id (/proc/sys/kernel/random/boot_id, as talosctl reboot reads it to see that a node came back). After
+ * Reset or Reboot returned, a node keeps answering with its old state for a moment (the sequence runs after the reply:
+ * node.ts's RESET_SEQUENCE_START_MS), so waiting for a state it already had proves nothing; wait for a new boot id.
+ */
+export async function bootId(bench: Bench, address: string): Promise<string> {
+  return concatBytes(await collect(bench.machine(address), 'Read', { path: '/proc/sys/kernel/random/boot_id' }))
+    .toString()
+    .trim();
+}
+
 /** A shipped scenario as another Talos version would run it: a copy with `talosVersion` set, returned as a path. */
 export function scenarioAtVersion(name: string, version: string): string {
   const source = name.endsWith('.yaml') ? name : join(scenariosDir(), `${name}.yaml`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
+import { bootId, etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'talos-dr-procedures-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -132,12 +132,19 @@ describe('Talos 1.14 with a dedicated ETCD partition', () => {
     const mc = await cosiGet(bench, cp1, 'config', 'MachineConfigs.config.talos.dev', 'v1alpha1');
     expect(mc.resource.spec.yamlSpec).toContain('kind: VolumeConfig\nname: ETCD');
 
+    const firstBoot = await bootId(bench, cp1);
     await unary(bench.machine(cp1), 'Reset', {
       reboot: true,
       systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
     });
+    // Running as before the reset proves nothing until the node has rebooted: right after Reset returns it still
+    // answers with its old state, and a second Reset sent then met the node going down (ECONNREFUSED), 7 times in 30
     await eventually(
-      () => etcdState(bench!, cp1).catch(() => 'down'),
+      () =>
+        Promise.all([bootId(bench!, cp1), etcdState(bench!, cp1)]).then(
+          ([boot, etcd]) => (boot === firstBoot ? 'not rebooted yet' : etcd),
+          () => 'down',
+        ),
       (s) => s === 'Running',
     );
     expect(bench.sim.view()[0]?.etcdRevision).toBe(bench.sim.dataReport().lastWriteRevision);
