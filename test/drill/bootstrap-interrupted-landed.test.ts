@@ -6,35 +6,12 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { TalosClient } from '../../src/talos/types.js';
 import { bootstrapNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, startGround } from './harness.js';
-import { effectDepsOf } from './lossy-client.js';
+import { journalSent, LANDED, sleep, until } from './interrupted.js';
+import { effectDepsOf, losingReads } from './lossy-client.js';
 
 afterAll(closeGrounds);
-
-/** The client with the first `failures` service lists of `node` timed out. */
-function losingServiceLists(client: TalosClient, node: string, failures: number): TalosClient {
-  let left = failures;
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      if (prop !== 'serviceList') return Reflect.get(target, prop, receiver) as unknown;
-      const serviceList: TalosClient['serviceList'] = async (nodes, opts) =>
-        (await target.serviceList(nodes, opts)).map((r) =>
-          r.node === node && left-- > 0
-            ? {
-                node,
-                ok: false as const,
-                error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-              }
-            : r,
-        );
-      return serviceList;
-    },
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a Bootstrap that reached the node before the crash', () => {
   it('is not sent again when the first read of the node loses its service list', async () => {
@@ -47,20 +24,12 @@ describe('a Bootstrap that reached the node before the crash', () => {
       return r?.ok ? (r.value.find((s) => s.id === 'etcd')?.state ?? null) : null;
     };
     await sleep(300);
-    while ((await etcdState()) !== 'Preparing') await sleep(50);
+    await until(async () => (await etcdState()) === 'Preparing', 50);
     const opId = `bootstrap:${node}:0`;
-    g.journal.append({
-      kind: 'action',
-      phase: 'before',
-      opId,
-      node,
-      what: 'bootstrap (recover_etcd)',
-      by: g.operator,
-      data: { sentAt: Date.now() },
-    });
+    journalSent(g, { opId, node, what: 'bootstrap (recover_etcd)' });
     expect((await g.client.bootstrap(node, { recoverEtcd: false, recoverSkipHashCheck: false })).ok).toBe(true);
     // the crash: the answer was never journalled; the resumed run's first read of the node loses its service list
-    const done = await bootstrapNode(effectDepsOf(g, losingServiceLists(g.client, node, 1)), {
+    const done = await bootstrapNode(effectDepsOf(g, losingReads(g.client, 'serviceList', { left: 1 }, { node })), {
       node,
       skipHashCheck: false,
       opId,
@@ -71,7 +40,7 @@ describe('a Bootstrap that reached the node before the crash', () => {
     const after = readJournal(g.incident.dir).find(
       (r) => r.kind === 'action' && r.opId === opId && r.phase === 'after',
     );
-    expect(after?.result).toBe('the node shows it happened: not sent again');
+    expect(after?.result).toBe(LANDED);
     expect(g.sim.destructiveCalls().bootstrap[node]).toBe(1);
   }, 60_000);
 });

@@ -5,9 +5,9 @@
  * journalled as "answer lost", and the next attempt first reads the kubelet's history.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readJournal } from '../../src/journal/journal.js';
 import { restartKubelet } from '../../src/wizard/after-restore.js';
 import { closeGrounds, startGround } from './harness.js';
+import { afterResults, LANDED } from './interrupted.js';
 import { effectDepsOf, losingFirstAnswer } from './lossy-client.js';
 
 afterAll(closeGrounds);
@@ -23,10 +23,7 @@ describe('a kubelet restart whose answer was lost', () => {
     expect(g.sim.destructiveCalls().serviceRestart[node]).toBe(1);
     // the step's "try again"
     expect(await restartKubelet(deps, { node, opId })).toEqual({ reply: 'restarted before the interruption' });
-    const lines = readJournal(g.incident.dir).filter(
-      (r) => r.kind === 'action' && r.opId === opId && r.phase === 'after',
-    );
-    expect(lines.at(-1)?.result).toBe('the node shows it happened: not sent again');
+    expect(afterResults(g, opId).at(-1)).toBe(LANDED);
     expect(g.sim.destructiveCalls().serviceRestart[node]).toBe(1);
   }, 60_000);
 });

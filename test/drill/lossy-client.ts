@@ -1,9 +1,9 @@
 /**
- * A drill ground's client that loses answers on purpose, for the Reset checks (reset-resume-check and
- * reset-silence-check): the first `failures` Version reads of `node` time out as a loaded machine's do, and with
- * `swallowReset` the node answers the Reset and never acts on it (a node that has not wiped yet, for as long as the
- * check looks). For the checks of a destructive call whose answer was lost (the *-interrupted-landed tests):
- * losingFirstAnswer. And the effect deps that run the effects with it.
+ * A drill ground's client that loses answers on purpose. For the checks of a destructive call whose answer was lost
+ * (the *-interrupted-landed tests): losingFirstAnswer (the node got it), losingFirstRequest (it never left). For reads
+ * that time out as a loaded machine's do: losingReads, and losingVersionReads for the Reset checks
+ * (reset-resume-check and reset-silence-check), whose `swallowReset` node answers the Reset and never acts on it (a
+ * node that has not wiped yet, for as long as the check looks). And the effect deps that run the effects with it.
  */
 import type { EffectDeps } from '../../src/wizard/deps.js';
 import type { NodeResult, RpcFailure, TalosClient } from '../../src/talos/types.js';
@@ -29,19 +29,58 @@ type DestructiveCall =
  * The client with the answer to the first `call` lost: the call reaches the node, which acts on it, and `failure`
  * comes back instead of its answer (a deadline, a cancellation, a connection cut mid-call).
  */
-export function losingFirstAnswer(
-  client: TalosClient,
-  call: DestructiveCall,
-  failure: RpcFailure = DEADLINE,
-): TalosClient {
+export const losingFirstAnswer = (client: TalosClient, call: DestructiveCall, failure = DEADLINE): TalosClient =>
+  losingFirst(client, call, failure, true);
+
+/** The client with the first `call` lost before it left (a deadline before the request was written): never sent. */
+export const losingFirstRequest = (client: TalosClient, call: DestructiveCall, failure = DEADLINE): TalosClient =>
+  losingFirst(client, call, failure, false);
+
+function losingFirst(client: TalosClient, call: DestructiveCall, failure: RpcFailure, reached: boolean): TalosClient {
   let lose = 1;
   return new Proxy(client, {
     get(target, prop, receiver) {
       const real = Reflect.get(target, prop, receiver) as unknown;
       if (prop !== call || typeof real !== 'function') return real;
-      return async (...args: unknown[]): Promise<NodeResult<unknown>> => {
-        const answer = (await real.apply(target, args)) as NodeResult<unknown>;
-        return lose-- > 0 ? { node: answer.node, ok: false, error: failure } : answer;
+      return async (node: string, ...rest: unknown[]): Promise<NodeResult<unknown>> => {
+        if (lose-- <= 0) return (await real.call(target, node, ...rest)) as NodeResult<unknown>;
+        if (reached) await real.call(target, node, ...rest);
+        return { node, ok: false, error: failure };
+      };
+    },
+  });
+}
+
+/** The reads of several nodes at once whose answers a test can lose. */
+type Read = 'version' | 'serviceList' | 'etcdMemberList';
+
+/** How many more reads to lose; a test may set it again later (a read lost only on a retry). */
+export interface Losses {
+  left: number;
+}
+
+/**
+ * The client with the next `losses.left` answers of `read` lost as a loaded machine's read times out (DEADLINE): of
+ * `node` only, or of every node asked; with `when`, only reads made while it holds (asked as the read is sent).
+ */
+export function losingReads(
+  client: TalosClient,
+  read: Read,
+  losses: Losses,
+  opts: { node?: string; when?: () => boolean } = {},
+): TalosClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const real = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== read || typeof real !== 'function') return real;
+      return async (...args: unknown[]): Promise<NodeResult<unknown>[]> => {
+        const now = opts.when?.() ?? true;
+        const results = (await real.apply(target, args)) as NodeResult<unknown>[];
+        return results.map((r) =>
+          now && (opts.node === undefined || r.node === opts.node) && losses.left-- > 0
+            ? { node: r.node, ok: false, error: DEADLINE }
+            : r,
+        );
       };
     },
   });
@@ -53,38 +92,28 @@ export function losingVersionReads(
   failures: number,
   opts: { swallowReset?: boolean } = {},
 ): TalosClient {
-  let left = failures;
-  return new Proxy(client, {
+  const lossy = losingReads(client, 'version', { left: failures }, { node });
+  if (!opts.swallowReset) return lossy;
+  return new Proxy(lossy, {
     get(target, prop, receiver) {
-      if (prop === 'reset' && opts.swallowReset) {
-        const reset: TalosClient['reset'] = async () => ({ node, ok: true as const, value: { actorId: '' } });
-        return reset;
-      }
-      if (prop !== 'version') return Reflect.get(target, prop, receiver) as unknown;
-      const version: TalosClient['version'] = async (nodes, callOpts) => {
-        const results = await target.version(nodes, callOpts);
-        return results.map((r) =>
-          r.node === node && left-- > 0
-            ? {
-                node,
-                ok: false as const,
-                error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-              }
-            : r,
-        );
-      };
-      return version;
+      if (prop !== 'reset') return Reflect.get(target, prop, receiver) as unknown;
+      const reset: TalosClient['reset'] = async () => ({ node, ok: true as const, value: { actorId: '' } });
+      return reset;
     },
   });
 }
 
-export function effectDepsOf(g: Ground, client: TalosClient): EffectDeps {
+/**
+ * The effects' deps over `client`. statusTimeoutMs is the deadline of every status read: 1 s unless a test says
+ * otherwise (a read that misses it is no evidence, and costs the check one more poll).
+ */
+export function effectDepsOf(g: Ground, client: TalosClient, statusTimeoutMs = 1000): EffectDeps {
   return {
     client,
     connectMaintenance: null,
     incident: g.incident,
     journal: g.journal,
     operator: g.operator,
-    statusTimeoutMs: 1000,
+    statusTimeoutMs,
   };
 }

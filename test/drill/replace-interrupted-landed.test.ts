@@ -7,39 +7,24 @@
  * happened; a list that cannot be read sends nothing.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { readJournal } from '../../src/journal/journal.js';
-import type { RpcFailure, TalosClient } from '../../src/talos/types.js';
+import type { RpcFailure } from '../../src/talos/types.js';
 import { leaveCluster, removeMember } from '../../src/wizard/replace-member.js';
 import { closeGrounds, startGround, type Ground } from './harness.js';
-import { CANCELLED, CUT, DEADLINE, effectDepsOf, losingFirstAnswer } from './lossy-client.js';
+import { afterResults, LANDED } from './interrupted.js';
+import { CANCELLED, CUT, effectDepsOf, losingFirstAnswer, losingReads, type Losses } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
 const TIMING = { pollMs: 50, nodeBackTimeoutMs: 5000 };
 
 /**
- * The ground's client, with the answer of the first `call` lost (the node did it) and, while `lists.lose` > 0, the
+ * The ground's client, with the answer of the first `call` lost (the node did it) and, while `lists.left` > 0, the
  * healthy node's member list lost as a loaded link's read is.
  */
 function losing(g: Ground, call: 'etcdRemoveMemberById' | 'etcdLeaveCluster', failure: RpcFailure) {
-  const lists = { lose: 0 };
-  const client = new Proxy(losingFirstAnswer(g.client, call, failure), {
-    get(target, prop, receiver) {
-      if (prop !== 'etcdMemberList') return Reflect.get(target, prop, receiver) as unknown;
-      const etcdMemberList: TalosClient['etcdMemberList'] = async (nodes, quorum, opts) => {
-        if (lists.lose-- > 0) return nodes.map((node) => ({ node, ok: false as const, error: DEADLINE }));
-        return target.etcdMemberList(nodes, quorum, opts);
-      };
-      return etcdMemberList;
-    },
-  });
-  return { client, lists };
+  const lists: Losses = { left: 0 };
+  return { client: losingReads(losingFirstAnswer(g.client, call, failure), 'etcdMemberList', lists), lists };
 }
-
-const afterLines = (g: Ground, opId: string) =>
-  readJournal(g.incident.dir)
-    .filter((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')
-    .map((r) => r.result);
 
 async function memberId(g: Ground, via: string, hostname: string): Promise<string> {
   const [r] = await g.client.etcdMemberList([via], true);
@@ -60,13 +45,13 @@ describe('a member removal whose answer was lost (connection cut mid-call)', () 
     expect(g.sim.destructiveCalls().removeMember[cp1]).toBe(1);
 
     // "try again" while the healthy node's list is lost once: nothing is sent on a guess
-    lists.lose = 1;
+    lists.left = 1;
     await expect(removeMember(deps, TIMING, input)).rejects.toThrow(/Cannot tell whether the removal/);
     expect(g.sim.destructiveCalls().removeMember[cp1]).toBe(1);
 
     // and once it answers: the member is gone, so it is not sent again
     expect(await removeMember(deps, TIMING, input)).toEqual({ alreadyGone: true });
-    expect(afterLines(g, opId).at(-1)).toBe('the node shows it happened: not sent again');
+    expect(afterResults(g, opId).at(-1)).toBe(LANDED);
     expect(g.sim.destructiveCalls().removeMember[cp1]).toBe(1);
   }, 60_000);
 });
@@ -83,7 +68,7 @@ describe('a leave whose answer was lost (the call cancelled)', () => {
     const input = { node: cp3, via: cp1, memberId: id, opId };
     await expect(leaveCluster(deps, TIMING, input)).rejects.toThrow();
     expect(await leaveCluster(deps, TIMING, input)).toEqual({ alreadyGone: true });
-    expect(afterLines(g, opId).at(-1)).toBe('the node shows it happened: not sent again');
+    expect(afterResults(g, opId).at(-1)).toBe(LANDED);
     expect(g.sim.destructiveCalls().leave[cp3]).toBe(1);
   }, 60_000);
 });

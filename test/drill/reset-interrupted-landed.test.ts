@@ -19,33 +19,31 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
 import { startSimulator } from '../../src/sim/index.js';
-import type { SimCluster } from '../../src/sim/types.js';
 import { createTalosClient } from '../../src/talos/client.js';
-import type { TalosClient } from '../../src/talos/types.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import { resetNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, SPEED, startGround, startSessionOn, type Ground } from './harness.js';
-import { effectDepsOf, losingFirstAnswer } from './lossy-client.js';
+import {
+  afterResults,
+  DRILL_TIMING as TIMING,
+  journalSent,
+  LANDED,
+  NOT_LANDED,
+  rebooted,
+  simNode,
+  sleep,
+  until,
+  type NodeInternals,
+} from './interrupted.js';
+import { effectDepsOf, losingFirstAnswer, losingReads, type Losses } from './lossy-client.js';
 
 afterAll(closeGrounds);
-
-/** The drill's own timing at SPEED (src/wizard/run.ts timingFor): 100 ms polls, 20 s for a node to come back. */
-const TIMING = { pollMs: 100, nodeBackTimeoutMs: 20_000 };
 
 const LABELS = ['EPHEMERAL'];
 
 /** The journal as the crash left it: the Reset journalled as about to be sent, never answered. */
-function journalSent(g: Ground, node: string, opId: string, sentAt: number): void {
-  g.journal.append({
-    kind: 'action',
-    phase: 'before',
-    opId,
-    node,
-    what: 'reset EPHEMERAL (graceful=false, reboot)',
-    by: g.operator,
-    data: { sentAt },
-  });
-}
+const resetSent = (g: Ground, node: string, opId: string) =>
+  journalSent(g, { opId, node, what: 'reset EPHEMERAL (graceful=false, reboot)' });
 
 /** The sentence journalled when the check starts waiting on a node that answers as before (what the report shows). */
 const waitNoted = (g: Ground, node: string) =>
@@ -53,25 +51,15 @@ const waitNoted = (g: Ground, node: string) =>
     (r) => r.kind === 'observation' && r.what === `checking whether ${node} got the Reset sent before the interruption`,
   )?.result;
 
-const checked = (g: Ground, opId: string) =>
-  readJournal(g.incident.dir).find((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')?.result;
-
-/** The simulator's node object (its internals, to hold a moment of its life on purpose). */
-interface NodeInternals {
-  address: string;
-  state: { pendingReset: unknown };
-  reset: (wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean) => void;
-  beginReset: () => void;
-}
-const simNode = (sim: SimCluster, node: string): NodeInternals =>
-  (sim as unknown as { nodesList: NodeInternals[] }).nodesList.find((n) => n.address === node)!;
+/** The first "after" line: the check's finding after a crash, or the first attempt's outcome. */
+const checked = (g: Ground, opId: string) => afterResults(g, opId)[0];
 
 describe('a Reset that reached the node before the crash', () => {
   it('is not sent again when the rebooted node first answers before its etcd service is listed', async () => {
     const g = await startGround('member-crashloop');
     const node = g.sim.nodes[2]!;
     const opId = `replace-reset:${node}:0`;
-    journalSent(g, node, opId, Date.now());
+    resetSent(g, node, opId);
     expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
     // the drill's afterDestructive save, then the kill before the "after" line
     const statePath = join(g.incident.dir, 'sim-state.json');
@@ -90,7 +78,7 @@ describe('a Reset that reached the node before the crash', () => {
     const hooks = sim as unknown as { relisten: (n: NodeInternals) => Promise<void> };
     const relisten = hooks.relisten.bind(sim);
     hooks.relisten = async (n) => {
-      if (n.address === node) await new Promise((r) => setTimeout(r, 1000));
+      if (n.address === node) await sleep(1000);
       await relisten(n);
     };
     const client = createTalosClient(loadTalosconfig({ talosconfig: sim.talosconfigPath }, {}), {
@@ -99,7 +87,7 @@ describe('a Reset that reached the node before the crash', () => {
     });
     try {
       await resetNode({ ...effectDepsOf(g, client) }, TIMING, { node, labels: LABELS, opId });
-      expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+      expect(checked(g, opId)).toBe(LANDED);
       expect(sim.destructiveCalls().reset[node]).toBe(1);
     } finally {
       client.close();
@@ -111,36 +99,18 @@ describe('a Reset that reached the node before the crash', () => {
     const g = await startGround('lost-quorum');
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
-    journalSent(g, node, opId, Date.now());
+    resetSent(g, node, opId);
     expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
     // the crash: the answer was never journalled. Once the node answers again after its reboot, its first service
     // list times out, as a loaded machine's read does (its version answered: the node counts as answering)
-    const n = simNode(g.sim, node) as NodeInternals & { reachable: boolean };
-    let lose = 1;
-    const client = new Proxy(g.client, {
-      get(target, prop, receiver) {
-        if (prop !== 'serviceList') return Reflect.get(target, prop, receiver) as unknown;
-        const serviceList: TalosClient['serviceList'] = async (nodes, opts) => {
-          const lost = n.reachable && lose-- > 0;
-          const results = await target.serviceList(nodes, opts);
-          return results.map((r) =>
-            r.node === node && lost
-              ? {
-                  node,
-                  ok: false as const,
-                  error: { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' },
-                }
-              : r,
-          );
-        };
-        return serviceList;
-      },
-    });
+    const n = simNode(g.sim, node);
+    const lists: Losses = { left: 1 };
+    const client = losingReads(g.client, 'serviceList', lists, { node, when: () => n.reachable });
     // wait for the node to go down first: the lost read is the one after its reboot
-    while (n.reachable) await new Promise((r) => setTimeout(r, 5));
+    await until(() => !n.reachable);
     await resetNode(effectDepsOf(g, client), TIMING, { node, labels: LABELS, opId });
-    expect(lose).toBeLessThan(1); // the read was lost
-    expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+    expect(lists.left).toBeLessThan(1); // the read was lost
+    expect(checked(g, opId)).toBe(LANDED);
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 
@@ -154,13 +124,13 @@ describe('a Reset that reached the node before the crash', () => {
       n.state.pendingReset = { ...wipe, reboot };
       setTimeout(() => n.beginReset(), 3000);
     };
-    journalSent(g, node, opId, Date.now());
+    resetSent(g, node, opId);
     expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
     // the crash: the answer was never journalled; the resumed run checks the node
     // the drill's own timing: on a loaded machine a read of the services can miss its 1 s deadline for seconds, and
     // a node that answers with nothing that dates its boot for the whole nodeBackTimeoutMs is (rightly) not decided
     await resetNode(effectDepsOf(g, g.client), TIMING, { node, labels: LABELS, opId });
-    expect(checked(g, opId)).toBe('the node shows it happened: not sent again');
+    expect(checked(g, opId)).toBe(LANDED);
     // the wait is said, with when it ends: min(5 min, nodeBackTimeoutMs) from the first answer as before
     expect(waitNoted(g, node)).toMatch(
       /^127\.[\d.]+ still answers as before \(it has not rebooted since the Reset was sent at \d\d:\d\d:\d\d UTC\); a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at \d\d:\d\d:\d\d UTC \(in (19|20) s\)$/,
@@ -181,16 +151,10 @@ describe('a Reset whose answer was lost (no crash)', () => {
       /did not answer reset in time/,
     );
     // the step's "try again", once the node answers again (step 6 reads it first: a node that answers is wiped)
-    const n = simNode(g.sim, node) as NodeInternals & { reachable: boolean };
-    while (n.reachable) await new Promise((r) => setTimeout(r, 5));
-    while (!n.reachable) await new Promise((r) => setTimeout(r, 5));
+    await rebooted(g.sim, node);
     await resetNode(deps, TIMING, { node, labels: LABELS, opId });
     expect(checked(g, opId)).toMatch(/did not answer reset in time/); // the first attempt's line
-    expect(
-      readJournal(g.incident.dir)
-        .filter((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')
-        .at(-1)?.result,
-    ).toBe('the node shows it happened: not sent again');
+    expect(afterResults(g, opId).at(-1)).toBe(LANDED);
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 });
@@ -201,7 +165,7 @@ describe('a Reset lost with the crash (the node never got it)', () => {
     const node = g.sim.nodes[1]!;
     const session = startSessionOn(g); // the machine sits at its first question meanwhile
     const opId = `reset:${node}:0`;
-    journalSent(g, node, opId, Date.now());
+    resetSent(g, node, opId);
     const notices: (string | null)[] = [];
     const sub = session.actor.subscribe((snap) => {
       if (notices.at(-1) !== snap.context.notice) notices.push(snap.context.notice);
@@ -226,15 +190,15 @@ describe('a Reset lost with the crash (the node never got it)', () => {
       (
         (await g.client.serviceList([node]))[0] as { ok: boolean; value?: { id: string; events: unknown[] }[] }
       ).value?.find((s) => s.id === 'etcd')?.events.length ?? 0;
-    while ((await full()) < 64) await new Promise((r) => setTimeout(r, 200));
+    await until(async () => (await full()) >= 64, 200);
     const opId = `replace-reset:${node}:0`;
-    journalSent(g, node, opId, Date.now());
+    resetSent(g, node, opId);
     await resetNode(
       effectDepsOf(g, g.client),
       { pollMs: 100, nodeBackTimeoutMs: 3000 },
       { node, labels: LABELS, opId },
     );
-    expect(checked(g, opId)).toBe('the node shows it did not happen: sending it');
+    expect(checked(g, opId)).toBe(NOT_LANDED);
     expect(waitNoted(g, node)).toMatch(
       /sent again only if it still shows the same boot at \d\d:\d\d:\d\d UTC \(in [23] s\)$/,
     );
