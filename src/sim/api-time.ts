@@ -28,16 +28,17 @@ function configuredTimeServer(node: SimNode): string | undefined {
   return undefined;
 }
 
-function timeAnswer(server: string): Payload[] {
+function timeAnswer(node: SimNode, server: string): Payload[] {
   const now = Date.now();
-  return [{ server, localtime: timestamp(now), remotetime: timestamp(now) }];
+  // localtime is the node's clock (off by its clockOffsetMs), remotetime the server's (the host's here)
+  return [{ server, localtime: timestamp(now + (node.state.clockOffsetMs ?? 0)), remotetime: timestamp(now) }];
 }
 
 export function time(node: SimNode): Payload[] {
-  return timeAnswer(configuredTimeServer(node) ?? DEFAULT_NTP_SERVER);
+  return timeAnswer(node, configuredTimeServer(node) ?? DEFAULT_NTP_SERVER);
 }
 
-export function timeCheck(_node: SimNode, req: { server?: string }): Payload[] {
+export function timeCheck(node: SimNode, req: { server?: string }): Payload[] {
   if (!req.server) throw invalidArgument('ntp server is required');
-  return timeAnswer(req.server);
+  return timeAnswer(node, req.server);
 }

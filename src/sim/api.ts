@@ -21,6 +21,7 @@ import {
   deadlineExceeded,
   failedPrecondition,
   invalidArgument,
+  notFound,
   unimplemented,
   unknown,
 } from './rpc-error.js';
@@ -119,15 +120,17 @@ export function version(node: SimNode): Payload[] {
 }
 
 export function serviceList(node: SimNode): Payload[] {
+  // the times as the node's own clock gives them (a node whose clock is off dates its events off by as much)
+  const clock = (ms: number) => timestamp(ms + (node.state.clockOffsetMs ?? 0));
   const services = Object.values(node.state.services).map((svc) => ({
     id: svc.id,
     state: svc.state,
-    events: { events: svc.events.map((e) => ({ msg: e.msg, state: e.state, ts: timestamp(e.ts) })) },
+    events: { events: svc.events.map((e) => ({ msg: e.msg, state: e.state, ts: clock(e.ts) })) },
     health: {
       unknown: svc.health.unknown,
       healthy: svc.health.healthy,
       lastMessage: svc.health.lastMessage,
-      lastChange: timestamp(svc.health.lastChange),
+      lastChange: clock(svc.health.lastChange),
     },
   }));
   return [{ services }];
@@ -221,13 +224,20 @@ export async function bootstrap(
 
 // ---- files ----
 
+/**
+ * Read as machined serves it (siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9:
+ * 1406-1441): a missing path is NotFound with os.Stat's text; a regular file goes out in 1 KiB chunks
+ * (pkg/chunker/stream/stream.go@v1.13.9:51, CHUNK_SIZE here) and the stream ends with status OK. The only file a
+ * simulated node has is the kernel's boot id: a random UUID per boot, lower-case, with the kernel's trailing newline
+ * (talosctl trims it: cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:375). os:admin only (rbac.ts: not listed).
+ */
 export async function read(node: SimNode, req: { path?: string }, send: Send): Promise<void> {
   const path = req.path ?? '';
   if (path === '/proc/sys/kernel/random/boot_id') {
     await sendChunks(Buffer.from(`${node.state.bootId}\n`), send);
     return;
   }
-  throw unknown(`open ${path}: no such file or directory`);
+  throw notFound(`stat ${path}: no such file or directory`);
 }
 
 const ETCD_DB = '/var/lib/etcd/member/snap/db';

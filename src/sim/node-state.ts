@@ -52,6 +52,11 @@ export interface NodeState {
   /** A reset in progress (so a restored simulator can finish it). */
   pendingReset: { labels: string[]; wholeDisk: boolean; reboot: boolean } | null;
   bootId: string;
+  /**
+   * How far the node's clock is off this machine's (ms, negative: behind; absent: 0). The node dates what it says
+   * by its own clock (ServiceList's event times, Time's localtime); the simulator keeps its records in host time.
+   */
+  clockOffsetMs?: number;
   services: Record<string, ServiceRecord>;
   /** Machine events for the Events RPC (service state changes), newest last. */
   /** `health`: the service's health when the event was published (older saved states have none: unknown). */

@@ -5,7 +5,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { type EndpointPool, neverSent } from './connection.js';
-import { Code, explainContext, failureFromServiceError, rpcFailure } from './errors.js';
+import { Code, explainContext, failureFromMetadata, failureFromServiceError, rpcFailure } from './errors.js';
 import { cutOf, withCut } from './bounded.js';
 import type * as ProtoModule from './proto.js';
 import type { TalosContextConfig } from './talosconfig.js';
@@ -173,6 +173,52 @@ export class TalosCalls {
     } catch (error) {
       const failure = { ...this.callFailure(error, opts.signal), method: methodName };
       return failedFor(nodes.length ? nodes : [this.endpointInUse ?? 'the endpoint'], failure);
+    }
+  }
+
+  /**
+   * Read { path } of one node (a server stream of common.Data: machined sends a regular file in 1 KiB chunks, a
+   * missing one is NotFound; siderolabs/talos internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.13.9:
+   * 1406-1441; os:admin only, internal/app/machined/pkg/system/services/machined.go@v1.13.9:100), its chunks joined,
+   * within the call's deadline. A failure apid sends in-band for the node (it could not reach it, the node refused)
+   * is that node's answer, as in fanOut: only a call that could not be made moves to the next endpoint, and an
+   * endpoint is remembered only when the read succeeded through it.
+   */
+  async read(node: string, path: string, opts: CallOptions): Promise<NodeResult<Buffer>> {
+    const definition = (await loadProtos()).machineService().Read as AnyMethod;
+    type Data = {
+      metadata?: { error?: string; status?: { code?: number; message?: string } | null } | null;
+      bytes?: Buffer;
+    };
+    try {
+      const answer = await this.withDeadline<Buffer | RpcFailure>(
+        { ...opts, idempotent: true },
+        (client, deadline, resolve, reject) => {
+          const chunks: Buffer[] = [];
+          let inBand: RpcFailure | null = null;
+          const call = client.makeServerStreamRequest<object, Data>(
+            definition.path,
+            definition.requestSerialize as (value: object) => Buffer,
+            definition.responseDeserialize as (bytes: Buffer) => Data,
+            { path },
+            nodesMetadata([node]),
+            { deadline },
+          );
+          call.on('data', (m: Data) => {
+            const meta = m.metadata;
+            if (meta && (meta.error || meta.status?.code))
+              inBand ??= failureFromMetadata(meta.error ?? '', meta.status);
+            else if (m.bytes?.length) chunks.push(Buffer.from(m.bytes));
+          });
+          call.on('error', reject);
+          call.on('end', () => resolve(inBand ?? Buffer.concat(chunks)));
+          return call;
+        },
+      );
+      if (Buffer.isBuffer(answer)) return { node, ok: true, value: answer };
+      return { node, ok: false, error: { ...answer, method: 'Read' } };
+    } catch (error) {
+      return { node, ok: false, error: { ...this.callFailure(error, opts.signal), method: 'Read' } };
     }
   }
 

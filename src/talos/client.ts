@@ -68,6 +68,9 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_SNAPSHOT_FIRST_BYTE_TIMEOUT_MS = 20_000;
 
+/** The kernel's id of the running boot (talosctl reads the same file: tracker.go@v1.13.9:359). */
+const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
+
 export class GrpcTalosClient implements TalosClient {
   private readonly pool: EndpointPool;
   private readonly calls: TalosCalls;
@@ -203,6 +206,12 @@ export class GrpcTalosClient implements TalosClient {
    */
   etcdSnapshot(node: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {
     return this.dataCalls.etcdSnapshot(node, opts);
+  }
+
+  /** TalosClient.bootId: Read of the boot id, trimmed as talosctl trims it (tracker.go@v1.13.9:375). */
+  async bootId(node: string, opts: CallOptions = {}): Promise<NodeResult<string>> {
+    const r = await this.calls.read(node, BOOT_ID_PATH, opts);
+    return r.ok ? { node, ok: true, value: r.value.toString('utf8').trim() } : r;
   }
 
   copy(node: string, rootPath: string, opts: DataStreamOptions = {}): AsyncIterable<Buffer> {

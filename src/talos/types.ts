@@ -161,6 +161,13 @@ export interface TalosClient {
     node: string,
     opts?: { signal?: AbortSignal | undefined; reuseBuffers?: boolean },
   ): AsyncIterable<Buffer>;
+  /**
+   * The node's boot id (/proc/sys/kernel/random/boot_id through Read, whitespace trimmed, as talosctl reads it:
+   * cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:356-378): a new one at every boot, so comparing two says whether
+   * the node rebooted in between without comparing clocks. Read needs os:admin (PermissionDenied otherwise). Optional:
+   * a client without it gives no boot id, and the checks fall back to the services' start times.
+   */
+  bootId?(node: string, opts?: CallOptions): Promise<NodeResult<string>>;
   /** Copy of a path as the node's .tar.gz stream (raw bytes of the archive). */
   copy(node: string, rootPath: string, opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
   /** Upload a snapshot (client stream). Resolves with the node's answer. */
