@@ -310,6 +310,21 @@ export function bootSince(
 }
 
 /**
+ * What the node's boot id, read before a call was sent and again now, says about a boot since (like for like: no
+ * clocks compared). The kernel draws a new boot id at every boot, so a different one shows a boot since the send
+ * ('rebooted') and the same one shows none ('same boot'), as talosctl's post-check reads it
+ * (cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:60-76). A read that failed now (no answer, a timeout) shows
+ * nothing ('unknown'). Null when the boot ids cannot tell at all: none was read before the send (a journal of an older
+ * version, a node that refused Read), or the node refuses Read now (Read needs os:admin, talosctl skips the check
+ * then: tracker.go@v1.13.9:62-64,368-370): the services' start times decide then (bootSince).
+ */
+export function bootSinceByBootId(before: string | null, now: string | 'refused' | null): BootSince | null {
+  if (before === null || now === 'refused') return null;
+  if (now === null) return 'unknown';
+  return now === before ? 'same boot' : 'rebooted';
+}
+
+/**
  * A node that answered shows that a Reset sent at `sentAt` took effect: its etcd service history restarted after the
  * send (services start a new history at every boot). Talos answers Reset before it does anything (siderolabs/talos:
  * internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go@v1.11.6:686-692), so an answer of Preparing right

@@ -5,9 +5,17 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { classifyFailure, describeFailure } from '../talos/errors.js';
+import { classifyFailure, Code, describeFailure } from '../talos/errors.js';
+import { ledgerState, readJournal } from '../journal/journal.js';
 import { MachineConfigError, withControlPlaneType } from '../talos/machine-config.js';
-import { bootSince, bootstrapAlreadyDone, bootstrapLanded, resetTookEffect } from '../../machines/decisions.js';
+import {
+  bootSince,
+  bootSinceByBootId,
+  bootstrapAlreadyDone,
+  bootstrapLanded,
+  resetTookEffect,
+  type BootSince,
+} from '../../machines/decisions.js';
 import type { NodeView } from '../../machines/recovery-types.js';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { ActionError, ledgered, messageOf, timesSent, unwrap, unwrapDestructive, witnessOf } from './ledger.js';
@@ -33,6 +41,72 @@ const one = async (deps: EffectDeps, node: string): Promise<NodeView | null> =>
 
 const sentAtOf = (witness: Record<string, unknown> | null): number | null =>
   typeof witness?.sentAt === 'number' ? witness.sentAt : null;
+
+/** The boot id read before the call was sent, or null (not read: refused, no answer, or a journal from before it). */
+const bootIdOf = (witness: Record<string, unknown> | null): string | null =>
+  typeof witness?.bootId === 'string' && witness.bootId !== '' ? witness.bootId : null;
+
+/** The witness says the node refused to read its boot id before the send (Read needs os:admin). */
+const bootIdRefused = (witness: Record<string, unknown> | null): boolean => witness?.bootIdUnread === 'refused';
+
+/**
+ * How long the read of a boot id before a Reset or Reboot may hold it back. Each node's Reset is sent by its own child
+ * as soon as it is confirmed, the snapshot source's last (planPreparation, SAFETY rule 3): a read that hangs must not
+ * let a node's wipe go out long after its confirmation, behind the source's. A node that does not answer it in this
+ * time gets today's rule (its services' start times). talosctl's integration suite bounds the same read too
+ * (internal/integration/base/api.go@v1.13.9:227-229).
+ */
+const BOOT_ID_READ_MS = 2000;
+
+/** The node's boot id now: the id, 'refused' (PermissionDenied: Read needs os:admin), or null (no answer). */
+async function readBootId(deps: EffectDeps, node: string): Promise<string | 'refused' | null> {
+  if (!deps.client.bootId) return null;
+  const timeoutMs = Math.min(statusTimeout(deps), BOOT_ID_READ_MS);
+  const r = await deps.client.bootId(node, { timeoutMs }).catch(() => null);
+  if (!r) return null;
+  if (r.ok) return r.value === '' ? null : r.value;
+  return r.error.code === Code.permissionDenied ? 'refused' : null;
+}
+
+/** What the screen and the journal say when a node refused the read of its boot id before `call`. */
+const refusedSentence = (node: string, call: string) =>
+  `${node} refused to read its boot id (Read needs the os:admin role), so whether it got the ${call} is judged, if this run is interrupted, from its services' start times, which assumes its clock agrees with this machine's.`;
+
+/**
+ * The node's boot id just before `call` is sent, for the witness journalled with the send time: on a resume a
+ * different boot id shows the node rebooted since, the same one that it did not, without comparing the node's clock
+ * with this machine's (talosctl reads it before a Reboot or Reset for the same reason:
+ * cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:356-378). A node that refuses it gets today's rule, said on
+ * screen and journalled; one that does not answer in BOOT_ID_READ_MS gets it too (journalled with the witness).
+ */
+async function bootIdBeforeSend(deps: EffectDeps, node: string, call: string): Promise<Record<string, unknown>> {
+  const read = await readBootId(deps, node);
+  if (read === null) return deps.client.bootId ? { bootIdUnread: 'no answer' } : {};
+  if (read !== 'refused') return { bootId: read };
+  const sentence = refusedSentence(node, call);
+  deps.journal.append({ kind: 'observation', node, what: `boot id of ${node} before the ${call}`, result: sentence });
+  deps.notice?.(sentence);
+  return { bootIdUnread: 'refused' };
+}
+
+/**
+ * Whether the node booted since the call witnessed by `before` was sent: by its boot id when one was read before the
+ * send (bootSinceByBootId), else from its services' start times against the send time (bootSince).
+ */
+async function bootSinceSend(
+  deps: EffectDeps,
+  node: string,
+  before: Record<string, unknown> | null,
+): Promise<{ boot: BootSince; byBootId: boolean }> {
+  const then = bootIdOf(before);
+  const byId = then === null ? null : bootSinceByBootId(then, await readBootId(deps, node));
+  if (byId !== null) return { boot: byId, byBootId: true };
+  return { boot: bootSince(await serviceHistories(deps, node), sentAtOf(before)), byBootId: false };
+}
+
+/** Only for a fresh send: a call the journal shows as answered is not sent, and an interrupted one is checked first. */
+const aboutToSend = (deps: EffectDeps, opId: string): boolean =>
+  ledgerState(readJournal(deps.incident.dir), opId) === 'new';
 
 /** Step 5: stage machine.type controlplane, reboot, and wait until the node says it is a controlplane node. */
 export async function convertInitNode(
@@ -69,8 +143,10 @@ export async function convertInitNode(
     // lost; sending it again stages the same document again, which changes nothing more.
     reconcile: async () => ((await isControlPlaneNow().catch(() => null)) ? undefined : null),
   });
+  const rebootOp = `${input.opId}:reboot`;
+  let bootWitness = aboutToSend(deps, rebootOp) ? await bootIdBeforeSend(deps, node, 'reboot') : {};
   await ledgered(deps, {
-    opId: `${input.opId}:reboot`,
+    opId: rebootOp,
     action: 'reboot to apply the staged configuration',
     node,
     destructive: true,
@@ -78,9 +154,13 @@ export async function convertInitNode(
     send: async () => {
       unwrapDestructive(await deps.client.reboot(node), 'reboot');
     },
-    witness: () => ({ sentAt: Date.now() }),
-    reconcile: async (before) =>
-      (await interruptedRebootLanded(deps, timing, node, sentAtOf(before))) ? undefined : null,
+    witness: () => ({ sentAt: Date.now(), ...bootWitness }),
+    reconcile: async (before) => {
+      if (await interruptedRebootLanded(deps, timing, node, before)) return undefined;
+      // sent again: with the boot id the node shows right before it
+      bootWitness = await bootIdBeforeSend(deps, node, 'reboot');
+      return null;
+    },
   });
   const back = await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs);
   if (!back) throw new ActionError(`${node} did not come back as a controlplane node after the reboot.`, true);
@@ -100,12 +180,12 @@ async function interruptedRebootLanded(
   deps: EffectDeps,
   timing: EffectTiming,
   node: string,
-  sentAt: number | null,
+  before: Record<string, unknown> | null,
 ): Promise<boolean> {
   const rebooted = async () => {
     const r = await deps.client.machineType(node, { timeoutMs: statusTimeout(deps) });
     if (r.ok && r.value === 'controlplane') return true;
-    return bootSince(await serviceHistories(deps, node), sentAt) === 'rebooted' ? true : null;
+    return (await bootSinceSend(deps, node, before)).boot === 'rebooted' ? true : null;
   };
   if (await rebooted().catch(() => null)) return true;
   // not settled at once: the wait can last minutes on a real node, so the person is told what it waits for
@@ -118,7 +198,7 @@ async function interruptedRebootLanded(
   } finally {
     deps.notice?.(null);
   }
-  if (bootSince(await serviceHistories(deps, node), sentAt) === 'same boot') return false;
+  if ((await bootSinceSend(deps, node, before)).boot === 'same boot') return false;
   throw new ActionError(
     `Cannot tell whether ${node} got the reboot sent before the interruption (it did not come back as a controlplane node, and shows nothing that dates its last boot), so it is not sent again on a guess: check talosctl -n ${node} get machinetype and its console, and try again.`,
     false,
@@ -145,8 +225,13 @@ const utcTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 
  * What the check of an interrupted Reset waits for once the node answers as before, in the person's words, after the
  * node's name ("<node> still answers as before ...").
  */
-export function sameBootWait(sentAt: number | null, until: number): string {
-  const since = sentAt === null ? '' : ` (it has not rebooted since the Reset was sent at ${utcTime(sentAt)})`;
+export function sameBootWait(sentAt: number | null, until: number, byBootId = false): string {
+  const since =
+    sentAt === null
+      ? ''
+      : byBootId
+        ? ` (its boot id is the one it had when the Reset was sent at ${utcTime(sentAt)})`
+        : ` (it has not rebooted since the Reset was sent at ${utcTime(sentAt)})`;
   const secs = Math.max(1, Math.round((until - Date.now()) / 1000));
   const left = secs < 90 ? `${secs} s` : `${Math.round(secs / 60)} min`;
   return `still answers as before${since}; a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at ${utcTime(until)} (in ${left})`;
@@ -174,7 +259,7 @@ async function interruptedResetLanded(
   deps: EffectDeps,
   timing: EffectTiming,
   node: string,
-  sentAt: number | null,
+  before: Record<string, unknown> | null,
 ): Promise<boolean> {
   let shown = false;
   const show = (text: string) => {
@@ -182,19 +267,31 @@ async function interruptedResetLanded(
     deps.notice?.(text);
   };
   try {
-    return await checkInterruptedReset(deps, timing, node, sentAt, show);
+    return await checkInterruptedReset(deps, timing, node, before, show);
   } finally {
     if (shown) deps.notice?.(null);
   }
 }
 
+/**
+ * The check itself. With a boot id read before the send (bootIdBeforeSend), the node's boot id now decides whether it
+ * booted since: a node whose clock is behind this machine's dates its new boot's services before the send, and read
+ * by those times it showed "same boot" and got the Reset again after the hold (a second wipe). The services' times
+ * decide only when there is no boot id to compare (a journal of an older version, a node that refuses Read).
+ */
 async function checkInterruptedReset(
   deps: EffectDeps,
   timing: EffectTiming,
   node: string,
-  sentAt: number | null,
+  before: Record<string, unknown> | null,
   show: (text: string) => void,
 ): Promise<boolean> {
+  const sentAt = sentAtOf(before);
+  const withBootId = bootIdOf(before) !== null;
+  // said with the wait when the node refused its boot id before the send: the fallback compares clocks
+  const byClock = bootIdRefused(before)
+    ? ` Its boot id could not be read before the Reset (Read needs the os:admin role), so this is judged from its services' start times, which assumes its clock agrees with this machine's.`
+    : '';
   const start = Date.now();
   const bound = Math.min(RESET_START_BOUND_MS, timing.nodeBackTimeoutMs);
   // since when the node has answered as before the send / answered with nothing to tell / not answered
@@ -207,22 +304,24 @@ async function checkInterruptedReset(
     if (view?.maintenance) return true;
     if (view?.reachable) {
       silentSince = null;
-      if (resetTookEffect(view, sentAt)) return true;
-      const boot = bootSince(await serviceHistories(deps, node), sentAt);
+      // an etcd history dated after the send is evidence only where clocks are compared anyway
+      if (!withBootId && resetTookEffect(view, sentAt)) return true;
+      const { boot, byBootId } = await bootSinceSend(deps, node, before);
       if (boot === 'rebooted') return true;
       if (boot === 'same boot') {
         unknownSince = null;
         if (unchangedSince === null) {
           unchangedSince = asked;
-          const waiting = sameBootWait(sentAt, unchangedSince + bound);
+          const waiting = sameBootWait(sentAt, unchangedSince + bound, byBootId);
+          const fallback = byBootId ? '' : byClock;
           deps.journal.append({
             kind: 'observation',
             node,
             what: `checking whether ${node} got the Reset sent before the interruption`,
-            result: `${node} ${waiting}`,
+            result: fallback ? `${node} ${waiting}.${fallback}` : `${node} ${waiting}`,
           });
           // on screen for as long as the check waits (cleared when it ends)
-          show(`Checking whether ${node} got the Reset sent before the interruption: it ${waiting}.`);
+          show(`Checking whether ${node} got the Reset sent before the interruption: it ${waiting}.${fallback}`);
         }
         if (Date.now() - unchangedSince >= bound) return false;
       } else unknownSince ??= asked;
@@ -265,8 +364,10 @@ async function resetSeenTakingEffect(
   deps: EffectDeps,
   timing: EffectTiming,
   node: string,
-  sentAt: number | null,
+  before: Record<string, unknown> | null,
 ): Promise<boolean> {
+  const sentAt = sentAtOf(before);
+  const bootId = bootIdOf(before);
   const end = Date.now() + timing.nodeBackTimeoutMs;
   let silentSince: number | null = null;
   let silentReads = 0;
@@ -276,6 +377,8 @@ async function resetSeenTakingEffect(
     if (view?.maintenance) return true;
     if (view?.reachable) {
       if (resetTookEffect(view, sentAt)) return true;
+      // back with a new boot id: rebooted since the send, whatever its clock says
+      if (bootId !== null && bootSinceByBootId(bootId, await readBootId(deps, node)) === 'rebooted') return true;
       silentSince = null;
       silentReads = 0;
     } else {
@@ -301,6 +404,7 @@ export async function resetNode(
   input: { node: string; labels: string[]; opId: string },
 ): Promise<void> {
   const { node, labels } = input;
+  let bootWitness = aboutToSend(deps, input.opId) ? await bootIdBeforeSend(deps, node, 'Reset') : {};
   await ledgered(deps, {
     opId: input.opId,
     action: `reset ${labels.join('+')} (graceful=false, reboot)`,
@@ -312,13 +416,17 @@ export async function resetNode(
       // no answer, though the request left: the node may be resetting now, so the next attempt checks it first
       unwrapDestructive(result, 'reset');
     },
-    // The send time only, taken without a call to the node: a round trip here would delay this node's reset
-    // behind the snapshot source's, which goes last (SAFETY rule 3).
-    witness: () => ({ sentAt: Date.now() }),
-    reconcile: async (before) =>
-      (await interruptedResetLanded(deps, timing, node, sentAtOf(before))) ? undefined : null,
+    // The send time, and the boot id read just before (bootIdBeforeSend, bounded by BOOT_ID_READ_MS so that it does
+    // not hold this node's Reset back behind the snapshot source's, which goes last: SAFETY rule 3's order).
+    witness: () => ({ sentAt: Date.now(), ...bootWitness }),
+    reconcile: async (before) => {
+      if (await interruptedResetLanded(deps, timing, node, before)) return undefined;
+      // sent again: with the boot id the node shows right before it
+      bootWitness = await bootIdBeforeSend(deps, node, 'Reset');
+      return null;
+    },
   });
-  const seen = await resetSeenTakingEffect(deps, timing, node, sentAtOf(witnessOf(deps, input.opId)));
+  const seen = await resetSeenTakingEffect(deps, timing, node, witnessOf(deps, input.opId));
   if (!seen)
     throw new ActionError(
       `${node} accepted the Reset but was not seen to go down or restart within ${Math.round(timing.nodeBackTimeoutMs / 1000)} s; check its console before trying again.`,
