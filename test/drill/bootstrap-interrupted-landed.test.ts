@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
 import { bootstrapNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, startGround } from './harness.js';
-import { journalSent, LANDED, sleep, until } from './interrupted.js';
+import { journalSent, LANDED, QUICK_READS_MS, sleep, until } from './interrupted.js';
 import { effectDepsOf, losingReads } from './lossy-client.js';
 
 afterAll(closeGrounds);
@@ -29,13 +29,16 @@ describe('a Bootstrap that reached the node before the crash', () => {
     journalSent(g, { opId, node, what: 'bootstrap (recover_etcd)' });
     expect((await g.client.bootstrap(node, { recoverEtcd: false, recoverSkipHashCheck: false })).ok).toBe(true);
     // the crash: the answer was never journalled; the resumed run's first read of the node loses its service list
-    const done = await bootstrapNode(effectDepsOf(g, losingReads(g.client, 'serviceList', { left: 1 }, { node })), {
-      node,
-      skipHashCheck: false,
-      opId,
-      wiped: true,
-      uploadSent: true,
-    });
+    const done = await bootstrapNode(
+      effectDepsOf(g, losingReads(g.client, 'serviceList', { left: 1 }, { node }), QUICK_READS_MS),
+      {
+        node,
+        skipHashCheck: false,
+        opId,
+        wiped: true,
+        uploadSent: true,
+      },
+    );
     expect(done).toEqual({ alreadyDone: true });
     const after = readJournal(g.incident.dir).find(
       (r) => r.kind === 'action' && r.opId === opId && r.phase === 'after',

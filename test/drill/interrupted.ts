@@ -10,6 +10,14 @@ import type { Ground } from './harness.js';
 /** The drill's own timing at SPEED (src/wizard/run.ts timingFor): 100 ms polls, 20 s for a node to come back. */
 export const DRILL_TIMING = { pollMs: 100, nodeBackTimeoutMs: 20_000 };
 
+/**
+ * The deadline of a status read in the tests whose check has the drill's 20 s to decide (DRILL_TIMING): each poll of
+ * a node without etcd quorum, or with etcd Preparing, waits out every etcd read's deadline, 1 s in the drill. A read
+ * that misses it is no evidence either way, and costs the check one more poll inside its 20 s, so a shorter one
+ * changes nothing the tests assert, only how long a poll of such a node takes.
+ */
+export const QUICK_READS_MS = 300;
+
 /** The "after" line of a call the check found done, and of one it found never sent. */
 export const LANDED = 'the node shows it happened: not sent again';
 export const NOT_LANDED = 'the node shows it did not happen: sending it';

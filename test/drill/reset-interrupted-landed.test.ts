@@ -29,6 +29,7 @@ import {
   journalSent,
   LANDED,
   NOT_LANDED,
+  QUICK_READS_MS,
   rebooted,
   simNode,
   sleep,
@@ -86,7 +87,7 @@ describe('a Reset that reached the node before the crash', () => {
       connectTimeoutMs: 2000,
     });
     try {
-      await resetNode({ ...effectDepsOf(g, client) }, TIMING, { node, labels: LABELS, opId });
+      await resetNode(effectDepsOf(g, client, QUICK_READS_MS), TIMING, { node, labels: LABELS, opId });
       expect(checked(g, opId)).toBe(LANDED);
       expect(sim.destructiveCalls().reset[node]).toBe(1);
     } finally {
@@ -108,7 +109,7 @@ describe('a Reset that reached the node before the crash', () => {
     const client = losingReads(g.client, 'serviceList', lists, { node, when: () => n.reachable });
     // wait for the node to go down first: the lost read is the one after its reboot
     await until(() => !n.reachable);
-    await resetNode(effectDepsOf(g, client), TIMING, { node, labels: LABELS, opId });
+    await resetNode(effectDepsOf(g, client, QUICK_READS_MS), TIMING, { node, labels: LABELS, opId });
     expect(lists.left).toBeLessThan(1); // the read was lost
     expect(checked(g, opId)).toBe(LANDED);
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
@@ -129,7 +130,7 @@ describe('a Reset that reached the node before the crash', () => {
     // the crash: the answer was never journalled; the resumed run checks the node
     // the drill's own timing: on a loaded machine a read of the services can miss its 1 s deadline for seconds, and
     // a node that answers with nothing that dates its boot for the whole nodeBackTimeoutMs is (rightly) not decided
-    await resetNode(effectDepsOf(g, g.client), TIMING, { node, labels: LABELS, opId });
+    await resetNode(effectDepsOf(g, g.client, QUICK_READS_MS), TIMING, { node, labels: LABELS, opId });
     expect(checked(g, opId)).toBe(LANDED);
     // the wait is said, with when it ends: min(5 min, nodeBackTimeoutMs) from the first answer as before
     expect(waitNoted(g, node)).toMatch(
@@ -146,7 +147,7 @@ describe('a Reset whose answer was lost (no crash)', () => {
     const opId = `reset:${node}:0`;
     // the node gets the Reset and acts on it; its first answer never comes back (a deadline on a loaded link)
     const client = losingFirstAnswer(g.client, 'reset');
-    const deps = effectDepsOf(g, client);
+    const deps = effectDepsOf(g, client, QUICK_READS_MS);
     await expect(resetNode(deps, TIMING, { node, labels: LABELS, opId })).rejects.toThrow(
       /did not answer reset in time/,
     );
