@@ -103,6 +103,34 @@ export function losingVersionReads(
   });
 }
 
+/** Talos's answer to a call the certificate's role does not allow (Read needs os:admin): src/sim/rbac.ts's. */
+export const NOT_AUTHORIZED: RpcFailure = { code: 7, codeName: 'PermissionDenied', message: 'not authorized' };
+
+/**
+ * The client with `node` answering, but with nothing that dates its last boot: it lists no services (as a node does
+ * before its services are loaded), so no service history says when it booted, and it refuses every read of its boot
+ * id (any call named for the boot id, e.g. Read of /proc/sys/kernel/random/boot_id) as a certificate without os:admin
+ * is refused. Every other call is the node's own.
+ */
+export function undatable(client: TalosClient, node: string): TalosClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const real = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof real !== 'function') return real;
+      if (prop === 'serviceList') {
+        const serviceList: TalosClient['serviceList'] = async (nodes, opts) =>
+          (await target.serviceList(nodes, opts)).map((r) => (r.node === node ? { node, ok: true, value: [] } : r));
+        return serviceList;
+      }
+      if (typeof prop !== 'string' || !/boot.?id|^read$/i.test(prop)) return real;
+      return async (n: string, ...rest: unknown[]): Promise<NodeResult<unknown>> =>
+        n === node
+          ? { node, ok: false, error: NOT_AUTHORIZED }
+          : ((await real.call(target, n, ...rest)) as NodeResult<unknown>);
+    },
+  });
+}
+
 /**
  * The effects' deps over `client`. statusTimeoutMs is the deadline of every status read: 1 s unless a test says
  * otherwise (a read that misses it is no evidence, and costs the check one more poll).
