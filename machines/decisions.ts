@@ -342,16 +342,21 @@ export function resetTookEffect(
 
 /**
  * An interrupted Bootstrap (sent at `sentAt`) landed: etcd Running on the wiped node, or an etcd service history that
- * began after the send. Bootstrap stops etcd and loads a new runner whose history starts empty (siderolabs/talos:
+ * is not the one it had just before the send (`historyBefore`, its start as the node dated it), or, without that
+ * (a journal of an older version), one that began after the send by our clock. Bootstrap stops etcd and loads a new runner whose history starts empty (siderolabs/talos:
  * internal/app/machined/pkg/system/services/etcd.go@v1.11.6:656-690, system.go@v1.11.6:92,132), so the text
  * "Bootstrap requested" is gone by the time anyone looks and is never the evidence.
  */
 export function bootstrapLanded(
   view: (Pick<NodeObservation, 'reachable' | 'etcdService'> & { etcdHistoryStart?: number | null }) | null,
   sentAt: number | null,
+  historyBefore: number | null = null,
 ): boolean {
   if (!view?.reachable) return false;
   if (view.etcdService === 'Running') return true;
+  // Like for like when the history's start was read just before the send: both dated by the node's clock, so a
+  // node whose clock is behind ours still shows its new runner's history as a different one
+  if (historyBefore !== null && view.etcdHistoryStart != null) return view.etcdHistoryStart !== historyBefore;
   return etcdRestartedAfter(view, sentAt);
 }
 

@@ -376,9 +376,11 @@ async function resetSeenTakingEffect(
     const view = await one(deps, node).catch(() => null);
     if (view?.maintenance) return true;
     if (view?.reachable) {
-      if (resetTookEffect(view, sentAt)) return true;
-      // back with a new boot id: rebooted since the send, whatever its clock says
-      if (bootId !== null && bootSinceByBootId(bootId, await readBootId(deps, node)) === 'rebooted') return true;
+      // back with a new boot id: rebooted since the send, whatever its clock says; the etcd history dated after the
+      // send by our clock counts only without one (a node whose clock is ahead would pass before it acted)
+      if (bootId !== null) {
+        if (bootSinceByBootId(bootId, await readBootId(deps, node)) === 'rebooted') return true;
+      } else if (resetTookEffect(view, sentAt)) return true;
       silentSince = null;
       silentReads = 0;
     } else {
@@ -471,21 +473,45 @@ export async function applyConfig(
   });
 }
 
+/**
+ * When the node's etcd service history began, as the node dates it, read just before Bootstrap is sent: Bootstrap
+ * replaces etcd's runner, whose new history starts afresh (see bootstrapNode), so on a resume a history with another
+ * start is the new runner's, compared with the node's own earlier date rather than with this machine's clock. Only a
+ * complete history dates its start (fewer events than Talos keeps, as in bootSince); otherwise nothing is recorded
+ * and the send time decides, as before.
+ */
+async function etcdHistoryBeforeSend(deps: EffectDeps, node: string): Promise<Record<string, unknown>> {
+  const etcd = (await serviceHistories(deps, node))?.find((s) => s.id === 'etcd');
+  if (!etcd || etcd.events.length === 0 || etcd.events.length >= SERVICE_EVENTS_KEPT) return {};
+  const start = etcd.events[0]?.ts ?? null;
+  return start === null ? {} : { etcdHistoryStart: start };
+}
+
+/** Talos keeps this many events per service (events.go@v1.13.9:17-18 MaxEventsToKeep). */
+const SERVICE_EVENTS_KEPT = 64;
+
 /** How many reads an interrupted Bootstrap's check makes before it gives up on a node that shows nothing to tell. */
 const BOOTSTRAP_CHECK_READS = 10;
 const BOOTSTRAP_CHECK_PAUSE_MS = 500;
 
 /**
  * Did a Bootstrap the journal shows as sent, but never answered, reach the node? Only a read that shows etcd's service
- * tells (bootstrapLanded: Running, or a runner history that began after the send; a history from before it means it
- * never arrived). A read without it (the node not answering, its service list lost or timed out on a loaded machine)
+ * tells (bootstrapLanded: Running, or a runner history other than the one witnessed just before the send, or, for a
+ * journal without that witness, one that began after the send; the witnessed history, or one from before the send,
+ * means it never arrived). A read without it (the node not answering, its service list lost or timed out on a loaded machine)
  * is no evidence: taking it for "never arrived" sent Bootstrap again while its restore may run (SAFETY rule 6). Such
  * reads are repeated, and a node that shows nothing for all of them is not sent it on a guess: the person is asked.
  */
-async function interruptedBootstrapLanded(deps: EffectDeps, node: string, sentAt: number | null): Promise<boolean> {
+async function interruptedBootstrapLanded(
+  deps: EffectDeps,
+  node: string,
+  before: Record<string, unknown> | null,
+): Promise<boolean> {
+  const sentAt = sentAtOf(before);
+  const historyBefore = typeof before?.etcdHistoryStart === 'number' ? before.etcdHistoryStart : null;
   for (let read = 1; ; read++) {
     const view = await one(deps, node).catch(() => null);
-    if (bootstrapLanded(view, sentAt)) return true;
+    if (bootstrapLanded(view, sentAt, historyBefore)) return true;
     if (view?.reachable && view.etcdHistoryStart != null) return false;
     if (read >= BOOTSTRAP_CHECK_READS)
       throw new ActionError(
@@ -510,13 +536,14 @@ export async function bootstrapNode(
   input: { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean },
 ): Promise<{ alreadyDone: boolean }> {
   const { node } = input;
+  let historyWitness = aboutToSend(deps, input.opId) ? await etcdHistoryBeforeSend(deps, node) : {};
   return ledgered(deps, {
     opId: input.opId,
     action: `bootstrap (recover_etcd${input.skipHashCheck ? ', recover_skip_hash_check' : ''})`,
     node,
     destructive: true,
     answered: () => ({ alreadyDone: true }),
-    witness: () => ({ sentAt: Date.now() }),
+    witness: () => ({ sentAt: Date.now(), ...historyWitness }),
     send: async () => {
       const result = await deps.client.bootstrap(
         node,
@@ -549,8 +576,12 @@ export async function bootstrapNode(
       // anything else (a cut connection, a deadline): the request may have reached the node
       throw new ActionError(describeFailure(node, result.error, 'bootstrap'), false, true);
     },
-    reconcile: async (before) =>
-      (await interruptedBootstrapLanded(deps, node, sentAtOf(before))) ? { alreadyDone: true } : null,
+    reconcile: async (before) => {
+      if (await interruptedBootstrapLanded(deps, node, before)) return { alreadyDone: true };
+      // sent again: with the history the node shows right before it
+      historyWitness = await etcdHistoryBeforeSend(deps, node);
+      return null;
+    },
     describe: (r) => (r.alreadyDone ? 'had already happened' : 'accepted'),
   });
 }
