@@ -10,7 +10,7 @@ import type { RpcFailure } from '../talos/types.js';
 import type { LeaveClusterInput, RemoveMemberInput } from '../../machines/replace-member/actors.js';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
 import { applyConfig, resetNode } from './destructive.js';
-import { ActionError, answerLost, destructiveFailure, failureError, ledgered, unwrap } from './ledger.js';
+import { ActionError, destructiveFailure, ledgered, unwrap } from './ledger.js';
 
 /**
  * etcd answers a removal of an id it does not know with ErrMemberNotFound, which its gRPC layer sends as NotFound
@@ -74,10 +74,9 @@ export async function removeMember(
       if (memberAlreadyGone(result.error)) return { alreadyGone: true };
       // a deadline, a cancellation or a cut connection: the removal may have reached etcd; the next try reads the
       // list first (answer lost), and sends again only to a node that lists the member still: etcd answers a second
-      // removal of a removed id with "member not found", which is taken as done (memberAlreadyGone)
-      if (answerLost(result.error)) throw destructiveFailure(via, result.error, 'remove the member');
-      const error = failureError(via, result.error, 'remove the member');
-      throw new ActionError(error.message, error.retryable);
+      // removal of a removed id with "member not found", which is taken as done (memberAlreadyGone). Any other
+      // failure is a plain one, and says whether the node answered at all (a node that was down never got it).
+      throw destructiveFailure(via, result.error, 'remove the member');
     },
     reconcile: () => interruptedRemovalLanded(deps, via, memberId, 'the removal'),
     describe: (r) => (r.alreadyGone ? 'already removed' : 'removed'),
@@ -139,9 +138,7 @@ export async function leaveCluster(
       const result = await deps.client.etcdLeaveCluster(node, { timeoutMs: LEAVE_TIMEOUT_MS });
       if (result.ok) return { alreadyGone: false };
       // a deadline, a cancellation or a cut connection: the leave may have happened; the next try reads the list first
-      if (answerLost(result.error)) throw destructiveFailure(node, result.error, 'leave the etcd cluster');
-      const error = failureError(node, result.error, 'leave the etcd cluster');
-      throw new ActionError(error.message, error.retryable);
+      throw destructiveFailure(node, result.error, 'leave the etcd cluster');
     },
     reconcile: () => interruptedRemovalLanded(deps, via, memberId, 'the leave'),
     describe: (r) => (r.alreadyGone ? 'already left' : 'left'),
