@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootSinceByBootId } from '../../machines/decisions.js';
+import { bootSinceByBootId, bootstrapLanded } from '../../machines/decisions.js';
 import { caFromJson, issueClientCert } from '../../src/talos/pki.js';
 import { createTalosClient, type GrpcTalosClient } from '../../src/talos/client.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
@@ -23,6 +23,23 @@ describe('bootSinceByBootId', () => {
   it('no boot id before the send (an older journal), or a node that refuses Read now: the boot ids cannot tell', () => {
     expect(bootSinceByBootId(null, 'b')).toBeNull();
     expect(bootSinceByBootId('a', 'refused')).toBeNull();
+  });
+});
+
+describe('bootstrapLanded with the etcd history witnessed before the send (the node dates both)', () => {
+  const sentAt = Date.parse('2026-12-03T12:00:00Z');
+  // the node's clock is 10 min behind: its dates are all before our send time
+  const before = sentAt - 10 * 60_000 - 30_000;
+  const view = (etcdHistoryStart: number) => ({ reachable: true, etcdService: 'Preparing', etcdHistoryStart });
+  it('another history than the witnessed one is the new runner: landed', () => {
+    expect(bootstrapLanded(view(sentAt - 10 * 60_000 + 2_000), sentAt, before)).toBe(true);
+  });
+  it('the witnessed history is the old runner: not landed', () => {
+    expect(bootstrapLanded(view(before), sentAt, before)).toBe(false);
+  });
+  it('without a witness (an older journal) the send time decides, as before', () => {
+    expect(bootstrapLanded(view(sentAt - 10 * 60_000 + 2_000), sentAt)).toBe(false);
+    expect(bootstrapLanded(view(sentAt + 2_000), sentAt)).toBe(true);
   });
 });
 
