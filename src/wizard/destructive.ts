@@ -79,14 +79,33 @@ const refusedSentence = (node: string, call: string) =>
  * cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:356-378). A node that refuses it gets today's rule, said on
  * screen and journalled; one that does not answer in BOOT_ID_READ_MS gets it too (journalled with the witness).
  */
-async function bootIdBeforeSend(deps: EffectDeps, node: string, call: string): Promise<Record<string, unknown>> {
+async function bootIdBeforeSend(
+  deps: EffectDeps,
+  node: string,
+  call: string,
+  said: { notice: boolean },
+): Promise<Record<string, unknown>> {
   const read = await readBootId(deps, node);
   if (read === null) return deps.client.bootId ? { bootIdUnread: 'no answer' } : {};
   if (read !== 'refused') return { bootId: read };
   const sentence = refusedSentence(node, call);
   deps.journal.append({ kind: 'observation', node, what: `boot id of ${node} before the ${call}`, result: sentence });
   deps.notice?.(sentence);
+  said.notice = true;
   return { bootIdUnread: 'refused' };
+}
+
+/**
+ * Runs an effect whose bootIdBeforeSend may put the refusal on screen: the sentence stays while the effect runs
+ * (the send and the wait for the node) and is cleared when it ends, so it never outlives its step; the journal keeps it.
+ */
+async function sayingRefusal<T>(deps: EffectDeps, run: (said: { notice: boolean }) => Promise<T>): Promise<T> {
+  const said = { notice: false };
+  try {
+    return await run(said);
+  } finally {
+    if (said.notice) deps.notice?.(null);
+  }
 }
 
 /**
@@ -144,26 +163,28 @@ export async function convertInitNode(
     reconcile: async () => ((await isControlPlaneNow().catch(() => null)) ? undefined : null),
   });
   const rebootOp = `${input.opId}:reboot`;
-  let bootWitness = aboutToSend(deps, rebootOp) ? await bootIdBeforeSend(deps, node, 'reboot') : {};
-  await ledgered(deps, {
-    opId: rebootOp,
-    action: 'reboot to apply the staged configuration',
-    node,
-    destructive: true,
-    answered: () => undefined,
-    send: async () => {
-      unwrapDestructive(await deps.client.reboot(node), 'reboot');
-    },
-    witness: () => ({ sentAt: Date.now(), ...bootWitness }),
-    reconcile: async (before) => {
-      if (await interruptedRebootLanded(deps, timing, node, before)) return undefined;
-      // sent again: with the boot id the node shows right before it
-      bootWitness = await bootIdBeforeSend(deps, node, 'reboot');
-      return null;
-    },
+  await sayingRefusal(deps, async (said) => {
+    let bootWitness = aboutToSend(deps, rebootOp) ? await bootIdBeforeSend(deps, node, 'reboot', said) : {};
+    await ledgered(deps, {
+      opId: rebootOp,
+      action: 'reboot to apply the staged configuration',
+      node,
+      destructive: true,
+      answered: () => undefined,
+      send: async () => {
+        unwrapDestructive(await deps.client.reboot(node), 'reboot');
+      },
+      witness: () => ({ sentAt: Date.now(), ...bootWitness }),
+      reconcile: async (before) => {
+        if (await interruptedRebootLanded(deps, timing, node, before)) return undefined;
+        // sent again: with the boot id the node shows right before it
+        bootWitness = await bootIdBeforeSend(deps, node, 'reboot', said);
+        return null;
+      },
+    });
+    const back = await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs);
+    if (!back) throw new ActionError(`${node} did not come back as a controlplane node after the reboot.`, true);
   });
-  const back = await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs);
-  if (!back) throw new ActionError(`${node} did not come back as a controlplane node after the reboot.`, true);
 }
 
 /**
@@ -406,34 +427,36 @@ export async function resetNode(
   input: { node: string; labels: string[]; opId: string },
 ): Promise<void> {
   const { node, labels } = input;
-  let bootWitness = aboutToSend(deps, input.opId) ? await bootIdBeforeSend(deps, node, 'Reset') : {};
-  await ledgered(deps, {
-    opId: input.opId,
-    action: `reset ${labels.join('+')} (graceful=false, reboot)`,
-    node,
-    destructive: true,
-    answered: () => undefined,
-    send: async () => {
-      const result = await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 });
-      // no answer, though the request left: the node may be resetting now, so the next attempt checks it first
-      unwrapDestructive(result, 'reset');
-    },
-    // The send time, and the boot id read just before (bootIdBeforeSend, bounded by BOOT_ID_READ_MS so that it does
-    // not hold this node's Reset back behind the snapshot source's, which goes last: SAFETY rule 3's order).
-    witness: () => ({ sentAt: Date.now(), ...bootWitness }),
-    reconcile: async (before) => {
-      if (await interruptedResetLanded(deps, timing, node, before)) return undefined;
-      // sent again: with the boot id the node shows right before it
-      bootWitness = await bootIdBeforeSend(deps, node, 'Reset');
-      return null;
-    },
+  await sayingRefusal(deps, async (said) => {
+    let bootWitness = aboutToSend(deps, input.opId) ? await bootIdBeforeSend(deps, node, 'Reset', said) : {};
+    await ledgered(deps, {
+      opId: input.opId,
+      action: `reset ${labels.join('+')} (graceful=false, reboot)`,
+      node,
+      destructive: true,
+      answered: () => undefined,
+      send: async () => {
+        const result = await deps.client.reset(node, { graceful: false, reboot: true, labels }, { timeoutMs: 30_000 });
+        // no answer, though the request left: the node may be resetting now, so the next attempt checks it first
+        unwrapDestructive(result, 'reset');
+      },
+      // The send time, and the boot id read just before (bootIdBeforeSend, bounded by BOOT_ID_READ_MS so that it does
+      // not hold this node's Reset back behind the snapshot source's, which goes last: SAFETY rule 3's order).
+      witness: () => ({ sentAt: Date.now(), ...bootWitness }),
+      reconcile: async (before) => {
+        if (await interruptedResetLanded(deps, timing, node, before)) return undefined;
+        // sent again: with the boot id the node shows right before it
+        bootWitness = await bootIdBeforeSend(deps, node, 'Reset', said);
+        return null;
+      },
+    });
+    const seen = await resetSeenTakingEffect(deps, timing, node, witnessOf(deps, input.opId));
+    if (!seen)
+      throw new ActionError(
+        `${node} accepted the Reset but was not seen to go down or restart within ${Math.round(timing.nodeBackTimeoutMs / 1000)} s; check its console before trying again.`,
+        true,
+      );
   });
-  const seen = await resetSeenTakingEffect(deps, timing, node, witnessOf(deps, input.opId));
-  if (!seen)
-    throw new ActionError(
-      `${node} accepted the Reset but was not seen to go down or restart within ${Math.round(timing.nodeBackTimeoutMs / 1000)} s; check its console before trying again.`,
-      true,
-    );
 }
 
 /** Step 6, re-create: a blank node gets its backed-up configuration over the maintenance API. */

@@ -14,6 +14,7 @@ import type { TalosClient } from '../../src/talos/types.js';
 import type { EffectDeps } from '../../src/wizard/deps.js';
 import { resetNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, startGround, type Ground } from './harness.js';
+import { journalSent } from './interrupted.js';
 
 afterAll(closeGrounds);
 
@@ -185,14 +186,17 @@ describe('an interrupted Reset judged without a boot id (the services start time
     };
     void resetNode(effectDepsOf(g, killedAfterReset(client)), TIMING, { node, labels: LABELS, opId });
     while (g.sim.destructiveCalls().reset[node] !== 1) await new Promise((r) => setTimeout(r, 5));
-    const notices: string[] = [];
-    await resetNode({ ...effectDepsOf(g, client), notice: (t) => void (t && notices.push(t)) }, TIMING, {
+    const notices: (string | null)[] = [];
+    await resetNode({ ...effectDepsOf(g, client), notice: (t) => void notices.push(t) }, TIMING, {
       node,
       labels: LABELS,
       opId,
     });
-    // the check's wait (the refusal before the second send is said again after it)
-    expect(notices.find((t) => t.startsWith('Checking whether'))).toMatch(
+    // the check's wait, then the refusal before the second send, each cleared when it ends: nothing of this
+    // effect stays on screen after it
+    expect(notices.filter((t) => t !== null)).toHaveLength(2);
+    expect(notices.at(-1)).toBeNull();
+    expect(notices.find((t) => t?.startsWith('Checking whether'))).toMatch(
       /\(it has not rebooted since the Reset was sent at \d\d:\d\d:\d\d UTC\); .* \(in [23] s\)\. Its boot id could not be read before the Reset \(Read needs the os:admin role\), so this is judged from its services' start times, which assumes its clock agrees with this machine's\.$/,
     );
     expect(g.sim.destructiveCalls().reset[node]).toBe(2);
@@ -204,15 +208,7 @@ describe('an interrupted Reset judged without a boot id (the services start time
     const opId = `reset:${node}:0`;
     const n = simNode(g.sim, node);
     // the older version's "before" line: the send time only
-    g.journal.append({
-      kind: 'action',
-      phase: 'before',
-      opId,
-      node,
-      what: 'reset EPHEMERAL (graceful=false, reboot)',
-      by: g.operator,
-      data: { sentAt: Date.now() },
-    });
+    journalSent(g, { opId, node, what: 'reset EPHEMERAL (graceful=false, reboot)' });
     expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
     while (n.reachable) await new Promise((r) => setTimeout(r, 5));
     let asked = 0;
