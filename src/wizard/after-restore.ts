@@ -18,6 +18,7 @@ import type { CallOptions, ClusterMember, NodeResult, ServiceInfo, TalosClient }
 import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
 import { fromPromise } from 'xstate';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
+import { ledgerState, readJournal } from '../journal/journal.js';
 import { ActionError, ledgered, messageOf, unwrapDestructive } from './ledger.js';
 import { observeNodes } from './observe.js';
 
@@ -101,15 +102,38 @@ async function listNodes(deps: EffectDeps, controlPlane: string[]): Promise<Afte
 const kubeletOf = (services: ServiceInfo[]): ServiceInfo | undefined => services.find((s) => s.id === 'kubelet');
 
 /**
- * Whether the node's kubelet shows a restart after `sentAt` (its history has an event from then on), or null when its
- * services could not be read.
+ * Whether the node's kubelet shows a restart since the call witnessed by `before` was sent, or null when its services
+ * could not be read. Like for like when the witness holds the kubelet's newest event as the node dated it just before
+ * the send (kubeletLastEvent): an event newer than that, by the node's own clock, is the restart. Without it (a
+ * journal of an older version) an event dated at or after the send time by our clock counts, which a node whose
+ * clock is behind ours never shows: its restart is dated before the send, and it was restarted a second time.
  */
-async function kubeletRestartedSince(deps: EffectDeps, node: string, sentAt: number | null): Promise<boolean | null> {
-  if (sentAt === null) return false;
+async function kubeletRestartedSince(
+  deps: EffectDeps,
+  node: string,
+  before: Record<string, unknown> | null,
+): Promise<boolean | null> {
+  const lastBefore = typeof before?.kubeletLastEvent === 'number' ? before.kubeletLastEvent : null;
+  const sentAt = typeof before?.sentAt === 'number' ? before.sentAt : null;
+  if (lastBefore === null && sentAt === null) return false;
   const [result] = await deps.client.serviceList([node], { timeoutMs: statusTimeout(deps) });
   if (!result?.ok) return null;
   const kubelet = kubeletOf(result.value);
-  return Boolean(kubelet?.events.some((e) => e.ts !== null && e.ts >= sentAt));
+  if (lastBefore !== null) return Boolean(kubelet?.events.some((e) => e.ts !== null && e.ts > lastBefore));
+  return Boolean(kubelet?.events.some((e) => e.ts !== null && sentAt !== null && e.ts >= sentAt));
+}
+
+/**
+ * The kubelet's newest event as the node dates it, read just before the restart is sent (for the witness), or nothing
+ * when its services could not be read or list no dated kubelet event (then the send time decides, as before).
+ */
+async function kubeletLastEventBeforeSend(deps: EffectDeps, node: string): Promise<Record<string, unknown>> {
+  const [result] = await deps.client
+    .serviceList([node], { timeoutMs: statusTimeout(deps) })
+    .catch((): NodeResult<ServiceInfo[]>[] => []);
+  if (!result?.ok) return {};
+  const dated = (kubeletOf(result.value)?.events ?? []).map((e) => e.ts).filter((ts): ts is number => ts !== null);
+  return dated.length > 0 ? { kubeletLastEvent: Math.max(...dated) } : {};
 }
 
 /**
@@ -123,13 +147,16 @@ export async function restartKubelet(
   input: { node: string; opId: string },
 ): Promise<{ reply: string }> {
   const { node, opId } = input;
+  // only for a fresh send: an answered restart is not sent, an interrupted one is checked first
+  let lastEvent =
+    ledgerState(readJournal(deps.incident.dir), opId) === 'new' ? await kubeletLastEventBeforeSend(deps, node) : {};
   return ledgered(deps, {
     opId,
     action: 'restart kubelet (ServiceRestart kubelet)',
     node,
     destructive: true,
     answered: () => ({ reply: 'already restarted (the journal shows it)' }),
-    witness: () => ({ sentAt: Date.now() }),
+    witness: () => ({ sentAt: Date.now(), ...lastEvent }),
     send: async () => {
       const reply = unwrapDestructive(
         await deps.client.serviceRestart(node, 'kubelet', { timeoutMs: 30_000 }),
@@ -139,15 +166,17 @@ export async function restartKubelet(
     },
     // sent before a crash? a kubelet whose history moved on since then was restarted
     reconcile: async (before) => {
-      const sentAt = typeof before?.sentAt === 'number' ? before.sentAt : null;
-      const restarted = await kubeletRestartedSince(deps, node, sentAt).catch(() => null);
+      const restarted = await kubeletRestartedSince(deps, node, before).catch(() => null);
       if (restarted === null)
         throw new ActionError(
           `Cannot tell whether ${node}'s kubelet was restarted before the interruption (its services could not be read), so it is not restarted again on a guess; try again once ${node} answers.`,
           true,
           true,
         );
-      return restarted ? { reply: 'restarted before the interruption' } : null;
+      if (restarted) return { reply: 'restarted before the interruption' };
+      // sent again: with the kubelet's newest event right before it
+      lastEvent = await kubeletLastEventBeforeSend(deps, node);
+      return null;
     },
     describe: (value) => value.reply,
   });
