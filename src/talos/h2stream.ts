@@ -569,6 +569,14 @@ export class DataStream {
 
   /** Payload bytes buf[start, end) of the response's DATA frames, in order (a message may span several pieces). */
   onPayload(buf: Buffer, start: number, end: number): void {
+    // The tap takes DATA only after it saw the response's headers, and hands it over before node:http2 reports them
+    // ('response'): the endpoint has answered. A first message that is apid's in-band error (it could not reach the
+    // node) would otherwise end the stream as unanswered, and the endpoints were walked to the last one, which the
+    // pool then kept even when it was a dead node's.
+    if (!this.answered) {
+      this.answered = true;
+      this.settleAnswered?.(true);
+    }
     this.windowBytes += end - start;
     if (this.failure) return;
     let offset = start;
