@@ -81,8 +81,9 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
     } else {
       const hashThread = hashesInWorker(size, opts.hashInWorker);
       split = splitBesideHash(hashThread);
-      // The walk takes its leaves from the hashing thread's pieces (read once) when it walks in one thread beside it.
-      ring = kind.kind === 'bbolt' && hashThread && split === false ? PieceRing.create(size) : null;
+      // The walk takes its leaves from the hashing thread's pieces (read once) when it walks in one thread beside it
+      // on a busy machine.
+      ring = kind.kind === 'bbolt' && readOnceBesideHash(hashThread, split) ? PieceRing.create(size) : null;
       digesting = digestOpenFile(handle, size, {
         signal: opts.signal,
         onProgress: opts.onProgress,
@@ -154,6 +155,31 @@ function idleCore(): boolean {
  */
 export function splitBesideHash(hashThread: boolean, cores = availableParallelism()): false | undefined {
   return hashThread && cores < 3 ? false : undefined;
+}
+
+/**
+ * Whether the walk reads its leaves from the hashing thread's ring (piece-ring.ts) instead of the file: only when it
+ * walks in one thread beside a hashing thread, and only while the machine is busy, the 1-minute load at least a core
+ * over the cores (this run's own two threads keep it near 2 on an idle 2-core machine).
+ *
+ * The ring ties the two threads together: the hash refills a slot only once the walk has moved past it, and the
+ * bytes cross from the hashing core to the walking one. On an idle machine, where each thread has a core and the
+ * sha256 alone sets the time, that costs the hash its pace: 1 GiB, interleaved runs, rounds where openssl ran at its
+ * own speed (0.81 s): 1.09 s with the ring against 0.96-1.02 s for the build before it (63a1f5b; 7 rounds each, every
+ * run without the ring faster than every run with it); the ring's hash waited for room 0.19-0.23 s in 170 waits at a
+ * load of 4. Under the load of other work, where each thread gets slices of a core, the tie pays: 2.58 s against
+ * 3.95 s (20 rounds, load 7.7-14.7), 2.66 s against 3.05 s (30 rounds, load 8-17). Between loads of 4 and 8 neither
+ * was ahead. A hash that never waits (a piece with no room hashed in its own buffer, the walk reading it from the
+ * file) was 1.05 s idle but lost the tie under load (3.9 s against 2.6 s): the walk, once behind, read most of the
+ * file itself.
+ */
+export function readOnceBesideHash(
+  hashThread: boolean,
+  split: boolean | undefined,
+  load = loadavg()[0] ?? 0,
+  cores = availableParallelism(),
+): boolean {
+  return hashThread && split === false && load >= cores + 1;
 }
 
 const WALK_WORKER_URL = new URL('./walk-worker.js', import.meta.url);

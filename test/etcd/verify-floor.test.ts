@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { findPackageRoot } from '../../src/paths.js';
-import { splitBesideHash } from '../../src/etcd/inspect.js';
+import { readOnceBesideHash, splitBesideHash } from '../../src/etcd/inspect.js';
 import { digestHandle } from '../../src/etcd/trailer.js';
 import type { FileDigest } from '../../src/etcd/trailer.js';
 import type * as DigestSource from '../../src/etcd/digest.js';
@@ -106,6 +106,18 @@ describe('the walk beside the hashing thread', () => {
   test('with a third core, or with the hash in this thread, the walk decides as before', () => {
     expect(splitBesideHash(true, 4)).toBeUndefined();
     expect(splitBesideHash(false, 2)).toBeUndefined();
+  });
+
+  test('on an idle machine the walk reads the file itself and the hash runs untied; on a busy one they share the reads', () => {
+    // idle 2-core machine, this run's own threads in the load: the sha256 keeps its pace (no ring)
+    expect(readOnceBesideHash(true, false, 0.3, 2)).toBe(false);
+    expect(readOnceBesideHash(true, false, 2.5, 2)).toBe(false);
+    // other work on every core: one read, the two threads in step
+    expect(readOnceBesideHash(true, false, 3, 2)).toBe(true);
+    expect(readOnceBesideHash(true, false, 12, 2)).toBe(true);
+    // no hashing thread to share with, or a walk split over two threads: never
+    expect(readOnceBesideHash(false, false, 12, 2)).toBe(false);
+    expect(readOnceBesideHash(true, undefined, 12, 2)).toBe(false);
   });
 });
 
