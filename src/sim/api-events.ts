@@ -1,6 +1,7 @@
 /**
- * Events: the node's service state changes (ServiceStateEvent) and its machine status (MachineStatusEvent), after
- * one empty event that tells the client the stream is open. A tail replays the last `tailEvents` events (a negative
+ * Events: the node's service state changes (ServiceStateEvent), the events of the sequences it runs (SequenceEvent,
+ * PhaseEvent, TaskEvent: machine-events.ts) and its machine status (MachineStatusEvent), after one empty event that
+ * tells the client the stream is open. A tail replays the last `tailEvents` events (a negative
  * tail: the whole ring, at most 990 here) and the latest status; then each change is sent as it happens, until the
  * caller goes or the node does.
  */
@@ -9,6 +10,7 @@ import type { CallContext, Send } from './api.js';
 import { encodeMachineStatus, machineStatus, statusKey } from './machine-status.js';
 import type { SimNode } from './node.js';
 import type { NodeState } from './node-state.js';
+import { resetSequenceStarted, resetWentDown, runtimeEvents, type RuntimeEvent } from './machine-events.js';
 import { ProtoWriter } from '../talos/proto-wire.js';
 
 const SERVICE_ACTIONS: Record<string, number> = {
@@ -42,12 +44,51 @@ function serviceHealth(health: NodeState['eventLog'][number]['health']): Buffer 
     .finish();
 }
 
+type LogEntry = NodeState['eventLog'][number];
+type Entry = { service: LogEntry } | { runtime: RuntimeEvent };
+const entryId = (e: Entry): string => ('service' in e ? e.service.id : e.runtime.id);
+
+/** The service events and the sequences' events of boot `bootId`, in the order they were published. */
+function timeline(node: SimNode, bootId: string): Entry[] {
+  const log = node.state.eventLog;
+  const runtime = runtimeEvents(node, bootId);
+  if (runtime.length === 0) return log.map((service) => ({ service }));
+  const known = new Set(log.map((e) => e.id));
+  const entries: Entry[] = runtime.filter((r) => !r.after || !known.has(r.after)).map((r) => ({ runtime: r }));
+  const byAfter = new Map<string, RuntimeEvent[]>();
+  for (const r of runtime)
+    if (r.after && known.has(r.after)) byAfter.set(r.after, [...(byAfter.get(r.after) ?? []), r]);
+  for (const service of log) {
+    entries.push({ service });
+    for (const r of byAfter.get(service.id) ?? []) entries.push({ runtime: r });
+  }
+  return entries;
+}
+
+function payload(entry: Entry): { data: { type_url: string; value: Buffer }; id: string; actorId: string } {
+  if ('runtime' in entry) {
+    const r = entry.runtime;
+    return { data: { type_url: r.typeUrl, value: r.value }, id: r.id, actorId: r.actorId };
+  }
+  const event = entry.service;
+  const value = new ProtoWriter()
+    .string(1, event.service)
+    .uint(2, SERVICE_ACTIONS[event.state] ?? 0)
+    .string(3, event.msg)
+    .message(4, serviceHealth(event.health))
+    .finish();
+  return { data: { type_url: 'talos/runtime/machine.ServiceStateEvent', value }, id: event.id, actorId: '' };
+}
+
 export async function events(node: SimNode, req: { tailEvents?: number }, ctx: CallContext, send: Send): Promise<void> {
   await send({ data: {}, id: randomUUID(), actorId: '' });
-  const log = node.state.eventLog;
+  // the boot this stream belongs to: once the node goes down (or is seen up again with another boot id) it ends,
+  // as apid's stream ends when stopAllServices stops apid
+  const bootId = node.state.bootId;
+  const first = timeline(node, bootId);
   const tail = req.tailEvents ?? 0;
-  let next = tail < 0 ? Math.max(0, log.length - 990) : Math.max(0, log.length - tail);
-  let lastId = log[next - 1]?.id;
+  let next = tail < 0 ? Math.max(0, first.length - 990) : Math.max(0, first.length - tail);
+  let lastId = first[next - 1] ? entryId(first[next - 1]!) : undefined;
   // the machine status: a tail replays the latest one published, then each change is sent as it happens
   let status = machineStatus(node);
   let statusSent = tail === 0 ? statusKey(status) : '';
@@ -61,24 +102,30 @@ export async function events(node: SimNode, req: { tailEvents?: number }, ctx: C
       actorId: '',
     });
   };
-  while (!ctx.signal.aborted && node.reachable) {
-    const start = lastId ? log.findIndex((e) => e.id === lastId) + 1 : next;
-    for (const event of log.slice(start)) {
-      const value = new ProtoWriter()
-        .string(1, event.service)
-        .uint(2, SERVICE_ACTIONS[event.state] ?? 0)
-        .string(3, event.msg)
-        .message(4, serviceHealth(event.health))
-        .finish();
-      await send({
-        data: { type_url: 'talos/runtime/machine.ServiceStateEvent', value },
-        id: event.id,
-        actorId: '',
-      });
-      lastId = event.id;
+  while (!ctx.signal.aborted) {
+    const gone = !node.reachable || node.state.bootId !== bootId;
+    // a reset the API did not announce (a simulator resumed from a saved state part-way): its actor id is lost
+    const pending = node.state.pendingReset;
+    if (pending && node.state.bootId === bootId) {
+      resetSequenceStarted(node, '', { graceful: false, reboot: pending.reboot, labels: pending.labels });
     }
+    // the reset's phases that stop the services are published as the node goes (machine-events.ts)
+    if (gone) resetWentDown(node, bootId);
+    // the status as it stands: still this boot's while a reset that took the node down has not finished
+    const statusNow = !gone || (node.state.pendingReset !== null && node.state.bootId === bootId);
+    const entries = timeline(node, bootId);
+    const start = lastId ? entries.findIndex((e) => entryId(e) === lastId) + 1 : next;
+    for (const entry of entries.slice(start)) {
+      // going down: only the sequences' last events still reach the client, not another boot's services
+      if (gone && 'service' in entry) continue;
+      await send(payload(entry));
+      lastId = entryId(entry);
+      // a sequence's START changes the machine's stage (machine_status.go@v1.13.9:404-423): published next
+      if (statusNow && 'runtime' in entry && entry.runtime.typeUrl.endsWith('.SequenceEvent')) await sendStatus();
+    }
+    if (gone) return;
     await sendStatus();
-    next = log.length;
+    next = entries.length;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

@@ -5,8 +5,8 @@
  * actions) waits for a MachineStatusEvent with stage RUNNING and ready, then for a new boot id
  * (cmd/talosctl/pkg/talos/action/tracker.go@v1.13.0:39-82).
  *
- * Stage: MAINTENANCE on a machine without configuration, else RUNNING (the simulator has no separate boot sequence:
- * a node answers once it has booted). Readiness in RUNNING: the services check, as Talos words it — every running
+ * Stage: MAINTENANCE on a machine without configuration, RESETTING once a reset's sequence has started, else RUNNING
+ * (the simulator has no separate boot sequence: a node answers once it has booted). Readiness in RUNNING: the services check, as Talos words it — every running
  * service that is neither healthy nor of unknown health is "<id> not healthy", then every required service that is
  * not running is "<id> not running" (services as the Service resources: only running ones exist,
  * controllers/v1alpha1/service.go@v1.14.1:72-93); required are apid and machined, kubelet where Kubernetes runs,
@@ -17,7 +17,7 @@ import type { SimNode } from './node.js';
 import { ProtoWriter } from '../talos/proto-wire.js';
 
 /** api/machine/machine.proto@v1.14.1:273-283. */
-const STAGE = { MAINTENANCE: 3, RUNNING: 4 } as const;
+const STAGE = { MAINTENANCE: 3, RUNNING: 4, RESETTING: 7 } as const;
 
 export interface MachineStatus {
   stage: number;
@@ -27,6 +27,9 @@ export interface MachineStatus {
 
 export function machineStatus(node: SimNode): MachineStatus {
   if (node.inMaintenance) return { stage: STAGE.MAINTENANCE, ready: true, unmet: [] };
+  // A reset's sequence has started (the node took it and still answers): the stage is RESETTING from the sequence's
+  // START (machine_status.go@v1.13.9:404-420), and no readiness check runs outside BOOTING and RUNNING (:197-223).
+  if (node.state.pendingReset) return { stage: STAGE.RESETTING, ready: true, unmet: [] };
   const services = node.state.services;
   const hasKubernetes = Boolean(services.kubelet);
   const required = ['apid', 'machined'];

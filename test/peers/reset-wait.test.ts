@@ -1,0 +1,88 @@
+/**
+ * The reset line the wizard prints (machines/recovery/steps.ts resetLine, machines/replace-member/steps.ts step 6),
+ * run by real talosctl with its default --wait. talosctl follows a reset through the node's events: it waits for a
+ * TaskEvent "stopAllServices" (whatever its actor), resubscribes when the node goes away, then checks the node came
+ * back: the maintenance API's Disks, else a new boot id (cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:50-76,
+ * node.go@v1.13.9:67-109,121-185,219-254; cmd/talosctl/cmd/talos/reset.go@v1.13.9:119-151). A simulated node that
+ * publishes no TaskEvent leaves a trainee who pastes the line waiting until talosctl's timeout (30 min by default).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resetLine } from '../../machines/recovery/steps.js';
+import { bootId, eventually, startBench, unary, type Bench } from '../sim/helpers.js';
+import { peer, runPeer, skipReason } from './peers.js';
+
+const have = Boolean(peer('talosctl'));
+const healthy = new URL('./healthy-3cp.yaml', import.meta.url).pathname;
+
+interface Member {
+  id: string;
+  hostname: string;
+  isLearner?: boolean;
+}
+
+async function members(bench: Bench, address: string): Promise<Member[]> {
+  const res = await unary<{ messages: { members: Member[] }[] }>(bench.machine(address), 'EtcdMemberList', {});
+  return res.messages[0]?.members ?? [];
+}
+
+async function etcdRunning(bench: Bench, address: string): Promise<boolean> {
+  try {
+    const res = await unary<{ messages: { services: { id: string; state: string }[] }[] }>(
+      bench.machine(address),
+      'ServiceList',
+      {},
+    );
+    return res.messages[0]?.services.some((s) => s.id === 'etcd' && s.state === 'Running') ?? false;
+  } catch {
+    return false; // the node is still down
+  }
+}
+
+describe(
+  `talosctl reset, as the wizard prints it, waits for the node to come back${skipReason('talosctl')}`,
+  {
+    timeout: 150_000,
+  },
+  () => {
+    let bench: Bench;
+    beforeAll(async () => {
+      bench = await startBench(healthy, { speed: 200 });
+    });
+    afterAll(async () => bench?.close());
+
+    it.skipIf(!have)('the removed member is wiped; talosctl sees the reset and a new boot id, exits 0', async () => {
+      const [cp1, cp2] = bench.sim.nodes as [string, string];
+      // replace-member's order: the member is removed through a healthy node first (step 5), then its node is reset
+      const old = (await members(bench, cp1)).find((m) => m.hostname === 'cp-2');
+      expect(old).toBeDefined();
+      await unary(bench.machine(cp1), 'EtcdRemoveMemberByID', { memberId: old!.id });
+      const before = await bootId(bench, cp2);
+
+      const line = resetLine(cp2, ['EPHEMERAL']);
+      expect(line).toBe(`talosctl -n ${cp2} reset --graceful=false --reboot --system-labels-to-wipe EPHEMERAL`);
+      const args = line.split(' ').slice(1);
+      const r = await runPeer('talosctl', ['--talosconfig', bench.sim.talosconfigPath, ...args, '--timeout=90s'], {
+        cwd: bench.dir,
+        timeoutMs: 110_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('events check condition met');
+      expect(r.stderr).toContain('post check passed');
+
+      const after = await bootId(bench, cp2);
+      expect(after).toMatch(/^[0-9a-f-]{36}$/);
+      expect(after).not.toBe(before);
+      // it joins again as a new member (wiped: another id), and etcd runs on it
+      await eventually(
+        () => members(bench, cp1),
+        (list) => list.some((m) => m.hostname === 'cp-2' && m.id !== old!.id && !m.isLearner),
+        20_000,
+      );
+      await eventually(
+        () => etcdRunning(bench, cp2),
+        (running) => running,
+        20_000,
+      );
+    });
+  },
+);
