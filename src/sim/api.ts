@@ -15,6 +15,7 @@ import { pack as tarPack } from 'tar-stream';
 import type { SimNode } from './node.js';
 import { timestamp } from './pb.js';
 import { InvalidConfig, parseMachineConfig } from './machine-config.js';
+import { resetSequenceStarted } from './machine-events.js';
 import type { RpcError } from './rpc-error.js';
 import {
   alreadyExists,
@@ -400,10 +401,13 @@ export function reset(
   const labels = partitions.filter((p) => p.wipe !== false).map((p) => p.label ?? '');
   // A graceful reset of a control-plane node first leaves etcd, which needs quorum: without it the sequence fails.
   const gracefulBlocked = req.graceful && node.isControlPlane && node.etcd.hasData() && !cluster.hasQuorum(node);
+  // the sequence's events carry the actor id Reset answers with (v1alpha1_server.go@v1.13.9:659,736-750)
+  const actorId = randomUUID();
   if (!gracefulBlocked) {
     node.reset({ labels, wholeDisk: partitions.length === 0 && mode !== 'USER_DISKS' }, Boolean(req.reboot));
+    resetSequenceStarted(node, actorId, { graceful: Boolean(req.graceful), reboot: Boolean(req.reboot), labels });
   }
-  return [{ actorId: randomUUID() }];
+  return [{ actorId }];
 }
 
 /** The methods a blank machine in maintenance mode answers from the LAN (facts §4.5); everything else is refused. */

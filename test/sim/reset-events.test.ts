@@ -76,12 +76,17 @@ describe('a Reset on the events stream', () => {
       () => stream.got.length,
       (n) => n > 0,
     ); // the hello: subscribed
-    await unary(bench.machine(cp2), 'Reset', {
+    const answer = await unary<{ messages: { actorId: string }[] }>(bench.machine(cp2), 'Reset', {
       graceful: false,
       reboot: true,
       systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
     });
     expect(await stream.ended).toBe('ended');
+    // each of the sequence's events carries the actor id Reset answered with (talosctl shows those as its progress)
+    const actorId = answer.messages[0]?.actorId;
+    expect(actorId).toMatch(/^[0-9a-f-]{36}$/);
+    const actors = stream.got.filter((m) => sequenceLines([m]).length > 0).map((m) => m.actorId);
+    expect(new Set(actors)).toEqual(new Set([actorId]));
     // v1alpha1_sequencer.go@v1.13.9:284-339 for graceful=false, reboot, EPHEMERAL named (so kexec)
     expect(sequenceLines(stream.got)).toEqual([
       'SequenceEvent reset START',
