@@ -109,8 +109,9 @@ export async function events(node: SimNode, req: { tailEvents?: number }, ctx: C
     if (pending && node.state.bootId === bootId) {
       resetSequenceStarted(node, '', { graceful: false, reboot: pending.reboot, labels: pending.labels });
     }
-    // the reset's phases that stop the services are published as the node goes (machine-events.ts)
-    if (gone) resetWentDown(node, bootId);
+    // the reset's phases that stop the services are published as the node goes (machine-events.ts); a node only out
+    // of reach (a network fault) has not gone down
+    if (gone && (node.state.mode !== 'running' || node.state.bootId !== bootId)) resetWentDown(node, bootId);
     // the status as it stands: still this boot's while a reset that took the node down has not finished
     const statusNow = !gone || (node.state.pendingReset !== null && node.state.bootId === bootId);
     const entries = timeline(node, bootId);

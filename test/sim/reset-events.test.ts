@@ -134,4 +134,27 @@ describe('a Reset on the events stream', () => {
     expect(lines.at(-1)).toBe('TaskEvent stopAllServices START');
     expect(lines.some((l) => l.includes('kexec'))).toBe(false);
   });
+
+  it('a node only out of reach while the reset starts has not stopped its services: no stopAllServices yet', async () => {
+    // slow enough that the node is still up (the sequence's first moments, node.ts) while it is out of reach
+    bench = await startBench(healthy, { speed: 5 });
+    const cp2 = bench.sim.nodes[1]!;
+    const stream = follow(bench, cp2, 0);
+    await eventually(
+      () => stream.got.length,
+      (n) => n > 0,
+    );
+    await unary(bench.machine(cp2), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    const node = (
+      bench.sim as unknown as { nodesList: { address: string; unreachableUntil: number }[] }
+    ).nodesList.find((n) => n.address === cp2)!;
+    node.unreachableUntil = Date.now() + 100; // a network fault (faults.ts) of 100 ms
+    expect(await stream.ended).toBe('ended');
+    const lines = sequenceLines(stream.got);
+    expect(lines.at(-1)).toBe('PhaseEvent preReset STOP');
+  });
 });
