@@ -5,6 +5,9 @@
  * back: the maintenance API's Disks, else a new boot id (cmd/talosctl/pkg/talos/action/tracker.go@v1.13.9:50-76,
  * node.go@v1.13.9:67-109,121-185,219-254; cmd/talosctl/cmd/talos/reset.go@v1.13.9:119-151). A simulated node that
  * publishes no TaskEvent leaves a trainee who pastes the line waiting until talosctl's timeout (30 min by default).
+ * The node comes back with its configuration (only EPHEMERAL is wiped), so its apid asks for a client certificate
+ * (internal/app/apid/pkg/provider/provider.go@v1.13.9:110-121; server.ts) and the maintenance API's Disks, dialled
+ * without one, fails: the new boot id is what passes the post-check.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetLine } from '../../machines/recovery/steps.js';
