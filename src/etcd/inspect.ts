@@ -170,7 +170,7 @@ export function splitBesideHash(hashThread: boolean, cores = availableParallelis
  * load of 4. Under the load of other work, where each thread gets slices of a core, the tie pays: 2.58 s against
  * 3.95 s (20 rounds, load 7.7-14.7), 2.66 s against 3.05 s (30 rounds, load 8-17). Between loads of 4 and 8 neither
  * was ahead. A hash that never waits (a piece with no room hashed in its own buffer, the walk reading it from the
- * file) was 1.05 s idle but lost the tie under load (3.9 s against 2.6 s): the walk, once behind, read most of the
+ * file) was 1.06 s idle but lost the tie under load (3.9 s against 2.6 s): the walk, once behind, read most of the
  * file itself.
  */
 export function readOnceBesideHash(
