@@ -8,7 +8,9 @@
 // that time grows linearly and memory stays flat.
 //
 // Env: BENCH_INSPECT_SIZES_MB (default "256,1024,4096"; the 1 GiB one — or the one nearest it — carries the targets),
-//      BENCH_RUNS (default 5), BENCH_DIR (scratch directory, default a new one under /tmp), BENCH_KEEP=1 keeps the files.
+//      BENCH_RUNS (default 5), BENCH_DIR (scratch directory, default a new one under /tmp), BENCH_KEEP=1 keeps the files,
+//      BENCH_INSPECT_BASE=/path/to/cli.js adds an earlier build's inspect to the same interleaved rounds (its wall and
+//      CPU against openssl and against this build's), so a before/after is measured under the same load.
 // Targets: issue 16 — whole verification within 1.1× of `openssl dgst -sha256` (the hash alone, the physical floor)
 // and peak RSS ≤ 100 MB at every size; PRODUCT.md §5 — status no slower than etcdctl (ratio ≤ 1.0), whole
 // verification ≤ 1.3× sha256sum. Wall-clock ratios are only meaningful on a quiet machine: on a busy 2-core box every
@@ -104,9 +106,11 @@ function measure(sizeMb) {
       ours.sha256 === sha;
     if (!agree) throw new Error(`inspect and the references disagree: ${JSON.stringify({ ours, theirs, sha })}`);
     warm(gen.file);
+    const base = process.env.BENCH_INSPECT_BASE;
     const s = alternate(
       {
         inspect: () => timed(['node', cli, 'inspect', '--json', gen.file]),
+        ...(base ? { inspectBase: () => timed(['node', base, 'inspect', '--json', gen.file]) } : {}),
         etcdctl: () => timed(['etcdctl', 'snapshot', 'status', '-w', 'json', gen.file]),
         sha256sum: () => timed(['sha256sum', gen.file]),
         // issue 16's floor: OpenSSL's sha256 (SHA-NI where the CPU has it), the hash alone on the same warm file
@@ -157,6 +161,17 @@ function measure(sizeMb) {
       statusTwoThreadsPeakRssMb: fmt(peak('statusTwoThreads'), 1),
       etcdctlPeakRssMb: fmt(peak('etcdctl'), 1),
       inspectSecPerGiB: fmt(med('inspect') / (gen.bytes / 2 ** 30)),
+      ...(base
+        ? {
+            base,
+            baseSec: med('inspectBase'),
+            baseCpuSec: fmt(cpu('inspectBase')),
+            baseVsOpensslRatio: fmt(med('inspectBase') / med('openssl')),
+            baseCpuVsOpensslRatio: fmt(cpu('inspectBase') / cpu('openssl')),
+            inspectVsBaseRatio: fmt(med('inspect') / med('inspectBase')),
+            basePeakRssMb: fmt(peak('inspectBase'), 1),
+          }
+        : {}),
     };
     console.error(`inspect: ${JSON.stringify(row)}`);
     return row;
