@@ -3,7 +3,7 @@
  * answering. Asserts the outcome a trainer expects, what the simulator says happened to the cluster (destructive
  * calls, the restored data) and what the journal recorded.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from 'xstate';
@@ -327,7 +327,6 @@ describe('drill scenarios against the simulator', () => {
   it('flaky-network: cut streams are restarted from zero, recovery with no corrupt file kept', async () => {
     const r = await drill('flaky-network');
     expectRecovered(r);
-    const { readdirSync } = await import('node:fs');
     const files = readdirSync(`${r.dir}/snapshots`);
     expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
     expect(files.filter((f) => !f.endsWith('.sha256'))).toHaveLength(1);

@@ -5,6 +5,7 @@
  * is Running but not healthy yet". Here the member's first reads are lost on purpose: its view must still fill in.
  */
 import { mkdtempSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -95,7 +96,7 @@ describe.skipIf(missing !== null)('a real member whose first answers are lost', 
       await gateway(source.etcd.clientUrl, '/v3/kv/put', { key: btoa(`/registry/k${i}`), value: btoa(`v${i}`) });
     }
     const file = join(dir, 'snapshot.db');
-    await import('node:fs/promises').then(async (fs) => fs.writeFile(file, await source.etcd.snapshot()));
+    await writeFile(file, await source.etcd.snapshot());
 
     // the restored member: its first three member-list reads are lost
     const faults = losing('/v3/cluster/member/list', 3);

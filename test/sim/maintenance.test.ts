@@ -1,9 +1,11 @@
 import { connect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import type { Client as GrpcClient } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spkiFingerprint } from '../../src/talos/pki.js';
+import { talosProtos } from '../../src/talos/proto.js';
 import { collect, etcdState, eventually, scenarioAtVersion, startBench, unary, type Bench } from './helpers.js';
 
 let bench: Bench;
@@ -71,8 +73,6 @@ describe('a blank machine in maintenance mode (Talos 1.11)', () => {
   });
 
   it('lets a LAN client read non-sensitive resources only', async () => {
-    const { talosProtos } = await import('../../src/talos/proto.js');
-    const grpc = await import('@grpc/grpc-js');
     const insecure = grpc.credentials.createSsl(null, null, null, {
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,

@@ -4,6 +4,7 @@
  * first without a name), the blank replacement configured over the maintenance API, a planned swap (forfeit
  * leadership, leave), and a node that comes back by itself.
  */
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { etcdState, eventually, startBench, unary, type Bench } from './helpers.js';
@@ -143,7 +144,6 @@ describe('member-hardware: a blank machine replaced one member', () => {
     const [cp1, , cp3] = bench.sim.nodes as [string, string, string];
     const old = (await members(bench, cp1)).find((m) => m.hostname === 'cp-3')!;
     await unary(bench.machine(cp1), 'EtcdRemoveMemberByID', { memberId: old.id });
-    const { readFileSync } = await import('node:fs');
     const written = await bench.sim.writeGiven(bench.dir);
     const config = readFileSync(written.find((p) => p.endsWith(`${cp3}.yaml`))!);
     await unary(bench.maintenance(cp3), 'ApplyConfiguration', { data: config, mode: 'AUTO' });

@@ -239,7 +239,7 @@ describe('sim-state.json', () => {
 
   it('refuses a damaged state file with one sentence', async () => {
     const path = join(work, 'broken.json');
-    (await import('node:fs')).writeFileSync(path, '{"format": "nope"');
+    writeFileSync(path, '{"format": "nope"');
     await expect(startSimulator({ scenario: 'x', dir: join(work, 'b'), port: 0, restoreFrom: path })).rejects.toThrow(
       /^Cannot read the saved simulator state .*broken\.json; it is missing or damaged, so start the drill afresh\.$/,
     );

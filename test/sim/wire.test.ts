@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
+import * as grpc from '@grpc/grpc-js';
 import type { Client as GrpcClient } from '@grpc/grpc-js';
+import { caFromJson, issueClientCert } from '../../src/talos/pki.js';
+import { talosProtos } from '../../src/talos/proto.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, concatBytes, scenarioAtVersion, startBench, unary, type Bench } from './helpers.js';
 import { etcdctlStatus, haveEtcdctl } from './etcd-tools.js';
@@ -247,12 +250,8 @@ describe('Reset validation (Talos 1.11)', () => {
 
 describe('roles from the client certificate', () => {
   it('lets os:reader read but not act, with Talos\'s "not authorized"', async () => {
-    const { caFromJson, issueClientCert } = await import('../../src/talos/pki.js');
-    const { talosProtos } = await import('../../src/talos/proto.js');
-    const grpc = await import('@grpc/grpc-js');
     const statePath = join(work, 'roles-state.json');
     await bench.sim.saveState(statePath);
-    const { readFileSync } = await import('node:fs');
     const ca = await caFromJson((JSON.parse(readFileSync(statePath, 'utf8')) as { ca: string }).ca);
     const reader = await issueClientCert(ca, { roles: ['os:reader'] });
     const creds = grpc.credentials.createSsl(

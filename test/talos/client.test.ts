@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTalosClient, TalosRpcError, type GrpcTalosClient } from '../../src/talos/client.js';
 import * as errorsModule from '../../src/talos/errors.js';
-import { classifyFailure, describeFailure } from '../../src/talos/errors.js';
+import { classifyFailure, describeFailure, failureFromMetadata } from '../../src/talos/errors.js';
+import { issueClientCert } from '../../src/talos/pki.js';
 import { loadTalosconfig } from '../../src/talos/talosconfig.js';
 import type { NodeResult } from '../../src/talos/types.js';
 import {
@@ -265,7 +266,6 @@ describe('error sentences', () => {
   });
 
   it('reads the code of an in-band error from its Go text when no status came with it', async () => {
-    const { failureFromMetadata } = await import('../../src/talos/errors.js');
     expect(
       failureFromMetadata('rpc error: code = AlreadyExists desc = etcd data directory is not empty', null),
     ).toEqual({ code: 6, codeName: 'AlreadyExists', message: 'etcd data directory is not empty' });
@@ -492,7 +492,6 @@ describe('endpoints and TLS', () => {
   });
 
   it('explains an expired client certificate', async () => {
-    const { issueClientCert } = await import('../../src/talos/pki.js');
     const expired = await issueClientCert(pki.ca, {
       roles: ['os:admin'],
       notBefore: new Date(Date.now() - 400 * 86_400_000),
