@@ -82,12 +82,28 @@ const IN_MEMORY_SHARED = IN_MEMORY.filter((f) => !arrangesImports(f));
 const IN_MEMORY_OWN = IN_MEMORY.filter(arrangesImports);
 
 /**
- * A loopback file that needs a process of its own: it imports modules as it runs (as above), changes its
- * process (`process.env.X =`, `process.chdir`) or measures it (`memoryUsage`, `resourceUsage`). The other loopback
- * files share their processes and loaded modules (isolate: false), as the in-memory ones do; one that changes
- * process.env through Object.assign puts it back in afterAll. Whole suite, clean clones of one commit (194 files) at
+ * A loopback file that needs a process of its own: it imports modules as it runs (as above); changes its process
+ * (process.env, `process.chdir`, vi.stubEnv/stubGlobal); measures it (`memoryUsage`, `resourceUsage`, V8's heap
+ * statistics: in a shared worker the earlier files' garbage has already grown the heap, so a "no growth" check could
+ * not fail); or sets process-wide state that nothing clears (src/journal/local-disk.ts records the run's first disk
+ * failure: later runs in that worker would end with its sentence). The other loopback files share their processes and
+ * loaded modules (isolate: false), as the in-memory ones do. Whole suite, clean clones of one commit (194 files) at
  * load 9-14: 523.2 s of CPU (543 s wall) isolated, 404.1 s (480 s wall) shared; earlier pair 492.1 -> 398.5 s.
  */
+const NEEDS_OWN_PROCESS = new RegExp(
+  [
+    /await import\(/,
+    /process\.chdir/,
+    /process\.env(\.[A-Z0-9_]+|\[[^\]]+\]) =[^=]/,
+    /delete process\.env/,
+    /Object\.assign\(process\.env/,
+    /vi\.stub(Env|Global)\(/,
+    /memoryUsage|resourceUsage|getHeapSpaceStatistics|getHeapStatistics|setFlagsFromString/,
+    /journal\/local-disk\.js'/,
+  ]
+    .map((r) => r.source)
+    .join('|'),
+);
 const LOOPBACK_OWN = ['test', 'src', 'machines', 'components']
   .flatMap((d) => {
     try {
@@ -97,11 +113,7 @@ const LOOPBACK_OWN = ['test', 'src', 'machines', 'components']
     }
   })
   .filter((f) => !IN_MEMORY.includes(f))
-  .filter((f) =>
-    /await import\(|memoryUsage|resourceUsage|process\.chdir|process\.env\.[A-Z_]+ =/.test(
-      readFileSync(join(root, f), 'utf8'),
-    ),
-  );
+  .filter((f) => NEEDS_OWN_PROCESS.test(readFileSync(join(root, f), 'utf8')));
 
 /**
  * How many test files run side by side: the in-memory and the loopback files share one pool (vitest runs projects of
