@@ -4,6 +4,7 @@
  * what happened (destructive calls, data report, node views).
  */
 import { spawn } from 'node:child_process';
+import { onTestFinished } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,31 @@ export async function runScenario(scenario: string, opts: { timeLimitMs?: number
     speed: SPEED,
     talosconfigPath: join(dir, 'sim', 'talosconfig'),
   });
+  // The test files that run drills share their worker process with the files after them: a drill that throws or
+  // times out must not leave its simulator running (and its timers spending CPU) through them. Started inside a test,
+  // the simulator stops when the test ends, whatever ends it; callers that keep it for later tests (beforeAll) stop it
+  // themselves, and a drill that throws stops it here.
+  try {
+    onTestFinished(() => sim.stop());
+  } catch {
+    // not inside a test (vitest refuses the hook there): the caller stops it (afterAll)
+  }
+  try {
+    return await drillOn(sim, dir, incident, scenario, addressBase, opts);
+  } catch (error) {
+    await sim.stop();
+    throw error;
+  }
+}
+
+async function drillOn(
+  sim: SimCluster,
+  dir: string,
+  incident: ReturnType<typeof createIncidentDir>,
+  scenario: string,
+  addressBase: string,
+  opts: { timeLimitMs?: number },
+): Promise<DrillRun> {
   await sim.writeGiven(dir);
   const journal = new Journal(dir);
   const save = () => sim.saveState(join(dir, 'sim-state.json'));
