@@ -43,6 +43,11 @@ export interface InspectOptions {
    * (it failed, or the file is longer or shorter than what it hashed) the file is hashed here as usual.
    */
   hashedWhileWritten?: Promise<FollowedDigest>;
+  /**
+   * whether the walk takes its leaves from the hashing thread's ring (piece-ring.ts) when the hash has a thread of its
+   * own; default: readOnceBesideHash's rule (one walking thread, a busy machine). Tests run both paths with it.
+   */
+  readOnce?: boolean;
 }
 
 /** Where bbolt may find meta page 1 when meta 0 is damaged (v1.3.7+ probes these; 1.3.6 uses 4096). */
@@ -83,7 +88,8 @@ export async function inspectSnapshot(path: string, opts: InspectOptions = {}): 
       split = splitBesideHash(hashThread);
       // The walk takes its leaves from the hashing thread's pieces (read once) when it walks in one thread beside it
       // on a busy machine.
-      ring = kind.kind === 'bbolt' && readOnceBesideHash(hashThread, split) ? PieceRing.create(size) : null;
+      const readOnce = hashThread && (opts.readOnce ?? readOnceBesideHash(hashThread, split));
+      ring = kind.kind === 'bbolt' && readOnce ? PieceRing.create(size) : null;
       digesting = digestOpenFile(handle, size, {
         signal: opts.signal,
         onProgress: opts.onProgress,
@@ -159,8 +165,8 @@ export function splitBesideHash(hashThread: boolean, cores = availableParallelis
 
 /**
  * Whether the walk reads its leaves from the hashing thread's ring (piece-ring.ts) instead of the file: only when it
- * walks in one thread beside a hashing thread, and only while the machine is busy, the 1-minute load at least a core
- * over the cores (this run's own two threads keep it near 2 on an idle 2-core machine).
+ * walks in one thread beside a hashing thread, and only while the machine is busy: a 1-minute load of 4 per core or
+ * more (this run's own two threads keep it near 2 on an idle 2-core machine).
  *
  * The ring ties the two threads together: the hash refills a slot only once the walk has moved past it, and the
  * bytes cross from the hashing core to the walking one. On an idle machine, where each thread has a core and the
@@ -168,8 +174,10 @@ export function splitBesideHash(hashThread: boolean, cores = availableParallelis
  * own speed (0.81 s): 1.09 s with the ring against 0.96-1.02 s for the build before it (63a1f5b; 7 rounds each, every
  * run without the ring faster than every run with it); the ring's hash waited for room 0.19-0.23 s in 170 waits at a
  * load of 4. Under the load of other work, where each thread gets slices of a core, the tie pays: 2.58 s against
- * 3.95 s (20 rounds, load 7.7-14.7), 2.66 s against 3.05 s (30 rounds, load 8-17). Between loads of 4 and 8 neither
- * was ahead. A hash that never waits (a piece with no room hashed in its own buffer, the walk reading it from the
+ * 3.95 s (20 rounds, load 7.7-14.7), 2.66 s against 3.81 s with the ring switched off (30 rounds, load 8-17), 3.75
+ * against 5.84 s (9 rounds, load 12-15). Between loads of 4 and 8 the ring lost in two sets of three: 1.60 against
+ * 1.26 s (15 rounds, load 4.1-8.4), 1.70 against 1.17 s (9 rounds, load 4.7-6.3); 2.17 against 2.75 s once (12
+ * rounds, load 5.3-8.3). A hash that never waits (a piece with no room hashed in its own buffer, the walk reading it from the
  * file) was 1.06 s idle but lost the tie under load (3.9 s against 2.6 s): the walk, once behind, read most of the
  * file itself.
  */
@@ -179,7 +187,7 @@ export function readOnceBesideHash(
   load = loadavg()[0] ?? 0,
   cores = availableParallelism(),
 ): boolean {
-  return hashThread && split === false && load >= cores + 1;
+  return hashThread && split === false && load >= 4 * cores;
 }
 
 const WALK_WORKER_URL = new URL('./walk-worker.js', import.meta.url);

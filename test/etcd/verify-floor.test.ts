@@ -112,8 +112,9 @@ describe('the walk beside the hashing thread', () => {
     // idle 2-core machine, this run's own threads in the load: the sha256 keeps its pace (no ring)
     expect(readOnceBesideHash(true, false, 0.3, 2)).toBe(false);
     expect(readOnceBesideHash(true, false, 2.5, 2)).toBe(false);
-    // other work on every core: one read, the two threads in step
-    expect(readOnceBesideHash(true, false, 3, 2)).toBe(true);
+    expect(readOnceBesideHash(true, false, 6, 2)).toBe(false);
+    // four times as much work as cores: one read, the two threads in step
+    expect(readOnceBesideHash(true, false, 8, 2)).toBe(true);
     expect(readOnceBesideHash(true, false, 12, 2)).toBe(true);
     // no hashing thread to share with, or a walk split over two threads: never
     expect(readOnceBesideHash(false, false, 12, 2)).toBe(false);
