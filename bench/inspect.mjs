@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, statfsSync, openSync, readSync, closeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { alternate, cli, fmt, median, report, requireBuilt, root } from './lib.mjs';
 
 /** lib.mjs's timed, plus the CPU time (user + system) of the command and its threads. */
@@ -42,6 +43,9 @@ function timed(argv, opts = {}) {
 }
 
 requireBuilt();
+// Whether inspect's walk takes its leaves from the hashing thread's ring depends on the load when it starts (src/etcd/
+// inspect.ts readOnceBesideHash): each inspect sample records which way it ran.
+const { readOnceBesideHash } = await import(pathToFileURL(join(root, 'dist/src/etcd/inspect.js')).href);
 const sizes = (process.env.BENCH_INSPECT_SIZES_MB ?? '256,1024,4096')
   .split(',')
   .map(Number)
@@ -109,7 +113,10 @@ function measure(sizeMb) {
     const base = process.env.BENCH_INSPECT_BASE;
     const s = alternate(
       {
-        inspect: () => timed(['node', cli, 'inspect', '--json', gen.file]),
+        inspect: () => {
+          const ring = readOnceBesideHash(true, false);
+          return { ...timed(['node', cli, 'inspect', '--json', gen.file]), ring };
+        },
         ...(base ? { inspectBase: () => timed(['node', base, 'inspect', '--json', gen.file]) } : {}),
         etcdctl: () => timed(['etcdctl', 'snapshot', 'status', '-w', 'json', gen.file]),
         sha256sum: () => timed(['sha256sum', gen.file]),
@@ -161,6 +168,8 @@ function measure(sizeMb) {
       statusTwoThreadsPeakRssMb: fmt(peak('statusTwoThreads'), 1),
       etcdctlPeakRssMb: fmt(peak('etcdctl'), 1),
       inspectSecPerGiB: fmt(med('inspect') / (gen.bytes / 2 ** 30)),
+      // runs whose walk took its leaves from the hashing thread's ring (a busy machine), of `runs`
+      inspectRingRuns: s.inspect.filter((x) => x.ring).length,
       ...(base
         ? {
             base,
