@@ -15,7 +15,7 @@ import { pack as tarPack } from 'tar-stream';
 import type { SimNode } from './node.js';
 import { timestamp } from './pb.js';
 import { InvalidConfig, parseMachineConfig } from './machine-config.js';
-import { resetSequenceStarted } from './machine-events.js';
+import { resetSequenceFailed, resetSequenceStarted } from './machine-events.js';
 import type { RpcError } from './rpc-error.js';
 import {
   alreadyExists,
@@ -406,6 +406,12 @@ export function reset(
   if (!gracefulBlocked) {
     node.reset({ labels, wholeDisk: partitions.length === 0 && mode !== 'USER_DISKS' }, Boolean(req.reboot));
     resetSequenceStarted(node, actorId, { graceful: Boolean(req.graceful), reboot: Boolean(req.reboot), labels });
+  } else {
+    // machined runs the sequence anyway; it fails at the leave phase and says so on the events (machine-events.ts)
+    const memberId = hexToDecimal(node.etcd.memberId() ?? '0');
+    void resetSequenceFailed(node, actorId, memberId, (simMs) =>
+      cluster.clockSleep(simMs, new AbortController().signal),
+    );
   }
   return [{ actorId }];
 }

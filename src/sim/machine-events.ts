@@ -37,7 +37,9 @@ interface BootEvents {
 const byNode = new WeakMap<SimNode, BootEvents[]>();
 
 /** SequenceEvent.Action, PhaseEvent.Action, TaskEvent.Action (api/machine/machine.proto@v1.13.9:196-223). */
+const SEQUENCE_NOOP = 0;
 const SEQUENCE_START = 1;
+const SEQUENCE_STOP = 2;
 const START = 0;
 const STOP = 1;
 
@@ -130,6 +132,64 @@ export function resetSequenceStarted(node: SimNode, actorId: string, opts: Reset
     new ProtoWriter().string(1, 'reset').uint(2, SEQUENCE_START).finish(),
   );
   for (const [phase, task] of before) runPhase(node, record, actorId, phase, task);
+}
+
+/** The drain phase's wait for the node to be cordoned gives up after a minute (v1alpha1_sequencer_tasks.go@v1.13.9:873). */
+export const CORDON_WAIT_MS = 60_000;
+
+/**
+ * A graceful Reset of a control-plane node whose etcd has no leader. machined runs the sequence all the same (Reset
+ * starts it and answers: v1alpha1_server.go@v1.13.9:736-750) and it fails at its leave phase:
+ * - drain: the node is cordoned by a controller through the API server, which cannot write without etcd's quorum, so
+ *   the task's wait for the cordon times out after a minute (v1alpha1_sequencer_tasks.go@v1.13.9:837-896); its error
+ *   is only logged (taskErrorHandler(logError, …), v1alpha1_sequencer.go@v1.13.9:292-296; logError
+ *   v1alpha1_sequencer_tasks.go@v1.13.9:1960-1964);
+ * - cleanup (removeAllPods, also only logged) and dbus: taken here as instant;
+ * - leave: leaveEtcd asks etcd to remove the member with "require leader" set (v1alpha1_sequencer_tasks.go@v1.13.9:
+ *   947-951), which etcd refuses at once without a leader ("etcdserver: no leader": etcd-io/etcd
+ *   server/etcdserver/api/v3rpc/interceptor.go, newUnaryInterceptor); LeaveCluster retries only "unhealthy" and
+ *   "stopped" (internal/pkg/etcd/etcd.go@v1.13.9:160-182; the member id printed with %d: 209-213) and go-retry
+ *   returns its error set ("1 error(s) occurred:\n\t…": siderolabs/go-retry retry/retry.go@v0.3.3:51-62,261).
+ * Each task's and phase's STOP is deferred, so published on failure too; then the sequence's STOP (deferred in
+ * run: v1alpha1_controller.go@v1.13.9:265-268) and a SequenceEvent NOOP with Error{FATAL, "sequence failed: error
+ * running phase 4 in reset sequence: task 1/1: failed, …"} (controller.go:142-157, 304-309, 344-346; drain, cleanup,
+ * dbus, leave are phases 1-4 of the graceful metal list, v1alpha1_sequencer.go@v1.13.9:292-311), all under the
+ * reset's actor id. talosctl reset then exits with "sequence error: <message>" (cmd/talosctl/pkg/talos/action/
+ * node.go@v1.13.9:274-295). The node keeps running, and nothing blocks a later reset. `sleep` waits simulated time;
+ * the events stop if the node goes down or boots again meanwhile.
+ */
+export async function resetSequenceFailed(
+  node: SimNode,
+  actorId: string,
+  memberIdDecimal: string,
+  sleep: (simMs: number) => Promise<boolean>,
+): Promise<void> {
+  const bootId = node.state.bootId;
+  const record = boot(node, bootId);
+  const up = (): boolean => node.state.bootId === bootId && node.state.mode === 'running';
+  const sequence = (action: number, error?: string): Buffer => {
+    const w = new ProtoWriter().string(1, 'reset').uint(2, action);
+    // SequenceEvent.error = 3: common.Error { code = 1 (FATAL = 0, left out as proto3 does); message = 2 }
+    // (api/machine/machine.proto@v1.13.9:196-205, api/common/common.proto@v1.13.9:47-57)
+    return (error ? w.message(3, new ProtoWriter().string(2, error).finish()) : w).finish();
+  };
+  publish(node, record, actorId, 'SequenceEvent', sequence(SEQUENCE_START));
+  runPhase(node, record, actorId, 'drain', 'cordonAndDrainNode', false);
+  if (!(await sleep(CORDON_WAIT_MS)) || !up()) return;
+  publish(node, record, actorId, 'TaskEvent', new ProtoWriter().string(1, 'cordonAndDrainNode').uint(2, STOP).finish());
+  publish(node, record, actorId, 'PhaseEvent', new ProtoWriter().string(1, 'drain').uint(2, STOP).finish());
+  runPhase(node, record, actorId, 'cleanup', 'removeAllPods');
+  runPhase(node, record, actorId, 'dbus', 'stopDBus');
+  runPhase(node, record, actorId, 'leave', 'leaveEtcd');
+  publish(node, record, actorId, 'SequenceEvent', sequence(SEQUENCE_STOP));
+  const leave = `failed to leave cluster: 1 error(s) occurred:\n\tfailed to remove member ${memberIdDecimal}: etcdserver: no leader`;
+  publish(
+    node,
+    record,
+    actorId,
+    'SequenceEvent',
+    sequence(SEQUENCE_NOOP, `sequence failed: error running phase 4 in reset sequence: task 1/1: failed, ${leave}`),
+  );
 }
 
 /**

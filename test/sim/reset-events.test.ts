@@ -157,4 +157,59 @@ describe('a Reset on the events stream', () => {
     const lines = sequenceLines(stream.got);
     expect(lines.at(-1)).toBe('PhaseEvent preReset STOP');
   });
+
+  it('a graceful reset on a node without quorum: the sequence fails at leave, a FATAL NOOP ends it, the node runs on', async () => {
+    // speed 1000: the drain's one-minute wait for a cordon that never comes (machine-events.ts) takes 60 ms
+    bench = await startBench('lost-quorum', { speed: 1000 });
+    const cp1 = bench.sim.nodes[0]!;
+    const before = await bootId(bench, cp1);
+    const stream = follow(bench, cp1, 0);
+    await eventually(
+      () => stream.got.length,
+      (n) => n > 0,
+    );
+    const answer = await unary<{ messages: { actorId: string }[] }>(bench.machine(cp1), 'Reset', { graceful: true });
+    const actorId = answer.messages[0]?.actorId;
+    await eventually(
+      () => sequenceLines(stream.got),
+      (lines) => lines.includes('SequenceEvent reset NOOP'),
+      20_000,
+    );
+    stream.cancel();
+    // v1alpha1_sequencer.go@v1.13.9:292-311 (graceful, control plane: drain, cleanup, dbus, leave) up to the failed
+    // leave; v1alpha1_controller.go@v1.13.9:142-157,259-268: the sequence's STOP, then the NOOP with the error
+    expect(sequenceLines(stream.got)).toEqual([
+      'SequenceEvent reset START',
+      ...phase('drain', 'cordonAndDrainNode'),
+      ...phase('cleanup', 'removeAllPods'),
+      ...phase('dbus', 'stopDBus'),
+      ...phase('leave', 'leaveEtcd'),
+      'SequenceEvent reset STOP',
+      'SequenceEvent reset NOOP',
+    ]);
+    const sequenceEvents = stream.got.filter((m) => sequenceLines([m]).length > 0);
+    expect(new Set(sequenceEvents.map((m) => m.actorId))).toEqual(new Set([actorId]));
+    // Error { code FATAL (0, so absent); message }: common.proto@v1.13.9
+    const error = lengthField(sequenceEvents.at(-1)!.data!.value, 3)!;
+    expect(varintField(error, 1)).toBeUndefined();
+    expect(lengthField(error, 2)?.toString()).toMatch(
+      /^sequence failed: error running phase 4 in reset sequence: task 1\/1: failed, failed to leave cluster: 1 error\(s\) occurred:\n\tfailed to remove member \d+: etcdserver: no leader$/,
+    );
+    // the node did not reset: same boot, still answering
+    expect(await bootId(bench, cp1)).toBe(before);
+
+    // nothing is left holding the node: a reset that does not leave etcd runs to stopAllServices
+    const next = follow(bench, cp1, 0);
+    await eventually(
+      () => next.got.length,
+      (n) => n > 0,
+    );
+    await unary(bench.machine(cp1), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    expect(await next.ended).toBe('ended');
+    expect(sequenceLines(next.got).at(-1)).toBe('TaskEvent stopAllServices START');
+  });
 });
