@@ -8,51 +8,18 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { SimCluster } from '../../src/sim/types.js';
-import type { TalosClient } from '../../src/talos/types.js';
-import type { EffectDeps } from '../../src/wizard/deps.js';
 import { bootstrapNode } from '../../src/wizard/destructive.js';
-import { closeGrounds, startGround, type Ground } from './harness.js';
+import { closeGrounds, startGround } from './harness.js';
+import { CLOCK_BEHIND_MS, simNode, sleep } from './interrupted.js';
+import { answerNeverComes, effectDepsOf } from './lossy-client.js';
 
 afterAll(closeGrounds);
-
-const BEHIND_MS = -10 * 60_000;
-
-const effectDepsOf = (g: Ground, client: TalosClient): EffectDeps => ({
-  client,
-  connectMaintenance: null,
-  incident: g.incident,
-  journal: g.journal,
-  operator: g.operator,
-  statusTimeoutMs: 1000,
-});
-
-const simNode = (sim: SimCluster, node: string) =>
-  (sim as unknown as { nodesList: { address: string; state: { clockOffsetMs?: number } }[] }).nodesList.find(
-    (n) => n.address === node,
-  )!;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** The client of a run killed right after it sent Bootstrap: the call reaches the node, its answer never comes. */
-function killedAfterBootstrap(client: TalosClient): TalosClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      if (prop !== 'bootstrap') return Reflect.get(target, prop, receiver) as unknown;
-      const bootstrap: TalosClient['bootstrap'] = async (...args) => {
-        await target.bootstrap(...args);
-        return new Promise(() => {});
-      };
-      return bootstrap;
-    },
-  });
-}
 
 describe('an interrupted Bootstrap to a node whose clock is behind', () => {
   it('is not sent again: the etcd history is not the one the node showed just before the send', async () => {
     const g = await startGround('lost-quorum');
     const node = g.sim.nodes[0]!;
-    simNode(g.sim, node).state.clockOffsetMs = BEHIND_MS;
+    simNode(g.sim, node).state.clockOffsetMs = CLOCK_BEHIND_MS;
     // the node as step 8 finds it: wiped, back, its etcd waiting in Preparing (no snapshot uploaded here: the
     // restore fails, so etcd never reaches Running and only its history can tell)
     expect((await g.client.reset(node, { graceful: false, reboot: true, labels: ['EPHEMERAL'] })).ok).toBe(true);
@@ -64,7 +31,7 @@ describe('an interrupted Bootstrap to a node whose clock is behind', () => {
     while ((await etcd())?.state !== 'Preparing') await sleep(50);
     const opId = `bootstrap:${node}:0`;
     const input = { node, skipHashCheck: false, opId, wiped: true, uploadSent: true };
-    void bootstrapNode(effectDepsOf(g, killedAfterBootstrap(g.client)), input);
+    void bootstrapNode(effectDepsOf(g, answerNeverComes(g.client, 'bootstrap')), input);
     while (g.sim.destructiveCalls().bootstrap[node] !== 1) await sleep(5);
     // the new runner's history is there (its restore failed: no upload)
     while ((await etcd())?.state === 'Preparing') await sleep(20);

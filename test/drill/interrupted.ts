@@ -52,12 +52,15 @@ export async function until(condition: () => boolean | Promise<boolean>, everyMs
 export interface NodeInternals {
   address: string;
   reachable: boolean;
-  state: { pendingReset: unknown };
+  state: { pendingReset: unknown; bootId: string; clockOffsetMs?: number };
   reset: (wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean) => void;
   beginReset: () => void;
 }
 export const simNode = (sim: SimCluster, node: string): NodeInternals =>
   (sim as unknown as { nodesList: NodeInternals[] }).nodesList.find((n) => n.address === node)!;
+
+/** A node clock ten minutes behind this machine's (state.clockOffsetMs): its new boot's events are dated before a send. */
+export const CLOCK_BEHIND_MS = -10 * 60_000;
 
 /** Resolves once the node has gone down and answers again (its reboot, as the client sees the listener). */
 export async function rebooted(sim: SimCluster, node: string): Promise<void> {

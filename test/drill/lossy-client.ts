@@ -51,6 +51,23 @@ function losingFirst(client: TalosClient, call: DestructiveCall, failure: RpcFai
   });
 }
 
+/**
+ * The client of a run killed right after it sent `call`: every such call reaches the node, which acts on it, and its
+ * answer never comes (the process is gone before the "after" line; the pending call is never settled).
+ */
+export function answerNeverComes(client: TalosClient, call: DestructiveCall | 'bootstrap'): TalosClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const real = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== call || typeof real !== 'function') return real;
+      return async (...args: unknown[]): Promise<never> => {
+        await real.apply(target, args);
+        return new Promise<never>(() => {});
+      };
+    },
+  });
+}
+
 /** The reads of several nodes at once whose answers a test can lose. */
 type Read = 'version' | 'serviceList' | 'etcdMemberList';
 

@@ -8,32 +8,15 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { SimCluster } from '../../src/sim/types.js';
 import type { NodeResult, TalosClient } from '../../src/talos/types.js';
-import type { EffectDeps } from '../../src/wizard/deps.js';
 import { convertInitNode } from '../../src/wizard/destructive.js';
-import { closeGrounds, startGround, type Ground } from './harness.js';
+import { closeGrounds, startGround } from './harness.js';
+import { CLOCK_BEHIND_MS, simNode } from './interrupted.js';
+import { DEADLINE, effectDepsOf } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
 const TIMING = { pollMs: 100, nodeBackTimeoutMs: 3000 };
-const BEHIND_MS = -10 * 60_000;
-const DEADLINE = { code: 4, codeName: 'DeadlineExceeded', message: 'context deadline exceeded' };
-
-const effectDepsOf = (g: Ground, client: TalosClient): EffectDeps => ({
-  client,
-  connectMaintenance: null,
-  incident: g.incident,
-  journal: g.journal,
-  operator: g.operator,
-  statusTimeoutMs: 1000,
-});
-
-const simNode = (sim: SimCluster, node: string) =>
-  (sim as unknown as { nodesList: { address: string; state: { clockOffsetMs?: number } }[] }).nodesList.find(
-    (n) => n.address === node,
-  )!;
-
 /**
  * The first Reboot reaches the node, its answer is lost (a deadline); from then on the node's machine type does not
  * answer in time, so only the dating of its boot can tell.
@@ -69,7 +52,7 @@ describe("the init node's Reboot whose answer was lost, on a node whose clock is
     const g = await startGround('init-node');
     const node = g.sim.nodes[0]!;
     const opId = `convert:${node}`;
-    simNode(g.sim, node).state.clockOffsetMs = BEHIND_MS;
+    simNode(g.sim, node).state.clockOffsetMs = CLOCK_BEHIND_MS;
     const deps = effectDepsOf(g, lostRebootAnswerThenNoMachineType(g.client));
     await expect(convertInitNode(deps, TIMING, { node, opId })).rejects.toThrow(/did not answer reboot in time/);
     // the step's "try again": the node came back (as a controlplane node, but that read does not answer)

@@ -9,12 +9,11 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/journal/journal.js';
-import type { SimCluster } from '../../src/sim/types.js';
 import type { TalosClient } from '../../src/talos/types.js';
-import type { EffectDeps } from '../../src/wizard/deps.js';
 import { resetNode } from '../../src/wizard/destructive.js';
 import { closeGrounds, startGround, type Ground } from './harness.js';
-import { journalSent } from './interrupted.js';
+import { afterResults, CLOCK_BEHIND_MS, journalSent, rebooted, simNode, until } from './interrupted.js';
+import { answerNeverComes, effectDepsOf, NOT_AUTHORIZED } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
@@ -22,51 +21,10 @@ afterAll(closeGrounds);
 const TIMING = { pollMs: 100, nodeBackTimeoutMs: 3000 };
 const LABELS = ['EPHEMERAL'];
 
-/** The effects' deps on the ground, with a 1 s deadline on status reads (as a loaded drill gives them). */
-const effectDepsOf = (g: Ground, client: TalosClient): EffectDeps => ({
-  client,
-  connectMaintenance: null,
-  incident: g.incident,
-  journal: g.journal,
-  operator: g.operator,
-  statusTimeoutMs: 1000,
-});
-/** The node's clock is ten minutes behind: its new boot's services are dated before the send. */
-const BEHIND_MS = -10 * 60_000;
-
-interface NodeInternals {
-  address: string;
-  reachable: boolean;
-  state: { clockOffsetMs?: number; bootId: string; pendingReset: unknown };
-  reset: (wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean) => void;
-}
-const simNode = (sim: SimCluster, node: string): NodeInternals =>
-  (sim as unknown as { nodesList: NodeInternals[] }).nodesList.find((n) => n.address === node)!;
-
-const checked = (g: Ground, opId: string) =>
-  readJournal(g.incident.dir)
-    .filter((r) => r.kind === 'action' && r.opId === opId && r.phase === 'after')
-    .at(-1)?.result;
+const checked = (g: Ground, opId: string) => afterResults(g, opId).at(-1);
 
 const sentWith = (g: Ground, opId: string) =>
   readJournal(g.incident.dir).find((r) => r.kind === 'action' && r.opId === opId && r.phase === 'before')?.data;
-
-/**
- * The client of a run killed right after it sent the Reset: the Reset reaches the node, and its answer never comes
- * (the process is gone before the "after" line; the pending call is never settled).
- */
-function killedAfterReset(client: TalosClient): TalosClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      if (prop !== 'reset') return Reflect.get(target, prop, receiver) as unknown;
-      const reset: TalosClient['reset'] = async (...args) => {
-        await target.reset(...args);
-        return new Promise(() => {});
-      };
-      return reset;
-    },
-  });
-}
 
 /** A node that refuses Read as Talos does for a role without os:admin (machined.go@v1.13.9:100). */
 function refusingRead(client: TalosClient): TalosClient {
@@ -76,7 +34,7 @@ function refusingRead(client: TalosClient): TalosClient {
       const bootId: NonNullable<TalosClient['bootId']> = async (node) => ({
         node,
         ok: false,
-        error: { code: 7, codeName: 'PermissionDenied', message: 'not authorized', method: 'Read' },
+        error: { ...NOT_AUTHORIZED, method: 'Read' },
       });
       return bootId;
     },
@@ -85,12 +43,10 @@ function refusingRead(client: TalosClient): TalosClient {
 
 /** The run before the kill: resetNode as the wizard calls it, until the Reset left; then the process is gone. */
 async function sendThenKill(g: Ground, client: TalosClient, node: string, opId: string): Promise<void> {
-  const n = simNode(g.sim, node);
-  void resetNode(effectDepsOf(g, killedAfterReset(client)), TIMING, { node, labels: LABELS, opId });
-  while (g.sim.destructiveCalls().reset[node] !== 1) await new Promise((r) => setTimeout(r, 5));
+  void resetNode(effectDepsOf(g, answerNeverComes(client, 'reset')), TIMING, { node, labels: LABELS, opId });
+  await until(() => g.sim.destructiveCalls().reset[node] === 1);
   // the node acts on it: goes down, and back with a new boot
-  while (n.reachable) await new Promise((r) => setTimeout(r, 5));
-  while (!n.reachable) await new Promise((r) => setTimeout(r, 5));
+  await rebooted(g.sim, node);
 }
 
 describe('an interrupted Reset to a node whose clock is behind', () => {
@@ -98,7 +54,7 @@ describe('an interrupted Reset to a node whose clock is behind', () => {
     const g = await startGround('lost-quorum');
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
-    simNode(g.sim, node).state.clockOffsetMs = BEHIND_MS;
+    simNode(g.sim, node).state.clockOffsetMs = CLOCK_BEHIND_MS;
     const before = simNode(g.sim, node).state.bootId;
     await sendThenKill(g, g.client, node, opId);
 
@@ -118,7 +74,7 @@ describe('an interrupted Reset to a node whose clock is behind', () => {
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
     const n = simNode(g.sim, node);
-    n.state.clockOffsetMs = BEHIND_MS;
+    n.state.clockOffsetMs = CLOCK_BEHIND_MS;
     // the Reset is lost on the way: the node answers as before, in the same boot
     const reset = n.reset.bind(n);
     let swallow = true;
@@ -128,7 +84,7 @@ describe('an interrupted Reset to a node whose clock is behind', () => {
     };
     await expect(
       Promise.race([
-        resetNode(effectDepsOf(g, killedAfterReset(g.client)), TIMING, { node, labels: LABELS, opId }),
+        resetNode(effectDepsOf(g, answerNeverComes(g.client, 'reset')), TIMING, { node, labels: LABELS, opId }),
         new Promise((r) => setTimeout(r, 500, 'killed')),
       ]),
     ).resolves.toBe('killed');
@@ -155,7 +111,7 @@ describe('an interrupted Reset judged without a boot id (the services start time
     const notices: string[] = [];
     const n = simNode(g.sim, node);
     void resetNode(
-      { ...effectDepsOf(g, killedAfterReset(client)), notice: (t) => void (t && notices.push(t)) },
+      { ...effectDepsOf(g, answerNeverComes(client, 'reset')), notice: (t) => void (t && notices.push(t)) },
       TIMING,
       { node, labels: LABELS, opId },
     );
@@ -184,7 +140,7 @@ describe('an interrupted Reset judged without a boot id (the services start time
       if (swallow) swallow = false;
       else reset(wipe, reboot);
     };
-    void resetNode(effectDepsOf(g, killedAfterReset(client)), TIMING, { node, labels: LABELS, opId });
+    void resetNode(effectDepsOf(g, answerNeverComes(client, 'reset')), TIMING, { node, labels: LABELS, opId });
     while (g.sim.destructiveCalls().reset[node] !== 1) await new Promise((r) => setTimeout(r, 5));
     const notices: (string | null)[] = [];
     await resetNode({ ...effectDepsOf(g, client), notice: (t) => void notices.push(t) }, TIMING, {
