@@ -305,8 +305,6 @@ export interface RecoveryContext {
   rows: Record<string, NodeRow>;
   observations: NodeView[];
   verdict: VerdictResult | null;
-  /** etcd members some node listed that are not in the node set (named on screen) */
-  extraMembers: string[];
   volumes: Record<string, EtcdVolumeKind | null>;
   givenSnapshots: string[];
   snapshotOptions: SnapshotOption[];

@@ -85,7 +85,6 @@ export function initialContext(input: RecoveryInput, now: number): RecoveryConte
     rows: Object.fromEntries(input.nodes.map((n) => [n, emptyRow(n)])),
     observations: [],
     verdict: null,
-    extraMembers: [],
     volumes: {},
     givenSnapshots: input.givenSnapshots ?? [],
     snapshotOptions: [],

@@ -60,19 +60,13 @@ export const assess = recoverySetup.createStateConfig({
               for (const age of event.output.backupAges ?? [])
                 if (age.worrying) enqueue({ type: 'warn', params: { message: age.sentence } });
             }),
-            assign(({ context, event }) => {
-              const verdict = computeVerdict(event.output.observations);
-              const listed = new Set<string>();
-              for (const o of event.output.observations)
-                for (const m of o.members ?? [])
-                  if (!context.nodes.some((n) => m.peerUrls.some((u) => u.includes(`//${n}:`)) || m.hostname === n))
-                    listed.add(`${m.hostname} (${m.id})`);
-              return {
-                verdict,
-                volumes: { ...context.volumes, ...event.output.volumes },
-                extraMembers: [...listed],
-              };
-            }),
+            // A member that matches no node given is one of the verdict's leftovers ("a machine already gone, or a node
+            // left out of the node list", machines/verdict.ts), named in the journal and the quorum-holds prompt; member
+            // lists need a leader (EtcdMemberList sets WithRequireLeader), so with quorum lost there are none to name.
+            assign(({ context, event }) => ({
+              verdict: computeVerdict(event.output.observations),
+              volumes: { ...context.volumes, ...event.output.volumes },
+            })),
             emit(({ event }) => {
               const verdict = computeVerdict(event.output.observations);
               return {
