@@ -70,8 +70,10 @@ describe(
       });
       expect(r.code, r.stderr).toBe(0);
       // the reset's own events, shown because they carry the actor id Reset answered with; the stopAllServices task
-      // that follows the last phase shown is the condition met, not shown itself (node.go@v1.13.9:229-241)
-      expect(r.stderr).toContain('sequence: reset action: START');
+      // that follows the last phase shown is the condition met, not shown itself (node.go@v1.13.9:229-241). Only the
+      // phases published as the node goes down are asserted: talosctl opens its events watch beside the boot-id read
+      // and the Reset (node.go@v1.13.9:66-90), with tail_events 0, so the events published as Reset answers can come
+      // before its watch is registered and are then not sent to it, on a loaded machine as on a real node
       const lines = r.stderr.split('\n');
       const met = lines.findIndex((l) => l.endsWith('events check condition met'));
       expect(met, r.stderr).toBeGreaterThan(0);
