@@ -18,7 +18,6 @@ import type { CallOptions, ClusterMember, NodeResult, ServiceInfo, TalosClient }
 import type { AfterRestoreListing, HealthReading } from '../../machines/after-restore/types.js';
 import { fromPromise } from 'xstate';
 import { statusTimeout, type EffectDeps, type EffectTiming } from './deps.js';
-import { ledgerState, readJournal } from '../journal/journal.js';
 import { ActionError, ledgered, messageOf, unwrapDestructive } from './ledger.js';
 import { observeNodes } from './observe.js';
 
@@ -147,16 +146,17 @@ export async function restartKubelet(
   input: { node: string; opId: string },
 ): Promise<{ reply: string }> {
   const { node, opId } = input;
-  // only for a fresh send: an answered restart is not sent, an interrupted one is checked first
-  let lastEvent =
-    ledgerState(readJournal(deps.incident.dir), opId) === 'new' ? await kubeletLastEventBeforeSend(deps, node) : {};
   return ledgered(deps, {
     opId,
     action: 'restart kubelet (ServiceRestart kubelet)',
     node,
     destructive: true,
     answered: () => ({ reply: 'already restarted (the journal shows it)' }),
-    witness: () => ({ sentAt: Date.now(), ...lastEvent }),
+    // the send time, with the kubelet's newest event as the node dates it just before
+    witness: async () => {
+      const lastEvent = await kubeletLastEventBeforeSend(deps, node);
+      return { sentAt: Date.now(), ...lastEvent };
+    },
     send: async () => {
       const reply = unwrapDestructive(
         await deps.client.serviceRestart(node, 'kubelet', { timeoutMs: 30_000 }),
@@ -173,10 +173,7 @@ export async function restartKubelet(
           true,
           true,
         );
-      if (restarted) return { reply: 'restarted before the interruption' };
-      // sent again: with the kubelet's newest event right before it
-      lastEvent = await kubeletLastEventBeforeSend(deps, node);
-      return null;
+      return restarted ? { reply: 'restarted before the interruption' } : null;
     },
     describe: (value) => value.reply,
   });

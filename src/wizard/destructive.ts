@@ -6,7 +6,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { classifyFailure, Code, describeFailure } from '../talos/errors.js';
-import { ledgerState, readJournal } from '../journal/journal.js';
 import { MachineConfigError, withControlPlaneType } from '../talos/machine-config.js';
 import {
   bootSince,
@@ -123,10 +122,6 @@ async function bootSinceSend(
   return { boot: bootSince(await serviceHistories(deps, node), sentAtOf(before)), byBootId: false };
 }
 
-/** Only for a fresh send: a call the journal shows as answered is not sent, and an interrupted one is checked first. */
-const aboutToSend = (deps: EffectDeps, opId: string): boolean =>
-  ledgerState(readJournal(deps.incident.dir), opId) === 'new';
-
 /** Step 5: stage machine.type controlplane, reboot, and wait until the node says it is a controlplane node. */
 export async function convertInitNode(
   deps: EffectDeps,
@@ -162,11 +157,9 @@ export async function convertInitNode(
     // lost; sending it again stages the same document again, which changes nothing more.
     reconcile: async () => ((await isControlPlaneNow().catch(() => null)) ? undefined : null),
   });
-  const rebootOp = `${input.opId}:reboot`;
   await sayingRefusal(deps, async (said) => {
-    let bootWitness = aboutToSend(deps, rebootOp) ? await bootIdBeforeSend(deps, node, 'reboot', said) : {};
     await ledgered(deps, {
-      opId: rebootOp,
+      opId: `${input.opId}:reboot`,
       action: 'reboot to apply the staged configuration',
       node,
       destructive: true,
@@ -174,13 +167,12 @@ export async function convertInitNode(
       send: async () => {
         unwrapDestructive(await deps.client.reboot(node), 'reboot');
       },
-      witness: () => ({ sentAt: Date.now(), ...bootWitness }),
-      reconcile: async (before) => {
-        if (await interruptedRebootLanded(deps, timing, node, before)) return undefined;
-        // sent again: with the boot id the node shows right before it
-        bootWitness = await bootIdBeforeSend(deps, node, 'reboot', said);
-        return null;
+      // the send time, with the boot id read just before it
+      witness: async () => {
+        const bootId = await bootIdBeforeSend(deps, node, 'reboot', said);
+        return { sentAt: Date.now(), ...bootId };
       },
+      reconcile: async (before) => ((await interruptedRebootLanded(deps, timing, node, before)) ? undefined : null),
     });
     const back = await pollUntil(deps, isControlPlaneNow, timing.nodeBackTimeoutMs, timing.pollMs);
     if (!back) throw new ActionError(`${node} did not come back as a controlplane node after the reboot.`, true);
@@ -428,7 +420,6 @@ export async function resetNode(
 ): Promise<void> {
   const { node, labels } = input;
   await sayingRefusal(deps, async (said) => {
-    let bootWitness = aboutToSend(deps, input.opId) ? await bootIdBeforeSend(deps, node, 'Reset', said) : {};
     await ledgered(deps, {
       opId: input.opId,
       action: `reset ${labels.join('+')} (graceful=false, reboot)`,
@@ -442,13 +433,11 @@ export async function resetNode(
       },
       // The send time, and the boot id read just before (bootIdBeforeSend, bounded by BOOT_ID_READ_MS so that it does
       // not hold this node's Reset back behind the snapshot source's, which goes last: SAFETY rule 3's order).
-      witness: () => ({ sentAt: Date.now(), ...bootWitness }),
-      reconcile: async (before) => {
-        if (await interruptedResetLanded(deps, timing, node, before)) return undefined;
-        // sent again: with the boot id the node shows right before it
-        bootWitness = await bootIdBeforeSend(deps, node, 'Reset', said);
-        return null;
+      witness: async () => {
+        const bootId = await bootIdBeforeSend(deps, node, 'Reset', said);
+        return { sentAt: Date.now(), ...bootId };
       },
+      reconcile: async (before) => ((await interruptedResetLanded(deps, timing, node, before)) ? undefined : null),
     });
     const seen = await resetSeenTakingEffect(deps, timing, node, witnessOf(deps, input.opId));
     if (!seen)
@@ -559,14 +548,17 @@ export async function bootstrapNode(
   input: { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean },
 ): Promise<{ alreadyDone: boolean }> {
   const { node } = input;
-  let historyWitness = aboutToSend(deps, input.opId) ? await etcdHistoryBeforeSend(deps, node) : {};
   return ledgered(deps, {
     opId: input.opId,
     action: `bootstrap (recover_etcd${input.skipHashCheck ? ', recover_skip_hash_check' : ''})`,
     node,
     destructive: true,
     answered: () => ({ alreadyDone: true }),
-    witness: () => ({ sentAt: Date.now(), ...historyWitness }),
+    // the send time, with the start of etcd's service history as the node dates it just before
+    witness: async () => {
+      const history = await etcdHistoryBeforeSend(deps, node);
+      return { sentAt: Date.now(), ...history };
+    },
     send: async () => {
       const result = await deps.client.bootstrap(
         node,
@@ -599,12 +591,8 @@ export async function bootstrapNode(
       // anything else (a cut connection, a deadline): the request may have reached the node
       throw new ActionError(describeFailure(node, result.error, 'bootstrap'), false, true);
     },
-    reconcile: async (before) => {
-      if (await interruptedBootstrapLanded(deps, node, before)) return { alreadyDone: true };
-      // sent again: with the history the node shows right before it
-      historyWitness = await etcdHistoryBeforeSend(deps, node);
-      return null;
-    },
+    reconcile: async (before) =>
+      (await interruptedBootstrapLanded(deps, node, before)) ? { alreadyDone: true } : null,
     describe: (r) => (r.alreadyDone ? 'had already happened' : 'accepted'),
   });
 }

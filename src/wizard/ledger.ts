@@ -94,8 +94,12 @@ interface ActionSpecCommon<T> {
   node: string | null;
   /** the call itself */
   send: () => Promise<T>;
-  /** what the node looked like just before sending, journalled with the "before" line (no secrets) */
-  witness?: () => Record<string, unknown>;
+  /**
+   * What the node looked like just before sending, journalled with the "before" line (no secrets). Asked only when
+   * the call is about to be sent (a fresh send, or one the check of an interrupted send found never happened), so it
+   * may read the node.
+   */
+  witness?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /**
    * For an interrupted operation: what the node shows now, compared with the witness journalled before it was sent.
    * Return a value when it happened, null to send again.
@@ -151,7 +155,7 @@ export async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promis
     if (found !== null) return found;
   }
   // Recorded just before sending: a resume after a crash compares the node with it.
-  const witness = spec.witness ? spec.witness() : null;
+  const witness = spec.witness ? await spec.witness() : null;
   deps.journal.append({
     kind: 'action',
     phase: 'before',
