@@ -1,8 +1,10 @@
 /**
  * Faults a scenario injects on the wire (PRODUCT.md §4, flaky-network): latency, a stream cut after N bytes, a node
- * unreachable for a while, a call failing K times, a node that reboots during a step. The remaining counts are part
- * of the saved state, so a resumed drill does not replay faults that already fired.
+ * unreachable for a while, a call failing K times, a node that reboots during a step, a call held open and never
+ * answered (hold: until the caller's deadline or cancel). The remaining counts are part of the saved state, so a
+ * resumed drill does not replay faults that already fired.
  */
+import { status } from '@grpc/grpc-js';
 import type { SimClock } from './clock.js';
 import type { SimNode } from './node.js';
 import { codeFromName, RpcError, unavailable } from './rpc-error.js';
@@ -52,6 +54,15 @@ export class FaultInjector implements WireFaults {
       if (fault.kind === 'reboot-during' && this.take(i)) {
         node.reboot();
         throw unavailable('error reading from server: EOF');
+      }
+      if (fault.kind === 'hold' && this.take(i)) {
+        // the node takes the call and never answers it: the call stays open until the caller gives up (its
+        // deadline or a cancel), and nothing is sent back since nobody is listening any more
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          else signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        throw new RpcError(status.CANCELLED, 'the caller gave up on a call the node never answered');
       }
     }
   }

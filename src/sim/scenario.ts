@@ -44,7 +44,7 @@ export interface ScenarioAlarm {
 
 export type { ScenarioProcedure };
 
-export type FaultKind = 'latency' | 'cut-stream' | 'unreachable' | 'fail' | 'reboot-during' | 'down';
+export type FaultKind = 'latency' | 'cut-stream' | 'unreachable' | 'fail' | 'reboot-during' | 'down' | 'hold';
 
 export interface ScenarioFault {
   kind: FaultKind;
@@ -58,7 +58,7 @@ export interface ScenarioFault {
   afterBytes?: number;
   /** unreachable, down: how long, from the start (simulated seconds). */
   forSec?: number;
-  /** fail / cut-stream / reboot-during: how many calls are hit (default 1). */
+  /** fail / cut-stream / reboot-during / hold: how many calls are hit (default 1). */
   times?: number;
   /** fail: the gRPC status name and message. */
   code?: string;
@@ -112,7 +112,7 @@ const OUTCOMES: ExpectedOutcome[] = [
 const NODE_TYPES = ['init', 'controlplane', 'worker'] as const;
 const RUN_STATES: NodeRunState[] = ['running', 'maintenance', 'down'];
 const ETCD_CONDITIONS: EtcdCondition[] = ['healthy', 'no-quorum', 'not-serving', 'crashloop', 'stopped', 'wiped'];
-const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during', 'down'];
+const FAULT_KINDS: FaultKind[] = ['latency', 'cut-stream', 'unreachable', 'fail', 'reboot-during', 'down', 'hold'];
 const PROCEDURES: ScenarioProcedure[] = ['full-recovery', 'replace-member', 'nospace', 'wait', 'none'];
 const ALARMS = ['NOSPACE', 'CORRUPT'] as const;
 /** etcd's own default quota (etcd-io/etcd: server/storage/quota.go@v3.6.14:30, DefaultQuotaBytes, 2 GiB). */
