@@ -357,6 +357,8 @@ export function reboot(node: SimNode, cluster: ClusterView): Payload[] {
 }
 
 const WIPE_MODES = ['ALL', 'SYSTEM_DISK', 'USER_DISKS'];
+/** The etcd service states in which leaveEtcd leaves the cluster (v1alpha1_sequencer_tasks.go@v1.13.9:923-930). */
+const ETCD_LEAVES_WHEN = ['Running', 'Stopping', 'Failed'];
 
 /** Reset's validation, with the texts of Talos 1.11 (and 1.14 with a dedicated ETCD partition). */
 export function reset(
@@ -399,8 +401,13 @@ export function reset(
     }
   }
   const labels = partitions.filter((p) => p.wipe !== false).map((p) => p.label ?? '');
-  // A graceful reset of a control-plane node first leaves etcd, which needs quorum: without it the sequence fails.
-  const gracefulBlocked = req.graceful && node.isControlPlane && node.etcd.hasData() && !cluster.hasQuorum(node);
+  // A graceful reset of a control-plane node runs leaveEtcd, which leaves only a member with a data directory whose
+  // etcd service is Running, Stopping or Failed; any other state (Waiting in a crash loop, Finished, Preparing) skips
+  // it and the sequence goes on (v1alpha1_sequencer_tasks.go@v1.13.9:901-937). Leaving needs a leader (the removal is
+  // sent WithRequireLeader, :947-951): without quorum the sequence fails there.
+  const leavesEtcd =
+    req.graceful && node.isControlPlane && node.etcd.hasData() && ETCD_LEAVES_WHEN.includes(node.etcdState ?? '');
+  const gracefulBlocked = leavesEtcd && !cluster.hasQuorum(node);
   // the sequence's events carry the actor id Reset answers with (v1alpha1_server.go@v1.13.9:659,736-750)
   const actorId = randomUUID();
   if (!gracefulBlocked) {
