@@ -3,14 +3,15 @@
  * PhaseEvent, TaskEvent: machine-events.ts) and its machine status (MachineStatusEvent), after one empty event that
  * tells the client the stream is open. A tail replays the last `tailEvents` events (a negative
  * tail: the whole ring, at most 990 here) and the latest status; then each change is sent as it happens, until the
- * caller goes or the node does.
+ * caller goes or the node does. The stream only reads what the node published (as machined's Watch reads its events
+ * ring: v1alpha1_events.go@v1.13.9:104-211): a watcher that comes later, with a tail, sees the same history.
  */
 import { randomUUID } from 'node:crypto';
 import type { CallContext, Send } from './api.js';
 import { encodeMachineStatus, machineStatus, statusKey } from './machine-status.js';
 import type { SimNode } from './node.js';
 import type { NodeState } from './node-state.js';
-import { resetSequenceStarted, resetWentDown, runtimeEvents, type RuntimeEvent } from './machine-events.js';
+import { encodeRuntimeEvent, runtimeEvents, type RuntimeEvent } from './machine-events.js';
 import { ProtoWriter } from '../talos/proto-wire.js';
 
 const SERVICE_ACTIONS: Record<string, number> = {
@@ -67,8 +68,8 @@ function timeline(node: SimNode, bootId: string): Entry[] {
 
 function payload(entry: Entry): { data: { type_url: string; value: Buffer }; id: string; actorId: string } {
   if ('runtime' in entry) {
-    const r = entry.runtime;
-    return { data: { type_url: r.typeUrl, value: r.value }, id: r.id, actorId: r.actorId };
+    const { typeUrl, value } = encodeRuntimeEvent(entry.runtime);
+    return { data: { type_url: typeUrl, value }, id: entry.runtime.id, actorId: entry.runtime.actorId };
   }
   const event = entry.service;
   const value = new ProtoWriter()
@@ -92,8 +93,8 @@ export async function events(node: SimNode, req: { tailEvents?: number }, ctx: C
   // the machine status: a tail replays the latest one published, then each change is sent as it happens
   let status = machineStatus(node);
   let statusSent = tail === 0 ? statusKey(status) : '';
-  const sendStatus = async (): Promise<void> => {
-    status = machineStatus(node);
+  const sendStatus = async (asOf?: string): Promise<void> => {
+    status = machineStatus(node, asOf);
     if (statusKey(status) === statusSent) return;
     statusSent = statusKey(status);
     await send({
@@ -103,15 +104,9 @@ export async function events(node: SimNode, req: { tailEvents?: number }, ctx: C
     });
   };
   while (!ctx.signal.aborted) {
+    // the reset's phases that stop the services were published as the node went (node.ts beginReset); a node only
+    // out of reach (a network fault) has not gone down, and has published none of them
     const gone = !node.reachable || node.state.bootId !== bootId;
-    // a reset the API did not announce (a simulator resumed from a saved state part-way): its actor id is lost
-    const pending = node.state.pendingReset;
-    if (pending && node.state.bootId === bootId) {
-      resetSequenceStarted(node, '', { graceful: false, reboot: pending.reboot, labels: pending.labels });
-    }
-    // the reset's phases that stop the services are published as the node goes (machine-events.ts); a node only out
-    // of reach (a network fault) has not gone down
-    if (gone && (node.state.mode !== 'running' || node.state.bootId !== bootId)) resetWentDown(node, bootId);
     // the status as it stands: still this boot's while a reset that took the node down has not finished
     const statusNow = !gone || (node.state.pendingReset !== null && node.state.bootId === bootId);
     const entries = timeline(node, bootId);
@@ -121,8 +116,9 @@ export async function events(node: SimNode, req: { tailEvents?: number }, ctx: C
       if (gone && 'service' in entry) continue;
       await send(payload(entry));
       lastId = entryId(entry);
-      // a sequence's START changes the machine's stage (machine_status.go@v1.13.9:404-423): published next
-      if (statusNow && 'runtime' in entry && entry.runtime.typeUrl.endsWith('.SequenceEvent')) await sendStatus();
+      // a sequence's START (or its FATAL end) changes the machine's stage (machine_status.go@v1.13.9:404-430): the
+      // stage as of that event is published next, also when a tail replays it
+      if (statusNow && 'runtime' in entry && entry.runtime.kind === 'SequenceEvent') await sendStatus(entry.runtime.id);
     }
     if (gone) return;
     await sendStatus();

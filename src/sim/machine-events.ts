@@ -7,34 +7,26 @@
  * 214-220). `talosctl reset` waits for the TaskEvent "stopAllServices" (cmd/talosctl/pkg/talos/action/
  * tracker.go@v1.13.9:50-58) and shows the events that carry its actor id (node.go@v1.13.9:247-308).
  *
- * The events are machined's memory: a node that boots again has none of the last boot's (each record is kept with the
- * boot id it was published in). They are published in two parts, as the simulated node runs its reset: the phases
- * before the services stop as Reset answers (the node still answers with its old state for a moment, node.ts), and
- * the phases that stop the services, up to stopAllServices' START, when the node goes away (apid is one of the services
- * stopAllServices stops, so nothing later reaches a client; the wipe and the reboot are not seen).
+ * machined puts each event in its events ring as it publishes it (Publish, v1alpha1_events.go@v1.13.9:214-229), and
+ * a watcher only reads that ring, from where its tail says (Watch, :104-211): what is in it does not depend on who
+ * watches. So the simulated node records its events as it runs its reset, in its own state (NodeState.runtimeEvents,
+ * saved with it), and the Events stream (api-events.ts) only replays them. The ring is memory: a node that boots
+ * again has none of the last boot's (each record is kept with the boot id it was published in; the last boot's stays
+ * readable here, not saved, for a stream that was open when the node went down). They are published in two parts:
+ * the phases before the services stop as Reset answers (the node still answers with its old state for a moment,
+ * node.ts), and the phases that stop the services, up to stopAllServices' START, as the node goes down (node.ts
+ * beginReset; apid is one of the services stopAllServices stops, so nothing later reaches a client; the wipe and the
+ * reboot are not seen). All of them belong to the boot the reset ran in.
  */
 import { randomUUID } from 'node:crypto';
 import type { SimNode } from './node.js';
+import type { RuntimeEventRecord } from './node-state.js';
 import { ProtoWriter } from '../talos/proto-wire.js';
 
-export interface RuntimeEvent {
-  id: string;
-  actorId: string;
-  typeUrl: string;
-  value: Buffer;
-  /** The id of the last service event published before this one (the stream keeps their order). */
-  after: string | undefined;
-}
+export type RuntimeEvent = RuntimeEventRecord;
 
-/** What one boot of a node published from its sequences. */
-interface BootEvents {
-  bootId: string;
-  events: RuntimeEvent[];
-  /** The reset that runs in this boot: its actor id and the phases left to publish when the node goes down. */
-  reset: { actorId: string; rest: [phase: string, task: string][] } | null;
-}
-
-const byNode = new WeakMap<SimNode, BootEvents[]>();
+/** The last boot's events, kept for a stream that was open as the node went down (not saved). */
+const lastBoot = new WeakMap<SimNode, { bootId: string; events: RuntimeEvent[] }>();
 
 /** SequenceEvent.Action, PhaseEvent.Action, TaskEvent.Action (api/machine/machine.proto@v1.13.9:196-223). */
 const SEQUENCE_NOOP = 0;
@@ -42,39 +34,53 @@ const SEQUENCE_START = 1;
 const SEQUENCE_STOP = 2;
 const START = 0;
 const STOP = 1;
+const RING_READABLE = 990;
 
-function boot(node: SimNode, bootId = node.state.bootId): BootEvents {
-  let boots = byNode.get(node);
-  if (!boots) byNode.set(node, (boots = []));
-  let found = boots.find((b) => b.bootId === bootId);
-  if (!found) {
-    found = { bootId, events: [], reset: null };
-    boots.push(found);
-    // the boot before the last stays readable for a stream that was open when the node went down
-    if (boots.length > 2) boots.splice(0, boots.length - 2);
-  }
-  return found;
+/** The current boot's record, started (and the last boot's put aside) on its first event. */
+function current(node: SimNode): RuntimeEvent[] {
+  const bootId = node.state.bootId;
+  const saved = node.state.runtimeEvents;
+  if (saved?.bootId === bootId) return saved.events;
+  if (saved) lastBoot.set(node, saved);
+  node.state.runtimeEvents = { bootId, events: [] };
+  return node.state.runtimeEvents.events;
 }
 
-function publish(node: SimNode, record: BootEvents, actorId: string, type: string, value: Buffer): void {
-  record.events.push({
-    id: randomUUID(),
-    actorId,
-    typeUrl: `talos/runtime/machine.${type}`,
-    value,
-    after: node.state.eventLog.at(-1)?.id,
-  });
+function publish(
+  node: SimNode,
+  actorId: string,
+  kind: RuntimeEvent['kind'],
+  name: string,
+  action: number,
+  error?: string,
+): void {
+  const event: RuntimeEvent = { id: randomUUID(), actorId, kind, name, action };
+  if (error !== undefined) event.error = error;
+  const after = node.state.eventLog.at(-1)?.id;
+  if (after) event.after = after;
+  const events = current(node);
+  events.push(event);
+  // the ring holds 1000 events, of which 990 can be read (v1alpha1_controller.go@v1.13.9:50, NewEvents
+  // v1alpha1_events.go@v1.13.9:79-101): a node that ran many sequences keeps the latest
+  if (events.length > RING_READABLE) events.splice(0, events.length - RING_READABLE);
 }
 
 /** One phase as the controller runs it: its START, its one task's START and STOP, its STOP. */
-function runPhase(node: SimNode, record: BootEvents, actorId: string, phase: string, task: string, end = true): void {
-  const phaseEvent = (action: number): Buffer => new ProtoWriter().string(1, phase).uint(2, action).finish();
-  const taskEvent = (action: number): Buffer => new ProtoWriter().string(1, task).uint(2, action).finish();
-  publish(node, record, actorId, 'PhaseEvent', phaseEvent(START));
-  publish(node, record, actorId, 'TaskEvent', taskEvent(START));
+function runPhase(node: SimNode, actorId: string, phase: string, task: string, end = true): void {
+  publish(node, actorId, 'PhaseEvent', phase, START);
+  publish(node, actorId, 'TaskEvent', task, START);
   if (!end) return;
-  publish(node, record, actorId, 'TaskEvent', taskEvent(STOP));
-  publish(node, record, actorId, 'PhaseEvent', phaseEvent(STOP));
+  publish(node, actorId, 'TaskEvent', task, STOP);
+  publish(node, actorId, 'PhaseEvent', phase, STOP);
+}
+
+/** The event as the stream sends it: its type URL and its message's bytes. */
+export function encodeRuntimeEvent(event: RuntimeEvent): { typeUrl: string; value: Buffer } {
+  const w = new ProtoWriter().string(1, event.name).uint(2, event.action);
+  // SequenceEvent.error = 3: common.Error { code = 1 (FATAL = 0, left out as proto3 does); message = 2 }
+  // (api/machine/machine.proto@v1.13.9:196-205, api/common/common.proto@v1.13.9:47-57)
+  if (event.error !== undefined) w.message(3, new ProtoWriter().string(2, event.error).finish());
+  return { typeUrl: `talos/runtime/machine.${event.kind}`, value: w.finish() };
 }
 
 export interface ResetOptions {
@@ -115,23 +121,35 @@ export function resetPhases(
   return { before, stop };
 }
 
+/** The actor id of the reset sequence running in this boot (its START published, its STOP not yet), or null. */
+function runningReset(node: SimNode): string | null {
+  let actorId: string | null = null;
+  for (const e of runtimeEvents(node)) {
+    if (e.kind !== 'SequenceEvent' || e.name !== 'reset') continue;
+    if (e.action === SEQUENCE_START) actorId = e.actorId;
+    else if (e.action === SEQUENCE_STOP) actorId = null;
+  }
+  return actorId;
+}
+
 /**
- * Reset answered with `actorId`: the sequence starts (its START, then the phases before the services stop). Called
- * by the API's Reset when the node takes the reset; a second call in the same boot changes nothing.
+ * Reset answered with `actorId` and the node took it (node.reset recorded it as pending): the sequence starts, its
+ * START, then the phases before the services stop. The actor id is kept with the pending reset, for the phases
+ * published as the node goes down (resetWentDown), also by a simulator resumed from a saved state. A Reset while one
+ * runs in this boot starts nothing more.
  */
 export function resetSequenceStarted(node: SimNode, actorId: string, opts: ResetOptions): void {
-  const record = boot(node);
-  if (record.reset) return;
-  const { before, stop } = resetPhases(opts, node.isControlPlane);
-  record.reset = { actorId, rest: stop };
-  publish(
-    node,
-    record,
-    actorId,
-    'SequenceEvent',
-    new ProtoWriter().string(1, 'reset').uint(2, SEQUENCE_START).finish(),
-  );
-  for (const [phase, task] of before) runPhase(node, record, actorId, phase, task);
+  const pending = node.state.pendingReset;
+  if (!pending) return;
+  const running = runningReset(node);
+  if (running !== null) {
+    pending.actorId = running;
+    return;
+  }
+  pending.actorId = actorId;
+  pending.graceful = opts.graceful;
+  publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_START);
+  for (const [phase, task] of resetPhases(opts, node.isControlPlane).before) runPhase(node, actorId, phase, task);
 }
 
 /** The drain phase's wait for the node to be cordoned gives up after a minute (v1alpha1_sequencer_tasks.go@v1.13.9:873). */
@@ -165,47 +183,59 @@ export async function resetSequenceFailed(
   sleep: (simMs: number) => Promise<boolean>,
 ): Promise<void> {
   const bootId = node.state.bootId;
-  const record = boot(node, bootId);
   const up = (): boolean => node.state.bootId === bootId && node.state.mode === 'running';
-  const sequence = (action: number, error?: string): Buffer => {
-    const w = new ProtoWriter().string(1, 'reset').uint(2, action);
-    // SequenceEvent.error = 3: common.Error { code = 1 (FATAL = 0, left out as proto3 does); message = 2 }
-    // (api/machine/machine.proto@v1.13.9:196-205, api/common/common.proto@v1.13.9:47-57)
-    return (error ? w.message(3, new ProtoWriter().string(2, error).finish()) : w).finish();
-  };
-  publish(node, record, actorId, 'SequenceEvent', sequence(SEQUENCE_START));
-  runPhase(node, record, actorId, 'drain', 'cordonAndDrainNode', false);
+  publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_START);
+  runPhase(node, actorId, 'drain', 'cordonAndDrainNode', false);
   if (!(await sleep(CORDON_WAIT_MS)) || !up()) return;
-  publish(node, record, actorId, 'TaskEvent', new ProtoWriter().string(1, 'cordonAndDrainNode').uint(2, STOP).finish());
-  publish(node, record, actorId, 'PhaseEvent', new ProtoWriter().string(1, 'drain').uint(2, STOP).finish());
-  runPhase(node, record, actorId, 'cleanup', 'removeAllPods');
-  runPhase(node, record, actorId, 'dbus', 'stopDBus');
-  runPhase(node, record, actorId, 'leave', 'leaveEtcd');
-  publish(node, record, actorId, 'SequenceEvent', sequence(SEQUENCE_STOP));
+  publish(node, actorId, 'TaskEvent', 'cordonAndDrainNode', STOP);
+  publish(node, actorId, 'PhaseEvent', 'drain', STOP);
+  runPhase(node, actorId, 'cleanup', 'removeAllPods');
+  runPhase(node, actorId, 'dbus', 'stopDBus');
+  runPhase(node, actorId, 'leave', 'leaveEtcd');
+  publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_STOP);
   const leave = `failed to leave cluster: 1 error(s) occurred:\n\tfailed to remove member ${memberIdDecimal}: etcdserver: no leader`;
-  publish(
-    node,
-    record,
-    actorId,
-    'SequenceEvent',
-    sequence(SEQUENCE_NOOP, `sequence failed: error running phase 4 in reset sequence: task 1/1: failed, ${leave}`),
-  );
+  const failed = `sequence failed: error running phase 4 in reset sequence: task 1/1: failed, ${leave}`;
+  publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_NOOP, failed);
 }
 
 /**
- * The node went down in boot `bootId` while a reset ran: the phases that stop the services, up to stopAllServices'
- * START (the task that takes apid down with the rest). Once per boot.
+ * The node goes down with its pending reset (node.ts beginReset, as it stops its services): the phases that stop the
+ * services, up to stopAllServices' START (the task that takes apid down with the rest), under the reset's actor id
+ * (empty for a reset saved before the id was kept).
  */
-export function resetWentDown(node: SimNode, bootId: string): void {
-  const record = boot(node, bootId);
-  const reset = record.reset;
-  if (!reset || reset.rest.length === 0) return;
-  const rest = reset.rest;
-  reset.rest = [];
-  rest.forEach(([phase, task], i) => runPhase(node, record, reset.actorId, phase, task, i < rest.length - 1));
+export function resetWentDown(node: SimNode): void {
+  const pending = node.state.pendingReset;
+  if (!pending) return;
+  const actorId = pending.actorId ?? runningReset(node) ?? '';
+  const opts = { graceful: pending.graceful ?? false, reboot: pending.reboot, labels: pending.labels };
+  const stop = resetPhases(opts, node.isControlPlane).stop;
+  stop.forEach(([phase, task], i) => runPhase(node, actorId, phase, task, i < stop.length - 1));
+}
+
+/**
+ * The stage machined's MachineStatus controller reads from this boot's sequence events (machine_status.go@v1.13.9:
+ * 388-475, the stages 404-437): a reset's START makes it RESETTING; a NOOP with a FATAL error, outside a shutdown, REBOOTING ("fatal
+ * errors lead to reboot", though a failed Reset's goroutine only logs and the node runs on: v1alpha1_server.go@
+ * v1.13.9:738-744), and it stays so until another sequence starts. null: no sequence set it. `asOf`: the stage as
+ * of that event (all of this boot's when it is not one of them).
+ */
+export function sequenceStage(node: SimNode, asOf?: string): 'resetting' | 'rebooting' | null {
+  let stage: 'resetting' | 'rebooting' | null = null;
+  const events = runtimeEvents(node);
+  const upTo = asOf === undefined ? events.length : events.findIndex((e) => e.id === asOf) + 1;
+  for (const e of events.slice(0, upTo || events.length)) {
+    if (e.kind !== 'SequenceEvent') continue;
+    if (e.action === SEQUENCE_START && e.name === 'reset') stage = 'resetting';
+    // the NOOP's own sequence is the current one when it is read (:405), so "shutting down" is the NOOP's (:425)
+    else if (e.action === SEQUENCE_NOOP && e.error !== undefined && e.name !== 'shutdown') stage = 'rebooting';
+  }
+  return stage;
 }
 
 /** The runtime events published in boot `bootId` (the current one unless named), oldest first. */
 export function runtimeEvents(node: SimNode, bootId = node.state.bootId): readonly RuntimeEvent[] {
-  return boot(node, bootId).events;
+  const saved = node.state.runtimeEvents;
+  if (saved?.bootId === bootId) return saved.events;
+  const last = lastBoot.get(node);
+  return last?.bootId === bootId ? last.events : [];
 }

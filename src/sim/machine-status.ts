@@ -5,7 +5,8 @@
  * actions) waits for a MachineStatusEvent with stage RUNNING and ready, then for a new boot id
  * (cmd/talosctl/pkg/talos/action/tracker.go@v1.13.0:39-82).
  *
- * Stage: MAINTENANCE on a machine without configuration, RESETTING once a reset's sequence has started, else RUNNING
+ * Stage: MAINTENANCE on a machine without configuration, RESETTING once a reset's sequence has started, REBOOTING
+ * once one failed, else RUNNING
  * (the simulator has no separate boot sequence: a node answers once it has booted). Readiness in RUNNING: the services check, as Talos words it — every running
  * service that is neither healthy nor of unknown health is "<id> not healthy", then every required service that is
  * not running is "<id> not running" (services as the Service resources: only running ones exist,
@@ -13,11 +14,12 @@
  * etcd (with Kubernetes) and trustd on a control-plane node. Time, network, static pods and node readiness hold (the
  * simulator models no clock drift, links or pods). In maintenance no check runs, so the machine is ready.
  */
+import { sequenceStage } from './machine-events.js';
 import type { SimNode } from './node.js';
 import { ProtoWriter } from '../talos/proto-wire.js';
 
 /** api/machine/machine.proto@v1.14.1:273-283. */
-const STAGE = { MAINTENANCE: 3, RUNNING: 4, RESETTING: 7 } as const;
+const STAGE = { MAINTENANCE: 3, RUNNING: 4, REBOOTING: 5, RESETTING: 7 } as const;
 
 export interface MachineStatus {
   stage: number;
@@ -25,11 +27,16 @@ export interface MachineStatus {
   unmet: { name: string; reason: string }[];
 }
 
-export function machineStatus(node: SimNode): MachineStatus {
+/** The machine's status now, or with the stage its sequence events had set as of the event `asOf`. */
+export function machineStatus(node: SimNode, asOf?: string): MachineStatus {
   if (node.inMaintenance) return { stage: STAGE.MAINTENANCE, ready: true, unmet: [] };
-  // A reset's sequence has started (the node took it and still answers): the stage is RESETTING from the sequence's
-  // START (machine_status.go@v1.13.9:404-420), and no readiness check runs outside BOOTING and RUNNING (:197-223).
-  if (node.state.pendingReset) return { stage: STAGE.RESETTING, ready: true, unmet: [] };
+  // The stage the node's sequence events set (machine-events.ts sequenceStage): RESETTING from a reset's START (the
+  // node took it and still answers), REBOOTING after a reset failed with a FATAL error, though the node runs on
+  // (machine_status.go@v1.13.9:404-430). No readiness check runs outside BOOTING and RUNNING (:197-223). A pending
+  // reset saved before the events were kept is RESETTING too.
+  const stage = sequenceStage(node, asOf);
+  if (stage === 'rebooting') return { stage: STAGE.REBOOTING, ready: true, unmet: [] };
+  if (stage === 'resetting' || node.state.pendingReset) return { stage: STAGE.RESETTING, ready: true, unmet: [] };
   const services = node.state.services;
   const hasKubernetes = Boolean(services.kubelet);
   const required = ['apid', 'machined'];

@@ -49,8 +49,16 @@ export interface NodeState {
   /** Powered off by a scenario's `down` fault: the machine boots by itself at this time (ms since the epoch). */
   powerOnAt?: number | null;
   bootstrap: { recover: boolean; skipHashCheck: boolean } | null;
-  /** A reset in progress (so a restored simulator can finish it). */
-  pendingReset: { labels: string[]; wholeDisk: boolean; reboot: boolean } | null;
+  /**
+   * A reset in progress (so a restored simulator can finish it). `actorId`: the id Reset answered with, which the
+   * sequence's events carry; `graceful`: as Reset asked (both absent in states saved before they were kept).
+   */
+  pendingReset: { labels: string[]; wholeDisk: boolean; reboot: boolean; actorId?: string; graceful?: boolean } | null;
+  /**
+   * The events the node's sequences published in boot `bootId` (machine-events.ts): machined's events ring, which the
+   * node keeps until it boots again. Absent in states saved before it was kept.
+   */
+  runtimeEvents?: { bootId: string; events: RuntimeEventRecord[] };
   bootId: string;
   /**
    * How far the node's clock is off this machine's (ms, negative: behind; absent: 0). The node dates what it says
@@ -68,6 +76,22 @@ export interface NodeState {
     ts: number;
     health?: { unknown: boolean; healthy: boolean; lastMessage: string; lastChange: number };
   }[];
+}
+
+/**
+ * One SequenceEvent, PhaseEvent or TaskEvent as the node published it (api/machine/machine.proto@v1.13.9:196-223):
+ * `name` is the sequence, phase or task, `action` the message's Action value, `error` a SequenceEvent's
+ * common.Error message (code FATAL, the only one the simulator publishes).
+ */
+export interface RuntimeEventRecord {
+  id: string;
+  actorId: string;
+  kind: 'SequenceEvent' | 'PhaseEvent' | 'TaskEvent';
+  name: string;
+  action: number;
+  error?: string;
+  /** The id of the last service event published before this one (the stream keeps their order); absent: none. */
+  after?: string;
 }
 
 export interface ClusterHooks {

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { parseMachineConfig } from './machine-config.js';
+import { resetWentDown } from './machine-events.js';
 import { baseServices } from './node-base.js';
 import { SimNodeEtcd } from './node-etcd.js';
 import type { MachineMode } from './node-state.js';
@@ -155,9 +156,14 @@ export class SimNode extends SimNodeEtcd {
     this.hooks.clock.after(RESET_SEQUENCE_START_MS, () => this.beginReset());
   }
 
-  /** The reset sequence stops the services and takes the machine down (also used when a saved state resumes). */
+  /**
+   * The reset sequence stops the services and takes the machine down (also used when a saved state resumes): the
+   * phases that do it are in the node's events as it goes, up to stopAllServices, which takes apid down
+   * (machine-events.ts).
+   */
   beginReset(): void {
     if (!this.state.pendingReset || this.state.mode !== 'running') return;
+    resetWentDown(this);
     this.goDown('resetting');
     this.hooks.clock.after(this.hooks.timing.resetSec * 1000, () => {
       void this.finishReset();

@@ -1,0 +1,173 @@
+/**
+ * A Reset's events are in the node's history (machined's events ring) whether or not anyone watched as they were
+ * published, and a watcher that comes later with a tail is sent them (v1alpha1_events.go@v1.13.9:104-229): the
+ * simulated node records them as it runs its reset (machine-events.ts), keeps them in its saved state, and the Events
+ * stream only replays them. The machine status follows them as machined's MachineStatus controller does
+ * (machine_status.go@v1.13.9:404-430): RESETTING from the reset's START, REBOOTING once the sequence failed. Over the
+ * real wire with raw grpc-js clients; test/peers/reset-events-history.test.ts runs real talosctl on the same.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { lengthField, varintField } from '../../src/talos/proto-wire.js';
+import { bootId, eventually, startBench, unary, type Bench } from './helpers.js';
+
+const healthy = new URL('../peers/healthy-3cp.yaml', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'talos-dr-reset-history-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let benches: Bench[] = [];
+afterEach(async () => {
+  for (const b of benches) await b.close();
+  benches = [];
+});
+
+async function bench(scenario: string, opts: Parameters<typeof startBench>[1]): Promise<Bench> {
+  const b = await startBench(scenario, opts);
+  benches.push(b);
+  return b;
+}
+
+interface Message {
+  data: { type_url: string; value: Buffer } | null;
+  actorId: string;
+}
+
+/** An Events stream: what it has sent so far. */
+function follow(b: Bench, node: string, tailEvents: number): { got: Message[]; cancel(): void } {
+  const got: Message[] = [];
+  const stream = (b.machine(node) as unknown as { Events(r: unknown): grpc.ClientReadableStream<Message> }).Events({
+    tailEvents,
+  });
+  stream.on('data', (m: Message) => got.push(m));
+  stream.on('error', () => undefined);
+  return { got, cancel: () => stream.cancel() };
+}
+
+const STAGES = [
+  'UNKNOWN',
+  'BOOTING',
+  'INSTALLING',
+  'MAINTENANCE',
+  'RUNNING',
+  'REBOOTING',
+  'SHUTTING_DOWN',
+  'RESETTING',
+];
+
+/**
+ * Each sequence event as "<kind> <name> <action> [<actor id>]", each machine status as "status <STAGE>"
+ * (api/machine/machine.proto@v1.13.9:196-283); service events left out.
+ */
+function lines(got: Message[]): string[] {
+  const out: string[] = [];
+  for (const m of got) {
+    const kind = m.data?.type_url.replace('talos/runtime/machine.', '') ?? '';
+    if (kind === 'MachineStatusEvent') {
+      out.push(`status ${STAGES[Number(varintField(m.data!.value, 1) ?? 0n)]}`);
+      continue;
+    }
+    if (!['SequenceEvent', 'PhaseEvent', 'TaskEvent'].includes(kind)) continue;
+    const name = lengthField(m.data!.value, 1)?.toString() ?? '';
+    const action = Number(varintField(m.data!.value, 2) ?? 0n);
+    const actions = kind === 'SequenceEvent' ? ['NOOP', 'START', 'STOP'] : ['START', 'STOP'];
+    out.push(`${kind} ${name} ${actions[action]} [${m.actorId}]`);
+  }
+  return out;
+}
+
+const phase = (name: string, task: string, actor: string): string[] => [
+  `PhaseEvent ${name} START [${actor}]`,
+  `TaskEvent ${task} START [${actor}]`,
+  `TaskEvent ${task} STOP [${actor}]`,
+  `PhaseEvent ${name} STOP [${actor}]`,
+];
+
+/** The failed graceful reset's events (v1alpha1_sequencer.go@v1.13.9:292-311, v1alpha1_controller.go:142-157). */
+const failedReset = (actor: string): string[] => [
+  `SequenceEvent reset START [${actor}]`,
+  'status RESETTING',
+  ...phase('drain', 'cordonAndDrainNode', actor),
+  ...phase('cleanup', 'removeAllPods', actor),
+  ...phase('dbus', 'stopDBus', actor),
+  ...phase('leave', 'leaveEtcd', actor),
+  `SequenceEvent reset STOP [${actor}]`,
+  `SequenceEvent reset NOOP [${actor}]`,
+  'status REBOOTING',
+];
+
+/** A graceful Reset of lost-quorum's cp-1, which fails at its leave phase; the Reset's actor id once it has. */
+async function failGracefulReset(b: Bench, cp1: string): Promise<string> {
+  const answer = await unary<{ messages: { actorId: string }[] }>(b.machine(cp1), 'Reset', { graceful: true });
+  const actorId = answer.messages[0]!.actorId;
+  // nobody watches while it runs: a watcher that comes afterwards with a tail is what shows it happened
+  await eventually(
+    async () => {
+      const probe = follow(b, cp1, 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      probe.cancel();
+      return lines(probe.got);
+    },
+    (l) => l.some((line) => line.startsWith('SequenceEvent reset NOOP')),
+    20_000,
+  );
+  return actorId;
+}
+
+/** The events a watcher with `tail` is sent within `ms`. */
+async function tail(b: Bench, node: string, tailEvents: number, ms = 300): Promise<string[]> {
+  const stream = follow(b, node, tailEvents);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  stream.cancel();
+  return lines(stream.got);
+}
+
+describe("a Reset's events are the node's history", () => {
+  it('a watcher that comes after Reset answered, with a tail, is sent the START and the phases, under the actor id', async () => {
+    // speed 2: the node answers with its old state for a simulated 2 s (1 s here) after Reset answered (node.ts)
+    const b = await bench(healthy, { speed: 2 });
+    const cp2 = b.sim.nodes[1]!;
+    const answer = await unary<{ messages: { actorId: string }[] }>(b.machine(cp2), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    const actor = answer.messages[0]!.actorId;
+    // v1alpha1_sequencer.go@v1.13.9:284-339 for graceful=false: the phases before the services stop
+    expect(await tail(b, cp2, -1, 200)).toEqual([
+      `SequenceEvent reset START [${actor}]`,
+      'status RESETTING',
+      ...phase('cleanup', 'stopAllPods', actor),
+      ...phase('dbus', 'stopDBus', actor),
+      ...phase('preReset', 'sendResetSignal', actor),
+    ]);
+  });
+
+  it('after a failed graceful reset a later watcher sees the whole sequence, and the machine REBOOTING', async () => {
+    const b = await bench('lost-quorum', { speed: 1000 });
+    const cp1 = b.sim.nodes[0]!;
+    const before = await bootId(b, cp1);
+    const actor = await failGracefulReset(b, cp1);
+    expect(await tail(b, cp1, -1)).toEqual(failedReset(actor));
+    // machined's stage after a FATAL sequence error (machine_status.go@v1.13.9:424-430), though the node runs on
+    expect(await tail(b, cp1, 1)).toEqual([`SequenceEvent reset NOOP [${actor}]`, 'status REBOOTING']);
+    expect(await bootId(b, cp1)).toBe(before);
+  });
+
+  it('a resumed simulator replays the same history, with the actor id, as the node never rebooted', async () => {
+    const b = await bench('lost-quorum', { speed: 1000 });
+    const cp1 = b.sim.nodes[0]!;
+    const before = await bootId(b, cp1);
+    const actor = await failGracefulReset(b, cp1);
+    const statePath = join(work, 'failed-reset.json');
+    await b.sim.saveState(statePath);
+    await b.close();
+    benches = [];
+
+    const resumed = await bench('ignored', { speed: 1000, restoreFrom: statePath });
+    expect(await bootId(resumed, cp1)).toBe(before);
+    expect(await tail(resumed, cp1, -1)).toEqual(failedReset(actor));
+  });
+});
