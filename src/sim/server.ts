@@ -28,6 +28,11 @@ export interface WirePki {
   maintenanceCert(node: SimNode): PemPair;
 }
 
+/** Running or in maintenance mode: the machine is on and apid (or maintenance's API) listens. */
+function isUp(node: SimNode): boolean {
+  return node.state.mode === 'running' || node.state.mode === 'maintenance';
+}
+
 /** One simulated node's listener. */
 interface NodeListener {
   server: grpc.Server | null;
@@ -49,10 +54,20 @@ export class SimWire {
     grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   }
 
-  /** Binds every node on its address; the first picks the port when it is 0. */
+  /**
+   * Binds every node that is up on its address; the first picks the port when it is 0. A node that is down (powered
+   * off in its scenario, or caught off or rebooting by a saved state) gets no listener, as a real machine that is off
+   * answers no TCP connection, so a client dialing it gets no apid status at all; its next boot listens (relisten).
+   */
   async listenAll(nodes: SimNode[], port: number): Promise<number> {
     this.port = port;
-    for (const node of nodes) await this.listen(node);
+    for (const node of nodes) if (isUp(node)) await this.listen(node);
+    const first = nodes[0];
+    if (this.port === 0 && first) {
+      // Every node is down: the port is still picked now, on the first one, as every node shares it.
+      await this.listen(first);
+      this.offline(first);
+    }
     return this.port;
   }
 

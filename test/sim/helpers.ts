@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
 import { scenariosDir } from '../../src/paths.js';
@@ -162,6 +163,21 @@ export async function eventually<T>(
     last = await probe();
   }
   return last;
+}
+
+/**
+ * A plain TCP connection to the node's API port: 'connected', or the socket error's code ('ECONNREFUSED' when nothing
+ * listens there, as on a machine that is down: a client then gets no gRPC status at all).
+ */
+export function tcpConnect(address: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
 }
 
 export async function etcdState(bench: Bench, address: string): Promise<string | undefined> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listScenarios, loadScenario, ScenarioError, SimStartError, startSimulator } from '../../src/sim/index.js';
 import { MAX_NODES, nodeAddress } from '../../src/sim/scenario.js';
-import { etcdState, randomAddressBase, startBench, unary } from './helpers.js';
+import { etcdState, randomAddressBase, startBench, tcpConnect, unary } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'talos-dr-scenarios-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -84,6 +84,10 @@ describe('shipped scenarios', () => {
         queryLocal: true,
       });
       expect(members.messages[0]?.members).toHaveLength(3);
+      // Powered off from the start: nothing listens on its address, as on a real machine that is off, so a client
+      // that dials it gets no apid status at all (before, its listener answered every call with an in-band error).
+      expect(await tcpConnect(cp3, bench.sim.port)).toBe('ECONNREFUSED');
+      expect(await tcpConnect(cp1, bench.sim.port)).toBe('connected');
     } finally {
       await bench.close();
     }

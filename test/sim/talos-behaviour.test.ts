@@ -2,9 +2,8 @@
  * What a Talos 1.14 node does that a user notices (talos-behaviour-facts §2, §4, §5): the etcd runner a Bootstrap
  * replaces, the crash loop, a snapshot from an etcd that does not serve, the texts of a restore that cannot start.
  */
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collect, eventually, startBench, unary, type Bench } from './helpers.js';
+import { collect, eventually, startBench, tcpConnect, unary, type Bench } from './helpers.js';
 
 let bench: Bench | undefined;
 afterEach(async () => {
@@ -123,15 +122,7 @@ describe('a Talos 1.14 node', () => {
     });
     // the reset sequence runs after the reply: the node still shows the etcd it had
     expect((await etcdService(bench, cp1)).state).toBe('Running');
-    const tcp = (): Promise<string> =>
-      new Promise((resolve) => {
-        const socket = connect({ host: cp1, port: bench!.sim.port });
-        socket.once('connect', () => {
-          socket.destroy();
-          resolve('connected');
-        });
-        socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-      });
+    const tcp = (): Promise<string> => tcpConnect(cp1, bench!.sim.port);
     await eventually(tcp, (r) => r === 'ECONNREFUSED', 20_000);
   });
 });
