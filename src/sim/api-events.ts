@@ -1,9 +1,11 @@
 /**
  * Events: the node's service state changes (ServiceStateEvent), the events of the sequences it runs (SequenceEvent,
  * PhaseEvent, TaskEvent: machine-events.ts) and its machine status (MachineStatusEvent), after one empty event that
- * tells the client the stream is open. A tail replays the last `tailEvents` events (a negative
- * tail: the whole ring, at most 990 here) and the latest status; then each change is sent as it happens, until the
- * caller goes or the node does. The stream only reads what the node published (as machined's Watch reads its events
+ * tells the client the stream is open. A tail replays the last `tailEvents` events (a negative tail: the whole ring,
+ * at most 990 here), or else those of the last `tailSeconds`, and the latest status; then each change is sent as it
+ * happens, until the caller goes or the node does. `withActorId` sends only the events that carry that actor id, the
+ * tail counted before (so no status: it carries none); `tailId` is not followed. As machined's Events
+ * (v1alpha1_server.go@v1.13.9:1447-1508), the stream only reads what the node published (Watch reads the events
  * ring: v1alpha1_events.go@v1.13.9:104-211): a watcher that comes later, with a tail, sees the same history.
  */
 import { randomUUID } from 'node:crypto';
@@ -48,6 +50,7 @@ function serviceHealth(health: NodeState['eventLog'][number]['health']): Buffer 
 type LogEntry = NodeState['eventLog'][number];
 type Entry = { service: LogEntry } | { runtime: RuntimeEvent };
 const entryId = (e: Entry): string => ('service' in e ? e.service.id : e.runtime.id);
+const entryTs = (e: Entry): number => ('service' in e ? e.service.ts : (e.runtime.ts ?? 0));
 
 /** The service events and the sequences' events of boot `bootId`, in the order they were published. */
 function timeline(node: SimNode, bootId: string): Entry[] {
@@ -81,19 +84,41 @@ function payload(entry: Entry): { data: { type_url: string; value: Buffer }; id:
   return { data: { type_url: 'talos/runtime/machine.ServiceStateEvent', value }, id: event.id, actorId: '' };
 }
 
-export async function events(node: SimNode, req: { tailEvents?: number }, ctx: CallContext, send: Send): Promise<void> {
-  await send({ data: {}, id: randomUUID(), actorId: '' });
+export interface EventsRequest {
+  tailEvents?: number;
+  tailSeconds?: number;
+  withActorId?: string;
+}
+
+/** Where a watcher starts in the timeline `entries` (Watch's initial position, v1alpha1_events.go@v1.13.9:126-156). */
+function tailStart(entries: Entry[], req: EventsRequest): number {
+  const oldest = Math.max(0, entries.length - 990);
+  const tail = req.tailEvents ?? 0;
+  if (tail !== 0) return tail < 0 ? oldest : Math.max(oldest, entries.length - tail);
+  const seconds = req.tailSeconds ?? 0;
+  if (seconds === 0) return entries.length;
+  // the events published after now minus that many seconds
+  const since = Date.now() - seconds * 1000;
+  const i = entries.findIndex((e) => entryTs(e) > since);
+  return i < 0 ? entries.length : Math.max(oldest, i);
+}
+
+export async function events(node: SimNode, req: EventsRequest, ctx: CallContext, send: Send): Promise<void> {
+  // the hello carries the actor id asked for (sendEmptyEvent, v1alpha1_server.go@v1.13.9:1510-1517)
+  await send({ data: {}, id: randomUUID(), actorId: req.withActorId ?? '' });
   // the boot this stream belongs to: once the node goes down (or is seen up again with another boot id) it ends,
   // as apid's stream ends when stopAllServices stops apid
   const bootId = node.state.bootId;
   const first = timeline(node, bootId);
-  const tail = req.tailEvents ?? 0;
-  let next = tail < 0 ? Math.max(0, first.length - 990) : Math.max(0, first.length - tail);
+  const history = (req.tailEvents ?? 0) !== 0 || (req.tailSeconds ?? 0) !== 0;
+  let next = tailStart(first, req);
   let lastId = first[next - 1] ? entryId(first[next - 1]!) : undefined;
+  const actor = req.withActorId ?? '';
   // the machine status: a tail replays the latest one published, then each change is sent as it happens
   let status = machineStatus(node);
-  let statusSent = tail === 0 ? statusKey(status) : '';
+  let statusSent = history ? '' : statusKey(status);
   const sendStatus = async (asOf?: string): Promise<void> => {
+    if (actor) return;
     status = machineStatus(node, asOf);
     if (statusKey(status) === statusSent) return;
     statusSent = statusKey(status);
@@ -114,8 +139,10 @@ export async function events(node: SimNode, req: { tailEvents?: number }, ctx: C
     for (const entry of entries.slice(start)) {
       // going down: only the sequences' last events still reach the client, not another boot's services
       if (gone && 'service' in entry) continue;
-      await send(payload(entry));
+      const message = payload(entry);
       lastId = entryId(entry);
+      if (actor && message.actorId !== actor) continue;
+      await send(message);
       // a sequence's START (or its FATAL end) changes the machine's stage (machine_status.go@v1.13.9:404-430): the
       // stage as of that event is published next, also when a tail replays it
       if (statusNow && 'runtime' in entry && entry.runtime.kind === 'SequenceEvent') await sendStatus(entry.runtime.id);

@@ -54,7 +54,7 @@ function publish(
   action: number,
   error?: string,
 ): void {
-  const event: RuntimeEvent = { id: randomUUID(), actorId, kind, name, action };
+  const event: RuntimeEvent = { id: randomUUID(), actorId, kind, name, action, ts: Date.now() };
   if (error !== undefined) event.error = error;
   const after = node.state.eventLog.at(-1)?.id;
   if (after) event.after = after;

@@ -90,6 +90,8 @@ export interface RuntimeEventRecord {
   name: string;
   action: number;
   error?: string;
+  /** When it was published, ms since the epoch (absent in states saved before it was kept). */
+  ts?: number;
   /** The id of the last service event published before this one (the stream keeps their order); absent: none. */
   after?: string;
 }

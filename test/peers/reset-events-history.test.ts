@@ -2,7 +2,8 @@
  * `talosctl events --tail -1` after a graceful reset failed (lost-quorum's cp-1: the leave phase needs an etcd
  * leader), run by real talosctl: machined keeps the sequence's events in its events ring, so a watcher that comes
  * afterwards is sent them, under the actor id `talosctl reset` printed (v1alpha1_events.go@v1.13.9:104-229), and
- * the machine's stage is REBOOTING, which its MachineStatus controller sets on a FATAL sequence error
+ * `--duration 1m --actor-id <id>` shows those events alone (tail_seconds, with_actor_id); the machine's stage is
+ * REBOOTING, which its MachineStatus controller sets on a FATAL sequence error
  * (machine_status.go@v1.13.9:424-430) though the node runs on. A simulator saved and resumed (the drill's process
  * died, the node did not reboot) shows the same history. test/sim/reset-events-history.test.ts checks the same
  * without talosctl.
@@ -22,10 +23,14 @@ const work = mkdtempSync(join(tmpdir(), 'talos-dr-reset-history-'));
  * "<actor id> <name> <action or error>", and the machine status lines' stage, in order (the table's two lines per
  * event, cmd/talosctl/cmd/talos/events.go@v1.13.9:64-116, joined).
  */
-async function history(bench: Bench, node: string): Promise<{ reset: string[]; stages: string[]; raw: string }> {
+async function history(
+  bench: Bench,
+  node: string,
+  tail = ['--tail', '-1'],
+): Promise<{ reset: string[]; stages: string[]; raw: string }> {
   const r = await runPeerUntilStopped(
     'talosctl',
-    ['--talosconfig', bench.sim.talosconfigPath, '-n', node, 'events', '--tail', '-1'],
+    ['--talosconfig', bench.sim.talosconfigPath, '-n', node, 'events', ...tail],
     { stopAfterMs: 2000, cwd: bench.dir },
   );
   const rows = r.stdoutBeforeStop
@@ -90,6 +95,10 @@ describe(
       const later = await history(bench, cp1);
       expect(later.reset, later.raw).toEqual(expected);
       expect(later.stages.at(-1), later.raw).toBe('REBOOTING');
+      // the last minute's events that carry the reset's actor id: the same, and no machine status (it carries none)
+      const filtered = await history(bench, cp1, ['--duration', '1m', '--actor-id', actor!]);
+      expect(filtered.reset, filtered.raw).toEqual(expected);
+      expect(filtered.stages, filtered.raw).toEqual([]);
 
       const statePath = join(work, 'sim-state.json');
       await bench.sim.saveState(statePath);

@@ -36,11 +36,15 @@ interface Message {
 }
 
 /** An Events stream: what it has sent so far. */
-function follow(b: Bench, node: string, tailEvents: number): { got: Message[]; cancel(): void } {
+function follow(
+  b: Bench,
+  node: string,
+  request: { tailEvents?: number; tailSeconds?: number; withActorId?: string },
+): { got: Message[]; cancel(): void } {
   const got: Message[] = [];
-  const stream = (b.machine(node) as unknown as { Events(r: unknown): grpc.ClientReadableStream<Message> }).Events({
-    tailEvents,
-  });
+  const stream = (b.machine(node) as unknown as { Events(r: unknown): grpc.ClientReadableStream<Message> }).Events(
+    request,
+  );
   stream.on('data', (m: Message) => got.push(m));
   stream.on('error', () => undefined);
   return { got, cancel: () => stream.cancel() };
@@ -105,7 +109,7 @@ async function failGracefulReset(b: Bench, cp1: string): Promise<string> {
   // nobody watches while it runs: a watcher that comes afterwards with a tail is what shows it happened
   await eventually(
     async () => {
-      const probe = follow(b, cp1, 1);
+      const probe = follow(b, cp1, { tailEvents: 1 });
       await new Promise((resolve) => setTimeout(resolve, 100));
       probe.cancel();
       return lines(probe.got);
@@ -116,9 +120,14 @@ async function failGracefulReset(b: Bench, cp1: string): Promise<string> {
   return actorId;
 }
 
-/** The events a watcher with `tail` is sent within `ms`. */
-async function tail(b: Bench, node: string, tailEvents: number, ms = 300): Promise<string[]> {
-  const stream = follow(b, node, tailEvents);
+/** The events a watcher with `tail` (a tail_events, or a request) is sent within `ms`. */
+async function tail(
+  b: Bench,
+  node: string,
+  request: number | Parameters<typeof follow>[2],
+  ms = 300,
+): Promise<string[]> {
+  const stream = follow(b, node, typeof request === 'number' ? { tailEvents: request } : request);
   await new Promise((resolve) => setTimeout(resolve, ms));
   stream.cancel();
   return lines(stream.got);
@@ -154,6 +163,25 @@ describe("a Reset's events are the node's history", () => {
     // machined's stage after a FATAL sequence error (machine_status.go@v1.13.9:424-430), though the node runs on
     expect(await tail(b, cp1, 1)).toEqual([`SequenceEvent reset NOOP [${actor}]`, 'status REBOOTING']);
     expect(await bootId(b, cp1)).toBe(before);
+  });
+
+  it('a tail of seconds replays them too; with the actor id, only they are sent, no status nor service event', async () => {
+    const b = await bench('lost-quorum', { speed: 1000 });
+    const cp1 = b.sim.nodes[0]!;
+    const actor = await failGracefulReset(b, cp1);
+    // tail_seconds: the events published in the last minute (Watch's TailDuration, v1alpha1_events.go@v1.13.9:148-155)
+    expect(await tail(b, cp1, { tailSeconds: 60 })).toEqual(failedReset(actor));
+    // with_actor_id filters what the tail chose (:193-196); the machine status is published with no actor id
+    const only = follow(b, cp1, { tailEvents: -1, withActorId: actor });
+    const other = follow(b, cp1, { tailEvents: -1, withActorId: '00000000-0000-0000-0000-000000000000' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    only.cancel();
+    other.cancel();
+    expect(lines(only.got)).toEqual(failedReset(actor).filter((l) => !l.startsWith('status')));
+    // all that was sent besides: the empty event that says the stream is open, which carries the id asked for
+    // (sendEmptyEvent, v1alpha1_server.go@v1.13.9:1510-1517)
+    expect(only.got.map((m) => m.actorId)).toEqual(Array(20).fill(actor));
+    expect(other.got.filter((m) => m.data?.type_url)).toEqual([]);
   });
 
   it('a resumed simulator replays the same history, with the actor id, as the node never rebooted', async () => {
