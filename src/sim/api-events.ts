@@ -52,9 +52,13 @@ type Entry = { service: LogEntry } | { runtime: RuntimeEvent };
 const entryId = (e: Entry): string => ('service' in e ? e.service.id : e.runtime.id);
 const entryTs = (e: Entry): number => ('service' in e ? e.service.ts : (e.runtime.ts ?? 0));
 
-/** The service events and the sequences' events of boot `bootId`, in the order they were published. */
+/**
+ * The service events and the sequences' events of boot `bootId`, in the order they were published. machined's events
+ * ring is memory (v1alpha1_events.go@v1.13.9:84-101), so the service events of an earlier boot are not in it.
+ */
 function timeline(node: SimNode, bootId: string): Entry[] {
-  const log = node.state.eventLog;
+  const bootedAt = node.state.bootId === bootId ? (node.state.bootedAt ?? 0) : 0;
+  const log = node.state.eventLog.filter((e) => e.ts >= bootedAt);
   const runtime = runtimeEvents(node, bootId);
   if (runtime.length === 0) return log.map((service) => ({ service }));
   const known = new Set(log.map((e) => e.id));

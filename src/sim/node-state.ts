@@ -61,6 +61,11 @@ export interface NodeState {
   runtimeEvents?: { bootId: string; events: RuntimeEventRecord[] };
   bootId: string;
   /**
+   * When the node last booted (ms since the epoch, as the events' times; absent: not since the scenario began). Its
+   * events ring starts there: the Events stream replays no service event from before.
+   */
+  bootedAt?: number;
+  /**
    * How far the node's clock is off this machine's (ms, negative: behind; absent: 0). The node dates what it says
    * by its own clock (ServiceList's event times, Time's localtime); the simulator keeps its records in host time.
    */

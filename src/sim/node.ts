@@ -27,6 +27,7 @@ export class SimNode extends SimNodeEtcd {
   /** The node comes up: maintenance mode without a configuration, otherwise its services start. */
   async boot(): Promise<void> {
     this.state.bootId = randomUUID();
+    this.state.bootedAt = Date.now();
     if (this.state.stagedConfig) {
       this.state.config = this.state.stagedConfig;
       this.state.stagedConfig = null;

@@ -184,6 +184,37 @@ describe("a Reset's events are the node's history", () => {
     expect(other.got.filter((m) => m.data?.type_url)).toEqual([]);
   });
 
+  it('after the reset the node boots with an empty ring: a tail replays none of the last boot’s events', async () => {
+    const b = await bench(healthy, { speed: 100 });
+    const cp2 = b.sim.nodes[1]!;
+    const before = await bootId(b, cp2);
+    // the service events of the whole ring, as "<id> <service>"
+    const services = async (): Promise<string[]> => {
+      const stream = follow(b, cp2, { tailEvents: -1 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      stream.cancel();
+      return stream.got
+        .filter((m) => m.data?.type_url === 'talos/runtime/machine.ServiceStateEvent')
+        .map((m) => `${(m as unknown as { id: string }).id} ${lengthField(m.data!.value, 1)?.toString()}`);
+    };
+    // a kubelet restart in this boot: its service events are in the ring
+    await unary(b.machine(cp2), 'ServiceRestart', { id: 'kubelet' });
+    const old = await eventually(services, (l) => l.filter((e) => e.endsWith(' kubelet')).length >= 2);
+    await unary(b.machine(cp2), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    await eventually(
+      () => bootId(b, cp2).catch(() => before),
+      (id) => id !== before,
+      20_000,
+    );
+    // machined's ring is memory (v1alpha1_events.go@v1.13.9:84-101): the new boot's holds only its own events
+    const now = await eventually(services, (l) => l.some((e) => e.endsWith(' cri')));
+    expect(now.filter((e) => old.includes(e))).toEqual([]);
+  });
+
   it('a resumed simulator replays the same history, with the actor id, as the node never rebooted', async () => {
     const b = await bench('lost-quorum', { speed: 1000 });
     const cp1 = b.sim.nodes[0]!;
