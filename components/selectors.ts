@@ -66,13 +66,16 @@ export function nodeRowView(
 ): Omit<NodeRow, 'lastAnsweredAt'> {
   const obs = ctx.observations.find((o) => o.node === row.node);
   const prep =
-    row.prep.status && row.prep.status !== 'done'
-      ? `${row.prep.plan ?? 'prepare'}: ${row.prep.status}${
-          row.prep.detail && (row.prep.status === 'failed' || row.prep.status === 'retrying')
-            ? ` (${row.prep.detail})`
-            : ''
-        }`
-      : null;
+    row.prep.status === 'confirmed'
+      ? // confirmed but not started: the snapshot source waits for the other nodes' Resets (6-prepare.ts)
+        `${row.prep.plan ?? 'prepare'}: waits, the snapshot source goes last`
+      : row.prep.status && row.prep.status !== 'done'
+        ? `${row.prep.plan ?? 'prepare'}: ${row.prep.status}${
+            row.prep.detail && (row.prep.status === 'failed' || row.prep.status === 'retrying')
+              ? ` (${row.prep.detail})`
+              : ''
+          }`
+        : null;
   return {
     address: row.node,
     hostname: row.hostname,

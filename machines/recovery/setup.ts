@@ -35,6 +35,7 @@ import {
   rowsFrom,
   stepsForProcedure,
   targetNodes,
+  withPrep,
   withStepRow,
 } from './context.js';
 import { now, sleep } from './clock.js';
@@ -177,9 +178,10 @@ export const recoverySetup = setup({
     noInitNodes: ({ context }) => context.initQueue.length === 0,
     allConfirmed: ({ context }) => context.plan.every((p) => context.confirmed.includes(p.node)),
     allPrepared: ({ context }) => context.plan.every((p) => context.prepared.includes(p.node)),
+    // every child has ended ('confirmed': the snapshot source, not started while another node's wipe is unanswered)
     somePrepFailed: ({ context }) =>
       context.plan.some((p) => context.rows[p.node]?.prep.status === 'failed') &&
-      context.plan.every((p) => ['done', 'failed'].includes(context.rows[p.node]?.prep.status ?? '')),
+      context.plan.every((p) => ['done', 'failed', 'confirmed'].includes(context.rows[p.node]?.prep.status ?? '')),
     allTargetsPreparing: ({ context }) =>
       allPreparing(context.observations.filter((o) => targetNodes(context).includes(o.node))),
     // the wait's last read came after its deadline (the clock is read where the nodes are read: guards see no clock)
@@ -352,6 +354,12 @@ export const recoverySetup = setup({
         type: 'journal',
         entry: { kind: 'decision', what: `procedure: ${params.procedure}`, result: PROCEDURE_WHY[params.procedure] },
       });
+    }),
+    notePrepUpdate: assign({
+      rows: ({ context, event }) => {
+        const e = event as Extract<RecoveryEvent, { type: 'prep.update' }>;
+        return withPrep(context.rows, e.node, { status: e.status, detail: e.detail, attempts: e.attempts });
+      },
     }),
     retryFailedPreps: enqueueActions(({ context, enqueue }) => {
       const rows = { ...context.rows };

@@ -15,6 +15,44 @@ import { callStep } from '../states.js';
 const unfinished = (context: RecoveryContext): string[] =>
   context.plan.map((p) => p.node).filter((n) => context.confirmed.includes(n) && !context.prepared.includes(n));
 
+/** A node whose destructive call was answered: its child now waits for it to come back, or is done. */
+const ANSWERED = ['rebooting', 'done'];
+
+/** The snapshot source, when the file was taken from a node of this cluster (a file given names none). */
+const sourceOf = (context: RecoveryContext): string | null => context.snapshot?.node ?? null;
+
+/**
+ * Whether `node`'s child may start now. The snapshot source's starts only once every other planned node's Reset (or
+ * re-creation) has been answered, so the source keeps its data until the others are wiped (SAFETY rule 3; the plan puts
+ * it last, planPreparation). Confirmation order alone did not order the sends: each child reads its node's boot id
+ * before the Reset (src/wizard/destructive.ts, bounded at 2 s), and a read that hung on another node let the source's
+ * Reset go out first (test/drill/source-last.test.ts). `statusOf` gives each node's preparation status.
+ */
+function mayStart(
+  context: RecoveryContext,
+  node: string,
+  statusOf = (n: string): string | null | undefined => context.rows[n]?.prep.status,
+): boolean {
+  if (node !== sourceOf(context)) return true;
+  return context.plan.every((p) => p.node === node || ANSWERED.includes(statusOf(p.node) ?? ''));
+}
+
+/** What the source's row says while it waits for the others (PrepStatus 'confirmed': confirmed, not started). */
+const SOURCE_WAITS = "waits until the other nodes' resets are answered: the snapshot source is wiped last";
+
+/** A prep.update that lets the waiting snapshot source start: its child is then started (after the file's re-check). */
+const sourceNowMayStart = ({
+  context,
+  event,
+}: {
+  context: RecoveryContext;
+  event: { node: string; status: string };
+}) => {
+  const source = sourceOf(context);
+  if (!source || context.rows[source]?.prep.status !== 'confirmed') return false;
+  return mayStart(context, source, (n) => (n === event.node ? event.status : context.rows[n]?.prep.status));
+};
+
 /** The file's re-check, then `target`: an unchanged file goes on, a changed or unreadable one stops the wipes. */
 function checkSnapshotThen(target: string, actions?: 'retryFailedPreps') {
   return recoverySetup.createStateConfig({
@@ -35,16 +73,7 @@ export const prepare = recoverySetup.createStateConfig({
   entry: { type: 'startStep', params: { step: 'prepare nodes' } },
   exit: 'stopPrepChildren',
   on: {
-    'prep.update': {
-      actions: assign({
-        rows: ({ context, event }) =>
-          withPrep(context.rows, event.node, {
-            status: event.status,
-            detail: event.detail,
-            attempts: event.attempts,
-          }),
-      }),
-    },
+    'prep.update': { actions: 'notePrepUpdate' },
     'prep.done': {
       actions: [
         assign({
@@ -105,18 +134,23 @@ export const prepare = recoverySetup.createStateConfig({
       // stop and resume the ones that were under way (a child still running is never started twice).
       entry: enqueueActions(({ context, enqueue, self }) => {
         const running = self.getSnapshot().children as Record<string, unknown>;
-        for (const p of context.plan)
-          if (unfinished(context).includes(p.node) && !running[`prep:${p.node}`])
-            enqueue.spawnChild('prepareNode', {
-              id: `prep:${p.node}`,
-              input: {
-                node: p.node,
-                preparation: p.preparation,
-                labels: p.labels,
-                configFile: context.configs[p.node]?.file ?? null,
-                timing: context.timing,
-              },
-            });
+        for (const p of context.plan) {
+          if (!unfinished(context).includes(p.node) || running[`prep:${p.node}`]) continue;
+          if (!mayStart(context, p.node)) {
+            enqueue.assign({ rows: withPrep(context.rows, p.node, { status: 'confirmed', detail: SOURCE_WAITS }) });
+            continue;
+          }
+          enqueue.spawnChild('prepareNode', {
+            id: `prep:${p.node}`,
+            input: {
+              node: p.node,
+              preparation: p.preparation,
+              labels: p.labels,
+              configFile: context.configs[p.node]?.file ?? null,
+              timing: context.timing,
+            },
+          });
+        }
       }),
       always: 'confirming',
     },
@@ -179,6 +213,13 @@ export const prepare = recoverySetup.createStateConfig({
       },
     ),
     running: {
+      on: {
+        // the last of the others' Resets answered: the waiting source's child starts, after the file's re-check
+        'prep.update': [
+          { guard: sourceNowMayStart, target: 'checkingFile', actions: 'notePrepUpdate' },
+          { actions: 'notePrepUpdate' },
+        ],
+      },
       always: [
         {
           guard: 'allPrepared',
