@@ -35,6 +35,9 @@ const SEQUENCE_STOP = 2;
 const START = 0;
 const STOP = 1;
 const RING_READABLE = 990;
+/** common.Error's codes (api/common/common.proto@v1.13.9:47-51). */
+const FATAL = 0;
+const LOCKED = 1;
 
 /** The current boot's record, started (and the last boot's put aside) on its first event. */
 function current(node: SimNode): RuntimeEvent[] {
@@ -53,9 +56,11 @@ function publish(
   name: string,
   action: number,
   error?: string,
+  errorCode = FATAL,
 ): void {
   const event: RuntimeEvent = { id: randomUUID(), actorId, kind, name, action, ts: Date.now() };
   if (error !== undefined) event.error = error;
+  if (error !== undefined && errorCode !== FATAL) event.errorCode = errorCode;
   const after = node.state.eventLog.at(-1)?.id;
   if (after) event.after = after;
   const events = current(node);
@@ -79,7 +84,15 @@ export function encodeRuntimeEvent(event: RuntimeEvent): { typeUrl: string; valu
   const w = new ProtoWriter().string(1, event.name).uint(2, event.action);
   // SequenceEvent.error = 3: common.Error { code = 1 (FATAL = 0, left out as proto3 does); message = 2 }
   // (api/machine/machine.proto@v1.13.9:196-205, api/common/common.proto@v1.13.9:47-57)
-  if (event.error !== undefined) w.message(3, new ProtoWriter().string(2, event.error).finish());
+  if (event.error !== undefined) {
+    w.message(
+      3,
+      new ProtoWriter()
+        .uint(1, event.errorCode ?? FATAL)
+        .string(2, event.error)
+        .finish(),
+    );
+  }
   return { typeUrl: `talos/runtime/machine.${event.kind}`, value: w.finish() };
 }
 
@@ -136,20 +149,29 @@ function runningReset(node: SimNode): string | null {
  * Reset answered with `actorId` and the node took it (node.reset recorded it as pending): the sequence starts, its
  * START, then the phases before the services stop. The actor id is kept with the pending reset, for the phases
  * published as the node goes down (resetWentDown), also by a simulator resumed from a saved state. A Reset while one
- * runs in this boot starts nothing more.
+ * runs starts nothing (resetLocked).
  */
 export function resetSequenceStarted(node: SimNode, actorId: string, opts: ResetOptions): void {
   const pending = node.state.pendingReset;
-  if (!pending) return;
-  const running = runningReset(node);
-  if (running !== null) {
-    pending.actorId = running;
-    return;
-  }
+  if (!pending || pending.actorId !== undefined) return;
   pending.actorId = actorId;
   pending.graceful = opts.graceful;
   publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_START);
   for (const [phase, task] of resetPhases(opts, node.isControlPlane).before) runPhase(node, actorId, phase, task);
+}
+
+/**
+ * A Reset while a reset sequence runs in this boot (pending, or failing in its drain): the controller's priority lock
+ * refuses it, as a reset takes over only a boot (sequencer.go@v1.13.9:56-74,83-100; v1alpha1_priority_lock.go@
+ * v1.13.9:95-98), and Run publishes a SequenceEvent NOOP with Error{LOCKED, "sequence not started: locked"} under no
+ * actor id (v1alpha1_controller.go@v1.13.9:119-133, errors.go@v1.13.9:15); Reset has already answered and its
+ * goroutine only logs the error (v1alpha1_server.go@v1.13.9:738-744). The running reset goes on as it was asked.
+ * True when the Reset is refused so.
+ */
+export function resetLocked(node: SimNode): boolean {
+  if (!node.state.pendingReset && runningReset(node) === null) return false;
+  publish(node, '', 'SequenceEvent', 'reset', SEQUENCE_NOOP, 'sequence not started: locked', LOCKED);
+  return true;
 }
 
 /** The drain phase's wait for the node to be cordoned gives up after a minute (v1alpha1_sequencer_tasks.go@v1.13.9:873). */
@@ -182,6 +204,7 @@ export async function resetSequenceFailed(
   memberIdDecimal: string,
   sleep: (simMs: number) => Promise<boolean>,
 ): Promise<void> {
+  if (resetLocked(node)) return;
   const bootId = node.state.bootId;
   const up = (): boolean => node.state.bootId === bootId && node.state.mode === 'running';
   publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_START);
@@ -206,7 +229,7 @@ export async function resetSequenceFailed(
 export function resetWentDown(node: SimNode): void {
   const pending = node.state.pendingReset;
   if (!pending) return;
-  const actorId = pending.actorId ?? runningReset(node) ?? '';
+  const actorId = pending.actorId ?? '';
   const opts = { graceful: pending.graceful ?? false, reboot: pending.reboot, labels: pending.labels };
   const stop = resetPhases(opts, node.isControlPlane).stop;
   stop.forEach(([phase, task], i) => runPhase(node, actorId, phase, task, i < stop.length - 1));
@@ -227,7 +250,9 @@ export function sequenceStage(node: SimNode, asOf?: string): 'resetting' | 'rebo
     if (e.kind !== 'SequenceEvent') continue;
     if (e.action === SEQUENCE_START && e.name === 'reset') stage = 'resetting';
     // the NOOP's own sequence is the current one when it is read (:405), so "shutting down" is the NOOP's (:425)
-    else if (e.action === SEQUENCE_NOOP && e.error !== undefined && e.name !== 'shutdown') stage = 'rebooting';
+    else if (e.action === SEQUENCE_NOOP && e.error !== undefined && (e.errorCode ?? FATAL) === FATAL) {
+      if (e.name !== 'shutdown') stage = 'rebooting';
+    }
   }
   return stage;
 }

@@ -86,7 +86,7 @@ export interface NodeState {
 /**
  * One SequenceEvent, PhaseEvent or TaskEvent as the node published it (api/machine/machine.proto@v1.13.9:196-223):
  * `name` is the sequence, phase or task, `action` the message's Action value, `error` a SequenceEvent's
- * common.Error message (code FATAL, the only one the simulator publishes).
+ * common.Error message.
  */
 export interface RuntimeEventRecord {
   id: string;
@@ -95,6 +95,8 @@ export interface RuntimeEventRecord {
   name: string;
   action: number;
   error?: string;
+  /** The error's common.Error code: absent for FATAL (0), 1 LOCKED (api/common/common.proto@v1.13.9:47-51). */
+  errorCode?: number;
   /** When it was published, ms since the epoch (absent in states saved before it was kept). */
   ts?: number;
   /** The id of the last service event published before this one (the stream keeps their order); absent: none. */

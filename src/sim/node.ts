@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { parseMachineConfig } from './machine-config.js';
-import { resetWentDown } from './machine-events.js';
+import { resetLocked, resetWentDown } from './machine-events.js';
 import { baseServices } from './node-base.js';
 import { SimNodeEtcd } from './node-etcd.js';
 import type { MachineMode } from './node-state.js';
@@ -153,6 +153,8 @@ export class SimNode extends SimNodeEtcd {
    * reset time, then a reboot (or power off).
    */
   reset(wipe: { labels: string[]; wholeDisk: boolean }, reboot: boolean): void {
+    // one already runs: this one is refused, that one goes on as it was asked (machine-events.ts)
+    if (resetLocked(this)) return;
     this.state.pendingReset = { ...wipe, reboot };
     this.hooks.clock.after(RESET_SEQUENCE_START_MS, () => this.beginReset());
   }

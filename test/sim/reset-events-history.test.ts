@@ -230,3 +230,83 @@ describe("a Reset's events are the node's history", () => {
     expect(await tail(resumed, cp1, -1)).toEqual(failedReset(actor));
   });
 });
+
+/** The error of a SequenceEvent: "<code> <message>" (common.Error, api/common/common.proto@v1.13.9:47-57). */
+function sequenceErrors(got: Message[]): string[] {
+  return got
+    .filter((m) => m.data?.type_url === 'talos/runtime/machine.SequenceEvent')
+    .map((m) => lengthField(m.data!.value, 3))
+    .filter((e): e is Buffer => e !== undefined)
+    .map((e) => `${['FATAL', 'LOCKED', 'CANCELED'][Number(varintField(e, 1) ?? 0n)]} ${lengthField(e, 2)?.toString()}`);
+}
+
+describe('a Reset while a reset runs is refused by the priority lock; the running one goes on', () => {
+  it('while the first waits to go down: a LOCKED NOOP, then the first one’s phases, as it asked', async () => {
+    // speed 5: the node answers with its old state for 400 ms after the first Reset answered (node.ts)
+    const b = await bench(healthy, { speed: 5 });
+    const cp2 = b.sim.nodes[1]!;
+    const stream = follow(b, cp2, { tailEvents: 0 });
+    await eventually(
+      () => stream.got.length,
+      (n) => n > 0,
+    );
+    const first = await unary<{ messages: { actorId: string }[] }>(b.machine(cp2), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    // the whole disk, and power off: had it run, the node would not come back, and without kexec (no label named)
+    const second = await unary<{ messages: { actorId: string }[] }>(b.machine(cp2), 'Reset', {
+      graceful: false,
+      reboot: false,
+    });
+    const a1 = first.messages[0]!.actorId;
+    expect(second.messages[0]!.actorId).not.toBe(a1); // answered all the same (v1alpha1_server.go@v1.13.9:736-750)
+    await eventually(
+      () => lines(stream.got),
+      (l) => l.includes(`TaskEvent stopAllServices START [${a1}]`),
+      10_000,
+    );
+    stream.cancel();
+    const got = lines(stream.got).filter((l) => !l.startsWith('status'));
+    expect(got).toContain('SequenceEvent reset NOOP []');
+    expect(sequenceErrors(stream.got)).toEqual(['LOCKED sequence not started: locked']);
+    // the rest is the first reset's, with its kexec (EPHEMERAL named: v1alpha1_sequencer.go@v1.13.9:263-267)
+    expect(got.filter((l) => l !== 'SequenceEvent reset NOOP []').every((l) => l.endsWith(`[${a1}]`))).toBe(true);
+    expect(got).toContain(`PhaseEvent kexec START [${a1}]`);
+  });
+
+  it('while a graceful reset without quorum waits for its cordon: refused, and the node is not reset', async () => {
+    // speed 100: the drain's one-minute wait (machine-events.ts) takes 600 ms
+    const b = await bench('lost-quorum', { speed: 100 });
+    const cp1 = b.sim.nodes[0]!;
+    const before = await bootId(b, cp1);
+    const stream = follow(b, cp1, { tailEvents: 0 });
+    await eventually(
+      () => stream.got.length,
+      (n) => n > 0,
+    );
+    const graceful = await unary<{ messages: { actorId: string }[] }>(b.machine(cp1), 'Reset', { graceful: true });
+    const a1 = graceful.messages[0]!.actorId;
+    // what a trainee tired of waiting would try: a reset that does not leave etcd
+    await unary(b.machine(cp1), 'Reset', {
+      graceful: false,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    await eventually(
+      () => lines(stream.got),
+      (l) => l.includes(`SequenceEvent reset NOOP [${a1}]`),
+      10_000,
+    );
+    stream.cancel();
+    expect(sequenceErrors(stream.got)).toEqual([
+      'LOCKED sequence not started: locked',
+      expect.stringMatching(/^FATAL sequence failed: error running phase 4 in reset sequence/),
+    ]);
+    expect(lines(stream.got)).not.toContain(`TaskEvent stopAllServices START [${a1}]`);
+    // the node did not reset: the same boot answers, its stage REBOOTING
+    expect(await bootId(b, cp1)).toBe(before);
+    expect(await tail(b, cp1, 1)).toEqual([`SequenceEvent reset NOOP [${a1}]`, 'status REBOOTING']);
+  });
+});
