@@ -10,6 +10,7 @@ import { timestamp } from './pb.js';
 import { isAdmin } from './rbac.js';
 import { notFound, permissionDenied, unimplemented } from './rpc-error.js';
 import { discoveryEnabled, talosTag } from './machine-config.js';
+import { encodeMachineStatus, machineStatus } from './machine-status.js';
 import { createHash } from 'node:crypto';
 
 type Sensitivity = 'NON_SENSITIVE' | 'SENSITIVE';
@@ -19,6 +20,8 @@ interface ResourceType {
   namespace: string;
   aliases: string[];
   sensitivity: Sensitivity;
+  /** the definition's extra table columns (talosctl get prints them) */
+  columns?: { name: string; jsonPath: string }[];
   resources(node: SimNode, cluster: ClusterView): CosiResource[];
 }
 
@@ -108,6 +111,38 @@ function memberResource(member: SimNode): CosiResource {
   return { id: member.hostname, protoSpec: w.finish(), yamlSpec, owner: 'cluster.MemberController' };
 }
 
+/** MachineStage as the resource's YAML names it (pkg/machinery/resources/runtime/machinestage.go@v1.13.9:16-24). */
+const STAGE_NAMES = [
+  'unknown',
+  'booting',
+  'installing',
+  'maintenance',
+  'running',
+  'rebooting',
+  'shutting down',
+  'resetting',
+  'upgrading',
+];
+
+/**
+ * MachineStatuses.runtime.talos.dev runtime/machine: the same stage and readiness machined publishes as its
+ * MachineStatusEvent (machine-status.ts), kept as a resource by runtime.MachineStatusController
+ * (pkg/machinery/resources/runtime/machine_status.go@v1.13.9:17-46, spec stage = 1, status = 2 { ready = 1,
+ * unmetConditions = 2 { name = 1, reason = 2 } }, the event's layout).
+ */
+function machineStatusResource(node: SimNode): CosiResource {
+  const status = machineStatus(node);
+  const unmet = status.unmet.length
+    ? status.unmet.map((u) => `\n        - name: ${u.name}\n          reason: ${u.reason}`).join('')
+    : ' []';
+  return {
+    id: 'machine',
+    protoSpec: encodeMachineStatus(status),
+    yamlSpec: `stage: ${STAGE_NAMES[status.stage] ?? 'unknown'}\nstatus:\n    ready: ${status.ready}\n    unmetConditions:${unmet}\n`,
+    owner: 'runtime.MachineStatusController',
+  };
+}
+
 const RESOURCE_TYPES: ResourceType[] = [
   {
     type: 'MachineConfigs.config.talos.dev',
@@ -147,6 +182,19 @@ const RESOURCE_TYPES: ResourceType[] = [
     sensitivity: 'NON_SENSITIVE',
     resources: (node) =>
       node.inMaintenance ? [] : ['EPHEMERAL', 'ETCD', 'STATE'].flatMap((id) => volumeStatus(node, id) ?? []),
+  },
+  {
+    // aliases and columns as cosi's ResourceDefinitionSpec.Fill makes them from the type and machine_status.go's
+    // definition (cosi-project/runtime pkg/resource/meta/spec/resource_definition.go; machine_status.go@v1.13.9:56-76)
+    type: 'MachineStatuses.runtime.talos.dev',
+    namespace: 'runtime',
+    aliases: ['machinestatuses', 'machinestatuses.runtime', 'machinestatuses.runtime.talos', 'machinestatus', 'ms'],
+    sensitivity: 'NON_SENSITIVE',
+    columns: [
+      { name: 'Stage', jsonPath: '{.stage}' },
+      { name: 'Ready', jsonPath: '{.status.ready}' },
+    ],
+    resources: (node) => [machineStatusResource(node)],
   },
   {
     type: 'Services.v1alpha1.talos.dev',
@@ -223,15 +271,25 @@ const RESOURCE_TYPES: ResourceType[] = [
 const RD_TYPE = 'ResourceDefinitions.meta.cosi.dev';
 const NAMESPACES = new Set(['config', 'runtime', 'etcd', 'meta', 'network', 'secrets', 'cluster', 'k8s', 'v1alpha1']);
 
+/**
+ * The display type: the singular of the type's first part, as cosi's ResourceDefinitionSpec.Fill makes it with
+ * go-pluralize (cosi-project/runtime pkg/resource/meta/spec/resource_definition.go), for this simulator's types
+ * ("VolumeStatuses" → "VolumeStatus", "MachineTypes" → "MachineType"). talosctl get prints it as TYPE
+ * (cmd/talosctl/cmd/talos/output/table.go@v1.13.9:49,83).
+ */
+function displayType(type: string): string {
+  const plural = type.split('.')[0] ?? type;
+  return plural.endsWith('uses') ? plural.slice(0, -2) : plural.replace(/s$/, '');
+}
+
 function resourceDefinitions(): CosiResource[] {
   return [...RESOURCE_TYPES].map((t) => {
-    const w = new ProtoWriter()
-      .string(1, t.type)
-      .string(2, t.type.split('.')[0] ?? t.type)
-      .string(3, t.namespace);
+    const w = new ProtoWriter().string(1, t.type).string(2, displayType(t.type)).string(3, t.namespace);
     for (const alias of t.aliases) w.string(5, alias);
+    for (const c of t.columns ?? []) w.message(6, new ProtoWriter().string(1, c.name).string(2, c.jsonPath).finish());
     w.uint(7, t.sensitivity === 'SENSITIVE' ? 1 : 0);
-    const yamlSpec = `resourceType: ${t.type}\ndisplayType: ${t.type.split('.')[0]}\ndefaultNamespace: ${t.namespace}\nallAliases:\n${t.aliases.map((a) => `    - ${a}`).join('\n')}\nsensitivity: ${t.sensitivity === 'SENSITIVE' ? 1 : 0}\n`;
+    const columns = (t.columns ?? []).map((c) => `    - name: ${c.name}\n      jsonPath: '${c.jsonPath}'\n`).join('');
+    const yamlSpec = `resourceType: ${t.type}\ndisplayType: ${displayType(t.type)}\ndefaultNamespace: ${t.namespace}\nallAliases:\n${t.aliases.map((a) => `    - ${a}`).join('\n')}\n${columns ? `printColumns:\n${columns}` : ''}sensitivity: ${t.sensitivity === 'SENSITIVE' ? 1 : 0}\n`;
     return { id: t.type.toLowerCase(), protoSpec: w.finish(), yamlSpec, owner: '' };
   });
 }

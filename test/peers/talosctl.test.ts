@@ -168,7 +168,8 @@ for (const version of ['1.14', '1.11'] as const) {
 
     it.skipIf(!have)('get --watch: every member as created, then the machine type watched by id', async () => {
       // a watch never ends by itself: talosctl is stopped once it printed what is asserted below (or after 30 s)
-      const members = ['cp-1', 'cp-2', 'cp-3'].map((host) => new RegExp(`\\+\\s+cluster\\s+Members\\s+${host}\\s+1`));
+      // TYPE is the definition's singular display type, as a real node prints it (output/table.go@v1.13.9:49,83)
+      const members = ['cp-1', 'cp-2', 'cp-3'].map((host) => new RegExp(`\\+\\s+cluster\\s+Member\\s+${host}\\s+1`));
       const kind = await watchUntil(c, ['-n', cp1, 'get', 'members', '-w'], (out) => members.every((m) => m.test(out)));
       expect(kind.stderr).not.toContain('error');
       expect(kind.stdout).toMatch(/NODE\s+\*\s+NAMESPACE\s+TYPE\s+ID\s+VERSION/);
