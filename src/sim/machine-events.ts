@@ -134,15 +134,15 @@ export function resetPhases(
   return { before, stop };
 }
 
-/** The actor id of the reset sequence running in this boot (its START published, its STOP not yet), or null. */
-function runningReset(node: SimNode): string | null {
-  let actorId: string | null = null;
+/** A reset sequence runs in this boot: its START published, its STOP not yet. */
+function resetRunning(node: SimNode): boolean {
+  let running = false;
   for (const e of runtimeEvents(node)) {
     if (e.kind !== 'SequenceEvent' || e.name !== 'reset') continue;
-    if (e.action === SEQUENCE_START) actorId = e.actorId;
-    else if (e.action === SEQUENCE_STOP) actorId = null;
+    if (e.action === SEQUENCE_START) running = true;
+    else if (e.action === SEQUENCE_STOP) running = false;
   }
-  return actorId;
+  return running;
 }
 
 /**
@@ -169,7 +169,7 @@ export function resetSequenceStarted(node: SimNode, actorId: string, opts: Reset
  * True when the Reset is refused so.
  */
 export function resetLocked(node: SimNode): boolean {
-  if (!node.state.pendingReset && runningReset(node) === null) return false;
+  if (!node.state.pendingReset && !resetRunning(node)) return false;
   publish(node, '', 'SequenceEvent', 'reset', SEQUENCE_NOOP, 'sequence not started: locked', LOCKED);
   return true;
 }
@@ -237,10 +237,10 @@ export function resetWentDown(node: SimNode): void {
 
 /**
  * The stage machined's MachineStatus controller reads from this boot's sequence events (machine_status.go@v1.13.9:
- * 388-475, the stages 404-437): a reset's START makes it RESETTING; a NOOP with a FATAL error, outside a shutdown, REBOOTING ("fatal
- * errors lead to reboot", though a failed Reset's goroutine only logs and the node runs on: v1alpha1_server.go@
- * v1.13.9:738-744), and it stays so until another sequence starts. null: no sequence set it. `asOf`: the stage as
- * of that event (all of this boot's when it is not one of them).
+ * 388-475, the stages 404-437): a reset's START makes it RESETTING; a NOOP with a FATAL error, outside a shutdown,
+ * REBOOTING ("fatal errors lead to reboot", though a failed Reset's goroutine only logs and the node runs on:
+ * v1alpha1_server.go@v1.13.9:738-744), and it stays so until another sequence starts. null: no sequence set it.
+ * `asOf`: the stage as of that event (all of this boot's when it is not one of them).
  */
 export function sequenceStage(node: SimNode, asOf?: string): 'resetting' | 'rebooting' | null {
   let stage: 'resetting' | 'rebooting' | null = null;

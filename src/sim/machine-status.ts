@@ -6,9 +6,9 @@
  * (cmd/talosctl/pkg/talos/action/tracker.go@v1.13.0:39-82).
  *
  * Stage: MAINTENANCE on a machine without configuration, RESETTING once a reset's sequence has started, REBOOTING
- * once one failed, else RUNNING
- * (the simulator has no separate boot sequence: a node answers once it has booted). Readiness in RUNNING: the services check, as Talos words it — every running
- * service that is neither healthy nor of unknown health is "<id> not healthy", then every required service that is
+ * once one failed, else RUNNING (the simulator has no separate boot sequence: a node answers once it has booted).
+ * Readiness in RUNNING: the services check, as Talos words it — every running service that is neither healthy nor of
+ * unknown health is "<id> not healthy", then every required service that is
  * not running is "<id> not running" (services as the Service resources: only running ones exist,
  * controllers/v1alpha1/service.go@v1.14.1:72-93); required are apid and machined, kubelet where Kubernetes runs,
  * etcd (with Kubernetes) and trustd on a control-plane node. Time, network, static pods and node readiness hold (the
