@@ -135,8 +135,8 @@ async function tail(
 
 describe("a Reset's events are the node's history", () => {
   it('a watcher that comes after Reset answered, with a tail, is sent the START and the phases, under the actor id', async () => {
-    // speed 2: the node answers with its old state for a simulated 2 s (1 s here) after Reset answered (node.ts)
-    const b = await bench(healthy, { speed: 2 });
+    // speed 1: the node answers with its old state for 2 s after Reset answered (node.ts), room for a loaded machine
+    const b = await bench(healthy, { speed: 1 });
     const cp2 = b.sim.nodes[1]!;
     const answer = await unary<{ messages: { actorId: string }[] }>(b.machine(cp2), 'Reset', {
       graceful: false,
@@ -242,8 +242,8 @@ function sequenceErrors(got: Message[]): string[] {
 
 describe('a Reset while a reset runs is refused by the priority lock; the running one goes on', () => {
   it('while the first waits to go down: a LOCKED NOOP, then the first one’s phases, as it asked', async () => {
-    // speed 5: the node answers with its old state for 400 ms after the first Reset answered (node.ts)
-    const b = await bench(healthy, { speed: 5 });
+    // speed 2: the node answers with its old state for 1 s after the first Reset answered (node.ts)
+    const b = await bench(healthy, { speed: 2 });
     const cp2 = b.sim.nodes[1]!;
     const stream = follow(b, cp2, { tailEvents: 0 });
     await eventually(
@@ -277,8 +277,8 @@ describe('a Reset while a reset runs is refused by the priority lock; the runnin
   });
 
   it('while a graceful reset without quorum waits for its cordon: refused, and the node is not reset', async () => {
-    // speed 100: the drain's one-minute wait (machine-events.ts) takes 600 ms
-    const b = await bench('lost-quorum', { speed: 100 });
+    // speed 30: the drain's one-minute wait (machine-events.ts) takes 2 s
+    const b = await bench('lost-quorum', { speed: 30 });
     const cp1 = b.sim.nodes[0]!;
     const before = await bootId(b, cp1);
     const stream = follow(b, cp1, { tailEvents: 0 });
