@@ -82,6 +82,14 @@ async function backupAgesSeen(
   });
 }
 
+/**
+ * The deps of one actor's effect: its signal is also aborted when the actor is stopped (xstate's fromPromise signal:
+ * the machine left the state that invoked it, or the run ended), so the ledger sends nothing after that.
+ */
+function stoppedWith(deps: EffectDeps, actorSignal: AbortSignal): EffectDeps {
+  return { ...deps, signal: deps.signal ? AbortSignal.any([deps.signal, actorSignal]) : actorSignal };
+}
+
 /** The machine's named actors, ready for `recoveryMachine.provide({ actors })`. */
 export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
   type Input<K extends string> = { [k in K]: string };
@@ -98,11 +106,16 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
     backupConfigs: fromPromise<BackupOutput, { nodes: string[]; blank: string[] }>(({ input }) =>
       backupConfigs(deps, input.nodes, input.blank),
     ),
-    convertInitNode: fromPromise<void, Input<'node' | 'opId'>>(({ input }) => convertInitNode(deps, timing, input)),
-    resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(({ input }) =>
-      resetNode(deps, timing, input),
+    // the effects that send destructive calls: none is sent once their actor was stopped
+    convertInitNode: fromPromise<void, Input<'node' | 'opId'>>(({ input, signal }) =>
+      convertInitNode(stoppedWith(deps, signal), timing, input),
     ),
-    applyConfig: fromPromise<void, Input<'node' | 'file' | 'opId'>>(({ input }) => applyConfig(deps, input)),
+    resetNode: fromPromise<void, { node: string; labels: string[]; opId: string }>(({ input, signal }) =>
+      resetNode(stoppedWith(deps, signal), timing, input),
+    ),
+    applyConfig: fromPromise<void, Input<'node' | 'file' | 'opId'>>(({ input, signal }) =>
+      applyConfig(stoppedWith(deps, signal), input),
+    ),
     verifySnapshotFile: fromPromise<{ sha256: string }, { file: string }>(({ input }) =>
       verifySnapshotFile(deps, input.file),
     ),
@@ -110,7 +123,7 @@ export function recoveryActors(deps: EffectDeps, timing: EffectTiming) {
     bootstrapNode: fromPromise<
       { alreadyDone: boolean },
       { node: string; skipHashCheck: boolean; opId: string; wiped: boolean; uploadSent: boolean }
-    >(({ input }) => bootstrapNode(deps, input)),
+    >(({ input, signal }) => bootstrapNode(stoppedWith(deps, signal), input)),
     ...replaceMemberActors(deps, timing),
     ...nospaceActors(deps, timing),
     ...afterRestoreActors(deps, timing),

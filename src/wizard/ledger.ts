@@ -156,6 +156,18 @@ export async function ledgered<T>(deps: EffectDeps, spec: ActionSpec<T>): Promis
   }
   // Recorded just before sending: a resume after a crash compares the node with it.
   const witness = spec.witness ? await spec.witness() : null;
+  // The run stopped (the user stopped it, a drill's time limit, SIGINT) while this effect was on its way: nothing is
+  // sent after that, however long the witness took to read (the boot id before a Reset may take BOOT_ID_READ_MS).
+  if (deps.signal?.aborted) {
+    deps.journal.append({
+      kind: 'observation',
+      node: spec.node,
+      what: `${spec.action}: not sent, the run had stopped`,
+      result: 'not sent',
+      data: { opId: spec.opId },
+    });
+    throw new ActionError(`${spec.action}${spec.node ? ` on ${spec.node}` : ''}: not sent, the run had stopped.`);
+  }
   deps.journal.append({
     kind: 'action',
     phase: 'before',
