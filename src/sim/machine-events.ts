@@ -157,7 +157,20 @@ export function resetSequenceStarted(node: SimNode, actorId: string, opts: Reset
   pending.actorId = actorId;
   pending.graceful = opts.graceful;
   publish(node, actorId, 'SequenceEvent', 'reset', SEQUENCE_START);
-  for (const [phase, task] of resetPhases(opts, node.isControlPlane).before) runPhase(node, actorId, phase, task);
+  const before = resetPhases(opts, node.isControlPlane).before;
+  if (!opts.graceful || node.kubernetesWritable) {
+    for (const [phase, task] of before) runPhase(node, actorId, phase, task);
+    return;
+  }
+  // graceful without quorum, where the leave does not need it (a member whose etcd does not run: api.ts): the drain
+  // waits a minute for a cordon the API server cannot write, its error only logged, then the sequence goes on
+  // (resetSequenceFailed below has the upstream lines)
+  runPhase(node, actorId, 'drain', 'cordonAndDrainNode', false);
+  node.holdReset(CORDON_WAIT_MS, () => {
+    publish(node, actorId, 'TaskEvent', 'cordonAndDrainNode', STOP);
+    publish(node, actorId, 'PhaseEvent', 'drain', STOP);
+    for (const [phase, task] of before.slice(1)) runPhase(node, actorId, phase, task);
+  });
 }
 
 /**

@@ -22,6 +22,9 @@ export class SimNode extends SimNodeEtcd {
     return this;
   }
 
+  /** The pending reset's sequence waits (holdReset): the node does not go down yet. Not saved. */
+  private resetHeld = false;
+
   // ---- boot ----
 
   /** The node comes up: maintenance mode without a configuration, otherwise its services start. */
@@ -160,12 +163,36 @@ export class SimNode extends SimNodeEtcd {
   }
 
   /**
+   * Kubernetes can write (a cordon, a drain): the API server's etcd, taken as this node's cluster, has quorum. Without
+   * it a graceful reset's drain waits out its minute (machine-events.ts).
+   */
+  get kubernetesWritable(): boolean {
+    return this.hooks.joinSource(this) !== null;
+  }
+
+  /**
+   * The pending reset's sequence waits `simMs` in one of its first phases (a graceful reset's drain): the node stays
+   * up that long, then `then` publishes the phases that follow and the node goes down as it would have. A simulator
+   * resumed meanwhile takes it down at once, as for any reset that had not gone down yet (saved-state.ts).
+   */
+  holdReset(simMs: number, then: () => void): void {
+    const bootId = this.state.bootId;
+    this.resetHeld = true;
+    this.hooks.clock.after(simMs, () => {
+      this.resetHeld = false;
+      if (this.state.bootId !== bootId || this.state.mode !== 'running' || !this.state.pendingReset) return;
+      then();
+      this.hooks.clock.after(RESET_SEQUENCE_START_MS, () => this.beginReset());
+    });
+  }
+
+  /**
    * The reset sequence stops the services and takes the machine down (also used when a saved state resumes): the
    * phases that do it are in the node's events as it goes, up to stopAllServices, which takes apid down
    * (machine-events.ts).
    */
   beginReset(): void {
-    if (!this.state.pendingReset || this.state.mode !== 'running') return;
+    if (!this.state.pendingReset || this.state.mode !== 'running' || this.resetHeld) return;
     resetWentDown(this);
     this.goDown('resetting');
     this.hooks.clock.after(this.hooks.timing.resetSec * 1000, () => {

@@ -310,3 +310,48 @@ describe('a Reset while a reset runs is refused by the priority lock; the runnin
     expect(await tail(b, cp1, 1)).toEqual([`SequenceEvent reset NOOP [${a1}]`, 'status REBOOTING']);
   });
 });
+
+describe('a graceful Reset without quorum whose leave does not need it', () => {
+  it('waits out the drain’s minute for a cordon that cannot be written, then goes on and goes down', async () => {
+    // lost-quorum's cp-2: its etcd crash-loops, so leaveEtcd skips it and the sequence does not fail (api.ts); the
+    // drain's wait (v1alpha1_sequencer_tasks.go@v1.13.9:837-896, 873) takes 3 s at speed 20, the node's 2 s before
+    // it goes down (node.ts) 0.1 s
+    const b = await bench('lost-quorum', { speed: 20 });
+    const cp2 = b.sim.nodes[1]!;
+    const before = await bootId(b, cp2);
+    const stream = follow(b, cp2, { tailEvents: 0 });
+    await eventually(
+      () => stream.got.length,
+      (n) => n > 0,
+    );
+    const answer = await unary<{ messages: { actorId: string }[] }>(b.machine(cp2), 'Reset', {
+      graceful: true,
+      reboot: true,
+      systemPartitionsToWipe: [{ label: 'EPHEMERAL', wipe: true }],
+    });
+    const actor = answer.messages[0]!.actorId;
+    // 15 simulated seconds on: the drain still waits, the node is up with the same boot
+    await new Promise((resolve) => setTimeout(resolve, 750));
+    expect(await bootId(b, cp2)).toBe(before);
+    expect(lines(stream.got).filter((l) => !l.startsWith('status'))).toEqual([
+      `SequenceEvent reset START [${actor}]`,
+      `PhaseEvent drain START [${actor}]`,
+      `TaskEvent cordonAndDrainNode START [${actor}]`,
+    ]);
+    // then the drain gives up, the rest runs (the leave a no-op) and the node goes down with stopAllServices
+    await eventually(
+      () => lines(stream.got),
+      (l) => l.includes(`TaskEvent stopAllServices START [${actor}]`),
+      20_000,
+    );
+    stream.cancel();
+    const got = lines(stream.got).filter((l) => !l.startsWith('status'));
+    expect(got.slice(3, 9)).toEqual([
+      `TaskEvent cordonAndDrainNode STOP [${actor}]`,
+      `PhaseEvent drain STOP [${actor}]`,
+      ...phase('cleanup', 'removeAllPods', actor).slice(0, 4),
+    ]);
+    expect(got).toContain(`TaskEvent leaveEtcd STOP [${actor}]`);
+    expect(sequenceErrors(stream.got)).toEqual([]);
+  });
+});
