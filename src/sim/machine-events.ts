@@ -14,9 +14,10 @@
  * again has none of the last boot's (each record is kept with the boot id it was published in; the last boot's stays
  * readable here, not saved, for a stream that was open when the node went down). They are published in two parts:
  * the phases before the services stop as Reset answers (the node still answers with its old state for a moment,
- * node.ts), and the phases that stop the services, up to stopAllServices' START, as the node goes down (node.ts
- * beginReset; apid is one of the services stopAllServices stops, so nothing later reaches a client; the wipe and the
- * reboot are not seen). All of them belong to the boot the reset ran in.
+ * node.ts; a graceful reset whose drain cannot cordon publishes those after the drain's minute), and the phases that
+ * stop the services, up to stopAllServices' START, as the node goes down (node.ts beginReset; apid is one of the
+ * services stopAllServices stops, so nothing later reaches a client; the wipe and the reboot are not seen). All of
+ * them belong to the boot the reset ran in.
  */
 import { randomUUID } from 'node:crypto';
 import type { SimNode } from './node.js';
