@@ -8,8 +8,22 @@ import type { TalosCalls } from './client-calls.js';
 import { loadProtos } from './client-calls.js';
 import { Code, rpcFailure } from './errors.js';
 import type { Resource__Output } from './generated/cosi/resource/Resource.js';
-import { clusterMemberFromSpec, etcdVolumeFromSpec, hostnameFromSpec, machineTypeFromSpec } from './mapping.js';
-import type { CallOptions, ClusterMember, EtcdVolumeKind, MachineType, NodeResult, RpcFailure } from './types.js';
+import {
+  clusterMemberFromSpec,
+  etcdVolumeFromSpec,
+  hostnameFromSpec,
+  machineStageFromSpec,
+  machineTypeFromSpec,
+} from './mapping.js';
+import type {
+  CallOptions,
+  ClusterMember,
+  EtcdVolumeKind,
+  MachineStage,
+  MachineType,
+  NodeResult,
+  RpcFailure,
+} from './types.js';
 import { nodeMetadata, type AnyMethod } from './wire.js';
 
 /** A COSI Get with `node` metadata; failures come back as plain statuses. */
@@ -118,6 +132,22 @@ export async function machineType(
   );
   if (!got.ok) return { node, ok: false, error: got.error };
   return { node, ok: true, value: machineTypeFromSpec(got.resource.spec) };
+}
+
+/** The machine's stage from COSI MachineStatuses.runtime.talos.dev runtime/machine (machine_status.go@v1.13.9:17-20). */
+export async function machineStage(
+  calls: TalosCalls,
+  node: string,
+  opts: CallOptions,
+): Promise<NodeResult<MachineStage>> {
+  const got = await cosiGet(
+    calls,
+    node,
+    { namespace: 'runtime', type: 'MachineStatuses.runtime.talos.dev', id: 'machine' },
+    opts,
+  );
+  if (!got.ok) return { node, ok: false, error: got.error };
+  return { node, ok: true, value: machineStageFromSpec(got.resource.spec) };
 }
 
 export async function etcdVolume(

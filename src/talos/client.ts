@@ -26,6 +26,7 @@ import type {
   EtcdMemberAlarm,
   EtcdMemberStatus,
   EtcdVolumeKind,
+  MachineStage,
   MachineType,
   NodeResult,
   ResetOptions,
@@ -190,6 +191,10 @@ export class GrpcTalosClient implements TalosClient {
 
   machineType(node: string, opts: CallOptions = {}): Promise<NodeResult<MachineType>> {
     return cosi.machineType(this.calls, node, opts);
+  }
+
+  machineStage(node: string, opts: CallOptions = {}): Promise<NodeResult<MachineStage>> {
+    return cosi.machineStage(this.calls, node, opts);
   }
 
   etcdVolume(node: string, opts: CallOptions = {}): Promise<NodeResult<EtcdVolumeKind>> {

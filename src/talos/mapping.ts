@@ -17,6 +17,7 @@ import type {
   EtcdMemberAlarm,
   EtcdMemberStatus,
   EtcdVolumeKind,
+  MachineStage,
   MachineType,
   ServiceInfo,
   VersionInfo,
@@ -134,6 +135,34 @@ export function machineTypeFromSpec(spec: Spec__Output | null | undefined): Mach
   if (yamlText) return MACHINE_TYPES[yamlText.replace(/^["']|["']$/g, '')] ?? 'unknown';
   const value = varintField(spec?.protoSpec, 1);
   return value === undefined ? 'unknown' : (MACHINE_TYPE_NUMBERS[Number(value)] ?? 'unknown');
+}
+
+/**
+ * MachineStatusSpec { stage = 1 (RuntimeMachineStage) } (siderolabs/talos: api/resource/definitions/runtime/
+ * runtime.proto@v1.13.9:102-105, enums.proto@v1.13.9:9-19; YAML names from pkg/machinery/resources/runtime/
+ * machinestage.go@v1.13.9:16-24): the stage from yaml_spec when the node sent one, else from proto_spec.
+ */
+const MACHINE_STAGES: MachineStage[] = [
+  'unknown',
+  'booting',
+  'installing',
+  'maintenance',
+  'running',
+  'rebooting',
+  'shutting down',
+  'resetting',
+  'upgrading',
+];
+
+export function machineStageFromSpec(spec: Spec__Output | null | undefined): MachineStage {
+  const yamlText = spec?.yamlSpec;
+  if (yamlText && yamlText.trim()) {
+    const doc = parseYaml(yamlText) as { stage?: unknown } | null;
+    const stage = doc && typeof doc === 'object' ? doc.stage : undefined;
+    return MACHINE_STAGES.find((s) => s === stage) ?? 'unknown';
+  }
+  const value = varintField(spec?.protoSpec, 1);
+  return value === undefined ? 'unknown' : (MACHINE_STAGES[Number(value)] ?? 'unknown');
 }
 
 /** BlockVolumeType: PARTITION is 0 (so absent on the wire), DIRECTORY is 3 (facts §9). */

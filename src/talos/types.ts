@@ -94,6 +94,18 @@ export interface ServiceInfo {
 
 export type MachineType = 'unknown' | 'init' | 'controlplane' | 'worker';
 
+/** The machine's stage as MachineStatuses.runtime.talos.dev runtime/machine names it (machinestage.go@v1.13.9:16-24). */
+export type MachineStage =
+  | 'unknown'
+  | 'booting'
+  | 'installing'
+  | 'maintenance'
+  | 'running'
+  | 'rebooting'
+  | 'shutting down'
+  | 'resetting'
+  | 'upgrading';
+
 /** A machine of the cluster as discovery lists it (COSI Members.cluster.talos.dev): workers included. */
 export interface ClusterMember {
   /** the resource id (Talos uses the node's hostname) */
@@ -168,6 +180,12 @@ export interface TalosClient {
    * a client without it gives no boot id, and the checks fall back to the services' start times.
    */
   bootId?(node: string, opts?: CallOptions): Promise<NodeResult<string>>;
+  /**
+   * The machine's stage (COSI MachineStatuses.runtime.talos.dev runtime/machine, kept by machined's
+   * MachineStatusController from its sequence events: controllers/runtime/machine_status.go@v1.13.9:395-430), e.g.
+   * 'resetting' from the moment a Reset's sequence starts until the node goes down. Optional, as bootId.
+   */
+  machineStage?(node: string, opts?: CallOptions): Promise<NodeResult<MachineStage>>;
   /** Copy of a path as the node's .tar.gz stream (raw bytes of the archive). */
   copy(node: string, rootPath: string, opts?: { signal?: AbortSignal }): AsyncIterable<Buffer>;
   /** Upload a snapshot (client stream). Resolves with the node's answer. */

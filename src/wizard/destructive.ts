@@ -321,6 +321,7 @@ async function checkInterruptedReset(
       if (!withBootId && resetTookEffect(view, sentAt)) return true;
       const { boot, byBootId } = await bootSinceSend(deps, node, before);
       if (boot === 'rebooted') return true;
+      if (await actingOnReset(deps, node)) return true;
       if (boot === 'same boot') {
         unknownSince = null;
         if (unchangedSince === null) {
@@ -357,6 +358,30 @@ async function checkInterruptedReset(
     if (deps.signal?.aborted) throw new ActionError(`Stopped while checking whether ${node} got the Reset.`, true);
     await new Promise((r) => setTimeout(r, timing.pollMs));
   }
+}
+
+/**
+ * Whether the node shows the stage `resetting`: machined sets it when a Reset's sequence starts and keeps it until the
+ * node goes down (controllers/runtime/machine_status.go@v1.13.9:404-420), so the node took a Reset and is acting on it
+ * now. A real node first stops its pods, which can take minutes, all that time answering as before the send: the
+ * stage tells at once what the hold above (min(5 min, nodeBackTimeoutMs) of "same boot") could only wait out, and a
+ * node slower than the hold would have got the Reset a second time. The stage names no Reset in particular: one
+ * already running when ours came would have refused ours (machined's sequencer lock, sequencer.go@v1.13.9:56-100),
+ * and sending another now would be refused the same way, so a reset under way is never sent a second.
+ * Journalled when seen; a node that cannot say
+ * (an older client, a failed read) leaves the decision to the checks around it.
+ */
+async function actingOnReset(deps: EffectDeps, node: string): Promise<boolean> {
+  if (!deps.client.machineStage) return false;
+  const stage = await deps.client.machineStage(node, { timeoutMs: statusTimeout(deps) }).catch(() => null);
+  if (!stage?.ok || stage.value !== 'resetting') return false;
+  deps.journal.append({
+    kind: 'observation',
+    node,
+    what: `checking whether ${node} got the Reset sent before the interruption`,
+    result: `${node} shows the stage "resetting": it took the Reset and is acting on it`,
+  });
+  return true;
 }
 
 /** How many poll intervals a node must stay silent after an answered Reset before the silence counts as its reboot. */

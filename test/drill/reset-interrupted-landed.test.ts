@@ -115,7 +115,7 @@ describe('a Reset that reached the node before the crash', () => {
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 
-  it('is not sent again while the node still answers as before, taking its time to act on it', async () => {
+  it('is not sent again while the node still answers as before, taking its time to act on it (no stage read)', async () => {
     const g = await startGround('lost-quorum');
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
@@ -130,12 +130,46 @@ describe('a Reset that reached the node before the crash', () => {
     // the crash: the answer was never journalled; the resumed run checks the node
     // the drill's own timing: on a loaded machine a read of the services can miss its 1 s deadline for seconds, and
     // a node that answers with nothing that dates its boot for the whole nodeBackTimeoutMs is (rightly) not decided
-    await resetNode(effectDepsOf(g, g.client, QUICK_READS_MS), TIMING, { node, labels: LABELS, opId });
+    // a client that cannot read the machine's stage (an older one; a node's COSI read that fails): the hold decides
+    const noStage = Object.assign(Object.create(g.client) as typeof g.client, { machineStage: undefined });
+    await resetNode(effectDepsOf(g, noStage, QUICK_READS_MS), TIMING, { node, labels: LABELS, opId });
     expect(checked(g, opId)).toBe(LANDED);
     // the wait is said, with when it ends: min(5 min, nodeBackTimeoutMs) from the first answer as before
     expect(waitNoted(g, node)).toMatch(
       /^127\.[\d.]+ still answers as before \(it has not rebooted since the Reset was sent at \d\d:\d\d:\d\d UTC\); a node can take minutes to act on a Reset, so it is sent again only if it still shows the same boot at \d\d:\d\d:\d\d UTC \(in (19|20) s\)$/,
     );
+    expect(g.sim.destructiveCalls().reset[node]).toBe(1);
+  }, 60_000);
+});
+
+describe('a Reset that reached a node slower than the hold', () => {
+  it('is not sent again while the node shows the stage resetting, after the hold has ended too', async () => {
+    const g = await startGround('lost-quorum');
+    const node = g.sim.nodes[1]!;
+    const opId = `reset:${node}:0`;
+    // the node accepts the Reset and starts going down only 5 s later, after the 3 s hold of "same boot" below: a
+    // real node stopping its pods can take longer than the 5-minute hold of a real run
+    const n = simNode(g.sim, node);
+    n.reset = (wipe, reboot) => {
+      n.state.pendingReset = { ...wipe, reboot };
+      setTimeout(() => n.beginReset(), 5000);
+    };
+    resetSent(g, node, opId);
+    expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
+    // the crash, then the resumed run's check; the wait for the node to go down that follows it may end first
+    const timing = { ...TIMING, nodeBackTimeoutMs: 3000 };
+    await resetNode(effectDepsOf(g, g.client, QUICK_READS_MS), timing, { node, labels: LABELS, opId }).catch(
+      () => undefined,
+    );
+    expect(checked(g, opId)).toBe(LANDED);
+    expect(
+      readJournal(g.incident.dir).some(
+        (r) =>
+          r.kind === 'observation' &&
+          r.result === `${node} shows the stage "resetting": it took the Reset and is acting on it`,
+      ),
+    ).toBe(true);
+    await sleep(3000);
     expect(g.sim.destructiveCalls().reset[node]).toBe(1);
   }, 60_000);
 });

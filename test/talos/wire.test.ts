@@ -6,7 +6,7 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { cosiStateService, machineService } from '../../src/talos/proto.js';
 import { applyRequest, copyRequest, resetRequest } from '../../src/talos/client.js';
-import { etcdVolumeFromSpec, machineTypeFromSpec, memberIdHex } from '../../src/talos/mapping.js';
+import { etcdVolumeFromSpec, machineStageFromSpec, machineTypeFromSpec, memberIdHex } from '../../src/talos/mapping.js';
 
 type Method = MethodDefinition<object, object, object, object>;
 const machine = (name: string) => (machineService() as unknown as Record<string, Method>)[name] as Method;
@@ -141,6 +141,21 @@ describe('resource specs decoded by hand', () => {
     const of = (bytes: string) => etcdVolumeFromSpec({ protoSpec: hex(bytes), yamlSpec: '' });
     expect(of('0806')).toBe('partition');
     expect(of(`0806 ${ld('12', '2f6465762f736461')} 8001 03`)).toBe('ephemeral');
+  });
+
+  it('MachineStatusSpec stage=1: RUNNING 4, RESETTING 7 (status=2 ignored); YAML by its enum text', () => {
+    const of = (bytes: string) => machineStageFromSpec({ protoSpec: hex(bytes), yamlSpec: '' });
+    expect([of(''), of('0804'), of(`0807 ${ld('12', '0801')}`), of('0806'), of('0809')]).toEqual([
+      'unknown',
+      'running',
+      'resetting',
+      'shutting down',
+      'unknown',
+    ]);
+    const yaml = (text: string) => machineStageFromSpec({ protoSpec: hex(''), yamlSpec: text });
+    expect(yaml('stage: resetting\nstatus:\n    ready: true\n')).toBe('resetting');
+    expect(yaml('stage: shutting down\n')).toBe('shutting down');
+    expect(yaml('stage: 7\n')).toBe('unknown');
   });
 
   it('prints member ids as talosctl does (%016x), beyond 2^53 too', () => {
