@@ -11,6 +11,7 @@ import { isAdmin } from './rbac.js';
 import { notFound, permissionDenied, unimplemented } from './rpc-error.js';
 import { discoveryEnabled, talosTag } from './machine-config.js';
 import { encodeMachineStatus, machineStatus } from './machine-status.js';
+import { MACHINE_STAGES } from '../talos/types.js';
 import { createHash } from 'node:crypto';
 
 type Sensitivity = 'NON_SENSITIVE' | 'SENSITIVE';
@@ -111,24 +112,11 @@ function memberResource(member: SimNode): CosiResource {
   return { id: member.hostname, protoSpec: w.finish(), yamlSpec, owner: 'cluster.MemberController' };
 }
 
-/** MachineStage as the resource's YAML names it (pkg/machinery/resources/runtime/machinestage.go@v1.13.9:16-24). */
-const STAGE_NAMES = [
-  'unknown',
-  'booting',
-  'installing',
-  'maintenance',
-  'running',
-  'rebooting',
-  'shutting down',
-  'resetting',
-  'upgrading',
-];
-
 /**
  * MachineStatuses.runtime.talos.dev runtime/machine: the same stage and readiness machined publishes as its
  * MachineStatusEvent (machine-status.ts), kept as a resource by runtime.MachineStatusController
  * (pkg/machinery/resources/runtime/machine_status.go@v1.13.9:17-46, spec stage = 1, status = 2 { ready = 1,
- * unmetConditions = 2 { name = 1, reason = 2 } }, the event's layout).
+ * unmetConditions = 2 { name = 1, reason = 2 } }, the event's layout), the stage named in YAML as the node names it.
  */
 function machineStatusResource(node: SimNode): CosiResource {
   const status = machineStatus(node);
@@ -138,7 +126,7 @@ function machineStatusResource(node: SimNode): CosiResource {
   return {
     id: 'machine',
     protoSpec: encodeMachineStatus(status),
-    yamlSpec: `stage: ${STAGE_NAMES[status.stage] ?? 'unknown'}\nstatus:\n    ready: ${status.ready}\n    unmetConditions:${unmet}\n`,
+    yamlSpec: `stage: ${MACHINE_STAGES[status.stage] ?? 'unknown'}\nstatus:\n    ready: ${status.ready}\n    unmetConditions:${unmet}\n`,
     owner: 'runtime.MachineStatusController',
   };
 }

@@ -22,6 +22,7 @@ import type {
   ServiceInfo,
   VersionInfo,
 } from './types.js';
+import { MACHINE_STAGES } from './types.js';
 import { nodeText } from '../text/sanitize.js';
 import { lengthField, lengthFields, varintField } from './proto-wire.js';
 
@@ -139,21 +140,8 @@ export function machineTypeFromSpec(spec: Spec__Output | null | undefined): Mach
 
 /**
  * MachineStatusSpec { stage = 1 (RuntimeMachineStage) } (siderolabs/talos: api/resource/definitions/runtime/
- * runtime.proto@v1.13.9:102-105, enums.proto@v1.13.9:9-19; YAML names from pkg/machinery/resources/runtime/
- * machinestage.go@v1.13.9:16-24): the stage from yaml_spec when the node sent one, else from proto_spec.
+ * runtime.proto@v1.13.9:102-105): the stage from yaml_spec when the node sent one, else from proto_spec.
  */
-const MACHINE_STAGES: MachineStage[] = [
-  'unknown',
-  'booting',
-  'installing',
-  'maintenance',
-  'running',
-  'rebooting',
-  'shutting down',
-  'resetting',
-  'upgrading',
-];
-
 export function machineStageFromSpec(spec: Spec__Output | null | undefined): MachineStage {
   const yamlText = spec?.yamlSpec;
   if (yamlText && yamlText.trim()) {

@@ -94,17 +94,23 @@ export interface ServiceInfo {
 
 export type MachineType = 'unknown' | 'init' | 'controlplane' | 'worker';
 
-/** The machine's stage as MachineStatuses.runtime.talos.dev runtime/machine names it (machinestage.go@v1.13.9:16-24). */
-export type MachineStage =
-  | 'unknown'
-  | 'booting'
-  | 'installing'
-  | 'maintenance'
-  | 'running'
-  | 'rebooting'
-  | 'shutting down'
-  | 'resetting'
-  | 'upgrading';
+/**
+ * The machine's stages, in RuntimeMachineStage's numbering (api/resource/definitions/enums/enums.proto@v1.13.9:9-19),
+ * each as MachineStatuses.runtime.talos.dev runtime/machine names it in YAML (machinestage.go@v1.13.9:16-24).
+ */
+export const MACHINE_STAGES = [
+  'unknown',
+  'booting',
+  'installing',
+  'maintenance',
+  'running',
+  'rebooting',
+  'shutting down',
+  'resetting',
+  'upgrading',
+] as const;
+
+export type MachineStage = (typeof MACHINE_STAGES)[number];
 
 /** A machine of the cluster as discovery lists it (COSI Members.cluster.talos.dev): workers included. */
 export interface ClusterMember {
