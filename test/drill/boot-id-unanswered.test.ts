@@ -8,26 +8,14 @@
  * BOOT_ID_READ_MS); the journal says which sends went without a boot id. One autopilot drill of lost-quorum, read by
  * every case.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalRecord } from '../../src/journal/journal.js';
 import { runScenario, type DrillRun } from './harness.js';
-
-/** lost-quorum, with every Read of the three control-plane nodes held open and never answered. */
-function unansweredReadsScenario(): string {
-  const lostQuorum = readFileSync(join(import.meta.dirname, '..', '..', 'scenarios', 'lost-quorum.yaml'), 'utf8');
-  const holds = ['cp-1', 'cp-2', 'cp-3'].map((h) => `  - { kind: hold, node: ${h}, method: Read, times: 1000 }\n`);
-  const yaml = lostQuorum.replace('name: lost-quorum', 'name: boot-id-unanswered').concat(`faults:\n${holds.join('')}`);
-  const file = join(mkdtempSync(join(tmpdir(), 'talos-dr-boot-id-unanswered-')), 'boot-id-unanswered.yaml');
-  writeFileSync(file, yaml);
-  return file;
-}
+import { lostQuorumWithHeldReads } from './interrupted.js';
 
 let run: DrillRun;
 beforeAll(async () => {
-  run = await runScenario(unansweredReadsScenario());
+  run = await runScenario(lostQuorumWithHeldReads('boot-id-unanswered', ['cp-1', 'cp-2', 'cp-3']));
 }, 120_000);
 afterAll(async () => run?.sim.stop());
 

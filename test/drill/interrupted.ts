@@ -3,9 +3,25 @@
  * a lost answer leaves it and the lines the check writes, the drill's timing, and the simulator's node internals a test
  * holds a moment of on purpose. The client that loses answers is lossy-client.ts's.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readJournal } from '../../src/journal/journal.js';
 import type { SimCluster } from '../../src/sim/types.js';
 import type { Ground } from './harness.js';
+
+/**
+ * lost-quorum renamed `name`, with every Read of the nodes `held` (hostnames) held open and never answered (the
+ * simulator's hold fault): a boot id that does not come. The scenario file's path.
+ */
+export function lostQuorumWithHeldReads(name: string, held: string[]): string {
+  const lostQuorum = readFileSync(join(import.meta.dirname, '..', '..', 'scenarios', 'lost-quorum.yaml'), 'utf8');
+  const holds = held.map((h) => `  - { kind: hold, node: ${h}, method: Read, times: 1000 }\n`);
+  const yaml = lostQuorum.replace('name: lost-quorum', `name: ${name}`).concat(`faults:\n${holds.join('')}`);
+  const file = join(mkdtempSync(join(tmpdir(), `talos-dr-${name}-`)), `${name}.yaml`);
+  writeFileSync(file, yaml);
+  return file;
+}
 
 /** The drill's own timing at SPEED (src/wizard/run.ts timingFor): 100 ms polls, 20 s for a node to come back. */
 export const DRILL_TIMING = { pollMs: 100, nodeBackTimeoutMs: 20_000 };

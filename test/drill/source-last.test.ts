@@ -6,26 +6,14 @@
  * alone let the source's Reset go out about 0.8 s before theirs. Step 6 now starts the source's Reset only once every
  * other planned node's Reset was answered. One autopilot drill of lost-quorum, read by every case.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalRecord } from '../../src/journal/journal.js';
 import { runScenario, type DrillRun } from './harness.js';
-
-/** lost-quorum, with every Read of cp-2 and cp-3 held open and never answered; cp-1 (the source) answers. */
-function othersUnansweredScenario(): string {
-  const lostQuorum = readFileSync(join(import.meta.dirname, '..', '..', 'scenarios', 'lost-quorum.yaml'), 'utf8');
-  const holds = ['cp-2', 'cp-3'].map((h) => `  - { kind: hold, node: ${h}, method: Read, times: 1000 }\n`);
-  const yaml = lostQuorum.replace('name: lost-quorum', 'name: source-last').concat(`faults:\n${holds.join('')}`);
-  const file = join(mkdtempSync(join(tmpdir(), 'talos-dr-source-last-')), 'source-last.yaml');
-  writeFileSync(file, yaml);
-  return file;
-}
+import { lostQuorumWithHeldReads } from './interrupted.js';
 
 let run: DrillRun;
 beforeAll(async () => {
-  run = await runScenario(othersUnansweredScenario());
+  run = await runScenario(lostQuorumWithHeldReads('source-last', ['cp-2', 'cp-3']));
 }, 120_000);
 afterAll(async () => run?.sim.stop());
 

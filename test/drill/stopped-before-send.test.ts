@@ -7,9 +7,6 @@
  * it journals why instead; and a whole autopilot drill given up (as its time limit does) while two such reads are
  * held journals no Reset after its outcome. Deterministic: the stop always lands inside the held reads.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { readJournal } from '../../src/journal/journal.js';
@@ -17,34 +14,28 @@ import { recoveryActors } from '../../src/wizard/actors.js';
 import { driveAutopilot } from '../../src/wizard/autopilot.js';
 import { timingFor } from '../../src/wizard/run.js';
 import { closeGrounds, SPEED, startGround, startSessionOn, type Ground } from './harness.js';
-import { DRILL_TIMING, sleep, until } from './interrupted.js';
+import { DRILL_TIMING, lostQuorumWithHeldReads, sleep, until } from './interrupted.js';
 import { effectDepsOf } from './lossy-client.js';
 
 afterAll(closeGrounds);
 
-/** lost-quorum with every Read of the named nodes held open and never answered. */
-function heldReadScenario(held = ['cp-2']): string {
-  const lostQuorum = readFileSync(join(import.meta.dirname, '..', '..', 'scenarios', 'lost-quorum.yaml'), 'utf8');
-  const holds = held.map((h) => `  - { kind: hold, node: ${h}, method: Read, times: 1000 }\n`);
-  const yaml = lostQuorum
-    .replace('name: lost-quorum', 'name: stopped-before-send')
-    .concat(`faults:\n${holds.join('')}`);
-  const file = join(mkdtempSync(join(tmpdir(), 'talos-dr-stopped-')), 'stopped-before-send.yaml');
-  writeFileSync(file, yaml);
-  return file;
-}
-
 const records = (g: Ground, opId: string) =>
   readJournal(g.incident.dir).filter((r) => r.opId === opId || r.data?.opId === opId);
 
+/** cp-2's Reset actor (the step's effect as the machine invokes it), started while its boot-id Read is held. */
+async function resetWithHeldRead() {
+  const g = await startGround(lostQuorumWithHeldReads('stopped-before-send', ['cp-2']));
+  const node = g.sim.nodes[1]!;
+  const opId = `reset:${node}:0`;
+  const actors = recoveryActors(effectDepsOf(g, g.client), DRILL_TIMING);
+  const actor = createActor(actors.resetNode, { input: { node, labels: ['EPHEMERAL'], opId } });
+  actor.start();
+  return { g, node, opId, actor };
+}
+
 describe('a Reset whose actor is stopped while the boot id read before it is held', () => {
   it('is not sent: no before line, the node gets no Reset, and the journal says why', async () => {
-    const g = await startGround(heldReadScenario());
-    const node = g.sim.nodes[1]!;
-    const opId = `reset:${node}:0`;
-    const actors = recoveryActors(effectDepsOf(g, g.client), DRILL_TIMING);
-    const actor = createActor(actors.resetNode, { input: { node, labels: ['EPHEMERAL'], opId } });
-    actor.start();
+    const { g, node, opId, actor } = await resetWithHeldRead();
     // the effect is inside its witness: the Read is held, nothing journalled for the operation yet
     await sleep(200);
     expect(records(g, opId)).toEqual([]);
@@ -65,12 +56,7 @@ describe('a Reset whose actor is stopped while the boot id read before it is hel
   }, 30_000);
 
   it('an actor left running sends it as before (the same effect, not stopped)', async () => {
-    const g = await startGround(heldReadScenario());
-    const node = g.sim.nodes[1]!;
-    const opId = `reset:${node}:0`;
-    const actors = recoveryActors(effectDepsOf(g, g.client), DRILL_TIMING);
-    const actor = createActor(actors.resetNode, { input: { node, labels: ['EPHEMERAL'], opId } });
-    actor.start();
+    const { g, node, opId, actor } = await resetWithHeldRead();
     await until(() => g.sim.destructiveCalls().reset[node] === 1, 20);
     const before = records(g, opId).find((r) => r.kind === 'action' && r.phase === 'before');
     expect(before?.data).toMatchObject({ bootIdUnread: 'no answer' });
@@ -80,7 +66,7 @@ describe('a Reset whose actor is stopped while the boot id read before it is hel
 
 describe('an autopilot drill that ends at its time limit while the boot id reads before two Resets are held', () => {
   it('sends neither Reset after the outcome, and journals both as not sent', async () => {
-    const g = await startGround(heldReadScenario(['cp-2', 'cp-3']), 'autopilot');
+    const g = await startGround(lostQuorumWithHeldReads('stopped-before-send', ['cp-2', 'cp-3']), 'autopilot');
     const [, cp2, cp3] = g.sim.nodes as [string, string, string];
     const session = startSessionOn(g);
     const stop = driveAutopilot(session, {
