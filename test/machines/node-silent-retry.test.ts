@@ -5,10 +5,11 @@
  * but refuses for now still gets maxAttempts tries. The cluster is the in-memory one.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { fromPromise } from 'xstate';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
-import type { NodeView, RecoveryMachine } from '../../machines/recovery.js';
+import type { NodeView } from '../../machines/recovery.js';
+import { runAnsweringRecommended } from './answering-run.js';
 
 const silent = (node: string) =>
   Object.assign(new Error(`Nothing answers on ${node}'s Talos API port (connection refused).`), {
@@ -72,42 +73,10 @@ function cluster(opts: { bootstrapFailures?: number; failure?: (node: string) =>
   return { machine, calls: c.calls };
 }
 
-/** Runs the recovery, answering every question with its recommended answer, until it ends or asks "Try again?". */
-async function run(
-  machine: RecoveryMachine,
-  nodeAnswerTimeoutMs?: number,
-  watch?: (context: ReturnType<ReturnType<typeof createActor<RecoveryMachine>>['getSnapshot']>['context']) => void,
-) {
-  const actor = createActor(machine, {
-    input: {
-      nodes: NODES,
-      operator: 'tester',
-      mode: 'drill',
-      timing: { pollMs: 5, backoffMs: 1, ...(nodeAnswerTimeoutMs ? { nodeAnswerTimeoutMs } : {}) },
-    },
-  });
-  let answered = -1;
-  actor.subscribe((s) => {
-    watch?.(s.context);
-    const p = s.context.prompt;
-    if (p?.recommended && s.context.promptSeq !== answered) {
-      answered = s.context.promptSeq;
-      const event = p.recommended;
-      setImmediate(() => actor.send(event));
-    }
-  });
-  actor.start();
-  const end = await waitFor(actor, (s) => s.status === 'done' || s.context.prompt?.id.startsWith('retry:') === true, {
-    timeout: 20_000,
-  });
-  actor.stop();
-  return end.context;
-}
-
 describe('a call whose node does not answer (rebooting)', () => {
   it('Bootstrap: tried again past five tries while the node is silent, then accepted', async () => {
     const { machine, calls } = cluster({ bootstrapFailures: 9 });
-    const end = await run(machine);
+    const end = await runAnsweringRecommended(machine);
     expect(end.prompt?.question ?? null).toBeNull();
     expect(end.outcome).toBe('recovered');
     expect(calls.filter((c) => c.startsWith('bootstrap'))).toHaveLength(1);
@@ -116,7 +85,7 @@ describe('a call whose node does not answer (rebooting)', () => {
   it("a node's Reset: tried again past five tries while the node is silent, then the node is prepared", async () => {
     const { machine, calls } = cluster({ resetSilent: 8 });
     const details: string[] = [];
-    const end = await run(machine, undefined, (c) => {
+    const end = await runAnsweringRecommended(machine, undefined, (c) => {
       for (const row of Object.values(c.rows)) if (row.prep.status === 'retrying') details.push(row.prep.detail ?? '');
     });
     // the node's row says what it waits for, not only the last refusal
@@ -128,14 +97,14 @@ describe('a call whose node does not answer (rebooting)', () => {
 
   it('a node that answers but refuses for now still gets maxAttempts tries (Bootstrap then ends failed)', async () => {
     const { machine } = cluster({ bootstrapFailures: 9, failure: notReady });
-    const end = await run(machine);
+    const end = await runAnsweringRecommended(machine);
     expect(end.outcome).toBe(`failed: ${notReady(NODES[0] as string).message}`);
     expect(end.attempt?.count).toBe(5);
   });
 
   it('a node silent for longer than nodeAnswerTimeoutMs: no more tries (Bootstrap then ends failed, naming the node)', async () => {
     const { machine, calls } = cluster({ bootstrapFailures: 1_000_000 });
-    const end = await run(machine, 300);
+    const end = await runAnsweringRecommended(machine, 300);
     expect(end.outcome).toBe(`failed: ${silent(NODES[0] as string).message}`);
     expect(end.attempt?.awaiting?.node).toBe(NODES[0]);
     expect(calls.filter((c) => c.startsWith('bootstrap'))).toHaveLength(0);

@@ -6,10 +6,11 @@
  * is the in-memory one; the Reset effects take 60 ms each, as a slow boot-id read would.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, waitFor } from 'xstate';
+import { fromPromise } from 'xstate';
 import { fakeCluster, NODES } from '../components/fake-cluster.js';
 import { prepareNodeMachine } from '../../machines/prepare-node.js';
 import type { NodeView } from '../../machines/recovery.js';
+import { runAnsweringRecommended } from './answering-run.js';
 
 const EFFECT_MS = 60;
 
@@ -45,28 +46,15 @@ function slowResets(failOnce?: string) {
 describe('the snapshot source is wiped last', () => {
   it("starts the source's Reset only after every other node's Reset was answered, and says so on its row", async () => {
     const { machine, order } = slowResets();
-    const actor = createActor(machine, {
-      input: { nodes: NODES, operator: 'tester', mode: 'drill', timing: { pollMs: 5, backoffMs: 1 } },
-    });
-    let answered = -1;
     const sourceRows = new Set<string>();
-    actor.subscribe((s) => {
-      const source = s.context.snapshot?.node;
-      const row = source ? s.context.rows[source] : undefined;
+    // every confirmation at once, as fast as autopilot (or a person pasting addresses) gives them
+    const end = await runAnsweringRecommended(machine, undefined, (context) => {
+      const source = context.snapshot?.node;
+      const row = source ? context.rows[source] : undefined;
       if (row?.prep.status) sourceRows.add(`${row.prep.status}: ${row.prep.detail ?? ''}`);
-      const p = s.context.prompt;
-      if (p?.recommended && s.context.promptSeq !== answered) {
-        answered = s.context.promptSeq;
-        const event = p.recommended;
-        // every confirmation at once, as fast as autopilot (or a person pasting addresses) gives them
-        setImmediate(() => actor.send(event));
-      }
     });
-    actor.start();
-    const end = await waitFor(actor, (s) => s.status === 'done', { timeout: 20_000 });
-    actor.stop();
-    expect(end.context.outcome).toBe('recovered');
-    const source = end.context.snapshot?.node as string;
+    expect(end.outcome).toBe('recovered');
+    const source = end.snapshot?.node as string;
     const others = NODES.filter((n) => n !== source);
     expect(others).toHaveLength(2);
     const startOfSource = order.indexOf(`start ${source}`);
@@ -81,24 +69,11 @@ describe('the snapshot source is wiped last', () => {
   it("leaves the source untouched when another node's Reset fails, and wipes it last after the retry", async () => {
     const other = NODES[2] as string;
     const { machine, order } = slowResets(other);
-    const actor = createActor(machine, {
-      input: { nodes: NODES, operator: 'tester', mode: 'drill', timing: { pollMs: 5, backoffMs: 1 } },
-    });
-    let answered = -1;
     let startsAtFailure: string[] | null = null;
-    actor.subscribe((s) => {
-      const p = s.context.prompt;
-      if (p?.id === 'prepare-failed') startsAtFailure ??= order.filter((o) => o.startsWith('start'));
-      if (p?.recommended && s.context.promptSeq !== answered) {
-        answered = s.context.promptSeq;
-        const event = p.recommended;
-        setImmediate(() => actor.send(event));
-      }
+    const end = await runAnsweringRecommended(machine, undefined, (context) => {
+      if (context.prompt?.id === 'prepare-failed') startsAtFailure ??= order.filter((o) => o.startsWith('start'));
     });
-    actor.start();
-    const end = await waitFor(actor, (s) => s.status === 'done', { timeout: 20_000 });
-    actor.stop();
-    const source = end.context.snapshot?.node as string;
+    const source = end.snapshot?.node as string;
     expect(source).not.toBe(other);
     // the failure was asked about ("Try again?") while the source had not been sent anything
     expect(startsAtFailure).not.toBeNull();
@@ -106,6 +81,6 @@ describe('the snapshot source is wiped last', () => {
     // after the retry the other node was answered first, then the source was wiped, and the recovery finished
     expect(order.indexOf(`start ${source}`)).toBeGreaterThan(order.indexOf(`answered ${other}`));
     expect(order.filter((o) => o === `start ${source}`)).toHaveLength(1);
-    expect(end.context.outcome).toBe('recovered');
+    expect(end.outcome).toBe('recovered');
   });
 });
