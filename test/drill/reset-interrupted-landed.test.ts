@@ -46,6 +46,20 @@ const LABELS = ['EPHEMERAL'];
 const resetSent = (g: Ground, node: string, opId: string) =>
   journalSent(g, { opId, node, what: 'reset EPHEMERAL (graceful=false, reboot)' });
 
+/**
+ * The Reset sent as a crash leaves it (journalled as sent, its answer never journalled) to a node that accepts it and
+ * starts acting on it only `afterMs` later, as a real node first stops its pods.
+ */
+async function resetTakenSlowly(g: Ground, node: string, opId: string, afterMs: number): Promise<void> {
+  const n = simNode(g.sim, node);
+  n.reset = (wipe, reboot) => {
+    n.state.pendingReset = { ...wipe, reboot };
+    setTimeout(() => n.beginReset(), afterMs);
+  };
+  resetSent(g, node, opId);
+  expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
+}
+
 /** The sentence journalled when the check starts waiting on a node that answers as before (what the report shows). */
 const waitNoted = (g: Ground, node: string) =>
   readJournal(g.incident.dir).find(
@@ -120,17 +134,11 @@ describe('a Reset that reached the node before the crash', () => {
     const node = g.sim.nodes[1]!;
     const opId = `reset:${node}:0`;
     // the node accepts the Reset and starts acting on it 3 s later (30 polls; a real node can take minutes)
-    const n = simNode(g.sim, node);
-    n.reset = (wipe, reboot) => {
-      n.state.pendingReset = { ...wipe, reboot };
-      setTimeout(() => n.beginReset(), 3000);
-    };
-    resetSent(g, node, opId);
-    expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
-    // the crash: the answer was never journalled; the resumed run checks the node
+    await resetTakenSlowly(g, node, opId, 3000);
+    // the crash: the answer was never journalled; the resumed run checks the node, through a client that cannot read
+    // the machine's stage (an older one; a node's COSI read that fails), so the hold decides
     // the drill's own timing: on a loaded machine a read of the services can miss its 1 s deadline for seconds, and
     // a node that answers with nothing that dates its boot for the whole nodeBackTimeoutMs is (rightly) not decided
-    // a client that cannot read the machine's stage (an older one; a node's COSI read that fails): the hold decides
     const noStage = Object.assign(Object.create(g.client) as typeof g.client, { machineStage: undefined });
     await resetNode(effectDepsOf(g, noStage, QUICK_READS_MS), TIMING, { node, labels: LABELS, opId });
     expect(checked(g, opId)).toBe(LANDED);
@@ -149,13 +157,7 @@ describe('a Reset that reached a node slower than the hold', () => {
     const opId = `reset:${node}:0`;
     // the node accepts the Reset and starts going down only 5 s later, after the 3 s hold of "same boot" below: a
     // real node stopping its pods can take longer than the 5-minute hold of a real run
-    const n = simNode(g.sim, node);
-    n.reset = (wipe, reboot) => {
-      n.state.pendingReset = { ...wipe, reboot };
-      setTimeout(() => n.beginReset(), 5000);
-    };
-    resetSent(g, node, opId);
-    expect((await g.client.reset(node, { graceful: false, reboot: true, labels: LABELS })).ok).toBe(true);
+    await resetTakenSlowly(g, node, opId, 5000);
     // the crash, then the resumed run's check; the wait for the node to go down that follows it may end first
     const timing = { ...TIMING, nodeBackTimeoutMs: 3000 };
     await resetNode(effectDepsOf(g, g.client, QUICK_READS_MS), timing, { node, labels: LABELS, opId }).catch(
